@@ -1,0 +1,70 @@
+import { Command } from 'commander';
+import { type ConfigSchema, type ConfigValues, ConfigError, describeConfig, loadConfig } from './config.js';
+import { type Logger, createLogger } from './logger.js';
+import { type Service, startAll, stopAll } from './service.js';
+
+export interface DaemonSpec<S extends ConfigSchema> {
+  /** Command name as users type it: tsmfs-master. */
+  name: string;
+  description: string;
+  schema: S;
+  /** Default config file; used only if it exists (MooseFS reads /etc/mfs/*.cfg the same way). */
+  defaultConfigFile?: string;
+  /** Builds the ordered service list from validated configuration. May throw ConfigError. */
+  build: (config: ConfigValues<S>, log: Logger) => Service[] | Promise<Service[]>;
+}
+
+/**
+ * The common main of every daemon: parse flags, load and validate the config, start
+ * the services in order, stop them in reverse on SIGTERM/SIGINT. Any start-up failure
+ * is one clear line on stderr and a non-zero exit.
+ */
+export async function runDaemon<S extends ConfigSchema>(spec: DaemonSpec<S>, argv = process.argv): Promise<void> {
+  const program = new Command(spec.name)
+    .description(spec.description)
+    .option('-c, --config <file>', 'configuration file (KEY = VALUE lines)', spec.defaultConfigFile)
+    .addHelpText('after', `\nConfiguration keys:\n${describeConfig(spec.schema)}\n`)
+    .showHelpAfterError();
+  program.parse(argv);
+  const opts = program.opts<{ config?: string }>();
+  const log = createLogger(spec.name);
+  let services: Service[] = [];
+  try {
+    const loaded = loadConfig(spec.schema, opts.config);
+    for (const w of loaded.warnings) log.warn(w);
+    log.info({ config: loaded.source }, 'starting');
+    services = await spec.build(loaded.values, log);
+    await startAll(services, log);
+  } catch (err) {
+    fatal(spec.name, log, err);
+    return;
+  }
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'stopping');
+    void stopAll(services, log).then(() => {
+      log.info('stopped');
+      process.exit(0);
+    });
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  log.info('ready');
+}
+
+function fatal(name: string, log: Logger, err: unknown): void {
+  const message = describeStartupError(err);
+  log.fatal({ err: message }, 'cannot start');
+  process.stderr.write(`${name}: ${message}\n`);
+  process.exit(1);
+}
+
+function describeStartupError(err: unknown): string {
+  if (err instanceof ConfigError) return err.message;
+  const e = err as NodeJS.ErrnoException & { address?: string; port?: number };
+  if (e.code === 'EADDRINUSE') return `address ${e.address ?? ''}:${e.port ?? ''} is already in use`;
+  if (e.code === 'EADDRNOTAVAIL') return `address ${e.address ?? ''} is not available on this machine`;
+  return e.message ?? String(err);
+}

@@ -1,0 +1,81 @@
+import type { GoalMode, NodeType, Timespec } from '@tsmfs/protocol';
+
+/**
+ * A changelog entry: one deterministic state transition. The live path validates a
+ * request, builds the Mutation (resolving everything that is not a pure function of
+ * the state: the clock, the new inode id, the fate of an unlinked file) and applies it
+ * with the same `applyMutation` that replay uses. Replay = live holds by construction,
+ * and the property tests check it.
+ *
+ * Every entry carries `ts`, the master's clock when it was made; apply never reads the
+ * clock.
+ */
+export type Mutation =
+  | {
+      op: 'create';
+      ts: Timespec;
+      parent: number;
+      name: string;
+      inode: number;
+      type: NodeType;
+      mode: number;
+      uid: number;
+      gid: number;
+      rdev: number;
+      /** symlink target */
+      target?: string;
+    }
+  | { op: 'link'; ts: Timespec; inode: number; parent: number; name: string }
+  /**
+   * Removing a name. `fate` says what happens to the inode when this was its last
+   * link: 'trash' (trashtime > 0), 'sustained' (still open), 'purge' (gone).
+   */
+  | { op: 'unlink'; ts: Timespec; parent: number; name: string; fate: UnlinkFate }
+  | { op: 'rmdir'; ts: Timespec; parent: number; name: string }
+  | {
+      op: 'rename';
+      ts: Timespec;
+      parent: number;
+      name: string;
+      newParent: number;
+      newName: string;
+      /** Fate of a file replaced at the destination, when it was its last link. */
+      replacedFate?: UnlinkFate;
+      exchange?: boolean;
+    }
+  | {
+      op: 'setattr';
+      ts: Timespec;
+      inode: number;
+      mode?: number;
+      uid?: number;
+      gid?: number;
+      size?: number;
+      atime?: Timespec;
+      mtime?: Timespec;
+    }
+  | { op: 'setxattr'; ts: Timespec; inode: number; name: string; value: Uint8Array }
+  | { op: 'removexattr'; ts: Timespec; inode: number; name: string }
+  | {
+      op: 'setgoal' | 'settrashtime';
+      ts: Timespec;
+      inode: number;
+      value: number;
+      mode: GoalMode;
+      recursive: boolean;
+      /** The caller's uid after exports mapping: apply repeats the permission decisions. */
+      uid: number;
+    }
+  | { op: 'snapshot'; ts: Timespec; inode: number; parent: number; name: string; firstInode: number; uid: number; gid: number; overwrite: boolean }
+  | { op: 'undelete'; ts: Timespec; inode: number }
+  /** A trashed file whose time ran out, a sustained file closed, or a manual purge. */
+  | { op: 'purge'; ts: Timespec; inode: number }
+  /** A file's chunk slot gets a new chunk (first write, or copy-on-write of a shared one). */
+  | { op: 'chunkAlloc'; ts: Timespec; inode: number; index: number; chunkId: number; version: number }
+  /** A write lease bumps a chunk's version so a replica that misses the write is stale. */
+  | { op: 'chunkVersion'; ts: Timespec; chunkId: number; version: number }
+  /** A write ended past the old end of file: the length grows, mtime moves. */
+  | { op: 'length'; ts: Timespec; inode: number; size: number };
+
+export type UnlinkFate = 'trash' | 'sustained' | 'purge';
+export type MutationOp = Mutation['op'];

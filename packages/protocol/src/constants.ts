@@ -1,0 +1,42 @@
+/** Wire protocol version; a peer speaking another one is refused at the handshake. */
+export const PROTOCOL_VERSION = 1;
+
+/** MooseFS's well-known ports, kept so that operators' firewall rules carry over. */
+export const DEFAULT_PORTS = {
+  /** master ← metaloggers and shadow masters */
+  matoml: 9419,
+  /** master ← chunkservers */
+  matocs: 9420,
+  /** master ← clients and CLI tools */
+  matocl: 9421,
+  /** chunkserver ← clients and other chunkservers */
+  csserv: 9422,
+  /** master HTTP: web monitor, JSON API, /metrics */
+  http: 9425,
+} as const;
+
+export const CHUNK_SIZE = 64 * 1024 * 1024;
+export const BLOCK_SIZE = 64 * 1024;
+export const BLOCKS_PER_CHUNK = CHUNK_SIZE / BLOCK_SIZE;
+
+/** Bytes of the fixed frame header: type u32, body length u32, request id u32. */
+export const FRAME_HEADER_SIZE = 12;
+
+/**
+ * Largest body a control link accepts. Control bodies are small (a readdir page is
+ * the largest); anything bigger is hostile or broken and closes the connection.
+ */
+export const MAX_CONTROL_BODY = 4 * 1024 * 1024;
+
+/** Largest body on a data link: one block plus its binary header, with room to spare. */
+export const MAX_DATA_BODY = BLOCK_SIZE * 16 + 4096;
+
+/** The root directory's inode number, as in MooseFS. */
+export const ROOT_INODE = 1;
+
+export const MAX_NAME_LENGTH = 255;
+export const MAX_PATH_LENGTH = 4096;
+export const MAX_SYMLINK_LENGTH = 4096;
+export const MAX_GOAL = 9;
+export const MAX_XATTR_NAME = 255;
+export const MAX_XATTR_VALUE = 65536;

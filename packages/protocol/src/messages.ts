@@ -1,0 +1,233 @@
+import { MAX_NAME_LENGTH, MAX_PATH_LENGTH, MAX_SYMLINK_LENGTH, MAX_XATTR_NAME, MAX_XATTR_VALUE } from './constants.js';
+import { type Infer, t } from './schema.js';
+
+/**
+ * The message catalogue: every request of the system with its id, request body and
+ * reply body, declared once. Ids are grouped by link like MooseFS's CLTOMA_/MATOCS_
+ * families: 1–9 link set-up, 10–99 client↔master namespace, 100–149 client↔master
+ * chunks and tools, 200–299 chunkserver↔master, 300–399 client/chunkserver data,
+ * 400–499 metalogger↔master.
+ */
+
+// ---- shared shapes ----------------------------------------------------------------
+
+export const Timespec = t.obj({ sec: t.i53, nsec: t.u32 });
+export type Timespec = Infer<typeof Timespec>;
+
+export const NodeType = t.lit('file', 'dir', 'symlink', 'fifo', 'socket', 'chardev', 'blockdev');
+export type NodeType = Infer<typeof NodeType>;
+
+/** Who asks: the caller's ids as the kernel gave them, before exports mapping. */
+export const Cred = t.obj({ uid: t.u32, gid: t.u32, groups: t.arr(t.u32, 65536) });
+export type Cred = Infer<typeof Cred>;
+
+export const Attr = t.obj({
+  inode: t.u32,
+  type: NodeType,
+  /** Permission bits with setuid/setgid/sticky (07777); the type is in `type`. */
+  mode: t.u16,
+  uid: t.u32,
+  gid: t.u32,
+  atime: Timespec,
+  mtime: Timespec,
+  ctime: Timespec,
+  nlink: t.u32,
+  size: t.u53,
+  rdev: t.u32,
+  goal: t.u8,
+  trashtime: t.u32,
+});
+export type Attr = Infer<typeof Attr>;
+
+const Name = t.str(MAX_NAME_LENGTH * 4);
+const Empty = t.obj({});
+
+export const DirEntry = t.obj({ name: Name, inode: t.u32, type: NodeType, attr: t.opt(Attr) });
+export type DirEntry = Infer<typeof DirEntry>;
+
+export const Role = t.lit('client', 'cli', 'chunkserver', 'metalogger', 'master');
+export type Role = Infer<typeof Role>;
+
+export const GoalMode = t.lit('set', 'increase', 'decrease');
+export type GoalMode = Infer<typeof GoalMode>;
+
+export const RecursiveCounts = t.obj({ changed: t.u53, notChanged: t.u53, denied: t.u53 });
+export type RecursiveCounts = Infer<typeof RecursiveCounts>;
+
+export const Histogram = t.arr(t.obj({ value: t.u53, files: t.u53, dirs: t.u53 }), 1 << 16);
+export type Histogram = Infer<typeof Histogram>;
+
+export const Address = t.obj({ host: t.str(256), port: t.u16 });
+export type Address = Infer<typeof Address>;
+
+export const ChunkLocation = t.obj({ host: t.str(256), port: t.u16, csid: t.u32 });
+export type ChunkLocation = Infer<typeof ChunkLocation>;
+
+export const ChunkGrant = t.obj({
+  chunkId: t.u53,
+  version: t.u32,
+  /** File length at the time of the grant, so a reader knows where zeros begin. */
+  fileLength: t.u53,
+  locations: t.arr(ChunkLocation, 64),
+});
+export type ChunkGrant = Infer<typeof ChunkGrant>;
+
+export const TrashEntry = t.obj({ inode: t.u32, path: t.str(MAX_PATH_LENGTH), size: t.u53, deletedAt: t.i53 });
+export type TrashEntry = Infer<typeof TrashEntry>;
+
+// ---- the catalogue ----------------------------------------------------------------
+
+const msg = <const Id extends number, Req extends ReturnType<typeof t.obj>, Res extends ReturnType<typeof t.obj>>(
+  id: Id,
+  req: Req,
+  res: Res,
+) => ({ id, req, res });
+
+/** `setattr` fields: absent = unchanged; `*Now` sets to the master's clock (UTIME_NOW). */
+const SetattrReq = t.obj({
+  cred: Cred,
+  inode: t.u32,
+  mode: t.opt(t.u16),
+  uid: t.opt(t.u32),
+  gid: t.opt(t.u32),
+  size: t.opt(t.u53),
+  atime: t.opt(Timespec),
+  mtime: t.opt(Timespec),
+  atimeNow: t.opt(t.bool),
+  mtimeNow: t.opt(t.bool),
+});
+
+export const Messages = {
+  // link set-up
+  handshake: msg(
+    1,
+    t.obj({ role: Role, version: t.u32, name: t.str(256) }),
+    t.obj({ role: Role, version: t.u32, epoch: t.u53, nonce: t.bytes(64) }),
+  ),
+  ping: msg(2, Empty, Empty),
+
+  // client ↔ master: session
+  register: msg(
+    10,
+    t.obj({
+      subdir: t.str(MAX_PATH_LENGTH),
+      meta: t.bool,
+      readonly: t.bool,
+      hostname: t.str(256),
+      mountpoint: t.str(MAX_PATH_LENGTH),
+      /** sha256(nonce ‖ password) when the mount was given a password. */
+      passwordDigest: t.opt(t.bytes(64)),
+      /** A session id from before a reconnect: the master resumes it if it still knows it. */
+      sessionId: t.opt(t.u53),
+    }),
+    t.obj({
+      sessionId: t.u53,
+      root: t.u32,
+      readonly: t.bool,
+      minGoal: t.u8,
+      maxGoal: t.u8,
+      minTrashtime: t.u32,
+      maxTrashtime: t.u32,
+    }),
+  ),
+
+  // client ↔ master: namespace
+  lookup: msg(20, t.obj({ cred: Cred, parent: t.u32, name: Name }), t.obj({ attr: Attr })),
+  getattr: msg(21, t.obj({ inode: t.u32 }), t.obj({ attr: Attr })),
+  setattr: msg(22, SetattrReq, t.obj({ attr: Attr })),
+  mknod: msg(
+    23,
+    t.obj({
+      cred: Cred,
+      parent: t.u32,
+      name: Name,
+      type: t.lit('file', 'fifo', 'socket', 'chardev', 'blockdev'),
+      mode: t.u16,
+      umask: t.u16,
+      rdev: t.u32,
+    }),
+    t.obj({ attr: Attr }),
+  ),
+  mkdir: msg(24, t.obj({ cred: Cred, parent: t.u32, name: Name, mode: t.u16, umask: t.u16 }), t.obj({ attr: Attr })),
+  symlink: msg(
+    25,
+    t.obj({ cred: Cred, parent: t.u32, name: Name, target: t.str(MAX_SYMLINK_LENGTH * 4) }),
+    t.obj({ attr: Attr }),
+  ),
+  readlink: msg(26, t.obj({ inode: t.u32 }), t.obj({ target: t.str(MAX_SYMLINK_LENGTH * 4) })),
+  link: msg(27, t.obj({ cred: Cred, inode: t.u32, parent: t.u32, name: Name }), t.obj({ attr: Attr })),
+  unlink: msg(28, t.obj({ cred: Cred, parent: t.u32, name: Name }), Empty),
+  rmdir: msg(29, t.obj({ cred: Cred, parent: t.u32, name: Name }), Empty),
+  rename: msg(
+    30,
+    t.obj({ cred: Cred, parent: t.u32, name: Name, newParent: t.u32, newName: Name, flags: t.u32 }),
+    Empty,
+  ),
+  readdir: msg(
+    31,
+    t.obj({ cred: Cred, inode: t.u32, cookie: t.u53, max: t.u32, withAttrs: t.bool }),
+    t.obj({ entries: t.arr(DirEntry, 100_000), cookie: t.u53, eof: t.bool }),
+  ),
+  statfs: msg(
+    32,
+    Empty,
+    t.obj({ totalSpace: t.u53, availSpace: t.u53, trashSpace: t.u53, sustainedSpace: t.u53, inodes: t.u53 }),
+  ),
+  access: msg(33, t.obj({ cred: Cred, inode: t.u32, mask: t.u8 }), Empty),
+  open: msg(34, t.obj({ cred: Cred, inode: t.u32, flags: t.u32 }), t.obj({ attr: Attr })),
+  release: msg(35, t.obj({ inode: t.u32 }), Empty),
+  getxattr: msg(36, t.obj({ cred: Cred, inode: t.u32, name: t.str(MAX_XATTR_NAME) }), t.obj({ value: t.bytes(MAX_XATTR_VALUE) })),
+  setxattr: msg(
+    37,
+    t.obj({ cred: Cred, inode: t.u32, name: t.str(MAX_XATTR_NAME), value: t.bytes(MAX_XATTR_VALUE), flags: t.u8 }),
+    Empty,
+  ),
+  listxattr: msg(38, t.obj({ cred: Cred, inode: t.u32 }), t.obj({ names: t.arr(t.str(MAX_XATTR_NAME), 65536) })),
+  removexattr: msg(39, t.obj({ cred: Cred, inode: t.u32, name: t.str(MAX_XATTR_NAME) }), Empty),
+
+  // client/cli ↔ master: goal, trashtime, snapshots, trash
+  setgoal: msg(
+    40,
+    t.obj({ cred: Cred, inode: t.u32, goal: t.u8, mode: GoalMode, recursive: t.bool }),
+    RecursiveCounts,
+  ),
+  getgoal: msg(41, t.obj({ inode: t.u32, recursive: t.bool }), t.obj({ histogram: Histogram })),
+  settrashtime: msg(
+    42,
+    t.obj({ cred: Cred, inode: t.u32, trashtime: t.u32, mode: GoalMode, recursive: t.bool }),
+    RecursiveCounts,
+  ),
+  gettrashtime: msg(43, t.obj({ inode: t.u32, recursive: t.bool }), t.obj({ histogram: Histogram })),
+  snapshot: msg(
+    44,
+    t.obj({ cred: Cred, inode: t.u32, parent: t.u32, name: Name, overwrite: t.bool }),
+    t.obj({ attr: Attr }),
+  ),
+  trashList: msg(50, Empty, t.obj({ entries: t.arr(TrashEntry, 10_000_000) })),
+  trashUndelete: msg(51, t.obj({ inode: t.u32 }), Empty),
+  trashPurge: msg(52, t.obj({ inode: t.u32 }), Empty),
+  sustainedList: msg(53, Empty, t.obj({ entries: t.arr(TrashEntry, 10_000_000) })),
+
+  // client ↔ master: chunks (served fully once chunkservers exist)
+  readChunk: msg(100, t.obj({ inode: t.u32, index: t.u32 }), ChunkGrant),
+  writeChunk: msg(101, t.obj({ cred: Cred, inode: t.u32, index: t.u32 }), ChunkGrant),
+  writeChunkEnd: msg(
+    102,
+    t.obj({ inode: t.u32, index: t.u32, chunkId: t.u53, length: t.u53, ok: t.bool }),
+    Empty,
+  ),
+} as const;
+
+export type Catalogue = typeof Messages;
+export type MessageName = keyof Catalogue;
+export type Request<N extends MessageName> = Infer<Catalogue[N]['req']>;
+export type Reply<N extends MessageName> = Infer<Catalogue[N]['res']>;
+
+const BY_ID = new Map<number, MessageName>(
+  (Object.keys(Messages) as MessageName[]).map((name) => [Messages[name].id, name]),
+);
+
+export function messageById(id: number): MessageName | undefined {
+  return BY_ID.get(id);
+}
+

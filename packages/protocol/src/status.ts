@@ -1,0 +1,86 @@
+/**
+ * Status codes on the wire are Linux errno numbers, so that a reply's status is the
+ * exact errno the mount returns: no translation table can drift out of step.
+ * 0 is success.
+ */
+export const Status = {
+  OK: 0,
+  EPERM: 1,
+  ENOENT: 2,
+  EIO: 5,
+  ENXIO: 6,
+  E2BIG: 7,
+  EBADF: 9,
+  EAGAIN: 11,
+  ENOMEM: 12,
+  EACCES: 13,
+  EFAULT: 14,
+  EBUSY: 16,
+  EEXIST: 17,
+  EXDEV: 18,
+  ENODEV: 19,
+  ENOTDIR: 20,
+  EISDIR: 21,
+  EINVAL: 22,
+  ENFILE: 23,
+  EMFILE: 24,
+  ETXTBSY: 26,
+  EFBIG: 27,
+  ENOSPC: 28,
+  ESPIPE: 29,
+  EROFS: 30,
+  EMLINK: 31,
+  ERANGE: 34,
+  EDEADLK: 35,
+  ENAMETOOLONG: 36,
+  ENOSYS: 38,
+  ENOTEMPTY: 39,
+  ELOOP: 40,
+  ENODATA: 61,
+  ENOTSUP: 95,
+  EPROTO: 71,
+  EBADMSG: 74,
+  EOVERFLOW: 75,
+  ECONNRESET: 104,
+  ETIMEDOUT: 110,
+  ECONNREFUSED: 111,
+  ESTALE: 116,
+  EDQUOT: 122,
+} as const;
+
+export type StatusName = keyof typeof Status;
+export type StatusCode = (typeof Status)[StatusName];
+
+const NAMES = new Map<number, StatusName>(
+  (Object.entries(Status) as [StatusName, number][]).map(([name, code]) => [code, name]),
+);
+
+/** The errno name of a status code ("ENOENT"), or "E<number>" for one we do not name. */
+export function statusName(code: number): string {
+  return NAMES.get(code) ?? `E${code}`;
+}
+
+/**
+ * Every error that crosses a component boundary carries the errno it maps to, so
+ * that a FUSE handler can return it without guessing.
+ */
+export class TsmfsError extends Error {
+  readonly status: number;
+  constructor(status: number, message?: string, options?: ErrorOptions) {
+    super(message ?? statusName(status), options);
+    this.status = status;
+    this.name = 'TsmfsError';
+  }
+  get code(): string {
+    return statusName(this.status);
+  }
+}
+
+/** Shorthand used by the namespace: `throw fail('ENOENT')`. */
+export function fail(name: StatusName, message?: string): TsmfsError {
+  return new TsmfsError(Status[name], message);
+}
+
+export function isTsmfsError(err: unknown, name?: StatusName): err is TsmfsError {
+  return err instanceof TsmfsError && (name === undefined || err.status === Status[name]);
+}

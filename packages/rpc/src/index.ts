@@ -1,0 +1,3 @@
+export * from './connection.js';
+export * from './server.js';
+export * from './dial.js';
