@@ -1,6 +1,17 @@
+import { readdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
+const packages = fileURLToPath(new URL('./packages/', import.meta.url));
+
+// Unit tests import sibling packages from source, so they never run against a stale
+// build; end-to-end tests spawn the built daemons (npm test builds first).
+const alias = Object.fromEntries(
+  readdirSync(packages).map((name) => [`@tsmfs/${name}`, `${packages}${name}/src/index.ts`]),
+);
+
 export default defineConfig({
+  resolve: { alias },
   test: {
     projects: [
       {

@@ -1,0 +1,119 @@
+import { connect } from 'node:net';
+import { encodeRequest, PROTOCOL_VERSION, Status, TsmfsError, fail } from '@tsmfs/protocol';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Connection } from './connection.js';
+import { dial } from './dial.js';
+import { RpcServer } from './server.js';
+
+const servers: RpcServer[] = [];
+const conns: Connection[] = [];
+afterEach(async () => {
+  for (const c of conns.splice(0)) c.close();
+  for (const s of servers.splice(0)) await s.stop();
+});
+
+async function startServer(rejected: string[] = []): Promise<RpcServer> {
+  const server = new RpcServer({
+    host: '127.0.0.1',
+    port: 0,
+    role: 'master',
+    accept: ['client'],
+    epoch: () => 3,
+    onRejected: (_remote, reason) => rejected.push(reason),
+    onConnection: (conn) =>
+      conn.serve(async (name, body) => {
+        if (name === 'ping') return {};
+        if (name === 'readlink') {
+          const { inode } = body as { inode: number };
+          // Later requests answer first: replies must still find their callers.
+          await new Promise((r) => setTimeout(r, 50 - inode));
+          if (inode === 13) throw fail('ENOENT', 'no inode 13');
+          return { target: `t${inode}` };
+        }
+        throw new Error('handler bug');
+      }),
+  });
+  await server.start();
+  servers.push(server);
+  return server;
+}
+
+async function client(port: number) {
+  const d = await dial({ host: '127.0.0.1', port, role: 'client', name: 'test' });
+  conns.push(d.conn);
+  return d;
+}
+
+describe('rpc link', () => {
+  it('handshakes, then pipelines requests whose replies arrive out of order', async () => {
+    const server = await startServer();
+    const { conn, server: hello } = await client(server.port);
+    expect(hello).toMatchObject({ role: 'master', version: PROTOCOL_VERSION, epoch: 3 });
+    const replies = await Promise.all([1, 2, 3, 40].map((inode) => conn.request('readlink', { inode })));
+    expect(replies.map((r) => r.target)).toEqual(['t1', 't2', 't3', 't40']);
+  });
+
+  it('an error reply rejects with the errno and message; a handler bug becomes EIO', async () => {
+    const server = await startServer();
+    const { conn } = await client(server.port);
+    await expect(conn.request('readlink', { inode: 13 })).rejects.toMatchObject({ status: Status.ENOENT, message: 'no inode 13' });
+    await expect(conn.request('statfs', {})).rejects.toMatchObject({ status: Status.EIO });
+  });
+
+  it('refuses a wrong role with a reason the dialer sees', async () => {
+    const server = await startServer();
+    const err = await dial({ host: '127.0.0.1', port: server.port, role: 'chunkserver', name: 'x' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TsmfsError);
+    expect((err as TsmfsError).message).toMatch(/role 'chunkserver' is not served/);
+  });
+
+  it('a malformed frame closes that link only; other clients keep being served', async () => {
+    const rejected: string[] = [];
+    const server = await startServer(rejected);
+    const good = await client(server.port);
+    const bad = await client(server.port);
+    const closed = new Promise<Error | undefined>((r) => bad.conn.once('close', r));
+    bad.conn.write(Buffer.from('this is not a frame at all, just some bytes'));
+    await closed;
+    expect((await good.conn.request('ping', {}))).toEqual({});
+  });
+
+  it('closes a peer that sends garbage before the handshake, or claims a 4 GiB frame', async () => {
+    const rejected: string[] = [];
+    const server = await startServer(rejected);
+    for (const bytes of [Buffer.from('GET / HTTP/1.1\r\n\r\n'), Buffer.from([0, 0, 0, 1, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0])]) {
+      const sock = connect(server.port, '127.0.0.1');
+      sock.on('error', () => {});
+      await new Promise<void>((resolve) => {
+        sock.on('close', () => resolve());
+        sock.write(bytes);
+      });
+    }
+    expect(rejected.length).toBe(2);
+    expect(rejected[1]).toMatch(/exceeds the limit/);
+  });
+
+  it('pending requests fail with ECONNRESET when the link drops', async () => {
+    const server = await startServer();
+    const { conn } = await client(server.port);
+    const p = conn.request('readlink', { inode: 1 });
+    await server.stop();
+    await expect(p).rejects.toMatchObject({ status: Status.ECONNRESET });
+  });
+
+  it('a request frame sent together with the handshake is refused, not silently dropped', async () => {
+    const rejected: string[] = [];
+    const server = await startServer(rejected);
+    const sock = connect(server.port, '127.0.0.1');
+    await new Promise<void>((resolve) => {
+      sock.on('close', () => resolve());
+      sock.write(
+        Buffer.concat([
+          encodeRequest('handshake', 0, { role: 'client', version: PROTOCOL_VERSION, name: 'eager' }),
+          encodeRequest('ping', 1, {}),
+        ]),
+      );
+    });
+    expect(rejected[0]).toMatch(/before the handshake was answered/);
+  });
+});
