@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs everything tsmfs needs on a fresh Debian machine (run as root), then builds.
+# Idempotent: packages already present are not reinstalled.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# libfuse2: fuse-native's binding links against it; fuse3: fusermount (and it does not
+# conflict with Debian's MooseFS client the way the old 'fuse' package does).
+# g++/make/python3: node-gyp, for the FUSE binding build step. fio: benchmarks.
+debs=(libfuse2 fuse3 g++ make python3 fio)
+missing=()
+for p in "${debs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "setup: need root to install ${missing[*]} (run: sudo $0)" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+echo "setup: npm ci"
+npm ci --no-audit --no-fund
+echo "setup: build"
+npm run build
+echo "setup: done"
