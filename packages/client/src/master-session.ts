@@ -1,0 +1,533 @@
+import { EventEmitter } from 'node:events';
+import { hostname as osHostname } from 'node:os';
+import {
+  type Address,
+  type Attr,
+  type Cred,
+  type DirEntry,
+  type GoalMode,
+  type MessageName,
+  type Reply,
+  type Request,
+  Status,
+  TsmfsError,
+} from '@tsmfs/protocol';
+import { type Connection, dial } from '@tsmfs/rpc';
+import { Backoff } from './backoff.js';
+import { processCred } from './cred.js';
+import { passwordDigest } from './password.js';
+import { resolveResent } from './resend.js';
+
+export interface SessionOptions {
+  /** One or more master addresses, tried in turn (at open and at every reconnect). */
+  masters: Address[];
+  /** Directory of the master's namespace that becomes this session's root. */
+  subdir?: string;
+  /** Meta session (trash, sustained files) instead of the namespace. */
+  meta?: boolean;
+  readonly?: boolean;
+  /** The exports' `password=`; only sha256(nonce ‖ password) is sent. */
+  password?: string;
+  hostname?: string;
+  mountpoint?: string;
+  role?: 'client' | 'cli';
+  /** Name told at the handshake (shows in the master's logs). */
+  name?: string;
+  /** Default credentials of this session's requests (default: this process's). */
+  cred?: Cred;
+  /** umask applied by mknod/mkdir when the call gives none (default 022). */
+  umask?: number;
+  /** A request unanswered this long declares the link dead (default 60 s). */
+  requestTimeoutMs?: number;
+  /** How long a request waits for a lost link to come back (default 30 s). */
+  reconnectTimeoutMs?: number;
+  /** Handshake deadline of each dial (default 5 s). */
+  connectTimeoutMs?: number;
+  /** `open` keeps trying unreachable masters this long (default 0: one pass over the list). */
+  openTimeoutMs?: number;
+  /** How many times one request may be sent over successive links (default 5). */
+  maxSends?: number;
+}
+
+export interface SessionInfo extends Reply<'register'> {
+  /** The master this session is linked to now. */
+  master: Address;
+  /** That master's epoch, from its handshake. */
+  epoch: number;
+}
+
+export interface CallOptions {
+  cred?: Cred;
+}
+
+export type SetattrChanges = Omit<Request<'setattr'>, 'cred' | 'inode'>;
+
+type SessionEvents = {
+  /** The link dropped; requests now wait for a reconnect. */
+  disconnect: [Error | undefined];
+  /** A new link is registered; requests in flight are re-sent on it. */
+  reconnect: [SessionInfo];
+};
+
+interface Waiter {
+  resolve: (conn: Connection) => void;
+  reject: (err: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+/** A master refused us (handshake or register): trying again will not help. */
+class Refusal extends Error {
+  constructor(readonly refused: TsmfsError) {
+    super(refused.message);
+  }
+}
+
+/**
+ * A client's session with the master: the one place the mount, the CLI tools and the
+ * tests send namespace requests through. It keeps itself connected: when the link drops,
+ * requests in flight and new ones wait (up to reconnectTimeoutMs) while it redials the
+ * master addresses with back-off, re-registers with the same session id and re-sends
+ * what was in flight; errors to re-sent requests are resolved as resend.ts describes.
+ */
+export class MasterSession extends EventEmitter<SessionEvents> {
+  private live: Connection | undefined;
+  private readonly waiters = new Set<Waiter>();
+  private closed = false;
+  private reconnecting = false;
+  private lastError: Error | undefined;
+  private wake: (() => void) | undefined;
+  private preferred: number;
+  readonly cred: Cred;
+  readonly umask: number;
+
+  private constructor(
+    private readonly options: SessionOptions,
+    conn: Connection,
+    private current: SessionInfo,
+  ) {
+    super();
+    this.cred = options.cred ?? processCred();
+    this.umask = options.umask ?? 0o022;
+    this.preferred = options.masters.findIndex((m) => m.host === current.master.host && m.port === current.master.port);
+    this.adopt(conn, current);
+  }
+
+  /** Dials the masters in turn and registers; a refusal rejects with the master's reason. */
+  static async open(options: SessionOptions): Promise<MasterSession> {
+    if (options.masters.length === 0) throw new TsmfsError(Status.EINVAL, 'no master address given');
+    const deadline = Date.now() + (options.openTimeoutMs ?? 0);
+    const backoff = new Backoff();
+    for (;;) {
+      const errors: string[] = [];
+      for (const address of options.masters) {
+        try {
+          const { conn, info } = await connect(options, address, undefined);
+          return new MasterSession(options, conn, info);
+        } catch (err) {
+          if (err instanceof Refusal) throw err.refused;
+          errors.push((err as Error).message);
+        }
+      }
+      if (Date.now() >= deadline) throw new TsmfsError(Status.ECONNREFUSED, `no master reachable: ${errors.join('; ')}`);
+      await new Promise((r) => setTimeout(r, backoff.delay()));
+    }
+  }
+
+  get info(): SessionInfo {
+    return this.current;
+  }
+
+  get sessionId(): number {
+    return this.current.sessionId;
+  }
+
+  /** Inode of this session's root (the subdir it was opened on). */
+  get root(): number {
+    return this.current.root;
+  }
+
+  /** True while a link to a master is up. */
+  get connected(): boolean {
+    return this.live !== undefined && !this.live.closed;
+  }
+
+  /** Ends the session: the link is closed, waiting requests fail, reconnecting stops. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.wake?.();
+    const err = new TsmfsError(Status.ECONNRESET, 'session closed');
+    for (const w of this.waiters) {
+      clearTimeout(w.timer);
+      w.reject(err);
+    }
+    this.waiters.clear();
+    this.live?.close();
+    this.live = undefined;
+  }
+
+  /**
+   * Sends one request and returns its reply, across reconnects: a request whose link
+   * dropped is re-sent on the next link (at most maxSends times in all).
+   */
+  async call<N extends MessageName>(name: N, body: Request<N>): Promise<Reply<N>> {
+    const maxSends = this.options.maxSends ?? 5;
+    let resent = false;
+    for (let send = 1; ; send++) {
+      const conn = await this.ready();
+      // Closed before we wrote a byte: not a re-send, whatever the loop count says.
+      if (conn.closed) continue;
+      try {
+        return await this.send(conn, name, body);
+      } catch (err) {
+        const linkLost = conn.closed && err instanceof TsmfsError && err.status === Status.ECONNRESET;
+        if (linkLost && send < maxSends && !this.closed) {
+          resent = true;
+          continue;
+        }
+        if (resent && !linkLost) return resolveResent(name, body, err, this);
+        throw err;
+      }
+    }
+  }
+
+  // ---- namespace ----------------------------------------------------------------
+
+  async lookup(parent: number, name: string, o?: CallOptions): Promise<Attr> {
+    return (await this.call('lookup', { cred: this.credOf(o), parent, name })).attr;
+  }
+
+  async getattr(inode: number): Promise<Attr> {
+    return (await this.call('getattr', { inode })).attr;
+  }
+
+  async setattr(inode: number, changes: SetattrChanges, o?: CallOptions): Promise<Attr> {
+    return (await this.call('setattr', { cred: this.credOf(o), inode, ...changes })).attr;
+  }
+
+  async mknod(
+    parent: number,
+    name: string,
+    type: Request<'mknod'>['type'],
+    mode: number,
+    rdev = 0,
+    o?: CallOptions & { umask?: number },
+  ): Promise<Attr> {
+    const body = { cred: this.credOf(o), parent, name, type, mode, umask: o?.umask ?? this.umask, rdev };
+    return (await this.call('mknod', body)).attr;
+  }
+
+  /** A regular file (mknod of type 'file'); opening it is the caller's next step. */
+  create(parent: number, name: string, mode = 0o644, o?: CallOptions & { umask?: number }): Promise<Attr> {
+    return this.mknod(parent, name, 'file', mode, 0, o);
+  }
+
+  async mkdir(parent: number, name: string, mode = 0o755, o?: CallOptions & { umask?: number }): Promise<Attr> {
+    return (await this.call('mkdir', { cred: this.credOf(o), parent, name, mode, umask: o?.umask ?? this.umask })).attr;
+  }
+
+  async symlink(parent: number, name: string, target: string, o?: CallOptions): Promise<Attr> {
+    return (await this.call('symlink', { cred: this.credOf(o), parent, name, target })).attr;
+  }
+
+  async readlink(inode: number): Promise<string> {
+    return (await this.call('readlink', { inode })).target;
+  }
+
+  async link(inode: number, parent: number, name: string, o?: CallOptions): Promise<Attr> {
+    return (await this.call('link', { cred: this.credOf(o), inode, parent, name })).attr;
+  }
+
+  async unlink(parent: number, name: string, o?: CallOptions): Promise<void> {
+    await this.call('unlink', { cred: this.credOf(o), parent, name });
+  }
+
+  async rmdir(parent: number, name: string, o?: CallOptions): Promise<void> {
+    await this.call('rmdir', { cred: this.credOf(o), parent, name });
+  }
+
+  /** `flags`: renameat2's RENAME_NOREPLACE (1) / RENAME_EXCHANGE (2). */
+  async rename(parent: number, name: string, newParent: number, newName: string, flags = 0, o?: CallOptions): Promise<void> {
+    await this.call('rename', { cred: this.credOf(o), parent, name, newParent, newName, flags });
+  }
+
+  /** Every entry of a directory, all pages. */
+  async readdir(inode: number, o?: CallOptions & { withAttrs?: boolean; pageSize?: number }): Promise<DirEntry[]> {
+    const entries: DirEntry[] = [];
+    let cookie = 0;
+    for (;;) {
+      const page = await this.call('readdir', {
+        cred: this.credOf(o),
+        inode,
+        cookie,
+        max: o?.pageSize ?? 1000,
+        withAttrs: o?.withAttrs ?? false,
+      });
+      entries.push(...page.entries);
+      if (page.eof) return entries;
+      cookie = page.cookie;
+    }
+  }
+
+  statfs(): Promise<Reply<'statfs'>> {
+    return this.call('statfs', {});
+  }
+
+  /** `mask`: R_OK 4 | W_OK 2 | X_OK 1 (0 = existence). Rejects with EACCES. */
+  async access(inode: number, mask: number, o?: CallOptions): Promise<void> {
+    await this.call('access', { cred: this.credOf(o), inode, mask });
+  }
+
+  async open(inode: number, flags: number, o?: CallOptions): Promise<Attr> {
+    return (await this.call('open', { cred: this.credOf(o), inode, flags })).attr;
+  }
+
+  async release(inode: number): Promise<void> {
+    await this.call('release', { inode });
+  }
+
+  // ---- extended attributes ---------------------------------------------------------
+
+  async getxattr(inode: number, name: string, o?: CallOptions): Promise<Buffer> {
+    return Buffer.from((await this.call('getxattr', { cred: this.credOf(o), inode, name })).value);
+  }
+
+  /** `flags`: XATTR_CREATE (1) / XATTR_REPLACE (2). */
+  async setxattr(inode: number, name: string, value: Uint8Array, flags = 0, o?: CallOptions): Promise<void> {
+    await this.call('setxattr', { cred: this.credOf(o), inode, name, value, flags });
+  }
+
+  async listxattr(inode: number, o?: CallOptions): Promise<string[]> {
+    return (await this.call('listxattr', { cred: this.credOf(o), inode })).names;
+  }
+
+  async removexattr(inode: number, name: string, o?: CallOptions): Promise<void> {
+    await this.call('removexattr', { cred: this.credOf(o), inode, name });
+  }
+
+  // ---- goal, trashtime, snapshots, trash -----------------------------------------------
+
+  setgoal(inode: number, goal: number, o?: CallOptions & { mode?: GoalMode; recursive?: boolean }): Promise<Reply<'setgoal'>> {
+    return this.call('setgoal', { cred: this.credOf(o), inode, goal, mode: o?.mode ?? 'set', recursive: o?.recursive ?? false });
+  }
+
+  async getgoal(inode: number, o?: { recursive?: boolean }): Promise<Reply<'getgoal'>['histogram']> {
+    return (await this.call('getgoal', { inode, recursive: o?.recursive ?? false })).histogram;
+  }
+
+  settrashtime(
+    inode: number,
+    trashtime: number,
+    o?: CallOptions & { mode?: GoalMode; recursive?: boolean },
+  ): Promise<Reply<'settrashtime'>> {
+    return this.call('settrashtime', {
+      cred: this.credOf(o),
+      inode,
+      trashtime,
+      mode: o?.mode ?? 'set',
+      recursive: o?.recursive ?? false,
+    });
+  }
+
+  async gettrashtime(inode: number, o?: { recursive?: boolean }): Promise<Reply<'gettrashtime'>['histogram']> {
+    return (await this.call('gettrashtime', { inode, recursive: o?.recursive ?? false })).histogram;
+  }
+
+  async snapshot(inode: number, parent: number, name: string, o?: CallOptions & { overwrite?: boolean }): Promise<Attr> {
+    return (await this.call('snapshot', { cred: this.credOf(o), inode, parent, name, overwrite: o?.overwrite ?? false })).attr;
+  }
+
+  async trashList(): Promise<Reply<'trashList'>['entries']> {
+    return (await this.call('trashList', {})).entries;
+  }
+
+  async trashUndelete(inode: number): Promise<void> {
+    await this.call('trashUndelete', { inode });
+  }
+
+  async trashPurge(inode: number): Promise<void> {
+    await this.call('trashPurge', { inode });
+  }
+
+  async sustainedList(): Promise<Reply<'sustainedList'>['entries']> {
+    return (await this.call('sustainedList', {})).entries;
+  }
+
+  // ---- paths ------------------------------------------------------------------------
+
+  /**
+   * The attr of `path`, walked by lookups from the session root ('/' and '' are the
+   * root; '.' and '..' are taken lexically, never above the root). Symlinks are not
+   * followed: like lstat, the last component may be one, and one in the middle fails
+   * with ENOTDIR from the master.
+   */
+  async resolve(path: string, o?: CallOptions): Promise<Attr> {
+    const stack: Attr[] = [await this.getattr(this.root)];
+    for (const part of path.split('/')) {
+      if (part === '' || part === '.') continue;
+      if (part === '..') {
+        if (stack.length > 1) stack.pop();
+        continue;
+      }
+      stack.push(await this.lookup(stack[stack.length - 1]!.inode, part, o));
+    }
+    return stack[stack.length - 1]!;
+  }
+
+  /** The parent directory's inode and the last name of `path` (which need not exist). */
+  async resolveParent(path: string, o?: CallOptions): Promise<{ parent: number; name: string }> {
+    const parts = path.split('/').filter((p) => p !== '' && p !== '.');
+    const name = parts.pop();
+    if (name === undefined || name === '..') throw new TsmfsError(Status.EINVAL, `${path}: no last component`);
+    const dir = await this.resolve(parts.join('/'), o);
+    if (dir.type !== 'dir') throw new TsmfsError(Status.ENOTDIR, `${parts.join('/')}: not a directory`);
+    return { parent: dir.inode, name };
+  }
+
+  // ---- the link -----------------------------------------------------------------------
+
+  private credOf(o: CallOptions | undefined): Cred {
+    return o?.cred ?? this.cred;
+  }
+
+  /** One send on one link; an unanswered request declares that link dead. */
+  private send<N extends MessageName>(conn: Connection, name: N, body: Request<N>): Promise<Reply<N>> {
+    const timeoutMs = this.options.requestTimeoutMs ?? 60_000;
+    const timer = setTimeout(() => conn.close(new Error(`${name} unanswered for ${timeoutMs} ms`)), timeoutMs);
+    return conn.request(name, body).finally(() => clearTimeout(timer));
+  }
+
+  /** The live link, or a wait (bounded by reconnectTimeoutMs) for the next one. */
+  private ready(): Promise<Connection> {
+    if (this.closed) return Promise.reject(new TsmfsError(Status.ECONNRESET, 'session closed'));
+    if (this.live && !this.live.closed) return Promise.resolve(this.live);
+    const timeoutMs = this.options.reconnectTimeoutMs ?? 30_000;
+    return new Promise<Connection>((resolve, reject) => {
+      const waiter: Waiter = {
+        resolve,
+        reject,
+        timer: setTimeout(() => {
+          this.waiters.delete(waiter);
+          const why = this.lastError ? `: ${this.lastError.message}` : '';
+          reject(new TsmfsError(Status.ETIMEDOUT, `no master reachable for ${timeoutMs} ms${why}`));
+        }, timeoutMs),
+      };
+      this.waiters.add(waiter);
+    });
+  }
+
+  private adopt(conn: Connection, info: SessionInfo): void {
+    this.live = conn;
+    this.current = info;
+    this.lastError = undefined;
+    conn.on('close', (err) => this.onLinkLost(conn, err));
+    for (const w of this.waiters) {
+      clearTimeout(w.timer);
+      w.resolve(conn);
+    }
+    this.waiters.clear();
+  }
+
+  private onLinkLost(conn: Connection, err: Error | undefined): void {
+    if (conn !== this.live || this.closed) return;
+    this.live = undefined;
+    this.lastError = err;
+    this.emit('disconnect', err);
+    void this.reconnect();
+  }
+
+  /**
+   * Redials until a master takes us back or the session is closed, starting with the
+   * master that served us last. Refusals are remembered (waiters report the last one)
+   * but do not stop it: an operator may be fixing the exports right now.
+   */
+  private async reconnect(): Promise<void> {
+    if (this.reconnecting) return;
+    this.reconnecting = true;
+    const backoff = new Backoff();
+    try {
+      while (!this.closed) {
+        for (const address of this.rotation()) {
+          if (this.closed) return;
+          try {
+            const { conn, info } = await connect(this.options, address, this.current.sessionId);
+            if (this.closed) {
+              conn.close();
+              return;
+            }
+            this.preferred = this.options.masters.indexOf(address);
+            this.adopt(conn, info);
+            this.emit('reconnect', info);
+            return;
+          } catch (err) {
+            this.lastError = err instanceof Refusal ? err.refused : (err as Error);
+          }
+        }
+        await this.pause(backoff.delay());
+      }
+    } finally {
+      this.reconnecting = false;
+    }
+  }
+
+  private rotation(): Address[] {
+    const m = this.options.masters;
+    const start = Math.max(0, this.preferred);
+    return [...m.slice(start), ...m.slice(0, start)];
+  }
+
+  /** A back-off sleep that close() cuts short. */
+  private pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done(): void {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wake = done;
+    });
+  }
+}
+
+/** Handshake, then register; a refusal of either is a Refusal, anything else transient. */
+async function connect(
+  options: SessionOptions,
+  address: Address,
+  sessionId: number | undefined,
+): Promise<{ conn: Connection; info: SessionInfo }> {
+  let dialed;
+  try {
+    dialed = await dial({
+      host: address.host,
+      port: address.port,
+      role: options.role ?? 'client',
+      name: options.name ?? `${options.role ?? 'client'}@${options.hostname ?? osHostname()}`,
+      connectTimeoutMs: options.connectTimeoutMs ?? 5000,
+    });
+  } catch (err) {
+    if (err instanceof TsmfsError && err.status === Status.EPROTO) throw new Refusal(err);
+    throw err;
+  }
+  const { conn, server } = dialed;
+  try {
+    const reply = await conn.request(
+      'register',
+      {
+        subdir: options.subdir ?? '/',
+        meta: options.meta ?? false,
+        readonly: options.readonly ?? false,
+        hostname: options.hostname ?? osHostname(),
+        mountpoint: options.mountpoint ?? '',
+        passwordDigest: options.password === undefined ? undefined : passwordDigest(server.nonce, options.password),
+        sessionId,
+      },
+      options.connectTimeoutMs ?? 5000,
+    );
+    return { conn, info: { ...reply, master: address, epoch: server.epoch } };
+  } catch (err) {
+    conn.close();
+    const transient = !(err instanceof TsmfsError) || [Status.ECONNRESET, Status.ETIMEDOUT, Status.EAGAIN].includes(err.status as never);
+    if (transient) throw err;
+    throw new Refusal(err as TsmfsError);
+  }
+}
