@@ -1,0 +1,74 @@
+import { crc32 } from 'node:zlib';
+import type { Mutation } from '../metadata/mutation.js';
+
+/**
+ * One changelog line: `VERSION|CRC32HEX|JSON\n`. Text like MooseFS's changelogs, so an
+ * operator can read and grep them; the CRC32 (over `VERSION|JSON`) is what lets start-up
+ * tell a torn or damaged line from a good one. Binary values (xattr values) are written
+ * as `{"$b64": "..."}`, the one object shape a Mutation never has of its own.
+ */
+export interface ChangelogEntry {
+  version: number;
+  mutation: Mutation;
+}
+
+/** A line that does not verify; `reason` says why, for the operator's log. */
+export class EntryError extends Error {
+  constructor(readonly reason: string) {
+    super(reason);
+    this.name = 'EntryError';
+  }
+}
+
+const B64 = '$b64';
+
+export function encodeEntry(version: number, mutation: Mutation): string {
+  const json = JSON.stringify(mutation, binaryToBase64);
+  return `${version}|${crcHex(`${version}|${json}`)}|${json}\n`;
+}
+
+/** Parses one line (without its newline); throws EntryError if it does not verify. */
+export function decodeEntry(line: string): ChangelogEntry {
+  const first = line.indexOf('|');
+  const second = first < 0 ? -1 : line.indexOf('|', first + 1);
+  if (second < 0) throw new EntryError('not VERSION|CRC|JSON');
+  const versionText = line.slice(0, first);
+  const crcText = line.slice(first + 1, second);
+  const json = line.slice(second + 1);
+  if (!/^\d{1,16}$/.test(versionText)) throw new EntryError(`bad version '${versionText.slice(0, 20)}'`);
+  const version = Number(versionText);
+  if (crcText !== crcHex(`${versionText}|${json}`)) throw new EntryError('checksum mismatch');
+  let mutation: unknown;
+  try {
+    mutation = JSON.parse(json, base64ToBinary);
+  } catch (err) {
+    throw new EntryError(`undecodable JSON (${(err as Error).message})`);
+  }
+  if (typeof mutation !== 'object' || mutation === null || typeof (mutation as { op?: unknown }).op !== 'string') {
+    throw new EntryError('entry is not a mutation');
+  }
+  return { version, mutation: mutation as Mutation };
+}
+
+function crcHex(text: string): string {
+  return crc32(text).toString(16).padStart(8, '0');
+}
+
+// A Buffer's toJSON runs before a replacer sees the value, so look at the holder's
+// original property instead of `value`.
+function binaryToBase64(this: Record<string, unknown>, key: string, value: unknown): unknown {
+  const raw = this[key];
+  if (raw instanceof Uint8Array) return { [B64]: Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('base64') };
+  return value;
+}
+
+function base64ToBinary(_key: string, value: unknown): unknown {
+  if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
+    const rec = value as Record<string, unknown>;
+    const keys = Object.keys(rec);
+    if (keys.length === 1 && keys[0] === B64 && typeof rec[B64] === 'string') {
+      return new Uint8Array(Buffer.from(rec[B64], 'base64'));
+    }
+  }
+  return value;
+}

@@ -1,0 +1,191 @@
+import { type FileHandle, open, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Service } from '@tsmfs/daemon';
+import { TsmfsError, Status } from '@tsmfs/protocol';
+import type { Logger } from 'pino';
+import type { Mutation } from '../metadata/mutation.js';
+import { encodeEntry } from './changelog-entry.js';
+import { changelogFile, listChangelogs } from './data-path.js';
+import { fsyncDir } from './fsync-dir.js';
+
+export interface ChangelogOptions {
+  dir: string;
+  /** Old changelogs kept after rotation (BACK_LOGS). */
+  backLogs: number;
+  /** CHANGELOG_FSYNC: false trades durability for speed (a crash may lose acknowledged operations). */
+  fsync: boolean;
+  /** The metadata version the changelog continues from; read at start(). */
+  startVersion: () => number;
+  log: Logger;
+  /** Told once if a write or fsync fails; the master cannot go on without its changelog. */
+  onFailure?: (err: Error) => void;
+  /** Told after each batch is on disk (fsynced when CHANGELOG_FSYNC): for metrics and tests. */
+  onSynced?: (upTo: number, entries: number) => void;
+}
+
+interface Waiter {
+  version: number;
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+
+/**
+ * The append-only changelog, with group commit: `append` queues an entry and returns its
+ * version at once; a writer loop writes everything queued as one batch and fsyncs it,
+ * while the next batch forms. `durable(v)` resolves once an fsync covering `v` finished;
+ * nothing may be acknowledged before that.
+ *
+ * One loop owns the file handle, so rotation and close are done by the loop between
+ * batches, never under a write in flight.
+ */
+export class Changelog implements Service {
+  readonly name = 'changelog';
+  private fh: FileHandle | undefined;
+  private lastVersion = 0;
+  private durableVersion = 0;
+  private pending: string[] = [];
+  private waiters: Waiter[] = [];
+  private running = false;
+  private rotations: { resolve: () => void; reject: (err: Error) => void }[] = [];
+  private failure: Error | undefined;
+  private closed = true;
+  private drainedResolvers: (() => void)[] = [];
+
+  constructor(private readonly options: ChangelogOptions) {}
+
+  async start(): Promise<void> {
+    this.lastVersion = this.durableVersion = this.options.startVersion();
+    this.fh = await open(join(this.options.dir, changelogFile(0)), 'a');
+    this.closed = false;
+  }
+
+  /** Writes out what is queued, then closes the file. Appending afterwards is an error. */
+  async stop(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.drained();
+    await this.fh?.close();
+    this.fh = undefined;
+  }
+
+  /** The version of the last appended entry (durable or not). */
+  get version(): number {
+    return this.lastVersion;
+  }
+
+  get durableUpTo(): number {
+    return this.durableVersion;
+  }
+
+  /** Queues `m` as the next version and returns that version. */
+  append(m: Mutation): number {
+    if (this.failure) throw new TsmfsError(Status.EIO, `changelog is not writable: ${this.failure.message}`);
+    if (this.closed) throw new TsmfsError(Status.EIO, 'changelog is closed');
+    const version = ++this.lastVersion;
+    this.pending.push(encodeEntry(version, m));
+    this.kick();
+    return version;
+  }
+
+  /** Resolves once `version` is on stable storage; rejects if the changelog failed first. */
+  durable(version: number): Promise<void> {
+    if (version <= this.durableVersion) return Promise.resolve();
+    if (this.failure) return Promise.reject(this.ioError());
+    return new Promise((resolve, reject) => this.waiters.push({ version, resolve, reject }));
+  }
+
+  /**
+   * Starts a new changelog.0 after the current one is flushed: changelog.N becomes N+1,
+   * the oldest beyond BACK_LOGS are removed. Called after a dump, so the files older
+   * than the dumps kept are the ones that go.
+   */
+  rotate(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      this.rotations.push({ resolve, reject });
+      this.kick();
+    });
+  }
+
+  private kick(): void {
+    if (this.running) return;
+    this.running = true;
+    // setImmediate, not a microtask: requests that arrive in the same I/O phase join the batch.
+    setImmediate(() => void this.run());
+  }
+
+  private async run(): Promise<void> {
+    try {
+      while (!this.failure) {
+        if (this.pending.length > 0) await this.writeBatch();
+        else if (this.rotations.length > 0) await this.rotateNow();
+        else break;
+      }
+    } catch (err) {
+      this.fail(err as Error);
+    } finally {
+      this.running = false;
+      for (const r of this.drainedResolvers.splice(0)) r();
+    }
+  }
+
+  private async writeBatch(): Promise<void> {
+    const batch = this.pending;
+    const upTo = this.lastVersion;
+    this.pending = [];
+    const bytes = Buffer.from(batch.join(''), 'utf8');
+    let off = 0;
+    while (off < bytes.length) off += (await this.fh!.write(bytes, off)).bytesWritten;
+    if (this.options.fsync) await this.fh!.datasync();
+    this.durableVersion = upTo;
+    this.options.onSynced?.(upTo, batch.length);
+    while (this.waiters.length > 0 && this.waiters[0]!.version <= upTo) this.waiters.shift()!.resolve();
+  }
+
+  private async rotateNow(): Promise<void> {
+    const waiting = this.rotations.splice(0);
+    try {
+      await this.fh!.close();
+      this.fh = undefined;
+      await rotateChangelogFiles(this.options.dir, this.options.backLogs);
+      this.fh = await open(join(this.options.dir, changelogFile(0)), 'a');
+      for (const w of waiting) w.resolve();
+    } catch (err) {
+      for (const w of waiting) w.reject(err as Error);
+      throw err;
+    }
+  }
+
+  private drained(): Promise<void> {
+    if (!this.running && this.pending.length === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.drainedResolvers.push(resolve);
+      this.kick();
+    });
+  }
+
+  private fail(err: Error): void {
+    this.failure = err;
+    this.options.log.fatal({ err: err.message }, 'changelog write failed');
+    for (const w of this.waiters.splice(0)) w.reject(this.ioError());
+    for (const r of this.rotations.splice(0)) r.reject(this.ioError());
+    this.options.onFailure?.(err);
+  }
+
+  private ioError(): TsmfsError {
+    return new TsmfsError(Status.EIO, `changelog is not writable: ${this.failure?.message ?? 'unknown error'}`);
+  }
+}
+
+/**
+ * Shifts changelog.N to N+1 (newest last, so a crash in between leaves at worst a gap in
+ * the numbering, which the reader tolerates) and removes files beyond `backLogs`.
+ */
+export async function rotateChangelogFiles(dir: string, backLogs: number): Promise<void> {
+  const files = listChangelogs(dir);
+  for (const f of [...files].reverse()) {
+    if (f.n + 1 > backLogs) await rm(f.path, { force: true });
+    else await rename(f.path, join(dir, changelogFile(f.n + 1)));
+  }
+  await fsyncDir(dir);
+}

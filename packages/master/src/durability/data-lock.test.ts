@@ -1,0 +1,51 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+import { DataLock, DataLockError } from './data-lock.js';
+import { LOCK_FILE } from './data-path.js';
+
+const tempDir = (): string => mkdtempSync(join(tmpdir(), 'tsmfs-lock-'));
+
+function recordingLog(lines: string[]) {
+  return pino({ level: 'info' }, { write: (s: string) => void lines.push(s) });
+}
+
+describe('DataLock', () => {
+  it('refuses a DATA_PATH held by a live master, and frees it on stop', async () => {
+    const dir = tempDir();
+    const first = new DataLock(dir, pino({ level: 'silent' }));
+    await first.start();
+    expect(readFileSync(join(dir, LOCK_FILE), 'utf8')).toMatch(new RegExp(`^${process.pid} `));
+    const second = new DataLock(dir, pino({ level: 'silent' }));
+    await expect(second.start()).rejects.toThrow(DataLockError);
+    await expect(second.start()).rejects.toThrow(`DATA_PATH ${dir} is in use by another master (pid ${process.pid}`);
+    await first.stop();
+    expect(existsSync(join(dir, LOCK_FILE))).toBe(false);
+    await second.start();
+    await second.stop();
+  });
+
+  it('takes over a lock left by a process that is gone, saying so', async () => {
+    const dir = tempDir();
+    const child = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']);
+    const deadPid = Number(child.stdout.toString());
+    writeFileSync(join(dir, LOCK_FILE), `${deadPid} 12345\n`);
+    const lines: string[] = [];
+    const lock = new DataLock(dir, recordingLog(lines));
+    await lock.start();
+    expect(lines.join('')).toContain('stale data lock');
+    expect(readFileSync(join(dir, LOCK_FILE), 'utf8')).toMatch(new RegExp(`^${process.pid} `));
+    await lock.stop();
+  });
+
+  it('treats a live pid with another start time as a reused pid, not a holder', async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, LOCK_FILE), `${process.pid} 1\n`);
+    const lock = new DataLock(dir, pino({ level: 'silent' }));
+    await lock.start();
+    await lock.stop();
+  });
+});

@@ -1,0 +1,170 @@
+import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { link, open, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Service } from '@tsmfs/daemon';
+import type { Logger } from 'pino';
+import type { Mutation } from '../metadata/mutation.js';
+import { rotateChangelogFiles } from './changelog.js';
+import { replayChangelogs } from './changelog-reader.js';
+import { DUMP_FILE, DUMP_TEMP_FILE, dumpBackupFile, listChangelogs, listDumps } from './data-path.js';
+import { fsyncDir } from './fsync-dir.js';
+
+/** What the store needs from the metadata: a dump codec and the replay step. */
+export interface MetadataCodec<M extends { version: number }> {
+  encode(md: M): Buffer;
+  /** Throws when the dump is damaged (bad magic, checksum mismatch, truncated). */
+  decode(buf: Buffer): M;
+  empty(): M;
+  apply(md: M, m: Mutation): void;
+}
+
+export interface MetadataStoreOptions<M extends { version: number }> {
+  dir: string;
+  codec: MetadataCodec<M>;
+  /** Older dumps kept as metadata.tsmfs.back.N (BACK_META_KEEP_PREVIOUS). */
+  keepPrevious: number;
+  /** Old changelogs kept (BACK_LOGS); the changelog is rotated after the shutdown dump. */
+  backLogs: number;
+  log: Logger;
+}
+
+/** DATA_PATH holds nothing the master can start from. */
+export class MetadataStoreError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'MetadataStoreError';
+  }
+}
+
+export interface DumpWritten {
+  version: number;
+  bytes: number;
+  ms: number;
+}
+
+/**
+ * The metadata's life on disk. Start-up: the newest dump that verifies (falling back to
+ * older ones), then every changelog entry after its version. An empty DATA_PATH becomes
+ * a new file system, dumped at once so that the changelog always has a dump to start
+ * from. Shutdown (stop): a final dump, then the changelog is rotated.
+ */
+export class MetadataStore<M extends { version: number }> implements Service {
+  readonly name = 'metadata-store';
+  private md: M | undefined;
+  private dumpChain: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly options: MetadataStoreOptions<M>) {}
+
+  /** The loaded metadata; only after start(). */
+  get metadata(): M {
+    if (!this.md) throw new Error('metadata store not started');
+    return this.md;
+  }
+
+  async start(): Promise<void> {
+    this.md = await this.load();
+  }
+
+  async stop(): Promise<void> {
+    if (!this.md) return;
+    const written = await this.dump();
+    await rotateChangelogFiles(this.options.dir, this.options.backLogs);
+    this.options.log.info(written, 'metadata dumped at shutdown');
+    this.md = undefined;
+  }
+
+  /** Writes a dump of the metadata as it is now; dumps run one at a time. */
+  dump(): Promise<DumpWritten> {
+    const next = this.dumpChain.then(() => this.writeDump(this.metadata));
+    this.dumpChain = next.catch(() => undefined);
+    return next;
+  }
+
+  private async load(): Promise<M> {
+    const { dir, log } = this.options;
+    rmSync(join(dir, DUMP_TEMP_FILE), { force: true });
+    const dumps = listDumps(dir);
+    if (dumps.length === 0) return this.createNew();
+    const { md, file } = this.newestGoodDump(dumps.map((d) => d.path));
+    const dumpVersion = md.version;
+    const replay = replayChangelogs(dir, dumpVersion, (entry) => {
+      this.options.codec.apply(md, entry.mutation);
+      if (md.version !== entry.version) {
+        throw new MetadataStoreError(`changelog entry ${entry.version} left the metadata at version ${md.version}`);
+      }
+    });
+    if (replay.tornTail) {
+      log.warn(replay.tornTail, 'dropped a torn last changelog line (an operation that was never acknowledged)');
+    }
+    log.info({ dump: file, dumpVersion, replayed: replay.applied, version: md.version }, 'metadata loaded');
+    return md;
+  }
+
+  private async createNew(): Promise<M> {
+    const { dir, log } = this.options;
+    const withEntries = listChangelogs(dir).filter((f) => statSync(f.path).size > 0);
+    if (withEntries.length > 0) {
+      throw new MetadataStoreError(
+        `DATA_PATH ${dir} holds changelogs (${withEntries.map((f) => f.path).join(', ')}) but no metadata dump (${DUMP_FILE}): ` +
+          'restore a dump (a metalogger keeps copies) instead of starting an empty file system over them',
+      );
+    }
+    log.info({ dir }, 'DATA_PATH holds no metadata: creating a new, empty file system');
+    const md = this.options.codec.empty();
+    await this.writeDump(md);
+    return md;
+  }
+
+  private newestGoodDump(paths: string[]): { md: M; file: string } {
+    const failures: string[] = [];
+    for (const path of paths) {
+      try {
+        const md = this.options.codec.decode(readFileSync(path));
+        if (failures.length > 0) this.options.log.warn({ dump: path }, 'using an older metadata dump');
+        return { md, file: path };
+      } catch (err) {
+        const reason = (err as Error).message;
+        failures.push(`${path}: ${reason}`);
+        this.options.log.error({ dump: path, err: reason }, 'metadata dump is damaged; falling back to the previous one');
+      }
+    }
+    throw new MetadataStoreError(`no usable metadata dump in ${this.options.dir}: ${failures.join('; ')}`);
+  }
+
+  private async writeDump(md: M): Promise<DumpWritten> {
+    const { dir } = this.options;
+    const started = Date.now();
+    // Encoding is synchronous: the dump is the state at exactly md.version.
+    const bytes = this.options.codec.encode(md);
+    const version = md.version;
+    const tmp = join(dir, DUMP_TEMP_FILE);
+    const fh = await open(tmp, 'w');
+    try {
+      let off = 0;
+      while (off < bytes.length) off += (await fh.write(bytes, off)).bytesWritten;
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await this.shiftBackups();
+    await rename(tmp, join(dir, DUMP_FILE));
+    await fsyncDir(dir);
+    return { version, bytes: bytes.length, ms: Date.now() - started };
+  }
+
+  /**
+   * metadata.tsmfs.back.N → N+1, then the current dump is hard-linked as back.1, so that
+   * the rename of the new dump over metadata.tsmfs is atomic and a crash at any point
+   * leaves a metadata.tsmfs in place.
+   */
+  private async shiftBackups(): Promise<void> {
+    const { dir, keepPrevious } = this.options;
+    const backups = listDumps(dir).filter((d) => d.n > 0);
+    for (const b of [...backups].reverse()) {
+      if (b.n + 1 > keepPrevious) await rm(b.path, { force: true });
+      else await rename(b.path, join(dir, dumpBackupFile(b.n + 1)));
+    }
+    const current = join(dir, DUMP_FILE);
+    if (keepPrevious > 0 && existsSync(current)) await link(current, join(dir, dumpBackupFile(1)));
+  }
+}
