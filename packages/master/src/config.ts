@@ -1,0 +1,56 @@
+import { statSync } from 'node:fs';
+import { ConfigError, type ConfigValues, key } from '@tsmfs/daemon';
+import { DEFAULT_PORTS } from '@tsmfs/protocol';
+
+/**
+ * tsmfs-master's configuration keys, named as in mfsmaster.cfg wherever MooseFS has the
+ * key. This schema is the single source of parsing, validation, `--help` and the table
+ * in docs/configuration.md (scripts/print-master-config.js … or `tsmfs-master --help`).
+ */
+export const masterSchema = {
+  DATA_PATH: key('path', '/var/lib/tsmfs', 'directory holding metadata dumps, changelogs and the lock file; must exist'),
+  EXPORTS_FILENAME: key('path', '/etc/tsmfs/tsmfsexports.cfg', 'exports file (mfsexports.cfg syntax); if missing, MooseFS\'s default rules apply'),
+  MATOML_LISTEN_HOST: key('host', '*', 'address to listen on for metaloggers and shadow masters (* = all)'),
+  MATOML_LISTEN_PORT: key('port', DEFAULT_PORTS.matoml, 'port for metaloggers and shadow masters'),
+  MATOCS_LISTEN_HOST: key('host', '*', 'address to listen on for chunkservers (* = all)'),
+  MATOCS_LISTEN_PORT: key('port', DEFAULT_PORTS.matocs, 'port for chunkservers'),
+  MATOCL_LISTEN_HOST: key('host', '*', 'address to listen on for clients and CLI tools (* = all)'),
+  MATOCL_LISTEN_PORT: key('port', DEFAULT_PORTS.matocl, 'port for clients and CLI tools'),
+  HTTP_LISTEN_HOST: key('host', '*', 'address of the web monitor, JSON API and /metrics (not served yet)'),
+  HTTP_LISTEN_PORT: key('port', DEFAULT_PORTS.http, 'port of the web monitor, JSON API and /metrics (not served yet)'),
+  METADATA_SAVE_FREQ: key('int', 1, 'hours between metadata dumps (a dump is also written at shutdown and on SIGUSR2)', { min: 1, max: 24 * 365 }),
+  BACK_META_KEEP_PREVIOUS: key('int', 1, 'older metadata dumps kept as metadata.tsmfs.back.N', { min: 0, max: 99 }),
+  BACK_LOGS: key('int', 50, 'older changelog files kept as changelog.N.tsmfs (one is started at every dump)', { min: 1, max: 10_000 }),
+  CHANGELOG_FSYNC: key('bool', true, 'fsync the changelog before acknowledging a mutation; 0 risks losing acknowledged operations in a crash'),
+  EMPTY_TRASH_PERIOD: key('int', 300, 'seconds between sweeps that purge trashed files whose trash time has expired', { min: 1, max: 86_400 }),
+  SESSION_SUSTAIN_TIME: key('int', 86_400, 'seconds a disconnected client session (and the files it holds open) is kept for it to reconnect', { min: 0, max: 7 * 86_400 }),
+};
+
+export type MasterSchema = typeof masterSchema;
+export type MasterConfig = ConfigValues<MasterSchema>;
+
+/** `*` means every interface, as in MooseFS. */
+export function listenHost(host: string): string {
+  return host === '*' ? '0.0.0.0' : host;
+}
+
+/**
+ * Checks what the schema cannot: DATA_PATH must be an existing directory. Like MooseFS,
+ * the master does not create it: a typo in DATA_PATH must not silently start an empty
+ * file system next to the real one.
+ */
+export function checkDataPath(config: MasterConfig): void {
+  const dir = config.DATA_PATH;
+  let isDir: boolean;
+  try {
+    isDir = statSync(dir).isDirectory();
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new ConfigError(
+      code === 'ENOENT'
+        ? `DATA_PATH ${dir} does not exist (create it, writable by the user tsmfs-master runs as)`
+        : `DATA_PATH ${dir} cannot be used (${code ?? (err as Error).message})`,
+    );
+  }
+  if (!isDir) throw new ConfigError(`DATA_PATH ${dir} is not a directory`);
+}
