@@ -29,7 +29,7 @@ class FakeMaster {
       role: 'master',
       accept: ['client', 'cli'],
       epoch: () => 7,
-      onConnection: (conn, hello) => conn.serve((name, body) => this.handle(conn, hello.nonce, name, body as never)),
+      onConnection: (conn, hello) => conn.serve((name, body) => this.handle(conn, hello.nonce, name, body)),
     });
     await server.start();
     this.server = server;
@@ -42,7 +42,7 @@ class FakeMaster {
     this.server = undefined;
   }
 
-  private async handle(conn: Connection, nonce: Buffer, name: string, body: Record<string, never>): Promise<unknown> {
+  private async handle(conn: Connection, nonce: Buffer, name: string, body: unknown): Promise<unknown> {
     const drop = this.drop.get(name);
     this.drop.delete(name);
     if (drop === 'hang') return new Promise(() => {});
@@ -57,7 +57,7 @@ class FakeMaster {
     return new Promise(() => {});
   }
 
-  private apply(nonce: Buffer, name: string, body: Record<string, never>): unknown {
+  private apply(nonce: Buffer, name: string, body: unknown): unknown {
     switch (name) {
       case 'register':
         return this.register(nonce, body as Request<'register'>);
