@@ -70,8 +70,19 @@ export type Mutation =
   | { op: 'undelete'; ts: Timespec; inode: number }
   /** A trashed file whose time ran out, a sustained file closed, or a manual purge. */
   | { op: 'purge'; ts: Timespec; inode: number }
+  /** A trashed file purged while still open: it stays, as sustained, until released. */
+  | { op: 'sustain'; ts: Timespec; inode: number }
   /** A file's chunk slot gets a new chunk (first write, or copy-on-write of a shared one). */
-  | { op: 'chunkAlloc'; ts: Timespec; inode: number; index: number; chunkId: number; version: number }
+  | {
+      op: 'chunkAlloc';
+      ts: Timespec;
+      inode: number;
+      index: number;
+      chunkId: number;
+      version: number;
+      /** Copy-on-write: the shared chunk this one replaces, whose data it must start from. */
+      cowFrom?: number;
+    }
   /** A write lease bumps a chunk's version so a replica that misses the write is stale. */
   | { op: 'chunkVersion'; ts: Timespec; chunkId: number; version: number }
   /** A write ended past the old end of file: the length grows, mtime moves. */

@@ -1,0 +1,363 @@
+import { CHUNK_SIZE, type GoalMode, type RecursiveCounts, type Timespec } from '@tsmfs/protocol';
+import { type Metadata, TYPE_CODE } from './metadata.js';
+import type { Mutation, UnlinkFate } from './mutation.js';
+
+/**
+ * Applies one changelog entry. Deterministic: everything it needs is in the entry or
+ * the state (never the clock, never randomness, Map iteration in insertion order), so
+ * replaying the changelog rebuilds exactly the live state.
+ *
+ * The entry was validated by `Namespace` (or was written by one that did): a violated
+ * invariant here means a corrupt changelog and throws.
+ *
+ * Returns the counts of a setgoal/settrashtime (the only entries with a result the live
+ * path needs), undefined otherwise.
+ */
+export function applyMutation(md: Metadata, m: Mutation): RecursiveCounts | undefined {
+  let result: RecursiveCounts | undefined;
+  switch (m.op) {
+    case 'create':
+      applyCreate(md, m);
+      break;
+    case 'link':
+      applyLink(md, m.ts, m.inode, m.parent, m.name);
+      break;
+    case 'unlink':
+      removeName(md, m.ts, m.parent, m.name, m.fate);
+      break;
+    case 'rmdir':
+      removeName(md, m.ts, m.parent, m.name, 'purge');
+      break;
+    case 'rename':
+      if (m.exchange) applyExchange(md, m.ts, m.parent, m.name, m.newParent, m.newName);
+      else applyRename(md, m.ts, m.parent, m.name, m.newParent, m.newName, m.replacedFate ?? 'purge');
+      break;
+    case 'setattr':
+      applySetattr(md, m);
+      break;
+    case 'setxattr':
+      applySetxattr(md, m.ts, m.inode, m.name, m.value);
+      break;
+    case 'removexattr':
+      md.xattrs.get(m.inode)?.delete(m.name);
+      if (md.xattrs.get(m.inode)?.size === 0) md.xattrs.delete(m.inode);
+      md.setCtime(m.inode, m.ts);
+      break;
+    case 'setgoal':
+    case 'settrashtime':
+      result = applyGoalLike(md, m);
+      break;
+    case 'snapshot':
+      applySnapshot(md, m);
+      break;
+    case 'undelete':
+      applyUndelete(md, m.ts, m.inode);
+      break;
+    case 'purge':
+      freeNode(md, m.inode, m.ts);
+      break;
+    case 'sustain':
+      md.sustained.set(m.inode, md.trash.get(m.inode)!);
+      md.trash.delete(m.inode);
+      break;
+    case 'chunkAlloc':
+      applyChunkAlloc(md, m);
+      break;
+    case 'chunkVersion':
+      md.chunks.version[m.chunkId] = m.version;
+      break;
+    case 'length':
+      md.size[m.inode] = m.size;
+      md.setMtime(m.inode, m.ts);
+      md.setCtime(m.inode, m.ts);
+      break;
+    default:
+      throw new Error(`unknown mutation ${(m as { op: string }).op}`);
+  }
+  md.version++;
+  return result;
+}
+
+function touchDir(md: Metadata, dir: number, ts: Timespec): void {
+  md.setMtime(dir, ts);
+  md.setCtime(dir, ts);
+}
+
+function addName(md: Metadata, dir: number, name: string, inode: number): void {
+  const entries = md.children.get(dir);
+  if (!entries) throw new Error(`inode ${dir} is not a directory`);
+  if (entries.has(name)) throw new Error(`${dir}/${name} exists`);
+  entries.set(name, inode);
+  md.addParent(inode, dir);
+  if (md.type[inode] === TYPE_CODE.dir) {
+    md.dirName.set(inode, name);
+    md.nlink[dir]!++;
+  }
+}
+
+/** Takes a name out of its directory; returns the inode it named. */
+function dropName(md: Metadata, dir: number, name: string): number {
+  const entries = md.children.get(dir);
+  const inode = entries?.get(name);
+  if (inode === undefined) throw new Error(`${dir}/${name} does not exist`);
+  entries!.delete(name);
+  md.removeParent(inode, dir);
+  if (md.type[inode] === TYPE_CODE.dir) {
+    md.dirName.delete(inode);
+    md.nlink[dir]!--;
+  }
+  return inode;
+}
+
+function applyCreate(md: Metadata, m: Extract<Mutation, { op: 'create' }>): void {
+  const i = m.inode;
+  md.takeInode(i);
+  md.type[i] = TYPE_CODE[m.type];
+  md.mode[i] = m.mode;
+  md.uid[i] = m.uid;
+  md.gid[i] = m.gid;
+  md.rdev[i] = m.rdev;
+  md.goal[i] = md.goal[m.parent]!;
+  md.trashtime[i] = md.trashtime[m.parent]!;
+  md.setAtime(i, m.ts);
+  md.setMtime(i, m.ts);
+  md.setCtime(i, m.ts);
+  md.size[i] = 0;
+  if (m.type === 'dir') {
+    md.nlink[i] = 2;
+    md.children.set(i, new Map());
+  } else {
+    md.nlink[i] = 1;
+  }
+  if (m.type === 'symlink') {
+    const target = m.target ?? '';
+    md.symlinkTarget.set(i, target);
+    md.size[i] = Buffer.byteLength(target);
+  }
+  addName(md, m.parent, m.name, i);
+  touchDir(md, m.parent, m.ts);
+}
+
+function applyLink(md: Metadata, ts: Timespec, inode: number, dir: number, name: string): void {
+  addName(md, dir, name, inode);
+  md.nlink[inode]!++;
+  md.setCtime(inode, ts);
+  touchDir(md, dir, ts);
+}
+
+/** unlink and rmdir: the name goes; the node goes too when it was its last name. */
+function removeName(md: Metadata, ts: Timespec, dir: number, name: string, fate: UnlinkFate): void {
+  const path = md.entryPath(dir, name);
+  const inode = dropName(md, dir, name);
+  touchDir(md, dir, ts);
+  dropLink(md, inode, ts, fate, path);
+}
+
+/** One name of `inode` is gone: count it down and settle the node's fate at zero. */
+function dropLink(md: Metadata, inode: number, ts: Timespec, fate: UnlinkFate, path: string): void {
+  if (md.type[inode] === TYPE_CODE.dir) {
+    freeNode(md, inode, ts);
+    return;
+  }
+  md.nlink[inode]!--;
+  md.setCtime(inode, ts);
+  if (md.nlink[inode]! > 0) return;
+  if (fate === 'trash') md.trash.set(inode, { path, deletedAt: ts.sec });
+  else if (fate === 'sustained') md.sustained.set(inode, { path, deletedAt: ts.sec });
+  else freeNode(md, inode, ts);
+}
+
+/** The node is gone for good: its chunks lose a reference, its id waits for reuse. */
+function freeNode(md: Metadata, inode: number, ts: Timespec): void {
+  if (md.type[inode] === TYPE_CODE.file) {
+    for (const id of md.chunkList(inode)) if (id !== 0) md.chunks.unref(id);
+  }
+  md.releaseInode(inode, ts.sec);
+}
+
+function applyRename(
+  md: Metadata,
+  ts: Timespec,
+  dir: number,
+  name: string,
+  newDir: number,
+  newName: string,
+  replacedFate: UnlinkFate,
+): void {
+  const replaced = md.lookup(newDir, newName);
+  if (replaced !== undefined) {
+    const path = md.entryPath(newDir, newName);
+    dropName(md, newDir, newName);
+    dropLink(md, replaced, ts, replacedFate, path);
+  }
+  const inode = dropName(md, dir, name);
+  addName(md, newDir, newName, inode);
+  md.setCtime(inode, ts);
+  touchDir(md, dir, ts);
+  touchDir(md, newDir, ts);
+}
+
+/** RENAME_EXCHANGE: the two names swap the nodes they point at. */
+function applyExchange(md: Metadata, ts: Timespec, dir: number, name: string, newDir: number, newName: string): void {
+  const a = dropName(md, dir, name);
+  const b = dropName(md, newDir, newName);
+  addName(md, dir, name, b);
+  addName(md, newDir, newName, a);
+  md.setCtime(a, ts);
+  md.setCtime(b, ts);
+  touchDir(md, dir, ts);
+  touchDir(md, newDir, ts);
+}
+
+function applySetattr(md: Metadata, m: Extract<Mutation, { op: 'setattr' }>): void {
+  const i = m.inode;
+  if (m.mode !== undefined) md.mode[i] = m.mode;
+  if (m.uid !== undefined) md.uid[i] = m.uid;
+  if (m.gid !== undefined) md.gid[i] = m.gid;
+  if (m.size !== undefined) truncate(md, i, m.size);
+  if (m.atime !== undefined) md.setAtime(i, m.atime);
+  if (m.mtime !== undefined) md.setMtime(i, m.mtime);
+  md.setCtime(i, m.ts);
+}
+
+/** Sets the length; chunks wholly past the new end lose their reference. */
+function truncate(md: Metadata, inode: number, size: number): void {
+  md.size[inode] = size;
+  const keep = Math.ceil(size / CHUNK_SIZE);
+  const slots = md.chunkSlots(inode);
+  for (let index = slots - 1; index >= keep; index--) {
+    const id = md.chunkAt(inode, index);
+    if (id === 0) continue;
+    md.chunks.unref(id);
+    md.setChunkAt(inode, index, 0);
+  }
+}
+
+function applySetxattr(md: Metadata, ts: Timespec, inode: number, name: string, value: Uint8Array): void {
+  let attrs = md.xattrs.get(inode);
+  if (!attrs) md.xattrs.set(inode, (attrs = new Map()));
+  attrs.set(name, Uint8Array.from(value));
+  md.setCtime(inode, ts);
+}
+
+/**
+ * setgoal / settrashtime, optionally over a whole tree (pre-order, entries in readdir
+ * order). A non-root caller changes only what it owns, like mfssetgoal -r.
+ */
+function applyGoalLike(md: Metadata, m: Extract<Mutation, { op: 'setgoal' | 'settrashtime' }>): RecursiveCounts {
+  const column = m.op === 'setgoal' ? md.goal : md.trashtime;
+  const counts: RecursiveCounts = { changed: 0, notChanged: 0, denied: 0 };
+  const visit = (inode: number): void => {
+    if (m.uid !== 0 && md.uid[inode] !== m.uid) {
+      counts.denied++;
+    } else {
+      const next = goalValue(column[inode]!, m.value, m.mode);
+      if (next === column[inode]) {
+        counts.notChanged++;
+      } else {
+        column[inode] = next;
+        md.setCtime(inode, m.ts);
+        counts.changed++;
+      }
+    }
+    if (m.recursive) for (const child of md.children.get(inode)?.values() ?? []) visit(child);
+  };
+  visit(m.inode);
+  return counts;
+}
+
+function goalValue(current: number, value: number, mode: GoalMode): number {
+  if (mode === 'increase') return Math.max(current, value);
+  if (mode === 'decrease') return Math.min(current, value);
+  return value;
+}
+
+/**
+ * A snapshot copies the tree at `inode` to parent/name. New nodes take consecutive ids
+ * from `firstInode` (always the next fresh id) in pre-order; files share their chunks
+ * (refcount + 1). With `overwrite`, an existing directory is merged into and an existing
+ * file gets the source's chunks and length in place (MooseFS's makesnapshot -o).
+ */
+function applySnapshot(md: Metadata, m: Extract<Mutation, { op: 'snapshot' }>): void {
+  if (m.firstInode !== md.nextInode) throw new Error(`snapshot ids start at ${md.nextInode}, not ${m.firstInode}`);
+  copyInto(md, m, m.inode, m.parent, m.name);
+  touchDir(md, m.parent, m.ts);
+}
+
+function copyInto(md: Metadata, m: Extract<Mutation, { op: 'snapshot' }>, src: number, dir: number, name: string): void {
+  const existing = md.lookup(dir, name);
+  let dst: number;
+  if (existing === undefined) {
+    dst = md.nextInode;
+    copyNode(md, m, src, dst);
+    addName(md, dir, name, dst);
+  } else {
+    dst = existing;
+    if (md.type[src] === TYPE_CODE.file) {
+      truncate(md, dst, 0);
+      copyFileContents(md, src, dst);
+      md.setMtime(dst, m.ts);
+      md.setCtime(dst, m.ts);
+    }
+  }
+  for (const [childName, child] of md.children.get(src) ?? []) {
+    // A tree copied into its own parent would otherwise meet its own copy on the way.
+    if (child === dst) continue;
+    copyInto(md, m, child, dst, childName);
+  }
+}
+
+function copyNode(md: Metadata, m: Extract<Mutation, { op: 'snapshot' }>, src: number, dst: number): void {
+  md.takeInode(dst);
+  md.type[dst] = md.type[src]!;
+  md.mode[dst] = md.mode[src]!;
+  // Root's snapshot keeps owners; anyone else's copy is theirs (MooseFS does the same).
+  md.uid[dst] = m.uid === 0 ? md.uid[src]! : m.uid;
+  md.gid[dst] = m.uid === 0 ? md.gid[src]! : m.gid;
+  md.goal[dst] = md.goal[src]!;
+  md.trashtime[dst] = md.trashtime[src]!;
+  md.rdev[dst] = md.rdev[src]!;
+  md.atimeS[dst] = md.atimeS[src]!;
+  md.atimeNs[dst] = md.atimeNs[src]!;
+  md.mtimeS[dst] = md.mtimeS[src]!;
+  md.mtimeNs[dst] = md.mtimeNs[src]!;
+  md.setCtime(dst, m.ts);
+  md.nlink[dst] = md.type[src] === TYPE_CODE.dir ? 2 : 1;
+  if (md.type[src] === TYPE_CODE.dir) md.children.set(dst, new Map());
+  const target = md.symlinkTarget.get(src);
+  if (target !== undefined) md.symlinkTarget.set(dst, target);
+  const attrs = md.xattrs.get(src);
+  if (attrs) md.xattrs.set(dst, new Map(attrs));
+  md.size[dst] = md.size[src]!;
+  if (md.type[src] === TYPE_CODE.file) copyFileContents(md, src, dst);
+}
+
+function copyFileContents(md: Metadata, src: number, dst: number): void {
+  const list = md.chunkList(src);
+  list.forEach((id, index) => {
+    if (id === 0) return;
+    md.chunks.ref(id);
+    md.setChunkAt(dst, index, id);
+  });
+  md.size[dst] = md.size[src]!;
+}
+
+function applyUndelete(md: Metadata, ts: Timespec, inode: number): void {
+  const kept = md.trash.get(inode);
+  if (!kept) throw new Error(`inode ${inode} is not in trash`);
+  const cut = kept.path.lastIndexOf('/');
+  const dir = md.resolvePath(kept.path.slice(0, cut));
+  if (dir === undefined) throw new Error(`undelete: ${kept.path} has no parent`);
+  md.trash.delete(inode);
+  addName(md, dir, kept.path.slice(cut + 1), inode);
+  md.nlink[inode] = 1;
+  md.setCtime(inode, ts);
+  touchDir(md, dir, ts);
+}
+
+function applyChunkAlloc(md: Metadata, m: Extract<Mutation, { op: 'chunkAlloc' }>): void {
+  const old = md.chunkAt(m.inode, m.index);
+  md.chunks.create(m.chunkId, m.version, m.cowFrom);
+  if (old !== 0) md.chunks.unref(old);
+  md.setChunkAt(m.inode, m.index, m.chunkId);
+}

@@ -1,0 +1,689 @@
+import {
+  type Attr,
+  type Cred,
+  type DirEntry,
+  type Histogram,
+  MAX_GOAL,
+  MAX_SYMLINK_LENGTH,
+  MAX_XATTR_NAME,
+  MAX_XATTR_VALUE,
+  MAX_NAME_LENGTH,
+  type NodeType,
+  type RecursiveCounts,
+  type Reply,
+  type Request,
+  type Timespec,
+  type TrashEntry,
+  fail,
+} from '@tsmfs/protocol';
+import { applyMutation } from './apply.js';
+import { type KeptFile, type Metadata, TYPE_CODE } from './metadata.js';
+import type { Mutation, UnlinkFate } from './mutation.js';
+import {
+  R_OK,
+  S_ISGID,
+  S_IXGRP,
+  W_OK,
+  X_OK,
+  inGroup,
+  isOwnerOrRoot,
+  isRoot,
+  mayHardlink,
+  modeWithoutPrivs,
+  permits,
+  stickyForbids,
+} from './permissions.js';
+
+export const RENAME_NOREPLACE = 1;
+export const RENAME_EXCHANGE = 2;
+export const XATTR_CREATE = 1;
+export const XATTR_REPLACE = 2;
+export const O_ACCMODE = 3;
+export const O_WRONLY = 1;
+export const O_RDWR = 2;
+export const O_TRUNC = 0o1000;
+/** ext4's EXT4_LINK_MAX: a file's hard links stop there (EMLINK). Directories are not capped. */
+export const MAX_LINKS = 65_000;
+
+/**
+ * The namespace: every client request that reads or changes metadata. Each method
+ * checks the request the way Linux + ext4 would (same errno, same check first when
+ * several apply), builds the Mutation, applies it and hands it to the sink (the
+ * changelog). Nothing here is changed except through applyMutation.
+ *
+ * Requests arrive by inode: the client walks paths with `lookup`, which checks search
+ * permission on each directory, so every (parent, name) request checks it on the parent.
+ *
+ * Open counts are kept here, in memory only: they decide whether an unlinked file is
+ * sustained.
+ */
+export class Namespace {
+  private readonly openCount = new Map<number, number>();
+
+  constructor(
+    readonly md: Metadata,
+    private readonly sink: (m: Mutation) => void,
+    private readonly clock: () => Timespec,
+  ) {}
+
+  private commit(m: Mutation): RecursiveCounts | undefined {
+    const result = applyMutation(this.md, m);
+    this.sink(m);
+    return result;
+  }
+
+  // ---- lookups ----------------------------------------------------------------------
+
+  lookup(req: Request<'lookup'>): Reply<'lookup'> {
+    const dir = this.searchableDir(req.parent, req.cred);
+    if (req.name === '.') return { attr: this.md.attr(dir) };
+    if (req.name === '..') return { attr: this.md.attr(dir === 1 ? 1 : this.md.parent[dir]!) };
+    checkNameLength(req.name);
+    const inode = this.md.lookup(dir, req.name);
+    if (inode === undefined) throw fail('ENOENT', req.name);
+    return { attr: this.md.attr(inode) };
+  }
+
+  getattr(req: Request<'getattr'>): Reply<'getattr'> {
+    return { attr: this.md.attr(this.existing(req.inode)) };
+  }
+
+  readlink(req: Request<'readlink'>): Reply<'readlink'> {
+    const inode = this.existing(req.inode);
+    const target = this.md.symlinkTarget.get(inode);
+    if (target === undefined) throw fail('EINVAL', 'not a symlink');
+    return { target };
+  }
+
+  readdir(req: Request<'readdir'>): Reply<'readdir'> {
+    const dir = this.existing(req.inode);
+    if (!this.md.isDir(dir)) throw fail('ENOTDIR');
+    if (!permits(this.md, dir, req.cred, R_OK)) throw fail('EACCES');
+    const entries: DirEntry[] = [];
+    const it = this.md.children.get(dir)!.entries();
+    // The cookie is the position in the directory's insertion order (see docs/metadata.md).
+    for (let skip = req.cookie; skip > 0; skip--) if (it.next().done) return { entries, cookie: req.cookie, eof: true };
+    const max = Math.max(1, req.max);
+    let next = it.next();
+    while (!next.done && entries.length < max) {
+      const [name, inode] = next.value;
+      const type = this.md.typeOf(inode)!;
+      entries.push(req.withAttrs ? { name, inode, type, attr: this.md.attr(inode) } : { name, inode, type });
+      next = it.next();
+    }
+    return { entries, cookie: req.cookie + entries.length, eof: next.done === true };
+  }
+
+  statfs(_req: Request<'statfs'> = {}): Reply<'statfs'> {
+    return {
+      // No chunkservers yet: space comes with the chunkserver issue.
+      totalSpace: 0,
+      availSpace: 0,
+      trashSpace: this.keptSpace(this.md.trash),
+      sustainedSpace: this.keptSpace(this.md.sustained),
+      inodes: this.md.inodeCount,
+    };
+  }
+
+  access(req: Request<'access'>): Reply<'access'> {
+    const inode = this.existing(req.inode);
+    if (!permits(this.md, inode, req.cred, req.mask & 7)) throw fail('EACCES');
+    return {};
+  }
+
+  // ---- creating -----------------------------------------------------------------------
+
+  mknod(req: Request<'mknod'>): Reply<'mknod'> {
+    const rdev = req.type === 'chardev' || req.type === 'blockdev' ? req.rdev : 0;
+    return this.create(req.cred, req.parent, req.name, req.type, req.mode & ~req.umask, rdev);
+  }
+
+  mkdir(req: Request<'mkdir'>): Reply<'mkdir'> {
+    return this.create(req.cred, req.parent, req.name, 'dir', req.mode & ~req.umask, 0);
+  }
+
+  symlink(req: Request<'symlink'>): Reply<'symlink'> {
+    if (req.target === '') throw fail('ENOENT', 'empty symlink target');
+    if (Buffer.byteLength(req.target) >= MAX_SYMLINK_LENGTH) throw fail('ENAMETOOLONG', 'symlink target');
+    return this.create(req.cred, req.parent, req.name, 'symlink', 0o777, 0, req.target);
+  }
+
+  private create(
+    cred: Cred,
+    parent: number,
+    name: string,
+    type: NodeType,
+    requestedMode: number,
+    rdev: number,
+    target?: string,
+  ): { attr: Attr } {
+    const md = this.md;
+    const dir = this.searchableDir(parent, cred);
+    this.checkNewName(dir, name);
+    if (!permits(md, dir, cred, W_OK | X_OK)) throw fail('EACCES');
+    if ((type === 'chardev' || type === 'blockdev') && !isRoot(cred)) throw fail('EPERM', 'mknod of a device');
+    let mode = requestedMode & 0o7777;
+    let gid = cred.gid;
+    if (md.mode[dir]! & S_ISGID) {
+      gid = md.gid[dir]!;
+      if (type === 'dir') mode |= S_ISGID;
+      else if ((mode & (S_ISGID | S_IXGRP)) === (S_ISGID | S_IXGRP) && !isRoot(cred) && !inGroup(cred, gid)) {
+        mode &= ~S_ISGID;
+      }
+    }
+    const ts = this.clock();
+    const inode = md.peekNewInode(ts.sec);
+    const m: Mutation = { op: 'create', ts, parent: dir, name, inode, type, mode, uid: cred.uid, gid, rdev };
+    if (target !== undefined) m.target = target;
+    this.commit(m);
+    return { attr: md.attr(inode) };
+  }
+
+  link(req: Request<'link'>): Reply<'link'> {
+    const md = this.md;
+    const inode = this.linked(req.inode);
+    const dir = this.searchableDir(req.parent, req.cred);
+    this.checkNewName(dir, req.name);
+    if (!mayHardlink(md, inode, req.cred)) throw fail('EPERM', 'protected hardlinks');
+    if (!permits(md, dir, req.cred, W_OK | X_OK)) throw fail('EACCES');
+    if (md.isDir(inode)) throw fail('EPERM', 'hard link to a directory');
+    if (md.nlink[inode]! >= MAX_LINKS) throw fail('EMLINK');
+    this.commit({ op: 'link', ts: this.clock(), inode, parent: dir, name: req.name });
+    return { attr: md.attr(inode) };
+  }
+
+  // ---- removing -----------------------------------------------------------------------
+
+  unlink(req: Request<'unlink'>): Reply<'unlink'> {
+    const dir = this.searchableDir(req.parent, req.cred);
+    if (req.name === '.' || req.name === '..') throw fail('EISDIR');
+    const victim = this.existingName(dir, req.name);
+    this.mayDelete(dir, victim, req.cred);
+    if (this.md.isDir(victim)) throw fail('EISDIR');
+    this.commit({ op: 'unlink', ts: this.clock(), parent: dir, name: req.name, fate: this.fateOf(victim) });
+    return {};
+  }
+
+  rmdir(req: Request<'rmdir'>): Reply<'rmdir'> {
+    const dir = this.searchableDir(req.parent, req.cred);
+    if (req.name === '.') throw fail('EINVAL');
+    if (req.name === '..') throw fail('ENOTEMPTY');
+    const victim = this.existingName(dir, req.name);
+    this.mayDelete(dir, victim, req.cred);
+    if (!this.md.isDir(victim)) throw fail('ENOTDIR');
+    if (this.md.children.get(victim)!.size > 0) throw fail('ENOTEMPTY');
+    this.commit({ op: 'rmdir', ts: this.clock(), parent: dir, name: req.name });
+    return {};
+  }
+
+  /**
+   * rename(2)/renameat2(2) in the kernel's order: flags, both parents, the source name,
+   * NOREPLACE/EXCHANGE, the ancestry traps, then may_delete/may_create, then the type
+   * and emptiness of what is replaced.
+   */
+  rename(req: Request<'rename'>): Reply<'rename'> {
+    const md = this.md;
+    const { cred, flags } = req;
+    if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE) || flags === (RENAME_NOREPLACE | RENAME_EXCHANGE)) {
+      throw fail('EINVAL', 'rename flags');
+    }
+    const dir = this.searchableDir(req.parent, cred);
+    const newDir = this.searchableDir(req.newParent, cred);
+    for (const n of [req.name, req.newName]) if (n === '.' || n === '..') throw fail('EBUSY');
+    const src = this.existingName(dir, req.name);
+    checkNameLength(req.newName);
+    const dst = md.lookup(newDir, req.newName);
+    const exchange = (flags & RENAME_EXCHANGE) !== 0;
+    if (flags & RENAME_NOREPLACE && dst !== undefined) throw fail('EEXIST');
+    if (exchange && dst === undefined) throw fail('ENOENT');
+    const srcIsDir = md.isDir(src);
+    if (srcIsDir && dir !== newDir && md.isAncestorOrSelf(src, newDir)) throw fail('EINVAL', 'into its own subtree');
+    if (dst !== undefined && md.isDir(dst) && dir !== newDir && md.isAncestorOrSelf(dst, dir)) {
+      throw exchange ? fail('EINVAL') : fail('ENOTEMPTY');
+    }
+    if (src === dst) return {};
+    this.mayDelete(dir, src, cred);
+    const dstIsDir = dst !== undefined && md.isDir(dst);
+    if (dst === undefined) {
+      if (!permits(md, newDir, cred, W_OK | X_OK)) throw fail('EACCES');
+    } else {
+      this.mayDelete(newDir, dst, cred);
+      if (!exchange && srcIsDir && !dstIsDir) throw fail('ENOTDIR');
+      if (!exchange && !srcIsDir && dstIsDir) throw fail('EISDIR');
+    }
+    if (dir !== newDir) {
+      // Moving a directory rewrites its "..": that needs write permission on it.
+      if (srcIsDir && !permits(md, src, cred, W_OK)) throw fail('EACCES');
+      if (exchange && dstIsDir && !permits(md, dst!, cred, W_OK)) throw fail('EACCES');
+    }
+    if (!exchange && dstIsDir && md.children.get(dst!)!.size > 0) throw fail('ENOTEMPTY');
+    const m: Mutation = { op: 'rename', ts: this.clock(), parent: dir, name: req.name, newParent: newDir, newName: req.newName };
+    if (exchange) m.exchange = true;
+    else if (dst !== undefined && !dstIsDir) m.replacedFate = this.fateOf(dst);
+    this.commit(m);
+    return {};
+  }
+
+  // ---- attributes ---------------------------------------------------------------------
+
+  /**
+   * setattr checks in Linux's order (truncate's own checks, then chown, chgrp, chmod,
+   * times) and folds the side effects into one mutation: setuid/setgid dropped on chown
+   * and on truncate by non-root, setgid dropped on chmod by a non-member.
+   */
+  setattr(req: Request<'setattr'>): Reply<'setattr'> {
+    const md = this.md;
+    const { cred } = req;
+    const inode = this.existing(req.inode);
+    const isDir = md.isDir(inode);
+    if (req.size !== undefined) {
+      if (isDir) throw fail('EISDIR');
+      if (md.type[inode] !== TYPE_CODE.file) throw fail('EINVAL');
+      if (!permits(md, inode, cred, W_OK)) throw fail('EACCES');
+    }
+    if (req.uid !== undefined && !isRoot(cred) && !(req.uid === md.uid[inode] && cred.uid === md.uid[inode])) {
+      throw fail('EPERM', 'chown');
+    }
+    if (req.gid !== undefined && !isRoot(cred) && !(cred.uid === md.uid[inode] && (req.gid === md.gid[inode] || inGroup(cred, req.gid)))) {
+      throw fail('EPERM', 'chgrp');
+    }
+    if (req.mode !== undefined && !isOwnerOrRoot(md, inode, cred)) throw fail('EPERM', 'chmod');
+    if ((req.atime !== undefined || req.mtime !== undefined) && !isOwnerOrRoot(md, inode, cred)) {
+      throw fail('EPERM', 'utimes');
+    }
+    if ((req.atimeNow || req.mtimeNow) && !isOwnerOrRoot(md, inode, cred) && !permits(md, inode, cred, W_OK)) {
+      throw fail('EACCES');
+    }
+    const ts = this.clock();
+    const m: Extract<Mutation, { op: 'setattr' }> = { op: 'setattr', ts, inode };
+    let mode = md.mode[inode]!;
+    if (req.mode !== undefined) {
+      mode = req.mode & 0o7777;
+      const gid = req.gid ?? md.gid[inode]!;
+      if (!isRoot(cred) && !inGroup(cred, gid)) mode &= ~S_ISGID;
+    } else if (!isDir && (req.uid !== undefined || req.gid !== undefined)) {
+      mode = modeWithoutPrivs(mode);
+      if (!isRoot(cred) && !inGroup(cred, md.gid[inode]!)) mode &= ~S_ISGID;
+    }
+    if (req.size !== undefined && !isRoot(cred) && req.mode === undefined) mode = modeWithoutPrivs(mode);
+    if (mode !== md.mode[inode] || req.mode !== undefined) m.mode = mode;
+    if (req.uid !== undefined) m.uid = req.uid;
+    if (req.gid !== undefined) m.gid = req.gid;
+    if (req.size !== undefined) {
+      m.size = req.size;
+      // ext4 moves mtime on truncate only when the length changes.
+      if (req.size !== md.size[inode]) m.mtime = ts;
+    }
+    if (req.atime !== undefined) m.atime = req.atime;
+    else if (req.atimeNow) m.atime = ts;
+    if (req.mtime !== undefined) m.mtime = req.mtime;
+    else if (req.mtimeNow) m.mtime = ts;
+    this.commit(m);
+    return { attr: md.attr(inode) };
+  }
+
+  open(req: Request<'open'>): Reply<'open'> {
+    const md = this.md;
+    const inode = this.existing(req.inode);
+    if (md.type[inode] === TYPE_CODE.symlink) throw fail('ELOOP');
+    const acc = req.flags & O_ACCMODE;
+    let mask = acc === O_WRONLY ? W_OK : acc === O_RDWR ? R_OK | W_OK : R_OK;
+    const trunc = (req.flags & O_TRUNC) !== 0;
+    if (trunc) mask |= W_OK;
+    if (md.isDir(inode) && mask & W_OK) throw fail('EISDIR');
+    if (!permits(md, inode, req.cred, mask)) throw fail('EACCES');
+    if (trunc && md.type[inode] === TYPE_CODE.file) {
+      const ts = this.clock();
+      const m: Extract<Mutation, { op: 'setattr' }> = { op: 'setattr', ts, inode, size: 0, mtime: ts };
+      const mode = isRoot(req.cred) ? md.mode[inode]! : modeWithoutPrivs(md.mode[inode]!);
+      if (mode !== md.mode[inode]) m.mode = mode;
+      this.commit(m);
+    }
+    this.openCount.set(inode, (this.openCount.get(inode) ?? 0) + 1);
+    return { attr: md.attr(inode) };
+  }
+
+  release(req: Request<'release'>): Reply<'release'> {
+    const n = this.openCount.get(req.inode) ?? 0;
+    if (n <= 1) this.openCount.delete(req.inode);
+    else this.openCount.set(req.inode, n - 1);
+    if (n === 1 && this.md.sustained.has(req.inode)) this.commit({ op: 'purge', ts: this.clock(), inode: req.inode });
+    return {};
+  }
+
+  /** How many opens of `inode` are not yet released. */
+  opens(inode: number): number {
+    return this.openCount.get(inode) ?? 0;
+  }
+
+  // ---- extended attributes ------------------------------------------------------------
+
+  getxattr(req: Request<'getxattr'>): Reply<'getxattr'> {
+    const inode = this.existing(req.inode);
+    this.xattrAllowed(inode, req.cred, req.name, false);
+    const value = this.md.xattrs.get(inode)?.get(req.name);
+    if (value === undefined) throw fail('ENODATA');
+    return { value: Uint8Array.from(value) };
+  }
+
+  setxattr(req: Request<'setxattr'>): Reply<'setxattr'> {
+    const inode = this.existing(req.inode);
+    if (req.flags & ~(XATTR_CREATE | XATTR_REPLACE)) throw fail('EINVAL');
+    if (req.value.length > MAX_XATTR_VALUE) throw fail('E2BIG');
+    this.xattrAllowed(inode, req.cred, req.name, true);
+    const exists = this.md.xattrs.get(inode)?.has(req.name) === true;
+    if (req.flags & XATTR_CREATE && exists) throw fail('EEXIST');
+    if (req.flags & XATTR_REPLACE && !exists) throw fail('ENODATA');
+    this.commit({ op: 'setxattr', ts: this.clock(), inode, name: req.name, value: Uint8Array.from(req.value) });
+    return {};
+  }
+
+  listxattr(req: Request<'listxattr'>): Reply<'listxattr'> {
+    const inode = this.existing(req.inode);
+    const names = [...(this.md.xattrs.get(inode)?.keys() ?? [])];
+    // trusted.* is invisible to non-root, as in Linux.
+    return { names: isRoot(req.cred) ? names : names.filter((n) => !n.startsWith('trusted.')) };
+  }
+
+  removexattr(req: Request<'removexattr'>): Reply<'removexattr'> {
+    const inode = this.existing(req.inode);
+    this.xattrAllowed(inode, req.cred, req.name, true);
+    if (this.md.xattrs.get(inode)?.has(req.name) !== true) throw fail('ENODATA');
+    this.commit({ op: 'removexattr', ts: this.clock(), inode, name: req.name });
+    return {};
+  }
+
+  /**
+   * Linux's xattr_permission plus the LSM rule for security.*: user.* only on files and
+   * directories (and on a sticky dir only its owner writes), trusted.* and writing
+   * security.* root only; system.* (POSIX ACLs) is not supported.
+   */
+  private xattrAllowed(inode: number, cred: Cred, name: string, write: boolean): void {
+    const md = this.md;
+    if (name.length === 0 || Buffer.byteLength(name) > MAX_XATTR_NAME) throw fail('ERANGE');
+    if (name.startsWith('security.')) {
+      if (write && !isRoot(cred)) throw fail('EPERM');
+      return;
+    }
+    if (name.startsWith('trusted.')) {
+      if (!isRoot(cred)) throw write ? fail('EPERM') : fail('ENODATA');
+      return;
+    }
+    if (!name.startsWith('user.')) throw fail('ENOTSUP');
+    const type = md.type[inode];
+    if (type !== TYPE_CODE.file && type !== TYPE_CODE.dir) throw write ? fail('EPERM') : fail('ENODATA');
+    if (write && type === TYPE_CODE.dir && md.mode[inode]! & 0o1000 && !isOwnerOrRoot(md, inode, cred)) throw fail('EPERM');
+    if (!permits(md, inode, cred, write ? W_OK : R_OK)) throw fail('EACCES');
+  }
+
+  // ---- goal and trashtime -------------------------------------------------------------
+
+  setgoal(req: Request<'setgoal'>): Reply<'setgoal'> {
+    if (req.goal < 1 || req.goal > MAX_GOAL) throw fail('EINVAL', `goal must be 1..${MAX_GOAL}`);
+    return this.setGoalLike('setgoal', req.cred, req.inode, req.goal, req.mode, req.recursive);
+  }
+
+  settrashtime(req: Request<'settrashtime'>): Reply<'settrashtime'> {
+    return this.setGoalLike('settrashtime', req.cred, req.inode, req.trashtime, req.mode, req.recursive);
+  }
+
+  private setGoalLike(
+    op: 'setgoal' | 'settrashtime',
+    cred: Cred,
+    target: number,
+    value: number,
+    mode: Request<'setgoal'>['mode'],
+    recursive: boolean,
+  ): RecursiveCounts {
+    const inode = this.linked(target);
+    if (!recursive && !isOwnerOrRoot(this.md, inode, cred)) throw fail('EPERM');
+    return this.commit({ op, ts: this.clock(), inode, value, mode, recursive, uid: cred.uid })!;
+  }
+
+  getgoal(req: Request<'getgoal'>): Reply<'getgoal'> {
+    return { histogram: this.histogram(this.existing(req.inode), req.recursive, this.md.goal) };
+  }
+
+  gettrashtime(req: Request<'gettrashtime'>): Reply<'gettrashtime'> {
+    return { histogram: this.histogram(this.existing(req.inode), req.recursive, this.md.trashtime) };
+  }
+
+  private histogram(root: number, recursive: boolean, column: Uint8Array | Uint32Array): Histogram {
+    const byValue = new Map<number, { value: number; files: number; dirs: number }>();
+    const visit = (inode: number): void => {
+      const value = column[inode]!;
+      let row = byValue.get(value);
+      if (!row) byValue.set(value, (row = { value, files: 0, dirs: 0 }));
+      if (this.md.isDir(inode)) row.dirs++;
+      else row.files++;
+      if (recursive) for (const child of this.md.children.get(inode)?.values() ?? []) visit(child);
+    };
+    visit(root);
+    return [...byValue.values()].sort((a, b) => a.value - b.value);
+  }
+
+  // ---- snapshots ----------------------------------------------------------------------
+
+  snapshot(req: Request<'snapshot'>): Reply<'snapshot'> {
+    const md = this.md;
+    const { cred } = req;
+    const src = this.linked(req.inode);
+    const dir = this.searchableDir(req.parent, cred);
+    checkNameLength(req.name);
+    if (req.name === '.' || req.name === '..') throw fail('EEXIST');
+    if (!permits(md, src, cred, R_OK)) throw fail('EACCES');
+    if (!permits(md, dir, cred, W_OK | X_OK)) throw fail('EACCES');
+    if (md.isDir(src) && md.isAncestorOrSelf(src, dir)) throw fail('EINVAL', 'snapshot into its own subtree');
+    const existing = md.lookup(dir, req.name);
+    if (existing !== undefined) {
+      if (!req.overwrite) throw fail('EEXIST');
+      this.checkOverwritable(src, existing);
+    }
+    this.commit({
+      op: 'snapshot',
+      ts: this.clock(),
+      inode: src,
+      parent: dir,
+      name: req.name,
+      firstInode: md.nextInode,
+      uid: cred.uid,
+      gid: cred.gid,
+      overwrite: req.overwrite,
+    });
+    return { attr: md.attr(md.lookup(dir, req.name)!) };
+  }
+
+  /** Overwriting merges a directory into a directory and replaces a file's contents; nothing else. */
+  private checkOverwritable(src: number, dst: number): void {
+    const md = this.md;
+    if (src === dst) throw fail('EINVAL', 'snapshot onto itself');
+    const srcType = md.type[src];
+    if (srcType !== md.type[dst] || (srcType !== TYPE_CODE.dir && srcType !== TYPE_CODE.file)) throw fail('EEXIST');
+    if (srcType !== TYPE_CODE.dir) return;
+    for (const [name, child] of md.children.get(src)!) {
+      const existing = md.lookup(dst, name);
+      if (existing !== undefined) this.checkOverwritable(child, existing);
+    }
+  }
+
+  // ---- trash and sustained files ------------------------------------------------------
+
+  trashList(_req: Request<'trashList'> = {}): Reply<'trashList'> {
+    return { entries: this.keptList(this.md.trash) };
+  }
+
+  sustainedList(_req: Request<'sustainedList'> = {}): Reply<'sustainedList'> {
+    return { entries: this.keptList(this.md.sustained) };
+  }
+
+  /**
+   * Restores a trashed file under its original path. The parent directory must still
+   * exist at that path (ENOENT otherwise; MooseFS would recreate it) and the name be
+   * free (EEXIST).
+   */
+  trashUndelete(req: Request<'trashUndelete'>): Reply<'trashUndelete'> {
+    const kept = this.md.trash.get(req.inode);
+    if (!kept) throw fail('ENOENT', 'not in trash');
+    const cut = kept.path.lastIndexOf('/');
+    const dir = this.md.resolvePath(kept.path.slice(0, cut));
+    if (dir === undefined || !this.md.isDir(dir)) throw fail('ENOENT', `${kept.path.slice(0, cut) || '/'} is gone`);
+    if (this.md.lookup(dir, kept.path.slice(cut + 1)) !== undefined) throw fail('EEXIST', kept.path);
+    this.commit({ op: 'undelete', ts: this.clock(), inode: req.inode });
+    return {};
+  }
+
+  trashPurge(req: Request<'trashPurge'>): Reply<'trashPurge'> {
+    if (!this.md.trash.has(req.inode)) throw fail('ENOENT', 'not in trash');
+    this.purge(req.inode);
+    return {};
+  }
+
+  /**
+   * Ends a kept file: a trashed file that is still open becomes sustained (removed when
+   * its last open is released), anything else in trash or sustained is purged.
+   */
+  purge(inode: number): void {
+    const ts = this.clock();
+    if (this.md.trash.has(inode) && this.opens(inode) > 0) this.commit({ op: 'sustain', ts, inode });
+    else if (this.md.trash.has(inode) || (this.md.sustained.has(inode) && this.opens(inode) === 0)) {
+      this.commit({ op: 'purge', ts, inode });
+    } else throw fail('ENOENT', 'not in trash');
+  }
+
+  /** Trashed inodes whose trashtime ran out by `nowSec`; the trash timer purges them. */
+  expiredTrash(nowSec: number): number[] {
+    return expiredTrash(this.md, nowSec);
+  }
+
+  // ---- chunks -------------------------------------------------------------------------
+
+  readChunk(req: Request<'readChunk'>): Reply<'readChunk'> {
+    const inode = this.regularFile(req.inode);
+    return this.grant(inode, this.md.chunkAt(inode, req.index));
+  }
+
+  /**
+   * A write lease on chunk `index`: a new chunk for an empty slot, a copy-on-write chunk
+   * for a shared one (snapshot), else the same chunk with its version bumped so that a
+   * replica missing this write shows up as stale. A non-root writer drops setuid.
+   */
+  writeChunk(req: Request<'writeChunk'>): Reply<'writeChunk'> {
+    const md = this.md;
+    const inode = this.regularFile(req.inode);
+    const ts = this.clock();
+    const mode = md.mode[inode]!;
+    if (!isRoot(req.cred) && modeWithoutPrivs(mode) !== mode) {
+      this.commit({ op: 'setattr', ts, inode, mode: modeWithoutPrivs(mode) });
+    }
+    const current = md.chunkAt(inode, req.index);
+    if (current === 0 || md.chunks.refcount[current]! > 1) {
+      const m: Mutation = { op: 'chunkAlloc', ts, inode, index: req.index, chunkId: md.chunks.nextChunkId, version: 1 };
+      if (current !== 0) m.cowFrom = current;
+      this.commit(m);
+    } else {
+      this.commit({ op: 'chunkVersion', ts, chunkId: current, version: md.chunks.version[current]! + 1 });
+    }
+    return this.grant(inode, md.chunkAt(inode, req.index));
+  }
+
+  /**
+   * The end of a write. `length` is the file length the client reached (offset + bytes
+   * written, absolute): the file grows to it if it is longer; mtime moves either way.
+   */
+  writeChunkEnd(req: Request<'writeChunkEnd'>): Reply<'writeChunkEnd'> {
+    if (!req.ok) return {};
+    const inode = this.regularFile(req.inode);
+    if (this.md.chunkAt(inode, req.index) !== req.chunkId) throw fail('EINVAL', 'chunk replaced meanwhile');
+    this.commit({ op: 'length', ts: this.clock(), inode, size: Math.max(this.md.size[inode]!, req.length) });
+    return {};
+  }
+
+  private grant(inode: number, chunkId: number): Reply<'readChunk'> {
+    return {
+      chunkId,
+      version: chunkId === 0 ? 0 : this.md.chunks.version[chunkId]!,
+      fileLength: this.md.size[inode]!,
+      locations: this.md.chunks.locations.get(chunkId) ?? [],
+    };
+  }
+
+  // ---- shared checks ------------------------------------------------------------------
+
+  private existing(inode: number): number {
+    if (!this.md.exists(inode)) throw fail('ENOENT', `inode ${inode}`);
+    return inode;
+  }
+
+  /** An inode that still has a name (not trash, not sustained). */
+  private linked(inode: number): number {
+    if (!this.md.isLinked(inode)) throw fail('ENOENT', `inode ${inode}`);
+    return inode;
+  }
+
+  private regularFile(inode: number): number {
+    this.existing(inode);
+    if (this.md.isDir(inode)) throw fail('EISDIR');
+    if (this.md.type[inode] !== TYPE_CODE.file) throw fail('EINVAL', 'not a regular file');
+    return inode;
+  }
+
+  /** A directory the caller may search: the first check of every (parent, name) request. */
+  private searchableDir(inode: number, cred: Cred): number {
+    if (!this.md.isLinked(inode)) throw fail('ENOENT', `inode ${inode}`);
+    if (!this.md.isDir(inode)) throw fail('ENOTDIR');
+    if (!permits(this.md, inode, cred, X_OK)) throw fail('EACCES');
+    return inode;
+  }
+
+  private existingName(dir: number, name: string): number {
+    checkNameLength(name);
+    const inode = this.md.lookup(dir, name);
+    if (inode === undefined) throw fail('ENOENT', name);
+    return inode;
+  }
+
+  /** A name about to be created: EEXIST comes before the write-permission check, as in Linux. */
+  private checkNewName(dir: number, name: string): void {
+    if (name === '.' || name === '..') throw fail('EEXIST');
+    if (name === '' || name.includes('/') || name.includes('\0')) throw fail('EINVAL', 'bad name');
+    checkNameLength(name);
+    if (this.md.lookup(dir, name) !== undefined) throw fail('EEXIST', name);
+  }
+
+  /** Linux's may_delete, minus the type checks that differ between unlink, rmdir and rename. */
+  private mayDelete(dir: number, victim: number, cred: Cred): void {
+    if (!permits(this.md, dir, cred, W_OK | X_OK)) throw fail('EACCES');
+    if (stickyForbids(this.md, dir, victim, cred)) throw fail('EPERM', 'sticky directory');
+  }
+
+  /** What becomes of a file when the name being removed is its last one. */
+  private fateOf(inode: number): UnlinkFate {
+    const md = this.md;
+    if (md.type[inode] !== TYPE_CODE.file || md.nlink[inode]! > 1) return 'purge';
+    if (md.trashtime[inode]! > 0) return 'trash';
+    return this.opens(inode) > 0 ? 'sustained' : 'purge';
+  }
+
+  private keptList(kept: Map<number, KeptFile>): TrashEntry[] {
+    return [...kept].map(([inode, k]) => ({ inode, path: k.path, size: this.md.size[inode]!, deletedAt: k.deletedAt }));
+  }
+
+  private keptSpace(kept: Map<number, KeptFile>): number {
+    let sum = 0;
+    for (const inode of kept.keys()) sum += this.md.size[inode]!;
+    return sum;
+  }
+}
+
+function checkNameLength(name: string): void {
+  if (Buffer.byteLength(name) > MAX_NAME_LENGTH) throw fail('ENAMETOOLONG');
+}
+
+/** Trashed inodes whose trashtime ran out by `nowSec`, oldest deletion first. */
+export function expiredTrash(md: Metadata, nowSec: number): number[] {
+  const out: number[] = [];
+  for (const [inode, k] of md.trash) if (k.deletedAt + md.trashtime[inode]! <= nowSec) out.push(inode);
+  return out;
+}
+
+
