@@ -5,3 +5,4 @@ export * from './frame.js';
 export * from './messages.js';
 export * from './codec.js';
 export * from './handshake.js';
+export * from './data-frames.js';

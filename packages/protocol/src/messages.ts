@@ -72,6 +72,10 @@ export const ChunkGrant = t.obj({
 });
 export type ChunkGrant = Infer<typeof ChunkGrant>;
 
+/** A chunk copy as a chunkserver reports it. */
+export const ChunkRef = t.obj({ chunkId: t.u53, version: t.u32 });
+export type ChunkRef = Infer<typeof ChunkRef>;
+
 export const TrashEntry = t.obj({ inode: t.u32, path: t.str(MAX_PATH_LENGTH), size: t.u53, deletedAt: t.i53 });
 export type TrashEntry = Infer<typeof TrashEntry>;
 
@@ -216,6 +220,66 @@ export const Messages = {
     t.obj({ inode: t.u32, index: t.u32, chunkId: t.u53, length: t.u53, ok: t.bool }),
     Empty,
   ),
+
+  // chunkserver → master: registration and reports (the chunkserver opens the link)
+  chunkserverRegister: msg(
+    200,
+    t.obj({
+      /** Address clients and other chunkservers reach our data server on; host '' = the link's source address. */
+      host: t.str(256),
+      port: t.u16,
+      labels: t.arr(t.str(64), 64),
+      totalSpace: t.u53,
+      usedSpace: t.u53,
+      chunkCount: t.u53,
+      /** The id a previous registration was given, so the master recognises a reconnect. */
+      csid: t.opt(t.u32),
+    }),
+    t.obj({ csid: t.u32 }),
+  ),
+  /** The chunk list after registration, in batches: one frame stays well under the control body limit. */
+  chunkReport: msg(201, t.obj({ chunks: t.arr(ChunkRef, 50_000), last: t.bool }), Empty),
+  chunkserverHeartbeat: msg(
+    202,
+    t.obj({ totalSpace: t.u53, usedSpace: t.u53, chunkCount: t.u53, damagedDisks: t.u32 }),
+    Empty,
+  ),
+  /** Copies that failed a CRC check or could not be read: the master re-replicates them. */
+  chunksDamaged: msg(203, t.obj({ chunks: t.arr(ChunkRef, 50_000) }), Empty),
+  /** Copies gone with a disk taken out of service. */
+  chunksLost: msg(204, t.obj({ chunks: t.arr(ChunkRef, 50_000) }), Empty),
+
+  // master → chunkserver commands (requests on the link the chunkserver opened)
+  chunkCreate: msg(210, t.obj({ epoch: t.u53, chunkId: t.u53, version: t.u32 }), Empty),
+  chunkDelete: msg(211, t.obj({ epoch: t.u53, chunkId: t.u53, version: t.u32 }), Empty),
+  chunkSetVersion: msg(212, t.obj({ epoch: t.u53, chunkId: t.u53, version: t.u32, newVersion: t.u32 }), Empty),
+  /** Copy-on-write for snapshots: a new chunk with the same bytes. */
+  chunkDuplicate: msg(
+    213,
+    t.obj({ epoch: t.u53, chunkId: t.u53, version: t.u32, newChunkId: t.u53, newVersion: t.u32 }),
+    Empty,
+  ),
+  chunkTruncate: msg(
+    214,
+    t.obj({ epoch: t.u53, chunkId: t.u53, version: t.u32, newVersion: t.u32, length: t.u32 }),
+    Empty,
+  ),
+  /** Pull the chunk from one of `sources` (verifying every block) and keep it at `version`. */
+  chunkReplicate: msg(
+    215,
+    t.obj({ epoch: t.u53, chunkId: t.u53, version: t.u32, sources: t.arr(Address, 16) }),
+    Empty,
+  ),
+
+  // client/chunkserver → chunkserver data server (bytes travel in data frames, see data-frames.ts)
+  /** Answered by `read` data frames carrying this request's id, then this reply. Past the chunk's end reads zeros. */
+  dataRead: msg(300, t.obj({ chunkId: t.u53, version: t.u32, offset: t.u32, length: t.u32 }), Empty),
+  /** Opens a write on this chunkserver; `chain` lists the chunkservers after it, each forwarding to the next. */
+  dataWriteInit: msg(301, t.obj({ chunkId: t.u53, version: t.u32, chain: t.arr(Address, 16) }), Empty),
+  /** Waits for every piece, syncs the chunk down the chain and closes the write. */
+  dataWriteEnd: msg(302, t.obj({ chunkId: t.u53, version: t.u32 }), Empty),
+  /** Length of the chunk's data, for a replicating chunkserver. */
+  dataChunkInfo: msg(303, t.obj({ chunkId: t.u53, version: t.u32 }), t.obj({ length: t.u32 })),
 } as const;
 
 export type Catalogue = typeof Messages;

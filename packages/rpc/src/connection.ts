@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import {
   type DecodedFrame,
+  type Frame,
   FrameDecoder,
   FrameError,
   MAX_CONTROL_BODY,
@@ -14,12 +15,25 @@ import {
   decodeFrame,
   encodeErrorReply,
   encodeReply,
+  encodeFrameHeader,
   encodeRequest,
+  isDataFrameType,
+  REPLY_FLAG,
   replyError,
 } from '@tsmfs/protocol';
 
-/** Answers one request; throw a TsmfsError to reply with its status. */
-export type RequestHandler = (name: MessageName, body: unknown, conn: Connection) => unknown | Promise<unknown>;
+/**
+ * Answers one request; throw a TsmfsError to reply with its status. `requestId` lets a
+ * handler stream data frames belonging to this request before its reply (sendData).
+ */
+export type RequestHandler = (name: MessageName, body: unknown, conn: Connection, requestId: number) => unknown | Promise<unknown>;
+
+/**
+ * Receives a data frame the peer sent as a request (see data-frames.ts), raw. It answers
+ * with sendData(type | REPLY_FLAG, frame.requestId, …) itself. A throw or rejection means
+ * the peer broke the protocol: the link is closed.
+ */
+export type DataFrameHandler = (frame: Frame, conn: Connection) => void | Promise<void>;
 
 export interface ConnectionOptions {
   maxBody?: number;
@@ -30,7 +44,11 @@ export interface ConnectionOptions {
 }
 
 interface Pending {
-  name: MessageName;
+  name: MessageName | 'data';
+  /** Data frames answering this request before its final reply (a read stream). */
+  onData?: (frame: Frame) => void;
+  /** The reply is a raw data frame, not a control reply. */
+  raw?: boolean;
   resolve: (body: unknown) => void;
   reject: (err: Error) => void;
   timer: NodeJS.Timeout | undefined;
@@ -47,6 +65,7 @@ export class Connection extends EventEmitter<{ close: [Error | undefined] }> {
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
   private handler: RequestHandler | undefined;
+  private dataHandler: DataFrameHandler | undefined;
   private closedWith: Error | undefined | null = null;
   readonly remote: string;
 
@@ -72,21 +91,79 @@ export class Connection extends EventEmitter<{ close: [Error | undefined] }> {
     this.handler = handler;
   }
 
+  /** Installs the handler for data frames the peer sends as requests (writes to a chunkserver). */
+  onDataFrame(handler: DataFrameHandler): void {
+    this.dataHandler = handler;
+  }
+
   request<N extends MessageName>(name: N, body: Request<N>, timeoutMs = this.options.requestTimeoutMs): Promise<Reply<N>> {
+    return this.send({ name }, timeoutMs, (requestId) => this.socket.write(encodeRequest(name, requestId, body))) as Promise<Reply<N>>;
+  }
+
+  /**
+   * A control request whose answer is a stream: data frames with REPLY_FLAG and this
+   * request's id go to `onData`, in order, until the control reply settles the promise.
+   */
+  requestStream<N extends MessageName>(
+    name: N,
+    body: Request<N>,
+    onData: (frame: Frame) => void,
+    timeoutMs = this.options.requestTimeoutMs,
+  ): Promise<Reply<N>> {
+    return this.send({ name, onData }, timeoutMs, (requestId) => this.socket.write(encodeRequest(name, requestId, body))) as Promise<Reply<N>>;
+  }
+
+  /**
+   * Sends a data frame of `type` as a request and resolves with the body of the data
+   * frame that answers it (same type with REPLY_FLAG, same request id), raw.
+   */
+  requestData(type: number, parts: readonly Uint8Array[], timeoutMs = this.options.requestTimeoutMs): Promise<Buffer> {
+    return this.send({ name: 'data', raw: true }, timeoutMs, (requestId) => this.sendData(type, requestId, parts)) as Promise<Buffer>;
+  }
+
+  /**
+   * Writes one data frame: the frame header, then `parts` as they are (no copy of the
+   * payload). Returns false when the socket's buffer is full: await drained() before more.
+   */
+  sendData(type: number, requestId: number, parts: readonly Uint8Array[]): boolean {
+    const length = parts.reduce((n, p) => n + p.length, 0);
+    this.socket.cork();
+    this.socket.write(encodeFrameHeader(type, length, requestId));
+    let ok = true;
+    for (const p of parts) ok = this.socket.write(p);
+    this.socket.uncork();
+    return ok && !this.socket.writableNeedDrain;
+  }
+
+  /** Resolves once the socket can take more (or the link is closed). */
+  drained(): Promise<void> {
+    if (this.closed || !this.socket.writableNeedDrain) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = (): void => {
+        this.socket.off('drain', done);
+        this.off('close', done);
+        resolve();
+      };
+      this.socket.on('drain', done);
+      this.once('close', done);
+    });
+  }
+
+  private send(p: Omit<Pending, 'resolve' | 'reject' | 'timer'>, timeoutMs: number | undefined, write: (requestId: number) => void): Promise<unknown> {
     if (this.closedWith !== null) {
       return Promise.reject(new TsmfsError(Status.ECONNRESET, `link to ${this.remote} is closed`));
     }
     const requestId = this.allocateId();
-    return new Promise<Reply<N>>((resolve, reject) => {
+    return new Promise<unknown>((resolve, reject) => {
       const timer =
         timeoutMs === undefined
           ? undefined
           : setTimeout(() => {
               this.pending.delete(requestId);
-              reject(new TsmfsError(Status.ETIMEDOUT, `${name} to ${this.remote} timed out after ${timeoutMs} ms`));
+              reject(new TsmfsError(Status.ETIMEDOUT, `${p.name} to ${this.remote} timed out after ${timeoutMs} ms`));
             }, timeoutMs);
-      this.pending.set(requestId, { name, resolve: resolve as (b: unknown) => void, reject, timer });
-      this.socket.write(encodeRequest(name, requestId, body));
+      this.pending.set(requestId, { ...p, resolve, reject, timer });
+      write(requestId);
     });
   }
 
@@ -114,17 +191,43 @@ export class Connection extends EventEmitter<{ close: [Error | undefined] }> {
   }
 
   private onData(chunk: Buffer): void {
-    let decoded: DecodedFrame[];
     try {
-      decoded = this.decoder.push(chunk).map(decodeFrame);
+      for (const raw of this.decoder.push(chunk)) {
+        if (this.closed) return;
+        if (isDataFrameType(raw.type)) {
+          this.onDataFrameIn(raw);
+          continue;
+        }
+        const frame = decodeFrame(raw);
+        if (frame.kind === 'reply') this.onReply(frame);
+        else void this.onRequest(frame.name, frame.requestId, frame.body);
+      }
     } catch (err) {
       this.close(err instanceof FrameError ? err : new FrameError('malformed', String(err)));
+    }
+  }
+
+  /**
+   * Data frames with REPLY_FLAG answer one of our requests (a stream piece or a data
+   * reply); others are the peer's requests, for the data handler. A reply nobody waits
+   * for any more (timed out) is dropped, as control replies are.
+   */
+  private onDataFrameIn(frame: Frame): void {
+    if ((frame.type & REPLY_FLAG) !== 0) {
+      const p = this.pending.get(frame.requestId);
+      if (p?.onData) p.onData(frame);
+      else if (p?.raw) this.settle(frame.requestId, p, () => p.resolve(frame.body));
       return;
     }
-    for (const frame of decoded) {
-      if (frame.kind === 'reply') this.onReply(frame);
-      else void this.onRequest(frame.name, frame.requestId, frame.body);
-    }
+    if (!this.dataHandler) throw new FrameError('malformed', `data frame type ${frame.type.toString(16)} is not served here`);
+    const result = this.dataHandler(frame, this);
+    if (result) result.catch((err: unknown) => this.close(err instanceof Error ? err : new Error(String(err))));
+  }
+
+  private settle(requestId: number, p: Pending, how: () => void): void {
+    this.pending.delete(requestId);
+    if (p.timer) clearTimeout(p.timer);
+    how();
   }
 
   private onReply(frame: Extract<DecodedFrame, { kind: 'reply' }>): void {
@@ -140,7 +243,7 @@ export class Connection extends EventEmitter<{ close: [Error | undefined] }> {
     const typeId = Messages[name].id;
     try {
       if (!this.handler) throw new TsmfsError(Status.ENOSYS, `${name} is not served here`);
-      const reply = await this.handler(name, body, this);
+      const reply = await this.handler(name, body, this, requestId);
       if (!this.closed) this.socket.write(encodeReply(name, requestId, (reply ?? {}) as never));
     } catch (err) {
       if (this.closed) return;

@@ -1,0 +1,378 @@
+import { type FileHandle, constants, copyFile, open, rename, unlink } from 'node:fs/promises';
+import { crc32 } from 'node:zlib';
+import { BLOCK_SIZE, BLOCKS_PER_CHUNK, CHUNK_SIZE, Status, TsmfsError, fail } from '@tsmfs/protocol';
+
+/**
+ * One chunk on disk: a fixed 8 KiB header, then the chunk's bytes.
+ *
+ * Header (big-endian):
+ *     0  signature "TSMFSCHK"            8 bytes
+ *     8  format version                  u32 (1)
+ *    12  chunk version                   u32
+ *    16  chunk id                        u64
+ *    24  data length in bytes            u32 (0 … 64 MiB)
+ *    28  CRC32 of the header             u32 (over bytes 0–27 and 32–8191)
+ *  1024  CRC32 of each 64 KiB block      1024 × u32
+ *  8192  data
+ *
+ * A block's CRC always covers the full 64 KiB, bytes past the chunk's length counted
+ * as zeros. So a block that holds no data has the CRC of 64 KiB of zeros, growing a
+ * chunk (truncate up, a write past the end) never touches the CRCs of the blocks it
+ * skips, and a reader pads the last partial block with zeros before checking it.
+ * The file is kept exactly 8192 + length bytes long: holes stay sparse on disk.
+ *
+ * The header is 8 KiB rather than MooseFS's 5 KiB so that data blocks start page-aligned.
+ */
+export const CHUNK_HEADER_SIZE = 8192;
+const SIGNATURE = Buffer.from('TSMFSCHK', 'latin1');
+const FORMAT_VERSION = 1;
+const CRC_TABLE_OFFSET = 1024;
+const HEADER_CRC_OFFSET = 28;
+
+const ZEROS = Buffer.alloc(BLOCK_SIZE);
+/** The CRC a block without data carries. */
+export const ZERO_BLOCK_CRC = crc32(ZEROS) >>> 0;
+
+/** File name extension of chunk files (MooseFS uses .mfs; ours are not interchangeable). */
+export const CHUNK_FILE_EXTENSION = '.tsmfs';
+const NAME_PATTERN = /^chunk_([0-9A-F]{16})_([0-9A-F]{8})\.tsmfs$/;
+
+/** `chunk_<id 16 hex>_<version 8 hex>.tsmfs`, upper-case hex as MooseFS writes it. */
+export function chunkFileName(chunkId: number, version: number): string {
+  return `chunk_${hex(chunkId, 16)}_${hex(version, 8)}${CHUNK_FILE_EXTENSION}`;
+}
+
+export function parseChunkFileName(name: string): { chunkId: number; version: number } | undefined {
+  const m = NAME_PATTERN.exec(name);
+  if (!m) return undefined;
+  const chunkId = Number.parseInt(m[1]!, 16);
+  if (!Number.isSafeInteger(chunkId)) return undefined;
+  return { chunkId, version: Number.parseInt(m[2]!, 16) };
+}
+
+function hex(n: number, width: number): string {
+  return n.toString(16).toUpperCase().padStart(width, '0');
+}
+
+/** A chunk whose header or bytes cannot be trusted: EIO to readers, a damaged copy to the master. */
+export class ChunkDamagedError extends TsmfsError {
+  constructor(
+    readonly chunkId: number,
+    readonly version: number,
+    /** The block that failed, undefined when the header itself is bad. */
+    readonly block: number | undefined,
+    reason: string,
+  ) {
+    super(Status.EIO, `chunk ${hex(chunkId, 16)}_${hex(version, 8)}${block === undefined ? '' : ` block ${block}`}: ${reason}`);
+    this.name = 'ChunkDamagedError';
+  }
+}
+
+/** A block whose bytes do not match the CRC in the header. */
+export class ChunkCrcError extends ChunkDamagedError {
+  declare readonly block: number;
+  constructor(chunkId: number, version: number, block: number) {
+    super(chunkId, version, block, 'CRC mismatch');
+    this.name = 'ChunkCrcError';
+  }
+}
+
+interface ChunkHeader {
+  chunkId: number;
+  version: number;
+  length: number;
+  crcs: Uint32Array;
+}
+
+function encodeHeader(h: ChunkHeader): Buffer {
+  const b = Buffer.alloc(CHUNK_HEADER_SIZE);
+  SIGNATURE.copy(b, 0);
+  b.writeUInt32BE(FORMAT_VERSION, 8);
+  b.writeUInt32BE(h.version >>> 0, 12);
+  b.writeBigUInt64BE(BigInt(h.chunkId), 16);
+  b.writeUInt32BE(h.length, 24);
+  for (let i = 0; i < BLOCKS_PER_CHUNK; i++) b.writeUInt32BE(h.crcs[i]!, CRC_TABLE_OFFSET + 4 * i);
+  b.writeUInt32BE(headerCrc(b), HEADER_CRC_OFFSET);
+  return b;
+}
+
+function headerCrc(b: Buffer): number {
+  return crc32(b.subarray(HEADER_CRC_OFFSET + 4), crc32(b.subarray(0, HEADER_CRC_OFFSET))) >>> 0;
+}
+
+/** Parses a header; returns why it is unusable as a string instead of throwing. */
+function decodeHeader(b: Buffer): ChunkHeader | string {
+  if (b.length < CHUNK_HEADER_SIZE) return `header is ${b.length} bytes long`;
+  if (!b.subarray(0, 8).equals(SIGNATURE)) return 'not a tsmfs chunk file (bad signature)';
+  if (b.readUInt32BE(8) !== FORMAT_VERSION) return `unknown chunk format ${b.readUInt32BE(8)}`;
+  if (headerCrc(b) !== b.readUInt32BE(HEADER_CRC_OFFSET)) return 'header CRC mismatch';
+  const length = b.readUInt32BE(24);
+  if (length > CHUNK_SIZE) return `length ${length} exceeds the chunk size`;
+  const crcs = new Uint32Array(BLOCKS_PER_CHUNK);
+  for (let i = 0; i < BLOCKS_PER_CHUNK; i++) crcs[i] = b.readUInt32BE(CRC_TABLE_OFFSET + 4 * i);
+  return { chunkId: Number(b.readBigUInt64BE(16)), version: b.readUInt32BE(12), length, crcs };
+}
+
+/** CRC of a block's bytes as stored, padded with zeros to the full block. */
+function blockCrc(bytes: Uint8Array): number {
+  const c = crc32(bytes);
+  return (bytes.length === BLOCK_SIZE ? c : crc32(ZEROS.subarray(0, BLOCK_SIZE - bytes.length), c)) >>> 0;
+}
+
+function checkRange(offset: number, length: number): void {
+  if (!Number.isInteger(offset) || !Number.isInteger(length) || offset < 0 || length < 0 || offset + length > CHUNK_SIZE) {
+    throw fail('EINVAL', `range [${offset}, +${length}) lies outside a ${CHUNK_SIZE}-byte chunk`);
+  }
+}
+
+/**
+ * An open chunk file. Every operation runs after the previous one finished (a write's
+ * read-modify-write of a block and of the header must not interleave with another);
+ * all I/O is asynchronous. Errors of the file system (EIO, ENOSPC, …) are passed on
+ * as Node raised them, for the disk's owner to judge; a bad header or CRC is a
+ * ChunkDamagedError.
+ */
+export class ChunkFile {
+  private queue: Promise<unknown> = Promise.resolve();
+  private closed = false;
+
+  private constructor(
+    private filePath: string,
+    private readonly fh: FileHandle,
+    private readonly header: ChunkHeader,
+  ) {}
+
+  /** Creates an empty chunk; EEXIST if the file is already there. */
+  static async create(path: string, chunkId: number, version: number): Promise<ChunkFile> {
+    const fh = await open(path, 'wx');
+    const header: ChunkHeader = { chunkId, version, length: 0, crcs: new Uint32Array(BLOCKS_PER_CHUNK).fill(ZERO_BLOCK_CRC) };
+    try {
+      await fh.write(encodeHeader(header), 0, CHUNK_HEADER_SIZE, 0);
+    } catch (err) {
+      await fh.close();
+      await unlink(path).catch(() => undefined);
+      throw err;
+    }
+    return new ChunkFile(path, fh, header);
+  }
+
+  /** Opens a chunk and checks that its header is sound and names the chunk expected. */
+  static async open(path: string, chunkId: number, version: number): Promise<ChunkFile> {
+    const fh = await open(path, 'r+');
+    try {
+      const buf = Buffer.alloc(CHUNK_HEADER_SIZE);
+      const { bytesRead } = await fh.read(buf, 0, CHUNK_HEADER_SIZE, 0);
+      const header = decodeHeader(buf.subarray(0, bytesRead));
+      if (typeof header === 'string') throw new ChunkDamagedError(chunkId, version, undefined, header);
+      if (header.chunkId !== chunkId || header.version !== version) {
+        throw new ChunkDamagedError(chunkId, version, undefined, `header names chunk ${hex(header.chunkId, 16)}_${hex(header.version, 8)}`);
+      }
+      const { size } = await fh.stat();
+      if (size < CHUNK_HEADER_SIZE + header.length) {
+        const block = Math.floor((size - CHUNK_HEADER_SIZE) / BLOCK_SIZE);
+        throw new ChunkDamagedError(chunkId, version, block, `file is ${size} bytes, header says ${CHUNK_HEADER_SIZE + header.length}`);
+      }
+      return new ChunkFile(path, fh, header);
+    } catch (err) {
+      await fh.close();
+      throw err;
+    }
+  }
+
+  get path(): string {
+    return this.filePath;
+  }
+  get chunkId(): number {
+    return this.header.chunkId;
+  }
+  get version(): number {
+    return this.header.version;
+  }
+  /** Bytes of data; reads past it return zeros up to the chunk size. */
+  get length(): number {
+    return this.header.length;
+  }
+
+  /** Reads [offset, offset+length), verifying the CRC of every block it touches. */
+  read(offset: number, length: number): Promise<Buffer> {
+    checkRange(offset, length);
+    return this.exclusive(async () => {
+      const out = Buffer.alloc(length);
+      const end = Math.min(offset + length, this.header.length);
+      if (offset >= end) return out;
+      const first = Math.floor(offset / BLOCK_SIZE);
+      const last = Math.floor((end - 1) / BLOCK_SIZE);
+      const blocks = await this.readBlocks(first, last);
+      blocks.copy(out, 0, offset - first * BLOCK_SIZE, end - first * BLOCK_SIZE);
+      return out;
+    });
+  }
+
+  /**
+   * Writes `data` at `offset`. Blocks the write covers only partly are read (and
+   * verified) first so that their new CRC covers their whole new content.
+   */
+  write(offset: number, data: Uint8Array): Promise<void> {
+    checkRange(offset, data.length);
+    if (data.length === 0) return this.exclusive(async () => undefined);
+    return this.exclusive(async () => {
+      const end = offset + data.length;
+      const first = Math.floor(offset / BLOCK_SIZE);
+      const last = Math.floor((end - 1) / BLOCK_SIZE);
+      const crcs = new Map<number, number>();
+      for (let b = first; b <= last; b++) crcs.set(b, await this.newBlockCrc(b, offset, data));
+      await this.writeAll(data, CHUNK_HEADER_SIZE + offset);
+      for (const [b, c] of crcs) this.header.crcs[b] = c;
+      this.header.length = Math.max(this.header.length, end);
+      await this.writeHeader();
+    });
+  }
+
+  /** Cuts or extends the data to `length` bytes; an extension reads as zeros. */
+  truncate(length: number): Promise<void> {
+    checkRange(length, 0);
+    return this.exclusive(async () => {
+      const old = this.header.length;
+      if (length < old) await this.shrinkCrcs(length, old);
+      await this.fh.truncate(CHUNK_HEADER_SIZE + length);
+      this.header.length = length;
+      await this.writeHeader();
+    });
+  }
+
+  /** Records a new version in the header, then renames the file to match. */
+  setVersion(version: number, newPath: string): Promise<void> {
+    return this.exclusive(async () => {
+      const previous = this.header.version;
+      this.header.version = version;
+      try {
+        await this.writeHeader();
+        await this.fh.datasync();
+        await rename(this.filePath, newPath);
+      } catch (err) {
+        this.header.version = previous;
+        throw err;
+      }
+      this.filePath = newPath;
+    });
+  }
+
+  /**
+   * Copies this chunk to `newPath` as chunk `chunkId` at `version` (snapshots). The copy
+   * is a reflink where the file system offers one; no write interleaves with it.
+   */
+  duplicate(newPath: string, chunkId: number, version: number): Promise<void> {
+    return this.exclusive(async () => {
+      await copyFile(this.filePath, newPath, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE);
+      try {
+        const fh = await open(newPath, 'r+');
+        try {
+          const header = { ...this.header, chunkId, version, crcs: this.header.crcs };
+          await fh.write(encodeHeader(header), 0, CHUNK_HEADER_SIZE, 0);
+          await fh.datasync();
+        } finally {
+          await fh.close();
+        }
+      } catch (err) {
+        await unlink(newPath).catch(() => undefined);
+        throw err;
+      }
+    });
+  }
+
+  /** Makes every completed write durable (before a write is acknowledged as ended). */
+  sync(): Promise<void> {
+    return this.exclusive(() => this.fh.datasync());
+  }
+
+  close(): Promise<void> {
+    if (this.closed) return this.queue.then(() => undefined);
+    this.closed = true;
+    return this.queue.then(
+      () => this.fh.close(),
+      () => this.fh.close(),
+    );
+  }
+
+  /** Closes and deletes the file. */
+  async remove(): Promise<void> {
+    await this.close();
+    await unlink(this.filePath);
+  }
+
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.closed) return Promise.reject(fail('EBADF', `chunk file ${this.filePath} is closed`));
+    const run = this.queue.then(fn, fn);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Blocks first..last (all holding data), verified, as one buffer clipped to the data length. */
+  private async readBlocks(first: number, last: number): Promise<Buffer> {
+    const start = first * BLOCK_SIZE;
+    const end = Math.min((last + 1) * BLOCK_SIZE, this.header.length);
+    const buf = Buffer.allocUnsafe(end - start);
+    let filled = 0;
+    while (filled < buf.length) {
+      const { bytesRead } = await this.fh.read(buf, filled, buf.length - filled, CHUNK_HEADER_SIZE + start + filled);
+      if (bytesRead === 0) {
+        const block = Math.floor((start + filled) / BLOCK_SIZE);
+        throw new ChunkDamagedError(this.chunkId, this.version, block, 'file ends before the data its header records');
+      }
+      filled += bytesRead;
+    }
+    for (let b = first; b <= last; b++) {
+      const from = (b - first) * BLOCK_SIZE;
+      if (blockCrc(buf.subarray(from, Math.min(from + BLOCK_SIZE, buf.length))) !== this.header.crcs[b]) {
+        throw new ChunkCrcError(this.chunkId, this.version, b);
+      }
+    }
+    return buf;
+  }
+
+  /** One block's current content as a full 64 KiB image (zeros past the data), verified. */
+  private async blockImage(b: number): Promise<Buffer> {
+    const image = Buffer.alloc(BLOCK_SIZE);
+    if (b * BLOCK_SIZE < this.header.length) (await this.readBlocks(b, b)).copy(image);
+    return image;
+  }
+
+  /** The CRC block `b` will have once `data` is written at `offset`. */
+  private async newBlockCrc(b: number, offset: number, data: Uint8Array): Promise<number> {
+    const start = b * BLOCK_SIZE;
+    const from = Math.max(start, offset);
+    const to = Math.min(start + BLOCK_SIZE, offset + data.length);
+    const piece = data.subarray(from - offset, to - offset);
+    const coversWholeBlock = from === start && to === start + BLOCK_SIZE;
+    // A write that starts a block at or past the end of the data leaves nothing old in it.
+    const nothingOldAfter = from === start && start >= this.header.length;
+    if (coversWholeBlock || nothingOldAfter) return blockCrc(piece);
+    const image = await this.blockImage(b);
+    image.set(piece, from - start);
+    return blockCrc(image);
+  }
+
+  /** CRCs after cutting the data from `old` down to `length` bytes. */
+  private async shrinkCrcs(length: number, old: number): Promise<void> {
+    const lastKept = Math.floor(length / BLOCK_SIZE);
+    if (length % BLOCK_SIZE !== 0) {
+      const image = await this.blockImage(lastKept);
+      this.header.crcs[lastKept] = blockCrc(image.subarray(0, length % BLOCK_SIZE));
+    }
+    const firstGone = Math.ceil(length / BLOCK_SIZE);
+    const lastOld = Math.ceil(old / BLOCK_SIZE);
+    for (let b = firstGone; b < lastOld; b++) this.header.crcs[b] = ZERO_BLOCK_CRC;
+  }
+
+  private async writeHeader(): Promise<void> {
+    await this.writeAll(encodeHeader(this.header), 0);
+  }
+
+  private async writeAll(data: Uint8Array, position: number): Promise<void> {
+    let done = 0;
+    while (done < data.length) {
+      const { bytesWritten } = await this.fh.write(data, done, data.length - done, position + done);
+      done += bytesWritten;
+    }
+  }
+}

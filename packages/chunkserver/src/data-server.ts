@@ -1,0 +1,279 @@
+import type { Logger, Service } from '@tsmfs/daemon';
+import {
+  BLOCK_SIZE,
+  CHUNK_SIZE,
+  DataFrameError,
+  DataFrameType,
+  type Frame,
+  type MessageName,
+  REPLY_FLAG,
+  type Request,
+  Status,
+  TsmfsError,
+  dataBlockCrcOk,
+  dataCrc,
+  decodeDataBlock,
+  decodeDataWriteStatus,
+  encodeDataBlockHeader,
+  encodeDataWriteStatus,
+  fail,
+} from '@tsmfs/protocol';
+import { type Connection, type Hello, RpcServer, dial } from '@tsmfs/rpc';
+import type { ChunkHandle, HddManager } from './hdd-manager.js';
+
+export interface DataServerOptions {
+  host: string;
+  port: number;
+  hdd: HddManager;
+  log: Logger;
+  /** Our name in handshakes with the next chunkserver of a chain. */
+  name: string;
+  /** How long a forwarded piece or chain set-up may wait for the next chunkserver. */
+  chainTimeoutMs?: number;
+}
+
+/** Blocks read from disk at once for a `dataRead`, then sent as one data frame each. */
+const READ_BATCH_BLOCKS = 16;
+
+/**
+ * A write open on one link: the local chunk and, unless we are the chain's last link,
+ * the link to the next chunkserver. Every piece is written here and forwarded there at
+ * once; its acknowledgement goes upstream only when both are done.
+ */
+class WriteSession {
+  private readonly inflight = new Set<Promise<void>>();
+
+  constructor(
+    readonly chunk: ChunkHandle,
+    readonly version: number,
+    readonly next: Connection | undefined,
+  ) {}
+
+  track(p: Promise<void>): void {
+    this.inflight.add(p);
+    void p.finally(() => this.inflight.delete(p));
+  }
+
+  /** Resolves when every piece received so far has been answered. */
+  async settled(): Promise<void> {
+    while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
+  }
+
+  async close(): Promise<void> {
+    await this.settled();
+    this.next?.close();
+    await this.chunk.release();
+  }
+}
+
+interface LinkState {
+  remote: string;
+  role: string;
+  writes: Map<number, WriteSession>;
+}
+
+/**
+ * The chunkserver's data port (CSSERV, 9422): clients and other chunkservers read
+ * chunks, and write them as links of a chain. Control requests (dataRead,
+ * dataWriteInit, …) are msgpack frames; chunk bytes travel in data frames.
+ */
+export class DataServer implements Service {
+  readonly name = 'data server';
+  private server: RpcServer | undefined;
+  private readonly links = new Map<Connection, LinkState>();
+  private readonly log: Logger;
+
+  constructor(private readonly options: DataServerOptions) {
+    this.log = options.log.child({ component: 'csserv' });
+  }
+
+  async start(): Promise<void> {
+    const server = new RpcServer({
+      host: this.options.host,
+      port: this.options.port,
+      role: 'chunkserver',
+      accept: ['client', 'chunkserver'],
+      epoch: () => 0,
+      onConnection: (conn, hello) => this.serve(conn, hello),
+      onRejected: (remote, reason) => this.log.warn({ remote, reason }, 'link refused'),
+      onHandlerError: (name, err) => this.log.error({ request: name, err: (err as Error).stack ?? String(err) }, 'request failed unexpectedly'),
+    });
+    await server.start();
+    this.server = server;
+    this.log.info({ host: this.options.host, port: server.port }, 'listening');
+  }
+
+  /** The port bound (the configured one unless that was 0). */
+  get port(): number {
+    return this.server?.port ?? this.options.port;
+  }
+
+  async stop(): Promise<void> {
+    const links = [...this.links.keys()];
+    await this.server?.stop();
+    this.server = undefined;
+    for (const conn of links) conn.close();
+    await Promise.all(links.map((c) => this.closeLink(c)));
+  }
+
+  private serve(conn: Connection, hello: Hello): void {
+    const link: LinkState = { remote: conn.remote, role: hello.role, writes: new Map() };
+    this.links.set(conn, link);
+    this.log.debug({ remote: link.remote, role: hello.role, name: hello.name }, 'link opened');
+    conn.serve((name, body, c, requestId) => this.onRequest(link, c, name, body, requestId));
+    conn.onDataFrame((frame, c) => this.onDataFrame(link, c, frame));
+    conn.once('close', (err) => {
+      if (err) this.log.warn({ remote: link.remote, err: err.message }, 'link closed on error');
+      void this.closeLink(conn);
+    });
+  }
+
+  private async closeLink(conn: Connection): Promise<void> {
+    const link = this.links.get(conn);
+    if (!link) return;
+    this.links.delete(conn);
+    const sessions = [...link.writes.values()];
+    link.writes.clear();
+    await Promise.all(sessions.map((s) => s.close().catch(() => undefined)));
+  }
+
+  private onRequest(link: LinkState, conn: Connection, name: MessageName, body: unknown, requestId: number): Promise<unknown> {
+    switch (name) {
+      case 'dataRead':
+        return this.read(conn, requestId, body as Request<'dataRead'>);
+      case 'dataWriteInit':
+        return this.writeInit(link, body as Request<'dataWriteInit'>);
+      case 'dataWriteEnd':
+        return this.writeEnd(link, body as Request<'dataWriteEnd'>);
+      case 'dataChunkInfo':
+        return this.chunkInfo(body as Request<'dataChunkInfo'>);
+      case 'ping':
+        return Promise.resolve({});
+      default:
+        return Promise.reject(fail('ENOSYS', `${name} is not served on the data port`));
+    }
+  }
+
+  // ---- reads ----------------------------------------------------------------------
+
+  /**
+   * Streams [offset, offset+length) as data frames of at most one block each, every
+   * block CRC-checked on the way off the disk; a damaged block ends the stream with EIO
+   * (the reader turns to another copy) and is reported by the hdd manager.
+   */
+  private async read(conn: Connection, requestId: number, req: Request<'dataRead'>): Promise<object> {
+    if (req.offset + req.length > CHUNK_SIZE) throw fail('EINVAL', `read [${req.offset}, +${req.length}) lies outside the chunk`);
+    const chunk = await this.options.hdd.acquire(req.chunkId, req.version);
+    try {
+      let seq = 0;
+      const end = req.offset + req.length;
+      for (let pos = req.offset; pos < end && !conn.closed; ) {
+        const batchEnd = Math.min(end, (Math.floor(pos / BLOCK_SIZE) + READ_BATCH_BLOCKS) * BLOCK_SIZE);
+        const bytes = await chunk.read(pos, batchEnd - pos);
+        for (let p = pos; p < batchEnd && !conn.closed; ) {
+          const pieceEnd = Math.min(batchEnd, (Math.floor(p / BLOCK_SIZE) + 1) * BLOCK_SIZE);
+          const data = bytes.subarray(p - pos, pieceEnd - pos);
+          const header = encodeDataBlockHeader({ chunkId: req.chunkId, version: req.version, seq: seq++, offset: p, length: data.length, crc: dataCrc(data) });
+          if (!conn.sendData(DataFrameType.read | REPLY_FLAG, requestId, [header, data])) await conn.drained();
+          p = pieceEnd;
+        }
+        pos = batchEnd;
+      }
+    } finally {
+      await chunk.release();
+    }
+    return {};
+  }
+
+  private async chunkInfo(req: Request<'dataChunkInfo'>): Promise<{ length: number }> {
+    const chunk = await this.options.hdd.acquire(req.chunkId, req.version);
+    try {
+      return { length: chunk.length };
+    } finally {
+      await chunk.release();
+    }
+  }
+
+  // ---- writes ---------------------------------------------------------------------
+
+  private async writeInit(link: LinkState, req: Request<'dataWriteInit'>): Promise<object> {
+    if (link.writes.has(req.chunkId)) throw fail('EBUSY', `a write of chunk ${req.chunkId} is already open on this link`);
+    const chunk = await this.options.hdd.acquire(req.chunkId, req.version);
+    let next: Connection | undefined;
+    try {
+      next = await this.openNext(req);
+    } catch (err) {
+      await chunk.release();
+      throw err;
+    }
+    if (link.writes.has(req.chunkId)) {
+      next?.close();
+      await chunk.release();
+      throw fail('EBUSY', `a write of chunk ${req.chunkId} is already open on this link`);
+    }
+    link.writes.set(req.chunkId, new WriteSession(chunk, req.version, next));
+    return {};
+  }
+
+  /** Dials the next chunkserver of the chain and opens the write there (which opens the rest). */
+  private async openNext(req: Request<'dataWriteInit'>): Promise<Connection | undefined> {
+    const [first, ...rest] = req.chain;
+    if (!first) return undefined;
+    const where = `${first.host}:${first.port}`;
+    const timeout = this.options.chainTimeoutMs ?? 30_000;
+    let conn: Connection | undefined;
+    try {
+      ({ conn } = await dial({ host: first.host, port: first.port, role: 'chunkserver', name: this.options.name, requestTimeoutMs: timeout, connectTimeoutMs: timeout }));
+      await conn.request('dataWriteInit', { chunkId: req.chunkId, version: req.version, chain: rest });
+      return conn;
+    } catch (err) {
+      conn?.close();
+      const status = err instanceof TsmfsError ? err.status : Status.EIO;
+      throw new TsmfsError(status, `next chunkserver of the chain ${where}: ${(err as Error).message}`);
+    }
+  }
+
+  /** One piece of a write: answered with a write status, never by closing the link, unless it does not parse. */
+  private onDataFrame(link: LinkState, conn: Connection, frame: Frame): void {
+    if (frame.type !== DataFrameType.write) throw new DataFrameError(`data frame type ${frame.type.toString(16)} is not accepted here`);
+    const block = decodeDataBlock(frame.body);
+    const answer = (status: number): void => {
+      if (!conn.closed) conn.sendData(DataFrameType.write | REPLY_FLAG, frame.requestId, [encodeDataWriteStatus({ chunkId: block.chunkId, seq: block.seq, status })]);
+    };
+    const session = link.writes.get(block.chunkId);
+    if (!session) return answer(Status.EBADF);
+    if (block.version !== session.version) return answer(Status.ESTALE);
+    if (!dataBlockCrcOk(block)) return answer(Status.EIO);
+    session.track(this.writePiece(session, frame, block.offset, block.data).then(answer));
+  }
+
+  /** Writes here and forwards to the next link at the same time; the worst status wins. */
+  private async writePiece(session: WriteSession, frame: Frame, offset: number, data: Uint8Array): Promise<number> {
+    const local = session.chunk.write(offset, data);
+    const forwarded = session.next
+      ? session.next.requestData(DataFrameType.write, [frame.body]).then((body) => decodeDataWriteStatus(body).status)
+      : Promise.resolve(Status.OK);
+    const [l, r] = await Promise.allSettled([local, forwarded]);
+    if (l.status === 'rejected') return statusOf(l.reason);
+    if (r.status === 'rejected') return statusOf(r.reason);
+    return r.value;
+  }
+
+  private async writeEnd(link: LinkState, req: Request<'dataWriteEnd'>): Promise<object> {
+    const session = link.writes.get(req.chunkId);
+    if (!session || session.version !== req.version) throw fail('EBADF', `no write of chunk ${req.chunkId} v${req.version} is open on this link`);
+    link.writes.delete(req.chunkId);
+    try {
+      await session.settled();
+      await session.chunk.sync();
+      await session.next?.request('dataWriteEnd', { chunkId: req.chunkId, version: req.version });
+    } finally {
+      await session.close();
+    }
+    return {};
+  }
+}
+
+function statusOf(err: unknown): number {
+  return err instanceof TsmfsError ? err.status : Status.EIO;
+}

@@ -1,0 +1,538 @@
+import { EventEmitter } from 'node:events';
+import { mkdir, readdir, stat, statfs, unlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger, Service } from '@tsmfs/daemon';
+import { BLOCK_SIZE, type ChunkRef, Status, TsmfsError, fail } from '@tsmfs/protocol';
+import { ChunkDamagedError, ChunkFile, chunkFileName, parseChunkFileName } from './chunk-file.js';
+import type { DiskSpec } from './hdd-config.js';
+
+/**
+ * A file every disk in service carries at its root. Its absence means the disk is not
+ * what we scanned (unmounted, replaced, wiped): the disk is taken out of service rather
+ * than filled with new chunks on whatever lies under the mount point.
+ */
+export const DISK_MARKER = '.tsmfs-disk';
+
+/** errno codes that mean the disk, not one chunk, is failing. */
+const DISK_ERRORS = new Set(['EIO', 'EROFS', 'ENXIO', 'ENODEV', 'ENOTDIR', 'EUCLEAN', 'ESTALE', 'ENOTCONN']);
+
+export interface DiskStatus {
+  path: string;
+  markedForRemoval: boolean;
+  /** Why the disk was taken out of service, or undefined while it serves. */
+  damaged: string | undefined;
+  totalSpace: number;
+  usedSpace: number;
+  chunkCount: number;
+}
+
+export interface SpaceReport {
+  totalSpace: number;
+  usedSpace: number;
+  chunkCount: number;
+  damagedDisks: number;
+  disks: DiskStatus[];
+}
+
+export interface HddEvents {
+  /** Copies that went away with a disk (or whose file vanished); the master must be told. */
+  chunksLost: [chunks: ChunkRef[], reason: string];
+  /** A copy whose header or a block failed its CRC; the master must be told. */
+  chunkDamaged: [chunk: ChunkRef, err: ChunkDamagedError];
+  diskDamaged: [path: string, reason: string];
+}
+
+export interface HddManagerOptions {
+  disks: readonly DiskSpec[];
+  log: Logger;
+  /** Bytes kept free on every disk: a disk with less is full for new chunks (HDD_LEAVE_SPACE_DEFAULT). */
+  leaveSpace: number;
+  /** Seconds between two background checks (disk marker, one chunk's CRCs); 0 = never (HDD_TEST_FREQ). */
+  testFreqSeconds: number;
+  /** Minimum milliseconds between two progress lines of a disk scan. */
+  progressIntervalMs?: number;
+}
+
+/** One configured disk (exported for types only; HddManager owns every instance). */
+export class Disk {
+  /** Chunks found on this disk: id → version. */
+  readonly chunks = new Map<number, number>();
+  damaged: string | undefined;
+  constructor(readonly spec: DiskSpec) {}
+  get path(): string {
+    return this.spec.path;
+  }
+  get writable(): boolean {
+    return this.damaged === undefined && !this.spec.markedForRemoval;
+  }
+}
+
+interface Located {
+  disk: Disk;
+  version: number;
+}
+
+/** One open ChunkFile shared by everyone using that chunk, so their writes serialize. */
+export interface OpenRecord {
+  chunkId: number;
+  disk: Disk;
+  file: Promise<ChunkFile>;
+  refs: number;
+}
+
+/** Subfolder of a chunk: its id's low byte, as MooseFS places them. */
+export function chunkFolder(chunkId: number): string {
+  return (chunkId % 256).toString(16).toUpperCase().padStart(2, '0');
+}
+
+/**
+ * The chunkserver's disks: where each chunk lives, which disk gets a new one, and what
+ * happens when a disk fails. A disk that raises I/O errors (or loses its marker) is
+ * marked damaged and leaves service, its chunks reported lost through `chunksLost`;
+ * the daemon carries on with the others.
+ */
+export class HddManager extends EventEmitter<HddEvents> implements Service {
+  readonly name = 'hdd manager';
+  private readonly disks: Disk[];
+  private readonly index = new Map<number, Located>();
+  private readonly openFiles = new Map<number, OpenRecord>();
+  private readonly log: Logger;
+  private timer: NodeJS.Timeout | undefined;
+  private testQueue: number[] = [];
+
+  constructor(private readonly options: HddManagerOptions) {
+    super();
+    this.disks = options.disks.map((d) => new Disk(d));
+    this.log = options.log.child({ component: 'hdd' });
+  }
+
+  async start(): Promise<void> {
+    await Promise.all(this.disks.map((d) => this.scanDisk(d)));
+    const usable = this.disks.filter((d) => d.damaged === undefined).length;
+    if (usable === 0) this.log.error('no disk is usable: this chunkserver stores nothing until one is repaired');
+    this.log.info({ chunks: this.index.size, disks: this.disks.length, usable }, 'disks scanned');
+    if (this.options.testFreqSeconds > 0) {
+      this.timer = setInterval(() => void this.testRound(), this.options.testFreqSeconds * 1000);
+      this.timer.unref();
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    const records = [...this.openFiles.values()];
+    this.openFiles.clear();
+    await Promise.all(records.map((r) => r.file.then((f) => f.close()).catch(() => undefined)));
+  }
+
+  /** Every chunk copy held on a disk in service, for the registration report. */
+  chunkList(): ChunkRef[] {
+    return [...this.index].map(([chunkId, { version }]) => ({ chunkId, version }));
+  }
+
+  get chunkCount(): number {
+    return this.index.size;
+  }
+
+  /** Space on every disk (statfs now), totals over the disks in service. */
+  async space(): Promise<SpaceReport> {
+    const disks = await Promise.all(this.disks.map((d) => this.diskStatus(d)));
+    const serving = disks.filter((d) => d.damaged === undefined && !d.markedForRemoval);
+    return {
+      totalSpace: serving.reduce((n, d) => n + d.totalSpace, 0),
+      usedSpace: serving.reduce((n, d) => n + d.usedSpace, 0),
+      chunkCount: this.index.size,
+      damagedDisks: disks.filter((d) => d.damaged !== undefined).length,
+      disks,
+    };
+  }
+
+  /** Creates an empty chunk on the disk with the most free space; ENOSPC if none has room. */
+  async create(chunkId: number, version: number): Promise<void> {
+    if (this.index.has(chunkId)) throw fail('EEXIST', `chunk ${chunkId} already exists here`);
+    const disk = await this.chooseDisk();
+    if (this.index.has(chunkId)) throw fail('EEXIST', `chunk ${chunkId} already exists here`);
+    // Claimed before the file exists, so that a concurrent create of the same id fails.
+    this.place(chunkId, version, disk);
+    try {
+      const file = await this.guard(disk, { chunkId, version }, () => ChunkFile.create(this.pathOf(disk, chunkId, version), chunkId, version));
+      await file.close();
+    } catch (err) {
+      this.unplace(chunkId, disk);
+      throw err;
+    }
+  }
+
+  /**
+   * Opens a chunk for reading and writing. Everyone holding the same chunk shares one
+   * ChunkFile; call release() when done.
+   */
+  async acquire(chunkId: number, version: number): Promise<ChunkHandle> {
+    const at = this.locate(chunkId, version);
+    let record = this.openFiles.get(chunkId);
+    if (!record || record.disk !== at.disk) {
+      const path = this.pathOf(at.disk, chunkId, version);
+      record = { chunkId, disk: at.disk, refs: 0, file: this.guard(at.disk, { chunkId, version }, () => ChunkFile.open(path, chunkId, version)) };
+      const opened = record;
+      this.openFiles.set(chunkId, opened);
+      opened.file.catch(() => {
+        if (this.openFiles.get(chunkId) === opened) this.openFiles.delete(chunkId);
+      });
+    }
+    record.refs++;
+    try {
+      const file = await record.file;
+      return new ChunkHandle(this, record, file);
+    } catch (err) {
+      record.refs--;
+      throw err;
+    }
+  }
+
+  async delete(chunkId: number, version: number): Promise<void> {
+    const at = this.locate(chunkId, version);
+    // Holders keep their descriptor (to an unlinked file); a new chunk of this id starts afresh.
+    this.openFiles.delete(chunkId);
+    this.unplace(chunkId, at.disk);
+    await this.guard(at.disk, { chunkId, version }, () => unlink(this.pathOf(at.disk, chunkId, version)));
+  }
+
+  async setVersion(chunkId: number, version: number, newVersion: number): Promise<void> {
+    await this.withChunk(chunkId, version, (h) => h.setVersion(newVersion));
+  }
+
+  /** Truncates (down or up) and moves to `newVersion`, as the master's truncate command does. */
+  async truncate(chunkId: number, version: number, newVersion: number, length: number): Promise<void> {
+    await this.withChunk(chunkId, version, async (h) => {
+      await h.truncate(length);
+      if (newVersion !== version) await h.setVersion(newVersion);
+    });
+  }
+
+  /** Copies a chunk as a new chunk (snapshot copy-on-write), on the same disk when it has room. */
+  async duplicate(chunkId: number, version: number, newChunkId: number, newVersion: number): Promise<void> {
+    if (this.index.has(newChunkId)) throw fail('EEXIST', `chunk ${newChunkId} already exists here`);
+    await this.withChunk(chunkId, version, async (h) => {
+      const disk = (await this.hasRoom(h.disk)) ? h.disk : await this.chooseDisk();
+      if (this.index.has(newChunkId)) throw fail('EEXIST', `chunk ${newChunkId} already exists here`);
+      this.place(newChunkId, newVersion, disk);
+      try {
+        await this.guard(disk, { chunkId: newChunkId, version: newVersion }, () =>
+          h.file.duplicate(this.pathOf(disk, newChunkId, newVersion), newChunkId, newVersion),
+        );
+      } catch (err) {
+        this.unplace(newChunkId, disk);
+        throw err;
+      }
+    });
+  }
+
+  /**
+   * One background check: every disk's marker (a vanished disk is damaged at once),
+   * then a full CRC read of the next chunk in turn, as MooseFS's HDD_TEST_FREQ does.
+   */
+  async testRound(): Promise<void> {
+    for (const d of this.disks) if (d.damaged === undefined) await this.checkDisk(d);
+    if (this.testQueue.length === 0) this.testQueue = [...this.index.keys()];
+    const chunkId = this.testQueue.pop();
+    const at = chunkId === undefined ? undefined : this.index.get(chunkId);
+    if (chunkId === undefined || !at) return;
+    try {
+      await this.withChunk(chunkId, at.version, async (h) => {
+        await h.read(0, h.length);
+      });
+    } catch {
+      // Reported through the events by guard(); nothing else to do here.
+    }
+  }
+
+  /** Status of each disk as configured (for the CLI and the tests). */
+  diskStates(): { path: string; damaged: string | undefined; markedForRemoval: boolean; chunkCount: number }[] {
+    return this.disks.map((d) => ({ path: d.path, damaged: d.damaged, markedForRemoval: d.spec.markedForRemoval, chunkCount: d.chunks.size }));
+  }
+
+  // ---- internals shared with ChunkHandle ---------------------------------------------
+
+  /** @internal Runs a disk operation; turns what it throws into the error callers see, judging the disk. */
+  async guard<T>(disk: Disk, chunk: ChunkRef, op: () => Promise<T>): Promise<T> {
+    try {
+      return await op();
+    } catch (err) {
+      throw await this.classify(disk, chunk, err);
+    }
+  }
+
+  /** @internal */
+  release(record: OpenRecord): Promise<void> {
+    record.refs--;
+    if (record.refs > 0) return Promise.resolve();
+    if (this.openFiles.get(record.chunkId) === record) this.openFiles.delete(record.chunkId);
+    return record.file.then((f) => f.close());
+  }
+
+  pathOf(disk: Disk, chunkId: number, version: number): string {
+    return join(disk.path, chunkFolder(chunkId), chunkFileName(chunkId, version));
+  }
+
+  /** @internal Records a version change made through a handle. */
+  moved(chunkId: number, disk: Disk, version: number): void {
+    const at = this.index.get(chunkId);
+    if (at?.disk === disk) at.version = version;
+    disk.chunks.set(chunkId, version);
+  }
+
+  // ---- placement ------------------------------------------------------------------
+
+  private locate(chunkId: number, version: number): Located {
+    const at = this.index.get(chunkId);
+    if (!at) throw fail('ENOENT', `chunk ${chunkId} is not on this chunkserver`);
+    if (at.version !== version) throw fail('ESTALE', `chunk ${chunkId}: version ${version} asked, this copy has ${at.version}`);
+    return at;
+  }
+
+  private place(chunkId: number, version: number, disk: Disk): void {
+    this.index.set(chunkId, { disk, version });
+    disk.chunks.set(chunkId, version);
+  }
+
+  private unplace(chunkId: number, disk: Disk): void {
+    if (this.index.get(chunkId)?.disk === disk) this.index.delete(chunkId);
+    disk.chunks.delete(chunkId);
+  }
+
+  private async withChunk<T>(chunkId: number, version: number, fn: (h: ChunkHandle) => Promise<T>): Promise<T> {
+    const h = await this.acquire(chunkId, version);
+    try {
+      return await fn(h);
+    } finally {
+      await h.release();
+    }
+  }
+
+  private async chooseDisk(): Promise<Disk> {
+    let best: { disk: Disk; avail: number } | undefined;
+    for (const disk of this.disks.filter((d) => d.writable)) {
+      const avail = await this.freeSpace(disk);
+      if (avail !== undefined && avail >= this.needed() && (!best || avail > best.avail)) best = { disk, avail };
+    }
+    if (!best) throw fail('ENOSPC', 'no disk in service has room for a new chunk');
+    return best.disk;
+  }
+
+  private async hasRoom(disk: Disk): Promise<boolean> {
+    if (!disk.writable) return false;
+    const avail = await this.freeSpace(disk);
+    return avail !== undefined && avail >= this.needed();
+  }
+
+  /** A chunk needs at least its header and one block beyond the space kept free. */
+  private needed(): number {
+    return this.options.leaveSpace + 2 * BLOCK_SIZE;
+  }
+
+  private async freeSpace(disk: Disk): Promise<number | undefined> {
+    try {
+      const s = await statfs(disk.path);
+      return s.bavail * s.bsize;
+    } catch (err) {
+      await this.classify(disk, undefined, err);
+      return undefined;
+    }
+  }
+
+  private async diskStatus(disk: Disk): Promise<DiskStatus> {
+    const status = { path: disk.path, markedForRemoval: disk.spec.markedForRemoval, chunkCount: disk.chunks.size, totalSpace: 0, usedSpace: 0 };
+    if (disk.damaged === undefined) {
+      try {
+        const s = await statfs(disk.path);
+        status.totalSpace = s.blocks * s.bsize;
+        status.usedSpace = (s.blocks - s.bavail) * s.bsize;
+      } catch (err) {
+        await this.classify(disk, undefined, err);
+      }
+    }
+    return { ...status, damaged: disk.damaged };
+  }
+
+  // ---- failures -------------------------------------------------------------------
+
+  private async classify(disk: Disk, chunk: ChunkRef | undefined, err: unknown): Promise<Error> {
+    if (err instanceof ChunkDamagedError) {
+      this.log.warn({ disk: disk.path, chunkId: err.chunkId, version: err.version, block: err.block, err: err.message }, 'damaged chunk');
+      this.emit('chunkDamaged', { chunkId: err.chunkId, version: err.version }, err);
+      return err;
+    }
+    if (err instanceof TsmfsError) return err;
+    const code = (err as NodeJS.ErrnoException).code ?? '';
+    const message = `${disk.path}: ${(err as Error).message}`;
+    if (code === 'ENOSPC' || code === 'EDQUOT') return new TsmfsError(Status.ENOSPC, message);
+    if (code === 'EEXIST') return new TsmfsError(Status.EEXIST, message);
+    if (code === 'EMFILE' || code === 'ENFILE') return new TsmfsError(Status.EMFILE, message);
+    if (code === 'ENOENT') return this.missing(disk, chunk, message);
+    if (DISK_ERRORS.has(code)) {
+      this.markDamaged(disk, `${code}: ${(err as Error).message}`);
+      return new TsmfsError(Status.EIO, message);
+    }
+    return new TsmfsError(Status.EIO, message, { cause: err });
+  }
+
+  /** A file that is not there: either the chunk went missing, or the whole disk did. */
+  private async missing(disk: Disk, chunk: ChunkRef | undefined, message: string): Promise<Error> {
+    if (!(await this.checkDisk(disk))) return new TsmfsError(Status.EIO, message);
+    if (chunk && this.index.get(chunk.chunkId)?.disk === disk) {
+      this.unplace(chunk.chunkId, disk);
+      this.log.warn({ disk: disk.path, chunkId: chunk.chunkId, version: chunk.version }, 'chunk file vanished');
+      this.emit('chunksLost', [chunk], `file vanished from ${disk.path}`);
+    }
+    return new TsmfsError(Status.ENOENT, message);
+  }
+
+  /** False (and the disk damaged) when its marker is gone: unmounted, replaced, or failing. */
+  private async checkDisk(disk: Disk): Promise<boolean> {
+    if (disk.damaged !== undefined) return false;
+    try {
+      await stat(join(disk.path, DISK_MARKER));
+      return true;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      this.markDamaged(disk, code === 'ENOENT' ? `${DISK_MARKER} is gone (disk unmounted or replaced?)` : `${code}: ${(err as Error).message}`);
+      return false;
+    }
+  }
+
+  private markDamaged(disk: Disk, reason: string): void {
+    if (disk.damaged !== undefined) return;
+    disk.damaged = reason;
+    const lost: ChunkRef[] = [];
+    for (const [chunkId, version] of disk.chunks) {
+      if (this.index.get(chunkId)?.disk === disk) {
+        this.index.delete(chunkId);
+        lost.push({ chunkId, version });
+      }
+    }
+    disk.chunks.clear();
+    this.log.error({ disk: disk.path, reason, lostChunks: lost.length }, 'disk damaged: taken out of service');
+    this.emit('diskDamaged', disk.path, reason);
+    if (lost.length > 0) this.emit('chunksLost', lost, `disk ${disk.path} damaged: ${reason}`);
+  }
+
+  // ---- start-up scan --------------------------------------------------------------
+
+  private async scanDisk(disk: Disk): Promise<void> {
+    const started = Date.now();
+    try {
+      const s = await stat(disk.path);
+      if (!s.isDirectory()) throw Object.assign(new Error(`${disk.path} is not a directory`), { code: 'ENOTDIR' });
+      if (!disk.spec.markedForRemoval) await this.prepareDisk(disk);
+      else await stat(join(disk.path, DISK_MARKER));
+      await this.scanFolders(disk);
+    } catch (err) {
+      this.markDamaged(disk, `scan failed: ${(err as NodeJS.ErrnoException).code ?? ''} ${(err as Error).message}`.trim());
+      return;
+    }
+    this.log.info({ disk: disk.path, chunks: disk.chunks.size, ms: Date.now() - started, markedForRemoval: disk.spec.markedForRemoval }, 'disk scanned');
+  }
+
+  /** A disk without a marker is new: it gets the marker and its 256 subfolders. */
+  private async prepareDisk(disk: Disk): Promise<void> {
+    const marker = join(disk.path, DISK_MARKER);
+    const fresh = await stat(marker).then(
+      () => false,
+      () => true,
+    );
+    await Promise.all(Array.from({ length: 256 }, (_, i) => mkdir(join(disk.path, chunkFolder(i)), { recursive: true })));
+    if (fresh) {
+      await writeFile(marker, `tsmfs chunkserver disk, initialised ${new Date().toISOString()}\n`, { flag: 'wx' });
+      this.log.info({ disk: disk.path }, 'new disk initialised');
+    }
+  }
+
+  private async scanFolders(disk: Disk): Promise<void> {
+    const interval = this.options.progressIntervalMs ?? 2000;
+    let lastProgress = Date.now();
+    let ignored = 0;
+    for (let i = 0; i < 256; i++) {
+      const folder = chunkFolder(i);
+      const names = await readdir(join(disk.path, folder)).catch((err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOENT' && disk.spec.markedForRemoval) return [] as string[];
+        throw err;
+      });
+      for (const name of names) if (!this.adopt(disk, folder, name)) ignored++;
+      if (Date.now() - lastProgress >= interval) {
+        lastProgress = Date.now();
+        this.log.info({ disk: disk.path, folders: `${i + 1}/256`, chunks: disk.chunks.size }, 'scanning disk');
+      }
+    }
+    if (ignored > 0) this.log.warn({ disk: disk.path, files: ignored }, 'files that are not chunks of this folder were ignored');
+  }
+
+  /** Indexes one file found by the scan; false when it is not a chunk we can use. */
+  private adopt(disk: Disk, folder: string, name: string): boolean {
+    const parsed = parseChunkFileName(name);
+    if (!parsed || chunkFolder(parsed.chunkId) !== folder) return false;
+    const { chunkId, version } = parsed;
+    const existing = this.index.get(chunkId);
+    if (existing) {
+      // Two copies of one chunk (a crash between a copy and a delete): the newer version wins.
+      const keepNew = version > existing.version;
+      this.log.warn({ chunkId, versions: [existing.version, version], kept: keepNew ? version : existing.version }, 'chunk found twice');
+      if (!keepNew) return true;
+      existing.disk.chunks.delete(chunkId);
+    }
+    this.place(chunkId, version, disk);
+    return true;
+  }
+}
+
+/** A chunk in use: its operations report disk failures and damaged blocks to the manager. */
+export class ChunkHandle {
+  private released = false;
+
+  constructor(
+    private readonly manager: HddManager,
+    private readonly record: OpenRecord,
+    readonly file: ChunkFile,
+  ) {}
+
+  get disk(): Disk {
+    return this.record.disk;
+  }
+  get chunkId(): number {
+    return this.file.chunkId;
+  }
+  get version(): number {
+    return this.file.version;
+  }
+  get length(): number {
+    return this.file.length;
+  }
+
+  read(offset: number, length: number): Promise<Buffer> {
+    return this.run(() => this.file.read(offset, length));
+  }
+  write(offset: number, data: Uint8Array): Promise<void> {
+    return this.run(() => this.file.write(offset, data));
+  }
+  truncate(length: number): Promise<void> {
+    return this.run(() => this.file.truncate(length));
+  }
+  sync(): Promise<void> {
+    return this.run(() => this.file.sync());
+  }
+
+  async setVersion(version: number): Promise<void> {
+    const path = this.manager.pathOf(this.disk, this.chunkId, version);
+    await this.run(() => this.file.setVersion(version, path));
+    this.manager.moved(this.chunkId, this.disk, version);
+  }
+
+  release(): Promise<void> {
+    if (this.released) return Promise.resolve();
+    this.released = true;
+    return this.manager.release(this.record);
+  }
+
+  private run<T>(op: () => Promise<T>): Promise<T> {
+    return this.manager.guard(this.disk, { chunkId: this.chunkId, version: this.version }, op);
+  }
+}

@@ -1,0 +1,6 @@
+export * from './chunk-file.js';
+export * from './hdd-config.js';
+export * from './hdd-manager.js';
+export * from './data-server.js';
+export * from './config.js';
+export * from './chunkserver.js';
