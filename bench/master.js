@@ -1,0 +1,166 @@
+#!/usr/bin/env node
+// Master benchmarks (issue 2): RSS per inode at N files, namespace ops/s over loopback
+// with pipelining, start-up time (dump load + changelog replay). Real processes, real
+// TCP, a temp dir. Prints progress to stderr and a JSON summary to stdout.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Command } from 'commander';
+import { MasterSession } from '@tsmfs/client';
+
+const root = resolve(import.meta.dirname, '..');
+const opts = new Command('bench-master')
+  .description('Benchmark tsmfs-master: memory per inode, ops/s, start-up time')
+  .option('--files <n>', 'files to create for the memory figure', '1000000')
+  .option('--replay <n>', 'changelog entries to replay at start-up', '100000')
+  .option('--window <n>', 'requests in flight', '256')
+  .parse()
+  .opts();
+const FILES = Number(opts.files);
+const REPLAY = Number(opts.replay);
+const WINDOW = Number(opts.window);
+
+const progress = (msg) => process.stderr.write(`[bench master] ${msg}\n`);
+
+async function freePort() {
+  const srv = createServer();
+  await new Promise((r) => srv.listen(0, '127.0.0.1', r));
+  const { port } = srv.address();
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
+function rssBytes(pid) {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return Number(m[1]) * 1024;
+}
+
+async function startMaster(cfg) {
+  const t0 = process.hrtime.bigint();
+  const child = spawn(process.execPath, [join(root, 'packages/master/dist/bin/tsmfs-master.js'), '-c', cfg], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, LOG_LEVEL: 'info' },
+  });
+  let seen = '';
+  await new Promise((res, rej) => {
+    child.stderr.on('data', (b) => {
+      seen = (seen + b.toString()).slice(-20000);
+      if (seen.includes('"msg":"ready"')) res();
+    });
+    child.on('exit', (code) => rej(new Error(`master exited ${code}: ${seen.slice(-2000)}`)));
+  });
+  child.removeAllListeners('exit');
+  return { child, readyMs: Number(process.hrtime.bigint() - t0) / 1e6 };
+}
+
+function stop(child, signal) {
+  return new Promise((r) => {
+    if (child.exitCode !== null) return r();
+    child.once('exit', r);
+    child.kill(signal);
+  });
+}
+
+/** Runs `count` calls of `fn(i)` with at most WINDOW in flight; returns ops/s. */
+async function pipelined(label, count, fn) {
+  const t0 = performance.now();
+  let next = 0;
+  let done = 0;
+  let lastReport = t0;
+  async function worker() {
+    while (next < count) {
+      const i = next++;
+      await fn(i);
+      done++;
+      const now = performance.now();
+      if (now - lastReport > 5000) {
+        lastReport = now;
+        progress(`${label}: ${done}/${count} (${Math.round((done / (now - t0)) * 1000)}/s)`);
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(WINDOW, count) }, worker));
+  return Math.round(count / ((performance.now() - t0) / 1000));
+}
+
+async function main() {
+  const dir = mkdtempSync(join(tmpdir(), 'tsmfs-bench-'));
+  const port = await freePort();
+  const cfg = join(dir, 'master.cfg');
+  writeFileSync(
+    join(dir, 'exports.cfg'),
+    '127.0.0.1 / rw,alldirs,maproot=0:0\n',
+  );
+  writeFileSync(
+    cfg,
+    [
+      `DATA_PATH = ${dir}`,
+      `EXPORTS_FILENAME = ${join(dir, 'exports.cfg')}`,
+      `MATOCL_LISTEN_HOST = 127.0.0.1`,
+      `MATOCL_LISTEN_PORT = ${port}`,
+      `MATOCS_LISTEN_PORT = ${await freePort()}`,
+      `MATOML_LISTEN_PORT = ${await freePort()}`,
+      `HTTP_LISTEN_PORT = ${await freePort()}`,
+    ].join('\n') + '\n',
+  );
+  const results = { files: FILES, replayEntries: REPLAY, window: WINDOW };
+  let { child } = await startMaster(cfg);
+  try {
+    const s = await MasterSession.open({ masters: [{ host: '127.0.0.1', port }], cred: { uid: 0, gid: 0, groups: [] } });
+    const rss0 = rssBytes(child.pid);
+    const PER_DIR = 1000;
+    const dirs = [];
+    for (let d = 0; d < Math.ceil(FILES / PER_DIR); d++) dirs.push((await s.mkdir(1, `d${d}`)).inode);
+    progress(`creating ${FILES} files in ${dirs.length} directories`);
+    results.createPerSec = await pipelined('create', FILES, (i) => s.create(dirs[Math.floor(i / PER_DIR)], `f${i % PER_DIR}`));
+    await new Promise((r) => setTimeout(r, 2000));
+    const rss1 = rssBytes(child.pid);
+    results.rssBefore = rss0;
+    results.rssAfter = rss1;
+    results.rssBytesPerFile = Math.round((rss1 - rss0) / FILES);
+    progress(`RSS ${Math.round(rss0 / 1048576)} MiB → ${Math.round(rss1 / 1048576)} MiB: ${results.rssBytesPerFile} B/file`);
+
+    const N = Math.min(FILES, 200_000);
+    results.lookupPerSec = await pipelined('lookup', N, (i) => s.lookup(dirs[Math.floor(i / PER_DIR)], `f${i % PER_DIR}`));
+    const inodes = [];
+    for (const e of await s.readdir(dirs[0])) inodes.push(e.inode);
+    results.getattrPerSec = await pipelined('getattr', N, (i) => s.getattr(inodes[i % inodes.length]));
+
+    const big = (await s.mkdir(1, 'big')).inode;
+    await pipelined('create 10k', 10_000, (i) => s.create(big, `entry-${i}`));
+    const t0 = performance.now();
+    const rounds = 20;
+    for (let r = 0; r < rounds; r++) {
+      const entries = await s.readdir(big, { withAttrs: true });
+      if (entries.length !== 10_000) throw new Error(`readdir returned ${entries.length}`);
+    }
+    results.readdir10kPerSec = Math.round(rounds / ((performance.now() - t0) / 1000));
+    results.readdirEntriesPerSec = results.readdir10kPerSec * 10_000;
+    s.close();
+
+    progress('SIGTERM (dump at shutdown), then start-up from the dump');
+    await stop(child, 'SIGTERM');
+    ({ child } = await startMaster(cfg).then((m) => ((results.startupDumpOnlyMs = Math.round(m.readyMs)), m)));
+    const s2 = await MasterSession.open({ masters: [{ host: '127.0.0.1', port }], cred: { uid: 0, gid: 0, groups: [] } });
+    const rdir = (await s2.mkdir(1, 'replay')).inode;
+    progress(`${REPLAY} more creates to replay, then SIGKILL`);
+    await pipelined('replay creates', REPLAY - 1, (i) => s2.create(rdir, `r${i}`));
+    s2.close();
+    await stop(child, 'SIGKILL');
+    const m = await startMaster(cfg);
+    child = m.child;
+    results.startupDumpPlusReplayMs = Math.round(m.readyMs);
+    progress(`start-up: dump only ${results.startupDumpOnlyMs} ms, dump + ${REPLAY} entries ${results.startupDumpPlusReplayMs} ms`);
+  } finally {
+    await stop(child, 'SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  }
+  process.stdout.write(JSON.stringify(results, null, 2) + '\n');
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
