@@ -6,8 +6,9 @@ cd "$(dirname "$0")/.."
 
 # libfuse2: fuse-native's binding links against it; fuse3: fusermount (and it does not
 # conflict with Debian's MooseFS client the way the old 'fuse' package does).
-# g++/make/python3: node-gyp, for the FUSE binding build step. fio: benchmarks.
-debs=(libfuse2 fuse3 g++ make python3 fio)
+# libfuse-dev, pkg-config, g++, make, python3: node-gyp builds our low-level FUSE binding.
+# fio: benchmarks.
+debs=(libfuse2 libfuse-dev fuse3 pkg-config g++ make python3 fio)
 missing=()
 for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -144,7 +144,7 @@ export class ChunkFile {
 
   /** Creates an empty chunk; EEXIST if the file is already there. */
   static async create(path: string, chunkId: number, version: number): Promise<ChunkFile> {
-    const fh = await open(path, 'wx');
+    const fh = await open(path, 'wx+');
     const header: ChunkHeader = { chunkId, version, length: 0, crcs: new Uint32Array(BLOCKS_PER_CHUNK).fill(ZERO_BLOCK_CRC) };
     try {
       await fh.write(encodeHeader(header), 0, CHUNK_HEADER_SIZE, 0);
@@ -194,7 +194,7 @@ export class ChunkFile {
   }
 
   /** Reads [offset, offset+length), verifying the CRC of every block it touches. */
-  read(offset: number, length: number): Promise<Buffer> {
+  async read(offset: number, length: number): Promise<Buffer> {
     checkRange(offset, length);
     return this.exclusive(async () => {
       const out = Buffer.alloc(length);
@@ -212,7 +212,7 @@ export class ChunkFile {
    * Writes `data` at `offset`. Blocks the write covers only partly are read (and
    * verified) first so that their new CRC covers their whole new content.
    */
-  write(offset: number, data: Uint8Array): Promise<void> {
+  async write(offset: number, data: Uint8Array): Promise<void> {
     checkRange(offset, data.length);
     if (data.length === 0) return this.exclusive(async () => undefined);
     return this.exclusive(async () => {
@@ -229,7 +229,7 @@ export class ChunkFile {
   }
 
   /** Cuts or extends the data to `length` bytes; an extension reads as zeros. */
-  truncate(length: number): Promise<void> {
+  async truncate(length: number): Promise<void> {
     checkRange(length, 0);
     return this.exclusive(async () => {
       const old = this.header.length;
