@@ -26,6 +26,11 @@ fi
 
 echo "setup: npm ci"
 npm ci --no-audit --no-fund
+# npm 11 runs no install scripts, so the native FUSE binding is built explicitly.
+if [ -f packages/fuse/binding.gyp ]; then
+  echo "setup: build the FUSE binding (node-gyp)"
+  npm run build:native -w @tsmfs/fuse
+fi
 echo "setup: build"
 npm run build
 echo "setup: done"
