@@ -1,4 +1,4 @@
-import { type FileHandle, open, rename, rm } from 'node:fs/promises';
+import { type FileHandle, open, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Service } from '@tsmfs/daemon';
 import { TsmfsError, Status } from '@tsmfs/protocol';
@@ -183,6 +183,10 @@ export class Changelog implements Service {
  */
 export async function rotateChangelogFiles(dir: string, backLogs: number): Promise<void> {
   const files = listChangelogs(dir);
+  // An empty changelog.0 (no mutation since the last rotation) is kept rather than
+  // shifted, so idle dumps do not push real changelogs out of the BACK_LOGS window.
+  const live = files[0]?.n === 0 ? files[0] : undefined;
+  if (live && (await stat(live.path)).size === 0) return;
   for (const f of [...files].reverse()) {
     if (f.n + 1 > backLogs) await rm(f.path, { force: true });
     else await rename(f.path, join(dir, changelogFile(f.n + 1)));

@@ -1,0 +1,131 @@
+import { type Logger, type Service } from '@tsmfs/daemon';
+import type { Timespec } from '@tsmfs/protocol';
+import { type MasterConfig, checkDataPath, listenHost } from './config.js';
+import { DumpScheduler } from './dump-scheduler.js';
+import { Changelog } from './durability/changelog.js';
+import { DataLock } from './durability/data-lock.js';
+import { type MetadataCodec, MetadataStore } from './durability/metadata-store.js';
+import { ExportsFile } from './exports-file.js';
+import { ClientLink } from './links/client-link.js';
+import { applyMutation } from './metadata/apply.js';
+import { type Metadata, createEmptyMetadata } from './metadata/metadata.js';
+import { decodeDump, encodeDump } from './metadata/metadata-dump.js';
+import { Namespace } from './metadata/namespace.js';
+import { Sessions } from './sessions.js';
+import { TrashSweeper } from './trash-sweeper.js';
+
+/** The master's clock for mutations: wall time with sub-millisecond resolution. */
+export function masterClock(): Timespec {
+  const ms = performance.timeOrigin + performance.now();
+  const sec = Math.floor(ms / 1000);
+  return { sec, nsec: Math.min(999_999_999, Math.floor((ms - sec * 1000) * 1e6)) };
+}
+
+export const metadataCodec: MetadataCodec<Metadata> = {
+  encode: encodeDump,
+  decode: decodeDump,
+  empty: () => createEmptyMetadata(masterClock()),
+  apply: (md, m) => void applyMutation(md, m),
+};
+
+/** The live namespace over the loaded metadata, its mutations going to the changelog. */
+class NamespaceService implements Service {
+  readonly name = 'namespace';
+  private ns: Namespace | undefined;
+
+  constructor(
+    private readonly store: MetadataStore<Metadata>,
+    private readonly changelog: Changelog,
+  ) {}
+
+  get namespace(): Namespace {
+    if (!this.ns) throw new Error('namespace not started');
+    return this.ns;
+  }
+
+  async start(): Promise<void> {
+    const md = this.store.metadata;
+    this.ns = new Namespace(md, (m) => this.record(md, m), masterClock);
+  }
+
+  async stop(): Promise<void> {
+    this.ns = undefined;
+  }
+
+  private record(md: Metadata, m: Parameters<Changelog['append']>[0]): void {
+    const version = this.changelog.append(m);
+    // Namespace applies before it hands the entry over: the two counters move together.
+    if (version !== md.version) throw new Error(`changelog version ${version} and metadata version ${md.version} diverged`);
+  }
+}
+
+export interface Master {
+  /** Start-up order; shutdown is the reverse. */
+  services: Service[];
+  clientLink: ClientLink;
+}
+
+export interface MasterHooks {
+  /** The changelog cannot be written: the master must not go on acknowledging. */
+  onFatal?: (err: Error) => void;
+}
+
+/**
+ * tsmfs-master as an ordered list of services, like MooseFS's list of module inits:
+ * lock DATA_PATH → load metadata (dump + changelogs) → open the changelog → the
+ * namespace → exports → the client port → trash sweeper → dump scheduler. Stopping runs
+ * the list backwards, so the client port closes, the changelog is flushed, the metadata
+ * store writes its shutdown dump and the lock is released last.
+ */
+export function buildMaster(config: MasterConfig, log: Logger, hooks: MasterHooks = {}): Master {
+  checkDataPath(config);
+  const dir = config.DATA_PATH;
+  const component = (name: string): Logger => log.child({ component: name });
+  const lock = new DataLock(dir, component('data-lock'));
+  const store = new MetadataStore<Metadata>({
+    dir,
+    codec: metadataCodec,
+    keepPrevious: config.BACK_META_KEEP_PREVIOUS,
+    backLogs: config.BACK_LOGS,
+    log: component('metadata-store'),
+  });
+  const changelog = new Changelog({
+    dir,
+    backLogs: config.BACK_LOGS,
+    fsync: config.CHANGELOG_FSYNC,
+    startVersion: () => store.metadata.version,
+    log: component('changelog'),
+    onFailure: hooks.onFatal,
+  });
+  const namespace = new NamespaceService(store, changelog);
+  const exportsFile = new ExportsFile(config.EXPORTS_FILENAME, component('exports'));
+  const sessions = new Sessions({
+    rules: () => exportsFile.rules,
+    namespace: () => namespace.namespace,
+    sustainMs: config.SESSION_SUSTAIN_TIME * 1000,
+    log: component('sessions'),
+  });
+  const clientLink = new ClientLink({
+    host: listenHost(config.MATOCL_LISTEN_HOST),
+    port: config.MATOCL_LISTEN_PORT,
+    sessions,
+    changelog,
+    epoch: () => 1,
+    log: component('client-link'),
+  });
+  const sweeper = new TrashSweeper({
+    periodMs: config.EMPTY_TRASH_PERIOD * 1000,
+    expired: (now) => namespace.namespace.expiredTrash(now),
+    purge: (inode) => namespace.namespace.purge(inode),
+    nowSec: () => masterClock().sec,
+    log: component('trash-sweeper'),
+  });
+  const dumps = new DumpScheduler({
+    everyMs: config.METADATA_SAVE_FREQ * 3_600_000,
+    dump: () => store.dump(),
+    rotateChangelog: () => changelog.rotate(),
+    signal: 'SIGUSR2',
+    log: component('dump-scheduler'),
+  });
+  return { services: [lock, store, changelog, namespace, exportsFile, clientLink, sweeper, dumps], clientLink };
+}

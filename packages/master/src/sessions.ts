@@ -1,0 +1,247 @@
+import { type Cred, type MessageName, ROOT_INODE, type Reply, type Request, Status, TsmfsError } from '@tsmfs/protocol';
+import type { Logger } from 'pino';
+import { type ExportRule, matchExport } from './exports.js';
+import { O_ACCMODE, O_TRUNC } from './metadata/namespace.js';
+
+/** The catalogue messages a client session sends to the namespace (ids 20–149). */
+export const NAMESPACE_MESSAGES = [
+  'lookup', 'getattr', 'setattr', 'mknod', 'mkdir', 'symlink', 'readlink', 'link', 'unlink', 'rmdir', 'rename',
+  'readdir', 'statfs', 'access', 'open', 'release', 'getxattr', 'setxattr', 'listxattr', 'removexattr',
+  'setgoal', 'getgoal', 'settrashtime', 'gettrashtime', 'snapshot', 'trashList', 'trashUndelete', 'trashPurge',
+  'sustainedList', 'readChunk', 'writeChunk', 'writeChunkEnd',
+] as const satisfies readonly MessageName[];
+export type NamespaceMessage = (typeof NAMESPACE_MESSAGES)[number];
+const IS_NAMESPACE: ReadonlySet<MessageName> = new Set(NAMESPACE_MESSAGES);
+
+export function isNamespaceMessage(name: MessageName): name is NamespaceMessage {
+  return IS_NAMESPACE.has(name);
+}
+
+/** What sessions need of the namespace: one method per message, plus the root walk. */
+export type ServedNamespace = { [N in NamespaceMessage]: (req: Request<N>) => Reply<N> } & {
+  md: { resolvePath(path: string): number | undefined; isDir(inode: number): boolean };
+};
+
+/** Messages that change metadata: refused with EROFS on a read-only session. */
+const MUTATING: ReadonlySet<NamespaceMessage> = new Set<NamespaceMessage>([
+  'setattr', 'mknod', 'mkdir', 'symlink', 'link', 'unlink', 'rmdir', 'rename', 'setxattr', 'removexattr',
+  'setgoal', 'settrashtime', 'snapshot', 'trashUndelete', 'trashPurge', 'writeChunk', 'writeChunkEnd',
+]);
+
+/** The meta file system (mount -m): trash and sustained files, as in MooseFS. */
+const META_ONLY: ReadonlySet<NamespaceMessage> = new Set<NamespaceMessage>(['trashList', 'trashUndelete', 'trashPurge', 'sustainedList']);
+const META_ALLOWED: ReadonlySet<NamespaceMessage> = new Set<NamespaceMessage>([...META_ONLY, 'statfs', 'getattr']);
+
+/** The session's view: what register returned, and the rule it was admitted by. */
+export interface Session {
+  readonly id: number;
+  readonly rule: ExportRule;
+  readonly root: number;
+  readonly readonly: boolean;
+  readonly meta: boolean;
+  readonly address: string;
+  hostname: string;
+  mountpoint: string;
+  /** inode → opens not yet released; released for the client if its session expires. */
+  readonly opens: Map<number, number>;
+  /** The link currently serving it; undefined while disconnected. */
+  link: object | undefined;
+  expiry: NodeJS.Timeout | undefined;
+}
+
+export interface SessionsOptions {
+  rules: () => readonly ExportRule[];
+  namespace: () => ServedNamespace;
+  /** SESSION_SUSTAIN_TIME in ms: how long a disconnected session waits for its client. */
+  sustainMs: number;
+  log: Logger;
+}
+
+export interface Peer {
+  address: string;
+  nonce: Uint8Array;
+  /** Identifies the link, so that a late close of an old link does not detach a resumed session. */
+  link: object;
+}
+
+/**
+ * Client sessions: admission by the exports, and the per-request rules an export imposes
+ * (uid mapping, read-only, goal/trashtime bounds, meta vs namespace). The master serves
+ * inodes, not paths: a session rooted at a subdirectory is given that directory's inode
+ * as its root, and its client resolves '..' itself and never above that root. A client
+ * can still name any inode number it guesses, as with MooseFS; the export's subdirectory
+ * is a convenience, the uid mapping and read-only flag are what protect.
+ */
+export class Sessions {
+  private readonly sessions = new Map<number, Session>();
+  // Ids continue from the clock so that a client resuming an id from before a master
+  // restart cannot land on another client's new session.
+  private nextId = Date.now();
+
+  constructor(private readonly options: SessionsOptions) {}
+
+  get all(): readonly Session[] {
+    return [...this.sessions.values()];
+  }
+
+  /** Admits a client (or resumes its session); throws EACCES/ENOENT/ENOTDIR with the reason. */
+  register(req: Request<'register'>, peer: Peer): Session {
+    const rule = matchExport(this.options.rules(), {
+      address: peer.address,
+      path: req.subdir,
+      meta: req.meta,
+      nonce: peer.nonce,
+      passwordDigest: req.passwordDigest,
+    });
+    const root = req.meta ? ROOT_INODE : this.resolveRoot(req.subdir);
+    const resumed = req.sessionId === undefined ? undefined : this.resumable(req.sessionId, peer.address, root, req.meta);
+    const session: Session = resumed ?? {
+      id: this.nextId++,
+      rule,
+      root,
+      readonly: rule.readonly || req.readonly,
+      meta: req.meta,
+      address: peer.address,
+      hostname: req.hostname,
+      mountpoint: req.mountpoint,
+      opens: new Map(),
+      link: undefined,
+      expiry: undefined,
+    };
+    if (session.expiry) clearTimeout(session.expiry);
+    session.expiry = undefined;
+    session.link = peer.link;
+    this.sessions.set(session.id, session);
+    this.options.log.info(
+      { session: session.id, address: peer.address, hostname: req.hostname, subdir: req.meta ? '(meta)' : req.subdir, rule: rule.where, resumed: !!resumed },
+      'client session registered',
+    );
+    return session;
+  }
+
+  registerReply(s: Session): Reply<'register'> {
+    return {
+      sessionId: s.id,
+      root: s.root,
+      readonly: s.readonly,
+      minGoal: s.rule.minGoal,
+      maxGoal: s.rule.maxGoal,
+      minTrashtime: s.rule.minTrashtime,
+      maxTrashtime: s.rule.maxTrashtime,
+    };
+  }
+
+  /** The link of `session` closed: keep it SESSION_SUSTAIN_TIME for the client to come back. */
+  detach(session: Session, link: object): void {
+    if (session.link !== link) return;
+    session.link = undefined;
+    session.expiry = setTimeout(() => this.expire(session), this.options.sustainMs);
+    session.expiry.unref();
+  }
+
+  /** Forgets every session without releasing its files (the master is stopping). */
+  clear(): void {
+    for (const s of this.sessions.values()) if (s.expiry) clearTimeout(s.expiry);
+    this.sessions.clear();
+  }
+
+  /** Serves one namespace request for `session`, applying its export's rules. Synchronous. */
+  serve<N extends NamespaceMessage>(session: Session, name: N, body: Request<N>): Reply<N> {
+    this.checkAllowed(session, name, body);
+    const req = this.mapRequest(session, name, body);
+    const ns = this.options.namespace();
+    if (name === 'lookup') {
+      const r = req as Request<'lookup'>;
+      // The session root is its '/': its '..' is itself, as at the real root.
+      if (r.parent === session.root && r.name === '..') return ns.lookup({ ...r, name: '.' }) as Reply<N>;
+    }
+    if (name === 'release') return this.release(session, (req as Request<'release'>).inode) as Reply<N>;
+    const reply = (ns[name] as unknown as (r: Request<N>) => Reply<N>).call(ns, req);
+    if (name === 'open') {
+      const inode = (req as Request<'open'>).inode;
+      session.opens.set(inode, (session.opens.get(inode) ?? 0) + 1);
+    }
+    return reply;
+  }
+
+  private checkAllowed(session: Session, name: NamespaceMessage, body: unknown): void {
+    if (session.meta && !META_ALLOWED.has(name)) {
+      throw new TsmfsError(Status.EPERM, `${name} is not served on a meta session (it holds trash and sustained files only)`);
+    }
+    if (!session.meta && META_ONLY.has(name)) {
+      throw new TsmfsError(Status.EPERM, `${name} needs a meta session (mount with -m; exports rule with '.')`);
+    }
+    if (session.readonly && (MUTATING.has(name) || (name === 'open' && opensForWriting((body as Request<'open'>).flags)))) {
+      throw new TsmfsError(Status.EROFS, `session ${session.id} is read-only (export rule ${session.rule.where})`);
+    }
+  }
+
+  private mapRequest<N extends NamespaceMessage>(session: Session, name: N, body: Request<N>): Request<N> {
+    let req = body;
+    if ('cred' in req) req = { ...req, cred: mapCred(session.rule, req.cred as Cred) };
+    if (name === 'setgoal') {
+      const r = req as Request<'setgoal'>;
+      req = { ...r, goal: clamp(r.goal, session.rule.minGoal, session.rule.maxGoal) } as Request<N>;
+    }
+    if (name === 'settrashtime') {
+      const r = req as Request<'settrashtime'>;
+      req = { ...r, trashtime: clamp(r.trashtime, session.rule.minTrashtime, session.rule.maxTrashtime) } as Request<N>;
+    }
+    return req;
+  }
+
+  /** Forwards a release only for opens this session made: a stray one must not close someone else's. */
+  private release(session: Session, inode: number): Reply<'release'> {
+    const n = session.opens.get(inode) ?? 0;
+    if (n === 0) return {};
+    if (n === 1) session.opens.delete(inode);
+    else session.opens.set(inode, n - 1);
+    return this.options.namespace().release({ inode });
+  }
+
+  private expire(session: Session): void {
+    if (session.link !== undefined) return;
+    this.sessions.delete(session.id);
+    const ns = this.options.namespace();
+    let released = 0;
+    for (const [inode, n] of session.opens) {
+      for (let i = 0; i < n; i++, released++) ns.release({ inode });
+    }
+    this.options.log.info({ session: session.id, released }, 'client session expired');
+  }
+
+  private resumable(id: number, address: string, root: number, meta: boolean): Session | undefined {
+    const s = this.sessions.get(id);
+    // Like MooseFS without dynamicip: a session is resumed only from the address it was opened from.
+    if (!s || s.address !== address || s.root !== root || s.meta !== meta) return undefined;
+    return s;
+  }
+
+  private resolveRoot(subdir: string): number {
+    const ns = this.options.namespace();
+    const path = `/${subdir.split('/').filter((p) => p !== '').join('/')}`;
+    if (path.split('/').some((p) => p === '.' || p === '..')) {
+      throw new TsmfsError(Status.EINVAL, `subdirectory ${subdir} may not contain '.' or '..'`);
+    }
+    const inode = ns.md.resolvePath(path);
+    if (inode === undefined) throw new TsmfsError(Status.ENOENT, `subdirectory ${path} does not exist`);
+    if (!ns.md.isDir(inode)) throw new TsmfsError(Status.ENOTDIR, `subdirectory ${path} is not a directory`);
+    return inode;
+  }
+}
+
+/** mapall maps everyone; maproot maps uid 0 (MooseFS semantics). */
+export function mapCred(rule: ExportRule, cred: Cred): Cred {
+  const to = rule.mapall ?? (cred.uid === 0 ? rule.maproot : undefined);
+  if (!to) return cred;
+  if (to.uid === cred.uid && to.gid === cred.gid) return cred;
+  return { uid: to.uid, gid: to.gid, groups: [to.gid] };
+}
+
+function opensForWriting(flags: number): boolean {
+  return (flags & O_ACCMODE) !== 0 || (flags & O_TRUNC) !== 0;
+}
+
+function clamp(v: number, lo: number, hi: number): number {
+  return Math.min(hi, Math.max(lo, v));
+}
