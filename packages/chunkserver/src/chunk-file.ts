@@ -221,7 +221,14 @@ export class ChunkFile {
       const last = Math.floor((end - 1) / BLOCK_SIZE);
       const crcs = new Map<number, number>();
       for (let b = first; b <= last; b++) crcs.set(b, await this.newBlockCrc(b, offset, data));
-      await this.writeAll(data, CHUNK_HEADER_SIZE + offset);
+      try {
+        await this.writeAll(data, CHUNK_HEADER_SIZE + offset);
+      } catch (err) {
+        // A write cut short (ENOSPC) past the end must leave no stray bytes beyond the
+        // recorded length: a later extension has to read zeros there.
+        await this.fh.truncate(CHUNK_HEADER_SIZE + this.header.length).catch(() => undefined);
+        throw err;
+      }
       for (const [b, c] of crcs) this.header.crcs[b] = c;
       this.header.length = Math.max(this.header.length, end);
       await this.writeHeader();
@@ -234,6 +241,9 @@ export class ChunkFile {
     return this.exclusive(async () => {
       const old = this.header.length;
       if (length < old) await this.shrinkCrcs(length, old);
+      // Cut to the recorded length first, so an extension reads zeros even if an
+      // interrupted write left bytes past it.
+      else await this.fh.truncate(CHUNK_HEADER_SIZE + old);
       await this.fh.truncate(CHUNK_HEADER_SIZE + length);
       this.header.length = length;
       await this.writeHeader();

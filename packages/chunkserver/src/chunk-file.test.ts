@@ -1,0 +1,208 @@
+import { mkdtemp, open, readdir, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BLOCK_SIZE, CHUNK_SIZE, Status } from '@tsmfs/protocol';
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CHUNK_HEADER_SIZE, ChunkCrcError, ChunkDamagedError, ChunkFile, chunkFileName, parseChunkFileName } from './chunk-file.js';
+
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'tsmfs-chunk-file-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+let counter = 0;
+const freshPath = (): { path: string; id: number } => {
+  const id = ++counter;
+  return { path: join(dir, chunkFileName(id, 1)), id };
+};
+
+/** Bytes from a seed, cheap to make in any size. */
+function pattern(seed: number, length: number): Buffer {
+  const b = Buffer.allocUnsafe(length);
+  let x = seed | 1;
+  for (let i = 0; i < length; i++) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    b[i] = x >>> 24;
+  }
+  return b;
+}
+
+type Op =
+  | { op: 'write'; offset: number; length: number; seed: number }
+  | { op: 'truncate'; length: number }
+  | { op: 'read'; offset: number; length: number }
+  | { op: 'reopen' };
+
+// Offsets cluster near block boundaries and near the end of the chunk, where the
+// read-modify-write and the padding of partial blocks happen.
+const position = fc.oneof(
+  fc.integer({ min: 0, max: 5 * BLOCK_SIZE }),
+  fc.integer({ min: 0, max: 6 }).chain((b) => fc.integer({ min: -3, max: 3 }).map((d) => Math.max(0, b * BLOCK_SIZE + d))),
+  fc.integer({ min: CHUNK_SIZE - 3 * BLOCK_SIZE, max: CHUNK_SIZE }),
+);
+const size = fc.oneof(fc.integer({ min: 0, max: 300 }), fc.integer({ min: 0, max: 3 * BLOCK_SIZE }));
+const opArb: fc.Arbitrary<Op> = fc.oneof(
+  { weight: 4, arbitrary: fc.record({ op: fc.constant('write' as const), offset: position, length: size, seed: fc.integer() }) },
+  { weight: 2, arbitrary: fc.record({ op: fc.constant('truncate' as const), length: position }) },
+  { weight: 3, arbitrary: fc.record({ op: fc.constant('read' as const), offset: position, length: size }) },
+  { weight: 1, arbitrary: fc.constant({ op: 'reopen' as const }) },
+);
+
+/** The reference: the chunk as a plain buffer and a length, zeros past it. */
+class Model {
+  bytes = Buffer.alloc(CHUNK_SIZE);
+  length = 0;
+  write(offset: number, data: Buffer): void {
+    data.copy(this.bytes, offset);
+    this.length = Math.max(this.length, offset + data.length);
+  }
+  truncate(length: number): void {
+    if (length < this.length) this.bytes.fill(0, length, this.length);
+    this.length = length;
+  }
+  read(offset: number, length: number): Buffer {
+    return Buffer.from(this.bytes.subarray(offset, offset + length));
+  }
+}
+
+const clip = (offset: number, length: number): [number, number] => [Math.min(offset, CHUNK_SIZE), Math.min(length, CHUNK_SIZE - Math.min(offset, CHUNK_SIZE))];
+
+describe('chunk file', () => {
+  it('names files chunk_<16 hex>_<8 hex>.tsmfs and parses them back', () => {
+    expect(chunkFileName(0xabc, 7)).toBe('chunk_0000000000000ABC_00000007.tsmfs');
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }), fc.integer({ min: 0, max: 0xffff_ffff }), (id, v) => {
+        expect(parseChunkFileName(chunkFileName(id, v))).toEqual({ chunkId: id, version: v });
+      }),
+    );
+    expect(parseChunkFileName('chunk_0000000000000ABC_00000007.mfs')).toBeUndefined();
+    expect(parseChunkFileName('chunk_0000000000000abc_00000007.tsmfs')).toBeUndefined();
+  });
+
+  it('random writes, truncates and reads behave byte for byte like a plain buffer', async () => {
+    const model = new Model();
+    await fc.assert(
+      fc.asyncProperty(fc.array(opArb, { minLength: 1, maxLength: 25 }), async (ops) => {
+        const { path, id } = freshPath();
+        model.bytes.fill(0);
+        model.length = 0;
+        let file = await ChunkFile.create(path, id, 1);
+        try {
+          for (const o of ops) {
+            if (o.op === 'write') {
+              const [offset, length] = clip(o.offset, o.length);
+              const data = pattern(o.seed, length);
+              await file.write(offset, data);
+              model.write(offset, data);
+            } else if (o.op === 'truncate') {
+              await file.truncate(o.length);
+              model.truncate(o.length);
+            } else if (o.op === 'read') {
+              const [offset, length] = clip(o.offset, o.length);
+              expect((await file.read(offset, length)).equals(model.read(offset, length))).toBe(true);
+            } else {
+              await file.close();
+              file = await ChunkFile.open(path, id, 1);
+            }
+            expect(file.length).toBe(model.length);
+          }
+          expect((await stat(path)).size).toBe(CHUNK_HEADER_SIZE + model.length);
+          const all = await file.read(0, model.length);
+          expect(all.equals(model.read(0, model.length))).toBe(true);
+        } finally {
+          await file.remove();
+        }
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it('a flipped byte on disk fails reads of its block with EIO; other blocks still read', async () => {
+    const { path, id } = freshPath();
+    const file = await ChunkFile.create(path, id, 1);
+    const data = pattern(42, 4 * BLOCK_SIZE + 1000);
+    await file.write(0, data);
+    await file.close();
+
+    const fh = await open(path, 'r+');
+    const at = CHUNK_HEADER_SIZE + 2 * BLOCK_SIZE + 777;
+    const b = Buffer.alloc(1);
+    await fh.read(b, 0, 1, at);
+    b[0] = b[0]! ^ 0x10;
+    await fh.write(b, 0, 1, at);
+    await fh.close();
+
+    const reopened = await ChunkFile.open(path, id, 1);
+    const err = await reopened.read(2 * BLOCK_SIZE + 10, 10).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ChunkCrcError);
+    expect(err).toMatchObject({ status: Status.EIO, block: 2, chunkId: id, version: 1 });
+    // A read spanning the damaged block fails too; reads that do not touch it succeed.
+    await expect(reopened.read(BLOCK_SIZE, 2 * BLOCK_SIZE)).rejects.toMatchObject({ block: 2 });
+    expect((await reopened.read(0, 2 * BLOCK_SIZE)).equals(data.subarray(0, 2 * BLOCK_SIZE))).toBe(true);
+    expect((await reopened.read(3 * BLOCK_SIZE, BLOCK_SIZE + 1000)).equals(data.subarray(3 * BLOCK_SIZE))).toBe(true);
+    // A partial write into the damaged block must not bless the damage with a fresh CRC.
+    await expect(reopened.write(2 * BLOCK_SIZE + 5, Buffer.from('x'))).rejects.toBeInstanceOf(ChunkCrcError);
+    // Overwriting the whole block repairs it.
+    await reopened.write(2 * BLOCK_SIZE, data.subarray(2 * BLOCK_SIZE, 3 * BLOCK_SIZE));
+    expect((await reopened.read(0, data.length)).equals(data)).toBe(true);
+    await reopened.remove();
+  });
+
+  it('refuses a damaged header, a foreign file and a file shorter than its header says', async () => {
+    const { path, id } = freshPath();
+    const file = await ChunkFile.create(path, id, 1);
+    await file.write(0, pattern(1, 3 * BLOCK_SIZE));
+    await file.close();
+    await expect(ChunkFile.open(path, id, 2)).rejects.toBeInstanceOf(ChunkDamagedError);
+    await expect(ChunkFile.open(path, id + 1000, 1)).rejects.toThrow(/header names chunk/);
+
+    const fh = await open(path, 'r+');
+    await fh.truncate(CHUNK_HEADER_SIZE + BLOCK_SIZE);
+    await fh.close();
+    await expect(ChunkFile.open(path, id, 1)).rejects.toMatchObject({ status: Status.EIO, block: 1 });
+
+    const fh2 = await open(path, 'r+');
+    await fh2.write(Buffer.from([0xff]), 0, 1, 1030); // inside the CRC table
+    await fh2.close();
+    await expect(ChunkFile.open(path, id, 1)).rejects.toThrow(/header CRC mismatch/);
+  });
+
+  it('sets the version by rewriting the header and renaming; duplicates into an independent copy', async () => {
+    const { path, id } = freshPath();
+    const file = await ChunkFile.create(path, id, 1);
+    const data = pattern(7, BLOCK_SIZE + 123);
+    await file.write(100, data);
+    const v2 = join(dir, chunkFileName(id, 2));
+    await file.setVersion(2, v2);
+    expect(file.version).toBe(2);
+    expect(file.path).toBe(v2);
+    expect(await readdir(dir)).not.toContain(chunkFileName(id, 1));
+
+    const copyPath = join(dir, chunkFileName(id + 5000, 9));
+    await file.duplicate(copyPath, id + 5000, 9);
+    await file.write(100, Buffer.alloc(50, 1));
+    await file.close();
+
+    const copy = await ChunkFile.open(copyPath, id + 5000, 9);
+    expect((await copy.read(100, data.length)).equals(data)).toBe(true);
+    expect(copy.length).toBe(100 + data.length);
+    await copy.remove();
+    const again = await ChunkFile.open(v2, id, 2);
+    expect((await again.read(100, 50)).equals(Buffer.alloc(50, 1))).toBe(true);
+    await again.remove();
+  });
+
+  it('refuses ranges outside the chunk and creating over an existing file', async () => {
+    const { path, id } = freshPath();
+    const file = await ChunkFile.create(path, id, 1);
+    await expect(file.write(CHUNK_SIZE - 1, Buffer.alloc(2))).rejects.toMatchObject({ status: Status.EINVAL });
+    await expect(file.read(-1, 1)).rejects.toMatchObject({ status: Status.EINVAL });
+    await expect(file.truncate(CHUNK_SIZE + 1)).rejects.toMatchObject({ status: Status.EINVAL });
+    await expect(ChunkFile.create(path, id, 1)).rejects.toMatchObject({ code: 'EEXIST' });
+    await file.remove();
+  });
+});
