@@ -1,0 +1,120 @@
+import { isTsmfsError } from '@tsmfs/protocol';
+import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+import { parseExports, passwordDigest } from './exports.js';
+import { createEmptyMetadata } from './metadata/metadata.js';
+import { Namespace } from './metadata/namespace.js';
+import type { Mutation } from './metadata/mutation.js';
+import { type Session, Sessions } from './sessions.js';
+
+const root = { uid: 0, gid: 0, groups: [0] };
+const alice = { uid: 1000, gid: 1000, groups: [1000] };
+const nonce = new Uint8Array(32).fill(1);
+
+function setup(exportsText: string) {
+  const mutations: Mutation[] = [];
+  let t = 1_700_000_000;
+  const clock = () => ({ sec: t++, nsec: 0 });
+  const ns = new Namespace(createEmptyMetadata(clock()), (m) => void mutations.push(m), clock);
+  const rules = parseExports(exportsText, 'exports.cfg').rules;
+  const sessions = new Sessions({ rules: () => rules, namespace: () => ns, sustainMs: 0, log: pino({ level: 'silent' }) });
+  const link = {};
+  const register = (over: Partial<Parameters<Sessions['register']>[0]> = {}, address = '127.0.0.1'): Session =>
+    sessions.register({ subdir: '/', meta: false, readonly: false, hostname: 'h', mountpoint: '/mnt', ...over }, { address, nonce, link });
+  return { ns, sessions, register, mutations, link };
+}
+
+const errno = (fn: () => unknown): string => {
+  try {
+    fn();
+  } catch (err) {
+    if (isTsmfsError(err)) return `${err.code}: ${err.message}`;
+    throw err;
+  }
+  return 'no error';
+};
+
+describe('Sessions', () => {
+  it('roots a session at an exported subdirectory; its ".." is itself', () => {
+    const { ns, sessions, register } = setup('* / rw,alldirs,maproot=0');
+    const home = ns.mkdir({ cred: root, parent: 1, name: 'home', mode: 0o755, umask: 0 }).attr.inode;
+    const s = register({ subdir: '/home/' });
+    expect(sessions.registerReply(s)).toMatchObject({ root: home, readonly: false, minGoal: 1, maxGoal: 9 });
+    expect(sessions.serve(s, 'lookup', { cred: root, parent: home, name: '..' }).attr.inode).toBe(home);
+    expect(errno(() => register({ subdir: '/nope' }))).toBe('ENOENT: subdirectory /nope does not exist');
+    ns.mknod({ cred: root, parent: 1, name: 'f', type: 'file', mode: 0o644, umask: 0, rdev: 0 });
+    expect(errno(() => register({ subdir: '/f' }))).toBe('ENOTDIR: subdirectory /f is not a directory');
+  });
+
+  it('refuses with the reason: no rule, password', () => {
+    const { register } = setup('10.0.0.0/8 / rw\n127.0.0.1 /secret rw,password=pw');
+    expect(errno(() => register({}, '192.168.1.1'))).toBe('EACCES: no export rule for 192.168.1.1 matches path /');
+    expect(errno(() => register({ subdir: '/secret' }))).toBe('EACCES: a password is required for path /secret (export rule exports.cfg:2)');
+    expect(errno(() => register({ subdir: '/secret', passwordDigest: passwordDigest(nonce, 'bad') }))).toMatch(/^EACCES: wrong password/);
+  });
+
+  it('read-only sessions: EROFS for every change, reads served', () => {
+    const { ns, sessions, register, mutations } = setup('* / ro');
+    const s = register();
+    expect(errno(() => sessions.serve(s, 'mkdir', { cred: root, parent: 1, name: 'x', mode: 0o755, umask: 0 }))).toMatch(/^EROFS: session \d+ is read-only \(export rule exports.cfg:1\)/);
+    expect(errno(() => sessions.serve(s, 'open', { cred: root, inode: 1, flags: 0o1000 }))).toMatch(/^EROFS/);
+    expect(sessions.serve(s, 'getattr', { inode: 1 }).attr.inode).toBe(1);
+    expect(mutations).toEqual([]);
+    // A client may also ask for read-only itself on a rw export.
+    const rw = setup('* / rw');
+    expect(errno(() => rw.sessions.serve(rw.register({ readonly: true }), 'unlink', { cred: root, parent: 1, name: 'x' }))).toMatch(/^EROFS/);
+    expect(ns.md.version).toBe(0);
+  });
+
+  it('maps root through maproot and everyone through mapall', () => {
+    const mapped = setup('* / rw,maproot=1000:1000');
+    const pub = mapped.ns.mkdir({ cred: root, parent: 1, name: 'pub', mode: 0o777, umask: 0 }).attr.inode;
+    const s = mapped.register();
+    const mk = (cred: typeof root, name: string) => mapped.sessions.serve(s, 'mknod', { cred, parent: pub, name, type: 'file', mode: 0o644, umask: 0, rdev: 0 }).attr;
+    expect(errno(() => mapped.sessions.serve(s, 'mknod', { cred: root, parent: 1, name: 'f', type: 'file', mode: 0o644, umask: 0, rdev: 0 }))).toMatch(/^EACCES/);
+    expect(mk(root, 'by-root')).toMatchObject({ uid: 1000, gid: 1000 });
+    expect(mk(alice, 'by-alice')).toMatchObject({ uid: 1000, gid: 1000 });
+    const all = setup('* / rw,mapall=2000:3000');
+    const pub2 = all.ns.mkdir({ cred: root, parent: 1, name: 'pub', mode: 0o777, umask: 0 }).attr.inode;
+    const attr = all.sessions.serve(all.register(), 'mkdir', { cred: alice, parent: pub2, name: 'd', mode: 0o755, umask: 0 }).attr;
+    expect(attr).toMatchObject({ uid: 2000, gid: 3000 });
+  });
+
+  it('clamps goal and trashtime to the export bounds', () => {
+    const { sessions, register } = setup('* / rw,maproot=0,mingoal=2,maxgoal=3,mintrashtime=1h,maxtrashtime=1d');
+    const s = register();
+    sessions.serve(s, 'setgoal', { cred: root, inode: 1, goal: 9, mode: 'set', recursive: false });
+    sessions.serve(s, 'settrashtime', { cred: root, inode: 1, trashtime: 0, mode: 'set', recursive: false });
+    expect(sessions.serve(s, 'getattr', { inode: 1 }).attr).toMatchObject({ goal: 3, trashtime: 3600 });
+  });
+
+  it('keeps trash on meta sessions and the namespace off them', () => {
+    const { sessions, register } = setup('* / rw\n* . rw');
+    const fsSession = register();
+    expect(errno(() => sessions.serve(fsSession, 'trashList', {}))).toMatch(/^EPERM: trashList needs a meta session/);
+    const meta = register({ meta: true });
+    expect(sessions.serve(meta, 'trashList', {})).toEqual({ entries: [] });
+    expect(errno(() => sessions.serve(meta, 'mkdir', { cred: root, parent: 1, name: 'x', mode: 0o755, umask: 0 }))).toMatch(/^EPERM: mkdir is not served on a meta session/);
+  });
+
+  it('releases only opens the session made, and all of them when it expires', async () => {
+    const { ns, sessions, register, link } = setup('* / rw,maproot=0');
+    const f = ns.mknod({ cred: root, parent: 1, name: 'f', type: 'file', mode: 0o644, umask: 0, rdev: 0 }).attr.inode;
+    const a = register();
+    sessions.serve(a, 'open', { cred: root, inode: f, flags: 0 });
+    sessions.serve(a, 'open', { cred: root, inode: f, flags: 0 });
+    sessions.serve(a, 'release', { inode: f });
+    expect(ns.opens(f)).toBe(1);
+    sessions.detach(a, link);
+    await new Promise((r) => setTimeout(r, 10));
+    expect(ns.opens(f)).toBe(0);
+  });
+
+  it('resumes a session by id from the same address only', () => {
+    const { sessions, register, link } = setup('* / rw');
+    const a = register();
+    sessions.detach(a, link);
+    expect(register({ sessionId: a.id }).id).toBe(a.id);
+    expect(register({ sessionId: a.id }, '127.0.0.2').id).not.toBe(a.id);
+  });
+});
