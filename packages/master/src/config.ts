@@ -1,11 +1,12 @@
 import { statSync } from 'node:fs';
-import { ConfigError, type ConfigValues, key } from '@tsmfs/daemon';
+import { ConfigError, type ConfigSchema, type ConfigValues, key } from '@tsmfs/daemon';
 import { DEFAULT_PORTS } from '@tsmfs/protocol';
 
 /**
  * tsmfs-master's configuration keys, named as in mfsmaster.cfg wherever MooseFS has the
  * key. This schema is the single source of parsing, validation, `--help` and the table
- * in docs/configuration.md (scripts/print-master-config.js … or `tsmfs-master --help`).
+ * in docs/configuration.md (printed by `node packages/master/dist/bin/config-table.js`;
+ * config.test.ts fails when the two differ).
  */
 export const masterSchema = {
   DATA_PATH: key('path', '/var/lib/tsmfs', 'directory holding metadata dumps, changelogs and the lock file; must exist'),
@@ -18,7 +19,7 @@ export const masterSchema = {
   MATOCL_LISTEN_PORT: key('port', DEFAULT_PORTS.matocl, 'port for clients and CLI tools'),
   HTTP_LISTEN_HOST: key('host', '*', 'address of the web monitor, JSON API and /metrics (not served yet)'),
   HTTP_LISTEN_PORT: key('port', DEFAULT_PORTS.http, 'port of the web monitor, JSON API and /metrics (not served yet)'),
-  METADATA_SAVE_FREQ: key('int', 1, 'hours between metadata dumps (a dump is also written at shutdown and on SIGUSR2)', { min: 1, max: 24 * 365 }),
+  METADATA_SAVE_FREQ: key('int', 1, 'hours between metadata dumps (a dump is also written at shutdown and on SIGUSR2)', { min: 1, max: 24 * 24 }),
   BACK_META_KEEP_PREVIOUS: key('int', 1, 'older metadata dumps kept as metadata.tsmfs.back.N', { min: 0, max: 99 }),
   BACK_LOGS: key('int', 50, 'older changelog files kept as changelog.N.tsmfs (one is started at every dump)', { min: 1, max: 10_000 }),
   CHANGELOG_FSYNC: key('bool', true, 'fsync the changelog before acknowledging a mutation; 0 risks losing acknowledged operations in a crash'),
@@ -53,4 +54,14 @@ export function checkDataPath(config: MasterConfig): void {
     );
   }
   if (!isDir) throw new ConfigError(`DATA_PATH ${dir} is not a directory`);
+}
+
+/** The schema as a Markdown table, for docs/configuration.md. */
+export function configTable(schema: ConfigSchema = masterSchema): string {
+  const rows = Object.entries(schema).map(([name, spec]) => {
+    const range = spec.min !== undefined || spec.max !== undefined ? ` (${spec.min ?? ''}..${spec.max ?? ''})` : '';
+    const def = spec.type === 'bool' ? (spec.default ? '1' : '0') : String(spec.default);
+    return `| \`${name}\` | ${spec.type}${range} | \`${def}\` | ${spec.doc.replace(/\|/g, '\\|')} |`;
+  });
+  return ['| key | type | default | meaning |', '|---|---|---|---|', ...rows].join('\n');
 }
