@@ -121,6 +121,7 @@ export function decodeDataBlock(body: Uint8Array): DataBlock {
     throw new DataFrameError(`data block: header says ${length} bytes, frame carries ${b.length - DATA_BLOCK_HEADER_SIZE}`);
   }
   checkBlockFields(chunkId, offset, length);
+  if (b.readUInt32BE(28) !== 0) throw new DataFrameError('data block: reserved header field is not zero');
   return {
     chunkId,
     version: b.readUInt32BE(8),

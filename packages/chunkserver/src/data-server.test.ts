@@ -1,0 +1,259 @@
+import { connect } from 'node:net';
+import { mkdtemp, open, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  type Address,
+  BLOCK_SIZE,
+  DataFrameType,
+  FrameDecoder,
+  PROTOCOL_VERSION,
+  Status,
+  dataBlockCrcOk,
+  dataCrc,
+  decodeDataBlock,
+  decodeDataWriteStatus,
+  decodeFrame,
+  encodeDataBlock,
+  encodeRequest,
+} from '@tsmfs/protocol';
+import { type Connection, dial } from '@tsmfs/rpc';
+import { pino } from 'pino';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { CHUNK_HEADER_SIZE, chunkFileName } from './chunk-file.js';
+import { DataServer } from './data-server.js';
+import { HddManager, chunkFolder } from './hdd-manager.js';
+
+const log = pino({ level: 'silent' });
+const dirs: string[] = [];
+const running: { server: DataServer; hdd: HddManager }[] = [];
+const conns: Connection[] = [];
+
+afterEach(async () => {
+  for (const c of conns.splice(0)) c.close();
+  for (const { server, hdd } of running.splice(0)) {
+    await server.stop();
+    await hdd.stop();
+  }
+});
+afterAll(async () => {
+  for (const d of dirs) await rm(d, { recursive: true, force: true });
+});
+
+interface Cs {
+  hdd: HddManager;
+  server: DataServer;
+  addr: Address;
+  disk: string;
+}
+
+async function chunkserver(name: string): Promise<Cs> {
+  const disk = await mkdtemp(join(tmpdir(), `tsmfs-csserv-${name}-`));
+  dirs.push(disk);
+  const hdd = new HddManager({ disks: [{ path: disk, markedForRemoval: false, where: name }], log, leaveSpace: 0, testFreqSeconds: 0 });
+  await hdd.start();
+  const server = new DataServer({ host: '127.0.0.1', port: 0, hdd, log, name });
+  await server.start();
+  running.push({ server, hdd });
+  return { hdd, server, addr: { host: '127.0.0.1', port: server.port }, disk };
+}
+
+async function link(cs: Cs, role: 'client' | 'chunkserver' = 'client'): Promise<Connection> {
+  const { conn } = await dial({ host: cs.addr.host, port: cs.addr.port, role, name: 'test', requestTimeoutMs: 10_000 });
+  conns.push(conn);
+  return conn;
+}
+
+interface Piece {
+  offset: number;
+  data: Buffer;
+}
+
+function writePiece(conn: Connection, chunkId: number, version: number, seq: number, p: Piece, crc = dataCrc(p.data)): Promise<number> {
+  const body = encodeDataBlock({ chunkId, version, seq, offset: p.offset, crc, data: p.data });
+  return conn.requestData(DataFrameType.write, [body]).then((reply) => {
+    const status = decodeDataWriteStatus(reply);
+    expect(status.seq).toBe(seq);
+    return status.status;
+  });
+}
+
+async function readRange(conn: Connection, chunkId: number, version: number, offset: number, length: number): Promise<Buffer> {
+  const out = Buffer.alloc(length);
+  let received = 0;
+  await conn.requestStream('dataRead', { chunkId, version, offset, length }, (frame) => {
+    const block = decodeDataBlock(frame.body);
+    expect(dataBlockCrcOk(block)).toBe(true);
+    expect(block.data.length).toBeLessThanOrEqual(BLOCK_SIZE);
+    out.set(block.data, block.offset - offset);
+    received += block.data.length;
+  });
+  expect(received).toBe(length);
+  return out;
+}
+
+function randomPieces(total: number, start: number): Piece[] {
+  const pieces: Piece[] = [];
+  for (let at = start; at < start + total; ) {
+    const len = Math.min(1 + Math.floor(Math.random() * BLOCK_SIZE), start + total - at);
+    const data = Buffer.alloc(len);
+    for (let i = 0; i < len; i++) data[i] = Math.floor(Math.random() * 256);
+    pieces.push({ offset: at, data });
+    at += len;
+  }
+  return pieces;
+}
+
+describe('data server', () => {
+  it('writes a chunk down a chain of two chunkservers; both copies read back identical', async () => {
+    const a = await chunkserver('a');
+    const b = await chunkserver('b');
+    await a.hdd.create(42, 3);
+    await b.hdd.create(42, 3);
+
+    const model = Buffer.alloc(6 * BLOCK_SIZE);
+    const pieces = [...randomPieces(5 * BLOCK_SIZE, 1000), { offset: 70_000, data: Buffer.alloc(100, 0xee) }];
+    const conn = await link(a);
+    await conn.request('dataWriteInit', { chunkId: 42, version: 3, chain: [b.addr] });
+    const statuses = await Promise.all(pieces.map((p, seq) => writePiece(conn, 42, 3, seq, p)));
+    expect(statuses.every((s) => s === Status.OK)).toBe(true);
+    await conn.request('dataWriteEnd', { chunkId: 42, version: 3 });
+    for (const p of pieces) p.data.copy(model, p.offset);
+    const length = 1000 + 5 * BLOCK_SIZE;
+
+    for (const cs of [a, b]) {
+      const reader = await link(cs);
+      expect(await reader.request('dataChunkInfo', { chunkId: 42, version: 3 })).toEqual({ length });
+      expect((await readRange(reader, 42, 3, 0, length)).equals(model.subarray(0, length))).toBe(true);
+      // Unaligned reads, and past the end of the data: zeros.
+      expect((await readRange(reader, 42, 3, 65_000, 3000)).equals(model.subarray(65_000, 68_000))).toBe(true);
+      expect((await readRange(reader, 42, 3, length - 10, BLOCK_SIZE)).equals(Buffer.concat([model.subarray(length - 10, length), Buffer.alloc(BLOCK_SIZE - 10)]))).toBe(true);
+    }
+  });
+
+  it('refuses the chain when its next link cannot be reached, and stays usable', async () => {
+    const a = await chunkserver('a');
+    const b = await chunkserver('b');
+    await a.hdd.create(7, 1);
+    const deadPort = b.addr.port;
+    await b.server.stop();
+    const conn = await link(a);
+    await expect(conn.request('dataWriteInit', { chunkId: 7, version: 1, chain: [{ host: '127.0.0.1', port: deadPort }] })).rejects.toMatchObject({
+      status: Status.ECONNREFUSED,
+      message: expect.stringMatching(/next chunkserver of the chain 127.0.0.1:/),
+    });
+    await conn.request('dataWriteInit', { chunkId: 7, version: 1, chain: [] });
+    expect(await writePiece(conn, 7, 1, 0, { offset: 0, data: Buffer.from('ok') })).toBe(Status.OK);
+    await conn.request('dataWriteEnd', { chunkId: 7, version: 1 });
+  });
+
+  it('answers bad pieces with a status: wrong version, bad CRC, no write open; refuses unknown chunks', async () => {
+    const a = await chunkserver('a');
+    await a.hdd.create(9, 2);
+    const conn = await link(a);
+    await expect(conn.request('dataWriteInit', { chunkId: 9, version: 1, chain: [] })).rejects.toMatchObject({ status: Status.ESTALE });
+    await expect(conn.request('dataWriteInit', { chunkId: 10, version: 1, chain: [] })).rejects.toMatchObject({ status: Status.ENOENT });
+    expect(await writePiece(conn, 9, 2, 0, { offset: 0, data: Buffer.from('no write open') })).toBe(Status.EBADF);
+    await conn.request('dataWriteInit', { chunkId: 9, version: 2, chain: [] });
+    expect(await writePiece(conn, 9, 1, 1, { offset: 0, data: Buffer.from('old version') })).toBe(Status.ESTALE);
+    expect(await writePiece(conn, 9, 2, 2, { offset: 0, data: Buffer.from('bad crc') }, 12345)).toBe(Status.EIO);
+    expect(await writePiece(conn, 9, 2, 3, { offset: 0, data: Buffer.from('good') })).toBe(Status.OK);
+    await conn.request('dataWriteEnd', { chunkId: 9, version: 2 });
+    expect((await readRange(conn, 9, 2, 0, 4)).toString()).toBe('good');
+    await expect(readRange(conn, 9, 1, 0, 4)).rejects.toMatchObject({ status: Status.ESTALE });
+    await expect(conn.request('getattr', { inode: 1 })).rejects.toMatchObject({ status: Status.ENOSYS });
+  });
+
+  it('a damaged block ends a read with EIO; the rest of the chunk still reads', async () => {
+    const a = await chunkserver('a');
+    await a.hdd.create(5, 1);
+    const conn = await link(a);
+    await conn.request('dataWriteInit', { chunkId: 5, version: 1, chain: [] });
+    expect(await writePiece(conn, 5, 1, 0, { offset: 0, data: Buffer.alloc(BLOCK_SIZE, 1) })).toBe(0);
+    expect(await writePiece(conn, 5, 1, 1, { offset: BLOCK_SIZE, data: Buffer.alloc(BLOCK_SIZE, 2) })).toBe(0);
+    await conn.request('dataWriteEnd', { chunkId: 5, version: 1 });
+    const fh = await open(join(a.disk, chunkFolder(5), chunkFileName(5, 1)), 'r+');
+    await fh.write(Buffer.from([9]), 0, 1, CHUNK_HEADER_SIZE + BLOCK_SIZE + 100);
+    await fh.close();
+    const damaged: number[] = [];
+    a.hdd.on('chunkDamaged', (c) => damaged.push(c.chunkId));
+    await expect(readRange(conn, 5, 1, 0, 2 * BLOCK_SIZE)).rejects.toMatchObject({ status: Status.EIO, message: expect.stringMatching(/block 1: CRC mismatch/) });
+    expect(damaged).toEqual([5]);
+    expect((await readRange(conn, 5, 1, 0, BLOCK_SIZE)).equals(Buffer.alloc(BLOCK_SIZE, 1))).toBe(true);
+  });
+
+  it('garbage, a wrong protocol version and malformed data frames close that link only', async () => {
+    const a = await chunkserver('a');
+    await a.hdd.create(1, 1);
+    const good = await link(a);
+
+    // Garbage before any handshake.
+    const garbage = await rawExchange(a.addr, Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'));
+    expect(garbage.closed).toBe(true);
+
+    // A peer speaking another protocol version hears why, then is disconnected.
+    const hello = encodeRequest('handshake', 1, { role: 'client', version: PROTOCOL_VERSION + 1, name: 'future' });
+    const refused = await rawExchange(a.addr, hello);
+    expect(refused.closed).toBe(true);
+    const reply = decodeFrame(new FrameDecoder(1 << 20).push(refused.bytes)[0]!);
+    expect(reply).toMatchObject({ kind: 'reply', name: 'handshake', status: Status.EPROTO, message: expect.stringMatching(/protocol version/) });
+
+    // A data frame instead of a handshake.
+    const early = await rawExchange(a.addr, Buffer.concat([encodeFrameRaw(DataFrameType.write, 1, Buffer.alloc(40))]));
+    expect(early.closed).toBe(true);
+
+    // After the handshake: a data frame too short for its header, and a data frame type not served.
+    for (const [type, body] of [
+      [DataFrameType.write, Buffer.alloc(5)],
+      [DataFrameType.read, encodeDataBlock({ chunkId: 1, version: 1, seq: 0, offset: 0, crc: 0, data: Buffer.alloc(0) })],
+      [DataFrameType.write + 7, Buffer.alloc(0)],
+    ] as const) {
+      const bad = await link(a);
+      const closed = new Promise<Error | undefined>((r) => bad.once('close', r));
+      bad.sendData(type, 1, [body]);
+      await closed; // the server hung up on this link
+    }
+
+    // A frame longer than any link accepts.
+    const huge = await link(a);
+    const closedHuge = new Promise<Error | undefined>((r) => huge.once('close', r));
+    huge.write(encodeFrameHeaderOnly(DataFrameType.write, 0x7fff_ffff, 1));
+    await closedHuge;
+
+    // The server is unharmed.
+    await good.request('dataWriteInit', { chunkId: 1, version: 1, chain: [] });
+    expect(await writePiece(good, 1, 1, 0, { offset: 3, data: Buffer.from('alive') })).toBe(Status.OK);
+    await good.request('dataWriteEnd', { chunkId: 1, version: 1 });
+    expect((await readRange(await link(a), 1, 1, 3, 5)).toString()).toBe('alive');
+  });
+});
+
+function encodeFrameHeaderOnly(type: number, length: number, requestId: number): Buffer {
+  const h = Buffer.alloc(12);
+  h.writeUInt32BE(type >>> 0, 0);
+  h.writeUInt32BE(length >>> 0, 4);
+  h.writeUInt32BE(requestId, 8);
+  return h;
+}
+
+function encodeFrameRaw(type: number, requestId: number, body: Buffer): Buffer {
+  return Buffer.concat([encodeFrameHeaderOnly(type, body.length, requestId), body]);
+}
+
+/** Sends bytes on a fresh socket; collects what comes back until the server closes it (or 2 s pass). */
+function rawExchange(addr: Address, bytes: Buffer): Promise<{ closed: boolean; bytes: Buffer }> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    const socket = connect(addr.port, addr.host, () => socket.write(bytes));
+    const timer = setTimeout(() => {
+      socket.destroy();
+      resolve({ closed: false, bytes: Buffer.concat(chunks) });
+    }, 2000);
+    socket.on('data', (c) => chunks.push(c));
+    socket.on('error', () => undefined);
+    socket.on('close', () => {
+      clearTimeout(timer);
+      resolve({ closed: true, bytes: Buffer.concat(chunks) });
+    });
+  });
+}
