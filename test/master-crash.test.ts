@@ -80,10 +80,7 @@ describe('master crash: no acknowledged operation is lost', () => {
     const { master } = cluster;
     const session = await cluster.session({ reconnectTimeoutMs: 60_000 });
     const load = await Workload.create(session, 'load', { workers: 1, seed: SEED });
-    const running = load.run();
-    await load.untilAcked(80);
-    load.stop();
-    await running;
+    await load.runFor(80);
     await master.kill('SIGKILL');
     const changelog = newestChangelog(master);
     const cut = tearLastLine(changelog);
@@ -102,10 +99,7 @@ describe('master crash: no acknowledged operation is lost', () => {
     load.model = actual;
 
     // The torn fragment must be gone from the file, not continued by the next entry.
-    const again = load.run();
-    await load.untilAcked(load.acked + 40);
-    load.stop();
-    await again;
+    await load.runFor(40);
     await master.kill('SIGKILL');
     await master.start();
     await expectTree(master, load);
@@ -116,12 +110,7 @@ describe('master crash: no acknowledged operation is lost', () => {
     const { master } = cluster;
     const session = await cluster.session({ reconnectTimeoutMs: 60_000 });
     const load = await Workload.create(session, 'load', { workers: 2, seed: SEED });
-    const phase = async (ops: number): Promise<void> => {
-      const running = load.run();
-      await load.untilAcked(load.acked + ops);
-      load.stop();
-      await running;
-    };
+    const phase = (ops: number): Promise<void> => load.runFor(ops);
     // Two clean stops, two dumps: the first is the fallback for the second.
     await phase(60);
     await master.stop();
