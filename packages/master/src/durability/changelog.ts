@@ -55,7 +55,7 @@ export class Changelog implements Service {
 
   async start(): Promise<void> {
     this.lastVersion = this.durableVersion = this.options.startVersion();
-    this.fh = await open(join(this.options.dir, changelogFile(0)), 'a');
+    this.fh = await this.openLive();
     this.closed = false;
   }
 
@@ -148,12 +148,19 @@ export class Changelog implements Service {
       await this.fh!.close();
       this.fh = undefined;
       await rotateChangelogFiles(this.options.dir, this.options.backLogs);
-      this.fh = await open(join(this.options.dir, changelogFile(0)), 'a');
+      this.fh = await this.openLive();
       for (const w of waiting) w.resolve();
     } catch (err) {
       for (const w of waiting) w.reject(err as Error);
       throw err;
     }
+  }
+
+  /** Opens changelog.0 for appending; fsyncs the directory so a newly created file survives a crash. */
+  private async openLive(): Promise<FileHandle> {
+    const fh = await open(join(this.options.dir, changelogFile(0)), 'a');
+    await fsyncDir(this.options.dir);
+    return fh;
   }
 
   private drained(): Promise<void> {
