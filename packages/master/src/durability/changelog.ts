@@ -139,7 +139,9 @@ export class Changelog implements Service {
     if (this.options.fsync) await this.fh!.datasync();
     this.durableVersion = upTo;
     this.options.onSynced?.(upTo, batch.length);
-    while (this.waiters.length > 0 && this.waiters[0]!.version <= upTo) this.waiters.shift()!.resolve();
+    let done = 0;
+    while (done < this.waiters.length && this.waiters[done]!.version <= upTo) done++;
+    for (const w of this.waiters.splice(0, done)) w.resolve();
   }
 
   private async rotateNow(): Promise<void> {
