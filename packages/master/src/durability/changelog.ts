@@ -139,9 +139,10 @@ export class Changelog implements Service {
     if (this.options.fsync) await this.fh!.datasync();
     this.durableVersion = upTo;
     this.options.onSynced?.(upTo, batch.length);
-    let done = 0;
-    while (done < this.waiters.length && this.waiters[done]!.version <= upTo) done++;
-    for (const w of this.waiters.splice(0, done)) w.resolve();
+    // Waiters are not necessarily in version order (any caller may wait for any version).
+    const waiting = this.waiters;
+    this.waiters = waiting.filter((w) => w.version > upTo);
+    for (const w of waiting) if (w.version <= upTo) w.resolve();
   }
 
   private async rotateNow(): Promise<void> {
