@@ -129,7 +129,7 @@ class Model {
         if (d.children!.has(op.name)) err('EEXIST');
         if (!this.can(d, cred, 3)) err('EACCES');
         const type = op.k === 'create' ? 'file' : op.k === 'mkdir' ? 'dir' : 'symlink';
-        let mode = op.k === 'symlink' ? 0o777 : op.mode & 0o7777;
+        let mode = op.k === 'symlink' ? 0o777 : op.k === 'mkdir' ? op.mode & 0o1777 : op.mode & 0o7777;
         let gid = cred.gid;
         if (d.mode & SGID) {
           gid = d.gid;

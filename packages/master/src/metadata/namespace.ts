@@ -139,7 +139,8 @@ export class Namespace {
   }
 
   mkdir(req: Request<'mkdir'>): Reply<'mkdir'> {
-    return this.create(req.cred, req.parent, req.name, 'dir', req.mode & ~req.umask, 0);
+    // Linux's mkdir ignores setuid/setgid in the requested mode (setgid comes from the parent).
+    return this.create(req.cred, req.parent, req.name, 'dir', req.mode & ~req.umask & 0o1777, 0);
   }
 
   symlink(req: Request<'symlink'>): Reply<'symlink'> {
@@ -401,19 +402,24 @@ export class Namespace {
   private xattrAllowed(inode: number, cred: Cred, name: string, write: boolean): void {
     const md = this.md;
     if (name.length === 0 || Buffer.byteLength(name) > MAX_XATTR_NAME) throw fail('ERANGE');
-    if (name.startsWith('security.')) {
+    const prefix = XATTR_PREFIXES.find((p) => name.startsWith(p));
+    if (prefix === 'security.') {
       if (write && !isRoot(cred)) throw fail('EPERM');
-      return;
-    }
-    if (name.startsWith('trusted.')) {
+    } else if (prefix === 'trusted.') {
       if (!isRoot(cred)) throw write ? fail('EPERM') : fail('ENODATA');
-      return;
+    } else {
+      const type = md.type[inode];
+      if (prefix === 'user.' && type !== TYPE_CODE.file && type !== TYPE_CODE.dir) {
+        throw write ? fail('EPERM') : fail('ENODATA');
+      }
+      if (prefix === 'user.' && write && type === TYPE_CODE.dir && md.mode[inode]! & 0o1000 && !isOwnerOrRoot(md, inode, cred)) {
+        throw fail('EPERM');
+      }
+      if (!permits(md, inode, cred, write ? W_OK : R_OK)) throw fail('EACCES');
+      // Linux checks permission before it looks for a handler: unknown prefixes fail here.
+      if (prefix === undefined) throw fail('ENOTSUP');
     }
-    if (!name.startsWith('user.')) throw fail('ENOTSUP');
-    const type = md.type[inode];
-    if (type !== TYPE_CODE.file && type !== TYPE_CODE.dir) throw write ? fail('EPERM') : fail('ENODATA');
-    if (write && type === TYPE_CODE.dir && md.mode[inode]! & 0o1000 && !isOwnerOrRoot(md, inode, cred)) throw fail('EPERM');
-    if (!permits(md, inode, cred, write ? W_OK : R_OK)) throw fail('EACCES');
+    if (name.length === prefix.length) throw fail('EINVAL', 'empty xattr name after the prefix');
   }
 
   // ---- goal and trashtime -------------------------------------------------------------
@@ -674,6 +680,9 @@ export class Namespace {
     return sum;
   }
 }
+
+/** Namespaces tsmfs stores; system.* (POSIX ACLs) is not supported. */
+const XATTR_PREFIXES = ['user.', 'trusted.', 'security.'] as const;
 
 function checkNameLength(name: string): void {
   if (Buffer.byteLength(name) > MAX_NAME_LENGTH) throw fail('ENAMETOOLONG');
