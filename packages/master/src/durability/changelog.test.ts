@@ -181,6 +181,15 @@ describe('changelog replay', () => {
     expect(() => replayChangelogs(dir, 0, () => {})).toThrow(/versions 4\.\.5 are missing/);
   });
 
+  it('tolerates a gap in the file numbering (a crash between rotation renames)', () => {
+    const dir = tempDir();
+    writeEntries(dir, 3, 1, 4);
+    writeEntries(dir, 1, 5, 6);
+    const seen: number[] = [];
+    replayChangelogs(dir, 0, (e) => seen.push(e.version));
+    expect(seen).toEqual([1, 2, 3, 4, 5, 6]);
+  });
+
   it('refuses a gap after the dump version', () => {
     const dir = tempDir();
     writeEntries(dir, 0, 20, 25);
