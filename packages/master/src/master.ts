@@ -72,8 +72,9 @@ export interface MasterHooks {
 
 /**
  * tsmfs-master as an ordered list of services, like MooseFS's list of module inits:
- * lock DATA_PATH → load metadata (dump + changelogs) → open the changelog → the
- * namespace → exports → the client port → trash sweeper → dump scheduler. Stopping runs
+ * exports (a mistake there stops us before DATA_PATH is touched) → lock DATA_PATH →
+ * load metadata (dump + changelogs) → open the changelog → the namespace → the client
+ * port → trash sweeper → dump scheduler. Stopping runs
  * the list backwards, so the client port closes, the changelog is flushed, the metadata
  * store writes its shutdown dump and the lock is released last.
  */
@@ -127,5 +128,5 @@ export function buildMaster(config: MasterConfig, log: Logger, hooks: MasterHook
     signal: 'SIGUSR2',
     log: component('dump-scheduler'),
   });
-  return { services: [lock, store, changelog, namespace, exportsFile, clientLink, sweeper, dumps], clientLink };
+  return { services: [exportsFile, lock, store, changelog, namespace, clientLink, sweeper, dumps], clientLink };
 }
