@@ -60,6 +60,16 @@ export interface CallOptions {
   cred?: Cred;
 }
 
+/** Counters of the reconnect machinery, for tests and the mount's stats file. */
+export interface SessionStats {
+  /** Links re-established after a loss. */
+  reconnects: number;
+  /** Requests sent again because their link dropped before the reply. */
+  resent: number;
+  /** Errors to re-sent requests resolved as the first attempt's success (resend.ts). */
+  resolved: number;
+}
+
 export type SetattrChanges = Omit<Request<'setattr'>, 'cred' | 'inode'>;
 
 type SessionEvents = {
@@ -99,6 +109,7 @@ export class MasterSession extends EventEmitter<SessionEvents> {
   private preferred: number;
   readonly cred: Cred;
   readonly umask: number;
+  readonly stats: SessionStats = { reconnects: 0, resent: 0, resolved: 0 };
 
   private constructor(
     private readonly options: SessionOptions,
@@ -183,9 +194,14 @@ export class MasterSession extends EventEmitter<SessionEvents> {
         const linkLost = conn.closed && err instanceof TsmfsError && err.status === Status.ECONNRESET;
         if (linkLost && send < maxSends && !this.closed) {
           resent = true;
+          this.stats.resent++;
           continue;
         }
-        if (resent && !linkLost) return resolveResent(name, body, err, this);
+        if (resent && !linkLost) {
+          const reply = await resolveResent(name, body, err, this);
+          this.stats.resolved++;
+          return reply;
+        }
         throw err;
       }
     }
@@ -457,6 +473,7 @@ export class MasterSession extends EventEmitter<SessionEvents> {
             }
             this.preferred = this.options.masters.indexOf(address);
             this.adopt(conn, info);
+            this.stats.reconnects++;
             this.emit('reconnect', info);
             return;
           } catch (err) {
