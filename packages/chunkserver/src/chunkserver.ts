@@ -2,29 +2,39 @@ import { mkdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { ConfigError, type Logger, type Service } from '@tsmfs/daemon';
-import { type ChunkserverConfig, listenHost, parseLabels, parseSize } from './config.js';
+import { type ChunkserverConfig, listenHost, parseLabels, parseMasters, parseSize } from './config.js';
 import { DataServer } from './data-server.js';
 import { loadHddConfig } from './hdd-config.js';
 import { HddManager } from './hdd-manager.js';
+import { MasterLink } from './master-link.js';
+import { replicateChunk } from './replication.js';
 
 /**
  * The chunkserver's modules in start-up order (stopped in reverse): disks first, so
- * that the data server never answers before the chunks are known.
+ * that nothing is served or reported before the chunks are known; then the data
+ * server; then the master link, which reports the data server's address.
  */
 export async function buildChunkserver(config: ChunkserverConfig, log: Logger): Promise<Service[]> {
   const disks = await loadHddConfig(resolve(config.HDD_CONF_FILENAME));
   const leaveSpace = parseSize(config.HDD_LEAVE_SPACE_DEFAULT, 'HDD_LEAVE_SPACE_DEFAULT');
-  parseLabels(config.LABELS);
+  const labels = parseLabels(config.LABELS);
+  const masters = parseMasters(config.MASTER_HOST, config.MASTER_PORT);
   await mkdir(resolve(config.DATA_PATH), { recursive: true }).catch((err: NodeJS.ErrnoException) => {
     throw new ConfigError(`DATA_PATH: cannot create ${config.DATA_PATH} (${err.code ?? err.message})`);
   });
+  const name = hostname();
   const hdd = new HddManager({ disks, log, leaveSpace, testFreqSeconds: config.HDD_TEST_FREQ });
-  const data = new DataServer({ host: listenHost(config.CSSERV_LISTEN_HOST), port: config.CSSERV_LISTEN_PORT, hdd, log, name: hostname() });
-  // TODO(issue 3, master link): register with MASTER_HOST:MASTER_PORT (chunkserverRegister,
-  // chunkReport, heartbeats, the chunk* commands, chunksLost/chunksDamaged from hdd events).
-  log.warn(
-    { master: `${config.MASTER_HOST}:${config.MASTER_PORT}` },
-    'master link not implemented yet: this chunkserver runs its disks and data server only and does not register with the master',
-  );
-  return [hdd, data];
+  const listen = listenHost(config.CSSERV_LISTEN_HOST);
+  const data = new DataServer({ host: listen, port: config.CSSERV_LISTEN_PORT, hdd, log, name });
+  const master = new MasterLink({
+    masters,
+    hdd,
+    log,
+    name,
+    labels,
+    // Listening on every address: let the master take the address our link comes from.
+    dataAddress: () => ({ host: listen === '0.0.0.0' || listen === '::' ? '' : listen, port: data.port }),
+    replicate: (chunkId, version, sources) => replicateChunk({ hdd, log, name }, chunkId, version, sources),
+  });
+  return [hdd, data, master];
 }

@@ -3,7 +3,7 @@ import { DEFAULT_PORTS } from '@tsmfs/protocol';
 
 /** The chunkserver's configuration keys, named as in mfschunkserver.cfg. */
 export const chunkserverConfig = {
-  MASTER_HOST: key('host', 'mfsmaster', 'master address (name or IP); the chunkserver registers there'),
+  MASTER_HOST: key('host', 'mfsmaster', 'master address: host or host:port, several comma-separated for an HA group'),
   MASTER_PORT: key('port', DEFAULT_PORTS.matocs, 'master port for chunkservers'),
   CSSERV_LISTEN_HOST: key('host', '*', 'address the data server listens on (* = every address)'),
   CSSERV_LISTEN_PORT: key('port', DEFAULT_PORTS.csserv, 'data server port (clients and other chunkservers)'),
@@ -41,4 +41,19 @@ export function parseLabels(raw: string): string[] {
     if (!/^[A-Za-z0-9_]{1,64}$/.test(l)) throw new ConfigError(`LABELS: '${l}' is not a label (letters, digits and _ only)`);
   }
   return labels;
+}
+
+/**
+ * MASTER_HOST as a list: `host`, `host:port` or several of them comma-separated (the
+ * masters of an HA group, tried in turn); a bare host takes MASTER_PORT.
+ */
+export function parseMasters(raw: string, defaultPort: number): { host: string; port: number }[] {
+  const masters = raw.split(',').map((m) => m.trim()).filter((m) => m !== '').map((m) => {
+    const match = /^(?:\[([^\]]+)\]|([^:\s]+))(?::(\d+))?$/.exec(m);
+    const port = match?.[3] === undefined ? defaultPort : Number(match[3]);
+    if (!match || port < 1 || port > 65535) throw new ConfigError(`MASTER_HOST: '${m}' is not host or host:port`);
+    return { host: match[1] ?? match[2]!, port };
+  });
+  if (masters.length === 0) throw new ConfigError('MASTER_HOST: no master address given');
+  return masters;
 }

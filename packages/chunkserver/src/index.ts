@@ -4,3 +4,5 @@ export * from './hdd-manager.js';
 export * from './data-server.js';
 export * from './config.js';
 export * from './chunkserver.js';
+export * from './replication.js';
+export * from './master-link.js';

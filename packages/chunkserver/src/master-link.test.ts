@@ -1,0 +1,165 @@
+import { mkdtemp, open, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type Address, BLOCK_SIZE, type ChunkRef, type MessageName, Status } from '@tsmfs/protocol';
+import { type Connection, RpcServer } from '@tsmfs/rpc';
+import { pino } from 'pino';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { CHUNK_HEADER_SIZE, chunkFileName } from './chunk-file.js';
+import { DataServer } from './data-server.js';
+import { HddManager, chunkFolder } from './hdd-manager.js';
+import { MasterLink } from './master-link.js';
+import { replicateChunk } from './replication.js';
+
+const log = pino({ level: 'silent' });
+const dirs: string[] = [];
+const services: { stop(): Promise<void> }[] = [];
+
+afterEach(async () => {
+  for (const s of services.splice(0).reverse()) await s.stop();
+});
+afterAll(async () => {
+  for (const d of dirs) await rm(d, { recursive: true, force: true });
+});
+
+async function node(name: string): Promise<{ hdd: HddManager; data: DataServer; addr: Address; disk: string }> {
+  const disk = await mkdtemp(join(tmpdir(), `tsmfs-ml-${name}-`));
+  dirs.push(disk);
+  const hdd = new HddManager({ disks: [{ path: disk, markedForRemoval: false, where: name }], log, leaveSpace: 0, testFreqSeconds: 0 });
+  await hdd.start();
+  services.push(hdd);
+  const data = new DataServer({ host: '127.0.0.1', port: 0, hdd, log, name });
+  await data.start();
+  services.push(data);
+  return { hdd, data, addr: { host: '127.0.0.1', port: data.port }, disk };
+}
+
+/** A stand-in master on a real port: records what chunkservers send, lets the test send commands. */
+class TestMaster {
+  readonly received: { name: MessageName; body: any }[] = [];
+  links: Connection[] = [];
+  server: RpcServer;
+  constructor(port = 0) {
+    this.server = new RpcServer({
+      host: '127.0.0.1',
+      port,
+      role: 'master',
+      accept: ['chunkserver'],
+      epoch: () => 4,
+      onConnection: (conn) => {
+        this.links.push(conn);
+        conn.serve((name, body) => {
+          this.received.push({ name, body });
+          return name === 'chunkserverRegister' ? { csid: 17 } : {};
+        });
+      },
+    });
+  }
+  get port(): number {
+    return this.server.port;
+  }
+  of(name: MessageName): any[] {
+    return this.received.filter((r) => r.name === name).map((r) => r.body);
+  }
+}
+
+async function until(cond: () => boolean, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe('replication', () => {
+  it('pulls a chunk from the first source that delivers it intact', async () => {
+    const a = await node('a');
+    const b = await node('b');
+    const c = await node('c');
+    const data = Buffer.alloc(3 * BLOCK_SIZE + 500);
+    for (let i = 0; i < data.length; i++) data[i] = (i * 7) & 0xff;
+    for (const src of [a, b]) {
+      await src.hdd.create(3, 2);
+      const h = await src.hdd.acquire(3, 2);
+      await h.write(0, data);
+      await h.release();
+    }
+    // b's copy is damaged: its block 2 fails the CRC.
+    const fh = await open(join(b.disk, chunkFolder(3), chunkFileName(3, 2)), 'r+');
+    await fh.write(Buffer.from([1]), 0, 1, CHUNK_HEADER_SIZE + 2 * BLOCK_SIZE + 9);
+    await fh.close();
+
+    const dead = { host: '127.0.0.1', port: 1 };
+    await replicateChunk({ hdd: c.hdd, log, name: 'c' }, 3, 2, [dead, b.addr, a.addr]);
+    const h = await c.hdd.acquire(3, 2);
+    expect(h.length).toBe(data.length);
+    expect((await h.read(0, data.length)).equals(data)).toBe(true);
+    await h.release();
+
+    // With only bad sources, nothing partial is left behind.
+    await expect(replicateChunk({ hdd: c.hdd, log, name: 'c' }, 4, 1, [dead, b.addr])).rejects.toBeTruthy();
+    await expect(replicateChunk({ hdd: c.hdd, log, name: 'c' }, 3, 2, [a.addr])).rejects.toMatchObject({ status: Status.EEXIST });
+    await c.hdd.delete(3, 2);
+    await expect(replicateChunk({ hdd: c.hdd, log, name: 'c' }, 3, 2, [b.addr])).rejects.toMatchObject({ status: Status.EIO });
+    expect(c.hdd.chunkList()).toEqual([]);
+  });
+});
+
+describe('master link', () => {
+  it('registers, reports its chunks, heartbeats, obeys commands and reconnects after the master restarts', async () => {
+    const cs = await node('cs');
+    await cs.hdd.create(1, 1);
+    await cs.hdd.create(2, 1);
+    const master = new TestMaster();
+    await master.server.start();
+    services.push(master.server);
+    const link = new MasterLink({
+      masters: [{ host: '127.0.0.1', port: master.port }],
+      hdd: cs.hdd,
+      log,
+      name: 'cs',
+      labels: ['A'],
+      dataAddress: () => cs.addr,
+      replicate: (id, v, sources) => replicateChunk({ hdd: cs.hdd, log, name: 'cs' }, id, v, sources),
+      heartbeatMs: 50,
+      reconnectMinMs: 20,
+      reconnectMaxMs: 100,
+    });
+    await link.start();
+    services.push(link);
+    await until(() => master.of('chunkserverHeartbeat').length >= 2);
+    expect(master.of('chunkserverRegister')[0]).toMatchObject({ host: '127.0.0.1', port: cs.addr.port, labels: ['A'], chunkCount: 2 });
+    expect(master.of('chunkReport')).toEqual([{ chunks: expect.arrayContaining([{ chunkId: 1, version: 1 }, { chunkId: 2, version: 1 }]), last: true }]);
+
+    const conn = master.links[0]!;
+    await conn.request('chunkCreate', { epoch: 4, chunkId: 9, version: 1 });
+    await conn.request('chunkSetVersion', { epoch: 4, chunkId: 9, version: 1, newVersion: 2 });
+    await conn.request('chunkDuplicate', { epoch: 4, chunkId: 9, version: 2, newChunkId: 10, newVersion: 1 });
+    await conn.request('chunkTruncate', { epoch: 4, chunkId: 10, version: 1, newVersion: 2, length: 1000 });
+    await conn.request('chunkDelete', { epoch: 4, chunkId: 1, version: 1 });
+    await expect(conn.request('chunkDelete', { epoch: 3, chunkId: 2, version: 1 })).rejects.toMatchObject({ status: Status.ESTALE });
+    await expect(conn.request('chunkCreate', { epoch: 4, chunkId: 2, version: 5 })).rejects.toMatchObject({ status: Status.EEXIST });
+    const sorted = (l: ChunkRef[]): ChunkRef[] => [...l].sort((x, y) => x.chunkId - y.chunkId);
+    expect(sorted(cs.hdd.chunkList())).toEqual([{ chunkId: 2, version: 1 }, { chunkId: 9, version: 2 }, { chunkId: 10, version: 2 }]);
+
+    // A damaged copy is reported as soon as a read finds it.
+    const h = await cs.hdd.acquire(10, 2);
+    const fh = await open(join(cs.disk, chunkFolder(10), chunkFileName(10, 2)), 'r+');
+    await fh.write(Buffer.from([1]), 0, 1, CHUNK_HEADER_SIZE + 3);
+    await fh.close();
+    await expect(h.read(0, 10)).rejects.toMatchObject({ status: Status.EIO });
+    await h.release();
+    await until(() => master.of('chunksDamaged').length === 1);
+    expect(master.of('chunksDamaged')[0]).toEqual({ chunks: [{ chunkId: 10, version: 2 }] });
+
+    // The master goes away and comes back on the same port: the chunkserver registers again as csid 17.
+    const port = master.port;
+    await master.server.stop();
+    await until(() => !link.connected);
+    const again = new TestMaster(port);
+    await again.server.start();
+    services.push(again.server);
+    await until(() => again.of('chunkReport').length === 1, 10_000);
+    expect(again.of('chunkserverRegister')[0]).toMatchObject({ csid: 17, chunkCount: 3 });
+  });
+});

@@ -1,0 +1,226 @@
+import type { Logger, Service } from '@tsmfs/daemon';
+import { type Address, type ChunkRef, type MessageName, type Request, fail } from '@tsmfs/protocol';
+import { type Connection, dial } from '@tsmfs/rpc';
+import type { HddManager } from './hdd-manager.js';
+
+export interface MasterLinkOptions {
+  /** Master addresses, tried in turn (HA: any of them may be the leader). */
+  masters: readonly Address[];
+  hdd: HddManager;
+  log: Logger;
+  name: string;
+  /** Where clients reach our data server; host '' lets the master use the link's source address. */
+  dataAddress: () => Address;
+  labels: readonly string[];
+  /** Carries out a chunkReplicate command. */
+  replicate: (chunkId: number, version: number, sources: readonly Address[]) => Promise<void>;
+  heartbeatMs?: number;
+  /** Back-off between connection attempts: doubles from min to max. */
+  reconnectMinMs?: number;
+  reconnectMaxMs?: number;
+  requestTimeoutMs?: number;
+}
+
+/** Chunks per chunkReport frame (the message allows 50,000; this keeps frames near 1 MiB). */
+const REPORT_BATCH = 20_000;
+
+/**
+ * The chunkserver's link to the master (MooseFS's masterconn): register with our space
+ * and labels, report every chunk, then heartbeat; serve the master's chunk commands on
+ * the same link; report lost and damaged copies as the disks find them. When the master
+ * goes away we keep our chunks and reconnect with back-off, registering afresh (with
+ * the id we were given, so the master recognises us).
+ */
+export class MasterLink implements Service {
+  readonly name = 'master link';
+  private conn: Connection | undefined;
+  private running = false;
+  private loop: Promise<void> | undefined;
+  private csid: number | undefined;
+  private epoch = 0;
+  private wake: (() => void) | undefined;
+  /** Reports made while no master was listening, sent after the next registration. */
+  private pendingDamaged: ChunkRef[] = [];
+  private readonly log: Logger;
+  private readonly onLost = (chunks: ChunkRef[]): void => void this.report('chunksLost', chunks);
+  private readonly onDamaged = (chunk: ChunkRef): void => void this.report('chunksDamaged', [chunk]);
+
+  constructor(private readonly options: MasterLinkOptions) {
+    this.log = options.log.child({ component: 'masterconn' });
+  }
+
+  async start(): Promise<void> {
+    this.running = true;
+    this.options.hdd.on('chunksLost', this.onLost);
+    this.options.hdd.on('chunkDamaged', this.onDamaged);
+    // Never waits for the master: the data server serves reads while the master is away.
+    this.loop = this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    this.options.hdd.off('chunksLost', this.onLost);
+    this.options.hdd.off('chunkDamaged', this.onDamaged);
+    this.conn?.close();
+    this.wake?.();
+    await this.loop;
+  }
+
+  /** True while registered with a master. */
+  get connected(): boolean {
+    return this.conn !== undefined && !this.conn.closed;
+  }
+
+  private async run(): Promise<void> {
+    const min = this.options.reconnectMinMs ?? 500;
+    const max = this.options.reconnectMaxMs ?? 10_000;
+    let delay = min;
+    for (let attempt = 0; this.running; attempt++) {
+      const master = this.options.masters[attempt % this.options.masters.length]!;
+      const where = `${master.host}:${master.port}`;
+      try {
+        const conn = await this.connect(master);
+        delay = min;
+        this.log.info({ master: where, csid: this.csid, chunks: this.options.hdd.chunkCount }, 'registered with the master');
+        await this.heartbeats(conn);
+        if (this.running) this.log.warn({ master: where }, 'master link lost; reconnecting');
+      } catch (err) {
+        if (!this.running) break;
+        this.log.warn({ master: where, err: (err as Error).message, retryInMs: delay }, 'cannot register with the master');
+      } finally {
+        this.conn?.close();
+        this.conn = undefined;
+      }
+      await this.sleep(delay);
+      delay = Math.min(max, delay * 2);
+    }
+  }
+
+  private async connect(master: Address): Promise<Connection> {
+    const timeout = this.options.requestTimeoutMs ?? 30_000;
+    const { conn, server } = await dial({ host: master.host, port: master.port, role: 'chunkserver', name: this.options.name, requestTimeoutMs: timeout });
+    try {
+      if (!this.running) throw fail('ECONNRESET', 'stopping');
+      this.epoch = server.epoch;
+      conn.serve((name, body) => this.command(name, body));
+      const space = await this.options.hdd.space();
+      const data = this.options.dataAddress();
+      const reply = await conn.request('chunkserverRegister', {
+        host: data.host,
+        port: data.port,
+        labels: [...this.options.labels],
+        totalSpace: space.totalSpace,
+        usedSpace: space.usedSpace,
+        chunkCount: space.chunkCount,
+        csid: this.csid,
+      });
+      this.csid = reply.csid;
+      await this.reportChunks(conn);
+      this.conn = conn;
+      const damaged = this.pendingDamaged.splice(0);
+      if (damaged.length > 0) void this.report('chunksDamaged', damaged);
+      return conn;
+    } catch (err) {
+      conn.close();
+      throw err;
+    }
+  }
+
+  private async reportChunks(conn: Connection): Promise<void> {
+    const chunks = this.options.hdd.chunkList();
+    for (let i = 0; i === 0 || i < chunks.length; i += REPORT_BATCH) {
+      const batch = chunks.slice(i, i + REPORT_BATCH);
+      await conn.request('chunkReport', { chunks: batch, last: i + REPORT_BATCH >= chunks.length });
+    }
+  }
+
+  private async heartbeats(conn: Connection): Promise<void> {
+    const every = this.options.heartbeatMs ?? 1000;
+    const closed = new Promise<void>((resolve) => conn.once('close', () => resolve()));
+    while (this.running && !conn.closed) {
+      const tick = new Promise<void>((resolve) => setTimeout(resolve, every).unref());
+      await Promise.race([tick, closed]);
+      if (!this.running || conn.closed) break;
+      const space = await this.options.hdd.space();
+      await conn
+        .request('chunkserverHeartbeat', { totalSpace: space.totalSpace, usedSpace: space.usedSpace, chunkCount: space.chunkCount, damagedDisks: space.damagedDisks })
+        .catch((err: Error) => {
+          this.log.warn({ err: err.message }, 'heartbeat failed');
+          conn.close(err);
+        });
+    }
+  }
+
+  private async report(name: 'chunksLost' | 'chunksDamaged', chunks: ChunkRef[]): Promise<void> {
+    const conn = this.conn;
+    if (!conn || conn.closed) {
+      // Lost copies need no report after a reconnect: the new chunk report omits them.
+      if (name === 'chunksDamaged') this.pendingDamaged.push(...chunks);
+      return;
+    }
+    for (let i = 0; i < chunks.length; i += REPORT_BATCH) {
+      await conn.request(name, { chunks: chunks.slice(i, i + REPORT_BATCH) }).catch((err: Error) => {
+        this.log.warn({ report: name, err: err.message }, 'report to the master failed');
+        if (name === 'chunksDamaged') this.pendingDamaged.push(...chunks.slice(i, i + REPORT_BATCH));
+      });
+    }
+  }
+
+  /** The master's commands. A command from an older epoch (a deposed leader) is refused. */
+  private async command(name: MessageName, body: unknown): Promise<object> {
+    const epoch = (body as { epoch?: number }).epoch;
+    if (epoch !== undefined && epoch < this.epoch) throw fail('ESTALE', `command from epoch ${epoch}, the master's is ${this.epoch}`);
+    const hdd = this.options.hdd;
+    switch (name) {
+      case 'chunkCreate': {
+        const r = body as Request<'chunkCreate'>;
+        await hdd.create(r.chunkId, r.version);
+        break;
+      }
+      case 'chunkDelete': {
+        const r = body as Request<'chunkDelete'>;
+        await hdd.delete(r.chunkId, r.version);
+        break;
+      }
+      case 'chunkSetVersion': {
+        const r = body as Request<'chunkSetVersion'>;
+        await hdd.setVersion(r.chunkId, r.version, r.newVersion);
+        break;
+      }
+      case 'chunkDuplicate': {
+        const r = body as Request<'chunkDuplicate'>;
+        await hdd.duplicate(r.chunkId, r.version, r.newChunkId, r.newVersion);
+        break;
+      }
+      case 'chunkTruncate': {
+        const r = body as Request<'chunkTruncate'>;
+        await hdd.truncate(r.chunkId, r.version, r.newVersion, r.length);
+        break;
+      }
+      case 'chunkReplicate': {
+        const r = body as Request<'chunkReplicate'>;
+        await this.options.replicate(r.chunkId, r.version, r.sources);
+        break;
+      }
+      case 'ping':
+        break;
+      default:
+        throw fail('ENOSYS', `${name} is not a chunkserver command`);
+    }
+    return {};
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(() => {
+        this.wake = undefined;
+        resolve();
+      }, ms);
+      this.wake = () => {
+        clearTimeout(t);
+        this.wake = undefined;
+        resolve();
+      };
+    });
+  }
+}
