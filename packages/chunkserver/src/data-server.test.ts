@@ -131,6 +131,22 @@ describe('data server', () => {
     }
   });
 
+  it('takes hundreds of pieces in flight at once (flow control, no deadlock) down a chain of three', async () => {
+    const [a, b, c] = [await chunkserver('a'), await chunkserver('b'), await chunkserver('c')];
+    for (const cs of [a, b, c]) await cs.hdd.create(77, 1);
+    const blocks = 400;
+    const data = Buffer.alloc(blocks * BLOCK_SIZE);
+    for (let i = 0; i < data.length; i += 4) data.writeUInt32BE(i, i);
+    const conn = await link(a);
+    await conn.request('dataWriteInit', { chunkId: 77, version: 1, chain: [b.addr, c.addr] });
+    const statuses = await Promise.all(
+      Array.from({ length: blocks }, (_, i) => writePiece(conn, 77, 1, i, { offset: i * BLOCK_SIZE, data: data.subarray(i * BLOCK_SIZE, (i + 1) * BLOCK_SIZE) })),
+    );
+    expect(statuses.every((st) => st === Status.OK)).toBe(true);
+    await conn.request('dataWriteEnd', { chunkId: 77, version: 1 });
+    for (const cs of [a, b, c]) expect((await readRange(await link(cs), 77, 1, 0, data.length)).equals(data)).toBe(true);
+  });
+
   it('refuses the chain when its next link cannot be reached, and stays usable', async () => {
     const a = await chunkserver('a');
     const b = await chunkserver('b');

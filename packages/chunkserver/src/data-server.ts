@@ -36,6 +36,13 @@ export interface DataServerOptions {
 const READ_BATCH_BLOCKS = 16;
 
 /**
+ * Pieces a link may have in flight before we stop reading its socket (TCP then slows
+ * the writer down); reading resumes below the low mark. 64 pieces = 4 MiB per link.
+ */
+const INFLIGHT_HIGH = 64;
+const INFLIGHT_LOW = 32;
+
+/**
  * A write open on one link: the local chunk and, unless we are the chain's last link,
  * the link to the next chunkserver. Every piece is written here and forwarded there at
  * once; its acknowledgement goes upstream only when both are done.
@@ -70,6 +77,8 @@ interface LinkState {
   remote: string;
   role: string;
   writes: Map<number, WriteSession>;
+  /** Pieces received and not yet answered, for flow control. */
+  inflight: number;
 }
 
 /**
@@ -117,7 +126,7 @@ export class DataServer implements Service {
   }
 
   private serve(conn: Connection, hello: Hello): void {
-    const link: LinkState = { remote: conn.remote, role: hello.role, writes: new Map() };
+    const link: LinkState = { remote: conn.remote, role: hello.role, writes: new Map(), inflight: 0 };
     this.links.set(conn, link);
     this.log.debug({ remote: link.remote, role: hello.role, name: hello.name }, 'link opened');
     conn.serve((name, body, c, requestId) => this.onRequest(link, c, name, body, requestId));
@@ -244,7 +253,12 @@ export class DataServer implements Service {
     if (!session) return answer(Status.EBADF);
     if (block.version !== session.version) return answer(Status.ESTALE);
     if (!dataBlockCrcOk(block)) return answer(Status.EIO);
-    session.track(this.writePiece(session, frame, block.offset, block.data).then(answer));
+    if (++link.inflight === INFLIGHT_HIGH) conn.socket.pause();
+    const done = (status: number): void => {
+      if (--link.inflight === INFLIGHT_LOW && !conn.closed) conn.socket.resume();
+      answer(status);
+    };
+    session.track(this.writePiece(session, frame, block.offset, block.data).then(done));
   }
 
   /** Writes here and forwards to the next link at the same time; the worst status wins. */
