@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createServer } from 'node:net';
-import { type Attr, type Request, ROOT_INODE, Status, fail } from '@tsmfs/protocol';
+import { type Attr, type Reply, type Request, ROOT_INODE, Status, fail } from '@tsmfs/protocol';
 import { type Connection, RpcServer } from '@tsmfs/rpc';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MasterSession } from './master-session.js';
@@ -85,7 +85,7 @@ class FakeMaster {
     }
   }
 
-  private register(nonce: Buffer, body: Request<'register'>): Request<'register'> | object {
+  private register(nonce: Buffer, body: Request<'register'>): Reply<'register'> {
     this.registers.push(body);
     if (body.subdir === '/forbidden') throw fail('EACCES', 'no exports rule matches 127.0.0.1 for /forbidden');
     if (this.password !== undefined) {

@@ -1,0 +1,92 @@
+/**
+ * The client library against the real master: every convenience method once, errors
+ * arriving as the errno they stand for, passwords, subdir sessions and refusals.
+ */
+import { Status } from '@tsmfs/protocol';
+import { describe, expect, it } from 'vitest';
+import { Cluster } from './fixture/cluster.js';
+
+describe('MasterSession against tsmfs-master', () => {
+  it('namespace operations, paths, xattrs, goal and trashtime', async () => {
+    const cluster = await Cluster.create();
+    const s = await cluster.session();
+    const a = await s.mkdir(s.root, 'a', 0o755);
+    const f = await s.create(a.inode, 'f', 0o640);
+    expect(f).toMatchObject({ type: 'file', mode: 0o640 & ~s.umask });
+    await expect(s.create(a.inode, 'f')).rejects.toMatchObject({ status: Status.EEXIST });
+    expect(await s.resolve('/a/f')).toEqual(await s.getattr(f.inode));
+    expect((await s.resolve('a/../a/./f')).inode).toBe(f.inode);
+    expect(await s.resolveParent('/a/new')).toEqual({ parent: a.inode, name: 'new' });
+
+    const l = await s.symlink(a.inode, 'l', 'f');
+    expect(await s.readlink(l.inode)).toBe('f');
+    const h = await s.link(f.inode, s.root, 'hard');
+    expect(h.inode).toBe(f.inode);
+    expect((await s.getattr(f.inode)).nlink).toBe(2);
+
+    await s.rename(a.inode, 'f', s.root, 'moved');
+    await expect(s.lookup(a.inode, 'f')).rejects.toMatchObject({ status: Status.ENOENT });
+    const names = (await s.readdir(s.root)).map((e) => e.name).filter((n) => n !== '.' && n !== '..');
+    expect(names.sort()).toEqual(['a', 'hard', 'moved']);
+
+    const many = await s.mkdir(s.root, 'many');
+    for (let i = 0; i < 25; i++) await s.create(many.inode, `e${i}`);
+    const paged = await s.readdir(many.inode, { pageSize: 7, withAttrs: true });
+    expect(paged.filter((e) => e.name.startsWith('e'))).toHaveLength(25);
+
+    const changed = await s.setattr(f.inode, { mode: 0o600, mtime: { sec: 1_000_000, nsec: 5 } });
+    expect(changed).toMatchObject({ mode: 0o600, mtime: { sec: 1_000_000, nsec: 5 } });
+
+    await s.setxattr(f.inode, 'user.k', Buffer.from('v1'));
+    expect((await s.getxattr(f.inode, 'user.k')).toString()).toBe('v1');
+    expect(await s.listxattr(f.inode)).toContain('user.k');
+    await s.removexattr(f.inode, 'user.k');
+    await expect(s.getxattr(f.inode, 'user.k')).rejects.toMatchObject({ status: Status.ENODATA });
+
+    await s.setgoal(a.inode, 3, { recursive: true });
+    expect((await s.getattr(a.inode)).goal).toBe(3);
+    expect(await s.getgoal(a.inode, { recursive: true })).toEqual(expect.arrayContaining([expect.objectContaining({ value: 3 })]));
+    await s.settrashtime(f.inode, 3600);
+    expect((await s.getattr(f.inode)).trashtime).toBe(3600);
+
+    await s.access(f.inode, 4);
+    await s.open(f.inode, 0);
+    await s.release(f.inode);
+    expect(await s.statfs()).toMatchObject({ inodes: expect.any(Number) });
+
+    await s.unlink(s.root, 'hard');
+    await s.unlink(a.inode, 'l');
+    await expect(s.rmdir(s.root, 'many')).rejects.toMatchObject({ status: Status.ENOTEMPTY });
+    await s.rmdir(s.root, 'a');
+  });
+
+  it('an unlinked file with a trashtime lands in the trash and can be restored', async () => {
+    const cluster = await Cluster.create();
+    const s = await cluster.session();
+    const f = await s.create(s.root, 'doomed');
+    await s.settrashtime(f.inode, 3600);
+    await s.unlink(s.root, 'doomed');
+    const meta = await cluster.session({ meta: true });
+    const trash = await meta.trashList();
+    expect(trash.map((e) => e.inode)).toContain(f.inode);
+    await meta.trashUndelete(f.inode);
+    expect((await s.lookup(s.root, 'doomed')).inode).toBe(f.inode);
+  });
+
+  it('passwords and subdirectories from the exports file', async () => {
+    const cluster = await Cluster.create({
+      // '/' without alldirs: /locked is reachable only through its password rule.
+      master: { exports: ['127.0.0.1  /  rw,maproot=0:0', '127.0.0.1  /locked  rw,alldirs,maproot=0:0,password=s3cret'] },
+    });
+    const admin = await cluster.session();
+    const locked = await admin.mkdir(admin.root, 'locked');
+    await admin.create(locked.inode, 'inside');
+
+    await expect(cluster.session({ subdir: '/locked', password: 'wrong' })).rejects.toMatchObject({ status: Status.EACCES });
+    const s = await cluster.session({ subdir: '/locked', password: 's3cret' });
+    expect(s.root).toBe(locked.inode);
+    expect((await s.resolve('inside')).type).toBe('file');
+    await expect(cluster.session({ subdir: '/locked/missing', password: 's3cret' })).rejects.toMatchObject({ status: Status.ENOENT });
+    await expect(cluster.session({ subdir: '/elsewhere' })).rejects.toMatchObject({ status: Status.EACCES });
+  });
+});
