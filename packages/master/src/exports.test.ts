@@ -166,6 +166,13 @@ describe('export matching', () => {
     expect(() => ask(rules, '1.1.1.1', '/', { password: 'guess' })).toThrow('wrong password for path / (export rule exports.cfg:1)');
   });
 
+  it('refuses a wrong password even where a rule without one would admit (unlike MooseFS)', () => {
+    const rules = parse('* / rw,alldirs\n* /locked rw,password=s3cret');
+    expect(ask(rules, '1.1.1.1', '/locked').where).toBe('exports.cfg:1');
+    expect(ask(rules, '1.1.1.1', '/locked', { password: 's3cret' }).where).toBe('exports.cfg:2');
+    expect(() => ask(rules, '1.1.1.1', '/locked', { password: 'typo' })).toThrow('wrong password for path /locked (export rule exports.cfg:2)');
+  });
+
   it('keeps the meta file system apart', () => {
     const rules = parse('* / rw,alldirs');
     expect(() => ask(rules, '1.1.1.1', '', { meta: true })).toThrow('no export rule for 1.1.1.1 matches the meta file system');

@@ -301,7 +301,11 @@ export function matchExport(rules: readonly ExportRule[], req: ExportRequest): E
     }
     if (!best || preferred(rule, best)) best = rule;
   }
-  if (best) return best;
+  // A wrong password is refused even when a rule without one would admit the client
+  // (MooseFS would fall back to that rule): a mistyped password must not mount quietly
+  // with other rights than the ones asked for.
+  const wrongPassword = req.passwordDigest !== undefined && passwordRefusal !== undefined && best?.password === undefined;
+  if (best && !wrongPassword) return best;
   const what = req.meta ? 'the meta file system' : `path ${path}`;
   if (passwordRefusal) {
     const reason = req.passwordDigest ? 'wrong password' : 'a password is required';
