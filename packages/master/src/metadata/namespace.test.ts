@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { applyMutation } from './apply.js';
 import { INODE_REUSE_DELAY, createEmptyMetadata } from './metadata.js';
 import { ALICE, BOB, ROOT, freshLive, resolve } from './namespace-ops.test-helpers.js';
-import { O_TRUNC, O_WRONLY } from './namespace.js';
+import { Namespace, O_TRUNC, O_WRONLY } from './namespace.js';
 import { canonicalState } from './state-digest.js';
 
 function errno(f: () => unknown): string {
@@ -263,6 +263,22 @@ describe('trash and sustained files', () => {
     expect(md.exists(f)).toBe(false);
     expect(live.log.at(-1)).toMatchObject({ op: 'purge', inode: f });
     replayEqualsLive();
+  });
+
+  it('sustained files nobody has open any more (after a restart) can be purged at once', () => {
+    const { ns, mkfile, md, live } = setup();
+    ns.settrashtime({ cred: ROOT, inode: 1, trashtime: 0, mode: 'set', recursive: false });
+    const f = mkfile(1, 'f');
+    const g = mkfile(1, 'g');
+    ns.open({ cred: ROOT, inode: f, flags: 0 });
+    ns.open({ cred: ROOT, inode: g, flags: 0 });
+    ns.unlink({ cred: ROOT, parent: 1, name: 'f' });
+    ns.unlink({ cred: ROOT, parent: 1, name: 'g' });
+    const restarted = new Namespace(md, (m) => live.log.push(m), live.clock.read);
+    restarted.open({ cred: ROOT, inode: g, flags: 0 });
+    expect(restarted.purgeUnopenedSustained()).toBe(1);
+    expect(md.exists(f)).toBe(false);
+    expect(md.sustained.has(g)).toBe(true);
   });
 
   it('a trashed file purged while open becomes sustained', () => {

@@ -556,6 +556,17 @@ export class Namespace {
     } else throw fail('ENOENT', 'not in trash');
   }
 
+  /**
+   * Purges every sustained file that nobody here has open: open counts live only in
+   * memory, so after a restart (or when the sessions that held them are gone) these
+   * files would otherwise stay forever. Returns how many went.
+   */
+  purgeUnopenedSustained(): number {
+    const idle = [...this.md.sustained.keys()].filter((inode) => this.opens(inode) === 0);
+    for (const inode of idle) this.commit({ op: 'purge', ts: this.clock(), inode });
+    return idle.length;
+  }
+
   /** Trashed inodes whose trashtime ran out by `nowSec`; the trash timer purges them. */
   expiredTrash(nowSec: number): number[] {
     return expiredTrash(this.md, nowSec);
