@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { Command } from 'commander';
 import { type ConfigSchema, type ConfigValues, ConfigError, describeConfig, loadConfig } from './config.js';
 import { type Logger, createLogger } from './logger.js';
@@ -30,7 +31,7 @@ export async function runDaemon<S extends ConfigSchema>(spec: DaemonSpec<S>, arg
   const log = createLogger(spec.name);
   let services: Service[] = [];
   try {
-    const loaded = loadConfig(spec.schema, opts.config);
+    const loaded = loadConfig(spec.schema, configFileToRead(opts.config, spec.defaultConfigFile));
     for (const w of loaded.warnings) log.warn(w);
     log.info({ config: loaded.source }, 'starting');
     services = await spec.build(loaded.values, log);
@@ -52,6 +53,12 @@ export async function runDaemon<S extends ConfigSchema>(spec: DaemonSpec<S>, arg
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
   log.info('ready');
+}
+
+/** The default config file is optional, as MooseFS's /etc/mfs files are; a named one is not. */
+function configFileToRead(given: string | undefined, fallback: string | undefined): string | undefined {
+  if (given !== undefined && given === fallback && !existsSync(given)) return undefined;
+  return given;
 }
 
 function fatal(name: string, log: Logger, err: unknown): void {
