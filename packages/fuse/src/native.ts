@@ -1,0 +1,64 @@
+import { createRequire } from 'node:module';
+
+/**
+ * The compiled addon (src/native/fuse_ll.c). The path is the same from src/ (tests run
+ * the sources) and from dist/ (daemons run the build): both sit beside build/.
+ */
+export interface NativeBinding {
+  /** Op codes, by low-level method name; the C enum is the only definition. */
+  readonly ops: Readonly<Record<string, number>>;
+  mount(mountpoint: string, options: string[], dispatch: Dispatch): NativeSession;
+  /** Stops the loop and detaches the mount lazily; false once the loop has ended. */
+  unmount(session: NativeSession): boolean;
+  detachSync(session: NativeSession): void;
+  setScratch(scratch: Float64Array): void;
+  replyErr(id: number, errno: number): number;
+  replyNone(id: number): number;
+  replyEntry(id: number, entryTimeout: number, attrTimeout: number, generation: number): number;
+  replyCreate(
+    id: number,
+    entryTimeout: number,
+    attrTimeout: number,
+    generation: number,
+    fh: number,
+    openBits: number,
+  ): number;
+  replyAttr(id: number, timeout: number): number;
+  replyReadlink(id: number, target: string): number;
+  replyOpen(id: number, fh: number, openBits: number): number;
+  replyWrite(id: number, count: number): number;
+  replyBuf(id: number, data: Buffer | undefined): number;
+  replyXattr(id: number, size: number): number;
+  replyStatfs(id: number): number;
+  replyDirents(id: number, size: number, names: string[], count: number): number;
+  getGroups(id: number): number[];
+}
+
+declare const nativeSessionBrand: unique symbol;
+export type NativeSession = { readonly [nativeSessionBrand]: true };
+
+/** Called on the main thread for every request: (op, id, uid, gid, pid, umask, ...args). */
+export type Dispatch = (
+  op: number,
+  id: number,
+  uid: number,
+  gid: number,
+  pid: number,
+  umask: number,
+  ...args: any[]
+) => void;
+
+function load(): NativeBinding {
+  const require = createRequire(import.meta.url);
+  try {
+    return require('../build/Release/fuse_ll.node') as NativeBinding;
+  } catch (err) {
+    throw new Error(
+      '@tsmfs/fuse: the native binding is not built; run `npm run build:native -w @tsmfs/fuse` ' +
+        '(needs libfuse-dev and pkg-config)',
+      { cause: err },
+    );
+  }
+}
+
+export const native: NativeBinding = load();

@@ -1,0 +1,102 @@
+import { native } from './native.js';
+import type { Attr, AttrResult, CreateResult, DirEntry, EntryResult, OpenResult, StatfsResult } from './types.js';
+
+/**
+ * Replies pass structured results through one Float64Array shared with the addon rather
+ * than as objects, so a reply costs one native call and no property lookups in C.
+ * Every reply is synchronous on the main thread, so one array serves all sessions.
+ */
+const MAX_DIRENTS = 8192;
+const scratch = new Float64Array(3 * MAX_DIRENTS);
+native.setScratch(scratch);
+
+function putAttr(attr: Attr): void {
+  scratch[0] = attr.ino;
+  scratch[1] = attr.mode;
+  scratch[2] = attr.nlink;
+  scratch[3] = attr.uid;
+  scratch[4] = attr.gid;
+  scratch[5] = attr.rdev ?? 0;
+  scratch[6] = attr.size;
+  scratch[7] = attr.blocks ?? Math.ceil(attr.size / 512);
+  scratch[8] = attr.blksize ?? 65536;
+  scratch[9] = attr.atime.sec;
+  scratch[10] = attr.atime.nsec;
+  scratch[11] = attr.mtime.sec;
+  scratch[12] = attr.mtime.nsec;
+  scratch[13] = attr.ctime.sec;
+  scratch[14] = attr.ctime.nsec;
+}
+
+function openBits(open: OpenResult): number {
+  return (open.directIo ? 1 : 0) | (open.keepCache ? 2 : 0) | (open.nonSeekable ? 4 : 0);
+}
+
+export function replyEntry(id: number, entry: EntryResult): number {
+  putAttr(entry.attr);
+  return native.replyEntry(id, entry.entryTimeout, entry.attrTimeout, entry.generation ?? 0);
+}
+
+export function replyCreate(id: number, created: CreateResult): number {
+  putAttr(created.attr);
+  return native.replyCreate(
+    id,
+    created.entryTimeout,
+    created.attrTimeout,
+    created.generation ?? 0,
+    created.fh,
+    openBits(created),
+  );
+}
+
+export function replyAttr(id: number, result: AttrResult): number {
+  putAttr(result.attr);
+  return native.replyAttr(id, result.timeout);
+}
+
+export function replyOpen(id: number, open: OpenResult): number {
+  return native.replyOpen(id, open.fh, openBits(open));
+}
+
+export function replyStatfs(id: number, st: StatfsResult): number {
+  scratch[0] = st.bsize;
+  scratch[1] = st.frsize ?? st.bsize;
+  scratch[2] = st.blocks;
+  scratch[3] = st.bfree;
+  scratch[4] = st.bavail;
+  scratch[5] = st.files;
+  scratch[6] = st.ffree;
+  scratch[7] = st.favail ?? st.ffree;
+  scratch[8] = st.fsid ?? 0;
+  scratch[9] = 0;
+  scratch[10] = st.namemax ?? 255;
+  return native.replyStatfs(id);
+}
+
+/** Smallest packed dirent (24-byte header, 8-byte aligned name); bounds how many can fit. */
+const MIN_DIRENT = 32;
+
+/** Returns how many entries fitted in `size` bytes. */
+export function replyDirents(id: number, size: number, entries: DirEntry[]): number {
+  const count = Math.min(entries.length, MAX_DIRENTS, Math.floor(size / MIN_DIRENT) + 1);
+  const names: string[] = new Array(count);
+  for (let i = 0; i < count; i++) {
+    const entry = entries[i];
+    names[i] = entry.name;
+    scratch[3 * i] = entry.ino;
+    scratch[3 * i + 1] = entry.mode;
+    scratch[3 * i + 2] = entry.nextOffset;
+  }
+  return native.replyDirents(id, size, names, count);
+}
+
+/** getxattr's size protocol: 0 asks for the length; a value larger than size is ERANGE. */
+export function replySized(id: number, size: number, value: Buffer, erange: number): number {
+  if (size === 0) return native.replyXattr(id, value.length);
+  if (value.length > size) return native.replyErr(id, erange);
+  return native.replyBuf(id, value);
+}
+
+export function packNames(names: string[]): Buffer {
+  return Buffer.concat(names.map((name) => Buffer.from(`${name}\0`)));
+}

@@ -1,0 +1,349 @@
+import { EventEmitter } from 'node:events';
+import { EIO, ENOSYS, ERANGE, errnoOf } from './errno.js';
+import { native, type NativeSession } from './native.js';
+import {
+  packNames,
+  replyAttr,
+  replyCreate,
+  replyDirents,
+  replyEntry,
+  replyOpen,
+  replySized,
+  replyStatfs,
+} from './replies.js';
+import { SetAttr, type ForgetItem, type LowLevelOps, type RequestContext, type SetAttrChanges } from './types.js';
+
+export interface FuseSessionOptions {
+  /**
+   * Raw -o options, one per element, for both fuse_mount (fsname=, subtype=, allow_other,
+   * default_permissions, max_read=, ro, …) and the low-level session (big_writes,
+   * max_write=, max_readahead=, async_read, atomic_o_trunc, …). 'debug' turns on
+   * libfuse's request trace.
+   */
+  mountOptions: string[];
+  /** How often unmount() kicks the loop thread until it has ended (ms). */
+  unmountKickMs?: number;
+}
+
+export interface UnmountedEvent {
+  /** fuse_session_loop's result: 0 on a normal end. */
+  result: number;
+  /** true if unmount() asked for it, false for an external `fusermount -u`. */
+  requested: boolean;
+}
+
+const OP = native.ops;
+const NAMES: string[] = [];
+for (const [name, code] of Object.entries(OP)) NAMES[code] = name;
+
+class Context implements RequestContext {
+  private cachedGroups: number[] | undefined;
+  constructor(
+    private readonly id: number,
+    readonly uid: number,
+    readonly gid: number,
+    readonly pid: number,
+    readonly umask: number,
+  ) {}
+  groups(): number[] {
+    this.cachedGroups ??= native.getGroups(this.id);
+    return this.cachedGroups;
+  }
+}
+
+function time(sec: number, nsec: number): { sec: number; nsec: number } {
+  return { sec, nsec };
+}
+
+function setAttrChanges(
+  toSet: number,
+  mode: number,
+  uid: number,
+  gid: number,
+  size: number,
+  atimeSec: number,
+  atimeNsec: number,
+  mtimeSec: number,
+  mtimeNsec: number,
+): SetAttrChanges {
+  const changes: SetAttrChanges = { toSet };
+  if (toSet & SetAttr.MODE) changes.mode = mode;
+  if (toSet & SetAttr.UID) changes.uid = uid;
+  if (toSet & SetAttr.GID) changes.gid = gid;
+  if (toSet & SetAttr.SIZE) changes.size = size;
+  if (toSet & SetAttr.ATIME_NOW) changes.atime = 'now';
+  else if (toSet & SetAttr.ATIME) changes.atime = time(atimeSec, atimeNsec);
+  if (toSet & SetAttr.MTIME_NOW) changes.mtime = 'now';
+  else if (toSet & SetAttr.MTIME) changes.mtime = time(mtimeSec, mtimeNsec);
+  return changes;
+}
+
+function forgetItems(flat: number[]): ForgetItem[] {
+  const items: ForgetItem[] = [];
+  for (let i = 0; i < flat.length; i += 2) items.push({ ino: flat[i], nlookup: flat[i + 1] });
+  return items;
+}
+
+/** Sessions still mounted when the process exits are detached so no dead mount stays. */
+const live = new Set<FuseSession>();
+let exitHookInstalled = false;
+function detachAllOnExit(): void {
+  for (const session of live) session.detachOnExit();
+}
+
+/**
+ * One FUSE mount served by `ops` through tsmfs's low-level binding. Events: 'unmounted'
+ * (UnmountedEvent) when the loop ends for any reason, 'error' (Error & {op}) when a
+ * handler fails with something that is not an errno (the kernel then gets EIO).
+ */
+export class FuseSession extends EventEmitter {
+  private handle: NativeSession | undefined;
+  private ended = false;
+  private unmountRequested = false;
+  private kick: NodeJS.Timeout | undefined;
+  private readonly endedPromise: Promise<void>;
+  private resolveEnded!: () => void;
+
+  constructor(
+    readonly mountpoint: string,
+    private readonly ops: LowLevelOps,
+    private readonly options: FuseSessionOptions,
+  ) {
+    super();
+    this.endedPromise = new Promise((resolve) => (this.resolveEnded = resolve));
+  }
+
+  get mounted(): boolean {
+    return this.handle !== undefined && !this.ended;
+  }
+
+  async mount(): Promise<void> {
+    if (this.handle) throw new Error(`${this.mountpoint}: already mounted by this session`);
+    this.handle = native.mount(this.mountpoint, this.options.mountOptions, this.dispatch);
+    live.add(this);
+    if (!exitHookInstalled) {
+      process.on('exit', detachAllOnExit);
+      exitHookInstalled = true;
+    }
+  }
+
+  /** Stops serving and detaches the mount; resolves once the loop thread has ended. */
+  async unmount(): Promise<void> {
+    if (!this.handle || this.ended) return;
+    this.unmountRequested = true;
+    if (native.unmount(this.handle)) {
+      // A kick that lands between the loop's exit check and its read(2) is lost: repeat.
+      const every = this.options.unmountKickMs ?? 50;
+      this.kick = setInterval(() => this.handle && !this.ended && native.unmount(this.handle), every);
+      this.kick.unref();
+    }
+    await this.endedPromise;
+  }
+
+  /** @internal process 'exit' hook: lazy detach, no waiting. */
+  detachOnExit(): void {
+    if (this.handle && !this.ended) native.detachSync(this.handle);
+  }
+
+  private onEnded(result: number): void {
+    this.ended = true;
+    live.delete(this);
+    if (this.kick) clearInterval(this.kick);
+    this.resolveEnded();
+    this.emit('unmounted', { result, requested: this.unmountRequested } satisfies UnmountedEvent);
+  }
+
+  private readonly dispatch = (
+    op: number,
+    id: number,
+    uid: number,
+    gid: number,
+    pid: number,
+    umask: number,
+    a?: any,
+    b?: any,
+    c?: any,
+    d?: any,
+    e?: any,
+    f?: any,
+    g?: any,
+    h?: any,
+    i?: any,
+    j?: any,
+    k?: any,
+  ): void => {
+    if (op === OP.ended) return this.onEnded(a);
+    const ctx = new Context(id, uid, gid, pid, umask);
+    if (op === OP.forget) {
+      this.notify(ctx, a);
+      return;
+    }
+    this.serve(op, id, ctx, a, b, c, d, e, f, g, h, i, j, k).catch((err) => this.fail(op, id, err));
+  };
+
+  private notify(ctx: Context, flat: number[]): void {
+    if (!this.ops.forget) return;
+    Promise.resolve()
+      .then(() => this.ops.forget!(ctx, forgetItems(flat)))
+      .catch((err) => this.report(OP.forget, err));
+  }
+
+  /** Runs the handler for one request and replies; a throw is turned into an errno by fail(). */
+  private async serve(op: number, id: number, ctx: Context, a: any, b: any, c: any, d: any, e: any, f: any, g: any, h: any, i: any, j: any, k: any): Promise<void> {
+    const o = this.ops;
+    switch (op) {
+      case OP.lookup:
+        if (!o.lookup) break;
+        replyEntry(id, await o.lookup(ctx, a, b));
+        return;
+      case OP.getattr:
+        if (!o.getattr) break;
+        replyAttr(id, await o.getattr(ctx, a, b));
+        return;
+      case OP.setattr:
+        if (!o.setattr) break;
+        replyAttr(id, await o.setattr(ctx, a, setAttrChanges(b, c, d, e, f, g, h, i, j), k));
+        return;
+      case OP.readlink:
+        if (!o.readlink) break;
+        native.replyReadlink(id, await o.readlink(ctx, a));
+        return;
+      case OP.mknod:
+        if (!o.mknod) break;
+        replyEntry(id, await o.mknod(ctx, a, b, c, d));
+        return;
+      case OP.mkdir:
+        if (!o.mkdir) break;
+        replyEntry(id, await o.mkdir(ctx, a, b, c));
+        return;
+      case OP.unlink:
+        if (!o.unlink) break;
+        await o.unlink(ctx, a, b);
+        native.replyErr(id, 0);
+        return;
+      case OP.rmdir:
+        if (!o.rmdir) break;
+        await o.rmdir(ctx, a, b);
+        native.replyErr(id, 0);
+        return;
+      case OP.symlink:
+        if (!o.symlink) break;
+        replyEntry(id, await o.symlink(ctx, b, c, a));
+        return;
+      case OP.rename:
+        if (!o.rename) break;
+        await o.rename(ctx, a, b, c, d);
+        native.replyErr(id, 0);
+        return;
+      case OP.link:
+        if (!o.link) break;
+        replyEntry(id, await o.link(ctx, a, b, c));
+        return;
+      case OP.open:
+      case OP.opendir: {
+        const handler = op === OP.open ? o.open : o.opendir;
+        const opened = handler ? await handler.call(o, ctx, a, b) : { fh: 0 };
+        // The kernel dropped the request (interrupted): nobody will release this handle.
+        if (replyOpen(id, opened) !== 0 && handler) await this.releaseOrphan(op, ctx, a, opened.fh, b);
+        return;
+      }
+      case OP.read:
+        if (!o.read) break;
+        native.replyBuf(id, await o.read(ctx, a, b, c, d ?? 0));
+        return;
+      case OP.write:
+        if (!o.write) break;
+        native.replyWrite(id, await o.write(ctx, a, b, c, d ?? 0, { flags: e, writepage: f }));
+        return;
+      case OP.flush:
+        if (!o.flush) break;
+        await o.flush(ctx, a, b ?? 0, c);
+        native.replyErr(id, 0);
+        return;
+      case OP.release:
+        if (o.release) await o.release(ctx, a, b ?? 0, c, { flush: d, flockRelease: e, lockOwner: f });
+        native.replyErr(id, 0);
+        return;
+      case OP.releasedir:
+        if (o.releasedir) await o.releasedir(ctx, a, b ?? 0, c);
+        native.replyErr(id, 0);
+        return;
+      case OP.fsync:
+      case OP.fsyncdir: {
+        const handler = op === OP.fsync ? o.fsync : o.fsyncdir;
+        if (!handler) break;
+        await handler.call(o, ctx, a, b, c ?? 0);
+        native.replyErr(id, 0);
+        return;
+      }
+      case OP.readdir:
+        if (!o.readdir) break;
+        replyDirents(id, b, await o.readdir(ctx, a, b, c, d ?? 0));
+        return;
+      case OP.statfs:
+        if (!o.statfs) break;
+        replyStatfs(id, await o.statfs(ctx, a));
+        return;
+      case OP.setxattr:
+        if (!o.setxattr) break;
+        await o.setxattr(ctx, a, b, c, d);
+        native.replyErr(id, 0);
+        return;
+      case OP.getxattr:
+        if (!o.getxattr) break;
+        replySized(id, c, await o.getxattr(ctx, a, b), ERANGE);
+        return;
+      case OP.listxattr:
+        if (!o.listxattr) break;
+        replySized(id, b, packNames(await o.listxattr(ctx, a)), ERANGE);
+        return;
+      case OP.removexattr:
+        if (!o.removexattr) break;
+        await o.removexattr(ctx, a, b);
+        native.replyErr(id, 0);
+        return;
+      case OP.access:
+        if (!o.access) break;
+        await o.access(ctx, a, b);
+        native.replyErr(id, 0);
+        return;
+      case OP.create: {
+        if (!o.create) break;
+        const created = await o.create(ctx, a, b, c, d);
+        if (replyCreate(id, created) !== 0) await this.releaseOrphan(OP.open, ctx, created.attr.ino, created.fh, d);
+        return;
+      }
+      case OP.fallocate:
+        if (!o.fallocate) break;
+        await o.fallocate(ctx, a, b, c, d, e ?? 0);
+        native.replyErr(id, 0);
+        return;
+    }
+    native.replyErr(id, ENOSYS);
+  }
+
+  private async releaseOrphan(op: number, ctx: Context, ino: number, fh: number, flags: number): Promise<void> {
+    if (op === OP.open && this.ops.release) {
+      await this.ops.release(ctx, ino, fh, flags, { flush: false, flockRelease: false, lockOwner: 0n });
+    } else if (op === OP.opendir && this.ops.releasedir) {
+      await this.ops.releasedir(ctx, ino, fh, flags);
+    }
+  }
+
+  private fail(op: number, id: number, err: unknown): void {
+    const errno = errnoOf(err);
+    if (errno === undefined) this.report(op, err);
+    try {
+      native.replyErr(id, errno ?? EIO);
+    } catch {
+      // Already answered (the handler failed after its reply, e.g. in releaseOrphan).
+    }
+  }
+
+  private report(op: number, err: unknown): void {
+    const error = err instanceof Error ? err : new Error(String(err));
+    Object.assign(error, { op: NAMES[op] });
+    if (this.listenerCount('error') > 0) this.emit('error', error);
+    else process.emitWarning(`@tsmfs/fuse: ${NAMES[op]} handler failed: ${error.message}`);
+  }
+}
