@@ -280,6 +280,25 @@ export const Messages = {
   dataWriteEnd: msg(302, t.obj({ chunkId: t.u53, version: t.u32 }), Empty),
   /** Length of the chunk's data, for a replicating chunkserver. */
   dataChunkInfo: msg(303, t.obj({ chunkId: t.u53, version: t.u32 }), t.obj({ length: t.u32 })),
+
+  // metalogger / shadow master → master (MATOML, 9419); see docs/metalogger.md
+  /**
+   * Long poll for changelog lines after version `after` (the follower has everything up
+   * to it). Answered at once when durable entries after it exist, else when some become
+   * durable or after `waitMs` (then with no lines). `mode: 'dump'` = the master no
+   * longer holds version after+1 (or the follower is ahead of it): download a dump.
+   * `lines` are changelog lines as in the files (`VERSION|CRC32HEX|JSON\n`), `first`..`last`.
+   */
+  mlFetch: msg(
+    400,
+    t.obj({ after: t.u53, maxBytes: t.u32, waitMs: t.u32 }),
+    t.obj({ mode: t.lit('entries', 'dump'), lines: t.str(2 * 1024 * 1024), first: t.u53, last: t.u53, durable: t.u53, reason: t.opt(t.str(1024)) }),
+  ),
+  /** Opens the master's newest dump (metadata.tsmfs) for download; the handle keeps that file even if a newer dump replaces it. */
+  mlDumpOpen: msg(401, Empty, t.obj({ handle: t.u32, version: t.u53, size: t.u53, sha256: t.bytes(32) })),
+  /** A piece of an open dump; `data` is shorter than `length` only at the end of the file. */
+  mlDumpRead: msg(402, t.obj({ handle: t.u32, offset: t.u53, length: t.u32 }), t.obj({ data: t.bytes(2 * 1024 * 1024) })),
+  mlDumpClose: msg(403, t.obj({ handle: t.u32 }), Empty),
 } as const;
 
 export type Catalogue = typeof Messages;
