@@ -57,6 +57,7 @@ class Model {
   bytes = Buffer.alloc(CHUNK_SIZE);
   length = 0;
   write(offset: number, data: Buffer): void {
+    if (data.length === 0) return; // like pwrite: writing nothing extends nothing
     data.copy(this.bytes, offset);
     this.length = Math.max(this.length, offset + data.length);
   }

@@ -7,7 +7,7 @@ export const chunkserverConfig = {
   MASTER_PORT: key('port', DEFAULT_PORTS.matocs, 'master port for chunkservers'),
   CSSERV_LISTEN_HOST: key('host', '*', 'address the data server listens on (* = every address)'),
   CSSERV_LISTEN_PORT: key('port', DEFAULT_PORTS.csserv, 'data server port (clients and other chunkservers)'),
-  HDD_CONF_FILENAME: key('path', '/etc/tsmfs/mfshdd.cfg', 'file listing the disks, one path a line (* prefix: marked for removal)'),
+  HDD_CONF_FILENAME: key('path', '/etc/tsmfs/tsmfshdd.cfg', 'file listing the disks, one path a line (* prefix: marked for removal)'),
   DATA_PATH: key('path', '/var/lib/tsmfs', "the chunkserver's own state (chunks live on the disks of HDD_CONF_FILENAME)"),
   LABELS: key('string', '', 'labels of this chunkserver, comma-separated, for placement rules'),
   HDD_TEST_FREQ: key('int', 10, 'seconds between background checks of the disks and of one chunk’s CRCs (0 = off)', { min: 0, max: 86_400 }),
