@@ -1,0 +1,257 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isMounted, mountForTest, sh, type TestMount } from './fuse-test-mount.test-helpers.js';
+import { FuseSession, type EntryResult, type RequestContext } from './index.js';
+import { MemFs } from './memfs.test-helpers.js';
+
+const OPTIONS = [
+  'fsname=tsmfs',
+  'subtype=tsmfs',
+  'allow_other',
+  'default_permissions',
+  'big_writes',
+  'max_write=131072',
+  'max_read=131072',
+  'max_readahead=131072',
+];
+
+/** The in-memory file system, plus a name whose lookup fails with a plain bug. */
+class TestFs extends MemFs {
+  readonly creators: { uid: number; gid: number; groups: number[] }[] = [];
+  readonly mkdirs: { mode: number; umask: number }[] = [];
+  override lookup(ctx: RequestContext, parent: number, name: string): EntryResult {
+    if (name === 'boom') throw new Error('a bug in a handler');
+    return super.lookup(ctx, parent, name);
+  }
+  override create(ctx: RequestContext, parent: number, name: string, mode: number, flags: number) {
+    this.creators.push({ uid: ctx.uid, gid: ctx.gid, groups: ctx.groups() });
+    return super.create(ctx, parent, name, mode, flags);
+  }
+  override mkdir(ctx: RequestContext, parent: number, name: string, mode: number) {
+    this.mkdirs.push({ mode, umask: ctx.umask });
+    return super.mkdir(ctx, parent, name, mode);
+  }
+}
+
+describe('a mounted in-memory file system, used from child processes', () => {
+  const fs = new TestFs();
+  let m: TestMount;
+  const at = (path: string) => `'${m.dir}/${path}'`;
+
+  beforeAll(async () => {
+    m = await mountForTest(fs, OPTIONS);
+  });
+  afterAll(async () => {
+    await m?.teardown();
+  });
+
+  it('is mounted with our fsname and subtype', async () => {
+    const { stdout } = await sh(`grep ' ${m.dir} ' /proc/mounts`);
+    expect(stdout).toContain('tsmfs');
+    expect(stdout).toContain('fuse.tsmfs');
+  });
+
+  it('writes with echo, reads with cat, and shows our inode numbers as st_ino', async () => {
+    const r = await sh(`echo hello > ${at('hello')} && cat ${at('hello')} && ls -li ${at('hello')}`);
+    expect(r.stderr).toBe('');
+    const [content, listing] = r.stdout.split('\n');
+    expect(content).toBe('hello');
+    const ino = fs.nodes.get(1)!.entries!.get('hello')!;
+    expect(ino).toBeGreaterThanOrEqual(1000);
+    expect(Number(listing.trim().split(/\s+/)[0])).toBe(ino);
+    expect((await sh(`stat -c %i ${m.dir}`)).stdout.trim()).toBe('1');
+  });
+
+  it('receives dd bs=1M as writes of at least 128 KiB (big_writes, max_write)', async () => {
+    fs.writeSizes.length = 0;
+    const r = await sh(`dd if=/dev/zero of=${at('big')} bs=1M count=8 2>&1 && cmp -n 8388608 ${at('big')} /dev/zero`);
+    expect(r.code, r.stdout).toBe(0);
+    expect(fs.writeSizes.reduce((a, b) => a + b, 0)).toBe(8 << 20);
+    expect(Math.max(...fs.writeSizes)).toBe(128 << 10);
+    expect(fs.writeSizes.filter((n) => n >= 128 << 10).length).toBe(64);
+    expect((await sh(`stat -c %s ${at('big')}`)).stdout.trim()).toBe(String(8 << 20));
+  });
+
+  it('passes touch -m -d with nanoseconds through setattr, and stat shows them', async () => {
+    await sh(`: > ${at('times')}`);
+    const before = fs.setattrs.length;
+    const r = await sh(`touch -m -d '2001-02-03 04:05:06.123456789' ${at('times')} && stat -c %y ${at('times')}`);
+    expect(r.stderr).toBe('');
+    expect(r.stdout.trim()).toBe('2001-02-03 04:05:06.123456789 +0000');
+    const changes = fs.setattrs.slice(before).find((c) => c.mtime);
+    expect(changes?.mtime).toEqual({ sec: Date.UTC(2001, 1, 3, 4, 5, 6) / 1000, nsec: 123456789 });
+    expect(changes?.atime).toBeUndefined();
+  });
+
+  it('respects UTIME_OMIT: touch -a alone leaves mtime as it was', async () => {
+    await sh(`touch -m -d '2001-02-03 04:05:06.5' ${at('times2')}`);
+    const before = fs.setattrs.length;
+    const r = await sh(`touch -a ${at('times2')} && stat -c '%y|%x' ${at('times2')}`);
+    const [mtime, atime] = r.stdout.trim().split('|');
+    expect(mtime).toBe('2001-02-03 04:05:06.500000000 +0000');
+    expect(atime.startsWith('2001')).toBe(false);
+    const changes = fs.setattrs.slice(before);
+    expect(changes.length).toBeGreaterThan(0);
+    expect(changes.every((c) => c.mtime === undefined)).toBe(true);
+    expect(changes.some((c) => c.atime === 'now')).toBe(true);
+  });
+
+  it('does mkdir, mv, ln, ln -s, rm and rmdir', async () => {
+    const r = await sh(
+      [
+        `mkdir ${at('d')}`,
+        `echo data > ${at('d/f')}`,
+        `mv ${at('d/f')} ${at('d/g')}`,
+        `ln ${at('d/g')} ${at('d/hard')}`,
+        `ln -s g ${at('d/soft')}`,
+        `readlink ${at('d/soft')}`,
+        `cat ${at('d/soft')}`,
+        `stat -c %h ${at('d/g')}`,
+        `ls ${at('d')}`,
+        `rm ${at('d/g')} ${at('d/soft')}`,
+        `cat ${at('d/hard')}`,
+        `rm ${at('d/hard')}`,
+        `rmdir ${at('d')}`,
+        `ls -a ${m.dir}`,
+      ].join(' && '),
+    );
+    expect(r.stderr).toBe('');
+    expect(r.stdout.split('\n')).toEqual([
+      'g',
+      'data',
+      '2',
+      'g',
+      'hard',
+      'soft',
+      'data',
+      '.',
+      '..',
+      'big',
+      'hello',
+      'times',
+      'times2',
+      '',
+    ]);
+  });
+
+  it('reports umask-applied modes to mkdir, with the umask in the context', async () => {
+    await sh(`umask 027 && mkdir ${at('masked')}`);
+    expect(fs.mkdirs.at(-1)).toEqual({ mode: 0o750, umask: 0o027 });
+    expect((await sh(`stat -c %a ${at('masked')}`)).stdout.trim()).toBe('750');
+  });
+
+  it('gives each request its caller: uid, gid and supplementary groups', async () => {
+    await sh(`mkdir ${at('open')} && chmod 777 ${at('open')}`);
+    const r = await sh(`setpriv --reuid=1234 --regid=5678 --groups=100,200 touch ${at('open/mine')}`);
+    expect(r.stderr).toBe('');
+    expect(fs.creators.at(-1)).toEqual({ uid: 1234, gid: 5678, groups: [100, 200] });
+    expect((await sh(`stat -c %u:%g ${at('open/mine')}`)).stdout.trim()).toBe('1234:5678');
+  });
+
+  it('sets, gets, lists and removes extended attributes', async () => {
+    const r = await sh(
+      [
+        `cd ${m.dir}`,
+        `: > x`,
+        `setfattr -n user.colour -v blue x`,
+        `setfattr -n user.size -v large x`,
+        `getfattr --only-values -n user.colour x`,
+        `echo`,
+        `getfattr -d x`,
+        `setfattr -x user.colour x`,
+        `getfattr -d x`,
+      ].join(' && '),
+    );
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toContain('blue\n');
+    expect(r.stdout).toContain('user.colour="blue"');
+    expect(r.stdout).toContain('user.size="large"');
+    expect(r.stdout.split('# file:')[2]).not.toContain('user.colour');
+    const missing = await sh(`cd ${m.dir} && getfattr -n user.none x`);
+    expect(missing.stderr).toContain('No such attribute');
+  });
+
+  it('answers statfs (df)', async () => {
+    const r = await sh(`df -B 65536 --output=source,size,used,avail ${m.dir}`);
+    expect(r.stdout.split('\n')[1].trim().split(/\s+/)).toEqual(['tsmfs', '1000000', '250000', '700000']);
+  });
+
+  it('turns thrown errnos into the shell messages, and a bug into EIO plus an error event', async () => {
+    await sh(`mkdir -p ${at('full/sub')}`);
+    expect((await sh(`cat ${at('missing')}`)).stderr).toContain('No such file or directory');
+    expect((await sh(`mkdir ${at('full')}`)).stderr).toContain('File exists');
+    expect((await sh(`rmdir ${at('full')}`)).stderr).toContain('Directory not empty');
+    expect((await sh(`stat ${at('boom')}`)).stderr).toContain('Input/output error');
+    expect(m.errors.map((e) => [e.message, (e as Error & { op: string }).op])).toEqual([
+      ['a bug in a handler', 'lookup'],
+    ]);
+    // No fallocate handler: ENOSYS, which the kernel reports as EOPNOTSUPP.
+    expect((await sh(`fallocate -l 4096 ${at('hello')}`)).stderr).toContain('Operation not supported');
+  });
+});
+
+describe('unmounting', () => {
+  it('unmount() ends the loop and removes the mount; the session reports it', async () => {
+    const m = await mountForTest(new MemFs(), OPTIONS);
+    try {
+      expect((await sh(`ls ${m.dir}`)).code).toBe(0);
+      const unmounted = new Promise((resolve) => m.session.once('unmounted', resolve));
+      await m.session.unmount();
+      expect(await unmounted).toEqual({ result: 0, requested: true });
+      expect(isMounted(m.dir)).toBe(false);
+      expect(m.session.mounted).toBe(false);
+      await m.session.unmount(); // idempotent
+    } finally {
+      await m.teardown();
+    }
+  });
+
+  it('notices an external fusermount -u and emits unmounted', async () => {
+    const m = await mountForTest(new MemFs(), OPTIONS);
+    try {
+      const unmounted = new Promise((resolve) => m.session.once('unmounted', resolve));
+      const r = await sh(`fusermount -u ${m.dir}`);
+      expect(r.stderr).toBe('');
+      expect(await unmounted).toEqual({ result: 0, requested: false });
+      expect(m.session.mounted).toBe(false);
+    } finally {
+      await m.teardown();
+    }
+  });
+
+  it('unmount() ends the loop even while a process still uses the mount', async () => {
+    const m = await mountForTest(new MemFs(), OPTIONS);
+    try {
+      const busy = sh(`cd ${m.dir} && sleep 2`);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const started = Date.now();
+      await m.session.unmount();
+      expect(Date.now() - started).toBeLessThan(1000);
+      expect(isMounted(m.dir)).toBe(false);
+      await busy;
+    } finally {
+      await m.teardown();
+    }
+  });
+
+  it('lets the Node process exit once unmounted', async () => {
+    const dir = (await sh('mktemp -d')).stdout.trim();
+    const script = `
+      const { FuseSession } = await import(${JSON.stringify(new URL('../dist/index.js', import.meta.url).pathname)});
+      const s = new FuseSession(${JSON.stringify(dir)}, {}, { mountOptions: ['fsname=exit-test'] });
+      await s.mount();
+      await s.unmount();
+      console.log('done');`;
+    const r = await sh(`timeout 20 node --input-type=module -e "$SCRIPT"; echo "rc=$?"`, { SCRIPT: script });
+    expect(r.stdout).toBe('done\nrc=0\n');
+    expect(isMounted(dir)).toBe(false);
+    await sh(`rmdir ${dir}`);
+  });
+
+  it('rejects a bad option without leaving a mount behind', async () => {
+    const dir = (await sh('mktemp -d')).stdout.trim();
+    const session = new FuseSession(dir, {}, { mountOptions: ['no_such_option'] });
+    await expect(session.mount()).rejects.toThrow(/fuse_lowlevel_new failed/);
+    expect(isMounted(dir)).toBe(false);
+    await sh(`rmdir ${dir}`);
+  });
+});
