@@ -7,6 +7,7 @@ import { DataLock } from './durability/data-lock.js';
 import { type MetadataCodec, MetadataStore } from './durability/metadata-store.js';
 import { ExportsFile } from './exports-file.js';
 import { ClientLink } from './links/client-link.js';
+import { MetaloggerLink } from './links/metalogger-link.js';
 import { applyMutation } from './metadata/apply.js';
 import { type Metadata, createEmptyMetadata } from './metadata/metadata.js';
 import { decodeDump, encodeDump } from './metadata/metadata-dump.js';
@@ -63,6 +64,7 @@ export interface Master {
   /** Start-up order; shutdown is the reverse. */
   services: Service[];
   clientLink: ClientLink;
+  metaloggerLink: MetaloggerLink;
 }
 
 export interface MasterHooks {
@@ -74,7 +76,7 @@ export interface MasterHooks {
  * tsmfs-master as an ordered list of services, like MooseFS's list of module inits:
  * exports (a mistake there stops us before DATA_PATH is touched) → lock DATA_PATH →
  * load metadata (dump + changelogs) → open the changelog → the namespace → the client
- * port → trash sweeper → dump scheduler. Stopping runs
+ * port → the metalogger port → trash sweeper → dump scheduler. Stopping runs
  * the list backwards, so the client port closes, the changelog is flushed, the metadata
  * store writes its shutdown dump and the lock is released last.
  */
@@ -114,6 +116,15 @@ export function buildMaster(config: MasterConfig, log: Logger, hooks: MasterHook
     epoch: () => 1,
     log: component('client-link'),
   });
+  const metaloggerLink = new MetaloggerLink({
+    host: listenHost(config.MATOML_LISTEN_HOST),
+    port: config.MATOML_LISTEN_PORT,
+    dir,
+    changelog,
+    preserveSeconds: config.MATOML_LOG_PRESERVE_SECONDS,
+    epoch: () => 1,
+    log: component('metalogger-link'),
+  });
   const sweeper = new TrashSweeper({
     periodMs: config.EMPTY_TRASH_PERIOD * 1000,
     expired: (now) => namespace.namespace.expiredTrash(now),
@@ -128,5 +139,5 @@ export function buildMaster(config: MasterConfig, log: Logger, hooks: MasterHook
     signal: 'SIGUSR2',
     log: component('dump-scheduler'),
   });
-  return { services: [exportsFile, lock, store, changelog, namespace, clientLink, sweeper, dumps], clientLink };
+  return { services: [exportsFile, lock, store, changelog, namespace, clientLink, metaloggerLink, sweeper, dumps], clientLink, metaloggerLink };
 }

@@ -122,7 +122,7 @@ function filesNeeded(newestFirst: NumberedFile[], after: number): NumberedFile[]
 const PEEK_BYTES = 1 << 20;
 
 /** Version of a file's first line, or undefined if the file is empty or that line is bad. */
-function firstVersion(path: string): number | undefined {
+export function firstVersion(path: string): number | undefined {
   const fd = openSync(path, 'r');
   try {
     const buf = Buffer.alloc(PEEK_BYTES);

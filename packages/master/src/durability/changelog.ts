@@ -23,6 +23,9 @@ export interface ChangelogOptions {
   onSynced?: (upTo: number, entries: number) => void;
 }
 
+/** Told of each batch once it is durable: its first version and its lines, as written. */
+export type DurableListener = (first: number, lines: readonly string[]) => void;
+
 interface Waiter {
   version: number;
   resolve: () => void;
@@ -50,6 +53,7 @@ export class Changelog implements Service {
   private failure: Error | undefined;
   private closed = true;
   private drainedResolvers: (() => void)[] = [];
+  private readonly durableListeners = new Set<DurableListener>();
 
   constructor(private readonly options: ChangelogOptions) {}
 
@@ -75,6 +79,15 @@ export class Changelog implements Service {
 
   get durableUpTo(): number {
     return this.durableVersion;
+  }
+
+  /**
+   * Subscribes to durable batches (followers stream only what is durable: a metalogger
+   * must never hold an entry the master could still lose). Returns the unsubscribe.
+   */
+  onDurable(listener: DurableListener): () => void {
+    this.durableListeners.add(listener);
+    return () => this.durableListeners.delete(listener);
   }
 
   /** Queues `m` as the next version and returns that version. */
@@ -139,6 +152,7 @@ export class Changelog implements Service {
     if (this.options.fsync) await this.fh!.datasync();
     this.durableVersion = upTo;
     this.options.onSynced?.(upTo, batch.length);
+    for (const l of this.durableListeners) l(upTo - batch.length + 1, batch);
     // Waiters are not necessarily in version order (any caller may wait for any version).
     const waiting = this.waiters;
     this.waiters = waiting.filter((w) => w.version > upTo);
