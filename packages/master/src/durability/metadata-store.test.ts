@@ -73,6 +73,24 @@ describe('MetadataStore', () => {
     expect(warning?.msg).toMatch(/damaged; falling back to the previous one/);
   });
 
+  it('after a fallback, sets the damaged dump aside so later rotations keep the good one', async () => {
+    const dir = tempDir();
+    await life(dir, mkdirs(['one']));
+    await life(dir, mkdirs(['two']));
+    const dump = readFileSync(join(dir, DUMP_FILE));
+    dump[Math.floor(dump.length / 2)] ^= 0xff;
+    writeFileSync(join(dir, DUMP_FILE), dump);
+    // A clean life after the fallback rotates dumps. If the newest is damaged again,
+    // the backup it falls back to must be a good one, not the first damaged file.
+    await life(dir, mkdirs(['three']));
+    expect(readdirSync(dir)).toContain(`${DUMP_FILE}.damaged`);
+    const expected = await life(dir, mkdirs(['four']), { clean: false });
+    const again = readFileSync(join(dir, DUMP_FILE));
+    again[Math.floor(again.length / 2)] ^= 0xff;
+    writeFileSync(join(dir, DUMP_FILE), again);
+    expect(await life(dir, () => {}, { clean: false })).toEqual(expected);
+  });
+
   it('refuses to start when no dump verifies', async () => {
     const dir = tempDir();
     await life(dir, mkdirs(['x']));

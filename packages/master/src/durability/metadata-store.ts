@@ -85,7 +85,8 @@ export class MetadataStore<M extends { version: number }> implements Service {
     rmSync(join(dir, DUMP_TEMP_FILE), { force: true });
     const dumps = listDumps(dir);
     if (dumps.length === 0) return this.createNew();
-    const { md, file } = this.newestGoodDump(dumps.map((d) => d.path));
+    const { md, file, damaged } = this.newestGoodDump(dumps.map((d) => d.path));
+    if (damaged.length > 0) await this.setAsideDamaged(damaged, file);
     const dumpVersion = md.version;
     const replay = replayChangelogs(dir, dumpVersion, (entry) => {
       this.options.codec.apply(md, entry.mutation);
@@ -115,20 +116,36 @@ export class MetadataStore<M extends { version: number }> implements Service {
     return md;
   }
 
-  private newestGoodDump(paths: string[]): { md: M; file: string } {
+  private newestGoodDump(paths: string[]): { md: M; file: string; damaged: string[] } {
     const failures: string[] = [];
+    const damaged: string[] = [];
     for (const path of paths) {
       try {
         const md = this.options.codec.decode(readFileSync(path));
         if (failures.length > 0) this.options.log.warn({ dump: path }, 'using an older metadata dump');
-        return { md, file: path };
+        return { md, file: path, damaged };
       } catch (err) {
         const reason = (err as Error).message;
         failures.push(`${path}: ${reason}`);
+        damaged.push(path);
         this.options.log.error({ dump: path, err: reason }, 'metadata dump is damaged; falling back to the previous one');
       }
     }
     throw new MetadataStoreError(`no usable metadata dump in ${this.options.dir}: ${failures.join('; ')}`);
+  }
+
+  /**
+   * Renames damaged dumps to *.damaged (kept for inspection) and puts the good one back
+   * as metadata.tsmfs. Without this, the next rotation would keep the damaged file as
+   * back.1 and delete the good backup it had fallen back to.
+   */
+  private async setAsideDamaged(damaged: string[], good: string): Promise<void> {
+    const { dir, log } = this.options;
+    for (const path of damaged) await rename(path, `${path}.damaged`);
+    const current = join(dir, DUMP_FILE);
+    if (good !== current) await link(good, current);
+    await fsyncDir(dir);
+    log.warn({ damaged: damaged.map((p) => `${p}.damaged`), restored: good }, 'damaged dumps set aside; the good one is metadata.tsmfs again');
   }
 
   private async writeDump(md: M): Promise<DumpWritten> {
