@@ -1,14 +1,55 @@
-import { writeFileSync } from 'node:fs';
+import { constants, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mountForTest, sh, type TestMount } from './fuse-test-mount.test-helpers.js';
+import type { Attr, LowLevelOps } from './index.js';
 import { MemFs } from './memfs.test-helpers.js';
 
 /**
  * Requests per second through the binding, from one child process against the in-memory
  * file system with entry/attr timeouts of 0, so that every stat and create reaches JS.
- * The figures go to docs/fuse-binding.md; set FUSE_BENCH_OUT=file to write them as JSON.
+ * The figures go to docs/fuse-binding.md.
  */
 const COUNT = 2000;
+const STREAM_MIB = 512;
+
+/** FUSE_BENCH_OUT=file appends the figures as JSON lines. */
+function record(name: string, figures: object): void {
+  console.log(name, JSON.stringify(figures));
+  if (process.env.FUSE_BENCH_OUT) writeFileSync(process.env.FUSE_BENCH_OUT, `${JSON.stringify({ name, ...figures })}\n`, { flag: 'a' });
+}
+
+/** One file whose writes are counted and dropped and whose reads are zeros: the binding's cost alone. */
+function sinkFs(): LowLevelOps & { writes: number[]; reads: number[] } {
+  let size = 0;
+  const t = { sec: 0, nsec: 0 };
+  const attr = (ino: number): Attr =>
+    ino === 1
+      ? { ino, mode: constants.S_IFDIR | 0o755, nlink: 2, uid: 0, gid: 0, size: 0, atime: t, mtime: t, ctime: t }
+      : { ino, mode: constants.S_IFREG | 0o644, nlink: 1, uid: 0, gid: 0, size, atime: t, mtime: t, ctime: t };
+  const zeros = Buffer.alloc(1 << 20);
+  const writes: number[] = [];
+  const reads: number[] = [];
+  return {
+    writes,
+    reads,
+    lookup: () => ({ attr: attr(2), entryTimeout: 1, attrTimeout: 1 }),
+    getattr: (_ctx, ino) => ({ attr: attr(ino), timeout: 1 }),
+    setattr: (_ctx, ino, changes) => {
+      if (changes.size !== undefined) size = changes.size;
+      return { attr: attr(ino), timeout: 1 };
+    },
+    open: () => ({ fh: 1 }),
+    write: (_ctx, _ino, data, offset) => {
+      writes.push(data.length);
+      size = Math.max(size, offset + data.length);
+      return data.length;
+    },
+    read: (_ctx, _ino, length, offset) => {
+      reads.push(length);
+      return zeros.subarray(0, Math.max(0, Math.min(length, size - offset)));
+    },
+  };
+}
 
 const CHILD = `
 const fs = require('fs');
@@ -44,10 +85,33 @@ describe('throughput of the binding', () => {
       createsPerSecond: Math.round(COUNT / create),
       requests: Object.fromEntries(fs.calls),
     };
-    console.log(JSON.stringify(figures));
-    if (process.env.FUSE_BENCH_OUT) writeFileSync(process.env.FUSE_BENCH_OUT, JSON.stringify(figures, null, 2));
+    record('metadata', figures);
     expect(fs.calls.get('create')).toBe(COUNT + 1);
     expect(figures.statsPerSecond).toBeGreaterThan(300);
     expect(figures.createsPerSecond).toBeGreaterThan(300);
+  });
+});
+
+describe('data throughput of the binding', () => {
+  it(`streams ${STREAM_MIB} MiB in and out with dd bs=1M`, async () => {
+    const fs = sinkFs();
+    const m = await mountForTest(fs, ['big_writes', 'max_write=131072', 'max_read=131072', 'max_readahead=131072']);
+    try {
+      const file = `${m.dir}/stream`;
+      const write = await sh(`dd if=/dev/zero of=${file} bs=1M count=${STREAM_MIB} 2>&1 | tail -1`);
+      const read = await sh(`dd if=${file} of=/dev/null bs=1M 2>&1 | tail -1`);
+      const rate = (line: string) => line.trim().split(', ').at(-1);
+      record('data', {
+        write: rate(write.stdout),
+        read: rate(read.stdout),
+        writeRequests: fs.writes.length,
+        largestWrite: Math.max(...fs.writes),
+        largestRead: Math.max(...fs.reads),
+      });
+      expect(fs.writes.reduce((a, b) => a + b, 0)).toBe(STREAM_MIB << 20);
+      expect(Math.max(...fs.writes)).toBe(128 << 10);
+    } finally {
+      await m.teardown();
+    }
   });
 });
