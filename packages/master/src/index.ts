@@ -7,3 +7,7 @@ export { replayChangelogs, readChangelogFile, ChangelogError } from './durabilit
 export { encodeEntry, decodeEntry } from './durability/changelog-entry.js';
 export { MetadataStore } from './durability/metadata-store.js';
 export * from './durability/data-path.js';
+export { MetaloggerLink } from './links/metalogger-link.js';
+export * from './metarestore.js';
+export { DumpError, decodeDump, dumpVersion, encodeDump } from './metadata/metadata-dump.js';
+export { canonicalState } from './metadata/state-digest.js';

@@ -11,6 +11,10 @@ import { join } from 'node:path';
  *   changelog.0.tsmfs        the changelog being appended to
  *   changelog.N.tsmfs        older changelogs, N = 1 the most recent (BACK_LOGS)
  *   .tsmfs-master.lock       the data lock (pid of the master using this directory)
+ *
+ * A metalogger's DATA_PATH holds the same kinds of files under MooseFS's `_ml` names
+ * (metadata_ml.mfs, changelog_ml.N.mfs): metadata_ml.tsmfs, metadata_ml.tsmfs.back.N,
+ * metadata_ml.tsmfs.tmp, changelog_ml.N.tsmfs. tsmfs-metarestore reads both families.
  */
 export const DUMP_FILE = 'metadata.tsmfs';
 export const DUMP_TEMP_FILE = 'metadata.tsmfs.tmp';
@@ -19,7 +23,14 @@ export const LOCK_FILE = '.tsmfs-master.lock';
 export const dumpBackupFile = (n: number): string => `${DUMP_FILE}.back.${n}`;
 export const changelogFile = (n: number): string => `changelog.${n}.tsmfs`;
 
+export const ML_DUMP_FILE = 'metadata_ml.tsmfs';
+export const ML_DUMP_TEMP_FILE = 'metadata_ml.tsmfs.tmp';
+export const mlDumpBackupFile = (n: number): string => `${ML_DUMP_FILE}.back.${n}`;
+export const mlChangelogFile = (n: number): string => `changelog_ml.${n}.tsmfs`;
+
 const CHANGELOG_RE = /^changelog\.(\d+)\.tsmfs$/;
+const ML_CHANGELOG_RE = /^changelog_ml\.(\d+)\.tsmfs$/;
+const ML_DUMP_BACKUP_RE = /^metadata_ml\.tsmfs\.back\.(\d+)$/;
 const DUMP_BACKUP_RE = /^metadata\.tsmfs\.back\.(\d+)$/;
 
 export interface NumberedFile {
@@ -36,6 +47,18 @@ export function listChangelogs(dir: string): NumberedFile[] {
 export function listDumps(dir: string): NumberedFile[] {
   const files = listNumbered(dir, DUMP_BACKUP_RE);
   if (readdirSync(dir).includes(DUMP_FILE)) files.unshift({ n: 0, path: join(dir, DUMP_FILE) });
+  return files;
+}
+
+/** A metalogger's changelog files, newest first (changelog_ml.0 first). */
+export function listMlChangelogs(dir: string): NumberedFile[] {
+  return listNumbered(dir, ML_CHANGELOG_RE);
+}
+
+/** A metalogger's dumps, newest first: metadata_ml.tsmfs (n = 0), then the backups. */
+export function listMlDumps(dir: string): NumberedFile[] {
+  const files = listNumbered(dir, ML_DUMP_BACKUP_RE);
+  if (readdirSync(dir).includes(ML_DUMP_FILE)) files.unshift({ n: 0, path: join(dir, ML_DUMP_FILE) });
   return files;
 }
 
