@@ -96,6 +96,15 @@ describe('a mounted in-memory file system, used from child processes', () => {
     expect(changes.some((c) => c.atime === 'now')).toBe(true);
   });
 
+  it('carries times past 2038 and before 1970', async () => {
+    const r = await sh(
+      `touch -d '2200-01-02 03:04:05.25' ${at('far')} && stat -c %y ${at('far')} && ` +
+        `touch -d '1960-06-07 08:09:10' ${at('far')} && stat -c %y ${at('far')}`,
+    );
+    expect(r.stdout).toBe('2200-01-02 03:04:05.250000000 +0000\n1960-06-07 08:09:10.000000000 +0000\n');
+    await sh(`rm ${at('far')}`);
+  });
+
   it('does mkdir, mv, ln, ln -s, rm and rmdir', async () => {
     const r = await sh(
       [
@@ -185,6 +194,8 @@ describe('a mounted in-memory file system, used from child processes', () => {
     expect(m.errors.map((e) => [e.message, (e as Error & { op: string }).op])).toEqual([
       ['a bug in a handler', 'lookup'],
     ]);
+    // A name that is not UTF-8 is refused rather than decoded into a different name.
+    expect((await sh(`touch "${m.dir}/$(printf 'bad\\377name')"`)).stderr).toContain('Invalid or incomplete multibyte');
     // No fallocate handler: ENOSYS, which the kernel reports as EOPNOTSUPP.
     expect((await sh(`fallocate -l 4096 ${at('hello')}`)).stderr).toContain('Operation not supported');
   });

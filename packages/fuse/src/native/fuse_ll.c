@@ -68,6 +68,7 @@ typedef struct call {
   int has_fh;
   int64_t off, len;
   uint64_t size;
+  int bad_name;            /* a name is not UTF-8: answered EILSEQ, never mangled */
   int32_t flags, arg;      /* arg: mode / mask / datasync / to_set / fallocate mode */
   uint32_t mode, rdev;
   uint64_t lock_owner;
@@ -172,6 +173,40 @@ static session_t *table_session(double id) {
 
 /* ---- loop thread: callbacks copy and queue ------------------------------------- */
 
+/* Names reach JS as strings. A name that is not UTF-8 would be decoded with U+FFFD and
+   could then match another file, so such names are refused instead (EILSEQ). */
+static int utf8_valid(const unsigned char *s) {
+  while (*s) {
+    unsigned char c = *s;
+    int n;
+    uint32_t cp;
+    if (c < 0x80) {
+      s++;
+      continue;
+    } else if ((c & 0xE0) == 0xC0) {
+      n = 1;
+      cp = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+      n = 2;
+      cp = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+      n = 3;
+      cp = c & 0x07;
+    } else {
+      return 0;
+    }
+    for (int i = 1; i <= n; i++) {
+      if ((s[i] & 0xC0) != 0x80) return 0;
+      cp = (cp << 6) | (s[i] & 0x3F);
+    }
+    if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
+        cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+      return 0;
+    s += n + 1;
+  }
+  return 1;
+}
+
 static call_t *call_new(fuse_req_t req, enum op op, const char *name, const char *name2) {
   size_t l1 = name ? strlen(name) + 1 : 0, l2 = name2 ? strlen(name2) + 1 : 0;
   call_t *c = calloc(1, sizeof(call_t) + l1 + l2);
@@ -185,6 +220,8 @@ static call_t *call_new(fuse_req_t req, enum op op, const char *name, const char
     c->pid = (uint32_t)ctx->pid;
     c->umask = ctx->umask;
   }
+  c->bad_name = (name && !utf8_valid((const unsigned char *)name)) ||
+                (name2 && !utf8_valid((const unsigned char *)name2));
   if (name) {
     c->name = c->tail;
     memcpy(c->name, name, l1);
@@ -215,6 +252,11 @@ static void submit(fuse_req_t req, call_t *c) {
   session_t *s = fuse_req_userdata(req);
   if (c == NULL) {
     fuse_reply_err(req, ENOMEM);
+    return;
+  }
+  if (c->bad_name) {
+    fuse_reply_err(req, EILSEQ);
+    call_free(c);
     return;
   }
   if (napi_call_threadsafe_function(s->tsfn, c, napi_tsfn_nonblocking) != napi_ok) {
