@@ -3,6 +3,7 @@ import { constants } from 'node:os';
 export const EIO = constants.errno.EIO;
 export const ENOSYS = constants.errno.ENOSYS;
 export const ERANGE = constants.errno.ERANGE;
+export const ENOTCONN = constants.errno.ENOTCONN;
 
 /**
  * The errno a thrown error asks for: `.status` (TsmfsError from @tsmfs/protocol) or

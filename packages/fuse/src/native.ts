@@ -11,6 +11,8 @@ export interface NativeBinding {
   /** Stops the loop and detaches the mount lazily; false once the loop has ended. */
   unmount(session: NativeSession): boolean;
   detachSync(session: NativeSession): void;
+  /** Cache invalidation on the libuv pool: name set → inval_entry, else inval_inode. */
+  notify(session: NativeSession, ino: number, name: string | null, offset: number, length: number): Promise<number>;
   setScratch(scratch: Float64Array): void;
   replyErr(id: number, errno: number): number;
   replyNone(id: number): number;

@@ -201,6 +201,32 @@ describe('a mounted in-memory file system, used from child processes', () => {
   });
 });
 
+describe('cache invalidation', () => {
+  it('makes the kernel forget an entry and an inode that changed behind its back', async () => {
+    const fs = new MemFs(60);
+    const m = await mountForTest(fs, OPTIONS);
+    const ctx = { uid: 0, gid: 0, pid: 0, umask: 0, groups: () => [] };
+    try {
+      expect((await sh(`echo one > ${m.dir}/a && cat ${m.dir}/a`)).stdout).toBe('one\n');
+      fs.rename(ctx, 1, 'a', 1, 'b'); // another client renames it
+      expect((await sh(`cat ${m.dir}/a`)).stdout).toBe('one\n'); // still cached for 60 s
+      expect(await m.session.invalidateEntry(1, 'a')).toBe(0);
+      expect((await sh(`cat ${m.dir}/a`)).stderr).toContain('No such file or directory');
+      expect(await m.session.invalidateEntry(1, 'never-looked-up')).toBe(-2);
+
+      const ino = fs.nodes.get(1)!.entries!.get('b')!;
+      expect((await sh(`stat -c %s ${m.dir}/b`)).stdout).toBe('4\n');
+      fs.write(ctx, ino, Buffer.from('longer\n'), 0);
+      expect((await sh(`stat -c %s ${m.dir}/b`)).stdout).toBe('4\n');
+      expect(await m.session.invalidateInode(ino)).toBe(0);
+      expect((await sh(`stat -c %s ${m.dir}/b && cat ${m.dir}/b`)).stdout).toBe('7\nlonger\n');
+    } finally {
+      await m.teardown();
+    }
+    expect(await m.session.invalidateEntry(1, 'a')).toBe(-107);
+  });
+});
+
 describe('unmounting', () => {
   it('unmount() ends the loop and removes the mount; the session reports it', async () => {
     const m = await mountForTest(new MemFs(), OPTIONS);

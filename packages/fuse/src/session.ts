@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { EIO, ENOSYS, ERANGE, errnoOf } from './errno.js';
+import { EIO, ENOSYS, ENOTCONN, ERANGE, errnoOf } from './errno.js';
 import { native, type NativeSession } from './native.js';
 import {
   packNames,
@@ -140,6 +140,29 @@ export class FuseSession extends EventEmitter {
     await this.endedPromise;
   }
 
+  /**
+   * Makes the kernel forget the cached entry `name` in `parent` (another client changed
+   * it). Resolves 0, or a negative errno: -ENOENT when nothing was cached, -ENOTCONN when
+   * not mounted. Never call it from a handler and await it before replying: the kernel
+   * may hold the directory lock until that request is answered.
+   */
+  invalidateEntry(parent: number, name: string): Promise<number> {
+    return this.notify(parent, name, 0, 0);
+  }
+
+  /**
+   * Makes the kernel forget `ino`'s cached attributes and its cached data from `offset`
+   * for `length` bytes (0: to the end; a negative offset: attributes only).
+   */
+  invalidateInode(ino: number, offset = 0, length = 0): Promise<number> {
+    return this.notify(ino, null, offset, length);
+  }
+
+  private notify(ino: number, name: string | null, offset: number, length: number): Promise<number> {
+    if (!this.handle || this.ended) return Promise.resolve(-ENOTCONN);
+    return native.notify(this.handle, ino, name, offset, length);
+  }
+
   /** @internal process 'exit' hook: lazy detach, no waiting. */
   detachOnExit(): void {
     if (this.handle && !this.ended) native.detachSync(this.handle);
@@ -175,13 +198,13 @@ export class FuseSession extends EventEmitter {
     if (op === OP.ended) return this.onEnded(a);
     const ctx = new Context(id, uid, gid, pid, umask);
     if (op === OP.forget) {
-      this.notify(ctx, a);
+      this.deliverForget(ctx, a);
       return;
     }
     this.serve(op, id, ctx, a, b, c, d, e, f, g, h, i, j, k).catch((err) => this.fail(op, id, err));
   };
 
-  private notify(ctx: Context, flat: number[]): void {
+  private deliverForget(ctx: Context, flat: number[]): void {
     if (!this.ops.forget) return;
     Promise.resolve()
       .then(() => this.ops.forget!(ctx, forgetItems(flat)))

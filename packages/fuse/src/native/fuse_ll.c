@@ -92,6 +92,7 @@ struct session {
   int destroyed;      /* main thread: libfuse session freed */
   int exit_requested; /* main thread: unmount() was called */
   uint32_t inflight;  /* main thread: requests handed to JS and not yet answered */
+  uint32_t notifying; /* main thread: invalidations running on the libuv pool */
   int js_released;    /* main thread: the JS handle was finalized */
 };
 
@@ -157,10 +158,12 @@ static fuse_req_t table_take(double id) {
   return req;
 }
 
-/* After a reply: the session may now be freed if its loop has ended. */
-static void after_reply(session_t *s) {
-  if (s->loop_ended && s->inflight == 0 && !s->destroyed) destroy_fuse(s);
+/* The libfuse session is freed once its loop has ended and nothing refers to it. */
+static void maybe_destroy(session_t *s) {
+  if (s->loop_ended && s->inflight == 0 && s->notifying == 0 && !s->destroyed) destroy_fuse(s);
 }
+
+static void after_reply(session_t *s) { maybe_destroy(s); }
 
 static session_t *table_session(double id) {
   if (!(id >= 0)) return NULL;
@@ -691,7 +694,7 @@ static void loop_ended(session_t *s) {
     pthread_join(s->thread, NULL); /* it has only the release left to do */
     s->thread_running = 0;
   }
-  if (s->inflight == 0) destroy_fuse(s);
+  maybe_destroy(s);
 }
 
 /* Fills argv after the fixed head (op, id, uid, gid, pid, umask); returns argc. */
@@ -1276,6 +1279,71 @@ static napi_value js_detach_sync(napi_env env, napi_callback_info info) {
   return undef(env);
 }
 
+/* ---- cache invalidation ----------------------------------------------------------
+   fuse_lowlevel_notify_inval_* write to /dev/fuse and may wait in the kernel for locks that
+   a request in flight holds; that request can only be answered by the main thread, so the
+   notification runs on the libuv pool and resolves a promise. */
+
+typedef struct notify {
+  napi_async_work work;
+  napi_deferred deferred;
+  session_t *s;
+  uint64_t ino;
+  int64_t off, len;
+  char *name; /* NULL: invalidate the inode's attributes and data */
+  int result;
+} notify_t;
+
+static void notify_execute(napi_env env, void *data) {
+  notify_t *n = data;
+  if (n->name != NULL)
+    n->result = fuse_lowlevel_notify_inval_entry(n->s->ch, n->ino, n->name, strlen(n->name));
+  else
+    n->result = fuse_lowlevel_notify_inval_inode(n->s->ch, n->ino, n->off, n->len);
+}
+
+static void notify_complete(napi_env env, napi_status status, void *data) {
+  notify_t *n = data;
+  n->s->notifying--;
+  napi_resolve_deferred(env, n->deferred, int_result(env, status == napi_ok ? n->result : -EIO));
+  napi_delete_async_work(env, n->work);
+  maybe_destroy(n->s);
+  free(n->name);
+  free(n);
+}
+
+/* notify(session, ino, name | null, off, len) -> Promise<0 | -errno> */
+static napi_value js_notify(napi_env env, napi_callback_info info) {
+  ARGS(5);
+  session_t *s = arg_session(env, argv[0]);
+  napi_value promise;
+  napi_deferred deferred;
+  napi_create_promise(env, &deferred, &promise);
+  if (s == NULL || s->destroyed || s->loop_ended) {
+    napi_resolve_deferred(env, deferred, int_result(env, -ENOTCONN));
+    return promise;
+  }
+  notify_t *n = calloc(1, sizeof(notify_t));
+  n->deferred = deferred;
+  n->s = s;
+  n->ino = (uint64_t)arg_num(env, argv[1]);
+  napi_valuetype type;
+  napi_typeof(env, argv[2], &type);
+  if (type == napi_string) {
+    size_t len;
+    napi_get_value_string_utf8(env, argv[2], NULL, 0, &len);
+    n->name = malloc(len + 1);
+    napi_get_value_string_utf8(env, argv[2], n->name, len + 1, &len);
+  }
+  n->off = (int64_t)arg_num(env, argv[3]);
+  n->len = (int64_t)arg_num(env, argv[4]);
+  napi_create_async_work(env, NULL, str(env, "tsmfs-fuse-notify"), notify_execute,
+                         notify_complete, n, &n->work);
+  s->notifying++;
+  napi_queue_async_work(env, n->work);
+  return promise;
+}
+
 static napi_value op_table(napi_env env) {
   napi_value table;
   napi_create_object(env, &table);
@@ -1295,6 +1363,7 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"mount", NULL, js_mount, NULL, NULL, NULL, napi_default, NULL},
       {"unmount", NULL, js_unmount, NULL, NULL, NULL, napi_default, NULL},
+      {"notify", NULL, js_notify, NULL, NULL, NULL, napi_default, NULL},
       {"detachSync", NULL, js_detach_sync, NULL, NULL, NULL, napi_default, NULL},
       {"setScratch", NULL, js_set_scratch, NULL, NULL, NULL, napi_default, NULL},
       {"replyErr", NULL, js_reply_err, NULL, NULL, NULL, napi_default, NULL},
