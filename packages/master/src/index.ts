@@ -11,3 +11,4 @@ export { MetaloggerLink } from './links/metalogger-link.js';
 export * from './metarestore.js';
 export { DumpError, decodeDump, dumpVersion, encodeDump } from './metadata/metadata-dump.js';
 export { canonicalState } from './metadata/state-digest.js';
+export { DataLock, DataLockError } from './durability/data-lock.js';

@@ -1,0 +1,199 @@
+import { hostname } from 'node:os';
+import type { Service } from '@tsmfs/daemon';
+import { decodeEntry } from '@tsmfs/master';
+import type { Reply } from '@tsmfs/protocol';
+import { type Connection, dial } from '@tsmfs/rpc';
+import type { Logger } from 'pino';
+import type { MasterAddress } from './config.js';
+import { type DumpDownloaded, downloadDump } from './dump-download.js';
+import type { MlChangelog } from './ml-changelog.js';
+
+export interface MasterConnOptions {
+  masters: MasterAddress[];
+  dir: string;
+  changelog: MlChangelog;
+  keepPrevious: number;
+  dumpEveryMs: number;
+  /** MASTER_RECONNECTION_DELAY: the back-off's ceiling. */
+  maxReconnectDelayMs: number;
+  /** MASTER_TIMEOUT. */
+  timeoutMs: number;
+  log: Logger;
+  /** The changelog cannot be written: going on would leave a hole in it. */
+  onFatal: (err: Error) => void;
+}
+
+/** Bytes asked for per fetch; the master caps it at 1 MiB. */
+const FETCH_BYTES = 1024 * 1024;
+const FIRST_RECONNECT_DELAY_MS = 100;
+
+/** The link broke the stream's rules (a hole, a bad line): drop it and resume from the last version. */
+class StreamError extends Error {}
+
+/**
+ * masterconn: the metalogger's link to the master. Connects (to each MASTER_HOST address
+ * in turn, backing off), downloads a dump at start and every META_DOWNLOAD_FREQ hours,
+ * and follows the changelog by long-polling `mlFetch` from the last version written.
+ * The next fetch is sent as soon as a batch arrives, so the network wait overlaps the
+ * local write; the master keeps no cursor, so resuming after any failure is just asking
+ * again from `changelog.lastVersion`.
+ */
+export class MasterConn implements Service {
+  readonly name = 'master-conn';
+  private conn: Connection | undefined;
+  private stopping = false;
+  private loop: Promise<void> | undefined;
+  private nextDumpAt = 0;
+  private dumping: Promise<unknown> | undefined;
+  private fileOps: Promise<unknown> = Promise.resolve();
+  private wake: (() => void) | undefined;
+  private masterIndex = 0;
+
+  constructor(private readonly options: MasterConnOptions) {}
+
+  async start(): Promise<void> {
+    this.loop = this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.conn?.close();
+    this.wake?.();
+    await this.loop;
+    await this.dumping?.catch(() => undefined);
+    await this.fileOps;
+  }
+
+  private async run(): Promise<void> {
+    const { log } = this.options;
+    let delay = FIRST_RECONNECT_DELAY_MS;
+    while (!this.stopping) {
+      const address = this.options.masters[this.masterIndex % this.options.masters.length]!;
+      try {
+        const { conn } = await dial({
+          ...address,
+          role: 'metalogger',
+          name: `metalogger@${hostname()}`,
+          requestTimeoutMs: this.options.timeoutMs,
+          connectTimeoutMs: this.options.timeoutMs,
+        });
+        this.conn = conn;
+        if (this.stopping) break;
+        log.info({ master: `${address.host}:${address.port}`, version: this.options.changelog.lastVersion }, 'connected to the master');
+        delay = FIRST_RECONNECT_DELAY_MS;
+        await this.follow(conn);
+      } catch (err) {
+        if (this.stopping) break;
+        log.warn({ master: `${address.host}:${address.port}`, err: (err as Error).message, retryMs: delay }, 'master link lost');
+      } finally {
+        this.conn?.close();
+        this.conn = undefined;
+      }
+      if (this.stopping) break;
+      this.masterIndex++;
+      await this.sleep(delay * (0.75 + Math.random() / 2));
+      delay = Math.min(delay * 2, this.options.maxReconnectDelayMs);
+    }
+  }
+
+  private async follow(conn: Connection): Promise<void> {
+    const { changelog, log } = this.options;
+    if (Date.now() >= this.nextDumpAt) await this.dumpNow(conn);
+    let after = changelog.lastVersion;
+    let pending = this.fetch(conn, after);
+    for (;;) {
+      const r = await pending;
+      if (this.stopping) return;
+      if (r.mode === 'dump') {
+        after = await this.startOver(conn, after, r);
+        pending = this.fetch(conn, after);
+        continue;
+      }
+      if (r.lines === '') {
+        pending = this.fetch(conn, after);
+        this.maybeDumpInBackground(conn);
+        continue;
+      }
+      checkBatch(r, after);
+      after = r.last;
+      pending = this.fetch(conn, after);
+      await this.serial(() => changelog.append(r.lines, r.first, r.last)).catch((err: Error) => {
+        this.options.onFatal(err);
+        throw err;
+      });
+      log.debug({ first: r.first, last: r.last, behind: r.durable - r.last }, 'changelog written');
+      this.maybeDumpInBackground(conn);
+    }
+  }
+
+  /** The master no longer holds our next version (or never had our last ones). */
+  private async startOver(conn: Connection, after: number, r: Reply<'mlFetch'>): Promise<number> {
+    const { changelog, log } = this.options;
+    if (after > r.durable) {
+      const aside = await this.serial(() => changelog.setAside());
+      log.error({ version: after, masterVersion: r.durable, movedTo: aside }, 'our changelog is ahead of the master (it was restored from older metadata): set aside');
+    } else {
+      log.warn({ version: after, reason: r.reason }, 'too far behind the master: starting again from a dump');
+    }
+    const d = await this.dumpNow(conn, false);
+    await this.serial(() => changelog.restartAt(d.version));
+    return d.version;
+  }
+
+  private fetch(conn: Connection, after: number): Promise<Reply<'mlFetch'>> {
+    const waitMs = Math.max(500, Math.floor(this.options.timeoutMs / 2));
+    const p = conn.request('mlFetch', { after, maxBytes: FETCH_BYTES, waitMs }, waitMs + this.options.timeoutMs);
+    p.catch(() => undefined); // awaited by follow(); this only keeps an abandoned fetch from being "unhandled"
+    return p;
+  }
+
+  private maybeDumpInBackground(conn: Connection): void {
+    if (this.dumping || Date.now() < this.nextDumpAt) return;
+    this.dumping = this.dumpNow(conn)
+      .catch((err: Error) => this.options.log.warn({ err: err.message }, 'metadata dump download failed; will retry'))
+      .finally(() => (this.dumping = undefined));
+  }
+
+  /** Downloads a dump and, unless told otherwise, rotates the changelog after it (as the master does after a dump). */
+  private async dumpNow(conn: Connection, rotate = true): Promise<DumpDownloaded> {
+    const d = await downloadDump(conn, this.options.dir, this.options.keepPrevious);
+    this.nextDumpAt = Date.now() + this.options.dumpEveryMs;
+    if (rotate) await this.serial(() => this.options.changelog.rotate());
+    this.options.log.info(d, 'metadata dump downloaded');
+    return d;
+  }
+
+  /** Changelog writes and rotations, one at a time and in order. */
+  private serial<T>(op: () => Promise<T>): Promise<T> {
+    const next = this.fileOps.then(op);
+    this.fileOps = next.catch(() => undefined);
+    return next;
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done(): void {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wake = done;
+    });
+  }
+}
+
+/** Every line must verify and the versions must run after+1..last without a hole. */
+function checkBatch(r: Reply<'mlFetch'>, after: number): void {
+  if (r.first !== after + 1) throw new StreamError(`master sent ${r.first}..${r.last} after version ${after}`);
+  if (!r.lines.endsWith('\n')) throw new StreamError('batch does not end with a whole line');
+  let expected = r.first;
+  let start = 0;
+  while (start < r.lines.length) {
+    const nl = r.lines.indexOf('\n', start);
+    const e = decodeEntry(r.lines.slice(start, nl));
+    if (e.version !== expected) throw new StreamError(`line ${e.version} where ${expected} was expected`);
+    expected++;
+    start = nl + 1;
+  }
+  if (expected - 1 !== r.last) throw new StreamError(`batch claims ${r.first}..${r.last} but holds up to ${expected - 1}`);
+}
