@@ -286,6 +286,29 @@ describe('unmounting', () => {
     await sh(`rmdir ${dir}`);
   });
 
+  it.skipIf(!existsSync(new URL('../dist/index.js', import.meta.url)))(
+    'with auto_unmount, a killed server leaves no dead mount behind',
+    async () => {
+      const dir = (await sh('mktemp -d')).stdout.trim();
+      const script = `
+        const { FuseSession } = await import(${JSON.stringify(new URL('../dist/index.js', import.meta.url).pathname)});
+        const s = new FuseSession(${JSON.stringify(dir)}, {}, { mountOptions: ['fsname=killed', 'auto_unmount'] });
+        await s.mount();
+        console.log('mounted');`;
+      const r = await sh(
+        `node --input-type=module -e "$SCRIPT" & pid=$!; ` +
+          `for i in $(seq 100); do grep -q ' ${dir} ' /proc/mounts && break; sleep 0.05; done; ` +
+          `grep -c ' ${dir} ' /proc/mounts; kill -9 $pid; wait $pid; ` +
+          `for i in $(seq 100); do grep -q ' ${dir} ' /proc/mounts || break; sleep 0.05; done; ` +
+          `grep -c ' ${dir} ' /proc/mounts`,
+        { SCRIPT: script },
+      );
+      if (isMounted(dir)) await sh(`fusermount -u -z ${dir}`);
+      expect(r.stdout).toBe('mounted\n1\n0\n');
+      await sh(`rmdir ${dir}`);
+    },
+  );
+
   it('rejects a bad option without leaving a mount behind', async () => {
     const dir = (await sh('mktemp -d')).stdout.trim();
     const session = new FuseSession(dir, {}, { mountOptions: ['no_such_option'] });

@@ -366,7 +366,11 @@ export class FuseSession extends EventEmitter {
   private report(op: number, err: unknown): void {
     const error = err instanceof Error ? err : new Error(String(err));
     Object.assign(error, { op: NAMES[op] });
-    if (this.listenerCount('error') > 0) this.emit('error', error);
-    else process.emitWarning(`@tsmfs/fuse: ${NAMES[op]} handler failed: ${error.message}`);
+    try {
+      if (this.listenerCount('error') > 0) this.emit('error', error);
+      else process.emitWarning(`@tsmfs/fuse: ${NAMES[op]} handler failed: ${error.message}`);
+    } catch {
+      // An 'error' listener that throws must not turn a handler's bug into a crash.
+    }
   }
 }
