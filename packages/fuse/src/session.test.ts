@@ -201,6 +201,48 @@ describe('a mounted in-memory file system, used from child processes', () => {
   });
 });
 
+/** Every handler waits a random 0–3 ms, so replies come back out of order. */
+class SlowFs extends MemFs {
+  inFlight = 0;
+  maxInFlight = 0;
+  constructor() {
+    super(0);
+    for (const name of ['lookup', 'getattr', 'create', 'write', 'read', 'unlink', 'mkdir', 'readdir'] as const) {
+      const inner = (this[name] as (...args: unknown[]) => unknown).bind(this);
+      (this as Record<string, unknown>)[name] = async (...args: unknown[]) => {
+        this.maxInFlight = Math.max(this.maxInFlight, ++this.inFlight);
+        try {
+          await new Promise((resolve) => setTimeout(resolve, Math.random() * 3));
+          return inner(...args);
+        } finally {
+          this.inFlight--;
+        }
+      };
+    }
+  }
+}
+
+describe('many requests in flight', () => {
+  it('serves 8 processes at once with replies out of order', async () => {
+    const fs = new SlowFs();
+    const m = await mountForTest(fs, OPTIONS);
+    try {
+      const workers = Array.from({ length: 8 }, (_, w) =>
+        sh(
+          `mkdir ${m.dir}/w${w} && cd ${m.dir}/w${w} && ` +
+            `for i in $(seq 50); do echo "$i-${w}" > f$i; done && cat f* | wc -l && rm f10 f20 && ls | wc -l`,
+        ),
+      );
+      const results = await Promise.all(workers);
+      for (const r of results) expect(r.stdout + r.stderr).toBe('50\n48\n');
+      expect(fs.maxInFlight).toBeGreaterThanOrEqual(4);
+      expect((await sh(`cat ${m.dir}/w3/f7`)).stdout).toBe('7-3\n');
+    } finally {
+      await m.teardown();
+    }
+  });
+});
+
 describe('cache invalidation', () => {
   it('makes the kernel forget an entry and an inode that changed behind its back', async () => {
     const fs = new MemFs(60);
