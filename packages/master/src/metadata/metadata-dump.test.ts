@@ -6,7 +6,7 @@ import { extraOpArb, freshLive, opArb, runOp } from './namespace-ops.test-helper
 import { canonicalState } from './state-digest.js';
 
 const anyOp = fc.oneof({ weight: 3, arbitrary: opArb }, { weight: 2, arbitrary: extraOpArb });
-const stateArb = fc.array(anyOp, { maxLength: 100 }).map((ops) => {
+const stateArb = fc.array(anyOp, { maxLength: 100, size: 'max' }).map((ops) => {
   const live = freshLive();
   for (const op of ops) runOp(live, op);
   return live.md;

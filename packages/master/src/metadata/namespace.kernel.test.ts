@@ -170,7 +170,7 @@ const oracle = kernelOracleAvailable();
 describe.runIf(oracle)('Namespace against the Linux kernel (ext4, real uids)', () => {
   it('random op sequences with random users: same errno per op, same final tree', () => {
     fc.assert(
-      fc.property(fc.array(kernelOpArb, { minLength: 1, maxLength: 50 }), (ops) => {
+      fc.property(fc.array(kernelOpArb, { minLength: 1, maxLength: 50, size: 'max' }), (ops) => {
         const all = [...SEED, ...ops];
         const kernel = runOnKernel(all);
         const live = freshLive(false);

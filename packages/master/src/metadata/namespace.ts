@@ -29,6 +29,7 @@ import {
   isOwnerOrRoot,
   isRoot,
   mayHardlink,
+  modeAfterWrite,
   modeWithoutPrivs,
   permits,
   stickyForbids,
@@ -306,7 +307,7 @@ export class Namespace {
       mode = modeWithoutPrivs(mode);
       if (!isRoot(cred) && !inGroup(cred, md.gid[inode]!)) mode &= ~S_ISGID;
     }
-    if (req.size !== undefined && !isRoot(cred) && req.mode === undefined) mode = modeWithoutPrivs(mode);
+    if (req.size !== undefined && req.mode === undefined) mode = modeAfterWrite(mode, req.gid ?? md.gid[inode]!, cred);
     if (mode !== md.mode[inode] || req.mode !== undefined) m.mode = mode;
     if (req.uid !== undefined) m.uid = req.uid;
     if (req.gid !== undefined) m.gid = req.gid;
@@ -336,7 +337,7 @@ export class Namespace {
     if (trunc && md.type[inode] === TYPE_CODE.file) {
       const ts = this.clock();
       const m: Extract<Mutation, { op: 'setattr' }> = { op: 'setattr', ts, inode, size: 0, mtime: ts };
-      const mode = isRoot(req.cred) ? md.mode[inode]! : modeWithoutPrivs(md.mode[inode]!);
+      const mode = modeAfterWrite(md.mode[inode]!, md.gid[inode]!, req.cred);
       if (mode !== md.mode[inode]) m.mode = mode;
       this.commit(m);
     }
@@ -588,10 +589,8 @@ export class Namespace {
     const md = this.md;
     const inode = this.regularFile(req.inode);
     const ts = this.clock();
-    const mode = md.mode[inode]!;
-    if (!isRoot(req.cred) && modeWithoutPrivs(mode) !== mode) {
-      this.commit({ op: 'setattr', ts, inode, mode: modeWithoutPrivs(mode) });
-    }
+    const mode = modeAfterWrite(md.mode[inode]!, md.gid[inode]!, req.cred);
+    if (mode !== md.mode[inode]) this.commit({ op: 'setattr', ts, inode, mode });
     const current = md.chunkAt(inode, req.index);
     if (current === 0 || md.chunks.refcount[current]! > 1) {
       const m: Mutation = { op: 'chunkAlloc', ts, inode, index: req.index, chunkId: md.chunks.nextChunkId, version: 1 };

@@ -70,3 +70,15 @@ export function modeWithoutPrivs(mode: number): number {
   if ((m & (S_ISGID | S_IXGRP)) === (S_ISGID | S_IXGRP)) m &= ~S_ISGID;
   return m;
 }
+
+/**
+ * The mode after a write or truncate by `cred` (Linux's setattr_should_drop_suidgid):
+ * nothing changes for root (CAP_FSETID); anyone else drops setuid, and setgid when it
+ * is "setgid executable" or the writer is not in the file's group.
+ */
+export function modeAfterWrite(mode: number, gid: number, cred: Cred): number {
+  if (isRoot(cred)) return mode;
+  let m = mode & ~S_ISUID;
+  if (m & S_IXGRP || !inGroup(cred, gid)) m &= ~S_ISGID;
+  return m;
+}

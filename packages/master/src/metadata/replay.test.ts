@@ -17,7 +17,7 @@ function replay(log: Live['log'], from = createEmptyMetadata({ sec: 1_700_000_00
 describe('replay = live', () => {
   it('replaying the mutations the sink received rebuilds the live state exactly', () => {
     fc.assert(
-      fc.property(fc.array(anyOp, { maxLength: 120 }), (ops) => {
+      fc.property(fc.array(anyOp, { maxLength: 120, size: 'max' }), (ops) => {
         const live = freshLive();
         for (const op of ops) runOp(live, op);
         expect(live.md.version).toBe(live.log.length);
@@ -29,7 +29,7 @@ describe('replay = live', () => {
 
   it('a dump taken midway plus the rest of the changelog equals the live state', () => {
     fc.assert(
-      fc.property(fc.array(anyOp, { maxLength: 120 }), fc.array(anyOp, { maxLength: 60 }), (before, after) => {
+      fc.property(fc.array(anyOp, { maxLength: 120, size: 'max' }), fc.array(anyOp, { maxLength: 60, size: 'max' }), (before, after) => {
         const live = freshLive();
         for (const op of before) runOp(live, op);
         const dump = encodeDump(live.md);
@@ -44,7 +44,7 @@ describe('replay = live', () => {
 
   it('a restored namespace keeps working like the live one (same ids, same errors)', () => {
     fc.assert(
-      fc.property(fc.array(anyOp, { maxLength: 80 }), fc.array(opArb, { maxLength: 40 }), (before, after) => {
+      fc.property(fc.array(anyOp, { maxLength: 80, size: 'max' }), fc.array(opArb, { maxLength: 40, size: 'max' }), (before, after) => {
         const a = freshLive();
         for (const op of before) runOp(a, op);
         // Opens are session state, not metadata: drop them so both sides start equal.
