@@ -12,3 +12,5 @@ export * from './metarestore.js';
 export { DumpError, decodeDump, dumpVersion, encodeDump } from './metadata/metadata-dump.js';
 export { canonicalState } from './metadata/state-digest.js';
 export { DataLock, DataLockError } from './durability/data-lock.js';
+export { Namespace } from './metadata/namespace.js';
+export { createEmptyMetadata } from './metadata/metadata.js';
