@@ -113,6 +113,22 @@ describe('readdir', () => {
     expect(ns.readdir({ cred: ROOT, inode: 1, cookie: 100, max: 10, withAttrs: false })).toEqual({ entries: [], cookie: 100, eof: true });
   });
 
+  it('a reader paging through while entries are removed sees every remaining entry once', () => {
+    const { ns, mkfile } = setup();
+    for (let i = 0; i < 30; i++) mkfile(1, `f${i}`);
+    const seen: string[] = [];
+    let page = ns.readdir({ cred: ROOT, inode: 1, cookie: 0, max: 10, withAttrs: false });
+    for (;;) {
+      seen.push(...page.entries.map((e) => e.name));
+      // rm -r style: remove what was read before asking for more.
+      for (const e of page.entries) ns.unlink({ cred: ROOT, parent: 1, name: e.name });
+      if (page.eof) break;
+      page = ns.readdir({ cred: ROOT, inode: 1, cookie: page.cookie, max: 10, withAttrs: false });
+    }
+    expect(seen).toHaveLength(30);
+    expect(ns.readdir({ cred: ROOT, inode: 1, cookie: 0, max: 10, withAttrs: false }).entries).toEqual([]);
+  });
+
   it('needs read permission on the directory', () => {
     const { ns, mkdir } = setup();
     const d = mkdir(1, 'd', ROOT, 0o711);

@@ -60,6 +60,7 @@ export const MAX_LINKS = 65_000;
  */
 export class Namespace {
   private readonly openCount = new Map<number, number>();
+  private readonly readdirCursors = new Map<string, ReaddirCursor>();
 
   constructor(
     readonly md: Metadata,
@@ -100,19 +101,46 @@ export class Namespace {
     const dir = this.existing(req.inode);
     if (!this.md.isDir(dir)) throw fail('ENOTDIR');
     if (!permits(this.md, dir, req.cred, R_OK)) throw fail('EACCES');
+    const cursor = this.cursorAt(dir, req.cookie);
     const entries: DirEntry[] = [];
-    const it = this.md.children.get(dir)!.entries();
-    // The cookie is the position in the directory's insertion order (see docs/metadata.md).
-    for (let skip = req.cookie; skip > 0; skip--) if (it.next().done) return { entries, cookie: req.cookie, eof: true };
     const max = Math.max(1, req.max);
-    let next = it.next();
-    while (!next.done && entries.length < max) {
-      const [name, inode] = next.value;
-      const type = this.md.typeOf(inode)!;
-      entries.push(req.withAttrs ? { name, inode, type, attr: this.md.attr(inode) } : { name, inode, type });
-      next = it.next();
+    while (!cursor.next.done && entries.length < max) {
+      const [name, inode] = cursor.next.value;
+      // A live iterator may hold an entry removed since the last page: skip it.
+      if (cursor.entries.get(name) === inode) {
+        const type = this.md.typeOf(inode)!;
+        entries.push(req.withAttrs ? { name, inode, type, attr: this.md.attr(inode) } : { name, inode, type });
+      }
+      cursor.next = cursor.it.next();
     }
-    return { entries, cookie: req.cookie + entries.length, eof: next.done === true };
+    const cookie = req.cookie + entries.length;
+    const eof = cursor.next.done === true;
+    if (!eof) this.keepCursor(dir, cookie, cursor);
+    return { entries, cookie, eof };
+  }
+
+  /**
+   * Where a readdir page starts. The cookie is a position in the directory's insertion
+   * order; a reader going page by page resumes the live Map iterator of its previous page
+   * (O(page), and entries removed meanwhile shift nothing); anyone else skips `cookie`
+   * entries from the start.
+   */
+  private cursorAt(dir: number, cookie: number): ReaddirCursor {
+    const key = `${dir}:${cookie}`;
+    const entries = this.md.children.get(dir)!;
+    const kept = this.readdirCursors.get(key);
+    this.readdirCursors.delete(key);
+    if (kept && kept.entries === entries) return kept;
+    const it = entries.entries();
+    for (let skip = cookie; skip > 0; skip--) if (it.next().done) break;
+    return { entries, it, next: it.next() };
+  }
+
+  private keepCursor(dir: number, cookie: number, cursor: ReaddirCursor): void {
+    this.readdirCursors.set(`${dir}:${cookie}`, cursor);
+    if (this.readdirCursors.size > MAX_READDIR_CURSORS) {
+      this.readdirCursors.delete(this.readdirCursors.keys().next().value!);
+    }
   }
 
   statfs(_req: Request<'statfs'> = {}): Reply<'statfs'> {
@@ -690,6 +718,15 @@ export class Namespace {
     return sum;
   }
 }
+
+interface ReaddirCursor {
+  entries: Map<string, number>;
+  it: Iterator<[string, number]>;
+  next: IteratorResult<[string, number]>;
+}
+
+/** Readers paging through directories at once whose place is remembered (oldest forgotten first). */
+const MAX_READDIR_CURSORS = 4096;
 
 /** Namespaces tsmfs stores; system.* (POSIX ACLs) is not supported. */
 const XATTR_PREFIXES = ['user.', 'trusted.', 'security.'] as const;
