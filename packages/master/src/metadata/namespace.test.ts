@@ -57,6 +57,15 @@ describe('names', () => {
     expect(errno(() => ns.lookup({ cred: ROOT, parent: 1, name: tooLong }))).toBe('ENAMETOOLONG');
   });
 
+  it('refuses names no kernel sends: empty (ENOENT), with / or NUL (EINVAL)', () => {
+    const { ns, mkfile } = setup();
+    mkfile(1, 'f');
+    expect(errno(() => ns.mkdir({ cred: ROOT, parent: 1, name: '', mode: 0o755, umask: 0 }))).toBe('ENOENT');
+    expect(errno(() => ns.mkdir({ cred: ROOT, parent: 1, name: 'a/b', mode: 0o755, umask: 0 }))).toBe('EINVAL');
+    expect(errno(() => ns.rename({ cred: ROOT, parent: 1, name: 'f', newParent: 1, newName: 'x\0', flags: 0 }))).toBe('EINVAL');
+    expect(errno(() => ns.snapshot({ cred: ROOT, inode: 1, parent: 1, name: '', overwrite: false }))).toBe('ENOENT');
+  });
+
   it('lookup of . and .. works; mkdir of them is EEXIST', () => {
     const { ns, mkdir } = setup();
     const d = mkdir(1, 'd');

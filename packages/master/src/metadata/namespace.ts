@@ -261,6 +261,7 @@ export class Namespace {
     const newDir = this.searchableDir(req.newParent, cred);
     for (const n of [req.name, req.newName]) if (n === '.' || n === '..') throw fail('EBUSY');
     const src = this.existingName(dir, req.name);
+    checkNameChars(req.newName);
     checkNameLength(req.newName);
     const dst = md.lookup(newDir, req.newName);
     const exchange = (flags & RENAME_EXCHANGE) !== 0;
@@ -504,8 +505,9 @@ export class Namespace {
     const { cred } = req;
     const src = this.linked(req.inode);
     const dir = this.searchableDir(req.parent, cred);
-    checkNameLength(req.name);
     if (req.name === '.' || req.name === '..') throw fail('EEXIST');
+    checkNameChars(req.name);
+    checkNameLength(req.name);
     if (!permits(md, src, cred, R_OK)) throw fail('EACCES');
     if (!permits(md, dir, cred, W_OK | X_OK)) throw fail('EACCES');
     if (md.isDir(src) && md.isAncestorOrSelf(src, dir)) throw fail('EINVAL', 'snapshot into its own subtree');
@@ -689,7 +691,7 @@ export class Namespace {
   /** A name about to be created: EEXIST comes before the write-permission check, as in Linux. */
   private checkNewName(dir: number, name: string): void {
     if (name === '.' || name === '..') throw fail('EEXIST');
-    if (name === '' || name.includes('/') || name.includes('\0')) throw fail('EINVAL', 'bad name');
+    checkNameChars(name);
     checkNameLength(name);
     if (this.md.lookup(dir, name) !== undefined) throw fail('EEXIST', name);
   }
@@ -730,6 +732,12 @@ const MAX_READDIR_CURSORS = 4096;
 
 /** Namespaces tsmfs stores; system.* (POSIX ACLs) is not supported. */
 const XATTR_PREFIXES = ['user.', 'trusted.', 'security.'] as const;
+
+/** A name the kernel could have sent: not empty (ENOENT, as for an empty path), no '/' or NUL. */
+function checkNameChars(name: string): void {
+  if (name === '') throw fail('ENOENT', 'empty name');
+  if (name.includes('/') || name.includes('\0')) throw fail('EINVAL', 'name with / or NUL');
+}
 
 function checkNameLength(name: string): void {
   if (Buffer.byteLength(name) > MAX_NAME_LENGTH) throw fail('ENAMETOOLONG');
