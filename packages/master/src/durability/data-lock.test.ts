@@ -21,7 +21,7 @@ describe('DataLock', () => {
     expect(readFileSync(join(dir, LOCK_FILE), 'utf8')).toMatch(new RegExp(`^${process.pid} `));
     const second = new DataLock(dir, pino({ level: 'silent' }));
     await expect(second.start()).rejects.toThrow(DataLockError);
-    await expect(second.start()).rejects.toThrow(`DATA_PATH ${dir} is in use by another master (pid ${process.pid}`);
+    await expect(second.start()).rejects.toThrow(`DATA_PATH ${dir} is in use by another tsmfs daemon (pid ${process.pid}`);
     await first.stop();
     expect(existsSync(join(dir, LOCK_FILE))).toBe(false);
     await second.start();

@@ -4,7 +4,7 @@ import type { Service } from '@tsmfs/daemon';
 import type { Logger } from 'pino';
 import { LOCK_FILE } from './data-path.js';
 
-/** DATA_PATH is held by another live master. */
+/** DATA_PATH is held by another live daemon (a master, or a metalogger on its own folder). */
 export class DataLockError extends Error {
   constructor(message: string) {
     super(message);
@@ -36,7 +36,9 @@ export class DataLock implements Service {
     if (!this.tryCreate(me)) {
       const holder = this.readHolder();
       if (holder && isAlive(holder.pid, holder.startTime)) {
-        throw new DataLockError(`DATA_PATH ${this.dir} is in use by another master (pid ${holder.pid}, lock file ${this.path})`);
+        throw new DataLockError(
+          `DATA_PATH ${this.dir} is in use by another ${daemonName(holder.pid)} (pid ${holder.pid}, lock file ${this.path})`,
+        );
       }
       this.log.warn({ lock: this.path, stalePid: holder?.pid }, 'taking over a stale data lock left by a master that is gone');
       rmSync(this.path, { force: true });
@@ -94,4 +96,16 @@ function startTime(pid: number): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** What holds the lock, for the message: masters and metaloggers share this lock. */
+function daemonName(pid: number): string {
+  try {
+    const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    const named = argv.find((a) => /tsmfs-(master|metalogger)/.test(a));
+    if (named) return /tsmfs-metalogger/.test(named) ? 'tsmfs-metalogger' : 'tsmfs-master';
+  } catch {
+    // gone meanwhile, or not ours to read
+  }
+  return 'tsmfs daemon';
 }
