@@ -26,6 +26,14 @@ export const masterSchema = {
   CHANGELOG_FSYNC: key('bool', true, 'fsync the changelog before acknowledging a mutation; 0 risks losing acknowledged operations in a crash'),
   EMPTY_TRASH_PERIOD: key('int', 300, 'seconds between sweeps that purge trashed files whose trash time has expired', { min: 1, max: 86_400 }),
   SESSION_SUSTAIN_TIME: key('int', 86_400, 'seconds a disconnected client session (and the files it holds open) is kept for it to reconnect', { min: 0, max: 7 * 86_400 }),
+  CHUNKS_LOOP_MIN_TIME: key('int', 5, 'seconds between passes of the chunk loop (replication, deletion of stale, over-goal and unreferenced copies)', { min: 1, max: 3600 }),
+  CHUNKS_WRITE_REP_LIMIT: key('int', 2, 'replications in flight with one chunkserver as the destination', { min: 1, max: 100 }),
+  CHUNKS_READ_REP_LIMIT: key('int', 10, 'replications in flight with one chunkserver as the source', { min: 1, max: 100 }),
+  CHUNKS_GLOBAL_REP_LIMIT: key('int', 50, 'replications in flight in the whole cluster', { min: 1, max: 10_000 }),
+  CHUNKS_SOFT_DEL_LIMIT: key('int', 10, 'chunk deletions in flight on one chunkserver', { min: 1, max: 1000 }),
+  REPLICATIONS_DELAY_INIT: key('int', 60, 'seconds after start-up before copies are replicated or deleted (chunkservers must report first)', { min: 0, max: 3600 }),
+  CHUNKSERVER_TIMEOUT: key('int', 10, 'seconds without a heartbeat after which a chunkserver is taken for dead and its link closed', { min: 2, max: 600 }),
+  WRITE_LEASE_TIMEOUT: key('int', 60, 'seconds a client\'s write lease on a chunk lasts without writeChunkEnd (a dead client does not block the chunk longer)', { min: 1, max: 3600 }),
 };
 
 export type MasterSchema = typeof masterSchema;

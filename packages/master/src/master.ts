@@ -1,11 +1,15 @@
 import { type Logger, type Service } from '@tsmfs/daemon';
 import type { Timespec } from '@tsmfs/protocol';
+import { ChunkManager } from './chunks/chunk-manager.js';
+import { ChunkRequests } from './chunks/chunk-requests.js';
+import { ChunkLoop } from './chunks/replication.js';
 import { type MasterConfig, checkDataPath, listenHost } from './config.js';
 import { DumpScheduler } from './dump-scheduler.js';
 import { Changelog } from './durability/changelog.js';
 import { DataLock } from './durability/data-lock.js';
 import { type MetadataCodec, MetadataStore } from './durability/metadata-store.js';
 import { ExportsFile } from './exports-file.js';
+import { ChunkserverLink } from './links/chunkserver-link.js';
 import { ClientLink } from './links/client-link.js';
 import { MetaloggerLink } from './links/metalogger-link.js';
 import { applyMutation } from './metadata/apply.js';
@@ -65,6 +69,9 @@ export interface Master {
   services: Service[];
   clientLink: ClientLink;
   metaloggerLink: MetaloggerLink;
+  chunkserverLink: ChunkserverLink;
+  chunks: ChunkManager;
+  chunkLoop: ChunkLoop;
 }
 
 export interface MasterHooks {
@@ -75,8 +82,9 @@ export interface MasterHooks {
 /**
  * tsmfs-master as an ordered list of services, like MooseFS's list of module inits:
  * exports (a mistake there stops us before DATA_PATH is touched) → lock DATA_PATH →
- * load metadata (dump + changelogs) → open the changelog → the namespace → the client
- * port → the metalogger port → trash sweeper → dump scheduler. Stopping runs
+ * load metadata (dump + changelogs) → open the changelog → the namespace → the
+ * chunkserver port (locations come back before clients ask) → the client port → the
+ * metalogger port → the chunk loop → trash sweeper → dump scheduler. Stopping runs
  * the list backwards, so the client port closes, the changelog is flushed, the metadata
  * store writes its shutdown dump and the lock is released last.
  */
@@ -108,6 +116,32 @@ export function buildMaster(config: MasterConfig, log: Logger, hooks: MasterHook
     sustainMs: config.SESSION_SUSTAIN_TIME * 1000,
     log: component('sessions'),
   });
+  const chunks = new ChunkManager({
+    md: () => namespace.namespace.md,
+    epoch: () => 1,
+    leaseTimeoutMs: config.WRITE_LEASE_TIMEOUT * 1000,
+    limits: {
+      writesPerServer: config.CHUNKS_WRITE_REP_LIMIT,
+      readsPerServer: config.CHUNKS_READ_REP_LIMIT,
+      global: config.CHUNKS_GLOBAL_REP_LIMIT,
+      deletesPerServer: config.CHUNKS_SOFT_DEL_LIMIT,
+    },
+    log: component('chunks'),
+  });
+  const chunkserverLink = new ChunkserverLink({
+    host: listenHost(config.MATOCS_LISTEN_HOST),
+    port: config.MATOCS_LISTEN_PORT,
+    chunks,
+    epoch: () => 1,
+    log: component('chunkserver-link'),
+  });
+  const chunkLoop = new ChunkLoop({
+    chunks,
+    periodMs: config.CHUNKS_LOOP_MIN_TIME * 1000,
+    delayInitMs: config.REPLICATIONS_DELAY_INIT * 1000,
+    serverTimeoutMs: config.CHUNKSERVER_TIMEOUT * 1000,
+    log: component('chunk-loop'),
+  });
   const clientLink = new ClientLink({
     host: listenHost(config.MATOCL_LISTEN_HOST),
     port: config.MATOCL_LISTEN_PORT,
@@ -115,6 +149,7 @@ export function buildMaster(config: MasterConfig, log: Logger, hooks: MasterHook
     changelog,
     epoch: () => 1,
     log: component('client-link'),
+    chunks: new ChunkRequests(chunks, () => namespace.namespace),
   });
   const metaloggerLink = new MetaloggerLink({
     host: listenHost(config.MATOML_LISTEN_HOST),
@@ -139,5 +174,12 @@ export function buildMaster(config: MasterConfig, log: Logger, hooks: MasterHook
     signal: 'SIGUSR2',
     log: component('dump-scheduler'),
   });
-  return { services: [exportsFile, lock, store, changelog, namespace, clientLink, metaloggerLink, sweeper, dumps], clientLink, metaloggerLink };
+  return {
+    services: [exportsFile, lock, store, changelog, namespace, chunkserverLink, clientLink, metaloggerLink, chunkLoop, sweeper, dumps],
+    clientLink,
+    metaloggerLink,
+    chunkserverLink,
+    chunks,
+    chunkLoop,
+  };
 }

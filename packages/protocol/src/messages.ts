@@ -299,6 +299,25 @@ export const Messages = {
   /** A piece of an open dump; `data` is shorter than `length` only at the end of the file. */
   mlDumpRead: msg(402, t.obj({ handle: t.u32, offset: t.u53, length: t.u32 }), t.obj({ data: t.bytes(2 * 1024 * 1024) })),
   mlDumpClose: msg(403, t.obj({ handle: t.u32 }), Empty),
+
+  /** The master's view of a file's chunks: every copy with its version and state (tsmfs fileinfo/checkfile). */
+  fileinfo: msg(
+    103,
+    t.obj({ inode: t.u32 }),
+    t.obj({
+      length: t.u53,
+      goal: t.u8,
+      chunks: t.arr(
+        t.obj({
+          index: t.u32,
+          chunkId: t.u53,
+          version: t.u32,
+          copies: t.arr(t.obj({ csid: t.u32, host: t.str(256), port: t.u16, version: t.u32, state: t.lit('valid', 'stale', 'damaged') }), 256),
+        }),
+        1 << 20,
+      ),
+    }),
+  ),
 } as const;
 
 export type Catalogue = typeof Messages;

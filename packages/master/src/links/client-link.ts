@@ -2,6 +2,7 @@ import type { Service } from '@tsmfs/daemon';
 import { type MessageName, type Request, Status, TsmfsError } from '@tsmfs/protocol';
 import { type Connection, type Hello, RpcServer } from '@tsmfs/rpc';
 import type { Logger } from 'pino';
+import { type ChunkRequests, isChunkRequest } from '../chunks/chunk-requests.js';
 import type { Changelog } from '../durability/changelog.js';
 import { type NamespaceMessage, type Session, type Sessions, isNamespaceMessage } from '../sessions.js';
 
@@ -12,6 +13,8 @@ export interface ClientLinkOptions {
   changelog: Changelog;
   epoch: () => number;
   log: Logger;
+  /** The chunk half of readChunk/writeChunk/writeChunkEnd/setattr(size)/fileinfo, once chunkservers are served. */
+  chunks?: ChunkRequests;
 }
 
 /**
@@ -71,6 +74,10 @@ export class ClientLink implements Service {
         case 'handshake':
           throw new TsmfsError(Status.EPROTO, 'handshake was already done on this link');
         default:
+          if (name === 'fileinfo' && this.options.chunks) {
+            if (!session) throw new TsmfsError(Status.EPERM, `${name} before register: open a session first`);
+            return this.options.chunks.serve(session.id, name, body, () => undefined);
+          }
           if (!isNamespaceMessage(name)) throw new TsmfsError(Status.ENOSYS, `${name} is not served on the client port`);
           if (!session) throw new TsmfsError(Status.EPERM, `${name} before register: open a session first`);
           return this.durably(session, name, body);
@@ -86,8 +93,10 @@ export class ClientLink implements Service {
   private async durably(session: Session, name: NamespaceMessage, body: unknown): Promise<unknown> {
     const { changelog, sessions } = this.options;
     const before = changelog.version;
+    const chunks = this.options.chunks;
     try {
-      return sessions.serve(session, name, body as Request<typeof name>);
+      const next = () => sessions.serve(session, name, body as Request<typeof name>);
+      return chunks && isChunkRequest(name) ? await chunks.serve(session.id, name, body, next) : next();
     } finally {
       // Also on error: a failed request must not be answered ahead of an entry it made.
       if (changelog.version !== before) await changelog.durable(changelog.version);

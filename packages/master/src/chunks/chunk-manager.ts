@@ -1,0 +1,149 @@
+import { type ChunkLocation, type ChunkRef, type MessageName, type Request, Status, TsmfsError } from '@tsmfs/protocol';
+import type { Connection } from '@tsmfs/rpc';
+import type { Logger } from 'pino';
+import type { Metadata } from '../metadata/metadata.js';
+import { ChunkCopies } from './chunk-copies.js';
+import { type Chunkserver, ChunkserverRegistry, isOnline } from './chunkserver-registry.js';
+import { type ReplicationLimitsConfig, ReplicationLimits } from './replication-limits.js';
+import { WriteLeases } from './write-leases.js';
+
+export interface ChunkManagerOptions {
+  md: () => Metadata;
+  epoch: () => number;
+  leaseTimeoutMs: number;
+  limits: ReplicationLimitsConfig;
+  log: Logger;
+}
+
+/** The master → chunkserver commands; each carries the master's epoch. */
+type Command = 'chunkCreate' | 'chunkDelete' | 'chunkSetVersion' | 'chunkDuplicate' | 'chunkTruncate' | 'chunkReplicate';
+
+/** A copy's state as fileinfo shows it. */
+export type CopyState = 'valid' | 'stale' | 'damaged';
+
+/**
+ * The master's chunk state beside the namespace (MooseFS's chunks.c minus the
+ * namespace part): the chunkserver registry, where every copy is and at which version,
+ * write leases and recovery limits, and the commands sent to chunkservers. Nothing
+ * here is persisted: locations come back with the chunkservers' reports.
+ *
+ * `md.chunks.locations` (what the namespace hands out in grants) is kept equal to the
+ * valid copies: right version, not damaged, on a server that is online.
+ */
+export class ChunkManager {
+  readonly registry = new ChunkserverRegistry();
+  readonly copies = new ChunkCopies();
+  readonly leases: WriteLeases;
+  readonly limits: ReplicationLimits;
+  /** Something changed that the chunk loop should look at soon (damage, a server lost). */
+  onChange: () => void = () => {};
+
+  constructor(private readonly options: ChunkManagerOptions) {
+    this.leases = new WriteLeases(options.leaseTimeoutMs);
+    this.limits = new ReplicationLimits(options.limits);
+  }
+
+  get md(): Metadata {
+    return this.options.md();
+  }
+
+  // ---- chunkserver reports ------------------------------------------------------------
+
+  register(req: Request<'chunkserverRegister'>, link: Connection): Chunkserver {
+    const cs = this.registry.register(req, link, link.socket.remoteAddress ?? '');
+    // A re-registration replaces whatever the old link had reported.
+    this.forgetCopies(cs.csid);
+    this.options.log.info({ csid: cs.csid, address: `${cs.address.host}:${cs.address.port}`, chunks: req.chunkCount, labels: cs.labels }, 'chunkserver registered');
+    return cs;
+  }
+
+  report(cs: Chunkserver, chunks: readonly ChunkRef[], last: boolean): void {
+    for (const c of chunks) this.copies.set(c.chunkId, cs.csid, c.version);
+    if (!last) return;
+    cs.reported = true;
+    for (const c of this.copies.idsOn(cs.csid)) this.syncLocations(c);
+    this.options.log.info({ csid: cs.csid, chunks: this.copies.countOn(cs.csid) }, 'chunk report complete');
+    this.onChange();
+  }
+
+  damaged(cs: Chunkserver, chunks: readonly ChunkRef[]): void {
+    for (const c of chunks) {
+      const copy = this.copies.get(c.chunkId, cs.csid);
+      if (!copy || copy.version !== c.version) continue;
+      copy.damaged = true;
+      this.syncLocations(c.chunkId);
+    }
+    this.options.log.warn({ csid: cs.csid, chunks: chunks.map((c) => c.chunkId) }, 'damaged copies reported');
+    this.onChange();
+  }
+
+  lost(cs: Chunkserver, chunks: readonly ChunkRef[]): void {
+    for (const c of chunks) {
+      this.copies.remove(c.chunkId, cs.csid);
+      this.syncLocations(c.chunkId);
+    }
+    this.options.log.warn({ csid: cs.csid, chunks: chunks.length }, 'lost copies reported');
+    this.onChange();
+  }
+
+  disconnected(cs: Chunkserver, link: Connection): void {
+    if (cs.link !== link) return;
+    this.registry.disconnected(cs, link);
+    const chunks = this.forgetCopies(cs.csid);
+    this.options.log.warn({ csid: cs.csid, address: `${cs.address.host}:${cs.address.port}`, chunks: chunks.length }, 'chunkserver disconnected');
+    this.onChange();
+  }
+
+  // ---- copies ---------------------------------------------------------------------------
+
+  /** Online servers holding chunk `chunkId` at its current version, undamaged. */
+  validServers(chunkId: number): Chunkserver[] {
+    const md = this.md;
+    if (!md.chunks.has(chunkId)) return [];
+    const version = md.chunks.version[chunkId]!;
+    const out: Chunkserver[] = [];
+    for (const [csid, copy] of this.copies.of(chunkId)) {
+      const cs = this.registry.get(csid);
+      if (cs && isOnline(cs) && copy.version === version && !copy.damaged) out.push(cs);
+    }
+    return out;
+  }
+
+  stateOf(chunkId: number, csid: number): CopyState | undefined {
+    const copy = this.copies.get(chunkId, csid);
+    if (!copy) return undefined;
+    if (copy.damaged) return 'damaged';
+    return this.md.chunks.has(chunkId) && copy.version === this.md.chunks.version[chunkId] ? 'valid' : 'stale';
+  }
+
+  locations(chunkId: number): ChunkLocation[] {
+    return this.validServers(chunkId).map((cs) => this.registry.location(cs));
+  }
+
+  /** Keeps what the namespace hands out in grants equal to the valid copies. */
+  syncLocations(chunkId: number): void {
+    const table = this.md.chunks;
+    if (!table.has(chunkId)) {
+      table.locations.delete(chunkId);
+      return;
+    }
+    const locs = this.locations(chunkId);
+    if (locs.length === 0) table.locations.delete(chunkId);
+    else table.locations.set(chunkId, locs);
+  }
+
+  // ---- commands -------------------------------------------------------------------------
+
+  /** Sends a command to a chunkserver; ECONNRESET when it is not connected. */
+  async command<N extends Command>(cs: Chunkserver, name: N, body: Omit<Request<N>, 'epoch'>): Promise<void> {
+    const link = cs.link;
+    if (!link || link.closed) throw new TsmfsError(Status.ECONNRESET, `chunkserver ${cs.csid} is not connected`);
+    await link.request(name as MessageName, { ...body, epoch: this.options.epoch() } as Request<N>);
+  }
+
+  private forgetCopies(csid: number): number[] {
+    const chunks = this.copies.removeServer(csid);
+    for (const c of chunks) this.syncLocations(c);
+    return chunks;
+  }
+}

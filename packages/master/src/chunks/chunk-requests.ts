@@ -1,0 +1,203 @@
+import { CHUNK_SIZE, type Cred, type Reply, type Request, Status, TsmfsError, fail } from '@tsmfs/protocol';
+import type { Namespace } from '../metadata/namespace.js';
+import type { ChunkManager } from './chunk-manager.js';
+import type { Chunkserver } from './chunkserver-registry.js';
+import { placeCopies } from './placement.js';
+
+/** Client requests whose answer involves chunkservers. */
+export const CHUNK_REQUESTS = ['readChunk', 'writeChunk', 'writeChunkEnd', 'setattr', 'fileinfo', 'statfs'] as const;
+export type ChunkRequest = (typeof CHUNK_REQUESTS)[number];
+const IS_CHUNK_REQUEST: ReadonlySet<string> = new Set(CHUNK_REQUESTS);
+
+export function isChunkRequest(name: string): name is ChunkRequest {
+  return IS_CHUNK_REQUEST.has(name);
+}
+
+/** The master's own credentials for the writes it makes on a client's behalf (truncation). */
+const MASTER_CRED: Cred = { uid: 0, gid: 0, groups: [] };
+
+/** The chunk a write lease starts from, taken before the namespace moves it on. */
+interface Before {
+  chunkId: number;
+  version: number;
+  valid: Chunkserver[];
+}
+
+/**
+ * The chunk half of the client requests: the namespace decides (new chunk, copy-on-write
+ * chunk, version bump) and records it; this prepares the chunkservers to match before
+ * the client is answered: create the chunk on the servers placement picks, duplicate a
+ * shared chunk where its copies are, move the valid copies to the new version (a copy
+ * that cannot be moved, or that is down, is left behind as stale). Truncation cuts the
+ * chunk that holds the new end of file, with a version bump.
+ */
+export class ChunkRequests {
+  constructor(
+    private readonly chunks: ChunkManager,
+    private readonly namespace: () => Namespace,
+  ) {}
+
+  /**
+   * Serves `name` for session `owner`; `next` runs the namespace's part of the request
+   * (with the session's rules) and returns its reply.
+   */
+  async serve(owner: number, name: ChunkRequest, body: unknown, next: () => unknown): Promise<unknown> {
+    switch (name) {
+      case 'readChunk': {
+        const reply = next() as Reply<'readChunk'>;
+        return { ...reply, locations: this.chunks.locations(reply.chunkId) };
+      }
+      case 'writeChunk':
+        return this.write(owner, body as Request<'writeChunk'>, next as () => Reply<'writeChunk'>);
+      case 'writeChunkEnd': {
+        const req = body as Request<'writeChunkEnd'>;
+        try {
+          return next();
+        } finally {
+          this.chunks.leases.release(owner, req.inode, req.index);
+        }
+      }
+      case 'setattr':
+        return this.setattr(owner, body as Request<'setattr'>, next as () => Reply<'setattr'>);
+      case 'fileinfo':
+        return this.fileinfo(body as Request<'fileinfo'>);
+      case 'statfs': {
+        // Space is the chunkservers' (the namespace knows only trash and sustained files).
+        const reply = next() as Reply<'statfs'>;
+        const servers = this.chunks.registry.online();
+        const total = servers.reduce((n, cs) => n + cs.totalSpace, 0);
+        const used = servers.reduce((n, cs) => n + Math.min(cs.usedSpace, cs.totalSpace), 0);
+        return { ...reply, totalSpace: total, availSpace: total - used };
+      }
+    }
+  }
+
+  private async write(owner: number, req: Request<'writeChunk'>, next: () => Reply<'writeChunk'>): Promise<Reply<'writeChunk'>> {
+    const { chunks } = this;
+    await chunks.leases.acquire(owner, req.inode, req.index);
+    try {
+      const before = this.before(req.inode, req.index);
+      const grant = next();
+      chunks.leases.cover(req.inode, req.index, grant.chunkId);
+      const ready = await this.prepare(before, grant, chunks.md.goal[req.inode] ?? 1);
+      return { ...grant, locations: ready.map((cs) => chunks.registry.location(cs)) };
+    } catch (err) {
+      chunks.leases.release(owner, req.inode, req.index);
+      throw err;
+    }
+  }
+
+  private before(inode: number, index: number): Before {
+    const md = this.chunks.md;
+    if (!md.exists(inode) || md.typeOf(inode) !== 'file') return { chunkId: 0, version: 0, valid: [] };
+    const chunkId = md.chunkAt(inode, index);
+    return { chunkId, version: chunkId === 0 ? 0 : md.chunks.version[chunkId]!, valid: this.chunks.validServers(chunkId) };
+  }
+
+  /** Brings the chunkservers to the grant; returns the servers that hold it now, chain order. */
+  private async prepare(before: Before, grant: Reply<'writeChunk'>, goal: number): Promise<Chunkserver[]> {
+    const { chunks } = this;
+    const { chunkId, version } = grant;
+    let targets: Chunkserver[];
+    let run: (cs: Chunkserver) => Promise<void>;
+    if (chunkId === before.chunkId) {
+      targets = before.valid;
+      run = (cs) => chunks.command(cs, 'chunkSetVersion', { chunkId, version: before.version, newVersion: version });
+    } else if (before.chunkId !== 0) {
+      targets = before.valid;
+      run = (cs) => chunks.command(cs, 'chunkDuplicate', { chunkId: before.chunkId, version: before.version, newChunkId: chunkId, newVersion: version });
+    } else {
+      targets = placeCopies(chunks.registry.online(), goal);
+      if (targets.length === 0) throw fail('ENOSPC', 'no chunkserver has room for a new chunk');
+      run = (cs) => chunks.command(cs, 'chunkCreate', { chunkId, version });
+    }
+    if (targets.length === 0) throw fail('EIO', `chunk ${before.chunkId} has no valid copy on any connected chunkserver`);
+    return this.apply(chunkId, version, targets, run);
+  }
+
+  /** Runs a command on every target; the ones that succeeded hold (chunkId, version). */
+  private async apply(chunkId: number, version: number, targets: Chunkserver[], run: (cs: Chunkserver) => Promise<void>): Promise<Chunkserver[]> {
+    const { chunks } = this;
+    const results = await Promise.allSettled(targets.map(run));
+    const ok: Chunkserver[] = [];
+    let firstError: unknown;
+    results.forEach((r, i) => {
+      if (r.status === 'fulfilled') {
+        ok.push(targets[i]!);
+        chunks.copies.set(chunkId, targets[i]!.csid, version);
+      } else {
+        firstError ??= r.reason;
+      }
+    });
+    chunks.syncLocations(chunkId);
+    if (ok.length === 0) {
+      const status = firstError instanceof TsmfsError ? firstError.status : Status.EIO;
+      throw new TsmfsError(status === Status.ENOSPC ? Status.ENOSPC : Status.EIO, `no chunkserver could take chunk ${chunkId}: ${(firstError as Error)?.message}`);
+    }
+    return ok;
+  }
+
+  /**
+   * A truncation to a length inside a chunk cuts that chunk on its chunkservers too
+   * (else a later extension would bring the old bytes back), under a write lease and
+   * with a version bump so that a copy that missed the cut is stale.
+   */
+  private async setattr(owner: number, req: Request<'setattr'>, next: () => Reply<'setattr'>): Promise<Reply<'setattr'>> {
+    const md = this.chunks.md;
+    const size = req.size;
+    if (size === undefined || !md.exists(req.inode) || md.typeOf(req.inode) !== 'file') return next();
+    const oldSize = md.size[req.inode]!;
+    if (size >= oldSize || size % CHUNK_SIZE === 0) return next();
+    const index = Math.floor(size / CHUNK_SIZE);
+    await this.chunks.leases.acquire(owner, req.inode, index);
+    try {
+      const reply = next();
+      await this.cutChunk(req.inode, index, size % CHUNK_SIZE);
+      return reply;
+    } finally {
+      this.chunks.leases.release(owner, req.inode, index);
+    }
+  }
+
+  private async cutChunk(inode: number, index: number, length: number): Promise<void> {
+    const { chunks } = this;
+    const before = this.before(inode, index);
+    if (before.chunkId === 0) return;
+    const grant = this.namespace().writeChunk({ cred: MASTER_CRED, inode, index });
+    const { chunkId, version } = grant;
+    if (chunkId === before.chunkId) {
+      await this.apply(chunkId, version, before.valid, (cs) =>
+        chunks.command(cs, 'chunkTruncate', { chunkId, version: before.version, newVersion: version, length }),
+      ).catch(() => undefined);
+      return;
+    }
+    await this.apply(chunkId, version, before.valid, async (cs) => {
+      await chunks.command(cs, 'chunkDuplicate', { chunkId: before.chunkId, version: before.version, newChunkId: chunkId, newVersion: version });
+      await chunks.command(cs, 'chunkTruncate', { chunkId, version, newVersion: version, length });
+    }).catch(() => undefined);
+  }
+
+  private fileinfo(req: Request<'fileinfo'>): Reply<'fileinfo'> {
+    const { chunks } = this;
+    const md = chunks.md;
+    if (!md.exists(req.inode)) throw fail('ENOENT', `inode ${req.inode}`);
+    if (md.typeOf(req.inode) !== 'file') throw fail('EINVAL', 'not a regular file');
+    const list = md.chunkList(req.inode);
+    return {
+      length: md.size[req.inode]!,
+      goal: md.goal[req.inode]!,
+      chunks: list.map((chunkId, index) => ({
+        index,
+        chunkId,
+        version: chunkId === 0 ? 0 : md.chunks.version[chunkId]!,
+        copies:
+          chunkId === 0
+            ? []
+            : [...chunks.copies.of(chunkId)].map(([csid, copy]) => {
+                const cs = chunks.registry.get(csid);
+                return { csid, host: cs?.address.host ?? '', port: cs?.address.port ?? 0, version: copy.version, state: chunks.stateOf(chunkId, csid)! };
+              }),
+      })),
+    };
+  }
+}

@@ -1,0 +1,227 @@
+import type { Service } from '@tsmfs/daemon';
+import { Status, TsmfsError } from '@tsmfs/protocol';
+import type { Logger } from 'pino';
+import type { Metadata } from '../metadata/metadata.js';
+import type { ChunkManager } from './chunk-manager.js';
+import { type Chunkserver, freeSpace, isOnline } from './chunkserver-registry.js';
+import { placeCopies } from './placement.js';
+
+export interface ChunkLoopOptions {
+  chunks: ChunkManager;
+  /** CHUNKS_LOOP_MIN_TIME in ms: time between passes. */
+  periodMs: number;
+  /** REPLICATIONS_DELAY_INIT in ms: nothing is replicated or deleted before then. */
+  delayInitMs: number;
+  /** CHUNKSERVER_TIMEOUT in ms: a server silent this long is dropped. */
+  serverTimeoutMs: number;
+  log: Logger;
+}
+
+/** Counters for tools, tests and the monitor. */
+export interface ChunkLoopStats {
+  passes: number;
+  replicated: number;
+  replicationFailures: number;
+  deleted: number;
+  /** Chunks without any valid copy at the last pass. */
+  lost: number;
+  underGoal: number;
+  overGoal: number;
+}
+
+/**
+ * The chunk loop (MooseFS's chunk_jobs): every pass looks at every chunk and at every
+ * copy the chunkservers reported, and
+ *   - deletes copies of chunks no file references (purged files, unknown ids),
+ *   - deletes stale copies (a version behind: they missed a write) and damaged ones,
+ *     once a valid copy exists,
+ *   - replicates under-goal chunks from a valid copy to the servers with most free
+ *     space that hold no copy of that chunk,
+ *   - deletes valid copies beyond the goal (from the fullest servers),
+ *   - counts lost chunks (no valid copy) and logs each once.
+ * Within the rate limits (ReplicationLimits): what does not fit waits for the next pass.
+ * Chunks under a write lease are left alone. A pass also drops silent chunkservers.
+ */
+export class ChunkLoop implements Service {
+  readonly name = 'chunk-loop';
+  readonly stats: ChunkLoopStats = { passes: 0, replicated: 0, replicationFailures: 0, deleted: 0, lost: 0, underGoal: 0, overGoal: 0 };
+  private timer: NodeJS.Timeout | undefined;
+  private startedAt = 0;
+  private readonly replicating = new Set<number>();
+  private readonly deleting = new Set<string>();
+  private readonly lostLogged = new Set<number>();
+  private soon: NodeJS.Timeout | undefined;
+
+  constructor(private readonly options: ChunkLoopOptions) {}
+
+  async start(): Promise<void> {
+    this.startedAt = Date.now();
+    this.timer = setInterval(() => this.pass(), this.options.periodMs);
+    this.timer.unref();
+    this.options.chunks.onChange = () => this.kick();
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    if (this.soon) clearTimeout(this.soon);
+    this.timer = undefined;
+    this.soon = undefined;
+    this.options.chunks.onChange = () => {};
+  }
+
+  /** Runs a pass shortly (coalescing bursts of reports). */
+  kick(): void {
+    if (this.soon || !this.timer) return;
+    this.soon = setTimeout(() => {
+      this.soon = undefined;
+      this.pass();
+    }, 200);
+    this.soon.unref();
+  }
+
+  pass(): void {
+    const { chunks, serverTimeoutMs, delayInitMs, log } = this.options;
+    this.stats.passes++;
+    for (const cs of chunks.registry.silent(serverTimeoutMs)) {
+      log.warn({ csid: cs.csid }, 'chunkserver missed its heartbeats; dropping its link');
+      cs.link?.close(new TsmfsError(Status.ETIMEDOUT, 'no heartbeat'));
+    }
+    if (Date.now() - this.startedAt < delayInitMs) return;
+    const md = chunks.md;
+    this.deleteUnreferenced(md);
+    const goals = goalsByChunk(md);
+    let lost = 0;
+    let under = 0;
+    let over = 0;
+    for (const id of md.chunks.ids()) {
+      if (chunks.leases.isLeased(id) || this.replicating.has(id)) continue;
+      const outcome = this.check(md, id, goals.get(id) ?? 1);
+      if (outcome === 'lost') lost++;
+      else if (outcome === 'under') under++;
+      else if (outcome === 'over') over++;
+    }
+    this.stats.lost = lost;
+    this.stats.underGoal = under;
+    this.stats.overGoal = over;
+  }
+
+  /** Copies of chunks that no file references any more (purged files, ids unknown after a restart). */
+  private deleteUnreferenced(md: Metadata): void {
+    const { chunks } = this.options;
+    for (const id of [...chunks.copies.chunkIds()]) {
+      if (md.chunks.has(id)) continue;
+      for (const [csid, copy] of chunks.copies.of(id)) {
+        const cs = chunks.registry.get(csid);
+        if (cs && isOnline(cs)) this.deleteCopy(cs, id, copy.version);
+      }
+    }
+  }
+
+  private check(md: Metadata, id: number, goal: number): 'ok' | 'lost' | 'under' | 'over' {
+    const { chunks } = this.options;
+    const version = md.chunks.version[id]!;
+    const valid: Chunkserver[] = [];
+    const holders = new Set<number>();
+    const invalid: [Chunkserver, number][] = [];
+    for (const [csid, copy] of chunks.copies.of(id)) {
+      holders.add(csid);
+      const cs = chunks.registry.get(csid);
+      if (!cs || !isOnline(cs)) continue;
+      if (copy.version === version && !copy.damaged) valid.push(cs);
+      else invalid.push([cs, copy.version]);
+    }
+    if (valid.length === 0) {
+      if (!this.lostLogged.has(id)) {
+        this.lostLogged.add(id);
+        this.options.log.error({ chunk: id, version, copies: invalid.length }, 'chunk lost: no valid copy on any connected chunkserver');
+      }
+      return 'lost';
+    }
+    this.lostLogged.delete(id);
+    // Stale and damaged copies go first: they also block that server from taking a good copy.
+    for (const [cs, v] of invalid) this.deleteCopy(cs, id, v);
+    if (valid.length < goal) {
+      this.replicate(id, version, valid, holders, goal - valid.length);
+      return 'under';
+    }
+    if (valid.length > goal) {
+      const extra = [...valid].sort((a, b) => freeSpace(a) - freeSpace(b) || b.csid - a.csid).slice(0, valid.length - goal);
+      for (const cs of extra) {
+        chunks.copies.remove(id, cs.csid);
+        chunks.syncLocations(id);
+        this.deleteCopy(cs, id, version, true);
+      }
+      return 'over';
+    }
+    return 'ok';
+  }
+
+  private replicate(id: number, version: number, valid: Chunkserver[], holders: Set<number>, missing: number): void {
+    const { chunks, log } = this.options;
+    const sources = valid.filter((cs) => chunks.limits.canReadFrom(cs)).sort((a, b) => a.load.repReads - b.load.repReads);
+    if (sources.length === 0) return;
+    const candidates = chunks.registry.online().filter((cs) => chunks.limits.canReplicateInto(cs));
+    // One destination per pass and chunk: the chunkserver's index refuses a second copy
+    // of one id, and the next pass sees this one's outcome.
+    const [dst] = placeCopies(candidates, Math.min(1, missing), holders);
+    if (!dst) return;
+    const done = chunks.limits.startReplication(dst, sources[0]!);
+    this.replicating.add(id);
+    chunks
+      .command(dst, 'chunkReplicate', { chunkId: id, version, sources: sources.map((cs) => cs.address) })
+      .then(() => {
+        this.stats.replicated++;
+        // Registered as the version it was made at: if a write moved the chunk on meanwhile it is stale and goes.
+        chunks.copies.set(id, dst.csid, version);
+        chunks.syncLocations(id);
+        log.info({ chunk: id, version, to: dst.csid, from: sources.map((s) => s.csid) }, 'chunk replicated');
+      })
+      .catch((err: Error) => {
+        this.stats.replicationFailures++;
+        log.warn({ chunk: id, version, to: dst.csid, err: err.message }, 'replication failed');
+      })
+      .finally(() => {
+        done();
+        this.replicating.delete(id);
+      });
+  }
+
+  private deleteCopy(cs: Chunkserver, id: number, version: number, force = false): void {
+    const { chunks, log } = this.options;
+    const key = `${id}:${cs.csid}`;
+    if (this.deleting.has(key) || (!force && !chunks.limits.canDeleteOn(cs))) return;
+    this.deleting.add(key);
+    const done = chunks.limits.startDeletion(cs);
+    chunks
+      .command(cs, 'chunkDelete', { chunkId: id, version })
+      .then(() => {
+        this.stats.deleted++;
+        log.debug({ chunk: id, version, csid: cs.csid }, 'copy deleted');
+      })
+      .catch((err: unknown) => {
+        if (!(err instanceof TsmfsError && err.status === Status.ENOENT)) log.warn({ chunk: id, version, csid: cs.csid, err: (err as Error).message }, 'delete failed');
+      })
+      .finally(() => {
+        done();
+        this.deleting.delete(key);
+        const copy = chunks.copies.get(id, cs.csid);
+        if (copy && copy.version === version) {
+          chunks.copies.remove(id, cs.csid);
+          chunks.syncLocations(id);
+        }
+      });
+  }
+}
+
+/** Each chunk's goal: the highest goal of the files that reference it (snapshots share chunks). */
+export function goalsByChunk(md: Metadata): Map<number, number> {
+  const goals = new Map<number, number>();
+  for (const inode of md.inodes()) {
+    if (md.typeOf(inode) !== 'file') continue;
+    const goal = md.goal[inode]!;
+    for (const id of md.chunkList(inode)) {
+      if (id !== 0 && (goals.get(id) ?? 0) < goal) goals.set(id, goal);
+    }
+  }
+  return goals;
+}

@@ -1,0 +1,87 @@
+import { fail } from '@tsmfs/protocol';
+
+interface Lease {
+  owner: number;
+  chunkKey: string;
+  expiresAt: number;
+  timer: NodeJS.Timeout;
+}
+
+/**
+ * Write leases: one writer per chunk slot (inode, index) at a time, as MooseFS locks a
+ * chunk while a client writes it. A second writer waits for the lease to end (its
+ * writeChunkEnd, or the timeout when a client died holding it); the same session asking
+ * again (a retry on a new chain after a chunkserver died) takes its own lease over. The
+ * replication loop leaves leased chunks alone: their copies are changing.
+ */
+export class WriteLeases {
+  private readonly leases = new Map<string, Lease>();
+  private readonly waiters = new Map<string, (() => void)[]>();
+  private readonly leasedChunks = new Map<number, number>();
+
+  constructor(private readonly timeoutMs: number) {}
+
+  /** Waits until slot (inode, index) is free or held by `owner`, then holds it for `owner`. */
+  async acquire(owner: number, inode: number, index: number, waitMs = this.timeoutMs * 2): Promise<void> {
+    const key = `${inode}:${index}`;
+    const deadline = Date.now() + waitMs;
+    for (;;) {
+      const held = this.leases.get(key);
+      if (!held || held.owner === owner) break;
+      if (Date.now() >= deadline) throw fail('EAGAIN', `chunk ${index} of inode ${inode} is being written by another client`);
+      await new Promise<void>((resolve) => {
+        const list = this.waiters.get(key) ?? [];
+        list.push(resolve);
+        this.waiters.set(key, list);
+        setTimeout(resolve, Math.max(1, deadline - Date.now())).unref();
+      });
+    }
+    this.drop(key);
+    const timer = setTimeout(() => this.release(owner, inode, index), this.timeoutMs);
+    timer.unref();
+    this.leases.set(key, { owner, chunkKey: key, expiresAt: Date.now() + this.timeoutMs, timer });
+  }
+
+  /** Records which chunk the slot's lease covers (known once the namespace granted it). */
+  cover(inode: number, index: number, chunkId: number): void {
+    const lease = this.leases.get(`${inode}:${index}`);
+    if (!lease) return;
+    (lease as Lease & { chunkId?: number }).chunkId = chunkId;
+    this.leasedChunks.set(chunkId, (this.leasedChunks.get(chunkId) ?? 0) + 1);
+  }
+
+  release(owner: number, inode: number, index: number): void {
+    const key = `${inode}:${index}`;
+    const held = this.leases.get(key);
+    if (!held || held.owner !== owner) return;
+    this.drop(key);
+    const list = this.waiters.get(key);
+    this.waiters.delete(key);
+    for (const wake of list ?? []) wake();
+  }
+
+  /** True while some write lease covers chunk `chunkId`. */
+  isLeased(chunkId: number): boolean {
+    return (this.leasedChunks.get(chunkId) ?? 0) > 0;
+  }
+
+  get size(): number {
+    return this.leases.size;
+  }
+
+  clear(): void {
+    for (const key of [...this.leases.keys()]) this.drop(key);
+  }
+
+  private drop(key: string): void {
+    const lease = this.leases.get(key) as (Lease & { chunkId?: number }) | undefined;
+    if (!lease) return;
+    clearTimeout(lease.timer);
+    this.leases.delete(key);
+    if (lease.chunkId !== undefined) {
+      const n = (this.leasedChunks.get(lease.chunkId) ?? 1) - 1;
+      if (n <= 0) this.leasedChunks.delete(lease.chunkId);
+      else this.leasedChunks.set(lease.chunkId, n);
+    }
+  }
+}

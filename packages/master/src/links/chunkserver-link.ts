@@ -1,0 +1,99 @@
+import type { Service } from '@tsmfs/daemon';
+import { type MessageName, type Request, Status, TsmfsError } from '@tsmfs/protocol';
+import { type Connection, RpcServer } from '@tsmfs/rpc';
+import type { Logger } from 'pino';
+import type { ChunkManager } from '../chunks/chunk-manager.js';
+import type { Chunkserver } from '../chunks/chunkserver-registry.js';
+
+export interface ChunkserverLinkOptions {
+  host: string;
+  port: number;
+  chunks: ChunkManager;
+  epoch: () => number;
+  log: Logger;
+  /** How long a command (a replication of a whole chunk included) may take. */
+  commandTimeoutMs?: number;
+}
+
+/**
+ * matocsserv: the master's port for chunkservers (MATOCS, 9420). A chunkserver opens
+ * the link, registers, reports its chunks in batches, then heartbeats; the master
+ * sends its commands (create, delete, set version, duplicate, truncate, replicate) as
+ * requests on the same link. Everything but registration needs a registered link.
+ */
+export class ChunkserverLink implements Service {
+  readonly name = 'chunkserver-link';
+  private server: RpcServer | undefined;
+
+  constructor(private readonly options: ChunkserverLinkOptions) {}
+
+  async start(): Promise<void> {
+    const { host, port, epoch, log } = this.options;
+    const server = new RpcServer({
+      host,
+      port,
+      accept: ['chunkserver'],
+      role: 'master',
+      epoch,
+      requestTimeoutMs: this.options.commandTimeoutMs ?? 120_000,
+      onConnection: (conn) => this.accept(conn),
+      onRejected: (remote, reason) => log.warn({ remote, reason }, 'chunkserver link refused'),
+      onHandlerError: (name, err) => log.error({ request: name, err: (err as Error).stack ?? String(err) }, 'request failed with a bug'),
+    });
+    await server.start();
+    this.server = server;
+    log.info({ host, port: server.port }, 'listening for chunkservers');
+  }
+
+  async stop(): Promise<void> {
+    await this.server?.stop();
+    this.server = undefined;
+    for (const cs of this.options.chunks.registry.all()) cs.link?.close();
+    this.options.chunks.leases.clear();
+  }
+
+  get port(): number {
+    return this.server?.port ?? this.options.port;
+  }
+
+  private accept(conn: Connection): void {
+    const { chunks } = this.options;
+    let cs: Chunkserver | undefined;
+    const registered = (name: MessageName): Chunkserver => {
+      if (!cs) throw new TsmfsError(Status.EPERM, `${name} before chunkserverRegister`);
+      return cs;
+    };
+    conn.serve((name: MessageName, body: unknown) => {
+      switch (name) {
+        case 'chunkserverRegister':
+          if (cs) throw new TsmfsError(Status.EPROTO, 'this link is already registered');
+          cs = chunks.register(body as Request<'chunkserverRegister'>, conn);
+          return { csid: cs.csid };
+        case 'chunkReport': {
+          const r = body as Request<'chunkReport'>;
+          chunks.report(registered(name), r.chunks, r.last);
+          return {};
+        }
+        case 'chunkserverHeartbeat':
+          chunks.registry.heartbeat(registered(name), body as Request<'chunkserverHeartbeat'>);
+          return {};
+        case 'chunksDamaged':
+          chunks.damaged(registered(name), (body as Request<'chunksDamaged'>).chunks);
+          return {};
+        case 'chunksLost':
+          chunks.lost(registered(name), (body as Request<'chunksLost'>).chunks);
+          return {};
+        case 'ping':
+          return {};
+        case 'handshake':
+          throw new TsmfsError(Status.EPROTO, 'handshake was already done on this link');
+        default:
+          throw new TsmfsError(Status.ENOSYS, `${name} is not served on the chunkserver port`);
+      }
+    });
+    conn.on('close', (err) => {
+      if (cs) chunks.disconnected(cs, conn);
+      if (err) this.options.log.debug({ remote: conn.remote, err: err.message }, 'chunkserver link closed');
+    });
+  }
+}
