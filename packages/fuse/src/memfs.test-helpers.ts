@@ -270,6 +270,9 @@ export class MemFs implements LowLevelOps {
   }
 
   setxattr(ctx: RequestContext, ino: number, name: string, value: Buffer): void {
+    // Storing system.posix_acl_access without applying it would make cp -a believe the
+    // mode was copied (it tries the ACL first and falls back to chmod on EOPNOTSUPP).
+    if (name.startsWith('system.')) throw fail('ENOTSUP', name);
     this.get(ino).xattrs.set(name, Buffer.from(value));
   }
 

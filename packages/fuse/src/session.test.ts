@@ -145,6 +145,37 @@ describe('a mounted in-memory file system, used from child processes', () => {
     ]);
   });
 
+  it('lists a directory larger than one readdir buffer', async () => {
+    const r = await sh(
+      `mkdir ${at('many')} && cd ${at('many')} && touch $(seq -f 'file-with-a-longish-name-%04g' 600) && ` +
+        `ls | wc -l && ls | tail -1 && ls -f | sort | uniq -d | wc -l`,
+    );
+    expect(r.stdout).toBe('600\nfile-with-a-longish-name-0600\n0\n');
+    await sh(`rm -r ${at('many')}`);
+  });
+
+  it('keeps the times and modes that tar -x and cp -a set', async () => {
+    const src = mkdtempSync(join(tmpdir(), 'tsmfs-fuse-src-'));
+    try {
+      const listing = (dir: string) =>
+        sh(`cd '${dir}' && find . -mindepth 1 -printf '%P %y %m %TY-%Tm-%Td %TT\\n' | sort`);
+      await sh(
+        `cd '${src}' && mkdir -p a/b && echo x > a/b/f && echo y > g && chmod 640 g && ln -s g link && ` +
+          `touch -h -d '1999-12-31 23:59:58.25' link && touch -d '2003-04-05 06:07:08.987654321' a/b/f g && ` +
+          `touch -d '2010-01-01 00:00:00' a/b a`,
+      );
+      const expected = (await listing(src)).stdout;
+      expect(expected).toContain('g f 640 2003-04-05 06:07:08.9876543210');
+      await sh(`mkdir ${at('untar')} && tar --format=posix -C '${src}' -cf - . | tar -C ${at('untar')} -xf -`);
+      expect((await listing(`${m.dir}/untar`)).stdout).toBe(expected);
+      await sh(`cp -a '${src}' ${at('copied')}`);
+      expect((await listing(`${m.dir}/copied`)).stdout).toBe(expected);
+    } finally {
+      rmSync(src, { recursive: true, force: true });
+      await sh(`rm -rf ${at('untar')} ${at('copied')}`);
+    }
+  });
+
   it('reports umask-applied modes to mkdir, with the umask in the context', async () => {
     await sh(`umask 027 && mkdir ${at('masked')}`);
     expect(fs.mkdirs.at(-1)).toEqual({ mode: 0o750, umask: 0o027 });
