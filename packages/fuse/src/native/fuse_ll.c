@@ -123,8 +123,9 @@ static double table_put(session_t *s, fuse_req_t req) {
   } else {
     if (slots_len == slots_cap) {
       uint32_t cap = slots_cap ? slots_cap * 2 : 1024;
+      if (cap > SLOT_LIMIT) return -1;
       slot_t *grown = realloc(slots, cap * sizeof(slot_t));
-      if (grown == NULL || cap > SLOT_LIMIT) return -1;
+      if (grown == NULL) return -1;
       slots = grown;
       slots_cap = cap;
     }
@@ -133,7 +134,8 @@ static double table_put(session_t *s, fuse_req_t req) {
   }
   slots[index].req = req;
   slots[index].session = s;
-  slots[index].gen++;
+  /* 31 bits of generation and 22 of slot keep the id an exact double (< 2^53). */
+  slots[index].gen = (slots[index].gen + 1) & 0x7FFFFFFFu;
   s->inflight++;
   /* id = gen * 2^22 + index: a stale id (answered twice) never matches a reused slot. */
   return (double)slots[index].gen * (double)SLOT_LIMIT + (double)index;
@@ -1200,7 +1202,11 @@ static napi_value js_mount(napi_env env, napi_callback_info info) {
     return throw_error(env, "tsmfs-fuse: bad mount options");
   }
   session_t *s = calloc(1, sizeof(session_t));
-  s->mountpoint = strdup(mountpoint);
+  if (s == NULL || (s->mountpoint = strdup(mountpoint)) == NULL) {
+    free(s);
+    fuse_opt_free_args(&args);
+    return throw_error(env, "tsmfs-fuse: out of memory");
+  }
 
   /* fuse_mount takes the mount options out of args; the rest are session options. */
   s->ch = fuse_mount(mountpoint, &args);
@@ -1324,6 +1330,10 @@ static napi_value js_notify(napi_env env, napi_callback_info info) {
     return promise;
   }
   notify_t *n = calloc(1, sizeof(notify_t));
+  if (n == NULL) {
+    napi_resolve_deferred(env, deferred, int_result(env, -ENOMEM));
+    return promise;
+  }
   n->deferred = deferred;
   n->s = s;
   n->ino = (uint64_t)arg_num(env, argv[1]);
