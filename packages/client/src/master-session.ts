@@ -15,6 +15,8 @@ import {
 import { type Connection, dial } from '@tsmfs/rpc';
 import { Backoff } from './backoff.js';
 import { processCred } from './cred.js';
+import { FileHandle, type FileHandleOptions } from './file-handle.js';
+import { FileIo } from './file-io.js';
 import { passwordDigest } from './password.js';
 import { resolveResent } from './resend.js';
 
@@ -175,6 +177,7 @@ export class MasterSession extends EventEmitter<SessionEvents> {
     this.waiters.clear();
     this.live?.close();
     this.live = undefined;
+    this.fileIo?.close();
   }
 
   /**
@@ -300,6 +303,34 @@ export class MasterSession extends EventEmitter<SessionEvents> {
 
   async release(inode: number): Promise<void> {
     await this.call('release', { inode });
+  }
+
+  // ---- file data ------------------------------------------------------------------
+
+  private fileIo: FileIo | undefined;
+
+  /** The data path of this session's files: chunkserver links and the chunk location cache. */
+  get io(): FileIo {
+    this.fileIo ??= new FileIo(this, { name: this.options.name ?? `${osHostname()}:${process.pid}`, requestTimeoutMs: this.options.requestTimeoutMs });
+    return this.fileIo;
+  }
+
+  /**
+   * Opens a regular file for I/O (the master's open: permissions, O_TRUNC). close() on
+   * the handle flushes it and releases the open.
+   */
+  async openFile(inode: number, flags: number, o?: CallOptions & FileHandleOptions): Promise<FileHandle> {
+    const attr = await this.open(inode, flags, o);
+    if (attr.type !== 'file') {
+      await this.release(inode);
+      throw new TsmfsError(attr.type === 'dir' ? Status.EISDIR : Status.EINVAL, `inode ${inode} is not a regular file`);
+    }
+    return new FileHandle(this.io, inode, flags, this.credOf(o), attr, { ...o, onClose: () => this.release(inode) });
+  }
+
+  /** The master's view of a file's chunks and their copies (tsmfs fileinfo). */
+  fileinfo(inode: number): Promise<Reply<'fileinfo'>> {
+    return this.call('fileinfo', { inode });
   }
 
   // ---- extended attributes ---------------------------------------------------------

@@ -1,0 +1,114 @@
+import {
+  BLOCK_SIZE,
+  CHUNK_SIZE,
+  type ChunkGrant,
+  type Cred,
+  DataFrameType,
+  type MessageName,
+  type Reply,
+  type Request,
+  Status,
+  TsmfsError,
+  dataCrc,
+  decodeDataWriteStatus,
+  encodeDataBlockHeader,
+} from '@tsmfs/protocol';
+import type { Connection } from '@tsmfs/rpc';
+import type { DataLinks } from './data-links.js';
+import { type DirtyExtents, type Extent, flatten } from './dirty-extents.js';
+
+/** Pieces of a write in flight on one chain before we wait for acknowledgements. */
+const WRITE_WINDOW = 64;
+/** Attempts of one chunk write, each on a fresh grant (a new version, without dead servers). */
+const MAX_ATTEMPTS = 8;
+
+/**
+ * Errors a new chain cannot cure: the caller gets them. Everything else (a chunkserver
+ * that died, a CRC error on the wire, a timeout) is retried on a new write grant.
+ */
+const FINAL = new Set<number>([Status.ENOSPC, Status.EROFS, Status.EACCES, Status.EPERM, Status.ENOENT, Status.EISDIR, Status.EINVAL, Status.EDQUOT, Status.EFBIG]);
+
+export interface ChunkWriteContext {
+  call<N extends MessageName>(name: N, body: Request<N>): Promise<Reply<N>>;
+  cred: Cred;
+  links: DataLinks;
+  inode: number;
+  /** Called with each grant and with the file length each finished write reached. */
+  onWritten(index: number, grant: ChunkGrant, fileLength: number): void;
+}
+
+/**
+ * Writes everything `dirty` holds for chunk `index`, and whatever arrives there while
+ * it runs, through the chain the master grants: the first copy gets the pieces, each
+ * chunkserver forwards to the next, a piece is acknowledged when the whole chain has
+ * it. When anything in the chain fails, the write is ended as failed, the pieces not
+ * acknowledged go back into `dirty` and a new grant is asked for: the master bumps the
+ * version on the copies still alive (the dead one becomes stale) and we write again.
+ */
+export async function writeChunk(ctx: ChunkWriteContext, index: number, dirty: DirtyExtents): Promise<void> {
+  let attempt = 0;
+  // End of what the chain acknowledged: kept across a retry, whose length must cover it too.
+  let end = 0;
+  while (!dirty.empty) {
+    attempt++;
+    const grant = await ctx.call('writeChunk', { cred: ctx.cred, inode: ctx.inode, index });
+    let sending: Extent[] = [];
+    try {
+      if (grant.locations.length === 0) throw new TsmfsError(Status.EIO, `no chunkserver holds chunk ${grant.chunkId}`);
+      const head = grant.locations[0]!;
+      const conn = await ctx.links.writer(head);
+      try {
+        await conn.request('dataWriteInit', { chunkId: grant.chunkId, version: grant.version, chain: grant.locations.slice(1).map(({ host, port }) => ({ host, port })) });
+        while (!dirty.empty) {
+          sending = dirty.take();
+          await sendExtents(conn, grant, sending);
+          for (const e of sending) end = Math.max(end, e.end);
+          sending = [];
+        }
+        await conn.request('dataWriteEnd', { chunkId: grant.chunkId, version: grant.version });
+      } catch (err) {
+        conn.close();
+        throw err;
+      }
+      ctx.links.done(head, conn);
+      const fileLength = index * CHUNK_SIZE + end;
+      await ctx.call('writeChunkEnd', { inode: ctx.inode, index, chunkId: grant.chunkId, length: end === 0 ? 0 : fileLength, ok: true });
+      ctx.onWritten(index, grant, end === 0 ? 0 : fileLength);
+      attempt = 0;
+      end = 0;
+    } catch (err) {
+      dirty.restore(sending);
+      // The lease must end before the next grant; a failure to say so only delays it.
+      await ctx.call('writeChunkEnd', { inode: ctx.inode, index, chunkId: grant.chunkId, length: 0, ok: false }).catch(() => undefined);
+      const status = err instanceof TsmfsError ? err.status : Status.EIO;
+      if (FINAL.has(status) || attempt >= MAX_ATTEMPTS) throw err instanceof TsmfsError ? err : new TsmfsError(Status.EIO, (err as Error).message);
+      await new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** (attempt - 1))));
+    }
+  }
+}
+
+/** Sends extents as pieces of at most one block, never crossing a block boundary, WRITE_WINDOW at a time. */
+async function sendExtents(conn: Connection, grant: ChunkGrant, extents: Extent[]): Promise<void> {
+  const inFlight: Promise<void>[] = [];
+  let seq = 0;
+  let failure: unknown;
+  for (const e of extents) {
+    const data = flatten(e);
+    for (let pos = e.off; pos < e.end; ) {
+      const pieceEnd = Math.min(e.end, (Math.floor(pos / BLOCK_SIZE) + 1) * BLOCK_SIZE);
+      const payload = data.subarray(pos - e.off, pieceEnd - e.off);
+      const header = encodeDataBlockHeader({ chunkId: grant.chunkId, version: grant.version, seq: seq++, offset: pos, length: payload.length, crc: dataCrc(payload) });
+      const ack = conn.requestData(DataFrameType.write, [header, payload]).then((body) => {
+        const st = decodeDataWriteStatus(body);
+        if (st.status !== 0) throw new TsmfsError(st.status, `chunkserver refused a piece of chunk ${grant.chunkId} at ${pos}`);
+      });
+      ack.catch((err) => (failure ??= err));
+      inFlight.push(ack);
+      if (failure) throw failure;
+      if (inFlight.length >= WRITE_WINDOW) await inFlight.shift();
+      if (conn.socket.writableNeedDrain) await conn.drained();
+      pos = pieceEnd;
+    }
+  }
+  await Promise.all(inFlight);
+}

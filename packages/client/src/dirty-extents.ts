@@ -1,0 +1,94 @@
+/** A run of written bytes not yet on the chunkservers, offsets within one chunk. */
+export interface Extent {
+  off: number;
+  end: number;
+  /** The bytes, in order; appends add a part instead of copying what is there. */
+  parts: Buffer[];
+}
+
+/**
+ * The write-back buffer of one chunk: disjoint extents in offset order, later writes
+ * over earlier ones. Sequential writes append to the last extent without copying it,
+ * so small writes gather into whole blocks before they are sent.
+ */
+export class DirtyExtents {
+  private extents: Extent[] = [];
+  private total = 0;
+
+  get bytes(): number {
+    return this.total;
+  }
+
+  get empty(): boolean {
+    return this.extents.length === 0;
+  }
+
+  /** Adds `data` at `off` (the buffer is kept: the caller hands over a copy). */
+  insert(off: number, data: Buffer): void {
+    if (data.length === 0) return;
+    const end = off + data.length;
+    const last = this.extents[this.extents.length - 1];
+    if (last && last.end === off) {
+      last.parts.push(data);
+      last.end = end;
+      this.total += data.length;
+      return;
+    }
+    // Extents touching [off, end) merge into one, the new bytes on top.
+    const touching = this.extents.filter((e) => e.end >= off && e.off <= end);
+    if (touching.length === 0) {
+      const at = this.extents.findIndex((e) => e.off > off);
+      const extent = { off, end, parts: [data] };
+      if (at < 0) this.extents.push(extent);
+      else this.extents.splice(at, 0, extent);
+      this.total += data.length;
+      return;
+    }
+    const lo = Math.min(off, touching[0]!.off);
+    const hi = Math.max(end, touching[touching.length - 1]!.end);
+    const merged = Buffer.alloc(hi - lo);
+    for (const e of touching) {
+      flatten(e).copy(merged, e.off - lo);
+      this.total -= e.end - e.off;
+    }
+    data.copy(merged, off - lo);
+    const first = this.extents.indexOf(touching[0]!);
+    this.extents.splice(first, touching.length, { off: lo, end: hi, parts: [merged] });
+    this.total += hi - lo;
+  }
+
+  /** Takes everything out (to send it). */
+  take(): Extent[] {
+    const out = this.extents;
+    this.extents = [];
+    this.total = 0;
+    return out;
+  }
+
+  /** Puts back extents whose sending failed, under anything written since. */
+  restore(failed: readonly Extent[]): void {
+    const newer = this.take();
+    for (const e of failed) this.insert(e.off, flatten(e));
+    for (const e of newer) this.insert(e.off, flatten(e));
+  }
+
+  /** Drops buffered bytes at or past `from` (a truncation). */
+  cut(from: number): void {
+    const kept: Extent[] = [];
+    this.total = 0;
+    for (const e of this.extents) {
+      if (e.off >= from) continue;
+      if (e.end > from) {
+        const flat = flatten(e).subarray(0, from - e.off);
+        kept.push({ off: e.off, end: from, parts: [flat] });
+      } else kept.push(e);
+    }
+    this.extents = kept;
+    for (const e of kept) this.total += e.end - e.off;
+  }
+}
+
+export function flatten(e: Extent): Buffer {
+  if (e.parts.length !== 1) e.parts = [Buffer.concat(e.parts)];
+  return e.parts[0]!;
+}
