@@ -3,11 +3,15 @@
  * real processes on loopback (issue 3, "What must be shown").
  */
 import { randomBytes } from 'node:crypto';
-import { openSync, readSync, writeSync, closeSync, statSync } from 'node:fs';
+import { closeSync, ftruncateSync, mkdirSync, openSync, readSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { type Socket, connect } from 'node:net';
+import { join } from 'node:path';
+import fc from 'fast-check';
 import { type FileHandle, type MasterSession, O_RDWR } from '@tsmfs/client';
-import { CHUNK_SIZE, type Reply } from '@tsmfs/protocol';
+import { CHUNK_SIZE, PROTOCOL_VERSION, type Reply, encodeRequest } from '@tsmfs/protocol';
 import { describe, expect, it } from 'vitest';
-import { Cluster } from './fixture/cluster.js';
+import { Cluster, makeTempDir } from './fixture/cluster.js';
 
 const MiB = 1024 * 1024;
 /** Fast chunk loop for tests: replication and deletion start at once and run every second. */
@@ -80,5 +84,250 @@ describe('data path', () => {
       expect(valid).toHaveLength(2);
       expect(new Set(valid.map((k) => k.csid)).size).toBe(2);
     }
+  });
+});
+
+describe('data path under failures', () => {
+  it('survives SIGKILL of a chunkserver in the middle of a 200 MiB write; copies come back to goal', async () => {
+    const c = await cluster(3);
+    const s = await c.session();
+    const data = randomBytes(200 * MiB);
+    const f = await newFile(s, 'big', 2);
+    let killed: Promise<unknown> | undefined;
+    let victim = -1;
+    for (let o = 0; o < data.length; o += MiB) {
+      await f.write(o, data.subarray(o, o + MiB));
+      if (o === 100 * MiB) {
+        // A server in the chain of the chunk being written right now.
+        const info = await s.fileinfo(f.inode);
+        const current = info.chunks.filter((ch) => ch.copies.length > 0).pop()!;
+        victim = c.chunkservers.findIndex((cs) => cs.port === current.copies[0]!.port);
+        expect(victim).toBeGreaterThanOrEqual(0);
+        killed = c.chunkservers[victim]!.kill('SIGKILL');
+      }
+    }
+    await f.fsync();
+    await killed;
+    // The kill hit a chain in use: at least one chunk write went again on a new grant.
+    expect(s.io.stats.writeRetries).toBeGreaterThan(0);
+    expect((await s.getattr(f.inode)).size).toBe(data.length);
+    expect((await readAll(f, data.length)).equals(data)).toBe(true);
+
+    await c.chunkservers[victim]!.start();
+    const info = await waitFor(
+      'every chunk at two valid copies and nothing stale',
+      () => s.fileinfo(f.inode),
+      (i) => i.chunks.every((ch) => ch.copies.length === 2 && ch.copies.every((k) => k.state === 'valid')),
+      90_000,
+    );
+    for (const ch of info.chunks) expect(new Set(ch.copies.map((k) => k.csid)).size).toBe(2);
+    // The chunk files on disk agree: no copy beyond the two the master counts.
+    await waitFor('stale chunk files removed from disk', async () => c.chunkservers.reduce((n, cs) => n + cs.chunkFiles().length, 0), (n) => n === info.chunks.length * 2, 30_000);
+    expect((await readAll(f, data.length)).equals(data)).toBe(true);
+    await f.close();
+  });
+
+  it('a flipped byte in a chunk file: reads stay right, the copy is reported and replaced', async () => {
+    const c = await cluster(3);
+    const s = await c.session();
+    const data = randomBytes(3 * MiB);
+    const f = await newFile(s, 'victim', 2);
+    await f.write(0, data);
+    await f.close();
+    const before = await s.fileinfo(f.inode);
+    const copy = before.chunks[0]!.copies[0]!;
+    const cs = c.chunkservers.find((x) => x.port === copy.port)!;
+    const file = cs.chunkFiles().find((p) => p.includes(`chunk_${before.chunks[0]!.chunkId.toString(16).toUpperCase().padStart(16, '0')}_`))!;
+    const fd = openSync(file, 'r+');
+    const at = 8192 + 1_000_000;
+    const b = Buffer.alloc(1);
+    readSync(fd, b, 0, 1, at);
+    b[0] = b[0]! ^ 0xff;
+    writeSync(fd, b, 0, 1, at);
+    closeSync(fd);
+
+    // Reads pick a copy at random: read until the damaged one was tried (and reported).
+    const r = await s.openFile(f.inode, O_RDWR);
+    await waitFor(
+      'the damaged copy reported',
+      async () => {
+        expect((await r.read(0, data.length)).equals(data)).toBe(true);
+        s.io.locations.forgetFile(f.inode);
+        return c.master.logs().some((l) => l.msg === 'damaged copies reported');
+      },
+      (seen) => seen,
+      30_000,
+    );
+    const after = await waitFor(
+      'two valid copies again',
+      () => s.fileinfo(f.inode),
+      (i) => i.chunks[0]!.copies.length === 2 && i.chunks[0]!.copies.every((k) => k.state === 'valid'),
+      30_000,
+    );
+    expect(after.chunks[0]!.copies.length).toBe(2);
+    expect(s.io.stats.readFallbacks).toBeGreaterThan(0);
+    expect((await r.read(0, data.length)).equals(data)).toBe(true);
+    await r.close();
+  });
+
+  it('a full disk: new chunks are placed elsewhere, or the write fails with ENOSPC; data never corrupted', async (ctx) => {
+    if (process.getuid?.() !== 0) return ctx.skip();
+    const dir = makeTempDir('tsmfs-tmpfs-');
+    const mnt = join(dir, 'full');
+    mkdirSync(mnt);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=24m', 'tsmfs-test', mnt]);
+    try {
+      const c = await Cluster.create({ master: { config: FAST_LOOP } });
+      await c.addChunkservers(1);
+      await c.addChunkservers(1, { disks: [mnt], config: { HDD_LEAVE_SPACE_DEFAULT: '1MiB' } });
+      const s = await c.session();
+      const data = randomBytes(20 * MiB);
+      const f = await newFile(s, 'placed', 2);
+      await f.write(0, data);
+      await f.close();
+      const r = await s.openFile(f.inode, O_RDWR);
+      expect((await r.read(0, data.length)).equals(data)).toBe(true);
+      const info = await s.fileinfo(f.inode);
+      expect(info.chunks[0]!.copies.map((k) => k.port)).toEqual([c.chunkservers[0]!.port]);
+      await r.close();
+
+      // Only the full server left: ENOSPC, and the file stays as it was.
+      await c.chunkservers[0]!.kill('SIGKILL');
+      await waitFor('the master dropped the dead server', () => s.statfs(), (st) => st.totalSpace < 64 * MiB, 15_000);
+      const g = await newFile(s, 'nospace', 1);
+      await g.write(0, data.subarray(0, 4 * MiB));
+      await expect(g.fsync()).rejects.toMatchObject({ status: 28 });
+      expect((await s.getattr(g.inode)).size).toBe(0);
+      await g.close().catch(() => undefined);
+      await c.stop();
+    } finally {
+      execFileSync('umount', ['-l', mnt]);
+    }
+  });
+});
+
+describe('file semantics against a local file', () => {
+  it('random writes, truncations (across chunk boundaries, past EOF, unaligned) read back as a local file does', async () => {
+    const c = await cluster(2);
+    const s = await c.session();
+    const local = makeTempDir('tsmfs-local-');
+    const B = 64 * 1024;
+    const points = [0, 1, B - 7, B, 3 * B + 5, CHUNK_SIZE - 3, CHUNK_SIZE, CHUNK_SIZE + B + 11, 2 * CHUNK_SIZE - 100, 2 * CHUNK_SIZE + 1];
+    const at = fc.tuple(fc.constantFrom(...points), fc.integer({ min: -70_000, max: 70_000 })).map(([p, d]) => Math.max(0, p + d));
+    const op = fc.oneof(
+      fc.record({ kind: fc.constant('write' as const), offset: at, length: fc.integer({ min: 1, max: 150_000 }), seed: fc.integer() }),
+      fc.record({ kind: fc.constant('truncate' as const), size: at }),
+      fc.record({ kind: fc.constant('read' as const), offset: at, length: fc.integer({ min: 1, max: 200_000 }) }),
+    );
+    let run = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 8 }), async (ops) => {
+        run++;
+        const f = await newFile(s, `f${run}`, 2);
+        const path = join(local, `f${run}`);
+        writeFileSync(path, '');
+        const fd = openSync(path, 'r+');
+        try {
+          for (const o of ops) {
+            if (o.kind === 'write') {
+              const bytes = Buffer.alloc(o.length, o.seed & 0xff);
+              bytes.writeInt32LE(o.seed, 0);
+              await f.write(o.offset, bytes);
+              writeSync(fd, bytes, 0, bytes.length, o.offset);
+            } else if (o.kind === 'truncate') {
+              await f.truncate(o.size);
+              ftruncateSync(fd, o.size);
+            } else {
+              const want = Buffer.alloc(o.length);
+              const n = readSync(fd, want, 0, o.length, o.offset);
+              expect((await f.read(o.offset, o.length)).equals(want.subarray(0, n))).toBe(true);
+            }
+          }
+          await f.fsync();
+          const size = (await s.getattr(f.inode)).size;
+          const want = readFileSync(path);
+          expect(size).toBe(want.length);
+          // Data exists only near the points: compare windows around each, and the end.
+          for (const p of [...points, size - 300_000]) {
+            const from = Math.max(0, p - 80_000);
+            const got = await f.read(from, 300_000);
+            expect(got.equals(want.subarray(from, from + 300_000)), `window at ${from}`).toBe(true);
+          }
+        } finally {
+          closeSync(fd);
+          await f.close();
+        }
+      }),
+      { numRuns: 12, seed: 42, endOnFailure: true },
+    );
+  });
+
+  it('a snapshot keeps the old bytes when the original is overwritten or truncated', async () => {
+    const c = await cluster(2);
+    const s = await c.session();
+    const data = randomBytes(3 * MiB);
+    const f = await newFile(s, 'orig', 2);
+    await f.write(0, data);
+    await f.fsync();
+    const snap = await s.snapshot(f.inode, s.root, 'snap');
+    const patch = randomBytes(100_000);
+    await f.write(1_000_000, patch);
+    await f.fsync();
+    const r = await s.openFile(snap.inode, O_RDWR);
+    expect((await r.read(0, data.length)).equals(data)).toBe(true);
+    const changed = Buffer.from(data);
+    patch.copy(changed, 1_000_000);
+    expect((await f.read(0, data.length)).equals(changed)).toBe(true);
+    // Truncating the snapshot does not touch the original either.
+    await r.truncate(500_000);
+    await r.truncate(data.length);
+    const cut = Buffer.concat([data.subarray(0, 500_000), Buffer.alloc(data.length - 500_000)]);
+    expect((await r.read(0, data.length)).equals(cut)).toBe(true);
+    expect((await f.read(0, data.length)).equals(changed)).toBe(true);
+    await r.close();
+    await f.close();
+  });
+});
+
+describe('hostile peers on 9420 and 9422', () => {
+  function raw(port: number): Promise<{ socket: Socket; received: () => Buffer; closed: Promise<void> }> {
+    const socket = connect({ host: '127.0.0.1', port });
+    const chunks: Buffer[] = [];
+    socket.on('data', (d) => chunks.push(d));
+    socket.on('error', () => {});
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    return new Promise((resolve, reject) =>
+      socket.once('connect', () => resolve({ socket, received: () => Buffer.concat(chunks), closed })).once('error', reject),
+    );
+  }
+
+  it('garbage and wrong-version handshakes are refused; master and chunkservers keep serving', async () => {
+    const c = await cluster(2);
+    const s = await c.session();
+    const ports = [c.master.ports.matocs, c.chunkservers[0]!.port];
+    for (const port of ports) {
+      const g = await raw(port);
+      g.socket.write(randomBytes(4096));
+      await g.closed;
+      const v = await raw(port);
+      v.socket.write(encodeRequest('handshake', 1, { role: 'chunkserver', version: PROTOCOL_VERSION + 1, name: 'wrong' }));
+      await v.closed;
+      expect(v.received().toString('latin1')).toMatch(/version/i);
+      // A frame announcing a body larger than any limit.
+      const big = await raw(port);
+      const h = Buffer.alloc(12);
+      h.writeUInt32BE(1, 0);
+      h.writeUInt32BE(0xfff_ffff, 4);
+      big.socket.write(h);
+      await big.closed;
+    }
+    const data = randomBytes(2 * MiB);
+    const f = await newFile(s, 'after', 2);
+    await f.write(0, data);
+    await f.close();
+    const r = await s.openFile(f.inode, O_RDWR);
+    expect((await r.read(0, data.length)).equals(data)).toBe(true);
+    expect(validCopies(await s.fileinfo(f.inode))).toEqual([2]);
+    await r.close();
   });
 });

@@ -11,7 +11,14 @@ export const READ_SPAN = 8 * 1024 * 1024;
  * an old version) moves on to the next copy. Throws only when every copy failed, with
  * the last error. Holes (chunk id 0) and bytes past a chunk's end read as zeros.
  */
-export async function readChunkRange(links: DataLinks, grant: ChunkGrant, offset: number, length: number, first = 0): Promise<Buffer> {
+export async function readChunkRange(
+  links: DataLinks,
+  grant: ChunkGrant,
+  offset: number,
+  length: number,
+  first = 0,
+  onFallback?: (err: unknown) => void,
+): Promise<Buffer> {
   const out = Buffer.alloc(length);
   if (grant.chunkId === 0 || length === 0) return out;
   if (grant.locations.length === 0) throw new TsmfsError(Status.EIO, `chunk ${grant.chunkId} has no valid copy`);
@@ -25,6 +32,7 @@ export async function readChunkRange(links: DataLinks, grant: ChunkGrant, offset
       return out;
     } catch (err) {
       lastError = err;
+      if (i + 1 < grant.locations.length) onFallback?.(err);
     }
   }
   throw lastError instanceof TsmfsError ? lastError : new TsmfsError(Status.EIO, String((lastError as Error)?.message ?? lastError));

@@ -35,6 +35,8 @@ export interface ChunkWriteContext {
   inode: number;
   /** Called with each grant and with the file length each finished write reached. */
   onWritten(index: number, grant: ChunkGrant, fileLength: number): void;
+  /** Called before each retry on a new grant. */
+  onRetry?(index: number, err: unknown): void;
 }
 
 /**
@@ -82,6 +84,7 @@ export async function writeChunk(ctx: ChunkWriteContext, index: number, dirty: D
       await ctx.call('writeChunkEnd', { inode: ctx.inode, index, chunkId: grant.chunkId, length: 0, ok: false }).catch(() => undefined);
       const status = err instanceof TsmfsError ? err.status : Status.EIO;
       if (FINAL.has(status) || attempt >= MAX_ATTEMPTS) throw err instanceof TsmfsError ? err : new TsmfsError(Status.EIO, (err as Error).message);
+      ctx.onRetry?.(index, err);
       await new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** (attempt - 1))));
     }
   }

@@ -158,12 +158,14 @@ export class FileHandle {
   private async readChunkPart(index: number, offset: number, length: number): Promise<Buffer> {
     let grant: ChunkGrant = await this.io.grant(this.inode, index);
     const first = Math.floor(Math.random() * Math.max(1, grant.locations.length));
+    const fallback = (): void => void this.io.stats.readFallbacks++;
     try {
-      return await readChunkRange(this.io.links, grant, offset, length, first);
+      return await readChunkRange(this.io.links, grant, offset, length, first, fallback);
     } catch {
       // The cached copies may be stale (a write moved the version, a copy was lost): ask again.
+      fallback();
       grant = await this.io.grant(this.inode, index, true);
-      return readChunkRange(this.io.links, grant, offset, length, first);
+      return readChunkRange(this.io.links, grant, offset, length, first, fallback);
     }
   }
 
@@ -191,6 +193,7 @@ export class FileHandle {
         links: this.io.links,
         inode: this.inode,
         onWritten: () => this.io.locations.forgetFile(this.inode),
+        onRetry: () => void this.io.stats.writeRetries++,
       },
       index,
       dirty,

@@ -22,6 +22,8 @@ export interface FileIoOptions {
 export class FileIo {
   readonly links: DataLinks;
   readonly locations: ChunkLocations;
+  /** Chunk writes retried on a new grant; chunk reads that had to turn to another copy. */
+  readonly stats = { writeRetries: 0, readFallbacks: 0 };
   private readonly asking = new Map<string, Promise<ChunkGrant>>();
 
   constructor(
