@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { resolve } from 'node:path';
 import { EIO, ENOSYS, ENOTCONN, ERANGE, errnoOf } from './errno.js';
 import { native, type NativeSession } from './native.js';
 import {
@@ -104,12 +105,16 @@ export class FuseSession extends EventEmitter {
   private readonly endedPromise: Promise<void>;
   private resolveEnded!: () => void;
 
+  /** Absolute: libfuse unmounts by path, and the process may change directory. */
+  readonly mountpoint: string;
+
   constructor(
-    readonly mountpoint: string,
+    mountpoint: string,
     private readonly ops: LowLevelOps,
     private readonly options: FuseSessionOptions,
   ) {
     super();
+    this.mountpoint = resolve(mountpoint);
     this.endedPromise = new Promise((resolve) => (this.resolveEnded = resolve));
   }
 
@@ -131,7 +136,7 @@ export class FuseSession extends EventEmitter {
   async unmount(): Promise<void> {
     if (!this.handle || this.ended) return;
     this.unmountRequested = true;
-    if (native.unmount(this.handle)) {
+    if (native.unmount(this.handle) && !this.kick) {
       // A kick that lands between the loop's exit check and its read(2) is lost: repeat.
       const every = this.options.unmountKickMs ?? 50;
       this.kick = setInterval(() => this.handle && !this.ended && native.unmount(this.handle), every);
