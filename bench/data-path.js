@@ -1,0 +1,219 @@
+#!/usr/bin/env node
+// Data path benchmarks (issue 3): sequential write and read of a file through the client
+// library (no FUSE) at goal 1 and goal 2 on three chunkservers, against the raw disk
+// speed of the same file system measured with dd; chunkserver CPU per GiB (utime+stime
+// from /proc/PID/stat); time to re-replicate after a chunkserver is killed. Real
+// processes on loopback, a temp dir. Progress on stderr, a JSON summary on stdout.
+import { execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Command } from 'commander';
+import { MasterSession, O_RDWR } from '@tsmfs/client';
+
+const root = resolve(import.meta.dirname, '..');
+const opts = new Command('bench-data-path')
+  .description('Benchmark the data path: client write/read throughput, chunkserver CPU per GiB, re-replication time')
+  .option('--size <MiB>', 'file size in MiB', '1024')
+  .option('--dir <path>', 'where the disks go (the file system measured)', tmpdir())
+  .option('--piece <KiB>', 'size of each write/read call', '1024')
+  .option('--parallel <n>', 'calls in flight', '8')
+  .parse()
+  .opts();
+const MiB = 1024 * 1024;
+const SIZE = Number(opts.size) * MiB;
+const PIECE = Number(opts.piece) * 1024;
+const PARALLEL = Number(opts.parallel);
+const TICK = 100; // USER_HZ
+
+const progress = (msg) => process.stderr.write(`[bench data-path] ${msg}\n`);
+
+async function freePort() {
+  const srv = createServer();
+  await new Promise((r) => srv.listen(0, '127.0.0.1', r));
+  const { port } = srv.address();
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
+function spawnDaemon(bin, cfg, readyLine) {
+  const child = spawn(process.execPath, [join(root, bin), '-c', cfg], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, LOG_LEVEL: 'info' } });
+  let seen = '';
+  const ready = new Promise((res, rej) => {
+    child.stderr.on('data', (b) => {
+      seen = (seen + b.toString()).slice(-20000);
+      if (seen.includes(readyLine)) res();
+    });
+    child.on('exit', (code) => rej(new Error(`${bin} exited ${code}: ${seen.slice(-2000)}`)));
+  });
+  return { child, ready: ready.then(() => child.removeAllListeners('exit')) };
+}
+
+function cpuSeconds(pid) {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / TICK;
+}
+
+function stop(child) {
+  return new Promise((r) => {
+    if (child.exitCode !== null || child.signalCode !== null) return r();
+    child.once('exit', () => r());
+    child.kill('SIGTERM');
+  });
+}
+
+async function startCluster(dir) {
+  const [matocl, matocs, matoml, http] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+  mkdirSync(join(dir, 'master'));
+  writeFileSync(join(dir, 'exports.cfg'), '127.0.0.1 / rw,alldirs,maproot=0\n');
+  writeFileSync(
+    join(dir, 'master.cfg'),
+    [
+      `DATA_PATH = ${join(dir, 'master')}`,
+      `EXPORTS_FILENAME = ${join(dir, 'exports.cfg')}`,
+      'MATOCL_LISTEN_HOST = 127.0.0.1',
+      `MATOCL_LISTEN_PORT = ${matocl}`,
+      'MATOCS_LISTEN_HOST = 127.0.0.1',
+      `MATOCS_LISTEN_PORT = ${matocs}`,
+      'MATOML_LISTEN_HOST = 127.0.0.1',
+      `MATOML_LISTEN_PORT = ${matoml}`,
+      `HTTP_LISTEN_PORT = ${http}`,
+      'REPLICATIONS_DELAY_INIT = 0',
+      'CHUNKS_LOOP_MIN_TIME = 1',
+    ].join('\n'),
+  );
+  const master = spawnDaemon('packages/master/dist/bin/tsmfs-master.js', join(dir, 'master.cfg'), '"msg":"ready"');
+  await master.ready;
+  const chunkservers = [];
+  for (let i = 1; i <= 3; i++) {
+    const cdir = join(dir, `cs${i}`);
+    mkdirSync(join(cdir, 'hdd'), { recursive: true });
+    writeFileSync(join(cdir, 'hdd.cfg'), `${join(cdir, 'hdd')}\n`);
+    const port = await freePort();
+    writeFileSync(
+      join(cdir, 'cs.cfg'),
+      [`MASTER_HOST = 127.0.0.1`, `MASTER_PORT = ${matocs}`, 'CSSERV_LISTEN_HOST = 127.0.0.1', `CSSERV_LISTEN_PORT = ${port}`, `HDD_CONF_FILENAME = ${join(cdir, 'hdd.cfg')}`, `DATA_PATH = ${cdir}`, 'HDD_LEAVE_SPACE_DEFAULT = 64MiB'].join('\n'),
+    );
+    const cs = spawnDaemon('packages/chunkserver/dist/bin/tsmfs-chunkserver.js', join(cdir, 'cs.cfg'), 'registered with the master');
+    chunkservers.push({ ...cs, port });
+  }
+  await Promise.all(chunkservers.map((c) => c.ready));
+  const session = await MasterSession.open({ masters: [{ host: '127.0.0.1', port: matocl }], cred: { uid: 0, gid: 0, groups: [] } });
+  return { master, chunkservers, session };
+}
+
+async function pool(count, fn) {
+  let next = 0;
+  await Promise.all(Array.from({ length: PARALLEL }, async () => {
+    while (next < count) await fn(next++);
+  }));
+}
+
+async function writeFile(session, name, goal, pattern) {
+  const attr = await session.create(session.root, name, 0o644);
+  if (goal !== 1) await session.setgoal(attr.inode, goal);
+  const f = await session.openFile(attr.inode, O_RDWR);
+  const t0 = performance.now();
+  await pool(SIZE / PIECE, (i) => f.write(i * PIECE, pattern.subarray((i * PIECE) % pattern.length, ((i * PIECE) % pattern.length) + PIECE)));
+  await f.fsync();
+  const s = (performance.now() - t0) / 1000;
+  await f.close();
+  return { inode: attr.inode, seconds: s };
+}
+
+async function readFile(session, inode, pattern) {
+  const f = await session.openFile(inode, 0);
+  const t0 = performance.now();
+  let bad = 0;
+  await pool(SIZE / PIECE, async (i) => {
+    const got = await f.read(i * PIECE, PIECE);
+    const off = (i * PIECE) % pattern.length;
+    if (!got.equals(pattern.subarray(off, off + PIECE))) bad++;
+  });
+  const s = (performance.now() - t0) / 1000;
+  await f.close();
+  if (bad) throw new Error(`${bad} pieces read back wrong`);
+  return s;
+}
+
+
+function rawDisk(dir) {
+  const file = join(dir, 'raw.bin');
+  const count = String(SIZE / MiB);
+  const t0 = performance.now();
+  execFileSync('dd', ['if=/dev/zero', `of=${file}`, 'bs=1M', `count=${count}`, 'conv=fdatasync'], { stdio: 'ignore' });
+  const write = (performance.now() - t0) / 1000;
+  const t1 = performance.now();
+  execFileSync('dd', [`if=${file}`, 'of=/dev/null', 'bs=1M'], { stdio: 'ignore' });
+  const readCached = (performance.now() - t1) / 1000;
+  const t2 = performance.now();
+  execFileSync('dd', [`if=${file}`, 'of=/dev/null', 'bs=1M', 'iflag=direct'], { stdio: 'ignore' });
+  const readDirect = (performance.now() - t2) / 1000;
+  rmSync(file);
+  return { write, readCached, readDirect };
+}
+
+const mibps = (s) => Math.round(SIZE / MiB / s);
+
+async function main() {
+  const dir = mkdtempSync(join(opts.dir, 'tsmfs-bench-dp-'));
+  const result = { sizeMiB: SIZE / MiB, pieceKiB: PIECE / 1024, parallel: PARALLEL };
+  let cluster;
+  try {
+    progress(`raw disk (dd, ${SIZE / MiB} MiB) in ${dir}`);
+    const raw = rawDisk(dir);
+    result.rawDisk = { writeMiBps: mibps(raw.write), readCachedMiBps: mibps(raw.readCached), readDirectMiBps: mibps(raw.readDirect) };
+    progress(JSON.stringify(result.rawDisk));
+    cluster = await startCluster(dir);
+    const { session, chunkservers } = cluster;
+    const pattern = randomBytes(64 * MiB + PIECE);
+    const cpu = () => chunkservers.reduce((n, c) => n + cpuSeconds(c.child.pid), 0);
+    for (const goal of [1, 2]) {
+      const c0 = cpu();
+      const w = await writeFile(session, `goal${goal}`, goal, pattern);
+      const c1 = cpu();
+      const r = await readFile(session, w.inode, pattern);
+      const c2 = cpu();
+      result[`goal${goal}`] = {
+        writeMiBps: mibps(w.seconds),
+        readMiBps: mibps(r),
+        chunkserverCpuSecondsPerGiBWritten: +((c1 - c0) / (SIZE / 1024 / MiB)).toFixed(2),
+        chunkserverCpuSecondsPerGiBRead: +((c2 - c1) / (SIZE / 1024 / MiB)).toFixed(2),
+        inode: w.inode,
+      };
+      progress(`goal ${goal}: ${JSON.stringify(result[`goal${goal}`])}`);
+    }
+    // Re-replication: kill a server holding copies of the goal-2 file, time until every chunk has two valid copies again.
+    const inode = result.goal2.inode;
+    const info = await session.fileinfo(inode);
+    const victimPort = info.chunks[0].copies[0].port;
+    const victim = chunkservers.find((c) => c.port === victimPort);
+    const lostCopies = info.chunks.filter((ch) => ch.copies.some((k) => k.port === victimPort)).length;
+    const t0 = performance.now();
+    victim.child.kill('SIGKILL');
+    for (;;) {
+      const now = await session.fileinfo(inode);
+      if (now.chunks.every((ch) => ch.copies.filter((k) => k.state === 'valid' && k.port !== victimPort).length >= 2)) break;
+      if (performance.now() - t0 > 600_000) throw new Error('re-replication did not finish in 10 minutes');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const s = (performance.now() - t0) / 1000;
+    result.reReplication = { chunksReplicated: lostCopies, MiB: lostCopies * 64, seconds: +s.toFixed(1), MiBps: Math.round((lostCopies * 64) / s) };
+    progress(`re-replication: ${JSON.stringify(result.reReplication)}`);
+    await readFile(session, inode, pattern);
+    progress('goal-2 file reads back right after the re-replication');
+  } finally {
+    if (cluster) {
+      cluster.session.close();
+      for (const c of cluster.chunkservers) await stop(c.child);
+      await stop(cluster.master.child);
+    }
+    rmSync(dir, { recursive: true, force: true });
+  }
+  console.log(JSON.stringify(result, null, 2));
+}
+
+await main();
