@@ -4,6 +4,7 @@ export const EIO = constants.errno.EIO;
 export const ENOSYS = constants.errno.ENOSYS;
 export const ERANGE = constants.errno.ERANGE;
 export const ENOTCONN = constants.errno.ENOTCONN;
+export const EINTR = constants.errno.EINTR;
 
 /**
  * The errno a thrown error asks for: `.status` (TsmfsError from @tsmfs/protocol) or

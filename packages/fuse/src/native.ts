@@ -7,7 +7,8 @@ import { createRequire } from 'node:module';
 export interface NativeBinding {
   /** Op codes, by low-level method name; the C enum is the only definition. */
   readonly ops: Readonly<Record<string, number>>;
-  mount(mountpoint: string, options: string[], dispatch: Dispatch): NativeSession;
+  /** capabilities: 1 POSIX locks (getlk+setlk), 2 flock; others stay unregistered. */
+  mount(mountpoint: string, options: string[], dispatch: Dispatch, capabilities: number): NativeSession;
   /** Stops the loop and detaches the mount lazily; false once the loop has ended. */
   unmount(session: NativeSession): boolean;
   detachSync(session: NativeSession): void;
@@ -31,6 +32,7 @@ export interface NativeBinding {
   replyWrite(id: number, count: number): number;
   replyBuf(id: number, data: Buffer | undefined): number;
   replyXattr(id: number, size: number): number;
+  replyLock(id: number, type: number, start: number, length: number, pid: number): number;
   replyStatfs(id: number): number;
   replyDirents(id: number, size: number, names: string[], count: number): number;
   getGroups(id: number): number[];
@@ -39,7 +41,11 @@ export interface NativeBinding {
 declare const nativeSessionBrand: unique symbol;
 export type NativeSession = { readonly [nativeSessionBrand]: true };
 
-/** Called on the main thread for every request: (op, id, uid, gid, pid, umask, ...args). */
+/**
+ * Called on the main thread for every request:
+ * (op, id, uid, gid, pid, umask, serial, interrupted, ...args). `serial` names the request
+ * in a later INTERRUPT notification; `interrupted` says one came before it was queued.
+ */
 export type Dispatch = (
   op: number,
   id: number,
@@ -47,6 +53,8 @@ export type Dispatch = (
   gid: number,
   pid: number,
   umask: number,
+  serial: number,
+  interrupted: boolean,
   ...args: any[]
 ) => void;
 

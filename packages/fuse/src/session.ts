@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { resolve } from 'node:path';
-import { EIO, ENOSYS, ENOTCONN, ERANGE, errnoOf } from './errno.js';
+import { EINTR, EIO, ENOSYS, ENOTCONN, ERANGE, errnoOf } from './errno.js';
 import { native, type NativeSession } from './native.js';
 import {
   packNames,
@@ -37,18 +37,37 @@ const OP = native.ops;
 const NAMES: string[] = [];
 for (const [name, code] of Object.entries(OP)) NAMES[code] = name;
 
+function interruption(): Error {
+  return Object.assign(new Error('interrupted by the kernel (the caller got a signal)'), { errno: EINTR });
+}
+
 class Context implements RequestContext {
   private cachedGroups: number[] | undefined;
+  // Created on first use: most handlers never look at the signal.
+  private controller: AbortController | undefined;
   constructor(
     private readonly id: number,
     readonly uid: number,
     readonly gid: number,
     readonly pid: number,
     readonly umask: number,
+    public interrupted: boolean,
   ) {}
   groups(): number[] {
     this.cachedGroups ??= native.getGroups(this.id);
     return this.cachedGroups;
+  }
+  get signal(): AbortSignal {
+    if (!this.controller) {
+      this.controller = new AbortController();
+      if (this.interrupted) this.controller.abort(interruption());
+    }
+    return this.controller.signal;
+  }
+  interrupt(): void {
+    if (this.interrupted) return;
+    this.interrupted = true;
+    this.controller?.abort(interruption());
   }
 }
 
@@ -99,6 +118,8 @@ function detachAllOnExit(): void {
  */
 export class FuseSession extends EventEmitter {
   private handle: NativeSession | undefined;
+  /** Requests in flight by serial, so that an INTERRUPT finds its context. */
+  private readonly inFlight = new Map<number, Context>();
   private ended = false;
   private unmountRequested = false;
   private kick: NodeJS.Timeout | undefined;
@@ -124,7 +145,8 @@ export class FuseSession extends EventEmitter {
 
   async mount(): Promise<void> {
     if (this.handle) throw new Error(`${this.mountpoint}: already mounted by this session`);
-    this.handle = native.mount(this.mountpoint, this.options.mountOptions, this.dispatch);
+    const capabilities = (this.ops.getlk && this.ops.setlk ? 1 : 0) | (this.ops.flock ? 2 : 0);
+    this.handle = native.mount(this.mountpoint, this.options.mountOptions, this.dispatch, capabilities);
     live.add(this);
     if (!exitHookInstalled) {
       process.on('exit', detachAllOnExit);
@@ -188,6 +210,8 @@ export class FuseSession extends EventEmitter {
     gid: number,
     pid: number,
     umask: number,
+    serial: number,
+    interrupted: boolean,
     a?: any,
     b?: any,
     c?: any,
@@ -201,12 +225,19 @@ export class FuseSession extends EventEmitter {
     k?: any,
   ): void => {
     if (op === OP.ended) return this.onEnded(a);
-    const ctx = new Context(id, uid, gid, pid, umask);
+    if (op === OP.interrupt) {
+      this.inFlight.get(a)?.interrupt();
+      return;
+    }
+    const ctx = new Context(id, uid, gid, pid, umask, interrupted);
     if (op === OP.forget) {
       this.deliverForget(ctx, a);
       return;
     }
-    this.serve(op, id, ctx, a, b, c, d, e, f, g, h, i, j, k).catch((err) => this.fail(op, id, err));
+    this.inFlight.set(serial, ctx);
+    this.serve(op, id, ctx, a, b, c, d, e, f, g, h, i, j, k)
+      .catch((err) => this.fail(op, id, err))
+      .finally(() => this.inFlight.delete(serial));
   };
 
   private deliverForget(ctx: Context, flat: number[]): void {
@@ -344,6 +375,22 @@ export class FuseSession extends EventEmitter {
       case OP.fallocate:
         if (!o.fallocate) break;
         await o.fallocate(ctx, a, b, c, d, e ?? 0);
+        native.replyErr(id, 0);
+        return;
+      case OP.getlk: {
+        if (!o.getlk) break;
+        const lock = await o.getlk(ctx, a, b ?? 0, { type: d, start: e, length: f, pid: g }, c);
+        native.replyLock(id, lock.type, lock.start, lock.length, lock.pid);
+        return;
+      }
+      case OP.setlk:
+        if (!o.setlk) break;
+        await o.setlk(ctx, a, b ?? 0, { type: d, start: e, length: f, pid: g }, c, h);
+        native.replyErr(id, 0);
+        return;
+      case OP.flock:
+        if (!o.flock) break;
+        await o.flock(ctx, a, b ?? 0, d, c);
         native.replyErr(id, 0);
         return;
     }

@@ -113,6 +113,24 @@ export interface RequestContext {
   readonly umask: number;
   /** Supplementary groups of the caller (read from /proc on first use). */
   groups(): number[];
+  /**
+   * Aborted when the kernel interrupts the request (the caller got a signal); its reason
+   * carries errno EINTR, so `throw signal.reason` answers EINTR. A handler that waits
+   * (a blocking lock, a slow server) should listen to it.
+   */
+  readonly signal: AbortSignal;
+  readonly interrupted: boolean;
+}
+
+/** l_type values (Linux). */
+export const LockType = { READ: 0, WRITE: 1, UNLOCK: 2 } as const;
+
+/** A POSIX byte-range lock as fcntl(2) describes it; length 0 means to the end of file. */
+export interface FileLock {
+  type: number;
+  start: number;
+  length: number;
+  pid: number;
 }
 
 type Awaitable<T> = T | Promise<T>;
@@ -172,6 +190,16 @@ export interface LowLevelOps {
   /** mode carries S_IFREG; already umasked by the kernel. */
   create?(ctx: RequestContext, parent: number, name: string, mode: number, flags: number): Awaitable<CreateResult>;
   fallocate?(ctx: RequestContext, ino: number, mode: number, offset: number, length: number, fh: number): Awaitable<void>;
+  /**
+   * POSIX locks, served only if both getlk and setlk are given (otherwise the kernel keeps
+   * locks local to this machine). getlk returns the first conflicting lock, or one of type
+   * UNLOCK. setlk with `sleep` waits until granted (listen to ctx.signal); without it a
+   * conflict is EAGAIN. Locks belong to `owner`; flush(owner) should drop them.
+   */
+  getlk?(ctx: RequestContext, ino: number, fh: number, lock: FileLock, owner: bigint): Awaitable<FileLock>;
+  setlk?(ctx: RequestContext, ino: number, fh: number, lock: FileLock, owner: bigint, sleep: boolean): Awaitable<void>;
+  /** flock(2): op is LOCK_SH 1 / LOCK_EX 2 / LOCK_UN 8, with LOCK_NB 4. Served only if given. */
+  flock?(ctx: RequestContext, ino: number, fh: number, op: number, owner: bigint): Awaitable<void>;
 }
 
 /** FUSE_SET_ATTR_* bits from fuse_lowlevel.h. */

@@ -33,6 +33,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <fcntl.h>
 
 /* Operation codes shared with JS through the exported `ops` table (never duplicated). */
 #define OP_LIST(X)                                                                      \
@@ -43,7 +44,8 @@
   X(OPENDIR, opendir) X(READDIR, readdir) X(RELEASEDIR, releasedir)                     \
   X(FSYNCDIR, fsyncdir) X(STATFS, statfs) X(SETXATTR, setxattr) X(GETXATTR, getxattr)   \
   X(LISTXATTR, listxattr) X(REMOVEXATTR, removexattr) X(ACCESS, access)                 \
-  X(CREATE, create) X(FALLOCATE, fallocate) X(ENDED, ended)
+  X(CREATE, create) X(FALLOCATE, fallocate) X(GETLK, getlk) X(SETLK, setlk)               \
+  X(FLOCK, flock) X(INTERRUPT, interrupt) X(ENDED, ended)
 
 enum op {
   OP_NONE = 0,
@@ -69,6 +71,9 @@ typedef struct call {
   int64_t off, len;
   uint64_t size;
   int bad_name;            /* a name is not UTF-8: answered EILSEQ, never mangled */
+  uint64_t serial;         /* names the request in INTERRUPT notifications */
+  int interrupted;         /* interrupted before it was queued */
+  struct flock lock;       /* getlk / setlk */
   int32_t flags, arg;      /* arg: mode / mask / datasync / to_set / fallocate mode */
   uint32_t mode, rdev;
   uint64_t lock_owner;
@@ -93,6 +98,7 @@ struct session {
   int exit_requested; /* main thread: unmount() was called */
   uint32_t inflight;  /* main thread: requests handed to JS and not yet answered */
   uint32_t notifying; /* main thread: invalidations running on the libuv pool */
+  uint64_t next_serial; /* loop thread only */
   int js_released;    /* main thread: the JS handle was finalized */
 };
 
@@ -252,6 +258,26 @@ static void set_fi(call_t *c, const struct fuse_file_info *fi) {
   c->fi_bits = (fi->writepage ? 1u : 0u) | (fi->flush ? 2u : 0u) | (fi->flock_release ? 4u : 0u);
 }
 
+/* The call being registered for interrupts on this (loop) thread: an interrupt that has
+   already arrived is reported synchronously by libfuse and is then folded into it. */
+static __thread call_t *registering;
+
+/* On the loop thread, when the kernel sends INTERRUPT for a request still unanswered.
+   `data` is the request's serial, not a pointer: it stays meaningful whenever libfuse
+   calls this, even while the main thread is answering the request. */
+static void on_interrupt(fuse_req_t req, void *data) {
+  uint64_t serial = (uint64_t)(uintptr_t)data;
+  if (registering != NULL && registering->serial == serial) {
+    registering->interrupted = 1;
+    return;
+  }
+  session_t *s = fuse_req_userdata(req);
+  call_t *c = call_new(NULL, OP_INTERRUPT, NULL, NULL);
+  if (c == NULL) return;
+  c->serial = serial;
+  if (napi_call_threadsafe_function(s->tsfn, c, napi_tsfn_nonblocking) != napi_ok) call_free(c);
+}
+
 /* Hands the call to JS; if that is impossible the request is answered here. */
 static void submit(fuse_req_t req, call_t *c) {
   session_t *s = fuse_req_userdata(req);
@@ -264,6 +290,11 @@ static void submit(fuse_req_t req, call_t *c) {
     call_free(c);
     return;
   }
+  /* Registered before queueing: once queued, JS may answer (and free) req at any time. */
+  c->serial = ++s->next_serial;
+  registering = c;
+  fuse_req_interrupt_func(req, on_interrupt, (void *)(uintptr_t)c->serial);
+  registering = NULL;
   if (napi_call_threadsafe_function(s->tsfn, c, napi_tsfn_nonblocking) != napi_ok) {
     if (c->req) fuse_reply_err(c->req, EIO);
     call_free(c);
@@ -561,6 +592,39 @@ static void ll_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
   submit(req, c);
 }
 
+static void ll_getlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
+                     struct flock *lock) {
+  call_t *c = call_new(req, OP_GETLK, NULL, NULL);
+  if (c) {
+    c->ino = ino;
+    c->lock = *lock;
+    set_fi(c, fi);
+  }
+  submit(req, c);
+}
+
+static void ll_setlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
+                     struct flock *lock, int sleep) {
+  call_t *c = call_new(req, OP_SETLK, NULL, NULL);
+  if (c) {
+    c->ino = ino;
+    c->lock = *lock;
+    c->arg = sleep;
+    set_fi(c, fi);
+  }
+  submit(req, c);
+}
+
+static void ll_flock(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, int op) {
+  call_t *c = call_new(req, OP_FLOCK, NULL, NULL);
+  if (c) {
+    c->ino = ino;
+    c->arg = op;
+    set_fi(c, fi);
+  }
+  submit(req, c);
+}
+
 static const struct fuse_lowlevel_ops ll_ops = {
     .lookup = ll_lookup,
     .forget = ll_forget,
@@ -593,6 +657,9 @@ static const struct fuse_lowlevel_ops ll_ops = {
     .access = ll_access,
     .create = ll_create,
     .fallocate = ll_fallocate,
+    .getlk = ll_getlk,
+    .setlk = ll_setlk,
+    .flock = ll_flock,
 };
 
 static void kick_handler(int sig) { (void)sig; }
@@ -699,7 +766,8 @@ static void loop_ended(session_t *s) {
   maybe_destroy(s);
 }
 
-/* Fills argv after the fixed head (op, id, uid, gid, pid, umask); returns argc. */
+/* Fills argv after the fixed head (op, id, uid, gid, pid, umask, serial, interrupted);
+   returns argc. */
 static size_t call_args(napi_env env, call_t *c, napi_value *a) {
   switch (c->op) {
     case OP_LOOKUP:
@@ -826,6 +894,26 @@ static size_t call_args(napi_env env, call_t *c, napi_value *a) {
       a[3] = num(env, (double)c->len);
       a[4] = fh_value(env, c);
       return 5;
+    case OP_GETLK:
+    case OP_SETLK:
+      a[0] = num(env, (double)c->ino);
+      a[1] = fh_value(env, c);
+      a[2] = big(env, c->lock_owner);
+      a[3] = num(env, c->lock.l_type);
+      a[4] = num(env, (double)c->lock.l_start);
+      a[5] = num(env, (double)c->lock.l_len);
+      a[6] = num(env, c->lock.l_pid);
+      a[7] = boolean(env, c->arg);
+      return 8;
+    case OP_FLOCK:
+      a[0] = num(env, (double)c->ino);
+      a[1] = fh_value(env, c);
+      a[2] = big(env, c->lock_owner);
+      a[3] = num(env, c->arg);
+      return 4;
+    case OP_INTERRUPT:
+      a[0] = num(env, (double)c->serial);
+      return 1;
     case OP_ENDED:
       a[0] = num(env, c->arg);
       return 1;
@@ -860,7 +948,9 @@ static void call_js(napi_env env, napi_value js_cb, void *context, void *data) {
   argv[3] = num(env, c->gid);
   argv[4] = num(env, c->pid);
   argv[5] = num(env, c->umask);
-  size_t argc = 6 + call_args(env, c, argv + 6);
+  argv[6] = num(env, (double)c->serial);
+  argv[7] = boolean(env, c->interrupted);
+  size_t argc = 8 + call_args(env, c, argv + 8);
   call_free(c);
 
   napi_value global;
@@ -1048,6 +1138,20 @@ static napi_value js_reply_buf(napi_env env, napi_callback_info info) {
   DONE(fuse_reply_buf(req, data, len));
 }
 
+/* replyLock(id, type, start, len, pid) */
+static napi_value js_reply_lock(napi_env env, napi_callback_info info) {
+  ARGS(5);
+  TAKE_REQ(argv[0]);
+  struct flock lock;
+  memset(&lock, 0, sizeof(lock));
+  lock.l_type = (short)arg_num(env, argv[1]);
+  lock.l_whence = SEEK_SET;
+  lock.l_start = (off_t)arg_num(env, argv[2]);
+  lock.l_len = (off_t)arg_num(env, argv[3]);
+  lock.l_pid = (pid_t)arg_num(env, argv[4]);
+  DONE(fuse_reply_lock(req, &lock));
+}
+
 static napi_value js_reply_xattr(napi_env env, napi_callback_info info) {
   ARGS(2);
   TAKE_REQ(argv[0]);
@@ -1188,9 +1292,12 @@ static int build_args(napi_env env, napi_value options, struct fuse_args *args) 
   return 0;
 }
 
-/* mount(mountpoint, options[], dispatcher) -> session handle */
+/* mount(mountpoint, options[], dispatcher, capabilities) -> session handle.
+   capabilities: 1 POSIX locks, 2 flock. Without them getlk/setlk/flock stay unregistered,
+   so libfuse does not announce them and the kernel keeps such locks local; registered but
+   answered ENOSYS, they would fail fcntl() and flock() for every program. */
 static napi_value js_mount(napi_env env, napi_callback_info info) {
-  ARGS(3);
+  ARGS(4);
   size_t len;
   char mountpoint[4096];
   if (napi_get_value_string_utf8(env, argv[0], mountpoint, sizeof(mountpoint), &len) != napi_ok)
@@ -1216,7 +1323,14 @@ static napi_value js_mount(napi_env env, napi_callback_info info) {
     free(s);
     return throw_error(env, "tsmfs-fuse: fuse_mount failed (see stderr)");
   }
-  s->se = fuse_lowlevel_new(&args, &ll_ops, sizeof(ll_ops), s);
+  uint32_t caps = (uint32_t)arg_num(env, argv[3]);
+  struct fuse_lowlevel_ops ops = ll_ops; /* fuse_lowlevel_new keeps a copy */
+  if (!(caps & 1)) {
+    ops.getlk = NULL;
+    ops.setlk = NULL;
+  }
+  if (!(caps & 2)) ops.flock = NULL;
+  s->se = fuse_lowlevel_new(&args, &ops, sizeof(ops), s);
   fuse_opt_free_args(&args);
   if (s->se == NULL) {
     fuse_unmount(mountpoint, s->ch);
@@ -1386,6 +1500,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"replyWrite", NULL, js_reply_write, NULL, NULL, NULL, napi_default, NULL},
       {"replyBuf", NULL, js_reply_buf, NULL, NULL, NULL, napi_default, NULL},
       {"replyXattr", NULL, js_reply_xattr, NULL, NULL, NULL, napi_default, NULL},
+      {"replyLock", NULL, js_reply_lock, NULL, NULL, NULL, napi_default, NULL},
       {"replyStatfs", NULL, js_reply_statfs, NULL, NULL, NULL, napi_default, NULL},
       {"replyDirents", NULL, js_reply_dirents, NULL, NULL, NULL, napi_default, NULL},
       {"getGroups", NULL, js_get_groups, NULL, NULL, NULL, napi_default, NULL},
