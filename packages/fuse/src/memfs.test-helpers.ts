@@ -1,18 +1,35 @@
 import { constants } from 'node:fs';
 import { fail } from '@tsmfs/protocol';
-import type {
-  Attr,
-  CreateResult,
-  DirEntry,
-  EntryResult,
-  LowLevelOps,
-  RequestContext,
-  SetAttrChanges,
-  StatfsResult,
-  Timespec,
+import {
+  LockType,
+  type Attr,
+  type CreateResult,
+  type DirEntry,
+  type EntryResult,
+  type FileLock,
+  type LowLevelOps,
+  type ReleaseInfo,
+  type RequestContext,
+  type SetAttrChanges,
+  type StatfsResult,
+  type Timespec,
 } from './index.js';
 
 const { S_IFMT, S_IFDIR, S_IFREG, S_IFLNK } = constants;
+
+interface HeldLock {
+  owner: bigint;
+  type: number;
+  start: number;
+  /** Inclusive; Infinity for "to the end of file". */
+  end: number;
+  pid: number;
+}
+
+const LOCK_SH = 1;
+const LOCK_EX = 2;
+const LOCK_NB = 4;
+const LOCK_UN = 8;
 
 interface Node {
   attr: Attr;
@@ -37,6 +54,10 @@ export class MemFs implements LowLevelOps {
   readonly writeSizes: number[] = [];
   readonly setattrs: SetAttrChanges[] = [];
   readonly calls = new Map<string, number>();
+  readonly locks = new Map<number, HeldLock[]>();
+  readonly flocks = new Map<number, Map<bigint, number>>();
+  interrupts = 0;
+  private waiters: (() => void)[] = [];
   private nextIno = 1000;
   private nextFh = 1;
 
@@ -250,8 +271,94 @@ export class MemFs implements LowLevelOps {
     return chunk.length;
   }
 
-  flush(): void {}
-  release(): void {}
+  flush(ctx: RequestContext, ino: number, fh: number, owner: bigint): void {
+    // POSIX locks die with any close by their owner.
+    const held = this.locks.get(ino);
+    if (held) this.locks.set(ino, held.filter((l) => l.owner !== owner));
+    this.wake();
+  }
+
+  release(ctx: RequestContext, ino: number, fh: number, flags: number, info: ReleaseInfo): void {
+    if (info.flockRelease) this.flocks.get(ino)?.delete(info.lockOwner);
+    this.wake();
+  }
+
+  private wake(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const wake of waiters) wake();
+  }
+
+  /** Waits for any unlock; an interrupt (the caller got a signal) ends the wait with EINTR. */
+  private waitForUnlock(signal: AbortSignal): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const onAbort = () => {
+        this.interrupts++;
+        reject(signal.reason);
+      };
+      if (signal.aborted) return onAbort();
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.waiters.push(() => {
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+      });
+    });
+  }
+
+  private conflict(ino: number, owner: bigint, type: number, start: number, end: number): HeldLock | undefined {
+    return (this.locks.get(ino) ?? []).find(
+      (l) =>
+        l.owner !== owner &&
+        l.start <= end &&
+        start <= l.end &&
+        (type === LockType.WRITE || l.type === LockType.WRITE),
+    );
+  }
+
+  getlk(ctx: RequestContext, ino: number, fh: number, lock: FileLock, owner: bigint): FileLock {
+    this.count('getlk');
+    const end = lock.length === 0 ? Infinity : lock.start + lock.length - 1;
+    const held = this.conflict(ino, owner, lock.type, lock.start, end);
+    if (!held) return { ...lock, type: LockType.UNLOCK };
+    const length = held.end === Infinity ? 0 : held.end - held.start + 1;
+    return { type: held.type, start: held.start, length, pid: held.pid };
+  }
+
+  async setlk(ctx: RequestContext, ino: number, fh: number, lock: FileLock, owner: bigint, sleep: boolean) {
+    this.count('setlk');
+    const end = lock.length === 0 ? Infinity : lock.start + lock.length - 1;
+    // Simplified: a new lock or an unlock replaces the owner's overlapping locks whole.
+    const others = () =>
+      (this.locks.get(ino) ?? []).filter((l) => l.owner !== owner || l.end < lock.start || end < l.start);
+    if (lock.type !== LockType.UNLOCK) {
+      while (this.conflict(ino, owner, lock.type, lock.start, end)) {
+        if (!sleep) throw fail('EAGAIN');
+        await this.waitForUnlock(ctx.signal);
+      }
+    }
+    const kept = others();
+    if (lock.type !== LockType.UNLOCK) kept.push({ owner, type: lock.type, start: lock.start, end, pid: lock.pid });
+    this.locks.set(ino, kept);
+    this.wake();
+  }
+
+  async flock(ctx: RequestContext, ino: number, fh: number, op: number, owner: bigint) {
+    this.count('flock');
+    const holders = this.flocks.get(ino) ?? new Map<bigint, number>();
+    this.flocks.set(ino, holders);
+    if (op & LOCK_UN) {
+      holders.delete(owner);
+      this.wake();
+      return;
+    }
+    const wanted = op & (LOCK_SH | LOCK_EX);
+    const busy = () => [...holders].some(([who, held]) => who !== owner && (held === LOCK_EX || wanted === LOCK_EX));
+    while (busy()) {
+      if (op & LOCK_NB) throw fail('EAGAIN');
+      await this.waitForUnlock(ctx.signal);
+    }
+    holders.set(owner, wanted);
+  }
 
   readdir(ctx: RequestContext, ino: number, size: number, offset: number): DirEntry[] {
     const all: DirEntry[] = [

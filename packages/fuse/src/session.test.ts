@@ -276,6 +276,87 @@ describe('many requests in flight', () => {
   });
 });
 
+describe('locks and interrupts', () => {
+  const fs = new MemFs();
+  let m: TestMount;
+  beforeAll(async () => {
+    m = await mountForTest(fs, OPTIONS);
+  });
+  afterAll(async () => {
+    await m?.teardown();
+  });
+
+  const PY_HOLD = [
+    'import fcntl, os, sys, time',
+    "f = open(sys.argv[1], 'a')",
+    'fcntl.lockf(f, fcntl.LOCK_EX)',
+    "print(os.getpid(), flush=True)",
+    'time.sleep(float(sys.argv[2]))',
+  ].join('\n');
+  const PY_PROBE = [
+    'import fcntl, struct, sys',
+    "f = open(sys.argv[1], 'a')",
+    "got = fcntl.fcntl(f, fcntl.F_GETLK, struct.pack('@hhqqi', fcntl.F_WRLCK, 0, 0, 0, 0))",
+    "kind, _, start, length, pid = struct.unpack('@hhqqi', got)",
+    'try:',
+    '    fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB)',
+    "    print('free')",
+    'except OSError as e:',
+    "    print('held', e.errno, pid, kind == fcntl.F_WRLCK)",
+  ].join('\n');
+  const PY_WAIT = ['import fcntl, sys', "f = open(sys.argv[1], 'a')", 'fcntl.lockf(f, fcntl.LOCK_EX)', "print('granted')"].join('\n');
+
+  it('serves POSIX locks across processes, and an interrupt ends a blocked F_SETLKW', async () => {
+    const file = `${m.dir}/locked`;
+    await sh(`: > ${file}`);
+    const holder = sh(`python3 -c "$PY" ${file} 2.5`, { PY: PY_HOLD });
+    await sh(`for i in $(seq 100); do python3 -c "$PY" ${file} | grep -q held && break; sleep 0.05; done`, { PY: PY_PROBE });
+    const probe = await sh(`python3 -c "$PY" ${file}`, { PY: PY_PROBE });
+    const started = Date.now();
+    const waiter = await sh(`timeout -s INT 0.5 python3 -c "$PY" ${file}; echo "rc=$?"`, { PY: PY_WAIT });
+    const waited = Date.now() - started;
+    const holderPid = (await holder).stdout.trim();
+    expect(probe.stdout.trim()).toBe(`held 11 ${holderPid} True`);
+    expect(waiter.stdout).toBe('rc=124\n'); // timed out: SIGINT ended the wait
+    expect(waited).toBeLessThan(1500);
+    expect(fs.interrupts).toBe(1);
+    expect(fs.calls.get('getlk')).toBeGreaterThan(0);
+    expect(fs.calls.get('setlk')).toBeGreaterThan(0);
+    expect((await sh(`python3 -c "$PY" ${file}`, { PY: PY_PROBE })).stdout).toBe('free\n');
+  });
+
+  it('serves flock(2) across processes', async () => {
+    const file = `${m.dir}/flocked`;
+    await sh(`: > ${file}`);
+    const holder = sh(`flock ${file} -c 'echo held; sleep 1.5'`);
+    await sh(`for i in $(seq 100); do flock -n ${file} -c true || break; sleep 0.05; done`);
+    expect((await sh(`flock -n ${file} -c 'echo got'`)).code).toBe(1);
+    expect((await sh(`flock -s -n ${file} -c 'echo got'`)).code).toBe(1);
+    expect((await holder).stdout).toBe('held\n');
+    expect((await sh(`flock -n ${file} -c 'echo got'`)).stdout).toBe('got\n');
+    expect(fs.calls.get('flock')).toBeGreaterThanOrEqual(4);
+  });
+
+  it('leaves locks to the kernel when the file system has no lock handlers', async () => {
+    const plain = new MemFs();
+    const hidden = new Set<string | symbol>(['getlk', 'setlk', 'flock']);
+    const ops = new Proxy(plain, { get: (target, key, receiver) => (hidden.has(key) ? undefined : Reflect.get(target, key, receiver)) });
+    const local = await mountForTest(ops, OPTIONS);
+    try {
+      const file = `${local.dir}/f`;
+      const holder = sh(`: > ${file} && flock ${file} -c 'sleep 1'`);
+      await sh(`for i in $(seq 100); do flock -n ${file} -c true || break; sleep 0.05; done`);
+      expect((await sh(`flock -n ${file} -c true`)).code).toBe(1);
+      expect((await sh(`python3 -c "$PY" ${file}`, { PY: PY_PROBE })).stdout).toBe('free\n');
+      await holder;
+      expect(plain.calls.get('flock')).toBeUndefined();
+      expect(plain.calls.get('setlk')).toBeUndefined();
+    } finally {
+      await local.teardown();
+    }
+  });
+});
+
 describe('cache invalidation', () => {
   it('makes the kernel forget an entry and an inode that changed behind its back', async () => {
     const fs = new MemFs(60);

@@ -235,9 +235,7 @@ export class FuseSession extends EventEmitter {
       return;
     }
     this.inFlight.set(serial, ctx);
-    this.serve(op, id, ctx, a, b, c, d, e, f, g, h, i, j, k)
-      .catch((err) => this.fail(op, id, err))
-      .finally(() => this.inFlight.delete(serial));
+    void this.serve(op, id, serial, ctx, a, b, c, d, e, f, g, h, i, j, k);
   };
 
   private deliverForget(ctx: Context, flat: number[]): void {
@@ -247,154 +245,163 @@ export class FuseSession extends EventEmitter {
       .catch((err) => this.report(OP.forget, err));
   }
 
-  /** Runs the handler for one request and replies; a throw is turned into an errno by fail(). */
-  private async serve(op: number, id: number, ctx: Context, a: any, b: any, c: any, d: any, e: any, f: any, g: any, h: any, i: any, j: any, k: any): Promise<void> {
-    const o = this.ops;
-    switch (op) {
-      case OP.lookup:
-        if (!o.lookup) break;
-        replyEntry(id, await o.lookup(ctx, a, b));
-        return;
-      case OP.getattr:
-        if (!o.getattr) break;
-        replyAttr(id, await o.getattr(ctx, a, b));
-        return;
-      case OP.setattr:
-        if (!o.setattr) break;
-        replyAttr(id, await o.setattr(ctx, a, setAttrChanges(b, c, d, e, f, g, h, i, j), k));
-        return;
-      case OP.readlink:
-        if (!o.readlink) break;
-        native.replyReadlink(id, await o.readlink(ctx, a));
-        return;
-      case OP.mknod:
-        if (!o.mknod) break;
-        replyEntry(id, await o.mknod(ctx, a, b, c, d));
-        return;
-      case OP.mkdir:
-        if (!o.mkdir) break;
-        replyEntry(id, await o.mkdir(ctx, a, b, c));
-        return;
-      case OP.unlink:
-        if (!o.unlink) break;
-        await o.unlink(ctx, a, b);
-        native.replyErr(id, 0);
-        return;
-      case OP.rmdir:
-        if (!o.rmdir) break;
-        await o.rmdir(ctx, a, b);
-        native.replyErr(id, 0);
-        return;
-      case OP.symlink:
-        if (!o.symlink) break;
-        replyEntry(id, await o.symlink(ctx, b, c, a));
-        return;
-      case OP.rename:
-        if (!o.rename) break;
-        await o.rename(ctx, a, b, c, d);
-        native.replyErr(id, 0);
-        return;
-      case OP.link:
-        if (!o.link) break;
-        replyEntry(id, await o.link(ctx, a, b, c));
-        return;
-      case OP.open:
-      case OP.opendir: {
-        const handler = op === OP.open ? o.open : o.opendir;
-        const opened = handler ? await handler.call(o, ctx, a, b) : { fh: 0 };
-        // The kernel dropped the request (interrupted): nobody will release this handle.
-        if (replyOpen(id, opened) !== 0 && handler) await this.releaseOrphan(op, ctx, a, opened.fh, b);
-        return;
+  /**
+   * Runs the handler for one request and replies; a throw is turned into an errno by
+   * fail(). One async function per request (no .catch/.finally chains): it is the hot path.
+   */
+  private async serve(op: number, id: number, serial: number, ctx: Context, a: any, b: any, c: any, d: any, e: any, f: any, g: any, h: any, i: any, j: any, k: any): Promise<void> {
+    try {
+      const o = this.ops;
+      switch (op) {
+        case OP.lookup:
+          if (!o.lookup) break;
+          replyEntry(id, await o.lookup(ctx, a, b));
+          return;
+        case OP.getattr:
+          if (!o.getattr) break;
+          replyAttr(id, await o.getattr(ctx, a, b));
+          return;
+        case OP.setattr:
+          if (!o.setattr) break;
+          replyAttr(id, await o.setattr(ctx, a, setAttrChanges(b, c, d, e, f, g, h, i, j), k));
+          return;
+        case OP.readlink:
+          if (!o.readlink) break;
+          native.replyReadlink(id, await o.readlink(ctx, a));
+          return;
+        case OP.mknod:
+          if (!o.mknod) break;
+          replyEntry(id, await o.mknod(ctx, a, b, c, d));
+          return;
+        case OP.mkdir:
+          if (!o.mkdir) break;
+          replyEntry(id, await o.mkdir(ctx, a, b, c));
+          return;
+        case OP.unlink:
+          if (!o.unlink) break;
+          await o.unlink(ctx, a, b);
+          native.replyErr(id, 0);
+          return;
+        case OP.rmdir:
+          if (!o.rmdir) break;
+          await o.rmdir(ctx, a, b);
+          native.replyErr(id, 0);
+          return;
+        case OP.symlink:
+          if (!o.symlink) break;
+          replyEntry(id, await o.symlink(ctx, b, c, a));
+          return;
+        case OP.rename:
+          if (!o.rename) break;
+          await o.rename(ctx, a, b, c, d);
+          native.replyErr(id, 0);
+          return;
+        case OP.link:
+          if (!o.link) break;
+          replyEntry(id, await o.link(ctx, a, b, c));
+          return;
+        case OP.open:
+        case OP.opendir: {
+          const handler = op === OP.open ? o.open : o.opendir;
+          const opened = handler ? await handler.call(o, ctx, a, b) : { fh: 0 };
+          // The kernel dropped the request (interrupted): nobody will release this handle.
+          if (replyOpen(id, opened) !== 0 && handler) await this.releaseOrphan(op, ctx, a, opened.fh, b);
+          return;
+        }
+        case OP.read:
+          if (!o.read) break;
+          native.replyBuf(id, await o.read(ctx, a, b, c, d ?? 0));
+          return;
+        case OP.write:
+          if (!o.write) break;
+          native.replyWrite(id, await o.write(ctx, a, b, c, d ?? 0, { flags: e, writepage: f }));
+          return;
+        case OP.flush:
+          if (!o.flush) break;
+          await o.flush(ctx, a, b ?? 0, c);
+          native.replyErr(id, 0);
+          return;
+        case OP.release:
+          if (o.release) await o.release(ctx, a, b ?? 0, c, { flush: d, flockRelease: e, lockOwner: f });
+          native.replyErr(id, 0);
+          return;
+        case OP.releasedir:
+          if (o.releasedir) await o.releasedir(ctx, a, b ?? 0, c);
+          native.replyErr(id, 0);
+          return;
+        case OP.fsync:
+        case OP.fsyncdir: {
+          const handler = op === OP.fsync ? o.fsync : o.fsyncdir;
+          if (!handler) break;
+          await handler.call(o, ctx, a, b, c ?? 0);
+          native.replyErr(id, 0);
+          return;
+        }
+        case OP.readdir:
+          if (!o.readdir) break;
+          replyDirents(id, b, await o.readdir(ctx, a, b, c, d ?? 0));
+          return;
+        case OP.statfs:
+          if (!o.statfs) break;
+          replyStatfs(id, await o.statfs(ctx, a));
+          return;
+        case OP.setxattr:
+          if (!o.setxattr) break;
+          await o.setxattr(ctx, a, b, c, d);
+          native.replyErr(id, 0);
+          return;
+        case OP.getxattr:
+          if (!o.getxattr) break;
+          replySized(id, c, await o.getxattr(ctx, a, b), ERANGE);
+          return;
+        case OP.listxattr:
+          if (!o.listxattr) break;
+          replySized(id, b, packNames(await o.listxattr(ctx, a)), ERANGE);
+          return;
+        case OP.removexattr:
+          if (!o.removexattr) break;
+          await o.removexattr(ctx, a, b);
+          native.replyErr(id, 0);
+          return;
+        case OP.access:
+          if (!o.access) break;
+          await o.access(ctx, a, b);
+          native.replyErr(id, 0);
+          return;
+        case OP.create: {
+          if (!o.create) break;
+          const created = await o.create(ctx, a, b, c, d);
+          if (replyCreate(id, created) !== 0) await this.releaseOrphan(OP.open, ctx, created.attr.ino, created.fh, d);
+          return;
+        }
+        case OP.fallocate:
+          if (!o.fallocate) break;
+          await o.fallocate(ctx, a, b, c, d, e ?? 0);
+          native.replyErr(id, 0);
+          return;
+        case OP.getlk: {
+          if (!o.getlk) break;
+          const lock = await o.getlk(ctx, a, b ?? 0, { type: d, start: e, length: f, pid: g }, c);
+          native.replyLock(id, lock.type, lock.start, lock.length, lock.pid);
+          return;
+        }
+        case OP.setlk:
+          if (!o.setlk) break;
+          await o.setlk(ctx, a, b ?? 0, { type: d, start: e, length: f, pid: g }, c, h);
+          native.replyErr(id, 0);
+          return;
+        case OP.flock:
+          if (!o.flock) break;
+          await o.flock(ctx, a, b ?? 0, d, c);
+          native.replyErr(id, 0);
+          return;
       }
-      case OP.read:
-        if (!o.read) break;
-        native.replyBuf(id, await o.read(ctx, a, b, c, d ?? 0));
-        return;
-      case OP.write:
-        if (!o.write) break;
-        native.replyWrite(id, await o.write(ctx, a, b, c, d ?? 0, { flags: e, writepage: f }));
-        return;
-      case OP.flush:
-        if (!o.flush) break;
-        await o.flush(ctx, a, b ?? 0, c);
-        native.replyErr(id, 0);
-        return;
-      case OP.release:
-        if (o.release) await o.release(ctx, a, b ?? 0, c, { flush: d, flockRelease: e, lockOwner: f });
-        native.replyErr(id, 0);
-        return;
-      case OP.releasedir:
-        if (o.releasedir) await o.releasedir(ctx, a, b ?? 0, c);
-        native.replyErr(id, 0);
-        return;
-      case OP.fsync:
-      case OP.fsyncdir: {
-        const handler = op === OP.fsync ? o.fsync : o.fsyncdir;
-        if (!handler) break;
-        await handler.call(o, ctx, a, b, c ?? 0);
-        native.replyErr(id, 0);
-        return;
-      }
-      case OP.readdir:
-        if (!o.readdir) break;
-        replyDirents(id, b, await o.readdir(ctx, a, b, c, d ?? 0));
-        return;
-      case OP.statfs:
-        if (!o.statfs) break;
-        replyStatfs(id, await o.statfs(ctx, a));
-        return;
-      case OP.setxattr:
-        if (!o.setxattr) break;
-        await o.setxattr(ctx, a, b, c, d);
-        native.replyErr(id, 0);
-        return;
-      case OP.getxattr:
-        if (!o.getxattr) break;
-        replySized(id, c, await o.getxattr(ctx, a, b), ERANGE);
-        return;
-      case OP.listxattr:
-        if (!o.listxattr) break;
-        replySized(id, b, packNames(await o.listxattr(ctx, a)), ERANGE);
-        return;
-      case OP.removexattr:
-        if (!o.removexattr) break;
-        await o.removexattr(ctx, a, b);
-        native.replyErr(id, 0);
-        return;
-      case OP.access:
-        if (!o.access) break;
-        await o.access(ctx, a, b);
-        native.replyErr(id, 0);
-        return;
-      case OP.create: {
-        if (!o.create) break;
-        const created = await o.create(ctx, a, b, c, d);
-        if (replyCreate(id, created) !== 0) await this.releaseOrphan(OP.open, ctx, created.attr.ino, created.fh, d);
-        return;
-      }
-      case OP.fallocate:
-        if (!o.fallocate) break;
-        await o.fallocate(ctx, a, b, c, d, e ?? 0);
-        native.replyErr(id, 0);
-        return;
-      case OP.getlk: {
-        if (!o.getlk) break;
-        const lock = await o.getlk(ctx, a, b ?? 0, { type: d, start: e, length: f, pid: g }, c);
-        native.replyLock(id, lock.type, lock.start, lock.length, lock.pid);
-        return;
-      }
-      case OP.setlk:
-        if (!o.setlk) break;
-        await o.setlk(ctx, a, b ?? 0, { type: d, start: e, length: f, pid: g }, c, h);
-        native.replyErr(id, 0);
-        return;
-      case OP.flock:
-        if (!o.flock) break;
-        await o.flock(ctx, a, b ?? 0, d, c);
-        native.replyErr(id, 0);
-        return;
+      native.replyErr(id, ENOSYS);
+    } catch (err) {
+      this.fail(op, id, err);
+    } finally {
+      this.inFlight.delete(serial);
     }
-    native.replyErr(id, ENOSYS);
   }
 
   private async releaseOrphan(op: number, ctx: Context, ino: number, fh: number, flags: number): Promise<void> {
