@@ -1,3 +1,3 @@
-export { FuseSession, type FuseSessionOptions, type UnmountedEvent } from './session.js';
+export { FuseSession, type ConnectionInfo, type FuseSessionOptions, type UnmountedEvent } from './session.js';
 export { errnoOf } from './errno.js';
 export * from './types.js';

@@ -47,10 +47,13 @@ describe('a mounted in-memory file system, used from child processes', () => {
     await m?.teardown();
   });
 
-  it('is mounted with our fsname and subtype', async () => {
-    const { stdout } = await sh(`grep ' ${m.dir} ' /proc/mounts`);
+  it('is mounted with our fsname and subtype, and reports what INIT negotiated', async () => {
+    const { stdout } = await sh(`grep ' ${m.dir} ' /proc/mounts && stat -c %i ${m.dir}`);
     expect(stdout).toContain('tsmfs');
     expect(stdout).toContain('fuse.tsmfs');
+    expect(m.session.connection).toMatchObject({ protoMajor: 7, maxWrite: 131072, maxReadahead: 131072 });
+    const BIG_WRITES = 1 << 5;
+    expect(m.session.connection!.want & BIG_WRITES).toBe(BIG_WRITES);
   });
 
   it('writes with echo, reads with cat, and shows our inode numbers as st_ino', async () => {

@@ -26,6 +26,18 @@ export interface FuseSessionOptions {
   unmountKickMs?: number;
 }
 
+/** What the kernel and libfuse agreed at INIT ('init' event, `session.connection`). */
+export interface ConnectionInfo {
+  protoMajor: number;
+  protoMinor: number;
+  maxWrite: number;
+  maxReadahead: number;
+  /** FUSE_CAP_* bits the kernel offers, and those this session asked for. */
+  capable: number;
+  want: number;
+  maxBackground: number;
+}
+
 export interface UnmountedEvent {
   /** fuse_session_loop's result: 0 on a normal end. */
   result: number;
@@ -112,9 +124,10 @@ function detachAllOnExit(): void {
 }
 
 /**
- * One FUSE mount served by `ops` through tsmfs's low-level binding. Events: 'unmounted'
- * (UnmountedEvent) when the loop ends for any reason, 'error' (Error & {op}) when a
- * handler fails with something that is not an errno (the kernel then gets EIO).
+ * One FUSE mount served by `ops` through tsmfs's low-level binding. Events: 'init'
+ * (ConnectionInfo) once the kernel's INIT is answered, 'unmounted' (UnmountedEvent) when
+ * the loop ends for any reason, 'error' (Error & {op}) when a handler fails with something
+ * that is not an errno (the kernel then gets EIO).
  */
 export class FuseSession extends EventEmitter {
   private handle: NativeSession | undefined;
@@ -122,6 +135,8 @@ export class FuseSession extends EventEmitter {
   private readonly inFlight = new Map<number, Context>();
   private ended = false;
   private unmountRequested = false;
+  /** Set when INIT has been answered; undefined before. */
+  connection: ConnectionInfo | undefined;
   private kick: NodeJS.Timeout | undefined;
   private readonly endedPromise: Promise<void>;
   private resolveEnded!: () => void;
@@ -225,6 +240,11 @@ export class FuseSession extends EventEmitter {
     k?: any,
   ): void => {
     if (op === OP.ended) return this.onEnded(a);
+    if (op === OP.init) {
+      this.connection = { protoMajor: a, protoMinor: b, maxWrite: c, maxReadahead: d, capable: e, want: f, maxBackground: g };
+      this.emit('init', this.connection);
+      return;
+    }
     if (op === OP.interrupt) {
       this.inFlight.get(a)?.interrupt();
       return;

@@ -45,7 +45,7 @@
   X(FSYNCDIR, fsyncdir) X(STATFS, statfs) X(SETXATTR, setxattr) X(GETXATTR, getxattr)   \
   X(LISTXATTR, listxattr) X(REMOVEXATTR, removexattr) X(ACCESS, access)                 \
   X(CREATE, create) X(FALLOCATE, fallocate) X(GETLK, getlk) X(SETLK, setlk)               \
-  X(FLOCK, flock) X(INTERRUPT, interrupt) X(ENDED, ended)
+  X(FLOCK, flock) X(INTERRUPT, interrupt) X(INIT, init) X(ENDED, ended)
 
 enum op {
   OP_NONE = 0,
@@ -74,6 +74,7 @@ typedef struct call {
   uint64_t serial;         /* names the request in INTERRUPT notifications */
   int interrupted;         /* interrupted before it was queued */
   struct flock lock;       /* getlk / setlk */
+  struct fuse_conn_info conn; /* init */
   int32_t flags, arg;      /* arg: mode / mask / datasync / to_set / fallocate mode */
   uint32_t mode, rdev;
   uint64_t lock_owner;
@@ -625,7 +626,17 @@ static void ll_flock(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, 
   submit(req, c);
 }
 
+/* INIT is answered by libfuse itself; JS hears what was negotiated, for logs and tests. */
+static void ll_init(void *userdata, struct fuse_conn_info *conn) {
+  session_t *s = userdata;
+  call_t *c = call_new(NULL, OP_INIT, NULL, NULL);
+  if (c == NULL) return;
+  c->conn = *conn;
+  if (napi_call_threadsafe_function(s->tsfn, c, napi_tsfn_nonblocking) != napi_ok) call_free(c);
+}
+
 static const struct fuse_lowlevel_ops ll_ops = {
+    .init = ll_init,
     .lookup = ll_lookup,
     .forget = ll_forget,
     .forget_multi = ll_forget_multi,
@@ -914,6 +925,15 @@ static size_t call_args(napi_env env, call_t *c, napi_value *a) {
     case OP_INTERRUPT:
       a[0] = num(env, (double)c->serial);
       return 1;
+    case OP_INIT:
+      a[0] = num(env, c->conn.proto_major);
+      a[1] = num(env, c->conn.proto_minor);
+      a[2] = num(env, c->conn.max_write);
+      a[3] = num(env, c->conn.max_readahead);
+      a[4] = num(env, c->conn.capable);
+      a[5] = num(env, c->conn.want);
+      a[6] = num(env, c->conn.max_background);
+      return 7;
     case OP_ENDED:
       a[0] = num(env, c->arg);
       return 1;
