@@ -1,6 +1,7 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fail } from '@tsmfs/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isMounted, mountForTest, sh, type TestMount } from './fuse-test-mount.test-helpers.js';
 import { FuseSession, type EntryResult, type RequestContext } from './index.js';
@@ -409,6 +410,33 @@ describe('unmounting', () => {
       expect(isMounted(m.dir)).toBe(false);
       expect(m.session.mounted).toBe(false);
       await m.session.unmount(); // idempotent
+    } finally {
+      await m.teardown();
+    }
+  });
+
+  it('unmounts while a request is still being served, and answers it afterwards', async () => {
+    class SlowLookup extends MemFs {
+      answered = false;
+      override async lookup(ctx: RequestContext, parent: number, name: string): Promise<EntryResult> {
+        if (name !== 'slow') return super.lookup(ctx, parent, name);
+        await new Promise((resolve) => setTimeout(resolve, 400));
+        this.answered = true;
+        throw fail('ENOENT');
+      }
+    }
+    const fs = new SlowLookup();
+    const m = await mountForTest(fs, OPTIONS);
+    try {
+      const pending = sh(`stat ${m.dir}/slow`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      await m.session.unmount();
+      expect(fs.answered).toBe(false);
+      // The device stays open until the last answer: the late ENOENT still reaches stat.
+      const r = await pending;
+      expect(fs.answered).toBe(true);
+      expect(r.stderr).toContain('No such file or directory');
+      expect(m.errors).toEqual([]);
     } finally {
       await m.teardown();
     }
