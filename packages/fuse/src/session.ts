@@ -241,7 +241,15 @@ export class FuseSession extends EventEmitter {
   ): void => {
     if (op === OP.ended) return this.onEnded(a);
     if (op === OP.init) {
-      this.connection = { protoMajor: a, protoMinor: b, maxWrite: c, maxReadahead: d, capable: e, want: f, maxBackground: g };
+      this.connection = {
+        protoMajor: a,
+        protoMinor: b,
+        maxWrite: c,
+        maxReadahead: d,
+        capable: e,
+        want: f,
+        maxBackground: g,
+      };
       this.emit('init', this.connection);
       return;
     }
@@ -269,7 +277,13 @@ export class FuseSession extends EventEmitter {
    * Runs the handler for one request and replies; a throw is turned into an errno by
    * fail(). One async function per request (no .catch/.finally chains): it is the hot path.
    */
-  private async serve(op: number, id: number, serial: number, ctx: Context, a: any, b: any, c: any, d: any, e: any, f: any, g: any, h: any, i: any, j: any, k: any): Promise<void> {
+  private async serve(
+    op: number,
+    id: number,
+    serial: number,
+    ctx: Context,
+    ...[a, b, c, d, e, f, g, h, i, j, k]: any[]
+  ): Promise<void> {
     try {
       const o = this.ops;
       switch (op) {
@@ -391,7 +405,9 @@ export class FuseSession extends EventEmitter {
         case OP.create: {
           if (!o.create) break;
           const created = await o.create(ctx, a, b, c, d);
-          if (replyCreate(id, created) !== 0) await this.releaseOrphan(OP.open, ctx, created.attr.ino, created.fh, d);
+          if (replyCreate(id, created) !== 0) {
+            await this.releaseOrphan(OP.open, ctx, created.attr.ino, created.fh, d);
+          }
           return;
         }
         case OP.fallocate:
