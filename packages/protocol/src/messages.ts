@@ -76,6 +76,18 @@ export type ChunkGrant = Infer<typeof ChunkGrant>;
 export const ChunkRef = t.obj({ chunkId: t.u53, version: t.u32 });
 export type ChunkRef = Infer<typeof ChunkRef>;
 
+/** One disk of a chunkserver, as its heartbeat reports it. */
+export const DiskInfo = t.obj({
+  path: t.str(4096),
+  markedForRemoval: t.bool,
+  /** Why it left service; absent while it serves. */
+  damaged: t.opt(t.str(1024)),
+  totalSpace: t.u53,
+  usedSpace: t.u53,
+  chunkCount: t.u53,
+});
+export type DiskInfo = Infer<typeof DiskInfo>;
+
 export const TrashEntry = t.obj({ inode: t.u32, path: t.str(MAX_PATH_LENGTH), size: t.u53, deletedAt: t.i53 });
 export type TrashEntry = Infer<typeof TrashEntry>;
 
@@ -123,6 +135,11 @@ export const Messages = {
       passwordDigest: t.opt(t.bytes(64)),
       /** A session id from before a reconnect: the master resumes it if it still knows it. */
       sessionId: t.opt(t.u53),
+      /**
+       * CLI tools only (role 'cli'): act with the export rights of this live session (the
+       * mount's, read from its .masterinfo) instead of matching the exports; docs/cli.md.
+       */
+      attach: t.opt(t.u53),
     }),
     t.obj({
       sessionId: t.u53,
@@ -241,7 +258,17 @@ export const Messages = {
   chunkReport: msg(201, t.obj({ chunks: t.arr(ChunkRef, 50_000), last: t.bool }), Empty),
   chunkserverHeartbeat: msg(
     202,
-    t.obj({ totalSpace: t.u53, usedSpace: t.u53, chunkCount: t.u53, damagedDisks: t.u32 }),
+    t.obj({
+      totalSpace: t.u53,
+      usedSpace: t.u53,
+      chunkCount: t.u53,
+      damagedDisks: t.u32,
+      /** Per disk, for tsmfs-cli -SHD and the monitor (absent from older chunkservers). */
+      disks: t.opt(t.arr(DiskInfo, 1024)),
+      /** Data bytes served and stored since the chunkserver started (throughput charts). */
+      bytesRead: t.opt(t.u53),
+      bytesWritten: t.opt(t.u53),
+    }),
     Empty,
   ),
   /** Copies that failed a CRC check or could not be read: the master re-replicates them. */
@@ -318,6 +345,23 @@ export const Messages = {
       ),
     }),
   ),
+
+  // cli ↔ master: tools (tsmfs dirinfo, checkfile, filerepair, appendchunks); docs/cli.md
+  /** Totals over the tree under `inode` (MooseFS's mfsdirinfo); chunks shared inside it are counted once. */
+  dirinfo: msg(
+    104,
+    t.obj({ inode: t.u32 }),
+    t.obj({ inodes: t.u53, dirs: t.u53, files: t.u53, chunks: t.u53, length: t.u53, size: t.u53, realsize: t.u53 }),
+  ),
+  /** The file's chunks counted by number of valid copies: `copies[n]` = chunks with n valid copies (holes are not counted). */
+  checkfile: msg(105, t.obj({ inode: t.u32 }), t.obj({ goal: t.u8, copies: t.arr(t.u53, 257) })),
+  /**
+   * For every chunk with no valid copy: take the newest stale copy's version when there is
+   * one (`repaired`), else drop the chunk from the file so it reads as zeros (`erased`).
+   */
+  filerepair: msg(106, t.obj({ cred: Cred, inode: t.u32 }), t.obj({ notChanged: t.u53, erased: t.u53, repaired: t.u53 })),
+  /** Appends `src`'s chunks to `inode` (shared, copy-on-write), after padding `inode` to a whole chunk. */
+  appendchunks: msg(107, t.obj({ cred: Cred, inode: t.u32, src: t.u32 }), t.obj({ attr: Attr })),
 } as const;
 
 export type Catalogue = typeof Messages;
