@@ -35,6 +35,7 @@ export async function buildChunkserver(config: ChunkserverConfig, log: Logger): 
     // Listening on every address: let the master take the address our link comes from.
     dataAddress: () => ({ host: listen === '0.0.0.0' || listen === '::' ? '' : listen, port: data.port }),
     replicate: (chunkId, version, sources) => replicateChunk({ hdd, log, name }, chunkId, version, sources),
+    traffic: () => data.traffic,
   });
   return [hdd, data, master];
 }

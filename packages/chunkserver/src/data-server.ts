@@ -91,6 +91,8 @@ export class DataServer implements Service {
   private server: RpcServer | undefined;
   private readonly links = new Map<Connection, LinkState>();
   private readonly log: Logger;
+  /** Data bytes read for and written by peers since start (the heartbeat carries them to the monitor). */
+  readonly traffic = { bytesRead: 0, bytesWritten: 0 };
 
   constructor(private readonly options: DataServerOptions) {
     this.log = options.log.child({ component: 'csserv' });
@@ -179,6 +181,7 @@ export class DataServer implements Service {
       for (let pos = req.offset; pos < end && !conn.closed; ) {
         const batchEnd = Math.min(end, (Math.floor(pos / BLOCK_SIZE) + READ_BATCH_BLOCKS) * BLOCK_SIZE);
         const bytes = await chunk.read(pos, batchEnd - pos);
+        this.traffic.bytesRead += bytes.length;
         for (let p = pos; p < batchEnd && !conn.closed; ) {
           const pieceEnd = Math.min(batchEnd, (Math.floor(p / BLOCK_SIZE) + 1) * BLOCK_SIZE);
           const data = bytes.subarray(p - pos, pieceEnd - pos);
@@ -264,6 +267,7 @@ export class DataServer implements Service {
   /** Writes here and forwards to the next link at the same time; the worst status wins. */
   private async writePiece(session: WriteSession, frame: Frame, offset: number, data: Uint8Array): Promise<number> {
     const local = session.chunk.write(offset, data);
+    this.traffic.bytesWritten += data.length;
     const forwarded = session.next
       ? session.next.requestData(DataFrameType.write, [frame.body]).then((body) => decodeDataWriteStatus(body).status)
       : Promise.resolve(Status.OK);

@@ -15,6 +15,8 @@ export interface MasterLinkOptions {
   /** Carries out a chunkReplicate command. */
   replicate: (chunkId: number, version: number, sources: readonly Address[]) => Promise<void>;
   heartbeatMs?: number;
+  /** Data bytes served and stored so far (DataServer.traffic), for the master's throughput charts. */
+  traffic?: () => { bytesRead: number; bytesWritten: number };
   /** Back-off between connection attempts: doubles from min to max. */
   reconnectMinMs?: number;
   reconnectMaxMs?: number;
@@ -143,7 +145,14 @@ export class MasterLink implements Service {
       if (!this.running || conn.closed) break;
       const space = await this.options.hdd.space();
       await conn
-        .request('chunkserverHeartbeat', { totalSpace: space.totalSpace, usedSpace: space.usedSpace, chunkCount: space.chunkCount, damagedDisks: space.damagedDisks })
+        .request('chunkserverHeartbeat', {
+          totalSpace: space.totalSpace,
+          usedSpace: space.usedSpace,
+          chunkCount: space.chunkCount,
+          damagedDisks: space.damagedDisks,
+          disks: space.disks.map(({ damaged, ...d }) => (damaged === undefined ? d : { ...d, damaged })),
+          ...this.options.traffic?.(),
+        })
         .catch((err: Error) => {
           this.log.warn({ err: err.message }, 'heartbeat failed');
           conn.close(err);
