@@ -5,9 +5,11 @@ import type { Attr, LowLevelOps } from './index.js';
 import { MemFs } from './memfs.test-helpers.js';
 
 /**
- * Requests per second through the binding, from one child process against the in-memory
- * file system with entry/attr timeouts of 0, so that every stat and create reaches JS.
- * The figures go to docs/fuse-binding.md.
+ * Load through the binding: thousands of requests from child processes against the
+ * in-memory file system with entry/attr timeouts of 0, so that every stat and create
+ * reaches JS. The tests check that every request is served and how writes arrive; the
+ * rates they record are figures for `npm run bench -- fuse` (docs/fuse-binding.md),
+ * never asserted here.
  */
 const COUNT = 2000;
 const STREAM_MIB = 512;
@@ -66,7 +68,7 @@ const create = Number(process.hrtime.bigint() - t) / 1e9;
 console.log(JSON.stringify({ stat, create }));
 `;
 
-describe('throughput of the binding', () => {
+describe('load through the binding', () => {
   const fs = new MemFs(0);
   let m: TestMount;
   beforeAll(async () => {
@@ -88,8 +90,6 @@ describe('throughput of the binding', () => {
     };
     record('metadata', figures);
     expect(fs.calls.get('create')).toBe(COUNT + 1);
-    expect(figures.statsPerSecond).toBeGreaterThan(300);
-    expect(figures.createsPerSecond).toBeGreaterThan(300);
   });
 
   it(`serves 4 child processes at once (${COUNT} stats and creates each)`, async () => {
@@ -110,7 +110,7 @@ describe('throughput of the binding', () => {
   });
 });
 
-describe('data throughput of the binding', () => {
+describe('data through the binding', () => {
   it(`streams ${STREAM_MIB} MiB in and out with dd bs=1M`, async () => {
     const fs = sinkFs();
     const m = await mountForTest(fs, ['big_writes', 'max_write=131072', 'max_read=131072', 'max_readahead=131072']);
