@@ -77,11 +77,14 @@ async function main() {
       MASTER_HOST: '127.0.0.1', MASTER_PORT: ports.matocs,
       CSSERV_LISTEN_HOST: '127.0.0.1', CSSERV_LISTEN_PORT: ports.csserv + 100 + i,
     });
-    waits.push(start(`chunkserver${i}`, bin('chunkserver', 'tsmfs-chunkserver'), ['-c', cfg]));
+    const label = `chunkserver${i}`;
+    const started = start(label, bin('chunkserver', 'tsmfs-chunkserver'), ['-c', cfg]);
+    waits.push(started?.then(() => console.log(`  ${label.padEnd(14)} 127.0.0.1:${ports.csserv + 100 + i}, disk ${disk}`)));
   }
   mkdirSync(join(dir, 'metalogger'), { recursive: true });
   const ml = writeConfig('metalogger', { DATA_PATH: join(dir, 'metalogger'), MASTER_HOST: '127.0.0.1', MASTER_PORT: ports.matoml });
-  waits.push(start('metalogger', bin('metalogger', 'tsmfs-metalogger'), ['-c', ml]));
+  const metalogger = start('metalogger', bin('metalogger', 'tsmfs-metalogger'), ['-c', ml]);
+  waits.push(metalogger?.then(() => console.log(`  metalogger     data in ${join(dir, 'metalogger')}`)));
   await Promise.all(waits.filter(Boolean));
   const mnt = join(dir, 'mnt');
   mkdirSync(mnt, { recursive: true });
