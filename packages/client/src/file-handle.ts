@@ -1,12 +1,10 @@
-import { CHUNK_SIZE, type Attr, type ChunkGrant, type Cred, Status, TsmfsError } from '@tsmfs/protocol';
+import { CHUNK_SIZE, type Attr, type ChunkGrant, type Cred, O_ACCMODE, O_RDWR, O_WRONLY, Status, TsmfsError } from '@tsmfs/protocol';
 import { readChunkRange } from './chunk-reader.js';
 import { writeChunk } from './chunk-writer.js';
 import { DirtyExtents } from './dirty-extents.js';
 import type { FileIo } from './file-io.js';
 
-export const O_WRONLY = 1;
-export const O_RDWR = 2;
-const O_ACCMODE = 3;
+export { O_RDWR, O_WRONLY } from '@tsmfs/protocol';
 
 export interface FileHandleOptions {
   /** A chunk's buffered bytes that start sending it (write-back). */

@@ -5,6 +5,7 @@ import {
   type Request,
   Status,
   TsmfsError,
+  XATTR_CREATE,
   isTsmfsError,
 } from '@tsmfs/protocol';
 
@@ -40,7 +41,6 @@ export interface Probe {
 
 type Resolver = (body: never, err: TsmfsError, probe: Probe) => Promise<unknown>;
 
-const XATTR_CREATE = 1;
 
 const resolvers: Partial<Record<MessageName, Resolver>> = {
   mknod: (body: Request<'mknod'>, err, probe) =>

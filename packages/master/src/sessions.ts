@@ -1,7 +1,7 @@
 import { type Cred, type MessageName, ROOT_INODE, type Reply, type Request, Status, TsmfsError } from '@tsmfs/protocol';
 import type { Logger } from 'pino';
 import { type ExportRule, matchExport } from './exports.js';
-import { O_ACCMODE, O_TRUNC } from './metadata/namespace.js';
+import { O_ACCMODE, O_TRUNC } from '@tsmfs/protocol';
 
 /** The catalogue messages a client session sends to the namespace (ids 20–149). */
 export const NAMESPACE_MESSAGES = [
@@ -42,6 +42,10 @@ export interface Session {
   readonly address: string;
   hostname: string;
   mountpoint: string;
+  /** A CLI tool's session acting with the rights of session `attachedTo` (the mount's); gone when its link closes. */
+  readonly attachedTo: number | undefined;
+  /** When it was registered (ms since the epoch). */
+  readonly openedAt: number;
   /** inode → opens not yet released; released for the client if its session expires. */
   readonly opens: Map<number, number>;
   /** The link currently serving it; undefined while disconnected. */
@@ -62,6 +66,8 @@ export interface Peer {
   nonce: Uint8Array;
   /** Identifies the link, so that a late close of an old link does not detach a resumed session. */
   link: object;
+  /** The role told at the handshake: only 'cli' may attach to another session. */
+  role?: string;
 }
 
 /**
@@ -86,6 +92,7 @@ export class Sessions {
 
   /** Admits a client (or resumes its session); throws EACCES/ENOENT/ENOTDIR with the reason. */
   register(req: Request<'register'>, peer: Peer): Session {
+    if (req.attach !== undefined) return this.attach(req, peer, req.attach);
     const rule = matchExport(this.options.rules(), {
       address: peer.address,
       path: req.subdir,
@@ -104,6 +111,8 @@ export class Sessions {
       address: peer.address,
       hostname: req.hostname,
       mountpoint: req.mountpoint,
+      attachedTo: undefined,
+      openedAt: Date.now(),
       opens: new Map(),
       link: undefined,
       expiry: undefined,
@@ -116,6 +125,39 @@ export class Sessions {
       { session: session.id, address: peer.address, hostname: req.hostname, subdir: req.meta ? '(meta)' : req.subdir, rule: rule.where, resumed: !!resumed },
       'client session registered',
     );
+    return session;
+  }
+
+  /**
+   * A CLI tool acting on a mount's files: it names the mount's session (from the mount's
+   * .masterinfo) and gets a session of its own with that session's export rule, root and
+   * read-only flag, without matching the exports or knowing the export's password. Only
+   * from the address the mount's session came from, only while that session is live.
+   * Reasoning: docs/cli.md, "How the tools reach the master".
+   */
+  private attach(req: Request<'register'>, peer: Peer, target: number): Session {
+    if (peer.role !== 'cli') throw new TsmfsError(Status.EPERM, 'only CLI tools (role cli) may attach to a session');
+    const mount = this.sessions.get(target);
+    if (!mount || mount.link === undefined || mount.attachedTo !== undefined || mount.address !== peer.address) {
+      throw new TsmfsError(Status.EACCES, `no live mount session ${target} from ${peer.address} to attach to`);
+    }
+    const session: Session = {
+      id: this.nextId++,
+      rule: mount.rule,
+      root: mount.root,
+      readonly: mount.readonly || req.readonly,
+      meta: mount.meta,
+      address: peer.address,
+      hostname: req.hostname,
+      mountpoint: mount.mountpoint,
+      attachedTo: mount.id,
+      openedAt: Date.now(),
+      opens: new Map(),
+      link: peer.link,
+      expiry: undefined,
+    };
+    this.sessions.set(session.id, session);
+    this.options.log.info({ session: session.id, attachedTo: mount.id, address: peer.address }, 'tool session attached');
     return session;
   }
 
@@ -135,6 +177,8 @@ export class Sessions {
   detach(session: Session, link: object): void {
     if (session.link !== link) return;
     session.link = undefined;
+    // A tool does not come back for its session: nothing to sustain.
+    if (session.attachedTo !== undefined) return this.expire(session);
     session.expiry = setTimeout(() => this.expire(session), this.options.sustainMs);
     session.expiry.unref();
   }
@@ -213,7 +257,7 @@ export class Sessions {
   private resumable(id: number, address: string, root: number, meta: boolean): Session | undefined {
     const s = this.sessions.get(id);
     // Like MooseFS without dynamicip: a session is resumed only from the address it was opened from.
-    if (!s || s.address !== address || s.root !== root || s.meta !== meta) return undefined;
+    if (!s || s.attachedTo !== undefined || s.address !== address || s.root !== root || s.meta !== meta) return undefined;
     return s;
   }
 

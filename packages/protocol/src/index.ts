@@ -6,3 +6,4 @@ export * from './messages.js';
 export * from './codec.js';
 export * from './handshake.js';
 export * from './data-frames.js';
+export * from './wire-flags.js';

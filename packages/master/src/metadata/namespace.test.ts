@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { applyMutation } from './apply.js';
 import { INODE_REUSE_DELAY, createEmptyMetadata } from './metadata.js';
 import { ALICE, BOB, ROOT, freshLive, resolve } from './namespace-ops.test-helpers.js';
-import { Namespace, O_TRUNC, O_WRONLY } from './namespace.js';
+import { O_TRUNC, O_WRONLY } from '@tsmfs/protocol';
+import { Namespace } from './namespace.js';
 import { canonicalState } from './state-digest.js';
 
 function errno(f: () => unknown): string {

@@ -1,5 +1,14 @@
 import {
   type Attr,
+  CHUNK_SIZE,
+  O_ACCMODE,
+  O_RDWR,
+  O_TRUNC,
+  O_WRONLY,
+  RENAME_EXCHANGE,
+  RENAME_NOREPLACE,
+  XATTR_CREATE,
+  XATTR_REPLACE,
   type Cred,
   type DirEntry,
   type Histogram,
@@ -35,14 +44,6 @@ import {
   stickyForbids,
 } from './permissions.js';
 
-export const RENAME_NOREPLACE = 1;
-export const RENAME_EXCHANGE = 2;
-export const XATTR_CREATE = 1;
-export const XATTR_REPLACE = 2;
-export const O_ACCMODE = 3;
-export const O_WRONLY = 1;
-export const O_RDWR = 2;
-export const O_TRUNC = 0o1000;
 /** ext4's EXT4_LINK_MAX: a file's hard links stop there (EMLINK). Directories are not capped. */
 export const MAX_LINKS = 65_000;
 
@@ -642,6 +643,37 @@ export class Namespace {
     if (this.md.chunkAt(inode, req.index) !== req.chunkId) throw fail('EINVAL', 'chunk replaced meanwhile');
     this.commit({ op: 'length', ts: this.clock(), inode, size: Math.max(this.md.size[inode]!, req.length) });
     return {};
+  }
+
+  // ---- tools: filerepair, appendchunks -------------------------------------------------
+
+  /** filerepair needs write permission on the file (it changes what the file reads). */
+  checkRepairable(cred: Cred, inode: number): number {
+    const file = this.regularFile(inode);
+    if (!permits(this.md, file, cred, W_OK)) throw fail('EACCES');
+    return file;
+  }
+
+  /** filerepair: the chunk's version becomes that of the newest copy left (stale copies become valid). */
+  repairChunkVersion(chunkId: number, version: number): void {
+    this.commit({ op: 'chunkVersion', ts: this.clock(), chunkId, version });
+  }
+
+  /** filerepair: a chunk with no copy anywhere leaves the file; that range reads as zeros. */
+  eraseChunk(inode: number, index: number): void {
+    this.commit({ op: 'chunkErase', ts: this.clock(), inode, index });
+  }
+
+  /** MooseFS's appendchunks: write permission on the destination, read on the source. */
+  appendChunks(req: Request<'appendchunks'>): Reply<'appendchunks'> {
+    const inode = this.regularFile(req.inode);
+    const src = this.regularFile(req.src);
+    if (!permits(this.md, inode, req.cred, W_OK) || !permits(this.md, src, req.cred, R_OK)) throw fail('EACCES');
+    const slots = Math.ceil(this.md.size[inode]! / CHUNK_SIZE) + this.md.chunkSlots(src);
+    // Lengths are u53 on the wire.
+    if (slots * CHUNK_SIZE > Number.MAX_SAFE_INTEGER) throw fail('EFBIG', 'the result would exceed the largest file length');
+    this.commit({ op: 'appendChunks', ts: this.clock(), inode, src });
+    return { attr: this.md.attr(inode) };
   }
 
   private grant(inode: number, chunkId: number): Reply<'readChunk'> {
