@@ -1,0 +1,68 @@
+import { Command } from 'commander';
+import { pino } from 'pino';
+import { daemonize, reportStatus } from '../daemonize.js';
+import { DEFAULTS, mountConfig } from '../mount-options.js';
+import { VERSION, startMount } from '../mount.js';
+
+const program = new Command('tsmfs-mount')
+  .description('Mount a tsmfs file system (like mfsmount). Unmount with `fusermount -u MOUNTPOINT`.')
+  .version(VERSION)
+  .argument('<mountpoint>', 'directory to mount on')
+  .option('-H, --host <hosts>', 'master host(s), comma-separated for failover; HOST:PORT allowed (default "mfsmaster")')
+  .option('-P, --port <port>', `master port (default ${DEFAULTS.port})`)
+  .option('-S, --subdir <path>', 'mount this directory of the file system as the root (default /)')
+  .option('-m, --meta', 'mount the meta file system (trash/, trash/undel/, sustained/)')
+  .option('-f, --foreground', 'stay in the foreground (logs on stderr)')
+  .option(
+    '-o, --option <opts>',
+    'mount options, comma-separated, repeatable: password=, ro, mfstimeout=SEC (wait for a lost master, default ' +
+      `${DEFAULTS.masterTimeoutSec}), mfsattrcacheto=SEC, mfsentrycacheto=SEC (default ${DEFAULTS.attrTimeoutSec}), ` +
+      'mfsreadaheadmax=BYTES; anything else goes to FUSE (allow_other, nonempty, …)',
+    (v: string, prev: string[]) => [...prev, v],
+    [] as string[],
+  )
+  .showHelpAfterError();
+
+program.parse();
+const opts = program.opts<{ host?: string; port?: string; subdir?: string; meta?: boolean; foreground?: boolean; option: string[] }>();
+const mountpoint = program.args[0]!;
+
+async function main(): Promise<number> {
+  let config;
+  try {
+    config = mountConfig(mountpoint, opts);
+  } catch (err) {
+    process.stderr.write(`tsmfs-mount: ${(err as Error).message}\n`);
+    return 2;
+  }
+  if (!opts.foreground) return daemonize(process.argv.slice(1));
+
+  const log = pino({ name: 'tsmfs-mount', level: process.env.LOG_LEVEL ?? 'info', base: { pid: process.pid } }, pino.destination({ fd: 2, sync: true }));
+  let mount;
+  try {
+    mount = await startMount(config, log);
+  } catch (err) {
+    const message = `cannot mount ${mountpoint}: ${(err as Error).message}`;
+    reportStatus(message);
+    process.stderr.write(`tsmfs-mount: ${message}\n`);
+    return 1;
+  }
+  reportStatus('mounted');
+  const stop = (signal: string) => {
+    log.info({ signal }, 'unmounting');
+    void mount.stop();
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGHUP', () => undefined);
+  await mount.ended;
+  return 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`tsmfs-mount: ${(err as Error).stack ?? String(err)}\n`);
+    process.exit(1);
+  },
+);

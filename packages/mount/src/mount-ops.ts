@@ -1,0 +1,447 @@
+import type { FileHandle, MasterSession, SetattrChanges } from '@tsmfs/client';
+import type {
+  AttrResult,
+  CreateResult,
+  DirEntry as KernelDirEntry,
+  EntryResult,
+  LowLevelOps,
+  OpenResult,
+  ReleaseInfo,
+  RequestContext,
+  SetAttrChanges,
+  StatfsResult,
+  WriteInfo,
+} from '@tsmfs/fuse';
+import { type Attr, type Cred, Status, TsmfsError, fail } from '@tsmfs/protocol';
+import { LRUCache } from 'lru-cache';
+import type { HiddenEntries } from './hidden-entries.js';
+import { InodeMap, kernelAttr, kernelDirEntry, mknodType } from './kernel-attr.js';
+import { MetadataCache } from './metadata-cache.js';
+import { OpenFiles } from './open-files.js';
+
+const O_ACCMODE = 3;
+const O_EXCL = 0o200;
+const ACL_XATTR = 'system.posix_acl_';
+/** Where hidden files' handles start, apart from real files' (any safe integer will do). */
+const HIDDEN_FH_BASE = 2 ** 40;
+
+export interface MountTuning {
+  /** Kernel and local attribute cache timeout, seconds (MooseFS's mfsattrcacheto). */
+  attrTimeoutSec: number;
+  /** Kernel and local entry cache timeout, seconds (mfsentrycacheto / mfsdirentrycacheto). */
+  entryTimeoutSec: number;
+  /** Largest read-ahead window of a sequential reader, bytes. */
+  readAheadMax: number;
+}
+
+/** Counters shown in `.stats`. */
+export class MountCounters {
+  readonly ops = new Map<string, number>();
+  count(op: string): void {
+    this.ops.set(op, (this.ops.get(op) ?? 0) + 1);
+  }
+}
+
+/**
+ * The FUSE handlers of a normal (namespace) mount: each turns a kernel request into the
+ * master's request with the caller's credentials, or into file I/O on a FileHandle, and
+ * keeps the caches honest about what it changed. Inode numbers are tsmfs's own.
+ */
+export class MountOps implements LowLevelOps {
+  readonly counters = new MountCounters();
+  readonly cache: MetadataCache;
+  readonly files = new OpenFiles();
+  private readonly inodes: InodeMap;
+  private readonly dirs = new Map<number, KernelDirEntry[]>();
+  private readonly hiddenOpen = new Map<number, Buffer>();
+  private readonly parents = new Map<number, number>();
+  private readonly groups = new LRUCache<number, number[]>({ max: 4096, ttl: 1000 });
+  private readonly missingXattrs: LRUCache<string, true>;
+  private nextDirFh = 1;
+  private nextHiddenFh = HIDDEN_FH_BASE;
+
+  constructor(
+    private readonly session: MasterSession,
+    private readonly hidden: HiddenEntries,
+    private readonly tuning: MountTuning,
+  ) {
+    this.inodes = new InodeMap(session.root);
+    this.cache = new MetadataCache({ attrSec: tuning.attrTimeoutSec, entrySec: tuning.entryTimeoutSec });
+    this.missingXattrs = new LRUCache({ max: 10_000, ttl: Math.max(1, tuning.attrTimeoutSec * 1000) });
+    // A new session after a master restart may have another root only if the exports changed.
+    session.on('reconnect', () => this.cache.clear());
+  }
+
+  // ---- names ------------------------------------------------------------------------
+
+  async lookup(ctx: RequestContext, parent: number, name: string): Promise<EntryResult> {
+    this.counters.count('lookup');
+    if (parent === 1) {
+      const h = this.hidden.inodeOf(name);
+      if (h !== undefined) return { attr: this.hidden.attr(h), entryTimeout: 0, attrTimeout: 0 };
+    }
+    const p = this.inodes.toMaster(parent);
+    const a = this.cache.entry(p, name) ?? (await this.session.lookup(p, name, { cred: this.cred(ctx) }));
+    this.cache.putEntry(p, name, a);
+    if (a.type === 'dir') this.parents.set(a.inode, parent);
+    return this.entry(a);
+  }
+
+  forget(): void {
+    // Nothing per inode to let go of: the caches expire by themselves.
+  }
+
+  async getattr(_ctx: RequestContext, ino: number): Promise<AttrResult> {
+    this.counters.count('getattr');
+    if (this.hidden.isHidden(ino)) return { attr: this.hidden.attr(ino), timeout: 0 };
+    const inode = this.inodes.toMaster(ino);
+    const a = this.cache.attr(inode) ?? (await this.session.getattr(inode));
+    this.cache.putAttr(a);
+    return { attr: this.kernel(a), timeout: this.tuning.attrTimeoutSec };
+  }
+
+  async setattr(ctx: RequestContext, ino: number, changes: SetAttrChanges): Promise<AttrResult> {
+    this.counters.count('setattr');
+    if (this.hidden.isHidden(ino)) throw fail('EPERM', 'hidden entries are read-only');
+    const inode = this.inodes.toMaster(ino);
+    // Buffered writes would land after this change and move the length or mtime again.
+    await this.files.flushInode(inode);
+    const req: SetattrChanges = {};
+    if (changes.mode !== undefined) req.mode = changes.mode & 0o7777;
+    if (changes.uid !== undefined) req.uid = changes.uid;
+    if (changes.gid !== undefined) req.gid = changes.gid;
+    if (changes.size !== undefined) req.size = changes.size;
+    if (changes.atime === 'now') req.atimeNow = true;
+    else if (changes.atime) req.atime = changes.atime;
+    if (changes.mtime === 'now') req.mtimeNow = true;
+    else if (changes.mtime) req.mtime = changes.mtime;
+    const a = await this.session.setattr(inode, req, { cred: this.cred(ctx) });
+    if (changes.size !== undefined) {
+      this.files.truncated(inode, changes.size);
+      this.session.io.locations.forgetFile(inode);
+    }
+    this.cache.putAttr(a);
+    return { attr: this.kernel(a), timeout: this.tuning.attrTimeoutSec };
+  }
+
+  async readlink(_ctx: RequestContext, ino: number): Promise<string> {
+    this.counters.count('readlink');
+    return this.session.readlink(this.inodes.toMaster(ino));
+  }
+
+  async mknod(ctx: RequestContext, parent: number, name: string, mode: number, rdev: number): Promise<EntryResult> {
+    this.counters.count('mknod');
+    const p = this.writableParent(parent, name);
+    // The kernel has applied the caller's umask already.
+    const a = await this.session.mknod(p, name, mknodType(mode), mode & 0o7777, rdev, { cred: this.cred(ctx), umask: 0 });
+    return this.created(p, name, a);
+  }
+
+  async mkdir(ctx: RequestContext, parent: number, name: string, mode: number): Promise<EntryResult> {
+    this.counters.count('mkdir');
+    const p = this.writableParent(parent, name);
+    const a = await this.session.mkdir(p, name, mode & 0o7777, { cred: this.cred(ctx), umask: 0 });
+    this.parents.set(a.inode, parent);
+    return this.created(p, name, a);
+  }
+
+  async symlink(ctx: RequestContext, parent: number, name: string, target: string): Promise<EntryResult> {
+    this.counters.count('symlink');
+    const p = this.writableParent(parent, name);
+    return this.created(p, name, await this.session.symlink(p, name, target, { cred: this.cred(ctx) }));
+  }
+
+  async link(ctx: RequestContext, ino: number, newParent: number, newName: string): Promise<EntryResult> {
+    this.counters.count('link');
+    if (this.hidden.isHidden(ino)) throw fail('EPERM', 'hidden entries cannot be linked');
+    const p = this.writableParent(newParent, newName);
+    return this.created(p, newName, await this.session.link(this.inodes.toMaster(ino), p, newName, { cred: this.cred(ctx) }));
+  }
+
+  async unlink(ctx: RequestContext, parent: number, name: string): Promise<void> {
+    this.counters.count('unlink');
+    const p = this.writableParent(parent, name);
+    try {
+      await this.session.unlink(p, name, { cred: this.cred(ctx) });
+    } finally {
+      this.cache.dropEntry(p, name);
+    }
+  }
+
+  async rmdir(ctx: RequestContext, parent: number, name: string): Promise<void> {
+    this.counters.count('rmdir');
+    const p = this.writableParent(parent, name);
+    try {
+      await this.session.rmdir(p, name, { cred: this.cred(ctx) });
+    } finally {
+      this.cache.dropEntry(p, name);
+    }
+  }
+
+  /** libfuse 2.9 has no rename2: RENAME_NOREPLACE/EXCHANGE end in the kernel as EINVAL. */
+  async rename(ctx: RequestContext, parent: number, name: string, newParent: number, newName: string): Promise<void> {
+    this.counters.count('rename');
+    const p = this.writableParent(parent, name);
+    const np = this.writableParent(newParent, newName);
+    try {
+      await this.session.rename(p, name, np, newName, 0, { cred: this.cred(ctx) });
+    } finally {
+      this.cache.dropEntry(p, name);
+      this.cache.dropEntry(np, newName);
+    }
+  }
+
+  // ---- directories ----------------------------------------------------------------------
+
+  /** The whole listing is fetched here, with attributes (as MooseFS's client does). */
+  async opendir(ctx: RequestContext, ino: number): Promise<OpenResult> {
+    this.counters.count('opendir');
+    const inode = this.inodes.toMaster(ino);
+    const listing = await this.session.readdir(inode, { cred: this.cred(ctx), withAttrs: true });
+    const entries: KernelDirEntry[] = [
+      kernelDirEntry('.', ino, 'dir', 1),
+      kernelDirEntry('..', ino === 1 ? 1 : (this.parents.get(ino) ?? 1), 'dir', 2),
+    ];
+    for (const e of listing) {
+      if (ino === 1 && this.hidden.isHiddenName(e.name)) continue;
+      if (e.attr) this.cache.putEntry(inode, e.name, e.attr);
+      if (e.type === 'dir') this.parents.set(e.inode, ino);
+      entries.push(kernelDirEntry(e.name, this.inodes.toKernel(e.inode), e.type, entries.length + 1));
+    }
+    const fh = this.nextDirFh++;
+    this.dirs.set(fh, entries);
+    return { fh };
+  }
+
+  readdir(_ctx: RequestContext, _ino: number, size: number, offset: number, fh: number): KernelDirEntry[] {
+    const entries = this.dirs.get(fh);
+    if (!entries) throw fail('EBADF', 'unknown directory handle');
+    // An entry takes at least 32 bytes in the kernel's buffer; the binding drops what does not fit.
+    return entries.slice(offset, offset + Math.floor(size / 32) + 1);
+  }
+
+  releasedir(_ctx: RequestContext, _ino: number, fh: number): void {
+    this.dirs.delete(fh);
+  }
+
+  fsyncdir(): void {
+    // Metadata changes are durable on the master before it answers them.
+  }
+
+  // ---- files ----------------------------------------------------------------------------
+
+  async open(ctx: RequestContext, ino: number, flags: number): Promise<OpenResult> {
+    this.counters.count('open');
+    if (this.hidden.isHidden(ino)) {
+      if ((flags & O_ACCMODE) !== 0) throw fail('EACCES', 'hidden entries are read-only');
+      const fh = this.nextHiddenFh++;
+      this.hiddenOpen.set(fh, this.hidden.content(ino));
+      return { fh, directIo: true };
+    }
+    const inode = this.inodes.toMaster(ino);
+    const file = await this.openHandle(inode, flags, this.cred(ctx), false);
+    return { fh: file.fh };
+  }
+
+  async create(ctx: RequestContext, parent: number, name: string, mode: number, flags: number): Promise<CreateResult> {
+    this.counters.count('create');
+    const p = this.writableParent(parent, name);
+    const cred = this.cred(ctx);
+    let a: Attr;
+    let fresh = true;
+    try {
+      a = await this.session.mknod(p, name, 'file', mode & 0o7777, 0, { cred, umask: 0 });
+    } catch (err) {
+      // Another client made it since the kernel's lookup: open what is there, as open(O_CREAT) would.
+      if (!(err instanceof TsmfsError && err.status === Status.EEXIST) || flags & O_EXCL) throw err;
+      a = await this.session.lookup(p, name, { cred });
+      fresh = false;
+    }
+    const entry = this.created(p, name, a);
+    const file = await this.openHandle(a.inode, flags, cred, fresh);
+    return { ...entry, fh: file.fh };
+  }
+
+  async read(_ctx: RequestContext, ino: number, size: number, offset: number, fh: number): Promise<Buffer> {
+    this.counters.count('read');
+    const hidden = this.hiddenOpen.get(fh);
+    if (hidden) return hidden.subarray(Math.min(offset, hidden.length), Math.min(offset + size, hidden.length));
+    const file = this.file(fh);
+    // Another handle's buffered writes of this file must be visible to this read.
+    if (this.files.ofInode(file.inode).some((f) => f !== file && f.handle.dirtyBytes > 0)) await this.files.flushInode(file.inode);
+    return file.readAhead.read(offset, size);
+  }
+
+  async write(_ctx: RequestContext, _ino: number, data: Buffer, offset: number, fh: number, _info: WriteInfo): Promise<number> {
+    this.counters.count('write');
+    const file = this.file(fh);
+    const n = await file.handle.write(offset, data);
+    this.files.wrote(file.inode, offset + n);
+    this.cache.dropAttr(file.inode);
+    return n;
+  }
+
+  /** Every close(2): the data reach the chunkservers before close returns (errors included). */
+  async flush(_ctx: RequestContext, _ino: number, fh: number): Promise<void> {
+    if (this.hiddenOpen.has(fh)) return;
+    const file = this.file(fh);
+    if (!file.handle.writable) return;
+    await file.handle.fsync();
+    this.cache.dropAttr(file.inode);
+  }
+
+  async fsync(_ctx: RequestContext, _ino: number, _datasync: boolean, fh: number): Promise<void> {
+    this.counters.count('fsync');
+    if (this.hiddenOpen.has(fh)) return;
+    await this.file(fh).handle.fsync();
+  }
+
+  async release(_ctx: RequestContext, _ino: number, fh: number, _flags: number, _info: ReleaseInfo): Promise<void> {
+    if (this.hiddenOpen.delete(fh)) return;
+    const file = this.files.get(fh);
+    if (!file) return;
+    try {
+      await file.handle.close();
+    } finally {
+      this.files.remove(file);
+      this.cache.dropAttr(file.inode);
+    }
+  }
+
+  // ---- the rest -----------------------------------------------------------------------------
+
+  async statfs(): Promise<StatfsResult> {
+    this.counters.count('statfs');
+    const s = await this.session.statfs();
+    const bsize = 65536;
+    const files = 0x7fffffff;
+    return {
+      bsize,
+      frsize: bsize,
+      blocks: Math.floor(s.totalSpace / bsize),
+      bfree: Math.floor(s.availSpace / bsize),
+      bavail: Math.floor(s.availSpace / bsize),
+      files,
+      ffree: files - s.inodes,
+      favail: files - s.inodes,
+      namemax: 255,
+    };
+  }
+
+  async access(ctx: RequestContext, ino: number, mask: number): Promise<void> {
+    this.counters.count('access');
+    if (this.hidden.isHidden(ino)) {
+      if (mask & 3) throw fail('EACCES', 'hidden entries are read-only');
+      return;
+    }
+    await this.session.access(this.inodes.toMaster(ino), mask, { cred: this.cred(ctx) });
+  }
+
+  /**
+   * POSIX ACLs are refused with EOPNOTSUPP: `cp -a` and `tar` set permissions through the
+   * ACL xattr first and fall back to chmod only on that error.
+   */
+  async setxattr(ctx: RequestContext, ino: number, name: string, value: Buffer, flags: number): Promise<void> {
+    this.counters.count('setxattr');
+    if (name.startsWith(ACL_XATTR)) throw new TsmfsError(Status.ENOTSUP, 'POSIX ACLs are not supported');
+    if (this.hidden.isHidden(ino)) throw fail('EPERM', 'hidden entries are read-only');
+    const inode = this.inodes.toMaster(ino);
+    this.missingXattrs.delete(`${inode}/${name}`);
+    await this.session.setxattr(inode, name, value, flags, { cred: this.cred(ctx) });
+    this.cache.dropAttr(inode);
+  }
+
+  /**
+   * The kernel asks for security.capability before every write; "no such attribute" is
+   * remembered for the attribute timeout so that writes do not each wait for the master.
+   */
+  async getxattr(ctx: RequestContext, ino: number, name: string): Promise<Buffer> {
+    this.counters.count('getxattr');
+    if (name.startsWith(ACL_XATTR) || this.hidden.isHidden(ino)) throw fail('ENODATA');
+    const inode = this.inodes.toMaster(ino);
+    const key = `${inode}/${name}`;
+    if (this.missingXattrs.has(key)) throw fail('ENODATA');
+    try {
+      return await this.session.getxattr(inode, name, { cred: this.cred(ctx) });
+    } catch (err) {
+      if (err instanceof TsmfsError && err.status === Status.ENODATA) this.missingXattrs.set(key, true);
+      throw err;
+    }
+  }
+
+  async listxattr(ctx: RequestContext, ino: number): Promise<string[]> {
+    this.counters.count('listxattr');
+    if (this.hidden.isHidden(ino)) return [];
+    return this.session.listxattr(this.inodes.toMaster(ino), { cred: this.cred(ctx) });
+  }
+
+  async removexattr(ctx: RequestContext, ino: number, name: string): Promise<void> {
+    this.counters.count('removexattr');
+    if (name.startsWith(ACL_XATTR)) throw fail('ENODATA');
+    if (this.hidden.isHidden(ino)) throw fail('EPERM', 'hidden entries are read-only');
+    const inode = this.inodes.toMaster(ino);
+    await this.session.removexattr(inode, name, { cred: this.cred(ctx) });
+    this.cache.dropAttr(inode);
+  }
+
+  /** Sends what every open file still buffers (before an unmount or exit). */
+  async closeAll(): Promise<void> {
+    await Promise.allSettled(this.files.all().map((f) => f.handle.close()));
+  }
+
+  // ---- helpers of this class -------------------------------------------------------------
+
+  /** The caller as the master should see it; supplementary groups are read from /proc once a second per process. */
+  private cred(ctx: RequestContext): Cred {
+    let groups = this.groups.get(ctx.pid);
+    if (!groups) {
+      groups = ctx.groups();
+      this.groups.set(ctx.pid, groups);
+    }
+    return { uid: ctx.uid, gid: ctx.gid, groups };
+  }
+
+  private writableParent(parent: number, name: string): number {
+    if (parent === 1 && this.hidden.isHiddenName(name)) throw fail('EPERM', `${name} is reserved in the mount root`);
+    return this.inodes.toMaster(parent);
+  }
+
+  private created(parent: number, name: string, a: Attr): EntryResult {
+    this.cache.dropEntry(parent, name);
+    this.cache.putEntry(parent, name, a);
+    return this.entry(a);
+  }
+
+  private entry(a: Attr): EntryResult {
+    return { attr: this.kernel(a), entryTimeout: this.tuning.entryTimeoutSec, attrTimeout: this.tuning.attrTimeoutSec };
+  }
+
+  private kernel(a: Attr) {
+    const k = kernelAttr(a, this.inodes);
+    if (a.type === 'file') k.size = this.files.size(a.inode, a.size);
+    return k;
+  }
+
+  private file(fh: number) {
+    const f = this.files.get(fh);
+    if (!f) throw fail('EBADF', `unknown file handle ${fh}`);
+    return f;
+  }
+
+  /**
+   * The master's open (permissions, O_TRUNC, the open count that keeps an unlinked file
+   * alive). The creator of a file may write it whatever mode it asked for (open(2) with
+   * O_CREAT and mode 0444): a fresh file refused to its creator is opened as root.
+   */
+  private async openHandle(inode: number, flags: number, cred: Cred, fresh: boolean) {
+    let handle: FileHandle;
+    try {
+      handle = await this.session.openFile(inode, flags, { cred });
+    } catch (err) {
+      if (!(fresh && err instanceof TsmfsError && err.status === Status.EACCES)) throw err;
+      handle = await this.session.openFile(inode, flags, { cred: { uid: 0, gid: 0, groups: [0] } });
+    }
+    if (flags & 0o1000) this.files.truncated(inode, 0);
+    return this.files.add(inode, handle, this.tuning.readAheadMax);
+  }
+}

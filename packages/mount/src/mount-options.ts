@@ -1,0 +1,113 @@
+import type { Address } from '@tsmfs/protocol';
+
+/** Everything `tsmfs-mount` was told, after parsing. */
+export interface MountConfig {
+  mountpoint: string;
+  masters: Address[];
+  subdir: string;
+  meta: boolean;
+  readonly: boolean;
+  password: string | undefined;
+  /** How long an operation waits for a lost master to come back, seconds. */
+  masterTimeoutSec: number;
+  attrTimeoutSec: number;
+  entryTimeoutSec: number;
+  readAheadMax: number;
+  allowOther: boolean;
+  /** -o options passed through to FUSE (fuse_mount and the low-level session). */
+  fuseOptions: string[];
+}
+
+export const DEFAULTS = {
+  port: 9421,
+  masterTimeoutSec: 60,
+  attrTimeoutSec: 1,
+  entryTimeoutSec: 1,
+  readAheadMax: 8 << 20,
+} as const;
+
+/**
+ * The -o options tsmfs-mount takes itself (MooseFS's names where it has one); any other
+ * option goes to FUSE unchanged.
+ */
+const OWN_OPTIONS = new Set([
+  'password',
+  'mfspassword',
+  'mfsmaster',
+  'mfsport',
+  'mfssubfolder',
+  'mfsmeta',
+  'mfstimeout',
+  'mfsattrcacheto',
+  'mfsentrycacheto',
+  'mfsdirentrycacheto',
+  'mfsreadaheadmax',
+]);
+
+/** Splits every -o argument at commas into KEY[=VALUE] items, `\,` keeping a comma. */
+export function splitOptions(values: string[]): [string, string | undefined][] {
+  const out: [string, string | undefined][] = [];
+  for (const v of values) {
+    for (const item of v.split(/(?<!\\),/)) {
+      if (item === '') continue;
+      const eq = item.indexOf('=');
+      const key = eq < 0 ? item : item.slice(0, eq);
+      out.push([key, eq < 0 ? undefined : item.slice(eq + 1).replaceAll('\\,', ',')]);
+    }
+  }
+  return out;
+}
+
+/** `HOST[:PORT][,HOST[:PORT]…]`, each without a port taking `port`. */
+export function parseMasters(hosts: string, port: number): Address[] {
+  return hosts
+    .split(',')
+    .filter((h) => h !== '')
+    .map((h) => {
+      const m = /^(.*):(\d+)$/.exec(h);
+      return m ? { host: m[1]!, port: Number(m[2]) } : { host: h, port };
+    });
+}
+
+export interface CliFlags {
+  host?: string;
+  port?: string;
+  subdir?: string;
+  meta?: boolean;
+  option: string[];
+}
+
+export function mountConfig(mountpoint: string, flags: CliFlags): MountConfig {
+  const opts = splitOptions(flags.option);
+  const get = (k: string): string | undefined => opts.findLast(([key]) => key === k)?.[1];
+  const has = (k: string): boolean => opts.some(([key]) => key === k);
+  const num = (k: string, dflt: number): number => {
+    const v = get(k);
+    if (v === undefined) return dflt;
+    const n = Number(v);
+    if (!Number.isFinite(n) || n < 0) throw new Error(`-o ${k}=${v}: not a number`);
+    return n;
+  };
+  const port = Number(flags.port ?? get('mfsport') ?? DEFAULTS.port);
+  if (!Number.isInteger(port) || port <= 0 || port > 65535) throw new Error(`bad port ${flags.port}`);
+  const masters = parseMasters(flags.host ?? get('mfsmaster') ?? 'mfsmaster', port);
+  const readonly = has('ro');
+  const fuseOptions = opts
+    .filter(([k]) => !OWN_OPTIONS.has(k) && k !== 'rw')
+    .map(([k, v]) => (v === undefined ? k : `${k}=${v}`));
+  const entry = num('mfsentrycacheto', DEFAULTS.entryTimeoutSec);
+  return {
+    mountpoint,
+    masters,
+    subdir: flags.subdir ?? get('mfssubfolder') ?? '/',
+    meta: Boolean(flags.meta) || has('mfsmeta'),
+    readonly,
+    password: get('password') ?? get('mfspassword'),
+    masterTimeoutSec: num('mfstimeout', DEFAULTS.masterTimeoutSec),
+    attrTimeoutSec: num('mfsattrcacheto', DEFAULTS.attrTimeoutSec),
+    entryTimeoutSec: Math.min(entry, num('mfsdirentrycacheto', entry)),
+    readAheadMax: num('mfsreadaheadmax', DEFAULTS.readAheadMax),
+    allowOther: process.getuid?.() === 0 || has('allow_other'),
+    fuseOptions,
+  };
+}

@@ -1,0 +1,119 @@
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { resolve } from 'node:path';
+import { MasterSession } from '@tsmfs/client';
+import { FuseSession, type LowLevelOps } from '@tsmfs/fuse';
+import type { Logger } from 'pino';
+import { HiddenEntries, type MasterInfo } from './hidden-entries.js';
+import { MetaOps } from './meta-ops.js';
+import type { MountConfig } from './mount-options.js';
+import { MountOps } from './mount-ops.js';
+
+export const VERSION: string = (
+  JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+).version;
+
+/** Kernel request sizes: libfuse 2's largest (its receive buffer is 132 KiB). */
+const IO_OPTIONS = ['big_writes', 'max_write=131072', 'max_read=131072', 'max_readahead=131072'];
+
+export interface RunningMount {
+  /** Resolves when the mount is gone (fusermount -u, a signal, or stop()) and everything is closed. */
+  ended: Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Opens the session (a refusal rejects with the master's reason), mounts, and serves
+ * until unmounted. Nothing here blocks the event loop: the kernel's requests arrive as
+ * calls of the handlers, each awaiting the master or the chunkservers.
+ */
+export async function startMount(config: MountConfig, log: Logger): Promise<RunningMount> {
+  const mountpoint = resolve(config.mountpoint);
+  const session = await MasterSession.open({
+    masters: config.masters,
+    subdir: config.subdir,
+    meta: config.meta,
+    readonly: config.readonly,
+    password: config.password,
+    hostname: hostname(),
+    mountpoint,
+    name: `tsmfs-mount@${hostname()}:${process.pid}`,
+    reconnectTimeoutMs: config.masterTimeoutSec * 1000,
+  });
+  session.on('disconnect', (err) => log.warn({ err: err?.message }, 'master link lost; operations wait for a reconnect'));
+  session.on('reconnect', (info) => log.info({ sessionId: info.sessionId, master: info.master }, 'master link back'));
+
+  const masterInfo = (): MasterInfo => ({
+    masters: config.masters.map((m) => ({ host: m.host, port: m.port })),
+    sessionId: session.sessionId,
+    subdir: config.subdir,
+    mountpoint,
+    version: VERSION,
+  });
+  let stats = (): string => '';
+  const hidden = new HiddenEntries(masterInfo, () => stats());
+  let ops: LowLevelOps;
+  let closeFiles = async (): Promise<void> => {};
+  if (config.meta) {
+    ops = new MetaOps(session, hidden, config.attrTimeoutSec);
+  } else {
+    const m = new MountOps(session, hidden, config);
+    ops = m;
+    closeFiles = () => m.closeAll();
+    stats = () => statsText(m, session);
+  }
+
+  const mountOptions = [
+    `fsname=tsmfs#${config.masters.map((m) => `${m.host}:${m.port}`).join(',')}`,
+    'subtype=tsmfs',
+    ...(config.allowOther ? ['allow_other'] : []),
+    ...(config.meta ? [] : ['default_permissions']),
+    ...IO_OPTIONS,
+    ...config.fuseOptions.filter((o) => !IO_OPTIONS.some((io) => io.split('=')[0] === o.split('=')[0])),
+  ];
+  const fuse = new FuseSession(mountpoint, ops, { mountOptions });
+  fuse.on('error', (err) => log.error({ err: err.message, op: (err as { op?: string }).op }, 'handler failed'));
+  try {
+    await fuse.mount();
+  } catch (err) {
+    session.close();
+    throw err;
+  }
+  log.info({ mountpoint, sessionId: session.sessionId, master: session.info.master }, 'mounted');
+
+  let ending: Promise<void> | undefined;
+  const finish = (): Promise<void> =>
+    (ending ??= (async () => {
+      await closeFiles();
+      session.close();
+    })());
+  const ended = new Promise<void>((resolveEnded) => {
+    fuse.on('unmounted', ({ requested }) => {
+      log.info({ requested }, 'unmounted');
+      void finish().then(resolveEnded);
+    });
+  });
+  return {
+    ended,
+    async stop() {
+      await fuse.unmount();
+      await ended;
+    },
+  };
+}
+
+function statsText(m: MountOps, session: MasterSession): string {
+  const lines = [
+    `session_id: ${session.sessionId}`,
+    `master_connected: ${session.connected ? 1 : 0}`,
+    `master_reconnects: ${session.stats.reconnects}`,
+    `master_resent: ${session.stats.resent}`,
+    `open_files: ${m.files.count}`,
+    `cache_hits: ${m.cache.hits}`,
+    `cache_misses: ${m.cache.misses}`,
+    `write_retries: ${session.io.stats.writeRetries}`,
+    `read_fallbacks: ${session.io.stats.readFallbacks}`,
+  ];
+  for (const [op, n] of [...m.counters.ops].sort()) lines.push(`op_${op}: ${n}`);
+  return lines.join('\n') + '\n';
+}
