@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 # libfuse-dev, pkg-config, g++, make, python3: node-gyp builds our low-level FUSE binding.
 # fio: benchmarks.
 debs=(libfuse2 libfuse-dev fuse3 pkg-config g++ make python3 fio)
+debs+=(rsync) # the mount tests run rsync -a into the mount
 missing=()
 for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
