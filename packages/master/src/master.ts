@@ -3,12 +3,16 @@ import type { Timespec } from '@tsmfs/protocol';
 import { ChunkManager } from './chunks/chunk-manager.js';
 import { ChunkRequests } from './chunks/chunk-requests.js';
 import { ChunkLoop } from './chunks/replication.js';
+import { ToolRequests } from './chunks/tool-requests.js';
 import { type MasterConfig, checkDataPath, listenHost } from './config.js';
 import { DumpScheduler } from './dump-scheduler.js';
 import { Changelog } from './durability/changelog.js';
 import { DataLock } from './durability/data-lock.js';
 import { type MetadataCodec, MetadataStore } from './durability/metadata-store.js';
 import { ExportsFile } from './exports-file.js';
+import { History } from './http/history.js';
+import { HttpServer } from './http/http-server.js';
+import { MasterMetrics } from './http/metrics.js';
 import { ChunkserverLink } from './links/chunkserver-link.js';
 import { ClientLink } from './links/client-link.js';
 import { MetaloggerLink } from './links/metalogger-link.js';
@@ -72,6 +76,7 @@ export interface Master {
   chunkserverLink: ChunkserverLink;
   chunks: ChunkManager;
   chunkLoop: ChunkLoop;
+  http: HttpServer;
 }
 
 export interface MasterHooks {
@@ -84,7 +89,8 @@ export interface MasterHooks {
  * exports (a mistake there stops us before DATA_PATH is touched) → lock DATA_PATH →
  * load metadata (dump + changelogs) → open the changelog → the namespace → the
  * chunkserver port (locations come back before clients ask) → the client port → the
- * metalogger port → the chunk loop → trash sweeper → dump scheduler. Stopping runs
+ * metalogger port → the chunk loop → trash sweeper → dump scheduler → the monitor's
+ * history sampler → the HTTP port (monitor, JSON API, /metrics). Stopping runs
  * the list backwards, so the client port closes, the changelog is flushed, the metadata
  * store writes its shutdown dump and the lock is released last.
  */
@@ -142,6 +148,7 @@ export function buildMaster(config: MasterConfig, log: Logger, hooks: MasterHook
     serverTimeoutMs: config.CHUNKSERVER_TIMEOUT * 1000,
     log: component('chunk-loop'),
   });
+  const metrics = new MasterMetrics();
   const clientLink = new ClientLink({
     host: listenHost(config.MATOCL_LISTEN_HOST),
     port: config.MATOCL_LISTEN_PORT,
@@ -150,6 +157,8 @@ export function buildMaster(config: MasterConfig, log: Logger, hooks: MasterHook
     epoch: () => 1,
     log: component('client-link'),
     chunks: new ChunkRequests(chunks, () => namespace.namespace),
+    tools: new ToolRequests(chunks, () => namespace.namespace),
+    stats: metrics.operations,
   });
   const metaloggerLink = new MetaloggerLink({
     host: listenHost(config.MATOML_LISTEN_HOST),
@@ -174,12 +183,49 @@ export function buildMaster(config: MasterConfig, log: Logger, hooks: MasterHook
     signal: 'SIGUSR2',
     log: component('dump-scheduler'),
   });
+  const history = new History({
+    everyMs: HISTORY_SAMPLE_MS,
+    keep: HISTORY_SAMPLES,
+    read: () => trafficCounters(chunks, metrics),
+  });
+  const http = new HttpServer({
+    host: listenHost(config.HTTP_LISTEN_HOST),
+    port: config.HTTP_LISTEN_PORT,
+    sources: {
+      md: () => namespace.namespace.md,
+      chunks,
+      loop: chunkLoop.stats,
+      sessions: () => sessions.all,
+      exports: () => exportsFile.rules,
+      startedAt: Date.now(),
+    },
+    history,
+    metrics,
+    log: component('http'),
+  });
   return {
-    services: [exportsFile, lock, store, changelog, namespace, chunkserverLink, clientLink, metaloggerLink, chunkLoop, sweeper, dumps],
+    services: [exportsFile, lock, store, changelog, namespace, chunkserverLink, clientLink, metaloggerLink, chunkLoop, sweeper, dumps, history, http],
     clientLink,
     metaloggerLink,
     chunkserverLink,
     chunks,
     chunkLoop,
+    http,
+  };
+}
+
+/** The monitor's charts: a sample every 5 s, 6 hours of them (4320 samples, about 300 KiB). */
+const HISTORY_SAMPLE_MS = 5000;
+const HISTORY_SAMPLES = 6 * 3600 * 1000 / HISTORY_SAMPLE_MS;
+
+function trafficCounters(chunks: ChunkManager, metrics: MasterMetrics) {
+  const servers = chunks.registry.all();
+  const online = chunks.registry.online();
+  return {
+    ops: metrics.operations.total,
+    bytesRead: servers.reduce((n, cs) => n + cs.bytesRead, 0),
+    bytesWritten: servers.reduce((n, cs) => n + cs.bytesWritten, 0),
+    usedSpace: online.reduce((n, cs) => n + cs.usedSpace, 0),
+    totalSpace: online.reduce((n, cs) => n + cs.totalSpace, 0),
   };
 }

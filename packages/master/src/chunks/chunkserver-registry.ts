@@ -1,4 +1,4 @@
-import type { Address, ChunkLocation, Request } from '@tsmfs/protocol';
+import type { Address, ChunkLocation, DiskInfo, Request } from '@tsmfs/protocol';
 import type { Connection } from '@tsmfs/rpc';
 
 /** What the master knows of one chunkserver (MooseFS's matocsserventry). */
@@ -11,6 +11,13 @@ export interface Chunkserver {
   usedSpace: number;
   chunkCount: number;
   damagedDisks: number;
+  /** Its disks as the last heartbeat described them (empty until one did). */
+  disks: DiskInfo[];
+  /** Data bytes it served / stored since it started, from its heartbeats (for throughput). */
+  bytesRead: number;
+  bytesWritten: number;
+  /** When it registered on its current link (ms). */
+  registeredMs: number;
   /** The link it registered on; undefined once that link closed. */
   link: Connection | undefined;
   lastHeartbeatMs: number;
@@ -47,6 +54,10 @@ export class ChunkserverRegistry {
       usedSpace: req.usedSpace,
       chunkCount: req.chunkCount,
       damagedDisks: 0,
+      disks: [],
+      bytesRead: 0,
+      bytesWritten: 0,
+      registeredMs: this.now(),
       link,
       lastHeartbeatMs: this.now(),
       reported: false,
@@ -62,6 +73,9 @@ export class ChunkserverRegistry {
     cs.usedSpace = hb.usedSpace;
     cs.chunkCount = hb.chunkCount;
     cs.damagedDisks = hb.damagedDisks;
+    if (hb.disks) cs.disks = hb.disks;
+    cs.bytesRead = hb.bytesRead ?? cs.bytesRead;
+    cs.bytesWritten = hb.bytesWritten ?? cs.bytesWritten;
     cs.lastHeartbeatMs = this.now();
   }
 

@@ -4,7 +4,13 @@ import { type Connection, type Hello, RpcServer } from '@tsmfs/rpc';
 import type { Logger } from 'pino';
 import { type ChunkRequests, isChunkRequest } from '../chunks/chunk-requests.js';
 import type { Changelog } from '../durability/changelog.js';
-import { type NamespaceMessage, type Session, type Sessions, isNamespaceMessage } from '../sessions.js';
+import { type ToolRequest, type ToolRequests, MUTATING_TOOL_REQUESTS, isToolRequest } from '../chunks/tool-requests.js';
+import { type NamespaceMessage, type Session, type Sessions, isNamespaceMessage, mapCred } from '../sessions.js';
+
+/** Sees every request served on the port: the monitor's operation rates and latencies. */
+export interface RequestObserver {
+  observe(name: MessageName, seconds: number, ok: boolean): void;
+}
 
 export interface ClientLinkOptions {
   host: string;
@@ -15,6 +21,9 @@ export interface ClientLinkOptions {
   log: Logger;
   /** The chunk half of readChunk/writeChunk/writeChunkEnd/setattr(size)/fileinfo, once chunkservers are served. */
   chunks?: ChunkRequests;
+  /** dirinfo, checkfile, filerepair, appendchunks (the CLI tools). */
+  tools?: ToolRequests;
+  stats?: RequestObserver;
 }
 
 /**
@@ -61,13 +70,13 @@ export class ClientLink implements Service {
     const { sessions, log } = this.options;
     let session: Session | undefined;
     const address = conn.socket.remoteAddress ?? '';
-    conn.serve(async (name: MessageName, body: unknown) => {
+    const serve = async (name: MessageName, body: unknown): Promise<unknown> => {
       switch (name) {
         case 'ping':
           return {};
         case 'register': {
           const previous = session;
-          session = sessions.register(body as Request<'register'>, { address, nonce: hello.nonce, link: conn });
+          session = sessions.register(body as Request<'register'>, { address, nonce: hello.nonce, link: conn, role: hello.role });
           if (previous && previous !== session) sessions.detach(previous, conn);
           return sessions.registerReply(session);
         }
@@ -78,15 +87,51 @@ export class ClientLink implements Service {
             if (!session) throw new TsmfsError(Status.EPERM, `${name} before register: open a session first`);
             return this.options.chunks.serve(session.id, name, body, () => undefined);
           }
+          if (isToolRequest(name) && this.options.tools) {
+            if (!session) throw new TsmfsError(Status.EPERM, `${name} before register: open a session first`);
+            return this.tool(session, name, body);
+          }
           if (!isNamespaceMessage(name)) throw new TsmfsError(Status.ENOSYS, `${name} is not served on the client port`);
           if (!session) throw new TsmfsError(Status.EPERM, `${name} before register: open a session first`);
           return this.durably(session, name, body);
       }
-    });
+    };
+    const stats = this.options.stats;
+    conn.serve(
+      stats
+        ? async (name: MessageName, body: unknown) => {
+            const t0 = performance.now();
+            let ok = false;
+            try {
+              const reply = await serve(name, body);
+              ok = true;
+              return reply;
+            } finally {
+              stats.observe(name, (performance.now() - t0) / 1000, ok);
+            }
+          }
+        : serve,
+    );
     conn.on('close', (err) => {
       if (session) sessions.detach(session, conn);
       if (err) log.debug({ remote: conn.remote, err: err.message }, 'client link closed');
     });
+  }
+
+  /** A CLI tool's request, with the session's export rules: read-only, uid mapping, no meta session. */
+  private async tool(session: Session, name: ToolRequest, body: unknown): Promise<unknown> {
+    const tools = this.options.tools!;
+    if (session.meta) throw new TsmfsError(Status.EPERM, `${name} is not served on a meta session`);
+    if (session.readonly && MUTATING_TOOL_REQUESTS.has(name)) throw new TsmfsError(Status.EROFS, `session ${session.id} is read-only (export rule ${session.rule.where})`);
+    const req = body as Record<string, unknown>;
+    const mapped = 'cred' in req ? { ...req, cred: mapCred(session.rule, req.cred as Request<'filerepair'>['cred']) } : req;
+    const { changelog } = this.options;
+    const before = changelog.version;
+    try {
+      return await (tools[name] as (r: unknown) => unknown).call(tools, mapped);
+    } finally {
+      if (changelog.version !== before) await changelog.durable(changelog.version);
+    }
   }
 
   /** Serves a request; if it appended to the changelog, answers only once that is durable. */

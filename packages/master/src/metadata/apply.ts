@@ -71,6 +71,18 @@ export function applyMutation(md: Metadata, m: Mutation): RecursiveCounts | unde
       md.setMtime(m.inode, m.ts);
       md.setCtime(m.inode, m.ts);
       break;
+    case 'chunkErase': {
+      const id = md.chunkAt(m.inode, m.index);
+      if (id !== 0) {
+        md.setChunkAt(m.inode, m.index, 0);
+        md.chunks.unref(id);
+      }
+      md.setCtime(m.inode, m.ts);
+      break;
+    }
+    case 'appendChunks':
+      applyAppendChunks(md, m);
+      break;
     default:
       throw new Error(`unknown mutation ${(m as { op: string }).op}`);
   }
@@ -360,4 +372,18 @@ function applyChunkAlloc(md: Metadata, m: Extract<Mutation, { op: 'chunkAlloc' }
   md.chunks.create(m.chunkId, m.version, m.cowFrom);
   if (old !== 0) md.chunks.unref(old);
   md.setChunkAt(m.inode, m.index, m.chunkId);
+}
+
+/** MooseFS's appendchunks: the destination is padded to a whole chunk, then shares the source's chunks. */
+function applyAppendChunks(md: Metadata, m: Extract<Mutation, { op: 'appendChunks' }>): void {
+  const base = Math.ceil(md.size[m.inode]! / CHUNK_SIZE);
+  const list = md.chunkList(m.src);
+  list.forEach((id, i) => {
+    if (id === 0) return;
+    md.chunks.ref(id);
+    md.setChunkAt(m.inode, base + i, id);
+  });
+  md.size[m.inode] = base * CHUNK_SIZE + md.size[m.src]!;
+  md.setMtime(m.inode, m.ts);
+  md.setCtime(m.inode, m.ts);
 }

@@ -86,7 +86,11 @@ export type Mutation =
   /** A write lease bumps a chunk's version so a replica that misses the write is stale. */
   | { op: 'chunkVersion'; ts: Timespec; chunkId: number; version: number }
   /** A write ended past the old end of file: the length grows, mtime moves. */
-  | { op: 'length'; ts: Timespec; inode: number; size: number };
+  | { op: 'length'; ts: Timespec; inode: number; size: number }
+  /** filerepair: a chunk with no copy left anywhere leaves the file; the slot reads as zeros. */
+  | { op: 'chunkErase'; ts: Timespec; inode: number; index: number }
+  /** appendchunks: `src`'s chunks are shared onto the end of `inode`, padded to a whole chunk first. */
+  | { op: 'appendChunks'; ts: Timespec; inode: number; src: number };
 
 export type UnlinkFate = 'trash' | 'sustained' | 'purge';
 export type MutationOp = Mutation['op'];

@@ -1,0 +1,127 @@
+import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
+import type { Service } from '@tsmfs/daemon';
+import type { Logger } from 'pino';
+import {
+  type ClusterSources,
+  chunkserversView,
+  disksView,
+  exportsView,
+  healthView,
+  infoView,
+  overview,
+  sessionsView,
+} from './cluster-view.js';
+import type { History } from './history.js';
+import type { MasterMetrics } from './metrics.js';
+import { MONITOR_HTML, MONITOR_JS } from './monitor-page.js';
+
+export interface HttpServerOptions {
+  host: string;
+  port: number;
+  sources: ClusterSources;
+  history: History;
+  metrics: MasterMetrics;
+  log: Logger;
+}
+
+/** The page may load only what this server serves: no CDN, no third-party anything. */
+const PAGE_HEADERS = {
+  'content-security-policy': "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+  'x-content-type-options': 'nosniff',
+  'cache-control': 'no-store',
+};
+
+type Route = (url: URL) => { type: string; body: string } | Promise<{ type: string; body: string }>;
+
+/**
+ * The master's HTTP port (HTTP_LISTEN_HOST/PORT, 9425): the web monitor, its JSON API
+ * (/api/v1/…) and /metrics for Prometheus. Read-only: GET and HEAD only, nothing here
+ * changes the master. Everything is computed from memory at request time.
+ */
+export class HttpServer implements Service {
+  readonly name = 'http';
+  private server: Server | undefined;
+  private readonly routes: Record<string, Route>;
+
+  constructor(private readonly options: HttpServerOptions) {
+    const { sources, history, metrics } = options;
+    const json = (value: unknown) => ({ type: 'application/json; charset=utf-8', body: JSON.stringify(value) });
+    this.routes = {
+      '/': () => ({ type: 'text/html; charset=utf-8', body: MONITOR_HTML }),
+      '/monitor.js': () => ({ type: 'text/javascript; charset=utf-8', body: MONITOR_JS }),
+      '/api/v1/overview': () => json(overview(sources)),
+      '/api/v1/info': () => json(infoView(sources)),
+      '/api/v1/chunkservers': () => json(chunkserversView(sources)),
+      '/api/v1/disks': () => json(disksView(sources)),
+      '/api/v1/sessions': () => json(sessionsView(sources)),
+      '/api/v1/health': () => json(healthView(sources)),
+      '/api/v1/exports': () => json(exportsView(sources)),
+      '/api/v1/history': (url) => json({ everyMs: history.everyMs, samples: lastMinutes(history, url.searchParams.get('minutes')) }),
+      '/metrics': async () => {
+        const health = healthView(sources);
+        const body = await metrics.render({
+          info: infoView(sources, health),
+          health,
+          chunkservers: chunkserversView(sources),
+          sessions: sources.sessions().length,
+          loop: sources.loop,
+        });
+        return { type: metrics.contentType, body };
+      },
+    };
+  }
+
+  async start(): Promise<void> {
+    const { host, port, log } = this.options;
+    const server = createServer((req, res) => void this.handle(req, res));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    this.server = server;
+    log.info({ host, port: this.port }, 'listening for HTTP (monitor, /api/v1, /metrics)');
+  }
+
+  async stop(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    if (!server) return;
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  get port(): number {
+    const a = this.server?.address();
+    return a && typeof a === 'object' ? a.port : this.options.port;
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const route = this.routes[url.pathname];
+    if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'text/plain', 'read-only: GET and HEAD only\n', { allow: 'GET, HEAD' });
+    if (!route) return send(res, 404, 'text/plain', `no such page: ${url.pathname}\n`);
+    try {
+      const { type, body } = await route(url);
+      send(res, 200, type, req.method === 'HEAD' ? '' : body, PAGE_HEADERS);
+    } catch (err) {
+      this.options.log.error({ path: url.pathname, err: (err as Error).stack ?? String(err) }, 'HTTP request failed');
+      send(res, 500, 'text/plain', 'internal error (see the master log)\n');
+    }
+  }
+}
+
+function send(res: ServerResponse, status: number, type: string, body: string, headers: Record<string, string> = {}): void {
+  res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body), ...headers });
+  res.end(body);
+}
+
+function lastMinutes(history: History, minutes: string | null) {
+  const all = history.samples.toArray();
+  const m = minutes === null ? NaN : Number(minutes);
+  if (!(m > 0)) return all;
+  const since = Date.now() - m * 60_000;
+  return all.filter((s) => s.t >= since);
+}
