@@ -49,6 +49,8 @@ export interface SessionOptions {
   openTimeoutMs?: number;
   /** How many times one request may be sent over successive links (default 5). */
   maxSends?: number;
+  /** CLI tools (role 'cli'): act with the export rights of this live session, a mount's (docs/cli.md). */
+  attach?: number;
 }
 
 export interface SessionInfo extends Reply<'register'> {
@@ -568,6 +570,7 @@ async function connect(
         mountpoint: options.mountpoint ?? '',
         passwordDigest: options.password === undefined ? undefined : passwordDigest(server.nonce, options.password),
         sessionId,
+        attach: options.attach,
       },
       options.connectTimeoutMs ?? 5000,
     );
