@@ -14,3 +14,5 @@ export { canonicalState } from './metadata/state-digest.js';
 export { DataLock, DataLockError } from './durability/data-lock.js';
 export { Namespace } from './metadata/namespace.js';
 export { createEmptyMetadata } from './metadata/metadata.js';
+export type { ChunkserverView, DiskView, ExportView, HealthView, InfoView, SessionView } from './http/cluster-view.js';
+export type { Sample } from './http/history.js';

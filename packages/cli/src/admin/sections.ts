@@ -1,0 +1,108 @@
+import type { ChunkserverView, DiskView, ExportView, HealthView, InfoView, SessionView } from '@tsmfs/master';
+import type { AdminClient } from './admin-client.js';
+import { bytes, textTable } from './text-table.js';
+
+/** mfscli's sections that tsmfs-cli shows: the letter code after -S, the API document, the text form. */
+export interface Section<T = unknown> {
+  code: string;
+  title: string;
+  path: string;
+  text: (data: T, plain: boolean) => string;
+}
+
+const pct = (used: number, total: number) => (total > 0 ? `${((100 * used) / total).toFixed(1)}%` : '-');
+
+const info: Section<InfoView> = {
+  code: 'IN',
+  title: 'master info',
+  path: '/api/v1/info',
+  text: (i, plain) =>
+    textTable(
+      ['item', 'value'],
+      [
+        ['version', i.version],
+        ['protocol version', i.protocolVersion],
+        ['uptime (s)', i.uptimeSeconds],
+        ['metadata version', i.metadataVersion],
+        ['total space', bytes(i.totalSpace, plain)],
+        ['available space', bytes(i.availSpace, plain)],
+        ['used space', `${bytes(i.usedSpace, plain)} (${pct(i.usedSpace, i.totalSpace)})`],
+        ['trash', `${i.trashFiles} files, ${bytes(i.trashSpace, plain)}`],
+        ['sustained', `${i.sustainedFiles} files, ${bytes(i.sustainedSpace, plain)}`],
+        ['inodes', i.inodes],
+        ['directories', i.dirs],
+        ['files', i.files],
+        ['chunks', i.chunks],
+        ['chunk copies', i.copies],
+        ['chunkservers (online/total)', `${i.chunkservers.online}/${i.chunkservers.total}`],
+        ['chunks lost / under goal / over goal', `${i.health.lost} / ${i.health.underGoal} / ${i.health.overGoal}`],
+        ['memory (rss / heap used)', `${bytes(i.memory.rss, plain)} / ${bytes(i.memory.heapUsed, plain)}`],
+      ],
+    ),
+};
+
+const chunkservers: Section<ChunkserverView[]> = {
+  code: 'CS',
+  title: 'chunkservers',
+  path: '/api/v1/chunkservers',
+  text: (list, plain) =>
+    textTable(
+      ['id', 'ip:port', 'status', 'chunks', 'used', 'total', '% used', 'damaged disks', 'last heartbeat (s)', 'labels'],
+      list.map((c) => [c.csid, `${c.host}:${c.port}`, c.online ? 'online' : 'OFFLINE', c.chunks, bytes(c.usedSpace, plain), bytes(c.totalSpace, plain), pct(c.usedSpace, c.totalSpace), c.damagedDisks, c.lastHeartbeatAgoSeconds, c.labels.join(',') || '-']),
+    ),
+};
+
+const disks: Section<DiskView[]> = {
+  code: 'HD',
+  title: 'disks',
+  path: '/api/v1/disks',
+  text: (list, plain) =>
+    textTable(
+      ['ip:port', 'path', 'status', 'chunks', 'used', 'total', '% used'],
+      list.map((d) => [`${d.host}:${d.port}`, d.path, d.damaged ? `damaged (${d.damaged})` : d.status, d.chunks, bytes(d.usedSpace, plain), bytes(d.totalSpace, plain), pct(d.usedSpace, d.totalSpace)]),
+    ),
+};
+
+const sessions: Section<SessionView[]> = {
+  code: 'MU',
+  title: 'mounts (sessions)',
+  path: '/api/v1/sessions',
+  text: (list) =>
+    textTable(
+      ['session', 'ip', 'host', 'mountpoint', 'root', 'mode', 'open files', 'state', 'export rule'],
+      list.map((s) => [s.id, s.address, s.hostname, s.mountpoint || '-', s.root, `${s.meta ? 'meta ' : ''}${s.readonly ? 'ro' : 'rw'}${s.attachedTo !== null ? ` tool of ${s.attachedTo}` : ''}`, s.openFiles, s.connected ? 'connected' : 'disconnected', s.exportRule]),
+    ),
+};
+
+const health: Section<HealthView> = {
+  code: 'IC',
+  title: 'chunk health: chunks by goal and valid copies',
+  path: '/api/v1/health',
+  text: (h) => {
+    const head = ['goal', ...Array.from({ length: h.maxColumn + 1 }, (_, c) => (c === h.maxColumn ? `${c}+` : String(c))), 'total'];
+    const rows = h.matrix
+      .map((r, goal) => ({ r, goal }))
+      .filter(({ r }) => r.some((n) => n > 0))
+      .map(({ r, goal }) => [goal === 0 ? '0 (deleting)' : String(goal), ...r.map((n) => (n === 0 ? '-' : n)), r.reduce((a, b) => a + b, 0)]);
+    const summary = `lost (0 valid copies): ${h.lost}   under goal: ${h.underGoal}   over goal: ${h.overGoal}   at goal: ${h.ok}`;
+    return `${textTable(head, rows)}\n${summary}`;
+  },
+};
+
+const exportsSection: Section<ExportView[]> = {
+  code: 'EX',
+  title: 'exports',
+  path: '/api/v1/exports',
+  text: (list) => textTable(['address', 'path', 'options', 'defined at'], list.map((e) => [e.address, e.path, e.options, e.where])),
+};
+
+export const SECTIONS: readonly Section<any>[] = [info, chunkservers, disks, sessions, health, exportsSection];
+
+export function sectionByCode(code: string): Section<any> | undefined {
+  return SECTIONS.find((s) => s.code === code.toUpperCase());
+}
+
+export async function fetchSections(client: AdminClient, sections: readonly Section<any>[]): Promise<Record<string, unknown>> {
+  const docs = await Promise.all(sections.map((s) => client.get(s.path)));
+  return Object.fromEntries(sections.map((s, i) => [s.code, docs[i]]));
+}

@@ -1,0 +1,3 @@
+import { runTsmfsCli } from '../tsmfs-cli-command.js';
+
+process.exitCode = await runTsmfsCli(process.argv.slice(2));

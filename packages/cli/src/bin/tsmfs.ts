@@ -1,0 +1,3 @@
+import { runTsmfs } from '../tsmfs-command.js';
+
+process.exitCode = await runTsmfs(process.argv.slice(2));

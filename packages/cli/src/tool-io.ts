@@ -1,0 +1,55 @@
+import { SingleBar } from 'cli-progress';
+import { EXIT, type ExitCode, describeError, exitCodeOf } from './exit-codes.js';
+import { type NumberFormat, formatNumber } from './number-format.js';
+
+/** Where a tool writes, and how. Tests pass arrays; the binary passes the process's streams. */
+export interface ToolIo {
+  out: (line: string) => void;
+  err: (line: string) => void;
+  format: NumberFormat;
+  /** Show progress bars (stderr is a terminal). */
+  progress: boolean;
+}
+
+export function processIo(format: NumberFormat): ToolIo {
+  return {
+    out: (l) => void process.stdout.write(`${l}\n`),
+    err: (l) => void process.stderr.write(`${l}\n`),
+    format,
+    progress: process.stderr.isTTY === true,
+  };
+}
+
+/** ` label:` padded, then the number right-aligned, as MooseFS's tools line them up. */
+export function row(io: ToolIo, label: string, n: number, width = 32): string {
+  return `${label.padEnd(width)}${formatNumber(n, io.format).padStart(12)}`;
+}
+
+/**
+ * Runs `each` on every PATH in turn; a failure is reported as `PATH: reason` and the
+ * next PATH is still done. Returns the exit code (docs/cli.md): the most specific one
+ * met (not in a mount / master unreachable) over a plain failure. A progress bar counts
+ * the PATHs on a terminal when there are several or the run is recursive.
+ */
+export async function forEachPath(io: ToolIo, paths: readonly string[], each: (path: string) => Promise<void>, recursive = false): Promise<ExitCode> {
+  let code: ExitCode = EXIT.ok;
+  const bar = io.progress && (paths.length > 1 || recursive) ? new SingleBar({ format: ' {bar} {value}/{total} paths  {path}', stream: process.stderr, clearOnComplete: true, hideCursor: true }) : undefined;
+  bar?.start(paths.length, 0, { path: '' });
+  for (const path of paths) {
+    bar?.update({ path });
+    try {
+      await each(path);
+    } catch (err) {
+      // Output lines must not interleave with the bar.
+      bar?.stop();
+      io.err(`${path}: ${describeError(err)}`);
+      const c = exitCodeOf(err);
+      if (code === EXIT.ok || c > code) code = c;
+      bar?.start(paths.length, paths.indexOf(path) + 1, { path });
+      continue;
+    }
+    bar?.increment();
+  }
+  bar?.stop();
+  return code;
+}

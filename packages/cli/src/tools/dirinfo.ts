@@ -1,0 +1,18 @@
+import type { PathResolver } from '../path-resolver.js';
+import { type ToolIo, forEachPath, row } from '../tool-io.js';
+
+/** dirinfo: MooseFS's `du -s` with inodes, directories, files, chunks, length, size and realsize. */
+export function dirinfo(resolver: PathResolver, io: ToolIo, paths: readonly string[]) {
+  return forEachPath(io, paths, async (path) => {
+    const t = await resolver.resolve(path);
+    const r = await t.session.call('dirinfo', { inode: t.inode });
+    io.out(`${path}:`);
+    io.out(row(io, ' inodes:', r.inodes, 20));
+    io.out(row(io, '  directories:', r.dirs, 20));
+    io.out(row(io, '  files:', r.files, 20));
+    io.out(row(io, ' chunks:', r.chunks, 20));
+    io.out(row(io, ' length:', r.length, 20));
+    io.out(row(io, ' size:', r.size, 20));
+    io.out(row(io, ' realsize:', r.realsize, 20));
+  });
+}

@@ -1,0 +1,60 @@
+import { Command, CommanderError } from 'commander';
+import { AdminClient } from './admin/admin-client.js';
+import { SECTIONS, type Section, fetchSections, sectionByCode } from './admin/sections.js';
+import { EXIT, type ExitCode, describeError, exitCodeOf } from './exit-codes.js';
+
+export interface CliEnv {
+  out?: (text: string) => void;
+  err?: (text: string) => void;
+}
+
+/**
+ * `tsmfs-cli -H HOST -P PORT -S<section>…`, like mfscli: each -S names a section
+ * (IN info, CS chunkservers, HD disks, MU mounts, IC chunk health, EX exports), printed
+ * as plain-text tables or, with --json, as one JSON object keyed by section code.
+ * PORT is the master's HTTP port (9425): tsmfs-cli reads the JSON API behind the monitor.
+ */
+export async function runTsmfsCli(argv: readonly string[], env: CliEnv = {}): Promise<ExitCode> {
+  const out = env.out ?? ((t: string) => void process.stdout.write(t));
+  const err = env.err ?? ((t: string) => void process.stderr.write(t));
+  const program = new Command('tsmfs-cli')
+    .description(`cluster status from the master's HTTP JSON API. Sections: ${SECTIONS.map((s) => `-S${s.code} (${s.title})`).join(', ')}`)
+    .helpOption('--help', 'show this help')
+    .option('-H, --host <host>', 'master host (its HTTP_LISTEN_HOST)', '127.0.0.1')
+    .option('-P, --port <port>', 'master HTTP port (HTTP_LISTEN_PORT)', '9425')
+    .option('-S, --section <code>', 'a section to show (repeatable): IN, CS, HD, MU, IC, EX; default IN', (v: string, prev: string[]) => [...prev, v], [] as string[])
+    .option('--json', 'print JSON (one object keyed by section code) instead of tables')
+    .option('-n, --numbers', 'exact byte counts instead of KiB/MiB/…')
+    .exitOverride()
+    .configureOutput({ writeOut: out, writeErr: err });
+  try {
+    program.parse([...argv], { from: 'user' });
+  } catch (e) {
+    if (e instanceof CommanderError) return e.code === 'commander.helpDisplayed' || e.code === 'commander.version' ? EXIT.ok : EXIT.usage;
+    throw e;
+  }
+  const o = program.opts<{ host: string; port: string; section: string[]; json?: boolean; numbers?: boolean }>();
+  const port = Number(o.port);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) {
+    err(`tsmfs-cli: bad port '${o.port}'\n`);
+    return EXIT.usage;
+  }
+  const sections: Section[] = [];
+  for (const code of o.section.length ? o.section : ['IN']) {
+    const s = sectionByCode(code);
+    if (!s) {
+      err(`tsmfs-cli: unknown section '${code}' (known: ${SECTIONS.map((x) => x.code).join(', ')})\n`);
+      return EXIT.usage;
+    }
+    sections.push(s);
+  }
+  try {
+    const docs = await fetchSections(new AdminClient(o.host, port), sections);
+    if (o.json) out(`${JSON.stringify(docs, null, 2)}\n`);
+    else out(sections.map((s) => `${s.title}:\n${s.text(docs[s.code], !!o.numbers)}\n`).join('\n'));
+    return EXIT.ok;
+  } catch (e) {
+    err(`tsmfs-cli: ${describeError(e)}\n`);
+    return exitCodeOf(e);
+  }
+}

@@ -1,0 +1,119 @@
+import { Command, CommanderError } from 'commander';
+import { EXIT, type ExitCode, describeError, exitCodeOf } from './exit-codes.js';
+import { numberFormatFrom } from './number-format.js';
+import { MountPathResolver, type PathResolver } from './path-resolver.js';
+import { type ToolIo, processIo } from './tool-io.js';
+import { checkfile, fileinfo, filerepair } from './tools/chunk-tools.js';
+import { dirinfo } from './tools/dirinfo.js';
+import { getValue, parseValueArg, setValue } from './tools/goal-tools.js';
+import { appendchunks, makesnapshot } from './tools/snapshot-tools.js';
+
+export interface ToolsEnv {
+  /** Default: paths inside tsmfs mounts (MountPathResolver). */
+  resolver?: () => PathResolver;
+  /** Default: the process's stdout/stderr. */
+  io?: (format: ReturnType<typeof numberFormatFrom>) => ToolIo;
+}
+
+type Run = (resolver: PathResolver, io: ToolIo, args: string[], opts: Record<string, boolean>) => Promise<ExitCode>;
+
+const FORMAT_HELP = '-n: plain numbers (default), -h: binary prefixes (Ki, Mi…), -H: SI prefixes (k, M…)';
+
+/**
+ * `tsmfs <tool>`: MooseFS's tools (mfssetgoal, mfsfileinfo, …) as subcommands. Each
+ * resolves its PATHs to (tool session, inode) through the mount they are in and returns
+ * an exit code (exit-codes.ts); it never calls process.exit itself, so tests run it
+ * in-process.
+ */
+export async function runTsmfs(argv: readonly string[], env: ToolsEnv = {}): Promise<ExitCode> {
+  let code: ExitCode = EXIT.ok;
+  const program = new Command('tsmfs')
+    .description('tsmfs tools for files in a tsmfs mount (MooseFS\'s mfs* tools)')
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s), writeOut: (s) => process.stdout.write(s) });
+
+  const tool = (name: string, usage: string, description: string, run: Run, options: [string, string][] = []): void => {
+    const cmd = program.command(name).usage(usage).description(description).helpOption('--help', 'show this help').exitOverride();
+    for (const [flags, doc] of options) cmd.option(flags, doc);
+    cmd.allowExcessArguments(true).argument('[args...]');
+    cmd.action(async (args: string[], opts: Record<string, boolean>) => {
+      const format = numberFormatFrom(opts, argv.filter((a) => ['-n', '-h', '-H'].includes(a)));
+      const io = env.io ? env.io(format) : processIo(format);
+      const resolver = env.resolver ? env.resolver() : new MountPathResolver();
+      try {
+        code = await run(resolver, io, args, opts);
+      } catch (err) {
+        io.err(`tsmfs ${name}: ${describeError(err)}`);
+        code = exitCodeOf(err);
+      } finally {
+        resolver.close();
+      }
+    });
+  };
+  const fmt: [string, string][] = [['-n', 'plain numbers'], ['-h', 'binary prefixes (Ki, Mi, …)'], ['-H', 'SI prefixes (k, M, …)']];
+  const rec: [string, string] = ['-r', 'recursive: the whole tree under each directory'];
+  const need = (args: string[], n: number, usage: string): void => {
+    if (args.length < n) throw new CommanderUsage(`missing arguments; usage: ${usage}`);
+  };
+
+  tool('setgoal', '[-r] [-n|-h|-H] GOAL[+|-] PATH...', `set the goal (copies of the data, 1-9); GOAL+ only raises, GOAL- only lowers. ${FORMAT_HELP}`, (r, io, a, o) => {
+    need(a, 2, 'tsmfs setgoal [-r] GOAL[+|-] PATH...');
+    return setValue('goal', r, io, parseValueArg(a[0]!, 'goal'), a.slice(1), !!o.r);
+  }, [rec, ...fmt]);
+  tool('getgoal', '[-r] [-n|-h|-H] PATH...', 'print the goal; with -r, how many files and directories under each directory have each goal', (r, io, a, o) => {
+    need(a, 1, 'tsmfs getgoal [-r] PATH...');
+    return getValue('goal', r, io, a, !!o.r);
+  }, [rec, ...fmt]);
+  tool('settrashtime', '[-r] [-n|-h|-H] SECONDS[+|-] PATH...', 'set how long a deleted file stays in trash; SECONDS+ only raises, SECONDS- only lowers', (r, io, a, o) => {
+    need(a, 2, 'tsmfs settrashtime [-r] SECONDS[+|-] PATH...');
+    return setValue('trashtime', r, io, parseValueArg(a[0]!, 'trashtime'), a.slice(1), !!o.r);
+  }, [rec, ...fmt]);
+  tool('gettrashtime', '[-r] [-n|-h|-H] PATH...', 'print the trash time; with -r, a histogram of the tree', (r, io, a, o) => {
+    need(a, 1, 'tsmfs gettrashtime [-r] PATH...');
+    return getValue('trashtime', r, io, a, !!o.r);
+  }, [rec, ...fmt]);
+  tool('fileinfo', 'PATH...', 'print each chunk of each file: id, version, and every copy with its chunkserver and state (VALID, STALE, DAMAGED)', (r, io, a) => {
+    need(a, 1, 'tsmfs fileinfo PATH...');
+    return fileinfo(r, io, a);
+  });
+  tool('checkfile', 'PATH...', 'count the chunks of each file by number of valid copies', (r, io, a) => {
+    need(a, 1, 'tsmfs checkfile PATH...');
+    return checkfile(r, io, a);
+  });
+  tool('dirinfo', '[-n|-h|-H] PATH...', 'totals of each tree: inodes, directories, files, chunks, length, size, realsize (size × goal)', (r, io, a) => {
+    need(a, 1, 'tsmfs dirinfo PATH...');
+    return dirinfo(r, io, a);
+  }, fmt);
+  tool('makesnapshot', '[-o] SRC... DST', 'copy files or trees sharing their chunks (copy-on-write); -o overwrites an existing destination', (r, io, a, o) => {
+    need(a, 2, 'tsmfs makesnapshot [-o] SRC... DST');
+    return makesnapshot(r, io, a.slice(0, -1), a.at(-1)!, !!o.o);
+  }, [['-o', 'overwrite: merge into an existing directory, replace an existing file']]);
+  tool('filerepair', '[-n|-h|-H] PATH...', 'make files with lost chunks readable: a chunk with only stale copies takes the newest one\'s version (repaired), a chunk with no copy reads as zeros (erased)', (r, io, a) => {
+    need(a, 1, 'tsmfs filerepair PATH...');
+    return filerepair(r, io, a);
+  }, fmt);
+  tool('appendchunks', 'DST SRC...', 'append the chunks of each SRC to file DST (shared until written); DST is padded to a whole chunk first', (r, io, a) => {
+    need(a, 2, 'tsmfs appendchunks DST SRC...');
+    return appendchunks(r, io, a[0]!, a.slice(1));
+  });
+
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // --help asked for is success; help shown because no tool was named is a usage error.
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return EXIT.ok;
+      return EXIT.usage;
+    }
+    if (err instanceof CommanderUsage) {
+      process.stderr.write(`tsmfs: ${err.message}\n`);
+      return EXIT.usage;
+    }
+    throw err;
+  }
+  return code;
+}
+
+class CommanderUsage extends Error {
+  readonly exitCode = EXIT.usage;
+}
