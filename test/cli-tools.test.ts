@@ -1,0 +1,198 @@
+/**
+ * `tsmfs <tool>` and `tsmfs-cli` on a real mount of a 3-chunkserver cluster: the tools
+ * find the master through the mount's .masterinfo, act on st_ino, and print numbers
+ * that are checked against what the test made.
+ */
+import { spawn } from 'node:child_process';
+import { mkdirSync, openSync, writeSync, closeSync, writeFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { EXIT, runTsmfs, runTsmfsCli } from '@tsmfs/cli';
+import { describe, expect, it } from 'vitest';
+import { Cluster, Mount, REPO_ROOT, makeTempDir } from './fixture/cluster.js';
+
+const FAST_LOOP = { REPLICATIONS_DELAY_INIT: 0, CHUNKS_LOOP_MIN_TIME: 1, CHUNKSERVER_TIMEOUT: 5 };
+const TSMFS_BIN = join(REPO_ROOT, 'packages/cli/dist/bin/tsmfs.js');
+const TSMFS_CLI_BIN = join(REPO_ROOT, 'packages/cli/dist/bin/tsmfs-cli.js');
+
+/** Runs a tool in this process; returns its exit code and what it printed. */
+async function tool(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await runTsmfs(argv, { io: (format) => ({ out: (l) => out.push(l), err: (l) => err.push(l), format, progress: false }) });
+  return { code, out: out.join('\n'), err: err.join('\n') };
+}
+
+async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const code = await runTsmfsCli(argv, { out: (t) => (out += t), err: (t) => (err += t) });
+  return { code, out, err };
+}
+
+/** Runs a committed binary as a user would. */
+function run(bin: string, args: string[]): Promise<{ code: number | null; out: string; err: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    p.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    p.on('close', (code) => resolve({ code, out, err }));
+  });
+}
+
+async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 300));
+  }
+}
+
+/** The numbers after "label:" in a tool's output. */
+function numberAfter(text: string, label: string): number {
+  const m = new RegExp(`${label.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\s*:?\\s+(\\d+)`).exec(text);
+  if (!m) throw new Error(`no '${label}' in:\n${text}`);
+  return Number(m[1]);
+}
+
+function chunkIds(fileinfoOut: string): number[] {
+  return [...fileinfoOut.matchAll(/\(id:(\d+) ver:\d+\)/g)].map((m) => Number(m[1]));
+}
+
+describe('tsmfs tools on a mount', () => {
+  it('setgoal -r, getgoal -r, fileinfo, checkfile, dirinfo; a dead chunkserver shows as missing copies', async () => {
+    const c = await Cluster.create({ master: { config: FAST_LOOP } });
+    const servers = await c.addChunkservers(3);
+    const m = await Mount.start(c);
+    const d = join(m.path, 'tree');
+    for (const sub of ['a', 'b', 'c']) mkdirSync(join(d, sub), { recursive: true });
+    const KiB100 = Buffer.alloc(100 * 1024, 1);
+    for (const f of ['a/f1', 'a/f2', 'b/f3']) writeFileSync(join(d, f), KiB100);
+
+    const set = await tool('setgoal', '-r', '3', d);
+    expect(set.code).toBe(EXIT.ok);
+    // tree, a, b, c, f1, f2, f3
+    expect(numberAfter(set.out, 'inodes with goal changed')).toBe(7);
+    expect(numberAfter(set.out, 'inodes with goal not changed')).toBe(0);
+    expect(numberAfter(set.out, 'inodes with permission denied')).toBe(0);
+
+    const get = await tool('getgoal', '-r', d);
+    expect(get.out).toMatch(/files with goal\s+3 :\s+3/);
+    expect(get.out).toMatch(/directories with goal\s+3 :\s+4/);
+    expect((await tool('getgoal', join(d, 'a/f1'))).out).toBe(`${join(d, 'a/f1')}: 3`);
+
+    const f1 = join(d, 'a/f1');
+    const info = await until('3 valid copies', async () => {
+      const r = await tool('fileinfo', f1);
+      return (r.out.match(/status:VALID/g) ?? []).length === 3 ? r.out : undefined;
+    });
+    expect(info).toMatch(/^.*:\n\tchunk 0: [0-9A-F]{16}_[0-9A-F]{8} \/ \(id:\d+ ver:\d+\)\n(\t\tcopy \d: 127\.0\.0\.1:\d+ \(status:VALID\)\n?){3}$/);
+    const ports = [...info.matchAll(/127\.0\.0\.1:(\d+)/g)].map((x) => Number(x[1])).sort();
+    expect(ports).toEqual(servers.map((s) => s.port).sort());
+    expect(numberAfter((await tool('checkfile', f1)).out, 'chunks with 3 copies')).toBe(1);
+
+    const di = await tool('dirinfo', d);
+    expect(numberAfter(di.out, 'inodes')).toBe(7);
+    expect(numberAfter(di.out, 'directories')).toBe(4);
+    expect(numberAfter(di.out, 'files')).toBe(3);
+    expect(numberAfter(di.out, 'chunks')).toBe(3);
+    expect(numberAfter(di.out, 'length')).toBe(3 * 100 * 1024);
+    expect(numberAfter(di.out, 'size')).toBe(3 * 128 * 1024);
+    expect(numberAfter(di.out, 'realsize')).toBe(3 * 3 * 128 * 1024);
+    expect((await tool('dirinfo', '-h', d)).out).toMatch(/length:\s+300Ki/);
+
+    // Every chunk at goal before the kill, so that exactly one copy of each goes missing.
+    await until('all chunks at goal', async () => {
+      const r = await cli('-P', String(c.master.ports.http), '-SIC', '--json');
+      return JSON.parse(r.out).IC.matrix[3][3] === 3 ? true : undefined;
+    });
+    await servers[0]!.kill('SIGKILL');
+    const health = await until('missing copies in -SIC', async () => {
+      const r = await cli('-P', String(c.master.ports.http), '-SIC', '--json');
+      const h = JSON.parse(r.out).IC;
+      return h.matrix[3][2] === 3 ? h : undefined;
+    });
+    expect(health.underGoal).toBe(3);
+    expect(numberAfter((await tool('checkfile', f1)).out, 'chunks with 2 copies')).toBe(1);
+    const after = (await tool('fileinfo', f1)).out;
+    expect((after.match(/status:VALID/g) ?? []).length).toBe(2);
+    expect(after).not.toContain(`:${servers[0]!.port} `);
+
+    // tsmfs-cli as a user runs it: tables with the chunkservers, one offline.
+    const text = await run(TSMFS_CLI_BIN, ['-H', '127.0.0.1', '-P', String(c.master.ports.http), '-SCS', '-SHD', '-SIC', '-SMU', '-SIN', '-SEX']);
+    expect(text.code).toBe(0);
+    expect(text.out).toContain('chunkservers:');
+    for (const s of servers) expect(text.out).toContain(`127.0.0.1:${s.port}`);
+    expect(text.out).toMatch(/OFFLINE/);
+    expect(text.out).toMatch(/under goal: 3/);
+    expect(text.out).toContain(m.path);
+  });
+
+  it('makesnapshot shares chunks until written; appendchunks, filerepair, trash time; exit codes', async () => {
+    const c = await Cluster.create({ master: { config: FAST_LOOP } });
+    await c.addChunkservers(3);
+    const m = await Mount.start(c);
+    const f = join(m.path, 'f');
+    writeFileSync(f, Buffer.alloc(1024 * 1024, 2));
+    const snap = join(m.path, 'snap');
+    expect((await tool('makesnapshot', f, snap)).code).toBe(EXIT.ok);
+    const idF = chunkIds((await tool('fileinfo', f)).out);
+    expect(idF).toHaveLength(1);
+    expect(chunkIds((await tool('fileinfo', snap)).out)).toEqual(idF);
+    // Existing destination without -o: EEXIST; with -o it is replaced.
+    const again = await tool('makesnapshot', f, snap);
+    expect(again.code).toBe(EXIT.failed);
+    expect(again.err).toMatch(/EEXIST/);
+    expect((await tool('makesnapshot', '-o', f, snap)).code).toBe(EXIT.ok);
+    // A directory destination takes each source under its own name.
+    mkdirSync(join(m.path, 'dir'));
+    expect((await tool('makesnapshot', f, snap, join(m.path, 'dir'))).code).toBe(EXIT.ok);
+    expect(chunkIds((await tool('fileinfo', join(m.path, 'dir/snap'))).out)).toEqual(idF);
+    // Writing the snapshot gives it a chunk of its own (copy-on-write).
+    const fd = openSync(snap, 'r+');
+    writeSync(fd, Buffer.from('changed'), 0, 7, 0);
+    closeSync(fd);
+    const idSnap = await until('copy-on-write', async () => {
+      const ids = chunkIds((await tool('fileinfo', snap)).out);
+      return ids[0] !== idF[0] ? ids : undefined;
+    });
+    expect(idSnap).toHaveLength(1);
+    expect(chunkIds((await tool('fileinfo', f)).out)).toEqual(idF);
+
+    const dst = join(m.path, 'dst');
+    writeFileSync(dst, Buffer.alloc(10, 3));
+    expect((await tool('appendchunks', dst, f)).code).toBe(EXIT.ok);
+    // The mount caches attributes for a moment: the new length shows once that expires.
+    await until('the appended length', async () => (statSync(dst).size === 64 * 1024 * 1024 + 1024 * 1024 ? true : undefined), 10_000);
+    const dstIds = chunkIds((await tool('fileinfo', dst)).out);
+    expect(dstIds[1]).toBe(idF[0]);
+
+    const rep = await tool('filerepair', f);
+    expect(numberAfter(rep.out, 'chunks not changed')).toBe(1);
+    expect(numberAfter(rep.out, 'chunks erased')).toBe(0);
+
+    expect((await tool('settrashtime', '3600', f)).out).toBe(`${f}: 3600`);
+    expect((await tool('gettrashtime', f)).out).toBe(`${f}: 3600`);
+    expect((await tool('settrashtime', '-r', '7200+', m.path)).code).toBe(EXIT.ok);
+    expect((await tool('gettrashtime', f)).out).toBe(`${f}: 7200`);
+
+    // Exit codes and messages, from the committed binary.
+    const outside = makeTempDir('tsmfs-notmounted-');
+    const notIn = await run(TSMFS_BIN, ['getgoal', outside]);
+    expect(notIn.code).toBe(EXIT.notTsmfs);
+    expect(notIn.err).toContain('not inside a tsmfs mount');
+    const bad = await run(TSMFS_BIN, ['setgoal', '12', f]);
+    expect(bad.code).toBe(EXIT.usage);
+    expect(bad.err).toMatch(/bad goal '12'/);
+    const missing = await run(TSMFS_BIN, ['getgoal', join(m.path, 'nope'), f]);
+    expect(missing.code).toBe(EXIT.failed);
+    expect(missing.out).toBe(`${f}: 1\n`);
+    expect((await run(TSMFS_BIN, ['fileinfo', '--help'])).code).toBe(0);
+    expect((await run(TSMFS_BIN, ['nosuchtool'])).code).toBe(EXIT.usage);
+    const ok = await run(TSMFS_BIN, ['getgoal', f]);
+    expect(ok).toMatchObject({ code: 0, out: `${f}: 1\n` });
+  });
+});
