@@ -10,6 +10,7 @@ cd "$(dirname "$0")/.."
 # fio: benchmarks.
 debs=(libfuse2 libfuse-dev fuse3 pkg-config g++ make python3 fio)
 debs+=(rsync) # the mount tests run rsync -a into the mount
+debs+=(chromium) # the web monitor's browser test (test/monitor-browser.test.ts, playwright-core)
 missing=()
 for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

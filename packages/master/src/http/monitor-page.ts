@@ -95,6 +95,12 @@ export const MONITOR_JS = String.raw`'use strict';
     if (rows.length === 0) {
       var r = el('tr'); var c = el('td', { colspan: head.length, class: 'l' }, 'none'); r.appendChild(c); body.appendChild(r);
     }
+    // Header cells take the alignment of the column's text cells.
+    if (rows.length > 0) {
+      rows[0].forEach(function (cell, i) {
+        if (cell && typeof cell === 'object' && /\bl\b/.test(cell.cls || '')) tr.children[i].className = 'l';
+      });
+    }
     rows.forEach(function (row) {
       var r = el('tr');
       row.forEach(function (cell) {
@@ -181,9 +187,9 @@ export const MONITOR_JS = String.raw`'use strict';
   function lineChart(id, legendId, samples, series, fmt) {
     var box = document.getElementById(id);
     box.textContent = '';
-    var W = 600, H = 170, L = 64, R = 8, T = 8, B = 20;
+    // The drawing uses the element's own pixel size, so text and lines are never stretched.
+    var W = box.clientWidth || 600, H = box.clientHeight || 170, L = 64, R = 8, T = 8, B = 20;
     box.setAttribute('viewBox', '0 0 ' + W + ' ' + H);
-    box.setAttribute('preserveAspectRatio', 'none');
     var legend = document.getElementById(legendId);
     legend.textContent = '';
     series.forEach(function (s) {

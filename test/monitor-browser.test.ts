@@ -1,0 +1,79 @@
+/**
+ * The web monitor in a real browser: Debian's chromium, headless, driven by
+ * playwright-core. Every request the page makes is checked to stay on the master's
+ * loopback port (no CDN, nothing else), the chunkservers table must list the cluster's
+ * servers, a chart must be drawn, and a screenshot goes to test-artifacts/.
+ */
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { O_RDWR } from '@tsmfs/client';
+import { chromium } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
+import { Cluster, REPO_ROOT, makeTempDir } from './fixture/cluster.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+describe.skipIf(!existsSync(CHROMIUM))('web monitor in chromium', () => {
+  it('shows the chunkservers and draws the charts with nothing but the master', async () => {
+    const c = await Cluster.create({ master: { config: { REPLICATIONS_DELAY_INIT: 0, CHUNKS_LOOP_MIN_TIME: 1 } } });
+    const servers = await c.addChunkservers(3);
+    const s = await c.session();
+    const a = await s.create(s.root, 'file');
+    await s.setgoal(a.inode, 2);
+    const h = await s.openFile(a.inode, O_RDWR);
+    await h.write(0, Buffer.alloc(3 * 1024 * 1024, 5));
+    await h.close();
+
+    const origin = `http://127.0.0.1:${c.master.ports.http}`;
+    // A fresh profile per run (playwright passes it as --user-data-dir).
+    const context = await chromium.launchPersistentContext(makeTempDir('tsmfs-chromium-'), { executablePath: CHROMIUM, headless: true, args: ARGS, viewport: { width: 1280, height: 900 } });
+    const foreign: string[] = [];
+    try {
+      await context.route('**/*', (route) => {
+        const url = route.request().url();
+        if (url.startsWith(`${origin}/`)) return route.continue();
+        foreign.push(url);
+        return route.abort();
+      });
+      const page = await context.newPage();
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(e.message));
+      page.on('console', (m) => (m.type() === 'error' ? errors.push(m.text()) : undefined));
+      await page.goto(`${origin}/`);
+      await page.waitForSelector('body[data-loaded="true"]', { timeout: 15_000 });
+
+      const rows = page.locator('#chunkservers tbody tr');
+      await expect.poll(() => rows.count(), { timeout: 15_000 }).toBe(3);
+      const addresses = (await rows.evaluateAll((trs) => trs.map((tr) => (tr as unknown as { cells: { textContent: string }[] }).cells[1]!.textContent))).sort();
+      expect(addresses).toEqual(servers.map((cs) => `127.0.0.1:${cs.port}`).sort());
+      expect(await page.locator('#chunkservers tbody tr', { hasText: 'online' }).count()).toBe(3);
+
+      // The history ring takes a sample every 5 s and the page refreshes every 5 s.
+      // 'attached', not 'visible': a flat line has an empty bounding box.
+      await page.waitForSelector('#chart-space polyline.series', { state: 'attached', timeout: 20_000 });
+      const points = await page.locator('#chart-space polyline.series').first().getAttribute('points');
+      expect(points!.split(' ').length).toBeGreaterThanOrEqual(2);
+      expect(await page.locator('#chart-ops polyline.series').count()).toBe(1);
+      expect(await page.locator('#chart-io polyline.series').count()).toBe(2);
+      await expect.poll(() => page.locator('#health tbody tr').count()).toBeGreaterThan(0);
+
+      const dir = join(REPO_ROOT, 'test-artifacts');
+      mkdirSync(dir, { recursive: true });
+      await page.screenshot({ path: join(dir, 'monitor.png'), fullPage: true });
+      expect(errors).toEqual([]);
+      expect(foreign).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  });
+});
