@@ -86,7 +86,7 @@ describe('master HTTP: JSON API and /metrics', () => {
     for (const cs of overview.chunkservers) {
       expect(promValue(m, 'tsmfs_chunkserver_up', { csid: String(cs.csid) })).toBe(1);
     }
-    expect(promValue(m, 'tsmfs_chunkserver_written_bytes_total', {})).toBeGreaterThan(0);
+    expect(promValue(m, 'tsmfs_chunkserver_written_bytes', {})).toBeGreaterThan(0);
     expect(promValue(m, 'tsmfs_master_requests_total', { op: 'mknod', status: 'ok' })).toBe(2);
     expect(promValue(m, 'tsmfs_master_request_duration_seconds_count', { op: 'mknod' })).toBe(2);
     expect(m.get('tsmfs_master_request_duration_seconds')?.type).toBe('histogram');

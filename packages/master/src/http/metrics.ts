@@ -75,7 +75,7 @@ export class MasterMetrics {
     this.set('tsmfs_sessions', 'Client and tool sessions the master holds (connected or waiting for their client)', sessions);
     this.set('tsmfs_chunkservers', 'Chunkservers known to the master', info.chunkservers.total);
     this.set('tsmfs_chunkservers_online', 'Chunkservers connected with a complete chunk report', info.chunkservers.online);
-    for (const name of ['up', 'space_total_bytes', 'space_used_bytes', 'chunks', 'damaged_disks', 'heartbeat_age_seconds', 'read_bytes_total', 'written_bytes_total']) {
+    for (const name of ['up', 'space_total_bytes', 'space_used_bytes', 'chunks', 'damaged_disks', 'heartbeat_age_seconds', 'read_bytes', 'written_bytes']) {
       this.resetGauge(`tsmfs_chunkserver_${name}`);
     }
     for (const cs of chunkservers) {
@@ -86,9 +86,9 @@ export class MasterMetrics {
       this.set('tsmfs_chunkserver_chunks', 'Chunk copies the master knows on the chunkserver', cs.chunks, l, true);
       this.set('tsmfs_chunkserver_damaged_disks', 'Disks the chunkserver took out of service', cs.damagedDisks, l, true);
       this.set('tsmfs_chunkserver_heartbeat_age_seconds', 'Seconds since the chunkserver\'s last heartbeat', cs.lastHeartbeatAgoSeconds, l, true);
-      // Counters kept by the chunkserver; a restart of it starts them from zero again.
-      this.set('tsmfs_chunkserver_read_bytes_total', 'Data bytes the chunkserver has served since it started', cs.bytesRead, l, true);
-      this.set('tsmfs_chunkserver_written_bytes_total', 'Data bytes the chunkserver has stored since it started', cs.bytesWritten, l, true);
+      // Counters kept by the chunkserver, exported as gauges: a restart of it starts them from zero, which a Prometheus counter must not do.
+      this.set('tsmfs_chunkserver_read_bytes', 'Data bytes the chunkserver has served since it started', cs.bytesRead, l, true);
+      this.set('tsmfs_chunkserver_written_bytes', 'Data bytes the chunkserver has stored since it started', cs.bytesWritten, l, true);
     }
     for (const k of ['replicated', 'replicationFailures', 'deleted'] as const) {
       const delta = loop[k] - this.loopSeen[k];
