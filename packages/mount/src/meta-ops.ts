@@ -65,7 +65,8 @@ export class MetaOps implements LowLevelOps {
     }
     if (parent === META_TRASH_INODE && name === 'undel') return this.entry(this.dirAttr(META_UNDEL_INODE));
     if (parent !== META_TRASH_INODE && parent !== META_SUSTAINED_INODE) throw fail('ENOENT');
-    const e = (await this.list(parent)).find((x) => metaName(x) === name);
+    // A name not in the cached listing may be newer than it: ask the master again.
+    const e = (await this.list(parent)).find((x) => metaName(x) === name) ?? (await this.list(parent, true)).find((x) => metaName(x) === name);
     if (!e) throw fail('ENOENT');
     return this.entry(await this.fileAttr(e));
   }
@@ -144,9 +145,9 @@ export class MetaOps implements LowLevelOps {
     return { bsize: 65536, blocks: Math.floor((s.trashSpace + s.sustainedSpace) / 65536), bfree: 0, bavail: 0, files: s.inodes, ffree: 0, namemax: 255 };
   }
 
-  private list(dir: number): Promise<TrashEntry[]> {
+  private list(dir: number, fresh = false): Promise<TrashEntry[]> {
     const cached = this.lists.get(dir);
-    if (cached && Date.now() - cached.at < LIST_TTL_MS) return cached.entries;
+    if (cached && !fresh && Date.now() - cached.at < LIST_TTL_MS) return cached.entries;
     const entries = dir === META_TRASH_INODE ? this.session.trashList() : this.session.sustainedList();
     entries.catch(() => this.lists.delete(dir));
     this.lists.set(dir, { at: Date.now(), entries });
