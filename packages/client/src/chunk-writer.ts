@@ -53,7 +53,7 @@ export async function writeChunk(ctx: ChunkWriteContext, index: number, dirty: D
   let end = 0;
   while (!dirty.empty) {
     attempt++;
-    const grant = await ctx.call('writeChunk', { cred: ctx.cred, inode: ctx.inode, index });
+    const grant = await grantWithRetry(ctx, index);
     let sending: Extent[] = [];
     try {
       if (grant.locations.length === 0) throw new TsmfsError(Status.EIO, `no chunkserver holds chunk ${grant.chunkId}`);
@@ -86,6 +86,28 @@ export async function writeChunk(ctx: ChunkWriteContext, index: number, dirty: D
       if (FINAL.has(status) || attempt >= MAX_ATTEMPTS) throw err instanceof TsmfsError ? err : new TsmfsError(Status.EIO, (err as Error).message);
       ctx.onRetry?.(index, err);
       await new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** (attempt - 1))));
+    }
+  }
+}
+
+/**
+ * Grant errors that pass: no chunkserver connected yet (EAGAIN, MooseFS's
+ * ERROR_NOCHUNKSERVERS, e.g. while they dial back a restarted master), another writer's
+ * lease (EAGAIN), copies not reported yet (EIO). Asked again with back-off for up to
+ * GRANT_RETRY_MS, as mfsmount does; anything else goes to the caller.
+ */
+const GRANT_TRANSIENT = new Set<number>([Status.EAGAIN, Status.EIO]);
+const GRANT_RETRY_MS = 60_000;
+
+async function grantWithRetry(ctx: ChunkWriteContext, index: number): Promise<Reply<'writeChunk'>> {
+  const deadline = Date.now() + GRANT_RETRY_MS;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await ctx.call('writeChunk', { cred: ctx.cred, inode: ctx.inode, index });
+    } catch (err) {
+      if (!(err instanceof TsmfsError && GRANT_TRANSIENT.has(err.status)) || Date.now() >= deadline) throw err;
+      ctx.onRetry?.(index, err);
+      await new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** attempt)));
     }
   }
 }

@@ -108,6 +108,9 @@ export class ChunkRequests {
       run = (cs) => chunks.command(cs, 'chunkDuplicate', { chunkId: before.chunkId, version: before.version, newChunkId: chunkId, newVersion: version });
     } else {
       targets = placeCopies(chunks.registry.online(), goal);
+      // None connected at all (e.g. dialling back after a master restart) is MooseFS's
+      // ERROR_NOCHUNKSERVERS, which clients retry; ENOSPC would end the write at once.
+      if (targets.length === 0 && chunks.registry.online().length === 0) throw fail('EAGAIN', 'no chunkserver connected');
       if (targets.length === 0) throw fail('ENOSPC', 'no chunkserver has room for a new chunk');
       run = (cs) => chunks.command(cs, 'chunkCreate', { chunkId, version });
     }
