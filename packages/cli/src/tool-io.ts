@@ -32,24 +32,35 @@ export function row(io: ToolIo, label: string, n: number, width = 32): string {
  * the PATHs on a terminal when there are several or the run is recursive.
  */
 export async function forEachPath(io: ToolIo, paths: readonly string[], each: (path: string) => Promise<void>, recursive = false): Promise<ExitCode> {
-  let code: ExitCode = EXIT.ok;
   const bar = io.progress && (paths.length > 1 || recursive) ? new SingleBar({ format: ' {bar} {value}/{total} paths  {path}', stream: process.stderr, clearOnComplete: true, hideCursor: true }) : undefined;
   bar?.start(paths.length, 0, { path: '' });
+  // While the bar is drawn, a printed line first clears it; the bar is redrawn at its next update.
+  const { out, err } = io;
+  if (bar) {
+    io.out = (l) => (process.stderr.write('\r\x1b[2K'), out(l));
+    io.err = (l) => (process.stderr.write('\r\x1b[2K'), err(l));
+  }
+  try {
+    return await eachPath(io, paths, each, bar);
+  } finally {
+    bar?.stop();
+    io.out = out;
+    io.err = err;
+  }
+}
+
+async function eachPath(io: ToolIo, paths: readonly string[], each: (path: string) => Promise<void>, bar: SingleBar | undefined): Promise<ExitCode> {
+  let code: ExitCode = EXIT.ok;
   for (const path of paths) {
     bar?.update({ path });
     try {
       await each(path);
-    } catch (err) {
-      // Output lines must not interleave with the bar.
-      bar?.stop();
-      io.err(`${path}: ${describeError(err)}`);
-      const c = exitCodeOf(err);
+    } catch (e) {
+      io.err(`${path}: ${describeError(e)}`);
+      const c = exitCodeOf(e);
       if (code === EXIT.ok || c > code) code = c;
-      bar?.start(paths.length, paths.indexOf(path) + 1, { path });
-      continue;
     }
     bar?.increment();
   }
-  bar?.stop();
   return code;
 }
