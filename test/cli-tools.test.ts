@@ -29,10 +29,10 @@ async function cli(...argv: string[]): Promise<{ code: number; out: string; err:
   return { code, out, err };
 }
 
-/** Runs a committed binary as a user would. */
+/** Runs a committed binary as a user would (or, given a program that is not a .js file, that program). */
 function run(bin: string, args: string[]): Promise<{ code: number | null; out: string; err: string }> {
   return new Promise((resolve) => {
-    const p = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = bin.endsWith('.js') ? spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] }) : spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     p.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -194,5 +194,11 @@ describe('tsmfs tools on a mount', () => {
     expect((await run(TSMFS_BIN, ['nosuchtool'])).code).toBe(EXIT.usage);
     const ok = await run(TSMFS_BIN, ['getgoal', f]);
     expect(ok).toMatchObject({ code: 0, out: `${f}: 1\n` });
+    // No progress bar when stderr is not a terminal; one on a terminal (script(1) gives it a pty).
+    expect(missing.err).not.toContain('\x1b[');
+    const tty = await run('/usr/bin/script', ['-qec', `${process.execPath} ${TSMFS_BIN} getgoal -r ${m.path} ${f}`, '/dev/null']);
+    expect(tty.code).toBe(0);
+    expect(tty.out).toMatch(/\d\/2 paths/);
+    expect(tty.out).toContain(`${f}: 1`);
   });
 });
