@@ -1,0 +1,119 @@
+#!/usr/bin/env node
+// Mount benchmarks (issue 4): a tsmfs cluster on loopback (master, 3 chunkservers, goal 2)
+// mounted with tsmfs-mount, then bench/mount-workloads.sh on the mount (sequential 1 GiB
+// write/read with 1 MiB blocks, fio 4 KiB random read/write with psync, 10,000-file
+// create/stat/rename/unlink, 5,000 x 4 KiB files, tar -x and rm -rf of /usr/include).
+// `--target DIR` runs the same workloads on another directory instead (a MooseFS mount,
+// a local folder), for comparison. `--hold` keeps the cluster and mount up until Ctrl-C
+// and prints the mount point, for other tools. JSON on stdout, progress on stderr.
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Command } from 'commander';
+import { MasterSession } from '@tsmfs/client';
+
+const root = resolve(import.meta.dirname, '..');
+const opts = new Command('bench-mount')
+  .option('--target <dir>', 'run the workloads on this directory instead of a new tsmfs mount')
+  .option('--hold', 'start the cluster and the mount, print the mount point, wait for Ctrl-C')
+  .option('--goal <n>', 'goal of the root', '2')
+  .parse()
+  .opts();
+const progress = (m) => process.stderr.write(`[bench mount] ${m}\n`);
+
+async function freePort() {
+  const srv = createServer();
+  await new Promise((r) => srv.listen(0, '127.0.0.1', r));
+  const { port } = srv.address();
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
+function spawnDaemon(bin, args, readyLine) {
+  const child = spawn(process.execPath, [join(root, bin), ...args], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, LOG_LEVEL: 'info' } });
+  let seen = '';
+  const ready = new Promise((res, rej) => {
+    child.stderr.on('data', (b) => {
+      seen = (seen + b.toString()).slice(-20000);
+      if (seen.includes(readyLine)) res();
+    });
+    child.on('exit', (code) => rej(new Error(`${bin} exited ${code}: ${seen.slice(-2000)}`)));
+  });
+  return { child, ready: ready.then(() => child.removeAllListeners('exit')) };
+}
+
+function runWorkloads(dir) {
+  return new Promise((res, rej) => {
+    const p = spawn(join(root, 'bench/mount-workloads.sh'), [dir], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    p.stdout.on('data', (d) => (out += d));
+    p.on('close', (code) => (code === 0 ? res(JSON.parse(out)) : rej(new Error(`workloads exited ${code}`))));
+  });
+}
+
+if (opts.target) {
+  console.log(JSON.stringify({ target: opts.target, ...(await runWorkloads(opts.target)) }, null, 2));
+  process.exit(0);
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'tsmfs-bench-mount-'));
+const children = [];
+const mnt = join(dir, 'mnt');
+let mounted = false;
+const cleanup = () => {
+  if (mounted) {
+    try {
+      execFileSync('fusermount', ['-u', '-z', mnt], { stdio: 'ignore' });
+    } catch {}
+  }
+  for (const c of children) c.kill('SIGKILL');
+  rmSync(dir, { recursive: true, force: true });
+};
+try {
+  const [cl, cs, ml, http] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+  mkdirSync(join(dir, 'master'));
+  writeFileSync(join(dir, 'exports.cfg'), '127.0.0.1 / rw,alldirs,maproot=0\n');
+  writeFileSync(
+    join(dir, 'master.cfg'),
+    `DATA_PATH = ${dir}/master\nEXPORTS_FILENAME = ${dir}/exports.cfg\nMATOCL_LISTEN_HOST = 127.0.0.1\nMATOCL_LISTEN_PORT = ${cl}\n` +
+      `MATOCS_LISTEN_HOST = 127.0.0.1\nMATOCS_LISTEN_PORT = ${cs}\nMATOML_LISTEN_HOST = 127.0.0.1\nMATOML_LISTEN_PORT = ${ml}\nHTTP_LISTEN_PORT = ${http}\nHTTP_LISTEN_HOST = 127.0.0.1\n`,
+  );
+  const master = spawnDaemon('packages/master/dist/bin/tsmfs-master.js', ['-c', join(dir, 'master.cfg')], '"msg":"ready"');
+  children.push(master.child);
+  await master.ready;
+  for (let i = 1; i <= 3; i++) {
+    const d = join(dir, `cs${i}`);
+    mkdirSync(join(d, 'data'), { recursive: true });
+    mkdirSync(join(d, 'hdd'));
+    writeFileSync(join(d, 'hdd.cfg'), `${d}/hdd\n`);
+    writeFileSync(
+      join(d, 'cs.cfg'),
+      `DATA_PATH = ${d}/data\nHDD_CONF_FILENAME = ${d}/hdd.cfg\nMASTER_HOST = 127.0.0.1\nMASTER_PORT = ${cs}\nCSSERV_LISTEN_HOST = 127.0.0.1\nCSSERV_LISTEN_PORT = ${await freePort()}\n`,
+    );
+    const c = spawnDaemon('packages/chunkserver/dist/bin/tsmfs-chunkserver.js', ['-c', join(d, 'cs.cfg')], 'registered with the master');
+    children.push(c.child);
+    await c.ready;
+  }
+  const s = await MasterSession.open({ masters: [{ host: '127.0.0.1', port: cl }] });
+  await s.setgoal(s.root, Number(opts.goal));
+  s.close();
+  mkdirSync(mnt);
+  const mount = spawn(process.execPath, [join(root, 'packages/mount/dist/bin/tsmfs-mount.js'), mnt, '-f', '-H', '127.0.0.1', '-P', String(cl)], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, LOG_LEVEL: 'warn' } });
+  children.push(mount);
+  for (let i = 0; !readFileSync('/proc/mounts', 'utf8').includes(` ${mnt} `); i++) {
+    if (i > 200) throw new Error('not mounted after 20 s');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  mounted = true;
+  progress(`mounted at ${mnt} (goal ${opts.goal}, 3 chunkservers)`);
+  if (opts.hold) {
+    console.log(mnt);
+    await new Promise((r) => process.once('SIGINT', r));
+  } else {
+    console.log(JSON.stringify({ target: 'tsmfs', ...(await runWorkloads(mnt)) }, null, 2));
+  }
+} finally {
+  cleanup();
+}
