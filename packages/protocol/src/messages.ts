@@ -327,7 +327,10 @@ export const Messages = {
   mlDumpRead: msg(402, t.obj({ handle: t.u32, offset: t.u53, length: t.u32 }), t.obj({ data: t.bytes(2 * 1024 * 1024) })),
   mlDumpClose: msg(403, t.obj({ handle: t.u32 }), Empty),
 
-  /** The master's view of a file's chunks: every copy with its version and state (tsmfs fileinfo/checkfile). */
+  /**
+   * The master's view of a file's chunks: every copy with its version and state (tsmfs
+   * fileinfo/checkfile); 'replicating' = a copy being made on that server right now.
+   */
   fileinfo: msg(
     103,
     t.obj({ inode: t.u32 }),
@@ -339,7 +342,7 @@ export const Messages = {
           index: t.u32,
           chunkId: t.u53,
           version: t.u32,
-          copies: t.arr(t.obj({ csid: t.u32, host: t.str(256), port: t.u16, version: t.u32, state: t.lit('valid', 'stale', 'damaged') }), 256),
+          copies: t.arr(t.obj({ csid: t.u32, host: t.str(256), port: t.u16, version: t.u32, state: t.lit('valid', 'stale', 'damaged', 'replicating') }), 256),
         }),
         1 << 20,
       ),

@@ -18,8 +18,9 @@ export function fileinfoLines(path: string, info: Reply<'fileinfo'>): string[] {
     const copies = [...c.copies].sort((a, b) => Number(b.state === 'valid') - Number(a.state === 'valid') || a.csid - b.csid);
     if (!copies.some((x) => x.state === 'valid')) lines.push('\t\tno valid copies !!!');
     copies.forEach((x, i) => {
-      const extra = x.state === 'valid' ? '' : ` ver:${x.version}`;
-      lines.push(`\t\tcopy ${i + 1}: ${x.host}:${x.port} (status:${x.state.toUpperCase()}${extra})`);
+      const status = x.state === 'replicating' ? 'BEING REPLICATED' : x.state.toUpperCase();
+      const extra = x.state === 'stale' || x.state === 'damaged' ? ` ver:${x.version}` : '';
+      lines.push(`\t\tcopy ${i + 1}: ${x.host}:${x.port} (status:${status}${extra})`);
     });
   }
   return lines;

@@ -19,7 +19,7 @@ describe('tool output', () => {
       chunks: [
         { index: 0, chunkId: 5, version: 3, copies: [{ csid: 2, host: '10.0.0.2', port: 9422, version: 2, state: 'stale' }, { csid: 1, host: '10.0.0.1', port: 9422, version: 3, state: 'valid' }] },
         { index: 1, chunkId: 0, version: 0, copies: [] },
-        { index: 2, chunkId: 6, version: 1, copies: [{ csid: 3, host: '10.0.0.3', port: 9422, version: 1, state: 'damaged' }] },
+        { index: 2, chunkId: 6, version: 1, copies: [{ csid: 3, host: '10.0.0.3', port: 9422, version: 1, state: 'damaged' }, { csid: 4, host: '10.0.0.4', port: 9422, version: 1, state: 'replicating' }] },
       ],
     });
     expect(lines).toEqual([
@@ -30,6 +30,7 @@ describe('tool output', () => {
       '\tchunk 2: 0000000000000006_00000001 / (id:6 ver:1)',
       '\t\tno valid copies !!!',
       '\t\tcopy 1: 10.0.0.3:9422 (status:DAMAGED ver:1)',
+      '\t\tcopy 2: 10.0.0.4:9422 (status:BEING REPLICATED)',
     ]);
     expect(fileinfoLines('/m/e', { length: 0, goal: 1, chunks: [] })).toEqual(['/m/e:', '\tno chunks - empty file']);
   });

@@ -19,7 +19,7 @@ export interface ChunkManagerOptions {
 type Command = 'chunkCreate' | 'chunkDelete' | 'chunkSetVersion' | 'chunkDuplicate' | 'chunkTruncate' | 'chunkReplicate';
 
 /** A copy's state as fileinfo shows it. */
-export type CopyState = 'valid' | 'stale' | 'damaged';
+export type CopyState = 'valid' | 'stale' | 'damaged' | 'replicating';
 
 /**
  * The master's chunk state beside the namespace (MooseFS's chunks.c minus the
@@ -35,6 +35,8 @@ export class ChunkManager {
   readonly copies = new ChunkCopies();
   readonly leases: WriteLeases;
   readonly limits: ReplicationLimits;
+  /** Replications in flight: chunk id → destination csid (the chunk loop makes one per chunk at a time). */
+  readonly replicating = new Map<number, number>();
   /** Something changed that the chunk loop should look at soon (damage, a server lost). */
   onChange: () => void = () => {};
 

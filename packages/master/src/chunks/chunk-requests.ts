@@ -180,6 +180,21 @@ export class ChunkRequests {
     }).catch(() => undefined);
   }
 
+  /** Every copy the master knows of a chunk, and the one being made by a replication in flight. */
+  private copiesOf(chunkId: number): Reply<'fileinfo'>['chunks'][number]['copies'] {
+    const { chunks } = this;
+    const where = (csid: number) => {
+      const cs = chunks.registry.get(csid);
+      return { csid, host: cs?.address.host ?? '', port: cs?.address.port ?? 0 };
+    };
+    const copies = [...chunks.copies.of(chunkId)].map(([csid, copy]) => ({ ...where(csid), version: copy.version, state: chunks.stateOf(chunkId, csid)! }));
+    const dst = chunks.replicating.get(chunkId);
+    if (dst !== undefined && !chunks.copies.get(chunkId, dst)) {
+      copies.push({ ...where(dst), version: chunks.md.chunks.version[chunkId]!, state: 'replicating' });
+    }
+    return copies;
+  }
+
   private fileinfo(req: Request<'fileinfo'>): Reply<'fileinfo'> {
     const { chunks } = this;
     const md = chunks.md;
@@ -193,13 +208,7 @@ export class ChunkRequests {
         index,
         chunkId,
         version: chunkId === 0 ? 0 : md.chunks.version[chunkId]!,
-        copies:
-          chunkId === 0
-            ? []
-            : [...chunks.copies.of(chunkId)].map(([csid, copy]) => {
-                const cs = chunks.registry.get(csid);
-                return { csid, host: cs?.address.host ?? '', port: cs?.address.port ?? 0, version: copy.version, state: chunks.stateOf(chunkId, csid)! };
-              }),
+        copies: chunkId === 0 ? [] : this.copiesOf(chunkId),
       })),
     };
   }

@@ -167,6 +167,7 @@ export class ChunkLoop implements Service {
     if (!dst) return;
     const done = chunks.limits.startReplication(dst, sources[0]!);
     this.replicating.add(id);
+    chunks.replicating.set(id, dst.csid);
     chunks
       .command(dst, 'chunkReplicate', { chunkId: id, version, sources: sources.map((cs) => cs.address) })
       .then(() => {
@@ -183,6 +184,7 @@ export class ChunkLoop implements Service {
       .finally(() => {
         done();
         this.replicating.delete(id);
+        chunks.replicating.delete(id);
       });
   }
 
