@@ -1,5 +1,6 @@
 import { ConfigError, type ConfigValues, key } from '@tsmfs/daemon';
-import { DEFAULT_PORTS } from '@tsmfs/protocol';
+import { type Address, DEFAULT_PORTS } from '@tsmfs/protocol';
+import { parseAddressList } from '@tsmfs/rpc';
 
 /** The chunkserver's configuration keys, named as in mfschunkserver.cfg. */
 export const chunkserverConfig = {
@@ -47,13 +48,10 @@ export function parseLabels(raw: string): string[] {
  * MASTER_HOST as a list: `host`, `host:port` or several of them comma-separated (the
  * masters of an HA group, tried in turn); a bare host takes MASTER_PORT.
  */
-export function parseMasters(raw: string, defaultPort: number): { host: string; port: number }[] {
-  const masters = raw.split(',').map((m) => m.trim()).filter((m) => m !== '').map((m) => {
-    const match = /^(?:\[([^\]]+)\]|([^:\s]+))(?::(\d+))?$/.exec(m);
-    const port = match?.[3] === undefined ? defaultPort : Number(match[3]);
-    if (!match || port < 1 || port > 65535) throw new ConfigError(`MASTER_HOST: '${m}' is not host or host:port`);
-    return { host: match[1] ?? match[2]!, port };
-  });
-  if (masters.length === 0) throw new ConfigError('MASTER_HOST: no master address given');
-  return masters;
+export function parseMasters(raw: string, defaultPort: number): Address[] {
+  try {
+    return parseAddressList(raw, defaultPort);
+  } catch (err) {
+    throw new ConfigError(`MASTER_HOST: ${(err as Error).message}`);
+  }
 }

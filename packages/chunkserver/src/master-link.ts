@@ -1,6 +1,6 @@
 import type { Logger, Service } from '@tsmfs/daemon';
 import { type Address, type ChunkRef, type MessageName, type Request, fail } from '@tsmfs/protocol';
-import { type Connection, dial } from '@tsmfs/rpc';
+import { Backoff, type Connection, Pause, dial } from '@tsmfs/rpc';
 import type { HddManager } from './hdd-manager.js';
 
 export interface MasterLinkOptions {
@@ -40,7 +40,7 @@ export class MasterLink implements Service {
   private loop: Promise<void> | undefined;
   private csid: number | undefined;
   private epoch = 0;
-  private wake: (() => void) | undefined;
+  private readonly pause = new Pause();
   /** Reports made while no master was listening, sent after the next registration. */
   private pendingDamaged: ChunkRef[] = [];
   private readonly log: Logger;
@@ -64,7 +64,7 @@ export class MasterLink implements Service {
     this.options.hdd.off('chunksLost', this.onLost);
     this.options.hdd.off('chunkDamaged', this.onDamaged);
     this.conn?.close();
-    this.wake?.();
+    this.pause.wake();
     await this.loop;
   }
 
@@ -74,27 +74,24 @@ export class MasterLink implements Service {
   }
 
   private async run(): Promise<void> {
-    const min = this.options.reconnectMinMs ?? 500;
-    const max = this.options.reconnectMaxMs ?? 10_000;
-    let delay = min;
+    const backoff = new Backoff(this.options.reconnectMinMs ?? 500, this.options.reconnectMaxMs ?? 10_000);
     for (let attempt = 0; this.running; attempt++) {
       const master = this.options.masters[attempt % this.options.masters.length]!;
       const where = `${master.host}:${master.port}`;
       try {
         const conn = await this.connect(master);
-        delay = min;
+        backoff.reset();
         this.log.info({ master: where, csid: this.csid, chunks: this.options.hdd.chunkCount }, 'registered with the master');
         await this.heartbeats(conn);
         if (this.running) this.log.warn({ master: where }, 'master link lost; reconnecting');
       } catch (err) {
         if (!this.running) break;
-        this.log.warn({ master: where, err: (err as Error).message, retryInMs: delay }, 'cannot register with the master');
+        this.log.warn({ master: where, err: (err as Error).message }, 'cannot register with the master');
       } finally {
         this.conn?.close();
         this.conn = undefined;
       }
-      await this.sleep(delay);
-      delay = Math.min(max, delay * 2);
+      await this.pause.sleep(backoff.delay());
     }
   }
 
@@ -219,17 +216,4 @@ export class MasterLink implements Service {
     return {};
   }
 
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const t = setTimeout(() => {
-        this.wake = undefined;
-        resolve();
-      }, ms);
-      this.wake = () => {
-        clearTimeout(t);
-        this.wake = undefined;
-        resolve();
-      };
-    });
-  }
 }

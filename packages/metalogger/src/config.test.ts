@@ -19,7 +19,7 @@ describe('metalogger configuration', () => {
       { host: '::1', port: 7 },
       { host: 'fe80::1', port: 9419 },
     ]);
-    expect(() => masterAddresses({ MASTER_HOST: ' , ', MASTER_PORT: 9419 })).toThrow(/MASTER_HOST is empty/);
+    expect(() => masterAddresses({ MASTER_HOST: ' , ', MASTER_PORT: 9419 })).toThrow(/MASTER_HOST: no address given/);
     expect(() => masterAddresses({ MASTER_HOST: 'a:99999', MASTER_PORT: 9419 })).toThrow(/bad port/);
   });
 });

@@ -1,5 +1,6 @@
 import { ConfigError, type ConfigValues, key } from '@tsmfs/daemon';
 import { DEFAULT_PORTS } from '@tsmfs/protocol';
+import { parseAddressList } from '@tsmfs/rpc';
 
 /**
  * tsmfs-metalogger's keys, named as in mfsmetalogger.cfg. The table in
@@ -28,16 +29,9 @@ export interface MasterAddress {
 
 /** MASTER_HOST as a list: `a, b:9519, [::1]:9419`; a bare host takes MASTER_PORT. */
 export function masterAddresses(config: Pick<MetaloggerConfig, 'MASTER_HOST' | 'MASTER_PORT'>): MasterAddress[] {
-  const out: MasterAddress[] = [];
-  for (const raw of config.MASTER_HOST.split(',')) {
-    const item = raw.trim();
-    if (item === '') continue;
-    const m = /^\[([^\]]+)\](?::(\d+))?$/.exec(item) ?? /^([^:]+)(?::(\d+))?$/.exec(item);
-    if (!m) throw new ConfigError(`MASTER_HOST: '${item}' is not HOST or HOST:PORT`);
-    const port = m[2] === undefined ? config.MASTER_PORT : Number(m[2]);
-    if (!(port > 0 && port < 65536)) throw new ConfigError(`MASTER_HOST: '${item}' has a bad port`);
-    out.push({ host: m[1]!, port });
+  try {
+    return parseAddressList(config.MASTER_HOST, config.MASTER_PORT);
+  } catch (err) {
+    throw new ConfigError(`MASTER_HOST: ${(err as Error).message}`);
   }
-  if (out.length === 0) throw new ConfigError('MASTER_HOST is empty');
-  return out;
 }

@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import type { Service } from '@tsmfs/daemon';
 import { decodeEntry } from '@tsmfs/master';
 import type { Reply } from '@tsmfs/protocol';
-import { type Connection, dial } from '@tsmfs/rpc';
+import { Backoff, type Connection, Pause, dial } from '@tsmfs/rpc';
 import type { Logger } from 'pino';
 import type { MasterAddress } from './config.js';
 import { type DumpDownloaded, downloadDump } from './dump-download.js';
@@ -46,7 +46,7 @@ export class MasterConn implements Service {
   private nextDumpAt = 0;
   private dumping: Promise<unknown> | undefined;
   private fileOps: Promise<unknown> = Promise.resolve();
-  private wake: (() => void) | undefined;
+  private readonly pause = new Pause();
   private masterIndex = 0;
 
   constructor(private readonly options: MasterConnOptions) {}
@@ -58,7 +58,7 @@ export class MasterConn implements Service {
   async stop(): Promise<void> {
     this.stopping = true;
     this.conn?.close();
-    this.wake?.();
+    this.pause.wake();
     await this.loop;
     await this.dumping?.catch(() => undefined);
     await this.fileOps;
@@ -66,7 +66,7 @@ export class MasterConn implements Service {
 
   private async run(): Promise<void> {
     const { log } = this.options;
-    let delay = FIRST_RECONNECT_DELAY_MS;
+    const backoff = new Backoff(FIRST_RECONNECT_DELAY_MS, this.options.maxReconnectDelayMs);
     while (!this.stopping) {
       const address = this.options.masters[this.masterIndex % this.options.masters.length]!;
       try {
@@ -80,19 +80,18 @@ export class MasterConn implements Service {
         this.conn = conn;
         if (this.stopping) break;
         log.info({ master: `${address.host}:${address.port}`, version: this.options.changelog.lastVersion }, 'connected to the master');
-        delay = FIRST_RECONNECT_DELAY_MS;
+        backoff.reset();
         await this.follow(conn);
       } catch (err) {
         if (this.stopping) break;
-        log.warn({ master: `${address.host}:${address.port}`, err: (err as Error).message, retryMs: delay }, 'master link lost');
+        log.warn({ master: `${address.host}:${address.port}`, err: (err as Error).message }, 'master link lost');
       } finally {
         this.conn?.close();
         this.conn = undefined;
       }
       if (this.stopping) break;
       this.masterIndex++;
-      await this.sleep(delay * (0.75 + Math.random() / 2));
-      delay = Math.min(delay * 2, this.options.maxReconnectDelayMs);
+      await this.pause.sleep(backoff.delay());
     }
   }
 
@@ -170,16 +169,6 @@ export class MasterConn implements Service {
     return next;
   }
 
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done(): void {
-        clearTimeout(timer);
-        resolve();
-      }
-      this.wake = done;
-    });
-  }
 }
 
 /** Every line must verify and the versions must run after+1..last without a hole. */
