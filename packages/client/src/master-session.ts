@@ -12,13 +12,16 @@ import {
   Status,
   TsmfsError,
 } from '@tsmfs/protocol';
-import { type Connection, dial } from '@tsmfs/rpc';
-import { Backoff } from './backoff.js';
+import { Backoff, type Connection, Pause, dial } from '@tsmfs/rpc';
 import { processCred } from './cred.js';
 import { FileHandle, type FileHandleOptions } from './file-handle.js';
 import { FileIo } from './file-io.js';
 import { passwordDigest } from './password.js';
 import { resolveResent } from './resend.js';
+
+/** Reconnect rounds start quickly (a master restart takes ~1 s) and settle at 2 s. */
+const RECONNECT_FIRST_DELAY_MS = 50;
+const RECONNECT_MAX_DELAY_MS = 2000;
 
 export interface SessionOptions {
   /** One or more master addresses, tried in turn (at open and at every reconnect). */
@@ -109,7 +112,7 @@ export class MasterSession extends EventEmitter<SessionEvents> {
   private closed = false;
   private reconnecting = false;
   private lastError: Error | undefined;
-  private wake: (() => void) | undefined;
+  private readonly pauser = new Pause();
   private preferred: number;
   readonly cred: Cred;
   readonly umask: number;
@@ -131,7 +134,7 @@ export class MasterSession extends EventEmitter<SessionEvents> {
   static async open(options: SessionOptions): Promise<MasterSession> {
     if (options.masters.length === 0) throw new TsmfsError(Status.EINVAL, 'no master address given');
     const deadline = Date.now() + (options.openTimeoutMs ?? 0);
-    const backoff = new Backoff();
+    const backoff = new Backoff(RECONNECT_FIRST_DELAY_MS, RECONNECT_MAX_DELAY_MS);
     for (;;) {
       const errors: string[] = [];
       for (const address of options.masters) {
@@ -170,7 +173,7 @@ export class MasterSession extends EventEmitter<SessionEvents> {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.wake?.();
+    this.pauser.wake();
     const err = new TsmfsError(Status.ECONNRESET, 'session closed');
     for (const w of this.waiters) {
       clearTimeout(w.timer);
@@ -493,7 +496,7 @@ export class MasterSession extends EventEmitter<SessionEvents> {
   private async reconnect(): Promise<void> {
     if (this.reconnecting) return;
     this.reconnecting = true;
-    const backoff = new Backoff();
+    const backoff = new Backoff(RECONNECT_FIRST_DELAY_MS, RECONNECT_MAX_DELAY_MS);
     try {
       while (!this.closed) {
         for (const address of this.rotation()) {
@@ -513,7 +516,7 @@ export class MasterSession extends EventEmitter<SessionEvents> {
             this.lastError = err instanceof Refusal ? err.refused : (err as Error);
           }
         }
-        await this.pause(backoff.delay());
+        await this.pauser.sleep(backoff.delay());
       }
     } finally {
       this.reconnecting = false;
@@ -527,16 +530,7 @@ export class MasterSession extends EventEmitter<SessionEvents> {
   }
 
   /** A back-off sleep that close() cuts short. */
-  private pause(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done(): void {
-        clearTimeout(timer);
-        resolve();
-      }
-      this.wake = done;
-    });
-  }
+
 }
 
 /** Handshake, then register; a refusal of either is a Refusal, anything else transient. */

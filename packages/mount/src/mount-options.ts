@@ -1,4 +1,5 @@
 import type { Address } from '@tsmfs/protocol';
+import { parseAddressList } from '@tsmfs/rpc';
 
 /** Everything `tsmfs-mount` was told, after parsing. */
 export interface MountConfig {
@@ -58,15 +59,13 @@ export function splitOptions(values: string[]): [string, string | undefined][] {
   return out;
 }
 
-/** `HOST[:PORT][,HOST[:PORT]…]`, each without a port taking `port`. */
+/** `HOST[:PORT][,HOST[:PORT]…]`, each without a port taking `port` (the daemons' MASTER_HOST syntax). */
 export function parseMasters(hosts: string, port: number): Address[] {
-  return hosts
-    .split(',')
-    .filter((h) => h !== '')
-    .map((h) => {
-      const m = /^(.*):(\d+)$/.exec(h);
-      return m ? { host: m[1]!, port: Number(m[2]) } : { host: h, port };
-    });
+  try {
+    return parseAddressList(hosts, port);
+  } catch (err) {
+    throw new Error(`-H ${hosts}: ${(err as Error).message}`);
+  }
 }
 
 export interface CliFlags {
