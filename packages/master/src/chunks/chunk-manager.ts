@@ -37,12 +37,22 @@ export class ChunkManager {
   readonly limits: ReplicationLimits;
   /** Replications in flight: chunk id → destination csid (the chunk loop makes one per chunk at a time). */
   readonly replicating = new Map<number, number>();
+  /**
+   * Chunks that lost their last valid copy while this master ran: chunk id → the version
+   * that copy had. Copies older than that missed a write that completed, so they are
+   * never made current by `interruptedCopies`.
+   */
+  private readonly lostValidAt = new Map<number, number>();
   /** Something changed that the chunk loop should look at soon (damage, a server lost). */
   onChange: () => void = () => {};
 
   constructor(private readonly options: ChunkManagerOptions) {
     this.leases = new WriteLeases(options.leaseTimeoutMs);
     this.limits = new ReplicationLimits(options.limits);
+  }
+
+  get log(): Logger {
+    return this.options.log;
   }
 
   get md(): Metadata {
@@ -111,6 +121,33 @@ export class ChunkManager {
     return out;
   }
 
+  /**
+   * The newest copies of a chunk that has no valid copy but copies older than its
+   * metadata version, when that gap can only come from version bumps that never reached
+   * them: the master logs a bump (chunkVersion) before the chunkservers apply it, so a
+   * master killed in between (or a grant that failed on every server) leaves every copy
+   * behind although none of them missed a write. A write grant continues from these
+   * copies (MooseFS likewise takes the newest copies when none has the logged version).
+   * Not when this master saw a valid copy at a version above them: that one got a write
+   * they missed. Online undamaged copies only; undefined when there is none.
+   */
+  interruptedCopies(chunkId: number): { version: number; servers: Chunkserver[] } | undefined {
+    const md = this.md;
+    if (!md.chunks.has(chunkId)) return undefined;
+    const current = md.chunks.version[chunkId]!;
+    let version = 0;
+    let servers: Chunkserver[] = [];
+    for (const [csid, copy] of this.copies.of(chunkId)) {
+      const cs = this.registry.get(csid);
+      if (!cs || !isOnline(cs) || copy.damaged || copy.version >= current || copy.version < version) continue;
+      if (copy.version > version) servers = [];
+      version = copy.version;
+      servers.push(cs);
+    }
+    if (servers.length === 0 || version < (this.lostValidAt.get(chunkId) ?? 0)) return undefined;
+    return { version, servers };
+  }
+
   stateOf(chunkId: number, csid: number): CopyState | undefined {
     const copy = this.copies.get(chunkId, csid);
     if (!copy) return undefined;
@@ -122,16 +159,25 @@ export class ChunkManager {
     return this.validServers(chunkId).map((cs) => this.registry.location(cs));
   }
 
-  /** Keeps what the namespace hands out in grants equal to the valid copies. */
-  syncLocations(chunkId: number): void {
+  /**
+   * Keeps what the namespace hands out in grants equal to the valid copies. `validVersion`:
+   * the version the copies handed out so far had, when a grant has just moved the chunk on.
+   */
+  syncLocations(chunkId: number, validVersion?: number): void {
     const table = this.md.chunks;
     if (!table.has(chunkId)) {
       table.locations.delete(chunkId);
+      this.lostValidAt.delete(chunkId);
       return;
     }
     const locs = this.locations(chunkId);
-    if (locs.length === 0) table.locations.delete(chunkId);
-    else table.locations.set(chunkId, locs);
+    if (locs.length === 0) {
+      if (table.locations.has(chunkId)) this.lostValidAt.set(chunkId, validVersion ?? table.version[chunkId]!);
+      table.locations.delete(chunkId);
+    } else {
+      this.lostValidAt.delete(chunkId);
+      table.locations.set(chunkId, locs);
+    }
   }
 
   // ---- commands -------------------------------------------------------------------------

@@ -19,8 +19,11 @@ const MASTER_CRED: Cred = { uid: 0, gid: 0, groups: [] };
 /** The chunk a write lease starts from, taken before the namespace moves it on. */
 interface Before {
   chunkId: number;
+  /** The version of the copies in `valid` (below the metadata's after an interrupted bump). */
   version: number;
   valid: Chunkserver[];
+  /** No copy anywhere and no completed write ever reached it: made afresh like a new chunk. */
+  unwritten?: boolean;
 }
 
 /**
@@ -91,7 +94,34 @@ export class ChunkRequests {
     const md = this.chunks.md;
     if (!md.exists(inode) || md.typeOf(inode) !== 'file') return { chunkId: 0, version: 0, valid: [] };
     const chunkId = md.chunkAt(inode, index);
-    return { chunkId, version: chunkId === 0 ? 0 : md.chunks.version[chunkId]!, valid: this.chunks.validServers(chunkId) };
+    if (chunkId === 0) return { chunkId, version: 0, valid: [] };
+    const version = md.chunks.version[chunkId]!;
+    const valid = this.chunks.validServers(chunkId);
+    if (valid.length > 0) return { chunkId, version, valid };
+    return this.afterInterruptedGrant(inode, index, chunkId, version);
+  }
+
+  /**
+   * A chunk with no valid copy, as a master killed between logging a grant and the
+   * chunkservers applying it leaves it (the client asks again on the new master):
+   * - copies all behind the logged version that missed no completed write continue at
+   *   their version (`interruptedCopies`); the grant's bump moves them past every version
+   *   logged so far, so no two copies can ever share a version with different bytes;
+   * - no copy anywhere and the slot at or past the file length: the chunk was allocated
+   *   but never written (every completed write grows the length past its slot's start),
+   *   so it is created afresh, empty.
+   * Anything else stays as it is: the grant fails (EIO) until a copy comes back.
+   */
+  private afterInterruptedGrant(inode: number, index: number, chunkId: number, version: number): Before {
+    const { chunks } = this;
+    const behind = chunks.interruptedCopies(chunkId);
+    if (behind) {
+      chunks.log.warn({ chunk: chunkId, version, copies: behind.servers.length, copiesVersion: behind.version }, 'write continues from copies an interrupted grant left behind');
+      return { chunkId, version: behind.version, valid: behind.servers };
+    }
+    const unwritten = chunks.copies.of(chunkId).size === 0 && index * CHUNK_SIZE >= chunks.md.size[inode]!;
+    if (unwritten) chunks.log.warn({ chunk: chunkId, version }, 'chunk allocated by an interrupted grant and never written: created afresh');
+    return { chunkId, version, valid: [], unwritten };
   }
 
   /** Brings the chunkservers to the grant; returns the servers that hold it now, chain order. */
@@ -100,10 +130,10 @@ export class ChunkRequests {
     const { chunkId, version } = grant;
     let targets: Chunkserver[];
     let run: (cs: Chunkserver) => Promise<void>;
-    if (chunkId === before.chunkId) {
+    if (chunkId === before.chunkId && !before.unwritten) {
       targets = before.valid;
       run = (cs) => chunks.command(cs, 'chunkSetVersion', { chunkId, version: before.version, newVersion: version });
-    } else if (before.chunkId !== 0) {
+    } else if (before.chunkId !== 0 && !before.unwritten) {
       targets = before.valid;
       run = (cs) => chunks.command(cs, 'chunkDuplicate', { chunkId: before.chunkId, version: before.version, newChunkId: chunkId, newVersion: version });
     } else {
@@ -115,11 +145,14 @@ export class ChunkRequests {
       run = (cs) => chunks.command(cs, 'chunkCreate', { chunkId, version });
     }
     if (targets.length === 0) throw fail('EIO', `chunk ${before.chunkId} has no valid copy on any connected chunkserver`);
-    return this.apply(chunkId, version, targets, run);
+    return this.apply(chunkId, version, targets, run, before.version);
   }
 
-  /** Runs a command on every target; the ones that succeeded hold (chunkId, version). */
-  private async apply(chunkId: number, version: number, targets: Chunkserver[], run: (cs: Chunkserver) => Promise<void>): Promise<Chunkserver[]> {
+  /**
+   * Runs a command on every target; the ones that succeeded hold (chunkId, version).
+   * `from`: the version the chunk's valid copies had before (0 for a new chunk).
+   */
+  private async apply(chunkId: number, version: number, targets: Chunkserver[], run: (cs: Chunkserver) => Promise<void>, from = 0): Promise<Chunkserver[]> {
     const { chunks } = this;
     const results = await Promise.allSettled(targets.map(run));
     const ok: Chunkserver[] = [];
@@ -132,7 +165,7 @@ export class ChunkRequests {
         firstError ??= r.reason;
       }
     });
-    chunks.syncLocations(chunkId);
+    chunks.syncLocations(chunkId, from || undefined);
     if (ok.length === 0) {
       const status = firstError instanceof TsmfsError ? firstError.status : Status.EIO;
       throw new TsmfsError(status === Status.ENOSPC ? Status.ENOSPC : Status.EIO, `no chunkserver could take chunk ${chunkId}: ${(firstError as Error)?.message}`);
@@ -171,6 +204,7 @@ export class ChunkRequests {
     if (chunkId === before.chunkId) {
       await this.apply(chunkId, version, before.valid, (cs) =>
         chunks.command(cs, 'chunkTruncate', { chunkId, version: before.version, newVersion: version, length }),
+        before.version,
       ).catch(() => undefined);
       return;
     }
