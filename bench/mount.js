@@ -19,6 +19,7 @@ const opts = new Command('bench-mount')
   .option('--target <dir>', 'run the workloads on this directory instead of a new tsmfs mount')
   .option('--hold', 'start the cluster and the mount, print the mount point, wait for Ctrl-C')
   .option('--goal <n>', 'goal of the root', '2')
+  .option('--cpu-prof <dir>', 'run every daemon and the mount with node --cpu-prof, profiles written to <dir> at the end')
   .parse()
   .opts();
 const progress = (m) => process.stderr.write(`[bench mount] ${m}\n`);
@@ -31,8 +32,11 @@ async function freePort() {
   return port;
 }
 
+/** node flags of the daemons and the mount: CPU profiles when asked for. */
+const nodeFlags = () => (opts.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProf}`] : []);
+
 function spawnDaemon(bin, args, readyLine) {
-  const child = spawn(process.execPath, [join(root, bin), ...args], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, LOG_LEVEL: 'info' } });
+  const child = spawn(process.execPath, [...nodeFlags(), join(root, bin), ...args], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, LOG_LEVEL: 'info' } });
   let seen = '';
   const ready = new Promise((res, rej) => {
     child.stderr.on('data', (b) => {
@@ -62,13 +66,22 @@ const dir = mkdtempSync(join(tmpdir(), 'tsmfs-bench-mount-'));
 const children = [];
 const mnt = join(dir, 'mnt');
 let mounted = false;
-const cleanup = () => {
+const cleanup = async () => {
   if (mounted) {
     try {
       execFileSync('fusermount', ['-u', '-z', mnt], { stdio: 'ignore' });
     } catch {}
   }
-  for (const c of children) c.kill('SIGKILL');
+  // A profile is written only on a clean exit: SIGTERM first, then SIGKILL whatever is left.
+  if (opts.cpuProf) {
+    for (const c of [...children].reverse()) {
+      if (c.exitCode !== null) continue;
+      const exited = new Promise((r) => c.once('exit', r));
+      c.kill('SIGTERM');
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
+    }
+  }
+  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
   rmSync(dir, { recursive: true, force: true });
 };
 try {
@@ -100,7 +113,7 @@ try {
   await s.setgoal(s.root, Number(opts.goal));
   s.close();
   mkdirSync(mnt);
-  const mount = spawn(process.execPath, [join(root, 'packages/mount/dist/bin/tsmfs-mount.js'), mnt, '-f', '-H', '127.0.0.1', '-P', String(cl)], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, LOG_LEVEL: 'warn' } });
+  const mount = spawn(process.execPath, [...nodeFlags(), join(root, 'packages/mount/dist/bin/tsmfs-mount.js'), mnt, '-f', '-H', '127.0.0.1', '-P', String(cl)], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, LOG_LEVEL: 'warn' } });
   children.push(mount);
   for (let i = 0; !readFileSync('/proc/mounts', 'utf8').includes(` ${mnt} `); i++) {
     if (i > 200) throw new Error('not mounted after 20 s');
@@ -115,5 +128,5 @@ try {
     console.log(JSON.stringify({ target: 'tsmfs', ...(await runWorkloads(mnt)) }, null, 2));
   }
 } finally {
-  cleanup();
+  await cleanup();
 }

@@ -25,7 +25,7 @@ export async function buildChunkserver(config: ChunkserverConfig, log: Logger): 
   const name = hostname();
   const hdd = new HddManager({ disks, log, leaveSpace, testFreqSeconds: config.HDD_TEST_FREQ });
   const listen = listenHost(config.CSSERV_LISTEN_HOST);
-  const data = new DataServer({ host: listen, port: config.CSSERV_LISTEN_PORT, hdd, log, name });
+  const data = new DataServer({ host: listen, port: config.CSSERV_LISTEN_PORT, hdd, log, name, fsyncBeforeClose: config.HDD_FSYNC_BEFORE_CLOSE === 1 });
   const master = new MasterLink({
     masters,
     hdd,

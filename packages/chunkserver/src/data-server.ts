@@ -30,6 +30,12 @@ export interface DataServerOptions {
   name: string;
   /** How long a forwarded piece or chain set-up may wait for the next chunkserver. */
   chainTimeoutMs?: number;
+  /**
+   * fsync every chunk at the end of each write (HDD_FSYNC_BEFORE_CLOSE = 1). Off by
+   * default as in MooseFS: POSIX promises durability after fsync(2), which reaches us as
+   * `dataSync`, not after close(2).
+   */
+  fsyncBeforeClose?: boolean;
 }
 
 /** Blocks read from disk at once for a `dataRead`, then sent as one data frame each. */
@@ -54,6 +60,8 @@ class WriteSession {
     readonly chunk: ChunkHandle,
     readonly version: number,
     readonly next: Connection | undefined,
+    /** "host:port" of `next`, where its link goes back to the idle pool. */
+    readonly nextAddress: string,
   ) {}
 
   track(p: Promise<void>): void {
@@ -66,12 +74,19 @@ class WriteSession {
     while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
   }
 
-  async close(): Promise<void> {
+  /** Ends the write; a link to the next chunkserver that ended cleanly goes to `keep` for the next write. */
+  async close(keep?: (conn: Connection) => void): Promise<void> {
     await this.settled();
-    this.next?.close();
+    if (this.next) {
+      if (keep) keep(this.next);
+      else this.next.close();
+    }
     await this.chunk.release();
   }
 }
+
+/** Idle links to a next chunkserver kept per address (a dial and handshake per chunk write cost two round trips). */
+const IDLE_NEXT_PER_PEER = 8;
 
 interface LinkState {
   remote: string;
@@ -90,6 +105,8 @@ export class DataServer implements Service {
   readonly name = 'data server';
   private server: RpcServer | undefined;
   private readonly links = new Map<Connection, LinkState>();
+  /** Links to next chunkservers of chains, idle between writes, by "host:port". */
+  private readonly idleNext = new Map<string, Connection[]>();
   private readonly log: Logger;
   /** Data bytes read for and written by peers since start (the heartbeat carries them to the monitor). */
   readonly traffic = { bytesRead: 0, bytesWritten: 0 };
@@ -125,6 +142,8 @@ export class DataServer implements Service {
     this.server = undefined;
     for (const conn of links) conn.close();
     await Promise.all(links.map((c) => this.closeLink(c)));
+    for (const pool of this.idleNext.values()) for (const c of pool) c.close();
+    this.idleNext.clear();
   }
 
   private serve(conn: Connection, hello: Hello): void {
@@ -158,6 +177,8 @@ export class DataServer implements Service {
         return this.writeEnd(link, body as Request<'dataWriteEnd'>);
       case 'dataChunkInfo':
         return this.chunkInfo(body as Request<'dataChunkInfo'>);
+      case 'dataSync':
+        return this.sync(body as Request<'dataSync'>);
       case 'ping':
         return Promise.resolve({});
       default:
@@ -206,6 +227,17 @@ export class DataServer implements Service {
     }
   }
 
+  /** A client's fsync(2): this copy's completed writes reach the disk. */
+  private async sync(req: Request<'dataSync'>): Promise<object> {
+    const chunk = await this.options.hdd.acquire(req.chunkId, req.version);
+    try {
+      await chunk.sync();
+    } finally {
+      await chunk.release();
+    }
+    return {};
+  }
+
   // ---- writes ---------------------------------------------------------------------
 
   private async writeInit(link: LinkState, req: Request<'dataWriteInit'>): Promise<object> {
@@ -223,26 +255,59 @@ export class DataServer implements Service {
       await chunk.release();
       throw fail('EBUSY', `a write of chunk ${req.chunkId} is already open on this link`);
     }
-    link.writes.set(req.chunkId, new WriteSession(chunk, req.version, next));
+    const first = req.chain[0];
+    link.writes.set(req.chunkId, new WriteSession(chunk, req.version, next, first ? `${first.host}:${first.port}` : ''));
     return {};
   }
 
-  /** Dials the next chunkserver of the chain and opens the write there (which opens the rest). */
+  /** Opens the write on the next chunkserver of the chain (which opens the rest), on an idle link to it or a new one. */
   private async openNext(req: Request<'dataWriteInit'>): Promise<Connection | undefined> {
     const [first, ...rest] = req.chain;
     if (!first) return undefined;
     const where = `${first.host}:${first.port}`;
+    const init = { chunkId: req.chunkId, version: req.version, chain: rest };
+    const idle = this.takeIdle(where);
+    if (idle) {
+      try {
+        await idle.request('dataWriteInit', init);
+        return idle;
+      } catch {
+        // The peer may have restarted since: a new link decides.
+        idle.close();
+      }
+    }
     const timeout = this.options.chainTimeoutMs ?? 30_000;
     let conn: Connection | undefined;
     try {
       ({ conn } = await dial({ host: first.host, port: first.port, role: 'chunkserver', name: this.options.name, requestTimeoutMs: timeout, connectTimeoutMs: timeout }));
-      await conn.request('dataWriteInit', { chunkId: req.chunkId, version: req.version, chain: rest });
+      await conn.request('dataWriteInit', init);
       return conn;
     } catch (err) {
       conn?.close();
       const status = err instanceof TsmfsError ? err.status : Status.EIO;
       throw new TsmfsError(status, `next chunkserver of the chain ${where}: ${(err as Error).message}`);
     }
+  }
+
+  private takeIdle(where: string): Connection | undefined {
+    const pool = this.idleNext.get(where);
+    while (pool && pool.length > 0) {
+      const conn = pool.pop()!;
+      if (!conn.closed) return conn;
+    }
+    return undefined;
+  }
+
+  private keepIdle(conn: Connection, where: string): void {
+    if (conn.closed || !this.server) return conn.close();
+    const pool = this.idleNext.get(where) ?? [];
+    if (pool.length >= IDLE_NEXT_PER_PEER) return conn.close();
+    pool.push(conn);
+    this.idleNext.set(where, pool);
+    conn.once('close', () => {
+      const i = pool.indexOf(conn);
+      if (i >= 0) pool.splice(i, 1);
+    });
   }
 
   /** One piece of a write: answered with a write status, never by closing the link, unless it does not parse. */
@@ -281,12 +346,14 @@ export class DataServer implements Service {
     const session = link.writes.get(req.chunkId);
     if (!session || session.version !== req.version) throw fail('EBADF', `no write of chunk ${req.chunkId} v${req.version} is open on this link`);
     link.writes.delete(req.chunkId);
+    let clean = false;
     try {
       await session.settled();
-      await session.chunk.sync();
+      if (this.options.fsyncBeforeClose) await session.chunk.sync();
       await session.next?.request('dataWriteEnd', { chunkId: req.chunkId, version: req.version });
+      clean = true;
     } finally {
-      await session.close();
+      await session.close(clean ? (c) => this.keepIdle(c, session.nextAddress) : undefined);
     }
     return {};
   }

@@ -112,8 +112,11 @@ export class FileHandle {
     return data.length;
   }
 
-  /** Sends every buffered byte and waits until all copies acknowledged it; reports a background write error. */
-  async fsync(): Promise<void> {
+  /**
+   * Sends every buffered byte and waits until all copies acknowledged it (close(2)'s
+   * promise, as mfsmount's); reports a background write error. Not durable: see fsync.
+   */
+  async flush(): Promise<void> {
     this.check();
     await this.flushAll();
     if (this.failure) {
@@ -121,6 +124,12 @@ export class FileHandle {
       this.failure = undefined;
       throw err;
     }
+  }
+
+  /** flush, then every copy of what this session wrote to the file fdatasyncs: durable when this resolves. */
+  async fsync(): Promise<void> {
+    await this.flush();
+    await this.io.sync(this.inode);
   }
 
   /** Sets the file's length (down or up; past the end reads as zeros). */
@@ -133,11 +142,11 @@ export class FileHandle {
     return attr.attr;
   }
 
-  /** Flushes, then releases the file with the master; reports a write error that fsync did not. */
+  /** Flushes (not durable: no fsync, as close(2)), then releases the file with the master; reports a write error that flush did not. */
   async close(): Promise<void> {
     if (this.closed) return;
     try {
-      await this.fsync();
+      await this.flush();
     } finally {
       this.closed = true;
       if (this.idleTimer) clearTimeout(this.idleTimer);
@@ -190,7 +199,10 @@ export class FileHandle {
         cred: this.cred,
         links: this.io.links,
         inode: this.inode,
-        onWritten: () => this.io.locations.forgetFile(this.inode),
+        onWritten: (i, grant) => {
+          this.io.locations.forgetFile(this.inode);
+          this.io.written(this.inode, i, grant);
+        },
         onRetry: () => void this.io.stats.writeRetries++,
       },
       index,

@@ -80,6 +80,6 @@ export class OpenFiles {
 
   /** Sends every buffered write of `inode` (before a setattr or a read by another handle). */
   async flushInode(inode: number): Promise<void> {
-    await Promise.all(this.ofInode(inode).filter((f) => f.handle.writable && f.handle.dirtyBytes > 0).map((f) => f.handle.fsync()));
+    await Promise.all(this.ofInode(inode).filter((f) => f.handle.writable && f.handle.dirtyBytes > 0).map((f) => f.handle.flush()));
   }
 }

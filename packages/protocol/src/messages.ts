@@ -303,10 +303,12 @@ export const Messages = {
   dataRead: msg(300, t.obj({ chunkId: t.u53, version: t.u32, offset: t.u32, length: t.u32 }), Empty),
   /** Opens a write on this chunkserver; `chain` lists the chunkservers after it, each forwarding to the next. */
   dataWriteInit: msg(301, t.obj({ chunkId: t.u53, version: t.u32, chain: t.arr(Address, 16) }), Empty),
-  /** Waits for every piece, syncs the chunk down the chain and closes the write. */
+  /** Waits for every piece down the chain and closes the write (fsync only with HDD_FSYNC_BEFORE_CLOSE = 1, as MooseFS). */
   dataWriteEnd: msg(302, t.obj({ chunkId: t.u53, version: t.u32 }), Empty),
   /** Length of the chunk's data, for a replicating chunkserver. */
   dataChunkInfo: msg(303, t.obj({ chunkId: t.u53, version: t.u32 }), t.obj({ length: t.u32 })),
+  /** Makes this copy's completed writes durable (fdatasync): a client's fsync(2) sends it to every copy it wrote. */
+  dataSync: msg(304, t.obj({ chunkId: t.u53, version: t.u32 }), Empty),
 
   // metalogger / shadow master → master (MATOML, 9419); see docs/metalogger.md
   /**
