@@ -63,19 +63,16 @@ describe('tsmfs-mount in a cluster', () => {
     expect(await (await c.session({ meta: true })).trashList()).toEqual([]);
   });
 
-  // Known gap (docs/mount.md, "Master outage"): namespace operations wait and continue,
-  // but a chunk write in flight at the kill can end in EIO after the restart. Run with
-  // TSMFS_MOUNT_OUTAGE_TEST=1 until the master repairs copies left one version behind.
-  it.skipIf(process.env.TSMFS_MOUNT_OUTAGE_TEST !== '1')('a master killed and restarted under a running copy: the copy finishes, identical', { timeout: 120_000 }, async () => {
+  // docs/mount.md, "Master outage"; the same without FUSE: test/master-restart-io.test.ts.
+  it('a master killed and restarted under a running copy: the copy finishes, identical', { timeout: 120_000 }, async () => {
     // The default REPLICATIONS_DELAY_INIT: chunkservers get time to report to the new master.
     const c = await Cluster.create();
     await c.addChunkservers(2);
     const m = await Mount.start(c, { options: ['mfstimeout=60'] });
     const local = makeTempDir();
-    // One large file: the kill lands while data stream to the chunkservers. (A kill that
-    // lands between the master logging a chunk's version bump and the chunkservers applying
-    // it leaves copies one version behind, which this master does not repair yet: see
-    // docs/mount.md, "Master outage".)
+    // One large file: the kill lands while data stream to the chunkservers, and often
+    // between the master logging a grant and the chunkservers applying it (docs/master.md,
+    // "Interrupted grants").
     await shOk(`mkdir ${local}/src && head -c 150000000 /dev/urandom > ${local}/src/big && echo small > ${local}/src/small`);
     const copy = sh(`cp -r ${local}/src ${m.path}/dst && sync`, { timeoutMs: 100_000 });
     await new Promise((r) => setTimeout(r, 400));

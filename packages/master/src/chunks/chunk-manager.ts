@@ -43,6 +43,8 @@ export class ChunkManager {
    * never made current by `interruptedCopies`.
    */
   private readonly lostValidAt = new Map<number, number>();
+  /** Chunks this master allocated whose creation has not reached any chunkserver yet. */
+  readonly unborn = new Set<number>();
   /** Something changed that the chunk loop should look at soon (damage, a server lost). */
   onChange: () => void = () => {};
 

@@ -82,7 +82,11 @@ export class ChunkRequests {
       const before = this.before(req.inode, req.index);
       const grant = next();
       chunks.leases.cover(req.inode, req.index, grant.chunkId);
+      const creating = before.chunkId === 0 || before.unwritten === true;
+      // A creation that reached no server leaves an allocated chunk nobody can have written.
+      if (creating) chunks.unborn.add(grant.chunkId);
       const ready = await this.prepare(before, grant, chunks.md.goal[req.inode] ?? 1);
+      if (creating) chunks.unborn.delete(grant.chunkId);
       return { ...grant, locations: ready.map((cs) => chunks.registry.location(cs)) };
     } catch (err) {
       chunks.leases.release(owner, req.inode, req.index);
@@ -107,9 +111,10 @@ export class ChunkRequests {
    * - copies all behind the logged version that missed no completed write continue at
    *   their version (`interruptedCopies`); the grant's bump moves them past every version
    *   logged so far, so no two copies can ever share a version with different bytes;
-   * - no copy anywhere and the slot at or past the file length: the chunk was allocated
-   *   but never written (every completed write grows the length past its slot's start),
-   *   so it is created afresh, empty.
+   * - no copy anywhere, and either this master's own creation of it reached no server
+   *   (`unborn`: a grant answered EAGAIN while the chunkservers dialled back) or its slot
+   *   starts at or past the file length (every completed write grows the length past its
+   *   slot's start): the chunk was allocated but never written, so it is created afresh.
    * Anything else stays as it is: the grant fails (EIO) until a copy comes back.
    */
   private afterInterruptedGrant(inode: number, index: number, chunkId: number, version: number): Before {
@@ -119,8 +124,8 @@ export class ChunkRequests {
       chunks.log.warn({ chunk: chunkId, version, copies: behind.servers.length, copiesVersion: behind.version }, 'write continues from copies an interrupted grant left behind');
       return { chunkId, version: behind.version, valid: behind.servers };
     }
-    const unwritten = chunks.copies.of(chunkId).size === 0 && index * CHUNK_SIZE >= chunks.md.size[inode]!;
-    if (unwritten) chunks.log.warn({ chunk: chunkId, version }, 'chunk allocated by an interrupted grant and never written: created afresh');
+    const unwritten = chunks.copies.of(chunkId).size === 0 && (chunks.unborn.has(chunkId) || index * CHUNK_SIZE >= chunks.md.size[inode]!);
+    if (unwritten) chunks.log.warn({ chunk: chunkId, version }, 'chunk allocated by an interrupted or failed grant and never written: created afresh');
     return { chunkId, version, valid: [], unwritten };
   }
 
