@@ -57,6 +57,8 @@ export class MountOps implements LowLevelOps {
   private readonly parents = new Map<number, number>();
   private readonly groups = new LRUCache<number, number[]>({ max: 4096, ttl: 1000 });
   private readonly missingXattrs: LRUCache<string, true>;
+  /** Directory attributes asked for right behind a change in them (see refreshDir). */
+  private readonly dirAttrs = new Map<number, { attr: Promise<Attr>; until: number }>();
   private nextDirFh = 1;
   private nextHiddenFh = HIDDEN_FH_BASE;
 
@@ -95,9 +97,41 @@ export class MountOps implements LowLevelOps {
     this.counters.count('getattr');
     if (this.hidden.isHidden(ino)) return { attr: this.hidden.attr(ino), timeout: 0 };
     const inode = this.inodes.toMaster(ino);
-    const a = this.cache.attr(inode) ?? (await this.session.getattr(inode));
+    const a = this.cache.attr(inode) ?? (await (this.refreshedDir(inode) ?? this.session.getattr(inode)));
     this.cache.putAttr(a);
     return { attr: this.kernel(a), timeout: this.tuning.attrTimeoutSec };
+  }
+
+  /**
+   * The kernel drops a directory's attributes after every create, unlink or rename in it
+   * and asks for them again (default_permissions checks the next operation against them):
+   * a round trip after each. So the getattr is sent right behind the change, on the same
+   * link: the master serves a link's requests in order and applies a change before its
+   * changelog fsync, so the answer shows the change and arrives while the change's own
+   * reply still waits for that fsync. Call in the same tick as the change's request.
+   */
+  private refreshDir(dir: number): void {
+    const attr = this.session.getattr(dir);
+    attr.catch(() => undefined);
+    // Answers the kernel never asked for are only dropped here: keep that bounded.
+    if (this.dirAttrs.size >= 10_000) this.dirAttrs.clear();
+    this.dirAttrs.set(dir, { attr, until: Date.now() + this.tuning.attrTimeoutSec * 1000 });
+  }
+
+  /** The attributes refreshDir asked for, once, while younger than the attribute timeout. */
+  private refreshedDir(dir: number): Promise<Attr> | undefined {
+    const r = this.dirAttrs.get(dir);
+    if (!r) return undefined;
+    this.dirAttrs.delete(dir);
+    if (r.until <= Date.now()) return undefined;
+    this.counters.count('dir_attr_prefetched');
+    return r.attr;
+  }
+
+  /** Sends a change of directories `dirs` and the getattrs that follow it (refreshDir); drops the stale copies first. */
+  private changing<T>(dirs: number[], change: Promise<T>): Promise<T> {
+    for (const d of new Set(dirs)) this.refreshDir(d);
+    return change;
   }
 
   async setattr(ctx: RequestContext, ino: number, changes: SetAttrChanges): Promise<AttrResult> {
@@ -133,14 +167,14 @@ export class MountOps implements LowLevelOps {
     this.counters.count('mknod');
     const p = this.writableParent(parent, name);
     // The kernel has applied the caller's umask already.
-    const a = await this.session.mknod(p, name, mknodType(mode), mode & 0o7777, rdev, { cred: this.cred(ctx), umask: 0 });
+    const a = await this.changing([p], this.session.mknod(p, name, mknodType(mode), mode & 0o7777, rdev, { cred: this.cred(ctx), umask: 0 }));
     return this.created(p, name, a);
   }
 
   async mkdir(ctx: RequestContext, parent: number, name: string, mode: number): Promise<EntryResult> {
     this.counters.count('mkdir');
     const p = this.writableParent(parent, name);
-    const a = await this.session.mkdir(p, name, mode & 0o7777, { cred: this.cred(ctx), umask: 0 });
+    const a = await this.changing([p], this.session.mkdir(p, name, mode & 0o7777, { cred: this.cred(ctx), umask: 0 }));
     this.parents.set(a.inode, parent);
     return this.created(p, name, a);
   }
@@ -148,7 +182,7 @@ export class MountOps implements LowLevelOps {
   async symlink(ctx: RequestContext, parent: number, name: string, target: string): Promise<EntryResult> {
     this.counters.count('symlink');
     const p = this.writableParent(parent, name);
-    return this.created(p, name, await this.session.symlink(p, name, target, { cred: this.cred(ctx) }));
+    return this.created(p, name, await this.changing([p], this.session.symlink(p, name, target, { cred: this.cred(ctx) })));
   }
 
   async link(ctx: RequestContext, ino: number, newParent: number, newName: string): Promise<EntryResult> {
@@ -162,7 +196,7 @@ export class MountOps implements LowLevelOps {
     this.counters.count('unlink');
     const p = this.writableParent(parent, name);
     try {
-      await this.session.unlink(p, name, { cred: this.cred(ctx) });
+      await this.changing([p], this.session.unlink(p, name, { cred: this.cred(ctx) }));
     } finally {
       this.cache.dropEntry(p, name);
     }
@@ -172,7 +206,7 @@ export class MountOps implements LowLevelOps {
     this.counters.count('rmdir');
     const p = this.writableParent(parent, name);
     try {
-      await this.session.rmdir(p, name, { cred: this.cred(ctx) });
+      await this.changing([p], this.session.rmdir(p, name, { cred: this.cred(ctx) }));
     } finally {
       this.cache.dropEntry(p, name);
     }
@@ -184,7 +218,7 @@ export class MountOps implements LowLevelOps {
     const p = this.writableParent(parent, name);
     const np = this.writableParent(newParent, newName);
     try {
-      await this.session.rename(p, name, np, newName, 0, { cred: this.cred(ctx) });
+      await this.changing([p, np], this.session.rename(p, name, np, newName, 0, { cred: this.cred(ctx) }));
     } finally {
       this.cache.dropEntry(p, name);
       this.cache.dropEntry(np, newName);
@@ -250,7 +284,7 @@ export class MountOps implements LowLevelOps {
     let a: Attr;
     let fresh = true;
     try {
-      a = await this.session.mknod(p, name, 'file', mode & 0o7777, 0, { cred, umask: 0 });
+      a = await this.changing([p], this.session.mknod(p, name, 'file', mode & 0o7777, 0, { cred, umask: 0 }));
     } catch (err) {
       // Another client made it since the kernel's lookup: open what is there, as open(O_CREAT) would.
       if (!(err instanceof TsmfsError && err.status === Status.EEXIST) || flags & O_EXCL) throw err;
@@ -281,12 +315,15 @@ export class MountOps implements LowLevelOps {
     return n;
   }
 
-  /** Every close(2): the data reach the chunkservers before close returns (errors included). */
+  /**
+   * Every close(2): the data reach every copy before close returns (errors included), as
+   * with mfsmount; durable on disk only after fsync(2), which POSIX requires for that.
+   */
   async flush(_ctx: RequestContext, _ino: number, fh: number): Promise<void> {
     if (this.hiddenOpen.has(fh)) return;
     const file = this.file(fh);
     if (!file.handle.writable) return;
-    await file.handle.fsync();
+    await file.handle.flush();
     this.cache.dropAttr(file.inode);
   }
 
