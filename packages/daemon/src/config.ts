@@ -122,3 +122,13 @@ export function describeConfig(schema: ConfigSchema): string {
     .map(([k, s]) => `  ${k.padEnd(width)}  ${s.doc} (default: ${String(s.default) === '' ? '""' : String(s.default)})`)
     .join('\n');
 }
+
+/** The schema as the Markdown table of docs/configuration.md (tests keep the docs in step). */
+export function describeConfigMarkdown(schema: ConfigSchema): string {
+  const rows = Object.entries(schema).map(([name, spec]) => {
+    const range = spec.min !== undefined || spec.max !== undefined ? ` (${spec.min ?? ''}..${spec.max ?? ''})` : '';
+    const def = spec.type === 'bool' ? (spec.default ? '1' : '0') : String(spec.default);
+    return `| \`${name}\` | ${spec.type}${range} | \`${def}\` | ${spec.doc.replace(/\|/g, '\\|')} |`;
+  });
+  return ['| key | type | default | meaning |', '|---|---|---|---|', ...rows].join('\n');
+}

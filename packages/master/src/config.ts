@@ -1,5 +1,5 @@
 import { statSync } from 'node:fs';
-import { ConfigError, type ConfigSchema, type ConfigValues, key } from '@tsmfs/daemon';
+import { ConfigError, type ConfigValues, describeConfigMarkdown, key } from '@tsmfs/daemon';
 import { DEFAULT_PORTS } from '@tsmfs/protocol';
 
 /**
@@ -65,12 +65,7 @@ export function checkDataPath(config: MasterConfig): void {
   if (!isDir) throw new ConfigError(`DATA_PATH ${dir} is not a directory`);
 }
 
-/** The schema as a Markdown table, for docs/configuration.md. */
-export function configTable(schema: ConfigSchema = masterSchema): string {
-  const rows = Object.entries(schema).map(([name, spec]) => {
-    const range = spec.min !== undefined || spec.max !== undefined ? ` (${spec.min ?? ''}..${spec.max ?? ''})` : '';
-    const def = spec.type === 'bool' ? (spec.default ? '1' : '0') : String(spec.default);
-    return `| \`${name}\` | ${spec.type}${range} | \`${def}\` | ${spec.doc.replace(/\|/g, '\\|')} |`;
-  });
-  return ['| key | type | default | meaning |', '|---|---|---|---|', ...rows].join('\n');
+/** The master's keys as the Markdown table of docs/configuration.md. */
+export function configTable(): string {
+  return describeConfigMarkdown(masterSchema);
 }

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { configTable } from '@tsmfs/master';
+import { describeConfigMarkdown } from '@tsmfs/daemon';
 import { describe, expect, it } from 'vitest';
 import { masterAddresses } from './config.js';
 
@@ -9,7 +9,7 @@ describe('metalogger configuration', () => {
     const { metaloggerSchema } = await import('./config.js');
     const doc = readFileSync(join(import.meta.dirname, '../../../docs/configuration.md'), 'utf8');
     const block = /<!-- metalogger-config:start -->\n([\s\S]*?)\n<!-- metalogger-config:end -->/.exec(doc)?.[1];
-    expect(block, 'regenerate with: node packages/metalogger/dist/bin/config-table.js').toBe(configTable(metaloggerSchema));
+    expect(block, 'regenerate with: node packages/metalogger/dist/bin/config-table.js').toBe(describeConfigMarkdown(metaloggerSchema));
   });
 
   it('reads MASTER_HOST as a list of HOST or HOST:PORT', () => {

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Prints tsmfs-metalogger's configuration keys as the Markdown table of docs/configuration.md.
-import { configTable } from '@tsmfs/master';
+import { describeConfigMarkdown } from '@tsmfs/daemon';
 import { metaloggerSchema } from '../config.js';
 
-process.stdout.write(`${configTable(metaloggerSchema)}\n`);
+process.stdout.write(`${describeConfigMarkdown(metaloggerSchema)}\n`);
