@@ -46,9 +46,14 @@ function start(label, script, args) {
     let seen = '';
     child.stderr.on('data', (b) => {
       seen += b.toString();
-      if (/"msg":"ready"/.test(seen)) resolveReady();
+      // Daemons log "ready" once serving; the mount logs "mounted".
+      if (/"msg":"(ready|mounted)"/.test(seen)) resolveReady();
     });
-    child.on('exit', (code) => reject(new Error(`${label} exited with code ${code}; see ${join(dir, 'log', label + '.log')}:\n${seen.slice(-2000)}`)));
+    child.on('exit', (code) => {
+      const err = new Error(`${label} exited with code ${code}; see ${join(dir, 'log', label + '.log')}:\n${seen.slice(-2000)}`);
+      reject(err);
+      if (!stopping) console.error(`local-cluster: ${err.message}`);
+    });
   });
   children.push({ label, child });
   return ready;
@@ -96,7 +101,10 @@ async function main() {
   console.log(`logs in ${join(dir, 'log')}; Ctrl-C stops everything`);
 }
 
+let stopping = false;
+
 function stopAll(code) {
+  stopping = true;
   for (const { child } of children.reverse()) if (child.exitCode === null) child.kill('SIGTERM');
   setTimeout(() => process.exit(code), 30_000).unref();
   Promise.all(children.map(({ child }) => child.exitCode !== null || new Promise((r) => child.on('exit', r)))).then(() => process.exit(code));
