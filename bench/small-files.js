@@ -1,0 +1,180 @@
+#!/usr/bin/env node
+// Small-file micro-benchmark (not a test): times each hop of "create + write 4 KiB +
+// close" through the client library (no FUSE) on a real cluster (master + 3 chunkservers,
+// goal 2, loopback, a temp dir). Each file is created, opened, written, closed one after
+// the other, as `cp` of many small files does. Per hop: median and mean in ms, from the
+// client's side (a master request's time includes the master's changelog fsync and, for
+// writeChunk, the chunk creation on the chunkservers). Also: a plain getattr round trip
+// (the floor of any master request) and ChunkFile.create on the same disk (the
+// chunkserver's own share of a grant). Progress on stderr, a JSON summary on stdout.
+//   node bench/small-files.js [--files 200] [--size 4096] [--goal 2] [--dir /tmp]
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Command } from 'commander';
+import { ChunkFile } from '@tsmfs/chunkserver';
+import { MasterSession, O_RDWR } from '@tsmfs/client';
+import { Connection } from '@tsmfs/rpc';
+
+const root = resolve(import.meta.dirname, '..');
+const opts = new Command('bench-small-files')
+  .description('Per-hop timings of create + write + close of small files through the client library')
+  .option('--files <n>', 'files written', '200')
+  .option('--size <bytes>', 'bytes per file', '4096')
+  .option('--goal <n>', 'copies per chunk', '2')
+  .option('--dir <path>', 'where the disks go', tmpdir())
+  .parse()
+  .opts();
+const FILES = Number(opts.files);
+const SIZE = Number(opts.size);
+const GOAL = Number(opts.goal);
+const progress = (msg) => process.stderr.write(`[bench small-files] ${msg}\n`);
+
+async function freePort() {
+  const srv = createServer();
+  await new Promise((r) => srv.listen(0, '127.0.0.1', r));
+  const { port } = srv.address();
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
+function spawnDaemon(bin, cfg, readyLine) {
+  const child = spawn(process.execPath, [join(root, bin), '-c', cfg], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, LOG_LEVEL: 'info' } });
+  let seen = '';
+  const ready = new Promise((res, rej) => {
+    child.stderr.on('data', (b) => {
+      seen = (seen + b.toString()).slice(-20000);
+      if (seen.includes(readyLine)) res();
+    });
+    child.on('exit', (code) => rej(new Error(`${bin} exited ${code}: ${seen.slice(-2000)}`)));
+  });
+  return { child, ready: ready.then(() => child.removeAllListeners('exit')) };
+}
+
+function stop(child) {
+  return new Promise((r) => {
+    if (child.exitCode !== null || child.signalCode !== null) return r();
+    child.once('exit', () => r());
+    child.kill('SIGTERM');
+  });
+}
+
+async function startCluster(dir) {
+  const [matocl, matocs, matoml, http] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+  mkdirSync(join(dir, 'master'));
+  writeFileSync(join(dir, 'exports.cfg'), '127.0.0.1 / rw,alldirs,maproot=0\n');
+  writeFileSync(
+    join(dir, 'master.cfg'),
+    [
+      `DATA_PATH = ${join(dir, 'master')}`,
+      `EXPORTS_FILENAME = ${join(dir, 'exports.cfg')}`,
+      'MATOCL_LISTEN_HOST = 127.0.0.1',
+      `MATOCL_LISTEN_PORT = ${matocl}`,
+      'MATOCS_LISTEN_HOST = 127.0.0.1',
+      `MATOCS_LISTEN_PORT = ${matocs}`,
+      'MATOML_LISTEN_HOST = 127.0.0.1',
+      `MATOML_LISTEN_PORT = ${matoml}`,
+      `HTTP_LISTEN_PORT = ${http}`,
+      'REPLICATIONS_DELAY_INIT = 0',
+    ].join('\n'),
+  );
+  const master = spawnDaemon('packages/master/dist/bin/tsmfs-master.js', join(dir, 'master.cfg'), '"msg":"ready"');
+  await master.ready;
+  const chunkservers = [];
+  for (let i = 1; i <= 3; i++) {
+    const cdir = join(dir, `cs${i}`);
+    mkdirSync(join(cdir, 'hdd'), { recursive: true });
+    writeFileSync(join(cdir, 'hdd.cfg'), `${join(cdir, 'hdd')}\n`);
+    const port = await freePort();
+    writeFileSync(
+      join(cdir, 'cs.cfg'),
+      [`MASTER_HOST = 127.0.0.1`, `MASTER_PORT = ${matocs}`, 'CSSERV_LISTEN_HOST = 127.0.0.1', `CSSERV_LISTEN_PORT = ${port}`, `HDD_CONF_FILENAME = ${join(cdir, 'hdd.cfg')}`, `DATA_PATH = ${cdir}`, 'HDD_LEAVE_SPACE_DEFAULT = 64MiB'].join('\n'),
+    );
+    chunkservers.push(spawnDaemon('packages/chunkserver/dist/bin/tsmfs-chunkserver.js', join(cdir, 'cs.cfg'), 'registered with the master'));
+  }
+  await Promise.all(chunkservers.map((c) => c.ready));
+  const session = await MasterSession.open({ masters: [{ host: '127.0.0.1', port: matocl }], cred: { uid: 0, gid: 0, groups: [] } });
+  return { master, chunkservers, session };
+}
+
+/** hop name → durations (ms) */
+const hops = new Map();
+const record = (name, ms) => (hops.get(name) ?? hops.set(name, []).get(name)).push(ms);
+async function timed(name, p) {
+  const t0 = performance.now();
+  try {
+    return await p;
+  } finally {
+    record(name, performance.now() - t0);
+  }
+}
+
+/** Every master request of the session, and the data requests on chunkserver links, by name. */
+function instrument(session) {
+  const call = session.call.bind(session);
+  session.call = (name, body) => timed(`master ${name}`, call(name, body));
+  const request = Connection.prototype.request;
+  Connection.prototype.request = function (name, body, t) {
+    const p = request.call(this, name, body, t);
+    return name.startsWith('data') ? timed(`chunkserver ${name}`, p) : p;
+  };
+  const requestData = Connection.prototype.requestData;
+  Connection.prototype.requestData = function (type, parts, t) {
+    return timed('chunkserver data piece (chain ack)', requestData.call(this, type, parts, t));
+  };
+}
+
+function summary(list) {
+  const s = [...list].sort((a, b) => a - b);
+  const r = (x) => +x.toFixed(3);
+  return { n: s.length, medianMs: r(s[Math.floor(s.length / 2)]), meanMs: r(s.reduce((a, b) => a + b, 0) / s.length), p90Ms: r(s[Math.floor(s.length * 0.9)]) };
+}
+
+async function main() {
+  const dir = mkdtempSync(join(opts.dir, 'tsmfs-bench-sf-'));
+  let cluster;
+  try {
+    // The chunkserver's part of a grant, without the network: create + header + close.
+    mkdirSync(join(dir, 'raw'));
+    for (let i = 0; i < FILES; i++) {
+      const t0 = performance.now();
+      const f = await ChunkFile.create(join(dir, 'raw', `chunk_${i}.mfs`), i + 1, 1);
+      await f.close();
+      record('local ChunkFile.create+close', performance.now() - t0);
+    }
+    cluster = await startCluster(dir);
+    const { session } = cluster;
+    const d = await session.mkdir(session.root, 'd', 0o755);
+    if (GOAL !== 1) await session.setgoal(d.inode, GOAL);
+    for (let i = 0; i < 200; i++) await timed('master getattr (floor)', session.getattr(d.inode));
+    instrument(session);
+    const payload = randomBytes(SIZE);
+    progress(`${FILES} files of ${SIZE} bytes at goal ${GOAL} in ${dir}`);
+    const t0 = performance.now();
+    for (let i = 0; i < FILES; i++) {
+      const t = performance.now();
+      const attr = await session.create(d.inode, `f${i}`, 0o644);
+      const f = await session.openFile(attr.inode, O_RDWR);
+      await f.write(0, payload);
+      await timed('file flush (write-back to close)', f.flush());
+      await f.close();
+      record('file total', performance.now() - t);
+    }
+    const seconds = (performance.now() - t0) / 1000;
+    const result = { files: FILES, size: SIZE, goal: GOAL, filesPerSecond: Math.round(FILES / seconds), hops: {} };
+    for (const [name, list] of [...hops].sort()) result.hops[name] = summary(list);
+    process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+  } finally {
+    cluster?.session.close();
+    if (cluster) await Promise.all([cluster.master, ...cluster.chunkservers].map((c) => stop(c.child)));
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
