@@ -31,7 +31,10 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>, timeo
 
 describe('master HTTP: JSON API and /metrics', () => {
   it('shows the cluster as it is, and a lost chunkserver as missing copies', async () => {
-    const c = await Cluster.create({ master: { config: FAST_LOOP } });
+    // No replication in this test (REPLICATIONS_DELAY_INIT far away): the copies of the
+    // chunkserver killed below must stay missing, not be re-made on the third server
+    // before the test looks.
+    const c = await Cluster.create({ master: { config: { ...FAST_LOOP, REPLICATIONS_DELAY_INIT: 3600 } } });
     const servers = await c.addChunkservers(3);
     const http = c.master.ports.http;
     const s = await c.session();
