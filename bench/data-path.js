@@ -4,14 +4,14 @@
 // speed of the same file system measured with dd; chunkserver CPU per GiB (utime+stime
 // from /proc/PID/stat); time to re-replicate after a chunkserver is killed. Real
 // processes on loopback, a temp dir. Progress on stderr, a JSON summary on stdout.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Command } from 'commander';
 import { MasterSession, O_RDWR } from '@tsmfs/client';
+import { cpuSeconds, freePort, spawnDaemon, stop } from './lib/daemons.js';
 
 const root = resolve(import.meta.dirname, '..');
 const opts = new Command('bench-data-path')
@@ -29,41 +29,6 @@ const PARALLEL = Number(opts.parallel);
 const TICK = 100; // USER_HZ
 
 const progress = (msg) => process.stderr.write(`[bench data-path] ${msg}\n`);
-
-async function freePort() {
-  const srv = createServer();
-  await new Promise((r) => srv.listen(0, '127.0.0.1', r));
-  const { port } = srv.address();
-  await new Promise((r) => srv.close(r));
-  return port;
-}
-
-function spawnDaemon(bin, cfg, readyLine) {
-  const child = spawn(process.execPath, [join(root, bin), '-c', cfg], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, LOG_LEVEL: 'info' } });
-  let seen = '';
-  const ready = new Promise((res, rej) => {
-    child.stderr.on('data', (b) => {
-      seen = (seen + b.toString()).slice(-20000);
-      if (seen.includes(readyLine)) res();
-    });
-    child.on('exit', (code) => rej(new Error(`${bin} exited ${code}: ${seen.slice(-2000)}`)));
-  });
-  return { child, ready: ready.then(() => child.removeAllListeners('exit')) };
-}
-
-function cpuSeconds(pid) {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / TICK;
-}
-
-function stop(child) {
-  return new Promise((r) => {
-    if (child.exitCode !== null || child.signalCode !== null) return r();
-    child.once('exit', () => r());
-    child.kill('SIGTERM');
-  });
-}
 
 async function startCluster(dir) {
   const [matocl, matocs, matoml, http] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
@@ -85,7 +50,7 @@ async function startCluster(dir) {
       'CHUNKS_LOOP_MIN_TIME = 1',
     ].join('\n'),
   );
-  const master = spawnDaemon('packages/master/dist/bin/tsmfs-master.js', join(dir, 'master.cfg'), '"msg":"ready"');
+  const master = spawnDaemon('packages/master/dist/bin/tsmfs-master.js', ['-c', join(dir, 'master.cfg')], { readyLine: '"msg":"ready"' });
   await master.ready;
   const chunkservers = [];
   for (let i = 1; i <= 3; i++) {
@@ -97,7 +62,7 @@ async function startCluster(dir) {
       join(cdir, 'cs.cfg'),
       [`MASTER_HOST = 127.0.0.1`, `MASTER_PORT = ${matocs}`, 'CSSERV_LISTEN_HOST = 127.0.0.1', `CSSERV_LISTEN_PORT = ${port}`, `HDD_CONF_FILENAME = ${join(cdir, 'hdd.cfg')}`, `DATA_PATH = ${cdir}`, 'HDD_LEAVE_SPACE_DEFAULT = 64MiB'].join('\n'),
     );
-    const cs = spawnDaemon('packages/chunkserver/dist/bin/tsmfs-chunkserver.js', join(cdir, 'cs.cfg'), 'registered with the master');
+    const cs = spawnDaemon('packages/chunkserver/dist/bin/tsmfs-chunkserver.js', ['-c', join(cdir, 'cs.cfg')], { readyLine: 'registered with the master' });
     chunkservers.push({ ...cs, port });
   }
   await Promise.all(chunkservers.map((c) => c.ready));

@@ -3,14 +3,13 @@
 // with pipelining, start-up time (dump load + changelog replay). Real processes, real
 // TCP, a temp dir. Prints progress to stderr and a JSON summary to stdout.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { Command } from 'commander';
 import { MasterSession } from '@tsmfs/client';
+import { freePort, rssBytes, spawnDaemon, stop } from './lib/daemons.js';
 
-const root = resolve(import.meta.dirname, '..');
 const opts = new Command('bench-master')
   .description('Benchmark tsmfs-master: memory per inode, ops/s, start-up time')
   .option('--files <n>', 'files to create for the memory figure', '1000000')
@@ -24,43 +23,12 @@ const WINDOW = Number(opts.window);
 
 const progress = (msg) => process.stderr.write(`[bench master] ${msg}\n`);
 
-async function freePort() {
-  const srv = createServer();
-  await new Promise((r) => srv.listen(0, '127.0.0.1', r));
-  const { port } = srv.address();
-  await new Promise((r) => srv.close(r));
-  return port;
-}
-
-function rssBytes(pid) {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return Number(m[1]) * 1024;
-}
-
+/** Starts the master and times it from spawn to "ready" (the start-up figure). */
 async function startMaster(cfg) {
   const t0 = process.hrtime.bigint();
-  const child = spawn(process.execPath, [join(root, 'packages/master/dist/bin/tsmfs-master.js'), '-c', cfg], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-    env: { ...process.env, LOG_LEVEL: 'info' },
-  });
-  let seen = '';
-  await new Promise((res, rej) => {
-    child.stderr.on('data', (b) => {
-      seen = (seen + b.toString()).slice(-20000);
-      if (seen.includes('"msg":"ready"')) res();
-    });
-    child.on('exit', (code) => rej(new Error(`master exited ${code}: ${seen.slice(-2000)}`)));
-  });
-  child.removeAllListeners('exit');
+  const { child, ready } = spawnDaemon('packages/master/dist/bin/tsmfs-master.js', ['-c', cfg]);
+  await ready;
   return { child, readyMs: Number(process.hrtime.bigint() - t0) / 1e6 };
-}
-
-function stop(child, signal) {
-  return new Promise((r) => {
-    if (child.exitCode !== null) return r();
-    child.once('exit', r);
-    child.kill(signal);
-  });
 }
 
 /** Runs `count` calls of `fn(i)` with at most WINDOW in flight; returns ops/s. */

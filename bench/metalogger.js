@@ -6,13 +6,13 @@
 // real TCP, a temp dir. Progress on stderr, JSON on stdout.
 import { spawn } from 'node:child_process';
 import { closeSync, fstatSync, mkdirSync, mkdtempSync, openSync, readSync, rmSync, writeFileSync, writeSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Command } from 'commander';
 import { MasterSession } from '@tsmfs/client';
 import { Namespace, createEmptyMetadata, encodeDump, encodeEntry, masterClock } from '@tsmfs/master';
 import { dial } from '@tsmfs/rpc';
+import { freePort, spawnDaemon, stop } from './lib/daemons.js';
 
 const root = resolve(import.meta.dirname, '..');
 const opts = new Command('bench-metalogger')
@@ -32,36 +32,6 @@ const DRILLS = Number(opts.drills);
 
 const progress = (msg) => process.stderr.write(`[bench metalogger] ${msg}\n`);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-async function freePort() {
-  const srv = createServer();
-  await new Promise((r) => srv.listen(0, '127.0.0.1', r));
-  const { port } = srv.address();
-  await new Promise((r) => srv.close(r));
-  return port;
-}
-
-function spawnDaemon(bin, cfg) {
-  const child = spawn(process.execPath, [join(root, bin), '-c', cfg], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, LOG_LEVEL: 'info' } });
-  let seen = '';
-  const ready = new Promise((res, rej) => {
-    child.stderr.on('data', (b) => {
-      seen = (seen + b.toString()).slice(-20000);
-      if (seen.includes('"msg":"ready"')) res();
-    });
-    child.on('exit', (code) => rej(new Error(`${bin} exited ${code}: ${seen.slice(-2000)}`)));
-  });
-  ready.catch(() => {});
-  return { child, ready };
-}
-
-function stop(child, signal) {
-  return new Promise((r) => {
-    if (child.exitCode !== null || child.signalCode !== null) return r();
-    child.once('exit', r);
-    child.kill(signal);
-  });
-}
 
 function run(bin, args) {
   const t0 = performance.now();
@@ -146,9 +116,9 @@ async function pipelined(count, fn) {
 async function lagFigure(results) {
   const dir = mkdtempSync(join(tmpdir(), 'tsmfs-bench-ml-'));
   const { ports, mlDir } = await cluster(dir);
-  const master = spawnDaemon('packages/master/dist/bin/tsmfs-master.js', join(dir, 'master.cfg'));
+  const master = spawnDaemon('packages/master/dist/bin/tsmfs-master.js', ['-c', join(dir, 'master.cfg')]);
   await master.ready;
-  const ml = spawnDaemon('packages/metalogger/dist/bin/tsmfs-metalogger.js', join(dir, 'ml.cfg'));
+  const ml = spawnDaemon('packages/metalogger/dist/bin/tsmfs-metalogger.js', ['-c', join(dir, 'ml.cfg')]);
   await ml.ready;
   try {
     const s = await MasterSession.open({ masters: [{ host: '127.0.0.1', port: ports.matocl }], cred: { uid: 0, gid: 0, groups: [] } });
@@ -250,9 +220,9 @@ async function drill() {
   const { ports, data, mlDir } = await cluster(dir);
   const ports2 = { matocl: await freePort(), matoml: await freePort(), matocs: await freePort(), http: await freePort() };
   writeMasterCfg(join(dir, 'master2.cfg'), mlDir, dir, ports2);
-  const master = spawnDaemon('packages/master/dist/bin/tsmfs-master.js', join(dir, 'master.cfg'));
+  const master = spawnDaemon('packages/master/dist/bin/tsmfs-master.js', ['-c', join(dir, 'master.cfg')]);
   await master.ready;
-  const ml = spawnDaemon('packages/metalogger/dist/bin/tsmfs-metalogger.js', join(dir, 'ml.cfg'));
+  const ml = spawnDaemon('packages/metalogger/dist/bin/tsmfs-metalogger.js', ['-c', join(dir, 'ml.cfg')]);
   await ml.ready;
   let master2;
   try {
@@ -280,7 +250,7 @@ async function drill() {
     rmSync(data, { recursive: true, force: true });
     await stop(ml.child, 'SIGTERM');
     const r = await run('packages/master/dist/bin/tsmfs-metarestore.js', ['-a', '-d', mlDir]);
-    master2 = spawnDaemon('packages/master/dist/bin/tsmfs-master.js', join(dir, 'master2.cfg'));
+    master2 = spawnDaemon('packages/master/dist/bin/tsmfs-master.js', ['-c', join(dir, 'master2.cfg')]);
     await master2.ready;
     const count = acked.size;
     while (acked.size <= count) await sleep(1);

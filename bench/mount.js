@@ -8,11 +8,11 @@
 // and prints the mount point, for other tools. JSON on stdout, progress on stderr.
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Command } from 'commander';
 import { MasterSession } from '@tsmfs/client';
+import { freePort, spawnDaemon } from './lib/daemons.js';
 
 const root = resolve(import.meta.dirname, '..');
 const opts = new Command('bench-mount')
@@ -24,29 +24,8 @@ const opts = new Command('bench-mount')
   .opts();
 const progress = (m) => process.stderr.write(`[bench mount] ${m}\n`);
 
-async function freePort() {
-  const srv = createServer();
-  await new Promise((r) => srv.listen(0, '127.0.0.1', r));
-  const { port } = srv.address();
-  await new Promise((r) => srv.close(r));
-  return port;
-}
-
 /** node flags of the daemons and the mount: CPU profiles when asked for. */
 const nodeFlags = () => (opts.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProf}`] : []);
-
-function spawnDaemon(bin, args, readyLine) {
-  const child = spawn(process.execPath, [...nodeFlags(), join(root, bin), ...args], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, LOG_LEVEL: 'info' } });
-  let seen = '';
-  const ready = new Promise((res, rej) => {
-    child.stderr.on('data', (b) => {
-      seen = (seen + b.toString()).slice(-20000);
-      if (seen.includes(readyLine)) res();
-    });
-    child.on('exit', (code) => rej(new Error(`${bin} exited ${code}: ${seen.slice(-2000)}`)));
-  });
-  return { child, ready: ready.then(() => child.removeAllListeners('exit')) };
-}
 
 function runWorkloads(dir) {
   return new Promise((res, rej) => {
@@ -93,7 +72,7 @@ try {
     `DATA_PATH = ${dir}/master\nEXPORTS_FILENAME = ${dir}/exports.cfg\nMATOCL_LISTEN_HOST = 127.0.0.1\nMATOCL_LISTEN_PORT = ${cl}\n` +
       `MATOCS_LISTEN_HOST = 127.0.0.1\nMATOCS_LISTEN_PORT = ${cs}\nMATOML_LISTEN_HOST = 127.0.0.1\nMATOML_LISTEN_PORT = ${ml}\nHTTP_LISTEN_PORT = ${http}\nHTTP_LISTEN_HOST = 127.0.0.1\n`,
   );
-  const master = spawnDaemon('packages/master/dist/bin/tsmfs-master.js', ['-c', join(dir, 'master.cfg')], '"msg":"ready"');
+  const master = spawnDaemon('packages/master/dist/bin/tsmfs-master.js', ['-c', join(dir, 'master.cfg')], { readyLine: '"msg":"ready"', nodeFlags: nodeFlags() });
   children.push(master.child);
   await master.ready;
   for (let i = 1; i <= 3; i++) {
@@ -105,7 +84,7 @@ try {
       join(d, 'cs.cfg'),
       `DATA_PATH = ${d}/data\nHDD_CONF_FILENAME = ${d}/hdd.cfg\nMASTER_HOST = 127.0.0.1\nMASTER_PORT = ${cs}\nCSSERV_LISTEN_HOST = 127.0.0.1\nCSSERV_LISTEN_PORT = ${await freePort()}\n`,
     );
-    const c = spawnDaemon('packages/chunkserver/dist/bin/tsmfs-chunkserver.js', ['-c', join(d, 'cs.cfg')], 'registered with the master');
+    const c = spawnDaemon('packages/chunkserver/dist/bin/tsmfs-chunkserver.js', ['-c', join(d, 'cs.cfg')], { readyLine: 'registered with the master', nodeFlags: nodeFlags() });
     children.push(c.child);
     await c.ready;
   }

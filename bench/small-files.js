@@ -8,16 +8,15 @@
 // (the floor of any master request) and ChunkFile.create on the same disk (the
 // chunkserver's own share of a grant). Progress on stderr, a JSON summary on stdout.
 //   node bench/small-files.js [--files 200] [--size 4096] [--goal 2] [--dir /tmp]
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Command } from 'commander';
 import { ChunkFile } from '@tsmfs/chunkserver';
 import { MasterSession, O_RDWR } from '@tsmfs/client';
 import { Connection } from '@tsmfs/rpc';
+import { freePort, spawnDaemon, stop } from './lib/daemons.js';
 
 const root = resolve(import.meta.dirname, '..');
 const opts = new Command('bench-small-files')
@@ -32,35 +31,6 @@ const FILES = Number(opts.files);
 const SIZE = Number(opts.size);
 const GOAL = Number(opts.goal);
 const progress = (msg) => process.stderr.write(`[bench small-files] ${msg}\n`);
-
-async function freePort() {
-  const srv = createServer();
-  await new Promise((r) => srv.listen(0, '127.0.0.1', r));
-  const { port } = srv.address();
-  await new Promise((r) => srv.close(r));
-  return port;
-}
-
-function spawnDaemon(bin, cfg, readyLine) {
-  const child = spawn(process.execPath, [join(root, bin), '-c', cfg], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, LOG_LEVEL: 'info' } });
-  let seen = '';
-  const ready = new Promise((res, rej) => {
-    child.stderr.on('data', (b) => {
-      seen = (seen + b.toString()).slice(-20000);
-      if (seen.includes(readyLine)) res();
-    });
-    child.on('exit', (code) => rej(new Error(`${bin} exited ${code}: ${seen.slice(-2000)}`)));
-  });
-  return { child, ready: ready.then(() => child.removeAllListeners('exit')) };
-}
-
-function stop(child) {
-  return new Promise((r) => {
-    if (child.exitCode !== null || child.signalCode !== null) return r();
-    child.once('exit', () => r());
-    child.kill('SIGTERM');
-  });
-}
 
 async function startCluster(dir) {
   const [matocl, matocs, matoml, http] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
@@ -81,7 +51,7 @@ async function startCluster(dir) {
       'REPLICATIONS_DELAY_INIT = 0',
     ].join('\n'),
   );
-  const master = spawnDaemon('packages/master/dist/bin/tsmfs-master.js', join(dir, 'master.cfg'), '"msg":"ready"');
+  const master = spawnDaemon('packages/master/dist/bin/tsmfs-master.js', ['-c', join(dir, 'master.cfg')], { readyLine: '"msg":"ready"' });
   await master.ready;
   const chunkservers = [];
   for (let i = 1; i <= 3; i++) {
@@ -93,7 +63,7 @@ async function startCluster(dir) {
       join(cdir, 'cs.cfg'),
       [`MASTER_HOST = 127.0.0.1`, `MASTER_PORT = ${matocs}`, 'CSSERV_LISTEN_HOST = 127.0.0.1', `CSSERV_LISTEN_PORT = ${port}`, `HDD_CONF_FILENAME = ${join(cdir, 'hdd.cfg')}`, `DATA_PATH = ${cdir}`, 'HDD_LEAVE_SPACE_DEFAULT = 64MiB'].join('\n'),
     );
-    chunkservers.push(spawnDaemon('packages/chunkserver/dist/bin/tsmfs-chunkserver.js', join(cdir, 'cs.cfg'), 'registered with the master'));
+    chunkservers.push(spawnDaemon('packages/chunkserver/dist/bin/tsmfs-chunkserver.js', ['-c', join(cdir, 'cs.cfg')], { readyLine: 'registered with the master' }));
   }
   await Promise.all(chunkservers.map((c) => c.ready));
   const session = await MasterSession.open({ masters: [{ host: '127.0.0.1', port: matocl }], cred: { uid: 0, gid: 0, groups: [] } });
