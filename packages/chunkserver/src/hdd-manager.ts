@@ -51,6 +51,8 @@ export interface HddManagerOptions {
   testFreqSeconds: number;
   /** Minimum milliseconds between two progress lines of a disk scan. */
   progressIntervalMs?: number;
+  /** Milliseconds between two measurements of every disk's free space (placement works from them). */
+  spaceRefreshMs?: number;
 }
 
 /** One configured disk (exported for types only; HddManager owns every instance). */
@@ -58,6 +60,10 @@ export class Disk {
   /** Chunks found on this disk: id → version. */
   readonly chunks = new Map<number, number>();
   damaged: string | undefined;
+  /** Free bytes at the last statfs, less what chunks created since then reserved; undefined before the first. */
+  avail: number | undefined;
+  /** Bytes reserved by creations since the statfs in progress started (subtracted once it lands). */
+  reservedSinceMeasure = 0;
   constructor(readonly spec: DiskSpec) {}
   get path(): string {
     return this.spec.path;
@@ -98,6 +104,7 @@ export class HddManager extends EventEmitter<HddEvents> implements Service {
   private readonly openFiles = new Map<number, OpenRecord>();
   private readonly log: Logger;
   private timer: NodeJS.Timeout | undefined;
+  private spaceTimer: NodeJS.Timeout | undefined;
   private testQueue: number[] = [];
 
   constructor(private readonly options: HddManagerOptions) {
@@ -108,6 +115,7 @@ export class HddManager extends EventEmitter<HddEvents> implements Service {
 
   async start(): Promise<void> {
     await Promise.all(this.disks.map((d) => this.scanDisk(d)));
+    await this.measureSpace();
     const usable = this.disks.filter((d) => d.damaged === undefined).length;
     if (usable === 0) this.log.error('no disk is usable: this chunkserver stores nothing until one is repaired');
     this.log.info({ chunks: this.index.size, disks: this.disks.length, usable }, 'disks scanned');
@@ -115,11 +123,16 @@ export class HddManager extends EventEmitter<HddEvents> implements Service {
       this.timer = setInterval(() => void this.testRound(), this.options.testFreqSeconds * 1000);
       this.timer.unref();
     }
+    // Placement works from these figures so that a chunk creation needs no statfs of its own.
+    this.spaceTimer = setInterval(() => void this.measureSpace(), this.options.spaceRefreshMs ?? 1000);
+    this.spaceTimer.unref();
   }
 
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
+    if (this.spaceTimer) clearInterval(this.spaceTimer);
     this.timer = undefined;
+    this.spaceTimer = undefined;
     const records = [...this.openFiles.values()];
     this.openFiles.clear();
     await Promise.all(records.map((r) => r.file.then((f) => f.close()).catch(() => undefined)));
@@ -147,19 +160,26 @@ export class HddManager extends EventEmitter<HddEvents> implements Service {
     };
   }
 
-  /** Creates an empty chunk on the disk with the most free space; ENOSPC if none has room. */
+  /**
+   * Creates an empty chunk on the disk with the most free space (as last measured); a disk
+   * that turns out full is marked so and the next one is tried; ENOSPC if none has room.
+   */
   async create(chunkId: number, version: number): Promise<void> {
-    if (this.index.has(chunkId)) throw fail('EEXIST', `chunk ${chunkId} already exists here`);
-    const disk = await this.chooseDisk();
-    if (this.index.has(chunkId)) throw fail('EEXIST', `chunk ${chunkId} already exists here`);
-    // Claimed before the file exists, so that a concurrent create of the same id fails.
-    this.place(chunkId, version, disk);
-    try {
-      const file = await this.guard(disk, { chunkId, version }, () => ChunkFile.create(this.pathOf(disk, chunkId, version), chunkId, version));
-      await file.close();
-    } catch (err) {
-      this.unplace(chunkId, disk);
-      throw err;
+    for (;;) {
+      if (this.index.has(chunkId)) throw fail('EEXIST', `chunk ${chunkId} already exists here`);
+      const disk = await this.chooseDisk();
+      if (this.index.has(chunkId)) throw fail('EEXIST', `chunk ${chunkId} already exists here`);
+      // Claimed before the file exists, so that a concurrent create of the same id fails.
+      this.place(chunkId, version, disk);
+      try {
+        const file = await this.guard(disk, { chunkId, version }, () => ChunkFile.create(this.pathOf(disk, chunkId, version), chunkId, version));
+        await file.close();
+        return;
+      } catch (err) {
+        this.unplace(chunkId, disk);
+        // guard() marked the disk full: another may still have room.
+        if (!(err instanceof TsmfsError && err.status === Status.ENOSPC)) throw err;
+      }
     }
   }
 
@@ -213,7 +233,7 @@ export class HddManager extends EventEmitter<HddEvents> implements Service {
   async duplicate(chunkId: number, version: number, newChunkId: number, newVersion: number): Promise<void> {
     if (this.index.has(newChunkId)) throw fail('EEXIST', `chunk ${newChunkId} already exists here`);
     await this.withChunk(chunkId, version, async (h) => {
-      const disk = (await this.hasRoom(h.disk)) ? h.disk : await this.chooseDisk();
+      const disk = this.hasRoom(h.disk) ? h.disk : await this.chooseDisk();
       if (this.index.has(newChunkId)) throw fail('EEXIST', `chunk ${newChunkId} already exists here`);
       this.place(newChunkId, newVersion, disk);
       try {
@@ -309,20 +329,18 @@ export class HddManager extends EventEmitter<HddEvents> implements Service {
     }
   }
 
+  /** The writable disk with the most room by the last measurement; the chosen one's figure is debited at once. */
   private async chooseDisk(): Promise<Disk> {
-    let best: { disk: Disk; avail: number } | undefined;
-    for (const disk of this.disks.filter((d) => d.writable)) {
-      const avail = await this.freeSpace(disk);
-      if (avail !== undefined && avail >= this.needed() && (!best || avail > best.avail)) best = { disk, avail };
-    }
+    if (this.disks.some((d) => d.writable && d.avail === undefined)) await this.measureSpace();
+    let best: Disk | undefined;
+    for (const disk of this.disks) if (this.hasRoom(disk) && (!best || disk.avail! > best.avail!)) best = disk;
     if (!best) throw fail('ENOSPC', 'no disk in service has room for a new chunk');
-    return best.disk;
+    this.reserve(best);
+    return best;
   }
 
-  private async hasRoom(disk: Disk): Promise<boolean> {
-    if (!disk.writable) return false;
-    const avail = await this.freeSpace(disk);
-    return avail !== undefined && avail >= this.needed();
+  private hasRoom(disk: Disk): boolean {
+    return disk.writable && disk.avail !== undefined && disk.avail >= this.needed();
   }
 
   /** A chunk needs at least its header and one block beyond the space kept free. */
@@ -330,21 +348,46 @@ export class HddManager extends EventEmitter<HddEvents> implements Service {
     return this.options.leaveSpace + 2 * BLOCK_SIZE;
   }
 
-  private async freeSpace(disk: Disk): Promise<number | undefined> {
+  /** Space a new chunk takes before the next measurement sees it (its header and a first block). */
+  private reserve(disk: Disk): void {
+    const bytes = 2 * BLOCK_SIZE;
+    disk.avail = Math.max(0, (disk.avail ?? 0) - bytes);
+    disk.reservedSinceMeasure += bytes;
+  }
+
+  /** @internal A write or creation hit ENOSPC: no new chunk goes there until a measurement finds room. */
+  markFull(disk: Disk): void {
+    disk.avail = 0;
+  }
+
+  /** statfs of every disk in service; a disk whose statfs fails is judged like any I/O error. */
+  private measureSpace(): Promise<void> {
+    return Promise.all(this.disks.map((d) => this.measureDisk(d))).then(() => undefined);
+  }
+
+  private async measureDisk(disk: Disk): Promise<void> {
+    if (disk.damaged !== undefined) return;
+    disk.reservedSinceMeasure = 0;
     try {
       const s = await statfs(disk.path);
-      return s.bavail * s.bsize;
+      this.recordSpace(disk, s.bavail * s.bsize);
     } catch (err) {
       await this.classify(disk, undefined, err);
-      return undefined;
     }
+  }
+
+  /** A fresh statfs figure, less what creations reserved while it ran (they may not show in it). */
+  private recordSpace(disk: Disk, avail: number): void {
+    disk.avail = Math.max(0, avail - disk.reservedSinceMeasure);
   }
 
   private async diskStatus(disk: Disk): Promise<DiskStatus> {
     const status = { path: disk.path, markedForRemoval: disk.spec.markedForRemoval, chunkCount: disk.chunks.size, totalSpace: 0, usedSpace: 0 };
     if (disk.damaged === undefined) {
       try {
+        disk.reservedSinceMeasure = 0;
         const s = await statfs(disk.path);
+        this.recordSpace(disk, s.bavail * s.bsize);
         status.totalSpace = s.blocks * s.bsize;
         status.usedSpace = (s.blocks - s.bavail) * s.bsize;
       } catch (err) {
@@ -365,7 +408,10 @@ export class HddManager extends EventEmitter<HddEvents> implements Service {
     if (err instanceof TsmfsError) return err;
     const code = (err as NodeJS.ErrnoException).code ?? '';
     const message = `${disk.path}: ${(err as Error).message}`;
-    if (code === 'ENOSPC' || code === 'EDQUOT') return new TsmfsError(Status.ENOSPC, message);
+    if (code === 'ENOSPC' || code === 'EDQUOT') {
+      this.markFull(disk);
+      return new TsmfsError(Status.ENOSPC, message);
+    }
     if (code === 'EEXIST') return new TsmfsError(Status.EEXIST, message);
     if (code === 'EMFILE' || code === 'ENFILE') return new TsmfsError(Status.EMFILE, message);
     if (code === 'ENOENT') return this.missing(disk, chunk, message);
