@@ -1,17 +1,10 @@
 import { lstat, readFile, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
+import { MASTERINFO_NAME, type MasterInfo, SchemaError, decodeMasterInfo } from '@tsmfs/protocol';
 import { NotInMountError } from './exit-codes.js';
 
-/** The content of a mount's hidden `.masterinfo` (written by tsmfs-mount; docs/cli.md). */
-export interface MasterInfo {
-  masters: { host: string; port: number }[];
-  sessionId: number;
-  subdir: string;
-  mountpoint: string;
-  version: string;
-}
-
-export const MASTERINFO = '.masterinfo';
+export type { MasterInfo };
+const MASTERINFO = MASTERINFO_NAME;
 
 /** Where a path lives: its mount root, that mount's .masterinfo, and the path's inode there. */
 export interface MountedPath {
@@ -66,15 +59,10 @@ export async function readMasterInfo(dir: string): Promise<MasterInfo | undefine
 }
 
 export function parseMasterInfo(text: string, where: string): MasterInfo {
-  let v: Partial<MasterInfo>;
   try {
-    v = JSON.parse(text) as Partial<MasterInfo>;
-  } catch {
-    throw new NotInMountError(`${where}: not a tsmfs .masterinfo (not JSON)`);
+    return decodeMasterInfo(text);
+  } catch (err) {
+    const why = err instanceof SchemaError ? err.message : 'not JSON';
+    throw new NotInMountError(`${where}: not a tsmfs .masterinfo (${why})`);
   }
-  const okMasters = Array.isArray(v.masters) && v.masters.length > 0 && v.masters.every((m) => typeof m?.host === 'string' && Number.isInteger(m?.port));
-  if (!okMasters || !Number.isSafeInteger(v.sessionId) || typeof v.subdir !== 'string') {
-    throw new NotInMountError(`${where}: not a tsmfs .masterinfo (masters, sessionId and subdir are required)`);
-  }
-  return { masters: v.masters!, sessionId: v.sessionId!, subdir: v.subdir!, mountpoint: v.mountpoint ?? '', version: v.version ?? '' };
 }

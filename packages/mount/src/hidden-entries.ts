@@ -1,19 +1,13 @@
 import type { Attr as KernelAttr } from '@tsmfs/fuse';
+import { MASTERINFO_NAME, type MasterInfo, encodeMasterInfo } from '@tsmfs/protocol';
 
 /** MooseFS's special inode numbers, far above what the master hands out. */
 export const MASTERINFO_INODE = 0x7fffffff;
 export const STATS_INODE = 0x7ffffff0;
 
-export const MASTERINFO_NAME = '.masterinfo';
+export { MASTERINFO_NAME };
+export type { MasterInfo };
 export const STATS_NAME = '.stats';
-
-export interface MasterInfo {
-  masters: { host: string; port: number }[];
-  sessionId: number;
-  subdir: string;
-  mountpoint: string;
-  version: string;
-}
 
 /**
  * The entries of the mount root that are not in the master's namespace: `.masterinfo`
@@ -45,7 +39,7 @@ export class HiddenEntries {
   }
 
   content(ino: number): Buffer {
-    if (ino === MASTERINFO_INODE) return Buffer.from(JSON.stringify(this.masterInfo()) + '\n');
+    if (ino === MASTERINFO_INODE) return Buffer.from(encodeMasterInfo(this.masterInfo()));
     return Buffer.from(this.stats());
   }
 

@@ -7,3 +7,4 @@ export * from './codec.js';
 export * from './handshake.js';
 export * from './data-frames.js';
 export * from './wire-flags.js';
+export * from './master-info.js';
