@@ -163,6 +163,25 @@ describe('data server', () => {
     await conn.request('dataWriteEnd', { chunkId: 7, version: 1 });
   });
 
+  it('opens the chain in one pass: a failure at either end of it reaches the client, and the chain still opens after', async () => {
+    const [a, b, c] = [await chunkserver('a'), await chunkserver('b'), await chunkserver('c')];
+    await a.hdd.create(9, 2);
+    await b.hdd.create(9, 2);
+    const conn = await link(a);
+    // The last link lacks the chunk while the head opens its own copy fine.
+    await expect(conn.request('dataWriteInit', { chunkId: 9, version: 2, chain: [b.addr, c.addr] })).rejects.toMatchObject({
+      message: expect.stringMatching(/next chunkserver of the chain/),
+    });
+    // The head lacks it while the rest of the chain opens fine.
+    await expect(conn.request('dataWriteInit', { chunkId: 10, version: 1, chain: [b.addr] })).rejects.toMatchObject({ message: expect.stringMatching(/10/) });
+    await c.hdd.create(9, 2);
+    await conn.request('dataWriteInit', { chunkId: 9, version: 2, chain: [b.addr, c.addr] });
+    const data = Buffer.alloc(3000, 0x5a);
+    expect(await writePiece(conn, 9, 2, 0, { offset: 0, data })).toBe(Status.OK);
+    await conn.request('dataWriteEnd', { chunkId: 9, version: 2 });
+    for (const cs of [a, b, c]) expect((await readRange(await link(cs), 9, 2, 0, data.length)).equals(data)).toBe(true);
+  });
+
   it('answers bad pieces with a status: wrong version, bad CRC, no write open; refuses unknown chunks', async () => {
     const a = await chunkserver('a');
     await a.hdd.create(9, 2);

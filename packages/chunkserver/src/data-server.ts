@@ -240,23 +240,24 @@ export class DataServer implements Service {
 
   // ---- writes ---------------------------------------------------------------------
 
+  /**
+   * Opens our copy and, at the same time, the rest of the chain: the next chunkserver gets
+   * the init before our file is open, so the chain opens in one pass rather than one link
+   * after the other. Answered when both are open; a failure of either undoes the other.
+   */
   private async writeInit(link: LinkState, req: Request<'dataWriteInit'>): Promise<object> {
     if (link.writes.has(req.chunkId)) throw fail('EBUSY', `a write of chunk ${req.chunkId} is already open on this link`);
-    const chunk = await this.options.hdd.acquire(req.chunkId, req.version);
-    let next: Connection | undefined;
-    try {
-      next = await this.openNext(req);
-    } catch (err) {
-      await chunk.release();
-      throw err;
-    }
-    if (link.writes.has(req.chunkId)) {
+    const [local, rest] = await Promise.allSettled([this.options.hdd.acquire(req.chunkId, req.version), this.openNext(req)]);
+    const chunk = local.status === 'fulfilled' ? local.value : undefined;
+    const next = rest.status === 'fulfilled' ? rest.value : undefined;
+    const failure = local.status === 'rejected' ? local.reason : rest.status === 'rejected' ? rest.reason : undefined;
+    if (failure !== undefined || link.writes.has(req.chunkId)) {
       next?.close();
-      await chunk.release();
-      throw fail('EBUSY', `a write of chunk ${req.chunkId} is already open on this link`);
+      await chunk?.release();
+      throw failure ?? fail('EBUSY', `a write of chunk ${req.chunkId} is already open on this link`);
     }
     const first = req.chain[0];
-    link.writes.set(req.chunkId, new WriteSession(chunk, req.version, next, first ? `${first.host}:${first.port}` : ''));
+    link.writes.set(req.chunkId, new WriteSession(chunk!, req.version, next, first ? `${first.host}:${first.port}` : ''));
     return {};
   }
 
@@ -342,20 +343,29 @@ export class DataServer implements Service {
     return r.value;
   }
 
+  /**
+   * Ends the write here and down the chain at the same time: every piece was forwarded
+   * as it came, before this request, so the next link has them all and ends its copy
+   * while we end ours. Answered when both ended; the first failure is the answer.
+   */
   private async writeEnd(link: LinkState, req: Request<'dataWriteEnd'>): Promise<object> {
     const session = link.writes.get(req.chunkId);
     if (!session || session.version !== req.version) throw fail('EBADF', `no write of chunk ${req.chunkId} v${req.version} is open on this link`);
     link.writes.delete(req.chunkId);
-    let clean = false;
-    try {
-      await session.settled();
-      if (this.options.fsyncBeforeClose) await session.chunk.sync();
-      await session.next?.request('dataWriteEnd', { chunkId: req.chunkId, version: req.version });
-      clean = true;
-    } finally {
-      await session.close(clean ? (c) => this.keepIdle(c, session.nextAddress) : undefined);
-    }
+    const rest = session.next?.request('dataWriteEnd', { chunkId: req.chunkId, version: req.version });
+    const [local, forwarded] = await Promise.allSettled([this.endLocal(session), rest]);
+    const clean = local.status === 'fulfilled' && forwarded.status === 'fulfilled';
+    await session.close(clean ? (c) => this.keepIdle(c, session.nextAddress) : undefined);
+    if (local.status === 'rejected') throw local.reason;
+    if (forwarded.status === 'rejected') throw forwarded.reason;
     return {};
+  }
+
+  /** Our copy's part of a write's end: every piece answered, synced if configured, the descriptor released. */
+  private async endLocal(session: WriteSession): Promise<void> {
+    await session.settled();
+    if (this.options.fsyncBeforeClose) await session.chunk.sync();
+    await session.chunk.release();
   }
 }
 
