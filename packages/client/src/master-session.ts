@@ -235,14 +235,24 @@ export class MasterSession extends EventEmitter<SessionEvents> {
     type: Request<'mknod'>['type'],
     mode: number,
     rdev = 0,
-    o?: CallOptions & { umask?: number },
+    o?: CallOptions & { umask?: number; open?: number },
   ): Promise<Attr> {
-    const body = { cred: this.credOf(o), parent, name, type, mode, umask: o?.umask ?? this.umask, rdev };
-    return (await this.call('mknod', body)).attr;
+    const body: Request<'mknod'> = { cred: this.credOf(o), parent, name, type, mode, umask: o?.umask ?? this.umask, rdev };
+    if (o?.open !== undefined) body.open = o.open;
+    const reply = await this.call('mknod', body);
+    // An older master ignores `open` (and a re-sent mknod resolved from EEXIST says nothing
+    // of it): open it the usual way. Counted twice at worst, which only keeps an unlinked
+    // file sustained until this session ends; never counted zero times.
+    if (o?.open !== undefined && !reply.opened) await this.open(reply.attr.inode, o.open, o);
+    return reply.attr;
   }
 
-  /** A regular file (mknod of type 'file'); opening it is the caller's next step. */
-  create(parent: number, name: string, mode = 0o644, o?: CallOptions & { umask?: number }): Promise<Attr> {
+  /**
+   * A regular file (mknod of type 'file'). With `open` (open flags) it is also opened for
+   * this session in the same round trip, as open(2) with O_CREAT: `openedFile` then wraps
+   * it; without, opening it is the caller's next step.
+   */
+  create(parent: number, name: string, mode = 0o644, o?: CallOptions & { umask?: number; open?: number }): Promise<Attr> {
     return this.mknod(parent, name, 'file', mode, 0, o);
   }
 
@@ -330,6 +340,12 @@ export class MasterSession extends EventEmitter<SessionEvents> {
       await this.release(inode);
       throw new TsmfsError(attr.type === 'dir' ? Status.EISDIR : Status.EINVAL, `inode ${inode} is not a regular file`);
     }
+    return this.openedFile(attr, flags, o);
+  }
+
+  /** A FileHandle on a file this session has opened already (`create` with `open`); close() releases it. */
+  openedFile(attr: Attr, flags: number, o?: CallOptions & FileHandleOptions): FileHandle {
+    const inode = attr.inode;
     return new FileHandle(this.io, inode, flags, this.credOf(o), attr, { ...o, onClose: () => this.release(inode) });
   }
 

@@ -110,6 +110,21 @@ describe('Sessions', () => {
     expect(ns.opens(f)).toBe(0);
   });
 
+  it('counts the open of a mknod with open as the session\'s, released when it expires', async () => {
+    const { ns, sessions, register, link } = setup('* / rw,maproot=0');
+    const a = register();
+    const r = sessions.serve(a, 'mknod', { cred: root, parent: 1, name: 'f', type: 'file', mode: 0o644, umask: 0, rdev: 0, open: 1 });
+    const f = r.attr.inode;
+    expect(ns.opens(f)).toBe(1);
+    sessions.serve(a, 'release', { inode: f });
+    expect(ns.opens(f)).toBe(0);
+    sessions.serve(a, 'mknod', { cred: root, parent: 1, name: 'g', type: 'file', mode: 0o644, umask: 0, rdev: 0, open: 1 });
+    const g = ns.lookup({ cred: root, parent: 1, name: 'g' }).attr.inode;
+    sessions.detach(a, link);
+    await new Promise((r) => setTimeout(r, 10));
+    expect(ns.opens(g)).toBe(0);
+  });
+
   it('resumes a session by id from the same address only', () => {
     const { sessions, register, link } = setup('* / rw');
     const a = register();

@@ -13,6 +13,11 @@ export const NAMESPACE_MESSAGES = [
 export type NamespaceMessage = (typeof NAMESPACE_MESSAGES)[number];
 const IS_NAMESPACE: ReadonlySet<MessageName> = new Set(NAMESPACE_MESSAGES);
 
+/** One more open of `inode` by `session`: released for it if the session expires. */
+function countOpen(session: Session, inode: number): void {
+  session.opens.set(inode, (session.opens.get(inode) ?? 0) + 1);
+}
+
 export function isNamespaceMessage(name: MessageName): name is NamespaceMessage {
   return IS_NAMESPACE.has(name);
 }
@@ -201,10 +206,8 @@ export class Sessions {
     }
     if (name === 'release') return this.release(session, (req as Request<'release'>).inode) as Reply<N>;
     const reply = (ns[name] as unknown as (r: Request<N>) => Reply<N>).call(ns, req);
-    if (name === 'open') {
-      const inode = (req as Request<'open'>).inode;
-      session.opens.set(inode, (session.opens.get(inode) ?? 0) + 1);
-    }
+    if (name === 'open') countOpen(session, (req as Request<'open'>).inode);
+    if (name === 'mknod' && (reply as Reply<'mknod'>).opened) countOpen(session, (reply as Reply<'mknod'>).attr.inode);
     return reply;
   }
 

@@ -282,17 +282,19 @@ export class MountOps implements LowLevelOps {
     const p = this.writableParent(parent, name);
     const cred = this.cred(ctx);
     let a: Attr;
-    let fresh = true;
     try {
-      a = await this.changing([p], this.session.mknod(p, name, 'file', mode & 0o7777, 0, { cred, umask: 0 }));
+      // Made and opened in one master request (O_CREAT: the creator may open it whatever its mode).
+      a = await this.changing([p], this.session.create(p, name, mode & 0o7777, { cred, umask: 0, open: flags }));
     } catch (err) {
       // Another client made it since the kernel's lookup: open what is there, as open(O_CREAT) would.
       if (!(err instanceof TsmfsError && err.status === Status.EEXIST) || flags & O_EXCL) throw err;
       a = await this.session.lookup(p, name, { cred });
-      fresh = false;
+      const entry = this.created(p, name, a);
+      const file = await this.openHandle(a.inode, flags, cred, false);
+      return { ...entry, fh: file.fh };
     }
     const entry = this.created(p, name, a);
-    const file = await this.openHandle(a.inode, flags, cred, fresh);
+    const file = this.files.add(a.inode, this.session.openedFile(a, flags, { cred }), this.tuning.readAheadMax);
     return { ...entry, fh: file.fh };
   }
 

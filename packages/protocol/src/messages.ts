@@ -166,8 +166,11 @@ export const Messages = {
       mode: t.u16,
       umask: t.u16,
       rdev: t.u32,
+      // Open flags: also open the new node for this session (create+open in one round
+      // trip). Absent: mknod alone. An older master ignores it and answers without `opened`.
+      open: t.opt(t.u32),
     }),
-    t.obj({ attr: Attr }),
+    t.obj({ attr: Attr, opened: t.opt(t.bool) }),
   ),
   mkdir: msg(24, t.obj({ cred: Cred, parent: t.u32, name: Name, mode: t.u16, umask: t.u16 }), t.obj({ attr: Attr })),
   symlink: msg(

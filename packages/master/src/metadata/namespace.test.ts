@@ -291,6 +291,26 @@ describe('trash and sustained files', () => {
     replayEqualsLive();
   });
 
+  it('mknod with open: made and opened at once, even a mode its creator could not open (O_CREAT)', () => {
+    const { ns, md, live, replayEqualsLive } = setup();
+    ns.settrashtime({ cred: ROOT, inode: 1, trashtime: 0, mode: 'set', recursive: false });
+    const home = ns.mkdir({ cred: ROOT, parent: 1, name: 'home', mode: 0o777, umask: 0 }).attr.inode;
+    const r = ns.mknod({ cred: ALICE, parent: home, name: 'ro', type: 'file', mode: 0o444, umask: 0, rdev: 0, open: O_WRONLY | O_TRUNC });
+    expect(r.opened).toBe(true);
+    const f = r.attr.inode;
+    expect(ns.opens(f)).toBe(1);
+    expect(errno(() => ns.open({ cred: ALICE, inode: f, flags: O_WRONLY }))).toBe('EACCES');
+    const entries = live.log.length;
+    expect(live.log.at(-1)).toMatchObject({ op: 'create', inode: f });
+    ns.unlink({ cred: ALICE, parent: home, name: 'ro' });
+    expect(md.sustained.has(f)).toBe(true);
+    ns.release({ inode: f });
+    expect(md.exists(f)).toBe(false);
+    expect(live.log.length).toBe(entries + 2);
+    expect(ns.mknod({ cred: ROOT, parent: 1, name: 'plain', type: 'file', mode: 0o644, umask: 0, rdev: 0 }).opened).toBeUndefined();
+    replayEqualsLive();
+  });
+
   it('sustained files nobody has open any more (after a restart) can be purged at once', () => {
     const { ns, mkfile, md, live } = setup();
     ns.settrashtime({ cred: ROOT, inode: 1, trashtime: 0, mode: 'set', recursive: false });

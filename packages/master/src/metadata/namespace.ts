@@ -165,7 +165,12 @@ export class Namespace {
 
   mknod(req: Request<'mknod'>): Reply<'mknod'> {
     const rdev = req.type === 'chardev' || req.type === 'blockdev' ? req.rdev : 0;
-    return this.create(req.cred, req.parent, req.name, req.type, req.mode & ~req.umask, rdev);
+    const reply = this.create(req.cred, req.parent, req.name, req.type, req.mode & ~req.umask, rdev);
+    if (req.open === undefined) return reply;
+    // open(2) with O_CREAT: the creator opens what it just made whatever its mode, and
+    // O_TRUNC of an empty file changes nothing; what remains of open is the count.
+    this.countOpen(reply.attr.inode);
+    return { ...reply, opened: true };
   }
 
   mkdir(req: Request<'mkdir'>): Reply<'mkdir'> {
@@ -371,8 +376,12 @@ export class Namespace {
       if (mode !== md.mode[inode]) m.mode = mode;
       this.commit(m);
     }
-    this.openCount.set(inode, (this.openCount.get(inode) ?? 0) + 1);
+    this.countOpen(inode);
     return { attr: md.attr(inode) };
+  }
+
+  private countOpen(inode: number): void {
+    this.openCount.set(inode, (this.openCount.get(inode) ?? 0) + 1);
   }
 
   release(req: Request<'release'>): Reply<'release'> {
