@@ -182,6 +182,26 @@ describe('data server', () => {
     for (const cs of [a, b, c]) expect((await readRange(await link(cs), 9, 2, 0, data.length)).equals(data)).toBe(true);
   });
 
+  it('takes pieces and the end right behind the init, before the chain is open; a failed init fails the pieces behind it', async () => {
+    const [a, b, c] = [await chunkserver('a'), await chunkserver('b'), await chunkserver('c')];
+    for (const cs of [a, b]) await cs.hdd.create(11, 4);
+    const conn = await link(a);
+    const pieces = randomPieces(3 * BLOCK_SIZE, 0);
+    // The last link lacks the chunk: the init and every piece behind it fail.
+    const failed = conn.request('dataWriteInit', { chunkId: 11, version: 4, chain: [b.addr, c.addr] });
+    const refused = await Promise.all(pieces.map((p, seq) => writePiece(conn, 11, 4, seq, p)));
+    await expect(failed).rejects.toMatchObject({ message: expect.stringMatching(/next chunkserver of the chain/) });
+    expect(refused.every((st) => st !== Status.OK)).toBe(true);
+    await c.hdd.create(11, 4);
+    const init = conn.request('dataWriteInit', { chunkId: 11, version: 4, chain: [b.addr, c.addr] });
+    const statuses = await Promise.all(pieces.map((p, seq) => writePiece(conn, 11, 4, seq, p)));
+    await init;
+    expect(statuses.every((st) => st === Status.OK)).toBe(true);
+    await conn.request('dataWriteEnd', { chunkId: 11, version: 4 });
+    const model = Buffer.concat(pieces.map((p) => p.data));
+    for (const cs of [a, b, c]) expect((await readRange(await link(cs), 11, 4, 0, model.length)).equals(model)).toBe(true);
+  });
+
   it('answers bad pieces with a status: wrong version, bad CRC, no write open; refuses unknown chunks', async () => {
     const a = await chunkserver('a');
     await a.hdd.create(9, 2);

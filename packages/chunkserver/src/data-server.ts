@@ -50,16 +50,22 @@ const INFLIGHT_LOW = 32;
 
 /**
  * A write open on one link: the local chunk and, unless we are the chain's last link,
- * the link to the next chunkserver. Every piece is written here and forwarded there at
- * once; its acknowledgement goes upstream only when both are done.
+ * the link to the next chunkserver. Registered as soon as its init arrives, before
+ * either is open, so that pieces sent right behind the init wait for them here (in
+ * arrival order: each waits on the same promises, whose callbacks run in order). Every
+ * piece is written here and forwarded there at once; its acknowledgement goes upstream
+ * only when both are done.
  */
 class WriteSession {
   private readonly inflight = new Set<Promise<void>>();
 
   constructor(
-    readonly chunk: ChunkHandle,
     readonly version: number,
-    readonly next: Connection | undefined,
+    readonly chunk: Promise<ChunkHandle>,
+    /** The link to the next chunkserver once the init was sent on it (pieces may follow at once); undefined at the chain's end. */
+    readonly next: Promise<Connection | undefined>,
+    /** Settles when the local chunk and the rest of the chain are both open, with the first failure. */
+    readonly opened: Promise<void>,
     /** "host:port" of `next`, where its link goes back to the idle pool. */
     readonly nextAddress: string,
   ) {}
@@ -77,11 +83,13 @@ class WriteSession {
   /** Ends the write; a link to the next chunkserver that ended cleanly goes to `keep` for the next write. */
   async close(keep?: (conn: Connection) => void): Promise<void> {
     await this.settled();
-    if (this.next) {
-      if (keep) keep(this.next);
-      else this.next.close();
+    const next = await this.next.catch(() => undefined);
+    if (next) {
+      if (keep) keep(next);
+      else next.close();
     }
-    await this.chunk.release();
+    const chunk = await this.chunk.catch(() => undefined);
+    await chunk?.release();
   }
 }
 
@@ -242,52 +250,54 @@ export class DataServer implements Service {
 
   /**
    * Opens our copy and, at the same time, the rest of the chain: the next chunkserver gets
-   * the init before our file is open, so the chain opens in one pass rather than one link
-   * after the other. Answered when both are open; a failure of either undoes the other.
+   * the init (and the pieces behind it) before our file is open, so the chain opens in
+   * one pass rather than one link after the other. Answered when both are open; a
+   * failure of either undoes the other, the local one first.
    */
   private async writeInit(link: LinkState, req: Request<'dataWriteInit'>): Promise<object> {
     if (link.writes.has(req.chunkId)) throw fail('EBUSY', `a write of chunk ${req.chunkId} is already open on this link`);
-    const [local, rest] = await Promise.allSettled([this.options.hdd.acquire(req.chunkId, req.version), this.openNext(req)]);
-    const chunk = local.status === 'fulfilled' ? local.value : undefined;
-    const next = rest.status === 'fulfilled' ? rest.value : undefined;
-    const failure = local.status === 'rejected' ? local.reason : rest.status === 'rejected' ? rest.reason : undefined;
-    if (failure !== undefined || link.writes.has(req.chunkId)) {
-      next?.close();
-      await chunk?.release();
-      throw failure ?? fail('EBUSY', `a write of chunk ${req.chunkId} is already open on this link`);
-    }
+    const chunk = this.options.hdd.acquire(req.chunkId, req.version);
+    const rest = this.initNext(req);
+    const opened = Promise.allSettled([chunk, rest.reply]).then(([l, r]) => {
+      if (l.status === 'rejected') throw l.reason;
+      if (r.status === 'rejected') throw r.reason;
+    });
     const first = req.chain[0];
-    link.writes.set(req.chunkId, new WriteSession(chunk!, req.version, next, first ? `${first.host}:${first.port}` : ''));
+    const session = new WriteSession(req.version, chunk, rest.conn, opened, first ? `${first.host}:${first.port}` : '');
+    link.writes.set(req.chunkId, session);
+    try {
+      await opened;
+    } catch (err) {
+      if (link.writes.get(req.chunkId) === session) link.writes.delete(req.chunkId);
+      await session.close();
+      throw err;
+    }
     return {};
   }
 
-  /** Opens the write on the next chunkserver of the chain (which opens the rest), on an idle link to it or a new one. */
-  private async openNext(req: Request<'dataWriteInit'>): Promise<Connection | undefined> {
+  /**
+   * Sends the init to the next chunkserver of the chain (which opens the rest), on an
+   * idle link to it or a new one: `conn` once it is sent, `reply` once the rest is open.
+   */
+  private initNext(req: Request<'dataWriteInit'>): { conn: Promise<Connection | undefined>; reply: Promise<void> } {
     const [first, ...rest] = req.chain;
-    if (!first) return undefined;
+    if (!first) return { conn: Promise.resolve(undefined), reply: Promise.resolve() };
     const where = `${first.host}:${first.port}`;
     const init = { chunkId: req.chunkId, version: req.version, chain: rest };
-    const idle = this.takeIdle(where);
-    if (idle) {
-      try {
-        await idle.request('dataWriteInit', init);
-        return idle;
-      } catch {
-        // The peer may have restarted since: a new link decides.
-        idle.close();
-      }
-    }
     const timeout = this.options.chainTimeoutMs ?? 30_000;
-    let conn: Connection | undefined;
-    try {
-      ({ conn } = await dial({ host: first.host, port: first.port, role: 'chunkserver', name: this.options.name, requestTimeoutMs: timeout, connectTimeoutMs: timeout }));
-      await conn.request('dataWriteInit', init);
-      return conn;
-    } catch (err) {
-      conn?.close();
-      const status = err instanceof TsmfsError ? err.status : Status.EIO;
-      throw new TsmfsError(status, `next chunkserver of the chain ${where}: ${(err as Error).message}`);
-    }
+    const idle = this.takeIdle(where);
+    // A reused link is not retried on a new one when it fails: pieces may already have followed the init on it.
+    const conn = idle
+      ? Promise.resolve(idle)
+      : dial({ host: first.host, port: first.port, role: 'chunkserver', name: this.options.name, requestTimeoutMs: timeout, connectTimeoutMs: timeout }).then((d) => d.conn);
+    const reply = conn.then((c) => c.request('dataWriteInit', init)).then(
+      () => undefined,
+      (err: unknown) => {
+        const status = err instanceof TsmfsError ? err.status : Status.EIO;
+        throw new TsmfsError(status, `next chunkserver of the chain ${where}: ${(err as Error).message}`);
+      },
+    );
+    return { conn, reply };
   }
 
   private takeIdle(where: string): Connection | undefined {
@@ -332,11 +342,11 @@ export class DataServer implements Service {
 
   /** Writes here and forwards to the next link at the same time; the worst status wins. */
   private async writePiece(session: WriteSession, frame: Frame, offset: number, data: Uint8Array): Promise<number> {
-    const local = session.chunk.write(offset, data);
+    const local = session.chunk.then((chunk) => chunk.write(offset, data));
     this.traffic.bytesWritten += data.length;
-    const forwarded = session.next
-      ? session.next.requestData(DataFrameType.write, [frame.body]).then((body) => decodeDataWriteStatus(body).status)
-      : Promise.resolve(Status.OK);
+    const forwarded = session.next.then((next) =>
+      next ? next.requestData(DataFrameType.write, [frame.body]).then((body) => decodeDataWriteStatus(body).status) : Status.OK,
+    );
     const [l, r] = await Promise.allSettled([local, forwarded]);
     if (l.status === 'rejected') return statusOf(l.reason);
     if (r.status === 'rejected') return statusOf(r.reason);
@@ -352,7 +362,8 @@ export class DataServer implements Service {
     const session = link.writes.get(req.chunkId);
     if (!session || session.version !== req.version) throw fail('EBADF', `no write of chunk ${req.chunkId} v${req.version} is open on this link`);
     link.writes.delete(req.chunkId);
-    const rest = session.next?.request('dataWriteEnd', { chunkId: req.chunkId, version: req.version });
+    await session.opened.catch(() => undefined);
+    const rest = session.next.then((next) => next?.request('dataWriteEnd', { chunkId: req.chunkId, version: req.version }));
     const [local, forwarded] = await Promise.allSettled([this.endLocal(session), rest]);
     const clean = local.status === 'fulfilled' && forwarded.status === 'fulfilled';
     await session.close(clean ? (c) => this.keepIdle(c, session.nextAddress) : undefined);
@@ -363,9 +374,11 @@ export class DataServer implements Service {
 
   /** Our copy's part of a write's end: every piece answered, synced if configured, the descriptor released. */
   private async endLocal(session: WriteSession): Promise<void> {
+    await session.opened;
     await session.settled();
-    if (this.options.fsyncBeforeClose) await session.chunk.sync();
-    await session.chunk.release();
+    const chunk = await session.chunk;
+    if (this.options.fsyncBeforeClose) await chunk.sync();
+    await chunk.release();
   }
 }
 

@@ -59,18 +59,22 @@ export async function writeChunk(ctx: ChunkWriteContext, index: number, dirty: D
       if (grant.locations.length === 0) throw new TsmfsError(Status.EIO, `no chunkserver holds chunk ${grant.chunkId}`);
       const head = grant.locations[0]!;
       const conn = await ctx.links.writer(head);
+      // The pieces follow the init without waiting for its reply (the chunkserver holds
+      // them while the chain opens); when the init fails, its error is the write's.
+      const init = conn.request('dataWriteInit', { chunkId: grant.chunkId, version: grant.version, chain: grant.locations.slice(1).map(({ host, port }) => ({ host, port })) });
+      init.catch(() => undefined);
       try {
-        await conn.request('dataWriteInit', { chunkId: grant.chunkId, version: grant.version, chain: grant.locations.slice(1).map(({ host, port }) => ({ host, port })) });
         while (!dirty.empty) {
           sending = dirty.take();
           await sendExtents(conn, grant, sending);
           for (const e of sending) end = Math.max(end, e.end);
           sending = [];
         }
+        await init;
         await conn.request('dataWriteEnd', { chunkId: grant.chunkId, version: grant.version });
       } catch (err) {
         conn.close();
-        throw err;
+        throw (await init.then(() => undefined, (e: unknown) => e)) ?? err;
       }
       ctx.links.done(head, conn);
       const fileLength = index * CHUNK_SIZE + end;
