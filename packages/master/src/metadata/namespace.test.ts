@@ -434,6 +434,18 @@ describe('snapshots and chunks', () => {
     replayEqualsLive();
   });
 
+  it('EINVAL for a snapshot that would overwrite an ancestor of its source (found by the replay property test)', () => {
+    const { ns, mkdir, md, replayEqualsLive } = setup();
+    const b = mkdir(1, 'b');
+    const ba = mkdir(b, 'a');
+    mkdir(ba, 'a');
+    const before = md.lookup(1, 'b');
+    expect(errno(() => ns.snapshot({ cred: ROOT, inode: ba, parent: 1, name: 'b', overwrite: true }))).toBe('EINVAL');
+    expect(errno(() => ns.snapshot({ cred: ROOT, inode: ba, parent: b, name: 'a', overwrite: true }))).toBe('EINVAL');
+    expect(md.lookup(1, 'b')).toBe(before);
+    replayEqualsLive();
+  });
+
   it('a non-root snapshot belongs to the caller', () => {
     const { ns, mkdir, mkfile, md } = setup();
     const d = mkdir(1, 'd', ROOT, 0o777);

@@ -524,6 +524,9 @@ export class Namespace {
     const existing = md.lookup(dir, req.name);
     if (existing !== undefined) {
       if (!req.overwrite) throw fail('EEXIST');
+      // Merging a tree into one of its own ancestors would copy a tree into itself while
+      // walking it; like a snapshot into its own subtree, it is refused.
+      if (md.isDir(existing) && md.isAncestorOrSelf(existing, src)) throw fail('EINVAL', 'snapshot over an ancestor of its source');
       this.checkOverwritable(src, existing);
     }
     this.commit({
