@@ -6,12 +6,14 @@
 // processes on loopback, a temp dir. Progress on stderr, a JSON summary on stdout.
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Command } from 'commander';
-import { MasterSession, O_RDWR } from '@tsmfs/client';
-import { cpuSeconds, freePort, spawnDaemon, stop } from './lib/daemons.js';
+import { O_RDWR } from '@tsmfs/client';
+import { startDataCluster } from './lib/cluster.js';
+import { cpuSeconds, stop } from './lib/daemons.js';
+
 
 const root = resolve(import.meta.dirname, '..');
 const opts = new Command('bench-data-path')
@@ -29,46 +31,6 @@ const PARALLEL = Number(opts.parallel);
 const TICK = 100; // USER_HZ
 
 const progress = (msg) => process.stderr.write(`[bench data-path] ${msg}\n`);
-
-async function startCluster(dir) {
-  const [matocl, matocs, matoml, http] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
-  mkdirSync(join(dir, 'master'));
-  writeFileSync(join(dir, 'exports.cfg'), '127.0.0.1 / rw,alldirs,maproot=0\n');
-  writeFileSync(
-    join(dir, 'master.cfg'),
-    [
-      `DATA_PATH = ${join(dir, 'master')}`,
-      `EXPORTS_FILENAME = ${join(dir, 'exports.cfg')}`,
-      'MATOCL_LISTEN_HOST = 127.0.0.1',
-      `MATOCL_LISTEN_PORT = ${matocl}`,
-      'MATOCS_LISTEN_HOST = 127.0.0.1',
-      `MATOCS_LISTEN_PORT = ${matocs}`,
-      'MATOML_LISTEN_HOST = 127.0.0.1',
-      `MATOML_LISTEN_PORT = ${matoml}`,
-      `HTTP_LISTEN_PORT = ${http}`,
-      'REPLICATIONS_DELAY_INIT = 0',
-      'CHUNKS_LOOP_MIN_TIME = 1',
-    ].join('\n'),
-  );
-  const master = spawnDaemon('packages/master/dist/bin/tsmfs-master.js', ['-c', join(dir, 'master.cfg')], { readyLine: '"msg":"ready"' });
-  await master.ready;
-  const chunkservers = [];
-  for (let i = 1; i <= 3; i++) {
-    const cdir = join(dir, `cs${i}`);
-    mkdirSync(join(cdir, 'hdd'), { recursive: true });
-    writeFileSync(join(cdir, 'hdd.cfg'), `${join(cdir, 'hdd')}\n`);
-    const port = await freePort();
-    writeFileSync(
-      join(cdir, 'cs.cfg'),
-      [`MASTER_HOST = 127.0.0.1`, `MASTER_PORT = ${matocs}`, 'CSSERV_LISTEN_HOST = 127.0.0.1', `CSSERV_LISTEN_PORT = ${port}`, `HDD_CONF_FILENAME = ${join(cdir, 'hdd.cfg')}`, `DATA_PATH = ${cdir}`, 'HDD_LEAVE_SPACE_DEFAULT = 64MiB'].join('\n'),
-    );
-    const cs = spawnDaemon('packages/chunkserver/dist/bin/tsmfs-chunkserver.js', ['-c', join(cdir, 'cs.cfg')], { readyLine: 'registered with the master' });
-    chunkservers.push({ ...cs, port });
-  }
-  await Promise.all(chunkservers.map((c) => c.ready));
-  const session = await MasterSession.open({ masters: [{ host: '127.0.0.1', port: matocl }], cred: { uid: 0, gid: 0, groups: [] } });
-  return { master, chunkservers, session };
-}
 
 async function pool(count, fn) {
   let next = 0;
@@ -132,7 +94,7 @@ async function main() {
     const raw = rawDisk(dir);
     result.rawDisk = { writeMiBps: mibps(raw.write), readCachedMiBps: mibps(raw.readCached), readDirectMiBps: mibps(raw.readDirect) };
     progress(JSON.stringify(result.rawDisk));
-    cluster = await startCluster(dir);
+    cluster = await startDataCluster(dir, { masterConfig: { CHUNKS_LOOP_MIN_TIME: 1 } });
     const { session, chunkservers } = cluster;
     const pattern = randomBytes(64 * MiB + PIECE);
     const cpu = () => chunkservers.reduce((n, c) => n + cpuSeconds(c.child.pid), 0);

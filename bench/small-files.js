@@ -9,14 +9,15 @@
 // chunkserver's own share of a grant). Progress on stderr, a JSON summary on stdout.
 //   node bench/small-files.js [--files 200] [--size 4096] [--goal 2] [--dir /tmp]
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Command } from 'commander';
 import { ChunkFile } from '@tsmfs/chunkserver';
-import { MasterSession, O_RDWR } from '@tsmfs/client';
+import { O_RDWR } from '@tsmfs/client';
 import { Connection } from '@tsmfs/rpc';
-import { freePort, spawnDaemon, stop } from './lib/daemons.js';
+import { startDataCluster } from './lib/cluster.js';
+import { stop } from './lib/daemons.js';
 
 const root = resolve(import.meta.dirname, '..');
 const opts = new Command('bench-small-files')
@@ -31,44 +32,6 @@ const FILES = Number(opts.files);
 const SIZE = Number(opts.size);
 const GOAL = Number(opts.goal);
 const progress = (msg) => process.stderr.write(`[bench small-files] ${msg}\n`);
-
-async function startCluster(dir) {
-  const [matocl, matocs, matoml, http] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
-  mkdirSync(join(dir, 'master'));
-  writeFileSync(join(dir, 'exports.cfg'), '127.0.0.1 / rw,alldirs,maproot=0\n');
-  writeFileSync(
-    join(dir, 'master.cfg'),
-    [
-      `DATA_PATH = ${join(dir, 'master')}`,
-      `EXPORTS_FILENAME = ${join(dir, 'exports.cfg')}`,
-      'MATOCL_LISTEN_HOST = 127.0.0.1',
-      `MATOCL_LISTEN_PORT = ${matocl}`,
-      'MATOCS_LISTEN_HOST = 127.0.0.1',
-      `MATOCS_LISTEN_PORT = ${matocs}`,
-      'MATOML_LISTEN_HOST = 127.0.0.1',
-      `MATOML_LISTEN_PORT = ${matoml}`,
-      `HTTP_LISTEN_PORT = ${http}`,
-      'REPLICATIONS_DELAY_INIT = 0',
-    ].join('\n'),
-  );
-  const master = spawnDaemon('packages/master/dist/bin/tsmfs-master.js', ['-c', join(dir, 'master.cfg')], { readyLine: '"msg":"ready"' });
-  await master.ready;
-  const chunkservers = [];
-  for (let i = 1; i <= 3; i++) {
-    const cdir = join(dir, `cs${i}`);
-    mkdirSync(join(cdir, 'hdd'), { recursive: true });
-    writeFileSync(join(cdir, 'hdd.cfg'), `${join(cdir, 'hdd')}\n`);
-    const port = await freePort();
-    writeFileSync(
-      join(cdir, 'cs.cfg'),
-      [`MASTER_HOST = 127.0.0.1`, `MASTER_PORT = ${matocs}`, 'CSSERV_LISTEN_HOST = 127.0.0.1', `CSSERV_LISTEN_PORT = ${port}`, `HDD_CONF_FILENAME = ${join(cdir, 'hdd.cfg')}`, `DATA_PATH = ${cdir}`, 'HDD_LEAVE_SPACE_DEFAULT = 64MiB'].join('\n'),
-    );
-    chunkservers.push(spawnDaemon('packages/chunkserver/dist/bin/tsmfs-chunkserver.js', ['-c', join(cdir, 'cs.cfg')], { readyLine: 'registered with the master' }));
-  }
-  await Promise.all(chunkservers.map((c) => c.ready));
-  const session = await MasterSession.open({ masters: [{ host: '127.0.0.1', port: matocl }], cred: { uid: 0, gid: 0, groups: [] } });
-  return { master, chunkservers, session };
-}
 
 /** hop name → durations (ms) */
 const hops = new Map();
@@ -115,7 +78,7 @@ async function main() {
       await f.close();
       record('local ChunkFile.create+close', performance.now() - t0);
     }
-    cluster = await startCluster(dir);
+    cluster = await startDataCluster(dir);
     const { session } = cluster;
     const d = await session.mkdir(session.root, 'd', 0o755);
     if (GOAL !== 1) await session.setgoal(d.inode, GOAL);
