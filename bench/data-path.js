@@ -8,14 +8,13 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { Command } from 'commander';
 import { O_RDWR } from '@tsmfs/client';
 import { startDataCluster } from './lib/cluster.js';
 import { cpuSeconds, stop } from './lib/daemons.js';
 
 
-const root = resolve(import.meta.dirname, '..');
 const opts = new Command('bench-data-path')
   .description('Benchmark the data path: client write/read throughput, chunkserver CPU per GiB, re-replication time')
   .option('--size <MiB>', 'file size in MiB', '1024')
