@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { EXIT, runTsmfs, runTsmfsCli } from '@tsmfs/cli';
 import { describe, expect, it } from 'vitest';
 import { Cluster, Mount, REPO_ROOT, makeTempDir } from './fixture/cluster.js';
+import { until } from './fixture/poll.js';
 
 const FAST_LOOP = { REPLICATIONS_DELAY_INIT: 0, CHUNKS_LOOP_MIN_TIME: 1, CHUNKSERVER_TIMEOUT: 5 };
 const TSMFS_BIN = join(REPO_ROOT, 'packages/cli/dist/bin/tsmfs.js');
@@ -39,16 +40,6 @@ function run(bin: string, args: string[]): Promise<{ code: number | null; out: s
     p.stderr.on('data', (d: Buffer) => (err += d.toString()));
     p.on('close', (code) => resolve({ code, out, err }));
   });
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 300));
-  }
 }
 
 /** The numbers after "label:" in a tool's output. */

@@ -6,6 +6,7 @@ import { O_RDWR } from '@tsmfs/client';
 import { describe, expect, it } from 'vitest';
 import { Cluster } from './fixture/cluster.js';
 import { parsePrometheusText, promValue } from './fixture/prometheus-text.js';
+import { until } from './fixture/poll.js';
 
 const FAST_LOOP = { REPLICATIONS_DELAY_INIT: 0, CHUNKS_LOOP_MIN_TIME: 1, CHUNKSERVER_TIMEOUT: 5 };
 
@@ -17,16 +18,6 @@ async function json<T = any>(port: number, path: string): Promise<T> {
   const r = await get(port, path);
   expect(r.status).toBe(200);
   return (await r.json()) as T;
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
 }
 
 describe('master HTTP: JSON API and /metrics', () => {

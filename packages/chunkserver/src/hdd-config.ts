@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { isAbsolute, resolve } from 'node:path';
-import { ConfigError } from '@tsmfs/daemon';
+import { ConfigError, contentLines } from '@tsmfs/daemon';
 
 /** One line of the hdd config: a disk the chunkserver stores chunks on. */
 export interface DiskSpec {
@@ -24,11 +24,7 @@ export interface DiskSpec {
 export function parseHddConfig(text: string, file: string): DiskSpec[] {
   const disks: DiskSpec[] = [];
   const seen = new Map<string, string>();
-  const lines = text.split(/\r?\n/);
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i]!.replace(/#.*$/, '').trim();
-    if (line === '') continue;
-    const where = `${file}:${i + 1}`;
+  for (const { line, where } of contentLines(text, file)) {
     const marked = line.startsWith('*');
     const path = (marked ? line.slice(1) : line).trim();
     if (path === '') throw new ConfigError(`${where}: '*' must be followed by a disk path`);

@@ -59,14 +59,23 @@ export function loadConfig<S extends ConfigSchema>(schema: S, file: string | und
   return { values, warnings, source: file };
 }
 
+/**
+ * The lines that mean something in a MooseFS-style file (configs, exports, hdd lists):
+ * `#` comments and blank lines dropped, each line with its `file:line` for messages.
+ */
+export function contentLines(text: string, file: string): { line: string; where: string }[] {
+  const out: { line: string; where: string }[] = [];
+  text.split(/\r?\n/).forEach((raw, i) => {
+    const line = raw.replace(/#.*$/, '').trim();
+    if (line !== '') out.push({ line, where: `${file}:${i + 1}` });
+  });
+  return out;
+}
+
 /** Parses config text into `values`; returns warnings, throws ConfigError on a bad value. */
 export function parseInto<S extends ConfigSchema>(schema: S, values: ConfigValues<S>, text: string, file: string): string[] {
   const warnings: string[] = [];
-  const lines = text.split(/\r?\n/);
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i]!.replace(/#.*$/, '').trim();
-    if (line === '') continue;
-    const where = `${file}:${i + 1}`;
+  for (const { line, where } of contentLines(text, file)) {
     const eq = line.indexOf('=');
     if (eq <= 0) throw new ConfigError(`${where}: expected 'KEY = VALUE', found '${line}'`);
     const name = line.slice(0, eq).trim();

@@ -1,5 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { contentLines } from '@tsmfs/daemon';
 import { MAX_GOAL, Status, TsmfsError } from '@tsmfs/protocol';
 
 /**
@@ -90,13 +91,7 @@ export function loadExports(file: string, users: UserDb = systemUsers()): Parsed
 export function parseExports(text: string, file: string, users: UserDb = systemUsers()): ParsedExports {
   const rules: ExportRule[] = [];
   const warnings: string[] = [];
-  const lines = text.split(/\r?\n/);
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i]!.replace(/#.*$/, '').trim();
-    if (line === '') continue;
-    const where = `${file}:${i + 1}`;
-    rules.push(parseRule(line, where, users, warnings));
-  }
+  for (const { line, where } of contentLines(text, file)) rules.push(parseRule(line, where, users, warnings));
   return { rules, warnings };
 }
 
