@@ -45,6 +45,7 @@ class NamespaceService implements Service {
   constructor(
     private readonly store: MetadataStore<Metadata>,
     private readonly changelog: Changelog,
+    private readonly onFatal?: (err: Error) => void,
   ) {}
 
   get namespace(): Namespace {
@@ -54,7 +55,7 @@ class NamespaceService implements Service {
 
   async start(): Promise<void> {
     const md = this.store.metadata;
-    this.ns = new Namespace(md, (m) => this.record(md, m), masterClock);
+    this.ns = new Namespace(md, (m) => this.record(md, m), masterClock, (err) => this.onFatal?.(err));
   }
 
   async stop(): Promise<void> {
@@ -112,9 +113,9 @@ export function buildMaster(config: MasterConfig, log: Logger, hooks: MasterHook
     fsync: config.CHANGELOG_FSYNC,
     startVersion: () => store.metadata.version,
     log: component('changelog'),
-    onFailure: hooks.onFatal,
+    onFailure: (err) => hooks.onFatal?.(new Error(`changelog write failed: ${err.message}`, { cause: err })),
   });
-  const namespace = new NamespaceService(store, changelog);
+  const namespace = new NamespaceService(store, changelog, hooks.onFatal);
   const exportsFile = new ExportsFile(config.EXPORTS_FILENAME, component('exports'));
   const sessions = new Sessions({
     rules: () => exportsFile.rules,

@@ -11,7 +11,7 @@ await runDaemon({
   build: (config, log) =>
     buildMaster(config, log, {
       onFatal: (err) => {
-        process.stderr.write(`tsmfs-master: changelog write failed, stopping: ${err.message}\n`);
+        process.stderr.write(`tsmfs-master: stopping: ${err.message}\n`);
         process.exit(1);
       },
     }).services,

@@ -4,7 +4,7 @@ import { applyMutation } from './apply.js';
 import { INODE_REUSE_DELAY, createEmptyMetadata } from './metadata.js';
 import { ALICE, BOB, ROOT, freshLive, resolve } from './namespace-ops.test-helpers.js';
 import { O_TRUNC, O_WRONLY } from '@tsmfs/protocol';
-import { Namespace } from './namespace.js';
+import { MetadataBrokenError, Namespace } from './namespace.js';
 import { canonicalState } from './state-digest.js';
 
 function errno(f: () => unknown): string {
@@ -454,5 +454,20 @@ describe('snapshots and chunks', () => {
     const s = ns.snapshot({ cred: ALICE, inode: d, parent: 1, name: 'x', overwrite: false }).attr;
     expect(s).toMatchObject({ uid: ALICE.uid, gid: ALICE.gid });
     expect(md.attr(md.lookup(s.inode, 'f')!)).toMatchObject({ uid: ALICE.uid, gid: ALICE.gid, mode: 0o644 });
+  });
+});
+
+describe('a mutation that apply cannot carry out', () => {
+  it('is reported as MetadataBrokenError, never logged, and the owner is told', () => {
+    const md = createEmptyMetadata({ sec: 1_700_000_000, nsec: 0 });
+    const logged: string[] = [];
+    const broken: MetadataBrokenError[] = [];
+    const ns = new Namespace(md, (m) => void logged.push(m.op), () => ({ sec: 1_700_000_001, nsec: 0 }), (e) => void broken.push(e));
+    const d = ns.mkdir({ cred: ROOT, parent: 1, name: 'd', mode: 0o755, umask: 0 }).attr.inode;
+    // Corrupt the state behind validation's back: the directory loses its entry table.
+    md.children.delete(d);
+    expect(() => ns.mkdir({ cred: ROOT, parent: d, name: 'x', mode: 0o755, umask: 0 })).toThrow(MetadataBrokenError);
+    expect(broken.map((e) => e.mutation.op)).toEqual(['create']);
+    expect(logged).toEqual(['create']); // the first mkdir only
   });
 });

@@ -59,6 +59,21 @@ export const MAX_LINKS = 65_000;
  * Open counts are kept here, in memory only: they decide whether an unlinked file is
  * sustained.
  */
+/**
+ * A mutation that validation let through but apply could not carry out: a bug. The
+ * in-memory state may be half changed, so the master must stop serving; the entry was
+ * not logged, so a restart replays to the state before it.
+ */
+export class MetadataBrokenError extends Error {
+  constructor(
+    readonly mutation: Mutation,
+    cause: unknown,
+  ) {
+    super(`applying ${mutation.op} failed, metadata in memory may be inconsistent: ${(cause as Error)?.message ?? String(cause)}`, { cause });
+    this.name = 'MetadataBrokenError';
+  }
+}
+
 export class Namespace {
   private readonly openCount = new Map<number, number>();
   private readonly readdirCursors = new Map<string, ReaddirCursor>();
@@ -67,10 +82,19 @@ export class Namespace {
     readonly md: Metadata,
     private readonly sink: (m: Mutation) => void,
     private readonly clock: () => Timespec,
+    /** Told when apply fails half-way (the master stops); the error is thrown as well. */
+    private readonly onBroken?: (err: MetadataBrokenError) => void,
   ) {}
 
   private commit(m: Mutation): RecursiveCounts | undefined {
-    const result = applyMutation(this.md, m);
+    let result: RecursiveCounts | undefined;
+    try {
+      result = applyMutation(this.md, m);
+    } catch (err) {
+      const broken = new MetadataBrokenError(m, err);
+      this.onBroken?.(broken);
+      throw broken;
+    }
     this.sink(m);
     return result;
   }
