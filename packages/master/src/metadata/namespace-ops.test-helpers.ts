@@ -185,15 +185,20 @@ function split(p: string): [string, string] {
   return cut < 0 ? ['', p] : [p.slice(0, cut), p.slice(cut + 1)];
 }
 
-/** Runs an op against the Namespace; returns 'ok' or the errno name. */
-export function runOp(live: Live, op: Op | ExtraOp): string {
+/** 'ok', or the errno name of the TsmfsError `f` threw (anything else is rethrown). */
+export function errnoOf(f: () => unknown): string {
   try {
-    runOpUnchecked(live, op);
+    f();
     return 'ok';
   } catch (err) {
     if (err instanceof TsmfsError) return statusName(err.status);
     throw err;
   }
+}
+
+/** Runs an op against the Namespace; returns 'ok' or the errno name. */
+export function runOp(live: Live, op: Op | ExtraOp): string {
+  return errnoOf(() => runOpUnchecked(live, op));
 }
 
 function runOpUnchecked(live: Live, op: Op | ExtraOp): void {

@@ -3,7 +3,7 @@ import { TsmfsError, statusName } from '@tsmfs/protocol';
 import { describe, expect, it } from 'vitest';
 import { type KernelRun, kernelOracleAvailable, runOnKernel } from './kernel-oracle.test-helpers.js';
 import type { Metadata } from './metadata.js';
-import { CREDS, type Live, type Op, SEED, freshLive, opArb } from './namespace-ops.test-helpers.js';
+import { CREDS, type Live, type Op, SEED, freshLive, opArb, errnoOf } from './namespace-ops.test-helpers.js';
 
 /**
  * Namespace against the real kernel on a local ext4 directory: the same op sequences,
@@ -54,54 +54,44 @@ function runAsClient(live: Live, op: Op): string {
     const ns = live.ns;
     switch (op.k) {
       case 'create':
-        return wrap(() => ns.mknod({ cred, parent: parentDir(live, who, op.dir), name: op.name, type: 'file', mode: op.mode, umask: 0, rdev: 0 }));
+        return errnoOf(() => ns.mknod({ cred, parent: parentDir(live, who, op.dir), name: op.name, type: 'file', mode: op.mode, umask: 0, rdev: 0 }));
       case 'mkdir':
-        return wrap(() => ns.mkdir({ cred, parent: parentDir(live, who, op.dir), name: op.name, mode: op.mode, umask: 0 }));
+        return errnoOf(() => ns.mkdir({ cred, parent: parentDir(live, who, op.dir), name: op.name, mode: op.mode, umask: 0 }));
       case 'symlink':
-        return wrap(() => ns.symlink({ cred, parent: parentDir(live, who, op.dir), name: op.name, target: op.target }));
+        return errnoOf(() => ns.symlink({ cred, parent: parentDir(live, who, op.dir), name: op.name, target: op.target }));
       case 'unlink':
-        return wrap(() => ns.unlink({ cred, parent: parentDir(live, who, op.dir), name: op.name }));
+        return errnoOf(() => ns.unlink({ cred, parent: parentDir(live, who, op.dir), name: op.name }));
       case 'rmdir':
-        return wrap(() => ns.rmdir({ cred, parent: parentDir(live, who, op.dir), name: op.name }));
+        return errnoOf(() => ns.rmdir({ cred, parent: parentDir(live, who, op.dir), name: op.name }));
       case 'rename': {
         const parent = parentDir(live, who, op.dir);
         const newParent = parentDir(live, who, op.dir2);
-        return wrap(() => ns.rename({ cred, parent, name: op.name, newParent, newName: op.name2, flags: op.flags }));
+        return errnoOf(() => ns.rename({ cred, parent, name: op.name, newParent, newName: op.name2, flags: op.flags }));
       }
       case 'link': {
         const inode = lookupPath(live, who, op.path);
         const parent = parentDir(live, who, op.dir2);
-        return wrap(() => ns.link({ cred, inode, parent, name: op.name2 }));
+        return errnoOf(() => ns.link({ cred, inode, parent, name: op.name2 }));
       }
       case 'chmod':
-        return wrap(() => ns.setattr({ cred, inode: lookupPath(live, who, op.path), mode: op.mode }));
+        return errnoOf(() => ns.setattr({ cred, inode: lookupPath(live, who, op.path), mode: op.mode }));
       case 'chown': {
         const req: Parameters<Live['ns']['setattr']>[0] = { cred, inode: lookupPath(live, who, op.path) };
         if (op.uid !== undefined) req.uid = op.uid;
         if (op.gid !== undefined) req.gid = op.gid;
-        return wrap(() => ns.setattr(req));
+        return errnoOf(() => ns.setattr(req));
       }
       case 'truncate':
-        return wrap(() => ns.setattr({ cred, inode: lookupPath(live, who, op.path), size: op.size }));
+        return errnoOf(() => ns.setattr({ cred, inode: lookupPath(live, who, op.path), size: op.size }));
       case 'setxattr':
-        return wrap(() =>
+        return errnoOf(() =>
           ns.setxattr({ cred, inode: lookupPath(live, who, op.path), name: op.name, value: Buffer.from(op.value), flags: op.flags }),
         );
       case 'removexattr':
-        return wrap(() => ns.removexattr({ cred, inode: lookupPath(live, who, op.path), name: op.name }));
+        return errnoOf(() => ns.removexattr({ cred, inode: lookupPath(live, who, op.path), name: op.name }));
     }
   } catch (err) {
     if (err instanceof Resolve) return err.errno;
-    throw err;
-  }
-}
-
-function wrap(f: () => unknown): string {
-  try {
-    f();
-    return 'ok';
-  } catch (err) {
-    if (err instanceof TsmfsError) return statusName(err.status);
     throw err;
   }
 }

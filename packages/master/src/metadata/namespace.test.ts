@@ -1,21 +1,11 @@
-import { CHUNK_SIZE, TsmfsError, statusName } from '@tsmfs/protocol';
+import { CHUNK_SIZE } from '@tsmfs/protocol';
 import { describe, expect, it } from 'vitest';
 import { applyMutation } from './apply.js';
 import { INODE_REUSE_DELAY, createEmptyMetadata } from './metadata.js';
-import { ALICE, BOB, ROOT, freshLive, resolve } from './namespace-ops.test-helpers.js';
+import { ALICE, BOB, ROOT, freshLive, resolve, errnoOf } from './namespace-ops.test-helpers.js';
 import { O_TRUNC, O_WRONLY } from '@tsmfs/protocol';
 import { MetadataBrokenError, Namespace } from './namespace.js';
 import { canonicalState } from './state-digest.js';
-
-function errno(f: () => unknown): string {
-  try {
-    f();
-    return 'ok';
-  } catch (err) {
-    if (err instanceof TsmfsError) return statusName(err.status);
-    throw err;
-  }
-}
 
 function setup() {
   const live = freshLive(false);
@@ -53,18 +43,18 @@ describe('names', () => {
     const { ns } = setup();
     const ok = 'é'.repeat(127); // 254 bytes
     const tooLong = 'é'.repeat(128); // 256 bytes
-    expect(errno(() => ns.mkdir({ cred: ROOT, parent: 1, name: ok, mode: 0o755, umask: 0 }))).toBe('ok');
-    expect(errno(() => ns.mkdir({ cred: ROOT, parent: 1, name: tooLong, mode: 0o755, umask: 0 }))).toBe('ENAMETOOLONG');
-    expect(errno(() => ns.lookup({ cred: ROOT, parent: 1, name: tooLong }))).toBe('ENAMETOOLONG');
+    expect(errnoOf(() => ns.mkdir({ cred: ROOT, parent: 1, name: ok, mode: 0o755, umask: 0 }))).toBe('ok');
+    expect(errnoOf(() => ns.mkdir({ cred: ROOT, parent: 1, name: tooLong, mode: 0o755, umask: 0 }))).toBe('ENAMETOOLONG');
+    expect(errnoOf(() => ns.lookup({ cred: ROOT, parent: 1, name: tooLong }))).toBe('ENAMETOOLONG');
   });
 
   it('refuses names no kernel sends: empty (ENOENT), with / or NUL (EINVAL)', () => {
     const { ns, mkfile } = setup();
     mkfile(1, 'f');
-    expect(errno(() => ns.mkdir({ cred: ROOT, parent: 1, name: '', mode: 0o755, umask: 0 }))).toBe('ENOENT');
-    expect(errno(() => ns.mkdir({ cred: ROOT, parent: 1, name: 'a/b', mode: 0o755, umask: 0 }))).toBe('EINVAL');
-    expect(errno(() => ns.rename({ cred: ROOT, parent: 1, name: 'f', newParent: 1, newName: 'x\0', flags: 0 }))).toBe('EINVAL');
-    expect(errno(() => ns.snapshot({ cred: ROOT, inode: 1, parent: 1, name: '', overwrite: false }))).toBe('ENOENT');
+    expect(errnoOf(() => ns.mkdir({ cred: ROOT, parent: 1, name: '', mode: 0o755, umask: 0 }))).toBe('ENOENT');
+    expect(errnoOf(() => ns.mkdir({ cred: ROOT, parent: 1, name: 'a/b', mode: 0o755, umask: 0 }))).toBe('EINVAL');
+    expect(errnoOf(() => ns.rename({ cred: ROOT, parent: 1, name: 'f', newParent: 1, newName: 'x\0', flags: 0 }))).toBe('EINVAL');
+    expect(errnoOf(() => ns.snapshot({ cred: ROOT, inode: 1, parent: 1, name: '', overwrite: false }))).toBe('ENOENT');
   });
 
   it('lookup of . and .. works; mkdir of them is EEXIST', () => {
@@ -72,16 +62,16 @@ describe('names', () => {
     const d = mkdir(1, 'd');
     expect(ns.lookup({ cred: ROOT, parent: d, name: '..' }).attr.inode).toBe(1);
     expect(ns.lookup({ cred: ROOT, parent: d, name: '.' }).attr.inode).toBe(d);
-    expect(errno(() => ns.mkdir({ cred: ROOT, parent: d, name: '..', mode: 0o755, umask: 0 }))).toBe('EEXIST');
+    expect(errnoOf(() => ns.mkdir({ cred: ROOT, parent: d, name: '..', mode: 0o755, umask: 0 }))).toBe('EEXIST');
   });
 
   it('ENOTDIR for a file used as a parent; EISDIR unlinking a dir; ENOTDIR rmdir of a file', () => {
     const { ns, mkfile, mkdir } = setup();
     const f = mkfile(1, 'f');
     mkdir(1, 'd');
-    expect(errno(() => ns.lookup({ cred: ROOT, parent: f, name: 'x' }))).toBe('ENOTDIR');
-    expect(errno(() => ns.unlink({ cred: ROOT, parent: 1, name: 'd' }))).toBe('EISDIR');
-    expect(errno(() => ns.rmdir({ cred: ROOT, parent: 1, name: 'f' }))).toBe('ENOTDIR');
+    expect(errnoOf(() => ns.lookup({ cred: ROOT, parent: f, name: 'x' }))).toBe('ENOTDIR');
+    expect(errnoOf(() => ns.unlink({ cred: ROOT, parent: 1, name: 'd' }))).toBe('EISDIR');
+    expect(errnoOf(() => ns.rmdir({ cred: ROOT, parent: 1, name: 'f' }))).toBe('ENOTDIR');
   });
 
   it('symlink keeps its target, size is its byte length', () => {
@@ -90,14 +80,14 @@ describe('names', () => {
     expect(attr.size).toBe(4);
     expect(attr.mode).toBe(0o777);
     expect(ns.readlink({ inode: attr.inode }).target).toBe('ü/x');
-    expect(errno(() => ns.symlink({ cred: ROOT, parent: 1, name: 'm', target: '' }))).toBe('ENOENT');
+    expect(errnoOf(() => ns.symlink({ cred: ROOT, parent: 1, name: 'm', target: '' }))).toBe('ENOENT');
   });
 
   it('mknod of devices needs root; fifo and socket do not', () => {
     const { ns, mkdir } = setup();
     const d = mkdir(1, 'd', ROOT, 0o777);
     const mk = (type: 'fifo' | 'socket' | 'chardev' | 'blockdev', cred = ALICE) =>
-      errno(() => ns.mknod({ cred, parent: d, name: type, type, mode: 0o644, umask: 0o022, rdev: 0x0103 }));
+      errnoOf(() => ns.mknod({ cred, parent: d, name: type, type, mode: 0o644, umask: 0o022, rdev: 0x0103 }));
     expect(mk('fifo')).toBe('ok');
     expect(mk('socket')).toBe('ok');
     expect(mk('chardev')).toBe('EPERM');
@@ -142,7 +132,7 @@ describe('readdir', () => {
   it('needs read permission on the directory', () => {
     const { ns, mkdir } = setup();
     const d = mkdir(1, 'd', ROOT, 0o711);
-    expect(errno(() => ns.readdir({ cred: ALICE, inode: d, cookie: 0, max: 10, withAttrs: false }))).toBe('EACCES');
+    expect(errnoOf(() => ns.readdir({ cred: ALICE, inode: d, cookie: 0, max: 10, withAttrs: false }))).toBe('EACCES');
   });
 });
 
@@ -150,22 +140,22 @@ describe('access and open', () => {
   it('access masks; root gets x only when some x bit is set', () => {
     const { ns, mkfile } = setup();
     const f = mkfile(1, 'f', ROOT, 0o640);
-    expect(errno(() => ns.access({ cred: ROOT, inode: f, mask: 1 }))).toBe('EACCES');
-    expect(errno(() => ns.access({ cred: ROOT, inode: f, mask: 6 }))).toBe('ok');
-    expect(errno(() => ns.access({ cred: ALICE, inode: f, mask: 0 }))).toBe('ok');
-    expect(errno(() => ns.access({ cred: ALICE, inode: f, mask: 4 }))).toBe('EACCES');
+    expect(errnoOf(() => ns.access({ cred: ROOT, inode: f, mask: 1 }))).toBe('EACCES');
+    expect(errnoOf(() => ns.access({ cred: ROOT, inode: f, mask: 6 }))).toBe('ok');
+    expect(errnoOf(() => ns.access({ cred: ALICE, inode: f, mask: 0 }))).toBe('ok');
+    expect(errnoOf(() => ns.access({ cred: ALICE, inode: f, mask: 4 }))).toBe('EACCES');
     ns.setattr({ cred: ROOT, inode: f, mode: 0o641 });
-    expect(errno(() => ns.access({ cred: ROOT, inode: f, mask: 1 }))).toBe('ok');
+    expect(errnoOf(() => ns.access({ cred: ROOT, inode: f, mask: 1 }))).toBe('ok');
   });
 
   it('open checks O_ACCMODE, O_TRUNC truncates and needs write, a dir cannot be opened for writing', () => {
     const { ns, mkfile, write, md } = setup();
     const f = mkfile(1, 'f', ALICE, 0o644);
     write(f, 0, 1000, ALICE);
-    expect(errno(() => ns.open({ cred: BOB, inode: f, flags: O_WRONLY }))).toBe('EACCES');
-    expect(errno(() => ns.open({ cred: BOB, inode: f, flags: O_TRUNC }))).toBe('EACCES');
-    expect(errno(() => ns.open({ cred: BOB, inode: f, flags: 0 }))).toBe('ok');
-    expect(errno(() => ns.open({ cred: ROOT, inode: 1, flags: O_WRONLY }))).toBe('EISDIR');
+    expect(errnoOf(() => ns.open({ cred: BOB, inode: f, flags: O_WRONLY }))).toBe('EACCES');
+    expect(errnoOf(() => ns.open({ cred: BOB, inode: f, flags: O_TRUNC }))).toBe('EACCES');
+    expect(errnoOf(() => ns.open({ cred: BOB, inode: f, flags: 0 }))).toBe('ok');
+    expect(errnoOf(() => ns.open({ cred: ROOT, inode: 1, flags: O_WRONLY }))).toBe('EISDIR');
     const chunk = md.chunkAt(f, 0);
     expect(ns.open({ cred: ALICE, inode: f, flags: O_WRONLY | O_TRUNC }).attr.size).toBe(0);
     expect(md.chunkAt(f, 0)).toBe(0);
@@ -178,10 +168,10 @@ describe('setattr', () => {
     const { ns, mkfile, md } = setup();
     const f = mkfile(1, 'f', ALICE, 0o666);
     const t = { sec: 12345, nsec: 678 };
-    expect(errno(() => ns.setattr({ cred: BOB, inode: f, mtime: t }))).toBe('EPERM');
-    expect(errno(() => ns.setattr({ cred: BOB, inode: f, atimeNow: true, mtimeNow: true }))).toBe('ok');
+    expect(errnoOf(() => ns.setattr({ cred: BOB, inode: f, mtime: t }))).toBe('EPERM');
+    expect(errnoOf(() => ns.setattr({ cred: BOB, inode: f, atimeNow: true, mtimeNow: true }))).toBe('ok');
     ns.setattr({ cred: ROOT, inode: f, mode: 0o644 });
-    expect(errno(() => ns.setattr({ cred: BOB, inode: f, mtimeNow: true }))).toBe('EACCES');
+    expect(errnoOf(() => ns.setattr({ cred: BOB, inode: f, mtimeNow: true }))).toBe('EACCES');
     ns.setattr({ cred: ALICE, inode: f, atime: t, mtime: t });
     expect(md.attr(f).mtime).toEqual(t);
     expect(md.attr(f).atime).toEqual(t);
@@ -222,7 +212,7 @@ describe('hard links', () => {
     ns.rename({ cred: ROOT, parent: b, name: 'g', newParent: a, newName: 'h', flags: 0 }); // same inode: nothing happens
     expect(md.attr(f).nlink).toBe(2);
     expect(md.lookup(b, 'g')).toBe(f);
-    expect(errno(() => ns.rmdir({ cred: ROOT, parent: 1, name: 'b' }))).toBe('ENOTEMPTY');
+    expect(errnoOf(() => ns.rmdir({ cred: ROOT, parent: 1, name: 'b' }))).toBe('ENOTEMPTY');
     replayEqualsLive();
   });
 });
@@ -252,11 +242,11 @@ describe('trash and sustained files', () => {
     const g = mkfile(d, 'g');
     ns.unlink({ cred: ROOT, parent: d, name: 'f' });
     mkfile(d, 'f');
-    expect(errno(() => ns.trashUndelete({ inode: f }))).toBe('EEXIST');
+    expect(errnoOf(() => ns.trashUndelete({ inode: f }))).toBe('EEXIST');
     ns.unlink({ cred: ROOT, parent: d, name: 'g' });
     ns.unlink({ cred: ROOT, parent: d, name: 'f' });
     ns.rmdir({ cred: ROOT, parent: 1, name: 'd' });
-    expect(errno(() => ns.trashUndelete({ inode: g }))).toBe('ENOENT');
+    expect(errnoOf(() => ns.trashUndelete({ inode: g }))).toBe('ENOENT');
   });
 
   it('expired trash is found by time and purged; chunks lose their reference', () => {
@@ -299,7 +289,7 @@ describe('trash and sustained files', () => {
     expect(r.opened).toBe(true);
     const f = r.attr.inode;
     expect(ns.opens(f)).toBe(1);
-    expect(errno(() => ns.open({ cred: ALICE, inode: f, flags: O_WRONLY }))).toBe('EACCES');
+    expect(errnoOf(() => ns.open({ cred: ALICE, inode: f, flags: O_WRONLY }))).toBe('EACCES');
     const entries = live.log.length;
     expect(live.log.at(-1)).toMatchObject({ op: 'create', inode: f });
     ns.unlink({ cred: ALICE, parent: home, name: 'ro' });
@@ -386,8 +376,8 @@ describe('goal and trashtime', () => {
       { value: 2, files: 2, dirs: 1 },
     ]);
     expect(ns.gettrashtime({ inode: d, recursive: false }).histogram).toEqual([{ value: 86_400, files: 0, dirs: 1 }]);
-    expect(errno(() => ns.setgoal({ cred: ROOT, inode: d, goal: 10, mode: 'set', recursive: false }))).toBe('EINVAL');
-    expect(errno(() => ns.setgoal({ cred: BOB, inode: e, goal: 3, mode: 'set', recursive: false }))).toBe('EPERM');
+    expect(errnoOf(() => ns.setgoal({ cred: ROOT, inode: d, goal: 10, mode: 'set', recursive: false }))).toBe('EINVAL');
+    expect(errnoOf(() => ns.setgoal({ cred: BOB, inode: e, goal: 3, mode: 'set', recursive: false }))).toBe('EPERM');
   });
 });
 
@@ -424,8 +414,8 @@ describe('snapshots and chunks', () => {
     const old = mkfile(t, 'f');
     write(old, 0, 5);
     mkfile(t, 'keep');
-    expect(errno(() => ns.snapshot({ cred: ROOT, inode: d, parent: 1, name: 't', overwrite: false }))).toBe('EEXIST');
-    expect(errno(() => ns.snapshot({ cred: ROOT, inode: d, parent: d, name: 'x', overwrite: false }))).toBe('EINVAL');
+    expect(errnoOf(() => ns.snapshot({ cred: ROOT, inode: d, parent: 1, name: 't', overwrite: false }))).toBe('EEXIST');
+    expect(errnoOf(() => ns.snapshot({ cred: ROOT, inode: d, parent: d, name: 'x', overwrite: false }))).toBe('EINVAL');
     ns.snapshot({ cred: ROOT, inode: d, parent: 1, name: 't', overwrite: true });
     expect(md.lookup(t, 'f')).toBe(old);
     expect(md.chunkList(old)).toEqual(md.chunkList(f));
@@ -440,8 +430,8 @@ describe('snapshots and chunks', () => {
     const ba = mkdir(b, 'a');
     mkdir(ba, 'a');
     const before = md.lookup(1, 'b');
-    expect(errno(() => ns.snapshot({ cred: ROOT, inode: ba, parent: 1, name: 'b', overwrite: true }))).toBe('EINVAL');
-    expect(errno(() => ns.snapshot({ cred: ROOT, inode: ba, parent: b, name: 'a', overwrite: true }))).toBe('EINVAL');
+    expect(errnoOf(() => ns.snapshot({ cred: ROOT, inode: ba, parent: 1, name: 'b', overwrite: true }))).toBe('EINVAL');
+    expect(errnoOf(() => ns.snapshot({ cred: ROOT, inode: ba, parent: b, name: 'a', overwrite: true }))).toBe('EINVAL');
     expect(md.lookup(1, 'b')).toBe(before);
     replayEqualsLive();
   });
