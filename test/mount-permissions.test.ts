@@ -77,4 +77,101 @@ describe('multi-user permissions', () => {
     const meta = `find . -printf '%y %m %U:%G %n %p\\n' | sort`;
     expect(await shOk(meta, { cwd: m.path })).toBe(await shOk(meta, { cwd: local }));
   });
+
+  it('non-owner writes and truncates clear setuid/setgid, and ftruncate goes by the descriptor, as on ext4', async () => {
+    const c = await Cluster.create();
+    await c.addChunkservers(1);
+    const m = await Mount.start(c);
+    const local = makeTempDir();
+    await chmod(local, 0o755);
+    await shOk(PREPARE_PRIVS, { cwd: local });
+    await shOk(PREPARE_PRIVS, { cwd: m.path });
+    const [a, b] = [await sh(PRIVS_DRIVER, { cwd: local, as: NOBODY }), await sh(PRIVS_DRIVER, { cwd: m.path, as: NOBODY })];
+    expect(a.code, a.stderr).toBe(0);
+    expect(b.stdout).toBe(a.stdout);
+    // The comparison must see the cases it is about: on ext4 a write drops the bits, a
+    // descriptor allows what the mode does not.
+    expect(a.stdout).toMatch(/^write 4777 root ok 777$/m);
+    expect(a.stdout).toMatch(/^ftruncate-mode-0 ok 0$/m);
+    // Sizes too (of files: a directory's size is the file system's own business).
+    const meta = `find . -type d -printf '%y %m %U:%G %p\\n' -o -printf '%y %m %U:%G %s %p\\n' | sort`;
+    expect(await shOk(meta, { cwd: m.path })).toBe(await shOk(meta, { cwd: local }));
+  });
 });
+
+/**
+ * setuid/setgid files (owned by root, group root or nobody's group) for each way a
+ * non-owner changes a file's contents: a write, truncate(2), open(O_TRUNC), ftruncate.
+ * With and without group execute, with the writer in the file's group and not.
+ */
+const PRIV_MODES = ['4777', '2777', '6777', '2775', '2767', '6767', '4767', '2765', '6765', '6775', '4755'];
+const PRIV_GROUPS = { root: 0, nogroup: 65534 };
+const PRIV_OPS = ['write', 'truncate', 'otrunc', 'ftruncate'];
+
+const PREPARE_PRIVS = `
+  set -e
+  mkdir pub; chmod 777 pub
+  for op in ${PRIV_OPS.join(' ')}; do
+    for mode in ${PRIV_MODES.join(' ')}; do
+      ${Object.entries(PRIV_GROUPS)
+        .map(([name, gid]) => `f=pub/$op-$mode-${name}; printf abc > $f; chgrp ${gid} $f; chmod $mode $f`)
+        .join('; ')}
+    done
+  done
+`;
+
+/** As the user: each call's errno name ('ok') and the file's mode afterwards, one line each. */
+const PRIVS_DRIVER = `python3 - <<'EOF'
+import os, errno
+os.umask(0)
+def name(e): return errno.errorcode.get(e.errno, str(e.errno))
+def mode(p):
+    try: return format(os.stat(p).st_mode & 0o7777, 'o')
+    except OSError as e: return name(e)
+def run(label, path, f):
+    try:
+        f()
+        r = 'ok'
+    except OSError as e:
+        r = name(e)
+    print(label, r, mode(path))
+def write(p):
+    fd = os.open(p, os.O_WRONLY)
+    try: os.write(fd, b'x')
+    finally: os.close(fd)
+def ftrunc(p, flags=os.O_WRONLY, size=1):
+    fd = os.open(p, flags)
+    try: os.ftruncate(fd, size)
+    finally: os.close(fd)
+ops = {
+    'write': write,
+    'truncate': lambda p: os.truncate(p, 1),
+    'otrunc': lambda p: os.close(os.open(p, os.O_WRONLY | os.O_TRUNC)),
+    'ftruncate': ftrunc,
+}
+for op in ${JSON.stringify(PRIV_OPS)}:
+    for m in ${JSON.stringify(PRIV_MODES)}:
+        for g in ${JSON.stringify(Object.keys(PRIV_GROUPS))}:
+            p = 'pub/%s-%s-%s' % (op, m, g)
+            run('%s %s %s' % (op, m, g), p, lambda: ops[op](p))
+# ftruncate goes by the descriptor (open for writing), not by the mode.
+def created(p, m, size):
+    fd = os.open(p, os.O_CREAT | os.O_RDWR, m)
+    try:
+        os.ftruncate(fd, size)
+        os.write(fd, b'y')
+    finally: os.close(fd)
+run('ftruncate-mode-0', 'pub/n0', lambda: created('pub/n0', 0, 0))
+run('ftruncate-mode-444', 'pub/n1', lambda: created('pub/n1', 0o444, 5))
+def chmod_then_ftruncate(p):
+    fd = os.open(p, os.O_CREAT | os.O_RDWR, 0o644)
+    try:
+        os.write(fd, b'abcdef')
+        os.fchmod(fd, 0o444)
+        os.ftruncate(fd, 2)
+        os.ftruncate(fd, 7)
+    finally: os.close(fd)
+run('ftruncate-after-chmod-444', 'pub/n2', lambda: chmod_then_ftruncate('pub/n2'))
+run('truncate-mode-444', 'pub/n2', lambda: os.truncate('pub/n2', 0))
+run('ftruncate-read-only-fd', 'pub/n2', lambda: ftrunc('pub/n2', os.O_RDONLY, 0))
+EOF`;

@@ -14,8 +14,9 @@ export type NamespaceMessage = (typeof NAMESPACE_MESSAGES)[number];
 const IS_NAMESPACE: ReadonlySet<MessageName> = new Set(NAMESPACE_MESSAGES);
 
 /** One more open of `inode` by `session`: released for it if the session expires. */
-function countOpen(session: Session, inode: number): void {
+function countOpen(session: Session, inode: number, flags: number): void {
   session.opens.set(inode, (session.opens.get(inode) ?? 0) + 1);
+  if ((flags & O_ACCMODE) !== 0) session.writers.add(inode);
 }
 
 export function isNamespaceMessage(name: MessageName): name is NamespaceMessage {
@@ -53,6 +54,13 @@ export interface Session {
   readonly openedAt: number;
   /** inode → opens not yet released; released for the client if its session expires. */
   readonly opens: Map<number, number>;
+  /**
+   * Inodes among `opens` that were opened for writing at least once since the session last
+   * had none of their opens (release does not say which open it ends, so this may outlast
+   * the writable one; an honest client's kernel refuses ftruncate on a read-only descriptor
+   * anyway). What a setattr's viaWritableHandle is checked against.
+   */
+  readonly writers: Set<number>;
   /** The link currently serving it; undefined while disconnected. */
   link: object | undefined;
   expiry: NodeJS.Timeout | undefined;
@@ -119,6 +127,7 @@ export class Sessions {
       attachedTo: undefined,
       openedAt: Date.now(),
       opens: new Map(),
+      writers: new Set(),
       link: undefined,
       expiry: undefined,
     };
@@ -158,6 +167,7 @@ export class Sessions {
       attachedTo: mount.id,
       openedAt: Date.now(),
       opens: new Map(),
+      writers: new Set(),
       link: peer.link,
       expiry: undefined,
     };
@@ -206,8 +216,10 @@ export class Sessions {
     }
     if (name === 'release') return this.release(session, (req as Request<'release'>).inode) as Reply<N>;
     const reply = (ns[name] as unknown as (r: Request<N>) => Reply<N>).call(ns, req);
-    if (name === 'open') countOpen(session, (req as Request<'open'>).inode);
-    if (name === 'mknod' && (reply as Reply<'mknod'>).opened) countOpen(session, (reply as Reply<'mknod'>).attr.inode);
+    if (name === 'open') countOpen(session, (req as Request<'open'>).inode, (req as Request<'open'>).flags);
+    if (name === 'mknod' && (reply as Reply<'mknod'>).opened) {
+      countOpen(session, (reply as Reply<'mknod'>).attr.inode, (req as Request<'mknod'>).open!);
+    }
     return reply;
   }
 
@@ -230,6 +242,12 @@ export class Sessions {
       const r = req as Request<'setgoal'>;
       req = { ...r, goal: clamp(r.goal, session.rule.minGoal, session.rule.maxGoal) } as Request<N>;
     }
+    if (name === 'setattr') {
+      const { viaWritableHandle, ...rest } = req as Request<'setattr'>;
+      // The client's word that a descriptor open for writing allows the change counts only
+      // for an inode this session has open for writing (MooseFS believes its flag blindly).
+      if (viaWritableHandle && !session.writers.has(rest.inode)) req = rest as Request<N>;
+    }
     if (name === 'settrashtime') {
       const r = req as Request<'settrashtime'>;
       req = { ...r, trashtime: clamp(r.trashtime, session.rule.minTrashtime, session.rule.maxTrashtime) } as Request<N>;
@@ -241,8 +259,10 @@ export class Sessions {
   private release(session: Session, inode: number): Reply<'release'> {
     const n = session.opens.get(inode) ?? 0;
     if (n === 0) return {};
-    if (n === 1) session.opens.delete(inode);
-    else session.opens.set(inode, n - 1);
+    if (n === 1) {
+      session.opens.delete(inode);
+      session.writers.delete(inode);
+    } else session.opens.set(inode, n - 1);
     return this.options.namespace().release({ inode });
   }
 

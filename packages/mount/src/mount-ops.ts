@@ -134,7 +134,7 @@ export class MountOps implements LowLevelOps {
     return change;
   }
 
-  async setattr(ctx: RequestContext, ino: number, changes: SetAttrChanges): Promise<AttrResult> {
+  async setattr(ctx: RequestContext, ino: number, changes: SetAttrChanges, fh?: number): Promise<AttrResult> {
     this.counters.count('setattr');
     if (this.hidden.isHidden(ino)) throw fail('EPERM', 'hidden entries are read-only');
     const inode = this.inodes.toMaster(ino);
@@ -149,6 +149,9 @@ export class MountOps implements LowLevelOps {
     else if (changes.atime) req.atime = changes.atime;
     if (changes.mtime === 'now') req.mtimeNow = true;
     else if (changes.mtime) req.mtime = changes.mtime;
+    // ftruncate(2): the kernel names the descriptor; one open for writing allows the size
+    // change whatever the mode (the master checks that this session holds such an open).
+    if (fh !== undefined && this.files.get(fh)?.handle.writable) req.viaWritableHandle = true;
     const a = await this.session.setattr(inode, req, { cred: this.cred(ctx) });
     if (changes.size !== undefined) {
       this.files.truncated(inode, changes.size);

@@ -111,6 +111,9 @@ const SetattrReq = t.obj({
   mtime: t.opt(Timespec),
   atimeNow: t.opt(t.bool),
   mtimeNow: t.opt(t.bool),
+  // The change comes through a file handle open for writing (ftruncate(2)): that handle,
+  // not the file's mode, allows it. Believed only if the session has the inode open for writing.
+  viaWritableHandle: t.opt(t.bool),
 });
 
 export const Messages = {

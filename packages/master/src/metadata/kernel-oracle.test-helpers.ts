@@ -38,6 +38,12 @@ def do(op):
     elif k == 'truncate': os.truncate(P(op['path']), op['size'])
     elif k == 'setxattr': os.setxattr(P(op['path']), op['name'], op['value'].encode(), op['flags'], follow_symlinks=False)
     elif k == 'removexattr': os.removexattr(P(op['path']), op['name'], follow_symlinks=False)
+    elif k == 'write' or k == 'ftruncate':
+        fd = os.open(P(op['path']), os.O_WRONLY)
+        try:
+            if k == 'write': os.write(fd, b'x')
+            else: os.ftruncate(fd, op['size'])
+        finally: os.close(fd)
     else: raise Exception('unknown op ' + k)
 
 def run(op):
@@ -84,6 +90,9 @@ st = os.lstat(base)
 json.dump({'results': results, 'tree': tree, 'root': {'mode': stat.S_IMODE(st.st_mode), 'uid': st.st_uid, 'gid': st.st_gid}}, sys.stdout)
 `;
 
+/** Ops only the kernel comparison runs: one byte written at offset 0, and ftruncate through a descriptor open for writing. */
+export type KernelOp = Op | { k: 'write'; who: number; path: string } | { k: 'ftruncate'; who: number; path: string; size: number };
+
 export interface KernelNode {
   type: string;
   mode: number;
@@ -101,7 +110,7 @@ export interface KernelRun {
   root: { mode: number; uid: number; gid: number };
 }
 
-export function runOnKernel(ops: Op[]): KernelRun {
+export function runOnKernel(ops: KernelOp[]): KernelRun {
   const base = mkdtempSync(join(tmpdir(), 'tsmfs-oracle-'));
   // The same start as createEmptyMetadata: a root-owned 0755 root.
   chmodSync(base, 0o755);

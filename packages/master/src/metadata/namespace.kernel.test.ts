@@ -1,9 +1,9 @@
 import fc from 'fast-check';
 import { TsmfsError, statusName } from '@tsmfs/protocol';
 import { describe, expect, it } from 'vitest';
-import { type KernelRun, kernelOracleAvailable, runOnKernel } from './kernel-oracle.test-helpers.js';
+import { type KernelOp, type KernelRun, kernelOracleAvailable, runOnKernel } from './kernel-oracle.test-helpers.js';
 import type { Metadata } from './metadata.js';
-import { CREDS, type Live, type Op, SEED, freshLive, opArb, errnoOf } from './namespace-ops.test-helpers.js';
+import { CREDS, type Live, NAMES, PARENTS, type Op, SEED, freshLive, opArb, errnoOf } from './namespace-ops.test-helpers.js';
 
 /**
  * Namespace against the real kernel on a local ext4 directory: the same op sequences,
@@ -12,8 +12,40 @@ import { CREDS, type Live, type Op, SEED, freshLive, opArb, errnoOf } from './na
  * way the client does it: one lookup per component, as the caller.
  */
 
+const kernelPathArb = fc.tuple(fc.constantFrom(...PARENTS), fc.constantFrom(...NAMES)).map(([d, n]) => (d ? `${d}/${n}` : n));
+const whoArb = fc.integer({ min: 0, max: 2 });
+
 /** Symlinks are left out: chmod, truncate and xattr calls on the kernel follow them. */
-const kernelOpArb = opArb.filter((op) => op.k !== 'symlink');
+const kernelOpArb: fc.Arbitrary<KernelOp> = fc.oneof(
+  { weight: 12, arbitrary: opArb.filter((op) => op.k !== 'symlink') },
+  fc.record({ k: fc.constant('write' as const), who: whoArb, path: kernelPathArb }),
+  fc.record({ k: fc.constant('ftruncate' as const), who: whoArb, path: kernelPathArb, size: fc.constantFrom(0, 1, 100_000_000) }),
+);
+
+const O_WRONLY = 1;
+
+/**
+ * What the FUSE kernel adds, as a mode change, to a write or truncate by a caller without
+ * CAP_FSETID when the file system cannot clear setuid/setgid itself (libfuse 2.9: no
+ * FUSE_CAP_HANDLE_KILLPRIV; fuse_setattr): setuid, and setgid if group-executable.
+ */
+function fuseKillPriv(live: Live, who: number, inode: number): { mode?: number } {
+  if (CREDS[who].uid === 0 || live.md.typeOf(inode) !== 'file') return {};
+  const mode = live.md.mode[inode]! & 0o7777;
+  let killed = mode & ~0o4000;
+  if ((killed & 0o2010) === 0o2010) killed &= ~0o2000;
+  return killed === mode ? {} : { mode: killed };
+}
+
+/** `use` between an open for writing and its release, as a process with a descriptor does it. */
+function throughDescriptor(live: Live, who: number, inode: number, use: () => void): void {
+  live.ns.open({ cred: CREDS[who], inode, flags: O_WRONLY });
+  try {
+    use();
+  } finally {
+    live.ns.release({ inode });
+  }
+}
 
 class Resolve extends Error {
   constructor(readonly errno: string) {
@@ -46,8 +78,8 @@ function parentDir(live: Live, who: number, path: string): number {
   return inode;
 }
 
-/** Runs `op` like a client would: resolve by lookups as the caller, then the request. */
-function runAsClient(live: Live, op: Op): string {
+/** Runs `op` like a client would: resolve by lookups as the caller, then the request(s) the FUSE kernel sends. */
+function runAsClient(live: Live, op: KernelOp): string {
   try {
     const who = op.who;
     const cred = CREDS[who];
@@ -81,8 +113,27 @@ function runAsClient(live: Live, op: Op): string {
         if (op.gid !== undefined) req.gid = op.gid;
         return errnoOf(() => ns.setattr(req));
       }
-      case 'truncate':
-        return errnoOf(() => ns.setattr({ cred, inode: lookupPath(live, who, op.path), size: op.size }));
+      case 'truncate': {
+        const inode = lookupPath(live, who, op.path);
+        return errnoOf(() => ns.setattr({ cred, inode, size: op.size, ...fuseKillPriv(live, who, inode) }));
+      }
+      case 'ftruncate': {
+        const inode = lookupPath(live, who, op.path);
+        return errnoOf(() =>
+          throughDescriptor(live, who, inode, () => ns.setattr({ cred, inode, size: op.size, viaWritableHandle: true, ...fuseKillPriv(live, who, inode) })),
+        );
+      }
+      case 'write': {
+        const inode = lookupPath(live, who, op.path);
+        return errnoOf(() =>
+          throughDescriptor(live, who, inode, () => {
+            const kill = fuseKillPriv(live, who, inode);
+            if (kill.mode !== undefined) ns.setattr({ cred, inode, mode: kill.mode });
+            const grant = ns.writeChunk({ cred, inode, index: 0 });
+            ns.writeChunkEnd({ inode, index: 0, chunkId: grant.chunkId, length: 1, ok: true });
+          }),
+        );
+      }
       case 'setxattr':
         return errnoOf(() =>
           ns.setxattr({ cred, inode: lookupPath(live, who, op.path), name: op.name, value: Buffer.from(op.value), flags: op.flags }),
@@ -167,7 +218,8 @@ describe.runIf(oracle)('Namespace against the Linux kernel (ext4, real uids)', (
   });
 
   /** Named corner cases from the issue, each checked op by op against the kernel. */
-  const cases: Record<string, Op[]> = {
+  const cases: Record<string, KernelOp[]> = {
+    'non-owner write, truncate and ftruncate of setuid/setgid files (issue 9)': privsCase(),
     'mkdir of an existing name without write permission: EEXIST wins over EACCES': [
       { k: 'mkdir', who: 0, dir: '', name: 'a', mode: 0o755 },
       { k: 'mkdir', who: 0, dir: 'a', name: 'b', mode: 0o755 },
@@ -272,3 +324,25 @@ describe.runIf(oracle)('Namespace against the Linux kernel (ext4, real uids)', (
     });
   }
 });
+
+/**
+ * Files of root's with setuid/setgid, group-executable or not, in a group bob is in (3000)
+ * or not (0), each written, truncated or ftruncated once by bob (who 2) and by alice (who 1)
+ * whose group 3000 is too; root's own write keeps the bits.
+ */
+function privsCase(): KernelOp[] {
+  const ops: KernelOp[] = [{ k: 'chmod', who: 0, path: '', mode: 0o777 }];
+  const modes = [0o4777, 0o2777, 0o6777, 0o2775, 0o2767, 0o6767, 0o4767, 0o2765, 0o6765, 0o6775, 0o4755, 0o2757];
+  const uses = ['write', 'truncate', 'ftruncate'] as const;
+  for (const use of uses) {
+    for (const mode of modes) {
+      for (const gid of [0, 3000]) {
+        const name = `${use}-${mode.toString(8)}-${gid}`;
+        ops.push({ k: 'create', who: 0, dir: '', name, mode: 0o644 }, { k: 'chown', who: 0, path: name, gid }, { k: 'chmod', who: 0, path: name, mode });
+        ops.push(use === 'write' ? { k: use, who: 2, path: name } : { k: use, who: 2, path: name, size: 1 });
+      }
+    }
+  }
+  ops.push({ k: 'create', who: 0, dir: '', name: 'by-root', mode: 0o6777 }, { k: 'write', who: 0, path: 'by-root' });
+  return ops;
+}

@@ -34,12 +34,13 @@ import {
   S_IXGRP,
   W_OK,
   X_OK,
+  checkSetattr,
   inGroup,
   isOwnerOrRoot,
   isRoot,
   mayHardlink,
+  modeAfterSetattr,
   modeAfterWrite,
-  modeWithoutPrivs,
   permits,
   stickyForbids,
 } from './permissions.js';
@@ -327,46 +328,14 @@ export class Namespace {
 
   // ---- attributes ---------------------------------------------------------------------
 
-  /**
-   * setattr checks in Linux's order (truncate's own checks, then chown, chgrp, chmod,
-   * times) and folds the side effects into one mutation: setuid/setgid dropped on chown
-   * and on truncate by non-root, setgid dropped on chmod by a non-member.
-   */
+  /** setattr: the checks and the setuid/setgid rules are permissions.ts's; the effects are one mutation. */
   setattr(req: Request<'setattr'>): Reply<'setattr'> {
     const md = this.md;
-    const { cred } = req;
     const inode = this.existing(req.inode);
-    const isDir = md.isDir(inode);
-    if (req.size !== undefined) {
-      if (isDir) throw fail('EISDIR');
-      if (md.type[inode] !== TYPE_CODE.file) throw fail('EINVAL');
-      if (!permits(md, inode, cred, W_OK)) throw fail('EACCES');
-    }
-    if (req.uid !== undefined && !isRoot(cred) && !(req.uid === md.uid[inode] && cred.uid === md.uid[inode])) {
-      throw fail('EPERM', 'chown');
-    }
-    if (req.gid !== undefined && !isRoot(cred) && !(cred.uid === md.uid[inode] && (req.gid === md.gid[inode] || inGroup(cred, req.gid)))) {
-      throw fail('EPERM', 'chgrp');
-    }
-    if (req.mode !== undefined && !isOwnerOrRoot(md, inode, cred)) throw fail('EPERM', 'chmod');
-    if ((req.atime !== undefined || req.mtime !== undefined) && !isOwnerOrRoot(md, inode, cred)) {
-      throw fail('EPERM', 'utimes');
-    }
-    if ((req.atimeNow || req.mtimeNow) && !isOwnerOrRoot(md, inode, cred) && !permits(md, inode, cred, W_OK)) {
-      throw fail('EACCES');
-    }
+    const killPriv = checkSetattr(md, inode, req);
     const ts = this.clock();
     const m: Extract<Mutation, { op: 'setattr' }> = { op: 'setattr', ts, inode };
-    let mode = md.mode[inode]!;
-    if (req.mode !== undefined) {
-      mode = req.mode & 0o7777;
-      const gid = req.gid ?? md.gid[inode]!;
-      if (!isRoot(cred) && !inGroup(cred, gid)) mode &= ~S_ISGID;
-    } else if (!isDir && (req.uid !== undefined || req.gid !== undefined)) {
-      mode = modeWithoutPrivs(mode);
-      if (!isRoot(cred) && !inGroup(cred, md.gid[inode]!)) mode &= ~S_ISGID;
-    }
-    if (req.size !== undefined && req.mode === undefined) mode = modeAfterWrite(mode, req.gid ?? md.gid[inode]!, cred);
+    const mode = modeAfterSetattr(md, inode, req, killPriv);
     if (mode !== md.mode[inode] || req.mode !== undefined) m.mode = mode;
     if (req.uid !== undefined) m.uid = req.uid;
     if (req.gid !== undefined) m.gid = req.gid;

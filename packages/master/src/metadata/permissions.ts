@@ -1,4 +1,4 @@
-import type { Cred } from '@tsmfs/protocol';
+import { type Cred, type Request, fail } from '@tsmfs/protocol';
 import { type Metadata, TYPE_CODE } from './metadata.js';
 
 /** access(2) mask bits. */
@@ -81,4 +81,75 @@ export function modeAfterWrite(mode: number, gid: number, cred: Cred): number {
   let m = mode & ~S_ISUID;
   if (m & S_IXGRP || !inGroup(cred, gid)) m &= ~S_ISGID;
   return m;
+}
+
+/**
+ * May `cred` change the file's contents: write permission, or a descriptor open for
+ * writing (`viaWritableHandle`, which Sessions believes only for an inode the session
+ * has open for writing): ftruncate(2) needs nothing beyond its descriptor.
+ */
+export function mayWrite(md: Metadata, inode: number, cred: Cred, viaWritableHandle = false): boolean {
+  return viaWritableHandle || permits(md, inode, cred, W_OK);
+}
+
+/**
+ * The kernel's "kill-priv" request: libfuse 2.9 cannot take over clearing setuid/setgid
+ * on a write or truncate (FUSE_CAP_HANDLE_KILLPRIV is libfuse 3), so the kernel's
+ * fuse_setattr asks for it, as the writer, as a mode change: setuid, and setgid when
+ * group-executable, cleared. Recognised as such (not as a chmod) when it is a regular
+ * file and the new mode only clears bits that a write by `cred` clears anyway.
+ */
+export function isKillPrivNotice(md: Metadata, inode: number, requested: number, cred: Cred): boolean {
+  const mode = md.mode[inode]! & 0o7777;
+  const cleared = mode & ~requested;
+  const writeClears = mode & ~modeAfterWrite(mode, md.gid[inode]!, cred);
+  return md.type[inode] === TYPE_CODE.file && (requested & ~mode) === 0 && cleared !== 0 && (cleared & ~writeClears) === 0;
+}
+
+/**
+ * setattr's checks in Linux's order: truncate's own (type, then write permission or a
+ * descriptor open for writing), then chown, chgrp, chmod, times. A mode change by someone
+ * other than the owner or root is refused (EPERM) unless it is a kill-priv notice from a
+ * caller who may write the file. Returns whether it is one.
+ */
+export function checkSetattr(md: Metadata, inode: number, req: Request<'setattr'>): boolean {
+  const { cred } = req;
+  const owner = isOwnerOrRoot(md, inode, cred);
+  if (req.size !== undefined) {
+    if (md.isDir(inode)) throw fail('EISDIR');
+    if (md.type[inode] !== TYPE_CODE.file) throw fail('EINVAL');
+    if (!mayWrite(md, inode, cred, req.viaWritableHandle)) throw fail('EACCES');
+  }
+  if (req.uid !== undefined && !isRoot(cred) && !(req.uid === md.uid[inode] && cred.uid === md.uid[inode])) {
+    throw fail('EPERM', 'chown');
+  }
+  if (req.gid !== undefined && !isRoot(cred) && !(cred.uid === md.uid[inode] && (req.gid === md.gid[inode] || inGroup(cred, req.gid)))) {
+    throw fail('EPERM', 'chgrp');
+  }
+  const killPriv =
+    req.mode !== undefined && !owner && isKillPrivNotice(md, inode, req.mode, cred) && mayWrite(md, inode, cred, req.viaWritableHandle);
+  if (req.mode !== undefined && !owner && !killPriv) throw fail('EPERM', 'chmod');
+  if ((req.atime !== undefined || req.mtime !== undefined) && !owner) throw fail('EPERM', 'utimes');
+  if ((req.atimeNow || req.mtimeNow) && !owner && !permits(md, inode, cred, W_OK)) throw fail('EACCES');
+  return killPriv;
+}
+
+/**
+ * The mode a setattr leaves: a chmod's (setgid dropped when the caller is not in the
+ * group); setuid/setgid dropped by a chown of a non-directory; and by a truncate or a
+ * kill-priv notice exactly as a write by the caller drops them (so that a notice, which
+ * follows the FUSE kernel's older rule, still ends as on ext4).
+ */
+export function modeAfterSetattr(md: Metadata, inode: number, req: Request<'setattr'>, killPriv: boolean): number {
+  const { cred } = req;
+  let mode = md.mode[inode]!;
+  if (req.mode !== undefined && !killPriv) {
+    mode = req.mode & 0o7777;
+    if (!isRoot(cred) && !inGroup(cred, req.gid ?? md.gid[inode]!)) mode &= ~S_ISGID;
+  } else if (!md.isDir(inode) && (req.uid !== undefined || req.gid !== undefined)) {
+    mode = modeWithoutPrivs(mode);
+    if (!isRoot(cred) && !inGroup(cred, md.gid[inode]!)) mode &= ~S_ISGID;
+  }
+  if (killPriv || (req.size !== undefined && req.mode === undefined)) mode = modeAfterWrite(mode, req.gid ?? md.gid[inode]!, cred);
+  return mode;
 }
