@@ -125,6 +125,28 @@ describe('Sessions', () => {
     expect(ns.opens(g)).toBe(0);
   });
 
+  it("believes a setattr's viaWritableHandle only while the session has the inode open for writing", () => {
+    const { ns, sessions, register } = setup('* / rw,maproot=0');
+    ns.setattr({ cred: root, inode: 1, mode: 0o777 });
+    const f = ns.mknod({ cred: alice, parent: 1, name: 'f', type: 'file', mode: 0o444, umask: 0, rdev: 0 }).attr.inode;
+    const [a, b] = [register(), register()];
+    const ftruncate = (s: Session, size: number) => errno(() => sessions.serve(s, 'setattr', { cred: alice, inode: f, size, viaWritableHandle: true }));
+    expect(ftruncate(a, 1)).toMatch(/^EACCES/);
+    sessions.serve(a, 'open', { cred: root, inode: f, flags: 0 });
+    expect(ftruncate(a, 2)).toMatch(/^EACCES/);
+    sessions.serve(a, 'open', { cred: root, inode: f, flags: 2 });
+    expect(ftruncate(a, 3)).toBe('no error');
+    expect(ftruncate(b, 4)).toMatch(/^EACCES/);
+    // Created and opened for writing in one request (open(2) with O_CREAT|O_WRONLY, mode 0).
+    const g = sessions.serve(b, 'mknod', { cred: alice, parent: 1, name: 'g', type: 'file', mode: 0, umask: 0, rdev: 0, open: 0o101 }).attr.inode;
+    expect(errno(() => sessions.serve(b, 'setattr', { cred: alice, inode: g, size: 9, viaWritableHandle: true }))).toBe('no error');
+    // Once every open of the inode is released, the claim is no longer believed.
+    sessions.serve(a, 'release', { inode: f });
+    sessions.serve(a, 'release', { inode: f });
+    expect(ftruncate(a, 5)).toMatch(/^EACCES/);
+    expect(ns.md.attr(f).size).toBe(3);
+  });
+
   it('resumes a session by id from the same address only', () => {
     const { sessions, register, link } = setup('* / rw');
     const a = register();

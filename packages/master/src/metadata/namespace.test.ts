@@ -197,6 +197,74 @@ describe('setattr', () => {
     expect(md.mode[f]).toBe(0o775);
     expect(ns.getattr({ inode: f }).attr.mode).toBe(0o775);
   });
+
+  it("a non-owner's mode change that only clears setuid/setgid is the kernel's kill-priv notice: allowed to a writer", () => {
+    const { ns, mkfile, md } = setup();
+    const mode = (inode: number) => md.mode[inode]!.toString(8);
+    // root's files, group 3000 (bob is in it) or 0 (he is not); bob may write them all.
+    const file = (name: string, m: number, gid: number) => {
+      const f = mkfile(1, name);
+      ns.setattr({ cred: ROOT, inode: f, gid, mode: m });
+      return f;
+    };
+    const suid = file('suid', 0o4777, 0);
+    expect(errnoOf(() => ns.setattr({ cred: BOB, inode: suid, mode: 0o777 }))).toBe('ok');
+    expect(mode(suid)).toBe('777');
+    // A notice follows the FUSE kernel's rule (setgid only when group-executable); the master
+    // leaves what a write leaves on ext4: setgid goes for a writer outside the group too.
+    const outside = file('outside', 0o6767, 0);
+    expect(errnoOf(() => ns.setattr({ cred: BOB, inode: outside, mode: 0o2767 }))).toBe('ok');
+    expect(mode(outside)).toBe('767');
+    const member = file('member', 0o6767, 3000);
+    expect(errnoOf(() => ns.setattr({ cred: BOB, inode: member, mode: 0o2767 }))).toBe('ok');
+    expect(mode(member)).toBe('2767');
+    // Not a notice: a bit a write keeps, a bit added, nothing cleared, another change.
+    expect(errnoOf(() => ns.setattr({ cred: BOB, inode: member, mode: 0o767 }))).toBe('EPERM');
+    const sgidx = file('sgidx', 0o2777, 0);
+    expect(errnoOf(() => ns.setattr({ cred: BOB, inode: sgidx, mode: 0o3777 }))).toBe('EPERM');
+    expect(errnoOf(() => ns.setattr({ cred: BOB, inode: sgidx, mode: 0o2777 }))).toBe('EPERM');
+    expect(errnoOf(() => ns.setattr({ cred: BOB, inode: sgidx, mode: 0o775 }))).toBe('EPERM');
+    expect(errnoOf(() => ns.setattr({ cred: BOB, inode: sgidx, mode: 0o777, uid: 1001 }))).toBe('EPERM');
+    expect(mode(sgidx)).toBe('2777');
+    // Only from someone who may write it, and only on a regular file.
+    const readonly = file('readonly', 0o4755, 0);
+    expect(errnoOf(() => ns.setattr({ cred: BOB, inode: readonly, mode: 0o755 }))).toBe('EPERM');
+    const dir = ns.mkdir({ cred: ROOT, parent: 1, name: 'd', mode: 0o777, umask: 0 }).attr.inode;
+    ns.setattr({ cred: ROOT, inode: dir, mode: 0o2777 });
+    expect(errnoOf(() => ns.setattr({ cred: BOB, inode: dir, mode: 0o777 }))).toBe('EPERM');
+    expect(mode(readonly) + ' ' + mode(dir)).toBe('4755 2777');
+  });
+
+  it('truncate by a non-owner with the kill-priv notice: one change, size and mode as on ext4', () => {
+    const { ns, mkfile, md } = setup();
+    const f = mkfile(1, 'f');
+    ns.setattr({ cred: ROOT, inode: f, mode: 0o6777 });
+    const before = ns.md.version;
+    expect(errnoOf(() => ns.setattr({ cred: BOB, inode: f, size: 3, mode: 0o777 }))).toBe('ok');
+    expect([md.attr(f).size, md.mode[f]]).toEqual([3, 0o777]);
+    expect(ns.md.version).toBe(before + 1);
+    // Without write permission the size check answers first, as in Linux.
+    ns.setattr({ cred: ROOT, inode: f, mode: 0o6755 });
+    expect(errnoOf(() => ns.setattr({ cred: BOB, inode: f, size: 0, mode: 0o755 }))).toBe('EACCES');
+  });
+
+  it('a size change through a descriptor open for writing needs no write permission (ftruncate)', () => {
+    const { ns, md } = setup();
+    for (const mode of [0, 0o444]) {
+      const { attr } = ns.mknod({ cred: BOB, parent: 1, name: `n${mode}`, type: 'file', mode, umask: 0, rdev: 0, open: 0o102 });
+      expect(errnoOf(() => ns.setattr({ cred: BOB, inode: attr.inode, size: 0 }))).toBe('EACCES');
+      expect(errnoOf(() => ns.setattr({ cred: BOB, inode: attr.inode, size: 7, viaWritableHandle: true }))).toBe('ok');
+      expect(md.attr(attr.inode).size).toBe(7);
+      // The descriptor allows the size, not anything else.
+      expect(errnoOf(() => ns.setattr({ cred: ALICE, inode: attr.inode, size: 1, viaWritableHandle: true, mtime: { sec: 1, nsec: 0 } }))).toBe('EPERM');
+    }
+    // A non-owner's ftruncate of a setuid file it opened for writing, since made read-only.
+    const f = ns.mknod({ cred: ROOT, parent: 1, name: 'suid', type: 'file', mode: 0o4666, umask: 0, rdev: 0 }).attr.inode;
+    ns.setattr({ cred: ROOT, inode: f, mode: 0o4644 });
+    expect(errnoOf(() => ns.setattr({ cred: BOB, inode: f, size: 0, mode: 0o644 }))).toBe('EACCES');
+    expect(errnoOf(() => ns.setattr({ cred: BOB, inode: f, size: 0, mode: 0o644, viaWritableHandle: true }))).toBe('ok');
+    expect(md.mode[f]).toBe(0o644);
+  });
 });
 
 describe('hard links', () => {
