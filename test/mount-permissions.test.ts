@@ -2,7 +2,8 @@
  * Permissions of the multi-user mount (allow_other + default_permissions + the master's
  * own checks) against ext4 (issue 4): the same commands as an unprivileged user
  * (setpriv --reuid=65534 --regid=65534 --clear-groups) in a tree prepared the same way
- * by root in the mount and in a local folder must be allowed and denied alike.
+ * by root in the mount and in a local folder must be allowed and denied alike. Issue 9:
+ * non-owner writes and truncates of setuid/setgid files, ftruncate through a descriptor.
  */
 import { chmod } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
@@ -60,42 +61,45 @@ function script(): string {
   return AS_USER.map((c) => `( ${c} ) 2>&1 | sed "s|$PWD/||g"; echo "-> \${PIPESTATUS[0]}: ${c.replaceAll('"', '\\"')}"`).join('\n');
 }
 
+/**
+ * A cluster with a mount and a local (ext4) folder, both prepared by root with `prepare`;
+ * `script` then runs in each as the user. `asRoot` runs a command in both afterwards.
+ */
+async function onExt4AndMount(prepare: string, script: string) {
+  const c = await Cluster.create();
+  await c.addChunkservers(1);
+  const m = await Mount.start(c);
+  const local = makeTempDir();
+  await chmod(local, 0o755);
+  await shOk(prepare, { cwd: local });
+  await shOk(prepare, { cwd: m.path });
+  const [ext4, tsmfs] = [await sh(script, { cwd: local, as: NOBODY }), await sh(script, { cwd: m.path, as: NOBODY })];
+  const asRoot = async (cmd: string) => ({ ext4: await shOk(cmd, { cwd: local }), tsmfs: await shOk(cmd, { cwd: m.path }) });
+  return { ext4, tsmfs, asRoot };
+}
+
 describe('multi-user permissions', () => {
   it('an unprivileged user is denied and allowed as on ext4', async () => {
-    const c = await Cluster.create();
-    await c.addChunkservers(1);
-    const m = await Mount.start(c);
-    const local = makeTempDir();
-    await chmod(local, 0o755);
-    await shOk(PREPARE, { cwd: local });
-    await shOk(PREPARE, { cwd: m.path });
-    const [a, b] = [await sh(script(), { cwd: local, as: NOBODY }), await sh(script(), { cwd: m.path, as: NOBODY })];
-    expect(b.stdout).toBe(a.stdout);
-    expect(a.stdout).toMatch(/Permission denied/);
-    expect(a.stdout).toMatch(/Operation not permitted/);
+    const { ext4, tsmfs, asRoot } = await onExt4AndMount(PREPARE, script());
+    expect(tsmfs.stdout).toBe(ext4.stdout);
+    expect(ext4.stdout).toMatch(/Permission denied/);
+    expect(ext4.stdout).toMatch(/Operation not permitted/);
     // and the trees agree afterwards (as root)
-    const meta = `find . -printf '%y %m %U:%G %n %p\\n' | sort`;
-    expect(await shOk(meta, { cwd: m.path })).toBe(await shOk(meta, { cwd: local }));
+    const trees = await asRoot(`find . -printf '%y %m %U:%G %n %p\\n' | sort`);
+    expect(trees.tsmfs).toBe(trees.ext4);
   });
 
   it('non-owner writes and truncates clear setuid/setgid, and ftruncate goes by the descriptor, as on ext4', async () => {
-    const c = await Cluster.create();
-    await c.addChunkservers(1);
-    const m = await Mount.start(c);
-    const local = makeTempDir();
-    await chmod(local, 0o755);
-    await shOk(PREPARE_PRIVS, { cwd: local });
-    await shOk(PREPARE_PRIVS, { cwd: m.path });
-    const [a, b] = [await sh(PRIVS_DRIVER, { cwd: local, as: NOBODY }), await sh(PRIVS_DRIVER, { cwd: m.path, as: NOBODY })];
-    expect(a.code, a.stderr).toBe(0);
-    expect(b.stdout).toBe(a.stdout);
+    const { ext4, tsmfs, asRoot } = await onExt4AndMount(PREPARE_PRIVS, PRIVS_DRIVER);
+    expect(ext4.code, ext4.stderr).toBe(0);
+    expect(tsmfs.stdout).toBe(ext4.stdout);
     // The comparison must see the cases it is about: on ext4 a write drops the bits, a
     // descriptor allows what the mode does not.
-    expect(a.stdout).toMatch(/^write 4777 root ok 777$/m);
-    expect(a.stdout).toMatch(/^ftruncate-mode-0 ok 0$/m);
+    expect(ext4.stdout).toMatch(/^write 4777 root ok 777$/m);
+    expect(ext4.stdout).toMatch(/^ftruncate-mode-0 ok 0$/m);
     // Sizes too (of files: a directory's size is the file system's own business).
-    const meta = `find . -type d -printf '%y %m %U:%G %p\\n' -o -printf '%y %m %U:%G %s %p\\n' | sort`;
-    expect(await shOk(meta, { cwd: m.path })).toBe(await shOk(meta, { cwd: local }));
+    const trees = await asRoot(`find . -type d -printf '%y %m %U:%G %p\\n' -o -printf '%y %m %U:%G %s %p\\n' | sort`);
+    expect(trees.tsmfs).toBe(trees.ext4);
   });
 });
 
