@@ -3,7 +3,7 @@ import { TsmfsError, statusName } from '@tsmfs/protocol';
 import { describe, expect, it } from 'vitest';
 import { type KernelOp, type KernelRun, kernelOracleAvailable, runOnKernel } from './kernel-oracle.test-helpers.js';
 import type { Metadata } from './metadata.js';
-import { CREDS, type Live, NAMES, PARENTS, type Op, SEED, freshLive, opArb, errnoOf } from './namespace-ops.test-helpers.js';
+import { CREDS, type Live, NAMES, PARENTS, SEED, freshLive, opArb, errnoOf } from './namespace-ops.test-helpers.js';
 
 /**
  * Namespace against the real kernel on a local ext4 directory: the same op sequences,
@@ -327,8 +327,8 @@ describe.runIf(oracle)('Namespace against the Linux kernel (ext4, real uids)', (
 
 /**
  * Files of root's with setuid/setgid, group-executable or not, in a group bob is in (3000)
- * or not (0), each written, truncated or ftruncated once by bob (who 2) and by alice (who 1)
- * whose group 3000 is too; root's own write keeps the bits.
+ * or not (0), each written, truncated or ftruncated once by bob (who 2); root's own write
+ * keeps the bits.
  */
 function privsCase(): KernelOp[] {
   const ops: KernelOp[] = [{ k: 'chmod', who: 0, path: '', mode: 0o777 }];
