@@ -289,7 +289,9 @@ export class DataServer implements Service {
     // A reused link is not retried on a new one when it fails: pieces may already have followed the init on it.
     const conn = idle
       ? Promise.resolve(idle)
-      : dial({ host: first.host, port: first.port, role: 'chunkserver', name: this.options.name, requestTimeoutMs: timeout, connectTimeoutMs: timeout }).then((d) => d.conn);
+      : dial({ host: first.host, port: first.port, role: 'chunkserver', name: this.options.name, requestTimeoutMs: timeout, connectTimeoutMs: timeout }).then((d) =>
+          this.leaveIdleOnClose(d.conn, where),
+        );
     const reply = conn.then((c) => c.request('dataWriteInit', init)).then(
       () => undefined,
       (err: unknown) => {
@@ -315,10 +317,20 @@ export class DataServer implements Service {
     if (pool.length >= IDLE_NEXT_PER_PEER) return conn.close();
     pool.push(conn);
     this.idleNext.set(where, pool);
+  }
+
+  /**
+   * A link to a next chunkserver that closes leaves the idle pool. Registered once, when
+   * it is dialed, not each time it goes back to the pool: a link is reused for thousands
+   * of writes, and a listener per reuse would pile up on it for its whole life.
+   */
+  private leaveIdleOnClose(conn: Connection, where: string): Connection {
     conn.once('close', () => {
-      const i = pool.indexOf(conn);
-      if (i >= 0) pool.splice(i, 1);
+      const pool = this.idleNext.get(where);
+      const i = pool?.indexOf(conn) ?? -1;
+      if (i >= 0) pool!.splice(i, 1);
     });
+    return conn;
   }
 
   /** One piece of a write: answered with a write status, never by closing the link, unless it does not parse. */
