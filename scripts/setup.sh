@@ -1,16 +1,15 @@
 #!/usr/bin/env bash
 # Installs everything tsmfs needs on a fresh Debian machine (run as root), then builds.
+# Usage: scripts/setup.sh [--image]  (--image: without the test-only packages, for the Dockerfile)
 # Idempotent: packages already present are not reinstalled.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# libfuse2: fuse-native's binding links against it; fuse3: fusermount (and it does not
-# conflict with Debian's MooseFS client the way the old 'fuse' package does).
-# libfuse-dev, pkg-config, g++, make, python3: node-gyp builds our low-level FUSE binding.
-# fio: benchmarks.
-debs=(libfuse2 libfuse-dev fuse3 pkg-config g++ make python3 fio)
-debs+=(rsync) # the mount tests run rsync -a into the mount
-debs+=(chromium) # the web monitor's browser test (test/monitor-browser.test.ts, playwright-core)
+# scripts/debian-packages.txt lists every Debian package with what needs it; the image
+# (Dockerfile: setup.sh --image) takes the ones the daemons, the mount and the build need.
+roles='run|build|test'
+if [ "${1:-}" = "--image" ]; then roles='run|build'; fi
+mapfile -t debs < <(sed 's/#.*//' scripts/debian-packages.txt | awk -v roles="^($roles)\$" '$2 ~ roles { print $1 }')
 missing=()
 for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -28,7 +27,13 @@ fi
 
 echo "setup: npm ci"
 npm ci --no-audit --no-fund
-# npm 11 runs no install scripts, so the native FUSE binding is built explicitly.
+# npm 11 runs no install scripts, so the native FUSE binding is built explicitly, against
+# the headers installed beside node when there are (Node's images and packages ship them)
+# rather than headers node-gyp would download.
+node_prefix=$(dirname "$(dirname "$(command -v node)")")
+if [ -z "${npm_config_nodedir:-}" ] && [ -f "$node_prefix/include/node/node_version.h" ]; then
+  export npm_config_nodedir="$node_prefix"
+fi
 if [ -f packages/fuse/binding.gyp ]; then
   echo "setup: build the FUSE binding (node-gyp)"
   npm run build:native -w @tsmfs/fuse
