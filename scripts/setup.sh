@@ -9,7 +9,11 @@ cd "$(dirname "$0")/.."
 # (Dockerfile: setup.sh --image) takes the ones the daemons, the mount and the build need.
 roles='run|build|test'
 if [ "${1:-}" = "--image" ]; then roles='run|build'; fi
-mapfile -t debs < <(sed 's/#.*//' scripts/debian-packages.txt | awk -v roles="^($roles)\$" '$2 ~ roles { print $1 }')
+debs=()
+while read -r line; do
+  read -r name role _ <<<"${line%%#*}"
+  if [[ -n "${name:-}" && "$role" =~ ^($roles)$ ]]; then debs+=("$name"); fi
+done <scripts/debian-packages.txt
 missing=()
 for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
