@@ -18,15 +18,23 @@ interface Bin {
   target: string;
 }
 
-const bins: Bin[] = readdirSync(join(ROOT, 'packages')).flatMap((pkg) => {
-  const manifest = JSON.parse(readFileSync(join(ROOT, 'packages', pkg, 'package.json'), 'utf8')) as { bin?: Record<string, string> };
-  return Object.entries(manifest.bin ?? {}).map(([name, target]) => ({ name, target: join('packages', pkg, target) }));
-});
+type BinMap = Record<string, string>;
+
+const manifests = readdirSync(join(ROOT, 'packages')).map((pkg) => ({
+  pkg,
+  bin: (JSON.parse(readFileSync(join(ROOT, 'packages', pkg, 'package.json'), 'utf8')) as { bin?: BinMap }).bin ?? {},
+}));
+const bins: Bin[] = manifests.flatMap(({ pkg, bin }) => Object.entries(bin).map(([name, target]) => ({ name, target: join('packages', pkg, target) })));
 
 describe('a fresh clone after scripts/setup.sh', () => {
   it('has a bin map with the commands the README names', () => {
     const names = bins.map((b) => b.name);
     for (const name of ['tsmfs-master', 'tsmfs-chunkserver', 'tsmfs-metalogger', 'tsmfs-metarestore', 'tsmfs-mount', 'tsmfs', 'tsmfs-cli']) expect(names).toContain(name);
+  });
+
+  it('has the bin maps in package-lock.json that the packages have (npm ci links from the lock)', () => {
+    const lock = JSON.parse(readFileSync(join(ROOT, 'package-lock.json'), 'utf8')) as { packages: Record<string, { bin?: BinMap }> };
+    for (const { pkg, bin } of manifests) expect(lock.packages[`packages/${pkg}`]?.bin ?? {}, pkg).toEqual(bin);
   });
 
   it('links every bin to a committed file', () => {
