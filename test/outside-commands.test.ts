@@ -46,9 +46,10 @@ describe('outside commands', () => {
       "await shOk('echo \"$(stat -c %s f)\" > out # what\\'s in a comment: ls');",
       'const gitScript = `git init -q && FOO=1 xargs -n 1 git add 2>/dev/null`;',
       'await sh(gitScript, { cwd });',
+      "await sh([`cd ${dir}`, `getfattr -d x`].join(' && '));",
       "const text = 'not a command';",
     ].join('\n');
-    expect(names(programCommands(src))).toEqual(['bash', 'flock', 'fusermount', 'git', 'python3', 'rsync', 'setpriv', 'sha256sum', 'stat', 'tar', 'timeout', 'xargs']);
+    expect(names(programCommands(src))).toEqual(['bash', 'flock', 'fusermount', 'getfattr', 'git', 'python3', 'rsync', 'setpriv', 'sha256sum', 'stat', 'tar', 'timeout', 'xargs']);
     const script = [
       '#!/usr/bin/env bash',
       'set -euo pipefail # the script\'s options',
