@@ -47,7 +47,7 @@ describe('outside commands', () => {
       'const gitScript = `git init -q && FOO=1 xargs -n 1 git add 2>/dev/null`;',
       'await sh(gitScript, { cwd });',
       "await sh([`cd ${dir}`, `getfattr -d x`].join(' && '));",
-      "const text = 'not a command';",
+      "const text = 'not a command'; const py = `run('label', 'p', lambda: 0)`;",
     ].join('\n');
     expect(names(programCommands(src))).toEqual(['bash', 'flock', 'fusermount', 'getfattr', 'git', 'python3', 'rsync', 'setpriv', 'sha256sum', 'stat', 'tar', 'timeout', 'xargs']);
     const script = [
