@@ -4,6 +4,44 @@ import type { DataLinks } from './data-links.js';
 /** Largest span of one dataRead: the chunkserver streams it back block by block. */
 export const READ_SPAN = 8 * 1024 * 1024;
 
+/** Grants one chunk read may use before it fails: the cached one, then fresh ones. */
+const READ_GRANTS = 6;
+/** Pause before the third grant, doubling after (the second is asked for at once). */
+const READ_RETRY_PAUSE_MS = 50;
+
+/** Where one chunk of a file is, for `readChunk`. */
+export interface ChunkSource {
+  links: DataLinks;
+  /** The chunk's read grant: from the location cache unless `fresh`. */
+  grant(fresh: boolean): Promise<ChunkGrant>;
+  /** A copy failed and another copy or grant is tried. */
+  onFallback?: (err: unknown) => void;
+}
+
+/**
+ * Reads [offset, offset+length) of one chunk. When every copy of a grant failed — most
+ * often because a writer or a truncation moved the chunk to a new version since the grant
+ * (ESTALE), or took it away (ENOENT) — a fresh grant is asked for and its copies tried,
+ * at most READ_GRANTS grants with a doubling pause: a read waits for another client's
+ * version change instead of failing (the master holds back a grant while the change is
+ * in flight; docs/client.md, "Reads"). Errors of the master's own (the file is gone, no
+ * permission) are the read's error at once.
+ */
+export async function readChunk(source: ChunkSource, offset: number, length: number): Promise<Buffer> {
+  let grant = await source.grant(false);
+  const first = Math.floor(Math.random() * Math.max(1, grant.locations.length));
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await readChunkRange(source.links, grant, offset, length, first, source.onFallback);
+    } catch (err) {
+      if (attempt >= READ_GRANTS) throw err;
+      source.onFallback?.(err);
+      if (attempt > 1) await new Promise((r) => setTimeout(r, READ_RETRY_PAUSE_MS << (attempt - 2)));
+      grant = await source.grant(true);
+    }
+  }
+}
+
 /**
  * Reads [offset, offset+length) of one chunk from the copies a grant lists, trying
  * them in turn from `first`: an error from a copy (EIO for a damaged block — the

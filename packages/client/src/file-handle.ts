@@ -1,5 +1,5 @@
-import { CHUNK_SIZE, type Attr, type ChunkGrant, type Cred, O_ACCMODE, O_RDWR, O_WRONLY, Status, TsmfsError } from '@tsmfs/protocol';
-import { readChunkRange } from './chunk-reader.js';
+import { CHUNK_SIZE, type Attr, type Cred, O_ACCMODE, O_RDWR, O_WRONLY, Status, TsmfsError } from '@tsmfs/protocol';
+import { readChunk } from './chunk-reader.js';
 import { writeChunk } from './chunk-writer.js';
 import { DirtyExtents } from './dirty-extents.js';
 import type { FileIo } from './file-io.js';
@@ -162,18 +162,10 @@ export class FileHandle {
     return this.jobs.size > 0 || this.dirtyBytes > 0;
   }
 
-  private async readChunkPart(index: number, offset: number, length: number): Promise<Buffer> {
-    let grant: ChunkGrant = await this.io.grant(this.inode, index);
-    const first = Math.floor(Math.random() * Math.max(1, grant.locations.length));
-    const fallback = (): void => void this.io.stats.readFallbacks++;
-    try {
-      return await readChunkRange(this.io.links, grant, offset, length, first, fallback);
-    } catch {
-      // The cached copies may be stale (a write moved the version, a copy was lost): ask again.
-      fallback();
-      grant = await this.io.grant(this.inode, index, true);
-      return readChunkRange(this.io.links, grant, offset, length, first, fallback);
-    }
+  private readChunkPart(index: number, offset: number, length: number): Promise<Buffer> {
+    const { io } = this;
+    const source = { links: io.links, grant: (fresh: boolean) => io.grant(this.inode, index, fresh), onFallback: () => void io.stats.readFallbacks++ };
+    return readChunk(source, offset, length);
   }
 
   private async flushAll(): Promise<void> {

@@ -5,6 +5,7 @@ import type { Metadata } from '../metadata/metadata.js';
 import { ChunkCopies } from './chunk-copies.js';
 import { type Chunkserver, ChunkserverRegistry, isOnline } from './chunkserver-registry.js';
 import { type ReplicationLimitsConfig, ReplicationLimits } from './replication-limits.js';
+import { VersionChanges } from './version-changes.js';
 import { WriteLeases } from './write-leases.js';
 
 export interface ChunkManagerOptions {
@@ -35,6 +36,8 @@ export class ChunkManager {
   readonly copies = new ChunkCopies();
   readonly leases: WriteLeases;
   readonly limits: ReplicationLimits;
+  /** Chunks whose copies are being moved to the metadata's version: readers wait for them. */
+  readonly changes = new VersionChanges();
   /** Replications in flight: chunk id → destination csid (the chunk loop makes one per chunk at a time). */
   readonly replicating = new Map<number, number>();
   /**

@@ -13,6 +13,13 @@ export function isChunkRequest(name: string): name is ChunkRequest {
   return IS_CHUNK_REQUEST.has(name);
 }
 
+/**
+ * Longest a read grant waits for a version change of its chunk (chunkserver commands
+ * can take up to their own timeout): well inside a client's request timeout, and the
+ * client asks again when the answer lists no copy (docs/client.md, "Reads").
+ */
+const READ_WAIT_MS = 5_000;
+
 /** The master's own credentials for the writes it makes on a client's behalf (truncation). */
 const MASTER_CRED: Cred = { uid: 0, gid: 0, groups: [] };
 
@@ -46,10 +53,8 @@ export class ChunkRequests {
    */
   async serve(owner: number, name: ChunkRequest, body: unknown, next: () => unknown): Promise<unknown> {
     switch (name) {
-      case 'readChunk': {
-        const reply = next() as Reply<'readChunk'>;
-        return { ...reply, locations: this.chunks.locations(reply.chunkId) };
-      }
+      case 'readChunk':
+        return this.read(next as () => Reply<'readChunk'>);
       case 'writeChunk':
         return this.write(owner, body as Request<'writeChunk'>, next as () => Reply<'writeChunk'>);
       case 'writeChunkEnd': {
@@ -75,6 +80,24 @@ export class ChunkRequests {
     }
   }
 
+  /**
+   * A read grant. While the chunk's copies are being moved to the version the metadata
+   * already has (a write grant, a truncation) none of them is valid yet: the answer waits,
+   * at most READ_WAIT_MS, until one is (or the change failed), instead of listing no copy.
+   * The namespace is asked again after the wait: the slot may hold another chunk by then.
+   */
+  private async read(next: () => Reply<'readChunk'>): Promise<Reply<'readChunk'>> {
+    const { chunks } = this;
+    const deadline = Date.now() + READ_WAIT_MS;
+    for (;;) {
+      const reply = next();
+      const locations = chunks.locations(reply.chunkId);
+      const wait = deadline - Date.now();
+      if (locations.length > 0 || wait <= 0 || !chunks.changes.has(reply.chunkId)) return { ...reply, locations };
+      await chunks.changes.settled(reply.chunkId, wait);
+    }
+  }
+
   private async write(owner: number, req: Request<'writeChunk'>, next: () => Reply<'writeChunk'>): Promise<Reply<'writeChunk'>> {
     const { chunks } = this;
     await chunks.leases.acquire(owner, req.inode, req.index);
@@ -85,7 +108,7 @@ export class ChunkRequests {
       const creating = before.chunkId === 0 || before.unwritten === true;
       // A creation that reached no server leaves an allocated chunk nobody can have written.
       if (creating) chunks.unborn.add(grant.chunkId);
-      const ready = await this.prepare(before, grant, chunks.md.goal[req.inode] ?? 1);
+      const ready = await this.changing(grant.chunkId, () => this.prepare(before, grant, chunks.md.goal[req.inode] ?? 1));
       if (creating) chunks.unborn.delete(grant.chunkId);
       return { ...grant, locations: ready.map((cs) => chunks.registry.location(cs)) };
     } catch (err) {
@@ -154,22 +177,37 @@ export class ChunkRequests {
   }
 
   /**
+   * Runs `fn`, which moves chunk `chunkId`'s copies to the version the namespace has just
+   * given it, as a version change readers wait for. Called in the same turn as the
+   * namespace's change, so no read grant can come in between.
+   */
+  private async changing<T>(chunkId: number, fn: () => Promise<T>): Promise<T> {
+    const { changes } = this.chunks;
+    changes.begin(chunkId);
+    try {
+      return await fn();
+    } finally {
+      changes.end(chunkId);
+    }
+  }
+
+  /**
    * Runs a command on every target; the ones that succeeded hold (chunkId, version).
-   * `from`: the version the chunk's valid copies had before (0 for a new chunk).
+   * `from`: the version the chunk's valid copies had before (0 for a new chunk). Each copy
+   * is handed out as soon as its command succeeded: a reader need not wait for a slow one.
    */
   private async apply(chunkId: number, version: number, targets: Chunkserver[], run: (cs: Chunkserver) => Promise<void>, from = 0): Promise<Chunkserver[]> {
     const { chunks } = this;
-    const results = await Promise.allSettled(targets.map(run));
-    const ok: Chunkserver[] = [];
-    let firstError: unknown;
-    results.forEach((r, i) => {
-      if (r.status === 'fulfilled') {
-        ok.push(targets[i]!);
-        chunks.copies.set(chunkId, targets[i]!.csid, version);
-      } else {
-        firstError ??= r.reason;
-      }
-    });
+    const results = await Promise.allSettled(
+      targets.map(async (cs) => {
+        await run(cs);
+        chunks.copies.set(chunkId, cs.csid, version);
+        chunks.syncLocations(chunkId, from || undefined);
+        chunks.changes.progressed(chunkId);
+      }),
+    );
+    const ok = targets.filter((_, i) => results[i]!.status === 'fulfilled');
+    const firstError = results.find((r): r is PromiseRejectedResult => r.status === 'rejected')?.reason as unknown;
     chunks.syncLocations(chunkId, from || undefined);
     if (ok.length === 0) {
       const status = firstError instanceof TsmfsError ? firstError.status : Status.EIO;
@@ -204,19 +242,18 @@ export class ChunkRequests {
     const { chunks } = this;
     const before = this.before(inode, index);
     if (before.chunkId === 0) return;
-    const grant = this.namespace().writeChunk({ cred: MASTER_CRED, inode, index });
-    const { chunkId, version } = grant;
-    if (chunkId === before.chunkId) {
-      await this.apply(chunkId, version, before.valid, (cs) =>
-        chunks.command(cs, 'chunkTruncate', { chunkId, version: before.version, newVersion: version, length }),
-        before.version,
-      ).catch(() => undefined);
-      return;
-    }
-    await this.apply(chunkId, version, before.valid, async (cs) => {
-      await chunks.command(cs, 'chunkDuplicate', { chunkId: before.chunkId, version: before.version, newChunkId: chunkId, newVersion: version });
-      await chunks.command(cs, 'chunkTruncate', { chunkId, version, newVersion: version, length });
-    }).catch(() => undefined);
+    const { chunkId, version } = this.namespace().writeChunk({ cred: MASTER_CRED, inode, index });
+    // Covered like a write's: the chunk loop must not take the cut in flight for a lost chunk.
+    chunks.leases.cover(inode, index, chunkId);
+    const cut =
+      chunkId === before.chunkId
+        ? (cs: Chunkserver) => chunks.command(cs, 'chunkTruncate', { chunkId, version: before.version, newVersion: version, length })
+        : async (cs: Chunkserver) => {
+            await chunks.command(cs, 'chunkDuplicate', { chunkId: before.chunkId, version: before.version, newChunkId: chunkId, newVersion: version });
+            await chunks.command(cs, 'chunkTruncate', { chunkId, version, newVersion: version, length });
+          };
+    const from = chunkId === before.chunkId ? before.version : 0;
+    await this.changing(chunkId, () => this.apply(chunkId, version, before.valid, cut, from)).catch(() => undefined);
   }
 
   /** Every copy the master knows of a chunk, and the one being made by a replication in flight. */
