@@ -1,5 +1,6 @@
 import { BLOCK_SIZE, CHUNK_SIZE, type Reply, type Request, fail } from '@tsmfs/protocol';
 import type { Namespace } from '../metadata/namespace.js';
+import { forEachNode } from '../metadata/tree-walk.js';
 import type { ChunkManager } from './chunk-manager.js';
 
 /** The CLI tools' requests beyond the namespace's own (catalogue ids 104–107). */
@@ -32,20 +33,14 @@ export class ToolRequests {
     const out = { inodes: 0, dirs: 0, files: 0, chunks: 0, length: 0, size: 0, realsize: 0 };
     const seenChunks = new Set<number>();
     const seenInodes = new Set<number>();
-    const stack = [req.inode];
-    while (stack.length > 0) {
-      const inode = stack.pop()!;
+    forEachNode(md, req.inode, true, (inode) => {
       // A hard-linked file is one inode however many names it has.
-      if (seenInodes.has(inode)) continue;
+      if (seenInodes.has(inode)) return;
       seenInodes.add(inode);
       out.inodes++;
       const type = md.typeOf(inode);
-      if (type === 'dir') {
-        out.dirs++;
-        for (const child of md.children.get(inode)?.values() ?? []) stack.push(child);
-        continue;
-      }
-      if (type !== 'file') continue;
+      if (type === 'dir') out.dirs++;
+      if (type !== 'file') return;
       out.files++;
       const length = md.size[inode]!;
       out.length += length;
@@ -57,7 +52,7 @@ export class ToolRequests {
         out.size += size;
         out.realsize += size * md.goal[inode]!;
       });
-    }
+    });
     return out;
   }
 

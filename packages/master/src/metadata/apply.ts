@@ -1,6 +1,7 @@
 import { CHUNK_SIZE, type GoalMode, type RecursiveCounts, type Timespec } from '@tsmfs/protocol';
 import { type Metadata, TYPE_CODE } from './metadata.js';
 import type { Mutation, UnlinkFate } from './mutation.js';
+import { forEachNode, keptPath, mayChangeGoal, walkTree } from './tree-walk.js';
 
 /**
  * Applies one changelog entry. Deterministic: everything it needs is in the entry or
@@ -159,7 +160,8 @@ function applyLink(md: Metadata, ts: Timespec, inode: number, dir: number, name:
 
 /** unlink and rmdir: the name goes; the node goes too when it was its last name. */
 function removeName(md: Metadata, ts: Timespec, dir: number, name: string, fate: UnlinkFate): void {
-  const path = md.entryPath(dir, name);
+  // Only a kept file needs its path: rm -r of a deep chain must not walk up from every level.
+  const path = fate === 'purge' ? '' : keptPath(md, dir, name);
   const inode = dropName(md, dir, name);
   touchDir(md, dir, ts);
   dropLink(md, inode, ts, fate, path);
@@ -198,7 +200,7 @@ function applyRename(
 ): void {
   const replaced = md.lookup(newDir, newName);
   if (replaced !== undefined) {
-    const path = md.entryPath(newDir, newName);
+    const path = replacedFate === 'purge' ? '' : keptPath(md, newDir, newName);
     dropName(md, newDir, newName);
     dropLink(md, replaced, ts, replacedFate, path);
   }
@@ -259,22 +261,20 @@ function applySetxattr(md: Metadata, ts: Timespec, inode: number, name: string, 
 function applyGoalLike(md: Metadata, m: Extract<Mutation, { op: 'setgoal' | 'settrashtime' }>): RecursiveCounts {
   const column = m.op === 'setgoal' ? md.goal : md.trashtime;
   const counts: RecursiveCounts = { changed: 0, notChanged: 0, denied: 0 };
-  const visit = (inode: number): void => {
-    if (m.uid !== 0 && md.uid[inode] !== m.uid) {
+  forEachNode(md, m.inode, m.recursive, (inode) => {
+    if (!mayChangeGoal(md, inode, m.uid)) {
       counts.denied++;
-    } else {
-      const next = goalValue(column[inode]!, m.value, m.mode);
-      if (next === column[inode]) {
-        counts.notChanged++;
-      } else {
-        column[inode] = next;
-        md.setCtime(inode, m.ts);
-        counts.changed++;
-      }
+      return;
     }
-    if (m.recursive) for (const child of md.children.get(inode)?.values() ?? []) visit(child);
-  };
-  visit(m.inode);
+    const next = goalValue(column[inode]!, m.value, m.mode);
+    if (next === column[inode]) {
+      counts.notChanged++;
+    } else {
+      column[inode] = next;
+      md.setCtime(inode, m.ts);
+      counts.changed++;
+    }
+  });
   return counts;
 }
 
@@ -292,31 +292,29 @@ function goalValue(current: number, value: number, mode: GoalMode): number {
  */
 function applySnapshot(md: Metadata, m: Extract<Mutation, { op: 'snapshot' }>): void {
   if (m.firstInode !== md.nextInode) throw new Error(`snapshot ids start at ${md.nextInode}, not ${m.firstInode}`);
-  copyInto(md, m, m.inode, m.parent, m.name);
+  // The context of each source node is the directory its copy goes into.
+  walkTree(md, m.inode, (src, name, dir) => copyInto(md, m, src, dir, name), { name: m.name, ctx: m.parent });
   touchDir(md, m.parent, m.ts);
 }
 
-function copyInto(md: Metadata, m: Extract<Mutation, { op: 'snapshot' }>, src: number, dir: number, name: string): void {
+/** Copies one node into `dir` (or merges it into what is there); returns the copy, whose entries come next. */
+function copyInto(md: Metadata, m: Extract<Mutation, { op: 'snapshot' }>, src: number, dir: number, name: string): number | undefined {
+  // A tree copied into its own parent would otherwise meet its own copy on the way.
+  if (src === dir) return undefined;
   const existing = md.lookup(dir, name);
-  let dst: number;
   if (existing === undefined) {
-    dst = md.nextInode;
+    const dst = md.nextInode;
     copyNode(md, m, src, dst);
     addName(md, dir, name, dst);
-  } else {
-    dst = existing;
-    if (md.type[src] === TYPE_CODE.file) {
-      truncate(md, dst, 0);
-      copyFileContents(md, src, dst);
-      md.setMtime(dst, m.ts);
-      md.setCtime(dst, m.ts);
-    }
+    return dst;
   }
-  for (const [childName, child] of md.children.get(src) ?? []) {
-    // A tree copied into its own parent would otherwise meet its own copy on the way.
-    if (child === dst) continue;
-    copyInto(md, m, child, dst, childName);
+  if (md.type[src] === TYPE_CODE.file) {
+    truncate(md, existing, 0);
+    copyFileContents(md, src, existing);
+    md.setMtime(existing, m.ts);
+    md.setCtime(existing, m.ts);
   }
+  return existing;
 }
 
 function copyNode(md: Metadata, m: Extract<Mutation, { op: 'snapshot' }>, src: number, dst: number): void {

@@ -11,7 +11,6 @@ import {
   XATTR_REPLACE,
   type Cred,
   type DirEntry,
-  type Histogram,
   MAX_GOAL,
   MAX_SYMLINK_LENGTH,
   MAX_XATTR_NAME,
@@ -28,6 +27,7 @@ import {
 import { applyMutation } from './apply.js';
 import { type KeptFile, type Metadata, TYPE_CODE } from './metadata.js';
 import type { Mutation, UnlinkFate } from './mutation.js';
+import { checkSnapshotOverwrite, histogram, isCutPath, mayChangeGoal } from './tree-walk.js';
 import {
   R_OK,
   S_ISGID,
@@ -475,30 +475,17 @@ export class Namespace {
     recursive: boolean,
   ): RecursiveCounts {
     const inode = this.linked(target);
-    if (!recursive && !isOwnerOrRoot(this.md, inode, cred)) throw fail('EPERM');
+    // Alone, a refused node is an error; in a recursive call it is counted like any other.
+    if (!recursive && !mayChangeGoal(this.md, inode, cred.uid)) throw fail('EPERM');
     return this.commit({ op, ts: this.clock(), inode, value, mode, recursive, uid: cred.uid })!;
   }
 
   getgoal(req: Request<'getgoal'>): Reply<'getgoal'> {
-    return { histogram: this.histogram(this.existing(req.inode), req.recursive, this.md.goal) };
+    return { histogram: histogram(this.md, this.existing(req.inode), req.recursive, this.md.goal) };
   }
 
   gettrashtime(req: Request<'gettrashtime'>): Reply<'gettrashtime'> {
-    return { histogram: this.histogram(this.existing(req.inode), req.recursive, this.md.trashtime) };
-  }
-
-  private histogram(root: number, recursive: boolean, column: Uint8Array | Uint32Array): Histogram {
-    const byValue = new Map<number, { value: number; files: number; dirs: number }>();
-    const visit = (inode: number): void => {
-      const value = column[inode]!;
-      let row = byValue.get(value);
-      if (!row) byValue.set(value, (row = { value, files: 0, dirs: 0 }));
-      if (this.md.isDir(inode)) row.dirs++;
-      else row.files++;
-      if (recursive) for (const child of this.md.children.get(inode)?.values() ?? []) visit(child);
-    };
-    visit(root);
-    return [...byValue.values()].sort((a, b) => a.value - b.value);
+    return { histogram: histogram(this.md, this.existing(req.inode), req.recursive, this.md.trashtime) };
   }
 
   // ---- snapshots ----------------------------------------------------------------------
@@ -520,7 +507,7 @@ export class Namespace {
       // Merging a tree into one of its own ancestors would copy a tree into itself while
       // walking it; like a snapshot into its own subtree, it is refused.
       if (md.isDir(existing) && md.isAncestorOrSelf(existing, src)) throw fail('EINVAL', 'snapshot over an ancestor of its source');
-      this.checkOverwritable(src, existing);
+      checkSnapshotOverwrite(md, src, existing);
     }
     this.commit({
       op: 'snapshot',
@@ -534,19 +521,6 @@ export class Namespace {
       overwrite: req.overwrite,
     });
     return { attr: md.attr(md.lookup(dir, req.name)!) };
-  }
-
-  /** Overwriting merges a directory into a directory and replaces a file's contents; nothing else. */
-  private checkOverwritable(src: number, dst: number): void {
-    const md = this.md;
-    if (src === dst) throw fail('EINVAL', 'snapshot onto itself');
-    const srcType = md.type[src];
-    if (srcType !== md.type[dst] || (srcType !== TYPE_CODE.dir && srcType !== TYPE_CODE.file)) throw fail('EEXIST');
-    if (srcType !== TYPE_CODE.dir) return;
-    for (const [name, child] of md.children.get(src)!) {
-      const existing = md.lookup(dst, name);
-      if (existing !== undefined) this.checkOverwritable(child, existing);
-    }
   }
 
   // ---- trash and sustained files ------------------------------------------------------
@@ -567,6 +541,7 @@ export class Namespace {
   trashUndelete(req: Request<'trashUndelete'>): Reply<'trashUndelete'> {
     const kept = this.md.trash.get(req.inode);
     if (!kept) throw fail('ENOENT', 'not in trash');
+    if (isCutPath(kept.path)) throw fail('ENAMETOOLONG', 'its path was longer than PATH_MAX and was kept cut: it cannot be followed back');
     const cut = kept.path.lastIndexOf('/');
     const dir = this.md.resolvePath(kept.path.slice(0, cut));
     if (dir === undefined || !this.md.isDir(dir)) throw fail('ENOENT', `${kept.path.slice(0, cut) || '/'} is gone`);
