@@ -29,10 +29,10 @@ function replayed(live: Live): Buffer {
   return encodeDump(md);
 }
 
-describe(`a ${DEPTH.toLocaleString('en')}-level directory chain`, () => {
-  it('every recursive tool answers: setgoal/settrashtime -r, getgoal/gettrashtime -r, by owner and non-owner', () => {
+describe(`a ${DEPTH.toLocaleString('en')}-level directory chain`, { timeout: 180_000 }, () => {
+  it('every recursive tool answers; a snapshot copies it and an overwriting one merges into the copy; replay and a dump rebuild the same', () => {
     const { live, dirs } = deepChain();
-    const { ns } = live;
+    const { ns, md } = live;
     const top = dirs[0]!;
     const all = DEPTH + 2;
     expect(ns.setgoal({ cred: ALICE, inode: top, goal: 3, mode: 'set', recursive: true })).toEqual({ changed: all, notChanged: 0, denied: 0 });
@@ -42,20 +42,16 @@ describe(`a ${DEPTH.toLocaleString('en')}-level directory chain`, () => {
     expect(ns.gettrashtime({ inode: top, recursive: true }).histogram).toEqual([{ value: 60, files: 1, dirs: DEPTH + 1 }]);
     expect(ns.setgoal({ cred: BOB, inode: top, goal: 1, mode: 'set', recursive: true })).toEqual({ changed: 0, notChanged: 0, denied: all });
     expect(ns.getgoal({ inode: dirs[DEPTH / 2]!, recursive: true }).histogram).toEqual([{ value: 3, files: 1, dirs: DEPTH / 2 + 1 }]);
-  });
 
-  it('a snapshot copies it, an overwriting snapshot merges into the copy; replay and a dump rebuild the same state', () => {
-    const { live, dirs } = deepChain();
-    const { ns, md } = live;
-    const copy = ns.snapshot({ cred: ALICE, inode: dirs[0]!, parent: 1, name: 'copy', overwrite: false }).attr.inode;
-    expect(ns.getgoal({ inode: copy, recursive: true }).histogram).toEqual([{ value: 1, files: 1, dirs: DEPTH + 1 }]);
-    expect(md.inodeCount).toBe(1 + 2 * (DEPTH + 2));
-    ns.snapshot({ cred: ALICE, inode: dirs[0]!, parent: 1, name: 'copy', overwrite: true });
-    expect(md.inodeCount).toBe(1 + 2 * (DEPTH + 2));
+    const copy = ns.snapshot({ cred: ALICE, inode: top, parent: 1, name: 'copy', overwrite: false }).attr.inode;
+    expect(ns.getgoal({ inode: copy, recursive: true }).histogram).toEqual([{ value: 3, files: 1, dirs: DEPTH + 1 }]);
+    expect(md.inodeCount).toBe(1 + 2 * all);
+    ns.snapshot({ cred: ALICE, inode: top, parent: 1, name: 'copy', overwrite: true });
+    expect(md.inodeCount).toBe(1 + 2 * all);
     // Onto a tree that differs only at the bottom: the type clash is found DEPTH levels down.
     ns.unlink({ cred: ALICE, parent: dirs[DEPTH]!, name: 'f' });
     ns.mkdir({ cred: ALICE, parent: dirs[DEPTH]!, name: 'f', mode: 0o755, umask: 0 });
-    expect(errnoOf(() => ns.snapshot({ cred: ALICE, inode: dirs[0]!, parent: 1, name: 'copy', overwrite: true }))).toBe('EEXIST');
+    expect(errnoOf(() => ns.snapshot({ cred: ALICE, inode: top, parent: 1, name: 'copy', overwrite: true }))).toBe('EEXIST');
     const dump = encodeDump(md);
     expect(encodeDump(decodeDump(dump)).equals(dump)).toBe(true);
     expect(replayed(live).equals(dump)).toBe(true);
@@ -80,6 +76,28 @@ describe(`a ${DEPTH.toLocaleString('en')}-level directory chain`, () => {
     ns.trashPurge({ inode: file });
     expect(md.inodeCount).toBe(1);
     expect(replayed(live).equals(encodeDump(md))).toBe(true);
+  });
+});
+
+describe('kept paths', () => {
+  it('are cut by UTF-8 bytes, keeping whole last components, and absolute only when whole', () => {
+    const { ns } = freshLive(false);
+    const wide = 'é'.repeat(100); // 200 bytes, 100 UTF-16 units
+    let dir = 1;
+    for (let i = 0; i < 30; i++) dir = ns.mkdir({ cred: ROOT, parent: dir, name: `${wide}${i}`, mode: 0o755, umask: 0 }).attr.inode;
+    const deep = ns.mknod({ cred: ROOT, parent: dir, name: 'f', type: 'file', mode: 0o644, umask: 0, rdev: 0 }).attr.inode;
+    const shallow = ns.mknod({ cred: ROOT, parent: 1, name: 'g', type: 'file', mode: 0o644, umask: 0, rdev: 0 }).attr.inode;
+    ns.unlink({ cred: ROOT, parent: dir, name: 'f' });
+    ns.unlink({ cred: ROOT, parent: 1, name: 'g' });
+    const paths = new Map(ns.trashList({}).entries.map((e) => [e.inode, e.path]));
+    const cut = paths.get(deep)!;
+    // 30 components of 202 bytes do not fit in 4096; the last 20 do (20 × 203 + 2).
+    expect(Buffer.byteLength(cut)).toBe(20 * 203 + 1);
+    expect(cut.startsWith(`${wide}10/`)).toBe(true);
+    expect(cut.endsWith(`${wide}29/f`)).toBe(true);
+    expect(paths.get(shallow)).toBe('/g');
+    expect(errnoOf(() => ns.trashUndelete({ inode: deep }))).toBe('ENAMETOOLONG');
+    expect(errnoOf(() => ns.trashUndelete({ inode: shallow }))).toBe('ok');
   });
 });
 

@@ -103,20 +103,36 @@ export function checkSnapshotOverwrite(md: Metadata, src: number, dst: number): 
  * entry). A deeper one keeps its last components that fit and no leading '/', as MooseFS
  * cuts its trash paths (to MFS_PATH_MAX, from the front): a trash listing stays small
  * whatever the depth, and undelete can tell the path cannot be followed back (it
- * answers ENAMETOOLONG). The walk up stops once the limit is passed: O(limit), not
+ * answers ENAMETOOLONG). The walk up stops once the limit is passed: O(PATH_MAX), not
  * O(depth).
  */
 export function keptPath(md: Metadata, dir: number, name: string): string {
   const names = [name];
-  let bytes = 1 + Buffer.byteLength(name);
-  for (let d = dir; d !== ROOT_INODE; d = md.parent[d]!) {
+  // UTF-16 units: a lower bound of the UTF-8 bytes (and a third of their upper bound).
+  let units = 1 + name.length;
+  let d = dir;
+  for (; d !== ROOT_INODE && units <= MAX_PATH_LENGTH; d = md.parent[d]!) {
     const part = md.dirName.get(d);
     if (part === undefined) throw new Error(`directory ${d} is not linked`);
-    bytes += 1 + Buffer.byteLength(part);
-    if (bytes > MAX_PATH_LENGTH) return names.reverse().join('/');
     names.push(part);
+    units += 1 + part.length;
   }
-  return '/' + names.reverse().join('/');
+  const whole = d === ROOT_INODE;
+  if (whole && units * 3 <= MAX_PATH_LENGTH) return '/' + names.reverse().join('/');
+  return tailThatFits(names, whole);
+}
+
+/** The last components (`names` is leaf first) that fit in PATH_MAX bytes; absolute only when all do. */
+function tailThatFits(names: string[], whole: boolean): string {
+  let bytes = 0;
+  let n = 0;
+  for (; n < names.length; n++) {
+    const more = 1 + Buffer.byteLength(names[n]!);
+    if (bytes + more > MAX_PATH_LENGTH) break;
+    bytes += more;
+  }
+  const tail = names.slice(0, n).reverse().join('/');
+  return whole && n === names.length ? '/' + tail : tail;
 }
 
 /** Was this kept path cut by `keptPath` (so it cannot be resolved again)? */
