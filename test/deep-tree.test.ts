@@ -13,7 +13,7 @@
 import { MAX_PATH_LENGTH, type RecursiveCounts, Status } from '@tsmfs/protocol';
 import { describe, expect, it } from 'vitest';
 import type { MasterSession } from '@tsmfs/client';
-import { Cluster, runMetarestore } from './fixture/cluster.js';
+import { Cluster, type Master, runMetarestore } from './fixture/cluster.js';
 
 const LEVELS = Number(process.env.TSMFS_DEEP_TREE_LEVELS ?? 50_000);
 const WINDOW = 512;
@@ -36,6 +36,8 @@ async function timed<T>(label: string, f: () => Promise<T>): Promise<T> {
     return await f();
   } finally {
     timings[label] = Math.round(performance.now() - t0);
+    // As it goes: a soak run's figures are worth having even if a later step fails.
+    process.stderr.write(`deep tree, ${LEVELS} levels: ${label} ${timings[label]} ms\n`);
   }
 }
 
@@ -45,14 +47,23 @@ function dirinfo(s: MasterSession, inode: number): Promise<{ inodes: number; dir
 
 const all = (n: number): RecursiveCounts => ({ changed: n, notChanged: 0, denied: 0 });
 
+/** Loading or replaying a million levels outlasts the fixture's usual 20 s to "ready". */
+const READY_MS = Math.max(20_000, LEVELS / 5);
+
+async function restart(master: Master): Promise<void> {
+  await master.kill('SIGKILL');
+  await (await master.start({ waitReady: false })).waitReady(READY_MS);
+}
+
 describe(`a ${LEVELS.toLocaleString('en')}-level directory chain through the daemons`, () => {
   it('tools, snapshots, dump + restart, crash + replay, metarestore, rm -r through trash', { timeout: Math.max(600_000, LEVELS * 3) }, async () => {
     const cluster = await Cluster.create();
     const { master } = cluster;
-    const admin = await cluster.session({ cred: { uid: 0, gid: 0, groups: [] } });
+    const session = (cred: typeof ALICE, meta = false) => cluster.session({ cred, meta, requestTimeoutMs: READY_MS * 10, reconnectTimeoutMs: READY_MS * 2 });
+    const admin = await session({ uid: 0, gid: 0, groups: [] });
     await admin.setattr(admin.root, { mode: 0o777 });
-    const alice = await cluster.session({ cred: ALICE });
-    const bob = await cluster.session({ cred: BOB });
+    const alice = await session(ALICE);
+    const bob = await session(BOB);
 
     // Ids are handed out in sequence on a fresh master: level i is top + i, so the
     // mkdirs need not wait for each other's replies.
@@ -76,10 +87,12 @@ describe(`a ${LEVELS.toLocaleString('en')}-level directory chain through the dae
     const copy = (await timed('snapshot', () => alice.snapshot(top, alice.root, 'copy'))).inode;
     expect(await dirinfo(alice, copy)).toMatchObject({ inodes: nodes, dirs: LEVELS + 1, files: 1 });
 
-    // A clean stop writes a dump; the next start loads it.
-    await timed('stop + start (dump, load)', async () => {
-      await master.stop();
-      await master.start();
+    // A dump (SIGUSR2, what a clean stop also writes), then a start that loads it.
+    await timed('dump + start (load)', async () => {
+      const p = master.process!;
+      process.kill(p.pid, 'SIGUSR2');
+      await p.waitForLog((l) => l.msg === 'metadata dumped', READY_MS * 2, 'the dump');
+      await restart(master);
     });
     expect(await alice.getgoal(copy, { recursive: true })).toEqual([{ value: 2, files: 1, dirs: LEVELS + 1 }]);
     expect(await dirinfo(alice, top)).toMatchObject({ inodes: nodes });
@@ -89,10 +102,7 @@ describe(`a ${LEVELS.toLocaleString('en')}-level directory chain through the dae
     expect(await alice.setgoal(copy, 3, { recursive: true })).toEqual(all(nodes));
     const half = (await alice.snapshot(middle, alice.root, 'half')).inode;
     const halfNodes = LEVELS / 2 + 2;
-    await timed('crash + start (replay)', async () => {
-      await master.kill('SIGKILL');
-      await master.start();
-    });
+    await timed('crash + start (replay)', () => restart(master));
     expect(await alice.getgoal(copy, { recursive: true })).toEqual([{ value: 3, files: 1, dirs: LEVELS + 1 }]);
     expect(await dirinfo(alice, half)).toMatchObject({ inodes: halfNodes, dirs: halfNodes - 1, files: 1 });
 
@@ -100,14 +110,14 @@ describe(`a ${LEVELS.toLocaleString('en')}-level directory chain through the dae
     await master.kill('SIGKILL');
     const restored = await timed('metarestore', () => runMetarestore(['-a', '-d', master.dataPath]));
     expect(restored.code, restored.stderr).toBe(0);
-    await master.start();
+    await (await master.start({ waitReady: false })).waitReady(READY_MS);
     expect(await alice.getgoal(copy, { recursive: true })).toEqual([{ value: 3, files: 1, dirs: LEVELS + 1 }]);
     expect(await dirinfo(alice, half)).toMatchObject({ inodes: halfNodes });
     expect(await dirinfo(alice, top)).toMatchObject({ inodes: nodes });
 
     // rm -r: the file goes to trash with its path cut to PATH_MAX (its full path is
     // 2 bytes a level); undelete cannot follow it back; purge and rmdir all the way up.
-    const meta = await cluster.session({ meta: true, cred: { uid: 0, gid: 0, groups: [] } });
+    const meta = await session({ uid: 0, gid: 0, groups: [] }, true);
     await alice.unlink(bottom, 'f');
     const [kept] = await meta.trashList();
     expect(kept!.inode).toBe(file);
@@ -123,8 +133,7 @@ describe(`a ${LEVELS.toLocaleString('en')}-level directory chain through the dae
     expect(await meta.trashList()).toEqual([]);
 
     // And the removal replays.
-    await master.kill('SIGKILL');
-    await master.start();
+    await restart(master);
     expect((await admin.statfs()).inodes).toBe(left);
     process.stderr.write(`deep tree, ${LEVELS} levels, ms: ${JSON.stringify(timings)}\n`);
   });
