@@ -8,7 +8,9 @@
  * failed (getgoal -r at 6–10 thousand levels, setgoal -r stopped the master at 30,000)
  * and within CI's time on a loaded two-core box, where 100,000 pipelined mkdirs (or
  * rmdirs) took 35 s each and the whole test 173 s; the unit tests (tree-walk.test.ts)
- * go to 100,000 in-process. TSMFS_DEEP_TREE_LEVELS=1000000 is the soak run.
+ * go to 100,000 in-process. TSMFS_DEEP_TREE_LEVELS=1000000 is the soak run: it passed
+ * in 25 min on that box (mkdir 358 s, setgoal -r 7 s, getgoal -r 10 s, snapshot 38 s,
+ * dump + load 182 s, crash + replay 82 s, metarestore 146 s, rmdir 342 s).
  */
 import { MAX_PATH_LENGTH, type RecursiveCounts, Status } from '@tsmfs/protocol';
 import { describe, expect, it } from 'vitest';
