@@ -18,6 +18,10 @@ function server(csid: number, freeBytes: number, repWrites = 0): Chunkserver {
     lastHeartbeatMs: 0,
     reported: true,
     load: { repWrites, repReads: 0, deletes: 0 },
+    disks: [],
+    bytesRead: 0,
+    bytesWritten: 0,
+    registeredMs: 0,
   };
 }
 
