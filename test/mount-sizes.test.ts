@@ -1,0 +1,119 @@
+/**
+ * Sizes and write-back on a mount, as an application sees them (issue 9, defects 1, 2, 5):
+ * a lockstep exerciser (test/fixture/file-exerciser.py) runs the same buffered, mapped and
+ * O_DIRECT writes, reads, truncates, fsyncs and reopens on a file in the mount and on a
+ * file on the local disk, and checks fstat, stat and lseek(SEEK_END) after every one.
+ *
+ * Environment (soak runs): TSMFS_EXERCISER_OPS operations per seed (default 60),
+ * TSMFS_EXERCISER_SEEDS a comma-separated seed list instead of the fixed one,
+ * TSMFS_EXERCISER_MINUTES keeps running fresh random seeds that long (default 0).
+ */
+import { open, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { type Chunkserver, Cluster, Mount, makeTempDir } from './fixture/cluster.js';
+import { type ExerciserOp, randomOps, runOps } from './fixture/exerciser-ops.js';
+import { until } from './fixture/poll.js';
+
+const MiB = 1 << 20;
+const CHUNK = 64 * MiB;
+const FAST_LOOP = { REPLICATIONS_DELAY_INIT: 0, CHUNKS_LOOP_MIN_TIME: 1 };
+const OPS = Number(process.env.TSMFS_EXERCISER_OPS ?? 60);
+const SEEDS = (process.env.TSMFS_EXERCISER_SEEDS ?? '1,2,3').split(',').map(Number);
+const SOAK_MS = Number(process.env.TSMFS_EXERCISER_MINUTES ?? 0) * 60_000;
+
+async function mounted(chunkservers = 2): Promise<{ c: Cluster; m: Mount; local: string }> {
+  const c = await Cluster.create({ master: { config: FAST_LOOP } });
+  await c.addChunkservers(chunkservers);
+  const m = await Mount.start(c);
+  return { c, m, local: makeTempDir('tsmfs-local-') };
+}
+
+/** Runs `ops` on a fresh file pair; fails the test with the exerciser's report. */
+async function lockstep(m: Mount, local: string, name: string, ops: ExerciserOp[], label: string): Promise<void> {
+  const report = await runOps(join(m.path, name), join(local, name), ops);
+  expect(report, `${label}\n${report}`).toBeUndefined();
+}
+
+function chunkFileCount(servers: Chunkserver[]): number {
+  return servers.reduce((n, cs) => n + cs.chunkFiles().length, 0);
+}
+
+describe('sizes on a mount (issue 9)', () => {
+  it('the size the writes made survives read-triggered flushes, the idle write-back and fsync', async () => {
+    const { m, local } = await mounted();
+    const ops: ExerciserOp[] = [
+      // The issue's first failing sequence: write, fstat, read, fstat.
+      { op: 'write', off: 0x16f16, len: 0x5791, seed: 1 },
+      { op: 'read', off: 0, len: 100, check: true },
+      { op: 'sleep', ms: 1100 },
+      { op: 'write', off: CHUNK - 1000, len: 3000, seed: 2 },
+      { op: 'fsync' },
+      { op: 'read', off: 0, len: 10, check: true },
+      { op: 'write', off: CHUNK + 5 * MiB, len: 4 * MiB + 10, seed: 3 },
+      { op: 'sleep', ms: 300 },
+      { op: 'read', off: CHUNK, len: 10, check: true },
+      { op: 'sleep', ms: 1200 },
+      { op: 'write', off: 10, len: 10, seed: 4 },
+      { op: 'reopen' },
+      { op: 'verify' },
+    ];
+    await lockstep(m, local, 'f', ops, 'scripted');
+  });
+
+  it('a truncate racing the idle write-back of a chunk never fails a later write', async () => {
+    const { m, local } = await mounted();
+    const ops: ExerciserOp[] = [];
+    // The issue's sequence: 2 MiB at 64 MiB, sleep across the idle flush, ftruncate to 16 MiB, write again.
+    for (let i = 0; i < 6; i++) {
+      ops.push(
+        { op: 'write', off: CHUNK, len: 2 * MiB, seed: 10 + i },
+        { op: 'sleep', ms: 950 + 30 * i },
+        { op: 'ftruncate', size: 16 * MiB },
+        { op: 'write', off: 16 * MiB - 100, len: 5000, seed: 20 + i },
+        { op: 'fsync' },
+      );
+    }
+    ops.push({ op: 'verify' });
+    await lockstep(m, local, 'f', ops, 'scripted');
+  });
+
+  it(`random sequences in lockstep with a local file (${OPS} operations per seed)`, async () => {
+    const { m, local } = await mounted();
+    const random = Math.floor(Math.random() * 2 ** 31);
+    const seeds = [...SEEDS, random];
+    const deadline = Date.now() + SOAK_MS;
+    for (let i = 0; i < seeds.length || Date.now() < deadline; i++) {
+      const seed = seeds[i] ?? Math.floor(Math.random() * 2 ** 31);
+      const name = `f${i}`;
+      await lockstep(m, local, name, randomOps(seed, OPS), `seed ${seed} (replay: TSMFS_EXERCISER_SEEDS=${seed})`);
+      // Files reach past 64 MiB: keep the disks small over many seeds.
+      await Promise.all([unlink(join(m.path, name)), unlink(join(local, name))]);
+    }
+  }, 600_000 + SOAK_MS);
+
+  it('fsync succeeds after the file shrank below a chunk it had and the chunk loop deleted it', async () => {
+    const { c, m } = await mounted();
+    const f = await open(join(m.path, 'shrink'), 'w+');
+    try {
+      await f.write(Buffer.alloc(2 * MiB, 7), 0, 2 * MiB, CHUNK + MiB);
+      await f.write(Buffer.alloc(MiB, 9), 0, MiB, 0);
+      await f.sync();
+      await f.write(Buffer.alloc(MiB, 8), 0, MiB, CHUNK + 3 * MiB);
+      await f.datasync();
+      const before = chunkFileCount(c.chunkservers);
+      // Written since the last fsync, then dropped by the shrink: the master deletes its copies.
+      await f.write(Buffer.alloc(MiB, 6), 0, MiB, CHUNK + 4 * MiB);
+      await f.truncate(MiB);
+      await until('the dropped chunk deleted on its chunkserver', async () => (chunkFileCount(c.chunkservers) < before ? true : undefined), 30_000);
+      await f.sync();
+      await f.sync();
+      expect((await f.stat()).size).toBe(MiB);
+      const back = Buffer.alloc(MiB);
+      await f.read(back, 0, MiB, 0);
+      expect(back.equals(Buffer.alloc(MiB, 9))).toBe(true);
+    } finally {
+      await f.close();
+    }
+  });
+});
