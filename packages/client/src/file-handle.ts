@@ -65,12 +65,14 @@ export class FileHandle {
 
   /**
    * Up to `length` bytes from `offset`; shorter at the end of the file, empty past it.
-   * Holes read as zeros. Buffered writes of this handle are sent first, so a read sees them.
+   * Holes read as zeros. Writes of the file made through this session (any handle) are
+   * sent and acknowledged first, so a read sees them and the file length they made (a
+   * short read would tell the kernel the file shrank).
    */
   async read(offset: number, length: number): Promise<Buffer> {
     this.check();
     if (!this.readable) throw new TsmfsError(Status.EBADF, 'file not open for reading');
-    if (this.hasPending()) await this.flushAll();
+    await this.io.drain(this.inode);
     const first = Math.floor(offset / CHUNK_SIZE);
     const fileLength = (await this.io.grant(this.inode, first)).fileLength;
     const end = Math.min(offset + length, fileLength);
@@ -100,6 +102,7 @@ export class FileHandle {
       const d = this.dirty.get(index) ?? new DirtyExtents();
       this.dirty.set(index, d);
       d.insert(abs - index * CHUNK_SIZE, copy.subarray(pos, pos + n));
+      this.io.setWriting(this.inode, this, true);
       if (d.bytes >= this.flushAt) this.startJob(index);
       pos += n;
     }
@@ -126,20 +129,30 @@ export class FileHandle {
     }
   }
 
-  /** flush, then every copy of what this session wrote to the file fdatasyncs: durable when this resolves. */
+  /**
+   * flush, then every copy of what this session wrote to the file (through any handle,
+   * POSIX: all of the file's data) fdatasyncs: durable when this resolves.
+   */
   async fsync(): Promise<void> {
+    await this.io.drain(this.inode);
     await this.flush();
     await this.io.sync(this.inode);
   }
 
-  /** Sets the file's length (down or up; past the end reads as zeros). */
+  /** Sets the file's length (down or up; past the end reads as zeros), after this session's writes of it. */
   async truncate(size: number): Promise<Attr> {
     this.check();
     if (!this.writable) throw new TsmfsError(Status.EBADF, 'file not open for writing');
-    await this.flushAll();
-    const attr = await this.io.master.call('setattr', { cred: this.cred, inode: this.inode, size });
-    this.io.locations.forgetFile(this.inode);
-    return attr.attr;
+    const reply = await this.io.sizeChange(this.inode, () => this.io.master.call('setattr', { cred: this.cred, inode: this.inode, size }));
+    return reply.attr;
+  }
+
+  /**
+   * Sends every buffered byte and waits for every chunk write of this handle to end,
+   * leaving a write error to be reported by this handle's own write, fsync or close.
+   */
+  drain(): Promise<void> {
+    return this.flushAll();
   }
 
   /** Flushes (not durable: no fsync, as close(2)), then releases the file with the master; reports a write error that flush did not. */
@@ -191,10 +204,7 @@ export class FileHandle {
         cred: this.cred,
         links: this.io.links,
         inode: this.inode,
-        onWritten: (i, grant) => {
-          this.io.locations.forgetFile(this.inode);
-          this.io.written(this.inode, i, grant);
-        },
+        onWritten: (i, grant) => this.io.written(this.inode, i, grant),
         onRetry: () => void this.io.stats.writeRetries++,
       },
       index,
@@ -208,6 +218,8 @@ export class FileHandle {
         this.jobs.delete(index);
         if (dirty.empty) this.dirty.delete(index);
         else if (this.flushing > 0 || dirty.bytes >= this.flushAt) this.startJob(index);
+        if (!this.hasPending()) this.io.setWriting(this.inode, this, false);
+        this.io.writeEnded(this.inode);
       });
     this.jobs.set(index, job);
   }

@@ -1,9 +1,14 @@
-import { type ChunkGrant, type Cred, type MessageName, type Reply, type Request, Status, TsmfsError } from '@tsmfs/protocol';
+import { CHUNK_SIZE, type ChunkGrant, type Cred, type MessageName, type Reply, type Request, Status, TsmfsError } from '@tsmfs/protocol';
 import { ChunkLocations } from './chunk-locations.js';
 import { DataLinks } from './data-links.js';
 
 /** Files with writes not fsynced that a session remembers before syncing the oldest itself. */
 const MAX_UNSYNCED_FILES = 10_000;
+
+/** What a read or a size change of a file waits for: a handle's buffered and in-flight writes. */
+export interface Drainable {
+  drain(): Promise<void>;
+}
 
 /** What file I/O needs of a master session. */
 export interface MasterCalls {
@@ -36,6 +41,16 @@ export class FileIo {
   private readonly unsynced = new Map<number, Map<number, ChunkGrant>>();
   /** Syncs under way per inode: an fsync must also wait for one started before it. */
   private readonly syncing = new Map<number, Promise<void>>();
+  /**
+   * Handles of each inode with writes buffered or in flight. A background chunk write
+   * takes its bytes when it starts, so "nothing buffered" is not "nothing in flight":
+   * reads and size changes of the inode wait for these (drain), whatever handle they use.
+   */
+  private readonly writers = new Map<number, Set<Drainable>>();
+  /** Bumped by forgetFile: a grant asked for before it must not be cached after it. */
+  private readonly fileEpoch = new Map<number, number>();
+  /** Told when a chunk write of an inode ended: the master's length of it may have moved. */
+  private readonly lengthListeners: ((inode: number) => void)[] = [];
 
   constructor(
     readonly master: MasterCalls,
@@ -51,7 +66,10 @@ export class FileIo {
       const cached = this.locations.get(inode, index);
       if (cached) return cached;
     }
-    const key = `${inode}:${index}`;
+    // The epoch in the key: a grant asked for before a write or truncate changed the file
+    // carries the old file length and must neither be shared nor cached after it.
+    const epoch = this.fileEpoch.get(inode) ?? 0;
+    const key = `${inode}:${index}:${epoch}`;
     let asked = this.asking.get(key);
     if (!asked) {
       asked = this.master.call('readChunk', { inode, index });
@@ -59,12 +77,71 @@ export class FileIo {
       asked.then(
         (g) => {
           this.asking.delete(key);
-          this.locations.set(inode, index, g);
+          if ((this.fileEpoch.get(inode) ?? 0) === epoch) this.locations.set(inode, index, g);
         },
         () => this.asking.delete(key),
       );
     }
     return asked;
+  }
+
+  /** Drops what is cached of `inode`'s chunks and file length (it was written or truncated). */
+  forgetFile(inode: number): void {
+    const epoch = (this.fileEpoch.get(inode) ?? 0) + 1;
+    // Deleted and set again: the map's order stays oldest-changed first for the pruning below.
+    this.fileEpoch.delete(inode);
+    this.fileEpoch.set(inode, epoch);
+    // Bounded: an epoch only has to outlive the grant requests in flight.
+    if (this.fileEpoch.size > 100_000) this.fileEpoch.delete(this.fileEpoch.keys().next().value as number);
+    this.locations.forgetFile(inode);
+  }
+
+  /** `h` has writes of `inode` buffered or in flight (true) or none any more (false). */
+  setWriting(inode: number, h: Drainable, writing: boolean): void {
+    let set = this.writers.get(inode);
+    if (writing) {
+      if (!set) this.writers.set(inode, (set = new Set()));
+      set.add(h);
+    } else if (set?.delete(h) && set.size === 0) this.writers.delete(inode);
+  }
+
+  /** Whether any handle of this session has writes of `inode` buffered or in flight. */
+  busy(inode: number): boolean {
+    return this.writers.has(inode);
+  }
+
+  /**
+   * Waits until every write of `inode` made through this session so far has ended (its
+   * errors stay with the handle that made it): reads and size changes are ordered after them.
+   */
+  async drain(inode: number): Promise<void> {
+    const set = this.writers.get(inode);
+    if (set) await Promise.all([...set].map((h) => h.drain()));
+  }
+
+  /**
+   * Runs a size change of `inode` (truncate, setattr size, open with O_TRUNC) after every
+   * write this session made to it so far: a chunk write ending after the cut would be
+   * refused (its chunk replaced) or bring cut bytes back.
+   */
+  async sizeChange<T>(inode: number, change: () => Promise<T>): Promise<T> {
+    await this.drain(inode);
+    try {
+      return await change();
+    } finally {
+      this.forgetFile(inode);
+    }
+  }
+
+  /** Calls `listener(inode)` whenever a chunk write of this session ended (the master's file length may have moved). */
+  onLengthChange(listener: (inode: number) => void): void {
+    this.lengthListeners.push(listener);
+  }
+
+  /** A chunk write of `inode` ended, successfully or not. */
+  writeEnded(inode: number): void {
+    this.forgetFile(inode);
+    for (const l of this.lengthListeners) l(inode);
   }
 
   /** Records a finished chunk write that fsync must make durable. */
@@ -103,13 +180,39 @@ export class FileIo {
     const failed: [number, ChunkGrant][] = [];
     await Promise.all(
       [...m].map(async ([index, g]) => {
-        const results = await Promise.allSettled(g.locations.map((at) => this.syncCopy(at, g)));
-        if (!results.some((r) => r.status === 'fulfilled')) failed.push([index, g]);
+        if (!(await this.syncChunk(g)) && (await this.stillHolds(inode, index, g))) failed.push([index, g]);
       }),
     );
     if (failed.length === 0) return;
     for (const [index, g] of failed) if (!this.unsynced.get(inode)?.has(index)) this.written(inode, index, g);
     throw new TsmfsError(Status.EIO, `fsync: no copy of chunk ${failed[0]![1].chunkId} could sync`);
+  }
+
+  /** Whether at least one copy of the chunk fdatasynced. */
+  private async syncChunk(g: ChunkGrant): Promise<boolean> {
+    const results = await Promise.allSettled(g.locations.map((at) => this.syncCopy(at, g)));
+    return results.some((r) => r.status === 'fulfilled');
+  }
+
+  /**
+   * Whether the file still holds the chunk a failed sync was for: a truncation (ours or
+   * anyone's) may have dropped it, and the master then deletes its copies, so every copy
+   * answers ENOENT; those bytes are no part of the file any more and fsync has nothing to
+   * make durable. A chunk still there at a newer version (a truncation cut it, another
+   * writer moved it on) is synced at that version instead.
+   */
+  private async stillHolds(inode: number, index: number, g: ChunkGrant): Promise<boolean> {
+    let now: ChunkGrant;
+    try {
+      now = await this.master.call('readChunk', { inode, index });
+    } catch (err) {
+      // The file itself is gone (removed and released): nothing of it to make durable.
+      if (err instanceof TsmfsError && err.status === Status.ENOENT) return false;
+      throw err;
+    }
+    if (now.chunkId !== g.chunkId || index * CHUNK_SIZE >= now.fileLength) return false;
+    if (now.version === g.version) return true;
+    return !(await this.syncChunk(now));
   }
 
   private async syncCopy(at: ChunkGrant['locations'][number], g: ChunkGrant): Promise<void> {

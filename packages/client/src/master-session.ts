@@ -8,6 +8,7 @@ import {
   type GoalMode,
   type MessageName,
   type Reply,
+  O_TRUNC,
   type Request,
   Status,
   TsmfsError,
@@ -225,8 +226,10 @@ export class MasterSession extends EventEmitter<SessionEvents> {
     return (await this.call('getattr', { inode })).attr;
   }
 
+  /** A size change waits for this session's writes of the file first (FileIo.sizeChange). */
   async setattr(inode: number, changes: SetattrChanges, o?: CallOptions): Promise<Attr> {
-    return (await this.call('setattr', { cred: this.credOf(o), inode, ...changes })).attr;
+    const send = () => this.call('setattr', { cred: this.credOf(o), inode, ...changes });
+    return (await (changes.size === undefined ? send() : this.io.sizeChange(inode, send))).attr;
   }
 
   async mknod(
@@ -312,8 +315,10 @@ export class MasterSession extends EventEmitter<SessionEvents> {
     await this.call('access', { cred: this.credOf(o), inode, mask });
   }
 
+  /** open(2); with O_TRUNC, after this session's writes of the file (FileIo.sizeChange). */
   async open(inode: number, flags: number, o?: CallOptions): Promise<Attr> {
-    return (await this.call('open', { cred: this.credOf(o), inode, flags })).attr;
+    const send = () => this.call('open', { cred: this.credOf(o), inode, flags });
+    return (await (flags & O_TRUNC ? this.io.sizeChange(inode, send) : send())).attr;
   }
 
   async release(inode: number): Promise<void> {

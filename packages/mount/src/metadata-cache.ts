@@ -52,10 +52,12 @@ export class MetadataCache {
     if (this.timeouts.attrSec > 0) this.attrs.set(a.inode, a);
   }
 
-  putEntry(parent: number, name: string, a: Attr): void {
+  /** `withAttr` false: the name only (the attributes may predate a change made here since they were asked for). */
+  putEntry(parent: number, name: string, a: Attr, withAttr = true): void {
     if (!this.enabled) return;
     this.entries.set(key(parent, name), a.inode);
-    this.attrs.set(a.inode, a);
+    if (withAttr) this.attrs.set(a.inode, a);
+    else this.attrs.delete(a.inode);
   }
 
   dropAttr(inode: number): void {

@@ -21,6 +21,7 @@ import { OpenFiles } from './open-files.js';
 
 const O_ACCMODE = 3;
 const O_EXCL = 0o200;
+const O_TRUNC = 0o1000;
 const ACL_XATTR = 'system.posix_acl_';
 /** Where hidden files' handles start, apart from real files' (any safe integer will do). */
 const HIDDEN_FH_BASE = 2 ** 40;
@@ -50,7 +51,7 @@ export class MountCounters {
 export class MountOps implements LowLevelOps {
   readonly counters = new MountCounters();
   readonly cache: MetadataCache;
-  readonly files = new OpenFiles();
+  readonly files: OpenFiles;
   private readonly inodes: InodeMap;
   private readonly dirs = new Map<number, KernelDirEntry[]>();
   private readonly hiddenOpen = new Map<number, Buffer>();
@@ -69,6 +70,12 @@ export class MountOps implements LowLevelOps {
   ) {
     this.inodes = new InodeMap(session.root);
     this.cache = new MetadataCache({ attrSec: tuning.attrTimeoutSec, entrySec: tuning.entryTimeoutSec });
+    this.files = new OpenFiles((inode) => session.io.busy(inode));
+    // A chunk write that ended moved the master's length: attributes asked for before are stale.
+    session.io.onLengthChange((inode) => {
+      this.files.changed(inode);
+      this.cache.dropAttr(inode);
+    });
     this.missingXattrs = new LRUCache({ max: 10_000, ttl: Math.max(1, tuning.attrTimeoutSec * 1000) });
     // A new session after a master restart may have another root only if the exports changed.
     session.on('reconnect', () => this.cache.clear());
@@ -83,10 +90,11 @@ export class MountOps implements LowLevelOps {
       if (h !== undefined) return { attr: this.hidden.attr(h), entryTimeout: 0, attrTimeout: 0 };
     }
     const p = this.inodes.toMaster(parent);
+    const stamp = this.files.stamp();
     const a = this.cache.entry(p, name) ?? (await this.session.lookup(p, name, { cred: this.cred(ctx) }));
-    this.cache.putEntry(p, name, a);
+    this.cache.putEntry(p, name, a, this.files.current(a.inode, stamp));
     if (a.type === 'dir') this.parents.set(a.inode, parent);
-    return this.entry(a);
+    return this.entry(a, stamp);
   }
 
   forget(): void {
@@ -97,9 +105,9 @@ export class MountOps implements LowLevelOps {
     this.counters.count('getattr');
     if (this.hidden.isHidden(ino)) return { attr: this.hidden.attr(ino), timeout: 0 };
     const inode = this.inodes.toMaster(ino);
+    const stamp = this.files.stamp();
     const a = this.cache.attr(inode) ?? (await (this.refreshedDir(inode) ?? this.session.getattr(inode)));
-    this.cache.putAttr(a);
-    return { attr: this.kernel(a), timeout: this.tuning.attrTimeoutSec };
+    return this.attrReply(a, stamp);
   }
 
   /**
@@ -138,8 +146,9 @@ export class MountOps implements LowLevelOps {
     this.counters.count('setattr');
     if (this.hidden.isHidden(ino)) throw fail('EPERM', 'hidden entries are read-only');
     const inode = this.inodes.toMaster(ino);
-    // Buffered writes would land after this change and move the length or mtime again.
-    await this.files.flushInode(inode);
+    // Writes buffered or in flight would land after this change and move the length or
+    // mtime again (a size change is ordered after them by the session in any case).
+    await this.session.io.drain(inode);
     const req: SetattrChanges = {};
     if (changes.mode !== undefined) req.mode = changes.mode & 0o7777;
     if (changes.uid !== undefined) req.uid = changes.uid;
@@ -153,12 +162,9 @@ export class MountOps implements LowLevelOps {
     // change whatever the mode (the master checks that this session holds such an open).
     if (fh !== undefined && this.files.get(fh)?.handle.writable) req.viaWritableHandle = true;
     const a = await this.session.setattr(inode, req, { cred: this.cred(ctx) });
-    if (changes.size !== undefined) {
-      this.files.truncated(inode, changes.size);
-      this.session.io.locations.forgetFile(inode);
-    }
-    this.cache.putAttr(a);
-    return { attr: this.kernel(a), timeout: this.tuning.attrTimeoutSec };
+    if (changes.size !== undefined) this.files.truncated(inode);
+    // The reply carries the change: it counts as asked for after it.
+    return this.attrReply(a, this.files.stamp());
   }
 
   async readlink(_ctx: RequestContext, ino: number): Promise<string> {
@@ -234,6 +240,7 @@ export class MountOps implements LowLevelOps {
   async opendir(ctx: RequestContext, ino: number): Promise<OpenResult> {
     this.counters.count('opendir');
     const inode = this.inodes.toMaster(ino);
+    const stamp = this.files.stamp();
     const listing = await this.session.readdir(inode, { cred: this.cred(ctx), withAttrs: true });
     const entries: KernelDirEntry[] = [
       kernelDirEntry('.', ino, 'dir', 1),
@@ -241,7 +248,7 @@ export class MountOps implements LowLevelOps {
     ];
     for (const e of listing) {
       if (ino === 1 && this.hidden.isHiddenName(e.name)) continue;
-      if (e.attr) this.cache.putEntry(inode, e.name, e.attr);
+      if (e.attr) this.cache.putEntry(inode, e.name, e.attr, this.files.current(e.inode, stamp));
       if (e.type === 'dir') this.parents.set(e.inode, ino);
       entries.push(kernelDirEntry(e.name, this.inodes.toKernel(e.inode), e.type, entries.length + 1));
     }
@@ -305,10 +312,8 @@ export class MountOps implements LowLevelOps {
     this.counters.count('read');
     const hidden = this.hiddenOpen.get(fh);
     if (hidden) return hidden.subarray(Math.min(offset, hidden.length), Math.min(offset + size, hidden.length));
-    const file = this.file(fh);
-    // Another handle's buffered writes of this file must be visible to this read.
-    if (this.files.ofInode(file.inode).some((f) => f !== file && f.handle.dirtyBytes > 0)) await this.files.flushInode(file.inode);
-    return file.readAhead.read(offset, size);
+    // The handle's read waits for every write of the file through this mount (any handle).
+    return this.file(fh).readAhead.read(offset, size);
   }
 
   async write(_ctx: RequestContext, _ino: number, data: Buffer, offset: number, fh: number, _info: WriteInfo): Promise<number> {
@@ -448,19 +453,27 @@ export class MountOps implements LowLevelOps {
     return this.inodes.toMaster(parent);
   }
 
+  /** A new name's attributes, just made by the master (a link to a file open here follows the size rule). */
   private created(parent: number, name: string, a: Attr): EntryResult {
+    const stamp = this.files.stamp();
     this.cache.dropEntry(parent, name);
-    this.cache.putEntry(parent, name, a);
-    return this.entry(a);
+    this.cache.putEntry(parent, name, a, this.files.current(a.inode, stamp));
+    return this.entry(a, stamp);
   }
 
-  private entry(a: Attr): EntryResult {
-    return { attr: this.kernel(a), entryTimeout: this.tuning.entryTimeoutSec, attrTimeout: this.tuning.attrTimeoutSec };
+  /** Attributes asked for at `stamp` (OpenFiles.stamp): cached only when no size change here came after the asking. */
+  private attrReply(a: Attr, stamp: number): AttrResult {
+    if (this.files.current(a.inode, stamp)) this.cache.putAttr(a);
+    return { attr: this.kernel(a, stamp), timeout: this.tuning.attrTimeoutSec };
   }
 
-  private kernel(a: Attr) {
+  private entry(a: Attr, stamp: number): EntryResult {
+    return { attr: this.kernel(a, stamp), entryTimeout: this.tuning.entryTimeoutSec, attrTimeout: this.tuning.attrTimeoutSec };
+  }
+
+  private kernel(a: Attr, stamp: number) {
     const k = kernelAttr(a, this.inodes);
-    if (a.type === 'file') k.size = this.files.size(a.inode, a.size);
+    if (a.type === 'file') k.size = this.files.size(a.inode, a.size, stamp);
     return k;
   }
 
@@ -483,7 +496,8 @@ export class MountOps implements LowLevelOps {
       if (!(fresh && err instanceof TsmfsError && err.status === Status.EACCES)) throw err;
       handle = await this.session.openFile(inode, flags, { cred: { uid: 0, gid: 0, groups: [0] } });
     }
-    if (flags & 0o1000) this.files.truncated(inode, 0);
-    return this.files.add(inode, handle, this.tuning.readAheadMax);
+    const file = this.files.add(inode, handle, this.tuning.readAheadMax);
+    if (flags & O_TRUNC) this.files.truncated(inode);
+    return file;
   }
 }
