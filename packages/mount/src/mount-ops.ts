@@ -283,7 +283,10 @@ export class MountOps implements LowLevelOps {
       return { fh, directIo: true };
     }
     const inode = this.inodes.toMaster(ino);
+    const stamp = this.files.stamp();
     const file = await this.openHandle(inode, flags, this.cred(ctx), false);
+    // Close-to-open: the master's open reply replaces what this mount had cached.
+    this.attrReply(file.handle.attr, stamp);
     return { fh: file.fh };
   }
 
