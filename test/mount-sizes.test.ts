@@ -8,7 +8,7 @@
  * TSMFS_EXERCISER_SEEDS a comma-separated seed list instead of the fixed one,
  * TSMFS_EXERCISER_MINUTES keeps running fresh random seeds that long (default 0).
  */
-import { open, unlink } from 'node:fs/promises';
+import { open, readFile, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { type Chunkserver, Cluster, Mount, makeTempDir } from './fixture/cluster.js';
@@ -19,7 +19,7 @@ const MiB = 1 << 20;
 const CHUNK = 64 * MiB;
 const FAST_LOOP = { REPLICATIONS_DELAY_INIT: 0, CHUNKS_LOOP_MIN_TIME: 1 };
 const OPS = Number(process.env.TSMFS_EXERCISER_OPS ?? 40);
-const SEEDS = (process.env.TSMFS_EXERCISER_SEEDS ?? '1,2,3').split(',').map(Number);
+const SEEDS = (process.env.TSMFS_EXERCISER_SEEDS ?? '1,2').split(',').map(Number);
 const SOAK_MS = Number(process.env.TSMFS_EXERCISER_MINUTES ?? 0) * 60_000;
 
 async function mounted(chunkservers = 2): Promise<{ c: Cluster; m: Mount; local: string }> {
@@ -91,6 +91,24 @@ describe('sizes on a mount (issue 9)', () => {
       await Promise.all([unlink(join(m.path, name)), unlink(join(local, name))]);
     }
   }, 600_000 + SOAK_MS);
+
+  it('another mount sees the size the writer made within the attribute timeouts after its close', async () => {
+    const { c, m } = await mounted();
+    const other = await Mount.start(c);
+    const path = (mount: Mount) => join(mount.path, 'shared');
+    await writeFile(path(m), 'x');
+    expect((await stat(path(other))).size).toBe(1);
+    const f = await open(path(m), 'r+');
+    await f.write(Buffer.alloc(5 * MiB, 3), 0, 5 * MiB, CHUNK - MiB);
+    await f.close();
+    // Its kernel's attributes (1 s) and its own cache (1 s), mount.md "What another mount
+    // sees"; the bound leaves room for a loaded machine.
+    await until('the other mount to see the new size', async () => ((await stat(path(other))).size === CHUNK + 4 * MiB ? true : undefined), 4_000, 50);
+    // Close-to-open: a fresh open there reads what the writer wrote.
+    const back = await readFile(path(other));
+    expect(back.length).toBe(CHUNK + 4 * MiB);
+    expect(back.subarray(CHUNK - MiB).equals(Buffer.alloc(5 * MiB, 3))).toBe(true);
+  });
 
   it('fsync succeeds after the file shrank below a chunk it had and the chunk loop deleted it', async () => {
     const { c, m } = await mounted();
