@@ -1,4 +1,4 @@
-import { CHUNK_SIZE, type Attr, type Cred, O_ACCMODE, O_RDWR, O_WRONLY, Status, TsmfsError } from '@tsmfs/protocol';
+import { CHUNK_SIZE, type Attr, type Cred, MAX_FILE_SIZE, O_ACCMODE, O_RDWR, O_WRONLY, Status, TsmfsError } from '@tsmfs/protocol';
 import { readChunk } from './chunk-reader.js';
 import { writeChunk } from './chunk-writer.js';
 import { DirtyExtents } from './dirty-extents.js';
@@ -93,7 +93,7 @@ export class FileHandle {
     this.check();
     if (!this.writable) throw new TsmfsError(Status.EBADF, 'file not open for writing');
     if (this.failure) throw this.failure;
-    if (offset + data.length > Number.MAX_SAFE_INTEGER) throw new TsmfsError(Status.EFBIG);
+    checkFileEnd(offset + data.length);
     const copy = Buffer.from(data);
     for (let pos = 0; pos < copy.length; ) {
       const abs = offset + pos;
@@ -143,6 +143,7 @@ export class FileHandle {
   async truncate(size: number): Promise<Attr> {
     this.check();
     if (!this.writable) throw new TsmfsError(Status.EBADF, 'file not open for writing');
+    checkFileEnd(size);
     const reply = await this.io.sizeChange(this.inode, () => this.io.master.call('setattr', { cred: this.cred, inode: this.inode, size }));
     return reply.attr;
   }
@@ -233,4 +234,13 @@ export class FileHandle {
     }, ms);
     this.idleTimer.unref();
   }
+}
+
+/**
+ * A write or truncate whose end passes MAX_FILE_SIZE is EFBIG before the master is asked,
+ * as the kernel answers for a local file past s_maxbytes (FUSE has no way to tell the
+ * kernel our maximum: it sets MAX_LFS_FILESIZE for every FUSE mount).
+ */
+export function checkFileEnd(end: number): void {
+  if (end > MAX_FILE_SIZE) throw new TsmfsError(Status.EFBIG, `file length ${end} beyond the largest file (${MAX_FILE_SIZE})`);
 }

@@ -15,7 +15,7 @@ import {
 } from '@tsmfs/protocol';
 import { Backoff, type Connection, Pause, dial } from '@tsmfs/rpc';
 import { processCred } from './cred.js';
-import { FileHandle, type FileHandleOptions } from './file-handle.js';
+import { FileHandle, type FileHandleOptions, checkFileEnd } from './file-handle.js';
 import { FileIo } from './file-io.js';
 import { passwordDigest } from './password.js';
 import { resolveResent } from './resend.js';
@@ -228,6 +228,7 @@ export class MasterSession extends EventEmitter<SessionEvents> {
 
   /** A size change waits for this session's writes of the file first (FileIo.sizeChange). */
   async setattr(inode: number, changes: SetattrChanges, o?: CallOptions): Promise<Attr> {
+    if (changes.size !== undefined) checkFileEnd(changes.size);
     const send = () => this.call('setattr', { cred: this.credOf(o), inode, ...changes });
     return (await (changes.size === undefined ? send() : this.io.sizeChange(inode, send))).attr;
   }

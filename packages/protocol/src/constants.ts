@@ -19,6 +19,15 @@ export const CHUNK_SIZE = 64 * 1024 * 1024;
 export const BLOCK_SIZE = 64 * 1024;
 export const BLOCKS_PER_CHUNK = CHUNK_SIZE / BLOCK_SIZE;
 
+/**
+ * The largest file: 2^52 bytes (4 PiB), 2^26 chunks. MooseFS allows 2^31 chunks (128 PiB),
+ * but lengths here are JavaScript numbers, exact up to 2^53 and sent as u53: 2^52 keeps
+ * every offset + length within a file exact. Writes, truncates and setattr sizes beyond
+ * it are EFBIG, at the mount and at the master.
+ */
+export const MAX_FILE_SIZE = 2 ** 52;
+export const MAX_CHUNK_INDEX = MAX_FILE_SIZE / CHUNK_SIZE - 1;
+
 /** Bytes of the fixed frame header: type u32, body length u32, request id u32. */
 export const FRAME_HEADER_SIZE = 12;
 

@@ -1,4 +1,4 @@
-import { MAX_NAME_LENGTH, MAX_PATH_LENGTH, MAX_SYMLINK_LENGTH, MAX_XATTR_NAME, MAX_XATTR_VALUE } from './constants.js';
+import { MAX_CONTROL_BODY, MAX_NAME_LENGTH, MAX_PATH_LENGTH, MAX_SYMLINK_LENGTH, MAX_XATTR_NAME, MAX_XATTR_VALUE } from './constants.js';
 import { type Infer, t } from './schema.js';
 
 /**
@@ -40,6 +40,13 @@ export const Attr = t.obj({
 export type Attr = Infer<typeof Attr>;
 
 const Name = t.str(MAX_NAME_LENGTH * 4);
+/**
+ * xattr names and values in requests are bounded only by the frame: the master answers
+ * ERANGE for a name over MAX_XATTR_NAME bytes and E2BIG for a value over MAX_XATTR_VALUE,
+ * as Linux does, where a schema bound would close the link.
+ */
+const XattrNameArg = t.str(MAX_CONTROL_BODY);
+const XattrValueArg = t.bytes(MAX_CONTROL_BODY);
 const Empty = t.obj({});
 
 export const DirEntry = t.obj({ name: Name, inode: t.u32, type: NodeType, attr: t.opt(Attr) });
@@ -203,14 +210,14 @@ export const Messages = {
   access: msg(33, t.obj({ cred: Cred, inode: t.u32, mask: t.u8 }), Empty),
   open: msg(34, t.obj({ cred: Cred, inode: t.u32, flags: t.u32 }), t.obj({ attr: Attr })),
   release: msg(35, t.obj({ inode: t.u32 }), Empty),
-  getxattr: msg(36, t.obj({ cred: Cred, inode: t.u32, name: t.str(MAX_XATTR_NAME) }), t.obj({ value: t.bytes(MAX_XATTR_VALUE) })),
+  getxattr: msg(36, t.obj({ cred: Cred, inode: t.u32, name: XattrNameArg }), t.obj({ value: t.bytes(MAX_XATTR_VALUE) })),
   setxattr: msg(
     37,
-    t.obj({ cred: Cred, inode: t.u32, name: t.str(MAX_XATTR_NAME), value: t.bytes(MAX_XATTR_VALUE), flags: t.u8 }),
+    t.obj({ cred: Cred, inode: t.u32, name: XattrNameArg, value: XattrValueArg, flags: t.u8 }),
     Empty,
   ),
   listxattr: msg(38, t.obj({ cred: Cred, inode: t.u32 }), t.obj({ names: t.arr(t.str(MAX_XATTR_NAME), 65536) })),
-  removexattr: msg(39, t.obj({ cred: Cred, inode: t.u32, name: t.str(MAX_XATTR_NAME) }), Empty),
+  removexattr: msg(39, t.obj({ cred: Cred, inode: t.u32, name: XattrNameArg }), Empty),
 
   // client/cli ↔ master: goal, trashtime, snapshots, trash
   setgoal: msg(

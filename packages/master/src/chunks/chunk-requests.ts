@@ -276,15 +276,15 @@ export class ChunkRequests {
     const md = chunks.md;
     if (!md.exists(req.inode)) throw fail('ENOENT', `inode ${req.inode}`);
     if (md.typeOf(req.inode) !== 'file') throw fail('EINVAL', 'not a regular file');
-    const list = md.chunkList(req.inode);
+    // Holes are not listed: a sparse file's list follows its chunks, not its length.
     return {
       length: md.size[req.inode]!,
       goal: md.goal[req.inode]!,
-      chunks: list.map((chunkId, index) => ({
+      chunks: md.chunkEntries(req.inode).map(([index, chunkId]) => ({
         index,
         chunkId,
-        version: chunkId === 0 ? 0 : md.chunks.version[chunkId]!,
-        copies: chunkId === 0 ? [] : this.copiesOf(chunkId),
+        version: md.chunks.version[chunkId]!,
+        copies: this.copiesOf(chunkId),
       })),
     };
   }

@@ -221,9 +221,9 @@ export function goalsByChunk(md: Metadata): Map<number, number> {
   for (const inode of md.inodes()) {
     if (md.typeOf(inode) !== 'file') continue;
     const goal = md.goal[inode]!;
-    for (const id of md.chunkList(inode)) {
-      if (id !== 0 && (goals.get(id) ?? 0) < goal) goals.set(id, goal);
-    }
+    md.forEachChunk(inode, (id) => {
+      if ((goals.get(id) ?? 0) < goal) goals.set(id, goal);
+    });
   }
   return goals;
 }

@@ -3,7 +3,7 @@ import type { Connection } from '@tsmfs/rpc';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { applyMutation } from '../metadata/apply.js';
-import { createEmptyMetadata } from '../metadata/metadata.js';
+import { type Metadata, createEmptyMetadata } from '../metadata/metadata.js';
 import type { Mutation } from '../metadata/mutation.js';
 import { canonicalState } from '../metadata/state-digest.js';
 import { Namespace } from '../metadata/namespace.js';
@@ -66,7 +66,7 @@ describe('ToolRequests', () => {
   it('checkfile counts chunks by valid copies', () => {
     const { chunks, tools, server, file } = setup();
     const f = file(1, 'f', 2 * CHUNK_SIZE + 1);
-    const [c0, c1] = chunks.md.chunkList(f);
+    const [c0, c1] = chunkIds(chunks.md, f);
     const a = server(1);
     const b = server(2);
     chunks.report(a, [{ chunkId: c0!, version: 1 }, { chunkId: c1!, version: 1 }], true);
@@ -77,7 +77,7 @@ describe('ToolRequests', () => {
   it('filerepair takes a stale copy\'s version, drops a chunk with no copy, leaves the rest', () => {
     const { ns, chunks, tools, server, file, replayed } = setup();
     const f = file(1, 'f', 4 * CHUNK_SIZE);
-    const [c0, c1, c2, c3] = chunks.md.chunkList(f);
+    const [c0, c1, c2, c3] = chunkIds(chunks.md, f);
     // c0 valid; c1 missed a write (copy at version 1, chunk now at 2); c2 nowhere; c3 only damaged.
     ns.writeChunk({ cred: root, inode: f, index: 1 });
     const a = server(1);
@@ -87,7 +87,7 @@ describe('ToolRequests', () => {
     expect(tools.filerepair({ cred: root, inode: f })).toEqual({ notChanged: 2, erased: 1, repaired: 1 });
     expect(ns.md.chunks.version[c1!]).toBe(1);
     expect(chunks.locations(c1!)).toHaveLength(1);
-    expect(ns.md.chunkList(f)).toEqual([c0, c1, 0, c3]);
+    expect(ns.md.chunkEntries(f)).toEqual([[0, c0], [1, c1], [3, c3]]);
     expect(ns.md.chunks.has(c2!)).toBe(false);
     expect(tools.checkfile({ inode: f }).copies).toEqual([1, 2]);
     expect(replayed()).toEqual(canonicalState(ns.md));
@@ -97,16 +97,21 @@ describe('ToolRequests', () => {
     const { ns, tools, file, replayed } = setup();
     const dst = file(1, 'dst', 10);
     const src = file(1, 'src', CHUNK_SIZE + 5);
-    const [s0, s1] = ns.md.chunkList(src);
+    const [s0, s1] = chunkIds(ns.md, src);
     const r = tools.appendchunks({ cred: root, inode: dst, src });
     expect(r.attr.size).toBe(CHUNK_SIZE + CHUNK_SIZE + 5);
-    expect(ns.md.chunkList(dst).slice(1)).toEqual([s0, s1]);
+    expect(ns.md.chunkEntries(dst).slice(1)).toEqual([[1, s0], [2, s1]]);
     expect(ns.md.chunks.refcount[s0!]).toBe(2);
     expect(() => tools.appendchunks({ cred: alice, inode: dst, src })).toThrow();
     // A write to the shared chunk through dst is copy-on-write: src keeps its chunk.
     const g = ns.writeChunk({ cred: root, inode: dst, index: 1 });
     expect(g.chunkId).not.toBe(s0);
-    expect(ns.md.chunkList(src)).toEqual([s0, s1]);
+    expect(chunkIds(ns.md, src)).toEqual([s0, s1]);
     expect(replayed()).toEqual(canonicalState(ns.md));
   });
 });
+
+/** The file's chunk ids in index order (the files here have no holes). */
+function chunkIds(md: Metadata, inode: number): number[] {
+  return md.chunkEntries(inode).map(([, id]) => id);
+}

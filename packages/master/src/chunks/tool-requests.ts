@@ -44,8 +44,8 @@ export class ToolRequests {
       out.files++;
       const length = md.size[inode]!;
       out.length += length;
-      md.chunkList(inode).forEach((id, index) => {
-        if (id === 0 || seenChunks.has(id)) return;
+      md.forEachChunk(inode, (id, index) => {
+        if (seenChunks.has(id)) return;
         seenChunks.add(id);
         out.chunks++;
         const size = chunkDataSize(length, index);
@@ -61,12 +61,11 @@ export class ToolRequests {
     if (!md.exists(req.inode)) throw fail('ENOENT', `inode ${req.inode}`);
     if (md.typeOf(req.inode) !== 'file') throw fail('EINVAL', 'not a regular file');
     const copies: number[] = [];
-    for (const id of md.chunkList(req.inode)) {
-      if (id === 0) continue;
+    md.forEachChunk(req.inode, (id) => {
       const n = Math.min(256, this.chunks.validServers(id).length);
       while (copies.length <= n) copies.push(0);
       copies[n]!++;
-    }
+    });
     return { goal: md.goal[req.inode]!, copies };
   }
 
@@ -83,8 +82,8 @@ export class ToolRequests {
     const ns = this.namespace();
     const inode = ns.checkRepairable(req.cred, req.inode);
     const out = { notChanged: 0, erased: 0, repaired: 0 };
-    ns.md.chunkList(inode).forEach((id, index) => {
-      if (id === 0) return;
+    // A copy of the list: erasing a chunk changes it.
+    ns.md.chunkEntries(inode).forEach(([index, id]) => {
       if (this.chunks.validServers(id).length > 0 || this.chunks.leases.isLeased(id)) {
         out.notChanged++;
         return;

@@ -184,7 +184,7 @@ function dropLink(md: Metadata, inode: number, ts: Timespec, fate: UnlinkFate, p
 /** The node is gone for good: its chunks lose a reference, its id waits for reuse. */
 function freeNode(md: Metadata, inode: number, ts: Timespec): void {
   if (md.type[inode] === TYPE_CODE.file) {
-    for (const id of md.chunkList(inode)) if (id !== 0) md.chunks.unref(id);
+    md.forEachChunk(inode, (id) => md.chunks.unref(id));
   }
   md.releaseInode(inode, ts.sec);
 }
@@ -237,14 +237,7 @@ function applySetattr(md: Metadata, m: Extract<Mutation, { op: 'setattr' }>): vo
 /** Sets the length; chunks wholly past the new end lose their reference. */
 function truncate(md: Metadata, inode: number, size: number): void {
   md.size[inode] = size;
-  const keep = Math.ceil(size / CHUNK_SIZE);
-  const slots = md.chunkSlots(inode);
-  for (let index = slots - 1; index >= keep; index--) {
-    const id = md.chunkAt(inode, index);
-    if (id === 0) continue;
-    md.chunks.unref(id);
-    md.setChunkAt(inode, index, 0);
-  }
+  for (const id of md.chunkLists.cut(inode, Math.ceil(size / CHUNK_SIZE))) md.chunks.unref(id);
 }
 
 function applySetxattr(md: Metadata, ts: Timespec, inode: number, name: string, value: Uint8Array): void {
@@ -343,9 +336,7 @@ function copyNode(md: Metadata, m: Extract<Mutation, { op: 'snapshot' }>, src: n
 }
 
 function copyFileContents(md: Metadata, src: number, dst: number): void {
-  const list = md.chunkList(src);
-  list.forEach((id, index) => {
-    if (id === 0) return;
+  md.forEachChunk(src, (id, index) => {
     md.chunks.ref(id);
     md.setChunkAt(dst, index, id);
   });
@@ -375,12 +366,11 @@ function applyChunkAlloc(md: Metadata, m: Extract<Mutation, { op: 'chunkAlloc' }
 /** MooseFS's appendchunks: the destination is padded to a whole chunk, then shares the source's chunks. */
 function applyAppendChunks(md: Metadata, m: Extract<Mutation, { op: 'appendChunks' }>): void {
   const base = Math.ceil(md.size[m.inode]! / CHUNK_SIZE);
-  const list = md.chunkList(m.src);
-  list.forEach((id, i) => {
-    if (id === 0) return;
+  // A copy of the list: the source may be the destination itself.
+  for (const [index, id] of md.chunkEntries(m.src)) {
     md.chunks.ref(id);
-    md.setChunkAt(m.inode, base + i, id);
-  });
+    md.setChunkAt(m.inode, base + index, id);
+  }
   md.size[m.inode] = base * CHUNK_SIZE + md.size[m.src]!;
   md.setMtime(m.inode, m.ts);
   md.setCtime(m.inode, m.ts);

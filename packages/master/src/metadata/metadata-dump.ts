@@ -11,9 +11,14 @@ import { Metadata, TYPE_CODE, TYPE_NAME } from './metadata.js';
  * trash, sustained) in a fixed order. Directory entries are written in their live
  * order, so readdir order survives a restart. Chunk locations are not written: the
  * chunkservers report them again.
+ *
+ * A file's chunk list is written as runs of consecutive chunks (format 2), so a sparse
+ * file costs what its chunks cost; format 1 wrote every slot up to the last chunk and
+ * is still read.
  */
 export const DUMP_MAGIC = Buffer.from('TSMFSMD1', 'latin1');
-export const DUMP_FORMAT = 1;
+export const DUMP_FORMAT = 2;
+const READABLE_FORMATS = [1, 2];
 const HEADER_SIZE = 8 + 4 + 8 + 8;
 
 export class DumpError extends Error {
@@ -56,7 +61,7 @@ export function decodeDump(buf: Buffer): Metadata {
   md.version = buf.readDoubleLE(12);
   try {
     readCounters(r, md);
-    readInodes(r, md);
+    readInodes(r, md, buf.readUInt32LE(8) === 1 ? readSlots : readRuns);
     readDirectories(r, md);
     readSideMaps(r, md);
     readChunks(r, md);
@@ -77,7 +82,7 @@ function checkEnvelope(buf: Buffer): number {
   }
   if (buf.length < HEADER_SIZE + 4) throw new DumpError('truncated', 'header cut short');
   const format = buf.readUInt32LE(8);
-  if (format !== DUMP_FORMAT) throw new DumpError('format', `format ${format}, this master reads ${DUMP_FORMAT}`);
+  if (!READABLE_FORMATS.includes(format)) throw new DumpError('format', `format ${format}, this master reads ${READABLE_FORMATS.join(' and ')}`);
   const payloadLength = buf.readDoubleLE(20);
   if (!Number.isSafeInteger(payloadLength) || payloadLength < 0) throw new DumpError('corrupt', 'bad payload length');
   if (buf.length < HEADER_SIZE + payloadLength + 4) throw new DumpError('truncated', 'payload cut short');
@@ -133,15 +138,43 @@ function writeInodes(w: Writer, md: Metadata): void {
     w.u32(md.rdev[i]!);
     w.u32(md.parent[i]!);
     if (md.type[i] === TYPE_CODE.symlink) w.str(md.symlinkTarget.get(i)!);
-    if (md.type[i] === TYPE_CODE.file) {
-      const chunks = md.chunkList(i);
-      w.u32(chunks.length);
-      for (const id of chunks) w.f64(id);
-    }
+    if (md.type[i] === TYPE_CODE.file) writeRuns(w, md.chunkEntries(i));
   }
 }
 
-function readInodes(r: Reader, md: Metadata): void {
+/** u32 count of runs; each run: u32 first index, u32 length, its ids (f64). */
+function writeRuns(w: Writer, chunks: [number, number][]): void {
+  const starts: number[] = [];
+  chunks.forEach(([index], k) => {
+    if (k === 0 || chunks[k - 1]![0] !== index - 1) starts.push(k);
+  });
+  w.u32(starts.length);
+  starts.forEach((start, s) => {
+    const end = starts[s + 1] ?? chunks.length;
+    w.u32(chunks[start]![0]);
+    w.u32(end - start);
+    for (let k = start; k < end; k++) w.f64(chunks[k]![1]);
+  });
+}
+
+function readRuns(r: Reader, md: Metadata, inode: number): void {
+  const runs = r.u32();
+  for (let k = 0; k < runs; k++) {
+    const first = r.u32();
+    const length = r.u32();
+    for (let index = first; index < first + length; index++) md.setChunkAt(inode, index, r.f64());
+  }
+}
+
+/** Format 1: u32 slot count, then an id (0 = hole) for every slot up to the last chunk. */
+function readSlots(r: Reader, md: Metadata, inode: number): void {
+  const slots = r.u32();
+  for (let index = 0; index < slots; index++) md.setChunkAt(inode, index, r.f64());
+}
+
+type ChunkListReader = (r: Reader, md: Metadata, inode: number) => void;
+
+function readInodes(r: Reader, md: Metadata, readChunkList: ChunkListReader): void {
   const n = r.u32();
   for (let k = 0; k < n; k++) {
     const i = r.u32();
@@ -166,10 +199,7 @@ function readInodes(r: Reader, md: Metadata): void {
     md.parent[i] = r.u32();
     if (type === TYPE_CODE.symlink) md.symlinkTarget.set(i, r.str());
     if (type === TYPE_CODE.dir) md.children.set(i, new Map());
-    if (type === TYPE_CODE.file) {
-      const slots = r.u32();
-      for (let index = 0; index < slots; index++) md.setChunkAt(i, index, r.f64());
-    }
+    if (type === TYPE_CODE.file) readChunkList(r, md, i);
   }
 }
 

@@ -1,4 +1,5 @@
 import { type Attr, type NodeType, ROOT_INODE, type Timespec } from '@tsmfs/protocol';
+import { ChunkLists } from './chunk-lists.js';
 import { ChunkTable } from './chunk-table.js';
 
 /** Node types as stored in the `type` column; 0 marks a free slot. */
@@ -48,7 +49,7 @@ const INITIAL_CAPACITY = 1024;
  * The master's metadata. Inode attributes are columns (typed arrays indexed by inode
  * id, grown by doubling) so that a million files cost ~80 bytes each for the table plus
  * their directory entry; everything rare (xattrs, symlink targets, extra hard-link
- * parents, chunk lists longer than one) lives in side maps keyed by inode.
+ * parents) lives in side maps keyed by inode, and chunk lists in `ChunkLists`.
  *
  * This class only stores; `applyMutation` changes it and `Namespace` decides.
  */
@@ -74,8 +75,6 @@ export class Metadata {
   rdev = new Uint32Array(INITIAL_CAPACITY);
   /** First parent (0 for the root and for unlinked files); more in `extraParents`. */
   parent = new Uint32Array(INITIAL_CAPACITY);
-  /** A file's chunk at index 0 (0 = hole / none): most files have exactly one chunk. */
-  chunk0 = new Float64Array(INITIAL_CAPACITY);
 
   /** Directory inode → its entries, in insertion order (the readdir order). */
   readonly children = new Map<number, Map<string, number>>();
@@ -85,8 +84,7 @@ export class Metadata {
   readonly extraParents = new Map<number, number[]>();
   readonly symlinkTarget = new Map<number, string>();
   readonly xattrs = new Map<number, Map<string, Uint8Array>>();
-  /** A file's chunk ids at indexes 1.. (index i at [i - 1]); absent when it has ≤ 1 chunk. */
-  readonly chunkTail = new Map<number, number[]>();
+  readonly chunkLists = new ChunkLists(INITIAL_CAPACITY);
   readonly chunks = new ChunkTable();
   readonly trash = new Map<number, KeptFile>();
   readonly sustained = new Map<number, KeptFile>();
@@ -218,42 +216,28 @@ export class Metadata {
   // ---- chunk lists ------------------------------------------------------------------
 
   chunkAt(inode: number, index: number): number {
-    if (index === 0) return this.chunk0[inode]!;
-    return this.chunkTail.get(inode)?.[index - 1] ?? 0;
-  }
-
-  /** Number of chunk slots (trailing holes trimmed). */
-  chunkSlots(inode: number): number {
-    const tail = this.chunkTail.get(inode);
-    if (tail) return tail.length + 1;
-    return this.chunk0[inode] !== 0 ? 1 : 0;
-  }
-
-  /** The chunk list, index → id (0 = hole). */
-  chunkList(inode: number): number[] {
-    const n = this.chunkSlots(inode);
-    const list: number[] = [];
-    for (let i = 0; i < n; i++) list.push(this.chunkAt(inode, i));
-    return list;
+    return this.chunkLists.get(inode, index);
   }
 
   setChunkAt(inode: number, index: number, id: number): void {
-    if (index === 0) {
-      this.chunk0[inode] = id;
-    } else {
-      let tail = this.chunkTail.get(inode);
-      if (!tail) this.chunkTail.set(inode, (tail = []));
-      while (tail.length < index) tail.push(0);
-      tail[index - 1] = id;
-    }
-    this.trimChunkTail(inode);
+    this.chunkLists.set(inode, index, id);
   }
 
-  private trimChunkTail(inode: number): void {
-    const tail = this.chunkTail.get(inode);
-    if (!tail) return;
-    while (tail.length > 0 && tail[tail.length - 1] === 0) tail.pop();
-    if (tail.length === 0) this.chunkTail.delete(inode);
+  /** Every chunk of the file (holes skipped), ascending by index. */
+  forEachChunk(inode: number, fn: (id: number, index: number) => void): void {
+    this.chunkLists.forEach(inode, fn);
+  }
+
+  /** The file's chunks as [index, id] pairs, ascending: a copy, safe to hold while the list changes. */
+  chunkEntries(inode: number): [number, number][] {
+    const out: [number, number][] = [];
+    this.chunkLists.forEach(inode, (id, index) => out.push([index, id]));
+    return out;
+  }
+
+  /** Highest index holding a chunk, plus one. */
+  chunkSlots(inode: number): number {
+    return this.chunkLists.slots(inode);
   }
 
   // ---- inode ids --------------------------------------------------------------------
@@ -295,11 +279,10 @@ export class Metadata {
     this.size[inode] = 0;
     this.rdev[inode] = 0;
     this.parent[inode] = 0;
-    this.chunk0[inode] = 0;
     this.extraParents.delete(inode);
     this.symlinkTarget.delete(inode);
     this.xattrs.delete(inode);
-    this.chunkTail.delete(inode);
+    this.chunkLists.clear(inode);
     this.children.delete(inode);
     this.dirName.delete(inode);
     this.trash.delete(inode);
@@ -343,7 +326,7 @@ export class Metadata {
     this.size = grow(this.size, cap);
     this.rdev = grow(this.rdev, cap);
     this.parent = grow(this.parent, cap);
-    this.chunk0 = grow(this.chunk0, cap);
+    this.chunkLists.grow(cap);
     this.capacity = cap;
   }
 

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { type Cred, type Timespec, TsmfsError, statusName } from '@tsmfs/protocol';
+import { CHUNK_SIZE, type Cred, MAX_CHUNK_INDEX, MAX_FILE_SIZE, type Timespec, TsmfsError, statusName } from '@tsmfs/protocol';
 import { createEmptyMetadata, type Metadata } from './metadata.js';
 import type { Mutation } from './mutation.js';
 import { Namespace } from './namespace.js';
@@ -41,6 +41,9 @@ export type ExtraOp =
   | { k: 'purge'; pick: number }
   | { k: 'mknod'; who: number; dir: string; name: string; type: 'fifo' | 'socket' | 'chardev' | 'blockdev' }
   | { k: 'tick'; seconds: number };
+
+/** 100 TiB: where a sparse file's one chunk goes in the tests. */
+export const TIB_100 = 100 * 2 ** 40;
 
 const who = fc.integer({ min: 0, max: 2 });
 const dir = fc.constantFrom(...PARENTS);
@@ -99,8 +102,9 @@ export const extraOpArb: fc.Arbitrary<ExtraOp> = fc.oneof(
     k: fc.constant('write' as const),
     who,
     path,
-    index: fc.integer({ min: 0, max: 2 }),
-    length: fc.integer({ min: 0, max: 200_000_000 }),
+    // Far indexes make sparse chunk lists; those past the largest file are EFBIG.
+    index: fc.oneof({ weight: 4, arbitrary: fc.integer({ min: 0, max: 2 }) }, fc.constantFrom(8, TIB_100 / CHUNK_SIZE, MAX_CHUNK_INDEX, MAX_CHUNK_INDEX + 1)),
+    length: fc.oneof({ weight: 4, arbitrary: fc.integer({ min: 0, max: 200_000_000 }) }, fc.constantFrom(TIB_100 + 1, MAX_FILE_SIZE, MAX_FILE_SIZE + 1)),
   }),
   fc.record({ k: fc.constant('snapshot' as const), who, path, dir2: dir, name2: name, overwrite: fc.boolean() }),
   fc.record({

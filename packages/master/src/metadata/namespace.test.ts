@@ -4,7 +4,8 @@ import { applyMutation } from './apply.js';
 import { INODE_REUSE_DELAY, createEmptyMetadata } from './metadata.js';
 import { ALICE, BOB, ROOT, freshLive, resolve, errnoOf } from './namespace-ops.test-helpers.js';
 import { O_TRUNC, O_WRONLY } from '@tsmfs/protocol';
-import { MetadataBrokenError, Namespace } from './namespace.js';
+import { MetadataBrokenError } from './metadata-broken-error.js';
+import { Namespace } from './namespace.js';
 import { canonicalState } from './state-digest.js';
 
 function setup() {
@@ -458,7 +459,7 @@ describe('snapshots and chunks', () => {
     write(f, 1, CHUNK_SIZE + 10);
     const snap = ns.snapshot({ cred: ROOT, inode: d, parent: 1, name: 's', overwrite: false }).attr.inode;
     const copy = md.lookup(snap, 'f')!;
-    expect(md.chunkList(copy)).toEqual(md.chunkList(f));
+    expect(md.chunkEntries(copy)).toEqual(md.chunkEntries(f));
     expect(md.chunks.refcount[g1.chunkId]).toBe(2);
     expect(md.attr(copy).size).toBe(CHUNK_SIZE + 10);
     const g2 = ns.writeChunk({ cred: ROOT, inode: copy, index: 0 });
@@ -486,7 +487,7 @@ describe('snapshots and chunks', () => {
     expect(errnoOf(() => ns.snapshot({ cred: ROOT, inode: d, parent: d, name: 'x', overwrite: false }))).toBe('EINVAL');
     ns.snapshot({ cred: ROOT, inode: d, parent: 1, name: 't', overwrite: true });
     expect(md.lookup(t, 'f')).toBe(old);
-    expect(md.chunkList(old)).toEqual(md.chunkList(f));
+    expect(md.chunkEntries(old)).toEqual(md.chunkEntries(f));
     expect(md.attr(old).size).toBe(100);
     expect(md.lookup(t, 'keep')).toBeDefined();
     replayEqualsLive();

@@ -11,6 +11,8 @@ import {
   XATTR_REPLACE,
   type Cred,
   type DirEntry,
+  MAX_CHUNK_INDEX,
+  MAX_FILE_SIZE,
   MAX_GOAL,
   MAX_SYMLINK_LENGTH,
   MAX_XATTR_NAME,
@@ -26,6 +28,7 @@ import {
 } from '@tsmfs/protocol';
 import { applyMutation } from './apply.js';
 import { type KeptFile, type Metadata, TYPE_CODE } from './metadata.js';
+import { MetadataBrokenError } from './metadata-broken-error.js';
 import type { Mutation, UnlinkFate } from './mutation.js';
 import { checkSnapshotOverwrite, histogram, isCutPath, mayChangeGoal } from './tree-walk.js';
 import {
@@ -60,21 +63,6 @@ export const MAX_LINKS = 65_000;
  * Open counts are kept here, in memory only: they decide whether an unlinked file is
  * sustained.
  */
-/**
- * A mutation that validation let through but apply could not carry out: a bug. The
- * in-memory state may be half changed, so the master must stop serving; the entry was
- * not logged, so a restart replays to the state before it.
- */
-export class MetadataBrokenError extends Error {
-  constructor(
-    readonly mutation: Mutation,
-    cause: unknown,
-  ) {
-    super(`applying ${mutation.op} failed, metadata in memory may be inconsistent: ${(cause as Error)?.message ?? String(cause)}`, { cause });
-    this.name = 'MetadataBrokenError';
-  }
-}
-
 export class Namespace {
   private readonly openCount = new Map<number, number>();
   private readonly readdirCursors = new Map<string, ReaddirCursor>();
@@ -205,6 +193,7 @@ export class Namespace {
 
   symlink(req: Request<'symlink'>): Reply<'symlink'> {
     if (req.target === '') throw fail('ENOENT', 'empty symlink target');
+    if (req.target.includes('\0')) throw fail('EINVAL', 'symlink target with NUL');
     if (Buffer.byteLength(req.target) >= MAX_SYMLINK_LENGTH) throw fail('ENAMETOOLONG', 'symlink target');
     return this.create(req.cred, req.parent, req.name, 'symlink', 0o777, 0, req.target);
   }
@@ -333,6 +322,7 @@ export class Namespace {
     const md = this.md;
     const inode = this.existing(req.inode);
     const killPriv = checkSetattr(md, inode, req);
+    if (req.size !== undefined && req.size > MAX_FILE_SIZE) throw fail('EFBIG', `size beyond the largest file (${MAX_FILE_SIZE})`);
     const ts = this.clock();
     const m: Extract<Mutation, { op: 'setattr' }> = { op: 'setattr', ts, inode };
     const mode = modeAfterSetattr(md, inode, req, killPriv);
@@ -599,6 +589,7 @@ export class Namespace {
   writeChunk(req: Request<'writeChunk'>): Reply<'writeChunk'> {
     const md = this.md;
     const inode = this.regularFile(req.inode);
+    if (req.index > MAX_CHUNK_INDEX) throw fail('EFBIG', `chunk index beyond the largest file (${MAX_CHUNK_INDEX})`);
     const ts = this.clock();
     const mode = modeAfterWrite(md.mode[inode]!, md.gid[inode]!, req.cred);
     if (mode !== md.mode[inode]) this.commit({ op: 'setattr', ts, inode, mode });
@@ -621,6 +612,7 @@ export class Namespace {
     if (!req.ok) return {};
     const inode = this.regularFile(req.inode);
     if (this.md.chunkAt(inode, req.index) !== req.chunkId) throw fail('EINVAL', 'chunk replaced meanwhile');
+    if (req.length > MAX_FILE_SIZE) throw fail('EFBIG', 'length beyond the largest file');
     this.commit({ op: 'length', ts: this.clock(), inode, size: Math.max(this.md.size[inode]!, req.length) });
     return {};
   }
@@ -649,9 +641,8 @@ export class Namespace {
     const inode = this.regularFile(req.inode);
     const src = this.regularFile(req.src);
     if (!permits(this.md, inode, req.cred, W_OK) || !permits(this.md, src, req.cred, R_OK)) throw fail('EACCES');
-    const slots = Math.ceil(this.md.size[inode]! / CHUNK_SIZE) + this.md.chunkSlots(src);
-    // Lengths are u53 on the wire.
-    if (slots * CHUNK_SIZE > Number.MAX_SAFE_INTEGER) throw fail('EFBIG', 'the result would exceed the largest file length');
+    const end = Math.ceil(this.md.size[inode]! / CHUNK_SIZE) * CHUNK_SIZE + Math.max(this.md.size[src]!, this.md.chunkSlots(src) * CHUNK_SIZE);
+    if (end > MAX_FILE_SIZE) throw fail('EFBIG', 'the result would exceed the largest file length');
     this.commit({ op: 'appendChunks', ts: this.clock(), inode, src });
     return { attr: this.md.attr(inode) };
   }
@@ -761,5 +752,3 @@ export function expiredTrash(md: Metadata, nowSec: number): number[] {
   for (const [inode, k] of md.trash) if (k.deletedAt + md.trashtime[inode]! <= nowSec) out.push(inode);
   return out;
 }
-
-

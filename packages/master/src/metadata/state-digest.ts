@@ -38,6 +38,6 @@ function inodeState(md: Metadata, i: number): Record<string, unknown> {
     children: entries ? [...entries] : null,
     target: md.symlinkTarget.get(i) ?? null,
     xattrs: xattrs ? [...xattrs].map(([name, v]) => [name, Buffer.from(v).toString('hex')]) : null,
-    chunks: md.chunkList(i),
+    chunks: md.chunkEntries(i),
   };
 }
