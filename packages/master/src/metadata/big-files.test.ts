@@ -69,7 +69,7 @@ describe('the largest file', () => {
 });
 
 describe('a sparse file costs what its chunks cost', () => {
-  it('one chunk at 100 TiB: the same dump bytes as one chunk at 0, a changelog a few digits longer', () => {
+  it('one chunk at 100 TiB: 8 dump bytes and a few changelog digits more than one chunk at 0', () => {
     const cost = (index: number) => {
       const live = freshLive(false);
       const f = newFile(live.ns, 'f');
@@ -82,7 +82,8 @@ describe('a sparse file costs what its chunks cost', () => {
     const far = cost(FAR);
     expect(far.live.md.size[far.f]).toBe(TIB_100 + 10);
     expect(far.live.md.chunkEntries(far.f)).toEqual([[FAR, expect.any(Number)]]);
-    expect(far.dump).toBe(near.dump);
+    // One run from index 0 is written without its index and length: the far run carries them.
+    expect(far.dump - near.dump).toBe(8);
     // chunkAlloc's index and length's size have more digits; nothing else differs.
     expect(far.changelog - near.changelog).toBeLessThanOrEqual(2 * String(TIB_100).length);
     expect(canonicalState(decodeDump(encodeDump(far.live.md)))).toEqual(canonicalState(far.live.md));

@@ -138,16 +138,37 @@ function writeInodes(w: Writer, md: Metadata): void {
     w.u32(md.rdev[i]!);
     w.u32(md.parent[i]!);
     if (md.type[i] === TYPE_CODE.symlink) w.str(md.symlinkTarget.get(i)!);
-    if (md.type[i] === TYPE_CODE.file) writeRuns(w, md.chunkEntries(i));
+    if (md.type[i] === TYPE_CODE.file) writeChunkList(w, md, i);
   }
 }
 
-/** u32 count of runs; each run: u32 first index, u32 length, its ids (f64). */
-function writeRuns(w: Writer, chunks: [number, number][]): void {
+/**
+ * The chunks as runs of consecutive indexes: u32 count of runs, then per run u32 first
+ * index, u32 length and the ids (f64). Nearly every file is one run from index 0; it is
+ * written as u32 (ONE_RUN_FROM_0 + length) and the ids, as compact as format 1's list.
+ */
+function writeChunkList(w: Writer, md: Metadata, inode: number): void {
+  // Most files have no chunk or only index 0: written without building the list.
+  if (md.chunkSlots(inode) <= 1) {
+    const first = md.chunkAt(inode, 0);
+    if (first === 0) {
+      w.u32(0);
+    } else {
+      w.u32(ONE_RUN_FROM_0 + 1);
+      w.f64(first);
+    }
+    return;
+  }
+  const chunks = md.chunkEntries(inode);
   const starts: number[] = [];
   chunks.forEach(([index], k) => {
     if (k === 0 || chunks[k - 1]![0] !== index - 1) starts.push(k);
   });
+  if (starts.length === 1 && chunks[0]![0] === 0) {
+    w.u32(ONE_RUN_FROM_0 + chunks.length);
+    for (const [, id] of chunks) w.f64(id);
+    return;
+  }
   w.u32(starts.length);
   starts.forEach((start, s) => {
     const end = starts[s + 1] ?? chunks.length;
@@ -157,9 +178,17 @@ function writeRuns(w: Writer, chunks: [number, number][]): void {
   });
 }
 
+/** A file has at most 2^26 chunks, so the top bit of the run count is free to mark the common case. */
+const ONE_RUN_FROM_0 = 0x8000_0000;
+
 function readRuns(r: Reader, md: Metadata, inode: number): void {
-  const runs = r.u32();
-  for (let k = 0; k < runs; k++) {
+  const head = r.u32();
+  if (head >= ONE_RUN_FROM_0) {
+    const length = head - ONE_RUN_FROM_0;
+    for (let index = 0; index < length; index++) md.setChunkAt(inode, index, r.f64());
+    return;
+  }
+  for (let k = 0; k < head; k++) {
     const first = r.u32();
     const length = r.u32();
     for (let index = first; index < first + length; index++) md.setChunkAt(inode, index, r.f64());
