@@ -83,16 +83,25 @@ function isAlive(pid: number, recordedStart: string | undefined): boolean {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
   }
-  const now = startTime(pid);
-  return recordedStart === undefined || now === undefined || now === recordedStart;
+  const stat = procStat(pid);
+  // A zombie (killed, not yet reaped by a parent that never waits, as under a container
+  // init that does not reap) still answers kill(0) but holds nothing any more.
+  if (stat?.state === 'Z') return false;
+  return recordedStart === undefined || stat === undefined || stat.startTime === recordedStart;
 }
 
 /** The process start time in clock ticks since boot (field 22 of /proc/PID/stat), if readable. */
 function startTime(pid: number): string | undefined {
+  return procStat(pid)?.startTime;
+}
+
+/** State (field 3: R, S, D, Z, …) and start time (field 22) from /proc/PID/stat, if readable. */
+function procStat(pid: number): { state: string; startTime: string | undefined } | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // The command name (field 2) may contain spaces; fields after it follow the last ')'.
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return { state: fields[0]!, startTime: fields[19] };
   } catch {
     return undefined;
   }
