@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
-import { ConfigError, type Logger, type Service } from '@tsmfs/daemon';
+import { ConfigError, type Logger, type Service, linkLimits } from '@tsmfs/daemon';
 import { type ChunkserverConfig, listenHost, parseLabels, parseMasters, parseSize } from './config.js';
 import { DataServer } from './data-server.js';
 import { loadHddConfig } from './hdd-config.js';
@@ -25,7 +25,7 @@ export async function buildChunkserver(config: ChunkserverConfig, log: Logger): 
   const name = hostname();
   const hdd = new HddManager({ disks, log, leaveSpace, testFreqSeconds: config.HDD_TEST_FREQ });
   const listen = listenHost(config.CSSERV_LISTEN_HOST);
-  const data = new DataServer({ host: listen, port: config.CSSERV_LISTEN_PORT, hdd, log, name, fsyncBeforeClose: config.HDD_FSYNC_BEFORE_CLOSE === 1 });
+  const data = new DataServer({ host: listen, port: config.CSSERV_LISTEN_PORT, hdd, log, name, fsyncBeforeClose: config.HDD_FSYNC_BEFORE_CLOSE === 1, limits: linkLimits(config) });
   const master = new MasterLink({
     masters,
     hdd,

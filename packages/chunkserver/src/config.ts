@@ -1,6 +1,7 @@
-import { ConfigError, type ConfigValues, key } from '@tsmfs/daemon';
+import { ConfigError, type ConfigValues, key, linkLimitKeys } from '@tsmfs/daemon';
 import { type Address, DEFAULT_PORTS } from '@tsmfs/protocol';
-import { parseAddressList } from '@tsmfs/rpc';
+import { DEFAULT_CONNECTION_LIMITS, parseAddressList } from '@tsmfs/rpc';
+import { DATA_MAX_IN_FLIGHT } from './data-server.js';
 
 /** The chunkserver's configuration keys, named as in mfschunkserver.cfg. */
 export const chunkserverConfig = {
@@ -8,6 +9,7 @@ export const chunkserverConfig = {
   MASTER_PORT: key('port', DEFAULT_PORTS.matocs, 'master port for chunkservers'),
   CSSERV_LISTEN_HOST: key('host', '*', 'address the data server listens on (* = every address)'),
   CSSERV_LISTEN_PORT: key('port', DEFAULT_PORTS.csserv, 'data server port (clients and other chunkservers)'),
+  ...linkLimitKeys({ ...DEFAULT_CONNECTION_LIMITS, maxInFlight: DATA_MAX_IN_FLIGHT }, 'the data port (9422)'),
   HDD_CONF_FILENAME: key('path', '/etc/tsmfs/tsmfshdd.cfg', 'file listing the disks, one path a line (* prefix: marked for removal)'),
   DATA_PATH: key('path', '/var/lib/tsmfs', "the chunkserver's own state (chunks live on the disks of HDD_CONF_FILENAME)"),
   LABELS: key('string', '', 'labels of this chunkserver, comma-separated, for placement rules'),

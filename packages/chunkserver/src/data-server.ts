@@ -18,7 +18,7 @@ import {
   encodeDataWriteStatus,
   fail,
 } from '@tsmfs/protocol';
-import { type Connection, type Hello, RpcServer, dial } from '@tsmfs/rpc';
+import { type Connection, type Hello, type LinkLimits, RpcServer, dial } from '@tsmfs/rpc';
 import type { ChunkHandle, HddManager } from './hdd-manager.js';
 
 export interface DataServerOptions {
@@ -36,17 +36,19 @@ export interface DataServerOptions {
    * `dataSync`, not after close(2).
    */
   fsyncBeforeClose?: boolean;
+  /** MAX_CONNECTIONS and the other limits of the port (docs/security.md). */
+  limits?: LinkLimits;
 }
 
 /** Blocks read from disk at once for a `dataRead`, then sent as one data frame each. */
 const READ_BATCH_BLOCKS = 16;
 
 /**
- * Pieces a link may have in flight before we stop reading its socket (TCP then slows
- * the writer down); reading resumes below the low mark. 64 pieces = 4 MiB per link.
+ * Requests (write pieces and reads) a link may have in flight before we stop reading its
+ * socket (TCP then slows the writer down): MAX_REQUESTS_IN_FLIGHT's default here. 64
+ * pieces = 4 MiB per link, the client's write window.
  */
-const INFLIGHT_HIGH = 64;
-const INFLIGHT_LOW = 32;
+export const DATA_MAX_IN_FLIGHT = 64;
 
 /**
  * A write open on one link: the local chunk and, unless we are the chain's last link,
@@ -100,8 +102,11 @@ interface LinkState {
   remote: string;
   role: string;
   writes: Map<number, WriteSession>;
-  /** Pieces received and not yet answered, for flow control. */
-  inflight: number;
+  /**
+   * The link's reads take turns, one batch (read from disk and sent) at a time: a peer
+   * that does not read its replies then holds one batch of memory here, not one per read.
+   */
+  readTurn: Promise<void>;
 }
 
 /**
@@ -125,6 +130,8 @@ export class DataServer implements Service {
 
   async start(): Promise<void> {
     const server = new RpcServer({
+      maxInFlight: DATA_MAX_IN_FLIGHT,
+      ...this.options.limits,
       host: this.options.host,
       port: this.options.port,
       role: 'chunkserver',
@@ -155,7 +162,7 @@ export class DataServer implements Service {
   }
 
   private serve(conn: Connection, hello: Hello): void {
-    const link: LinkState = { remote: conn.remote, role: hello.role, writes: new Map(), inflight: 0 };
+    const link: LinkState = { remote: conn.remote, role: hello.role, writes: new Map(), readTurn: Promise.resolve() };
     this.links.set(conn, link);
     this.log.debug({ remote: link.remote, role: hello.role, name: hello.name }, 'link opened');
     conn.serve((name, body, c, requestId) => this.onRequest(link, c, name, body, requestId));
@@ -178,7 +185,7 @@ export class DataServer implements Service {
   private onRequest(link: LinkState, conn: Connection, name: MessageName, body: unknown, requestId: number): Promise<unknown> {
     switch (name) {
       case 'dataRead':
-        return this.read(conn, requestId, body as Request<'dataRead'>);
+        return this.read(link, conn, requestId, body as Request<'dataRead'>);
       case 'dataWriteInit':
         return this.writeInit(link, body as Request<'dataWriteInit'>);
       case 'dataWriteEnd':
@@ -201,29 +208,38 @@ export class DataServer implements Service {
    * block CRC-checked on the way off the disk; a damaged block ends the stream with EIO
    * (the reader turns to another copy) and is reported by the hdd manager.
    */
-  private async read(conn: Connection, requestId: number, req: Request<'dataRead'>): Promise<object> {
+  private async read(link: LinkState, conn: Connection, requestId: number, req: Request<'dataRead'>): Promise<object> {
     if (req.offset + req.length > CHUNK_SIZE) throw fail('EINVAL', `read [${req.offset}, +${req.length}) lies outside the chunk`);
     const chunk = await this.options.hdd.acquire(req.chunkId, req.version);
     try {
-      let seq = 0;
+      const stream = { seq: 0 };
       const end = req.offset + req.length;
       for (let pos = req.offset; pos < end && !conn.closed; ) {
         const batchEnd = Math.min(end, (Math.floor(pos / BLOCK_SIZE) + READ_BATCH_BLOCKS) * BLOCK_SIZE);
-        const bytes = await chunk.read(pos, batchEnd - pos);
-        this.traffic.bytesRead += bytes.length;
-        for (let p = pos; p < batchEnd && !conn.closed; ) {
-          const pieceEnd = Math.min(batchEnd, (Math.floor(p / BLOCK_SIZE) + 1) * BLOCK_SIZE);
-          const data = bytes.subarray(p - pos, pieceEnd - pos);
-          const header = encodeDataBlockHeader({ chunkId: req.chunkId, version: req.version, seq: seq++, offset: p, length: data.length, crc: dataCrc(data) });
-          if (!conn.sendData(DataFrameType.read | REPLY_FLAG, requestId, [header, data])) await conn.drained();
-          p = pieceEnd;
-        }
+        const from = pos;
+        const turn = link.readTurn.then(() => this.sendBatch(conn, requestId, req, chunk, stream, from, batchEnd));
+        link.readTurn = turn.catch(() => undefined);
+        await turn;
         pos = batchEnd;
       }
     } finally {
       await chunk.release();
     }
     return {};
+  }
+
+  /** Reads [pos, batchEnd) from disk and sends it as one data frame per block. */
+  private async sendBatch(conn: Connection, requestId: number, req: Request<'dataRead'>, chunk: ChunkHandle, stream: { seq: number }, pos: number, batchEnd: number): Promise<void> {
+    if (conn.closed) return;
+    const bytes = await chunk.read(pos, batchEnd - pos);
+    this.traffic.bytesRead += bytes.length;
+    for (let p = pos; p < batchEnd && !conn.closed; ) {
+      const pieceEnd = Math.min(batchEnd, (Math.floor(p / BLOCK_SIZE) + 1) * BLOCK_SIZE);
+      const data = bytes.subarray(p - pos, pieceEnd - pos);
+      const header = encodeDataBlockHeader({ chunkId: req.chunkId, version: req.version, seq: stream.seq++, offset: p, length: data.length, crc: dataCrc(data) });
+      if (!conn.sendData(DataFrameType.read | REPLY_FLAG, requestId, [header, data])) await conn.drained();
+      p = pieceEnd;
+    }
   }
 
   private async chunkInfo(req: Request<'dataChunkInfo'>): Promise<{ length: number }> {
@@ -334,7 +350,7 @@ export class DataServer implements Service {
   }
 
   /** One piece of a write: answered with a write status, never by closing the link, unless it does not parse. */
-  private onDataFrame(link: LinkState, conn: Connection, frame: Frame): void {
+  private onDataFrame(link: LinkState, conn: Connection, frame: Frame): Promise<void> | void {
     if (frame.type !== DataFrameType.write) throw new DataFrameError(`data frame type ${frame.type.toString(16)} is not accepted here`);
     const block = decodeDataBlock(frame.body);
     const answer = (status: number): void => {
@@ -344,12 +360,10 @@ export class DataServer implements Service {
     if (!session) return answer(Status.EBADF);
     if (block.version !== session.version) return answer(Status.ESTALE);
     if (!dataBlockCrcOk(block)) return answer(Status.EIO);
-    if (++link.inflight === INFLIGHT_HIGH) conn.socket.pause();
-    const done = (status: number): void => {
-      if (--link.inflight === INFLIGHT_LOW && !conn.closed) conn.socket.resume();
-      answer(status);
-    };
-    session.track(this.writePiece(session, frame, block.offset, block.data).then(done));
+    // In flight (the connection's FlowLimits) until answered.
+    const piece = this.writePiece(session, frame, block.offset, block.data).then(answer);
+    session.track(piece);
+    return piece;
   }
 
   /** Writes here and forwards to the next link at the same time; the worst status wins. */

@@ -1,6 +1,7 @@
 import { statSync } from 'node:fs';
-import { ConfigError, type ConfigValues, describeConfigMarkdown, key } from '@tsmfs/daemon';
+import { ConfigError, type ConfigValues, describeConfigMarkdown, key, linkLimitKeys } from '@tsmfs/daemon';
 import { DEFAULT_PORTS } from '@tsmfs/protocol';
+import { DEFAULT_CONNECTION_LIMITS, DEFAULT_MAX_IN_FLIGHT } from '@tsmfs/rpc';
 
 /**
  * tsmfs-master's configuration keys, named as in mfsmaster.cfg wherever MooseFS has the
@@ -18,14 +19,19 @@ export const masterSchema = {
   MATOCS_LISTEN_PORT: key('port', DEFAULT_PORTS.matocs, 'port for chunkservers'),
   MATOCL_LISTEN_HOST: key('host', '*', 'address to listen on for clients and CLI tools (* = all)'),
   MATOCL_LISTEN_PORT: key('port', DEFAULT_PORTS.matocl, 'port for clients and CLI tools'),
+  ...linkLimitKeys({ ...DEFAULT_CONNECTION_LIMITS, maxInFlight: DEFAULT_MAX_IN_FLIGHT }, 'the ports 9419, 9420 and 9421 (counted per port)'),
   HTTP_LISTEN_HOST: key('host', '127.0.0.1', 'address of the web monitor, JSON API and /metrics (* = all; the default, loopback, keeps the unauthenticated pages off the network: docs/monitor.md)'),
   HTTP_LISTEN_PORT: key('port', DEFAULT_PORTS.http, 'port of the web monitor, JSON API and /metrics'),
+  HTTP_MAX_CONNECTIONS: key('int', 64, 'connections open at once on the HTTP port; more are closed at once (logged)', { min: 1, max: 100_000 }),
+  HTTP_REQUEST_TIMEOUT: key('int', 10, 'seconds an HTTP client has to send a whole request (headers included); an idle keep-alive connection is closed after 5 s', { min: 1, max: 3600 }),
   METADATA_SAVE_FREQ: key('int', 1, 'hours between metadata dumps (a dump is also written at shutdown and on SIGUSR2)', { min: 1, max: 24 * 24 }),
   BACK_META_KEEP_PREVIOUS: key('int', 1, 'older metadata dumps kept as metadata.tsmfs.back.N', { min: 0, max: 99 }),
   BACK_LOGS: key('int', 50, 'older changelog files kept as changelog.N.tsmfs (one is started at every dump)', { min: 1, max: 10_000 }),
   CHANGELOG_FSYNC: key('bool', true, 'fsync the changelog before acknowledging a mutation; 0 risks losing acknowledged operations in a crash'),
   EMPTY_TRASH_PERIOD: key('int', 300, 'seconds between sweeps that purge trashed files whose trash time has expired', { min: 1, max: 86_400 }),
   SESSION_SUSTAIN_TIME: key('int', 86_400, 'seconds a disconnected client session (and the files it holds open) is kept for it to reconnect', { min: 0, max: 7 * 86_400 }),
+  MAX_SESSIONS: key('int', 10_000, 'client sessions (connected or sustained) kept at once; a register beyond it is refused with EAGAIN (logged)', { min: 1, max: 1_000_000 }),
+  MAX_SESSIONS_PER_IP: key('int', 1000, 'client sessions (connected or sustained) kept at once for one client address', { min: 1, max: 1_000_000 }),
   CHUNKS_LOOP_MIN_TIME: key('int', 5, 'seconds between passes of the chunk loop (replication, deletion of stale, over-goal and unreferenced copies)', { min: 1, max: 3600 }),
   CHUNKS_WRITE_REP_LIMIT: key('int', 2, 'replications in flight with one chunkserver as the destination', { min: 1, max: 100 }),
   CHUNKS_READ_REP_LIMIT: key('int', 10, 'replications in flight with one chunkserver as the source', { min: 1, max: 100 }),

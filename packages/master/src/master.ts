@@ -1,4 +1,4 @@
-import { type Logger, type Service } from '@tsmfs/daemon';
+import { type Logger, type Service, linkLimits } from '@tsmfs/daemon';
 import type { Timespec } from '@tsmfs/protocol';
 import { ChunkManager } from './chunks/chunk-manager.js';
 import { ChunkRequests } from './chunks/chunk-requests.js';
@@ -99,6 +99,7 @@ export function buildMaster(config: MasterConfig, log: Logger, hooks: MasterHook
   checkDataPath(config);
   const dir = config.DATA_PATH;
   const component = (name: string): Logger => log.child({ component: name });
+  const limits = linkLimits(config);
   const lock = new DataLock(dir, component('data-lock'));
   const store = new MetadataStore<Metadata>({
     dir,
@@ -121,6 +122,8 @@ export function buildMaster(config: MasterConfig, log: Logger, hooks: MasterHook
     rules: () => exportsFile.rules,
     namespace: () => namespace.namespace,
     sustainMs: config.SESSION_SUSTAIN_TIME * 1000,
+    maxSessions: config.MAX_SESSIONS,
+    maxSessionsPerIp: config.MAX_SESSIONS_PER_IP,
     log: component('sessions'),
   });
   const chunks = new ChunkManager({
@@ -141,6 +144,7 @@ export function buildMaster(config: MasterConfig, log: Logger, hooks: MasterHook
     chunks,
     epoch: () => 1,
     log: component('chunkserver-link'),
+    limits,
   });
   const chunkLoop = new ChunkLoop({
     chunks,
@@ -157,6 +161,7 @@ export function buildMaster(config: MasterConfig, log: Logger, hooks: MasterHook
     changelog,
     epoch: () => 1,
     log: component('client-link'),
+    limits,
     chunks: new ChunkRequests(chunks, () => namespace.namespace),
     tools: new ToolRequests(chunks, () => namespace.namespace),
     stats: metrics.operations,
@@ -169,6 +174,7 @@ export function buildMaster(config: MasterConfig, log: Logger, hooks: MasterHook
     preserveSeconds: config.MATOML_LOG_PRESERVE_SECONDS,
     epoch: () => 1,
     log: component('metalogger-link'),
+    limits,
   });
   const sweeper = new TrashSweeper({
     periodMs: config.EMPTY_TRASH_PERIOD * 1000,
@@ -192,6 +198,8 @@ export function buildMaster(config: MasterConfig, log: Logger, hooks: MasterHook
   const http = new HttpServer({
     host: listenHost(config.HTTP_LISTEN_HOST),
     port: config.HTTP_LISTEN_PORT,
+    maxConnections: config.HTTP_MAX_CONNECTIONS,
+    requestTimeoutMs: config.HTTP_REQUEST_TIMEOUT * 1000,
     sources: {
       md: () => namespace.namespace.md,
       chunks,

@@ -71,6 +71,9 @@ export interface SessionsOptions {
   namespace: () => ServedNamespace;
   /** SESSION_SUSTAIN_TIME in ms: how long a disconnected session waits for its client. */
   sustainMs: number;
+  /** MAX_SESSIONS / MAX_SESSIONS_PER_IP: sessions kept at once (connected or sustained). */
+  maxSessions?: number;
+  maxSessionsPerIp?: number;
   log: Logger;
 }
 
@@ -115,6 +118,7 @@ export class Sessions {
     });
     const root = req.meta ? ROOT_INODE : this.resolveRoot(req.subdir);
     const resumed = req.sessionId === undefined ? undefined : this.resumable(req.sessionId, peer.address, root, req.meta);
+    if (!resumed) this.checkRoom(peer.address);
     const session: Session = resumed ?? {
       id: this.nextId++,
       rule,
@@ -155,6 +159,7 @@ export class Sessions {
     if (!mount || mount.link === undefined || mount.attachedTo !== undefined || mount.address !== peer.address) {
       throw new TsmfsError(Status.EACCES, `no live mount session ${target} from ${peer.address} to attach to`);
     }
+    this.checkRoom(peer.address);
     const session: Session = {
       id: this.nextId++,
       rule: mount.rule,
@@ -196,6 +201,30 @@ export class Sessions {
     if (session.attachedTo !== undefined) return this.expire(session);
     session.expiry = setTimeout(() => this.expire(session), this.options.sustainMs);
     session.expiry.unref();
+  }
+
+  /**
+   * Refuses a new session beyond MAX_SESSIONS or MAX_SESSIONS_PER_IP, with EAGAIN: a
+   * sustained session frees its place when it expires, so the client may try again.
+   */
+  private checkRoom(address: string): void {
+    const { maxSessions = Infinity, maxSessionsPerIp = Infinity, log } = this.options;
+    let reason: string | undefined;
+    if (this.sessions.size >= maxSessions) reason = `too many sessions (MAX_SESSIONS ${maxSessions})`;
+    else if (this.all.filter((s) => s.address === address).length >= maxSessionsPerIp) reason = `too many sessions from ${address} (MAX_SESSIONS_PER_IP ${maxSessionsPerIp})`;
+    if (reason === undefined) return;
+    log.warn({ address, reason }, 'session refused');
+    throw new TsmfsError(Status.EAGAIN, reason);
+  }
+
+  /**
+   * Ends `session` now, releasing its files: its client registered again on the same
+   * link, so nobody will come back for it (keeping it would let one link pile up sessions).
+   */
+  replace(session: Session, link: object): void {
+    if (session.link !== link) return;
+    session.link = undefined;
+    this.expire(session);
   }
 
   /** Forgets every session without releasing its files (the master is stopping). */

@@ -17,6 +17,7 @@ import {
   encodeReply,
   encodeFrameHeader,
   encodeRequest,
+  FRAME_HEADER_SIZE,
   isDataFrameType,
   REPLY_FLAG,
   replyError,
@@ -30,12 +31,30 @@ export type RequestHandler = (name: MessageName, body: unknown, conn: Connection
 
 /**
  * Receives a data frame the peer sent as a request (see data-frames.ts), raw. It answers
- * with sendData(type | REPLY_FLAG, frame.requestId, …) itself. A throw or rejection means
- * the peer broke the protocol: the link is closed.
+ * with sendData(type | REPLY_FLAG, frame.requestId, …) itself; a returned promise keeps
+ * the frame in flight (FlowLimits) until it settles. A throw or rejection means the peer
+ * broke the protocol: the link is closed.
  */
 export type DataFrameHandler = (frame: Frame, conn: Connection) => void | Promise<void>;
 
-export interface ConnectionOptions {
+/**
+ * How much of a peer's work one connection takes on before it stops reading that peer
+ * (docs/security.md, "Limits"). A request is in flight from its arrival until its reply
+ * is written; frames that arrive beyond the cap wait, undecoded past their header, and
+ * the socket is paused, so TCP slows the sender instead of our memory growing.
+ */
+export interface FlowLimits {
+  /** Requests (control and data) served at once on one connection. */
+  maxInFlight?: number;
+  /** Bytes queued for the peer beyond which nothing more of its is served until it reads. */
+  writeHighWater?: number;
+}
+
+/** Defaults of FlowLimits: room for the pipelining of a busy mount or a bench window. */
+export const DEFAULT_MAX_IN_FLIGHT = 256;
+export const DEFAULT_WRITE_HIGH_WATER = 1024 * 1024;
+
+export interface ConnectionOptions extends FlowLimits {
   maxBody?: number;
   /** Default time a request waits for its reply before failing with ETIMEDOUT. */
   requestTimeoutMs?: number;
@@ -67,6 +86,13 @@ export class Connection extends EventEmitter<{ close: [Error | undefined] }> {
   private handler: RequestHandler | undefined;
   private dataHandler: DataFrameHandler | undefined;
   private closedWith: Error | undefined | null = null;
+  /** The peer's requests being served (its control requests and data-frame requests). */
+  private inFlight = 0;
+  /** The peer's requests that arrived while the cap was reached, in arrival order. */
+  private readonly backlog: Frame[] = [];
+  private paused = false;
+  private readonly maxInFlight: number;
+  private readonly writeHighWater: number;
   readonly remote: string;
 
   constructor(
@@ -76,8 +102,11 @@ export class Connection extends EventEmitter<{ close: [Error | undefined] }> {
     super();
     this.decoder = new FrameDecoder(options.maxBody ?? MAX_CONTROL_BODY);
     this.remote = `${socket.remoteAddress}:${socket.remotePort}`;
+    this.maxInFlight = options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT;
+    this.writeHighWater = options.writeHighWater ?? DEFAULT_WRITE_HIGH_WATER;
     socket.setNoDelay(true);
     socket.on('data', (chunk) => this.onData(chunk));
+    socket.on('drain', () => this.pump());
     socket.on('error', (err) => this.close(err));
     socket.on('close', () => this.close(undefined));
   }
@@ -194,17 +223,64 @@ export class Connection extends EventEmitter<{ close: [Error | undefined] }> {
     try {
       for (const raw of this.decoder.push(chunk)) {
         if (this.closed) return;
-        if (isDataFrameType(raw.type)) {
-          this.onDataFrameIn(raw);
-          continue;
-        }
-        const frame = decodeFrame(raw);
-        if (frame.kind === 'reply') this.onReply(frame);
-        else void this.onRequest(frame.name, frame.requestId, frame.body);
+        if ((raw.type & REPLY_FLAG) !== 0) this.onReplyFrame(raw);
+        else if (this.backlog.length > 0 || this.saturated()) this.backlog.push(raw);
+        else this.dispatch(raw);
       }
     } catch (err) {
       this.close(err instanceof FrameError ? err : new FrameError('malformed', String(err)));
+      return;
     }
+    if (this.backlog.length > 0 && !this.paused) {
+      this.paused = true;
+      this.socket.pause();
+    }
+  }
+
+  /** The peer has as much in progress as we take: its further requests wait. */
+  private saturated(): boolean {
+    return this.inFlight >= this.maxInFlight || this.socket.writableLength > this.writeHighWater;
+  }
+
+  /** Serves waiting requests while there is room; reads the socket again once none wait. */
+  private pump(): void {
+    try {
+      while (this.backlog.length > 0 && !this.saturated() && !this.closed) this.dispatch(this.backlog.shift()!);
+    } catch (err) {
+      this.close(err instanceof FrameError ? err : new FrameError('malformed', String(err)));
+      return;
+    }
+    if (this.paused && this.backlog.length === 0 && !this.closed) {
+      this.paused = false;
+      this.socket.resume();
+    }
+  }
+
+  /** A reply (control or data) to one of our requests: never held back, it frees our side. */
+  private onReplyFrame(raw: Frame): void {
+    if (isDataFrameType(raw.type)) {
+      void this.onDataFrameIn(raw);
+      return;
+    }
+    const frame = decodeFrame(raw);
+    if (frame.kind === 'reply') this.onReply(frame);
+  }
+
+  /** Starts serving one of the peer's requests; it counts as in flight until answered. */
+  private dispatch(raw: Frame): void {
+    let served: Promise<void> | void;
+    if (isDataFrameType(raw.type)) served = this.onDataFrameIn(raw);
+    else {
+      const frame = decodeFrame(raw);
+      if (frame.kind !== 'request') return;
+      served = this.onRequest(frame.name, frame.requestId, frame.body);
+    }
+    if (!served) return;
+    this.inFlight++;
+    void served.finally(() => {
+      this.inFlight--;
+      this.pump();
+    });
   }
 
   /**
@@ -212,7 +288,7 @@ export class Connection extends EventEmitter<{ close: [Error | undefined] }> {
    * reply); others are the peer's requests, for the data handler. A reply nobody waits
    * for any more (timed out) is dropped, as control replies are.
    */
-  private onDataFrameIn(frame: Frame): void {
+  private onDataFrameIn(frame: Frame): Promise<void> | void {
     if ((frame.type & REPLY_FLAG) !== 0) {
       const p = this.pending.get(frame.requestId);
       if (p?.onData) p.onData(frame);
@@ -221,7 +297,7 @@ export class Connection extends EventEmitter<{ close: [Error | undefined] }> {
     }
     if (!this.dataHandler) throw new FrameError('malformed', `data frame type ${frame.type.toString(16)} is not served here`);
     const result = this.dataHandler(frame, this);
-    if (result) result.catch((err: unknown) => this.close(err instanceof Error ? err : new Error(String(err))));
+    if (result) return result.catch((err: unknown) => this.close(err instanceof Error ? err : new Error(String(err))));
   }
 
   private settle(requestId: number, p: Pending, how: () => void): void {
@@ -244,7 +320,7 @@ export class Connection extends EventEmitter<{ close: [Error | undefined] }> {
     try {
       if (!this.handler) throw new TsmfsError(Status.ENOSYS, `${name} is not served here`);
       const reply = await this.handler(name, body, this, requestId);
-      if (!this.closed) this.socket.write(encodeReply(name, requestId, (reply ?? {}) as never));
+      if (!this.closed) this.socket.write(this.fitted(name, requestId, encodeReply(name, requestId, (reply ?? {}) as never)));
     } catch (err) {
       if (this.closed) return;
       const status = err instanceof TsmfsError ? err.status : Status.EIO;
@@ -252,5 +328,17 @@ export class Connection extends EventEmitter<{ close: [Error | undefined] }> {
       this.socket.write(encodeErrorReply(typeId, requestId, status, message));
       if (!(err instanceof TsmfsError)) this.options.onHandlerError?.(name, err);
     }
+  }
+
+  /**
+   * A reply larger than the frame limit would make the peer drop the whole link: it is
+   * answered EOVERFLOW instead (a bug to fix where it is built: replies page or cap).
+   */
+  private fitted(name: MessageName, requestId: number, frame: Buffer): Buffer {
+    const limit = this.options.maxBody ?? MAX_CONTROL_BODY;
+    if (frame.length - FRAME_HEADER_SIZE <= limit) return frame;
+    const message = `${name} reply of ${frame.length - FRAME_HEADER_SIZE} bytes exceeds the frame limit of ${limit}`;
+    this.options.onHandlerError?.(name, new Error(message));
+    return encodeErrorReply(Messages[name].id, requestId, Status.EOVERFLOW, message);
   }
 }

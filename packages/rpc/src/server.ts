@@ -3,7 +3,6 @@ import { type Server, type Socket, createServer } from 'node:net';
 import {
   FrameDecoder,
   FrameError,
-  MAX_CONTROL_BODY,
   Messages,
   PROTOCOL_VERSION,
   type Request,
@@ -14,7 +13,7 @@ import {
   encodeReply,
   handshakeRefusal,
 } from '@tsmfs/protocol';
-import { Connection, type ConnectionOptions } from './connection.js';
+import { Connection, type ConnectionOptions, type FlowLimits } from './connection.js';
 
 export interface Hello {
   role: Role;
@@ -23,7 +22,39 @@ export interface Hello {
   nonce: Buffer;
 }
 
-export interface RpcServerOptions extends ConnectionOptions {
+/**
+ * Caps on who may hold a socket of this port (docs/security.md, "Limits"). A connection
+ * over a cap is answered with a handshake refusal (EAGAIN, naming the cap) and closed;
+ * the refusal is logged through onRejected.
+ */
+export interface ConnectionLimits {
+  /** Connections open at once on this port. */
+  maxConnections?: number;
+  /** Connections open at once from one address. */
+  maxConnectionsPerIp?: number;
+  /** Connections that have not completed their handshake yet. */
+  maxUnauthenticated?: number;
+  /** How long a connection may take to complete its handshake. */
+  handshakeTimeoutMs?: number;
+}
+
+/** Everything a daemon configures for one of its ports. */
+export type LinkLimits = ConnectionLimits & FlowLimits;
+
+export const DEFAULT_CONNECTION_LIMITS = {
+  maxConnections: 1000,
+  maxConnectionsPerIp: 100,
+  maxUnauthenticated: 100,
+  handshakeTimeoutMs: 5000,
+} as const satisfies Required<ConnectionLimits>;
+
+/**
+ * Largest frame accepted before the handshake: a handshake is a few hundred bytes, and
+ * a stranger must not make us buffer the 4 MiB a control frame may carry.
+ */
+export const HANDSHAKE_MAX_BODY = 4096;
+
+export interface RpcServerOptions extends ConnectionOptions, ConnectionLimits {
   host: string;
   port: number;
   /** Roles this port serves; any other is refused at the handshake. */
@@ -32,11 +63,13 @@ export interface RpcServerOptions extends ConnectionOptions {
   role: Role;
   /** The master's epoch (0 elsewhere), so peers can tell a new leader from an old one. */
   epoch: () => number;
-  handshakeTimeoutMs?: number;
   onConnection: (conn: Connection, hello: Hello) => void;
   /** A peer that broke the protocol before or during the handshake. */
   onRejected?: (remote: string, reason: string) => void;
 }
+
+/** How long a refused connection is kept for its answer to reach the peer. */
+const REFUSAL_LINGER_MS = 1000;
 
 /**
  * A listener whose every connection must open with a valid handshake frame before any
@@ -45,8 +78,16 @@ export interface RpcServerOptions extends ConnectionOptions {
 export class RpcServer {
   private server: Server | undefined;
   private readonly sockets = new Set<Socket>();
+  /** Open sockets per remote address, for maxConnectionsPerIp. */
+  private readonly perIp = new Map<string, number>();
+  /** Sockets whose handshake is not done yet. */
+  private readonly unauthenticated = new Set<Socket>();
+  private readonly limits: Required<ConnectionLimits>;
 
-  constructor(private readonly options: RpcServerOptions) {}
+  constructor(private readonly options: RpcServerOptions) {
+    const given = Object.fromEntries(Object.entries(options).filter(([k, v]) => k in DEFAULT_CONNECTION_LIMITS && v !== undefined));
+    this.limits = { ...DEFAULT_CONNECTION_LIMITS, ...given };
+  }
 
   async start(): Promise<void> {
     const server = createServer((socket) => this.accept(socket));
@@ -74,12 +115,23 @@ export class RpcServer {
   }
 
   private accept(socket: Socket): void {
-    this.sockets.add(socket);
-    socket.on('close', () => this.sockets.delete(socket));
-    socket.on('error', () => socket.destroy());
     const remote = `${socket.remoteAddress}:${socket.remotePort}`;
-    const decoder = new FrameDecoder(MAX_CONTROL_BODY);
-    const timer = setTimeout(() => this.reject(socket, remote, 'no handshake in time'), this.options.handshakeTimeoutMs ?? 10_000);
+    const ip = socket.remoteAddress ?? '';
+    socket.on('error', () => socket.destroy());
+    const over = this.overCap(ip);
+    if (over !== undefined) return this.refuse(socket, remote, over);
+    this.sockets.add(socket);
+    this.unauthenticated.add(socket);
+    this.perIp.set(ip, (this.perIp.get(ip) ?? 0) + 1);
+    socket.on('close', () => {
+      this.sockets.delete(socket);
+      this.unauthenticated.delete(socket);
+      const n = (this.perIp.get(ip) ?? 1) - 1;
+      if (n > 0) this.perIp.set(ip, n);
+      else this.perIp.delete(ip);
+    });
+    const decoder = new FrameDecoder(HANDSHAKE_MAX_BODY);
+    const timer = setTimeout(() => this.reject(socket, remote, `no handshake within ${this.limits.handshakeTimeoutMs} ms`), this.limits.handshakeTimeoutMs);
     const onData = (chunk: Buffer): void => {
       let frames;
       try {
@@ -93,9 +145,31 @@ export class RpcServer {
       clearTimeout(timer);
       socket.off('data', onData);
       socket.pause();
+      this.unauthenticated.delete(socket);
       this.onHandshake(socket, remote, frames[0]!, decoder.pending > 0 || frames.length > 1);
     };
     socket.on('data', onData);
+  }
+
+  /** Which cap a new connection from `ip` would exceed, if any. */
+  private overCap(ip: string): string | undefined {
+    const { maxConnections, maxConnectionsPerIp, maxUnauthenticated } = this.limits;
+    if (this.sockets.size >= maxConnections) return `too many connections on this port (limit ${maxConnections})`;
+    if ((this.perIp.get(ip) ?? 0) >= maxConnectionsPerIp) return `too many connections from ${ip} (limit ${maxConnectionsPerIp})`;
+    if (this.unauthenticated.size >= maxUnauthenticated) return `too many connections waiting for their handshake (limit ${maxUnauthenticated})`;
+    return undefined;
+  }
+
+  /**
+   * Tells the peer why (as the answer to the handshake it sends first, so dial() reports
+   * the reason) and closes. Its bytes are read and dropped meanwhile: unread data would
+   * turn our close into a reset that may destroy the answer before the peer reads it.
+   */
+  private refuse(socket: Socket, remote: string, reason: string): void {
+    this.options.onRejected?.(remote, reason);
+    socket.on('data', () => undefined);
+    socket.end(encodeErrorReply(Messages.handshake.id, 0, Status.EAGAIN, reason));
+    setTimeout(() => socket.destroy(), REFUSAL_LINGER_MS).unref();
   }
 
   private onHandshake(socket: Socket, remote: string, frame: { type: number; requestId: number; body: Buffer }, extra: boolean): void {

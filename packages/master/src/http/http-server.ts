@@ -18,6 +18,10 @@ import { MONITOR_HTML, MONITOR_JS } from './monitor-page.js';
 export interface HttpServerOptions {
   host: string;
   port: number;
+  /** HTTP_MAX_CONNECTIONS: beyond it, new connections are closed at once. */
+  maxConnections?: number;
+  /** HTTP_REQUEST_TIMEOUT in ms: the time a client has to send a whole request. */
+  requestTimeoutMs?: number;
   sources: ClusterSources;
   history: History;
   metrics: MasterMetrics;
@@ -73,7 +77,12 @@ export class HttpServer implements Service {
 
   async start(): Promise<void> {
     const { host, port, log } = this.options;
-    const server = createServer((req, res) => void this.handle(req, res));
+    const requestTimeout = this.options.requestTimeoutMs ?? 10_000;
+    // Node pauses a pipelining client that does not read its responses by itself; these
+    // bound the rest: sockets held at once, and slow or silent senders (slowloris).
+    const server = createServer({ requestTimeout, headersTimeout: requestTimeout, keepAliveTimeout: 5000, connectionsCheckingInterval: 1000 }, (req, res) => void this.handle(req, res));
+    server.maxConnections = this.options.maxConnections ?? 64;
+    server.on('drop', (d) => log.warn({ remote: `${d?.remoteAddress}:${d?.remotePort}`, reason: `too many connections (HTTP_MAX_CONNECTIONS ${server.maxConnections})` }, 'HTTP connection refused'));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(port, host, () => {

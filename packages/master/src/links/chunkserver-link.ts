@@ -1,6 +1,6 @@
 import type { Service } from '@tsmfs/daemon';
 import { type MessageName, type Request, Status, TsmfsError } from '@tsmfs/protocol';
-import { type Connection, RpcServer } from '@tsmfs/rpc';
+import { type Connection, type LinkLimits, RpcServer } from '@tsmfs/rpc';
 import type { Logger } from 'pino';
 import type { ChunkManager } from '../chunks/chunk-manager.js';
 import type { Chunkserver } from '../chunks/chunkserver-registry.js';
@@ -11,6 +11,8 @@ export interface ChunkserverLinkOptions {
   chunks: ChunkManager;
   epoch: () => number;
   log: Logger;
+  /** MAX_CONNECTIONS and the other limits of the port (docs/security.md). */
+  limits?: LinkLimits;
   /** How long a command (a replication of a whole chunk included) may take. */
   commandTimeoutMs?: number;
 }
@@ -30,6 +32,7 @@ export class ChunkserverLink implements Service {
   async start(): Promise<void> {
     const { host, port, epoch, log } = this.options;
     const server = new RpcServer({
+      ...this.options.limits,
       host,
       port,
       accept: ['chunkserver'],

@@ -1,6 +1,6 @@
 import type { Service } from '@tsmfs/daemon';
 import { type MessageName, type Request, Status, TsmfsError } from '@tsmfs/protocol';
-import { type Connection, type Hello, RpcServer } from '@tsmfs/rpc';
+import { type Connection, type Hello, type LinkLimits, RpcServer } from '@tsmfs/rpc';
 import type { Logger } from 'pino';
 import { type ChunkRequests, isChunkRequest } from '../chunks/chunk-requests.js';
 import type { Changelog } from '../durability/changelog.js';
@@ -19,6 +19,8 @@ export interface ClientLinkOptions {
   changelog: Changelog;
   epoch: () => number;
   log: Logger;
+  /** MAX_CONNECTIONS and the other limits of the port (docs/security.md). */
+  limits?: LinkLimits;
   /** The chunk half of readChunk/writeChunk/writeChunkEnd/setattr(size)/fileinfo, once chunkservers are served. */
   chunks?: ChunkRequests;
   /** dirinfo, checkfile, filerepair, appendchunks (the CLI tools). */
@@ -41,6 +43,7 @@ export class ClientLink implements Service {
   async start(): Promise<void> {
     const { host, port, epoch, log } = this.options;
     const server = new RpcServer({
+      ...this.options.limits,
       host,
       port,
       accept: ['client', 'cli'],
@@ -77,7 +80,7 @@ export class ClientLink implements Service {
         case 'register': {
           const previous = session;
           session = sessions.register(body as Request<'register'>, { address, nonce: hello.nonce, link: conn, role: hello.role });
-          if (previous && previous !== session) sessions.detach(previous, conn);
+          if (previous && previous !== session) sessions.replace(previous, conn);
           return sessions.registerReply(session);
         }
         case 'handshake':

@@ -3,7 +3,7 @@ import { type FileHandle, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Service } from '@tsmfs/daemon';
 import { type MessageName, type Reply, type Request, Status, TsmfsError } from '@tsmfs/protocol';
-import { type Connection, type Hello, RpcServer } from '@tsmfs/rpc';
+import { type Connection, type Hello, type LinkLimits, RpcServer } from '@tsmfs/rpc';
 import type { Logger } from 'pino';
 import type { Changelog } from '../durability/changelog.js';
 import { DUMP_FILE } from '../durability/data-path.js';
@@ -19,6 +19,8 @@ export interface MetaloggerLinkOptions {
   preserveSeconds: number;
   epoch: () => number;
   log: Logger;
+  /** MAX_CONNECTIONS and the other limits of the port (docs/security.md). */
+  limits?: LinkLimits;
 }
 
 /** Largest batch of lines in one mlFetch reply (the message allows 2 MiB). */
@@ -27,6 +29,11 @@ export const MAX_FETCH_BYTES = 1024 * 1024;
 export const MAX_FETCH_WAIT_MS = 30_000;
 /** Largest piece of a dump in one mlDumpRead reply. */
 export const MAX_DUMP_PIECE = 1024 * 1024;
+/**
+ * Requests served at once on one follower's link, whatever MAX_REQUESTS_IN_FLIGHT says:
+ * a follower asks one thing at a time, and replies here are up to 1 MiB each.
+ */
+export const FOLLOWER_MAX_IN_FLIGHT = 4;
 
 interface Waiter {
   wake: () => void;
@@ -68,6 +75,8 @@ export class MetaloggerLink implements Service {
     });
     this.feed = feed;
     const server = new RpcServer({
+      ...this.options.limits,
+      maxInFlight: Math.min(this.options.limits?.maxInFlight ?? FOLLOWER_MAX_IN_FLIGHT, FOLLOWER_MAX_IN_FLIGHT),
       host,
       port,
       accept: ['metalogger', 'master'],

@@ -117,13 +117,18 @@ export class Namespace {
     if (!permits(this.md, dir, req.cred, R_OK)) throw fail('EACCES');
     const cursor = this.cursorAt(dir, req.cookie);
     const entries: DirEntry[] = [];
-    const max = Math.max(1, req.max);
-    while (!cursor.next.done && entries.length < max) {
+    const max = Math.min(Math.max(1, req.max), READDIR_PAGE_ENTRIES);
+    // A page ends at READDIR_PAGE_BYTES (an upper bound of its encoded size): one page
+    // must never outgrow the frame limit, nor make a reply worth holding back.
+    const perEntry = req.withAttrs ? READDIR_ENTRY_BYTES + READDIR_ATTR_BYTES : READDIR_ENTRY_BYTES;
+    let bytes = 0;
+    while (!cursor.next.done && entries.length < max && bytes < READDIR_PAGE_BYTES) {
       const [name, inode] = cursor.next.value;
       // A live iterator may hold an entry removed since the last page: skip it.
       if (cursor.entries.get(name) === inode) {
         const type = this.md.typeOf(inode)!;
         entries.push(req.withAttrs ? { name, inode, type, attr: this.md.attr(inode) } : { name, inode, type });
+        bytes += perEntry + Buffer.byteLength(name);
       }
       cursor.next = cursor.it.next();
     }
@@ -732,6 +737,14 @@ interface ReaddirCursor {
 
 /** Readers paging through directories at once whose place is remembered (oldest forgotten first). */
 const MAX_READDIR_CURSORS = 4096;
+/** Bytes of one readdir page at most (entries are counted by an upper bound of their encoded size). */
+export const READDIR_PAGE_BYTES = 64 * 1024;
+/** Entries of one readdir page at most, whatever `max` asks (the reply schema's own cap). */
+const READDIR_PAGE_ENTRIES = 100_000;
+/** msgpack of an entry's name, inode and type keys and values (35 bytes measured), with room. */
+const READDIR_ENTRY_BYTES = 48;
+/** msgpack of an Attr at its widest (about 210 bytes measured), with room. */
+const READDIR_ATTR_BYTES = 320;
 
 /** Namespaces tsmfs stores; system.* (POSIX ACLs) is not supported. */
 const XATTR_PREFIXES = ['user.', 'trusted.', 'security.'] as const;
