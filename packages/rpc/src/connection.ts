@@ -53,6 +53,8 @@ export interface FlowLimits {
 /** Defaults of FlowLimits: room for the pipelining of a busy mount or a bench window. */
 export const DEFAULT_MAX_IN_FLIGHT = 256;
 export const DEFAULT_WRITE_HIGH_WATER = 1024 * 1024;
+/** Requests of one connection started in one event-loop turn before the others get theirs. */
+const DISPATCH_PER_TURN = 32;
 
 export interface ConnectionOptions extends FlowLimits {
   maxBody?: number;
@@ -88,8 +90,10 @@ export class Connection extends EventEmitter<{ close: [Error | undefined] }> {
   private closedWith: Error | undefined | null = null;
   /** The peer's requests being served (its control requests and data-frame requests). */
   private inFlight = 0;
-  /** The peer's requests that arrived while the cap was reached, in arrival order. */
+  /** The peer's requests not served yet, in arrival order, from backlogHead on. */
   private readonly backlog: Frame[] = [];
+  private backlogHead = 0;
+  private pumpScheduled = false;
   private paused = false;
   private readonly maxInFlight: number;
   private readonly writeHighWater: number;
@@ -224,17 +228,13 @@ export class Connection extends EventEmitter<{ close: [Error | undefined] }> {
       for (const raw of this.decoder.push(chunk)) {
         if (this.closed) return;
         if ((raw.type & REPLY_FLAG) !== 0) this.onReplyFrame(raw);
-        else if (this.backlog.length > 0 || this.saturated()) this.backlog.push(raw);
-        else this.dispatch(raw);
+        else this.backlog.push(raw);
       }
     } catch (err) {
       this.close(err instanceof FrameError ? err : new FrameError('malformed', String(err)));
       return;
     }
-    if (this.backlog.length > 0 && !this.paused) {
-      this.paused = true;
-      this.socket.pause();
-    }
+    this.pump();
   }
 
   /** The peer has as much in progress as we take: its further requests wait. */
@@ -242,17 +242,41 @@ export class Connection extends EventEmitter<{ close: [Error | undefined] }> {
     return this.inFlight >= this.maxInFlight || this.socket.writableLength > this.writeHighWater;
   }
 
-  /** Serves waiting requests while there is room; reads the socket again once none wait. */
+  /**
+   * Serves waiting requests while there is room, DISPATCH_PER_TURN per event-loop turn
+   * (so that one peer's burst neither delays the other connections for long nor runs
+   * ahead of its replies' backpressure); reads the socket again once none wait.
+   */
   private pump(): void {
+    if (this.pumpScheduled) return;
+    let served = 0;
     try {
-      while (this.backlog.length > 0 && !this.saturated() && !this.closed) this.dispatch(this.backlog.shift()!);
+      for (; this.backlogHead < this.backlog.length && !this.saturated() && !this.closed; served++) {
+        if (served === DISPATCH_PER_TURN) {
+          this.pumpScheduled = true;
+          setImmediate(() => {
+            this.pumpScheduled = false;
+            this.pump();
+          });
+          break;
+        }
+        const raw = this.backlog[this.backlogHead]!;
+        this.backlog[this.backlogHead++] = undefined as never;
+        this.dispatch(raw);
+      }
     } catch (err) {
       this.close(err instanceof FrameError ? err : new FrameError('malformed', String(err)));
       return;
     }
-    if (this.paused && this.backlog.length === 0 && !this.closed) {
-      this.paused = false;
-      this.socket.resume();
+    if (this.backlogHead === this.backlog.length) {
+      this.backlog.length = 0;
+      this.backlogHead = 0;
+    }
+    const waiting = this.backlog.length > 0;
+    if (waiting !== this.paused && !this.closed) {
+      this.paused = waiting;
+      if (waiting) this.socket.pause();
+      else this.socket.resume();
     }
   }
 

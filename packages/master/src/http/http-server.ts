@@ -35,6 +35,9 @@ const PAGE_HEADERS = {
   'cache-control': 'no-store',
 };
 
+/** Requests a connection may have pipelined ahead of the responses it has read. */
+const HTTP_MAX_PIPELINED = 16;
+
 type Route = (url: URL) => { type: string; body: string } | Promise<{ type: string; body: string }>;
 
 /**
@@ -46,6 +49,8 @@ export class HttpServer implements Service {
   readonly name = 'http';
   private server: Server | undefined;
   private readonly routes: Record<string, Route>;
+  /** Responses started and not yet closed, per connection. */
+  private readonly pending = new WeakMap<object, number>();
 
   constructor(private readonly options: HttpServerOptions) {
     const { sources, history, metrics } = options;
@@ -107,7 +112,24 @@ export class HttpServer implements Service {
     return a && typeof a === 'object' ? a.port : this.options.port;
   }
 
+  /**
+   * Node stops reading a pipelining client only after parsing a whole TCP read, which
+   * may hold thousands of requests: a connection with more than HTTP_MAX_PIPELINED
+   * responses not yet flushed is a client that does not read them, and is dropped.
+   */
+  private tooManyPending(req: IncomingMessage, res: ServerResponse): boolean {
+    const socket = req.socket;
+    const n = (this.pending.get(socket) ?? 0) + 1;
+    this.pending.set(socket, n);
+    res.once('close', () => this.pending.set(socket, (this.pending.get(socket) ?? 1) - 1));
+    if (n <= HTTP_MAX_PIPELINED) return false;
+    if (!socket.destroyed) this.options.log.warn({ remote: `${socket.remoteAddress}:${socket.remotePort}`, reason: `more than ${HTTP_MAX_PIPELINED} responses unread` }, 'HTTP connection dropped');
+    socket.destroy();
+    return true;
+  }
+
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (this.tooManyPending(req, res)) return;
     const url = new URL(req.url ?? '/', 'http://localhost');
     const route = this.routes[url.pathname];
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'text/plain', 'read-only: GET and HEAD only\n', { allow: 'GET, HEAD' });
