@@ -54,7 +54,7 @@ export interface FlowLimits {
 export const DEFAULT_MAX_IN_FLIGHT = 256;
 export const DEFAULT_WRITE_HIGH_WATER = 1024 * 1024;
 /** Requests of one connection started in one event-loop turn before the others get theirs. */
-const DISPATCH_PER_TURN = 32;
+const DISPATCH_PER_TURN = 16;
 
 export interface ConnectionOptions extends FlowLimits {
   maxBody?: number;
