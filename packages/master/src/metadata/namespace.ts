@@ -739,11 +739,10 @@ interface ReaddirCursor {
 const MAX_READDIR_CURSORS = 4096;
 /** Bytes of one readdir page at most (entries are counted by an upper bound of their encoded size). */
 export const READDIR_PAGE_BYTES = 64 * 1024;
-/** Entries of one readdir page at most, whatever `max` asks (the reply schema's own cap). */
+/** Entries of a page at most, whatever `max` asks (the reply schema's cap); bytes of an
+ * entry without its name (35 measured) and of an Attr at its widest (about 210), with room. */
 const READDIR_PAGE_ENTRIES = 100_000;
-/** msgpack of an entry's name, inode and type keys and values (35 bytes measured), with room. */
 const READDIR_ENTRY_BYTES = 48;
-/** msgpack of an Attr at its widest (about 210 bytes measured), with room. */
 const READDIR_ATTR_BYTES = 320;
 
 /** Namespaces tsmfs stores; system.* (POSIX ACLs) is not supported. */
