@@ -1,4 +1,5 @@
 import { type FileHandle, constants, copyFile, open, rename, unlink } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { BLOCK_SIZE, BLOCKS_PER_CHUNK, CHUNK_SIZE, Status, TsmfsError, fail } from '@tsmfs/protocol';
 
@@ -119,6 +120,16 @@ function blockCrc(bytes: Uint8Array): number {
   return (bytes.length === BLOCK_SIZE ? c : crc32(ZEROS.subarray(0, BLOCK_SIZE - bytes.length), c)) >>> 0;
 }
 
+/** fsync of a directory: what makes the names created and renamed in it durable. */
+async function syncDirectory(dir: string): Promise<void> {
+  const fh = await open(dir, constants.O_RDONLY | constants.O_DIRECTORY);
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
 function checkRange(offset: number, length: number): void {
   if (!Number.isInteger(offset) || !Number.isInteger(length) || offset < 0 || length < 0 || offset + length > CHUNK_SIZE) {
     throw fail('EINVAL', `range [${offset}, +${length}) lies outside a ${CHUNK_SIZE}-byte chunk`);
@@ -135,6 +146,12 @@ function checkRange(offset: number, length: number): void {
 export class ChunkFile {
   private queue: Promise<unknown> = Promise.resolve();
   private closed = false;
+  /**
+   * The file's directory entry is known durable: false for a file created or renamed
+   * (a version change) since the last sync, and for one just opened (its creation or
+   * last rename may still be only in the page cache).
+   */
+  private entrySynced = false;
 
   private constructor(
     private filePath: string,
@@ -264,6 +281,7 @@ export class ChunkFile {
         throw err;
       }
       this.filePath = newPath;
+      this.entrySynced = false;
     });
   }
 
@@ -290,9 +308,18 @@ export class ChunkFile {
     });
   }
 
-  /** Makes every completed write durable (before a write is acknowledged as ended). */
+  /**
+   * Makes every completed write durable, and the file's name with it: a new chunk file or
+   * a version rename lives in its directory, which a power loss can roll back (the bytes
+   * synced, the name gone) unless that directory is synced too.
+   */
   sync(): Promise<void> {
-    return this.exclusive(() => this.fh.datasync());
+    return this.exclusive(async () => {
+      await this.fh.datasync();
+      if (this.entrySynced) return;
+      await syncDirectory(dirname(this.filePath));
+      this.entrySynced = true;
+    });
   }
 
   close(): Promise<void> {

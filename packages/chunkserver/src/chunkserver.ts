@@ -2,6 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { ConfigError, type Logger, type Service, linkLimits } from '@tsmfs/daemon';
+import { GrantVerifier } from '@tsmfs/protocol';
 import { type ChunkserverConfig, listenHost, parseLabels, parseMasters, parseSize } from './config.js';
 import { DataServer } from './data-server.js';
 import { loadHddConfig } from './hdd-config.js';
@@ -25,13 +26,16 @@ export async function buildChunkserver(config: ChunkserverConfig, log: Logger): 
   const name = hostname();
   const hdd = new HddManager({ disks, log, leaveSpace, testFreqSeconds: config.HDD_TEST_FREQ });
   const listen = listenHost(config.CSSERV_LISTEN_HOST);
-  const data = new DataServer({ host: listen, port: config.CSSERV_LISTEN_PORT, hdd, log, name, fsyncBeforeClose: config.HDD_FSYNC_BEFORE_CLOSE === 1, limits: linkLimits(config) });
+  const tokens = new GrantVerifier();
+  const data = new DataServer({ host: listen, port: config.CSSERV_LISTEN_PORT, hdd, log, name, tokens, fsyncBeforeClose: config.HDD_FSYNC_BEFORE_CLOSE === 1, limits: linkLimits(config) });
   const master = new MasterLink({
     masters,
     hdd,
     log,
     name,
     labels,
+    authCode: config.AUTH_CODE,
+    tokens,
     // Listening on every address: let the master take the address our link comes from.
     dataAddress: () => ({ host: listen === '0.0.0.0' || listen === '::' ? '' : listen, port: data.port }),
     replicate: (chunkId, version, sources) => replicateChunk({ hdd, log, name }, chunkId, version, sources),

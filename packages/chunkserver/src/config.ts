@@ -15,6 +15,7 @@ export const chunkserverConfig = {
   LABELS: key('string', '', 'labels of this chunkserver, comma-separated, for placement rules'),
   HDD_TEST_FREQ: key('int', 10, 'seconds between background checks of the disks and of one chunk’s CRCs (0 = off)', { min: 0, max: 86_400 }),
   HDD_LEAVE_SPACE_DEFAULT: key('string', '256MiB', 'space kept free on every disk; a disk with less takes no new chunk'),
+  AUTH_CODE: key('string', '', 'shared secret proved to a master that asks for it (challenge-response, never sent); a master that asks must prove it too. Empty = none. docs/security.md'),
   HDD_FSYNC_BEFORE_CLOSE: key('int', 0, "1 = fsync a chunk at the end of every write (each close); 0 = only when a client's fsync asks (MooseFS's default)", { min: 0, max: 1 }),
 };
 

@@ -17,6 +17,7 @@ import {
   encodeDataBlockHeader,
   encodeDataWriteStatus,
   fail,
+  type GrantVerifier,
 } from '@tsmfs/protocol';
 import { type Connection, type Hello, type LinkLimits, RpcServer, dial } from '@tsmfs/rpc';
 import type { ChunkHandle, HddManager } from './hdd-manager.js';
@@ -38,6 +39,12 @@ export interface DataServerOptions {
   fsyncBeforeClose?: boolean;
   /** MAX_CONNECTIONS and the other limits of the port (docs/security.md). */
   limits?: LinkLimits;
+  /**
+   * Checks the master's grant tokens (grant-token.ts): a dataRead or dataChunkInfo needs
+   * a read token for that chunk and version, a dataWriteInit a write token, before
+   * anything is opened.
+   */
+  tokens: GrantVerifier;
 }
 
 /** Blocks read from disk at once for a `dataRead`, then sent as one data frame each. */
@@ -210,6 +217,7 @@ export class DataServer implements Service {
    */
   private async read(link: LinkState, conn: Connection, requestId: number, req: Request<'dataRead'>): Promise<object> {
     if (req.offset + req.length > CHUNK_SIZE) throw fail('EINVAL', `read [${req.offset}, +${req.length}) lies outside the chunk`);
+    this.options.tokens.check(req.token, { chunkId: req.chunkId, version: req.version, mode: 'read' });
     const chunk = await this.options.hdd.acquire(req.chunkId, req.version);
     try {
       const stream = { seq: 0 };
@@ -243,6 +251,7 @@ export class DataServer implements Service {
   }
 
   private async chunkInfo(req: Request<'dataChunkInfo'>): Promise<{ length: number }> {
+    this.options.tokens.check(req.token, { chunkId: req.chunkId, version: req.version, mode: 'read' });
     const chunk = await this.options.hdd.acquire(req.chunkId, req.version);
     try {
       return { length: chunk.length };
@@ -272,6 +281,8 @@ export class DataServer implements Service {
    */
   private async writeInit(link: LinkState, req: Request<'dataWriteInit'>): Promise<object> {
     if (link.writes.has(req.chunkId)) throw fail('EBUSY', `a write of chunk ${req.chunkId} is already open on this link`);
+    // Before anything is opened or forwarded: pieces that follow a refused init find no write (EBADF).
+    this.options.tokens.check(req.token, { chunkId: req.chunkId, version: req.version, mode: 'write' });
     const chunk = this.options.hdd.acquire(req.chunkId, req.version);
     const rest = this.initNext(req);
     const opened = Promise.allSettled([chunk, rest.reply]).then(([l, r]) => {
@@ -299,7 +310,8 @@ export class DataServer implements Service {
     const [first, ...rest] = req.chain;
     if (!first) return { conn: Promise.resolve(undefined), reply: Promise.resolve() };
     const where = `${first.host}:${first.port}`;
-    const init = { chunkId: req.chunkId, version: req.version, chain: rest };
+    // Each link of the chain checks its own token: the master signed one per copy.
+    const init = { chunkId: req.chunkId, version: req.version, token: first.token, chain: rest };
     const timeout = this.options.chainTimeoutMs ?? 30_000;
     const idle = this.takeIdle(where);
     // A reused link is not retried on a new one when it fails: pieces may already have followed the init on it.

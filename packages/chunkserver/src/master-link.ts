@@ -1,5 +1,5 @@
 import type { Logger, Service } from '@tsmfs/daemon';
-import { type Address, type ChunkRef, type MessageName, type Request, fail } from '@tsmfs/protocol';
+import { type ChunkRef, type DataAddress, type GrantVerifier, type MessageName, type Request, type Address, fail, grantKeyFromAuthCode } from '@tsmfs/protocol';
 import { Backoff, type Connection, Pause, dial } from '@tsmfs/rpc';
 import type { HddManager } from './hdd-manager.js';
 
@@ -13,7 +13,11 @@ export interface MasterLinkOptions {
   dataAddress: () => Address;
   labels: readonly string[];
   /** Carries out a chunkReplicate command. */
-  replicate: (chunkId: number, version: number, sources: readonly Address[]) => Promise<void>;
+  replicate: (chunkId: number, version: number, sources: readonly DataAddress[]) => Promise<void>;
+  /** AUTH_CODE ('' = none), proved when the master asks (docs/security.md). */
+  authCode?: string;
+  /** Where the grant token key the master gives at registration goes (the data server checks tokens with it). */
+  tokens: GrantVerifier;
   heartbeatMs?: number;
   /** Data bytes served and stored so far (DataServer.traffic), for the master's throughput charts. */
   traffic?: () => { bytesRead: number; bytesWritten: number };
@@ -97,13 +101,17 @@ export class MasterLink implements Service {
 
   private async connect(master: Address): Promise<Connection> {
     const timeout = this.options.requestTimeoutMs ?? 30_000;
-    const { conn, server } = await dial({ host: master.host, port: master.port, role: 'chunkserver', name: this.options.name, requestTimeoutMs: timeout });
+    const authCode = this.options.authCode ?? '';
+    const { conn, server, authenticated } = await dial({ host: master.host, port: master.port, role: 'chunkserver', name: this.options.name, requestTimeoutMs: timeout, authCode });
     try {
       if (!this.running) throw fail('ECONNRESET', 'stopping');
+      // As in MooseFS, AUTH_CODE is used when the master asks (that is how it is switched on without downtime).
+      if (authCode !== '' && !authenticated) this.log.warn({ master: `${master.host}:${master.port}` }, 'AUTH_CODE is set here but the master does not ask for it');
       this.epoch = server.epoch;
       conn.serve((name, body) => this.command(name, body));
       const space = await this.options.hdd.space();
       const data = this.options.dataAddress();
+      const sentAt = Date.now();
       const reply = await conn.request('chunkserverRegister', {
         host: data.host,
         port: data.port,
@@ -114,6 +122,9 @@ export class MasterLink implements Service {
         csid: this.csid,
       });
       this.csid = reply.csid;
+      // The master's clock, as of the middle of the round trip: token expiries are its.
+      const offset = reply.clock === undefined ? 0 : reply.clock - (sentAt + Date.now()) / 2;
+      this.options.tokens.set(reply.grantKey ?? (authenticated ? grantKeyFromAuthCode(authCode) : undefined), offset);
       await this.reportChunks(conn);
       this.conn = conn;
       const damaged = this.pendingDamaged.splice(0);

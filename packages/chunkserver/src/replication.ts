@@ -1,5 +1,5 @@
 import type { Logger } from '@tsmfs/daemon';
-import { type Address, DataFrameError, Status, TsmfsError, dataBlockCrcOk, decodeDataBlock, fail } from '@tsmfs/protocol';
+import { type DataAddress, DataFrameError, Status, TsmfsError, dataBlockCrcOk, decodeDataBlock, fail } from '@tsmfs/protocol';
 import { type Connection, dial } from '@tsmfs/rpc';
 import type { ChunkHandle, HddManager } from './hdd-manager.js';
 
@@ -20,7 +20,7 @@ const READ_SPAN = 4 * 1024 * 1024;
  * keeps it here. A source that fails is left for the next; a partial copy is deleted.
  * The master asks for this (chunkReplicate) to bring a chunk back to its goal.
  */
-export async function replicateChunk(opts: ReplicateOptions, chunkId: number, version: number, sources: readonly Address[]): Promise<void> {
+export async function replicateChunk(opts: ReplicateOptions, chunkId: number, version: number, sources: readonly DataAddress[]): Promise<void> {
   if (sources.length === 0) throw fail('EINVAL', `replicate chunk ${chunkId}: no source given`);
   let lastError: Error | undefined;
   for (const source of sources) {
@@ -38,16 +38,18 @@ export async function replicateChunk(opts: ReplicateOptions, chunkId: number, ve
   throw new TsmfsError(status, `replicate chunk ${chunkId} v${version}: ${lastError?.message ?? 'no source'}`);
 }
 
-async function copyFrom(opts: ReplicateOptions, chunkId: number, version: number, source: Address): Promise<void> {
+async function copyFrom(opts: ReplicateOptions, chunkId: number, version: number, source: DataAddress): Promise<void> {
   const timeoutMs = opts.timeoutMs ?? 60_000;
   const { conn } = await dial({ host: source.host, port: source.port, role: 'chunkserver', name: opts.name, requestTimeoutMs: timeoutMs, connectTimeoutMs: timeoutMs });
   try {
-    const { length } = await conn.request('dataChunkInfo', { chunkId, version });
+    // The master's read token for the source's copy opens it to us, as a client's would.
+    const { token } = source;
+    const { length } = await conn.request('dataChunkInfo', { chunkId, version, token });
     await opts.hdd.create(chunkId, version);
     const chunk = await opts.hdd.acquire(chunkId, version);
     let complete = false;
     try {
-      await pull(conn, chunk, length);
+      await pull(conn, chunk, length, token);
       await chunk.sync();
       complete = true;
     } finally {
@@ -60,13 +62,13 @@ async function copyFrom(opts: ReplicateOptions, chunkId: number, version: number
 }
 
 /** Reads [0, length) from the source in spans and writes each piece as it arrives. */
-async function pull(conn: Connection, chunk: ChunkHandle, length: number): Promise<void> {
+async function pull(conn: Connection, chunk: ChunkHandle, length: number, token: Uint8Array | undefined): Promise<void> {
   for (let offset = 0; offset < length; offset += READ_SPAN) {
     const span = Math.min(READ_SPAN, length - offset);
     const writes: Promise<void>[] = [];
     let received = 0;
     let bad: Error | undefined;
-    await conn.requestStream('dataRead', { chunkId: chunk.chunkId, version: chunk.version, offset, length: span }, (frame) => {
+    await conn.requestStream('dataRead', { chunkId: chunk.chunkId, version: chunk.version, offset, length: span, token }, (frame) => {
       if (bad) return;
       try {
         const block = decodeDataBlock(frame.body);

@@ -1,4 +1,4 @@
-import { type ChunkGrant, Status, TsmfsError, dataBlockCrcOk, decodeDataBlock } from '@tsmfs/protocol';
+import { type ChunkGrant, type ChunkLocation, Status, TsmfsError, dataBlockCrcOk, decodeDataBlock } from '@tsmfs/protocol';
 import type { DataLinks } from './data-links.js';
 
 /** Largest span of one dataRead: the chunkserver streams it back block by block. */
@@ -76,11 +76,11 @@ export async function readChunkRange(
   throw lastError instanceof TsmfsError ? lastError : new TsmfsError(Status.EIO, String((lastError as Error)?.message ?? lastError));
 }
 
-async function readSpan(links: DataLinks, loc: { host: string; port: number }, grant: ChunkGrant, offset: number, length: number, into: Buffer): Promise<void> {
+async function readSpan(links: DataLinks, loc: ChunkLocation, grant: ChunkGrant, offset: number, length: number, into: Buffer): Promise<void> {
   const conn = await links.reader(loc);
   let bad: string | undefined;
   let received = 0;
-  await conn.requestStream('dataRead', { chunkId: grant.chunkId, version: grant.version, offset, length }, (frame) => {
+  await conn.requestStream('dataRead', { chunkId: grant.chunkId, version: grant.version, offset, length, token: loc.token }, (frame) => {
     if (bad) return;
     const block = decodeDataBlock(frame.body);
     if (!dataBlockCrcOk(block)) bad = `CRC mismatch in the block at ${block.offset} of chunk ${grant.chunkId} from ${loc.host}:${loc.port}`;

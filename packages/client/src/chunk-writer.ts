@@ -61,7 +61,9 @@ export async function writeChunk(ctx: ChunkWriteContext, index: number, dirty: D
       const conn = await ctx.links.writer(head);
       // The pieces follow the init without waiting for its reply (the chunkserver holds
       // them while the chain opens); when the init fails, its error is the write's.
-      const init = conn.request('dataWriteInit', { chunkId: grant.chunkId, version: grant.version, chain: grant.locations.slice(1).map(({ host, port }) => ({ host, port })) });
+      // Every copy checks the master's write token for it (a token that ran out is retried on a new grant).
+      const chain = grant.locations.slice(1).map(({ host, port, token }) => ({ host, port, token }));
+      const init = conn.request('dataWriteInit', { chunkId: grant.chunkId, version: grant.version, token: head.token, chain });
       init.catch(() => undefined);
       try {
         while (!dirty.empty) {

@@ -39,6 +39,8 @@ export const masterSchema = {
   CHUNKS_SOFT_DEL_LIMIT: key('int', 10, 'chunk deletions in flight on one chunkserver', { min: 1, max: 1000 }),
   REPLICATIONS_DELAY_INIT: key('int', 60, 'seconds after start-up before copies are replicated or deleted (chunkservers must report first)', { min: 0, max: 3600 }),
   CHUNKSERVER_TIMEOUT: key('int', 10, 'seconds without a heartbeat after which a chunkserver is taken for dead and its link closed', { min: 2, max: 600 }),
+  AUTH_CODE: key('string', '', 'shared secret chunkservers and metaloggers must prove they know (challenge-response, never sent); empty = no authentication. Switching it on: docs/security.md'),
+  GRANT_TOKEN_TIMEOUT: key('int', 60, 'seconds the chunk tokens of a read grant stay valid on the chunkservers (write grants\' last WRITE_LEASE_TIMEOUT); a client whose token ran out asks again', { min: 1, max: 3600 }),
   WRITE_LEASE_TIMEOUT: key('int', 60, 'seconds a client\'s write lease on a chunk lasts without writeChunkEnd (a dead client does not block the chunk longer)', { min: 1, max: 3600 }),
 };
 

@@ -130,6 +130,7 @@ export function buildMaster(config: MasterConfig, log: Logger, hooks: MasterHook
     md: () => namespace.namespace.md,
     epoch: () => 1,
     leaseTimeoutMs: config.WRITE_LEASE_TIMEOUT * 1000,
+    readTokenTtlMs: config.GRANT_TOKEN_TIMEOUT * 1000,
     limits: {
       writesPerServer: config.CHUNKS_WRITE_REP_LIMIT,
       readsPerServer: config.CHUNKS_READ_REP_LIMIT,
@@ -143,6 +144,7 @@ export function buildMaster(config: MasterConfig, log: Logger, hooks: MasterHook
     port: config.MATOCS_LISTEN_PORT,
     chunks,
     epoch: () => 1,
+    authCode: () => config.AUTH_CODE,
     log: component('chunkserver-link'),
     limits,
   });
@@ -173,6 +175,7 @@ export function buildMaster(config: MasterConfig, log: Logger, hooks: MasterHook
     changelog,
     preserveSeconds: config.MATOML_LOG_PRESERVE_SECONDS,
     epoch: () => 1,
+    authCode: () => config.AUTH_CODE,
     log: component('metalogger-link'),
     limits,
   });

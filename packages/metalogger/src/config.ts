@@ -16,6 +16,7 @@ export const metaloggerSchema = {
   META_DOWNLOAD_FREQ: key('int', 24, 'hours between metadata dump downloads (one is also downloaded at start)', { min: 1, max: 24 * 30 }),
   BACK_LOGS: key('int', 50, 'older changelog files kept as changelog_ml.N.tsmfs (one is started at every dump download)', { min: 1, max: 10_000 }),
   BACK_META_KEEP_PREVIOUS: key('int', 3, 'older dumps kept as metadata_ml.tsmfs.back.N', { min: 0, max: 99 }),
+  AUTH_CODE: key('string', '', 'shared secret proved to a master that asks for it (challenge-response, never sent); a master that asks must prove it too. Empty = none. docs/security.md'),
   CHANGELOG_FSYNC: key('bool', true, 'fdatasync each batch of changelog received (0: faster; a crash of this machine may then cut the tail, which is fetched again)'),
 };
 

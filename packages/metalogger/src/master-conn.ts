@@ -18,6 +18,8 @@ export interface MasterConnOptions {
   maxReconnectDelayMs: number;
   /** MASTER_TIMEOUT. */
   timeoutMs: number;
+  /** AUTH_CODE ('' = none), proved when the master asks (docs/security.md). */
+  authCode?: string;
   log: Logger;
   /** The changelog cannot be written: going on would leave a hole in it. */
   onFatal: (err: Error) => void;
@@ -70,16 +72,20 @@ export class MasterConn implements Service {
     while (!this.stopping) {
       const address = this.options.masters[this.masterIndex % this.options.masters.length]!;
       try {
-        const { conn } = await dial({
+        const { conn, authenticated } = await dial({
           ...address,
           role: 'metalogger',
           name: `metalogger@${hostname()}`,
           requestTimeoutMs: this.options.timeoutMs,
           connectTimeoutMs: this.options.timeoutMs,
+          authCode: this.options.authCode,
         });
         this.conn = conn;
         if (this.stopping) break;
-        log.info({ master: `${address.host}:${address.port}`, version: this.options.changelog.lastVersion }, 'connected to the master');
+        const master = `${address.host}:${address.port}`;
+        // As in MooseFS, AUTH_CODE is used when the master asks (that is how it is switched on without downtime).
+        if (this.options.authCode && !authenticated) log.warn({ master }, 'AUTH_CODE is set here but the master does not ask for it');
+        log.info({ master, version: this.options.changelog.lastVersion, authenticated }, 'connected to the master');
         backoff.reset();
         await this.follow(conn);
       } catch (err) {

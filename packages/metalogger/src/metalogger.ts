@@ -50,6 +50,7 @@ export function buildMetalogger(config: MetaloggerConfig, log: Logger, hooks: Me
     dumpEveryMs: config.META_DOWNLOAD_FREQ * 3_600_000,
     maxReconnectDelayMs: config.MASTER_RECONNECTION_DELAY * 1000,
     timeoutMs: config.MASTER_TIMEOUT * 1000,
+    authCode: config.AUTH_CODE,
     log: component('master-conn'),
     onFatal: hooks.onFatal ?? (() => undefined),
   });

@@ -8,3 +8,5 @@ export * from './handshake.js';
 export * from './data-frames.js';
 export * from './wire-flags.js';
 export * from './master-info.js';
+export * from './auth.js';
+export * from './grant-token.js';

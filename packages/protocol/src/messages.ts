@@ -67,8 +67,21 @@ export type Histogram = Infer<typeof Histogram>;
 export const Address = t.obj({ host: t.str(256), port: t.u16 });
 export type Address = Infer<typeof Address>;
 
-export const ChunkLocation = t.obj({ host: t.str(256), port: t.u16, csid: t.u32 });
+/** A chunk grant token (grant-token.ts): what a chunkserver's data port asks before it serves a chunk. */
+const GrantToken = t.bytes(64);
+
+export const ChunkLocation = t.obj({
+  host: t.str(256),
+  port: t.u16,
+  csid: t.u32,
+  /** Signed by the master for this copy: the chunk, its version, read or write, an expiry. */
+  token: t.opt(GrantToken),
+});
 export type ChunkLocation = Infer<typeof ChunkLocation>;
+
+/** A chunkserver's data port and the grant token that copy takes (write chains, replication sources). */
+export const DataAddress = t.obj({ host: t.str(256), port: t.u16, token: t.opt(GrantToken) });
+export type DataAddress = Infer<typeof DataAddress>;
 
 export const ChunkGrant = t.obj({
   chunkId: t.u53,
@@ -127,9 +140,12 @@ export const Messages = {
   // link set-up
   handshake: msg(
     1,
-    t.obj({ role: Role, version: t.u32, name: t.str(256) }),
-    t.obj({ role: Role, version: t.u32, epoch: t.u53, nonce: t.bytes(64) }),
+    // `nonce`: the peer's challenge, answered by `proof` when the server has AUTH_CODE (auth.ts).
+    t.obj({ role: Role, version: t.u32, name: t.str(256), nonce: t.opt(t.bytes(64)) }),
+    t.obj({ role: Role, version: t.u32, epoch: t.u53, nonce: t.bytes(64), proof: t.opt(t.bytes(64)) }),
   ),
+  /** The peer's AUTH_CODE proof, right after the handshake, on a port whose server asks for it (auth.ts). */
+  authenticate: msg(3, t.obj({ proof: t.bytes(64) }), Empty),
   ping: msg(2, Empty, Empty),
 
   // client ↔ master: session
@@ -265,7 +281,13 @@ export const Messages = {
       /** The id a previous registration was given, so the master recognises a reconnect. */
       csid: t.opt(t.u32),
     }),
-    t.obj({ csid: t.u32 }),
+    t.obj({
+      csid: t.u32,
+      /** The key grant tokens for this chunkserver are signed with; absent when both sides derive it from AUTH_CODE. */
+      grantKey: t.opt(t.bytes(64)),
+      /** The master's clock (ms since the epoch): token expiries are read against it. */
+      clock: t.opt(t.u53),
+    }),
   ),
   /** The chunk list after registration, in batches: one frame stays well under the control body limit. */
   chunkReport: msg(201, t.obj({ chunks: t.arr(ChunkRef, 50_000), last: t.bool }), Empty),
@@ -307,19 +329,19 @@ export const Messages = {
   /** Pull the chunk from one of `sources` (verifying every block) and keep it at `version`. */
   chunkReplicate: msg(
     215,
-    t.obj({ epoch: t.u53, chunkId: t.u53, version: t.u32, sources: t.arr(Address, 16) }),
+    t.obj({ epoch: t.u53, chunkId: t.u53, version: t.u32, sources: t.arr(DataAddress, 16) }),
     Empty,
   ),
 
   // client/chunkserver → chunkserver data server (bytes travel in data frames, see data-frames.ts)
   /** Answered by `read` data frames carrying this request's id, then this reply. Past the chunk's end reads zeros. */
-  dataRead: msg(300, t.obj({ chunkId: t.u53, version: t.u32, offset: t.u32, length: t.u32 }), Empty),
+  dataRead: msg(300, t.obj({ chunkId: t.u53, version: t.u32, offset: t.u32, length: t.u32, token: t.opt(GrantToken) }), Empty),
   /** Opens a write on this chunkserver; `chain` lists the chunkservers after it, each forwarding to the next. */
-  dataWriteInit: msg(301, t.obj({ chunkId: t.u53, version: t.u32, chain: t.arr(Address, 16) }), Empty),
+  dataWriteInit: msg(301, t.obj({ chunkId: t.u53, version: t.u32, token: t.opt(GrantToken), chain: t.arr(DataAddress, 16) }), Empty),
   /** Waits for every piece down the chain and closes the write (fsync only with HDD_FSYNC_BEFORE_CLOSE = 1, as MooseFS). */
   dataWriteEnd: msg(302, t.obj({ chunkId: t.u53, version: t.u32 }), Empty),
   /** Length of the chunk's data, for a replicating chunkserver. */
-  dataChunkInfo: msg(303, t.obj({ chunkId: t.u53, version: t.u32 }), t.obj({ length: t.u32 })),
+  dataChunkInfo: msg(303, t.obj({ chunkId: t.u53, version: t.u32, token: t.opt(GrantToken) }), t.obj({ length: t.u32 })),
   /** Makes this copy's completed writes durable (fdatasync): a client's fsync(2) sends it to every copy it wrote. */
   dataSync: msg(304, t.obj({ chunkId: t.u53, version: t.u32 }), Empty),
 

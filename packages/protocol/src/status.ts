@@ -46,6 +46,10 @@ export const Status = {
   ECONNREFUSED: 111,
   ESTALE: 116,
   EDQUOT: 122,
+  /** A chunk grant token that ran out (grant-token.ts): the client asks the master again. */
+  EKEYEXPIRED: 127,
+  /** A chunk grant token missing, forged, or for another chunk, version or mode. */
+  EKEYREJECTED: 129,
 } as const;
 
 export type StatusName = keyof typeof Status;

@@ -1,7 +1,10 @@
-import { connect as netConnect } from 'node:net';
+import { randomBytes } from 'node:crypto';
+import { type Socket, connect as netConnect } from 'node:net';
 import {
+  AUTH_NONCE_SIZE,
   FrameDecoder,
   MAX_CONTROL_BODY,
+  type MessageName,
   PROTOCOL_VERSION,
   type Reply,
   type Role,
@@ -9,7 +12,10 @@ import {
   TsmfsError,
   decodeFrame,
   encodeRequest,
+  peerProof,
   replyError,
+  sameBytes,
+  serverProof,
 } from '@tsmfs/protocol';
 import { Connection, type ConnectionOptions } from './connection.js';
 
@@ -19,53 +25,114 @@ export interface DialOptions extends ConnectionOptions {
   role: Role;
   name: string;
   connectTimeoutMs?: number;
+  /**
+   * AUTH_CODE ('' or absent = none). Used when the server asks for it (its handshake
+   * reply carries a proof), as in MooseFS; that proof is checked first, so a server that
+   * claims AUTH_CODE without knowing it is refused before we prove anything.
+   */
+  authCode?: string;
 }
 
 export interface Dialed {
   conn: Connection;
   server: Reply<'handshake'>;
+  /** Both sides proved AUTH_CODE. False when the server asked for none. */
+  authenticated: boolean;
 }
 
-/** Opens a link and performs the handshake; rejects with the server's reason if refused. */
+/** Opens a link and performs the handshake (and AUTH_CODE when the server asks); rejects with the reason if refused. */
 export async function dial(options: DialOptions): Promise<Dialed> {
   const socket = netConnect({ host: options.host, port: options.port });
+  const where = `${options.host}:${options.port}`;
   const timeoutMs = options.connectTimeoutMs ?? 5000;
   try {
-    const server = await new Promise<Reply<'handshake'>>((resolve, reject) => {
-      const decoder = new FrameDecoder(MAX_CONTROL_BODY);
-      const timer = setTimeout(() => reject(new TsmfsError(Status.ETIMEDOUT, `no handshake from ${options.host}:${options.port} in ${timeoutMs} ms`)), timeoutMs);
-      const done = (err: Error | undefined, reply?: Reply<'handshake'>): void => {
-        clearTimeout(timer);
-        socket.removeAllListeners('data');
-        socket.removeAllListeners('error');
-        socket.removeAllListeners('close');
-        if (err) reject(err);
-        else resolve(reply!);
-      };
+    const exchange = replies(socket, where, timeoutMs);
+    const nonce = randomBytes(AUTH_NONCE_SIZE);
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new TsmfsError(Status.ETIMEDOUT, `no connection to ${where} in ${timeoutMs} ms`)), timeoutMs);
       socket.once('connect', () => {
-        socket.write(encodeRequest('handshake', 0, { role: options.role, version: PROTOCOL_VERSION, name: options.name }));
+        clearTimeout(timer);
+        resolve();
       });
-      socket.on('error', (err) => done(new TsmfsError(Status.ECONNREFUSED, `cannot reach ${options.host}:${options.port}: ${err.message}`)));
-      socket.on('close', () => done(new TsmfsError(Status.ECONNRESET, `${options.host}:${options.port} closed the link during the handshake`)));
-      socket.on('data', (chunk) => {
-        try {
-          const frames = decoder.push(chunk);
-          if (frames.length === 0) return;
-          const decoded = decodeFrame(frames[0]!);
-          if (decoded.kind !== 'reply' || decoded.name !== 'handshake') throw new TsmfsError(Status.EPROTO, 'peer did not answer the handshake');
-          if (decoded.status !== Status.OK) throw replyError(decoded);
-          socket.pause();
-          done(undefined, decoded.body as Reply<'handshake'>);
-        } catch (err) {
-          done(err instanceof TsmfsError ? err : new TsmfsError(Status.EPROTO, (err as Error).message));
-        }
+      socket.once('error', (err) => {
+        clearTimeout(timer);
+        reject(new TsmfsError(Status.ECONNREFUSED, `cannot reach ${where}: ${err.message}`));
       });
     });
+    const server = (await exchange(encodeRequest('handshake', 0, { role: options.role, version: PROTOCOL_VERSION, name: options.name, nonce }), 'handshake')) as Reply<'handshake'>;
+    const authenticated = await authenticate(options, server, nonce, exchange, where);
+    socket.removeAllListeners('data');
+    socket.removeAllListeners('error');
+    socket.removeAllListeners('close');
     const conn = new Connection(socket, options);
     socket.resume();
-    return { conn, server };
+    return { conn, server, authenticated };
   } catch (err) {
     socket.destroy();
     throw err;
   }
+}
+
+type Exchange = (request: Buffer, name: MessageName) => Promise<unknown>;
+
+async function authenticate(options: DialOptions, server: Reply<'handshake'>, nonce: Buffer, exchange: Exchange, where: string): Promise<boolean> {
+  const code = options.authCode ?? '';
+  if (server.proof === undefined) return false;
+  if (code === '') throw new TsmfsError(Status.EACCES, `${where} requires AUTH_CODE, and none is configured here`);
+  if (!sameBytes(serverProof(code, server.nonce, nonce), server.proof)) {
+    throw new TsmfsError(Status.EACCES, `${where} does not know our AUTH_CODE (a different code, or not the real master): refused`);
+  }
+  await exchange(encodeRequest('authenticate', 1, { proof: peerProof(code, options.role, server.nonce, nonce) }), 'authenticate');
+  return true;
+}
+
+/**
+ * Sends one request frame and waits for its reply, frame by frame, before the link
+ * becomes a Connection (the set-up frames are strictly one after the other).
+ */
+function replies(socket: Socket, where: string, timeoutMs: number): Exchange {
+  const decoder = new FrameDecoder(MAX_CONTROL_BODY);
+  let waiting: { resolve: (body: unknown) => void; reject: (err: Error) => void; name: MessageName } | undefined;
+  let failure: Error | undefined;
+  const fail = (err: Error): void => {
+    failure ??= err;
+    waiting?.reject(err);
+    waiting = undefined;
+  };
+  socket.on('error', (err) => fail(new TsmfsError(Status.ECONNREFUSED, `cannot reach ${where}: ${err.message}`)));
+  socket.on('close', () => fail(new TsmfsError(Status.ECONNRESET, `${where} closed the link during the handshake`)));
+  socket.on('data', (chunk) => {
+    try {
+      const frames = decoder.push(chunk);
+      if (frames.length === 0) return;
+      if (!waiting) throw new TsmfsError(Status.EPROTO, `${where} sent a frame nobody asked for`);
+      const decoded = decodeFrame(frames[0]!);
+      if (decoded.kind !== 'reply' || decoded.name !== waiting.name) throw new TsmfsError(Status.EPROTO, `peer did not answer the ${waiting.name}`);
+      if (decoded.status !== Status.OK) throw replyError(decoded);
+      socket.pause();
+      const w = waiting;
+      waiting = undefined;
+      w.resolve(decoded.body);
+    } catch (err) {
+      fail(err instanceof TsmfsError ? err : new TsmfsError(Status.EPROTO, (err as Error).message));
+    }
+  });
+  return (request, name) =>
+    new Promise<unknown>((resolve, reject) => {
+      if (failure) return reject(failure);
+      const timer = setTimeout(() => fail(new TsmfsError(Status.ETIMEDOUT, `no ${name} reply from ${where} in ${timeoutMs} ms`)), timeoutMs);
+      waiting = {
+        name,
+        resolve: (b) => {
+          clearTimeout(timer);
+          resolve(b);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      };
+      socket.resume();
+      socket.write(request);
+    });
 }

@@ -8,10 +8,14 @@ import {
   type Request,
   type Role,
   Status,
+  type Frame,
   decodeFrame,
   encodeErrorReply,
   encodeReply,
   handshakeRefusal,
+  peerProof,
+  sameBytes,
+  serverProof,
 } from '@tsmfs/protocol';
 import { Connection, type ConnectionOptions, type FlowLimits } from './connection.js';
 
@@ -20,6 +24,8 @@ export interface Hello {
   name: string;
   /** Random bytes sent to the peer at the handshake, for password digests. */
   nonce: Buffer;
+  /** The peer proved it knows AUTH_CODE (always true where the server has one: others are refused). */
+  authenticated: boolean;
 }
 
 /**
@@ -64,8 +70,14 @@ export interface RpcServerOptions extends ConnectionOptions, ConnectionLimits {
   /** The master's epoch (0 elsewhere), so peers can tell a new leader from an old one. */
   epoch: () => number;
   onConnection: (conn: Connection, hello: Hello) => void;
-  /** A peer that broke the protocol before or during the handshake. */
+  /** A peer that broke the protocol before or during the handshake, or failed AUTH_CODE. */
   onRejected?: (remote: string, reason: string) => void;
+  /**
+   * AUTH_CODE ('' = none): when set, every peer must answer the challenge (auth.ts) with
+   * an `authenticate` request before anything else; a wrong or missing proof is refused.
+   * Read at each handshake.
+   */
+  authCode?: () => string;
 }
 
 /** How long a refused connection is kept for its answer to reach the peer. */
@@ -194,12 +206,63 @@ export class RpcServer {
       return;
     }
     const nonce = randomBytes(32);
-    const conn = new Connection(socket, this.options);
+    const code = this.options.authCode?.() ?? '';
+    const proof = code !== '' && hello.nonce ? serverProof(code, nonce, hello.nonce) : undefined;
     socket.write(
-      encodeReply('handshake', frame.requestId, { role: this.options.role, version: PROTOCOL_VERSION, epoch: this.options.epoch(), nonce }),
+      encodeReply('handshake', frame.requestId, { role: this.options.role, version: PROTOCOL_VERSION, epoch: this.options.epoch(), nonce, ...(proof ? { proof } : {}) }),
     );
+    if (code === '') return this.open(socket, { role: hello.role, name: hello.name, nonce, authenticated: false });
+    this.authenticate(socket, remote, hello, nonce, code);
+  }
+
+  private open(socket: Socket, hello: Hello): void {
+    const conn = new Connection(socket, this.options);
     socket.resume();
-    this.options.onConnection(conn, { role: hello.role, name: hello.name, nonce });
+    this.options.onConnection(conn, hello);
+  }
+
+  /**
+   * With AUTH_CODE, the frame after the handshake must be the peer's proof. Nothing else
+   * is decoded or served before it: a peer that sends anything else, a wrong proof, or
+   * nothing in time is answered EACCES (so its own log says why) and disconnected.
+   */
+  private authenticate(socket: Socket, remote: string, hello: Request<'handshake'>, nonce: Buffer, code: string): void {
+    const decoder = new FrameDecoder(HANDSHAKE_MAX_BODY);
+    const timer = setTimeout(() => this.reject(socket, remote, `${hello.role} '${hello.name}' sent no AUTH_CODE proof in time`), this.limits.handshakeTimeoutMs);
+    const refuse = (frame: Frame, reason: string): void => {
+      socket.end(encodeErrorReply(frame.type, frame.requestId, Status.EACCES, reason));
+      this.options.onRejected?.(remote, `${hello.role} '${hello.name}': ${reason}`);
+    };
+    const onData = (chunk: Buffer): void => {
+      let frames: Frame[];
+      try {
+        frames = decoder.push(chunk);
+      } catch (err) {
+        clearTimeout(timer);
+        this.reject(socket, remote, (err as FrameError).message);
+        return;
+      }
+      if (frames.length === 0) return;
+      clearTimeout(timer);
+      socket.off('data', onData);
+      socket.pause();
+      const frame = frames[0]!;
+      if (frame.type !== Messages.authenticate.id) return refuse(frame, 'AUTH_CODE is required on this port and none was given');
+      let given: Uint8Array | undefined;
+      try {
+        const decoded = decodeFrame(frame);
+        given = decoded.kind === 'request' ? (decoded.body as Request<'authenticate'>).proof : undefined;
+      } catch {
+        given = undefined;
+      }
+      const expected = hello.nonce ? peerProof(code, hello.role, nonce, hello.nonce) : undefined;
+      if (!expected || !sameBytes(expected, given)) return refuse(frame, 'wrong AUTH_CODE');
+      if (decoder.pending > 0 || frames.length > 1) return this.reject(socket, remote, 'frames sent before authentication was answered');
+      socket.write(encodeReply('authenticate', frame.requestId, {}));
+      this.open(socket, { role: hello.role, name: hello.name, nonce, authenticated: true });
+    };
+    socket.on('data', onData);
+    socket.resume();
   }
 
   private reject(socket: Socket, remote: string, reason: string): void {

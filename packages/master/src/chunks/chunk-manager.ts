@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { Metadata } from '../metadata/metadata.js';
 import { ChunkCopies } from './chunk-copies.js';
 import { type Chunkserver, ChunkserverRegistry, isOnline } from './chunkserver-registry.js';
+import { GrantTokens } from './grant-tokens.js';
 import { type ReplicationLimitsConfig, ReplicationLimits } from './replication-limits.js';
 import { VersionChanges } from './version-changes.js';
 import { WriteLeases } from './write-leases.js';
@@ -14,6 +15,8 @@ export interface ChunkManagerOptions {
   leaseTimeoutMs: number;
   limits: ReplicationLimitsConfig;
   log: Logger;
+  /** How long a read grant's chunk tokens last (GRANT_TOKEN_TIMEOUT); write grants' last the lease. */
+  readTokenTtlMs?: number;
 }
 
 /** The master → chunkserver commands; each carries the master's epoch. */
@@ -38,6 +41,8 @@ export class ChunkManager {
   readonly limits: ReplicationLimits;
   /** Chunks whose copies are being moved to the metadata's version: readers wait for them. */
   readonly changes = new VersionChanges();
+  /** Signs the chunk tokens of grants and replication sources. */
+  readonly tokens: GrantTokens;
   /** Replications in flight: chunk id → destination csid (the chunk loop makes one per chunk at a time). */
   readonly replicating = new Map<number, number>();
   /**
@@ -54,6 +59,7 @@ export class ChunkManager {
   constructor(private readonly options: ChunkManagerOptions) {
     this.leases = new WriteLeases(options.leaseTimeoutMs);
     this.limits = new ReplicationLimits(options.limits);
+    this.tokens = new GrantTokens(this.registry, { readTtlMs: options.readTokenTtlMs ?? 60_000, writeTtlMs: options.leaseTimeoutMs });
   }
 
   get log(): Logger {

@@ -93,7 +93,9 @@ export class ChunkRequests {
       const reply = next();
       const locations = chunks.locations(reply.chunkId);
       const wait = deadline - Date.now();
-      if (locations.length > 0 || wait <= 0 || !chunks.changes.has(reply.chunkId)) return { ...reply, locations };
+      if (locations.length > 0 || wait <= 0 || !chunks.changes.has(reply.chunkId)) {
+        return { ...reply, locations: chunks.tokens.sign(locations, reply.chunkId, reply.version, 'read') };
+      }
       await chunks.changes.settled(reply.chunkId, wait);
     }
   }
@@ -110,7 +112,8 @@ export class ChunkRequests {
       if (creating) chunks.unborn.add(grant.chunkId);
       const ready = await this.changing(grant.chunkId, () => this.prepare(before, grant, chunks.md.goal[req.inode] ?? 1));
       if (creating) chunks.unborn.delete(grant.chunkId);
-      return { ...grant, locations: ready.map((cs) => chunks.registry.location(cs)) };
+      const locations = ready.map((cs) => chunks.registry.location(cs));
+      return { ...grant, locations: chunks.tokens.sign(locations, grant.chunkId, grant.version, 'write') };
     } catch (err) {
       chunks.leases.release(owner, req.inode, req.index);
       throw err;

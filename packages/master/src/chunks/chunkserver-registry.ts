@@ -25,6 +25,8 @@ export interface Chunkserver {
   reported: boolean;
   /** Replications in flight with this server as destination / as source; deletions in flight. */
   load: { repWrites: number; repReads: number; deletes: number };
+  /** The key its grant tokens are signed with, given at registration (grant-tokens.ts). */
+  grantKey?: Buffer;
 }
 
 /**

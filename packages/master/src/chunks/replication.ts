@@ -169,7 +169,7 @@ export class ChunkLoop implements Service {
     this.replicating.add(id);
     chunks.replicating.set(id, dst.csid);
     chunks
-      .command(dst, 'chunkReplicate', { chunkId: id, version, sources: sources.map((cs) => cs.address) })
+      .command(dst, 'chunkReplicate', { chunkId: id, version, sources: sources.map((cs) => chunks.tokens.source(cs, id, version)) })
       .then(() => {
         this.stats.replicated++;
         // Registered as the version it was made at: if a write moved the chunk on meanwhile it is stale and goes.

@@ -1,6 +1,6 @@
 import type { Service } from '@tsmfs/daemon';
 import { type MessageName, type Request, Status, TsmfsError } from '@tsmfs/protocol';
-import { type Connection, type LinkLimits, RpcServer } from '@tsmfs/rpc';
+import { type Connection, type Hello, type LinkLimits, RpcServer } from '@tsmfs/rpc';
 import type { Logger } from 'pino';
 import type { ChunkManager } from '../chunks/chunk-manager.js';
 import type { Chunkserver } from '../chunks/chunkserver-registry.js';
@@ -15,6 +15,8 @@ export interface ChunkserverLinkOptions {
   limits?: LinkLimits;
   /** How long a command (a replication of a whole chunk included) may take. */
   commandTimeoutMs?: number;
+  /** AUTH_CODE ('' = none): chunkservers must prove it at the handshake. */
+  authCode?: () => string;
 }
 
 /**
@@ -39,7 +41,8 @@ export class ChunkserverLink implements Service {
       role: 'master',
       epoch,
       requestTimeoutMs: this.options.commandTimeoutMs ?? 120_000,
-      onConnection: (conn) => this.accept(conn),
+      authCode: this.options.authCode,
+      onConnection: (conn, hello) => this.accept(conn, hello),
       onRejected: (remote, reason) => log.warn({ remote, reason }, 'chunkserver link refused'),
       onHandlerError: (name, err) => log.error({ request: name, err: (err as Error).stack ?? String(err) }, 'request failed with a bug'),
     });
@@ -59,7 +62,7 @@ export class ChunkserverLink implements Service {
     return this.server?.port ?? this.options.port;
   }
 
-  private accept(conn: Connection): void {
+  private accept(conn: Connection, hello: Hello): void {
     const { chunks } = this.options;
     let cs: Chunkserver | undefined;
     const registered = (name: MessageName): Chunkserver => {
@@ -71,7 +74,7 @@ export class ChunkserverLink implements Service {
         case 'chunkserverRegister':
           if (cs) throw new TsmfsError(Status.EPROTO, 'this link is already registered');
           cs = chunks.register(body as Request<'chunkserverRegister'>, conn);
-          return { csid: cs.csid };
+          return { csid: cs.csid, ...chunks.tokens.issueKey(cs, hello.authenticated ? this.options.authCode?.() : undefined) };
         case 'chunkReport': {
           const r = body as Request<'chunkReport'>;
           chunks.report(registered(name), r.chunks, r.last);

@@ -21,6 +21,8 @@ export interface MetaloggerLinkOptions {
   log: Logger;
   /** MAX_CONNECTIONS and the other limits of the port (docs/security.md). */
   limits?: LinkLimits;
+  /** AUTH_CODE ('' = none): metaloggers and shadow masters must prove it at the handshake. */
+  authCode?: () => string;
 }
 
 /** Largest batch of lines in one mlFetch reply (the message allows 2 MiB). */
@@ -82,6 +84,7 @@ export class MetaloggerLink implements Service {
       accept: ['metalogger', 'master'],
       role: 'master',
       epoch,
+      authCode: this.options.authCode,
       onConnection: (conn, hello) => this.accept(conn, hello),
       onRejected: (remote, reason) => log.warn({ remote, reason }, 'metalogger link refused'),
       onHandlerError: (name, err) => log.error({ request: name, err: (err as Error).stack ?? String(err) }, 'request failed with a bug'),
@@ -105,7 +108,7 @@ export class MetaloggerLink implements Service {
   private accept(conn: Connection, hello: Hello): void {
     const { log } = this.options;
     const dumps = new Map<number, OpenDump>();
-    log.info({ remote: conn.remote, role: hello.role, name: hello.name }, 'follower connected');
+    log.info({ remote: conn.remote, role: hello.role, name: hello.name, authenticated: hello.authenticated }, 'follower connected');
     conn.serve(async (name: MessageName, body: unknown) => {
       switch (name) {
         case 'ping':

@@ -1,0 +1,95 @@
+import { createHmac } from 'node:crypto';
+import { sameBytes } from './auth.js';
+import { Status, TsmfsError } from './status.js';
+
+/**
+ * Chunk grant tokens: what lets a client (or a chunkserver ordered to replicate) use a
+ * chunk on the data port, 9422. The master signs one per copy of every read and write
+ * grant with that chunkserver's key; the chunkserver checks it before it serves a
+ * dataRead, dataChunkInfo or dataWriteInit. A token names one chunk, one version, one
+ * mode and an expiry, so it cannot be used for another chunk, for a version the chunk
+ * has moved past, to write with a read grant, or after the grant ran out.
+ *
+ * Layout (54 bytes, big-endian):
+ *   0 format u8 (1) | 1 mode u8 (1 read, 2 write) | 2 chunkId u64 | 10 version u32 |
+ *   14 expiry u64 (ms since the epoch, on the master's clock) | 22 HMAC-SHA256 of bytes 0–21
+ */
+export type GrantMode = 'read' | 'write';
+
+export interface GrantClaims {
+  chunkId: number;
+  version: number;
+  mode: GrantMode;
+  /** Milliseconds since the epoch on the master's clock. */
+  expiresMs: number;
+}
+
+export const GRANT_TOKEN_SIZE = 54;
+const BODY = 22;
+const FORMAT = 1;
+const MODE_CODE: Record<GrantMode, number> = { read: 1, write: 2 };
+
+function body(c: GrantClaims): Buffer {
+  const b = Buffer.alloc(BODY);
+  b.writeUInt8(FORMAT, 0);
+  b.writeUInt8(MODE_CODE[c.mode], 1);
+  b.writeBigUInt64BE(BigInt(c.chunkId), 2);
+  b.writeUInt32BE(c.version >>> 0, 10);
+  b.writeBigUInt64BE(BigInt(Math.max(0, Math.floor(c.expiresMs))), 14);
+  return b;
+}
+
+function tag(key: Uint8Array, b: Uint8Array): Buffer {
+  return createHmac('sha256', key).update(b).digest();
+}
+
+export function signGrantToken(key: Uint8Array, claims: GrantClaims): Buffer {
+  const b = body(claims);
+  return Buffer.concat([b, tag(key, b)]);
+}
+
+/**
+ * Refuses (EKEYREJECTED) a token that is missing, malformed, not signed with `key`, or
+ * for another chunk, version or mode; EKEYEXPIRED when it ran out. Neither errno ends a
+ * client's write: it asks the master for a new grant, as after any chunkserver error.
+ * The tag is compared in constant time, before anything else is looked at.
+ */
+export function checkGrantToken(key: Uint8Array | undefined, token: Uint8Array | undefined, want: Omit<GrantClaims, 'expiresMs'>, nowMs: number): void {
+  const what = `chunk ${want.chunkId} v${want.version} (${want.mode})`;
+  if (key === undefined) throw new TsmfsError(Status.EKEYREJECTED, `no grant key from the master yet: cannot check the token for ${what}`);
+  if (token === undefined) throw new TsmfsError(Status.EKEYREJECTED, `no grant token for ${what}`);
+  const t = Buffer.from(token.buffer, token.byteOffset, token.length);
+  if (t.length !== GRANT_TOKEN_SIZE || !sameBytes(tag(key, t.subarray(0, BODY)), t.subarray(BODY))) {
+    throw new TsmfsError(Status.EKEYREJECTED, `grant token for ${what} is not the master's`);
+  }
+  const expected = body({ ...want, expiresMs: 0 });
+  // Signed by the master: the claims are its own; they must be this request's.
+  if (!t.subarray(0, 14).equals(expected.subarray(0, 14))) throw new TsmfsError(Status.EKEYREJECTED, `grant token is not for ${what}`);
+  const expiresMs = Number(t.readBigUInt64BE(14));
+  if (nowMs > expiresMs) throw new TsmfsError(Status.EKEYEXPIRED, `grant token for ${what} expired ${nowMs - expiresMs} ms ago`);
+}
+
+/**
+ * A chunkserver's side: the key its master gave it (or that AUTH_CODE derives) and that
+ * master's clock, which expiries are read against (the two machines' clocks may differ).
+ */
+export class GrantVerifier {
+  private key: Uint8Array | undefined;
+  private offsetMs = 0;
+
+  constructor(private readonly now: () => number = Date.now) {}
+
+  /** From a registration: the key, and the master's clock minus ours. */
+  set(key: Uint8Array | undefined, masterOffsetMs: number): void {
+    this.key = key;
+    this.offsetMs = masterOffsetMs;
+  }
+
+  get ready(): boolean {
+    return this.key !== undefined;
+  }
+
+  check(token: Uint8Array | undefined, want: Omit<GrantClaims, 'expiresMs'>): void {
+    checkGrantToken(this.key, token, want, this.now() + this.offsetMs);
+  }
+}
