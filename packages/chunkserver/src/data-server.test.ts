@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
 import { mkdtemp, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -9,6 +10,8 @@ import {
   BLOCK_SIZE,
   DataFrameType,
   FrameDecoder,
+  type GrantMode,
+  GrantVerifier,
   PROTOCOL_VERSION,
   Status,
   dataBlockCrcOk,
@@ -18,6 +21,7 @@ import {
   decodeFrame,
   encodeDataBlock,
   encodeRequest,
+  signGrantToken,
 } from '@tsmfs/protocol';
 import { type Connection, dial } from '@tsmfs/rpc';
 import { pino } from 'pino';
@@ -27,6 +31,17 @@ import { DataServer } from './data-server.js';
 import { type ChunkHandle, HddManager, chunkFolder } from './hdd-manager.js';
 
 const log = pino({ level: 'silent' });
+/** The grant token key every test chunkserver was given, as a master would at registration. */
+const KEY = randomBytes(32);
+
+function token(chunkId: number, version: number, mode: GrantMode, ttlMs = 60_000): Buffer {
+  return signGrantToken(KEY, { chunkId, version, mode, expiresMs: Date.now() + ttlMs });
+}
+
+/** A dataWriteInit as a client sends it from a write grant: a token for every copy of the chain. */
+function writeInit(chunkId: number, version: number, chain: Address[]) {
+  return { chunkId, version, token: token(chunkId, version, 'write'), chain: chain.map((a) => ({ ...a, token: token(chunkId, version, 'write') })) };
+}
 const dirs: string[] = [];
 const running: { server: DataServer; hdd: HddManager }[] = [];
 const conns: Connection[] = [];
@@ -54,7 +69,9 @@ async function chunkserver(name: string): Promise<Cs> {
   dirs.push(disk);
   const hdd = new HddManager({ disks: [{ path: disk, markedForRemoval: false, where: name }], log, leaveSpace: 0, testFreqSeconds: 0 });
   await hdd.start();
-  const server = new DataServer({ host: '127.0.0.1', port: 0, hdd, log, name });
+  const tokens = new GrantVerifier();
+  tokens.set(KEY, 0);
+  const server = new DataServer({ host: '127.0.0.1', port: 0, hdd, log, name, tokens });
   await server.start();
   running.push({ server, hdd });
   return { hdd, server, addr: { host: '127.0.0.1', port: server.port }, disk };
@@ -83,7 +100,7 @@ function writePiece(conn: Connection, chunkId: number, version: number, seq: num
 async function readRange(conn: Connection, chunkId: number, version: number, offset: number, length: number): Promise<Buffer> {
   const out = Buffer.alloc(length);
   let received = 0;
-  await conn.requestStream('dataRead', { chunkId, version, offset, length }, (frame) => {
+  await conn.requestStream('dataRead', { chunkId, version, offset, length, token: token(chunkId, version, 'read') }, (frame) => {
     const block = decodeDataBlock(frame.body);
     expect(dataBlockCrcOk(block)).toBe(true);
     expect(block.data.length).toBeLessThanOrEqual(BLOCK_SIZE);
@@ -107,6 +124,32 @@ function randomPieces(total: number, start: number): Piece[] {
 }
 
 describe('data server', () => {
+  it('serves a chunk only against the master\'s token for that chunk, version and mode, before it expires', async () => {
+    const a = await chunkserver('tok-a');
+    const b = await chunkserver('tok-b');
+    await a.hdd.create(61, 2);
+    await b.hdd.create(61, 2);
+    const conn = await link(a);
+    const read = (t: Buffer | undefined) => conn.requestStream('dataRead', { chunkId: 61, version: 2, offset: 0, length: 10, token: t }, () => undefined);
+    const forged = signGrantToken(randomBytes(32), { chunkId: 61, version: 2, mode: 'read', expiresMs: Date.now() + 60_000 });
+    await expect(read(undefined)).rejects.toMatchObject({ status: Status.EKEYREJECTED });
+    await expect(read(forged)).rejects.toMatchObject({ status: Status.EKEYREJECTED });
+    await expect(read(token(61, 1, 'read'))).rejects.toMatchObject({ status: Status.EKEYREJECTED });
+    await expect(read(token(62, 2, 'read'))).rejects.toMatchObject({ status: Status.EKEYREJECTED });
+    await expect(read(token(61, 2, 'read', -1000))).rejects.toMatchObject({ status: Status.EKEYEXPIRED });
+    await expect(conn.request('dataChunkInfo', { chunkId: 61, version: 2 })).rejects.toMatchObject({ status: Status.EKEYREJECTED });
+    await read(token(61, 2, 'read'));
+
+    // A read token does not open a write; the pieces sent behind the refused init find no write.
+    const init = { chunkId: 61, version: 2, token: token(61, 2, 'read'), chain: [] };
+    await expect(conn.request('dataWriteInit', init)).rejects.toMatchObject({ status: Status.EKEYREJECTED });
+    expect(await writePiece(conn, 61, 2, 0, { offset: 0, data: Buffer.from('intruder') })).toBe(Status.EBADF);
+    // Nor does a good token for the head carry a chain link whose own token is a read token.
+    const chained = { ...writeInit(61, 2, []), chain: [{ ...b.addr, token: token(61, 2, 'read') }] };
+    await expect(conn.request('dataWriteInit', chained)).rejects.toMatchObject({ status: Status.EKEYREJECTED, message: expect.stringContaining(`${b.addr.port}`) });
+    expect((await readRange(await link(b), 61, 2, 0, 8)).equals(Buffer.alloc(8))).toBe(true);
+  });
+
   it('writes a chunk down a chain of two chunkservers; both copies read back identical', async () => {
     const a = await chunkserver('a');
     const b = await chunkserver('b');
@@ -116,7 +159,7 @@ describe('data server', () => {
     const model = Buffer.alloc(6 * BLOCK_SIZE);
     const pieces = [...randomPieces(5 * BLOCK_SIZE, 1000), { offset: 70_000, data: Buffer.alloc(100, 0xee) }];
     const conn = await link(a);
-    await conn.request('dataWriteInit', { chunkId: 42, version: 3, chain: [b.addr] });
+    await conn.request('dataWriteInit', writeInit(42, 3, [b.addr]));
     const statuses = await Promise.all(pieces.map((p, seq) => writePiece(conn, 42, 3, seq, p)));
     expect(statuses.every((s) => s === Status.OK)).toBe(true);
     await conn.request('dataWriteEnd', { chunkId: 42, version: 3 });
@@ -125,7 +168,7 @@ describe('data server', () => {
 
     for (const cs of [a, b]) {
       const reader = await link(cs);
-      expect(await reader.request('dataChunkInfo', { chunkId: 42, version: 3 })).toEqual({ length });
+      expect(await reader.request('dataChunkInfo', { chunkId: 42, version: 3, token: token(42, 3, 'read') })).toEqual({ length });
       expect((await readRange(reader, 42, 3, 0, length)).equals(model.subarray(0, length))).toBe(true);
       // Unaligned reads, and past the end of the data: zeros.
       expect((await readRange(reader, 42, 3, 65_000, 3000)).equals(model.subarray(65_000, 68_000))).toBe(true);
@@ -140,7 +183,7 @@ describe('data server', () => {
     const data = Buffer.alloc(blocks * BLOCK_SIZE);
     for (let i = 0; i < data.length; i += 4) data.writeUInt32BE(i, i);
     const conn = await link(a);
-    await conn.request('dataWriteInit', { chunkId: 77, version: 1, chain: [b.addr, c.addr] });
+    await conn.request('dataWriteInit', writeInit(77, 1, [b.addr, c.addr]));
     const statuses = await Promise.all(
       Array.from({ length: blocks }, (_, i) => writePiece(conn, 77, 1, i, { offset: i * BLOCK_SIZE, data: data.subarray(i * BLOCK_SIZE, (i + 1) * BLOCK_SIZE) })),
     );
@@ -156,11 +199,11 @@ describe('data server', () => {
     const deadPort = b.addr.port;
     await b.server.stop();
     const conn = await link(a);
-    await expect(conn.request('dataWriteInit', { chunkId: 7, version: 1, chain: [{ host: '127.0.0.1', port: deadPort }] })).rejects.toMatchObject({
+    await expect(conn.request('dataWriteInit', writeInit(7, 1, [{ host: '127.0.0.1', port: deadPort }]))).rejects.toMatchObject({
       status: Status.ECONNREFUSED,
       message: expect.stringMatching(/next chunkserver of the chain 127.0.0.1:/),
     });
-    await conn.request('dataWriteInit', { chunkId: 7, version: 1, chain: [] });
+    await conn.request('dataWriteInit', writeInit(7, 1, []));
     expect(await writePiece(conn, 7, 1, 0, { offset: 0, data: Buffer.from('ok') })).toBe(Status.OK);
     await conn.request('dataWriteEnd', { chunkId: 7, version: 1 });
   });
@@ -171,13 +214,13 @@ describe('data server', () => {
     await b.hdd.create(9, 2);
     const conn = await link(a);
     // The last link lacks the chunk while the head opens its own copy fine.
-    await expect(conn.request('dataWriteInit', { chunkId: 9, version: 2, chain: [b.addr, c.addr] })).rejects.toMatchObject({
+    await expect(conn.request('dataWriteInit', writeInit(9, 2, [b.addr, c.addr]))).rejects.toMatchObject({
       message: expect.stringMatching(/next chunkserver of the chain/),
     });
     // The head lacks it while the rest of the chain opens fine.
-    await expect(conn.request('dataWriteInit', { chunkId: 10, version: 1, chain: [b.addr] })).rejects.toMatchObject({ message: expect.stringMatching(/10/) });
+    await expect(conn.request('dataWriteInit', writeInit(10, 1, [b.addr]))).rejects.toMatchObject({ message: expect.stringMatching(/10/) });
     await c.hdd.create(9, 2);
-    await conn.request('dataWriteInit', { chunkId: 9, version: 2, chain: [b.addr, c.addr] });
+    await conn.request('dataWriteInit', writeInit(9, 2, [b.addr, c.addr]));
     const data = Buffer.alloc(3000, 0x5a);
     expect(await writePiece(conn, 9, 2, 0, { offset: 0, data })).toBe(Status.OK);
     await conn.request('dataWriteEnd', { chunkId: 9, version: 2 });
@@ -190,12 +233,12 @@ describe('data server', () => {
     const conn = await link(a);
     const pieces = randomPieces(3 * BLOCK_SIZE, 0);
     // The last link lacks the chunk: the init and every piece behind it fail.
-    const failed = conn.request('dataWriteInit', { chunkId: 11, version: 4, chain: [b.addr, c.addr] });
+    const failed = conn.request('dataWriteInit', writeInit(11, 4, [b.addr, c.addr]));
     const refused = await Promise.all(pieces.map((p, seq) => writePiece(conn, 11, 4, seq, p)));
     await expect(failed).rejects.toMatchObject({ message: expect.stringMatching(/next chunkserver of the chain/) });
     expect(refused.every((st) => st !== Status.OK)).toBe(true);
     await c.hdd.create(11, 4);
-    const init = conn.request('dataWriteInit', { chunkId: 11, version: 4, chain: [b.addr, c.addr] });
+    const init = conn.request('dataWriteInit', writeInit(11, 4, [b.addr, c.addr]));
     const statuses = await Promise.all(pieces.map((p, seq) => writePiece(conn, 11, 4, seq, p)));
     await init;
     expect(statuses.every((st) => st === Status.OK)).toBe(true);
@@ -208,10 +251,10 @@ describe('data server', () => {
     const a = await chunkserver('a');
     await a.hdd.create(9, 2);
     const conn = await link(a);
-    await expect(conn.request('dataWriteInit', { chunkId: 9, version: 1, chain: [] })).rejects.toMatchObject({ status: Status.ESTALE });
-    await expect(conn.request('dataWriteInit', { chunkId: 10, version: 1, chain: [] })).rejects.toMatchObject({ status: Status.ENOENT });
+    await expect(conn.request('dataWriteInit', writeInit(9, 1, []))).rejects.toMatchObject({ status: Status.ESTALE });
+    await expect(conn.request('dataWriteInit', writeInit(10, 1, []))).rejects.toMatchObject({ status: Status.ENOENT });
     expect(await writePiece(conn, 9, 2, 0, { offset: 0, data: Buffer.from('no write open') })).toBe(Status.EBADF);
-    await conn.request('dataWriteInit', { chunkId: 9, version: 2, chain: [] });
+    await conn.request('dataWriteInit', writeInit(9, 2, []));
     expect(await writePiece(conn, 9, 1, 1, { offset: 0, data: Buffer.from('old version') })).toBe(Status.ESTALE);
     expect(await writePiece(conn, 9, 2, 2, { offset: 0, data: Buffer.from('bad crc') }, 12345)).toBe(Status.EIO);
     expect(await writePiece(conn, 9, 2, 3, { offset: 0, data: Buffer.from('good') })).toBe(Status.OK);
@@ -225,7 +268,7 @@ describe('data server', () => {
     const a = await chunkserver('a');
     await a.hdd.create(5, 1);
     const conn = await link(a);
-    await conn.request('dataWriteInit', { chunkId: 5, version: 1, chain: [] });
+    await conn.request('dataWriteInit', writeInit(5, 1, []));
     expect(await writePiece(conn, 5, 1, 0, { offset: 0, data: Buffer.alloc(BLOCK_SIZE, 1) })).toBe(0);
     expect(await writePiece(conn, 5, 1, 1, { offset: BLOCK_SIZE, data: Buffer.alloc(BLOCK_SIZE, 2) })).toBe(0);
     await conn.request('dataWriteEnd', { chunkId: 5, version: 1 });
@@ -346,7 +389,7 @@ describe('data server', () => {
     await closedHuge;
 
     // The server is unharmed.
-    await good.request('dataWriteInit', { chunkId: 1, version: 1, chain: [] });
+    await good.request('dataWriteInit', writeInit(1, 1, []));
     expect(await writePiece(good, 1, 1, 0, { offset: 3, data: Buffer.from('alive') })).toBe(Status.OK);
     await good.request('dataWriteEnd', { chunkId: 1, version: 1 });
     expect((await readRange(await link(a), 1, 1, 3, 5)).toString()).toBe('alive');

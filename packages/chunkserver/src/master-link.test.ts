@@ -1,7 +1,8 @@
 import { mkdtemp, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Address, BLOCK_SIZE, type ChunkRef, type MessageName, Status } from '@tsmfs/protocol';
+import { randomBytes } from 'node:crypto';
+import { type Address, BLOCK_SIZE, type ChunkRef, type DataAddress, GrantVerifier, type MessageName, Status, signGrantToken } from '@tsmfs/protocol';
 import { type Connection, RpcServer } from '@tsmfs/rpc';
 import { pino } from 'pino';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -12,6 +13,13 @@ import { MasterLink } from './master-link.js';
 import { replicateChunk } from './replication.js';
 
 const log = pino({ level: 'silent' });
+/** The grant token key of the test chunkservers' data servers. */
+const KEY = randomBytes(32);
+
+/** A replication source as the master names it: with its read token for the chunk. */
+function source(addr: Address, chunkId: number, version: number): DataAddress {
+  return { ...addr, token: signGrantToken(KEY, { chunkId, version, mode: 'read', expiresMs: Date.now() + 60_000 }) };
+}
 const dirs: string[] = [];
 const services: { stop(): Promise<void> }[] = [];
 
@@ -28,7 +36,9 @@ async function node(name: string): Promise<{ hdd: HddManager; data: DataServer; 
   const hdd = new HddManager({ disks: [{ path: disk, markedForRemoval: false, where: name }], log, leaveSpace: 0, testFreqSeconds: 0 });
   await hdd.start();
   services.push(hdd);
-  const data = new DataServer({ host: '127.0.0.1', port: 0, hdd, log, name });
+  const tokens = new GrantVerifier();
+  tokens.set(KEY, 0);
+  const data = new DataServer({ host: '127.0.0.1', port: 0, hdd, log, name, tokens });
   await data.start();
   services.push(data);
   return { hdd, data, addr: { host: '127.0.0.1', port: data.port }, disk };
@@ -39,6 +49,7 @@ class TestMaster {
   readonly received: { name: MessageName; body: any }[] = [];
   links: Connection[] = [];
   server: RpcServer;
+  readonly grantKey = randomBytes(32);
   constructor(port = 0) {
     this.server = new RpcServer({
       host: '127.0.0.1',
@@ -50,7 +61,7 @@ class TestMaster {
         this.links.push(conn);
         conn.serve((name, body) => {
           this.received.push({ name, body });
-          return name === 'chunkserverRegister' ? { csid: 17 } : {};
+          return name === 'chunkserverRegister' ? { csid: 17, grantKey: this.grantKey, clock: Date.now() + 3_600_000 } : {};
         });
       },
     });
@@ -90,17 +101,19 @@ describe('replication', () => {
     await fh.close();
 
     const dead = { host: '127.0.0.1', port: 1 };
-    await replicateChunk({ hdd: c.hdd, log, name: 'c' }, 3, 2, [dead, b.addr, a.addr]);
+    await replicateChunk({ hdd: c.hdd, log, name: 'c' }, 3, 2, [dead, source(b.addr, 3, 2), source(a.addr, 3, 2)]);
+    // Without the master's token, or with one for another version, no source serves it.
+    await expect(replicateChunk({ hdd: c.hdd, log, name: 'c' }, 3, 2, [a.addr])).rejects.toMatchObject({ status: Status.EKEYREJECTED });
     const h = await c.hdd.acquire(3, 2);
     expect(h.length).toBe(data.length);
     expect((await h.read(0, data.length)).equals(data)).toBe(true);
     await h.release();
 
     // With only bad sources, nothing partial is left behind.
-    await expect(replicateChunk({ hdd: c.hdd, log, name: 'c' }, 4, 1, [dead, b.addr])).rejects.toBeTruthy();
-    await expect(replicateChunk({ hdd: c.hdd, log, name: 'c' }, 3, 2, [a.addr])).rejects.toMatchObject({ status: Status.EEXIST });
+    await expect(replicateChunk({ hdd: c.hdd, log, name: 'c' }, 4, 1, [dead, source(b.addr, 4, 1)])).rejects.toBeTruthy();
+    await expect(replicateChunk({ hdd: c.hdd, log, name: 'c' }, 3, 2, [source(a.addr, 3, 2)])).rejects.toMatchObject({ status: Status.EEXIST });
     await c.hdd.delete(3, 2);
-    await expect(replicateChunk({ hdd: c.hdd, log, name: 'c' }, 3, 2, [b.addr])).rejects.toMatchObject({ status: Status.EIO });
+    await expect(replicateChunk({ hdd: c.hdd, log, name: 'c' }, 3, 2, [source(b.addr, 3, 2)])).rejects.toMatchObject({ status: Status.EIO });
     expect(c.hdd.chunkList()).toEqual([]);
   });
 });
@@ -113,7 +126,9 @@ describe('master link', () => {
     const master = new TestMaster();
     await master.server.start();
     services.push(master.server);
+    const tokens = new GrantVerifier();
     const link = new MasterLink({
+      tokens,
       masters: [{ host: '127.0.0.1', port: master.port }],
       hdd: cs.hdd,
       log,
@@ -130,6 +145,11 @@ describe('master link', () => {
     await until(() => master.of('chunkserverHeartbeat').length >= 2);
     expect(master.of('chunkserverRegister')[0]).toMatchObject({ host: '127.0.0.1', port: cs.addr.port, labels: ['A'], chunkCount: 2 });
     expect(master.of('chunkReport')).toEqual([{ chunks: expect.arrayContaining([{ chunkId: 1, version: 1 }, { chunkId: 2, version: 1 }]), last: true }]);
+    // The key the master gave at registration checks its tokens, against the master's clock (an hour ahead here).
+    const claims = { chunkId: 1, version: 1, mode: 'read' as const };
+    tokens.check(signGrantToken(master.grantKey, { ...claims, expiresMs: Date.now() + 3_660_000 }), claims);
+    expect(() => tokens.check(signGrantToken(master.grantKey, { ...claims, expiresMs: Date.now() + 1_800_000 }), claims)).toThrow(expect.objectContaining({ status: Status.EKEYEXPIRED }));
+    expect(() => tokens.check(signGrantToken(KEY, { ...claims, expiresMs: Date.now() + 3_660_000 }), claims)).toThrow(expect.objectContaining({ status: Status.EKEYREJECTED }));
 
     const conn = master.links[0]!;
     await conn.request('chunkCreate', { epoch: 4, chunkId: 9, version: 1 });

@@ -228,45 +228,59 @@ export class RpcServer {
    */
   private authenticate(socket: Socket, remote: string, hello: Request<'handshake'>, nonce: Buffer, code: string): void {
     const decoder = new FrameDecoder(HANDSHAKE_MAX_BODY);
-    const timer = setTimeout(() => this.reject(socket, remote, `${hello.role} '${hello.name}' sent no AUTH_CODE proof in time`), this.limits.handshakeTimeoutMs);
+    const who = `${hello.role} '${hello.name}'`;
+    // Until it proves the code, the link counts among the unauthenticated (their cap, their timeout).
+    this.unauthenticated.add(socket);
+    const timer = setTimeout(() => this.reject(socket, remote, `${who} sent no AUTH_CODE proof in time`), this.limits.handshakeTimeoutMs);
+    // A peer that finds our proof wrong (another code, or none) hangs up without a word.
+    const onClose = (): void => this.options.onRejected?.(remote, `${who} left before proving AUTH_CODE (it has another code, or none)`);
+    const done = (): void => {
+      clearTimeout(timer);
+      this.unauthenticated.delete(socket);
+      socket.off('data', onData);
+      socket.off('close', onClose);
+      socket.pause();
+    };
     const refuse = (frame: Frame, reason: string): void => {
       socket.end(encodeErrorReply(frame.type, frame.requestId, Status.EACCES, reason));
-      this.options.onRejected?.(remote, `${hello.role} '${hello.name}': ${reason}`);
+      this.options.onRejected?.(remote, `${who}: ${reason}`);
     };
     const onData = (chunk: Buffer): void => {
       let frames: Frame[];
       try {
         frames = decoder.push(chunk);
       } catch (err) {
-        clearTimeout(timer);
+        done();
         this.reject(socket, remote, (err as FrameError).message);
         return;
       }
       if (frames.length === 0) return;
-      clearTimeout(timer);
-      socket.off('data', onData);
-      socket.pause();
+      done();
       const frame = frames[0]!;
       if (frame.type !== Messages.authenticate.id) return refuse(frame, 'AUTH_CODE is required on this port and none was given');
-      let given: Uint8Array | undefined;
-      try {
-        const decoded = decodeFrame(frame);
-        given = decoded.kind === 'request' ? (decoded.body as Request<'authenticate'>).proof : undefined;
-      } catch {
-        given = undefined;
-      }
       const expected = hello.nonce ? peerProof(code, hello.role, nonce, hello.nonce) : undefined;
-      if (!expected || !sameBytes(expected, given)) return refuse(frame, 'wrong AUTH_CODE');
+      if (!expected || !sameBytes(expected, proofIn(frame))) return refuse(frame, 'wrong AUTH_CODE');
       if (decoder.pending > 0 || frames.length > 1) return this.reject(socket, remote, 'frames sent before authentication was answered');
       socket.write(encodeReply('authenticate', frame.requestId, {}));
       this.open(socket, { role: hello.role, name: hello.name, nonce, authenticated: true });
     };
     socket.on('data', onData);
+    socket.once('close', onClose);
     socket.resume();
   }
 
   private reject(socket: Socket, remote: string, reason: string): void {
     this.options.onRejected?.(remote, reason);
     socket.destroy();
+  }
+}
+
+/** The proof an `authenticate` frame carries; undefined when it does not decode. */
+function proofIn(frame: Frame): Uint8Array | undefined {
+  try {
+    const decoded = decodeFrame(frame);
+    return decoded.kind === 'request' ? (decoded.body as Request<'authenticate'>).proof : undefined;
+  } catch {
+    return undefined;
   }
 }
