@@ -4,7 +4,7 @@
  * serve chunk data. docs/security.md.
  */
 import { randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { O_RDWR } from '@tsmfs/client';
@@ -119,6 +119,37 @@ describe('AUTH_CODE (issue 10, item 6)', () => {
     expect(wrongMl.lastVersion()).toBe(0);
     const registered = c.master.logs().filter((l) => l.msg === 'chunkserver registered');
     expect(registered.map((l) => l.address).sort()).toEqual(c.chunkservers.slice(0, 2).map((cs) => `127.0.0.1:${cs.port}`).sort());
+  });
+});
+
+describe('switching AUTH_CODE on', () => {
+  it('goes without downtime as MooseFS documents it: the peers first, then the master re-reads its config on SIGHUP', async () => {
+    const c = await Cluster.create({ master: { config: FAST_LOOP } });
+    const [first] = await c.addChunkservers(1, { config: { AUTH_CODE: CODE } });
+    await first!.process!.waitForLog((l) => l.msg === 'AUTH_CODE is set here but the master does not ask for it', 10_000, 'the transition warning');
+    const s = await c.session();
+    const attr = await s.create(s.root, 'before', 0o644);
+    const f = await s.openFile(attr.inode, O_RDWR);
+    const data = randomBytes(100_000);
+    await f.write(0, data);
+    await f.close();
+
+    appendFileSync(c.master.configFile, `AUTH_CODE = ${CODE}\n`);
+    c.master.process!.child.kill('SIGHUP');
+    await c.master.process!.waitForLog((l) => String(l.msg).startsWith('AUTH_CODE changed'), 10_000, 'the reload');
+    const fake = await rawPeer(c.master.ports.matocs, 'chunkserver', [fakeRegistration]);
+    expect(fake.closed).toBe(true);
+    expect(fake.frames[1]).toMatchObject({ name: 'chunkserverRegister', status: Status.EACCES });
+    // The chunkserver connected before keeps serving; one connecting now authenticates.
+    await c.addChunkservers(1, { config: { AUTH_CODE: CODE } });
+    const g = await s.openFile(attr.inode, O_RDWR);
+    expect((await g.read(0, data.length)).equals(data)).toBe(true);
+    await s.setgoal(attr.inode, 2);
+    await until('a copy on the chunkserver that authenticated', async () => {
+      const grant = await s.call('readChunk', { inode: attr.inode, index: 0 });
+      return grant.locations.length === 2 ? grant : undefined;
+    }, 60_000);
+    await g.close();
   });
 });
 

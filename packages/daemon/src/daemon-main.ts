@@ -13,6 +13,11 @@ export interface DaemonSpec<S extends ConfigSchema> {
   defaultConfigFile?: string;
   /** Builds the ordered service list from validated configuration. May throw ConfigError. */
   build: (config: ConfigValues<S>, log: Logger) => Service[] | Promise<Service[]>;
+  /**
+   * The keys that take effect without a restart (MooseFS's reload): on SIGHUP the file is
+   * read again and, when it is valid, handed here; a mistake keeps the running values.
+   */
+  reload?: (config: ConfigValues<S>, log: Logger) => void;
 }
 
 /**
@@ -52,7 +57,19 @@ export async function runDaemon<S extends ConfigSchema>(spec: DaemonSpec<S>, arg
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  const { reload } = spec;
+  if (reload) process.on('SIGHUP', () => reloadConfig(spec.schema, configFileToRead(opts.config, spec.defaultConfigFile), log, reload));
   log.info('ready');
+}
+
+function reloadConfig<S extends ConfigSchema>(schema: S, file: string | undefined, log: Logger, apply: (config: ConfigValues<S>, log: Logger) => void): void {
+  try {
+    const loaded = loadConfig(schema, file);
+    for (const w of loaded.warnings) log.warn(w);
+    apply(loaded.values, log);
+  } catch (err) {
+    log.error({ config: file, err: (err as Error).message }, 'configuration not reloaded: the running values stay');
+  }
 }
 
 /** The default config file is optional, as MooseFS's /etc/mfs files are; a named one is not. */

@@ -78,6 +78,8 @@ export interface Master {
   chunks: ChunkManager;
   chunkLoop: ChunkLoop;
   http: HttpServer;
+  /** SIGHUP: takes the keys that apply without a restart (AUTH_CODE) from a re-read config. */
+  reload(config: MasterConfig, log: Logger): void;
 }
 
 export interface MasterHooks {
@@ -117,6 +119,8 @@ export function buildMaster(config: MasterConfig, log: Logger, hooks: MasterHook
     onFailure: (err) => hooks.onFatal?.(new Error(`changelog write failed: ${err.message}`, { cause: err })),
   });
   const namespace = new NamespaceService(store, changelog, hooks.onFatal);
+  // Read at every chunkserver and metalogger handshake: a reload applies to the next links.
+  let authCode = config.AUTH_CODE;
   const exportsFile = new ExportsFile(config.EXPORTS_FILENAME, component('exports'));
   const sessions = new Sessions({
     rules: () => exportsFile.rules,
@@ -144,7 +148,7 @@ export function buildMaster(config: MasterConfig, log: Logger, hooks: MasterHook
     port: config.MATOCS_LISTEN_PORT,
     chunks,
     epoch: () => 1,
-    authCode: () => config.AUTH_CODE,
+    authCode: () => authCode,
     log: component('chunkserver-link'),
     limits,
   });
@@ -175,7 +179,7 @@ export function buildMaster(config: MasterConfig, log: Logger, hooks: MasterHook
     changelog,
     preserveSeconds: config.MATOML_LOG_PRESERVE_SECONDS,
     epoch: () => 1,
-    authCode: () => config.AUTH_CODE,
+    authCode: () => authCode,
     log: component('metalogger-link'),
     limits,
   });
@@ -223,6 +227,12 @@ export function buildMaster(config: MasterConfig, log: Logger, hooks: MasterHook
     chunks,
     chunkLoop,
     http,
+    reload: (fresh, reloadLog) => {
+      if (fresh.AUTH_CODE === authCode) return;
+      // As MooseFS: links already open stay as they are; new ones use the new code.
+      reloadLog.warn({ authentication: fresh.AUTH_CODE === '' ? 'off' : authCode === '' ? 'on' : 'new code' }, 'AUTH_CODE changed: chunkservers and metaloggers connecting from now on use it');
+      authCode = fresh.AUTH_CODE;
+    },
   };
 }
 
