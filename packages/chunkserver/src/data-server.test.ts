@@ -39,8 +39,9 @@ function token(chunkId: number, version: number, mode: GrantMode, ttlMs = 60_000
 }
 
 /** A dataWriteInit as a client sends it from a write grant: a token for every copy of the chain. */
-function writeInit(chunkId: number, version: number, chain: Address[]) {
-  return { chunkId, version, token: token(chunkId, version, 'write'), chain: chain.map((a) => ({ ...a, token: token(chunkId, version, 'write') })) };
+function writeInit(chunkId: number, version: number, chain: Address[], ttlMs = 60_000) {
+  const write = (): Buffer => token(chunkId, version, 'write', ttlMs);
+  return { chunkId, version, token: write(), chain: chain.map((a) => ({ ...a, token: write() })) };
 }
 const dirs: string[] = [];
 const running: { server: DataServer; hdd: HddManager }[] = [];
@@ -290,6 +291,8 @@ describe('data server', () => {
     const [a, b, c] = [await chunkserver('a'), await chunkserver('b'), await chunkserver('c')];
     const writers = 8; // as many as a peer's idle pool keeps, so every link is reused
     const chunkIds = Array.from({ length: writers }, (_, i) => 100 + i);
+    // Signed once: the tokens outlast the run, and 300,000 signatures are not what is measured.
+    const inits = chunkIds.map((id) => writeInit(id, 1, [b.addr, c.addr], 3_600_000));
     for (const cs of [a, b, c]) for (const id of chunkIds) await cs.hdd.create(id, 1);
     // Each chunk stays open on every server so that a write's acquire counts a reference
     // instead of opening the file: the writes then cost round trips, not open(2).
@@ -300,7 +303,7 @@ describe('data server', () => {
       Promise.all(
         clients.map(async (conn, w) => {
           for (let i = 0; i < rounds; i++) {
-            await conn.request('dataWriteInit', { chunkId: chunkIds[w]!, version: 1, chain: [b.addr, c.addr] });
+            await conn.request('dataWriteInit', inits[w]!);
             expect(await writePiece(conn, chunkIds[w]!, 1, i, { offset: 0, data: Buffer.from([i & 0xff]) })).toBe(Status.OK);
             await conn.request('dataWriteEnd', { chunkId: chunkIds[w]!, version: 1 });
           }
