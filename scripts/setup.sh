@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Installs everything tsmfs needs on a fresh Debian machine (run as root), then builds.
-# Usage: scripts/setup.sh [--image]  (--image: without the test-only packages, for the Dockerfile)
+# Usage: scripts/setup.sh [--image]  (--image: without the test- and bench-only packages, for the Dockerfile)
 # Idempotent: packages already present are not reinstalled.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # scripts/debian-packages.txt lists every Debian package with what needs it; the image
 # (Dockerfile: setup.sh --image) takes the ones the daemons, the mount and the build need.
-roles='run|build|test'
+roles='run|build|test|bench'
 if [ "${1:-}" = "--image" ]; then roles='run|build'; fi
 debs=()
 while read -r line; do

@@ -23,7 +23,7 @@ describe('outside commands', () => {
   it('each listed package has a role, is installed (scripts/setup.sh did it) and provides its commands', () => {
     const wrong: string[] = [];
     for (const p of packages) {
-      if (!['run', 'build', 'test'].includes(p.role)) wrong.push(`${p.name}: role "${p.role}" is none of run, build, test`);
+      if (!['run', 'build', 'test', 'bench'].includes(p.role)) wrong.push(`${p.name}: role "${p.role}" is none of run, build, test, bench`);
       let files: string[];
       try {
         files = execFileSync('dpkg-query', ['-L', p.name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split('\n');

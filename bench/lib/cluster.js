@@ -1,9 +1,10 @@
 // A master and N chunkservers on loopback in `dir`, with a root session: what the data
-// path benchmarks stand on. Config files are written the way an operator would.
+// path benchmarks stand on, and with `mountCluster` what the mount benchmarks stand on.
+// Config files are written the way an operator would.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MasterSession } from '@tsmfs/client';
-import { freePort, spawnDaemon } from './daemons.js';
+import { freePort, spawnDaemon, stopWithin, unmount, waitForMount } from './daemons.js';
 
 const cfg = (entries) => Object.entries(entries).map(([k, v]) => `${k} = ${v}`).join('\n') + '\n';
 
@@ -53,5 +54,30 @@ export async function startDataCluster(dir, { chunkservers: count = 3, masterCon
   }
   await Promise.all(chunkservers.map((c) => c.ready));
   const session = await MasterSession.open({ masters: [{ host: '127.0.0.1', port: matocl }], cred: { uid: 0, gid: 0, groups: [] } });
-  return { master, chunkservers, session };
+  return { master, chunkservers, session, clientPort: matocl };
+}
+
+/**
+ * Sets the root's goal and mounts the cluster at `mnt` with tsmfs-mount in the
+ * foreground (so its pid is the mount's); resolves once the kernel lists the mount.
+ */
+export async function mountCluster(cluster, mnt, { goal = 2, nodeFlags = [] } = {}) {
+  await cluster.session.setgoal(cluster.session.root, goal);
+  mkdirSync(mnt, { recursive: true });
+  const mount = spawnDaemon('packages/mount/dist/bin/tsmfs-mount.js', [mnt, '-f', '-H', '127.0.0.1', '-P', String(cluster.clientPort)], { readyLine: '"msg":"mounted"', nodeFlags });
+  cluster.mount = { ...mount, mnt };
+  await Promise.race([mount.ready, waitForMount(mnt, mount.child)]);
+  await waitForMount(mnt, mount.child);
+  return mnt;
+}
+
+/** Unmounts (if mounted) and stops every process of the cluster, mount first, master last. */
+export async function stopCluster(cluster) {
+  cluster.session?.close();
+  if (cluster.mount) {
+    unmount(cluster.mount.mnt);
+    await stopWithin(cluster.mount.child);
+  }
+  await Promise.all(cluster.chunkservers.map((c) => stopWithin(c.child)));
+  if (cluster.master) await stopWithin(cluster.master.child);
 }

@@ -1,7 +1,7 @@
 // What every benchmark needs to run real tsmfs processes: free loopback ports, daemons
 // spawned from the built packages and awaited until they say they serve, clean stops,
 // and the /proc figures (RSS, CPU) the benchmarks report.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
@@ -23,22 +23,74 @@ export async function freePort() {
  * says it serves (daemons: "ready", the mount: "mounted") and rejects if it exits first.
  */
 export function spawnDaemon(bin, args, { readyLine = '"msg":"ready"', nodeFlags = [] } = {}) {
-  const child = spawn(process.execPath, [...nodeFlags, join(REPO_ROOT, bin), ...args], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-    env: { ...process.env, LOG_LEVEL: 'info' },
-  });
+  return spawnProgram(process.execPath, [...nodeFlags, join(REPO_ROOT, bin), ...args], { readyLine, env: { LOG_LEVEL: 'info' } });
+}
+
+/**
+ * Spawns any program (a tsmfs daemon, a MooseFS one run with -f) and watches its stdout
+ * and stderr: `ready` resolves when `readyLine` (a string or a RegExp) has been printed,
+ * rejects if it exits first (without `readyLine` it never resolves: wait some other way). Output is always read, so a daemon that logs never blocks
+ * on a full pipe; the last 20,000 characters are kept for error messages (`output()`).
+ */
+export function spawnProgram(command, args, { readyLine, env = {} } = {}) {
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  started.add(child);
+  child.once('exit', () => started.delete(child));
   let seen = '';
+  const matches = () => (typeof readyLine === 'string' ? seen.includes(readyLine) : readyLine?.test(seen) === true);
   const ready = new Promise((res, rej) => {
-    child.stderr.on('data', (b) => {
+    const onData = (b) => {
       seen = (seen + b.toString()).slice(-20000);
-      if (seen.includes(readyLine)) res();
-    });
-    child.on('exit', (code) => rej(new Error(`${bin} exited ${code}: ${seen.slice(-2000)}`)));
+      if (matches()) res();
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    child.on('error', (err) => rej(new Error(`${command}: ${err.message}`)));
+    child.on('exit', (code, signal) => rej(new Error(`${command} ${args.join(' ')} exited ${code ?? signal}: ${seen.slice(-2000)}`)));
   }).then(() => {
     child.removeAllListeners('exit');
   });
   ready.catch(() => {});
-  return { child, ready };
+  return { child, ready, output: () => seen };
+}
+
+/** Every child spawned here that has not exited yet: what a failing run must still stop. */
+const started = new Set();
+
+/**
+ * The last resort of a benchmark that fails or is interrupted: stops every process this
+ * process started (by its pid, never by name), newest first so mounts go before servers.
+ */
+export async function stopAllStarted(graceMs = 15_000) {
+  for (const child of [...started].reverse()) await stopWithin(child, graceMs);
+}
+
+/** Polls /proc/mounts until `dir` is a mount point; fails if `child` (the mount) exits first. */
+export async function waitForMount(dir, child, timeoutMs = 60_000) {
+  for (const t0 = Date.now(); !isMounted(dir); ) {
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`the mount of ${dir} exited (${child.exitCode ?? child.signalCode})`);
+    if (Date.now() - t0 > timeoutMs) throw new Error(`${dir} not mounted after ${timeoutMs / 1000} s`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+export function isMounted(dir) {
+  return readFileSync('/proc/mounts', 'utf8').split('\n').some((l) => l.split(' ')[1] === dir);
+}
+
+/** Unmounts a FUSE mount this process made, lazily if it is busy; no error if it is not mounted. */
+export function unmount(dir) {
+  if (!isMounted(dir)) return;
+  for (const argv of [['fusermount', '-u', dir], ['fusermount', '-u', '-z', dir]]) {
+    if (spawnSync(argv[0], argv.slice(1), { stdio: 'ignore' }).status === 0) return;
+  }
+}
+
+/** Signals a child and waits until it has exited; SIGKILL after `graceMs` if it has not. */
+export async function stopWithin(child, graceMs = 30_000) {
+  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+  await stop(child);
+  clearTimeout(timer);
 }
 
 /** Signals a child (SIGTERM: a clean stop) and waits until it has exited. */

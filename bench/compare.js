@@ -1,0 +1,159 @@
+#!/usr/bin/env node
+// `npm run bench -- compare`: tsmfs side by side with MooseFS 3.0 (Debian's packages),
+// both started here on loopback (3 chunkservers, goal 2) and both measured through their
+// mount with the same workloads (bench/lib/workloads.js), alternating group by group
+// (tsmfs, MooseFS, tsmfs, MooseFS, …) so that a change in the machine's load falls on
+// both. Prints one table (ratio > 1: tsmfs ahead) on stdout, progress on stderr, writes
+// the results as JSON under bench/results/ and, for a full run, appends the table to
+// docs/benchmarks.md. Everything it starts it stops, by pid, also when it fails or is
+// interrupted.
+import { execFileSync } from 'node:child_process';
+import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { Command, InvalidArgumentError } from 'commander';
+import { buildRows, markdownRun, textTable } from './lib/compare-table.js';
+import { mountCluster, startDataCluster, stopCluster } from './lib/cluster.js';
+import { REPO_ROOT, stopAllStarted, unmount } from './lib/daemons.js';
+import { ensureMooseFS, moosefsVersion, startMooseFS } from './lib/moosefs.js';
+import { GROUPS, SIZES, canDropCaches, makeTarball, runGroup } from './lib/workloads.js';
+
+const keyValue = (text, all) => {
+  const m = /^([A-Z][A-Z0-9_]*)=(.*)$/.exec(text);
+  if (!m) throw new InvalidArgumentError('expected KEY=VALUE, e.g. CHANGELOG_SAVE_MODE=0');
+  return { ...all, [m[1]]: m[2] };
+};
+const opts = new Command('bench-compare')
+  .description('tsmfs against MooseFS 3.0 through the mount, same workloads, same machine, alternating')
+  .option('--quick', 'small sizes and 1 round, for development (nothing is written to docs/)')
+  .option('--rounds <n>', 'alternations of tsmfs and MooseFS; medians are reported (default 3, --quick 1)')
+  .option('--only <groups>', `comma-separated workload groups to run (${GROUPS.map((g) => g.name).join(', ')})`)
+  .option('--tsmfs-config <KEY=VALUE>', 'a master config key for tsmfs (repeatable); default: the master\'s own defaults', keyValue)
+  .option('--results <dir>', 'where the JSON results go', join(REPO_ROOT, 'bench/results'))
+  .option('--no-record', 'do not append a full run to docs/benchmarks.md')
+  .addHelpText('after', '\nRuns as root: it installs MooseFS (moosefs-master, -chunkserver, -client, -cli) if missing and drops the\nkernel caches before cold steps. Figures, workloads and the JSON format: docs/benchmarks.md, "Side by side with MooseFS".')
+  .parse()
+  .opts();
+opts.tsmfsConfig ??= {};
+const mode = opts.quick ? 'quick' : 'full';
+const sizes = SIZES[mode];
+const rounds = Number(opts.rounds ?? (opts.quick ? 1 : 3));
+const groups = opts.only ? opts.only.split(',').map((n) => GROUPS.find((g) => g.name === n) ?? fail(`no workload group ${n}`)) : GROUPS;
+const started = Date.now();
+const clock = (ms) => `${Math.floor(ms / 60_000)}:${String(Math.floor(ms / 1000) % 60).padStart(2, '0')}`;
+const progress = (msg) => process.stderr.write(`[compare ${clock(Date.now() - started)}] ${msg}\n`);
+
+function fail(message) {
+  process.stderr.write(`bench compare: ${message}\n`);
+  process.exit(2);
+}
+
+/** Figures of one (round, target) and the errors of groups that failed there. */
+const runs = { tsmfs: [], moosefs: [] };
+const errors = [];
+const base = mkdtempSync(join(tmpdir(), 'tsmfs-compare-'));
+const targets = {};
+
+let tearingDown;
+function teardown() {
+  tearingDown ??= (async () => {
+    for (const t of Object.values(targets)) await t.stop().catch((err) => progress(`stopping ${t.name}: ${err.message}`));
+    await stopAllStarted();
+    for (const mnt of [join(base, 'tsmfs/mnt'), join(base, 'moosefs/mnt')]) unmount(mnt);
+    rmSync(base, { recursive: true, force: true });
+  })();
+  return tearingDown;
+}
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.once(signal, () => {
+    progress(`${signal}: stopping everything this run started`);
+    teardown().finally(() => process.exit(130));
+  });
+}
+
+async function startTargets() {
+  mkdirSync(join(base, 'tsmfs'));
+  mkdirSync(join(base, 'moosefs'));
+  progress(`starting tsmfs (3 chunkservers, goal 2) in ${base}/tsmfs`);
+  const cluster = await startDataCluster(join(base, 'tsmfs'), { masterConfig: opts.tsmfsConfig });
+  targets.tsmfs = { name: 'tsmfs', stop: () => stopCluster(cluster) };
+  targets.tsmfs.mnt = await mountCluster(cluster, join(base, 'tsmfs/mnt'), { goal: 2 });
+  progress(`starting MooseFS (3 chunkservers, goal 2) in ${base}/moosefs`);
+  const moosefs = await startMooseFS(join(base, 'moosefs'));
+  targets.moosefs = { name: 'moosefs', stop: moosefs.stop, mnt: moosefs.mnt };
+}
+
+async function runRounds(context) {
+  const total = rounds * groups.length * 2;
+  let done = 0;
+  const t0 = Date.now();
+  for (let round = 0; round < rounds; round++) {
+    for (const name of ['tsmfs', 'moosefs']) runs[name][round] = {};
+    for (const group of groups) {
+      for (const name of ['tsmfs', 'moosefs']) {
+        const left = done ? `, ~${clock(((Date.now() - t0) / done) * (total - done))} left` : '';
+        const step = (what) => progress(`[${done + 1}/${total}${left}] round ${round + 1} ${name.padEnd(7)} ${what}`);
+        try {
+          Object.assign(runs[name][round], await runGroup(group, targets[name].mnt, sizes, step, context));
+        } catch (err) {
+          progress(`${name} ${group.name} failed: ${err.message}`);
+          errors.push({ round: round + 1, target: name, group: group.name, error: err.message });
+        }
+        done++;
+      }
+    }
+  }
+}
+
+const commit = () => {
+  const git = (...args) => execFileSync('git', ['-c', 'safe.directory=*', '-C', REPO_ROOT, ...args], { encoding: 'utf8' }).trim();
+  return git('rev-parse', '--short', 'HEAD') + (git('status', '--porcelain', '--untracked-files=no') ? '+changes' : '');
+};
+
+function record(result) {
+  mkdirSync(opts.results, { recursive: true });
+  const file = join(opts.results, `compare-${result.date.replace(/[:.]/g, '-')}-${result.commit}.json`);
+  writeFileSync(file, JSON.stringify(result, null, 2) + '\n');
+  progress(`results: ${file}`);
+  if (mode === 'full' && opts.record) {
+    appendFileSync(join(REPO_ROOT, 'docs/benchmarks.md'), '\n' + markdownRun(result));
+    progress('table appended to docs/benchmarks.md');
+  }
+}
+
+try {
+  if (process.getuid() !== 0) progress('not root: MooseFS must be installed already and "cold" steps stay warm (caches cannot be dropped)');
+  await ensureMooseFS(progress);
+  const load = { start: loadavg() };
+  await startTargets();
+  const scratch = join(base, 'scratch');
+  mkdirSync(scratch);
+  const tarball = await makeTarball(scratch, sizes);
+  progress(`${mode} run: ${rounds} round(s) of ${groups.map((g) => g.name).join(', ')}; load average ${load.start.map((l) => l.toFixed(2)).join(' ')}`);
+  await runRounds({ scratch, tarball });
+  load.end = loadavg();
+  const result = {
+    date: new Date().toISOString(),
+    commit: commit(),
+    mode,
+    rounds,
+    sizes: { ...sizes, treeEntries: tarball.entries },
+    load,
+    machine: { cpus: cpus().length, memGiB: Math.round(totalmem() / 2 ** 30), kernel: readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim() },
+    cachesDropped: canDropCaches(),
+    moosefsVersion: await moosefsVersion(),
+    tsmfsConfig: opts.tsmfsConfig,
+    durationS: Math.round((Date.now() - started) / 1000),
+    rows: buildRows(runs),
+    errors,
+  };
+  record(result);
+  console.log(textTable(result.rows));
+  progress(`done in ${clock(Date.now() - started)}${errors.length ? `; ${errors.length} group(s) failed (see "errors" in the JSON)` : ''}`);
+  process.exitCode = errors.length ? 1 : 0;
+} catch (err) {
+  progress(`failed: ${err.message}`);
+  process.exitCode = 1;
+} finally {
+  await teardown();
+}
