@@ -8,7 +8,7 @@
 // docs/benchmarks.md. Everything it starts it stops, by pid, also when it fails or is
 // interrupted.
 import { execFileSync } from 'node:child_process';
-import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
@@ -17,6 +17,8 @@ import { mountCluster, startDataCluster, stopCluster } from './lib/cluster.js';
 import { REPO_ROOT, stopAllStarted, unmount } from './lib/daemons.js';
 import { ensureMooseFS, moosefsVersion, startMooseFS } from './lib/moosefs.js';
 import { GROUPS, SIZES, canDropCaches, makeTarball, runGroup } from './lib/workloads.js';
+
+const RUNS_MARKER = '<!-- bench/compare.js inserts each full run\'s table above this line -->';
 
 const keyValue = (text, all) => {
   const m = /^([A-Z][A-Z0-9_]*)=(.*)$/.exec(text);
@@ -29,12 +31,14 @@ const opts = new Command('bench-compare')
   .option('--rounds <n>', 'alternations of tsmfs and MooseFS; medians are reported (default 3, --quick 1)')
   .option('--only <groups>', `comma-separated workload groups to run (${GROUPS.map((g) => g.name).join(', ')})`)
   .option('--tsmfs-config <KEY=VALUE>', 'a master config key for tsmfs (repeatable); default: the master\'s own defaults', keyValue)
+  .option('--moosefs-config <KEY=VALUE>', 'a key for mfsmaster.cfg (repeatable, e.g. CHANGELOG_SAVE_MODE=2 or NICE_LEVEL=0); default: MooseFS\'s defaults', keyValue)
   .option('--results <dir>', 'where the JSON results go', join(REPO_ROOT, 'bench/results'))
   .option('--no-record', 'do not append a full run to docs/benchmarks.md')
   .addHelpText('after', '\nRuns as root: it installs MooseFS (moosefs-master, -chunkserver, -client, -cli) if missing and drops the\nkernel caches before cold steps. Figures, workloads and the JSON format: docs/benchmarks.md, "Side by side with MooseFS".')
   .parse()
   .opts();
 opts.tsmfsConfig ??= {};
+opts.moosefsConfig ??= {};
 const mode = opts.quick ? 'quick' : 'full';
 const sizes = SIZES[mode];
 const rounds = Number(opts.rounds ?? (opts.quick ? 1 : 3));
@@ -60,7 +64,7 @@ function teardown() {
     for (const t of Object.values(targets)) await t.stop().catch((err) => progress(`stopping ${t.name}: ${err.message}`));
     await stopAllStarted();
     for (const mnt of [join(base, 'tsmfs/mnt'), join(base, 'moosefs/mnt')]) unmount(mnt);
-    rmSync(base, { recursive: true, force: true });
+    rmSync(base, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
   })();
   return tearingDown;
 }
@@ -79,7 +83,7 @@ async function startTargets() {
   targets.tsmfs = { name: 'tsmfs', stop: () => stopCluster(cluster) };
   targets.tsmfs.mnt = await mountCluster(cluster, join(base, 'tsmfs/mnt'), { goal: 2 });
   progress(`starting MooseFS (3 chunkservers, goal 2) in ${base}/moosefs`);
-  const moosefs = await startMooseFS(join(base, 'moosefs'));
+  const moosefs = await startMooseFS(join(base, 'moosefs'), { masterConfig: opts.moosefsConfig });
   targets.moosefs = { name: 'moosefs', stop: moosefs.stop, mnt: moosefs.mnt };
 }
 
@@ -116,8 +120,12 @@ function record(result) {
   writeFileSync(file, JSON.stringify(result, null, 2) + '\n');
   progress(`results: ${file}`);
   if (mode === 'full' && opts.record) {
-    appendFileSync(join(REPO_ROOT, 'docs/benchmarks.md'), '\n' + markdownRun(result));
-    progress('table appended to docs/benchmarks.md');
+    const doc = join(REPO_ROOT, 'docs/benchmarks.md');
+    const text = readFileSync(doc, 'utf8');
+    const at = text.indexOf(RUNS_MARKER);
+    // Runs go at the end of the compare section, oldest first, whatever follows it.
+    writeFileSync(doc, at === -1 ? `${text}\n${markdownRun(result)}` : `${text.slice(0, at)}${markdownRun(result)}\n${text.slice(at)}`);
+    progress('table added to docs/benchmarks.md');
   }
 }
 
@@ -143,6 +151,7 @@ try {
     cachesDropped: canDropCaches(),
     moosefsVersion: await moosefsVersion(),
     tsmfsConfig: opts.tsmfsConfig,
+    moosefsConfig: opts.moosefsConfig,
     durationS: Math.round((Date.now() - started) / 1000),
     rows: buildRows(runs),
     errors,

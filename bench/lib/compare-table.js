@@ -87,11 +87,11 @@ export function markdownTable(rows) {
 
 /** One run's entry for docs/benchmarks.md: when, what, under which load, then the table. */
 export function markdownRun(result) {
-  const config = Object.entries(result.tsmfsConfig).map(([k, v]) => `${k} = ${v}`).join(', ') || 'the master\'s defaults';
+  const keys = (config) => Object.entries(config).map(([k, v]) => `${k} = ${v}`).join(', ') || 'the master\'s defaults';
   return [
     `### ${result.date}, commit ${result.commit} (${result.mode}, ${result.rounds} round${result.rounds === 1 ? '' : 's'})`,
     '',
-    `\`npm run bench -- compare${result.mode === 'quick' ? ' --quick' : ''}\`; MooseFS ${result.moosefsVersion}; tsmfs: ${config}. ` +
+    `\`npm run bench -- compare${result.mode === 'quick' ? ' --quick' : ''}\`; MooseFS ${result.moosefsVersion}: ${keys(result.moosefsConfig)}; tsmfs: ${keys(result.tsmfsConfig)}. ` +
       `Load average (1 min) at the start ${result.load.start[0].toFixed(2)}, at the end ${result.load.end[0].toFixed(2)}, ${result.machine.cpus} CPUs. Medians of the rounds; ratio > 1: tsmfs ahead.`,
     '',
     markdownTable(result.rows),

@@ -2,7 +2,7 @@
 // spawned from the built packages and awaited until they say they serve, clean stops,
 // and the /proc figures (RSS, CPU) the benchmarks report.
 import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 
@@ -83,6 +83,35 @@ export function unmount(dir) {
   if (!isMounted(dir)) return;
   for (const argv of [['fusermount', '-u', dir], ['fusermount', '-u', '-z', dir]]) {
     if (spawnSync(argv[0], argv.slice(1), { stdio: 'ignore' }).status === 0) return;
+  }
+}
+
+/** Pids of the processes whose parent is `pid` (from /proc): helpers a daemon forked itself. */
+export function childPids(pid) {
+  const parentOf = (p) => {
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    } catch {
+      return -1; // gone meanwhile
+    }
+  };
+  return readdirSync('/proc').filter((p) => /^\d+$/.test(p) && parentOf(p) === pid).map(Number);
+}
+
+/** Waits until the processes `pids` (not our children: no exit event) have exited; SIGKILL after `graceMs`. */
+export async function waitForPids(pids, graceMs = 30_000) {
+  const alive = (p) => {
+    try {
+      process.kill(p, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  for (const t0 = Date.now(); pids.some(alive); ) {
+    if (Date.now() - t0 > graceMs) for (const p of pids.filter(alive)) process.kill(p, 'SIGKILL');
+    await new Promise((r) => setTimeout(r, 100));
   }
 }
 

@@ -6,7 +6,7 @@ import { execFile, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { REPO_ROOT, freePort, spawnProgram, stopWithin, unmount, waitForMount } from './daemons.js';
+import { REPO_ROOT, childPids, freePort, spawnProgram, stopWithin, unmount, waitForMount, waitForPids } from './daemons.js';
 
 const run = promisify(execFile);
 const cfg = (entries) => Object.entries(entries).map(([k, v]) => `${k} = ${v}`).join('\n') + '\n';
@@ -56,9 +56,9 @@ async function ports(chunkservers) {
  * would hand that address to clients on other machines); the check runs after REMAP_*,
  * so 127.0.0.1 is remapped to 0.0.0.0, which a connect() on Linux also reaches locally.
  * Everything else is MooseFS's default (CHANGELOG_SAVE_MODE 0, NICE_LEVEL -19), as an
- * administrator who installs it gets it.
+ * administrator who installs it gets it, unless `extra` says otherwise.
  */
-function masterConfig(dir, p) {
+function masterConfig(dir, p, extra) {
   return cfg({
     WORKING_USER: 'root',
     WORKING_GROUP: 'root',
@@ -75,6 +75,7 @@ function masterConfig(dir, p) {
     REMAP_BITS: 32,
     REMAP_SOURCE_IP_CLASS: '127.0.0.1',
     REMAP_DESTINATION_IP_CLASS: '0.0.0.0',
+    ...extra,
   });
 }
 
@@ -117,7 +118,7 @@ async function chunkserversWithSpace(p, count, timeoutMs = 120_000) {
  * Starts MooseFS in `dir` (empty, traversable by root) and mounts it at `dir/mnt` with the
  * root's goal set. Returns `{ mnt, processes, stop }`; on failure what was started is stopped.
  */
-export async function startMooseFS(dir, { chunkservers = 3, goal = 2 } = {}) {
+export async function startMooseFS(dir, { chunkservers = 3, goal = 2, masterConfig: extra = {} } = {}) {
   const p = await ports(chunkservers);
   const processes = [];
   const mnt = join(dir, 'mnt');
@@ -130,7 +131,7 @@ export async function startMooseFS(dir, { chunkservers = 3, goal = 2 } = {}) {
     else writeFileSync(join(dir, 'master/metadata.mfs'), 'MFSM NEW');
     writeFileSync(join(dir, 'mfsexports.cfg'), '127.0.0.1\t/\trw,alldirs,admin,maproot=0:0\n');
     writeFileSync(join(dir, 'mfstopology.cfg'), '');
-    writeFileSync(join(dir, 'mfsmaster.cfg'), masterConfig(dir, p));
+    writeFileSync(join(dir, 'mfsmaster.cfg'), masterConfig(dir, p, extra));
     const master = spawnProgram('mfsmaster', ['-f', '-c', join(dir, 'mfsmaster.cfg'), 'start'], { readyLine: 'main master server module: listen on' });
     processes.push(master);
     await master.ready;
@@ -152,8 +153,16 @@ export async function startMooseFS(dir, { chunkservers = 3, goal = 2 } = {}) {
   }
 }
 
-/** Unmounts, then stops the mount, the chunkservers and last the master (which dumps its metadata). */
+/**
+ * Unmounts, then stops the mount, the chunkservers and last the master (which dumps its
+ * metadata). The master's changelog writer is a process it forked and outlives it for a
+ * moment: waited for by pid, so that nothing writes into the directory once we return.
+ */
 async function stopMooseFS({ mnt, processes }) {
   unmount(mnt);
-  for (const { child } of [...processes].reverse()) await stopWithin(child);
+  for (const { child } of [...processes].reverse()) {
+    const helpers = child.exitCode === null ? childPids(child.pid) : [];
+    await stopWithin(child);
+    await waitForPids(helpers);
+  }
 }
