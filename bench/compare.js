@@ -59,6 +59,8 @@ const base = mkdtempSync(join(tmpdir(), 'tsmfs-compare-'));
 const targets = {};
 
 let tearingDown;
+/** Set by a signal: the run stops at the next group and records nothing. */
+let interrupted = false;
 function teardown() {
   tearingDown ??= (async () => {
     for (const t of Object.values(targets)) await t.stop().catch((err) => progress(`stopping ${t.name}: ${err.message}`));
@@ -70,7 +72,8 @@ function teardown() {
 }
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
   process.once(signal, () => {
-    progress(`${signal}: stopping everything this run started`);
+    interrupted = true;
+    progress(`${signal}: stopping everything this run started; nothing is recorded`);
     teardown().finally(() => process.exit(130));
   });
 }
@@ -95,12 +98,13 @@ async function runRounds(context) {
     for (const name of ['tsmfs', 'moosefs']) runs[name][round] = {};
     for (const group of groups) {
       for (const name of ['tsmfs', 'moosefs']) {
+        if (interrupted) throw new Error('interrupted');
         const left = done ? `, ~${clock(((Date.now() - t0) / done) * (total - done))} left` : '';
         const step = (what) => progress(`[${done + 1}/${total}${left}] round ${round + 1} ${name.padEnd(7)} ${what}`);
         try {
           Object.assign(runs[name][round], await runGroup(group, targets[name].mnt, sizes, step, context));
         } catch (err) {
-          progress(`${name} ${group.name} failed: ${err.message}`);
+          progress(`${name} ${group.name} failed: ${err.message.split('\n')[0].slice(0, 300)}`);
           errors.push({ round: round + 1, target: name, group: group.name, error: err.message });
         }
         done++;
@@ -139,6 +143,7 @@ try {
   const tarball = await makeTarball(scratch, sizes);
   progress(`${mode} run: ${rounds} round(s) of ${groups.map((g) => g.name).join(', ')}; load average ${load.start.map((l) => l.toFixed(2)).join(' ')}`);
   await runRounds({ scratch, tarball });
+  if (interrupted) throw new Error('interrupted');
   load.end = loadavg();
   const result = {
     date: new Date().toISOString(),
