@@ -4,6 +4,7 @@
  * that leaves a gap instead of a wrong figure. No timing: values are given.
  */
 import { describe, expect, it } from 'vitest';
+// @ts-expect-error bench/ is plain JavaScript, run by node as it is: no declarations to check against.
 import { FIGURES, buildRows, markdownTable, median, ratio, textTable } from '../bench/lib/compare-table.js';
 
 const figure = (key: string) => FIGURES.find((f: { key: string }) => f.key === key)!;

@@ -66,7 +66,6 @@ export async function mountCluster(cluster, mnt, { goal = 2, nodeFlags = [] } = 
   mkdirSync(mnt, { recursive: true });
   const mount = spawnDaemon('packages/mount/dist/bin/tsmfs-mount.js', [mnt, '-f', '-H', '127.0.0.1', '-P', String(cluster.clientPort)], { readyLine: '"msg":"mounted"', nodeFlags });
   cluster.mount = { ...mount, mnt };
-  await Promise.race([mount.ready, waitForMount(mnt, mount.child)]);
   await waitForMount(mnt, mount.child);
   return mnt;
 }
