@@ -1,4 +1,4 @@
-import { type ChunkGrant, type ChunkLocation, Status, TsmfsError, dataBlockCrcOk, decodeDataBlock } from '@tsmfs/protocol';
+import { type ChunkGrant, type ChunkLocation, Status, TsmfsError, dataBlockCrcOk, decodeDataBlock, ioFailure } from '@tsmfs/protocol';
 import type { DataLinks } from './data-links.js';
 
 /** Largest span of one dataRead: the chunkserver streams it back block by block. */
@@ -34,7 +34,7 @@ export async function readChunk(source: ChunkSource, offset: number, length: num
     try {
       return await readChunkRange(source.links, grant, offset, length, first, source.onFallback);
     } catch (err) {
-      if (attempt >= READ_GRANTS) throw err;
+      if (attempt >= READ_GRANTS) throw ioFailure(err);
       source.onFallback?.(err);
       if (attempt > 1) await new Promise((r) => setTimeout(r, READ_RETRY_PAUSE_MS << (attempt - 2)));
       grant = await source.grant(true);

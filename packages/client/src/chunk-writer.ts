@@ -12,6 +12,7 @@ import {
   dataCrc,
   decodeDataWriteStatus,
   encodeDataBlockHeader,
+  ioFailure,
 } from '@tsmfs/protocol';
 import type { Connection } from '@tsmfs/rpc';
 import type { DataLinks } from './data-links.js';
@@ -89,7 +90,8 @@ export async function writeChunk(ctx: ChunkWriteContext, index: number, dirty: D
       // The lease must end before the next grant; a failure to say so only delays it.
       await ctx.call('writeChunkEnd', { inode: ctx.inode, index, chunkId: grant.chunkId, length: 0, ok: false }).catch(() => undefined);
       const status = err instanceof TsmfsError ? err.status : Status.EIO;
-      if (FINAL.has(status) || attempt >= MAX_ATTEMPTS) throw err instanceof TsmfsError ? err : new TsmfsError(Status.EIO, (err as Error).message);
+      if (FINAL.has(status)) throw err;
+      if (attempt >= MAX_ATTEMPTS) throw ioFailure(err);
       ctx.onRetry?.(index, err);
       await new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** (attempt - 1))));
     }

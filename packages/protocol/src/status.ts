@@ -88,3 +88,14 @@ export function fail(name: StatusName, message?: string): TsmfsError {
 export function isTsmfsError(err: unknown, name?: StatusName): err is TsmfsError {
   return err instanceof TsmfsError && (name === undefined || err.status === Status[name]);
 }
+
+/**
+ * A data-path failure as an application sees it once every retry is spent: EIO, with
+ * the chunkserver's own status (ESTALE, EKEYREJECTED, a dead link…) kept as the cause.
+ * Those statuses are the client's reasons to retry, not errno values write(2) or read(2)
+ * may return.
+ */
+export function ioFailure(err: unknown): TsmfsError {
+  const message = err instanceof Error ? err.message : String(err);
+  return new TsmfsError(Status.EIO, message, { cause: err });
+}
