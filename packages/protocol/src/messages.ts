@@ -113,11 +113,55 @@ export type TrashEntry = Infer<typeof TrashEntry>;
 
 // ---- the catalogue ----------------------------------------------------------------
 
-const msg = <const Id extends number, Req extends ReturnType<typeof t.obj>, Res extends ReturnType<typeof t.obj>>(
+// Each message also says which link serves it; a client-port request says who may send
+// it, which of its fields name inodes and whether it changes metadata. The master derives
+// its client dispatch and the export's per-request rules from these declarations
+// (packages/master/src/links/client-requests.ts), so no request can skip them.
+
+/**
+ * The server that answers a message: the master's client port (9421), chunkserver port
+ * (9420) or metalogger port (9419); the chunkserver's end of its master link (the
+ * master's commands) or its data port (9422); or any link (set-up).
+ */
+export type Link = 'any' | 'client' | 'chunkserver' | 'metalogger' | 'commands' | 'data';
+
+/** Which sessions may send a client request: none needed, a file system session, a meta session (mount -m), either. */
+export type SessionKind = 'none' | 'fs' | 'meta' | 'any';
+
+/**
+ * What an inode field of a client request must name, checked before any handler runs
+ * (docs/security.md, "Exports confine sessions"):
+ * - `node`: a node inside the session's export; on a meta session a trashed or sustained file;
+ * - `handle`: the same, or a file this session holds open (an open descriptor keeps its
+ *   file after it is renamed out of the export or unlinked, as POSIX wants).
+ */
+export type InodeRole = 'node' | 'handle';
+
+type ObjSchema = ReturnType<typeof t.obj>;
+/** The u32 fields of a request: the only ones that can name an inode. */
+type U32Field<Req> = Req extends { k: 'obj'; fields: infer F } ? { [K in keyof F]: F[K] extends typeof t.u32 ? K : never }[keyof F] : never;
+
+export interface ClientTraits<Req, S extends SessionKind> {
+  readonly session: S;
+  readonly inodes: { readonly [K in U32Field<Req>]?: InodeRole };
+  /** Changes metadata, so EROFS on a read-only session; 'if-writing': when its `flags` open for writing or truncate. */
+  readonly mutates: boolean | 'if-writing';
+}
+
+const msg = <const Id extends number, Req extends ObjSchema, Res extends ObjSchema, const L extends Exclude<Link, 'client'>>(
   id: Id,
   req: Req,
   res: Res,
-) => ({ id, req, res });
+  link: L,
+) => ({ id, req, res, link });
+
+/** A request served on the master's client port. */
+const clientMsg = <const Id extends number, Req extends ObjSchema, Res extends ObjSchema, const S extends SessionKind>(
+  id: Id,
+  req: Req,
+  res: Res,
+  traits: ClientTraits<Req, S>,
+) => ({ id, req, res, link: 'client' as const, ...traits });
 
 /** `setattr` fields: absent = unchanged; `*Now` sets to the master's clock (UTIME_NOW). */
 const SetattrReq = t.obj({
@@ -143,13 +187,14 @@ export const Messages = {
     // `nonce`: the peer's challenge, answered by `proof` when the server has AUTH_CODE (auth.ts).
     t.obj({ role: Role, version: t.u32, name: t.str(256), nonce: t.opt(t.bytes(64)) }),
     t.obj({ role: Role, version: t.u32, epoch: t.u53, nonce: t.bytes(64), proof: t.opt(t.bytes(64)) }),
+    'any',
   ),
   /** The peer's AUTH_CODE proof, right after the handshake, on a port whose server asks for it (auth.ts). */
-  authenticate: msg(3, t.obj({ proof: t.bytes(64) }), Empty),
-  ping: msg(2, Empty, Empty),
+  authenticate: msg(3, t.obj({ proof: t.bytes(64) }), Empty, 'any'),
+  ping: msg(2, Empty, Empty, 'any'),
 
   // client ↔ master: session
-  register: msg(
+  register: clientMsg(
     10,
     t.obj({
       subdir: t.str(MAX_PATH_LENGTH),
@@ -176,13 +221,16 @@ export const Messages = {
       minTrashtime: t.u32,
       maxTrashtime: t.u32,
     }),
+    // Opens the session every other client request needs.
+    { session: 'none', inodes: {}, mutates: false },
   ),
 
   // client ↔ master: namespace
-  lookup: msg(20, t.obj({ cred: Cred, parent: t.u32, name: Name }), t.obj({ attr: Attr })),
-  getattr: msg(21, t.obj({ inode: t.u32 }), t.obj({ attr: Attr })),
-  setattr: msg(22, SetattrReq, t.obj({ attr: Attr })),
-  mknod: msg(
+  lookup: clientMsg(20, t.obj({ cred: Cred, parent: t.u32, name: Name }), t.obj({ attr: Attr }), { session: 'fs', inodes: { parent: 'node' }, mutates: false }),
+  // The meta mount asks for the attributes of trashed and sustained files.
+  getattr: clientMsg(21, t.obj({ inode: t.u32 }), t.obj({ attr: Attr }), { session: 'any', inodes: { inode: 'handle' }, mutates: false }),
+  setattr: clientMsg(22, SetattrReq, t.obj({ attr: Attr }), { session: 'fs', inodes: { inode: 'handle' }, mutates: true }),
+  mknod: clientMsg(
     23,
     t.obj({
       cred: Cred,
@@ -197,74 +245,94 @@ export const Messages = {
       open: t.opt(t.u32),
     }),
     t.obj({ attr: Attr, opened: t.opt(t.bool) }),
+    { session: 'fs', inodes: { parent: 'node' }, mutates: true },
   ),
-  mkdir: msg(24, t.obj({ cred: Cred, parent: t.u32, name: Name, mode: t.u16, umask: t.u16 }), t.obj({ attr: Attr })),
-  symlink: msg(
+  mkdir: clientMsg(24, t.obj({ cred: Cred, parent: t.u32, name: Name, mode: t.u16, umask: t.u16 }), t.obj({ attr: Attr }), { session: 'fs', inodes: { parent: 'node' }, mutates: true }),
+  symlink: clientMsg(
     25,
     t.obj({ cred: Cred, parent: t.u32, name: Name, target: t.str(MAX_SYMLINK_LENGTH * 4) }),
     t.obj({ attr: Attr }),
+    { session: 'fs', inodes: { parent: 'node' }, mutates: true },
   ),
-  readlink: msg(26, t.obj({ inode: t.u32 }), t.obj({ target: t.str(MAX_SYMLINK_LENGTH * 4) })),
-  link: msg(27, t.obj({ cred: Cred, inode: t.u32, parent: t.u32, name: Name }), t.obj({ attr: Attr })),
-  unlink: msg(28, t.obj({ cred: Cred, parent: t.u32, name: Name }), Empty),
-  rmdir: msg(29, t.obj({ cred: Cred, parent: t.u32, name: Name }), Empty),
-  rename: msg(
+  readlink: clientMsg(26, t.obj({ inode: t.u32 }), t.obj({ target: t.str(MAX_SYMLINK_LENGTH * 4) }), { session: 'fs', inodes: { inode: 'node' }, mutates: false }),
+  link: clientMsg(27, t.obj({ cred: Cred, inode: t.u32, parent: t.u32, name: Name }), t.obj({ attr: Attr }), { session: 'fs', inodes: { inode: 'node', parent: 'node' }, mutates: true }),
+  unlink: clientMsg(28, t.obj({ cred: Cred, parent: t.u32, name: Name }), Empty, { session: 'fs', inodes: { parent: 'node' }, mutates: true }),
+  rmdir: clientMsg(29, t.obj({ cred: Cred, parent: t.u32, name: Name }), Empty, { session: 'fs', inodes: { parent: 'node' }, mutates: true }),
+  rename: clientMsg(
     30,
     t.obj({ cred: Cred, parent: t.u32, name: Name, newParent: t.u32, newName: Name, flags: t.u32 }),
     Empty,
+    { session: 'fs', inodes: { parent: 'node', newParent: 'node' }, mutates: true },
   ),
-  readdir: msg(
+  readdir: clientMsg(
     31,
     t.obj({ cred: Cred, inode: t.u32, cookie: t.u53, max: t.u32, withAttrs: t.bool }),
     t.obj({ entries: t.arr(DirEntry, 100_000), cookie: t.u53, eof: t.bool }),
+    { session: 'fs', inodes: { inode: 'node' }, mutates: false },
   ),
-  statfs: msg(
+  statfs: clientMsg(
     32,
     Empty,
     t.obj({ totalSpace: t.u53, availSpace: t.u53, trashSpace: t.u53, sustainedSpace: t.u53, inodes: t.u53 }),
+    { session: 'any', inodes: {}, mutates: false },
   ),
-  access: msg(33, t.obj({ cred: Cred, inode: t.u32, mask: t.u8 }), Empty),
-  open: msg(34, t.obj({ cred: Cred, inode: t.u32, flags: t.u32 }), t.obj({ attr: Attr })),
-  release: msg(35, t.obj({ inode: t.u32 }), Empty),
-  getxattr: msg(36, t.obj({ cred: Cred, inode: t.u32, name: XattrNameArg }), t.obj({ value: t.bytes(MAX_XATTR_VALUE) })),
-  setxattr: msg(
+  access: clientMsg(33, t.obj({ cred: Cred, inode: t.u32, mask: t.u8 }), Empty, { session: 'fs', inodes: { inode: 'node' }, mutates: false }),
+  open: clientMsg(34, t.obj({ cred: Cred, inode: t.u32, flags: t.u32 }), t.obj({ attr: Attr }), { session: 'fs', inodes: { inode: 'node' }, mutates: 'if-writing' }),
+  release: clientMsg(35, t.obj({ inode: t.u32 }), Empty, { session: 'fs', inodes: { inode: 'handle' }, mutates: false }),
+  getxattr: clientMsg(
+    36,
+    t.obj({ cred: Cred, inode: t.u32, name: XattrNameArg }),
+    t.obj({ value: t.bytes(MAX_XATTR_VALUE) }),
+    { session: 'fs', inodes: { inode: 'handle' }, mutates: false },
+  ),
+  setxattr: clientMsg(
     37,
     t.obj({ cred: Cred, inode: t.u32, name: XattrNameArg, value: XattrValueArg, flags: t.u8 }),
     Empty,
+    { session: 'fs', inodes: { inode: 'handle' }, mutates: true },
   ),
-  listxattr: msg(38, t.obj({ cred: Cred, inode: t.u32 }), t.obj({ names: t.arr(t.str(MAX_XATTR_NAME), 65536) })),
-  removexattr: msg(39, t.obj({ cred: Cred, inode: t.u32, name: XattrNameArg }), Empty),
+  listxattr: clientMsg(
+    38,
+    t.obj({ cred: Cred, inode: t.u32 }),
+    t.obj({ names: t.arr(t.str(MAX_XATTR_NAME), 65536) }),
+    { session: 'fs', inodes: { inode: 'handle' }, mutates: false },
+  ),
+  removexattr: clientMsg(39, t.obj({ cred: Cred, inode: t.u32, name: XattrNameArg }), Empty, { session: 'fs', inodes: { inode: 'handle' }, mutates: true }),
 
   // client/cli ↔ master: goal, trashtime, snapshots, trash
-  setgoal: msg(
+  setgoal: clientMsg(
     40,
     t.obj({ cred: Cred, inode: t.u32, goal: t.u8, mode: GoalMode, recursive: t.bool }),
     RecursiveCounts,
+    { session: 'fs', inodes: { inode: 'node' }, mutates: true },
   ),
-  getgoal: msg(41, t.obj({ inode: t.u32, recursive: t.bool }), t.obj({ histogram: Histogram })),
-  settrashtime: msg(
+  getgoal: clientMsg(41, t.obj({ inode: t.u32, recursive: t.bool }), t.obj({ histogram: Histogram }), { session: 'fs', inodes: { inode: 'node' }, mutates: false }),
+  settrashtime: clientMsg(
     42,
     t.obj({ cred: Cred, inode: t.u32, trashtime: t.u32, mode: GoalMode, recursive: t.bool }),
     RecursiveCounts,
+    { session: 'fs', inodes: { inode: 'node' }, mutates: true },
   ),
-  gettrashtime: msg(43, t.obj({ inode: t.u32, recursive: t.bool }), t.obj({ histogram: Histogram })),
-  snapshot: msg(
+  gettrashtime: clientMsg(43, t.obj({ inode: t.u32, recursive: t.bool }), t.obj({ histogram: Histogram }), { session: 'fs', inodes: { inode: 'node' }, mutates: false }),
+  snapshot: clientMsg(
     44,
     t.obj({ cred: Cred, inode: t.u32, parent: t.u32, name: Name, overwrite: t.bool }),
     t.obj({ attr: Attr }),
+    { session: 'fs', inodes: { inode: 'node', parent: 'node' }, mutates: true },
   ),
-  trashList: msg(50, Empty, t.obj({ entries: t.arr(TrashEntry, 10_000_000) })),
-  trashUndelete: msg(51, t.obj({ inode: t.u32 }), Empty),
-  trashPurge: msg(52, t.obj({ inode: t.u32 }), Empty),
-  sustainedList: msg(53, Empty, t.obj({ entries: t.arr(TrashEntry, 10_000_000) })),
+  trashList: clientMsg(50, Empty, t.obj({ entries: t.arr(TrashEntry, 10_000_000) }), { session: 'meta', inodes: {}, mutates: false }),
+  trashUndelete: clientMsg(51, t.obj({ inode: t.u32 }), Empty, { session: 'meta', inodes: { inode: 'node' }, mutates: true }),
+  trashPurge: clientMsg(52, t.obj({ inode: t.u32 }), Empty, { session: 'meta', inodes: { inode: 'node' }, mutates: true }),
+  sustainedList: clientMsg(53, Empty, t.obj({ entries: t.arr(TrashEntry, 10_000_000) }), { session: 'meta', inodes: {}, mutates: false }),
 
   // client ↔ master: chunks (served fully once chunkservers exist)
-  readChunk: msg(100, t.obj({ inode: t.u32, index: t.u32 }), ChunkGrant),
-  writeChunk: msg(101, t.obj({ cred: Cred, inode: t.u32, index: t.u32 }), ChunkGrant),
-  writeChunkEnd: msg(
+  readChunk: clientMsg(100, t.obj({ inode: t.u32, index: t.u32 }), ChunkGrant, { session: 'fs', inodes: { inode: 'handle' }, mutates: false }),
+  writeChunk: clientMsg(101, t.obj({ cred: Cred, inode: t.u32, index: t.u32 }), ChunkGrant, { session: 'fs', inodes: { inode: 'handle' }, mutates: true }),
+  writeChunkEnd: clientMsg(
     102,
     t.obj({ inode: t.u32, index: t.u32, chunkId: t.u53, length: t.u53, ok: t.bool }),
     Empty,
+    { session: 'fs', inodes: { inode: 'handle' }, mutates: true },
   ),
 
   // chunkserver → master: registration and reports (the chunkserver opens the link)
@@ -288,9 +356,10 @@ export const Messages = {
       /** The master's clock (ms since the epoch): token expiries are read against it. */
       clock: t.opt(t.u53),
     }),
+    'chunkserver',
   ),
   /** The chunk list after registration, in batches: one frame stays well under the control body limit. */
-  chunkReport: msg(201, t.obj({ chunks: t.arr(ChunkRef, 50_000), last: t.bool }), Empty),
+  chunkReport: msg(201, t.obj({ chunks: t.arr(ChunkRef, 50_000), last: t.bool }), Empty, 'chunkserver'),
   chunkserverHeartbeat: msg(
     202,
     t.obj({
@@ -305,45 +374,49 @@ export const Messages = {
       bytesWritten: t.opt(t.u53),
     }),
     Empty,
+    'chunkserver',
   ),
   /** Copies that failed a CRC check or could not be read: the master re-replicates them. */
-  chunksDamaged: msg(203, t.obj({ chunks: t.arr(ChunkRef, 50_000) }), Empty),
+  chunksDamaged: msg(203, t.obj({ chunks: t.arr(ChunkRef, 50_000) }), Empty, 'chunkserver'),
   /** Copies gone with a disk taken out of service. */
-  chunksLost: msg(204, t.obj({ chunks: t.arr(ChunkRef, 50_000) }), Empty),
+  chunksLost: msg(204, t.obj({ chunks: t.arr(ChunkRef, 50_000) }), Empty, 'chunkserver'),
 
   // master → chunkserver commands (requests on the link the chunkserver opened)
-  chunkCreate: msg(210, t.obj({ epoch: t.u53, chunkId: t.u53, version: t.u32 }), Empty),
-  chunkDelete: msg(211, t.obj({ epoch: t.u53, chunkId: t.u53, version: t.u32 }), Empty),
-  chunkSetVersion: msg(212, t.obj({ epoch: t.u53, chunkId: t.u53, version: t.u32, newVersion: t.u32 }), Empty),
+  chunkCreate: msg(210, t.obj({ epoch: t.u53, chunkId: t.u53, version: t.u32 }), Empty, 'commands'),
+  chunkDelete: msg(211, t.obj({ epoch: t.u53, chunkId: t.u53, version: t.u32 }), Empty, 'commands'),
+  chunkSetVersion: msg(212, t.obj({ epoch: t.u53, chunkId: t.u53, version: t.u32, newVersion: t.u32 }), Empty, 'commands'),
   /** Copy-on-write for snapshots: a new chunk with the same bytes. */
   chunkDuplicate: msg(
     213,
     t.obj({ epoch: t.u53, chunkId: t.u53, version: t.u32, newChunkId: t.u53, newVersion: t.u32 }),
     Empty,
+    'commands',
   ),
   chunkTruncate: msg(
     214,
     t.obj({ epoch: t.u53, chunkId: t.u53, version: t.u32, newVersion: t.u32, length: t.u32 }),
     Empty,
+    'commands',
   ),
   /** Pull the chunk from one of `sources` (verifying every block) and keep it at `version`. */
   chunkReplicate: msg(
     215,
     t.obj({ epoch: t.u53, chunkId: t.u53, version: t.u32, sources: t.arr(DataAddress, 16) }),
     Empty,
+    'commands',
   ),
 
   // client/chunkserver → chunkserver data server (bytes travel in data frames, see data-frames.ts)
   /** Answered by `read` data frames carrying this request's id, then this reply. Past the chunk's end reads zeros. */
-  dataRead: msg(300, t.obj({ chunkId: t.u53, version: t.u32, offset: t.u32, length: t.u32, token: t.opt(GrantToken) }), Empty),
+  dataRead: msg(300, t.obj({ chunkId: t.u53, version: t.u32, offset: t.u32, length: t.u32, token: t.opt(GrantToken) }), Empty, 'data'),
   /** Opens a write on this chunkserver; `chain` lists the chunkservers after it, each forwarding to the next. */
-  dataWriteInit: msg(301, t.obj({ chunkId: t.u53, version: t.u32, token: t.opt(GrantToken), chain: t.arr(DataAddress, 16) }), Empty),
+  dataWriteInit: msg(301, t.obj({ chunkId: t.u53, version: t.u32, token: t.opt(GrantToken), chain: t.arr(DataAddress, 16) }), Empty, 'data'),
   /** Waits for every piece down the chain and closes the write (fsync only with HDD_FSYNC_BEFORE_CLOSE = 1, as MooseFS). */
-  dataWriteEnd: msg(302, t.obj({ chunkId: t.u53, version: t.u32 }), Empty),
+  dataWriteEnd: msg(302, t.obj({ chunkId: t.u53, version: t.u32 }), Empty, 'data'),
   /** Length of the chunk's data, for a replicating chunkserver. */
-  dataChunkInfo: msg(303, t.obj({ chunkId: t.u53, version: t.u32, token: t.opt(GrantToken) }), t.obj({ length: t.u32 })),
+  dataChunkInfo: msg(303, t.obj({ chunkId: t.u53, version: t.u32, token: t.opt(GrantToken) }), t.obj({ length: t.u32 }), 'data'),
   /** Makes this copy's completed writes durable (fdatasync): a client's fsync(2) sends it to every copy it wrote. */
-  dataSync: msg(304, t.obj({ chunkId: t.u53, version: t.u32 }), Empty),
+  dataSync: msg(304, t.obj({ chunkId: t.u53, version: t.u32 }), Empty, 'data'),
 
   // metalogger / shadow master → master (MATOML, 9419); see docs/metalogger.md
   /**
@@ -357,18 +430,19 @@ export const Messages = {
     400,
     t.obj({ after: t.u53, maxBytes: t.u32, waitMs: t.u32 }),
     t.obj({ mode: t.lit('entries', 'dump'), lines: t.str(2 * 1024 * 1024), first: t.u53, last: t.u53, durable: t.u53, reason: t.opt(t.str(1024)) }),
+    'metalogger',
   ),
   /** Opens the master's newest dump (metadata.tsmfs) for download; the handle keeps that file even if a newer dump replaces it. */
-  mlDumpOpen: msg(401, Empty, t.obj({ handle: t.u32, version: t.u53, size: t.u53, sha256: t.bytes(32) })),
+  mlDumpOpen: msg(401, Empty, t.obj({ handle: t.u32, version: t.u53, size: t.u53, sha256: t.bytes(32) }), 'metalogger'),
   /** A piece of an open dump; `data` is shorter than `length` only at the end of the file. */
-  mlDumpRead: msg(402, t.obj({ handle: t.u32, offset: t.u53, length: t.u32 }), t.obj({ data: t.bytes(2 * 1024 * 1024) })),
-  mlDumpClose: msg(403, t.obj({ handle: t.u32 }), Empty),
+  mlDumpRead: msg(402, t.obj({ handle: t.u32, offset: t.u53, length: t.u32 }), t.obj({ data: t.bytes(2 * 1024 * 1024) }), 'metalogger'),
+  mlDumpClose: msg(403, t.obj({ handle: t.u32 }), Empty, 'metalogger'),
 
   /**
    * The master's view of a file's chunks: every copy with its version and state (tsmfs
    * fileinfo/checkfile); 'replicating' = a copy being made on that server right now.
    */
-  fileinfo: msg(
+  fileinfo: clientMsg(
     103,
     t.obj({ inode: t.u32 }),
     t.obj({
@@ -384,24 +458,31 @@ export const Messages = {
         1 << 20,
       ),
     }),
+    { session: 'fs', inodes: { inode: 'node' }, mutates: false },
   ),
 
   // cli ↔ master: tools (tsmfs dirinfo, checkfile, filerepair, appendchunks); docs/cli.md
   /** Totals over the tree under `inode` (MooseFS's mfsdirinfo); chunks shared inside it are counted once. */
-  dirinfo: msg(
+  dirinfo: clientMsg(
     104,
     t.obj({ inode: t.u32 }),
     t.obj({ inodes: t.u53, dirs: t.u53, files: t.u53, chunks: t.u53, length: t.u53, size: t.u53, realsize: t.u53 }),
+    { session: 'fs', inodes: { inode: 'node' }, mutates: false },
   ),
   /** The file's chunks counted by number of valid copies: `copies[n]` = chunks with n valid copies (holes are not counted). */
-  checkfile: msg(105, t.obj({ inode: t.u32 }), t.obj({ goal: t.u8, copies: t.arr(t.u53, 257) })),
+  checkfile: clientMsg(105, t.obj({ inode: t.u32 }), t.obj({ goal: t.u8, copies: t.arr(t.u53, 257) }), { session: 'fs', inodes: { inode: 'node' }, mutates: false }),
   /**
    * For every chunk with no valid copy: take the newest stale copy's version when there is
    * one (`repaired`), else drop the chunk from the file so it reads as zeros (`erased`).
    */
-  filerepair: msg(106, t.obj({ cred: Cred, inode: t.u32 }), t.obj({ notChanged: t.u53, erased: t.u53, repaired: t.u53 })),
+  filerepair: clientMsg(
+    106,
+    t.obj({ cred: Cred, inode: t.u32 }),
+    t.obj({ notChanged: t.u53, erased: t.u53, repaired: t.u53 }),
+    { session: 'fs', inodes: { inode: 'node' }, mutates: true },
+  ),
   /** Appends `src`'s chunks to `inode` (shared, copy-on-write), after padding `inode` to a whole chunk. */
-  appendchunks: msg(107, t.obj({ cred: Cred, inode: t.u32, src: t.u32 }), t.obj({ attr: Attr })),
+  appendchunks: clientMsg(107, t.obj({ cred: Cred, inode: t.u32, src: t.u32 }), t.obj({ attr: Attr }), { session: 'fs', inodes: { inode: 'node', src: 'node' }, mutates: true }),
 } as const;
 
 export type Catalogue = typeof Messages;
@@ -415,5 +496,15 @@ const BY_ID = new Map<number, MessageName>(
 
 export function messageById(id: number): MessageName | undefined {
   return BY_ID.get(id);
+}
+
+/** The requests the master's client port serves. */
+export type ClientMessage = { [N in MessageName]: Catalogue[N]['link'] extends 'client' ? N : never }[MessageName];
+/** Those that need a session: every client request but the one that opens it. */
+export type SessionMessage = { [N in ClientMessage]: Catalogue[N]['session'] extends 'none' ? never : N }[ClientMessage];
+
+export function isSessionMessage(name: MessageName): name is SessionMessage {
+  const spec = Messages[name];
+  return spec.link === 'client' && spec.session !== 'none';
 }
 
