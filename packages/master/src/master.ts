@@ -15,6 +15,7 @@ import { HttpServer } from './http/http-server.js';
 import { MasterMetrics } from './http/metrics.js';
 import { ChunkserverLink } from './links/chunkserver-link.js';
 import { ClientLink } from './links/client-link.js';
+import { ClientRequests } from './links/client-requests.js';
 import { MetaloggerLink } from './links/metalogger-link.js';
 import { applyMutation } from './metadata/apply.js';
 import { type Metadata, createEmptyMetadata } from './metadata/metadata.js';
@@ -163,13 +164,16 @@ export function buildMaster(config: MasterConfig, log: Logger, hooks: MasterHook
   const clientLink = new ClientLink({
     host: listenHost(config.MATOCL_LISTEN_HOST),
     port: config.MATOCL_LISTEN_PORT,
-    sessions,
+    requests: new ClientRequests({
+      sessions,
+      namespace: () => namespace.namespace,
+      chunks: new ChunkRequests(chunks, () => namespace.namespace),
+      tools: new ToolRequests(chunks, () => namespace.namespace),
+    }),
     changelog,
     epoch: () => 1,
     log: component('client-link'),
     limits,
-    chunks: new ChunkRequests(chunks, () => namespace.namespace),
-    tools: new ToolRequests(chunks, () => namespace.namespace),
     stats: metrics.operations,
   });
   const metaloggerLink = new MetaloggerLink({

@@ -1,42 +1,18 @@
-import { type Cred, type MessageName, ROOT_INODE, type Reply, type Request, Status, TsmfsError } from '@tsmfs/protocol';
+import { O_ACCMODE, ROOT_INODE, type Reply, type Request, Status, TsmfsError } from '@tsmfs/protocol';
 import type { Logger } from 'pino';
 import { type ExportRule, matchExport } from './exports.js';
-import { O_ACCMODE, O_TRUNC } from '@tsmfs/protocol';
-
-/** The catalogue messages a client session sends to the namespace (ids 20–149). */
-export const NAMESPACE_MESSAGES = [
-  'lookup', 'getattr', 'setattr', 'mknod', 'mkdir', 'symlink', 'readlink', 'link', 'unlink', 'rmdir', 'rename',
-  'readdir', 'statfs', 'access', 'open', 'release', 'getxattr', 'setxattr', 'listxattr', 'removexattr',
-  'setgoal', 'getgoal', 'settrashtime', 'gettrashtime', 'snapshot', 'trashList', 'trashUndelete', 'trashPurge',
-  'sustainedList', 'readChunk', 'writeChunk', 'writeChunkEnd',
-] as const satisfies readonly MessageName[];
-export type NamespaceMessage = (typeof NAMESPACE_MESSAGES)[number];
-const IS_NAMESPACE: ReadonlySet<MessageName> = new Set(NAMESPACE_MESSAGES);
 
 /** One more open of `inode` by `session`: released for it if the session expires. */
-function countOpen(session: Session, inode: number, flags: number): void {
+export function recordOpen(session: Session, inode: number, flags: number): void {
   session.opens.set(inode, (session.opens.get(inode) ?? 0) + 1);
   if ((flags & O_ACCMODE) !== 0) session.writers.add(inode);
 }
 
-export function isNamespaceMessage(name: MessageName): name is NamespaceMessage {
-  return IS_NAMESPACE.has(name);
-}
-
-/** What sessions need of the namespace: one method per message, plus the root walk. */
-export type ServedNamespace = { [N in NamespaceMessage]: (req: Request<N>) => Reply<N> } & {
+/** What sessions need of the namespace: the walk to a session's root, and releasing opens. */
+export interface SessionNamespace {
   md: { resolvePath(path: string): number | undefined; isDir(inode: number): boolean };
-};
-
-/** Messages that change metadata: refused with EROFS on a read-only session. */
-const MUTATING: ReadonlySet<NamespaceMessage> = new Set<NamespaceMessage>([
-  'setattr', 'mknod', 'mkdir', 'symlink', 'link', 'unlink', 'rmdir', 'rename', 'setxattr', 'removexattr',
-  'setgoal', 'settrashtime', 'snapshot', 'trashUndelete', 'trashPurge', 'writeChunk', 'writeChunkEnd',
-]);
-
-/** The meta file system (mount -m): trash and sustained files, as in MooseFS. */
-const META_ONLY: ReadonlySet<NamespaceMessage> = new Set<NamespaceMessage>(['trashList', 'trashUndelete', 'trashPurge', 'sustainedList']);
-const META_ALLOWED: ReadonlySet<NamespaceMessage> = new Set<NamespaceMessage>([...META_ONLY, 'statfs', 'getattr']);
+  release(req: Request<'release'>): Reply<'release'>;
+}
 
 /** The session's view: what register returned, and the rule it was admitted by. */
 export interface Session {
@@ -68,7 +44,7 @@ export interface Session {
 
 export interface SessionsOptions {
   rules: () => readonly ExportRule[];
-  namespace: () => ServedNamespace;
+  namespace: () => SessionNamespace;
   /** SESSION_SUSTAIN_TIME in ms: how long a disconnected session waits for its client. */
   sustainMs: number;
   /** MAX_SESSIONS / MAX_SESSIONS_PER_IP: sessions kept at once (connected or sustained). */
@@ -87,12 +63,10 @@ export interface Peer {
 }
 
 /**
- * Client sessions: admission by the exports, and the per-request rules an export imposes
- * (uid mapping, read-only, goal/trashtime bounds, meta vs namespace). The master serves
- * inodes, not paths: a session rooted at a subdirectory is given that directory's inode
- * as its root, and its client resolves '..' itself and never above that root. A client
- * can still name any inode number it guesses, as with MooseFS; the export's subdirectory
- * is a convenience, the uid mapping and read-only flag are what protect.
+ * Client sessions: admission by the exports, resumption, tool sessions attached to a
+ * mount's, and the opens each session holds. A session rooted at a subdirectory is given
+ * that directory's inode as its root. The rules an export imposes on each request are
+ * session-rules.ts's, applied by links/client-requests.ts.
  */
 export class Sessions {
   private readonly sessions = new Map<number, Session>();
@@ -233,59 +207,8 @@ export class Sessions {
     this.sessions.clear();
   }
 
-  /** Serves one namespace request for `session`, applying its export's rules. Synchronous. */
-  serve<N extends NamespaceMessage>(session: Session, name: N, body: Request<N>): Reply<N> {
-    this.checkAllowed(session, name, body);
-    const req = this.mapRequest(session, name, body);
-    const ns = this.options.namespace();
-    if (name === 'lookup') {
-      const r = req as Request<'lookup'>;
-      // The session root is its '/': its '..' is itself, as at the real root.
-      if (r.parent === session.root && r.name === '..') return ns.lookup({ ...r, name: '.' }) as Reply<N>;
-    }
-    if (name === 'release') return this.release(session, (req as Request<'release'>).inode) as Reply<N>;
-    const reply = (ns[name] as unknown as (r: Request<N>) => Reply<N>).call(ns, req);
-    if (name === 'open') countOpen(session, (req as Request<'open'>).inode, (req as Request<'open'>).flags);
-    if (name === 'mknod' && (reply as Reply<'mknod'>).opened) {
-      countOpen(session, (reply as Reply<'mknod'>).attr.inode, (req as Request<'mknod'>).open!);
-    }
-    return reply;
-  }
-
-  private checkAllowed(session: Session, name: NamespaceMessage, body: unknown): void {
-    if (session.meta && !META_ALLOWED.has(name)) {
-      throw new TsmfsError(Status.EPERM, `${name} is not served on a meta session (it holds trash and sustained files only)`);
-    }
-    if (!session.meta && META_ONLY.has(name)) {
-      throw new TsmfsError(Status.EPERM, `${name} needs a meta session (mount with -m; exports rule with '.')`);
-    }
-    if (session.readonly && (MUTATING.has(name) || (name === 'open' && opensForWriting((body as Request<'open'>).flags)))) {
-      throw new TsmfsError(Status.EROFS, `session ${session.id} is read-only (export rule ${session.rule.where})`);
-    }
-  }
-
-  private mapRequest<N extends NamespaceMessage>(session: Session, name: N, body: Request<N>): Request<N> {
-    let req = body;
-    if ('cred' in req) req = { ...req, cred: mapCred(session.rule, req.cred as Cred) };
-    if (name === 'setgoal') {
-      const r = req as Request<'setgoal'>;
-      req = { ...r, goal: clamp(r.goal, session.rule.minGoal, session.rule.maxGoal) } as Request<N>;
-    }
-    if (name === 'setattr') {
-      const { viaWritableHandle, ...rest } = req as Request<'setattr'>;
-      // The client's word that a descriptor open for writing allows the change counts only
-      // for an inode this session has open for writing (MooseFS believes its flag blindly).
-      if (viaWritableHandle && !session.writers.has(rest.inode)) req = rest as Request<N>;
-    }
-    if (name === 'settrashtime') {
-      const r = req as Request<'settrashtime'>;
-      req = { ...r, trashtime: clamp(r.trashtime, session.rule.minTrashtime, session.rule.maxTrashtime) } as Request<N>;
-    }
-    return req;
-  }
-
   /** Forwards a release only for opens this session made: a stray one must not close someone else's. */
-  private release(session: Session, inode: number): Reply<'release'> {
+  release(session: Session, inode: number): Reply<'release'> {
     const n = session.opens.get(inode) ?? 0;
     if (n === 0) return {};
     if (n === 1) {
@@ -324,20 +247,4 @@ export class Sessions {
     if (!ns.md.isDir(inode)) throw new TsmfsError(Status.ENOTDIR, `subdirectory ${path} is not a directory`);
     return inode;
   }
-}
-
-/** mapall maps everyone; maproot maps uid 0 (MooseFS semantics). */
-export function mapCred(rule: ExportRule, cred: Cred): Cred {
-  const to = rule.mapall ?? (cred.uid === 0 ? rule.maproot : undefined);
-  if (!to) return cred;
-  if (to.uid === cred.uid && to.gid === cred.gid) return cred;
-  return { uid: to.uid, gid: to.gid, groups: [to.gid] };
-}
-
-function opensForWriting(flags: number): boolean {
-  return (flags & O_ACCMODE) !== 0 || (flags & O_TRUNC) !== 0;
-}
-
-function clamp(v: number, lo: number, hi: number): number {
-  return Math.min(hi, Math.max(lo, v));
 }

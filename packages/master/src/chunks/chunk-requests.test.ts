@@ -27,7 +27,7 @@ describe('fileinfo', () => {
     chunks.report(c!, [{ chunkId: g.chunkId, version: 1 }], true);
     chunks.damaged(c!, [{ chunkId: g.chunkId, version: 1 }]);
     chunks.replicating.set(g.chunkId, d!.csid);
-    const info = (await requests.serve(0, 'fileinfo', { inode }, () => undefined)) as { chunks: { copies: { port: number; state: string; version: number }[] }[] };
+    const info = requests.fileinfo({ inode });
     expect(info.chunks[0]!.copies.map((x) => [x.port, x.state, x.version])).toEqual([
       [1, 'valid', 1],
       [2, 'stale', 0],

@@ -4,15 +4,6 @@ import type { ChunkManager } from './chunk-manager.js';
 import type { Chunkserver } from './chunkserver-registry.js';
 import { placeCopies } from './placement.js';
 
-/** Client requests whose answer involves chunkservers. */
-export const CHUNK_REQUESTS = ['readChunk', 'writeChunk', 'writeChunkEnd', 'setattr', 'fileinfo', 'statfs'] as const;
-export type ChunkRequest = (typeof CHUNK_REQUESTS)[number];
-const IS_CHUNK_REQUEST: ReadonlySet<string> = new Set(CHUNK_REQUESTS);
-
-export function isChunkRequest(name: string): name is ChunkRequest {
-  return IS_CHUNK_REQUEST.has(name);
-}
-
 /**
  * Longest a read grant waits for a version change of its chunk (chunkserver commands
  * can take up to their own timeout): well inside a client's request timeout, and the
@@ -48,45 +39,12 @@ export class ChunkRequests {
   ) {}
 
   /**
-   * Serves `name` for session `owner`; `next` runs the namespace's part of the request
-   * (with the session's rules) and returns its reply.
-   */
-  async serve(owner: number, name: ChunkRequest, body: unknown, next: () => unknown): Promise<unknown> {
-    switch (name) {
-      case 'readChunk':
-        return this.read(next as () => Reply<'readChunk'>);
-      case 'writeChunk':
-        return this.write(owner, body as Request<'writeChunk'>, next as () => Reply<'writeChunk'>);
-      case 'writeChunkEnd': {
-        const req = body as Request<'writeChunkEnd'>;
-        try {
-          return next();
-        } finally {
-          this.chunks.leases.release(owner, req.inode, req.index);
-        }
-      }
-      case 'setattr':
-        return this.setattr(owner, body as Request<'setattr'>, next as () => Reply<'setattr'>);
-      case 'fileinfo':
-        return this.fileinfo(body as Request<'fileinfo'>);
-      case 'statfs': {
-        // Space is the chunkservers' (the namespace knows only trash and sustained files).
-        const reply = next() as Reply<'statfs'>;
-        const servers = this.chunks.registry.online();
-        const total = servers.reduce((n, cs) => n + cs.totalSpace, 0);
-        const used = servers.reduce((n, cs) => n + Math.min(cs.usedSpace, cs.totalSpace), 0);
-        return { ...reply, totalSpace: total, availSpace: total - used };
-      }
-    }
-  }
-
-  /**
    * A read grant. While the chunk's copies are being moved to the version the metadata
    * already has (a write grant, a truncation) none of them is valid yet: the answer waits,
    * at most READ_WAIT_MS, until one is (or the change failed), instead of listing no copy.
    * The namespace is asked again after the wait: the slot may hold another chunk by then.
    */
-  private async read(next: () => Reply<'readChunk'>): Promise<Reply<'readChunk'>> {
+  async read(next: () => Reply<'readChunk'>): Promise<Reply<'readChunk'>> {
     const { chunks } = this;
     const deadline = Date.now() + READ_WAIT_MS;
     for (;;) {
@@ -100,7 +58,29 @@ export class ChunkRequests {
     }
   }
 
-  private async write(owner: number, req: Request<'writeChunk'>, next: () => Reply<'writeChunk'>): Promise<Reply<'writeChunk'>> {
+  /** The end of a write (`next`: the namespace's part) ends the lease of `owner` on the slot, whatever the outcome. */
+  writeEnd(owner: number, req: Request<'writeChunkEnd'>, next: () => Reply<'writeChunkEnd'>): Reply<'writeChunkEnd'> {
+    try {
+      return next();
+    } finally {
+      this.chunks.leases.release(owner, req.inode, req.index);
+    }
+  }
+
+  /** Space is the chunkservers' (the namespace, `next`, knows only trash and sustained files). */
+  statfs(next: () => Reply<'statfs'>): Reply<'statfs'> {
+    const reply = next();
+    const servers = this.chunks.registry.online();
+    const total = servers.reduce((n, cs) => n + cs.totalSpace, 0);
+    const used = servers.reduce((n, cs) => n + Math.min(cs.usedSpace, cs.totalSpace), 0);
+    return { ...reply, totalSpace: total, availSpace: total - used };
+  }
+
+  /**
+   * A write grant for session `owner`: the slot's lease first, then the namespace's
+   * decision (`next`), then the chunkservers brought to it.
+   */
+  async write(owner: number, req: Request<'writeChunk'>, next: () => Reply<'writeChunk'>): Promise<Reply<'writeChunk'>> {
     const { chunks } = this;
     await chunks.leases.acquire(owner, req.inode, req.index);
     try {
@@ -224,7 +204,7 @@ export class ChunkRequests {
    * (else a later extension would bring the old bytes back), under a write lease and
    * with a version bump so that a copy that missed the cut is stale.
    */
-  private async setattr(owner: number, req: Request<'setattr'>, next: () => Reply<'setattr'>): Promise<Reply<'setattr'>> {
+  async setattr(owner: number, req: Request<'setattr'>, next: () => Reply<'setattr'>): Promise<Reply<'setattr'>> {
     const md = this.chunks.md;
     const size = req.size;
     if (size === undefined || !md.exists(req.inode) || md.typeOf(req.inode) !== 'file') return next();
@@ -274,7 +254,7 @@ export class ChunkRequests {
     return copies;
   }
 
-  private fileinfo(req: Request<'fileinfo'>): Reply<'fileinfo'> {
+  fileinfo(req: Request<'fileinfo'>): Reply<'fileinfo'> {
     const { chunks } = this;
     const md = chunks.md;
     if (!md.exists(req.inode)) throw fail('ENOENT', `inode ${req.inode}`);

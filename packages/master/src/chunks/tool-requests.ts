@@ -3,18 +3,6 @@ import type { Namespace } from '../metadata/namespace.js';
 import { forEachNode } from '../metadata/tree-walk.js';
 import type { ChunkManager } from './chunk-manager.js';
 
-/** The CLI tools' requests beyond the namespace's own (catalogue ids 104–107). */
-export const TOOL_REQUESTS = ['dirinfo', 'checkfile', 'filerepair', 'appendchunks'] as const;
-export type ToolRequest = (typeof TOOL_REQUESTS)[number];
-const IS_TOOL_REQUEST: ReadonlySet<string> = new Set(TOOL_REQUESTS);
-
-export function isToolRequest(name: string): name is ToolRequest {
-  return IS_TOOL_REQUEST.has(name);
-}
-
-/** Tool requests that change metadata: refused on a read-only session. */
-export const MUTATING_TOOL_REQUESTS: ReadonlySet<ToolRequest> = new Set<ToolRequest>(['filerepair', 'appendchunks']);
-
 /**
  * MooseFS's tool requests that look at the namespace and the copies together: totals of a
  * tree (mfsdirinfo), a file's chunks by number of valid copies (mfscheckfile), repair of

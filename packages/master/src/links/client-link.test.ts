@@ -11,6 +11,7 @@ import { createEmptyMetadata } from '../metadata/metadata.js';
 import { Namespace } from '../metadata/namespace.js';
 import { Sessions } from '../sessions.js';
 import { ClientLink } from './client-link.js';
+import { ClientRequests } from './client-requests.js';
 
 const log = pino({ level: 'silent' });
 const root = { uid: 0, gid: 0, groups: [0] };
@@ -28,7 +29,8 @@ async function serve(exportsText: string, events: string[]) {
   const ns = new Namespace(md, (m) => void changelog.append(m), clock);
   const rules = parseExports(exportsText, 'exports.cfg').rules;
   const sessions = new Sessions({ rules: () => rules, namespace: () => ns, sustainMs: 1000, log });
-  const link = new ClientLink({ host: '127.0.0.1', port: 0, sessions, changelog, epoch: () => 1, log });
+  const requests = new ClientRequests({ sessions, namespace: () => ns });
+  const link = new ClientLink({ host: '127.0.0.1', port: 0, requests, changelog, epoch: () => 1, log });
   await link.start();
   cleanups.push(async () => {
     await link.stop();

@@ -1,0 +1,117 @@
+import { type Reply, type Request, type SessionMessage, Status, TsmfsError } from '@tsmfs/protocol';
+import type { ChunkRequests } from '../chunks/chunk-requests.js';
+import type { ToolRequests } from '../chunks/tool-requests.js';
+import type { Namespace } from '../metadata/namespace.js';
+import { admit, clamp } from '../session-rules.js';
+import { type Session, type Sessions, recordOpen } from '../sessions.js';
+
+/** The parts of the master that serve client requests. */
+export interface ClientRequestsOptions {
+  sessions: Sessions;
+  namespace: () => Namespace;
+  /** The chunk half of readChunk/writeChunk/writeChunkEnd/setattr(size)/statfs/fileinfo, once chunkservers are served. */
+  chunks?: ChunkRequests;
+  /** dirinfo, checkfile, filerepair, appendchunks (the CLI tools). */
+  tools?: ToolRequests;
+}
+
+type Handler<N extends SessionMessage> = (m: ClientRequests, s: Session, req: Request<N>) => Reply<N> | Promise<Reply<N>>;
+
+/**
+ * One handler per session request of the catalogue (messages.ts), written out so that a
+ * reader follows each request from here to the namespace: TypeScript refuses a table
+ * that misses one. Every handler receives the request after `admit` has applied the
+ * export's rules to it.
+ */
+const HANDLERS: { readonly [N in SessionMessage]: Handler<N> } = {
+  // The session root is its '/': its '..' is itself, as at the real root.
+  lookup: (m, s, r) => m.ns.lookup(r.parent === s.root && r.name === '..' ? { ...r, name: '.' } : r),
+  getattr: (m, _s, r) => m.ns.getattr(r),
+  setattr: (m, s, r) => {
+    const req = believedHandle(s, r);
+    return m.chunks ? m.chunks.setattr(s.id, req, () => m.ns.setattr(req)) : m.ns.setattr(req);
+  },
+  mknod: (m, s, r) => {
+    const reply = m.ns.mknod(r);
+    if (reply.opened) recordOpen(s, reply.attr.inode, r.open!);
+    return reply;
+  },
+  mkdir: (m, _s, r) => m.ns.mkdir(r),
+  symlink: (m, _s, r) => m.ns.symlink(r),
+  readlink: (m, _s, r) => m.ns.readlink(r),
+  link: (m, _s, r) => m.ns.link(r),
+  unlink: (m, _s, r) => m.ns.unlink(r),
+  rmdir: (m, _s, r) => m.ns.rmdir(r),
+  rename: (m, _s, r) => m.ns.rename(r),
+  readdir: (m, _s, r) => m.ns.readdir(r),
+  statfs: (m, _s, r) => (m.chunks ? m.chunks.statfs(() => m.ns.statfs(r)) : m.ns.statfs(r)),
+  access: (m, _s, r) => m.ns.access(r),
+  open: (m, s, r) => {
+    const reply = m.ns.open(r);
+    recordOpen(s, r.inode, r.flags);
+    return reply;
+  },
+  release: (m, s, r) => m.sessions.release(s, r.inode),
+  getxattr: (m, _s, r) => m.ns.getxattr(r),
+  setxattr: (m, _s, r) => m.ns.setxattr(r),
+  listxattr: (m, _s, r) => m.ns.listxattr(r),
+  removexattr: (m, _s, r) => m.ns.removexattr(r),
+  setgoal: (m, s, r) => m.ns.setgoal({ ...r, goal: clamp(r.goal, s.rule.minGoal, s.rule.maxGoal) }),
+  getgoal: (m, _s, r) => m.ns.getgoal(r),
+  settrashtime: (m, s, r) => m.ns.settrashtime({ ...r, trashtime: clamp(r.trashtime, s.rule.minTrashtime, s.rule.maxTrashtime) }),
+  gettrashtime: (m, _s, r) => m.ns.gettrashtime(r),
+  snapshot: (m, _s, r) => m.ns.snapshot(r),
+  trashList: (m, _s, r) => m.ns.trashList(r),
+  trashUndelete: (m, _s, r) => m.ns.trashUndelete(r),
+  trashPurge: (m, _s, r) => m.ns.trashPurge(r),
+  sustainedList: (m, _s, r) => m.ns.sustainedList(r),
+  readChunk: (m, _s, r) => (m.chunks ? m.chunks.read(() => m.ns.readChunk(r)) : m.ns.readChunk(r)),
+  writeChunk: (m, s, r) => (m.chunks ? m.chunks.write(s.id, r, () => m.ns.writeChunk(r)) : m.ns.writeChunk(r)),
+  writeChunkEnd: (m, s, r) => (m.chunks ? m.chunks.writeEnd(s.id, r, () => m.ns.writeChunkEnd(r)) : m.ns.writeChunkEnd(r)),
+  fileinfo: (m, _s, r) => served(m.chunks, 'fileinfo').fileinfo(r),
+  dirinfo: (m, _s, r) => served(m.tools, 'dirinfo').dirinfo(r),
+  checkfile: (m, _s, r) => served(m.tools, 'checkfile').checkfile(r),
+  filerepair: (m, _s, r) => served(m.tools, 'filerepair').filerepair(r),
+  appendchunks: (m, _s, r) => served(m.tools, 'appendchunks').appendchunks(r),
+};
+
+/**
+ * The client port's requests of a session: the export's rules (`admit`, from the
+ * catalogue's declarations), then the request's handler.
+ */
+export class ClientRequests {
+  readonly sessions: Sessions;
+  readonly chunks: ChunkRequests | undefined;
+  readonly tools: ToolRequests | undefined;
+
+  constructor(private readonly options: ClientRequestsOptions) {
+    this.sessions = options.sessions;
+    this.chunks = options.chunks;
+    this.tools = options.tools;
+  }
+
+  get ns(): Namespace {
+    return this.options.namespace();
+  }
+
+  serve<N extends SessionMessage>(session: Session, name: N, body: Request<N>): Reply<N> | Promise<Reply<N>> {
+    const req = admit(session, name, body);
+    // A table indexed by a generic key: TypeScript cannot pair HANDLERS[name] with N by itself.
+    return (HANDLERS[name] as Handler<N>)(this, session, req);
+  }
+}
+
+/**
+ * The client's word that a descriptor open for writing allows a setattr counts only for
+ * an inode this session has open for writing (MooseFS believes its flag blindly).
+ */
+function believedHandle(session: Session, req: Request<'setattr'>): Request<'setattr'> {
+  if (!req.viaWritableHandle || session.writers.has(req.inode)) return req;
+  const { viaWritableHandle: _dropped, ...rest } = req;
+  return rest;
+}
+
+function served<T>(part: T | undefined, name: SessionMessage): T {
+  if (part === undefined) throw new TsmfsError(Status.ENOSYS, `${name} is not served on the client port`);
+  return part;
+}

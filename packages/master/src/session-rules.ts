@@ -1,0 +1,50 @@
+import { type Cred, Messages, O_ACCMODE, O_TRUNC, type Request, type SessionKind, type SessionMessage, Status, TsmfsError } from '@tsmfs/protocol';
+import type { ExportRule } from './exports.js';
+import type { Session } from './sessions.js';
+
+/**
+ * The export's rules for one client request, read from the catalogue's declarations
+ * (packages/protocol/src/messages.ts) before any handler runs, so that a request cannot
+ * be served without them: the kind of session it needs, EROFS for a change on a
+ * read-only session, the caller's credentials mapped by maproot/mapall. Returns the
+ * request as the handler must see it.
+ */
+export function admit<N extends SessionMessage>(session: Session, name: N, body: Request<N>): Request<N> {
+  const spec = Messages[name];
+  checkSessionKind(session, name, spec.session);
+  if (session.readonly && changes(spec.mutates, body)) {
+    throw new TsmfsError(Status.EROFS, `session ${session.id} is read-only (export rule ${session.rule.where})`);
+  }
+  if (!('cred' in spec.req.fields)) return body;
+  const req = body as Request<N> & { cred: Cred };
+  return { ...req, cred: mapCred(session.rule, req.cred) };
+}
+
+function checkSessionKind(session: Session, name: SessionMessage, kind: Exclude<SessionKind, 'none'>): void {
+  if (session.meta && kind === 'fs') {
+    throw new TsmfsError(Status.EPERM, `${name} is not served on a meta session (it holds trash and sustained files only)`);
+  }
+  if (!session.meta && kind === 'meta') {
+    throw new TsmfsError(Status.EPERM, `${name} needs a meta session (mount with -m; exports rule with '.')`);
+  }
+}
+
+/** Whether a request changes metadata; `open` does when it opens for writing or truncates. */
+function changes(mutates: boolean | 'if-writing', body: object): boolean {
+  if (mutates !== 'if-writing') return mutates;
+  const flags = (body as { flags: number }).flags;
+  return (flags & O_ACCMODE) !== 0 || (flags & O_TRUNC) !== 0;
+}
+
+/** mapall maps everyone; maproot maps uid 0 (MooseFS semantics). */
+export function mapCred(rule: ExportRule, cred: Cred): Cred {
+  const to = rule.mapall ?? (cred.uid === 0 ? rule.maproot : undefined);
+  if (!to) return cred;
+  if (to.uid === cred.uid && to.gid === cred.gid) return cred;
+  return { uid: to.uid, gid: to.gid, groups: [to.gid] };
+}
+
+/** setgoal/settrashtime values are clamped into the rule's bounds (MooseFS refuses instead; docs/master.md). */
+export function clamp(v: number, lo: number, hi: number): number {
+  return Math.min(hi, Math.max(lo, v));
+}
