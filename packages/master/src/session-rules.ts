@@ -1,4 +1,5 @@
-import { type Cred, Messages, O_ACCMODE, O_TRUNC, type Request, type SessionKind, type SessionMessage, Status, TsmfsError } from '@tsmfs/protocol';
+import { type Cred, type InodeRole, Messages, O_ACCMODE, O_TRUNC, type Request, type SessionKind, type SessionMessage, Status, TsmfsError } from '@tsmfs/protocol';
+import { ExportScope } from './export-scope.js';
 import type { ExportRule } from './exports.js';
 import type { Session } from './sessions.js';
 
@@ -6,14 +7,20 @@ import type { Session } from './sessions.js';
  * The export's rules for one client request, read from the catalogue's declarations
  * (packages/protocol/src/messages.ts) before any handler runs, so that a request cannot
  * be served without them: the kind of session it needs, EROFS for a change on a
- * read-only session, the caller's credentials mapped by maproot/mapall. Returns the
- * request as the handler must see it.
+ * read-only session, every inode it names inside the session's export (so that nothing
+ * is read, changed, linked, renamed or snapshotted across the export's boundary), the
+ * caller's credentials mapped by maproot/mapall. Returns the request as the handler
+ * must see it.
  */
-export function admit<N extends SessionMessage>(session: Session, name: N, body: Request<N>): Request<N> {
+export function admit<N extends SessionMessage>(session: Session, name: N, body: Request<N>, scope: ExportScope): Request<N> {
   const spec = Messages[name];
   checkSessionKind(session, name, spec.session);
   if (session.readonly && changes(spec.mutates, body)) {
     throw new TsmfsError(Status.EROFS, `session ${session.id} is read-only (export rule ${session.rule.where})`);
+  }
+  if (ExportScope.confines(session)) {
+    const inodes = spec.inodes as Readonly<Record<string, InodeRole>>;
+    for (const field in inodes) scope.check(session, (body as Record<string, number>)[field]!, inodes[field]!);
   }
   if (!('cred' in spec.req.fields)) return body;
   const req = body as Request<N> & { cred: Cred };

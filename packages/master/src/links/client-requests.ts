@@ -1,6 +1,7 @@
 import { type Reply, type Request, type SessionMessage, Status, TsmfsError } from '@tsmfs/protocol';
 import type { ChunkRequests } from '../chunks/chunk-requests.js';
 import type { ToolRequests } from '../chunks/tool-requests.js';
+import { ExportScope } from '../export-scope.js';
 import type { Namespace } from '../metadata/namespace.js';
 import { admit, clamp } from '../session-rules.js';
 import { type Session, type Sessions, recordOpen } from '../sessions.js';
@@ -83,11 +84,13 @@ export class ClientRequests {
   readonly sessions: Sessions;
   readonly chunks: ChunkRequests | undefined;
   readonly tools: ToolRequests | undefined;
+  private readonly scope: ExportScope;
 
   constructor(private readonly options: ClientRequestsOptions) {
     this.sessions = options.sessions;
     this.chunks = options.chunks;
     this.tools = options.tools;
+    this.scope = new ExportScope(() => this.ns.md);
   }
 
   get ns(): Namespace {
@@ -95,7 +98,7 @@ export class ClientRequests {
   }
 
   serve<N extends SessionMessage>(session: Session, name: N, body: Request<N>): Reply<N> | Promise<Reply<N>> {
-    const req = admit(session, name, body);
+    const req = admit(session, name, body, this.scope);
     // A table indexed by a generic key: TypeScript cannot pair HANDLERS[name] with N by itself.
     return (HANDLERS[name] as Handler<N>)(this, session, req);
   }

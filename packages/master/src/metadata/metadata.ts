@@ -96,6 +96,11 @@ export class Metadata {
   freeHead = 0;
   /** Inodes in use, including trash and sustained. */
   inodeCount = 0;
+  /**
+   * Times a directory left a parent (rename, rmdir): only then can a node's ancestry
+   * change, so caches of it (export-scope.ts) hold until this moves. Not state: never dumped.
+   */
+  dirMoves = 0;
 
   exists(inode: number): boolean {
     return inode > 0 && inode < this.capacity && this.type[inode] !== 0;
@@ -168,6 +173,7 @@ export class Metadata {
   }
 
   removeParent(inode: number, dir: number): void {
+    if (this.type[inode] === TYPE_CODE.dir) this.dirMoves++;
     const extra = this.extraParents.get(inode);
     if (this.parent[inode] === dir) {
       this.parent[inode] = extra ? extra.shift()! : 0;
