@@ -1,4 +1,4 @@
-import { type Cred, type InodeRole, Messages, O_ACCMODE, O_TRUNC, type Request, type SessionKind, type SessionMessage, Status, TsmfsError } from '@tsmfs/protocol';
+import { type Cred, type InodeRole, Messages, O_ACCMODE, O_TRUNC, ROOT_INODE, type Request, type SessionKind, type SessionMessage, Status, TsmfsError } from '@tsmfs/protocol';
 import { ExportScope } from './export-scope.js';
 import type { ExportRule } from './exports.js';
 import type { Session } from './sessions.js';
@@ -18,13 +18,25 @@ export function admit<N extends SessionMessage>(session: Session, name: N, body:
   if (session.readonly && changes(spec.mutates, body)) {
     throw new TsmfsError(Status.EROFS, `session ${session.id} is read-only (export rule ${session.rule.where})`);
   }
-  if (ExportScope.confines(session)) {
-    const inodes = spec.inodes as Readonly<Record<string, InodeRole>>;
-    for (const field in inodes) scope.check(session, (body as Record<string, number>)[field]!, inodes[field]!);
+  const req = ExportScope.confines(session) ? confine(session, spec.inodes as Readonly<Record<string, InodeRole>>, body, scope) : body;
+  if (!('cred' in spec.req.fields)) return req;
+  const withCred = req as Request<N> & { cred: Cred };
+  return { ...withCred, cred: mapCred(session.rule, withCred.cred) };
+}
+
+/**
+ * Checks every inode field against the export. As in MooseFS, inode 1 names the
+ * session's own root on a subfolder session: its mount shows its root as inode 1, and
+ * the tools send what the mount shows.
+ */
+function confine<R extends object>(session: Session, inodes: Readonly<Record<string, InodeRole>>, body: R, scope: ExportScope): R {
+  let req = body;
+  for (const field in inodes) {
+    const inode = (body as Record<string, number>)[field]!;
+    if (inode === ROOT_INODE && !session.meta) req = { ...req, [field]: session.root };
+    else scope.check(session, inode, inodes[field]!);
   }
-  if (!('cred' in spec.req.fields)) return body;
-  const req = body as Request<N> & { cred: Cred };
-  return { ...req, cred: mapCred(session.rule, req.cred) };
+  return req;
 }
 
 function checkSessionKind(session: Session, name: SessionMessage, kind: Exclude<SessionKind, 'none'>): void {

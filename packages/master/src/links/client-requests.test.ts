@@ -158,7 +158,6 @@ describe('ClientRequests: a subfolder export confines its sessions', () => {
     const { ns, serve, s, pub, secret, shared, payroll, mutations } = tree();
     const before = mutations.length;
     const refused = [
-      () => serve(s, 'readdir', { cred: root, inode: 1, cookie: 0, max: 100, withAttrs: true }),
       () => serve(s, 'lookup', { cred: root, parent: secret, name: 'payroll.txt' }),
       () => serve(s, 'getattr', { inode: payroll }),
       () => serve(s, 'mkdir', { cred: root, parent: shared, name: 'x', mode: 0o777, umask: 0 }),
@@ -166,7 +165,7 @@ describe('ClientRequests: a subfolder export confines its sessions', () => {
       () => serve(s, 'rename', { cred: root, parent: pub, name: 'f', newParent: shared, newName: 'f', flags: 0 }),
       () => serve(s, 'link', { cred: root, inode: payroll, parent: pub, name: 'p', }),
       () => serve(s, 'snapshot', { cred: root, inode: secret, parent: pub, name: 'copy', overwrite: false }),
-      () => serve(s, 'setgoal', { cred: root, inode: 1, goal: 2, mode: 'set', recursive: true }),
+      () => serve(s, 'setgoal', { cred: root, inode: secret, goal: 2, mode: 'set', recursive: true }),
       () => serve(s, 'readChunk', { inode: payroll, index: 0 }),
       () => serve(s, 'writeChunk', { cred: root, inode: payroll, index: 0 }),
       () => serve(s, 'getxattr', { cred: root, inode: payroll, name: 'user.x' }),
@@ -178,6 +177,14 @@ describe('ClientRequests: a subfolder export confines its sessions', () => {
     // Inside, everything is served; '..' of the root is the root.
     expect((await serve(s, 'lookup', { cred: root, parent: pub, name: '..' })).attr.inode).toBe(pub);
     expect((await serve(s, 'readdir', { cred: root, inode: pub, cookie: 0, max: 100, withAttrs: false })).entries.map((e) => e.name)).toEqual(['f']);
+  });
+
+  it('reads inode 1 as the session root, as MooseFS does (the mount and the tools show the root as 1)', async () => {
+    const { serve, s, pub } = tree();
+    expect((await serve(s, 'readdir', { cred: root, inode: 1, cookie: 0, max: 100, withAttrs: false })).entries.map((e) => e.name)).toEqual(['f']);
+    expect((await serve(s, 'getattr', { inode: 1 })).attr.inode).toBe(pub);
+    // The recursion covers /pub and its file, not the six nodes of the tree (maproot=999 owns none of them).
+    expect(await serve(s, 'setgoal', { cred: root, inode: 1, goal: 2, mode: 'set', recursive: true })).toEqual({ changed: 0, notChanged: 0, denied: 2 });
   });
 
   it('answers ENOENT for inodes that do not exist or have no name left, and serves files it holds open', async () => {
