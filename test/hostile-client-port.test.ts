@@ -25,7 +25,7 @@ const ROOT: Cred = { uid: 0, gid: 0, groups: [0] };
 const CREDS: Cred[] = [ROOT, { uid: 1000, gid: 1000, groups: [1000] }, { uid: 5, gid: 5, groups: [5, 0] }];
 /** Every name the admin gives outside the exports carries this tag; hostile names never do. */
 const TAG = 'zq9';
-const RUNS = Number(process.env.TSMFS_HOSTILE_RUNS ?? 25);
+const RUNS = Number(process.env.TSMFS_HOSTILE_RUNS ?? 60);
 
 type Kind = 'pub' | 'ro' | 'mapped' | 'meta';
 interface Tree {
@@ -86,22 +86,30 @@ async function frozenView(admin: MasterSession, tree: Tree): Promise<unknown> {
   };
 }
 
-const inodeArb = (tree: Tree) =>
+/** Inodes a session may name: inode 1 (its own root), its export's nodes; others it may not. */
+function insideOf(tree: Tree, kind: Kind): number[] {
+  const i = tree.inodes;
+  const inside: Record<Kind, number[]> = { pub: [i.pub!, i.pubA!, i.pubF!], ro: [i.ro!, i.roFile!], mapped: [i.inner!, i.mappedFile!], meta: [i.trashed!] };
+  return [1, ...inside[kind]];
+}
+
+const inodeArb = (tree: Tree, kind: Kind) =>
   fc.oneof(
-    fc.constantFrom(...Object.values(tree.inodes)),
-    fc.constantFrom(0, 0xffff_ffff),
+    { weight: 3, arbitrary: fc.constantFrom(...insideOf(tree, kind)) },
+    { weight: 2, arbitrary: fc.constantFrom(...Object.values(tree.inodes), 0, 0xffff_ffff) },
     // Nodes the sessions create along the way.
-    fc.integer({ min: 1, max: 120 }),
+    { weight: 2, arbitrary: fc.integer({ min: 1, max: 120 }) },
   );
 const nameArb = fc.oneof(
+  { weight: 2, arbitrary: fc.constantFrom('a', 'b', 'f', 'm', 'new') },
   fc.constantFrom('a', 'b', 'f', 'new', '.', '..', 'x/y', '/', 'a\0b', '', 'n'.repeat(255), 'n'.repeat(256), 'é'.repeat(128), 'm'),
   fc.string({ maxLength: 6 }).filter((s) => !s.includes(TAG)),
 );
 const hugeArb = fc.constantFrom(0, 1, 7, 0xffff_ffff, Number.MAX_SAFE_INTEGER);
 
 /** One well-formed request with hostile arguments. */
-function requestArb(tree: Tree): fc.Arbitrary<[MessageName, object]> {
-  const ino = inodeArb(tree);
+function requestArb(tree: Tree, kind: Kind): fc.Arbitrary<[MessageName, object]> {
+  const ino = inodeArb(tree, kind);
   const cred = fc.constantFrom(...CREDS);
   return fc
     .record({ a: ino, b: ino, name: nameArb, name2: nameArb, n: hugeArb, flags: fc.constantFrom(0, 1, 2, 3, 0o1000, 0o1002), cred, pick: fc.nat(39), bool: fc.boolean() })
@@ -195,15 +203,19 @@ describe('hostile clients on the client port', () => {
       meta: await c.session({ meta: true }),
     };
     const kinds = Object.keys(sessions) as Kind[];
+    // So that a run that sends nothing, or is refused everything, cannot pass unnoticed.
+    const outcomes = { requests: 0, served: 0, eperm: 0 };
 
     await fc.assert(
-      fc.asyncProperty(fc.array(fc.tuple(fc.constantFrom(...kinds), requestArb(tree)), { minLength: 1, maxLength: 30 }), async (steps) => {
+      fc.asyncProperty(fc.array(fc.constantFrom(...kinds).chain((kind) => fc.tuple(fc.constant(kind), requestArb(tree, kind))), { minLength: 5, maxLength: 40, size: 'max' }), async (steps) => {
         for (const [kind, [name, body]] of steps) {
+          outcomes.requests++;
           const reply = await sessions[kind].call(name, body as Request<typeof name>).then(
-            (r) => r as unknown,
+            (r) => (outcomes.served++, r as unknown),
             (err: unknown) => {
               // An errno answer is fine; a dropped link or anything else is not.
               if (!isTsmfsError(err) || err.status === undefined) throw err;
+              if (err.code === 'EPERM') outcomes.eperm++;
               return { error: err.message };
             },
           );
@@ -214,6 +226,10 @@ describe('hostile clients on the client port', () => {
       }),
       { numRuns: RUNS },
     );
+    expect(outcomes.requests).toBeGreaterThanOrEqual(RUNS);
+    expect(outcomes.served).toBeGreaterThan(0);
+    expect(outcomes.eperm).toBeGreaterThan(0);
+    process.stderr.write(`hostile requests: ${JSON.stringify(outcomes)}\n`);
 
     // Whatever the mapall session made is the mapall user's.
     const stack = [tree.inodes.inner!];
