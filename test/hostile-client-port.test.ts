@@ -53,13 +53,15 @@ async function build(admin: MasterSession): Promise<Tree> {
   i.pubF = await file(i.pubA, 'f');
   i.roFile = await file(i.ro, `rfile-${TAG}`);
   i.mappedFile = await file(i.inner, 'm');
-  i.trashed = await file(i.secret, `old-${TAG}`);
-  await admin.unlink(i.secret, `old-${TAG}`, { cred: ROOT });
+  // Trashed from a folder of its own: the meta session may restore it there (export '.' holds all the trash).
+  i.bin = await dir(1, `bin-${TAG}`);
+  i.trashed = await file(i.bin, `old-${TAG}`);
+  await admin.unlink(i.bin, `old-${TAG}`, { cred: ROOT });
   // Chunk ids outside: no chunkserver runs, but the grant's chunk is allocated and logged first.
   await admin.call('writeChunk', { cred: ROOT, inode: i.payroll, index: 0 }).catch(() => undefined);
   const payrollChunk = (await admin.call('readChunk', { inode: i.payroll, index: 0 })).chunkId;
-  const names = (extra: string[]) => new Set([...extra, ...[`secret-${TAG}`, `shared-${TAG}`, `loot-${TAG}`, `payroll-${TAG}.txt`, `old-${TAG}`]]);
-  const base = [1, i.secret, i.shared, i.loot, i.payroll, i.trashed];
+  const names = (extra: string[]) => new Set([...extra, ...[`secret-${TAG}`, `shared-${TAG}`, `loot-${TAG}`, `payroll-${TAG}.txt`, `old-${TAG}`, `bin-${TAG}`]]);
+  const base = [1, i.secret, i.shared, i.loot, i.payroll, i.bin, i.trashed];
   return {
     inodes: i,
     outside: {
