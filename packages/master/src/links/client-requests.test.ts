@@ -138,6 +138,25 @@ describe('ClientRequests: the export rules of every request', () => {
     expect(await ftruncate(a, 5)).toMatch(/^EACCES/);
     expect(ns.md.attr(f).size).toBe(3);
   });
+
+  it('grants a chunk write only to a caller who may write the file, or whose session holds it open for writing', async () => {
+    const { ns, serve, register } = setup('* / rw,mapall=1000:1000');
+    ns.setattr({ cred: root, inode: 1, mode: 0o777 });
+    const theirs = ns.mknod({ cred: root, parent: 1, name: 'theirs', type: 'file', mode: 0o644, umask: 0, rdev: 0 }).attr.inode;
+    const mine = ns.mknod({ cred: alice, parent: 1, name: 'mine', type: 'file', mode: 0o444, umask: 0, rdev: 0 }).attr.inode;
+    const s = register();
+    // mapall makes even a claimed root an ordinary user: no grant for someone else's file.
+    expect(await errno(() => serve(s, 'writeChunk', { cred: root, inode: theirs, index: 0 }))).toMatch(/^EACCES/);
+    expect(ns.md.chunkAt(theirs, 0)).toBe(0);
+    // A read-only mode refuses too, until the session opens the file for writing (as ftruncate).
+    expect(await errno(() => serve(s, 'writeChunk', { cred: alice, inode: mine, index: 0 }))).toMatch(/^EACCES/);
+    await serve(s, 'open', { cred: root, inode: mine, flags: 0 });
+    expect(await errno(() => serve(s, 'writeChunk', { cred: alice, inode: mine, index: 0 }))).toMatch(/^EACCES/);
+    ns.setattr({ cred: root, inode: mine, mode: 0o644 });
+    await serve(s, 'open', { cred: root, inode: mine, flags: 2 });
+    ns.setattr({ cred: root, inode: mine, mode: 0o444 });
+    expect(await errno(() => serve(s, 'writeChunk', { cred: alice, inode: mine, index: 0 }))).toBe('no error');
+  });
 });
 
 describe('ClientRequests: a subfolder export confines its sessions', () => {

@@ -67,7 +67,10 @@ const HANDLERS: { readonly [N in SessionMessage]: Handler<N> } = {
   trashPurge: (m, _s, r) => m.ns.trashPurge(r),
   sustainedList: (m, _s, r) => m.ns.sustainedList(r),
   readChunk: (m, _s, r) => (m.chunks ? m.chunks.read(() => m.ns.readChunk(r)) : m.ns.readChunk(r)),
-  writeChunk: (m, s, r) => (m.chunks ? m.chunks.write(s.id, r, () => m.ns.writeChunk(r)) : m.ns.writeChunk(r)),
+  writeChunk: (m, s, r) => {
+    const grant = () => m.ns.writeChunk(r, s.writers.has(r.inode));
+    return m.chunks ? m.chunks.write(s.id, r, grant) : grant();
+  },
   writeChunkEnd: (m, s, r) => (m.chunks ? m.chunks.writeEnd(s.id, r, () => m.ns.writeChunkEnd(r)) : m.ns.writeChunkEnd(r)),
   fileinfo: (m, _s, r) => served(m.chunks, 'fileinfo').fileinfo(r),
   dirinfo: (m, _s, r) => served(m.tools, 'dirinfo').dirinfo(r),

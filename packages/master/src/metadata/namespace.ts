@@ -42,6 +42,7 @@ import {
   isOwnerOrRoot,
   isRoot,
   mayHardlink,
+  mayWrite,
   modeAfterSetattr,
   modeAfterWrite,
   permits,
@@ -591,9 +592,12 @@ export class Namespace {
    * for a shared one (snapshot), else the same chunk with its version bumped so that a
    * replica missing this write shows up as stale. A non-root writer drops setuid.
    */
-  writeChunk(req: Request<'writeChunk'>): Reply<'writeChunk'> {
+  writeChunk(req: Request<'writeChunk'>, viaWritableHandle = false): Reply<'writeChunk'> {
     const md = this.md;
     const inode = this.regularFile(req.inode);
+    // A grant lets its holder change the file's bytes: the (mapped) caller must be able to
+    // write it, by its mode or by an open for writing that the session holds (as ftruncate).
+    if (!mayWrite(md, inode, req.cred, viaWritableHandle)) throw fail('EACCES', 'write grant for a file the caller may not write');
     if (req.index > MAX_CHUNK_INDEX) throw fail('EFBIG', `chunk index beyond the largest file (${MAX_CHUNK_INDEX})`);
     const ts = this.clock();
     const mode = modeAfterWrite(md.mode[inode]!, md.gid[inode]!, req.cred);
