@@ -199,7 +199,9 @@ function normalizeSame(p: Record<string, unknown>): Record<string, unknown> {
 const oracle = kernelOracleAvailable();
 
 describe.runIf(oracle)('Namespace against the Linux kernel (ext4, real uids)', () => {
-  it('random op sequences with random users: same errno per op, same final tree', () => {
+  // Each of the 120 runs replays its sequence in a real process per user on ext4: ~30 s on a
+  // quiet machine, several times that on a loaded one — the bound is for a hang, not speed.
+  it('random op sequences with random users: same errno per op, same final tree', { timeout: 300_000 }, () => {
     fc.assert(
       fc.property(fc.array(kernelOpArb, { minLength: 1, maxLength: 50, size: 'max' }), (ops) => {
         const all = [...SEED, ...ops];
