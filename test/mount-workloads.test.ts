@@ -17,7 +17,8 @@ const META = `find . -mindepth 1 -printf '%y %m %U:%G %s %n %T@ %p\\n' | sort`;
 const TAR = `tar -c --sort=name --format=pax --pax-option=delete=atime,delete=ctime --numeric-owner`;
 
 describe('real workloads in the mount', () => {
-  it('tar -x, diff -r, tar c, cp -a out, rsync -a in, git', { timeout: 180_000 }, async () => {
+  // ~2,400 files through every tool: ~1.5 min quiet, over 3 min at load 10 (the bound is for a hang).
+  it('tar -x, diff -r, tar c, cp -a out, rsync -a in, git', { timeout: 420_000 }, async () => {
     const c = await Cluster.create({ master: { config: { REPLICATIONS_DELAY_INIT: 0 } } });
     await c.addChunkservers(2);
     const m = await Mount.start(c);
