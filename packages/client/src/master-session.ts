@@ -379,6 +379,15 @@ export class MasterSession extends EventEmitter<SessionEvents> {
     await this.call('removexattr', { cred: this.credOf(o), inode, name });
   }
 
+  /**
+   * Makes every metadata change this session was answered for durable on the master (its
+   * changelog fsynced), whatever the master's CHANGELOG_SAVE_MODE: the metadata half of
+   * fsync(2). Returns the master's durable metadata version.
+   */
+  async metaSync(): Promise<number> {
+    return (await this.call('metaSync', {})).version;
+  }
+
   // ---- goal, trashtime, snapshots, trash -----------------------------------------------
 
   setgoal(inode: number, goal: number, o?: CallOptions & { mode?: GoalMode; recursive?: boolean }): Promise<Reply<'setgoal'>> {

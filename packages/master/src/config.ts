@@ -2,6 +2,7 @@ import { statSync } from 'node:fs';
 import { ConfigError, type ConfigValues, describeConfigMarkdown, key, linkLimitKeys } from '@tsmfs/daemon';
 import { DEFAULT_PORTS } from '@tsmfs/protocol';
 import { DEFAULT_CONNECTION_LIMITS, DEFAULT_MAX_IN_FLIGHT } from '@tsmfs/rpc';
+import type { SaveMode } from './durability/changelog.js';
 
 /**
  * tsmfs-master's configuration keys, named as in mfsmaster.cfg wherever MooseFS has the
@@ -27,7 +28,9 @@ export const masterSchema = {
   METADATA_SAVE_FREQ: key('int', 1, 'hours between metadata dumps (a dump is also written at shutdown and on SIGUSR2)', { min: 1, max: 24 * 24 }),
   BACK_META_KEEP_PREVIOUS: key('int', 1, 'older metadata dumps kept as metadata.tsmfs.back.N', { min: 0, max: 99 }),
   BACK_LOGS: key('int', 50, 'older changelog files kept as changelog.N.tsmfs (one is started at every dump)', { min: 1, max: 10_000 }),
-  CHANGELOG_FSYNC: key('bool', true, 'fsync the changelog before acknowledging a mutation; 0 risks losing acknowledged operations in a crash'),
+  CHANGELOG_SAVE_MODE: key('int', 2, 'how far a change is saved before it is acknowledged: 0 = in memory (written and fsynced in the background), 1 = written to the page cache, 2 = fsynced (docs/master.md: what each can lose)', { min: 0, max: 2 }),
+  CHANGELOG_SAVE_INTERVAL_MS: key('int', 100, 'in modes 0 and 1, milliseconds between background saves: what was not yet written and fsynced then is', { min: 1, max: 60_000 }),
+  CHANGELOG_FSYNC: key('string', '', 'deprecated: 0 means CHANGELOG_SAVE_MODE = 1, 1 means 2 (a warning says so at start-up)'),
   EMPTY_TRASH_PERIOD: key('int', 300, 'seconds between sweeps that purge trashed files whose trash time has expired', { min: 1, max: 86_400 }),
   SESSION_SUSTAIN_TIME: key('int', 86_400, 'seconds a disconnected client session (and the files it holds open) is kept for it to reconnect', { min: 0, max: 7 * 86_400 }),
   MAX_SESSIONS: key('int', 10_000, 'client sessions (connected or sustained) kept at once; a register beyond it is refused with EAGAIN (logged)', { min: 1, max: 1_000_000 }),
@@ -71,6 +74,19 @@ export function checkDataPath(config: MasterConfig): void {
     );
   }
   if (!isDir) throw new ConfigError(`DATA_PATH ${dir} is not a directory`);
+}
+
+/**
+ * CHANGELOG_SAVE_MODE, or what the deprecated CHANGELOG_FSYNC (tsmfs before 0.2) says
+ * when it is set: fsync = 1 was mode 2, fsync = 0 wrote before the reply (mode 1).
+ */
+export function changelogSaveMode(config: MasterConfig): { mode: SaveMode; warning?: string } {
+  const fsync = config.CHANGELOG_FSYNC.trim().toLowerCase();
+  if (fsync === '') return { mode: config.CHANGELOG_SAVE_MODE as SaveMode };
+  const on = ['1', 'yes', 'true', 'on'].includes(fsync);
+  if (!on && !['0', 'no', 'false', 'off'].includes(fsync)) throw new ConfigError(`CHANGELOG_FSYNC: '${config.CHANGELOG_FSYNC}' is not 0 or 1`);
+  const mode = on ? 2 : 1;
+  return { mode, warning: `CHANGELOG_FSYNC is deprecated: CHANGELOG_FSYNC = ${on ? 1 : 0} is taken as CHANGELOG_SAVE_MODE = ${mode} (and overrides it); write that instead` };
 }
 
 /** The master's keys as the Markdown table of docs/configuration.md. */

@@ -4,7 +4,7 @@ import { ChunkManager } from './chunks/chunk-manager.js';
 import { ChunkRequests } from './chunks/chunk-requests.js';
 import { ChunkLoop } from './chunks/replication.js';
 import { ToolRequests } from './chunks/tool-requests.js';
-import { type MasterConfig, checkDataPath, listenHost } from './config.js';
+import { type MasterConfig, changelogSaveMode, checkDataPath, listenHost } from './config.js';
 import { DumpScheduler } from './dump-scheduler.js';
 import { Changelog } from './durability/changelog.js';
 import { DataLock } from './durability/data-lock.js';
@@ -111,10 +111,13 @@ export function buildMaster(config: MasterConfig, log: Logger, hooks: MasterHook
     backLogs: config.BACK_LOGS,
     log: component('metadata-store'),
   });
+  const saveMode = changelogSaveMode(config);
+  if (saveMode.warning) log.warn(saveMode.warning);
   const changelog = new Changelog({
     dir,
     backLogs: config.BACK_LOGS,
-    fsync: config.CHANGELOG_FSYNC,
+    saveMode: saveMode.mode,
+    saveIntervalMs: config.CHANGELOG_SAVE_INTERVAL_MS,
     startVersion: () => store.metadata.version,
     log: component('changelog'),
     onFailure: (err) => hooks.onFatal?.(new Error(`changelog write failed: ${err.message}`, { cause: err })),
@@ -169,6 +172,7 @@ export function buildMaster(config: MasterConfig, log: Logger, hooks: MasterHook
       namespace: () => namespace.namespace,
       chunks: new ChunkRequests(chunks, () => namespace.namespace),
       tools: new ToolRequests(chunks, () => namespace.namespace),
+      changelog,
     }),
     changelog,
     epoch: () => 1,

@@ -268,8 +268,10 @@ export class MountOps implements LowLevelOps {
     this.dirs.delete(fh);
   }
 
-  fsyncdir(): void {
-    // Metadata changes are durable on the master before it answers them.
+  /** Whatever CHANGELOG_SAVE_MODE the master runs with, the directory's changes are durable once this returns. */
+  async fsyncdir(): Promise<void> {
+    this.counters.count('fsyncdir');
+    await this.session.metaSync();
   }
 
   // ---- files ----------------------------------------------------------------------------
@@ -344,6 +346,8 @@ export class MountOps implements LowLevelOps {
     this.counters.count('fsync');
     if (this.hiddenOpen.has(fh)) return;
     await this.file(fh).handle.fsync();
+    // The data first: their writeChunkEnd changed the length, which metaSync then makes durable.
+    await this.session.metaSync();
   }
 
   async release(_ctx: RequestContext, _ino: number, fh: number, _flags: number, _info: ReleaseInfo): Promise<void> {

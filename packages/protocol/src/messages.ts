@@ -225,6 +225,13 @@ export const Messages = {
     { session: 'none', inodes: {}, mutates: false },
   ),
 
+  /**
+   * Returns once every changelog entry the master had applied when it arrived (so every
+   * change acknowledged to this session) is fsynced, whatever CHANGELOG_SAVE_MODE: a
+   * client's fsync(2)/fsyncdir. `version` = the metadata version now durable.
+   */
+  metaSync: clientMsg(19, Empty, t.obj({ version: t.u53 }), { session: 'any', inodes: {}, mutates: false }),
+
   // client ↔ master: namespace
   lookup: clientMsg(20, t.obj({ cred: Cred, parent: t.u32, name: Name }), t.obj({ attr: Attr }), { session: 'fs', inodes: { parent: 'node' }, mutates: false }),
   // The meta mount asks for the attributes of trashed and sustained files.

@@ -19,7 +19,7 @@ function open(dir: string, startVersion = 0, events: string[] = [], backLogs = 5
   return new Changelog({
     dir,
     backLogs,
-    fsync: true,
+    saveMode: 2,
     startVersion: () => startVersion,
     log,
     onSynced: (upTo, n) => events.push(`synced ${upTo} (${n})`),

@@ -8,18 +8,27 @@ import { encodeEntry } from './changelog-entry.js';
 import { changelogFile, listChangelogs } from './data-path.js';
 import { fsyncDir } from './fsync-dir.js';
 
+/**
+ * CHANGELOG_SAVE_MODE, MooseFS's key and numbers: how far an entry has gone before the
+ * mutation is answered. 0: only applied in memory (written and fsynced in the background
+ * within the save interval); 1: written (write(2), the kernel's page cache); 2: fsynced.
+ */
+export type SaveMode = 0 | 1 | 2;
+
 export interface ChangelogOptions {
   dir: string;
   /** Old changelogs kept after rotation (BACK_LOGS). */
   backLogs: number;
-  /** CHANGELOG_FSYNC: false trades durability for speed (a crash may lose acknowledged operations). */
-  fsync: boolean;
+  /** CHANGELOG_SAVE_MODE (default 2). docs/master.md says what each mode can lose. */
+  saveMode?: SaveMode;
+  /** CHANGELOG_SAVE_INTERVAL_MS: in modes 0 and 1, what was not yet written and fsynced is, at least this often. */
+  saveIntervalMs?: number;
   /** The metadata version the changelog continues from; read at start(). */
   startVersion: () => number;
   log: Logger;
   /** Told once if a write or fsync fails; the master cannot go on without its changelog. */
   onFailure?: (err: Error) => void;
-  /** Told after each batch is on disk (fsynced when CHANGELOG_FSYNC): for metrics and tests. */
+  /** Told after each fsync, with the entries it made durable: for metrics and tests. */
   onSynced?: (upTo: number, entries: number) => void;
 }
 
@@ -28,15 +37,22 @@ export type DurableListener = (first: number, lines: readonly string[]) => void;
 
 interface Waiter {
   version: number;
+  /** Resolved once the entry is written (mode 1 replies) or only once fsynced. */
+  until: 'written' | 'synced';
   resolve: () => void;
   reject: (err: Error) => void;
 }
 
+const DEFAULT_SAVE_INTERVAL_MS = 100;
+
 /**
  * The append-only changelog, with group commit: `append` queues an entry and returns its
- * version at once; a writer loop writes everything queued as one batch and fsyncs it,
- * while the next batch forms. `durable(v)` resolves once an fsync covering `v` finished;
- * nothing may be acknowledged before that.
+ * version at once; a writer loop writes everything queued as one batch (and in mode 2
+ * fsyncs it) while the next batch forms. `saved(v)` resolves once `v` went as far as the
+ * save mode requires before a reply; `durable(v)` once an fsync covering `v` finished,
+ * asking for that fsync now if the mode would have left it to the background timer (a
+ * client's fsync: metaSync). Followers (onDurable, durableUpTo) see only fsynced entries:
+ * a metalogger must never hold an entry the master could still lose.
  *
  * One loop owns the file handle, so rotation and close are done by the loop between
  * batches, never under a write in flight.
@@ -45,31 +61,51 @@ export class Changelog implements Service {
   readonly name = 'changelog';
   private fh: FileHandle | undefined;
   private lastVersion = 0;
+  private writtenVersion = 0;
   private durableVersion = 0;
   private pending: string[] = [];
+  /** Written but not yet fsynced (modes 0 and 1), kept for the durable listeners. */
+  private unsynced: string[] = [];
   private waiters: Waiter[] = [];
   private running = false;
   private rotations: { resolve: () => void; reject: (err: Error) => void }[] = [];
   private failure: Error | undefined;
   private closed = true;
+  /** A sync was asked for up to this version (durable()). */
+  private syncTarget = 0;
+  /** The save interval ran out: write and fsync everything now. */
+  private flushDue = false;
+  private timer: NodeJS.Timeout | undefined;
   private drainedResolvers: (() => void)[] = [];
   private readonly durableListeners = new Set<DurableListener>();
+  private readonly mode: SaveMode;
 
-  constructor(private readonly options: ChangelogOptions) {}
-
-  async start(): Promise<void> {
-    this.lastVersion = this.durableVersion = this.options.startVersion();
-    this.fh = await this.openLive();
-    this.closed = false;
+  constructor(private readonly options: ChangelogOptions) {
+    this.mode = options.saveMode ?? 2;
   }
 
-  /** Writes out what is queued, then closes the file. Appending afterwards is an error. */
+  async start(): Promise<void> {
+    this.lastVersion = this.writtenVersion = this.durableVersion = this.options.startVersion();
+    this.fh = await this.openLive();
+    this.closed = false;
+    if (this.mode < 2) {
+      this.timer = setInterval(() => this.saveNow(), this.options.saveIntervalMs ?? DEFAULT_SAVE_INTERVAL_MS);
+      this.timer.unref();
+    }
+  }
+
+  /** Writes out and fsyncs what is queued, then closes the file. Appending afterwards is an error. */
   async stop(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    clearInterval(this.timer);
     await this.drained();
     await this.fh?.close();
     this.fh = undefined;
+  }
+
+  get saveMode(): SaveMode {
+    return this.mode;
   }
 
   /** The version of the last appended entry (durable or not). */
@@ -77,6 +113,7 @@ export class Changelog implements Service {
     return this.lastVersion;
   }
 
+  /** The highest version fsynced. */
   get durableUpTo(): number {
     return this.durableVersion;
   }
@@ -96,15 +133,30 @@ export class Changelog implements Service {
     if (this.closed) throw new TsmfsError(Status.EIO, 'changelog is closed');
     const version = ++this.lastVersion;
     this.pending.push(encodeEntry(version, m));
-    this.kick();
+    // Mode 0 leaves the write to the save timer (or to a durable() that cannot wait).
+    if (this.mode > 0) this.kick();
     return version;
   }
 
-  /** Resolves once `version` is on stable storage; rejects if the changelog failed first. */
+  /** Resolves once `version` is saved as the save mode requires before a reply; rejects if the changelog failed. */
+  saved(version: number): Promise<void> {
+    if (this.mode === 0) return this.failure ? Promise.reject(this.ioError()) : Promise.resolve();
+    return this.wait(version, this.mode === 1 ? 'written' : 'synced');
+  }
+
+  /** Resolves once `version` is on stable storage, fsyncing now if needed; rejects if the changelog failed first. */
   durable(version: number): Promise<void> {
-    if (version <= this.durableVersion) return Promise.resolve();
+    if (version > this.durableVersion && version > this.syncTarget) {
+      this.syncTarget = version;
+      this.kick();
+    }
+    return this.wait(version, 'synced');
+  }
+
+  private wait(version: number, until: Waiter['until']): Promise<void> {
+    if (version <= (until === 'written' ? this.writtenVersion : this.durableVersion)) return Promise.resolve();
     if (this.failure) return Promise.reject(this.ioError());
-    return new Promise((resolve, reject) => this.waiters.push({ version, resolve, reject }));
+    return new Promise((resolve, reject) => this.waiters.push({ version, until, resolve, reject }));
   }
 
   /**
@@ -120,6 +172,13 @@ export class Changelog implements Service {
     });
   }
 
+  /** The save interval's tick (modes 0 and 1). */
+  private saveNow(): void {
+    if (this.pending.length === 0 && this.unsynced.length === 0) return;
+    this.flushDue = true;
+    this.kick();
+  }
+
   private kick(): void {
     if (this.running) return;
     this.running = true;
@@ -130,13 +189,17 @@ export class Changelog implements Service {
   private async run(): Promise<void> {
     try {
       while (!this.failure) {
-        if (this.pending.length > 0) await this.writeBatch();
+        // Everything goes out before a rotation or a close, and when a sync or the timer asks.
+        const everything = this.flushDue || this.closed || this.rotations.length > 0;
+        if (this.pending.length > 0 && (this.mode > 0 || everything || this.syncTarget > this.writtenVersion)) await this.writeBatch();
+        else if (this.unsynced.length > 0 && (everything || this.syncTarget > this.durableVersion)) await this.sync();
         else if (this.rotations.length > 0) await this.rotateNow();
         else break;
       }
     } catch (err) {
       this.fail(err as Error);
     } finally {
+      this.flushDue = false;
       this.running = false;
       for (const r of this.drainedResolvers.splice(0)) r();
     }
@@ -149,14 +212,30 @@ export class Changelog implements Service {
     const bytes = Buffer.from(batch.join(''), 'utf8');
     let off = 0;
     while (off < bytes.length) off += (await this.fh!.write(bytes, off)).bytesWritten;
-    if (this.options.fsync) await this.fh!.datasync();
+    this.writtenVersion = upTo;
+    this.unsynced.push(...batch);
+    if (this.mode === 2) await this.sync();
+    else this.settle();
+  }
+
+  /** fdatasyncs what is written, then tells the waiters and the followers. */
+  private async sync(): Promise<void> {
+    const lines = this.unsynced;
+    const upTo = this.writtenVersion;
+    this.unsynced = [];
+    await this.fh!.datasync();
     this.durableVersion = upTo;
-    this.options.onSynced?.(upTo, batch.length);
-    for (const l of this.durableListeners) l(upTo - batch.length + 1, batch);
-    // Waiters are not necessarily in version order (any caller may wait for any version).
+    this.options.onSynced?.(upTo, lines.length);
+    for (const l of this.durableListeners) l(upTo - lines.length + 1, lines);
+    this.settle();
+  }
+
+  /** Resolves the waiters the written and durable versions now cover (any caller may wait for any version). */
+  private settle(): void {
+    const covered = (w: Waiter): boolean => w.version <= (w.until === 'written' ? this.writtenVersion : this.durableVersion);
     const waiting = this.waiters;
-    this.waiters = waiting.filter((w) => w.version > upTo);
-    for (const w of waiting) if (w.version <= upTo) w.resolve();
+    this.waiters = waiting.filter((w) => !covered(w));
+    for (const w of waiting) if (covered(w)) w.resolve();
   }
 
   private async rotateNow(): Promise<void> {
@@ -181,7 +260,7 @@ export class Changelog implements Service {
   }
 
   private drained(): Promise<void> {
-    if (!this.running && this.pending.length === 0) return Promise.resolve();
+    if (!this.running && this.pending.length === 0 && this.unsynced.length === 0) return Promise.resolve();
     return new Promise((resolve) => {
       this.drainedResolvers.push(resolve);
       this.kick();

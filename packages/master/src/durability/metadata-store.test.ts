@@ -24,7 +24,7 @@ async function life(dir: string, work: (ns: Namespace) => void, opts: { clean: b
   const log = opts.log ?? pino({ level: 'silent' });
   const store = new MetadataStore<Metadata>({ dir, codec: metadataCodec, keepPrevious: 1, backLogs: 50, log });
   await store.start();
-  const changelog = new Changelog({ dir, backLogs: 50, fsync: true, startVersion: () => store.metadata.version, log });
+  const changelog = new Changelog({ dir, backLogs: 50, saveMode: 2, startVersion: () => store.metadata.version, log });
   await changelog.start();
   let t = 1_700_000_000;
   const ns = new Namespace(store.metadata, (m: Mutation) => void changelog.append(m), () => ({ sec: t++, nsec: 0 }));

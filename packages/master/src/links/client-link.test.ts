@@ -24,7 +24,7 @@ async function serve(exportsText: string, events: string[]) {
   const dir = mkdtempSync(join(tmpdir(), 'tsmfs-link-'));
   const clock = () => ({ sec: 1_700_000_000, nsec: 0 });
   const md = createEmptyMetadata(clock());
-  const changelog = new Changelog({ dir, backLogs: 5, fsync: true, startVersion: () => 0, log, onSynced: (v) => events.push(`synced ${v}`) });
+  const changelog = new Changelog({ dir, backLogs: 5, saveMode: 2, startVersion: () => 0, log, onSynced: (v) => events.push(`synced ${v}`) });
   await changelog.start();
   const ns = new Namespace(md, (m) => void changelog.append(m), clock);
   const rules = parseExports(exportsText, 'exports.cfg').rules;

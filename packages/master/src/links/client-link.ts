@@ -27,8 +27,9 @@ export interface ClientLinkOptions {
 /**
  * matoclserv: the master's port for clients (mounts) and CLI tools. A link must register
  * a session before anything else; every request that changed metadata is answered only
- * once its changelog entries are durable. Requests that changed nothing are answered at
- * once (they may show a change whose fsync is still running, as MooseFS does).
+ * once its changelog entries are saved as CHANGELOG_SAVE_MODE requires (metaSync: until
+ * fsynced). Requests that changed nothing are answered at once (they may show a change
+ * not yet saved, as MooseFS does).
  */
 export class ClientLink implements Service {
   readonly name = 'client-link';
@@ -107,7 +108,7 @@ export class ClientLink implements Service {
     });
   }
 
-  /** Serves a request; if it appended to the changelog, answers only once that is durable. */
+  /** Serves a request; if it appended to the changelog, answers only once that is saved (CHANGELOG_SAVE_MODE). */
   private async durably<N extends SessionMessage>(session: Session, name: N, body: Request<N>): Promise<unknown> {
     const { changelog, requests } = this.options;
     const before = changelog.version;
@@ -115,7 +116,7 @@ export class ClientLink implements Service {
       return await requests.serve(session, name, body);
     } finally {
       // Also on error: a failed request must not be answered ahead of an entry it made.
-      if (changelog.version !== before) await changelog.durable(changelog.version);
+      if (changelog.version !== before) await changelog.saved(changelog.version);
     }
   }
 }

@@ -1,6 +1,8 @@
 import { type Reply, type Request, type SessionMessage, Status, TsmfsError } from '@tsmfs/protocol';
 import type { ChunkRequests } from '../chunks/chunk-requests.js';
 import type { ToolRequests } from '../chunks/tool-requests.js';
+import type { Changelog } from '../durability/changelog.js';
+import { metaSync } from '../durability/meta-sync.js';
 import { ExportScope } from '../export-scope.js';
 import type { Namespace } from '../metadata/namespace.js';
 import { admit, clamp } from '../session-rules.js';
@@ -14,6 +16,8 @@ export interface ClientRequestsOptions {
   chunks?: ChunkRequests;
   /** dirinfo, checkfile, filerepair, appendchunks (the CLI tools). */
   tools?: ToolRequests;
+  /** For metaSync (a client's fsync); without it metaSync is ENOSYS. */
+  changelog?: Changelog;
 }
 
 type Handler<N extends SessionMessage> = (m: ClientRequests, s: Session, req: Request<N>) => Reply<N> | Promise<Reply<N>>;
@@ -77,6 +81,7 @@ const HANDLERS: { readonly [N in SessionMessage]: Handler<N> } = {
   checkfile: (m, _s, r) => served(m.tools, 'checkfile').checkfile(r),
   filerepair: (m, _s, r) => served(m.tools, 'filerepair').filerepair(r),
   appendchunks: (m, _s, r) => served(m.tools, 'appendchunks').appendchunks(r),
+  metaSync: (m) => metaSync(served(m.changelog, 'metaSync')),
 };
 
 /**
@@ -87,12 +92,14 @@ export class ClientRequests {
   readonly sessions: Sessions;
   readonly chunks: ChunkRequests | undefined;
   readonly tools: ToolRequests | undefined;
+  readonly changelog: Changelog | undefined;
   private readonly scope: ExportScope;
 
   constructor(private readonly options: ClientRequestsOptions) {
     this.sessions = options.sessions;
     this.chunks = options.chunks;
     this.tools = options.tools;
+    this.changelog = options.changelog;
     this.scope = new ExportScope(() => this.ns.md);
   }
 

@@ -29,7 +29,7 @@ afterEach(async () => {
 
 async function setup(startVersion = 0, preserveSeconds = 600): Promise<{ dir: string; changelog: Changelog; conn: Connection }> {
   const dir = tempDir();
-  const changelog = new Changelog({ dir, backLogs: 5, fsync: false, startVersion: () => startVersion, log });
+  const changelog = new Changelog({ dir, backLogs: 5, saveMode: 1, startVersion: () => startVersion, log });
   await changelog.start();
   const link = new MetaloggerLink({ host: '127.0.0.1', port: 0, dir, changelog, preserveSeconds, epoch: () => 1, log });
   await link.start();
