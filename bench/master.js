@@ -15,6 +15,7 @@ const opts = new Command('bench-master')
   .option('--files <n>', 'files to create for the memory figure', '1000000')
   .option('--replay <n>', 'changelog entries to replay at start-up', '100000')
   .option('--window <n>', 'requests in flight', '256')
+  .option('--save-mode <n>', 'CHANGELOG_SAVE_MODE of the master (0, 1, 2; default: the master\'s default)')
   .parse()
   .opts();
 const FILES = Number(opts.files);
@@ -71,9 +72,10 @@ async function main() {
       `MATOCS_LISTEN_PORT = ${await freePort()}`,
       `MATOML_LISTEN_PORT = ${await freePort()}`,
       `HTTP_LISTEN_PORT = ${await freePort()}`,
+      ...(opts.saveMode === undefined ? [] : [`CHANGELOG_SAVE_MODE = ${opts.saveMode}`]),
     ].join('\n') + '\n',
   );
-  const results = { files: FILES, replayEntries: REPLAY, window: WINDOW };
+  const results = { files: FILES, replayEntries: REPLAY, window: WINDOW, saveMode: opts.saveMode ?? 'default' };
   let { child } = await startMaster(cfg);
   try {
     const s = await MasterSession.open({ masters: [{ host: '127.0.0.1', port }], cred: { uid: 0, gid: 0, groups: [] } });

@@ -19,6 +19,7 @@ const opts = new Command('bench-mount')
   .option('--target <dir>', 'run the workloads on this directory instead of a new tsmfs mount')
   .option('--hold', 'start the cluster and the mount, print the mount point, wait for Ctrl-C')
   .option('--goal <n>', 'goal of the root', '2')
+  .option('--save-mode <n>', 'CHANGELOG_SAVE_MODE of the master (0, 1, 2; default: the master\'s default)')
   .option('--cpu-prof <dir>', 'run every daemon and the mount with node --cpu-prof, profiles written to <dir> at the end')
   .parse()
   .opts();
@@ -70,7 +71,8 @@ try {
   writeFileSync(
     join(dir, 'master.cfg'),
     `DATA_PATH = ${dir}/master\nEXPORTS_FILENAME = ${dir}/exports.cfg\nMATOCL_LISTEN_HOST = 127.0.0.1\nMATOCL_LISTEN_PORT = ${cl}\n` +
-      `MATOCS_LISTEN_HOST = 127.0.0.1\nMATOCS_LISTEN_PORT = ${cs}\nMATOML_LISTEN_HOST = 127.0.0.1\nMATOML_LISTEN_PORT = ${ml}\nHTTP_LISTEN_PORT = ${http}\nHTTP_LISTEN_HOST = 127.0.0.1\n`,
+      `MATOCS_LISTEN_HOST = 127.0.0.1\nMATOCS_LISTEN_PORT = ${cs}\nMATOML_LISTEN_HOST = 127.0.0.1\nMATOML_LISTEN_PORT = ${ml}\nHTTP_LISTEN_PORT = ${http}\nHTTP_LISTEN_HOST = 127.0.0.1\n` +
+      (opts.saveMode === undefined ? '' : `CHANGELOG_SAVE_MODE = ${opts.saveMode}\n`),
   );
   const master = spawnDaemon('packages/master/dist/bin/tsmfs-master.js', ['-c', join(dir, 'master.cfg')], { readyLine: '"msg":"ready"', nodeFlags: nodeFlags() });
   children.push(master.child);
