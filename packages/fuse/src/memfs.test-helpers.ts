@@ -5,6 +5,7 @@ import {
   type Attr,
   type CreateResult,
   type DirEntry,
+  type DirEntryPlus,
   type EntryResult,
   type FileLock,
   type LowLevelOps,
@@ -16,6 +17,7 @@ import {
 } from './index.js';
 
 const { S_IFMT, S_IFDIR, S_IFREG, S_IFLNK } = constants;
+const RENAME_NOREPLACE = 1;
 
 interface HeldLock {
   owner: bigint;
@@ -94,7 +96,7 @@ export class MemFs implements LowLevelOps {
     return entries;
   }
 
-  private entry(ino: number): EntryResult {
+  protected entry(ino: number): EntryResult {
     return { attr: { ...this.get(ino).attr }, entryTimeout: this.timeout, attrTimeout: this.timeout };
   }
 
@@ -205,12 +207,15 @@ export class MemFs implements LowLevelOps {
     return this.entry(node.attr.ino);
   }
 
-  rename(ctx: RequestContext, parent: number, name: string, newParent: number, newName: string): void {
+  /** RENAME_NOREPLACE only: any other flag is EINVAL, as the binding's contract asks. */
+  rename(ctx: RequestContext, parent: number, name: string, newParent: number, newName: string, flags: number): void {
+    if (flags & ~RENAME_NOREPLACE) throw fail('EINVAL', `rename flags ${flags}`);
     const from = this.dir(parent);
     const to = this.dir(newParent);
     const ino = from.get(name);
     if (ino === undefined) throw fail('ENOENT', name);
     const existing = to.get(newName);
+    if (existing !== undefined && flags & RENAME_NOREPLACE) throw fail('EEXIST', newName);
     if (existing !== undefined) {
       const victim = this.get(existing);
       if (victim.entries && victim.entries.size > 0) throw fail('ENOTEMPTY', newName);
@@ -395,5 +400,14 @@ export class MemFs implements LowLevelOps {
 
   removexattr(ctx: RequestContext, ino: number, name: string): void {
     if (!this.get(ino).xattrs.delete(name)) throw fail('ENODATA', name);
+  }
+}
+
+/** The in-memory file system listing with READDIRPLUS: names with their lookup answers. */
+export class MemFsPlus extends MemFs {
+  readdirplus(ctx: RequestContext, ino: number, size: number, offset: number): DirEntryPlus[] {
+    return this.readdir(ctx, ino, size, offset).map((e) =>
+      e.name === '.' || e.name === '..' ? e : { ...e, entry: this.entry(e.ino) },
+    );
   }
 }

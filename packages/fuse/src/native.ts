@@ -7,7 +7,10 @@ import { createRequire } from 'node:module';
 export interface NativeBinding {
   /** Op codes, by low-level method name; the C enum is the only definition. */
   readonly ops: Readonly<Record<string, number>>;
-  /** capabilities: 1 POSIX locks (getlk+setlk), 2 flock; others stay unregistered. */
+  /**
+   * capabilities: 1 POSIX locks (getlk+setlk), 2 flock (others stay unregistered),
+   * 4 HANDLE_KILLPRIV (the file system clears setuid/setgid itself), 8 READDIRPLUS.
+   */
   mount(mountpoint: string, options: string[], dispatch: Dispatch, capabilities: number): NativeSession;
   /** Stops the loop and detaches the mount lazily; false once the loop has ended. */
   unmount(session: NativeSession): boolean;
@@ -35,6 +38,7 @@ export interface NativeBinding {
   replyLock(id: number, type: number, start: number, length: number, pid: number): number;
   replyStatfs(id: number): number;
   replyDirents(id: number, size: number, names: string[], count: number): number;
+  replyDirentsPlus(id: number, size: number, names: string[], count: number): number;
   getGroups(id: number): number[];
 }
 

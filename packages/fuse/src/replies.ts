@@ -1,5 +1,5 @@
 import { native } from './native.js';
-import type { Attr, AttrResult, CreateResult, DirEntry, EntryResult, OpenResult, StatfsResult } from './types.js';
+import type { Attr, AttrResult, CreateResult, DirEntry, DirEntryPlus, EntryResult, OpenResult, StatfsResult } from './types.js';
 
 /**
  * Replies pass structured results through one Float64Array shared with the addon rather
@@ -7,25 +7,28 @@ import type { Attr, AttrResult, CreateResult, DirEntry, EntryResult, OpenResult,
  * Every reply is synchronous on the main thread, so one array serves all sessions.
  */
 const MAX_DIRENTS = 8192;
+/** Doubles per record: an attr (ATTR_FIELDS in fuse_ll.c), and a READDIRPLUS entry. */
+const ATTR_FIELDS = 15;
+const PLUS_FIELDS = ATTR_FIELDS + 3;
 const scratch = new Float64Array(3 * MAX_DIRENTS);
 native.setScratch(scratch);
 
-function putAttr(attr: Attr): void {
-  scratch[0] = attr.ino;
-  scratch[1] = attr.mode;
-  scratch[2] = attr.nlink;
-  scratch[3] = attr.uid;
-  scratch[4] = attr.gid;
-  scratch[5] = attr.rdev ?? 0;
-  scratch[6] = attr.size;
-  scratch[7] = attr.blocks ?? Math.ceil(attr.size / 512);
-  scratch[8] = attr.blksize ?? 65536;
-  scratch[9] = attr.atime.sec;
-  scratch[10] = attr.atime.nsec;
-  scratch[11] = attr.mtime.sec;
-  scratch[12] = attr.mtime.nsec;
-  scratch[13] = attr.ctime.sec;
-  scratch[14] = attr.ctime.nsec;
+function putAttr(attr: Attr, at = 0): void {
+  scratch[at] = attr.ino;
+  scratch[at + 1] = attr.mode;
+  scratch[at + 2] = attr.nlink;
+  scratch[at + 3] = attr.uid;
+  scratch[at + 4] = attr.gid;
+  scratch[at + 5] = attr.rdev ?? 0;
+  scratch[at + 6] = attr.size;
+  scratch[at + 7] = attr.blocks ?? Math.ceil(attr.size / 512);
+  scratch[at + 8] = attr.blksize ?? 65536;
+  scratch[at + 9] = attr.atime.sec;
+  scratch[at + 10] = attr.atime.nsec;
+  scratch[at + 11] = attr.mtime.sec;
+  scratch[at + 12] = attr.mtime.nsec;
+  scratch[at + 13] = attr.ctime.sec;
+  scratch[at + 14] = attr.ctime.nsec;
 }
 
 function openBits(open: OpenResult): number {
@@ -88,6 +91,33 @@ export function replyDirents(id: number, size: number, entries: DirEntry[]): num
     scratch[3 * i + 2] = entry.nextOffset;
   }
   return native.replyDirents(id, size, names, count);
+}
+
+/** Smallest packed READDIRPLUS entry (entry_out 128 + dirent 24, name aligned to 8). */
+const MIN_DIRENT_PLUS = 160;
+
+/** Returns how many entries fitted in `size` bytes. */
+export function replyDirentsPlus(id: number, size: number, entries: DirEntryPlus[]): number {
+  const fit = Math.floor(scratch.length / PLUS_FIELDS);
+  const count = Math.min(entries.length, fit, Math.floor(size / MIN_DIRENT_PLUS) + 1);
+  const names: string[] = new Array(count);
+  for (let i = 0; i < count; i++) {
+    const e = entries[i];
+    const at = i * PLUS_FIELDS;
+    names[i] = e.name;
+    if (e.entry) {
+      putAttr(e.entry.attr, at);
+      scratch[at + ATTR_FIELDS] = e.entry.entryTimeout;
+      scratch[at + ATTR_FIELDS + 1] = e.entry.attrTimeout;
+    } else {
+      scratch.fill(0, at, at + ATTR_FIELDS);
+      scratch[at] = e.ino;
+      scratch[at + 1] = e.mode;
+      scratch[at + ATTR_FIELDS] = -1;
+    }
+    scratch[at + ATTR_FIELDS + 2] = e.nextOffset;
+  }
+  return native.replyDirentsPlus(id, size, names, count);
 }
 
 /** getxattr's size protocol: 0 asks for the length; a value larger than size is ERANGE. */

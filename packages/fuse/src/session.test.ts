@@ -5,7 +5,7 @@ import { fail } from '@tsmfs/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isMounted, mountForTest, sh, type TestMount } from './fuse-test-mount.test-helpers.js';
 import { FuseSession, type EntryResult, type RequestContext } from './index.js';
-import { MemFs } from './memfs.test-helpers.js';
+import { MemFs, MemFsPlus } from './memfs.test-helpers.js';
 
 const OPTIONS = [
   'fsname=tsmfs',
@@ -19,7 +19,7 @@ const OPTIONS = [
 ];
 
 /** The in-memory file system, plus a name whose lookup fails with a plain bug. */
-class TestFs extends MemFs {
+class TestFs extends MemFsPlus {
   readonly creators: { uid: number; gid: number; groups: number[] }[] = [];
   readonly mkdirs: { mode: number; umask: number }[] = [];
   override lookup(ctx: RequestContext, parent: number, name: string): EntryResult {
@@ -53,8 +53,9 @@ describe('a mounted in-memory file system, used from child processes', () => {
     expect(stdout).toContain('tsmfs');
     expect(stdout).toContain('fuse.tsmfs');
     expect(m.session.connection).toMatchObject({ protoMajor: 7, maxWrite: 131072, maxReadahead: 131072 });
-    const BIG_WRITES = 1 << 5;
-    expect(m.session.connection!.want & BIG_WRITES).toBe(BIG_WRITES);
+    const READDIRPLUS = 1 << 13;
+    const READDIRPLUS_AUTO = 1 << 14;
+    expect(m.session.connection!.want & (READDIRPLUS | READDIRPLUS_AUTO)).toBe(READDIRPLUS);
   });
 
   it('writes with echo, reads with cat, and shows our inode numbers as st_ino', async () => {
@@ -147,6 +148,21 @@ describe('a mounted in-memory file system, used from child processes', () => {
       'times2',
       '',
     ]);
+  });
+
+  it('passes rename2 flags: RENAME_NOREPLACE is EEXIST, a flag the handler lacks is EINVAL', async () => {
+    // renameat2(AT_FDCWD, from, AT_FDCWD, to, flags) through glibc, as mv would call it.
+    const rename2 = (from: string, to: string, flags: number) =>
+      sh(
+        `python3 -c 'import ctypes, os, sys; libc = ctypes.CDLL(None, use_errno=True); ` +
+          `r = libc.renameat2(-100, sys.argv[1].encode(), -100, sys.argv[2].encode(), int(sys.argv[3])); ` +
+          `print(os.strerror(ctypes.get_errno()) if r else "ok")' ${at(from)} ${at(to)} ${flags}`,
+      );
+    await sh(`echo a > ${at('r2a')} && echo b > ${at('r2b')}`);
+    expect((await rename2('r2a', 'r2b', 1)).stdout).toBe('File exists\n');
+    expect((await rename2('r2a', 'r2c', 1)).stdout).toBe('ok\n');
+    expect((await rename2('r2c', 'r2b', 2)).stdout).toBe('Invalid argument\n');
+    expect((await sh(`cat ${at('r2b')} ${at('r2c')} && rm ${at('r2b')} ${at('r2c')}`)).stdout).toBe('b\na\n');
   });
 
   it('lists a directory larger than one readdir buffer', async () => {
@@ -258,6 +274,37 @@ class SlowFs extends MemFs {
     }
   }
 }
+
+describe('READDIRPLUS', () => {
+  const root: RequestContext = {
+    uid: 0,
+    gid: 0,
+    pid: 0,
+    umask: 0,
+    groups: () => [],
+    signal: new AbortController().signal,
+    interrupted: false,
+  };
+  /** `ls -l` of 300 files the kernel has never seen; returns the LOOKUPs it caused. */
+  async function lookupsOfLsL(fs: MemFs): Promise<number> {
+    const dir = fs.mkdir(root, 1, 'd', 0o755).attr.ino;
+    for (let i = 0; i < 300; i++) fs.create(root, dir, `f${i}`, 0o100644);
+    const m = await mountForTest(fs, OPTIONS);
+    try {
+      const r = await sh(`ls -l ${m.dir}/d | grep -c f`);
+      expect(r.stdout).toBe('300\n');
+      return fs.calls.get('lookup') ?? 0;
+    } finally {
+      await m.teardown();
+    }
+  }
+
+  it('answers ls -l with one request per buffer instead of a LOOKUP per name', async () => {
+    // Entry timeouts of 60 s: what readdirplus hands the kernel stays valid for the stats.
+    expect(await lookupsOfLsL(new MemFs(60))).toBeGreaterThanOrEqual(300);
+    expect(await lookupsOfLsL(new MemFsPlus(60))).toBeLessThanOrEqual(1);
+  });
+});
 
 describe('many requests in flight', () => {
   it('serves 8 processes at once with replies out of order', async () => {
@@ -491,7 +538,7 @@ describe('unmounting', () => {
   it('rejects a bad option without leaving a mount behind', async () => {
     await withEmptyDir(async (dir) => {
       const session = new FuseSession(dir, {}, { mountOptions: ['no_such_option'] });
-      await expect(session.mount()).rejects.toThrow(/fuse_lowlevel_new failed/);
+      await expect(session.mount()).rejects.toThrow(/fuse_session_new failed/);
       expect(isMounted(dir)).toBe(false);
     });
   });

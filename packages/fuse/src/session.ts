@@ -7,6 +7,7 @@ import {
   replyAttr,
   replyCreate,
   replyDirents,
+  replyDirentsPlus,
   replyEntry,
   replyOpen,
   replySized,
@@ -16,14 +17,19 @@ import { SetAttr, type ForgetItem, type LowLevelOps, type RequestContext, type S
 
 export interface FuseSessionOptions {
   /**
-   * Raw -o options, one per element, for both fuse_mount (fsname=, subtype=, allow_other,
-   * default_permissions, max_read=, ro, …) and the low-level session (big_writes,
-   * max_write=, max_readahead=, async_read, atomic_o_trunc, …). 'debug' turns on
-   * libfuse's request trace.
+   * Raw -o options, one per element: mount options (fsname=, subtype=, allow_other,
+   * default_permissions, max_read=, ro, …), connection options (max_write= up to 1 MiB,
+   * max_readahead=, async_read, atomic_o_trunc, …; big_writes is accepted and ignored,
+   * FUSE 3 always allows large writes). 'debug' turns on libfuse's request trace.
    */
   mountOptions: string[];
   /** How often unmount() kicks the loop thread until it has ended (ms). */
   unmountKickMs?: number;
+  /**
+   * Ask for FUSE_CAP_HANDLE_KILLPRIV: the kernel no longer clears setuid/setgid itself
+   * before a write, truncate or chown by a caller without CAP_FSETID; the handlers must.
+   */
+  handleKillpriv?: boolean;
 }
 
 /** What the kernel and libfuse agreed at INIT ('init' event, `session.connection`). */
@@ -160,7 +166,11 @@ export class FuseSession extends EventEmitter {
 
   async mount(): Promise<void> {
     if (this.handle) throw new Error(`${this.mountpoint}: already mounted by this session`);
-    const capabilities = (this.ops.getlk && this.ops.setlk ? 1 : 0) | (this.ops.flock ? 2 : 0);
+    const capabilities =
+      (this.ops.getlk && this.ops.setlk ? 1 : 0) |
+      (this.ops.flock ? 2 : 0) |
+      (this.options.handleKillpriv ? 4 : 0) |
+      (this.ops.readdirplus ? 8 : 0);
     this.handle = native.mount(this.mountpoint, this.options.mountOptions, this.dispatch, capabilities);
     live.add(this);
     if (!exitHookInstalled) {
@@ -308,7 +318,7 @@ export class FuseSession extends EventEmitter {
           return;
         case OP.rename:
           if (!o.rename) break;
-          await o.rename(ctx, a, b, c, d);
+          await o.rename(ctx, a, b, c, d, e);
           native.replyErr(id, 0);
           return;
         case OP.link:
@@ -355,6 +365,10 @@ export class FuseSession extends EventEmitter {
         case OP.readdir:
           if (!o.readdir) break;
           replyDirents(id, b, await o.readdir(ctx, a, b, c, d ?? 0));
+          return;
+        case OP.readdirplus:
+          if (!o.readdirplus) break;
+          replyDirentsPlus(id, b, await o.readdirplus(ctx, a, b, c, d ?? 0));
           return;
         case OP.statfs:
           if (!o.statfs) break;

@@ -58,6 +58,14 @@ export interface DirEntry {
   nextOffset: number;
 }
 
+/**
+ * A READDIRPLUS entry: the name with its lookup answer, so that `ls -l` needs no LOOKUP
+ * per name. Without `entry` (as for "." and "..") only the name, ino and type are listed.
+ */
+export interface DirEntryPlus extends DirEntry {
+  entry?: EntryResult;
+}
+
 export interface StatfsResult {
   bsize: number;
   frsize?: number;
@@ -159,7 +167,18 @@ export interface LowLevelOps {
   unlink?(ctx: RequestContext, parent: number, name: string): Awaitable<void>;
   rmdir?(ctx: RequestContext, parent: number, name: string): Awaitable<void>;
   symlink?(ctx: RequestContext, parent: number, name: string, target: string): Awaitable<EntryResult>;
-  rename?(ctx: RequestContext, parent: number, name: string, newParent: number, newName: string): Awaitable<void>;
+  /**
+   * `flags`: renameat2's RENAME_NOREPLACE (1), RENAME_EXCHANGE (2) or RENAME_WHITEOUT (4);
+   * a handler must answer EINVAL for a flag it does not implement, never ignore it.
+   */
+  rename?(
+    ctx: RequestContext,
+    parent: number,
+    name: string,
+    newParent: number,
+    newName: string,
+    flags: number,
+  ): Awaitable<void>;
   link?(ctx: RequestContext, ino: number, newParent: number, newName: string): Awaitable<EntryResult>;
   open?(ctx: RequestContext, ino: number, flags: number): Awaitable<OpenResult>;
   read?(ctx: RequestContext, ino: number, size: number, offset: number, fh: number): Awaitable<Buffer>;
@@ -177,6 +196,11 @@ export interface LowLevelOps {
   opendir?(ctx: RequestContext, ino: number, flags: number): Awaitable<OpenResult>;
   /** Entries past what fits in `size` bytes are dropped; the kernel asks again from the last nextOffset. */
   readdir?(ctx: RequestContext, ino: number, size: number, offset: number, fh: number): Awaitable<DirEntry[]>;
+  /**
+   * Served instead of readdir when given (the kernel then asks READDIRPLUS): every entry
+   * with an `entry` counts as a lookup of it (forget will follow), except "." and "..".
+   */
+  readdirplus?(ctx: RequestContext, ino: number, size: number, offset: number, fh: number): Awaitable<DirEntryPlus[]>;
   releasedir?(ctx: RequestContext, ino: number, fh: number, flags: number): Awaitable<void>;
   fsyncdir?(ctx: RequestContext, ino: number, datasync: boolean, fh: number): Awaitable<void>;
   statfs?(ctx: RequestContext, ino: number): Awaitable<StatfsResult>;

@@ -113,7 +113,15 @@ export class MetaOps implements LowLevelOps {
   }
 
   /** Moving a trash file into trash/undel restores it under its original path. */
-  async rename(_ctx: RequestContext, parent: number, name: string, newParent: number): Promise<void> {
+  async rename(
+    _ctx: RequestContext,
+    parent: number,
+    name: string,
+    newParent: number,
+    _newName: string,
+    flags: number,
+  ): Promise<void> {
+    if (flags !== 0) throw fail('EINVAL', 'rename flags in the meta mount');
     if (parent !== META_TRASH_INODE || newParent !== META_UNDEL_INODE) throw fail('EPERM', 'only trash → trash/undel');
     const inode = metaInode(name);
     if (inode === undefined) throw fail('ENOENT');

@@ -3,6 +3,7 @@ import type {
   AttrResult,
   CreateResult,
   DirEntry as KernelDirEntry,
+  DirEntryPlus,
   EntryResult,
   LowLevelOps,
   OpenResult,
@@ -53,7 +54,7 @@ export class MountOps implements LowLevelOps {
   readonly cache: MetadataCache;
   readonly files: OpenFiles;
   private readonly inodes: InodeMap;
-  private readonly dirs = new Map<number, KernelDirEntry[]>();
+  private readonly dirs = new Map<number, DirEntryPlus[]>();
   private readonly hiddenOpen = new Map<number, Buffer>();
   private readonly parents = new Map<number, number>();
   private readonly groups = new LRUCache<number, number[]>({ max: 4096, ttl: 1000 });
@@ -221,13 +222,20 @@ export class MountOps implements LowLevelOps {
     }
   }
 
-  /** libfuse 2.9 has no rename2: RENAME_NOREPLACE/EXCHANGE end in the kernel as EINVAL. */
-  async rename(ctx: RequestContext, parent: number, name: string, newParent: number, newName: string): Promise<void> {
+  /** renameat2's RENAME_NOREPLACE and RENAME_EXCHANGE are the master's (EINVAL for others). */
+  async rename(
+    ctx: RequestContext,
+    parent: number,
+    name: string,
+    newParent: number,
+    newName: string,
+    flags: number,
+  ): Promise<void> {
     this.counters.count('rename');
     const p = this.writableParent(parent, name);
     const np = this.writableParent(newParent, newName);
     try {
-      await this.changing([p, np], this.session.rename(p, name, np, newName, 0, { cred: this.cred(ctx) }));
+      await this.changing([p, np], this.session.rename(p, name, np, newName, flags, { cred: this.cred(ctx) }));
     } finally {
       this.cache.dropEntry(p, name);
       this.cache.dropEntry(np, newName);
@@ -236,7 +244,10 @@ export class MountOps implements LowLevelOps {
 
   // ---- directories ----------------------------------------------------------------------
 
-  /** The whole listing is fetched here, with attributes (as MooseFS's client does). */
+  /**
+   * The whole listing is fetched here, with attributes (as MooseFS's client does), so
+   * READDIRPLUS hands the kernel each name's entry and `ls -l` needs no LOOKUP per name.
+   */
   async opendir(ctx: RequestContext, ino: number): Promise<OpenResult> {
     this.counters.count('opendir');
     const inode = this.inodes.toMaster(ino);
@@ -250,7 +261,9 @@ export class MountOps implements LowLevelOps {
       if (ino === 1 && this.hidden.isHiddenName(e.name)) continue;
       if (e.attr) this.cache.putEntry(inode, e.name, e.attr, this.files.current(e.inode, stamp));
       if (e.type === 'dir') this.parents.set(e.inode, ino);
-      entries.push(kernelDirEntry(e.name, this.inodes.toKernel(e.inode), e.type, entries.length + 1));
+      const listed: DirEntryPlus = kernelDirEntry(e.name, this.inodes.toKernel(e.inode), e.type, entries.length + 1);
+      if (e.attr) listed.entry = this.entry(e.attr);
+      entries.push(listed);
     }
     const fh = this.nextDirFh++;
     this.dirs.set(fh, entries);
@@ -258,6 +271,15 @@ export class MountOps implements LowLevelOps {
   }
 
   readdir(_ctx: RequestContext, _ino: number, size: number, offset: number, fh: number): KernelDirEntry[] {
+    return this.listed(size, offset, fh);
+  }
+
+  readdirplus(_ctx: RequestContext, _ino: number, size: number, offset: number, fh: number): DirEntryPlus[] {
+    this.counters.count('readdirplus');
+    return this.listed(size, offset, fh);
+  }
+
+  private listed(size: number, offset: number, fh: number): DirEntryPlus[] {
     const entries = this.dirs.get(fh);
     if (!entries) throw fail('EBADF', 'unknown directory handle');
     // An entry takes at least 32 bytes in the kernel's buffer; the binding drops what does not fit.

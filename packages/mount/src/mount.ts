@@ -13,8 +13,11 @@ export const VERSION: string = (
   JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
 ).version;
 
-/** Kernel request sizes: libfuse 2's largest (its receive buffer is 132 KiB). */
-const IO_OPTIONS = ['big_writes', 'max_write=131072', 'max_read=131072', 'max_readahead=131072'];
+/**
+ * Kernel request sizes: writes up to 1 MiB (FUSE 3; the kernel's max_pages follows
+ * max_write), reads and read-ahead of 128 KiB as before.
+ */
+const IO_OPTIONS = ['max_write=1048576', 'max_read=131072', 'max_readahead=131072'];
 
 export interface RunningMount {
   /** Resolves when the mount is gone (fusermount -u, a signal, or stop()) and everything is closed. */

@@ -1,6 +1,6 @@
 /*
- * tsmfs's binding to libfuse 2.9's low-level (inode-based) API, written against
- * fuse_lowlevel.h and node_api.h only.
+ * tsmfs's binding to libfuse 3's low-level (inode-based) API, written against libfuse
+ * 3.14's fuse_lowlevel.h and node_api.h only.
  *
  * Threading (see docs/fuse-binding.md):
  *  - one loop thread per session runs fuse_session_loop(); every callback copies its
@@ -19,7 +19,7 @@
  */
 #define _GNU_SOURCE
 #ifndef FUSE_USE_VERSION
-#define FUSE_USE_VERSION 26
+#define FUSE_USE_VERSION 312
 #endif
 #include <fuse_lowlevel.h>
 #include <node_api.h>
@@ -31,7 +31,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <spawn.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <sys/statvfs.h>
 #include <fcntl.h>
 
@@ -41,7 +45,8 @@
   X(READLINK, readlink) X(MKNOD, mknod) X(MKDIR, mkdir) X(UNLINK, unlink)               \
   X(RMDIR, rmdir) X(SYMLINK, symlink) X(RENAME, rename) X(LINK, link) X(OPEN, open)     \
   X(READ, read) X(WRITE, write) X(FLUSH, flush) X(RELEASE, release) X(FSYNC, fsync)     \
-  X(OPENDIR, opendir) X(READDIR, readdir) X(RELEASEDIR, releasedir)                     \
+  X(OPENDIR, opendir) X(READDIR, readdir) X(READDIRPLUS, readdirplus)                   \
+  X(RELEASEDIR, releasedir)                                                             \
   X(FSYNCDIR, fsyncdir) X(STATFS, statfs) X(SETXATTR, setxattr) X(GETXATTR, getxattr)   \
   X(LISTXATTR, listxattr) X(REMOVEXATTR, removexattr) X(ACCESS, access)                 \
   X(CREATE, create) X(FALLOCATE, fallocate) X(GETLK, getlk) X(SETLK, setlk)               \
@@ -75,7 +80,7 @@ typedef struct call {
   int interrupted;         /* interrupted before it was queued */
   struct flock lock;       /* getlk / setlk */
   struct fuse_conn_info conn; /* init */
-  int32_t flags, arg;      /* arg: mode / mask / datasync / to_set / fallocate mode */
+  int32_t flags, arg;      /* arg: mode / mask / datasync / to_set / fallocate mode / rename flags */
   uint32_t mode, rdev;
   uint64_t lock_owner;
   uint32_t fi_bits;        /* 1 writepage, 2 flush, 4 flock_release */
@@ -86,9 +91,17 @@ typedef struct call {
   char tail[];
 } call_t;
 
+/* Capabilities JS asks for at mount(): served only when the file system says so. */
+#define CAP_POSIX_LOCKS 1u
+#define CAP_FLOCK 2u
+#define CAP_HANDLE_KILLPRIV 4u
+#define CAP_READDIRPLUS 8u
+
 struct session {
   struct fuse_session *se;
-  struct fuse_chan *ch;
+  struct fuse_conn_info_opts *conn_opts; /* max_write=, async_read, … applied at INIT */
+  uint32_t caps;
+  unsigned max_read; /* the max_read= mount option: INIT must announce the same */
   char *mountpoint;
   napi_threadsafe_function tsfn;
   pthread_t thread;
@@ -402,11 +415,12 @@ static void ll_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, cons
 }
 
 static void ll_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
-                      const char *newname) {
+                      const char *newname, unsigned int flags) {
   call_t *c = call_new(req, OP_RENAME, name, newname);
   if (c) {
     c->ino = parent;
     c->ino2 = newparent;
+    c->arg = (int32_t)flags; /* RENAME_NOREPLACE / RENAME_EXCHANGE, checked by the handler */
   }
   submit(req, c);
 }
@@ -469,6 +483,11 @@ static void ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 static void ll_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                        struct fuse_file_info *fi) {
   sized(req, OP_READDIR, ino, size, off, fi);
+}
+
+static void ll_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                           struct fuse_file_info *fi) {
+  sized(req, OP_READDIRPLUS, ino, size, off, fi);
 }
 
 static void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
@@ -626,9 +645,20 @@ static void ll_flock(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, 
   submit(req, c);
 }
 
-/* INIT is answered by libfuse itself; JS hears what was negotiated, for logs and tests. */
+/* INIT is answered by libfuse itself once this returns; JS hears what was negotiated. */
 static void ll_init(void *userdata, struct fuse_conn_info *conn) {
   session_t *s = userdata;
+  /* -o max_write=, max_readahead=, async_read, atomic_o_trunc, … (fuse_parse_conn_info_opts) */
+  fuse_apply_conn_info_opts(s->conn_opts, conn);
+  /* libfuse 3 refuses the connection if INIT's max_read differs from the mount option's. */
+  conn->max_read = s->max_read;
+  /* READDIRPLUS_AUTO would fall back to plain READDIR (then one LOOKUP per entry) after the
+     first batch; a listing here carries its attributes anyway, so always ask for plus. */
+  conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
+  /* The kernel then leaves clearing setuid/setgid on write, truncate and chown to us: only
+     when the file system does it (the tsmfs master does, docs/metadata.md). */
+  if ((s->caps & CAP_HANDLE_KILLPRIV) && (conn->capable & FUSE_CAP_HANDLE_KILLPRIV))
+    conn->want |= FUSE_CAP_HANDLE_KILLPRIV;
   call_t *c = call_new(NULL, OP_INIT, NULL, NULL);
   if (c == NULL) return;
   c->conn = *conn;
@@ -658,6 +688,7 @@ static const struct fuse_lowlevel_ops ll_ops = {
     .fsync = ll_fsync,
     .opendir = ll_opendir,
     .readdir = ll_readdir,
+    .readdirplus = ll_readdirplus,
     .releasedir = ll_releasedir,
     .fsyncdir = ll_fsyncdir,
     .statfs = ll_statfs,
@@ -762,10 +793,14 @@ static napi_value forget_list(napi_env env, call_t *c) {
 
 static void destroy_fuse(session_t *s) {
   s->destroyed = 1;
-  /* Closes /dev/fuse too, which aborts the connection if it is still mounted. */
+  /* Closes /dev/fuse too, which aborts the connection if it is still mounted. Not
+     fuse_session_unmount: the mount was detached already (detach_mount), and unmounting by
+     path now could hit a new mount at the same place. (libfuse keeps its copy of the path:
+     a few bytes per session.) */
   fuse_session_destroy(s->se);
   s->se = NULL;
-  s->ch = NULL;
+  free(s->conn_opts);
+  s->conn_opts = NULL;
 }
 
 static void loop_ended(session_t *s) {
@@ -827,7 +862,8 @@ static size_t call_args(napi_env env, call_t *c, napi_value *a) {
       a[1] = str(env, c->name);
       a[2] = num(env, (double)c->ino2);
       a[3] = str(env, c->name2);
-      return 4;
+      a[4] = num(env, c->arg);
+      return 5;
     case OP_LINK:
       a[0] = num(env, (double)c->ino);
       a[1] = num(env, (double)c->ino2);
@@ -840,6 +876,7 @@ static size_t call_args(napi_env env, call_t *c, napi_value *a) {
       return 2;
     case OP_READ:
     case OP_READDIR:
+    case OP_READDIRPLUS:
       a[0] = num(env, (double)c->ino);
       a[1] = num(env, (double)c->size);
       a[2] = num(env, (double)c->off);
@@ -1019,24 +1056,31 @@ static napi_value int_result(napi_env env, int r) {
   after_reply(s_);                                                              \
   return int_result(env, r_)
 
-static int scratch_stat(struct stat *st) {
-  if (scratch == NULL || scratch_len < 15) return -1;
+/* An attribute record: 15 doubles in the order of replies.ts's putAttr. */
+#define ATTR_FIELDS 15
+
+static void stat_from(const double *d, struct stat *st) {
   memset(st, 0, sizeof(*st));
-  st->st_ino = (ino_t)scratch[0];
-  st->st_mode = (mode_t)scratch[1];
-  st->st_nlink = (nlink_t)scratch[2];
-  st->st_uid = (uid_t)scratch[3];
-  st->st_gid = (gid_t)scratch[4];
-  st->st_rdev = (dev_t)scratch[5];
-  st->st_size = (off_t)scratch[6];
-  st->st_blocks = (blkcnt_t)scratch[7];
-  st->st_blksize = (blksize_t)scratch[8];
-  st->st_atim.tv_sec = (time_t)scratch[9];
-  st->st_atim.tv_nsec = (long)scratch[10];
-  st->st_mtim.tv_sec = (time_t)scratch[11];
-  st->st_mtim.tv_nsec = (long)scratch[12];
-  st->st_ctim.tv_sec = (time_t)scratch[13];
-  st->st_ctim.tv_nsec = (long)scratch[14];
+  st->st_ino = (ino_t)d[0];
+  st->st_mode = (mode_t)d[1];
+  st->st_nlink = (nlink_t)d[2];
+  st->st_uid = (uid_t)d[3];
+  st->st_gid = (gid_t)d[4];
+  st->st_rdev = (dev_t)d[5];
+  st->st_size = (off_t)d[6];
+  st->st_blocks = (blkcnt_t)d[7];
+  st->st_blksize = (blksize_t)d[8];
+  st->st_atim.tv_sec = (time_t)d[9];
+  st->st_atim.tv_nsec = (long)d[10];
+  st->st_mtim.tv_sec = (time_t)d[11];
+  st->st_mtim.tv_nsec = (long)d[12];
+  st->st_ctim.tv_sec = (time_t)d[13];
+  st->st_ctim.tv_nsec = (long)d[14];
+}
+
+static int scratch_stat(struct stat *st) {
+  if (scratch == NULL || scratch_len < ATTR_FIELDS) return -1;
+  stat_from(scratch, st);
   return 0;
 }
 
@@ -1201,15 +1245,47 @@ static napi_value js_reply_statfs(napi_env env, napi_callback_info info) {
   DONE(fuse_reply_statfs(req, &st));
 }
 
-/* replyDirents(id, size, names[], count): ino, mode, next offset of entry i are
-   scratch[3i..3i+2]. Packs entries until `size` is full; returns how many fit (or a
-   negative errno). */
-static napi_value js_reply_dirents(napi_env env, napi_callback_info info) {
+/* One directory entry into a reply buffer from its scratch record; returns the size it
+   needs (larger than bufsize: it did not fit, nothing was written). */
+typedef size_t (*add_entry_fn)(fuse_req_t req, char *buf, size_t bufsize, const char *name,
+                               const double *d);
+
+/* A plain entry: ino, mode, next offset. */
+static size_t add_plain(fuse_req_t req, char *buf, size_t bufsize, const char *name,
+                        const double *d) {
+  struct stat st;
+  memset(&st, 0, sizeof(st));
+  st.st_ino = (ino_t)d[0];
+  st.st_mode = (mode_t)d[1];
+  return fuse_add_direntry(req, buf, bufsize, name, &st, (off_t)d[2]);
+}
+
+/* A READDIRPLUS entry: the attr (ATTR_FIELDS), entry timeout, attr timeout, next offset.
+   A negative entry timeout lists the name without an entry (nodeid 0: "." and "..", whose
+   lookup count must not move). */
+#define PLUS_FIELDS (ATTR_FIELDS + 3)
+static size_t add_plus(fuse_req_t req, char *buf, size_t bufsize, const char *name,
+                       const double *d) {
+  struct fuse_entry_param e;
+  memset(&e, 0, sizeof(e));
+  stat_from(d, &e.attr);
+  if (d[ATTR_FIELDS] >= 0) {
+    e.ino = e.attr.st_ino;
+    e.entry_timeout = d[ATTR_FIELDS];
+    e.attr_timeout = d[ATTR_FIELDS + 1];
+  }
+  return fuse_add_direntry_plus(req, buf, bufsize, name, &e, (off_t)d[ATTR_FIELDS + 2]);
+}
+
+/* (id, size, names[], count): entry i's record is scratch[stride*i ...]. Packs entries
+   until `size` is full; returns how many fit (or a negative errno). */
+static napi_value reply_entries(napi_env env, napi_callback_info info, size_t stride,
+                                add_entry_fn add) {
   ARGS(4);
   TAKE_REQ(argv[0]);
   size_t size = (size_t)arg_num(env, argv[1]);
   uint32_t count = (uint32_t)arg_num(env, argv[3]);
-  if (scratch == NULL || (size_t)count * 3 > scratch_len) {
+  if (scratch == NULL || (size_t)count * stride > scratch_len) {
     DONE(fuse_reply_err(req, EIO));
   }
   char *buf = malloc(size ? size : 1);
@@ -1224,12 +1300,7 @@ static napi_value js_reply_dirents(napi_env env, napi_callback_info info) {
     size_t len;
     napi_get_element(env, argv[2], i, &v);
     if (napi_get_value_string_utf8(env, v, name, sizeof(name), &len) != napi_ok) break;
-    struct stat st;
-    memset(&st, 0, sizeof(st));
-    st.st_ino = (ino_t)scratch[3 * i];
-    st.st_mode = (mode_t)scratch[3 * i + 1];
-    size_t need = fuse_add_direntry(req, buf + used, size - used, name, &st,
-                                    (off_t)scratch[3 * i + 2]);
+    size_t need = add(req, buf + used, size - used, name, scratch + (size_t)i * stride);
     if (need > size - used) break;
     used += need;
     packed++;
@@ -1238,6 +1309,16 @@ static napi_value js_reply_dirents(napi_env env, napi_callback_info info) {
   free(buf);
   after_reply(s_);
   return int_result(env, r < 0 ? r : (int)packed);
+}
+
+/* replyDirents(id, size, names[], count): records of ino, mode, next offset. */
+static napi_value js_reply_dirents(napi_env env, napi_callback_info info) {
+  return reply_entries(env, info, 3, add_plain);
+}
+
+/* replyDirentsPlus(id, size, names[], count): records of PLUS_FIELDS (add_plus). */
+static napi_value js_reply_dirents_plus(napi_env env, napi_callback_info info) {
+  return reply_entries(env, info, PLUS_FIELDS, add_plus);
 }
 
 /* getGroups(id): the supplementary groups of the requesting process. */
@@ -1262,6 +1343,12 @@ static napi_value js_get_groups(napi_env env, napi_callback_info info) {
   return out;
 }
 
+static void free_session(session_t *s) {
+  free(s->conn_opts);
+  free(s->mountpoint);
+  free(s);
+}
+
 static void session_finalize(napi_env env, void *data, void *hint) {
   (void)env;
   (void)hint;
@@ -1269,10 +1356,7 @@ static void session_finalize(napi_env env, void *data, void *hint) {
   s->js_released = 1;
   /* A session whose loop still runs (or whose requests are unanswered) is kept: the
      loop thread and the request table still point at it. */
-  if (s->destroyed && !s->thread_running) {
-    free(s->mountpoint);
-    free(s);
-  }
+  if (s->destroyed && !s->thread_running) free_session(s);
 }
 
 static char *escape_commas(const char *opt) {
@@ -1289,7 +1373,8 @@ static char *escape_commas(const char *opt) {
   return out;
 }
 
-static int build_args(napi_env env, napi_value options, struct fuse_args *args) {
+static int build_args(napi_env env, napi_value options, struct fuse_args *args,
+                      unsigned *max_read) {
   uint32_t count = 0;
   napi_get_array_length(env, options, &count);
   if (fuse_opt_add_arg(args, "tsmfs") != 0) return -1;
@@ -1303,6 +1388,7 @@ static int build_args(napi_env env, napi_value options, struct fuse_args *args) 
       if (fuse_opt_add_arg(args, "-d") != 0) return -1;
       continue;
     }
+    if (strncmp(opt, "max_read=", 9) == 0) *max_read = (unsigned)strtoul(opt + 9, NULL, 10);
     char *escaped = escape_commas(opt);
     if (escaped == NULL) return -1;
     int bad = fuse_opt_add_arg(args, "-o") != 0 || fuse_opt_add_arg(args, escaped) != 0;
@@ -1312,10 +1398,30 @@ static int build_args(napi_env env, napi_value options, struct fuse_args *args) 
   return 0;
 }
 
+/* Takes `big_writes` out of the options: FUSE 3 has no such option (large writes are
+   always allowed, up to max_write), and refusing it would break mount lines written for
+   FUSE 2 (MooseFS documents it). */
+static void drop_big_writes(struct fuse_args *args) {
+  int out = 0;
+  for (int i = 0; i < args->argc; i++) {
+    if (i + 1 < args->argc && strcmp(args->argv[i], "-o") == 0 &&
+        strcmp(args->argv[i + 1], "big_writes") == 0) {
+      free(args->argv[i]);
+      free(args->argv[i + 1]);
+      i++;
+      continue;
+    }
+    args->argv[out++] = args->argv[i];
+  }
+  args->argc = out;
+  args->argv[out] = NULL;
+}
+
 /* mount(mountpoint, options[], dispatcher, capabilities) -> session handle.
-   capabilities: 1 POSIX locks, 2 flock. Without them getlk/setlk/flock stay unregistered,
-   so libfuse does not announce them and the kernel keeps such locks local; registered but
-   answered ENOSYS, they would fail fcntl() and flock() for every program. */
+   capabilities: CAP_POSIX_LOCKS, CAP_FLOCK, CAP_HANDLE_KILLPRIV, CAP_READDIRPLUS. Without
+   the lock ones getlk/setlk/flock stay unregistered, so libfuse does not announce them and
+   the kernel keeps such locks local; registered but answered ENOSYS, they would fail
+   fcntl() and flock() for every program. Without CAP_READDIRPLUS the kernel uses READDIR. */
 static napi_value js_mount(napi_env env, napi_callback_info info) {
   ARGS(4);
   size_t len;
@@ -1324,57 +1430,61 @@ static napi_value js_mount(napi_env env, napi_callback_info info) {
     return throw_error(env, "tsmfs-fuse: mountpoint must be a string");
 
   struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
-  if (build_args(env, argv[1], &args) != 0) {
+  unsigned max_read = 0;
+  if (build_args(env, argv[1], &args, &max_read) != 0) {
     fuse_opt_free_args(&args);
     return throw_error(env, "tsmfs-fuse: bad mount options");
   }
+  drop_big_writes(&args);
   session_t *s = calloc(1, sizeof(session_t));
   if (s == NULL || (s->mountpoint = strdup(mountpoint)) == NULL) {
     free(s);
     fuse_opt_free_args(&args);
     return throw_error(env, "tsmfs-fuse: out of memory");
   }
-
-  /* fuse_mount takes the mount options out of args; the rest are session options. */
-  s->ch = fuse_mount(mountpoint, &args);
-  if (s->ch == NULL) {
+  s->max_read = max_read;
+  /* The connection options (max_write=, async_read, …) come out of args here; the mount
+     options (fsname=, allow_other, max_read=, …) and the session's own stay for
+     fuse_session_new, which refuses anything left that it does not know. */
+  s->conn_opts = fuse_parse_conn_info_opts(&args);
+  if (s->conn_opts == NULL) {
     fuse_opt_free_args(&args);
-    free(s->mountpoint);
-    free(s);
-    return throw_error(env, "tsmfs-fuse: fuse_mount failed (see stderr)");
+    free_session(s);
+    return throw_error(env, "tsmfs-fuse: bad connection options (see stderr)");
   }
-  uint32_t caps = (uint32_t)arg_num(env, argv[3]);
-  struct fuse_lowlevel_ops ops = ll_ops; /* fuse_lowlevel_new keeps a copy */
-  if (!(caps & 1)) {
+  s->caps = (uint32_t)arg_num(env, argv[3]);
+  struct fuse_lowlevel_ops ops = ll_ops; /* fuse_session_new keeps a copy */
+  if (!(s->caps & CAP_POSIX_LOCKS)) {
     ops.getlk = NULL;
     ops.setlk = NULL;
   }
-  if (!(caps & 2)) ops.flock = NULL;
-  s->se = fuse_lowlevel_new(&args, &ops, sizeof(ops), s);
+  if (!(s->caps & CAP_FLOCK)) ops.flock = NULL;
+  if (!(s->caps & CAP_READDIRPLUS)) ops.readdirplus = NULL;
+  s->se = fuse_session_new(&args, &ops, sizeof(ops), s);
   fuse_opt_free_args(&args);
   if (s->se == NULL) {
-    fuse_unmount(mountpoint, s->ch);
-    free(s->mountpoint);
-    free(s);
-    return throw_error(env, "tsmfs-fuse: fuse_lowlevel_new failed (unknown option? see stderr)");
+    free_session(s);
+    return throw_error(env, "tsmfs-fuse: fuse_session_new failed (unknown option? see stderr)");
   }
-  fuse_session_add_chan(s->se, s->ch);
+  if (fuse_session_mount(s->se, mountpoint) != 0) {
+    fuse_session_destroy(s->se);
+    free_session(s);
+    return throw_error(env, "tsmfs-fuse: fuse_session_mount failed (see stderr)");
+  }
 
   napi_value name = str(env, "tsmfs-fuse");
   if (napi_create_threadsafe_function(env, argv[2], NULL, name, 0, 1, NULL, NULL, s, call_js,
                                       &s->tsfn) != napi_ok) {
+    fuse_session_unmount(s->se);
     fuse_session_destroy(s->se);
-    fuse_unmount(mountpoint, NULL);
-    free(s->mountpoint);
-    free(s);
+    free_session(s);
     return throw_error(env, "tsmfs-fuse: cannot create the threadsafe function");
   }
   if (pthread_create(&s->thread, NULL, loop_thread, s) != 0) {
     napi_release_threadsafe_function(s->tsfn, napi_tsfn_abort);
+    fuse_session_unmount(s->se);
     fuse_session_destroy(s->se);
-    fuse_unmount(mountpoint, NULL);
-    free(s->mountpoint);
-    free(s);
+    free_session(s);
     return throw_error(env, "tsmfs-fuse: cannot start the loop thread");
   }
   s->thread_running = 1;
@@ -1382,6 +1492,21 @@ static napi_value js_mount(napi_env env, napi_callback_info info) {
   napi_value handle;
   napi_create_external(env, s, session_finalize, NULL, &handle);
   return handle;
+}
+
+/* Detaches the mount lazily and leaves /dev/fuse open, so that requests in flight can
+   still be answered (fuse_session_unmount would close it). As root umount2(MNT_DETACH);
+   otherwise `fusermount -u -z`, as libfuse itself does for users. */
+static void detach_mount(const char *mountpoint) {
+  if (geteuid() == 0) {
+    umount2(mountpoint, MNT_DETACH);
+    return;
+  }
+  char *const argv[] = {"fusermount", "-u", "-q", "-z", "--", (char *)mountpoint, NULL};
+  extern char **environ;
+  pid_t pid;
+  if (posix_spawnp(&pid, "fusermount", NULL, NULL, argv, environ) == 0)
+    waitpid(pid, NULL, 0);
 }
 
 static session_t *arg_session(napi_env env, napi_value v) {
@@ -1401,7 +1526,7 @@ static napi_value js_unmount(napi_env env, napi_callback_info info) {
   fuse_session_exit(s->se);
   if (!s->exit_requested) {
     s->exit_requested = 1;
-    fuse_unmount(s->mountpoint, NULL);
+    detach_mount(s->mountpoint);
   }
   /* read(2) on /dev/fuse ends by the abort that the detach brings, or by this signal. */
   pthread_kill(s->thread, KICK_SIGNAL);
@@ -1414,7 +1539,7 @@ static napi_value js_detach_sync(napi_env env, napi_callback_info info) {
   session_t *s = arg_session(env, argv[0]);
   if (s != NULL && !s->loop_ended && !s->exit_requested) {
     s->exit_requested = 1;
-    fuse_unmount(s->mountpoint, NULL);
+    detach_mount(s->mountpoint);
   }
   return undef(env);
 }
@@ -1437,9 +1562,9 @@ typedef struct notify {
 static void notify_execute(napi_env env, void *data) {
   notify_t *n = data;
   if (n->name != NULL)
-    n->result = fuse_lowlevel_notify_inval_entry(n->s->ch, n->ino, n->name, strlen(n->name));
+    n->result = fuse_lowlevel_notify_inval_entry(n->s->se, n->ino, n->name, strlen(n->name));
   else
-    n->result = fuse_lowlevel_notify_inval_inode(n->s->ch, n->ino, n->off, n->len);
+    n->result = fuse_lowlevel_notify_inval_inode(n->s->se, n->ino, n->off, n->len);
 }
 
 static void notify_complete(napi_env env, napi_status status, void *data) {
@@ -1523,6 +1648,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"replyLock", NULL, js_reply_lock, NULL, NULL, NULL, napi_default, NULL},
       {"replyStatfs", NULL, js_reply_statfs, NULL, NULL, NULL, napi_default, NULL},
       {"replyDirents", NULL, js_reply_dirents, NULL, NULL, NULL, napi_default, NULL},
+      {"replyDirentsPlus", NULL, js_reply_dirents_plus, NULL, NULL, NULL, napi_default, NULL},
       {"getGroups", NULL, js_get_groups, NULL, NULL, NULL, napi_default, NULL},
       {"ops", NULL, NULL, NULL, NULL, op_table(env), napi_enumerable, NULL},
   };
