@@ -56,6 +56,11 @@ describe('a mounted in-memory file system, used from child processes', () => {
     const READDIRPLUS = 1 << 13;
     const READDIRPLUS_AUTO = 1 << 14;
     expect(m.session.connection!.want & (READDIRPLUS | READDIRPLUS_AUTO)).toBe(READDIRPLUS);
+    // libfuse 3's defaults that change what handlers receive stay off unless asked for.
+    const ATOMIC_O_TRUNC = 1 << 3;
+    const AUTO_INVAL_DATA = 1 << 12;
+    const HANDLE_KILLPRIV = 1 << 20;
+    expect(m.session.connection!.want & (ATOMIC_O_TRUNC | AUTO_INVAL_DATA | HANDLE_KILLPRIV)).toBe(0);
   });
 
   it('writes with echo, reads with cat, and shows our inode numbers as st_ino', async () => {

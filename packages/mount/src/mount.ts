@@ -74,7 +74,9 @@ export async function startMount(config: MountConfig, log: Logger): Promise<Runn
     ...IO_OPTIONS,
     ...config.fuseOptions.filter((o) => !IO_OPTIONS.some((io) => io.split('=')[0] === o.split('=')[0])),
   ];
-  const fuse = new FuseSession(mountpoint, ops, { mountOptions });
+  // The master clears setuid/setgid on a write, truncate or chown by a non-root caller
+  // (docs/metadata.md), so the kernel need not send its kill-priv setattr first.
+  const fuse = new FuseSession(mountpoint, ops, { mountOptions, handleKillpriv: !config.meta });
   fuse.on('error', (err) => log.error({ err: err.message, op: (err as { op?: string }).op }, 'handler failed'));
   try {
     await fuse.mount();

@@ -648,13 +648,17 @@ static void ll_flock(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, 
 /* INIT is answered by libfuse itself once this returns; JS hears what was negotiated. */
 static void ll_init(void *userdata, struct fuse_conn_info *conn) {
   session_t *s = userdata;
+  /* libfuse 3 turns these on by default; each changes what the handlers receive, so each
+     is the file system's choice: HANDLE_KILLPRIV (below), ATOMIC_O_TRUNC and
+     AUTO_INVAL_DATA (the options atomic_o_trunc, auto_inval_data) as under libfuse 2.
+     READDIRPLUS_AUTO would fall back to plain READDIR (then one LOOKUP per entry) after
+     the first batch; a listing here carries its attributes anyway: always plus. */
+  conn->want &= ~(FUSE_CAP_HANDLE_KILLPRIV | FUSE_CAP_ATOMIC_O_TRUNC | FUSE_CAP_AUTO_INVAL_DATA |
+                  FUSE_CAP_READDIRPLUS_AUTO);
   /* -o max_write=, max_readahead=, async_read, atomic_o_trunc, … (fuse_parse_conn_info_opts) */
   fuse_apply_conn_info_opts(s->conn_opts, conn);
   /* libfuse 3 refuses the connection if INIT's max_read differs from the mount option's. */
   conn->max_read = s->max_read;
-  /* READDIRPLUS_AUTO would fall back to plain READDIR (then one LOOKUP per entry) after the
-     first batch; a listing here carries its attributes anyway, so always ask for plus. */
-  conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
   /* The kernel then leaves clearing setuid/setgid on write, truncate and chown to us: only
      when the file system does it (the tsmfs master does, docs/metadata.md). */
   if ((s->caps & CAP_HANDLE_KILLPRIV) && (conn->capable & FUSE_CAP_HANDLE_KILLPRIV))
