@@ -54,7 +54,8 @@ export class MountOps implements LowLevelOps {
   readonly cache: MetadataCache;
   readonly files: OpenFiles;
   private readonly inodes: InodeMap;
-  private readonly dirs = new Map<number, DirEntryPlus[]>();
+  /** Open directories' listings: the entries, each one's attributes, when they were asked. */
+  private readonly dirs = new Map<number, { entries: KernelDirEntry[]; attrs: (Attr | undefined)[]; stamp: number }>();
   private readonly hiddenOpen = new Map<number, Buffer>();
   private readonly parents = new Map<number, number>();
   private readonly groups = new LRUCache<number, number[]>({ max: 4096, ttl: 1000 });
@@ -257,33 +258,48 @@ export class MountOps implements LowLevelOps {
       kernelDirEntry('.', ino, 'dir', 1),
       kernelDirEntry('..', ino === 1 ? 1 : (this.parents.get(ino) ?? 1), 'dir', 2),
     ];
+    // "." and ".." go without an entry: READDIRPLUS must not count them as lookups.
+    const attrs: (Attr | undefined)[] = [undefined, undefined];
     for (const e of listing) {
       if (ino === 1 && this.hidden.isHiddenName(e.name)) continue;
       if (e.attr) this.cache.putEntry(inode, e.name, e.attr, this.files.current(e.inode, stamp));
       if (e.type === 'dir') this.parents.set(e.inode, ino);
-      const listed: DirEntryPlus = kernelDirEntry(e.name, this.inodes.toKernel(e.inode), e.type, entries.length + 1);
-      if (e.attr) listed.entry = this.entry(e.attr);
-      entries.push(listed);
+      entries.push(kernelDirEntry(e.name, this.inodes.toKernel(e.inode), e.type, entries.length + 1));
+      attrs.push(e.attr);
     }
     const fh = this.nextDirFh++;
-    this.dirs.set(fh, entries);
+    this.dirs.set(fh, { entries, attrs, stamp });
     return { fh };
   }
 
   readdir(_ctx: RequestContext, _ino: number, size: number, offset: number, fh: number): KernelDirEntry[] {
-    return this.listed(size, offset, fh);
-  }
-
-  readdirplus(_ctx: RequestContext, _ino: number, size: number, offset: number, fh: number): DirEntryPlus[] {
-    this.counters.count('readdirplus');
-    return this.listed(size, offset, fh);
-  }
-
-  private listed(size: number, offset: number, fh: number): DirEntryPlus[] {
-    const entries = this.dirs.get(fh);
-    if (!entries) throw fail('EBADF', 'unknown directory handle');
+    const { entries } = this.listing(fh);
     // An entry takes at least 32 bytes in the kernel's buffer; the binding drops what does not fit.
     return entries.slice(offset, offset + Math.floor(size / 32) + 1);
+  }
+
+  /**
+   * The listing with each name's entry, as lookup would answer it from the listing's
+   * attributes; the size is worked out now (writes made here since the listing count).
+   */
+  readdirplus(_ctx: RequestContext, _ino: number, size: number, offset: number, fh: number): DirEntryPlus[] {
+    this.counters.count('readdirplus');
+    const { entries, attrs, stamp } = this.listing(fh);
+    // A READDIRPLUS entry takes at least 160 bytes; the binding drops what does not fit.
+    const end = Math.min(entries.length, offset + Math.floor(size / 160) + 1);
+    const out: DirEntryPlus[] = [];
+    for (let i = offset; i < end; i++) {
+      const a = attrs[i];
+      // What this mount changed since (a chmod, a truncate) is in the cache, fresher.
+      out.push(a ? { ...entries[i], entry: this.entry(this.cache.attr(a.inode) ?? a, stamp) } : entries[i]);
+    }
+    return out;
+  }
+
+  private listing(fh: number) {
+    const listing = this.dirs.get(fh);
+    if (!listing) throw fail('EBADF', 'unknown directory handle');
+    return listing;
   }
 
   releasedir(_ctx: RequestContext, _ino: number, fh: number): void {
