@@ -224,14 +224,7 @@ export class MountOps implements LowLevelOps {
   }
 
   /** renameat2's RENAME_NOREPLACE and RENAME_EXCHANGE are the master's (EINVAL for others). */
-  async rename(
-    ctx: RequestContext,
-    parent: number,
-    name: string,
-    newParent: number,
-    newName: string,
-    flags: number,
-  ): Promise<void> {
+  async rename(ctx: RequestContext, parent: number, name: string, newParent: number, newName: string, flags: number): Promise<void> {
     this.counters.count('rename');
     const p = this.writableParent(parent, name);
     const np = this.writableParent(newParent, newName);
