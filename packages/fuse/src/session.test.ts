@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fail } from '@tsmfs/protocol';
@@ -360,25 +360,47 @@ describe('locks and interrupts', () => {
     'except OSError as e:',
     "    print('held', e.errno, pid, kind == fcntl.F_WRLCK)",
   ].join('\n');
-  const PY_WAIT = ['import fcntl, sys', "f = open(sys.argv[1], 'a')", 'fcntl.lockf(f, fcntl.LOCK_EX)', "print('granted')"].join('\n');
+  const PY_WAIT = [
+    'import fcntl, os, sys',
+    "f = open(sys.argv[1], 'a')",
+    "open(sys.argv[2], 'w').write(str(os.getpid()))",
+    'fcntl.lockf(f, fcntl.LOCK_EX)',
+    "print('granted')",
+  ].join('\n');
 
   it('serves POSIX locks across processes, and an interrupt ends a blocked F_SETLKW', async () => {
     const file = `${m.dir}/locked`;
-    await sh(`: > ${file}`);
-    const holder = sh(`python3 -c "$PY" ${file} 2.5`, { PY: PY_HOLD });
-    await sh(`for i in $(seq 100); do python3 -c "$PY" ${file} | grep -q held && break; sleep 0.05; done`, { PY: PY_PROBE });
-    const probe = await sh(`python3 -c "$PY" ${file}`, { PY: PY_PROBE });
-    const started = Date.now();
-    const waiter = await sh(`timeout -s INT 0.5 python3 -c "$PY" ${file}; echo "rc=$?"`, { PY: PY_WAIT });
-    const waited = Date.now() - started;
-    const holderPid = (await holder).stdout.trim();
-    expect(probe.stdout.trim()).toBe(`held 11 ${holderPid} True`);
-    expect(waiter.stdout).toBe('rc=124\n'); // timed out: SIGINT ended the wait
-    expect(waited).toBeLessThan(1500);
-    expect(fs.interrupts).toBe(1);
-    expect(fs.calls.get('getlk')).toBeGreaterThan(0);
-    expect(fs.calls.get('setlk')).toBeGreaterThan(0);
-    expect((await sh(`python3 -c "$PY" ${file}`, { PY: PY_PROBE })).stdout).toBe('free\n');
+    const holderPidFile = `${m.dir}-holder.pid`;
+    const waiterPidFile = `${m.dir}-waiter.pid`;
+    // Bounded polls rather than fixed sleeps: python's start-up takes seconds on a loaded machine.
+    const until = async (done: () => boolean) => {
+      for (let i = 0; i < 600 && !done(); i++) await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(done()).toBe(true);
+    };
+    const pidIn = (path: string) => Number(existsSync(path) ? readFileSync(path, 'utf8').trim() : 0);
+    try {
+      await sh(`: > ${file}`);
+      const holder = sh(`python3 -c "$PY" ${file} 60 > ${holderPidFile}`, { PY: PY_HOLD });
+      await until(() => pidIn(holderPidFile) > 0);
+      const probe = await sh(`python3 -c "$PY" ${file}`, { PY: PY_PROBE });
+      expect(probe.stdout.trim()).toBe(`held 11 ${pidIn(holderPidFile)} True`);
+      const setlks = fs.calls.get('setlk') ?? 0;
+      // Not started with & (a background job of sh ignores SIGINT): python writes its pid.
+      const waiter = sh(`python3 -c "$PY" ${file} ${waiterPidFile}; echo "rc=$?"`, { PY: PY_WAIT });
+      await until(() => (fs.calls.get('setlk') ?? 0) > setlks && pidIn(waiterPidFile) > 0);
+      const started = Date.now();
+      process.kill(pidIn(waiterPidFile), 'SIGINT');
+      expect((await waiter).stdout).toBe('rc=130\n'); // KeyboardInterrupt: SIGINT ended the wait
+      expect(Date.now() - started).toBeLessThan(1500);
+      expect(fs.interrupts).toBe(1);
+      expect(fs.calls.get('getlk')).toBeGreaterThan(0);
+      process.kill(pidIn(holderPidFile), 'SIGTERM');
+      await holder;
+      expect((await sh(`python3 -c "$PY" ${file}`, { PY: PY_PROBE })).stdout).toBe('free\n');
+    } finally {
+      rmSync(holderPidFile, { force: true });
+      rmSync(waiterPidFile, { force: true });
+    }
   });
 
   it('serves flock(2) across processes', async () => {
