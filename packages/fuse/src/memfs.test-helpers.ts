@@ -129,7 +129,7 @@ export class MemFs implements LowLevelOps {
     if (node.attr.nlink <= 0) this.nodes.delete(ino);
   }
 
-  lookup(ctx: RequestContext, parent: number, name: string): EntryResult {
+  lookup(ctx: RequestContext, parent: number, name: string): EntryResult | Promise<EntryResult> {
     this.count('lookup');
     const ino = this.dir(parent).get(name);
     if (ino === undefined) throw fail('ENOENT', name);
@@ -248,7 +248,7 @@ export class MemFs implements LowLevelOps {
     return { fh: this.nextFh++ };
   }
 
-  create(ctx: RequestContext, parent: number, name: string, mode: number): CreateResult {
+  create(ctx: RequestContext, parent: number, name: string, mode: number, _flags = 0): CreateResult {
     this.count('create');
     const node = this.add(ctx, parent, name, mode);
     return { ...this.entry(node.attr.ino), fh: this.nextFh++ };

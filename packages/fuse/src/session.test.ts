@@ -18,11 +18,22 @@ const OPTIONS = [
   'max_readahead=131072',
 ];
 
+/** Root, for calling the file system's handlers directly (as another client would). */
+const ROOT: RequestContext = {
+  uid: 0,
+  gid: 0,
+  pid: 0,
+  umask: 0,
+  groups: () => [],
+  signal: new AbortController().signal,
+  interrupted: false,
+};
+
 /** The in-memory file system, plus a name whose lookup fails with a plain bug. */
 class TestFs extends MemFsPlus {
   readonly creators: { uid: number; gid: number; groups: number[] }[] = [];
   readonly mkdirs: { mode: number; umask: number }[] = [];
-  override lookup(ctx: RequestContext, parent: number, name: string): EntryResult {
+  override lookup(ctx: RequestContext, parent: number, name: string): EntryResult | Promise<EntryResult> {
     if (name === 'boom') throw new Error('a bug in a handler');
     return super.lookup(ctx, parent, name);
   }
@@ -281,19 +292,10 @@ class SlowFs extends MemFs {
 }
 
 describe('READDIRPLUS', () => {
-  const root: RequestContext = {
-    uid: 0,
-    gid: 0,
-    pid: 0,
-    umask: 0,
-    groups: () => [],
-    signal: new AbortController().signal,
-    interrupted: false,
-  };
   /** `ls -l` of 300 files the kernel has never seen; returns the LOOKUPs it caused. */
   async function lookupsOfLsL(fs: MemFs): Promise<number> {
-    const dir = fs.mkdir(root, 1, 'd', 0o755).attr.ino;
-    for (let i = 0; i < 300; i++) fs.create(root, dir, `f${i}`, 0o100644);
+    const dir = fs.mkdir(ROOT, 1, 'd', 0o755).attr.ino;
+    for (let i = 0; i < 300; i++) fs.create(ROOT, dir, `f${i}`, 0o100644, 0);
     const m = await mountForTest(fs, OPTIONS);
     try {
       const r = await sh(`ls -l ${m.dir}/d | grep -c f`);
@@ -439,10 +441,10 @@ describe('cache invalidation', () => {
   it('makes the kernel forget an entry and an inode that changed behind its back', async () => {
     const fs = new MemFs(60);
     const m = await mountForTest(fs, OPTIONS);
-    const ctx = { uid: 0, gid: 0, pid: 0, umask: 0, groups: () => [] };
+    const ctx = ROOT;
     try {
       expect((await sh(`echo one > ${m.dir}/a && cat ${m.dir}/a`)).stdout).toBe('one\n');
-      fs.rename(ctx, 1, 'a', 1, 'b'); // another client renames it
+      fs.rename(ctx, 1, 'a', 1, 'b', 0); // another client renames it
       expect((await sh(`cat ${m.dir}/a`)).stdout).toBe('one\n'); // still cached for 60 s
       expect(await m.session.invalidateEntry(1, 'a')).toBe(0);
       expect((await sh(`cat ${m.dir}/a`)).stderr).toContain('No such file or directory');
