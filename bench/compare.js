@@ -65,7 +65,7 @@ function teardown() {
   tearingDown ??= (async () => {
     for (const t of Object.values(targets)) await t.stop().catch((err) => progress(`stopping ${t.name}: ${err.message}`));
     await stopAllStarted();
-    for (const mnt of [join(base, 'tsmfs/mnt'), join(base, 'moosefs/mnt')]) unmount(mnt);
+    for (const mnt of [join(base, 'tsmfs/mnt'), join(base, 'moosefs/mnt')]) await unmount(mnt);
     rmSync(base, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
   })();
   return tearingDown;

@@ -25,7 +25,7 @@ import {
 } from '@tsmfs/protocol';
 import { type Connection, dial } from '@tsmfs/rpc';
 import { describe, expect, it } from 'vitest';
-import { Cluster, Mount, masterChangelogVersion } from './fixture/cluster.js';
+import { Cluster, Mount } from './fixture/cluster.js';
 import { until } from './fixture/poll.js';
 
 const CODE = 'correct horse battery staple';
@@ -111,11 +111,11 @@ describe('AUTH_CODE (issue 10, item 6)', () => {
     const goodMl = await c.addMetalogger({ config: { AUTH_CODE: CODE }, name: 'ml-good' });
 
     // The right code: a mount writes and reads through the two genuine chunkservers, the metalogger follows.
-    const m = await Mount.start(c);
+    const m = await c.mount();
     const data = randomBytes(3 * 1024 * 1024 + 17);
     writeFileSync(join(m.path, 'f'), data);
     expect(readFileSync(join(m.path, 'f')).equals(data)).toBe(true);
-    await goodMl.waitForVersion(masterChangelogVersion(c.master), 20_000);
+    await goodMl.waitForVersion(c.master.changelogVersion(), 20_000);
     expect(wrongMl.lastVersion()).toBe(0);
     const registered = c.master.logs().filter((l) => l.msg === 'chunkserver registered');
     expect(registered.map((l) => l.address).sort()).toEqual(c.chunkservers.slice(0, 2).map((cs) => `127.0.0.1:${cs.port}`).sort());

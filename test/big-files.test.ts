@@ -29,7 +29,7 @@ describe('files near and past the largest size, through the mount', () => {
   it('dd past the maximum: File too large, the master alive; a write at 100 TiB is one chunk and reads back', async () => {
     const c = await Cluster.create();
     await c.addChunkservers(1);
-    const m = await Mount.start(c);
+    const m = await c.mount();
     const s = await c.session();
     const big = join(m.path, 'big');
 

@@ -57,7 +57,7 @@ describe('tsmfs tools on a mount', () => {
   it('setgoal -r, getgoal -r, fileinfo, checkfile, dirinfo; a dead chunkserver shows as missing copies', async () => {
     const c = await Cluster.create({ master: { config: FAST_LOOP } });
     const servers = await c.addChunkservers(3);
-    const m = await Mount.start(c);
+    const m = await c.mount();
     const d = join(m.path, 'tree');
     for (const sub of ['a', 'b', 'c']) mkdirSync(join(d, sub), { recursive: true });
     const KiB100 = Buffer.alloc(100 * 1024, 1);
@@ -125,7 +125,7 @@ describe('tsmfs tools on a mount', () => {
   it('makesnapshot shares chunks until written; appendchunks, filerepair, trash time; exit codes', async () => {
     const c = await Cluster.create({ master: { config: FAST_LOOP } });
     await c.addChunkservers(3);
-    const m = await Mount.start(c);
+    const m = await c.mount();
     const f = join(m.path, 'f');
     writeFileSync(f, Buffer.alloc(1024 * 1024, 2));
     const snap = join(m.path, 'snap');

@@ -142,7 +142,7 @@ describe('a 20,000-entry directory', () => {
       const listed = await s.readdir(dir.inode, { withAttrs, pageSize: 100_000 });
       expect(listed.map((e) => e.name).sort()).toEqual(names.sort());
     }
-    const m = await Mount.start(c);
+    const m = await c.mount();
     expect(Number((await shOk(`ls '${m.path}/big' | wc -l`)).trim())).toBe(20_000);
   }, 240_000);
 });

@@ -14,7 +14,7 @@ async function exitOf(p: DaemonProcess): Promise<{ code: number | null; stderr: 
   const timer = setTimeout(() => p.child.kill('SIGKILL'), EXIT_TIMEOUT_MS);
   const { code } = await p.exited;
   clearTimeout(timer);
-  return { code, stderr: p.stderr() };
+  return { code, stderr: p.output() };
 }
 
 async function startWith(config: ConfigEntries): Promise<{ cluster: Cluster; process: DaemonProcess }> {
@@ -65,7 +65,7 @@ describe('master configuration', () => {
     await p.waitReady();
     const line = cluster.master.configLines.NO_SUCH_TSMFS_KEY!;
     const warning = p.logs().find((l) => l.level === 40 && JSON.stringify(l).includes('NO_SUCH_TSMFS_KEY'));
-    expect(warning, p.stderr()).toBeDefined();
+    expect(warning, p.output()).toBeDefined();
     expect(JSON.stringify(warning)).toContain(`${cluster.master.configFile}:${line}`);
     const s = await cluster.session();
     await expect(s.statfs()).resolves.toBeDefined();

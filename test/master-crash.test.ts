@@ -91,7 +91,7 @@ describe('master crash: no acknowledged operation is lost', () => {
 
     const restarted = await master.start();
     const tornWarning = restarted.logs().find((l) => l.level === 40 && JSON.stringify(l).includes(basename(changelog)));
-    expect(tornWarning, `a warning about the torn line; logs:\n${restarted.stderr().slice(-3000)}`).toBeDefined();
+    expect(tornWarning, `a warning about the torn line; logs:\n${restarted.output().slice(-3000)}`).toBeDefined();
     const verifier = await master.session();
     const actual = await load.actual(verifier);
     verifier.close();
@@ -131,7 +131,7 @@ describe('master crash: no acknowledged operation is lost', () => {
 
     const restarted = await master.start();
     const fallback = restarted.logs().filter((l) => l.level >= 40 && /metadata\.tsmfs|dump/i.test(JSON.stringify(l)));
-    expect(fallback, `a warning naming the damaged dump; logs:\n${restarted.stderr().slice(-3000)}`).not.toEqual([]);
+    expect(fallback, `a warning naming the damaged dump; logs:\n${restarted.output().slice(-3000)}`).not.toEqual([]);
     await expectTree(master, load);
   });
 });

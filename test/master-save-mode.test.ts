@@ -59,7 +59,7 @@ describe('CHANGELOG_SAVE_MODE: a master SIGKILL', () => {
   it('the deprecated CHANGELOG_FSYNC = 0 is mode 1, with a warning', async () => {
     const cluster = await Cluster.create({ master: { config: { CHANGELOG_FSYNC: 0, CHANGELOG_SAVE_MODE: 0, CHANGELOG_SAVE_INTERVAL_MS: NEVER_MS } } });
     const warning = cluster.master.logs().find((l) => l.level === 40 && JSON.stringify(l).includes('CHANGELOG_FSYNC is deprecated'));
-    expect(warning, cluster.master.process!.stderr()).toBeDefined();
+    expect(warning, cluster.master.process!.output()).toBeDefined();
     await createAll(cluster, ['kept']);
     expect(await survivorsOfKill(cluster, ['kept'])).toEqual(['kept']);
   });
@@ -68,7 +68,7 @@ describe('CHANGELOG_SAVE_MODE: a master SIGKILL', () => {
 describe('fsync and fsyncdir through the mount make metadata durable in mode 0', () => {
   it('create + fsyncdir, create + fsync survive a SIGKILL right after; a create with neither does not', async () => {
     const cluster = await modeCluster(0, NEVER_MS);
-    const mount = await Mount.start(cluster);
+    const mount = await cluster.mount();
     writeFileSync(join(mount.path, 'synced-by-dir'), '');
     const dir = openSync(mount.path, 'r');
     try {

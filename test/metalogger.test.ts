@@ -13,7 +13,6 @@ import {
   type Metalogger,
   freePorts,
   makeTempDir,
-  masterChangelogVersion,
   openSession,
   runMetarestore,
 } from './fixture/cluster.js';
@@ -40,7 +39,7 @@ function expectNoGapNoDuplicate(versions: number[], last: number): void {
 
 /** Stops the metalogger and the master cleanly, restores the metalogger's folder, compares with the master's shutdown dump. */
 async function expectRestoreEqualsMaster(cluster: Cluster, ml: Metalogger): Promise<number> {
-  const version = masterChangelogVersion(cluster.master);
+  const version = cluster.master.changelogVersion();
   await ml.waitForVersion(version);
   await ml.stop();
   await cluster.master.stop(); // SIGTERM: the master dumps its state at exactly `version`
@@ -98,10 +97,10 @@ describe('metalogger', () => {
     await more(150);
     // The metalogger must have found each new master life before the next one starts;
     // otherwise one reconnect covers two lives and nothing is tested across the second.
-    await ml.waitForVersion(masterChangelogVersion(master));
+    await ml.waitForVersion(master.changelogVersion());
     await master.restart(); // clean restart: shutdown dump, rotation
     await more(100);
-    await ml.waitForVersion(masterChangelogVersion(master));
+    await ml.waitForVersion(master.changelogVersion());
     await ml.stop(); // clean metalogger restart: downloads the newer dump, rotates
     await ml.start();
     await more(150);
@@ -147,7 +146,7 @@ describe('metalogger', () => {
     const behind: number[] = [];
     const t0 = performance.now();
     while (performance.now() - t0 < 2500) {
-      behind.push(masterChangelogVersion(old) - ml.lastVersion());
+      behind.push(old.changelogVersion() - ml.lastVersion());
       await new Promise((r) => setTimeout(r, 10));
     }
     // Acks that arrive before the session re-registers come from the old master (some may
@@ -203,7 +202,7 @@ describe('tsmfs-metarestore: bad input', () => {
     const load = await Workload.create(session, 'load', { workers: 2, seed: SEED });
     await load.runFor(200);
     session.close();
-    const version = masterChangelogVersion(cluster.master);
+    const version = cluster.master.changelogVersion();
     await ml.waitForVersion(version);
     await ml.stop();
     await cluster.stop();

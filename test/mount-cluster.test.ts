@@ -23,7 +23,7 @@ describe('tsmfs-mount in a cluster', () => {
   it('two mounts: data written and closed in one reads identical in the other; renames show within the TTL', async () => {
     const c = await Cluster.create({ master: { config: FAST_LOOP } });
     await c.addChunkservers(2);
-    const [a, b] = await Promise.all([Mount.start(c), Mount.start(c)]);
+    const [a, b] = await Promise.all([c.mount(), c.mount()]);
     const local = makeTempDir();
     await shOk(`head -c 20000000 /dev/urandom > ${local}/f && cp ${local}/f ${a.path}/f`);
     expect(await shOk(`sha256sum < ${b.path}/f`)).toBe(await shOk(`sha256sum < ${local}/f`));
@@ -40,8 +40,8 @@ describe('tsmfs-mount in a cluster', () => {
   it('trash: a removed file appears in trash/ of the meta mount as INODE|path, moves back through trash/undel', async () => {
     const c = await Cluster.create({ master: { config: FAST_LOOP } });
     await c.addChunkservers(1);
-    const m = await Mount.start(c);
-    const meta = await Mount.start(c, { meta: true });
+    const m = await c.mount();
+    const meta = await c.mount({ meta: true });
     const local = makeTempDir();
     const s = await c.session();
     await shOk(`mkdir -p ${m.path}/d/e ${m.path}/quick && head -c 3000000 /dev/urandom > ${local}/f && cp ${local}/f ${m.path}/d/e/kept`);
@@ -68,7 +68,7 @@ describe('tsmfs-mount in a cluster', () => {
     // The default REPLICATIONS_DELAY_INIT: chunkservers get time to report to the new master.
     const c = await Cluster.create();
     await c.addChunkservers(2);
-    const m = await Mount.start(c, { options: ['mfstimeout=60'] });
+    const m = await c.mount({ options: ['mfstimeout=60'] });
     const local = makeTempDir();
     // One large file: the kill lands while data stream to the chunkservers, and often
     // between the master logging a grant and the chunkservers applying it (docs/master.md,

@@ -40,7 +40,7 @@ describe('tsmfs-mount on libfuse 3', () => {
   it('passes renameat2 RENAME_NOREPLACE and RENAME_EXCHANGE through, with ext4 errno', async () => {
     const c = await Cluster.create();
     await c.addChunkservers(1);
-    const m = await Mount.start(c);
+    const m = await c.mount();
     const mounted = await renames(m.path);
     expect(mounted).toBe(await renames(makeTempDir('tsmfs-rename2-')));
     expect(mounted).toContain('a:b:1 File exists');
@@ -51,10 +51,10 @@ describe('tsmfs-mount on libfuse 3', () => {
     const c = await Cluster.create();
     // Entry timeouts long enough that the entries READDIRPLUS gave are still valid when
     // ls stats them on a loaded machine.
-    const m = await Mount.start(c, { options: ['mfsentrycacheto=60', 'mfsattrcacheto=60'] });
+    const m = await c.mount({ options: ['mfsentrycacheto=60', 'mfsattrcacheto=60'] });
     await shOk(`mkdir ${m.path}/d && cd ${m.path}/d && seq -f 'f%04g' 1000 | xargs touch`);
     // Another mount made them: this kernel has never looked any of them up.
-    const fresh = await Mount.start(c, { options: ['mfsentrycacheto=60', 'mfsattrcacheto=60'] });
+    const fresh = await c.mount({ options: ['mfsentrycacheto=60', 'mfsattrcacheto=60'] });
     const lookups = opCount(fresh, 'lookup');
     expect(await shOk(`ls -l ${fresh.path}/d | grep -c ' f[0-9]'`)).toBe('1000\n');
     // One for d itself; a READDIR mount would ask 1,000 more.

@@ -104,7 +104,7 @@ describe('the mount behaves like a local folder', () => {
   it('random fs call sequences: same results, same errno, same tree', { timeout: 120_000 }, async () => {
     const c = await Cluster.create();
     await c.addChunkservers(1);
-    const m = await Mount.start(c);
+    const m = await c.mount();
     const local = makeTempDir();
     let run = 0;
     await fc.assert(

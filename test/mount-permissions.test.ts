@@ -68,7 +68,7 @@ function script(): string {
 async function onExt4AndMount(prepare: string, script: string) {
   const c = await Cluster.create();
   await c.addChunkservers(1);
-  const m = await Mount.start(c);
+  const m = await c.mount();
   const local = makeTempDir();
   await chmod(local, 0o755);
   await shOk(prepare, { cwd: local });

@@ -25,7 +25,7 @@ const SOAK_MS = Number(process.env.TSMFS_EXERCISER_MINUTES ?? 0) * 60_000;
 async function mounted(chunkservers = 2): Promise<{ c: Cluster; m: Mount; local: string }> {
   const c = await Cluster.create({ master: { config: FAST_LOOP } });
   await c.addChunkservers(chunkservers);
-  const m = await Mount.start(c);
+  const m = await c.mount();
   return { c, m, local: makeTempDir('tsmfs-local-') };
 }
 
@@ -94,7 +94,7 @@ describe('sizes on a mount (issue 9)', () => {
 
   it('another mount sees the size the writer made within the attribute timeouts after its close', async () => {
     const { c, m } = await mounted();
-    const other = await Mount.start(c);
+    const other = await c.mount();
     const path = (mount: Mount) => join(mount.path, 'shared');
     await writeFile(path(m), 'x');
     expect((await stat(path(other))).size).toBe(1);

@@ -34,7 +34,7 @@ describe('a mount of a subfolder export', () => {
     await f.close();
     await admin.mkdir(pub, 'a', 0o777);
 
-    const m = await Mount.start(c, { subdir: '/pub' });
+    const m = await c.mount({ subdir: '/pub' });
     const info = JSON.parse(readFileSync(join(m.path, '.masterinfo'), 'utf8')) as { sessionId: number };
     const tool = await c.session({ role: 'cli', attach: info.sessionId });
     const refused = async (what: string, p: Promise<unknown>) => {

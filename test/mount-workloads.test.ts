@@ -21,7 +21,7 @@ describe('real workloads in the mount', () => {
   it('tar -x, diff -r, tar c, cp -a out, rsync -a in, git', { timeout: 420_000 }, async () => {
     const c = await Cluster.create({ master: { config: { REPLICATIONS_DELAY_INIT: 0 } } });
     await c.addChunkservers(2);
-    const m = await Mount.start(c);
+    const m = await c.mount();
     const local = makeTempDir();
     const M = m.path;
     await shOk(`${TAR} -C ${SOURCE_PARENT} -f ${local}/src.tar ${SOURCE} && mkdir ${local}/x ${M}/x`);

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Cluster, MOUNT_BIN, Mount, makeTempDir } from './fixture/cluster.js';
+import { BIN, Cluster, Mount, makeTempDir } from './fixture/cluster.js';
 import { sh, shOk } from './fixture/mount-shell.js';
 
 const FAST_LOOP = { REPLICATIONS_DELAY_INIT: 0, CHUNKS_LOOP_MIN_TIME: 1 };
@@ -16,7 +16,7 @@ describe('tsmfs-mount', () => {
   it('serves the namespace and file data with st_ino = tsmfs inode', async () => {
     const c = await Cluster.create({ master: { config: FAST_LOOP } });
     await c.addChunkservers(2);
-    const m = await Mount.start(c);
+    const m = await c.mount();
     const d = m.path;
     await shOk(`
       set -e
@@ -60,7 +60,7 @@ describe('tsmfs-mount', () => {
 
   it('has .masterinfo (lookup in the root only, hidden from readdir) and .stats', async () => {
     const c = await Cluster.create();
-    const m = await Mount.start(c);
+    const m = await c.mount();
     await shOk(`mkdir ${m.path}/sub`);
     const info = JSON.parse(readFileSync(join(m.path, '.masterinfo'), 'utf8')) as Record<string, unknown>;
     const raw = readFileSync(join(m.path, '.masterinfo'), 'utf8');
@@ -83,10 +83,10 @@ describe('tsmfs-mount', () => {
     await s.mkdir(secret.inode, 'inner');
     // Daemonized (no -f): errors reach the terminal, exit non-zero.
     const dir = makeTempDir('tsmfs-mnt-');
-    const bad = await sh(`node ${MOUNT_BIN} ${dir} -H 127.0.0.1 -P ${c.master.ports.matocl} -S /secret -o password=wrong`);
+    const bad = await sh(`node ${BIN.mount} ${dir} -H 127.0.0.1 -P ${c.master.ports.matocl} -S /secret -o password=wrong`);
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toMatch(/wrong password/);
-    const good = await sh(`node ${MOUNT_BIN} ${dir} -H 127.0.0.1 -P ${c.master.ports.matocl} -S /secret -o password=pw`);
+    const good = await sh(`node ${BIN.mount} ${dir} -H 127.0.0.1 -P ${c.master.ports.matocl} -S /secret -o password=pw`);
     expect(good.code).toBe(0);
     try {
       expect(await shOk(`ls ${dir}`)).toBe('inner\n');
@@ -94,7 +94,7 @@ describe('tsmfs-mount', () => {
     } finally {
       await sh(`fusermount -u ${dir}`);
     }
-    const ro = await Mount.start(c, { options: ['ro'] });
+    const ro = await c.mount({ options: ['ro'] });
     const w = await sh(`touch ${ro.path}/x`);
     expect(w.stderr).toMatch(/Read-only file system/);
     expect(await shOk(`ls ${ro.path}`)).toBe('secret\n');
@@ -103,7 +103,7 @@ describe('tsmfs-mount', () => {
   it('writes and reads large files (sha256 of dd output), sparse and unaligned', async () => {
     const c = await Cluster.create({ master: { config: FAST_LOOP } });
     await c.addChunkservers(3);
-    const m = await Mount.start(c);
+    const m = await c.mount();
     const local = makeTempDir();
     await shOk(`head -c 150000000 /dev/urandom > ${local}/big && cp ${local}/big ${m.path}/big1 && dd if=${local}/big of=${m.path}/big2 bs=1M status=none`);
     await shOk(`dd if=/dev/urandom of=${m.path}/sparse bs=4k seek=20000 count=3 status=none && dd if=${m.path}/sparse of=${local}/sparse bs=64k status=none`);

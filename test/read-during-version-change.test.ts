@@ -63,7 +63,7 @@ async function driver<T>(args: (string | number)[], seconds: number): Promise<T>
 async function twoMountsOnOneFile(): Promise<{ c: Cluster; a: Mount; b: Mount; name: string }> {
   const c = await Cluster.create({ master: { config: FAST_LOOP } });
   await c.addChunkservers(2);
-  const [a, b] = await Promise.all([Mount.start(c), Mount.start(c)]);
+  const [a, b] = await Promise.all([c.mount(), c.mount()]);
   const s = await c.session();
   await shOk(`head -c ${LIMIT} /dev/zero | tr '\\0' '\\1' > ${a.path}/f`);
   const f = await s.resolve('/f');

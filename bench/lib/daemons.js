@@ -1,119 +1,36 @@
-// What every benchmark needs to run real tsmfs processes: free loopback ports, daemons
-// spawned from the built packages and awaited until they say they serve, clean stops,
-// and the /proc figures (RSS, CPU) the benchmarks report.
-import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { join, resolve } from 'node:path';
+// The benchmarks' calls into the one launcher (@tsmfs/launcher, shared with the tests and
+// `npm start`), in the shape the benchmark scripts use: a started program is
+// `{ child, ready, output }`, where `ready` resolves at the line that says it serves.
+import { DaemonProcess, REPO_ROOT, fuseUnmount, settings, stopEverything } from '@tsmfs/launcher';
 
-export const REPO_ROOT = resolve(import.meta.dirname, '..', '..');
-const USER_HZ = 100;
+export { REPO_ROOT, childPids, cpuSeconds, freePort, isMounted, rssBytes, waitForMount, waitForPids } from '@tsmfs/launcher';
 
-/** A loopback port that was free a moment ago. */
-export async function freePort() {
-  const srv = createServer();
-  await new Promise((r) => srv.listen(0, '127.0.0.1', r));
-  const { port } = srv.address();
-  await new Promise((r) => srv.close(r));
-  return port;
-}
+/** Benchmarks wait as long as a loaded machine needs and keep only a short tail. */
+settings.readyTimeoutMs = 120_000;
+settings.outputKeep = 40_000;
 
-/**
- * Spawns `node [nodeFlags] REPO_ROOT/bin args…`; `ready` resolves at the log line that
- * says it serves (daemons: "ready", the mount: "mounted") and rejects if it exits first.
- */
+/** `node [nodeFlags] REPO_ROOT/bin args…`; `ready` resolves at `readyLine` (daemons: "ready", the mount: "mounted"). */
 export function spawnDaemon(bin, args, { readyLine = '"msg":"ready"', nodeFlags = [] } = {}) {
-  return spawnProgram(process.execPath, [...nodeFlags, join(REPO_ROOT, bin), ...args], { readyLine, env: { LOG_LEVEL: 'info' } });
+  return started(new DaemonProcess(bin.split('/').pop(), [...nodeFlags, `${REPO_ROOT}/${bin}`, ...args]), readyLine);
 }
 
-/**
- * Spawns any program (a tsmfs daemon, a MooseFS one run with -f) and watches its stdout
- * and stderr: `ready` resolves when `readyLine` (a string or a RegExp) has been printed,
- * rejects if it exits first (without `readyLine` it never resolves: wait some other way). Output is always read, so a daemon that logs never blocks
- * on a full pipe; the last 20,000 characters are kept for error messages (`output()`).
- */
+/** Any program (a MooseFS daemon run with -f); without `readyLine`, `ready` never resolves: wait some other way. */
 export function spawnProgram(command, args, { readyLine, env = {} } = {}) {
-  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
-  started.add(child);
-  child.once('exit', () => started.delete(child));
-  let seen = '';
-  const matches = () => (typeof readyLine === 'string' ? seen.includes(readyLine) : readyLine?.test(seen) === true);
-  const ready = new Promise((res, rej) => {
-    const onData = (b) => {
-      seen = (seen + b.toString()).slice(-20000);
-      if (matches()) res();
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
-    child.on('error', (err) => rej(new Error(`${command}: ${err.message}`)));
-    child.on('exit', (code, signal) => rej(new Error(`${command} ${args.join(' ')} exited ${code ?? signal}: ${seen.slice(-2000)}`)));
-  }).then(() => {
-    child.removeAllListeners('exit');
-  });
+  return started(new DaemonProcess(command, args, { command, env }), readyLine);
+}
+
+function started(p, readyLine) {
+  const ready = readyLine === undefined ? new Promise(() => {}) : p.waitForText(readyLine, settings.readyTimeoutMs);
   ready.catch(() => {});
-  return { child, ready, output: () => seen };
+  return { child: p.child, process: p, ready, output: () => p.output() };
 }
 
-/** Every child spawned here that has not exited yet: what a failing run must still stop. */
-const started = new Set();
-
-/**
- * The last resort of a benchmark that fails or is interrupted: stops every process this
- * process started (by its pid, never by name), newest first so mounts go before servers.
- */
-export async function stopAllStarted(graceMs = 15_000) {
-  for (const child of [...started].reverse()) await stopWithin(child, graceMs);
+/** The last resort of a benchmark that fails or is interrupted: everything it started, mounts first, by pid. */
+export function stopAllStarted() {
+  return stopEverything({ signal: 'SIGTERM' });
 }
 
-/** Polls /proc/mounts until `dir` is a mount point; fails if `child` (the mount) exits first. */
-export async function waitForMount(dir, child, timeoutMs = 60_000) {
-  for (const t0 = Date.now(); !isMounted(dir); ) {
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`the mount of ${dir} exited (${child.exitCode ?? child.signalCode})`);
-    if (Date.now() - t0 > timeoutMs) throw new Error(`${dir} not mounted after ${timeoutMs / 1000} s`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-export function isMounted(dir) {
-  return readFileSync('/proc/mounts', 'utf8').split('\n').some((l) => l.split(' ')[1] === dir);
-}
-
-/** Unmounts a FUSE mount this process made, lazily if it is busy; no error if it is not mounted. */
-export function unmount(dir) {
-  if (!isMounted(dir)) return;
-  for (const argv of [['fusermount', '-u', dir], ['fusermount', '-u', '-z', dir]]) {
-    if (spawnSync(argv[0], argv.slice(1), { stdio: 'ignore' }).status === 0) return;
-  }
-}
-
-/** Pids of the processes whose parent is `pid` (from /proc): helpers a daemon forked itself. */
-export function childPids(pid) {
-  const parentOf = (p) => {
-    try {
-      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
-      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-    } catch {
-      return -1; // gone meanwhile
-    }
-  };
-  return readdirSync('/proc').filter((p) => /^\d+$/.test(p) && parentOf(p) === pid).map(Number);
-}
-
-/** Waits until the processes `pids` (not our children: no exit event) have exited; SIGKILL after `graceMs`. */
-export async function waitForPids(pids, graceMs = 30_000) {
-  const alive = (p) => {
-    try {
-      process.kill(p, 0);
-      return true;
-    } catch {
-      return false;
-    }
-  };
-  for (const t0 = Date.now(); pids.some(alive); ) {
-    if (Date.now() - t0 > graceMs) for (const p of pids.filter(alive)) process.kill(p, 'SIGKILL');
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+export const unmount = fuseUnmount;
 
 /** Signals a child and waits until it has exited; SIGKILL after `graceMs` if it has not. */
 export async function stopWithin(child, graceMs = 30_000) {
@@ -129,16 +46,4 @@ export function stop(child, signal = 'SIGTERM') {
     child.once('exit', () => r());
     child.kill(signal);
   });
-}
-
-export function rssBytes(pid) {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return Number(m[1]) * 1024;
-}
-
-/** User + system CPU seconds a process has used so far. */
-export function cpuSeconds(pid) {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / USER_HZ;
 }

@@ -144,7 +144,7 @@ export async function startMooseFS(dir, { chunkservers = 3, goal = 2, masterConf
     await chunkserversWithSpace(p, chunkservers);
     const mount = spawnProgram('mfsmount', ['-f', mnt, '-o', `mfsmaster=127.0.0.1,mfsport=${p.matocl}`]);
     processes.push(mount);
-    await waitForMount(mnt, mount.child);
+    await waitForMount(mnt, mount.process);
     await run('mfssetgoal', ['-r', String(goal), mnt]);
     return cluster;
   } catch (err) {
@@ -159,7 +159,7 @@ export async function startMooseFS(dir, { chunkservers = 3, goal = 2, masterConf
  * moment: waited for by pid, so that nothing writes into the directory once we return.
  */
 async function stopMooseFS({ mnt, processes }) {
-  unmount(mnt);
+  await unmount(mnt);
   for (const { child } of [...processes].reverse()) {
     const helpers = child.exitCode === null ? childPids(child.pid) : [];
     await stopWithin(child);

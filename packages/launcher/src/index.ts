@@ -1,0 +1,20 @@
+export { type AddChunkserversOptions, Cluster, type ClusterOptions, makeTempDir } from './cluster.js';
+export { type ConfigEntries, writeConfig } from './config-file.js';
+export { DaemonProcess, type ExitInfo, type LogLine, type SpawnOptions } from './daemon-process.js';
+export {
+  Chunkserver,
+  type ChunkserverOptions,
+  Master,
+  type MasterOptions,
+  type MasterPorts,
+  Metalogger,
+  type MetaloggerOptions,
+  OPEN_EXPORTS,
+  openSession,
+} from './daemons.js';
+export { killEverythingNow, live, stopEverything, type StopOptions } from './live.js';
+export { Mount, type MountOptions, fuseUnmount, waitForMount } from './mount.js';
+export { freePort, freePorts } from './ports.js';
+export { BIN, REPO_ROOT } from './paths.js';
+export { alive, childPids, cpuSeconds, isMounted, rssBytes, waitForPids } from './procfs.js';
+export { settings } from './settings.js';
