@@ -25,12 +25,18 @@ const keyValue = (text, all) => {
   if (!m) throw new InvalidArgumentError('expected KEY=VALUE, e.g. CHANGELOG_SAVE_MODE=0');
   return { ...all, [m[1]]: m[2] };
 };
+const saveModes = (text) => {
+  const modes = text.split(',');
+  if (!modes.every((m) => /^[012]$/.test(m)) || new Set(modes).size !== modes.length) throw new InvalidArgumentError('expected distinct modes 0, 1 or 2, e.g. 1,2');
+  return modes;
+};
 const opts = new Command('bench-compare')
   .description('tsmfs against MooseFS 3.0 through the mount, same workloads, same machine, alternating')
   .option('--quick', 'small sizes and 1 round, for development (nothing is written to docs/)')
   .option('--rounds <n>', 'alternations of tsmfs and MooseFS; medians are reported (default 3, --quick 1)')
   .option('--only <groups>', `comma-separated workload groups to run (${GROUPS.map((g) => g.name).join(', ')})`)
   .option('--tsmfs-config <KEY=VALUE>', 'a master config key for tsmfs (repeatable); default: the master\'s own defaults', keyValue)
+  .option('--save-modes <modes>', 'run one tsmfs cluster per CHANGELOG_SAVE_MODE listed (e.g. 1,2), side by side with MooseFS', saveModes)
   .option('--moosefs-config <KEY=VALUE>', 'a key for mfsmaster.cfg (repeatable, e.g. CHANGELOG_SAVE_MODE=2 or NICE_LEVEL=0); default: MooseFS\'s defaults', keyValue)
   .option('--results <dir>', 'where the JSON results go', join(REPO_ROOT, 'bench/results'))
   .option('--no-record', 'do not append a full run to docs/benchmarks.md')
@@ -52,8 +58,17 @@ function fail(message) {
   process.exit(2);
 }
 
+/**
+ * The tsmfs clusters measured, each with its master keys: one at --tsmfs-config (the
+ * master's defaults unless given), or one per --save-modes mode.
+ */
+const tsmfsConfigs = opts.saveModes
+  ? Object.fromEntries(opts.saveModes.map((m) => [`tsmfs-mode${m}`, { ...opts.tsmfsConfig, CHANGELOG_SAVE_MODE: m }]))
+  : { tsmfs: opts.tsmfsConfig };
+/** Every target in the order each group runs on them: the tsmfs clusters, then MooseFS. */
+const order = [...Object.keys(tsmfsConfigs), 'moosefs'];
 /** Figures of one (round, target) and the errors of groups that failed there. */
-const runs = { tsmfs: [], moosefs: [] };
+const runs = Object.fromEntries(order.map((name) => [name, []]));
 const errors = [];
 const base = mkdtempSync(join(tmpdir(), 'tsmfs-compare-'));
 const targets = {};
@@ -65,7 +80,7 @@ function teardown() {
   tearingDown ??= (async () => {
     for (const t of Object.values(targets)) await t.stop().catch((err) => progress(`stopping ${t.name}: ${err.message}`));
     await stopAllStarted();
-    for (const mnt of [join(base, 'tsmfs/mnt'), join(base, 'moosefs/mnt')]) await unmount(mnt);
+    for (const name of order) await unmount(join(base, name, 'mnt'));
     rmSync(base, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
   })();
   return tearingDown;
@@ -79,28 +94,29 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
 }
 
 async function startTargets() {
-  mkdirSync(join(base, 'tsmfs'));
-  mkdirSync(join(base, 'moosefs'));
-  progress(`starting tsmfs (3 chunkservers, goal 2) in ${base}/tsmfs`);
-  const cluster = await startDataCluster(join(base, 'tsmfs'), { masterConfig: opts.tsmfsConfig });
-  targets.tsmfs = { name: 'tsmfs', stop: () => stopCluster(cluster) };
-  targets.tsmfs.mnt = await mountCluster(cluster, join(base, 'tsmfs/mnt'), { goal: 2 });
+  for (const name of order) mkdirSync(join(base, name));
+  for (const [name, config] of Object.entries(tsmfsConfigs)) {
+    progress(`starting ${name} (3 chunkservers, goal 2) in ${base}/${name}`);
+    const cluster = await startDataCluster(join(base, name), { masterConfig: config });
+    targets[name] = { name, stop: () => stopCluster(cluster) };
+    targets[name].mnt = await mountCluster(cluster, join(base, name, 'mnt'), { goal: 2 });
+  }
   progress(`starting MooseFS (3 chunkservers, goal 2) in ${base}/moosefs`);
   const moosefs = await startMooseFS(join(base, 'moosefs'), { masterConfig: opts.moosefsConfig });
   targets.moosefs = { name: 'moosefs', stop: moosefs.stop, mnt: moosefs.mnt };
 }
 
 async function runRounds(context) {
-  const total = rounds * groups.length * 2;
+  const total = rounds * groups.length * order.length;
   let done = 0;
   const t0 = Date.now();
   for (let round = 0; round < rounds; round++) {
-    for (const name of ['tsmfs', 'moosefs']) runs[name][round] = {};
+    for (const name of order) runs[name][round] = {};
     for (const group of groups) {
-      for (const name of ['tsmfs', 'moosefs']) {
+      for (const name of order) {
         if (interrupted) throw new Error('interrupted');
         const left = done ? `, ~${clock(((Date.now() - t0) / done) * (total - done))} left` : '';
-        const step = (what) => progress(`[${done + 1}/${total}${left}] round ${round + 1} ${name.padEnd(7)} ${what}`);
+        const step = (what) => progress(`[${done + 1}/${total}${left}] round ${round + 1} ${name.padEnd(11)} ${what}`);
         try {
           Object.assign(runs[name][round], await runGroup(group, targets[name].mnt, sizes, step, context));
         } catch (err) {
@@ -155,7 +171,8 @@ try {
     machine: { cpus: cpus().length, memGiB: Math.round(totalmem() / 2 ** 30), kernel: readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim() },
     cachesDropped: canDropCaches(),
     moosefsVersion: await moosefsVersion(),
-    tsmfsConfig: opts.tsmfsConfig,
+    command: `npm run bench -- compare ${process.argv.slice(2).join(' ')}`.trim(),
+    tsmfsConfigs,
     moosefsConfig: opts.moosefsConfig,
     durationS: Math.round((Date.now() - started) / 1000),
     rows: buildRows(runs),

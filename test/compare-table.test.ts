@@ -34,13 +34,32 @@ describe('compare table', () => {
     });
     expect(rows.map((r: { key: string }) => r.key)).toEqual(FIGURES.map((f: { key: string }) => f.key));
     const create = rows.find((r: { key: string }) => r.key === 'create');
-    expect(create).toMatchObject({ tsmfs: [900, 1100, 1000], moosefs: [4000, 3000, 5000], tsmfsMedian: 1000, moosefsMedian: 4000, ratio: 0.25 });
+    expect(create).toMatchObject({
+      values: { tsmfs: [900, 1100, 1000], moosefs: [4000, 3000, 5000] },
+      medians: { tsmfs: 1000, moosefs: 4000 },
+      ratios: { tsmfs: 0.25 },
+    });
     const rm = rows.find((r: { key: string }) => r.key === 'tree_rm');
-    expect(rm).toMatchObject({ moosefs: [2, null, 2], tsmfsMedian: 4, moosefsMedian: 2, ratio: 0.5 });
+    expect(rm).toMatchObject({ values: { moosefs: [2, null, 2] }, medians: { tsmfs: 4, moosefs: 2 }, ratios: { tsmfs: 0.5 } });
     const absent = rows.find((r: { key: string }) => r.key === 'git_status');
-    expect(absent).toMatchObject({ tsmfsMedian: null, moosefsMedian: null, ratio: null });
+    expect(absent).toMatchObject({ medians: { tsmfs: null, moosefs: null }, ratios: { tsmfs: null } });
     expect(textTable(rows)).toMatch(/create empty files, one dir +\/s +1,000 +4,000 +0\.25/);
+    expect(markdownTable(rows)).toContain('| figure | unit | tsmfs | MooseFS 3.0 | ratio |');
     expect(markdownTable(rows)).toContain('| create empty files, one dir | /s | 1,000 | 4,000 | 0.25 |');
-    expect(markdownTable(rows)).toContain('| `git status` of it, caches dropped | s | — | — | — |');
+    expect(markdownTable(rows)).toContain('| tree: `rm -rf` | s | 4.00 | 2.00 | 0.50 |');
+    expect(markdownTable(rows)).not.toContain('git status'); // measured nowhere: a group left out
+  });
+
+  it('puts each durability mode in its own column, each with its ratio to MooseFS', () => {
+    const rows = buildRows({
+      'tsmfs-mode1': [{ create: 3000, ls_l: 1 }],
+      'tsmfs-mode2': [{ create: 1000, ls_l: 1 }],
+      moosefs: [{ create: 2000, ls_l: 2 }],
+    });
+    const create = rows.find((r: { key: string }) => r.key === 'create');
+    expect(create.ratios).toEqual({ 'tsmfs-mode1': 1.5, 'tsmfs-mode2': 0.5 });
+    expect(markdownTable(rows)).toContain('| figure | unit | tsmfs mode 1 | tsmfs mode 2 | MooseFS 3.0 | ratio mode 1 | ratio mode 2 |');
+    expect(markdownTable(rows)).toContain('| create empty files, one dir | /s | 3,000 | 1,000 | 2,000 | 1.50 | 0.50 |');
+    expect(textTable(rows).split('\n')[0]).toMatch(/tsmfs mode 1 +tsmfs mode 2 +MooseFS +ratio mode 1 +ratio mode 2$/);
   });
 });

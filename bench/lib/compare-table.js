@@ -46,18 +46,24 @@ export function ratio(figure, tsmfs, moosefs) {
 }
 
 /**
- * `runs` is `{ tsmfs: [{key: value}, …one per round], moosefs: […] }`; the rows carry
- * every round's value, the medians and the ratio of the medians.
+ * `runs` is `{ [target]: [{key: value}, …one per round] }` with a `moosefs` target and one
+ * or more tsmfs targets (one per durability mode compared); the rows carry every round's
+ * value, the medians, and for each tsmfs target the ratio of its median to MooseFS's.
  */
 export function buildRows(runs) {
+  const names = Object.keys(runs);
   return FIGURES.map((f) => {
-    const tsmfs = runs.tsmfs.map((r) => r[f.key] ?? null);
-    const moosefs = runs.moosefs.map((r) => r[f.key] ?? null);
-    const t = median(tsmfs);
-    const m = median(moosefs);
-    return { ...f, tsmfs, moosefs, tsmfsMedian: t, moosefsMedian: m, ratio: ratio(f, t, m) };
+    const values = Object.fromEntries(names.map((n) => [n, runs[n].map((r) => r[f.key] ?? null)]));
+    const medians = Object.fromEntries(names.map((n) => [n, median(values[n])]));
+    const ratios = Object.fromEntries(names.filter((n) => n !== 'moosefs').map((n) => [n, ratio(f, medians[n], medians.moosefs)]));
+    return { ...f, values, medians, ratios };
   });
 }
+
+/** The tsmfs targets of some rows, in run order. */
+const tsmfsTargets = (rows) => Object.keys(rows[0]?.ratios ?? {});
+/** A target's column heading: `tsmfs` alone, `tsmfs mode 1` for one of several. */
+const heading = (name) => name.replace(/^tsmfs-mode(\d)$/, 'tsmfs mode $1').replace(/^moosefs$/, 'MooseFS');
 
 /** A figure as people read it: 3 significant digits, thousands separated. */
 export function formatValue(v) {
@@ -68,30 +74,44 @@ export function formatValue(v) {
 
 const formatRatio = (r) => (r == null ? '—' : r.toFixed(2));
 
+/**
+ * The columns of a table: figure, unit, each tsmfs target, MooseFS, then a ratio per
+ * tsmfs target. A figure no target measured (a group left out with --only) is left out;
+ * one that failed on some target shows — there.
+ */
+function cells(allRows) {
+  const ts = tsmfsTargets(allRows);
+  const rows = allRows.filter((r) => Object.values(r.medians).some((m) => m != null));
+  const head = ['figure', 'unit', ...ts.map(heading), 'MooseFS', ...ts.map((t) => (ts.length > 1 ? `ratio ${heading(t).replace('tsmfs ', '')}` : 'ratio'))];
+  const body = rows.map((r) => [r.label, r.unit, ...ts.map((t) => formatValue(r.medians[t])), formatValue(r.medians.moosefs), ...ts.map((t) => formatRatio(r.ratios[t]))]);
+  return [head, body];
+}
+
 /** The table as text for the terminal: aligned columns. */
 export function textTable(rows) {
-  const lines = [['figure', 'unit', 'tsmfs', 'MooseFS', 'ratio'], ...rows.map((r) => [r.label.replaceAll('`', ''), r.unit, formatValue(r.tsmfsMedian), formatValue(r.moosefsMedian), formatRatio(r.ratio)])];
-  const widths = lines[0].map((_, i) => Math.max(...lines.map((l) => l[i].length)));
+  const [head, body] = cells(rows);
+  const lines = [head, ...body.map((l) => [l[0].replaceAll('`', ''), ...l.slice(1)])];
+  const widths = head.map((_, i) => Math.max(...lines.map((l) => l[i].length)));
   const line = (l) => l.map((c, i) => (i < 2 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
   return [line(lines[0]), widths.map((w) => '-'.repeat(w)).join('  '), ...lines.slice(1).map(line)].join('\n');
 }
 
 /** The table in Markdown, for docs/benchmarks.md. */
 export function markdownTable(rows) {
-  return [
-    '| figure | unit | tsmfs | MooseFS 3.0 | ratio |',
-    '|---|---|---|---|---|',
-    ...rows.map((r) => `| ${r.label} | ${r.unit} | ${formatValue(r.tsmfsMedian)} | ${formatValue(r.moosefsMedian)} | ${formatRatio(r.ratio)} |`),
-  ].join('\n');
+  const [head, body] = cells(rows);
+  return [`| ${head.join(' | ').replace('| MooseFS |', '| MooseFS 3.0 |')} |`, `|${'---|'.repeat(head.length)}`, ...body.map((l) => `| ${l.join(' | ')} |`)].join('\n');
 }
 
 /** One run's entry for docs/benchmarks.md: when, what, under which load, then the table. */
 export function markdownRun(result) {
   const keys = (config) => Object.entries(config).map(([k, v]) => `${k} = ${v}`).join(', ') || 'the master\'s defaults';
+  const tsmfs = Object.entries(result.tsmfsConfigs)
+    .map(([name, config]) => `${heading(name)}: ${keys(config)}`)
+    .join('; ');
   return [
     `### ${result.date}, commit ${result.commit} (${result.mode}, ${result.rounds} round${result.rounds === 1 ? '' : 's'})`,
     '',
-    `\`npm run bench -- compare${result.mode === 'quick' ? ' --quick' : ''}\`; MooseFS ${result.moosefsVersion}: ${keys(result.moosefsConfig)}; tsmfs: ${keys(result.tsmfsConfig)}. ` +
+    `\`${result.command}\`; MooseFS ${result.moosefsVersion}: ${keys(result.moosefsConfig)}; ${tsmfs}. ` +
       `Load average (1 min) at the start ${result.load.start[0].toFixed(2)}, at the end ${result.load.end[0].toFixed(2)}, ${result.machine.cpus} CPUs. Medians of the rounds; ratio > 1: tsmfs ahead.`,
     '',
     markdownTable(result.rows),
