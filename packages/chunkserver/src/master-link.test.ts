@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { type Address, BLOCK_SIZE, type ChunkRef, type DataAddress, GrantVerifier, type MessageName, Status, signGrantToken } from '@tsmfs/protocol';
-import { type Connection, RpcServer } from '@tsmfs/rpc';
+import { type Connection, RpcServer, notLeader } from '@tsmfs/rpc';
 import { pino } from 'pino';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { CHUNK_HEADER_SIZE, chunkFileName } from './chunk-file.js';
@@ -50,17 +50,20 @@ class TestMaster {
   links: Connection[] = [];
   server: RpcServer;
   readonly grantKey = randomBytes(32);
-  constructor(port = 0) {
+  /** Set: registrations are refused with it (an HA follower's refusal). */
+  refuseWith: Error | undefined;
+  constructor(port = 0, epoch = 4) {
     this.server = new RpcServer({
       host: '127.0.0.1',
       port,
       role: 'master',
       accept: ['chunkserver'],
-      epoch: () => 4,
+      epoch: () => epoch,
       onConnection: (conn) => {
         this.links.push(conn);
         conn.serve((name, body) => {
           this.received.push({ name, body });
+          if (name === 'chunkserverRegister' && this.refuseWith) throw this.refuseWith;
           return name === 'chunkserverRegister' ? { csid: 17, grantKey: this.grantKey, clock: Date.now() + 3_600_000 } : {};
         });
       },
@@ -181,5 +184,73 @@ describe('master link', () => {
     services.push(again.server);
     await until(() => again.of('chunkReport').length === 1, 10_000);
     expect(again.of('chunkserverRegister')[0]).toMatchObject({ csid: 17, chunkCount: 3 });
+  });
+});
+
+describe('HA fencing (docs/ha.md)', () => {
+  async function started(master: TestMaster): Promise<TestMaster> {
+    await master.server.start();
+    services.push(master.server);
+    return master;
+  }
+
+  function linkTo(cs: Awaited<ReturnType<typeof node>>, masters: Address[]): MasterLink {
+    return new MasterLink({
+      tokens: new GrantVerifier(),
+      masters,
+      hdd: cs.hdd,
+      log,
+      name: 'cs',
+      labels: [],
+      dataAddress: () => cs.addr,
+      replicate: async () => undefined,
+      heartbeatMs: 50,
+      reconnectMinMs: 20,
+      reconnectMaxMs: 100,
+    });
+  }
+
+  it('goes to the leader a follower names and refuses an older epoch\'s commands', async () => {
+    const cs = await node('cs');
+    await cs.hdd.create(1, 1);
+    const leader = await started(new TestMaster(0, 9));
+    const follower = await started(new TestMaster(0, 9));
+    follower.refuseWith = notLeader('this master is a follower', `127.0.0.1:${leader.port}`);
+    // The leader is not even in the list: the follower's word is enough.
+    const link = linkTo(cs, [{ host: '127.0.0.1', port: follower.port }]);
+    await link.start();
+    services.push(link);
+    await until(() => leader.of('chunkReport').length === 1);
+    expect(follower.of('chunkserverRegister')).toHaveLength(1);
+
+    // A command from a deposed leader (epoch 4 < 9) is refused and not carried out; the current epoch's is.
+    const conn = leader.links[0]!;
+    await expect(conn.request('chunkDelete', { epoch: 4, chunkId: 1, version: 1 })).rejects.toMatchObject({ status: Status.ESTALE });
+    expect(cs.hdd.chunkList()).toEqual([{ chunkId: 1, version: 1 }]);
+    await conn.request('chunkDelete', { epoch: 9, chunkId: 1, version: 1 });
+    expect(cs.hdd.chunkList()).toEqual([]);
+
+    // The leader goes away and the follower (epoch 9 too) names it again when it is back.
+    const port = leader.port;
+    await leader.server.stop();
+    await until(() => !link.connected);
+    const again = await started(new TestMaster(port, 9));
+    await until(() => again.of('chunkReport').length === 1, 10_000);
+    expect(follower.of('chunkserverRegister').length).toBeGreaterThanOrEqual(2);
+  });
+
+  it('refuses to register with a master whose handshake epoch is older than one it has seen', async () => {
+    const cs = await node('cs');
+    const leader = await started(new TestMaster(0, 9));
+    const zombie = await started(new TestMaster(0, 4));
+    const link = linkTo(cs, [{ host: '127.0.0.1', port: leader.port }, { host: '127.0.0.1', port: zombie.port }]);
+    await link.start();
+    services.push(link);
+    await until(() => leader.of('chunkReport').length === 1);
+    // The leader goes away: the chunkserver tries the other master, a deposed one, and never registers there.
+    await leader.server.stop();
+    await until(() => zombie.links.length >= 2, 10_000);
+    expect(zombie.of('chunkserverRegister')).toEqual([]);
+    expect(link.connected).toBe(false);
   });
 });

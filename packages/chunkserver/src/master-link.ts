@@ -1,6 +1,6 @@
 import type { Logger, Service } from '@tsmfs/daemon';
 import { type ChunkRef, type DataAddress, type GrantVerifier, type MessageName, type Request, type Address, fail, grantKeyFromAuthCode } from '@tsmfs/protocol';
-import { Backoff, type Connection, Pause, dial } from '@tsmfs/rpc';
+import { Backoff, type Connection, Pause, dial, leaderHint } from '@tsmfs/rpc';
 import type { HddManager } from './hdd-manager.js';
 
 export interface MasterLinkOptions {
@@ -43,7 +43,13 @@ export class MasterLink implements Service {
   private running = false;
   private loop: Promise<void> | undefined;
   private csid: number | undefined;
+  /**
+   * The highest master epoch seen (docs/ha.md, fencing): a master below it is a deposed
+   * leader, whose handshake and commands are refused. Never goes down while we run.
+   */
   private epoch = 0;
+  /** The leader a follower master named: dialled next. */
+  private hinted: Address | undefined;
   private readonly pause = new Pause();
   /** Reports made while no master was listening, sent after the next registration. */
   private pendingDamaged: ChunkRef[] = [];
@@ -80,7 +86,9 @@ export class MasterLink implements Service {
   private async run(): Promise<void> {
     const backoff = new Backoff(this.options.reconnectMinMs ?? 500, this.options.reconnectMaxMs ?? 10_000);
     for (let attempt = 0; this.running; attempt++) {
-      const master = this.options.masters[attempt % this.options.masters.length]!;
+      const master = this.hinted ?? this.options.masters[attempt % this.options.masters.length]!;
+      const followingHint = this.hinted !== undefined;
+      this.hinted = undefined;
       const where = `${master.host}:${master.port}`;
       try {
         const conn = await this.connect(master);
@@ -91,6 +99,12 @@ export class MasterLink implements Service {
       } catch (err) {
         if (!this.running) break;
         this.log.warn({ master: where, err: (err as Error).message }, 'cannot register with the master');
+        // A follower of an HA group names its leader: go there now (once, then in turn again).
+        const hint = leaderHint(err);
+        if (hint && !followingHint && (hint.host !== master.host || hint.port !== master.port)) {
+          this.hinted = hint;
+          continue;
+        }
       } finally {
         this.conn?.close();
         this.conn = undefined;
@@ -107,6 +121,7 @@ export class MasterLink implements Service {
       if (!this.running) throw fail('ECONNRESET', 'stopping');
       // As in MooseFS, AUTH_CODE is used when the master asks (that is how it is switched on without downtime).
       if (authCode !== '' && !authenticated) this.log.warn({ master: `${master.host}:${master.port}` }, 'AUTH_CODE is set here but the master does not ask for it');
+      if (server.epoch < this.epoch) throw fail('ESTALE', `master at epoch ${server.epoch}, a leader at epoch ${this.epoch} was seen: a deposed leader`);
       this.epoch = server.epoch;
       conn.serve((name, body) => this.command(name, body));
       const space = await this.options.hdd.space();
@@ -186,7 +201,10 @@ export class MasterLink implements Service {
   /** The master's commands. A command from an older epoch (a deposed leader) is refused. */
   private async command(name: MessageName, body: unknown): Promise<object> {
     const epoch = (body as { epoch?: number }).epoch;
-    if (epoch !== undefined && epoch < this.epoch) throw fail('ESTALE', `command from epoch ${epoch}, the master's is ${this.epoch}`);
+    if (epoch !== undefined && epoch < this.epoch) {
+      this.log.warn({ epoch, seen: this.epoch, command: name }, 'command from a deposed master refused');
+      throw fail('ESTALE', `command from epoch ${epoch}, the master's is ${this.epoch}`);
+    }
     const hdd = this.options.hdd;
     switch (name) {
       case 'chunkCreate': {

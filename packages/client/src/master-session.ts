@@ -13,7 +13,7 @@ import {
   Status,
   TsmfsError,
 } from '@tsmfs/protocol';
-import { Backoff, type Connection, Pause, dial } from '@tsmfs/rpc';
+import { Backoff, type Connection, Pause, dial, isNotLeader, leaderHint } from '@tsmfs/rpc';
 import { processCred } from './cred.js';
 import { FileHandle, type FileHandleOptions, checkFileEnd } from './file-handle.js';
 import { FileIo } from './file-io.js';
@@ -23,6 +23,8 @@ import { resolveResent } from './resend.js';
 /** Reconnect rounds start quickly (a master restart takes ~1 s) and settle at 2 s. */
 const RECONNECT_FIRST_DELAY_MS = 50;
 const RECONNECT_MAX_DELAY_MS = 2000;
+/** A leader holding changes while it cannot reach etcd is asked again this often. */
+const REFUSED_RETRY_MS = 200;
 
 export interface SessionOptions {
   /** One or more master addresses, tried in turn (at open and at every reconnect). */
@@ -93,6 +95,19 @@ interface Waiter {
   timer: NodeJS.Timeout;
 }
 
+/**
+ * A master of an HA group that is not the leader turned us away (docs/ha.md): nothing
+ * was applied; try the leader it names, or the others.
+ */
+class Redirect extends Error {
+  constructor(
+    readonly hint: Address | undefined,
+    cause: Error,
+  ) {
+    super(cause.message);
+  }
+}
+
 /** A master refused us (handshake or register): trying again will not help. */
 class Refusal extends Error {
   constructor(readonly refused: TsmfsError) {
@@ -115,6 +130,8 @@ export class MasterSession extends EventEmitter<SessionEvents> {
   private lastError: Error | undefined;
   private readonly pauser = new Pause();
   private preferred: number;
+  /** The leader a follower named: the next reconnect dials it first. */
+  private hinted: Address | undefined;
   readonly cred: Cred;
   readonly umask: number;
   readonly stats: SessionStats = { reconnects: 0, resent: 0, resolved: 0 };
@@ -138,12 +155,15 @@ export class MasterSession extends EventEmitter<SessionEvents> {
     const backoff = new Backoff(RECONNECT_FIRST_DELAY_MS, RECONNECT_MAX_DELAY_MS);
     for (;;) {
       const errors: string[] = [];
-      for (const address of options.masters) {
+      const queue = [...options.masters];
+      for (let i = 0; i < queue.length; i++) {
         try {
-          const { conn, info } = await connect(options, address, undefined);
+          const { conn, info } = await connect(options, queue[i]!, undefined);
           return new MasterSession(options, conn, info);
         } catch (err) {
           if (err instanceof Refusal) throw err.refused;
+          // A follower names the leader: it goes next (once per pass, so no ping-pong).
+          if (err instanceof Redirect && err.hint && !queue.slice(0, i + 1).some((a) => sameAddress(a, err.hint!))) queue.splice(i + 1, 0, err.hint);
           errors.push((err as Error).message);
         }
       }
@@ -193,6 +213,7 @@ export class MasterSession extends EventEmitter<SessionEvents> {
   async call<N extends MessageName>(name: N, body: Request<N>): Promise<Reply<N>> {
     const maxSends = this.options.maxSends ?? 5;
     let resent = false;
+    let refusedUntil: number | undefined;
     for (let send = 1; ; send++) {
       const conn = await this.ready();
       // Closed before we wrote a byte: not a re-send, whatever the loop count says.
@@ -200,6 +221,21 @@ export class MasterSession extends EventEmitter<SessionEvents> {
       try {
         return await this.send(conn, name, body);
       } catch (err) {
+        // Not the leader (any more), or a leader that cannot confirm its lease: nothing was
+        // applied, so sending again is no re-send. Go to the leader it names, or wait and
+        // ask again, for as long as a lost link is waited for.
+        if (isNotLeader(err)) refusedUntil ??= Date.now() + (this.options.reconnectTimeoutMs ?? 30_000);
+        if (isNotLeader(err) && !this.closed && Date.now() < refusedUntil!) {
+          send--;
+          const hint = leaderHint(err);
+          if (hint && !sameAddress(hint, this.current.master)) {
+            this.hinted = hint;
+            conn.close(err);
+          } else {
+            await new Promise((r) => setTimeout(r, REFUSED_RETRY_MS));
+          }
+          continue;
+        }
         const linkLost = conn.closed && err instanceof TsmfsError && err.status === Status.ECONNRESET;
         if (linkLost && send < maxSends && !this.closed) {
           resent = true;
@@ -538,15 +574,21 @@ export class MasterSession extends EventEmitter<SessionEvents> {
               conn.close();
               return;
             }
-            this.preferred = this.options.masters.indexOf(address);
+            this.preferred = this.options.masters.findIndex((m) => sameAddress(m, address));
             this.adopt(conn, info);
             this.stats.reconnects++;
             this.emit('reconnect', info);
             return;
           } catch (err) {
             this.lastError = err instanceof Refusal ? err.refused : (err as Error);
+            // A follower named the leader: start the next round there, at once.
+            if (err instanceof Redirect && err.hint && !sameAddress(err.hint, address) && !this.hinted) {
+              this.hinted = err.hint;
+              break;
+            }
           }
         }
+        if (this.hinted) continue;
         await this.pauser.sleep(backoff.delay());
       }
     } finally {
@@ -557,7 +599,10 @@ export class MasterSession extends EventEmitter<SessionEvents> {
   private rotation(): Address[] {
     const m = this.options.masters;
     const start = Math.max(0, this.preferred);
-    return [...m.slice(start), ...m.slice(0, start)];
+    const hinted = this.hinted;
+    this.hinted = undefined;
+    const order = [...m.slice(start), ...m.slice(0, start)];
+    return hinted ? [hinted, ...order.filter((a) => !sameAddress(a, hinted))] : order;
   }
 
   /** A back-off sleep that close() cuts short. */
@@ -602,8 +647,13 @@ async function connect(
     return { conn, info: { ...reply, master: address, epoch: server.epoch } };
   } catch (err) {
     conn.close();
+    if (isNotLeader(err)) throw new Redirect(leaderHint(err), err);
     const transient = !(err instanceof TsmfsError) || [Status.ECONNRESET, Status.ETIMEDOUT, Status.EAGAIN].includes(err.status as never);
     if (transient) throw err;
     throw new Refusal(err as TsmfsError);
   }
+}
+
+function sameAddress(a: Address, b: Address): boolean {
+  return a.host === b.host && a.port === b.port;
 }

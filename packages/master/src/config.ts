@@ -45,6 +45,10 @@ export const masterSchema = {
   AUTH_CODE: key('string', '', 'shared secret chunkservers and metaloggers must prove they know (challenge-response, never sent); empty = no authentication. Switching it on: docs/security.md'),
   GRANT_TOKEN_TIMEOUT: key('int', 60, 'seconds the chunk tokens of a read grant stay valid on the chunkservers (write grants\' last WRITE_LEASE_TIMEOUT); a client whose token ran out asks again', { min: 1, max: 3600 }),
   WRITE_LEASE_TIMEOUT: key('int', 60, 'seconds a client\'s write lease on a chunk lasts without writeChunkEnd (a dead client does not block the chunk longer)', { min: 1, max: 3600 }),
+  HA_ETCD_ENDPOINTS: key('string', '', 'etcd endpoints (comma-separated `http://host:port` or `host:port`) of an HA group: masters elect their leader there (docs/ha.md); empty = this master runs alone'),
+  HA_CLUSTER_NAME: key('string', 'tsmfs', 'name of the HA group: its keys in etcd are under /tsmfs/NAME/ (letters, digits, . _ -)'),
+  HA_LEASE_TTL: key('int', 3, 'seconds of the leader\'s etcd lease: a dead leader is replaced about this long after it stops; etcd raises less than 2 to 2', { min: 1, max: 60 }),
+  HA_SYNC_STANDBYS: key('int', 0, 'standbys that must have received a change before the leader acknowledges it; only 0 (asynchronous) is built yet (docs/ha.md)', { min: 0, max: 16 }),
 };
 
 export type MasterSchema = typeof masterSchema;

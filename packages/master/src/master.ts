@@ -10,6 +10,10 @@ import { Changelog } from './durability/changelog.js';
 import { DataLock } from './durability/data-lock.js';
 import { type MetadataCodec, MetadataStore } from './durability/metadata-store.js';
 import { ExportsFile } from './exports-file.js';
+import { Election } from './ha/election.js';
+import { ALONE, type HaGate, type LeaderAddresses } from './ha/gate.js';
+import { advertised, haSettings } from './ha/ha-config.js';
+import { groupStatus } from './ha/ha-status.js';
 import { History } from './http/history.js';
 import { HttpServer } from './http/http-server.js';
 import { MasterMetrics } from './http/metrics.js';
@@ -100,6 +104,7 @@ export interface MasterHooks {
  */
 export function buildMaster(config: MasterConfig, log: Logger, hooks: MasterHooks = {}): Master {
   checkDataPath(config);
+  const ha = haSettings(config);
   const dir = config.DATA_PATH;
   const component = (name: string): Logger => log.child({ component: name });
   const limits = linkLimits(config);
@@ -123,6 +128,31 @@ export function buildMaster(config: MasterConfig, log: Logger, hooks: MasterHook
     onFailure: (err) => hooks.onFatal?.(new Error(`changelog write failed: ${err.message}`, { cause: err })),
   });
   const namespace = new NamespaceService(store, changelog, hooks.onFatal);
+  // Without HA_ETCD_ENDPOINTS: alone, at epoch 1, as before HA. With it: a member of the
+  // group, whose links all drop when it stops leading (docs/ha.md).
+  const self: LeaderAddresses = {
+    client: advertised(config.MATOCL_LISTEN_HOST, config.MATOCL_LISTEN_PORT),
+    cs: advertised(config.MATOCS_LISTEN_HOST, config.MATOCS_LISTEN_PORT),
+    ml: advertised(config.MATOML_LISTEN_HOST, config.MATOML_LISTEN_PORT),
+    http: advertised(config.HTTP_LISTEN_HOST, config.HTTP_LISTEN_PORT),
+  };
+  const election = ha
+    ? new Election({
+        settings: ha,
+        self,
+        log: component('election'),
+        // After the refusals of what was held are written: a client told where the leader
+        // is knows nothing was applied, one whose link just dropped does not.
+        onStepDown: () =>
+          setImmediate(() => {
+            clientLink.dropAll();
+            chunkserverLink.dropAll();
+            metaloggerLink.dropAll();
+          }),
+      })
+    : undefined;
+  const gate: HaGate = election ?? ALONE;
+  const epoch = () => gate.epoch;
   // Read at every chunkserver and metalogger handshake: a reload applies to the next links.
   let authCode = config.AUTH_CODE;
   const exportsFile = new ExportsFile(config.EXPORTS_FILENAME, component('exports'));
@@ -136,7 +166,12 @@ export function buildMaster(config: MasterConfig, log: Logger, hooks: MasterHook
   });
   const chunks = new ChunkManager({
     md: () => namespace.namespace.md,
-    epoch: () => 1,
+    // A command carries the epoch of a leader whose lease is confirmed, or is not sent:
+    // a deposed leader's last commands are refused here before the chunkservers refuse them.
+    epoch: () => {
+      if (!gate.mayMutate()) throw gate.refusal('cs');
+      return gate.epoch;
+    },
     leaseTimeoutMs: config.WRITE_LEASE_TIMEOUT * 1000,
     readTokenTtlMs: config.GRANT_TOKEN_TIMEOUT * 1000,
     limits: {
@@ -151,7 +186,8 @@ export function buildMaster(config: MasterConfig, log: Logger, hooks: MasterHook
     host: listenHost(config.MATOCS_LISTEN_HOST),
     port: config.MATOCS_LISTEN_PORT,
     chunks,
-    epoch: () => 1,
+    epoch,
+    ha: gate,
     authCode: () => authCode,
     log: component('chunkserver-link'),
     limits,
@@ -175,7 +211,8 @@ export function buildMaster(config: MasterConfig, log: Logger, hooks: MasterHook
       changelog,
     }),
     changelog,
-    epoch: () => 1,
+    epoch,
+    ha: gate,
     log: component('client-link'),
     limits,
     stats: metrics.operations,
@@ -186,7 +223,8 @@ export function buildMaster(config: MasterConfig, log: Logger, hooks: MasterHook
     dir,
     changelog,
     preserveSeconds: config.MATOML_LOG_PRESERVE_SECONDS,
-    epoch: () => 1,
+    epoch,
+    ha: gate,
     authCode: () => authCode,
     log: component('metalogger-link'),
     limits,
@@ -225,10 +263,13 @@ export function buildMaster(config: MasterConfig, log: Logger, hooks: MasterHook
     },
     history,
     metrics,
+    status: () => groupStatus(election, self, namespace.namespace.md.version),
     log: component('http'),
   });
   return {
-    services: [exportsFile, lock, store, changelog, namespace, chunkserverLink, clientLink, metaloggerLink, chunkLoop, sweeper, dumps, history, http],
+    // The election after the ports (a new leader serves at once; a follower answers with
+    // the leader's address) and, stopping in reverse, before them: resigning hands over first.
+    services: [exportsFile, lock, store, changelog, namespace, chunkserverLink, clientLink, metaloggerLink, ...(election ? [election] : []), chunkLoop, sweeper, dumps, history, http],
     clientLink,
     metaloggerLink,
     chunkserverLink,

@@ -15,7 +15,7 @@ import type { Session } from './sessions.js';
 export function admit<N extends SessionMessage>(session: Session, name: N, body: Request<N>, scope: ExportScope): Request<N> {
   const spec = Messages[name];
   checkSessionKind(session, name, spec.session);
-  if (session.readonly && changes(spec.mutates, body)) {
+  if (session.readonly && changes(name, body)) {
     throw new TsmfsError(Status.EROFS, `session ${session.id} is read-only (export rule ${session.rule.where})`);
   }
   const req = ExportScope.confines(session) ? confine(session, spec.inodes as Readonly<Record<string, InodeRole>>, body, scope) : body;
@@ -48,8 +48,9 @@ function checkSessionKind(session: Session, name: SessionMessage, kind: Exclude<
   }
 }
 
-/** Whether a request changes metadata; `open` does when it opens for writing or truncates. */
-function changes(mutates: boolean | 'if-writing', body: object): boolean {
+/** Whether a request changes metadata (the catalogue's `mutates`); `open` does when it opens for writing or truncates. */
+export function changes(name: SessionMessage, body: object): boolean {
+  const mutates = Messages[name].mutates;
   if (mutates !== 'if-writing') return mutates;
   const flags = (body as { flags: number }).flags;
   return (flags & O_ACCMODE) !== 0 || (flags & O_TRUNC) !== 0;

@@ -46,6 +46,12 @@ export const Status = {
   ECONNREFUSED: 111,
   ESTALE: 116,
   EDQUOT: 122,
+  /**
+   * A master of an HA group that may not serve this now: a follower, or a leader whose
+   * etcd lease is not confirmed. The message may name the leader (rpc's leader-hint.ts);
+   * nothing was applied, so the client sends the request again there.
+   */
+  EREMCHG: 78,
   /** A chunk grant token that ran out (grant-token.ts): the client asks the master again. */
   EKEYEXPIRED: 127,
   /** A chunk grant token missing, forged, or for another chunk, version or mode. */

@@ -119,6 +119,11 @@ export class RpcServer {
     return typeof addr === 'object' && addr ? addr.port : this.options.port;
   }
 
+  /** Closes every link open on the port and keeps listening (an HA master that stepped down). */
+  disconnectAll(): void {
+    for (const s of this.sockets) s.destroy();
+  }
+
   async stop(): Promise<void> {
     const server = this.server;
     this.server = undefined;

@@ -11,6 +11,7 @@ import {
   overview,
   sessionsView,
 } from './cluster-view.js';
+import type { GroupStatus } from '../ha/ha-status.js';
 import type { History } from './history.js';
 import type { MasterMetrics } from './metrics.js';
 import { MONITOR_HTML, MONITOR_JS } from './monitor-page.js';
@@ -25,6 +26,8 @@ export interface HttpServerOptions {
   sources: ClusterSources;
   history: History;
   metrics: MasterMetrics;
+  /** The master's place in its HA group (GET /api/status, docs/ha.md). */
+  status: () => GroupStatus;
   log: Logger;
 }
 
@@ -53,11 +56,12 @@ export class HttpServer implements Service {
   private readonly pending = new WeakMap<object, number>();
 
   constructor(private readonly options: HttpServerOptions) {
-    const { sources, history, metrics } = options;
+    const { sources, history, metrics, status } = options;
     const json = (value: unknown) => ({ type: 'application/json; charset=utf-8', body: JSON.stringify(value) });
     this.routes = {
       '/': () => ({ type: 'text/html; charset=utf-8', body: MONITOR_HTML }),
       '/monitor.js': () => ({ type: 'text/javascript; charset=utf-8', body: MONITOR_JS }),
+      '/api/status': () => json(status()),
       '/api/v1/overview': () => json(overview(sources)),
       '/api/v1/info': () => json(infoView(sources)),
       '/api/v1/chunkservers': () => json(chunkserversView(sources)),
@@ -74,6 +78,7 @@ export class HttpServer implements Service {
           chunkservers: chunkserversView(sources),
           sessions: sources.sessions().length,
           loop: sources.loop,
+          group: status(),
         });
         return { type: metrics.contentType, body };
       },

@@ -1,5 +1,6 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ChunkLoopStats } from '../chunks/replication.js';
+import type { GroupStatus } from '../ha/ha-status.js';
 import type { ChunkserverView, HealthView, InfoView } from './cluster-view.js';
 import { OperationStats } from './operation-stats.js';
 
@@ -10,6 +11,7 @@ export interface MetricsInput {
   chunkservers: ChunkserverView[];
   sessions: number;
   loop: ChunkLoopStats;
+  group: GroupStatus;
 }
 
 type Labels<L extends string> = Partial<Record<L, string | number>>;
@@ -26,6 +28,8 @@ export class MasterMetrics {
   private readonly gauges = new Map<string, Gauge<string>>();
   private readonly loopCounters: Record<'replicated' | 'replicationFailures' | 'deleted', Counter<string>>;
   private readonly loopSeen = { replicated: 0, replicationFailures: 0, deleted: 0 };
+  private readonly failovers: Counter<string>;
+  private failoversSeen = 0;
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });
@@ -36,6 +40,7 @@ export class MasterMetrics {
       replicationFailures: counter('tsmfs_chunk_replication_failures_total', 'Replications that failed'),
       deleted: counter('tsmfs_chunk_deletions_total', 'Chunk copies deleted by the chunk loop (stale, damaged, over goal, unreferenced)'),
     };
+    this.failovers = counter('tsmfs_master_failovers_total', 'Leader changes of the HA group this master has seen since it started (docs/ha.md)');
   }
 
   async render(input: MetricsInput): Promise<string> {
@@ -47,7 +52,13 @@ export class MasterMetrics {
     return this.registry.contentType;
   }
 
-  private update({ info, health, chunkservers, sessions, loop }: MetricsInput): void {
+  private update({ info, health, chunkservers, sessions, loop, group }: MetricsInput): void {
+    this.resetGauge('tsmfs_master_role');
+    this.set('tsmfs_master_role', 'Always 1; the label is this master\'s role in its HA group: leader, follower or alone (docs/ha.md)', 1, { role: group.role }, true);
+    this.set('tsmfs_master_epoch', 'Epoch of this master\'s leadership, or of the leader it follows (1 alone)', group.epoch);
+    this.set('tsmfs_master_accepting_changes', '1 while this master admits metadata changes (alone, or the leader with a confirmed etcd lease)', group.mutable ? 1 : 0);
+    if (group.failovers > this.failoversSeen) this.failovers.inc(group.failovers - this.failoversSeen);
+    this.failoversSeen = group.failovers;
     this.set('tsmfs_master_info', 'Always 1; the labels name the master build', 1, { version: info.version, protocol: info.protocolVersion }, true);
     this.set('tsmfs_master_uptime_seconds', 'Seconds since this master process started', info.uptimeSeconds);
     this.set('tsmfs_metadata_version', 'Metadata version (changelog entries applied since the file system was created)', info.metadataVersion);

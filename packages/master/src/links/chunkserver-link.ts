@@ -4,12 +4,15 @@ import { type Connection, type Hello, type LinkLimits, RpcServer } from '@tsmfs/
 import type { Logger } from 'pino';
 import type { ChunkManager } from '../chunks/chunk-manager.js';
 import type { Chunkserver } from '../chunks/chunkserver-registry.js';
+import { ALONE, type HaGate } from '../ha/gate.js';
 
 export interface ChunkserverLinkOptions {
   host: string;
   port: number;
   chunks: ChunkManager;
   epoch: () => number;
+  /** The HA group (docs/ha.md): a follower refuses registrations and names the leader. Default: alone. */
+  ha?: HaGate;
   log: Logger;
   /** MAX_CONNECTIONS and the other limits of the port (docs/security.md). */
   limits?: LinkLimits;
@@ -62,6 +65,11 @@ export class ChunkserverLink implements Service {
     return this.server?.port ?? this.options.port;
   }
 
+  /** Closes every chunkserver link (this master stopped leading): they register with the leader. */
+  dropAll(): void {
+    this.server?.disconnectAll();
+  }
+
   private accept(conn: Connection, hello: Hello): void {
     const { chunks } = this.options;
     let cs: Chunkserver | undefined;
@@ -71,10 +79,13 @@ export class ChunkserverLink implements Service {
     };
     conn.serve((name: MessageName, body: unknown) => {
       switch (name) {
-        case 'chunkserverRegister':
+        case 'chunkserverRegister': {
+          const ha = this.options.ha ?? ALONE;
+          if (ha.role === 'follower') throw ha.refusal('cs');
           if (cs) throw new TsmfsError(Status.EPROTO, 'this link is already registered');
           cs = chunks.register(body as Request<'chunkserverRegister'>, conn);
           return { csid: cs.csid, ...chunks.tokens.issueKey(cs, hello.authenticated ? this.options.authCode?.() : undefined) };
+        }
         case 'chunkReport': {
           const r = body as Request<'chunkReport'>;
           chunks.report(registered(name), r.chunks, r.last);

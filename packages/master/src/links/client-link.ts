@@ -3,6 +3,8 @@ import { type MessageName, type Request, type SessionMessage, Status, TsmfsError
 import { type Connection, type Hello, type LinkLimits, RpcServer } from '@tsmfs/rpc';
 import type { Logger } from 'pino';
 import type { Changelog } from '../durability/changelog.js';
+import { ALONE, type HaGate } from '../ha/gate.js';
+import { changes } from '../session-rules.js';
 import type { Session } from '../sessions.js';
 import type { ClientRequests } from './client-requests.js';
 
@@ -18,6 +20,8 @@ export interface ClientLinkOptions {
   requests: ClientRequests;
   changelog: Changelog;
   epoch: () => number;
+  /** The HA group (docs/ha.md): a follower refuses sessions, mutations wait for a confirmed lease. Default: alone. */
+  ha?: HaGate;
   log: Logger;
   /** MAX_CONNECTIONS and the other limits of the port (docs/security.md). */
   limits?: LinkLimits;
@@ -66,6 +70,11 @@ export class ClientLink implements Service {
     return this.server?.port ?? this.options.port;
   }
 
+  /** Closes every client link (this master stopped leading): the clients go and find the leader. */
+  dropAll(): void {
+    this.server?.disconnectAll();
+  }
+
   private accept(conn: Connection, hello: Hello): void {
     const { requests, log } = this.options;
     const { sessions } = requests;
@@ -76,6 +85,9 @@ export class ClientLink implements Service {
     const serve = async (name: MessageName, body: unknown): Promise<unknown> => {
       if (name === 'ping') return {};
       if (name === 'handshake') throw new TsmfsError(Status.EPROTO, 'handshake was already done on this link');
+      const ha = this.options.ha ?? ALONE;
+      // A follower's metadata is not the group's: it serves nothing and names the leader.
+      if (ha.role === 'follower') throw ha.refusal('client');
       if (name === 'register') {
         const previous = session;
         session = sessions.register(body as Request<'register'>, { address, nonce: hello.nonce, link: conn, role: hello.role });
@@ -111,6 +123,7 @@ export class ClientLink implements Service {
   /** Serves a request; if it appended to the changelog, answers only once that is saved (CHANGELOG_SAVE_MODE). */
   private async durably<N extends SessionMessage>(session: Session, name: N, body: Request<N>): Promise<unknown> {
     const { changelog, requests } = this.options;
+    if (changes(name, body)) await (this.options.ha ?? ALONE).admitMutation('client');
     const before = changelog.version;
     try {
       return await requests.serve(session, name, body);

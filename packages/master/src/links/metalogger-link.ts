@@ -7,6 +7,7 @@ import { type Connection, type Hello, type LinkLimits, RpcServer } from '@tsmfs/
 import type { Logger } from 'pino';
 import type { Changelog } from '../durability/changelog.js';
 import { DUMP_FILE } from '../durability/data-path.js';
+import { ALONE, type HaGate } from '../ha/gate.js';
 import { ChangelogFeed } from './changelog-feed.js';
 
 export interface MetaloggerLinkOptions {
@@ -18,6 +19,8 @@ export interface MetaloggerLinkOptions {
   /** MATOML_LOG_PRESERVE_SECONDS. */
   preserveSeconds: number;
   epoch: () => number;
+  /** The HA group (docs/ha.md): a follower's changelog is not the group's; it names the leader. Default: alone. */
+  ha?: HaGate;
   log: Logger;
   /** MAX_CONNECTIONS and the other limits of the port (docs/security.md). */
   limits?: LinkLimits;
@@ -105,11 +108,18 @@ export class MetaloggerLink implements Service {
     return this.server?.port ?? this.options.port;
   }
 
+  /** Closes every follower link (this master stopped leading). */
+  dropAll(): void {
+    this.server?.disconnectAll();
+  }
+
   private accept(conn: Connection, hello: Hello): void {
     const { log } = this.options;
     const dumps = new Map<number, OpenDump>();
     log.info({ remote: conn.remote, role: hello.role, name: hello.name, authenticated: hello.authenticated }, 'follower connected');
+    const ha = this.options.ha ?? ALONE;
     conn.serve(async (name: MessageName, body: unknown) => {
+      if (ha.role === 'follower' && (name === 'mlFetch' || name === 'mlDumpOpen')) throw ha.refusal('ml');
       switch (name) {
         case 'ping':
           return {};

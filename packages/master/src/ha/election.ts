@@ -1,0 +1,328 @@
+import { performance } from 'node:perf_hooks';
+import type { Logger, Service } from '@tsmfs/daemon';
+import { Pause, notLeader } from '@tsmfs/rpc';
+import { noop } from 'cockatiel';
+import { Etcd3, type IKeyValue, type Watcher } from 'etcd3';
+import type { HaGate, LeaderAddresses, Port } from './gate.js';
+import type { HaSettings } from './ha-config.js';
+
+export interface ElectionOptions {
+  settings: HaSettings;
+  /** What this master publishes when it leads. */
+  self: LeaderAddresses;
+  log: Logger;
+  /** This master stopped leading: every link it serves must go and find the new leader. */
+  onStepDown: (why: string) => void;
+}
+
+/** What GET /api/status and /metrics show of the group. */
+export interface HaStatus {
+  role: 'leader' | 'follower';
+  cluster: string;
+  epoch: number;
+  leader: LeaderAddresses | null;
+  /** Leader only: mutations are admitted now (its lease confirmed with the safety margin). */
+  mutable: boolean;
+  /** The TTL etcd granted (it raises what HA_LEASE_TTL asks to its minimum). */
+  leaseTtlMs: number;
+  /** Leader changes this master has seen since it started (the first leader it saw is not one). */
+  failovers: number;
+}
+
+/**
+ * The leader election on etcd (docs/ha.md; Curve's design: a lease and a compare-and-swap).
+ * Every master keeps a lease of HA_LEASE_TTL alive; the leader is the one whose lease
+ * holds /tsmfs/CLUSTER/leader, which it created by a transaction that succeeds only when
+ * the key does not exist (create-revision 0). Its epoch is the etcd revision of that
+ * transaction: etcd's revisions only grow, so every later leader's epoch is higher.
+ *
+ * One loop, every TTL/3: renew the lease, read the key; campaign when there is none, step
+ * down when it is gone or another's. A watch on the key cuts the wait when it is deleted.
+ *
+ * Safety: mutations are admitted only while less than TTL − margin (margin = TTL/3) has
+ * passed since this master SENT the last keepalive etcd confirmed (etcd restarts its TTL
+ * when it receives it, later), measured on the monotonic clock and on the wall clock,
+ * whichever moved more (a suspended host stops the first, NTP steps move the second).
+ */
+export class Election implements Service, HaGate {
+  readonly name = 'election';
+  role: 'leader' | 'follower' = 'follower';
+  epoch = 0;
+  leader: LeaderAddresses | undefined;
+  failovers = 0;
+  private etcd: Etcd3 | undefined;
+  private watcher: Watcher | undefined;
+  private leaseId: string | undefined;
+  private ttlMs: number;
+  /** When the last keepalive (or the grant) that etcd confirmed was sent. */
+  private confirmedAt: { mono: number; wall: number } | undefined;
+  private seenRevision = 0;
+  private running = false;
+  private loop: Promise<void> | undefined;
+  private readonly pause = new Pause();
+  /** Mutations held while the lease is unconfirmed, woken at every change. */
+  private readonly waiters = new Set<() => void>();
+  private etcdReachable = true;
+  private readonly key: string;
+  private readonly log: Logger;
+
+  constructor(private readonly options: ElectionOptions) {
+    this.ttlMs = options.settings.ttlSec * 1000;
+    this.key = `/tsmfs/${options.settings.cluster}/leader`;
+    this.log = options.log;
+  }
+
+  async start(): Promise<void> {
+    this.etcd = new Etcd3({
+      hosts: this.options.settings.endpoints,
+      // Our own loop retries every TTL/3; etcd3's retries and circuit breaker would hold
+      // a call past its deadline, or refuse calls for 5 s after etcd comes back.
+      faultHandling: { host: () => noop, global: noop },
+      grpcOptions: { 'grpc.initial_reconnect_backoff_ms': 100, 'grpc.max_reconnect_backoff_ms': 1000 },
+    });
+    this.running = true;
+    this.watch();
+    // Never waits for etcd: a master whose etcd is down runs as a follower until it is back.
+    this.loop = this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    this.pause.wake();
+    await this.loop;
+    await this.resign();
+    await this.watcher?.cancel().catch(() => undefined);
+    this.etcd?.close();
+    this.etcd = undefined;
+  }
+
+  // ---- HaGate -----------------------------------------------------------------
+
+  mayMutate(): boolean {
+    return this.role === 'leader' && this.leaseLeftMs() > 0;
+  }
+
+  async admitMutation(port: Port): Promise<void> {
+    if (this.mayMutate()) return;
+    if (this.role !== 'leader') throw this.refusal(port);
+    // A leader whose lease is unconfirmed holds the mutation: etcd may answer the next
+    // keepalive (then it goes on), or the lease is gone and another master will lead
+    // (then the client is sent there). Held at most one TTL.
+    await new Promise<void>((resolve, reject) => {
+      const settle = (): void => {
+        if (this.mayMutate()) done(resolve);
+        else if (this.role !== 'leader') done(() => reject(this.refusal(port)));
+      };
+      const timer = setTimeout(() => done(() => reject(this.refusal(port))), this.ttlMs);
+      const done = (then: () => void): void => {
+        clearTimeout(timer);
+        this.waiters.delete(settle);
+        then();
+      };
+      this.waiters.add(settle);
+    });
+  }
+
+  refusal(port: Port): ReturnType<typeof notLeader> {
+    const group = this.options.settings.cluster;
+    if (this.role === 'leader') return notLeader(`the leader of HA group ${group} cannot confirm its etcd lease: no change is accepted until it can`);
+    return notLeader(`this master is a follower in HA group ${group}`, this.leader?.[port]);
+  }
+
+  status(): HaStatus {
+    return {
+      role: this.role,
+      cluster: this.options.settings.cluster,
+      epoch: this.epoch,
+      leader: this.leader ?? null,
+      mutable: this.mayMutate(),
+      leaseTtlMs: this.ttlMs,
+      failovers: this.failovers,
+    };
+  }
+
+  // ---- the loop -----------------------------------------------------------------
+
+  private get tickMs(): number {
+    return this.ttlMs / 3;
+  }
+
+  /** How much longer mutations may be admitted on the last confirmed keepalive (≤ 0: not). */
+  private leaseLeftMs(): number {
+    if (!this.confirmedAt) return 0;
+    const elapsed = Math.max(performance.now() - this.confirmedAt.mono, Date.now() - this.confirmedAt.wall);
+    const marginMs = this.ttlMs / 3;
+    return this.ttlMs - marginMs - elapsed;
+  }
+
+  private async run(): Promise<void> {
+    while (this.running) {
+      const started = performance.now();
+      const mutable = this.mayMutate();
+      try {
+        await this.renew();
+        await this.observe();
+        if (!this.etcdReachable) this.log.info('etcd reachable again');
+        this.etcdReachable = true;
+      } catch (err) {
+        if (this.etcdReachable) this.log.warn({ err: (err as Error).message }, 'etcd unreachable');
+        this.etcdReachable = false;
+      }
+      if (mutable !== this.mayMutate() && this.role === 'leader') {
+        this.log.info({ epoch: this.epoch }, this.mayMutate() ? 'lease confirmed: accepting changes again' : 'lease not confirmed in time: changes are held');
+      }
+      this.wakeWaiters();
+      await this.pause.sleep(Math.max(0, this.tickMs - (performance.now() - started)));
+    }
+  }
+
+  /** Grants our lease if we have none, else keeps it alive; remembers when the confirmed request was sent. */
+  private async renew(): Promise<void> {
+    const etcd = this.etcd!;
+    const sent = { mono: performance.now(), wall: Date.now() };
+    if (this.leaseId === undefined) {
+      const res = await etcd.leaseClient.leaseGrant({ TTL: this.options.settings.ttlSec }, { deadline: this.deadline() });
+      this.leaseId = res.ID;
+      this.ttlMs = Number(res.TTL) * 1000;
+      this.confirmedAt = sent;
+      return;
+    }
+    const ttl = await this.keepalive(this.leaseId);
+    if (ttl > 0) {
+      this.confirmedAt = sent;
+      return;
+    }
+    // etcd says the lease is gone: it expired while we could not renew it (or were stopped).
+    this.leaseId = undefined;
+    this.confirmedAt = undefined;
+    this.stepDown('our etcd lease expired');
+  }
+
+  private async keepalive(id: string): Promise<number> {
+    const stream = await this.etcd!.leaseClient.leaseKeepAlive({ deadline: this.deadline() });
+    try {
+      const res = await new Promise<{ TTL: string }>((resolve, reject) => {
+        stream.on('data', resolve);
+        stream.on('error', reject);
+        stream.on('end', () => reject(new Error('keepalive stream ended')));
+        stream.write({ ID: id });
+      });
+      return Number(res.TTL);
+    } finally {
+      stream.end();
+    }
+  }
+
+  /** Reads the leadership key: campaigns when there is none, steps down when it is not ours. */
+  private async observe(): Promise<void> {
+    const res = await this.etcd!.kv.range({ key: Buffer.from(this.key) }, { deadline: this.deadline() });
+    const kv = res.kvs[0];
+    if (kv === undefined) {
+      this.stepDown('the leadership key is gone');
+      await this.campaign();
+      return;
+    }
+    if (this.role === 'leader' && !this.ours(kv)) this.stepDown('another master holds the leadership key');
+    this.saw(kv);
+  }
+
+  private async campaign(): Promise<void> {
+    const etcd = this.etcd!;
+    if (this.leaseId === undefined || this.leaseLeftMs() <= 0 || !this.running) return;
+    const res = await etcd
+      .if(this.key, 'Create', '==', 0)
+      .then(etcd.put(this.key).value(JSON.stringify(this.options.self)).lease(this.leaseId))
+      .else(etcd.get(this.key))
+      .options({ deadline: this.deadline() })
+      .commit();
+    if (!res.succeeded) {
+      const kv = res.responses[0]?.response_range?.kvs[0];
+      if (kv) this.saw(kv);
+      return;
+    }
+    // The transaction's revision is the key's create-revision: our epoch.
+    this.epoch = Number(res.header.revision);
+    this.role = 'leader';
+    this.leader = this.options.self;
+    this.countLeader(this.epoch);
+    this.log.info({ epoch: this.epoch, key: this.key }, 'elected leader');
+  }
+
+  private ours(kv: IKeyValue): boolean {
+    return Number(kv.create_revision) === this.epoch && kv.lease === this.leaseId;
+  }
+
+  /** The current holder of the key, as a follower sees it (or as the leader confirms itself). */
+  private saw(kv: IKeyValue): void {
+    const revision = Number(kv.create_revision);
+    if (this.role !== 'leader') this.epoch = Math.max(this.epoch, revision);
+    try {
+      this.leader = JSON.parse(kv.value.toString()) as LeaderAddresses;
+    } catch {
+      this.leader = undefined;
+    }
+    this.countLeader(revision);
+  }
+
+  private countLeader(revision: number): void {
+    if (revision === this.seenRevision) return;
+    if (this.seenRevision !== 0) this.failovers++;
+    this.seenRevision = revision;
+  }
+
+  private stepDown(why: string): void {
+    if (this.role !== 'leader') return;
+    this.role = 'follower';
+    this.leader = undefined;
+    this.log.warn({ epoch: this.epoch, why }, 'no longer the leader: dropping every link');
+    this.wakeWaiters();
+    this.options.onStepDown(why);
+  }
+
+  private wakeWaiters(): void {
+    for (const w of [...this.waiters]) w();
+  }
+
+  /** A deleted key wakes the loop at once: followers campaign without waiting for their tick. */
+  private watch(): void {
+    void this.etcd!.watch()
+      .key(this.key)
+      .create()
+      .then((w) => {
+        if (!this.running) return void w.cancel();
+        this.watcher = w;
+        w.on('delete', () => this.pause.wake());
+        w.on('put', (kv) => {
+          if (this.role === 'leader' && !this.ours(kv)) this.pause.wake();
+          else if (this.role !== 'leader') this.saw(kv);
+        });
+        w.on('error', () => undefined);
+      })
+      .catch((err: Error) => this.log.warn({ err: err.message }, 'cannot watch the leadership key (the loop reads it every TTL/3 anyway)'));
+  }
+
+  /**
+   * Clean shutdown: stop admitting, delete the key if it is still ours and revoke our
+   * lease, so that a follower takes over at once instead of after the TTL.
+   */
+  private async resign(): Promise<void> {
+    const etcd = this.etcd;
+    if (!etcd) return;
+    const wasLeader = this.role === 'leader';
+    this.role = 'follower';
+    this.wakeWaiters();
+    try {
+      if (wasLeader) {
+        await etcd.if(this.key, 'Create', '==', this.epoch).then(etcd.delete().key(this.key)).options({ deadline: this.deadline(1000) }).commit();
+        this.log.info({ epoch: this.epoch }, 'resigned the leadership');
+      }
+      if (this.leaseId !== undefined) await etcd.leaseClient.leaseRevoke({ ID: this.leaseId }, { deadline: this.deadline(1000) });
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'could not resign in etcd: the others take over when the lease expires');
+    }
+  }
+
+  private deadline(ms = this.tickMs): Date {
+    return new Date(Date.now() + ms);
+  }
+}

@@ -1,0 +1,16 @@
+import type { Election, HaStatus } from './election.js';
+import type { LeaderAddresses } from './gate.js';
+
+/** GET /api/status: this master's place in its HA group, on every master's HTTP port (docs/ha.md). */
+export interface GroupStatus extends Omit<HaStatus, 'role' | 'cluster'> {
+  role: 'leader' | 'follower' | 'alone';
+  cluster: string | null;
+  metadataVersion: number;
+  /** This master's own addresses, as it would publish them leading. */
+  self: LeaderAddresses;
+}
+
+export function groupStatus(election: Election | undefined, self: LeaderAddresses, metadataVersion: number): GroupStatus {
+  if (!election) return { role: 'alone', cluster: null, epoch: 1, leader: self, mutable: true, leaseTtlMs: 0, failovers: 0, metadataVersion, self };
+  return { ...election.status(), metadataVersion, self };
+}
