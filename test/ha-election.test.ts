@@ -120,20 +120,18 @@ describe('HA election on etcd', () => {
     await until('the chunkserver registered with the new leader', async () => (cs.logs().some((l) => l.msg === 'registered with the master' && l.master === `127.0.0.1:${other.ports.matocs}`) ? true : undefined));
   });
 
-  it('etcd down: the leader holds changes (reads go on) and accepts them again when etcd is back', async () => {
+  it('etcd down: the leader holds changes, serves reads until a whole TTL has passed, then steps down; it leads again at the same epoch when etcd is back', async () => {
     const etcd = await Etcd.start();
-    const group = await HaGroup.create(etcd, 1);
+    // TTL 6: changes are held from 4 s after the last confirmed keepalive, reads served until 6 s.
+    const group = await HaGroup.create(etcd, 1, { HA_LEASE_TTL: 6 });
     const { leader, status: s0 } = await group.leader();
+    expect(s0.leaseTtlMs).toBe(6000);
     const session = await leader.session();
     await session.mkdir(1, 'before');
+    const version = (await status(leader)).metadataVersion;
 
     await etcd.kill('SIGKILL');
-    // The window left is below the lease by construction; it closes without etcd.
-    const s1 = await status(leader);
-    expect(s1.leaseTtlMs).toBe(s0.leaseTtlMs);
     await until('changes held', async () => ((await status(leader)).mutable ? undefined : true), 10_000, 50);
-    expect((await status(leader)).role).toBe('leader');
-
     let settled = false;
     const held = session.mkdir(1, 'during').finally(() => {
       settled = true;
@@ -141,13 +139,19 @@ describe('HA election on etcd', () => {
     // Reads are served meanwhile; the change is not made.
     expect((await session.lookup(1, 'before')).type).toBe('dir');
     await expect(session.lookup(1, 'during')).rejects.toMatchObject({ code: 'ENOENT' });
+    // A whole TTL without etcd: it steps down (another master could have been elected).
+    await until('stepped down', async () => ((await status(leader)).role === 'follower' ? true : undefined), 15_000, 100);
+    expect((await status(leader)).metadataVersion).toBe(version);
     expect(settled).toBe(false);
 
+    // etcd is back with our key and lease: leader again, same epoch; the held change is made once.
     await etcd.start();
     const attr = await held;
     expect(attr.type).toBe('dir');
     const s2 = await status(leader);
     expect(s2).toMatchObject({ role: 'leader', epoch: s0.epoch, mutable: true });
+    expect(s2.metadataVersion).toBeGreaterThan(version);
+    expect(leader.logs().some((l) => l.msg === 'leadership resumed: etcd kept our key and lease')).toBe(true);
     session.close();
   });
 });

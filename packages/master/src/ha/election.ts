@@ -147,12 +147,16 @@ export class Election implements Service, HaGate {
     return this.ttlMs / 3;
   }
 
+  /** Time since the last keepalive etcd confirmed was sent: the monotonic or the wall clock, whichever moved more. */
+  private sinceConfirmedMs(): number {
+    if (!this.confirmedAt) return Infinity;
+    return Math.max(performance.now() - this.confirmedAt.mono, Date.now() - this.confirmedAt.wall);
+  }
+
   /** How much longer mutations may be admitted on the last confirmed keepalive (≤ 0: not). */
   private leaseLeftMs(): number {
-    if (!this.confirmedAt) return 0;
-    const elapsed = Math.max(performance.now() - this.confirmedAt.mono, Date.now() - this.confirmedAt.wall);
     const marginMs = this.ttlMs / 3;
-    return this.ttlMs - marginMs - elapsed;
+    return this.ttlMs - marginMs - this.sinceConfirmedMs();
   }
 
   private async run(): Promise<void> {
@@ -168,6 +172,9 @@ export class Election implements Service, HaGate {
         if (this.etcdReachable) this.log.warn({ err: (err as Error).message }, 'etcd unreachable');
         this.etcdReachable = false;
       }
+      // A whole TTL unconfirmed: the lease may be gone and another master elected. Stop
+      // serving reads too; if etcd kept our lease and key, we take them back (observe).
+      if (this.role === 'leader' && this.sinceConfirmedMs() >= this.ttlMs) this.stepDown('lease unconfirmed for a whole TTL: another master may lead');
       if (mutable !== this.mayMutate() && this.role === 'leader') {
         this.log.info({ epoch: this.epoch }, this.mayMutate() ? 'lease confirmed: accepting changes again' : 'lease not confirmed in time: changes are held');
       }
@@ -223,6 +230,13 @@ export class Election implements Service, HaGate {
       return;
     }
     if (this.role === 'leader' && !this.ours(kv)) this.stepDown('another master holds the leadership key');
+    if (this.role !== 'leader' && kv.lease === this.leaseId && this.leaseLeftMs() > 0) {
+      // Our own key on our own confirmed lease (we stepped down while etcd was away, and
+      // etcd kept both): the leadership is still ours, at the same epoch.
+      this.epoch = Number(kv.create_revision);
+      this.role = 'leader';
+      this.log.info({ epoch: this.epoch }, 'leadership resumed: etcd kept our key and lease');
+    }
     this.saw(kv);
   }
 
@@ -255,7 +269,7 @@ export class Election implements Service, HaGate {
   /** The current holder of the key, as a follower sees it (or as the leader confirms itself). */
   private saw(kv: IKeyValue): void {
     const revision = Number(kv.create_revision);
-    if (this.role !== 'leader') this.epoch = Math.max(this.epoch, revision);
+    if (this.role !== 'leader') this.epoch = revision;
     try {
       this.leader = JSON.parse(kv.value.toString()) as LeaderAddresses;
     } catch {
