@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createServer } from 'node:net';
 import { type Attr, type Reply, type Request, ROOT_INODE, Status, fail } from '@tsmfs/protocol';
-import { type Connection, RpcServer } from '@tsmfs/rpc';
+import { type Connection, RpcServer, notLeader } from '@tsmfs/rpc';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MasterSession } from './master-session.js';
 import { passwordDigest } from './password.js';
@@ -17,6 +17,9 @@ class FakeMaster {
   readonly entries = new Map<string, Attr>();
   readonly registers: Request<'register'>[] = [];
   readonly drop = new Map<string, 'before' | 'after' | 'hang'>();
+  /** Requests of these names are refused with this error (an HA follower's), as long as it is set; counted. */
+  readonly refuse = new Map<string, { err: Error; times: number }>();
+  readonly refused: string[] = [];
   password: string | undefined;
   private nextInode = 2;
   private nextSession = 100;
@@ -47,6 +50,12 @@ class FakeMaster {
     this.drop.delete(name);
     if (drop === 'hang') return new Promise(() => {});
     if (drop === 'before') return this.die(conn);
+    const refusal = this.refuse.get(name);
+    if (refusal && refusal.times > 0) {
+      refusal.times--;
+      this.refused.push(name);
+      throw refusal.err;
+    }
     const reply = this.apply(nonce, name, body);
     if (drop === 'after') return this.die(conn);
     return reply;
@@ -257,5 +266,47 @@ describe('MasterSession reconnect', () => {
     await m.start();
     await new Promise((r) => setTimeout(r, 300));
     expect(m.registers).toHaveLength(1);
+  });
+});
+
+describe('MasterSession in an HA group (docs/ha.md)', () => {
+  it('opens on the leader a follower names, even one not in its list', async () => {
+    const leader = await fakeMaster();
+    const follower = await fakeMaster();
+    follower.refuse.set('register', { err: notLeader('a follower', `127.0.0.1:${leader.port}`), times: Infinity });
+    const s = await open([follower.port]);
+    expect(s.info.master).toEqual({ host: '127.0.0.1', port: leader.port });
+    expect(follower.refused).toEqual(['register']);
+  });
+
+  it('a request refused as not-the-leader is sent to the named leader, applied once, not counted as a re-send', async () => {
+    const a = await fakeMaster();
+    const b = await fakeMaster();
+    const s = await open([a.port, b.port]);
+    a.refuse.set('mkdir', { err: notLeader('stepped down', `127.0.0.1:${b.port}`), times: Infinity });
+    a.refuse.set('register', { err: notLeader('stepped down', `127.0.0.1:${b.port}`), times: Infinity });
+    await s.mkdir(ROOT_INODE, 'd');
+    expect(a.entries.has('d')).toBe(false);
+    expect(b.entries.has('d')).toBe(true);
+    expect(s.info.master.port).toBe(b.port);
+    expect(s.stats).toMatchObject({ resent: 0, resolved: 0 });
+  });
+
+  it('a leader holding changes without naming another is asked again on the same link until it takes them', async () => {
+    const m = await fakeMaster();
+    const s = await open([m.port]);
+    m.refuse.set('mkdir', { err: notLeader('lease unconfirmed'), times: 3 });
+    await s.mkdir(ROOT_INODE, 'd');
+    expect(m.refused).toEqual(['mkdir', 'mkdir', 'mkdir']);
+    expect(m.entries.has('d')).toBe(true);
+    expect(m.registers).toHaveLength(1);
+  });
+
+  it('gives the refusal to the caller once reconnectTimeoutMs has passed', async () => {
+    const m = await fakeMaster();
+    const s = await open([m.port], { reconnectTimeoutMs: 600 });
+    m.refuse.set('mkdir', { err: notLeader('lease unconfirmed'), times: Infinity });
+    await expect(s.mkdir(ROOT_INODE, 'd')).rejects.toMatchObject({ status: Status.EREMCHG });
+    expect(m.entries.has('d')).toBe(false);
   });
 });
