@@ -36,7 +36,7 @@ export interface HaStatus {
  * the key does not exist (create-revision 0). Its epoch is the etcd revision of that
  * transaction: etcd's revisions only grow, so every later leader's epoch is higher.
  *
- * One loop, every TTL/3: renew the lease, read the key; campaign when there is none, step
+ * One loop, every TTL/4: renew the lease, read the key; campaign when there is none, step
  * down when it is gone or another's. A watch on the key cuts the wait when it is deleted.
  *
  * Safety: mutations are admitted only while less than TTL − margin (margin = TTL/3) has
@@ -75,7 +75,7 @@ export class Election implements Service, HaGate {
   async start(): Promise<void> {
     this.etcd = new Etcd3({
       hosts: this.options.settings.endpoints,
-      // Our own loop retries every TTL/3; etcd3's retries and circuit breaker would hold
+      // Our own loop retries every TTL/4; etcd3's retries and circuit breaker would hold
       // a call past its deadline, or refuse calls for 5 s after etcd comes back.
       faultHandling: { host: () => noop, global: noop },
       grpcOptions: { 'grpc.initial_reconnect_backoff_ms': 100, 'grpc.max_reconnect_backoff_ms': 1000 },
@@ -143,8 +143,9 @@ export class Election implements Service, HaGate {
 
   // ---- the loop -----------------------------------------------------------------
 
+  /** T/4: one failed keepalive leaves the next one inside the 2T/3 window (docs/ha.md). */
   private get tickMs(): number {
-    return this.ttlMs / 3;
+    return this.ttlMs / 4;
   }
 
   /** Time since the last keepalive etcd confirmed was sent: the monotonic or the wall clock, whichever moved more. */
@@ -312,7 +313,7 @@ export class Election implements Service, HaGate {
         });
         w.on('error', () => undefined);
       })
-      .catch((err: Error) => this.log.warn({ err: err.message }, 'cannot watch the leadership key (the loop reads it every TTL/3 anyway)'));
+      .catch((err: Error) => this.log.warn({ err: err.message }, 'cannot watch the leadership key (the loop reads it every TTL/4 anyway)'));
   }
 
   /**
