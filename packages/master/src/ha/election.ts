@@ -60,6 +60,8 @@ export class Election implements Service, HaGate {
   private running = false;
   private loop: Promise<void> | undefined;
   private readonly pause = new Pause();
+  /** The watch saw the key change while a tick was running: the next tick starts at once. */
+  private woken = false;
   /** Mutations held while the lease is unconfirmed, woken at every change. */
   private readonly waiters = new Set<() => void>();
   private etcdReachable = true;
@@ -163,6 +165,7 @@ export class Election implements Service, HaGate {
   private async run(): Promise<void> {
     while (this.running) {
       const started = performance.now();
+      this.woken = false;
       const mutable = this.mayMutate();
       try {
         await this.renew();
@@ -180,7 +183,7 @@ export class Election implements Service, HaGate {
         this.log.info({ epoch: this.epoch }, this.mayMutate() ? 'lease confirmed: accepting changes again' : 'lease not confirmed in time: changes are held');
       }
       this.wakeWaiters();
-      await this.pause.sleep(Math.max(0, this.tickMs - (performance.now() - started)));
+      if (!this.woken) await this.pause.sleep(Math.max(0, this.tickMs - (performance.now() - started)));
     }
   }
 
@@ -298,6 +301,11 @@ export class Election implements Service, HaGate {
     for (const w of [...this.waiters]) w();
   }
 
+  private wake(): void {
+    this.woken = true;
+    this.pause.wake();
+  }
+
   /** A deleted key wakes the loop at once: followers campaign without waiting for their tick. */
   private watch(): void {
     void this.etcd!.watch()
@@ -306,9 +314,9 @@ export class Election implements Service, HaGate {
       .then((w) => {
         if (!this.running) return void w.cancel();
         this.watcher = w;
-        w.on('delete', () => this.pause.wake());
+        w.on('delete', () => this.wake());
         w.on('put', (kv) => {
-          if (this.role === 'leader' && !this.ours(kv)) this.pause.wake();
+          if (this.role === 'leader' && !this.ours(kv)) this.wake();
           else if (this.role !== 'leader') this.saw(kv);
         });
         w.on('error', () => undefined);

@@ -1,0 +1,142 @@
+#!/usr/bin/env node
+// HA election takeover (issue 12, docs/ha.md): a real etcd (Debian's etcd-server) and
+// three masters on loopback; each round SIGKILLs (or SIGTERMs: a clean stop, which
+// resigns) the leader while a client makes a directory every 10 ms, and measures kill →
+// a new leader in /api/status and kill → the client's first acknowledged mkdir after it.
+// The killed master is started again (it rejoins as a follower) before the next round.
+// Followers do not replay the changelog yet: this is the election's share of a failover,
+// not a failover without loss. Progress on stderr, JSON on stdout.
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Command } from 'commander';
+import { MasterSession } from '@tsmfs/client';
+import { freePort, spawnDaemon, spawnProgram, stop, stopAllStarted } from './lib/daemons.js';
+
+const opts = new Command('bench-ha')
+  .description('Benchmark the HA election: kill the leader, time the takeover')
+  .option('--rounds <n>', 'rounds per kill signal', '10')
+  .option('--ttl <s>', 'HA_LEASE_TTL', '2')
+  .parse()
+  .opts();
+const ROUNDS = Number(opts.rounds);
+const TTL = Number(opts.ttl);
+
+const cfg = (entries) => Object.entries(entries).map(([k, v]) => `${k} = ${v}`).join('\n') + '\n';
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const dir = mkdtempSync(join(tmpdir(), 'tsmfs-bench-ha-'));
+
+async function startEtcd() {
+  const [client, peer] = [await freePort(), await freePort()];
+  const c = `http://127.0.0.1:${client}`;
+  const p = `http://127.0.0.1:${peer}`;
+  const etcd = spawnProgram(
+    '/usr/bin/etcd',
+    ['--name=bench', `--data-dir=${join(dir, 'etcd')}`, `--listen-client-urls=${c}`, `--advertise-client-urls=${c}`, `--listen-peer-urls=${p}`, `--initial-advertise-peer-urls=${p}`, `--initial-cluster=bench=${p}`, '--logger=zap', '--log-outputs=stderr'],
+    { readyLine: 'serving client traffic' },
+  );
+  await etcd.ready;
+  return { ...etcd, endpoint: c };
+}
+
+async function makeMaster(i, endpoint) {
+  const ports = { matocl: await freePort(), matocs: await freePort(), matoml: await freePort(), http: await freePort() };
+  const data = join(dir, `m${i}`);
+  mkdirSync(data);
+  const file = join(dir, `m${i}.cfg`);
+  writeFileSync(
+    file,
+    cfg({
+      DATA_PATH: data,
+      EXPORTS_FILENAME: join(dir, 'exports.cfg'),
+      MATOCL_LISTEN_HOST: '127.0.0.1',
+      MATOCL_LISTEN_PORT: ports.matocl,
+      MATOCS_LISTEN_HOST: '127.0.0.1',
+      MATOCS_LISTEN_PORT: ports.matocs,
+      MATOML_LISTEN_HOST: '127.0.0.1',
+      MATOML_LISTEN_PORT: ports.matoml,
+      HTTP_LISTEN_PORT: ports.http,
+      HA_ETCD_ENDPOINTS: endpoint,
+      HA_CLUSTER_NAME: 'bench',
+      HA_LEASE_TTL: TTL,
+    }),
+  );
+  const m = { i, ports, file, proc: undefined };
+  m.start = async () => {
+    m.proc = spawnDaemon('packages/master/dist/bin/tsmfs-master.js', ['-c', file]);
+    await m.proc.ready;
+  };
+  return m;
+}
+
+async function status(m) {
+  try {
+    return await (await fetch(`http://127.0.0.1:${m.ports.http}/api/status`)).json();
+  } catch {
+    return undefined;
+  }
+}
+
+async function leaderOf(masters, notEpoch = 0) {
+  for (const t0 = Date.now(); Date.now() - t0 < 30_000; await sleep(5)) {
+    for (const m of masters) {
+      const s = await status(m);
+      if (s?.role === 'leader' && s.mutable && s.epoch > notEpoch) return { m, s };
+    }
+  }
+  throw new Error('no leader within 30 s');
+}
+
+const pct = (xs, p) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))];
+
+try {
+  writeFileSync(join(dir, 'exports.cfg'), '127.0.0.1 / rw,alldirs,maproot=0\n');
+  const etcd = await startEtcd();
+  const masters = [];
+  for (let i = 1; i <= 3; i++) masters.push(await makeMaster(i, etcd.endpoint));
+  await Promise.all(masters.map((m) => m.start()));
+  const session = await MasterSession.open({ masters: masters.map((m) => ({ host: '127.0.0.1', port: m.ports.matocl })), hostname: 'bench', mountpoint: '/bench', reconnectTimeoutMs: 60_000 });
+  const results = {};
+  let n = 0;
+  for (const signal of ['SIGKILL', 'SIGTERM']) {
+    const elected = [];
+    const acked = [];
+    for (let r = 0; r < ROUNDS; r++) {
+      const { m: leader, s } = await leaderOf(masters);
+      await session.mkdir(1, `warm-${n++}`);
+      let firstAck;
+      let running = true;
+      let killedAt = 0;
+      const writer = (async () => {
+        while (running) {
+          const sentAt = performance.now();
+          await session.mkdir(1, `d-${n++}`);
+          // The first change asked for after the kill: one sent before may be the old leader's.
+          if (killedAt && sentAt >= killedAt && firstAck === undefined) firstAck = performance.now() - killedAt;
+          await sleep(10);
+        }
+      })();
+      await sleep(100);
+      killedAt = performance.now();
+      const exited = stop(leader.proc.child, signal);
+      const next = await leaderOf(masters.filter((m) => m !== leader), s.epoch);
+      elected.push(performance.now() - killedAt);
+      while (firstAck === undefined) await sleep(5);
+      acked.push(firstAck);
+      running = false;
+      await writer;
+      await exited;
+      process.stderr.write(`${signal} round ${r + 1}: epoch ${s.epoch} → ${next.s.epoch}, new leader in ${elected.at(-1).toFixed(0)} ms, first acknowledged mkdir ${firstAck.toFixed(0)} ms\n`);
+      await leader.start();
+    }
+    results[signal] = {
+      newLeaderMs: { p50: Math.round(pct(elected, 50)), max: Math.round(Math.max(...elected)) },
+      firstAckMs: { p50: Math.round(pct(acked, 50)), max: Math.round(Math.max(...acked)) },
+    };
+  }
+  session.close();
+  console.log(JSON.stringify({ bench: 'ha', ttlSeconds: TTL, rounds: ROUNDS, ...results }, null, 2));
+} finally {
+  await stopAllStarted();
+  rmSync(dir, { recursive: true, force: true });
+}
