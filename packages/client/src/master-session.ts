@@ -564,6 +564,7 @@ export class MasterSession extends EventEmitter<SessionEvents> {
     if (this.reconnecting) return;
     this.reconnecting = true;
     const backoff = new Backoff(RECONNECT_FIRST_DELAY_MS, RECONNECT_MAX_DELAY_MS);
+    let hintFollowed = false;
     try {
       while (!this.closed) {
         for (const address of this.rotation()) {
@@ -588,7 +589,13 @@ export class MasterSession extends EventEmitter<SessionEvents> {
             }
           }
         }
-        if (this.hinted) continue;
+        // Straight to the named leader, once between two back-off sleeps: two masters that
+        // name each other (views in flux) cannot spin us.
+        if (this.hinted && !hintFollowed) {
+          hintFollowed = true;
+          continue;
+        }
+        hintFollowed = false;
         await this.pauser.sleep(backoff.delay());
       }
     } finally {
