@@ -38,7 +38,23 @@ export interface InfoView {
   copies: number;
   chunkservers: { total: number; online: number };
   health: { lost: number; underGoal: number; overGoal: number; ok: number };
-  memory: { rss: number; heapUsed: number; heapTotal: number };
+  memory: MemoryView;
+}
+
+/** The process's memory (process.memoryUsage()): RSS, the JS heap, and memory outside it. */
+export interface MemoryView {
+  rss: number;
+  heapUsed: number;
+  heapTotal: number;
+  /** C++ objects bound to JS ones, typed arrays' and Buffers' contents included. */
+  external: number;
+  /** The part of `external` held by ArrayBuffers (typed arrays, Buffers). */
+  arrayBuffers: number;
+}
+
+export function memoryView(): MemoryView {
+  const { rss, heapUsed, heapTotal, external, arrayBuffers } = process.memoryUsage();
+  return { rss, heapUsed, heapTotal, external, arrayBuffers };
 }
 
 export interface ChunkserverView {
@@ -140,7 +156,6 @@ export function infoView(src: ClusterSources, health: HealthView = healthView(sr
   }
   let copies = 0;
   for (const id of md.chunks.ids()) copies += src.chunks.copies.of(id).size;
-  const mem = process.memoryUsage();
   return {
     version: MASTER_VERSION,
     protocolVersion: PROTOCOL_VERSION,
@@ -160,7 +175,7 @@ export function infoView(src: ClusterSources, health: HealthView = healthView(sr
     copies,
     chunkservers: { total: servers.length, online: online.length },
     health: { lost: health.lost, underGoal: health.underGoal, overGoal: health.overGoal, ok: health.ok },
-    memory: { rss: mem.rss, heapUsed: mem.heapUsed, heapTotal: mem.heapTotal },
+    memory: memoryView(),
   };
 }
 

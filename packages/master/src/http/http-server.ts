@@ -8,6 +8,8 @@ import {
   exportsView,
   healthView,
   infoView,
+  type MemoryView,
+  memoryView,
   overview,
   sessionsView,
 } from './cluster-view.js';
@@ -69,6 +71,7 @@ export class HttpServer implements Service {
       '/api/v1/sessions': () => json(sessionsView(sources)),
       '/api/v1/health': () => json(healthView(sources)),
       '/api/v1/exports': () => json(exportsView(sources)),
+      '/api/v1/memory': (url) => json(memoryAfterGc(url.searchParams.get('gc') === '1')),
       '/api/v1/history': (url) => json({ everyMs: history.everyMs, samples: lastMinutes(history, url.searchParams.get('minutes')) }),
       '/metrics': async () => {
         const health = healthView(sources);
@@ -160,4 +163,16 @@ function lastMinutes(history: History, minutes: string | null) {
   if (!(m > 0)) return all;
   const since = Date.now() - m * 60_000;
   return all.filter((s) => s.t >= since);
+}
+
+/**
+ * The process's memory; with `gc`, after a full garbage collection when the master runs
+ * with node's --expose-gc (benchmarks do, to measure what is live rather than what the
+ * collector has not reclaimed yet). Without that flag there is no GC to run: a monitor
+ * page must not be able to make the master pause.
+ */
+function memoryAfterGc(gc: boolean): MemoryView & { gc: boolean } {
+  const collect = (globalThis as { gc?: () => void }).gc;
+  if (gc && collect) collect();
+  return { ...memoryView(), gc: gc && collect !== undefined };
 }
