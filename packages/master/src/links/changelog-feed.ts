@@ -1,6 +1,7 @@
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { firstVersion } from '../durability/changelog-reader.js';
 import { listChangelogs } from '../durability/data-path.js';
+import { ChangelogWindow } from './changelog-window.js';
 
 /** What a follower asking for the entries after a version gets. */
 export type FeedRead =
@@ -21,7 +22,12 @@ export interface ChangelogFeedOptions {
   now?: () => number;
 }
 
-const DEFAULT_MAX_MEMORY = 256 * 1024 * 1024;
+/**
+ * Counted in the window's real bytes (UTF-8 + 4 per line). 64 MiB holds ~450,000 create
+ * entries: a follower further behind than that reads the same lines from the changelog
+ * files, so the cap changes where lines come from, never what a follower gets.
+ */
+const DEFAULT_MAX_MEMORY = 64 * 1024 * 1024;
 
 /**
  * The changelog as followers read it: the last MATOML_LOG_PRESERVE_SECONDS of durable
@@ -34,11 +40,7 @@ const DEFAULT_MAX_MEMORY = 256 * 1024 * 1024;
  * but not yet fsynced tail).
  */
 export class ChangelogFeed {
-  private lines: string[] = [];
-  private times: number[] = [];
-  private head = 0;
-  private firstInMemory = 0;
-  private bytes = 0;
+  private readonly window = new ChangelogWindow();
   private readonly files = new FileIndexCache();
 
   constructor(private readonly options: ChangelogFeedOptions) {}
@@ -46,19 +48,9 @@ export class ChangelogFeed {
   /** A durable batch (from Changelog.onDurable). */
   add(first: number, lines: readonly string[]): void {
     const now = this.now();
-    if (this.size() === 0 || first !== this.firstInMemory + this.size()) {
-      // First batch, or a jump (never expected): restart the window at this batch.
-      this.lines = [];
-      this.times = [];
-      this.head = 0;
-      this.bytes = 0;
-      this.firstInMemory = first;
-    }
-    for (const l of lines) {
-      this.lines.push(l);
-      this.times.push(now);
-      this.bytes += l.length;
-    }
+    // First batch, or a jump (never expected): restart the window at this batch.
+    if (this.window.size === 0 || first !== this.window.firstVersion + this.window.size) this.window.reset(first);
+    this.window.push(lines, now);
     this.trim(now);
   }
 
@@ -70,29 +62,24 @@ export class ChangelogFeed {
       return { kind: 'dump', reason: `follower is at version ${after}, ahead of this master (${durable}): its changelog is from another history` };
     }
     const want = after + 1;
-    if (this.size() > 0 && this.firstInMemory <= want) return this.fromMemory(want, durable, maxBytes);
+    if (this.window.size > 0 && this.window.firstVersion <= want) return this.fromMemory(want, durable, maxBytes);
     return this.fromFiles(want, durable, maxBytes);
   }
 
   /** Lowest version the window holds (0 = empty); for the status log. */
   get oldestInMemory(): number {
-    return this.size() > 0 ? this.firstInMemory : 0;
+    return this.window.size > 0 ? this.window.firstVersion : 0;
+  }
+
+  /** Bytes the in-memory window holds. */
+  get bytesInMemory(): number {
+    return this.window.bytes;
   }
 
   private fromMemory(want: number, durable: number, maxBytes: number): FeedRead {
-    let i = this.head + (want - this.firstInMemory);
-    const end = this.head + this.size();
-    const out: string[] = [];
-    let bytes = 0;
-    let version = want;
-    while (i < end && version <= durable && (out.length === 0 || bytes + this.lines[i]!.length <= maxBytes)) {
-      out.push(this.lines[i]!);
-      bytes += this.lines[i]!.length;
-      i++;
-      version++;
-    }
-    if (out.length === 0) return { kind: 'none' };
-    return { kind: 'entries', lines: out.join(''), first: want, last: version - 1 };
+    if (want >= this.window.firstVersion + this.window.size) return { kind: 'none' };
+    const { text, last } = this.window.read(want, durable, maxBytes);
+    return { kind: 'entries', lines: text, first: want, last };
   }
 
   private fromFiles(want: number, durable: number, maxBytes: number): FeedRead {
@@ -113,22 +100,9 @@ export class ChangelogFeed {
     };
   }
 
-  private size(): number {
-    return this.lines.length - this.head;
-  }
-
   private trim(now: number): void {
     const maxBytes = this.options.maxMemoryBytes ?? DEFAULT_MAX_MEMORY;
-    while (this.size() > 0 && (this.times[this.head]! < now - this.options.preserveMs || this.bytes > maxBytes)) {
-      this.bytes -= this.lines[this.head]!.length;
-      this.head++;
-      this.firstInMemory++;
-    }
-    if (this.head > 4096 && this.head * 2 > this.lines.length) {
-      this.lines = this.lines.slice(this.head);
-      this.times = this.times.slice(this.head);
-      this.head = 0;
-    }
+    this.window.trim((addedAt) => addedAt < now - this.options.preserveMs, maxBytes);
   }
 
   private now(): number {
