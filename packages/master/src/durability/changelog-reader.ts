@@ -12,7 +12,10 @@ export class ChangelogError extends Error {
 
 export interface ChangelogFileScan {
   path: string;
+  /** The file's entries above `keepAfter` (all of them by default). */
   entries: ChangelogEntry[];
+  /** Lines before entries[0]: verified, at or below `keepAfter`. */
+  skipped: number;
   /** Bytes up to the end of the last good line: where appending may resume. */
   goodLength: number;
   /** Set when the last line was torn or damaged and has been dropped. */
@@ -24,10 +27,16 @@ export interface ChangelogFileScan {
  * only when `tailMayBeTorn` (the newest file, the one a crash could have cut): a write
  * interrupted mid-line is never applied half, it is dropped. A bad line anywhere else
  * means the file was damaged after it was written, which replay must not paper over.
+ *
+ * Entries at or below `keepAfter` are verified like the others but not kept: at start-up
+ * the previous changelog is usually all below the dump, and holding it decoded cost more
+ * memory than the metadata it had built (issue 11).
  */
-export function readChangelogFile(path: string, tailMayBeTorn: boolean): ChangelogFileScan {
+export function readChangelogFile(path: string, tailMayBeTorn: boolean, keepAfter = -Infinity): ChangelogFileScan {
   const buf = readFileSync(path);
   const entries: ChangelogEntry[] = [];
+  let prev: ChangelogEntry | undefined;
+  let skipped = 0;
   let start = 0;
   let lineNo = 0;
   while (start < buf.length) {
@@ -40,20 +49,21 @@ export function readChangelogFile(path: string, tailMayBeTorn: boolean): Changel
     try {
       if (!complete) throw new EntryError('line has no end (write interrupted)');
       entry = decodeEntry(buf.toString('utf8', start, end));
-      checkFollows(entries, entry, path, lineNo);
+      checkFollows(prev, entry, path, lineNo);
     } catch (err) {
       if (!(err instanceof EntryError)) throw err;
-      if (isLast && tailMayBeTorn) return { path, entries, goodLength: start, tornTail: { line: lineNo, reason: err.reason } };
+      if (isLast && tailMayBeTorn) return { path, entries, skipped, goodLength: start, tornTail: { line: lineNo, reason: err.reason } };
       throw new ChangelogError(`${path}:${lineNo}: damaged changelog entry (${err.reason})`);
     }
-    entries.push(entry);
+    if (entry.version > keepAfter) entries.push(entry);
+    else skipped++;
+    prev = entry;
     start = end + 1;
   }
-  return { path, entries, goodLength: buf.length };
+  return { path, entries, skipped, goodLength: buf.length };
 }
 
-function checkFollows(entries: ChangelogEntry[], entry: ChangelogEntry, path: string, lineNo: number): void {
-  const prev = entries[entries.length - 1];
+function checkFollows(prev: ChangelogEntry | undefined, entry: ChangelogEntry, path: string, lineNo: number): void {
   if (prev === undefined || entry.version === prev.version + 1) return;
   if (entry.version <= prev.version) {
     throw new ChangelogError(`${path}:${lineNo}: version ${entry.version} does not follow ${prev.version}`);
@@ -84,12 +94,12 @@ export function replayChangelogs(dir: string, after: number, apply: (e: Changelo
   let tornTail: ReplayResult['tornTail'];
   for (const [i, file] of files.entries()) {
     const newest = i === files.length - 1;
-    const scan = readChangelogFile(file.path, newest);
+    const scan = readChangelogFile(file.path, newest, current);
     for (const [idx, entry] of scan.entries.entries()) {
       if (entry.version <= current) continue;
       if (entry.version !== current + 1) {
         throw new ChangelogError(
-          `${file.path}:${idx + 1}: versions ${current + 1}..${entry.version - 1} are missing from the changelogs (found ${entry.version} next)`,
+          `${file.path}:${scan.skipped + idx + 1}: versions ${current + 1}..${entry.version - 1} are missing from the changelogs (found ${entry.version} next)`,
         );
       }
       apply(entry);
