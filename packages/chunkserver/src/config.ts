@@ -1,4 +1,4 @@
-import { ConfigError, type ConfigValues, key, linkLimitKeys } from '@tsmfs/daemon';
+import { ConfigError, type ConfigValues, key, linkLimitKeys, niceLevelKey } from '@tsmfs/daemon';
 import { type Address, DEFAULT_PORTS } from '@tsmfs/protocol';
 import { DEFAULT_CONNECTION_LIMITS, parseAddressList } from '@tsmfs/rpc';
 import { DATA_MAX_IN_FLIGHT } from './data-server.js';
@@ -12,6 +12,7 @@ export const chunkserverConfig = {
   ...linkLimitKeys({ ...DEFAULT_CONNECTION_LIMITS, maxInFlight: DATA_MAX_IN_FLIGHT }, 'the data port (9422)'),
   HDD_CONF_FILENAME: key('path', '/etc/tsmfs/tsmfshdd.cfg', 'file listing the disks, one path a line (* prefix: marked for removal)'),
   DATA_PATH: key('path', '/var/lib/tsmfs', "the chunkserver's own state (chunks live on the disks of HDD_CONF_FILENAME)"),
+  NICE_LEVEL: niceLevelKey,
   LABELS: key('string', '', 'labels of this chunkserver, comma-separated, for placement rules'),
   HDD_TEST_FREQ: key('int', 10, 'seconds between background checks of the disks and of one chunk’s CRCs (0 = off)', { min: 0, max: 86_400 }),
   HDD_LEAVE_SPACE_DEFAULT: key('string', '256MiB', 'space kept free on every disk; a disk with less takes no new chunk'),

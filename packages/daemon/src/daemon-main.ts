@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { Command } from 'commander';
 import { type ConfigSchema, type ConfigValues, ConfigError, describeConfig, loadConfig } from './config.js';
 import { type Logger, createLogger } from './logger.js';
+import { applyNiceLevel } from './nice.js';
 import { type Service, startAll, stopAll } from './service.js';
 
 export interface DaemonSpec<S extends ConfigSchema> {
@@ -39,6 +40,8 @@ export async function runDaemon<S extends ConfigSchema>(spec: DaemonSpec<S>, arg
     const loaded = loadConfig(spec.schema, configFileToRead(opts.config, spec.defaultConfigFile));
     for (const w of loaded.warnings) log.warn(w);
     log.info({ config: loaded.source }, 'starting');
+    const nice = (loaded.values as Record<string, unknown>).NICE_LEVEL;
+    if (typeof nice === 'number') applyNiceLevel(nice, log);
     services = await spec.build(loaded.values, log);
     await startAll(services, log);
   } catch (err) {

@@ -1,5 +1,5 @@
 import { statSync } from 'node:fs';
-import { ConfigError, type ConfigValues, describeConfigMarkdown, key, linkLimitKeys } from '@tsmfs/daemon';
+import { ConfigError, type ConfigValues, describeConfigMarkdown, key, linkLimitKeys, niceLevelKey } from '@tsmfs/daemon';
 import { DEFAULT_PORTS } from '@tsmfs/protocol';
 import { DEFAULT_CONNECTION_LIMITS, DEFAULT_MAX_IN_FLIGHT } from '@tsmfs/rpc';
 import type { SaveMode } from './durability/changelog.js';
@@ -12,6 +12,7 @@ import type { SaveMode } from './durability/changelog.js';
  */
 export const masterSchema = {
   DATA_PATH: key('path', '/var/lib/tsmfs', 'directory holding metadata dumps, changelogs and the lock file; must exist'),
+  NICE_LEVEL: niceLevelKey,
   EXPORTS_FILENAME: key('path', '/etc/tsmfs/tsmfsexports.cfg', 'exports file (mfsexports.cfg syntax); if missing, MooseFS\'s default rules apply'),
   MATOML_LISTEN_HOST: key('host', '*', 'address to listen on for metaloggers and shadow masters (* = all)'),
   MATOML_LISTEN_PORT: key('port', DEFAULT_PORTS.matoml, 'port for metaloggers and shadow masters'),

@@ -1,4 +1,4 @@
-import { ConfigError, type ConfigValues, key } from '@tsmfs/daemon';
+import { ConfigError, type ConfigValues, key, niceLevelKey } from '@tsmfs/daemon';
 import { DEFAULT_PORTS } from '@tsmfs/protocol';
 import { parseAddressList } from '@tsmfs/rpc';
 
@@ -9,6 +9,7 @@ import { parseAddressList } from '@tsmfs/rpc';
  */
 export const metaloggerSchema = {
   DATA_PATH: key('path', '/var/lib/tsmfs', 'directory for metadata_ml.tsmfs dumps, changelog_ml.N.tsmfs files and the lock file; must exist'),
+  NICE_LEVEL: niceLevelKey,
   MASTER_HOST: key('string', 'tsmfsmaster', 'master address; several may be given, comma-separated (tried in turn)'),
   MASTER_PORT: key('port', DEFAULT_PORTS.matoml, 'master port for metaloggers (MATOML_LISTEN_PORT); a HOST:PORT in MASTER_HOST overrides it'),
   MASTER_RECONNECTION_DELAY: key('int', 5, 'longest wait, in seconds, between attempts to reach the master (attempts back off from 0.1 s up to it)', { min: 1, max: 3600 }),

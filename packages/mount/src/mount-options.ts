@@ -1,4 +1,5 @@
 import type { Address } from '@tsmfs/protocol';
+import { NICE_LEVEL_DEFAULT } from '@tsmfs/daemon';
 import { parseAddressList } from '@tsmfs/rpc';
 
 /** Everything `tsmfs-mount` was told, after parsing. */
@@ -14,6 +15,8 @@ export interface MountConfig {
   attrTimeoutSec: number;
   entryTimeoutSec: number;
   readAheadMax: number;
+  /** -o mfsnice: the nice level the mount gives itself at start (MooseFS's option and default). */
+  niceLevel: number;
   allowOther: boolean;
   /** -o options passed through to FUSE (fuse_mount and the low-level session). */
   fuseOptions: string[];
@@ -25,6 +28,7 @@ export const DEFAULTS = {
   attrTimeoutSec: 1,
   entryTimeoutSec: 1,
   readAheadMax: 8 << 20,
+  niceLevel: NICE_LEVEL_DEFAULT,
 } as const;
 
 /**
@@ -43,6 +47,7 @@ const OWN_OPTIONS = new Set([
   'mfsentrycacheto',
   'mfsdirentrycacheto',
   'mfsreadaheadmax',
+  'mfsnice',
 ]);
 
 /** Splits every -o argument at commas into KEY[=VALUE] items, `\,` keeping a comma. */
@@ -106,7 +111,16 @@ export function mountConfig(mountpoint: string, flags: CliFlags): MountConfig {
     attrTimeoutSec: num('mfsattrcacheto', DEFAULTS.attrTimeoutSec),
     entryTimeoutSec: Math.min(entry, num('mfsdirentrycacheto', entry)),
     readAheadMax: num('mfsreadaheadmax', DEFAULTS.readAheadMax),
+    niceLevel: niceLevel(get('mfsnice')),
     allowOther: process.getuid?.() === 0 || has('allow_other'),
     fuseOptions,
   };
+}
+
+/** -o mfsnice=N: an integer nice level, -20..19 as setpriority(2) takes. */
+function niceLevel(v: string | undefined): number {
+  if (v === undefined) return DEFAULTS.niceLevel;
+  const n = Number(v);
+  if (!/^-?\d+$/.test(v.trim()) || n < -20 || n > 19) throw new Error(`-o mfsnice=${v}: not a nice level (-20..19)`);
+  return n;
 }

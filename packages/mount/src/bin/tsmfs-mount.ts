@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { applyNiceLevel } from '@tsmfs/daemon';
 import { pino } from 'pino';
 import { daemonize, reportStatus } from '../daemonize.js';
 import { DEFAULTS, mountConfig } from '../mount-options.js';
@@ -17,7 +18,7 @@ const program = new Command('tsmfs-mount')
     '-o, --option <opts>',
     'mount options, comma-separated, repeatable: password=, ro, mfstimeout=SEC (wait for a lost master, default ' +
       `${DEFAULTS.masterTimeoutSec}), mfsattrcacheto=SEC, mfsentrycacheto=SEC (default ${DEFAULTS.attrTimeoutSec}), ` +
-      'mfsreadaheadmax=BYTES; anything else goes to FUSE (allow_other, nonempty, …)',
+      'mfsreadaheadmax=BYTES, mfsnice=N (nice level, default -19); anything else goes to FUSE (allow_other, nonempty, …)',
     (v: string, prev: string[]) => [...prev, v],
     [] as string[],
   )
@@ -38,6 +39,7 @@ async function main(): Promise<number> {
   if (!opts.foreground) return daemonize(process.argv.slice(1));
 
   const log = pino({ name: 'tsmfs-mount', level: process.env.LOG_LEVEL ?? 'info', base: { pid: process.pid } }, pino.destination({ fd: 2, sync: true }));
+  applyNiceLevel(config.niceLevel, log);
   let mount;
   try {
     mount = await startMount(config, log);
