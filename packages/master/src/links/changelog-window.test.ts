@@ -1,21 +1,18 @@
 import { describe, expect, it } from 'vitest';
 import { ChangelogWindow } from './changelog-window.js';
 
-/** The window as a plain list of lines: what it must behave like. */
+/** The window as a plain list of lines: what it must read like. */
 class ModelWindow {
-  lines: { text: string; time: number; batch: number }[] = [];
+  lines: { text: string; time: number }[] = [];
   first = 0;
-  private batchSizes: number[] = [];
   push(lines: string[], time: number): void {
-    const batch = this.batchSizes.push(lines.length) - 1;
-    for (const text of lines) this.lines.push({ text, time, batch });
+    for (const text of lines) this.lines.push({ text, time });
   }
-  /** The window's count: the text held plus 4 bytes per line of every batch it still holds a line of. */
-  bytes(): number {
-    const batches = new Set(this.lines.map((l) => l.batch));
-    let n = 0;
-    for (const b of batches) n += 4 * this.batchSizes[b]!;
-    return this.lines.reduce((t, l) => t + Buffer.byteLength(l.text), n);
+  dropTo(first: number): void {
+    while (this.first < first) {
+      this.lines.shift();
+      this.first++;
+    }
   }
   read(want: number, last: number, maxBytes: number): { text: string; last: number } {
     let out = '';
@@ -40,10 +37,11 @@ function rng(seed: number): () => number {
 const line = (v: number, r: () => number) => `${v}|${'é€x'.repeat(Math.floor(r() * 5))}${'a'.repeat(Math.floor(r() * 40))}\n`;
 
 describe('changelog window', () => {
-  it('reads what a plain list of lines reads, across batches, caps and multi-byte text', () => {
+  it('reads what a plain list of lines reads, across blocks, trims and multi-byte text', () => {
     for (let seed = 1; seed <= 40; seed++) {
       const r = rng(seed);
-      const w = new ChangelogWindow();
+      const blockBytes = 40 + Math.floor(r() * 400);
+      const w = new ChangelogWindow(blockBytes);
       const m = new ModelWindow();
       let v = 1000;
       w.reset(v);
@@ -53,17 +51,21 @@ describe('changelog window', () => {
         const batch = Array.from({ length: n }, () => line(v++, r));
         w.push(batch, step);
         m.push(batch, step);
-        // Too old: a time threshold; too big: a byte cap counted as the window counts.
         const oldest = step - Math.floor(r() * 20);
-        const cap = 200 + Math.floor(r() * 2000);
-        w.trim((t) => t < oldest, cap);
-        while (m.lines.length > 0 && (m.lines[0]!.time < oldest || m.bytes() > cap)) {
-          m.lines.shift();
-          m.first++;
-        }
-        expect(w.firstVersion).toBe(m.first);
+        const cap = Math.floor(r() * 6000);
+        const tooOld = (t: number) => t < oldest;
+        const before = w.firstVersion;
+        w.trim(tooOld, cap);
+        // Only the oldest lines go, and trimming stops exactly when neither rule holds.
+        expect(w.firstVersion).toBeGreaterThanOrEqual(before);
+        m.dropTo(w.firstVersion);
         expect(w.size).toBe(m.lines.length);
-        expect(w.bytes).toBe(m.bytes());
+        if (w.size > 0) {
+          expect(tooOld(m.lines[0]!.time)).toBe(false);
+          expect(w.bytes).toBeLessThanOrEqual(cap);
+        }
+        // Every line too old is gone.
+        expect(m.lines.every((l) => !tooOld(l.time))).toBe(true);
         if (m.lines.length === 0) continue;
         for (let k = 0; k < 5; k++) {
           const want = m.first + Math.floor(r() * m.lines.length);
@@ -75,18 +77,20 @@ describe('changelog window', () => {
     }
   });
 
-  it('drops whole batches by age and single lines by size', () => {
-    const w = new ChangelogWindow();
+  it('counts its blocks and lines, and frees a block when its last line goes', () => {
+    const w = new ChangelogWindow(16);
     w.reset(1);
-    w.push(['1|aaaa\n', '2|bbbb\n'], 0);
-    w.push(['3|cc\n', '4|dd\n', '5|ee\n'], 10);
-    expect([w.firstVersion, w.size, w.bytes]).toEqual([1, 5, 14 + 8 + 15 + 12]);
-    w.trim((t) => t < 5, 1 << 20);
-    expect([w.firstVersion, w.size, w.bytes]).toEqual([3, 3, 15 + 12]);
-    // 27 bytes held; a cap of 20 drops line 3 (5 bytes) and line 4 (5 bytes): 17 left.
-    w.trim(() => false, 20);
-    expect([w.firstVersion, w.size, w.bytes]).toEqual([5, 1, 17]);
+    w.push(['1|aaaa\n', '2|bbbb\n'], 0); // 7 + 7 bytes: one 16-byte block
+    w.push(['3|cc\n', '4|dd\n', '5|ee\n'], 10); // 5 bytes each: a second block
+    expect([w.firstVersion, w.size, w.bytes]).toEqual([1, 5, 2 * 16 + 5 * 16]);
+    w.trim((t) => t < 5, 1 << 20); // the first block goes with its lines
+    expect([w.firstVersion, w.size, w.bytes]).toEqual([3, 3, 16 + 3 * 16]);
+    // Over the cap: the oldest lines go until the count is under it.
+    w.trim(() => false, 40);
+    expect([w.firstVersion, w.size, w.bytes]).toEqual([5, 1, 16 + 16]);
     expect(w.read(5, 5, 0)).toEqual({ text: '5|ee\n', last: 5 });
+    w.push(['6|' + 'x'.repeat(40) + '\n'], 20); // longer than a block: a block of its own
+    expect(w.read(5, 6, 1000)).toEqual({ text: '5|ee\n6|' + 'x'.repeat(40) + '\n', last: 6 });
     w.trim(() => false, 0);
     expect([w.size, w.bytes]).toEqual([0, 0]);
   });

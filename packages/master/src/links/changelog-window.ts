@@ -1,22 +1,25 @@
 /**
  * The in-memory part of the changelog feed: the last durable lines, consecutive
- * versions, oldest first. Each durable batch is kept as one Buffer of its UTF-8 text and
- * the end offset of each line in it: ~1 byte per character plus 4 per line. Keeping the
- * lines as the strings the changelog built cost ~3 times their length (V8 keeps a
- * concatenated string as a tree of its pieces) and made a create burst of a million
- * files hold ~450 MB of heap for MATOML_LOG_PRESERVE_SECONDS (issue 11).
+ * versions, oldest first, as UTF-8 in blocks of BLOCK_BYTES (a line never spans two)
+ * with each line's end offset and time beside it: ~1 byte per character plus ~16 per
+ * line, whatever the size of the durable batches. Keeping the lines as the strings the
+ * changelog built cost ~3 times their length (V8 keeps a concatenated string as a tree
+ * of its pieces) and made a burst of 1,000,000 creates hold ~450 MB of heap for
+ * MATOML_LOG_PRESERVE_SECONDS (issue 11); one Buffer per batch costs a few hundred bytes
+ * of objects per batch, and a batch is one line when a client works one request at a time.
  */
 export class ChangelogWindow {
-  private batches: Batch[] = [];
-  /** Index of the oldest batch still held (batches before it are dropped lazily). */
-  private headBatch = 0;
-  /** Lines of the oldest batch already dropped. */
-  private headLine = 0;
+  /** Blocks in version order; blocks before `headBlock` are dropped (undefined). */
+  private blocks: (Block | undefined)[] = [];
+  private headBlock = 0;
   /** Version of the oldest line held. */
   private first = 0;
   private count = 0;
-  /** Bytes held: the lines' UTF-8 and their offsets. */
+  /** Bytes held: the blocks' sizes plus 16 per line held (offset and time). */
   bytes = 0;
+
+  /** `blockBytes`: the size of a block (tests use tiny ones to cross blocks often). */
+  constructor(private readonly blockBytes = BLOCK_BYTES) {}
 
   /** Lines held. */
   get size(): number {
@@ -30,9 +33,8 @@ export class ChangelogWindow {
 
   /** Starts over at `first` (a jump in versions, never expected). */
   reset(first: number): void {
-    this.batches = [];
-    this.headBatch = 0;
-    this.headLine = 0;
+    this.blocks = [];
+    this.headBlock = 0;
     this.first = first;
     this.count = 0;
     this.bytes = 0;
@@ -40,42 +42,40 @@ export class ChangelogWindow {
 
   /** Appends lines that follow the newest held (each ends with its newline), added at `time`. */
   push(lines: readonly string[], time: number): void {
-    if (lines.length === 0) return;
-    const data = Buffer.from(lines.join(''), 'utf8');
-    const ends = new Uint32Array(lines.length);
-    let end = 0;
-    for (let k = 0; k < lines.length; k++) ends[k] = end += Buffer.byteLength(lines[k]!, 'utf8');
-    this.batches.push({ data, ends, time });
-    this.count += lines.length;
-    this.bytes += data.length + ends.byteLength;
+    for (const line of lines) {
+      const len = Buffer.byteLength(line, 'utf8');
+      let b = this.blocks[this.blocks.length - 1];
+      if (!b || b.used + len > b.data.length) {
+        // A block of its own: Buffer.alloc would take small ones from node's shared pool.
+        b = { data: Buffer.allocUnsafeSlow(Math.max(this.blockBytes, len)), used: 0, ends: [], times: [], head: 0, firstVersion: this.first + this.count };
+        this.blocks.push(b);
+        this.bytes += b.data.length;
+      }
+      b.used += b.data.write(line, b.used, 'utf8');
+      b.ends.push(b.used);
+      b.times.push(time);
+      this.count++;
+      this.bytes += PER_LINE_BYTES;
+    }
   }
 
-  /** Drops the oldest lines while `drop(addedAt)` says so or more than `maxBytes` are held. */
+  /** Drops the oldest lines while `tooOld(addedAt)` says so or more than `maxBytes` are held. */
   trim(tooOld: (addedAt: number) => boolean, maxBytes: number): void {
     while (this.count > 0) {
-      const b = this.batches[this.headBatch]!;
-      const all = tooOld(b.time) || this.bytes - b.data.length - b.ends.byteLength > maxBytes;
-      if (!all && this.bytes <= maxBytes) break;
-      // A whole batch when it is too old or dropping it still leaves more than maxBytes;
-      // otherwise line by line until under the cap.
-      const left = b.ends.length - this.headLine;
-      const n = all ? left : 1;
-      const from = this.headLine === 0 ? 0 : b.ends[this.headLine - 1]!;
-      const to = b.ends[this.headLine + n - 1]!;
-      this.headLine += n;
-      this.first += n;
-      this.count -= n;
-      if (this.headLine === b.ends.length) {
-        this.bytes -= b.data.length - from + b.ends.byteLength;
-        this.headBatch++;
-        this.headLine = 0;
-      } else {
-        this.bytes -= to - from;
+      const b = this.blocks[this.headBlock]!;
+      if (!tooOld(b.times[b.head]!) && this.bytes <= maxBytes) break;
+      b.head++;
+      this.first++;
+      this.count--;
+      this.bytes -= PER_LINE_BYTES;
+      if (b.head === b.ends.length) {
+        this.bytes -= b.data.length;
+        this.blocks[this.headBlock++] = undefined;
       }
     }
-    if (this.headBatch > 1024 && this.headBatch * 2 > this.batches.length) {
-      this.batches = this.batches.slice(this.headBatch);
-      this.headBatch = 0;
+    if (this.headBlock > 64 && this.headBlock * 2 > this.blocks.length) {
+      this.blocks = this.blocks.slice(this.headBlock);
+      this.headBlock = 0;
     }
   }
 
@@ -84,42 +84,50 @@ export class ChangelogWindow {
    * `maxBytes` of UTF-8 would be passed; the text and the last version read.
    */
   read(want: number, last: number, maxBytes: number): { text: string; last: number } {
-    let skip = want - this.first;
-    let b = this.headBatch;
-    let line = this.headLine;
-    // Batches are found by walking whole ones: one step per batch, not per line.
-    while (skip >= this.batches[b]!.ends.length - line) {
-      skip -= this.batches[b]!.ends.length - line;
-      b++;
-      line = 0;
+    // The block holding `want`: the last one starting at or before it (binary search).
+    let lo = this.headBlock;
+    let hi = this.blocks.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (this.blocks[mid]!.firstVersion <= want) lo = mid;
+      else hi = mid - 1;
     }
-    line += skip;
     const parts: string[] = [];
     let bytes = 0;
     let version = want;
-    while (b < this.batches.length && version <= last) {
-      const { data, ends } = this.batches[b]!;
-      const start = line === 0 ? 0 : ends[line - 1]!;
-      let end = line;
+    for (let k = lo; k < this.blocks.length && version <= last; k++) {
+      const { data, ends, firstVersion } = this.blocks[k]!;
+      const from = version - firstVersion;
+      const start = from === 0 ? 0 : ends[from - 1]!;
+      let end = from;
       while (end < ends.length && version <= last && (version === want || bytes + ends[end]! - start <= maxBytes)) {
         end++;
         version++;
       }
-      if (end > line) parts.push(data.toString('utf8', start, ends[end - 1]!));
-      bytes += (end > line ? ends[end - 1]! : start) - start;
+      if (end === from) break;
+      parts.push(data.toString('utf8', start, ends[end - 1]!));
+      bytes += ends[end - 1]! - start;
       if (end < ends.length) break;
-      b++;
-      line = 0;
     }
     return { text: parts.join(''), last: version - 1 };
   }
 }
 
-interface Batch {
-  /** The batch's lines, UTF-8, one after the other. */
+/** 256 KiB: ~1,700 create entries; the window frees memory a block at a time. */
+const BLOCK_BYTES = 256 * 1024;
+/** A line's end offset and time: two numbers in JS arrays. */
+const PER_LINE_BYTES = 16;
+
+interface Block {
   data: Buffer;
+  /** Bytes of `data` written. */
+  used: number;
   /** ends[k] = offset just past line k in `data`. */
-  ends: Uint32Array;
-  /** When the batch became durable (ms). */
-  time: number;
+  ends: number[];
+  /** times[k] = when line k became durable (ms). */
+  times: number[];
+  /** Lines of this block already dropped. */
+  head: number;
+  /** Version of line 0 of this block. */
+  firstVersion: number;
 }
