@@ -20,7 +20,7 @@ const opts = new Command('bench-master')
   .option('--files <n>', 'files to create for the memory figure', '1000000')
   .option('--replay <n>', 'changelog entries to replay at start-up', '100000')
   .option('--window <n>', 'requests in flight', '256')
-  .option('--idle <s>', 'seconds the master stays idle before the steady-state figure', '45')
+  .option('--idle <s>', 'seconds the master stays idle before each steady-state figure (after the creates, after the restart)', '45')
   .option('--save-mode <n>', 'CHANGELOG_SAVE_MODE of the master (0, 1, 2; default: the master\'s default)')
   .parse()
   .opts();
@@ -61,7 +61,7 @@ async function pipelined(label, count, fn) {
   return Math.round(count / ((performance.now() - t0) / 1000));
 }
 
-const MEMORY_FIELDS = ['rss', 'heapUsed', 'external', 'arrayBuffers'];
+const MEMORY_FIELDS = ['rss', 'heapUsed', 'heapTotal', 'external', 'arrayBuffers'];
 
 /** The master's own memory figures (/api/v1/memory), after a full GC when `gc`. */
 async function masterMemory(httpPort, gc) {
@@ -147,7 +147,8 @@ async function main() {
     await stop(child, 'SIGTERM');
     ({ child } = await startMaster(cfg).then((m) => ((results.startupDumpOnlyMs = Math.round(m.readyMs)), m)));
     results.memoryAfterRestart = perFile('restarted from the dump', await masterMemory(httpPort, false), empty);
-    results.memoryAfterRestartGc = perFile('restarted from the dump, then GC', await masterMemory(httpPort, true), empty);
+    await new Promise((r) => setTimeout(r, IDLE_MS));
+    results.memoryAfterRestartIdleGc = perFile(`restarted, idle ${IDLE_MS / 1000} s, then GC`, await masterMemory(httpPort, true), empty);
     const s2 = await MasterSession.open({ masters: [{ host: '127.0.0.1', port }], cred: { uid: 0, gid: 0, groups: [] } });
     const rdir = (await s2.mkdir(1, 'replay')).inode;
     progress(`${REPLAY} more creates to replay, then SIGKILL`);
