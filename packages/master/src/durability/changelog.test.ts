@@ -155,6 +155,19 @@ describe('changelog replay', () => {
     expect(result.tornTail?.reason).toBe('checksum mismatch');
   });
 
+  it('keeps only the entries above keepAfter, still verifying the ones below (replay after a dump)', () => {
+    const dir = tempDir();
+    writeEntries(dir, 0, 1, 5);
+    const path = join(dir, changelogFile(0));
+    const scan = readChangelogFile(path, false, 3);
+    expect(scan.entries.map((e) => e.version)).toEqual([4, 5]);
+    expect(scan.skipped).toBe(3);
+    const lines = readFileSync(path, 'utf8').split('\n');
+    lines[1] = lines[1]!.replace('"inode":2', '"inode":4');
+    writeFileSync(path, lines.join('\n'));
+    expect(() => readChangelogFile(path, false, 3)).toThrow(`${path}:2: damaged changelog entry (checksum mismatch)`);
+  });
+
   it('refuses a damaged line in the middle, naming file and line', () => {
     const dir = tempDir();
     writeEntries(dir, 0, 1, 5);
