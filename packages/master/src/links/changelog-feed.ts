@@ -71,11 +71,6 @@ export class ChangelogFeed {
     return this.window.size > 0 ? this.window.firstVersion : 0;
   }
 
-  /** Bytes the in-memory window holds. */
-  get bytesInMemory(): number {
-    return this.window.bytes;
-  }
-
   private fromMemory(want: number, durable: number, maxBytes: number): FeedRead {
     if (want >= this.window.firstVersion + this.window.size) return { kind: 'none' };
     const { text, last } = this.window.read(want, durable, maxBytes);
