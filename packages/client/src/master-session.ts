@@ -135,6 +135,7 @@ export class MasterSession extends EventEmitter<SessionEvents> {
   readonly cred: Cred;
   readonly umask: number;
   readonly stats: SessionStats = { reconnects: 0, resent: 0, resolved: 0 };
+  private recallHandler: ((recall: Request<'leaseRecall'>) => Promise<void> | void) | undefined;
 
   private constructor(
     private readonly options: SessionOptions,
@@ -181,6 +182,23 @@ export class MasterSession extends EventEmitter<SessionEvents> {
   }
 
   /** Inode of this session's root (the subdir it was opened on). */
+  /**
+   * How long a lookup's or getattr's answer is leased to this session, from when the
+   * request was sent (0: the master grants none). The leases are the caller's to keep
+   * (the mount's metadata cache); they end with the link: drop them on 'disconnect'.
+   */
+  get leaseMs(): number {
+    return this.closed || !this.live || this.live.closed ? 0 : (this.current.leaseMs ?? 0);
+  }
+
+  /**
+   * Who forgets what the master recalls (leaseRecall): the master's change waits for the
+   * returned promise (or the lease's end). Without a handler a recall is answered at once.
+   */
+  onRecall(handler: (recall: Request<'leaseRecall'>) => Promise<void> | void): void {
+    this.recallHandler = handler;
+  }
+
   get root(): number {
     return this.current.root;
   }
@@ -540,6 +558,12 @@ export class MasterSession extends EventEmitter<SessionEvents> {
     this.current = info;
     this.lastError = undefined;
     conn.on('close', (err) => this.onLinkLost(conn, err));
+    // The master's only request to a client: give back leases.
+    conn.serve(async (name, body) => {
+      if (name !== 'leaseRecall') throw new TsmfsError(Status.ENOSYS, `${name} is not served by a client`);
+      await this.recallHandler?.(body as Request<'leaseRecall'>);
+      return {};
+    });
     for (const w of this.waiters) {
       clearTimeout(w.timer);
       w.resolve(conn);

@@ -24,6 +24,7 @@ import { MetaloggerLink } from './links/metalogger-link.js';
 import { applyMutation } from './metadata/apply.js';
 import { type Metadata, createEmptyMetadata } from './metadata/metadata.js';
 import { decodeDump, encodeDump } from './metadata/metadata-dump.js';
+import { Leases } from './leases/leases.js';
 import { Namespace } from './metadata/namespace.js';
 import { Sessions } from './sessions.js';
 import { TrashSweeper } from './trash-sweeper.js';
@@ -51,6 +52,7 @@ class NamespaceService implements Service {
     private readonly store: MetadataStore<Metadata>,
     private readonly changelog: Changelog,
     private readonly onFatal?: (err: Error) => void,
+    private readonly leases?: Leases,
   ) {}
 
   get namespace(): Namespace {
@@ -61,6 +63,8 @@ class NamespaceService implements Service {
   async start(): Promise<void> {
     const md = this.store.metadata;
     this.ns = new Namespace(md, (m) => this.record(md, m), masterClock, (err) => this.onFatal?.(err));
+    const leases = this.leases;
+    if (leases) this.ns.observe = (m, md) => leases.changing(m, md);
   }
 
   async stop(): Promise<void> {
@@ -127,7 +131,8 @@ export function buildMaster(config: MasterConfig, log: Logger, hooks: MasterHook
     log: component('changelog'),
     onFailure: (err) => hooks.onFatal?.(new Error(`changelog write failed: ${err.message}`, { cause: err })),
   });
-  const namespace = new NamespaceService(store, changelog, hooks.onFatal);
+  const leases = new Leases({ leaseMs: config.LEASE_TIME * 1000, log: component('leases') });
+  const namespace = new NamespaceService(store, changelog, hooks.onFatal, leases);
   // Without HA_ETCD_ENDPOINTS: alone, at epoch 1, as before HA. With it: a member of the
   // group, whose links all drop when it stops leading (docs/ha.md).
   const self: LeaderAddresses = {
@@ -162,6 +167,7 @@ export function buildMaster(config: MasterConfig, log: Logger, hooks: MasterHook
     sustainMs: config.SESSION_SUSTAIN_TIME * 1000,
     maxSessions: config.MAX_SESSIONS,
     maxSessionsPerIp: config.MAX_SESSIONS_PER_IP,
+    leases,
     log: component('sessions'),
   });
   const chunks = new ChunkManager({
@@ -209,6 +215,7 @@ export function buildMaster(config: MasterConfig, log: Logger, hooks: MasterHook
       chunks: new ChunkRequests(chunks, () => namespace.namespace),
       tools: new ToolRequests(chunks, () => namespace.namespace),
       changelog,
+      leases,
     }),
     changelog,
     epoch,

@@ -1,6 +1,7 @@
 import { O_ACCMODE, ROOT_INODE, type Reply, type Request, Status, TsmfsError } from '@tsmfs/protocol';
 import type { Logger } from 'pino';
 import { type ExportRule, matchExport } from './exports.js';
+import type { Leases } from './leases/leases.js';
 
 /** One more open of `inode` by `session`: released for it if the session expires. */
 export function recordOpen(session: Session, inode: number, flags: number): void {
@@ -50,6 +51,8 @@ export interface SessionsOptions {
   /** MAX_SESSIONS / MAX_SESSIONS_PER_IP: sessions kept at once (connected or sustained). */
   maxSessions?: number;
   maxSessionsPerIp?: number;
+  /** Metadata leases: a session registering holds none; its leaseMs is in the register reply. */
+  leases?: Leases;
   log: Logger;
 }
 
@@ -113,6 +116,8 @@ export class Sessions {
     session.expiry = undefined;
     session.link = peer.link;
     this.sessions.set(session.id, session);
+    // A client drops its leases with its link (the master cannot recall over a dead one).
+    this.options.leases?.dropHolder(session);
     this.options.log.info(
       { session: session.id, address: peer.address, hostname: req.hostname, subdir: req.meta ? '(meta)' : req.subdir, rule: rule.where, resumed: !!resumed },
       'client session registered',
@@ -164,6 +169,7 @@ export class Sessions {
       maxGoal: s.rule.maxGoal,
       minTrashtime: s.rule.minTrashtime,
       maxTrashtime: s.rule.maxTrashtime,
+      leaseMs: s.meta || !this.options.leases ? 0 : this.options.leases.leaseMs,
     };
   }
 
@@ -221,6 +227,7 @@ export class Sessions {
   private expire(session: Session): void {
     if (session.link !== undefined) return;
     this.sessions.delete(session.id);
+    this.options.leases?.forget(session);
     const ns = this.options.namespace();
     let released = 0;
     for (const [inode, n] of session.opens) {

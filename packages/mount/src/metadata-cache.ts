@@ -1,5 +1,6 @@
 import type { Attr } from '@tsmfs/protocol';
 import { LRUCache } from 'lru-cache';
+import { LeaseCache, type Ticket } from './lease-cache.js';
 
 export interface CacheTimeouts {
   /** Seconds an inode's attributes are trusted without asking the master. */
@@ -18,10 +19,17 @@ export interface CacheTimeouts {
 export class MetadataCache {
   private readonly attrs: LRUCache<number, Attr>;
   private readonly entries: LRUCache<string, number>;
+  /** What the master leased: while the session has leases, the only cache answers come from. */
+  readonly leases = new LeaseCache();
   hits = 0;
   misses = 0;
 
-  constructor(readonly timeouts: CacheTimeouts, max = 100_000) {
+  /** `leaseMs`: the session's lease time now (0: no leases, the TTL caches serve). */
+  constructor(
+    readonly timeouts: CacheTimeouts,
+    private readonly leaseMs: () => number = () => 0,
+    max = 100_000,
+  ) {
     this.attrs = new LRUCache({ max, ttl: Math.max(1, timeouts.attrSec * 1000) });
     this.entries = new LRUCache({ max, ttl: Math.max(1, timeouts.entrySec * 1000) });
   }
@@ -30,7 +38,18 @@ export class MetadataCache {
     return this.timeouts.attrSec > 0 && this.timeouts.entrySec > 0;
   }
 
+  /** Leases are granted: the TTL caches are not used (their TTL is all they know of freshness). */
+  get leasing(): boolean {
+    return this.leaseMs() > 0;
+  }
+
+  /** Taken before a request whose answer is to be cached. */
+  ticket(): Ticket {
+    return this.leases.ticket(this.leaseMs());
+  }
+
   attr(inode: number): Attr | undefined {
+    if (this.leasing) return this.count(this.leases.attr(inode));
     if (this.timeouts.attrSec <= 0) return undefined;
     const a = this.attrs.get(inode);
     if (a) this.hits++;
@@ -38,8 +57,12 @@ export class MetadataCache {
     return a;
   }
 
-  /** The cached attr of `name` in `parent`, when both the entry and the attr are fresh. */
-  entry(parent: number, name: string): Attr | undefined {
+  /** The cached attr of `name` in `parent`, when both the entry and the attr are fresh; null: leased as missing. */
+  entry(parent: number, name: string): Attr | null | undefined {
+    if (this.leasing) {
+      const a = this.leases.entry(parent, name);
+      return a === null ? (this.hits++, null) : this.count(a);
+    }
     if (!this.enabled) return undefined;
     const inode = this.entries.get(key(parent, name));
     const a = inode === undefined ? undefined : this.attrs.get(inode);
@@ -48,12 +71,25 @@ export class MetadataCache {
     return a;
   }
 
-  putAttr(a: Attr): void {
-    if (this.timeouts.attrSec > 0) this.attrs.set(a.inode, a);
+  /** Attributes asked for with ticket `t` (leased when the session leases). */
+  putAttr(a: Attr, t: Ticket): void {
+    if (t.leaseMs > 0) this.leases.putAttr(a, t);
+    else if (this.timeouts.attrSec > 0) this.attrs.set(a.inode, a);
+  }
+
+  /** The master said `name` does not exist in `parent`: kept only under a lease. */
+  putMissing(parent: number, name: string, t: Ticket): void {
+    if (t.leaseMs > 0) this.leases.putEntry(parent, name, null, t);
   }
 
   /** `withAttr` false: the name only (the attributes may predate a change made here since they were asked for). */
-  putEntry(parent: number, name: string, a: Attr, withAttr = true): void {
+  putEntry(parent: number, name: string, a: Attr, t: Ticket, withAttr = true): void {
+    if (t.leaseMs > 0) {
+      this.leases.putEntry(parent, name, a.inode, t);
+      if (withAttr) this.leases.putAttr(a, t);
+      else this.leases.dropAttr(a.inode);
+      return;
+    }
     if (!this.enabled) return;
     this.entries.set(key(parent, name), a.inode);
     if (withAttr) this.attrs.set(a.inode, a);
@@ -62,16 +98,27 @@ export class MetadataCache {
 
   dropAttr(inode: number): void {
     this.attrs.delete(inode);
+    this.leases.dropAttr(inode);
   }
 
   /** Forgets a name (and the attr of what it named: its nlink or ctime changes). */
   dropEntry(parent: number, name: string): void {
+    const leased = this.leases.entry(parent, name);
+    if (leased) this.leases.dropAttr(leased.inode);
+    this.leases.dropName(parent, name);
+    this.leases.dropAttr(parent);
     const k = key(parent, name);
     const inode = this.entries.get(k);
     if (inode !== undefined) this.attrs.delete(inode);
     this.entries.delete(k);
     // The directory's mtime, ctime and nlink move too.
     this.attrs.delete(parent);
+  }
+
+  private count(a: Attr | undefined): Attr | undefined {
+    if (a) this.hits++;
+    else this.misses++;
+    return a;
   }
 
   clear(): void {

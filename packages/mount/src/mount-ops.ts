@@ -17,6 +17,7 @@ import { type Attr, type Cred, Status, TsmfsError, fail } from '@tsmfs/protocol'
 import { LRUCache } from 'lru-cache';
 import type { HiddenEntries } from './hidden-entries.js';
 import { InodeMap, kernelAttr, kernelDirEntry, mknodType } from './kernel-attr.js';
+import type { KernelForget, Ticket } from './lease-cache.js';
 import { MetadataCache } from './metadata-cache.js';
 import { OpenFiles } from './open-files.js';
 
@@ -34,6 +35,15 @@ export interface MountTuning {
   entryTimeoutSec: number;
   /** Largest read-ahead window of a sequential reader, bytes. */
   readAheadMax: number;
+}
+
+/** An answer cached without a lease (the session has none). */
+const NO_LEASE: Ticket = { at: 0, leaseMs: 0, recalls: 0 };
+
+/** What a recall needs of the FUSE session (FuseSession's invalidation calls). */
+export interface KernelCaches {
+  invalidateEntry(parent: number, name: string): Promise<number>;
+  invalidateInode(ino: number, offset?: number, length?: number): Promise<number>;
 }
 
 /** Counters shown in `.stats`. */
@@ -55,13 +65,17 @@ export class MountOps implements LowLevelOps {
   readonly files: OpenFiles;
   private readonly inodes: InodeMap;
   /** Open directories' listings: the entries, each one's attributes, when they were asked. */
-  private readonly dirs = new Map<number, { entries: KernelDirEntry[]; attrs: (Attr | undefined)[]; stamp: number }>();
+  private readonly dirs = new Map<number, { inode: number; entries: KernelDirEntry[]; attrs: (Attr | undefined)[]; stamp: number }>();
   private readonly hiddenOpen = new Map<number, Buffer>();
   private readonly parents = new Map<number, number>();
   private readonly groups = new LRUCache<number, number[]>({ max: 4096, ttl: 1000 });
   private readonly missingXattrs: LRUCache<string, true>;
   /** Directory attributes asked for right behind a change in them (see refreshDir). */
-  private readonly dirAttrs = new Map<number, { attr: Promise<Attr>; until: number }>();
+  private readonly dirAttrs = new Map<number, { attr: Promise<Attr>; until: number; ticket: Ticket }>();
+  /** Directories this mount has a change of in flight (the kernel holds them locked meanwhile). */
+  private readonly busyDirs = new Map<number, number>();
+  /** The kernel's caches, to invalidate what a recall takes back (set once mounted). */
+  kernelCaches: KernelCaches | undefined;
   private nextDirFh = 1;
   private nextHiddenFh = HIDDEN_FH_BASE;
 
@@ -71,13 +85,18 @@ export class MountOps implements LowLevelOps {
     private readonly tuning: MountTuning,
   ) {
     this.inodes = new InodeMap(session.root);
-    this.cache = new MetadataCache({ attrSec: tuning.attrTimeoutSec, entrySec: tuning.entryTimeoutSec });
+    this.cache = new MetadataCache({ attrSec: tuning.attrTimeoutSec, entrySec: tuning.entryTimeoutSec }, () => session.leaseMs);
     this.files = new OpenFiles((inode) => session.io.busy(inode));
     // A chunk write that ended moved the master's length: attributes asked for before are stale.
     session.io.onLengthChange((inode) => {
       this.files.changed(inode);
+      // The kernel may hold the attributes for their lease: a late chunk write end moved them.
+      if (this.cache.leases.attrSec(inode) > 0) void this.kernelCaches?.invalidateInode(this.inodes.toKernel(inode), -1);
       this.cache.dropAttr(inode);
     });
+    session.onRecall((r) => this.recalled(r.dirs, r.inodes));
+    // The master cannot recall over a lost link: every lease ends with it.
+    session.on('disconnect', () => void this.forgetInKernel(this.cache.leases.recallAll()));
     this.missingXattrs = new LRUCache({ max: 10_000, ttl: Math.max(1, tuning.attrTimeoutSec * 1000) });
     // A new session after a master restart may have another root only if the exports changed.
     session.on('reconnect', () => this.cache.clear());
@@ -93,10 +112,23 @@ export class MountOps implements LowLevelOps {
     }
     const p = this.inodes.toMaster(parent);
     const stamp = this.files.stamp();
-    const a = this.cache.entry(p, name) ?? (await this.session.lookup(p, name, { cred: this.cred(ctx) }));
-    this.cache.putEntry(p, name, a, this.files.current(a.inode, stamp));
+    const cached = this.cache.entry(p, name);
+    if (cached === null) {
+      this.counters.count('lookup_leased_missing');
+      throw fail('ENOENT', name);
+    }
+    if (cached) this.counters.count('lookup_cached');
+    const t = this.cache.ticket();
+    let a: Attr;
+    try {
+      a = cached ?? (await this.session.lookup(p, name, { cred: this.cred(ctx) }));
+    } catch (err) {
+      if (err instanceof TsmfsError && err.status === Status.ENOENT) this.cache.putMissing(p, name, t);
+      throw err;
+    }
+    if (!cached) this.cache.putEntry(p, name, a, t, this.files.current(a.inode, stamp));
     if (a.type === 'dir') this.parents.set(a.inode, parent);
-    return this.entry(a, stamp);
+    return this.entry(a, stamp, p, name);
   }
 
   forget(): void {
@@ -108,8 +140,40 @@ export class MountOps implements LowLevelOps {
     if (this.hidden.isHidden(ino)) return { attr: this.hidden.attr(ino), timeout: 0 };
     const inode = this.inodes.toMaster(ino);
     const stamp = this.files.stamp();
-    const a = this.cache.attr(inode) ?? (await (this.refreshedDir(inode) ?? this.session.getattr(inode)));
-    return this.attrReply(a, stamp);
+    const cached = this.cache.attr(inode);
+    if (cached) {
+      this.counters.count('getattr_cached');
+      return this.attrReply(cached, stamp, 'cached');
+    }
+    const prefetched = this.refreshedDir(inode);
+    const t = prefetched?.ticket ?? this.cache.ticket();
+    return this.attrReply(await (prefetched?.attr ?? this.session.getattr(inode)), stamp, t);
+  }
+
+  /**
+   * The master takes back leases another session's change broke: this mount and its
+   * kernel forget them, then the master answers that change. The kernel's invalidation of
+   * a directory waits for that directory's lock, which the kernel holds through a change
+   * of it this mount is making right now, and that change may itself wait at the master
+   * for another mount's answer: for such a directory the answer does not wait for the
+   * kernel (which forgets as soon as the change is answered).
+   */
+  private async recalled(dirs: readonly number[], inodes: readonly number[]): Promise<void> {
+    this.counters.count('lease_recall');
+    for (const d of dirs) this.dirAttrs.delete(d);
+    await this.forgetInKernel(this.cache.leases.recall(dirs, inodes));
+  }
+
+  private async forgetInKernel(forget: KernelForget): Promise<void> {
+    const kernel = this.kernelCaches;
+    if (!kernel) return;
+    const waits: Promise<number>[] = [];
+    for (const [dir, name] of forget.entries) {
+      const done = kernel.invalidateEntry(this.inodes.toKernel(dir), name);
+      if (!this.busyDirs.has(dir)) waits.push(done);
+    }
+    for (const inode of forget.inodes) waits.push(kernel.invalidateInode(this.inodes.toKernel(inode), -1));
+    await Promise.all(waits);
   }
 
   /**
@@ -121,26 +185,39 @@ export class MountOps implements LowLevelOps {
    * reply still waits for that fsync. Call in the same tick as the change's request.
    */
   private refreshDir(dir: number): void {
+    const ticket = this.cache.ticket();
     const attr = this.session.getattr(dir);
     attr.catch(() => undefined);
     // Answers the kernel never asked for are only dropped here: keep that bounded.
     if (this.dirAttrs.size >= 10_000) this.dirAttrs.clear();
-    this.dirAttrs.set(dir, { attr, until: Date.now() + this.tuning.attrTimeoutSec * 1000 });
+    this.dirAttrs.set(dir, { attr, until: Date.now() + this.tuning.attrTimeoutSec * 1000, ticket });
   }
 
   /** The attributes refreshDir asked for, once, while younger than the attribute timeout. */
-  private refreshedDir(dir: number): Promise<Attr> | undefined {
+  private refreshedDir(dir: number): { attr: Promise<Attr>; ticket: Ticket } | undefined {
     const r = this.dirAttrs.get(dir);
     if (!r) return undefined;
     this.dirAttrs.delete(dir);
     if (r.until <= Date.now()) return undefined;
     this.counters.count('dir_attr_prefetched');
-    return r.attr;
+    return r;
   }
 
   /** Sends a change of directories `dirs` and the getattrs that follow it (refreshDir); drops the stale copies first. */
   private changing<T>(dirs: number[], change: Promise<T>): Promise<T> {
-    for (const d of new Set(dirs)) this.refreshDir(d);
+    const unique = [...new Set(dirs)];
+    for (const d of unique) {
+      this.refreshDir(d);
+      this.busyDirs.set(d, (this.busyDirs.get(d) ?? 0) + 1);
+    }
+    const done = (): void => {
+      for (const d of unique) {
+        const n = this.busyDirs.get(d)! - 1;
+        if (n === 0) this.busyDirs.delete(d);
+        else this.busyDirs.set(d, n);
+      }
+    };
+    change.then(done, done);
     return change;
   }
 
@@ -177,30 +254,34 @@ export class MountOps implements LowLevelOps {
   async mknod(ctx: RequestContext, parent: number, name: string, mode: number, rdev: number): Promise<EntryResult> {
     this.counters.count('mknod');
     const p = this.writableParent(parent, name);
+    const t = this.cache.ticket();
     // The kernel has applied the caller's umask already.
     const a = await this.changing([p], this.session.mknod(p, name, mknodType(mode), mode & 0o7777, rdev, { cred: this.cred(ctx), umask: 0 }));
-    return this.created(p, name, a);
+    return this.created(p, name, a, t);
   }
 
   async mkdir(ctx: RequestContext, parent: number, name: string, mode: number): Promise<EntryResult> {
     this.counters.count('mkdir');
     const p = this.writableParent(parent, name);
+    const t = this.cache.ticket();
     const a = await this.changing([p], this.session.mkdir(p, name, mode & 0o7777, { cred: this.cred(ctx), umask: 0 }));
     this.parents.set(a.inode, parent);
-    return this.created(p, name, a);
+    return this.created(p, name, a, t);
   }
 
   async symlink(ctx: RequestContext, parent: number, name: string, target: string): Promise<EntryResult> {
     this.counters.count('symlink');
     const p = this.writableParent(parent, name);
-    return this.created(p, name, await this.changing([p], this.session.symlink(p, name, target, { cred: this.cred(ctx) })));
+    const t = this.cache.ticket();
+    return this.created(p, name, await this.changing([p], this.session.symlink(p, name, target, { cred: this.cred(ctx) })), t);
   }
 
   async link(ctx: RequestContext, ino: number, newParent: number, newName: string): Promise<EntryResult> {
     this.counters.count('link');
     if (this.hidden.isHidden(ino)) throw fail('EPERM', 'hidden entries cannot be linked');
     const p = this.writableParent(newParent, newName);
-    return this.created(p, newName, await this.session.link(this.inodes.toMaster(ino), p, newName, { cred: this.cred(ctx) }));
+    const t = this.cache.ticket();
+    return this.created(p, newName, await this.session.link(this.inodes.toMaster(ino), p, newName, { cred: this.cred(ctx) }), t);
   }
 
   async unlink(ctx: RequestContext, parent: number, name: string): Promise<void> {
@@ -246,6 +327,7 @@ export class MountOps implements LowLevelOps {
     this.counters.count('opendir');
     const inode = this.inodes.toMaster(ino);
     const stamp = this.files.stamp();
+    const t = this.cache.ticket();
     const listing = await this.session.readdir(inode, { cred: this.cred(ctx), withAttrs: true });
     const entries: KernelDirEntry[] = [
       kernelDirEntry('.', ino, 'dir', 1),
@@ -255,13 +337,13 @@ export class MountOps implements LowLevelOps {
     const attrs: (Attr | undefined)[] = [undefined, undefined];
     for (const e of listing) {
       if (ino === 1 && this.hidden.isHiddenName(e.name)) continue;
-      if (e.attr) this.cache.putEntry(inode, e.name, e.attr, this.files.current(e.inode, stamp));
+      if (e.attr) this.cache.putEntry(inode, e.name, e.attr, t, this.files.current(e.inode, stamp));
       if (e.type === 'dir') this.parents.set(e.inode, ino);
       entries.push(kernelDirEntry(e.name, this.inodes.toKernel(e.inode), e.type, entries.length + 1));
       attrs.push(e.attr);
     }
     const fh = this.nextDirFh++;
-    this.dirs.set(fh, { entries, attrs, stamp });
+    this.dirs.set(fh, { inode, entries, attrs, stamp });
     return { fh };
   }
 
@@ -277,14 +359,14 @@ export class MountOps implements LowLevelOps {
    */
   readdirplus(_ctx: RequestContext, _ino: number, size: number, offset: number, fh: number): DirEntryPlus[] {
     this.counters.count('readdirplus');
-    const { entries, attrs, stamp } = this.listing(fh);
+    const { inode, entries, attrs, stamp } = this.listing(fh);
     // A READDIRPLUS entry takes at least 160 bytes; the binding drops what does not fit.
     const end = Math.min(entries.length, offset + Math.floor(size / 160) + 1);
     const out: DirEntryPlus[] = [];
     for (let i = offset; i < end; i++) {
       const a = attrs[i];
       // What this mount changed since (a chmod, a truncate) is in the cache, fresher.
-      out.push(a ? { ...entries[i], entry: this.entry(this.cache.attr(a.inode) ?? a, stamp) } : entries[i]);
+      out.push(a ? { ...entries[i], entry: this.entry(this.cache.attr(a.inode) ?? a, stamp, inode, entries[i]!.name) } : entries[i]);
     }
     return out;
   }
@@ -317,15 +399,17 @@ export class MountOps implements LowLevelOps {
     }
     const inode = this.inodes.toMaster(ino);
     const stamp = this.files.stamp();
+    const t = this.cache.ticket();
     const file = await this.openHandle(inode, flags, this.cred(ctx), false);
     // Close-to-open: the master's open reply replaces what this mount had cached.
-    this.attrReply(file.handle.attr, stamp);
+    this.attrReply(file.handle.attr, stamp, t);
     return { fh: file.fh };
   }
 
   async create(ctx: RequestContext, parent: number, name: string, mode: number, flags: number): Promise<CreateResult> {
     this.counters.count('create');
     const p = this.writableParent(parent, name);
+    const t = this.cache.ticket();
     const cred = this.cred(ctx);
     let a: Attr;
     try {
@@ -335,11 +419,11 @@ export class MountOps implements LowLevelOps {
       // Another client made it since the kernel's lookup: open what is there, as open(O_CREAT) would.
       if (!(err instanceof TsmfsError && err.status === Status.EEXIST) || flags & O_EXCL) throw err;
       a = await this.session.lookup(p, name, { cred });
-      const entry = this.created(p, name, a);
+      const entry = this.created(p, name, a, t);
       const file = await this.openHandle(a.inode, flags, cred, false);
       return { ...entry, fh: file.fh };
     }
-    const entry = this.created(p, name, a);
+    const entry = this.created(p, name, a, t);
     const file = this.files.add(a.inode, this.session.openedFile(a, flags, { cred }), this.tuning.readAheadMax);
     return { ...entry, fh: file.fh };
   }
@@ -492,21 +576,32 @@ export class MountOps implements LowLevelOps {
   }
 
   /** A new name's attributes, just made by the master (a link to a file open here follows the size rule). */
-  private created(parent: number, name: string, a: Attr): EntryResult {
+  private created(parent: number, name: string, a: Attr, t: Ticket): EntryResult {
     const stamp = this.files.stamp();
     this.cache.dropEntry(parent, name);
-    this.cache.putEntry(parent, name, a, this.files.current(a.inode, stamp));
-    return this.entry(a, stamp);
+    this.cache.putEntry(parent, name, a, t, this.files.current(a.inode, stamp));
+    return this.entry(a, stamp, parent, name);
   }
 
-  /** Attributes asked for at `stamp` (OpenFiles.stamp): cached only when no size change here came after the asking. */
-  private attrReply(a: Attr, stamp: number): AttrResult {
-    if (this.files.current(a.inode, stamp)) this.cache.putAttr(a);
-    return { attr: this.kernel(a, stamp), timeout: this.tuning.attrTimeoutSec };
+  /**
+   * Attributes asked for at `stamp` (OpenFiles.stamp) with ticket `t` ('cached': taken
+   * from the cache; none: an answer the master does not lease, a setattr's): cached only
+   * when no size change here came after the asking. While the session leases, the kernel
+   * keeps them as long as the lease, or not at all.
+   */
+  private attrReply(a: Attr, stamp: number, t?: Ticket | 'cached'): AttrResult {
+    if (t !== 'cached') {
+      if (this.files.current(a.inode, stamp) && (t || !this.cache.leasing)) this.cache.putAttr(a, t ?? NO_LEASE);
+      else this.cache.dropAttr(a.inode);
+    }
+    return { attr: this.kernel(a, stamp), timeout: this.cache.leasing ? this.cache.leases.attrSec(a.inode) : this.tuning.attrTimeoutSec };
   }
 
-  private entry(a: Attr, stamp: number): EntryResult {
-    return { attr: this.kernel(a, stamp), entryTimeout: this.tuning.entryTimeoutSec, attrTimeout: this.tuning.attrTimeoutSec };
+  /** An entry for the kernel: `name` in `parent` (master inodes) is kept there as long as it is leased. */
+  private entry(a: Attr, stamp: number, parent?: number, name?: string): EntryResult {
+    if (!this.cache.leasing) return { attr: this.kernel(a, stamp), entryTimeout: this.tuning.entryTimeoutSec, attrTimeout: this.tuning.attrTimeoutSec };
+    const entryTimeout = parent === undefined || name === undefined ? 0 : this.cache.leases.entrySec(parent, name);
+    return { attr: this.kernel(a, stamp), entryTimeout, attrTimeout: this.cache.leases.attrSec(a.inode) };
   }
 
   private kernel(a: Attr, stamp: number) {

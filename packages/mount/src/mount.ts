@@ -78,6 +78,8 @@ export async function startMount(config: MountConfig, log: Logger): Promise<Runn
   // (docs/metadata.md), so the kernel need not send its kill-priv setattr first.
   const fuse = new FuseSession(mountpoint, ops, { mountOptions, handleKillpriv: !config.meta });
   fuse.on('error', (err) => log.error({ err: err.message, op: (err as { op?: string }).op }, 'handler failed'));
+  // Leases recalled by the master are invalidated in the kernel too.
+  if (ops instanceof MountOps) ops.kernelCaches = fuse;
   try {
     await fuse.mount();
   } catch (err) {

@@ -120,8 +120,8 @@ export type TrashEntry = Infer<typeof TrashEntry>;
 
 /**
  * The server that answers a message: the master's client port (9421), chunkserver port
- * (9420) or metalogger port (9419); the chunkserver's end of its master link (the
- * master's commands) or its data port (9422); or any link (set-up).
+ * (9420) or metalogger port (9419); the chunkserver's or client's end of its master link
+ * (the master's commands) or its data port (9422); or any link (set-up).
  */
 export type Link = 'any' | 'client' | 'chunkserver' | 'metalogger' | 'commands' | 'data';
 
@@ -220,6 +220,13 @@ export const Messages = {
       maxGoal: t.u8,
       minTrashtime: t.u32,
       maxTrashtime: t.u32,
+      /**
+       * Metadata leases (docs/mount.md, "Leases"): every lookup grants this session the
+       * directory's entries (negative ones too) and the found node's attributes, every
+       * getattr the node's attributes, for this many ms from the master's reception of
+       * the request; absent or 0: none. Recalled with leaseRecall; lost at a reconnect.
+       */
+      leaseMs: t.opt(t.u32),
     }),
     // Opens the session every other client request needs.
     { session: 'none', inodes: {}, mutates: false },
@@ -414,6 +421,13 @@ export const Messages = {
   ),
 
   // client/chunkserver → chunkserver data server (bytes travel in data frames, see data-frames.ts)
+  /**
+   * The master to a client holding leases (client end of its master link): forget the
+   * entries of `dirs` and the attributes of `inodes`, kernel's caches included, then
+   * answer. Another session's change waits for the answer or the lease's end.
+   */
+  leaseRecall: msg(60, t.obj({ dirs: t.arr(t.u32, 1 << 20), inodes: t.arr(t.u32, 1 << 20) }), Empty, 'commands'),
+
   /** Answered by `read` data frames carrying this request's id, then this reply. Past the chunk's end reads zeros. */
   dataRead: msg(300, t.obj({ chunkId: t.u53, version: t.u32, offset: t.u32, length: t.u32, token: t.opt(GrantToken) }), Empty, 'data'),
   /** Opens a write on this chunkserver; `chain` lists the chunkservers after it, each forwarding to the next. */

@@ -125,11 +125,25 @@ export class ClientLink implements Service {
     const { changelog, requests } = this.options;
     if (changes(name, body)) await (this.options.ha ?? ALONE).admitMutation('client');
     const before = changelog.version;
+    const leases = requests.leases;
+    let recalls: Promise<void>[] = [];
     try {
-      return await requests.serve(session, name, body);
+      if (!leases) return await requests.serve(session, name, body);
+      // A change is answered once the other sessions' leases on what it changed are given
+      // back or have ended: after the reply, no other mount answers the old state.
+      const served = await leases.serve(session, async () => {
+        try {
+          return { ok: true as const, value: await requests.serve(session, name, body) };
+        } catch (err) {
+          return { ok: false as const, err };
+        }
+      });
+      recalls = served.recalls;
+      if (!served.result.ok) throw served.result.err;
+      return served.result.value;
     } finally {
       // Also on error: a failed request must not be answered ahead of an entry it made.
-      if (changelog.version !== before) await changelog.saved(changelog.version);
+      await Promise.all([changelog.version !== before ? changelog.saved(changelog.version) : undefined, ...recalls]);
     }
   }
 }

@@ -1,9 +1,10 @@
-import { type Reply, type Request, type SessionMessage, Status, TsmfsError } from '@tsmfs/protocol';
+import { type Attr, type Reply, type Request, type SessionMessage, Status, TsmfsError } from '@tsmfs/protocol';
 import type { ChunkRequests } from '../chunks/chunk-requests.js';
 import type { ToolRequests } from '../chunks/tool-requests.js';
 import type { Changelog } from '../durability/changelog.js';
 import { metaSync } from '../durability/meta-sync.js';
 import { ExportScope } from '../export-scope.js';
+import type { Leases } from '../leases/leases.js';
 import type { Namespace } from '../metadata/namespace.js';
 import { admit, clamp } from '../session-rules.js';
 import { type Session, type Sessions, recordOpen } from '../sessions.js';
@@ -18,6 +19,8 @@ export interface ClientRequestsOptions {
   tools?: ToolRequests;
   /** For metaSync (a client's fsync); without it metaSync is ENOSYS. */
   changelog?: Changelog;
+  /** Metadata leases: granted here on what a session reads, recalled by the namespace's changes. */
+  leases?: Leases;
 }
 
 type Handler<N extends SessionMessage> = (m: ClientRequests, s: Session, req: Request<N>) => Reply<N> | Promise<Reply<N>>;
@@ -93,6 +96,7 @@ export class ClientRequests {
   readonly chunks: ChunkRequests | undefined;
   readonly tools: ToolRequests | undefined;
   readonly changelog: Changelog | undefined;
+  readonly leases: Leases | undefined;
   private readonly scope: ExportScope;
 
   constructor(private readonly options: ClientRequestsOptions) {
@@ -100,6 +104,7 @@ export class ClientRequests {
     this.chunks = options.chunks;
     this.tools = options.tools;
     this.changelog = options.changelog;
+    this.leases = options.leases;
     this.scope = new ExportScope(() => this.ns.md);
   }
 
@@ -109,8 +114,15 @@ export class ClientRequests {
 
   serve<N extends SessionMessage>(session: Session, name: N, body: Request<N>): Reply<N> | Promise<Reply<N>> {
     const req = admit(session, name, body, this.scope);
+    const leases = this.leases;
+    // The directory's lease comes with the answer, an ENOENT included (a negative entry).
+    if (leases && (name === 'lookup' || name === 'readdir')) leases.grantDir(session, name === 'lookup' ? (req as Request<'lookup'>).parent : (req as Request<'readdir'>).inode);
     // A table indexed by a generic key: TypeScript cannot pair HANDLERS[name] with N by itself.
-    return (HANDLERS[name] as Handler<N>)(this, session, req);
+    const reply = (HANDLERS[name] as Handler<N>)(this, session, req);
+    // Attributes answered at once are the node's as of now: leased with the answer. One
+    // answered later (after chunkservers) may predate a change another session made meanwhile.
+    if (leases && !(reply instanceof Promise)) grantAttrs(leases, session, reply);
+    return reply;
   }
 }
 
@@ -122,6 +134,13 @@ function believedHandle(session: Session, req: Request<'setattr'>): Request<'set
   if (!req.viaWritableHandle || session.writers.has(req.inode)) return req;
   const { viaWritableHandle: _dropped, ...rest } = req;
   return rest;
+}
+
+/** Leases the attributes a reply carries (`attr`, or a readdir's entries'). */
+function grantAttrs(leases: Leases, session: Session, reply: unknown): void {
+  const r = reply as { attr?: Attr; entries?: { attr?: Attr }[] };
+  if (r.attr) leases.grantAttr(session, r.attr.inode);
+  else if (Array.isArray(r.entries)) for (const e of r.entries) if (e.attr) leases.grantAttr(session, e.attr.inode);
 }
 
 function served<T>(part: T | undefined, name: SessionMessage): T {

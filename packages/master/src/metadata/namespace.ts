@@ -76,8 +76,12 @@ export class Namespace {
     private readonly onBroken?: (err: MetadataBrokenError) => void,
   ) {}
 
+  /** Told of every change just before it is applied (the leases it breaks: leases/). */
+  observe: ((m: Mutation, md: Metadata) => void) | undefined;
+
   private commit(m: Mutation): RecursiveCounts | undefined {
     let result: RecursiveCounts | undefined;
+    this.observe?.(m, this.md);
     try {
       result = applyMutation(this.md, m);
     } catch (err) {

@@ -1,0 +1,181 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Connection } from '@tsmfs/rpc';
+import type { Logger } from 'pino';
+import type { Mutation } from '../metadata/mutation.js';
+import { type NameView, leaseKeys } from './mutation-keys.js';
+
+/** A lease holder: a client session (sessions.ts's Session has these). */
+export interface Holder {
+  readonly id: number;
+  readonly meta: boolean;
+  link: object | undefined;
+}
+
+/** The request being served: whose change it is, and the recalls its reply waits for. */
+interface Served {
+  actor: number;
+  recalls: Promise<void>[];
+}
+
+export interface LeasesOptions {
+  /** LEASE_TIME in ms; 0 grants none. */
+  leaseMs: number;
+  log: Logger;
+}
+
+/** holder id → when its lease ends (ms, this process's monotonic clock). */
+type Holders = Map<number, number>;
+
+/**
+ * Metadata leases, as CephFS capabilities or NFSv4 delegations: a session that read a
+ * directory's entries or a node's attributes may answer them itself until its lease
+ * ends, and another session's change of them is answered only once every holder has
+ * forgotten them (its leaseRecall answer) or its lease has ended, so that a dead or
+ * stopped holder delays the change by at most the lease time. Leases live in memory
+ * only: a master restart or a failover starts without any, and a client drops its own
+ * when its link drops (docs/mount.md, "Leases").
+ */
+export class Leases {
+  private readonly dirs = new Map<number, Holders>();
+  private readonly attrs = new Map<number, Holders>();
+  private readonly holders = new Map<number, Holder>();
+  private readonly served = new AsyncLocalStorage<Served>();
+  private grantsSinceSweep = 0;
+  /** Recalls sent, and those that ran into the lease's end instead of an answer. */
+  readonly stats = { recalls: 0, expired: 0 };
+
+  constructor(private readonly options: LeasesOptions) {}
+
+  get leaseMs(): number {
+    return this.options.leaseMs;
+  }
+
+  /** `holder` may answer the entries of `dir` (positive and negative) for the lease time from now. */
+  grantDir(holder: Holder, dir: number): void {
+    this.grant(this.dirs, holder, dir);
+  }
+
+  /** `holder` may answer `inode`'s attributes for the lease time from now. */
+  grantAttr(holder: Holder, inode: number): void {
+    this.grant(this.attrs, holder, inode);
+  }
+
+  /**
+   * Serves `fn` as `actor`'s request: changes it makes do not recall the actor's own
+   * leases (its client keeps its caches right about its own changes), and the returned
+   * `recalls` settle once every other holder answered or its lease ended.
+   */
+  async serve<T>(actor: Holder, fn: () => T | Promise<T>): Promise<{ result: T; recalls: Promise<void>[] }> {
+    const served: Served = { actor: actor.id, recalls: [] };
+    const result = await this.served.run(served, fn);
+    return { result, recalls: served.recalls };
+  }
+
+  /** Told of every change before it is applied (Namespace's observer). */
+  changing(m: Mutation, md: NameView): void {
+    if (this.holders.size === 0) return;
+    const keys = leaseKeys(m, md);
+    const served = this.served.getStore();
+    const actor = served?.actor;
+    const now = performance.now();
+    const out = new Map<number, { dirs: Set<number>; inodes: Set<number>; until: number }>();
+    const take = (table: Map<number, Holders>, key: number, kind: 'dirs' | 'inodes') => {
+      const holders = table.get(key);
+      if (!holders) return;
+      for (const [id, until] of holders) {
+        if (id === actor) continue;
+        holders.delete(id);
+        if (until <= now) continue;
+        let r = out.get(id);
+        if (!r) out.set(id, (r = { dirs: new Set(), inodes: new Set(), until }));
+        r[kind].add(key);
+        r.until = Math.max(r.until, until);
+      }
+      if (holders.size === 0) table.delete(key);
+    };
+    if (keys.all) {
+      for (const dir of [...this.dirs.keys()]) take(this.dirs, dir, 'dirs');
+      for (const inode of [...this.attrs.keys()]) take(this.attrs, inode, 'inodes');
+    } else {
+      for (const dir of keys.dirs) take(this.dirs, dir, 'dirs');
+      for (const inode of keys.inodes) take(this.attrs, inode, 'inodes');
+    }
+    for (const [id, r] of out) {
+      const recall = this.recall(id, [...r.dirs], [...r.inodes], r.until - now);
+      if (served) served.recalls.push(recall);
+    }
+  }
+
+  /** A session registered (anew, or resumed after its link dropped): its client holds no lease now. */
+  dropHolder(holder: Holder): void {
+    this.holders.set(holder.id, holder);
+    for (const table of [this.dirs, this.attrs]) {
+      for (const [key, holders] of table) {
+        holders.delete(holder.id);
+        if (holders.size === 0) table.delete(key);
+      }
+    }
+  }
+
+  /** The session is gone for good. */
+  forget(holder: Holder): void {
+    this.dropHolder(holder);
+    this.holders.delete(holder.id);
+  }
+
+  /** Leases held now (for tests and the monitor). */
+  count(): { dirs: number; attrs: number } {
+    let dirs = 0;
+    let attrs = 0;
+    for (const h of this.dirs.values()) dirs += h.size;
+    for (const h of this.attrs.values()) attrs += h.size;
+    return { dirs, attrs };
+  }
+
+  private grant(table: Map<number, Holders>, holder: Holder, key: number): void {
+    if (this.options.leaseMs <= 0 || holder.meta) return;
+    this.holders.set(holder.id, holder);
+    let holders = table.get(key);
+    if (!holders) table.set(key, (holders = new Map()));
+    holders.set(holder.id, performance.now() + this.options.leaseMs);
+    if (++this.grantsSinceSweep >= 65_536) this.sweep();
+  }
+
+  /** Drops ended leases, so that the tables hold what is live (plus at most the last 64 Ki grants). */
+  private sweep(): void {
+    this.grantsSinceSweep = 0;
+    const now = performance.now();
+    for (const table of [this.dirs, this.attrs]) {
+      for (const [key, holders] of table) {
+        for (const [id, until] of holders) if (until <= now) holders.delete(id);
+        if (holders.size === 0) table.delete(key);
+      }
+    }
+  }
+
+  /**
+   * Asks holder `id` to forget; settles on its answer or when its lease ends (`leftMs`),
+   * whichever is first: a stopped, dead or unreachable holder has stopped trusting it by then.
+   */
+  private async recall(id: number, dirs: number[], inodes: number[], leftMs: number): Promise<void> {
+    this.stats.recalls++;
+    const ac = new AbortController();
+    const expiry = sleep(leftMs, 'expired' as const, { signal: ac.signal }).catch(() => 'aborted' as const);
+    const link = this.holders.get(id)?.link;
+    const answer =
+      link instanceof Connection && !link.closed
+        ? link.request('leaseRecall', { dirs, inodes }, Math.ceil(leftMs) + 1000).then(
+            () => 'answered' as const,
+            // A lost link or a refusal says nothing of the holder's caches: its lease's end does.
+            () => expiry,
+          )
+        : expiry;
+    const how = await Promise.race([answer, expiry]);
+    ac.abort();
+    if (how === 'expired') {
+      this.stats.expired++;
+      this.options.log.debug({ session: id, dirs: dirs.length, inodes: inodes.length }, 'lease recall not answered before the lease ended');
+    }
+  }
+}

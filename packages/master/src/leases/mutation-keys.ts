@@ -1,0 +1,67 @@
+import type { Mutation } from '../metadata/mutation.js';
+
+/** What leases a change touches: directories whose entries move, nodes whose attributes do. */
+export interface LeaseKeys {
+  dirs: number[];
+  inodes: number[];
+  /** Changes whose reach is not worth working out (recursive, restores): every lease. */
+  all?: boolean;
+}
+
+/** The parts of the metadata this needs, read before the change is applied. */
+export interface NameView {
+  lookup(dir: number, name: string): number | undefined;
+  isDir(inode: number): boolean;
+}
+
+/**
+ * The leases change `m` breaks, worked out before it is applied (an unlink's victim
+ * is known by its name only until then). A directory's attributes move with its entries
+ * (mtime, ctime, nlink), a node's with its links (nlink, ctime).
+ */
+export function leaseKeys(m: Mutation, md: NameView): LeaseKeys {
+  switch (m.op) {
+    case 'create':
+      return { dirs: [m.parent], inodes: [m.parent] };
+    case 'link':
+      return { dirs: [m.parent], inodes: [m.parent, m.inode] };
+    case 'unlink':
+    case 'rmdir': {
+      const victim = md.lookup(m.parent, m.name);
+      return victim === undefined
+        ? { dirs: [m.parent], inodes: [m.parent] }
+        : { dirs: m.op === 'rmdir' ? [m.parent, victim] : [m.parent], inodes: [m.parent, victim] };
+    }
+    case 'rename': {
+      const dirs = [m.parent, m.newParent];
+      const inodes = [m.parent, m.newParent];
+      for (const inode of [md.lookup(m.parent, m.name), md.lookup(m.newParent, m.newName)]) {
+        if (inode === undefined) continue;
+        inodes.push(inode);
+        // A directory that moves gets another '..'.
+        if (md.isDir(inode)) dirs.push(inode);
+      }
+      return { dirs, inodes };
+    }
+    case 'setattr':
+    case 'setxattr':
+    case 'removexattr':
+    case 'length':
+    case 'chunkAlloc':
+    case 'chunkErase':
+    case 'appendChunks':
+    case 'purge':
+    case 'sustain':
+      return { dirs: [], inodes: [m.inode] };
+    case 'setgoal':
+    case 'settrashtime':
+      return m.recursive ? { dirs: [], inodes: [], all: true } : { dirs: [], inodes: [m.inode] };
+    case 'snapshot':
+      return m.overwrite ? { dirs: [], inodes: [], all: true } : { dirs: [m.parent], inodes: [m.parent] };
+    case 'undelete':
+      // Back under its old path, whichever directories that takes.
+      return { dirs: [], inodes: [], all: true };
+    case 'chunkVersion':
+      return { dirs: [], inodes: [] };
+  }
+}

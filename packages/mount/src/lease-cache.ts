@@ -1,0 +1,156 @@
+import type { Attr } from '@tsmfs/protocol';
+
+/** When a request was sent and what the mount knew then: its answer is leased only if no recall came since. */
+export interface Ticket {
+  /** performance.now() before the request was sent. */
+  at: number;
+  /** The session's lease time then (0: none). */
+  leaseMs: number;
+  /** LeaseCache.recalls then. */
+  recalls: number;
+}
+
+/** What the kernel must forget: entries (directory, name) and inodes' attributes. */
+export interface KernelForget {
+  entries: [number, string][];
+  inodes: number[];
+}
+
+/** Kept short of the master's end of a lease: the two clocks run at the same rate, this absorbs timer slop. */
+const MARGIN_MS = 50;
+/** Directories and attributes leased at once; beyond, new answers are not leased (ended ones are dropped first). */
+const MAX_LEASED = 100_000;
+
+interface DirLease {
+  until: number;
+  /** name → inode, or null for a name that does not exist. */
+  names: Map<string, number | null>;
+}
+
+/**
+ * What the master leased to this mount (docs/mount.md, "Leases"): a directory's entries,
+ * negative ones included, and nodes' attributes, each until its lease ends or the master
+ * recalls it. A lease counts from the request's sending (the master counts from its
+ * reception, later), and an answer is leased only if no recall arrived while it was on
+ * its way: it may predate the change the recall was for. A directory's names are kept
+ * across a renewal only when the renewal arrived before the previous lease ended here
+ * (so the master's had not ended either): otherwise a change may have gone unrecalled.
+ */
+export class LeaseCache {
+  private readonly dirs = new Map<number, DirLease>();
+  private readonly attrs = new Map<number, { until: number; attr: Attr }>();
+  /** Recalls (and link losses) seen: answers to requests sent before one are not leased. */
+  recalls = 0;
+
+  ticket(leaseMs: number): Ticket {
+    return { at: performance.now(), leaseMs, recalls: this.recalls };
+  }
+
+  /** The leased answer of a lookup: its attributes, null for a leased "no such name", undefined when not leased. */
+  entry(parent: number, name: string): Attr | null | undefined {
+    const d = this.liveDir(parent);
+    const inode = d?.names.get(name);
+    if (inode === undefined) return undefined;
+    if (inode === null) return null;
+    return this.attr(inode);
+  }
+
+  attr(inode: number): Attr | undefined {
+    const a = this.attrs.get(inode);
+    if (!a) return undefined;
+    if (a.until > performance.now()) return a.attr;
+    this.attrs.delete(inode);
+    return undefined;
+  }
+
+  /** Seconds `name`'s entry in `parent` stays leased (0: not leased). */
+  entrySec(parent: number, name: string): number {
+    const d = this.liveDir(parent);
+    return d && d.names.has(name) ? remainingSec(d.until) : 0;
+  }
+
+  /** Seconds `inode`'s attributes stay leased (0: not leased). */
+  attrSec(inode: number): number {
+    const a = this.attrs.get(inode);
+    return a ? remainingSec(a.until) : 0;
+  }
+
+  /** Records `name` in `parent` (inode, or null: no such name) as answered for a request sent at `t`. */
+  putEntry(parent: number, name: string, inode: number | null, t: Ticket): void {
+    if (!this.current(t)) {
+      this.dropName(parent, name);
+      return;
+    }
+    const now = performance.now();
+    const until = t.at + t.leaseMs - MARGIN_MS;
+    let d = this.dirs.get(parent);
+    if (!d || d.until <= now) {
+      if (!d && !this.room(this.dirs)) return;
+      d = { until, names: new Map() };
+      this.dirs.set(parent, d);
+    } else d.until = Math.max(d.until, until);
+    d.names.set(name, inode);
+  }
+
+  /** Records attributes answered for a request sent at `t`. */
+  putAttr(a: Attr, t: Ticket): void {
+    if (!this.current(t)) {
+      this.attrs.delete(a.inode);
+      return;
+    }
+    if (!this.attrs.has(a.inode) && !this.room(this.attrs)) return;
+    this.attrs.set(a.inode, { until: t.at + t.leaseMs - MARGIN_MS, attr: a });
+  }
+
+  /** This mount changed the name: what it knew of it is gone (its own answer puts the new one). */
+  dropName(parent: number, name: string): void {
+    this.dirs.get(parent)?.names.delete(name);
+  }
+
+  dropAttr(inode: number): void {
+    this.attrs.delete(inode);
+  }
+
+  /** The master's recall: forgets the leases and says what the kernel was told under them. */
+  recall(dirs: readonly number[], inodes: readonly number[]): KernelForget {
+    this.recalls++;
+    const out: KernelForget = { entries: [], inodes: [] };
+    for (const dir of dirs) {
+      const d = this.dirs.get(dir);
+      if (!d) continue;
+      this.dirs.delete(dir);
+      for (const [name, inode] of d.names) if (inode !== null) out.entries.push([dir, name]);
+    }
+    for (const inode of inodes) if (this.attrs.delete(inode)) out.inodes.push(inode);
+    return out;
+  }
+
+  /** The link dropped (or a reconnect): no lease holds any more. */
+  recallAll(): KernelForget {
+    return this.recall([...this.dirs.keys()], [...this.attrs.keys()]);
+  }
+
+  private current(t: Ticket): boolean {
+    return t.leaseMs > 0 && t.recalls === this.recalls;
+  }
+
+  private liveDir(dir: number): DirLease | undefined {
+    const d = this.dirs.get(dir);
+    if (!d) return undefined;
+    if (d.until > performance.now()) return d;
+    this.dirs.delete(dir);
+    return undefined;
+  }
+
+  /** Whether one more lease fits, after dropping the ended ones if need be. */
+  private room(table: Map<number, { until: number }>): boolean {
+    if (table.size < MAX_LEASED) return true;
+    const now = performance.now();
+    for (const [k, v] of table) if (v.until <= now) table.delete(k);
+    return table.size < MAX_LEASED;
+  }
+}
+
+function remainingSec(until: number): number {
+  return Math.max(0, (until - performance.now()) / 1000);
+}
