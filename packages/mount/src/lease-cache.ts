@@ -25,6 +25,12 @@ interface DirLease {
   until: number;
   /** name → inode, or null for a name that does not exist. */
   names: Map<string, number | null>;
+  /**
+   * `names` holds every name of the directory (a whole listing, or a directory made
+   * here, was read under this lease): any other name does not exist. What makes the
+   * lookup before each create local (CephFS's "complete" directories).
+   */
+  complete: boolean;
 }
 
 /**
@@ -48,9 +54,10 @@ export class LeaseCache {
 
   /** The leased answer of a lookup: its attributes, null for a leased "no such name", undefined when not leased. */
   entry(parent: number, name: string): Attr | null | undefined {
+    if (name === '.' || name === '..') return undefined;
     const d = this.liveDir(parent);
     const inode = d?.names.get(name);
-    if (inode === undefined) return undefined;
+    if (inode === undefined) return d?.complete ? null : undefined;
     if (inode === null) return null;
     return this.attr(inode);
   }
@@ -81,15 +88,17 @@ export class LeaseCache {
       this.dropName(parent, name);
       return;
     }
-    const now = performance.now();
-    const until = t.at + t.leaseMs - MARGIN_MS;
-    let d = this.dirs.get(parent);
-    if (!d || d.until <= now) {
-      if (!d && !this.room(this.dirs)) return;
-      d = { until, names: new Map() };
-      this.dirs.set(parent, d);
-    } else d.until = Math.max(d.until, until);
-    d.names.set(name, inode);
+    this.dirLease(parent, t)?.names.set(name, inode);
+  }
+
+  /**
+   * Every name of `parent` has been put (with putEntry, same ticket) — a whole listing,
+   * or an empty directory this mount just made: from now on a name not there is missing.
+   */
+  putComplete(parent: number, t: Ticket): void {
+    if (!this.current(t)) return;
+    const d = this.dirLease(parent, t);
+    if (d) d.complete = true;
   }
 
   /** Records attributes answered for a request sent at `t`. */
@@ -102,9 +111,16 @@ export class LeaseCache {
     this.attrs.set(a.inode, { until: t.at + t.leaseMs - MARGIN_MS, attr: a });
   }
 
-  /** This mount changed the name: what it knew of it is gone (its own answer puts the new one). */
-  dropName(parent: number, name: string): void {
-    this.dirs.get(parent)?.names.delete(name);
+  /**
+   * This mount changed the name: what it knew of it is gone (its own answer puts the new
+   * one). `gone`: the name is known not to exist now (an unlink that succeeded); otherwise
+   * the directory is no longer known whole.
+   */
+  dropName(parent: number, name: string, gone = false): void {
+    const d = this.dirs.get(parent);
+    if (!d) return;
+    d.names.delete(name);
+    if (!gone) d.complete = false;
   }
 
   dropAttr(inode: number): void {
@@ -128,6 +144,19 @@ export class LeaseCache {
   /** The link dropped (or a reconnect): no lease holds any more. */
   recallAll(): KernelForget {
     return this.recall([...this.dirs.keys()], [...this.attrs.keys()]);
+  }
+
+  /** The lease of `parent` extended by an answer to a request sent at `t`, or a new one if it had ended. */
+  private dirLease(parent: number, t: Ticket): DirLease | undefined {
+    const now = performance.now();
+    const until = t.at + t.leaseMs - MARGIN_MS;
+    let d = this.dirs.get(parent);
+    if (!d || d.until <= now) {
+      if (!d && !this.room(this.dirs)) return undefined;
+      d = { until, names: new Map(), complete: false };
+      this.dirs.set(parent, d);
+    } else d.until = Math.max(d.until, until);
+    return d;
   }
 
   private current(t: Ticket): boolean {

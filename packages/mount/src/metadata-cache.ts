@@ -101,11 +101,11 @@ export class MetadataCache {
     this.leases.dropAttr(inode);
   }
 
-  /** Forgets a name (and the attr of what it named: its nlink or ctime changes). */
-  dropEntry(parent: number, name: string): void {
+  /** Forgets a name (and the attr of what it named: its nlink or ctime changes); `gone`: it no longer exists. */
+  dropEntry(parent: number, name: string, gone = false): void {
     const leased = this.leases.entry(parent, name);
     if (leased) this.leases.dropAttr(leased.inode);
-    this.leases.dropName(parent, name);
+    this.leases.dropName(parent, name, gone);
     this.leases.dropAttr(parent);
     const k = key(parent, name);
     const inode = this.entries.get(k);

@@ -266,7 +266,10 @@ export class MountOps implements LowLevelOps {
     const t = this.cache.ticket();
     const a = await this.changing([p], this.session.mkdir(p, name, mode & 0o7777, { cred: this.cred(ctx), umask: 0 }));
     this.parents.set(a.inode, parent);
-    return this.created(p, name, a, t);
+    const entry = this.created(p, name, a, t);
+    // Empty, and leased to its maker with mkdir's answer.
+    this.cache.leases.putComplete(a.inode, t);
+    return entry;
   }
 
   async symlink(ctx: RequestContext, parent: number, name: string, target: string): Promise<EntryResult> {
@@ -287,20 +290,24 @@ export class MountOps implements LowLevelOps {
   async unlink(ctx: RequestContext, parent: number, name: string): Promise<void> {
     this.counters.count('unlink');
     const p = this.writableParent(parent, name);
+    let gone = false;
     try {
       await this.changing([p], this.session.unlink(p, name, { cred: this.cred(ctx) }));
+      gone = true;
     } finally {
-      this.cache.dropEntry(p, name);
+      this.cache.dropEntry(p, name, gone);
     }
   }
 
   async rmdir(ctx: RequestContext, parent: number, name: string): Promise<void> {
     this.counters.count('rmdir');
     const p = this.writableParent(parent, name);
+    let gone = false;
     try {
       await this.changing([p], this.session.rmdir(p, name, { cred: this.cred(ctx) }));
+      gone = true;
     } finally {
-      this.cache.dropEntry(p, name);
+      this.cache.dropEntry(p, name, gone);
     }
   }
 
@@ -342,6 +349,8 @@ export class MountOps implements LowLevelOps {
       entries.push(kernelDirEntry(e.name, this.inodes.toKernel(e.inode), e.type, entries.length + 1));
       attrs.push(e.attr);
     }
+    // The whole listing, read under the directory's lease: names not in it do not exist.
+    if (listing.every((e) => e.attr)) this.cache.leases.putComplete(inode, t);
     const fh = this.nextDirFh++;
     this.dirs.set(fh, { inode, entries, attrs, stamp });
     return { fh };
@@ -578,7 +587,8 @@ export class MountOps implements LowLevelOps {
   /** A new name's attributes, just made by the master (a link to a file open here follows the size rule). */
   private created(parent: number, name: string, a: Attr, t: Ticket): EntryResult {
     const stamp = this.files.stamp();
-    this.cache.dropEntry(parent, name);
+    // The name exists now: putEntry records it (or, for an answer it cannot lease, forgets the directory's wholeness).
+    this.cache.dropEntry(parent, name, true);
     this.cache.putEntry(parent, name, a, t, this.files.current(a.inode, stamp));
     return this.entry(a, stamp, parent, name);
   }

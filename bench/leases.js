@@ -1,0 +1,70 @@
+#!/usr/bin/env node
+// Metadata leases (issue 11, item 3): requests per operation and rates through one mount.
+// A master and one chunkserver on loopback, one tsmfs-mount; N creates in a fresh
+// directory, N stats of them right after (warm), an `ls -l` of the directory, N stats
+// again after the kernel's and mount's 1 s timeouts have passed (what leases keep local).
+// For each step: ops/s, the mount's FUSE requests per op (its .stats counters) and the
+// master's requests per op (tsmfs_master_requests_total). `--lease-time 0` turns leases
+// off (LEASE_TIME = 0). Run the same file from another checkout for before/after.
+// JSON on stdout, progress on stderr.
+import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { promisify } from 'node:util';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Command } from 'commander';
+import { mountCluster, startDataCluster, stopCluster } from './lib/cluster.js';
+import { runFsOps } from './lib/fs-ops.js';
+
+const opts = new Command('bench-leases')
+  .option('--files <n>', 'files created, then stated', '5000')
+  .option('--lease-time <s>', 'LEASE_TIME of the master (default: the master\'s default; 0 = no leases)')
+  .parse()
+  .opts();
+const N = Number(opts.files);
+const progress = (m) => process.stderr.write(`[bench leases] ${m}\n`);
+
+const dir = mkdtempSync(join(tmpdir(), 'tsmfs-bench-leases-'));
+const masterConfig = opts.leaseTime === undefined ? {} : { LEASE_TIME: Number(opts.leaseTime) };
+let cluster;
+try {
+  cluster = await startDataCluster(dir, { chunkservers: 1, masterConfig });
+  const mnt = await mountCluster(cluster, join(dir, 'mnt'), { goal: 1 });
+  const httpPort = /HTTP_LISTEN_PORT = (\d+)/.exec(readFileSync(join(dir, 'master.cfg'), 'utf8'))[1];
+  const masterCounts = async () => {
+    const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
+    const out = {};
+    for (const m of text.matchAll(/^tsmfs_master_requests_total\{op="(\w+)",status="\w+"\} (\d+)/gm)) out[m[1]] = (out[m[1]] ?? 0) + Number(m[2]);
+    return out;
+  };
+  const fuseCounts = () => {
+    const out = {};
+    for (const m of readFileSync(join(mnt, '.stats'), 'utf8').matchAll(/^op_(\w+): (\d+)/gm)) out[m[1]] = Number(m[2]);
+    return out;
+  };
+  const delta = (a, b) => Object.fromEntries(Object.keys(b).map((k) => [k, (b[k] - (a[k] ?? 0)) / N]).filter(([, v]) => v > 0));
+  const d = join(mnt, 'd');
+  mkdirSync(d);
+  const results = { files: N, leaseTime: opts.leaseTime ?? 'default' };
+  const step = async (name, run) => {
+    progress(name);
+    const [m0, f0] = [await masterCounts(), fuseCounts()];
+    const seconds = await run();
+    const [m1, f1] = [await masterCounts(), fuseCounts()];
+    results[name] = { perSecond: Math.round(N / seconds), seconds: Number(seconds.toFixed(3)), masterPerOp: delta(m0, m1), fusePerOp: delta(f0, f1) };
+  };
+  await step('create', () => runFsOps([{ op: 'create', dir: d, n: N }]));
+  await step('stat', () => runFsOps([{ op: 'stat', dir: d, n: N }]));
+  await step('ls_l', async () => {
+    const t0 = performance.now();
+    await promisify(execFile)('sh', ['-c', `ls -l ${d} > /dev/null`]);
+    return (performance.now() - t0) / 1000;
+  });
+  // Past the kernel's and the mount's own 1 s timeouts, inside the lease time.
+  await new Promise((r) => setTimeout(r, 2500));
+  await step('stat_after_2s', () => runFsOps([{ op: 'stat', dir: d, n: N }]));
+  console.log(JSON.stringify(results, null, 2));
+} finally {
+  if (cluster) await stopCluster(cluster);
+  rmSync(dir, { recursive: true, force: true });
+}
