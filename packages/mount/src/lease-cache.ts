@@ -1,4 +1,4 @@
-import type { Attr } from '@tsmfs/protocol';
+import { type Attr, MAX_NAME_LENGTH } from '@tsmfs/protocol';
 
 /** When a request was sent and what the mount knew then: its answer is leased only if no recall came since. */
 export interface Ticket {
@@ -54,7 +54,8 @@ export class LeaseCache {
 
   /** The leased answer of a lookup: its attributes, null for a leased "no such name", undefined when not leased. */
   entry(parent: number, name: string): Attr | null | undefined {
-    if (name === '.' || name === '..') return undefined;
+    // '.', '..' and over-long names are the master's to answer (a complete directory holds none of them).
+    if (name === '.' || name === '..' || Buffer.byteLength(name) > MAX_NAME_LENGTH) return undefined;
     const d = this.liveDir(parent);
     const inode = d?.names.get(name);
     if (inode === undefined) return d?.complete ? null : undefined;
