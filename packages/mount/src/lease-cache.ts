@@ -83,13 +83,20 @@ export class LeaseCache {
     return a ? remainingSec(a.until) : 0;
   }
 
-  /** Records `name` in `parent` (inode, or null: no such name) as answered for a request sent at `t`. */
-  putEntry(parent: number, name: string, inode: number | null, t: Ticket): void {
+  /**
+   * Records `name` in `parent` (inode, or null: no such name) as answered for a request
+   * sent at `t`; `renews`: the answer came with a lease on the directory (a lookup, a
+   * listing), else (this mount's own create, link…) the name is kept only while the
+   * directory's lease lasts.
+   */
+  putEntry(parent: number, name: string, inode: number | null, t: Ticket, renews = true): void {
     if (!this.current(t)) {
       this.dropName(parent, name);
       return;
     }
-    this.dirLease(parent, t)?.names.set(name, inode);
+    // A create's answer carries no lease on its directory: the name joins a live one only.
+    const d = renews ? this.dirLease(parent, t) : this.liveDir(parent);
+    if (d) d.names.set(name, inode);
   }
 
   /**

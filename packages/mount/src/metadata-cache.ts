@@ -82,10 +82,13 @@ export class MetadataCache {
     if (t.leaseMs > 0) this.leases.putEntry(parent, name, null, t);
   }
 
-  /** `withAttr` false: the name only (the attributes may predate a change made here since they were asked for). */
-  putEntry(parent: number, name: string, a: Attr, t: Ticket, withAttr = true): void {
+  /**
+   * `withAttr` false: the name only (the attributes may predate a change made here since
+   * they were asked for); `renews` false: the answer leased no directory (LeaseCache.putEntry).
+   */
+  putEntry(parent: number, name: string, a: Attr, t: Ticket, withAttr = true, renews = true): void {
     if (t.leaseMs > 0) {
-      this.leases.putEntry(parent, name, a.inode, t);
+      this.leases.putEntry(parent, name, a.inode, t, renews);
       if (withAttr) this.leases.putAttr(a, t);
       else this.leases.dropAttr(a.inode);
       return;

@@ -589,7 +589,7 @@ export class MountOps implements LowLevelOps {
     const stamp = this.files.stamp();
     // The name exists now: putEntry records it (or, for an answer it cannot lease, forgets the directory's wholeness).
     this.cache.dropEntry(parent, name, true);
-    this.cache.putEntry(parent, name, a, t, this.files.current(a.inode, stamp));
+    this.cache.putEntry(parent, name, a, t, this.files.current(a.inode, stamp), false);
     return this.entry(a, stamp, parent, name);
   }
 

@@ -1,0 +1,44 @@
+import { describe, expect, it } from 'vitest';
+import { createEmptyMetadata } from '../metadata/metadata.js';
+import { Namespace } from '../metadata/namespace.js';
+import type { Mutation } from '../metadata/mutation.js';
+import { masterClock } from '../master.js';
+import { leaseKeys } from './mutation-keys.js';
+
+const ROOT = { uid: 0, gid: 0, groups: [0] };
+
+/** A real namespace: the keys of every mutation it commits, worked out before it applies (as Leases sees them). */
+function recorded() {
+  const ns = new Namespace(createEmptyMetadata(masterClock()), () => undefined, masterClock);
+  const seen: { op: Mutation['op']; dirs: number[]; inodes: number[]; all?: boolean }[] = [];
+  ns.observe = (m, md) => seen.push({ op: m.op, ...leaseKeys(m, md) });
+  return { ns, seen };
+}
+
+describe('the leases a change breaks', () => {
+  it('an unlink breaks the directory and the victim it names (known only before it is applied)', () => {
+    const { ns, seen } = recorded();
+    const f = ns.mknod({ cred: ROOT, parent: 1, name: 'f', type: 'file', mode: 0o644, umask: 0, rdev: 0 }).attr.inode;
+    expect(seen.pop()).toEqual({ op: 'create', dirs: [1], inodes: [1] });
+    ns.unlink({ cred: ROOT, parent: 1, name: 'f' });
+    expect(seen.pop()).toEqual({ op: 'unlink', dirs: [1], inodes: [1, f] });
+  });
+
+  it('a rename of a directory breaks both parents, both names\' nodes and the moved directory\'s own entries (its "..")', () => {
+    const { ns, seen } = recorded();
+    const a = ns.mkdir({ cred: ROOT, parent: 1, name: 'a', mode: 0o755, umask: 0 }).attr.inode;
+    const b = ns.mkdir({ cred: ROOT, parent: 1, name: 'b', mode: 0o755, umask: 0 }).attr.inode;
+    const d = ns.mkdir({ cred: ROOT, parent: a, name: 'd', mode: 0o755, umask: 0 }).attr.inode;
+    ns.rename({ cred: ROOT, parent: a, name: 'd', newParent: b, newName: 'e', flags: 0 });
+    expect(seen.pop()).toEqual({ op: 'rename', dirs: [a, b, d], inodes: [a, b, d] });
+  });
+
+  it('attribute changes break the node; recursive ones and undelete break every lease', () => {
+    const { ns, seen } = recorded();
+    const f = ns.mknod({ cred: ROOT, parent: 1, name: 'f', type: 'file', mode: 0o644, umask: 0, rdev: 0 }).attr.inode;
+    ns.setattr({ cred: ROOT, inode: f, mode: 0o600 });
+    expect(seen.pop()).toEqual({ op: 'setattr', dirs: [], inodes: [f] });
+    ns.setgoal({ cred: ROOT, inode: 1, goal: 3, mode: 'set', recursive: true });
+    expect(seen.pop()?.all).toBe(true);
+  });
+});
