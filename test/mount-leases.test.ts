@@ -60,6 +60,12 @@ describe('leases between two mounts', () => {
     await shOk(`echo longer > ${a.path}/d/none`);
     expect((await stat(join(b.path, 'd/none'))).size).toBe(7);
     expect(await readFile(join(b.path, 'd/none'), 'utf8')).toBe('longer\n');
+    // an xattr through a, on a file b holds leased as having none (answered locally till then)
+    const xattr = (m: Mount, set?: string) =>
+      sh(`python3 -c 'import os,sys; p=sys.argv[1]; ${set ? `os.setxattr(p, "user.k", b"${set}")` : 'print(os.getxattr(p, "user.k").decode())'}' ${m.path}/d/none`);
+    expect((await xattr(b)).stderr).toContain('No data available');
+    expect((await xattr(a, 'v1')).code).toBe(0);
+    expect((await xattr(b)).stdout).toBe('v1\n');
     // unlink and rename through a
     await shOk(`rm ${a.path}/d/f`);
     expect(await errno(stat(join(b.path, 'd/f')))).toBe('ENOENT');

@@ -538,6 +538,10 @@ export class MountOps implements LowLevelOps {
     if (name.startsWith(ACL_XATTR) || this.hidden.isHidden(ino)) throw fail('ENODATA');
     const inode = this.inodes.toMaster(ino);
     const key = `${inode}/${name}`;
+    if (this.cache.leases.attr(inode)?.noXattrs) {
+      this.counters.count('getxattr_leased_missing');
+      throw fail('ENODATA');
+    }
     if (this.missingXattrs.has(key)) throw fail('ENODATA');
     try {
       return await this.session.getxattr(inode, name, { cred: this.cred(ctx) });
@@ -550,7 +554,9 @@ export class MountOps implements LowLevelOps {
   async listxattr(ctx: RequestContext, ino: number): Promise<string[]> {
     this.counters.count('listxattr');
     if (this.hidden.isHidden(ino)) return [];
-    return this.session.listxattr(this.inodes.toMaster(ino), { cred: this.cred(ctx) });
+    const inode = this.inodes.toMaster(ino);
+    if (this.cache.leases.attr(inode)?.noXattrs) return [];
+    return this.session.listxattr(inode, { cred: this.cred(ctx) });
   }
 
   async removexattr(ctx: RequestContext, ino: number, name: string): Promise<void> {

@@ -36,6 +36,12 @@ export const Attr = t.obj({
   rdev: t.u32,
   goal: t.u8,
   trashtime: t.u32,
+  /**
+   * The node has no extended attribute (MooseFS's MATTR_NOXATTR): set on the answers a
+   * session gets leased, so that its client answers getxattr/listxattr while the lease
+   * lasts (an xattr change recalls it). Absent: unknown.
+   */
+  noXattrs: t.opt(t.bool),
 });
 export type Attr = Infer<typeof Attr>;
 

@@ -121,8 +121,8 @@ export class ClientRequests {
     const reply = (HANDLERS[name] as Handler<N>)(this, session, req);
     // Attributes answered at once are the node's as of now: leased with the answer. One
     // answered later (after chunkservers) may predate a change another session made meanwhile.
-    if (leases && !(reply instanceof Promise)) {
-      grantAttrs(leases, session, reply);
+    if (leases && leases.leaseMs > 0 && !session.meta && !(reply instanceof Promise)) {
+      grantAttrs(leases, session, reply, this.ns.md.xattrs);
       // A new directory is empty: its maker may answer every lookup in it.
       if (name === 'mkdir') leases.grantDir(session, (reply as Reply<'mkdir'>).attr.inode);
     }
@@ -140,11 +140,15 @@ function believedHandle(session: Session, req: Request<'setattr'>): Request<'set
   return rest;
 }
 
-/** Leases the attributes a reply carries (`attr`, or a readdir's entries'). */
-function grantAttrs(leases: Leases, session: Session, reply: unknown): void {
+/** Leases the attributes a reply carries (`attr`, or a readdir's entries'), saying which nodes have no xattr. */
+function grantAttrs(leases: Leases, session: Session, reply: unknown, xattrs: ReadonlyMap<number, ReadonlyMap<string, unknown>>): void {
+  const grant = (a: Attr) => {
+    leases.grantAttr(session, a.inode);
+    if (!xattrs.get(a.inode)?.size) a.noXattrs = true;
+  };
   const r = reply as { attr?: Attr; entries?: { attr?: Attr }[] };
-  if (r.attr) leases.grantAttr(session, r.attr.inode);
-  else if (Array.isArray(r.entries)) for (const e of r.entries) if (e.attr) leases.grantAttr(session, e.attr.inode);
+  if (r.attr) grant(r.attr);
+  else if (Array.isArray(r.entries)) for (const e of r.entries) if (e.attr) grant(e.attr);
 }
 
 function served<T>(part: T | undefined, name: SessionMessage): T {
