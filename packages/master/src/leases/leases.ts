@@ -161,7 +161,7 @@ export class Leases {
   private async recall(id: number, dirs: number[], inodes: number[], leftMs: number): Promise<void> {
     this.stats.recalls++;
     const ac = new AbortController();
-    const expiry = sleep(leftMs, 'expired' as const, { signal: ac.signal }).catch(() => 'aborted' as const);
+    const expiry = sleep(leftMs, 'expired' as const, { signal: ac.signal, ref: false }).catch(() => 'aborted' as const);
     const link = this.holders.get(id)?.link;
     const answer =
       link instanceof Connection && !link.closed
