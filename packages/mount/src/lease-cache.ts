@@ -23,6 +23,8 @@ const MAX_LEASED = 100_000;
 
 interface DirLease {
   until: number;
+  /** The lease time it was granted for: past half of it, lookups go to the master again to renew it. */
+  span: number;
   /** name → inode, or null for a name that does not exist. */
   names: Map<string, number | null>;
   /**
@@ -57,10 +59,18 @@ export class LeaseCache {
     // '.', '..' and over-long names are the master's to answer (a complete directory holds none of them).
     if (name === '.' || name === '..' || Buffer.byteLength(name) > MAX_NAME_LENGTH) return undefined;
     const d = this.liveDir(parent);
-    const inode = d?.names.get(name);
-    if (inode === undefined) return d?.complete ? null : undefined;
+    // In its second half a lease is renewed by the next lookup, so that a directory used
+    // all along stays known (and complete) instead of starting over when it ends.
+    if (!d || d.until - performance.now() < d.span / 2) return undefined;
+    const inode = d.names.get(name);
+    if (inode === undefined) return d.complete ? null : undefined;
     if (inode === null) return null;
     return this.attr(inode);
+  }
+
+  /** The inode this mount last knew `name` in `parent` by, if any (whatever the lease's age). */
+  inodeOf(parent: number, name: string): number | undefined {
+    return this.dirs.get(parent)?.names.get(name) ?? undefined;
   }
 
   attr(inode: number): Attr | undefined {
@@ -161,7 +171,7 @@ export class LeaseCache {
     let d = this.dirs.get(parent);
     if (!d || d.until <= now) {
       if (!d && !this.room(this.dirs)) return undefined;
-      d = { until, names: new Map(), complete: false };
+      d = { until, span: t.leaseMs, names: new Map(), complete: false };
       this.dirs.set(parent, d);
     } else d.until = Math.max(d.until, until);
     return d;

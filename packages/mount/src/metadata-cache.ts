@@ -106,8 +106,8 @@ export class MetadataCache {
 
   /** Forgets a name (and the attr of what it named: its nlink or ctime changes); `gone`: it no longer exists. */
   dropEntry(parent: number, name: string, gone = false): void {
-    const leased = this.leases.entry(parent, name);
-    if (leased) this.leases.dropAttr(leased.inode);
+    const known = this.leases.inodeOf(parent, name);
+    if (known !== undefined) this.leases.dropAttr(known);
     this.leases.dropName(parent, name, gone);
     this.leases.dropAttr(parent);
     const k = key(parent, name);
