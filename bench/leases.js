@@ -30,7 +30,8 @@ let cluster;
 try {
   cluster = await startDataCluster(dir, { chunkservers: 1, masterConfig });
   const mnt = await mountCluster(cluster, join(dir, 'mnt'), { goal: 1 });
-  const httpPort = /HTTP_LISTEN_PORT = (\d+)/.exec(readFileSync(join(dir, 'master.cfg'), 'utf8'))[1];
+  // The launcher's cluster knows its ports; an older checkout's wrote them to master.cfg.
+  const httpPort = cluster.master?.ports?.http ?? /HTTP_LISTEN_PORT = (\d+)/.exec(readFileSync(join(dir, 'master.cfg'), 'utf8'))[1];
   const masterCounts = async () => {
     const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
     const out = {};
