@@ -28,7 +28,7 @@ async function errno(p: Promise<unknown>): Promise<string | undefined> {
 async function twoMounts(config: Record<string, number> = {}) {
   const c = await Cluster.create({ master: { config: { REPLICATIONS_DELAY_INIT: 0, ...config } } });
   await c.addChunkservers(1);
-  const [a, b] = await Promise.all([Mount.start(c), Mount.start(c)]);
+  const [a, b] = await Promise.all([c.mount(), c.mount()]);
   return { c, a, b };
 }
 
