@@ -57,6 +57,8 @@ export interface SessionOptions {
   maxSends?: number;
   /** CLI tools (role 'cli'): act with the export rights of this live session, a mount's (docs/cli.md). */
   attach?: number;
+  /** Ask the master for metadata leases (see leaseMs, onRecall): a mount does. */
+  leases?: boolean;
 }
 
 export interface SessionInfo extends Reply<'register'> {
@@ -672,6 +674,7 @@ async function connect(
         passwordDigest: options.password === undefined ? undefined : passwordDigest(server.nonce, options.password),
         sessionId,
         attach: options.attach,
+        leases: options.leases,
       },
       options.connectTimeoutMs ?? 5000,
     );

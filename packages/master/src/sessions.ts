@@ -38,6 +38,8 @@ export interface Session {
    * anyway). What a setattr's viaWritableHandle is checked against.
    */
   readonly writers: Set<number>;
+  /** Its client answers lease recalls and asked for leases (register's `leases`). */
+  wantsLeases: boolean;
   /** The link currently serving it; undefined while disconnected. */
   link: object | undefined;
   expiry: NodeJS.Timeout | undefined;
@@ -109,12 +111,14 @@ export class Sessions {
       openedAt: Date.now(),
       opens: new Map(),
       writers: new Set(),
+      wantsLeases: false,
       link: undefined,
       expiry: undefined,
     };
     if (session.expiry) clearTimeout(session.expiry);
     session.expiry = undefined;
     session.link = peer.link;
+    session.wantsLeases = req.leases === true && !session.meta;
     this.sessions.set(session.id, session);
     // A client drops its leases with its link (the master cannot recall over a dead one).
     this.options.leases?.dropHolder(session);
@@ -152,6 +156,8 @@ export class Sessions {
       openedAt: Date.now(),
       opens: new Map(),
       writers: new Set(),
+      // A tool asks the master, never a cache: no leases.
+      wantsLeases: false,
       link: peer.link,
       expiry: undefined,
     };
@@ -169,7 +175,7 @@ export class Sessions {
       maxGoal: s.rule.maxGoal,
       minTrashtime: s.rule.minTrashtime,
       maxTrashtime: s.rule.maxTrashtime,
-      leaseMs: s.meta || !this.options.leases ? 0 : this.options.leases.leaseMs,
+      leaseMs: s.wantsLeases && this.options.leases ? this.options.leases.leaseMs : 0,
     };
   }
 

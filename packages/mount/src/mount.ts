@@ -42,6 +42,7 @@ export async function startMount(config: MountConfig, log: Logger): Promise<Runn
     mountpoint,
     name: `tsmfs-mount@${hostname()}:${process.pid}`,
     reconnectTimeoutMs: config.masterTimeoutSec * 1000,
+    leases: !config.meta,
   });
   session.on('disconnect', (err) => log.warn({ err: err?.message }, 'master link lost; operations wait for a reconnect'));
   session.on('reconnect', (info) => log.info({ sessionId: info.sessionId, master: info.master }, 'master link back'));

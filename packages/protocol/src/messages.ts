@@ -217,6 +217,11 @@ export const Messages = {
        * mount's, read from its .masterinfo) instead of matching the exports; docs/cli.md.
        */
       attach: t.opt(t.u53),
+      /**
+       * The client answers leaseRecall and wants metadata leases (a mount); the others (and
+       * clients that predate leases) get none, so no change ever waits for them.
+       */
+      leases: t.opt(t.bool),
     }),
     t.obj({
       sessionId: t.u53,

@@ -8,7 +8,8 @@ import { type NameView, leaseKeys } from './mutation-keys.js';
 /** A lease holder: a client session (sessions.ts's Session has these). */
 export interface Holder {
   readonly id: number;
-  readonly meta: boolean;
+  /** Its client asked for leases (and so answers recalls). */
+  readonly wantsLeases: boolean;
   link: object | undefined;
 }
 
@@ -134,7 +135,7 @@ export class Leases {
   }
 
   private grant(table: Map<number, Holders>, holder: Holder, key: number): void {
-    if (this.options.leaseMs <= 0 || holder.meta) return;
+    if (this.options.leaseMs <= 0 || !holder.wantsLeases) return;
     this.holders.set(holder.id, holder);
     let holders = table.get(key);
     if (!holders) table.set(key, (holders = new Map()));

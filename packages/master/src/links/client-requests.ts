@@ -121,7 +121,7 @@ export class ClientRequests {
     const reply = (HANDLERS[name] as Handler<N>)(this, session, req);
     // Attributes answered at once are the node's as of now: leased with the answer. One
     // answered later (after chunkservers) may predate a change another session made meanwhile.
-    if (leases && leases.leaseMs > 0 && !session.meta && !(reply instanceof Promise)) {
+    if (leases && leases.leaseMs > 0 && session.wantsLeases && !(reply instanceof Promise)) {
       grantAttrs(leases, session, reply, this.ns.md.xattrs);
       // A new directory is empty: its maker may answer every lookup in it.
       if (name === 'mkdir') leases.grantDir(session, (reply as Reply<'mkdir'>).attr.inode);
