@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Command } from 'commander';
 import { MasterSession } from '@tsmfs/client';
-import { Namespace, createEmptyMetadata, encodeDump, encodeEntry, masterClock } from '@tsmfs/master';
+import { Namespace, createEmptyMetadata, encodeDump, masterClock } from '@tsmfs/master';
+import { encodeEntry } from '@tsmfs/metastore';
 import { dial } from '@tsmfs/rpc';
 import { freePort, spawnDaemon, stop } from './lib/daemons.js';
 

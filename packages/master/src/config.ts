@@ -1,8 +1,7 @@
-import { statSync } from 'node:fs';
 import { ConfigError, type ConfigValues, describeConfigMarkdown, key, linkLimitKeys, niceLevelKey } from '@tsmfs/daemon';
 import { DEFAULT_PORTS } from '@tsmfs/protocol';
 import { DEFAULT_CONNECTION_LIMITS, DEFAULT_MAX_IN_FLIGHT } from '@tsmfs/rpc';
-import type { SaveMode } from './durability/changelog.js';
+import { type SaveMode, checkDataPath as checkDirectory } from '@tsmfs/metastore';
 
 /**
  * tsmfs-master's configuration keys, named as in mfsmaster.cfg wherever MooseFS has the
@@ -67,19 +66,7 @@ export function listenHost(host: string): string {
  * file system next to the real one.
  */
 export function checkDataPath(config: MasterConfig): void {
-  const dir = config.DATA_PATH;
-  let isDir: boolean;
-  try {
-    isDir = statSync(dir).isDirectory();
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new ConfigError(
-      code === 'ENOENT'
-        ? `DATA_PATH ${dir} does not exist (create it, writable by the user tsmfs-master runs as)`
-        : `DATA_PATH ${dir} cannot be used (${code ?? (err as Error).message})`,
-    );
-  }
-  if (!isDir) throw new ConfigError(`DATA_PATH ${dir} is not a directory`);
+  checkDirectory(config.DATA_PATH);
 }
 
 /**

@@ -1,6 +1,6 @@
 import type { Service } from '@tsmfs/daemon';
 import type { Logger } from 'pino';
-import type { DumpWritten } from './durability/metadata-store.js';
+import type { DumpWritten } from '@tsmfs/metastore';
 
 export interface DumpSchedulerOptions {
   /** METADATA_SAVE_FREQ in ms. */

@@ -1,4 +1,5 @@
 import { type Logger, type Service, linkLimits } from '@tsmfs/daemon';
+import { Changelog, DataLock, type MetadataCodec, MetadataStore } from '@tsmfs/metastore';
 import type { Timespec } from '@tsmfs/protocol';
 import { ChunkManager } from './chunks/chunk-manager.js';
 import { ChunkRequests } from './chunks/chunk-requests.js';
@@ -6,9 +7,6 @@ import { ChunkLoop } from './chunks/replication.js';
 import { ToolRequests } from './chunks/tool-requests.js';
 import { type MasterConfig, changelogSaveMode, checkDataPath, listenHost } from './config.js';
 import { DumpScheduler } from './dump-scheduler.js';
-import { Changelog } from './durability/changelog.js';
-import { DataLock } from './durability/data-lock.js';
-import { type MetadataCodec, MetadataStore } from './durability/metadata-store.js';
 import { ExportsFile } from './exports-file.js';
 import { Election } from './ha/election.js';
 import { ALONE, type HaGate, type LeaderAddresses } from './ha/gate.js';
@@ -23,6 +21,7 @@ import { ClientRequests } from './links/client-requests.js';
 import { MetaloggerLink } from './links/metalogger-link.js';
 import { applyMutation } from './metadata/apply.js';
 import { type Metadata, createEmptyMetadata } from './metadata/metadata.js';
+import type { Mutation } from './metadata/mutation.js';
 import { decodeDump, encodeDump } from './metadata/metadata-dump.js';
 import { Leases } from './leases/leases.js';
 import { Namespace } from './metadata/namespace.js';
@@ -36,7 +35,7 @@ export function masterClock(): Timespec {
   return { sec, nsec: Math.min(999_999_999, Math.floor((ms - sec * 1000) * 1e6)) };
 }
 
-export const metadataCodec: MetadataCodec<Metadata> = {
+export const metadataCodec: MetadataCodec<Metadata, Mutation> = {
   encode: encodeDump,
   decode: decodeDump,
   empty: () => createEmptyMetadata(masterClock()),
@@ -49,7 +48,7 @@ class NamespaceService implements Service {
   private ns: Namespace | undefined;
 
   constructor(
-    private readonly store: MetadataStore<Metadata>,
+    private readonly store: MetadataStore<Metadata, Mutation>,
     private readonly changelog: Changelog,
     private readonly onFatal?: (err: Error) => void,
     private readonly leases?: Leases,
@@ -113,11 +112,13 @@ export function buildMaster(config: MasterConfig, log: Logger, hooks: MasterHook
   const component = (name: string): Logger => log.child({ component: name });
   const limits = linkLimits(config);
   const lock = new DataLock(dir, component('data-lock'));
-  const store = new MetadataStore<Metadata>({
+  const store = new MetadataStore<Metadata, Mutation>({
     dir,
     codec: metadataCodec,
     keepPrevious: config.BACK_META_KEEP_PREVIOUS,
     backLogs: config.BACK_LOGS,
+    // `changelog` is made just below; the store only dumps once both have started.
+    changelogDurable: (version): Promise<void> => changelog.durable(version),
     log: component('metadata-store'),
   });
   const saveMode = changelogSaveMode(config);

@@ -2,7 +2,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { encodeEntry } from './durability/changelog-entry.js';
+import { encodeEntry } from '@tsmfs/metastore';
 import { masterClock } from './master.js';
 import { createEmptyMetadata } from './metadata/metadata.js';
 import { decodeDump, encodeDump } from './metadata/metadata-dump.js';

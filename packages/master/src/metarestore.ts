@@ -1,11 +1,10 @@
 import { closeSync, existsSync, fsyncSync, linkSync, openSync, readSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { EntryError, decodeEntry } from './durability/changelog-entry.js';
-import { firstVersion } from './durability/changelog-reader.js';
-import { type NumberedFile, DUMP_FILE, listChangelogs, listDumps, listMlChangelogs, listMlDumps } from './durability/data-path.js';
+import { type ChangelogEntry, DUMP_FILE, DumpError, EntryError, type NumberedFile, decodeEntry, firstVersion, listChangelogs, listDumps, listMlChangelogs, listMlDumps } from '@tsmfs/metastore';
 import { applyMutation } from './metadata/apply.js';
 import type { Metadata } from './metadata/metadata.js';
-import { DumpError, decodeDump, encodeDump } from './metadata/metadata-dump.js';
+import type { Mutation } from './metadata/mutation.js';
+import { decodeDump, encodeDump } from './metadata/metadata-dump.js';
 
 /**
  * tsmfs-metarestore's work (MooseFS's mfsmetarestore): a dump plus every later
@@ -193,9 +192,9 @@ function forEachLine(
   }
 }
 
-function decode(line: string, path: string, lineNo: number): ReturnType<typeof decodeEntry> | undefined {
+function decode(line: string, path: string, lineNo: number): ChangelogEntry<Mutation> | undefined {
   try {
-    return decodeEntry(line);
+    return decodeEntry<Mutation>(line);
   } catch (err) {
     if (err instanceof EntryError) throw new RestoreError(`${path}:${lineNo}: damaged changelog entry (${err.reason}): nothing was written`);
     throw err;

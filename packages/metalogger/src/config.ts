@@ -1,5 +1,5 @@
 import { ConfigError, type ConfigValues, key, niceLevelKey } from '@tsmfs/daemon';
-import { DEFAULT_PORTS } from '@tsmfs/protocol';
+import { type Address, DEFAULT_PORTS } from '@tsmfs/protocol';
 import { parseAddressList } from '@tsmfs/rpc';
 
 /**
@@ -24,13 +24,8 @@ export const metaloggerSchema = {
 export type MetaloggerSchema = typeof metaloggerSchema;
 export type MetaloggerConfig = ConfigValues<MetaloggerSchema>;
 
-export interface MasterAddress {
-  host: string;
-  port: number;
-}
-
 /** MASTER_HOST as a list: `a, b:9519, [::1]:9419`; a bare host takes MASTER_PORT. */
-export function masterAddresses(config: Pick<MetaloggerConfig, 'MASTER_HOST' | 'MASTER_PORT'>): MasterAddress[] {
+export function masterAddresses(config: Pick<MetaloggerConfig, 'MASTER_HOST' | 'MASTER_PORT'>): Address[] {
   try {
     return parseAddressList(config.MASTER_HOST, config.MASTER_PORT);
   } catch (err) {

@@ -1,9 +1,9 @@
 import { rmSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { type Logger, type Service } from '@tsmfs/daemon';
-import { DataLock, ML_DUMP_TEMP_FILE, checkDataPath } from '@tsmfs/master';
+import { ChangelogFollower, DataLock, METALOGGER_FILES, checkDataPath } from '@tsmfs/metastore';
 import { type MetaloggerConfig, masterAddresses } from './config.js';
-import { MasterConn } from './master-conn.js';
 import { MlChangelog } from './ml-changelog.js';
 
 /** The metalogger's changelog files: opened (resume point read back) before the link starts. */
@@ -16,7 +16,7 @@ class ChangelogFiles implements Service {
 
   async start(): Promise<void> {
     // A download cut short by a crash: never the newest dump, just a leftover.
-    rmSync(join(this.dir, ML_DUMP_TEMP_FILE), { force: true });
+    rmSync(join(this.dir, METALOGGER_FILES.dumpTemp), { force: true });
     await this.changelog.open();
   }
 
@@ -35,17 +35,20 @@ export interface MetaloggerHooks {
  * writes there) → the changelog files → the master link.
  */
 export function buildMetalogger(config: MetaloggerConfig, log: Logger, hooks: MetaloggerHooks = {}): Service[] {
-  checkDataPath(config as unknown as Parameters<typeof checkDataPath>[0]);
+  checkDataPath(config.DATA_PATH);
   const dir = config.DATA_PATH;
   const masters = masterAddresses(config);
   const component = (name: string): Logger => log.child({ component: name });
   const lock = new DataLock(dir, component('data-lock'));
   const changelog = new MlChangelog(dir, config.BACK_LOGS, config.CHANGELOG_FSYNC, component('ml-changelog'));
   const files = new ChangelogFiles(changelog, dir);
-  const link = new MasterConn({
+  const link = new ChangelogFollower({
     masters,
+    role: 'metalogger',
+    name: `metalogger@${hostname()}`,
+    sink: changelog,
     dir,
-    changelog,
+    files: METALOGGER_FILES,
     keepPrevious: config.BACK_META_KEEP_PREVIOUS,
     dumpEveryMs: config.META_DOWNLOAD_FREQ * 3_600_000,
     maxReconnectDelayMs: config.MASTER_RECONNECTION_DELAY * 1000,

@@ -1,7 +1,7 @@
 import { appendFileSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { encodeEntry } from '@tsmfs/master';
+import { encodeEntry } from '@tsmfs/metastore';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { MlChangelog } from './ml-changelog.js';

@@ -1,7 +1,7 @@
 import { mkdirSync, renameSync, truncateSync } from 'node:fs';
-import { type FileHandle, open, rename, rm, stat } from 'node:fs/promises';
+import { type FileHandle, open } from 'node:fs/promises';
 import { join } from 'node:path';
-import { listMlChangelogs, mlChangelogFile, readChangelogFile } from '@tsmfs/master';
+import { type FollowerSink, METALOGGER_FILES, listMlChangelogs, mlChangelogFile, readChangelogFile, rotateChangelogFiles } from '@tsmfs/metastore';
 import type { Logger } from 'pino';
 
 /**
@@ -13,7 +13,7 @@ import type { Logger } from 'pino';
  * last line is cut off, as the master does), and every append must continue it by
  * exactly one version, so a reconnect can neither leave a hole nor write a line twice.
  */
-export class MlChangelog {
+export class MlChangelog implements FollowerSink {
   private fh: FileHandle | undefined;
   private last = 0;
 
@@ -51,14 +51,7 @@ export class MlChangelog {
   /** Starts a new changelog_ml.0 (N → N+1, beyond BACK_LOGS removed); an empty one stays. */
   async rotate(): Promise<void> {
     await this.fh?.close();
-    const files = listMlChangelogs(this.dir);
-    const live = files[0]?.n === 0 ? files[0] : undefined;
-    if (!live || (await stat(live.path)).size > 0) {
-      for (const f of [...files].reverse()) {
-        if (f.n + 1 > this.backLogs) await rm(f.path, { force: true });
-        else await rename(f.path, join(this.dir, mlChangelogFile(f.n + 1)));
-      }
-    }
+    await rotateChangelogFiles(this.dir, this.backLogs, METALOGGER_FILES);
     this.fh = await open(join(this.dir, mlChangelogFile(0)), 'a');
   }
 

@@ -1,5 +1,5 @@
 import type { Reply } from '@tsmfs/protocol';
-import type { Changelog } from './changelog.js';
+import type { Changelog } from '@tsmfs/metastore';
 
 /**
  * A client's fsync(2)/fsyncdir: the changelog up to the version the master holds now is

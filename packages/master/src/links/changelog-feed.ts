@@ -1,6 +1,5 @@
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
-import { firstVersion } from '../durability/changelog-reader.js';
-import { listChangelogs } from '../durability/data-path.js';
+import { firstVersion, listChangelogs } from '@tsmfs/metastore';
 import { ChangelogWindow } from './changelog-window.js';
 
 /** What a follower asking for the entries after a version gets. */

@@ -5,7 +5,7 @@ import { TsmfsError } from '@tsmfs/protocol';
 import { type Connection, dial } from '@tsmfs/rpc';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Changelog } from '../durability/changelog.js';
+import { Changelog } from '@tsmfs/metastore';
 import { parseExports } from '../exports.js';
 import { createEmptyMetadata } from '../metadata/metadata.js';
 import { Namespace } from '../metadata/namespace.js';

@@ -2,7 +2,7 @@ import type { Service } from '@tsmfs/daemon';
 import { type MessageName, type Request, type SessionMessage, Status, TsmfsError, isSessionMessage } from '@tsmfs/protocol';
 import { type Connection, type Hello, type LinkLimits, RpcServer } from '@tsmfs/rpc';
 import type { Logger } from 'pino';
-import type { Changelog } from '../durability/changelog.js';
+import type { Changelog } from '@tsmfs/metastore';
 import { ALONE, type HaGate } from '../ha/gate.js';
 import { changes } from '../session-rules.js';
 import type { Session } from '../sessions.js';

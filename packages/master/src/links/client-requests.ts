@@ -1,7 +1,7 @@
 import { type Attr, type Reply, type Request, type SessionMessage, Status, TsmfsError } from '@tsmfs/protocol';
 import type { ChunkRequests } from '../chunks/chunk-requests.js';
 import type { ToolRequests } from '../chunks/tool-requests.js';
-import type { Changelog } from '../durability/changelog.js';
+import type { Changelog } from '@tsmfs/metastore';
 import { metaSync } from '../durability/meta-sync.js';
 import { ExportScope } from '../export-scope.js';
 import type { Leases } from '../leases/leases.js';

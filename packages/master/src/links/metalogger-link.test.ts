@@ -5,9 +5,7 @@ import { join } from 'node:path';
 import { type Connection, dial } from '@tsmfs/rpc';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Changelog, rotateChangelogFiles } from '../durability/changelog.js';
-import { decodeEntry, encodeEntry } from '../durability/changelog-entry.js';
-import { DUMP_FILE, changelogFile } from '../durability/data-path.js';
+import { Changelog, DUMP_FILE, changelogFile, decodeEntry, encodeEntry, frameDump, rotateChangelogFiles } from '@tsmfs/metastore';
 import type { Mutation } from '../metadata/mutation.js';
 import { ChangelogFeed } from './changelog-feed.js';
 import { MetaloggerLink } from './metalogger-link.js';
@@ -110,8 +108,7 @@ describe('metalogger link', () => {
 
   it('serves the newest dump in pieces with its sha256, pinned while a newer one replaces it', async () => {
     const { dir, conn } = await setup();
-    const dump = Buffer.alloc(3 * 1024 * 1024 + 17, 7);
-    dump.writeDoubleLE(42, 12);
+    const dump = frameDump(2, 42, Buffer.alloc(3 * 1024 * 1024 + 17, 7));
     writeFileSync(join(dir, DUMP_FILE), dump);
     const info = await conn.request('mlDumpOpen', {});
     expect(info.version).toBe(42);

@@ -1,12 +1,10 @@
-import { createHash } from 'node:crypto';
 import { type FileHandle, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Service } from '@tsmfs/daemon';
 import { type MessageName, type Reply, type Request, Status, TsmfsError } from '@tsmfs/protocol';
 import { type Connection, type Hello, type LinkLimits, RpcServer } from '@tsmfs/rpc';
 import type { Logger } from 'pino';
-import type { Changelog } from '../durability/changelog.js';
-import { DUMP_FILE } from '../durability/data-path.js';
+import { type Changelog, DUMP_FILE, digestDumpFile } from '@tsmfs/metastore';
 import { ALONE, type HaGate } from '../ha/gate.js';
 import { ChangelogFeed } from './changelog-feed.js';
 
@@ -192,7 +190,10 @@ export class MetaloggerLink implements Service {
     }
     try {
       const { size } = await fh.stat();
-      const { sha256, version } = await digestDump(fh, size);
+      // A header that does not parse is the master's file, not the follower's request: EIO.
+      const { sha256, version } = await digestDumpFile(fh, size).catch((err: Error) => {
+        throw new TsmfsError(Status.EIO, err.message);
+      });
       const handle = this.nextHandle++;
       dumps.set(handle, { fh, size });
       this.options.log.info({ version, size }, 'serving a metadata dump');
@@ -202,22 +203,6 @@ export class MetaloggerLink implements Service {
       throw err;
     }
   }
-}
-
-/** sha256 of the whole file, and the version from its header (f64 LE at byte 12). */
-async function digestDump(fh: FileHandle, size: number): Promise<{ sha256: Buffer; version: number }> {
-  const hash = createHash('sha256');
-  const buf = Buffer.alloc(4 * 1024 * 1024);
-  let version = -1;
-  for (let off = 0; off < size; ) {
-    const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, size - off), off);
-    if (bytesRead === 0) break;
-    if (off === 0 && bytesRead >= 20) version = buf.readDoubleLE(12);
-    hash.update(buf.subarray(0, bytesRead));
-    off += bytesRead;
-  }
-  if (!Number.isSafeInteger(version) || version < 0) throw new TsmfsError(Status.EIO, 'the metadata dump has no valid header');
-  return { sha256: hash.digest(), version };
 }
 
 async function readDump(dumps: Map<number, OpenDump>, req: Request<'mlDumpRead'>): Promise<Reply<'mlDumpRead'>> {

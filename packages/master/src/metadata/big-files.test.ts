@@ -8,7 +8,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { CHUNK_SIZE, type Cred, MAX_CHUNK_INDEX, MAX_FILE_SIZE } from '@tsmfs/protocol';
 import { describe, expect, it } from 'vitest';
-import { encodeEntry } from '../durability/changelog-entry.js';
+import { encodeEntry } from '@tsmfs/metastore';
 import { decodeDump, encodeDump } from './metadata-dump.js';
 import { createEmptyMetadata } from './metadata.js';
 import { ALICE, ROOT, TIB_100, errnoOf, freshLive } from './namespace-ops.test-helpers.js';

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { DumpError, decodeDump, dumpVersion, encodeDump } from './metadata-dump.js';
+import { DumpError, dumpVersion } from '@tsmfs/metastore';
+import { decodeDump, encodeDump } from './metadata-dump.js';
 import { createEmptyMetadata } from './metadata.js';
 import { extraOpArb, freshLive, opArb, runOp } from './namespace-ops.test-helpers.js';
 import { canonicalState } from './state-digest.js';

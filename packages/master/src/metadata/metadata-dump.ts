@@ -1,12 +1,9 @@
-import { crc32 } from 'node:zlib';
+import { DumpError, frameDump, unframeDump } from '@tsmfs/metastore';
 import { Metadata, TYPE_CODE, TYPE_NAME } from './metadata.js';
 
 /**
- * The metadata dump (metadata.tsmfs): a versioned binary image of the whole state.
- *
- *   magic "TSMFSMD1" | format u32 | metadata version f64 | payload length f64 | payload | crc32 u32
- *
- * All numbers little-endian; the CRC covers everything before it. The payload is a
+ * The metadata dump (metadata.tsmfs): a versioned binary image of the whole state, in the
+ * envelope of @tsmfs/metastore (magic, format, version, length, CRC32). The payload is a
  * sequence of sections (counters, inodes, directories, extra parents, xattrs, chunks,
  * trash, sustained) in a fixed order. Directory entries are written in their live
  * order, so readdir order survives a restart. Chunk locations are not written: the
@@ -16,17 +13,8 @@ import { Metadata, TYPE_CODE, TYPE_NAME } from './metadata.js';
  * file costs what its chunks cost; format 1 wrote every slot up to the last chunk and
  * is still read.
  */
-export const DUMP_MAGIC = Buffer.from('TSMFSMD1', 'latin1');
 export const DUMP_FORMAT = 2;
 const READABLE_FORMATS = [1, 2];
-const HEADER_SIZE = 8 + 4 + 8 + 8;
-
-export class DumpError extends Error {
-  constructor(readonly reason: 'magic' | 'format' | 'checksum' | 'truncated' | 'corrupt', message: string) {
-    super(`metadata dump: ${message}`);
-    this.name = 'DumpError';
-  }
-}
 
 export function encodeDump(md: Metadata): Buffer {
   const w = new Writer();
@@ -37,31 +25,17 @@ export function encodeDump(md: Metadata): Buffer {
   writeChunks(w, md);
   writeKept(w, md.trash);
   writeKept(w, md.sustained);
-  const payload = w.finish();
-  const out = Buffer.alloc(HEADER_SIZE + payload.length + 4);
-  DUMP_MAGIC.copy(out, 0);
-  out.writeUInt32LE(DUMP_FORMAT, 8);
-  out.writeDoubleLE(md.version, 12);
-  out.writeDoubleLE(payload.length, 20);
-  payload.copy(out, HEADER_SIZE);
-  out.writeUInt32LE(crc32(out.subarray(0, HEADER_SIZE + payload.length)), HEADER_SIZE + payload.length);
-  return out;
-}
-
-/** The metadata version recorded in a dump's header (checked like decodeDump does). */
-export function dumpVersion(buf: Buffer): number {
-  checkEnvelope(buf);
-  return buf.readDoubleLE(12);
+  return frameDump(DUMP_FORMAT, md.version, w.finish());
 }
 
 export function decodeDump(buf: Buffer): Metadata {
-  const payloadLength = checkEnvelope(buf);
-  const r = new Reader(buf.subarray(HEADER_SIZE, HEADER_SIZE + payloadLength));
+  const frame = unframeDump(buf, READABLE_FORMATS);
+  const r = new Reader(frame.payload);
   const md = new Metadata();
-  md.version = buf.readDoubleLE(12);
+  md.version = frame.version;
   try {
     readCounters(r, md);
-    readInodes(r, md, buf.readUInt32LE(8) === 1 ? readSlots : readRuns);
+    readInodes(r, md, frame.format === 1 ? readSlots : readRuns);
     readDirectories(r, md);
     readSideMaps(r, md);
     readChunks(r, md);
@@ -73,23 +47,6 @@ export function decodeDump(buf: Buffer): Metadata {
   }
   if (!r.atEnd()) throw new DumpError('corrupt', 'trailing bytes in payload');
   return md;
-}
-
-/** Magic, format, length and checksum; returns the payload length. */
-function checkEnvelope(buf: Buffer): number {
-  if (buf.length < DUMP_MAGIC.length || !buf.subarray(0, DUMP_MAGIC.length).equals(DUMP_MAGIC)) {
-    throw new DumpError(buf.length < DUMP_MAGIC.length ? 'truncated' : 'magic', 'not a tsmfs metadata dump');
-  }
-  if (buf.length < HEADER_SIZE + 4) throw new DumpError('truncated', 'header cut short');
-  const format = buf.readUInt32LE(8);
-  if (!READABLE_FORMATS.includes(format)) throw new DumpError('format', `format ${format}, this master reads ${READABLE_FORMATS.join(' and ')}`);
-  const payloadLength = buf.readDoubleLE(20);
-  if (!Number.isSafeInteger(payloadLength) || payloadLength < 0) throw new DumpError('corrupt', 'bad payload length');
-  if (buf.length < HEADER_SIZE + payloadLength + 4) throw new DumpError('truncated', 'payload cut short');
-  if (buf.length > HEADER_SIZE + payloadLength + 4) throw new DumpError('corrupt', 'bytes after the checksum');
-  const stored = buf.readUInt32LE(HEADER_SIZE + payloadLength);
-  if (stored !== crc32(buf.subarray(0, HEADER_SIZE + payloadLength))) throw new DumpError('checksum', 'checksum mismatch');
-  return payloadLength;
 }
 
 // ---- sections ---------------------------------------------------------------------

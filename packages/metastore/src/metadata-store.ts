@@ -1,30 +1,38 @@
-import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { link, open, rename, rm } from 'node:fs/promises';
+import { readFileSync, rmSync, statSync } from 'node:fs';
+import { link, open, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Service } from '@tsmfs/daemon';
 import type { Logger } from 'pino';
-import type { Mutation } from '../metadata/mutation.js';
 import { rotateChangelogFiles } from './changelog.js';
+import type { LoggedMutation } from './changelog-entry.js';
 import { replayChangelogs } from './changelog-reader.js';
-import { DUMP_FILE, DUMP_TEMP_FILE, dumpBackupFile, listChangelogs, listDumps } from './data-path.js';
+import { DUMP_FILE, DUMP_TEMP_FILE, MASTER_FILES, listChangelogs, listDumps } from './data-path.js';
+import { installDump } from './dump-file.js';
 import { fsyncDir } from './fsync-dir.js';
 
 /** What the store needs from the metadata: a dump codec and the replay step. */
-export interface MetadataCodec<M extends { version: number }> {
+export interface MetadataCodec<M extends { version: number }, Mu extends LoggedMutation = LoggedMutation> {
   encode(md: M): Buffer;
   /** Throws when the dump is damaged (bad magic, checksum mismatch, truncated). */
   decode(buf: Buffer): M;
   empty(): M;
-  apply(md: M, m: Mutation): void;
+  apply(md: M, m: Mu): void;
 }
 
-export interface MetadataStoreOptions<M extends { version: number }> {
+export interface MetadataStoreOptions<M extends { version: number }, Mu extends LoggedMutation = LoggedMutation> {
   dir: string;
-  codec: MetadataCodec<M>;
+  codec: MetadataCodec<M, Mu>;
   /** Older dumps kept as metadata.tsmfs.back.N (BACK_META_KEEP_PREVIOUS). */
   keepPrevious: number;
   /** Old changelogs kept (BACK_LOGS); the changelog is rotated after the shutdown dump. */
   backLogs: number;
+  /**
+   * Resolves once the changelog is on stable storage up to `version` (Changelog.durable).
+   * A dump at V is put in place only after that: a dump newer than the durable changelog
+   * would, after a crash, make the master continue at V+1 in a changelog that ends
+   * before V, a hole no start-up, metalogger or restore can cross.
+   */
+  changelogDurable: (version: number) => Promise<void>;
   log: Logger;
 }
 
@@ -48,12 +56,12 @@ export interface DumpWritten {
  * a new file system, dumped at once so that the changelog always has a dump to start
  * from. Shutdown (stop): a final dump, then the changelog is rotated.
  */
-export class MetadataStore<M extends { version: number }> implements Service {
+export class MetadataStore<M extends { version: number }, Mu extends LoggedMutation = LoggedMutation> implements Service {
   readonly name = 'metadata-store';
   private md: M | undefined;
   private dumpChain: Promise<unknown> = Promise.resolve();
 
-  constructor(private readonly options: MetadataStoreOptions<M>) {}
+  constructor(private readonly options: MetadataStoreOptions<M, Mu>) {}
 
   /** The loaded metadata; only after start(). */
   get metadata(): M {
@@ -88,7 +96,7 @@ export class MetadataStore<M extends { version: number }> implements Service {
     const { md, file, damaged } = this.newestGoodDump(dumps.map((d) => d.path));
     if (damaged.length > 0) await this.setAsideDamaged(damaged, file);
     const dumpVersion = md.version;
-    const replay = replayChangelogs(dir, dumpVersion, (entry) => {
+    const replay = replayChangelogs<Mu>(dir, dumpVersion, (entry) => {
       this.options.codec.apply(md, entry.mutation);
       if (md.version !== entry.version) {
         throw new MetadataStoreError(`changelog entry ${entry.version} left the metadata at version ${md.version}`);
@@ -163,25 +171,9 @@ export class MetadataStore<M extends { version: number }> implements Service {
     } finally {
       await fh.close();
     }
-    await this.shiftBackups();
-    await rename(tmp, join(dir, DUMP_FILE));
-    await fsyncDir(dir);
+    // At shutdown the changelog has already stopped (everything fsynced): this returns at once.
+    await this.options.changelogDurable(version);
+    await installDump(dir, MASTER_FILES, this.options.keepPrevious);
     return { version, bytes: bytes.length, ms: Date.now() - started };
-  }
-
-  /**
-   * metadata.tsmfs.back.N → N+1, then the current dump is hard-linked as back.1, so that
-   * the rename of the new dump over metadata.tsmfs is atomic and a crash at any point
-   * leaves a metadata.tsmfs in place.
-   */
-  private async shiftBackups(): Promise<void> {
-    const { dir, keepPrevious } = this.options;
-    const backups = listDumps(dir).filter((d) => d.n > 0);
-    for (const b of [...backups].reverse()) {
-      if (b.n + 1 > keepPrevious) await rm(b.path, { force: true });
-      else await rename(b.path, join(dir, dumpBackupFile(b.n + 1)));
-    }
-    const current = join(dir, DUMP_FILE);
-    if (keepPrevious > 0 && existsSync(current)) await link(current, join(dir, dumpBackupFile(1)));
   }
 }

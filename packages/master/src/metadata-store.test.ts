@@ -3,14 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { metadataCodec } from '../master.js';
-import type { Metadata } from '../metadata/metadata.js';
-import type { Mutation } from '../metadata/mutation.js';
-import { Namespace } from '../metadata/namespace.js';
-import { canonicalState } from '../metadata/state-digest.js';
-import { Changelog } from './changelog.js';
-import { DUMP_FILE, changelogFile, dumpBackupFile } from './data-path.js';
-import { MetadataStore, MetadataStoreError } from './metadata-store.js';
+import { Changelog, DUMP_FILE, MetadataStore, MetadataStoreError, changelogFile, dumpBackupFile } from '@tsmfs/metastore';
+import { metadataCodec } from './master.js';
+import type { Metadata } from './metadata/metadata.js';
+import type { Mutation } from './metadata/mutation.js';
+import { Namespace } from './metadata/namespace.js';
+import { canonicalState } from './metadata/state-digest.js';
 
 const root = { uid: 0, gid: 0, groups: [0] };
 const tempDir = (): string => mkdtempSync(join(tmpdir(), 'tsmfs-store-'));
@@ -22,9 +20,16 @@ function recordingLog(lines: Record<string, unknown>[]) {
 /** One master life: load, run `work` through a real namespace and changelog, optionally stop cleanly. */
 async function life(dir: string, work: (ns: Namespace) => void, opts: { clean: boolean; log?: pino.Logger } = { clean: true }) {
   const log = opts.log ?? pino({ level: 'silent' });
-  const store = new MetadataStore<Metadata>({ dir, codec: metadataCodec, keepPrevious: 1, backLogs: 50, log });
+  const changelog: Changelog = new Changelog({ dir, backLogs: 50, saveMode: 2, startVersion: () => store.metadata.version, log });
+  const store: MetadataStore<Metadata, Mutation> = new MetadataStore({
+    dir,
+    codec: metadataCodec,
+    keepPrevious: 1,
+    backLogs: 50,
+    changelogDurable: (v) => changelog.durable(v),
+    log,
+  });
   await store.start();
-  const changelog = new Changelog({ dir, backLogs: 50, saveMode: 2, startVersion: () => store.metadata.version, log });
   await changelog.start();
   let t = 1_700_000_000;
   const ns = new Namespace(store.metadata, (m: Mutation) => void changelog.append(m), () => ({ sec: t++, nsec: 0 }));
@@ -35,6 +40,9 @@ async function life(dir: string, work: (ns: Namespace) => void, opts: { clean: b
   if (opts.clean) await store.stop();
   return state;
 }
+
+/** A store with no changelog behind it: nothing is ever appended, so there is nothing to wait for. */
+const alone = { codec: metadataCodec, backLogs: 50, changelogDurable: async () => undefined, log: pino({ level: 'silent' }) };
 
 const mkdirs = (names: string[]) => (ns: Namespace) => {
   for (const name of names) ns.mkdir({ cred: root, parent: 1, name, mode: 0o755, umask: 0o022 });
@@ -96,7 +104,7 @@ describe('MetadataStore', () => {
     await life(dir, mkdirs(['x']));
     writeFileSync(join(dir, DUMP_FILE), 'not a dump');
     writeFileSync(join(dir, dumpBackupFile(1)), 'not a dump either');
-    const store = new MetadataStore<Metadata>({ dir, codec: metadataCodec, keepPrevious: 1, backLogs: 50, log: pino({ level: 'silent' }) });
+    const store = new MetadataStore({ ...alone, keepPrevious: 1, dir });
     await expect(store.start()).rejects.toThrow(MetadataStoreError);
     await expect(store.start()).rejects.toThrow(/no usable metadata dump/);
   });
@@ -105,13 +113,13 @@ describe('MetadataStore', () => {
     const dir = tempDir();
     await life(dir, mkdirs(['x']), { clean: false });
     for (const f of readdirSync(dir)) if (f.startsWith('metadata')) rmSync(join(dir, f));
-    const store = new MetadataStore<Metadata>({ dir, codec: metadataCodec, keepPrevious: 1, backLogs: 50, log: pino({ level: 'silent' }) });
+    const store = new MetadataStore({ ...alone, keepPrevious: 1, dir });
     await expect(store.start()).rejects.toThrow(/holds changelogs .* but no metadata dump/);
   });
 
   it('keeps BACK_META_KEEP_PREVIOUS older dumps', async () => {
     const dir = tempDir();
-    const store = new MetadataStore<Metadata>({ dir, codec: metadataCodec, keepPrevious: 2, backLogs: 50, log: pino({ level: 'silent' }) });
+    const store = new MetadataStore({ ...alone, keepPrevious: 2, dir });
     await store.start();
     for (let i = 0; i < 4; i++) await store.dump();
     expect(readdirSync(dir).filter((f) => f.startsWith('metadata')).sort()).toEqual([DUMP_FILE, dumpBackupFile(1), dumpBackupFile(2)]);

@@ -3,9 +3,8 @@ import { join } from 'node:path';
 import type { Service } from '@tsmfs/daemon';
 import { TsmfsError, Status } from '@tsmfs/protocol';
 import type { Logger } from 'pino';
-import type { Mutation } from '../metadata/mutation.js';
-import { encodeEntry } from './changelog-entry.js';
-import { changelogFile, listChangelogs } from './data-path.js';
+import { type LoggedMutation, encodeEntry } from './changelog-entry.js';
+import { type FileFamily, MASTER_FILES, changelogFile, listChangelogs } from './data-path.js';
 import { fsyncDir } from './fsync-dir.js';
 
 /**
@@ -128,7 +127,7 @@ export class Changelog implements Service {
   }
 
   /** Queues `m` as the next version and returns that version. */
-  append(m: Mutation): number {
+  append<M extends LoggedMutation>(m: M): number {
     if (this.failure) throw new TsmfsError(Status.EIO, `changelog is not writable: ${this.failure.message}`);
     if (this.closed) throw new TsmfsError(Status.EIO, 'changelog is closed');
     const version = ++this.lastVersion;
@@ -284,15 +283,15 @@ export class Changelog implements Service {
  * Shifts changelog.N to N+1 (newest last, so a crash in between leaves at worst a gap in
  * the numbering, which the reader tolerates) and removes files beyond `backLogs`.
  */
-export async function rotateChangelogFiles(dir: string, backLogs: number): Promise<void> {
-  const files = listChangelogs(dir);
+export async function rotateChangelogFiles(dir: string, backLogs: number, family: FileFamily = MASTER_FILES): Promise<void> {
+  const files = listChangelogs(dir, family);
   // An empty changelog.0 (no mutation since the last rotation) is kept rather than
   // shifted, so idle dumps do not push real changelogs out of the BACK_LOGS window.
   const live = files[0]?.n === 0 ? files[0] : undefined;
   if (live && (await stat(live.path)).size === 0) return;
   for (const f of [...files].reverse()) {
     if (f.n + 1 > backLogs) await rm(f.path, { force: true });
-    else await rename(f.path, join(dir, changelogFile(f.n + 1)));
+    else await rename(f.path, join(dir, family.changelog(f.n + 1)));
   }
   await fsyncDir(dir);
 }

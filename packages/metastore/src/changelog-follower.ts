@@ -1,17 +1,40 @@
-import { hostname } from 'node:os';
 import type { Service } from '@tsmfs/daemon';
-import { decodeEntry } from '@tsmfs/master';
-import type { Reply } from '@tsmfs/protocol';
+import type { Address, Reply, Role } from '@tsmfs/protocol';
 import { Backoff, type Connection, Pause, dial } from '@tsmfs/rpc';
 import type { Logger } from 'pino';
-import type { MasterAddress } from './config.js';
+import { decodeEntry } from './changelog-entry.js';
+import type { FileFamily } from './data-path.js';
 import { type DumpDownloaded, downloadDump } from './dump-download.js';
-import type { MlChangelog } from './ml-changelog.js';
 
-export interface MasterConnOptions {
-  masters: MasterAddress[];
+/**
+ * Where a follower keeps what it receives: a metalogger's changelog_ml files, or a
+ * shadow master's own changelog and namespace. The follower verifies every line and the
+ * version sequence before handing it over.
+ */
+export interface FollowerSink {
+  /** The last version held: where following resumes after any failure. */
+  readonly lastVersion: number;
+  /** Whole lines, versions first..last, where first = lastVersion + 1. */
+  append(lines: string, first: number, last: number): Promise<void>;
+  /** After a periodic dump download: start a new changelog file, as the master does after its dumps. */
+  rotate(): Promise<void>;
+  /** A dump at `version` is now in place: continue from it (what was held before it ends earlier). */
+  restartAt(version: number): Promise<void>;
+  /** What is held is not the master's history (it was restored from older metadata): move it away; returns where. */
+  setAside(): Promise<string>;
+}
+
+export interface ChangelogFollowerOptions {
+  /** MASTER_HOST as a list: tried in turn until one answers. */
+  masters: Address[];
+  /** How this follower introduces itself (a metalogger, or a shadow master). */
+  role: Extract<Role, 'metalogger' | 'master'>;
+  /** Its name in the master's logs. */
+  name: string;
+  sink: FollowerSink;
+  /** DATA_PATH, and the names dumps are downloaded under there. */
   dir: string;
-  changelog: MlChangelog;
+  files: FileFamily;
   keepPrevious: number;
   dumpEveryMs: number;
   /** MASTER_RECONNECTION_DELAY: the back-off's ceiling. */
@@ -33,14 +56,15 @@ const FIRST_RECONNECT_DELAY_MS = 100;
 class StreamError extends Error {}
 
 /**
- * masterconn: the metalogger's link to the master. Connects (to each MASTER_HOST address
- * in turn, backing off), downloads a dump at start and every META_DOWNLOAD_FREQ hours,
- * and follows the changelog by long-polling `mlFetch` from the last version written.
- * The next fetch is sent as soon as a batch arrives, so the network wait overlaps the
- * local write; the master keeps no cursor, so resuming after any failure is just asking
- * again from `changelog.lastVersion`.
+ * masterconn: a follower's link to the master's port for followers (MATOML, 9419).
+ * Connects (to each MASTER_HOST address in turn, backing off), downloads a dump at start
+ * and every `dumpEveryMs`, and follows the changelog by long-polling `mlFetch` from the
+ * last version held. The next fetch is sent as soon as a batch arrives, so the network
+ * wait overlaps the local write; the master keeps no cursor, so resuming after any
+ * failure is just asking again from `sink.lastVersion`. A follower that is behind what
+ * the master still holds (or ahead of it) starts again from a dump.
  */
-export class MasterConn implements Service {
+export class ChangelogFollower implements Service {
   readonly name = 'master-conn';
   private conn: Connection | undefined;
   private stopping = false;
@@ -51,7 +75,7 @@ export class MasterConn implements Service {
   private readonly pause = new Pause();
   private masterIndex = 0;
 
-  constructor(private readonly options: MasterConnOptions) {}
+  constructor(private readonly options: ChangelogFollowerOptions) {}
 
   async start(): Promise<void> {
     this.loop = this.run();
@@ -74,8 +98,8 @@ export class MasterConn implements Service {
       try {
         const { conn, authenticated } = await dial({
           ...address,
-          role: 'metalogger',
-          name: `metalogger@${hostname()}`,
+          role: this.options.role,
+          name: this.options.name,
           requestTimeoutMs: this.options.timeoutMs,
           connectTimeoutMs: this.options.timeoutMs,
           authCode: this.options.authCode,
@@ -85,7 +109,7 @@ export class MasterConn implements Service {
         const master = `${address.host}:${address.port}`;
         // As in MooseFS, AUTH_CODE is used when the master asks (that is how it is switched on without downtime).
         if (this.options.authCode && !authenticated) log.warn({ master }, 'AUTH_CODE is set here but the master does not ask for it');
-        log.info({ master, version: this.options.changelog.lastVersion, authenticated }, 'connected to the master');
+        log.info({ master, version: this.options.sink.lastVersion, authenticated }, 'connected to the master');
         backoff.reset();
         await this.follow(conn);
       } catch (err) {
@@ -102,9 +126,9 @@ export class MasterConn implements Service {
   }
 
   private async follow(conn: Connection): Promise<void> {
-    const { changelog, log } = this.options;
+    const { sink, log } = this.options;
     if (Date.now() >= this.nextDumpAt) await this.dumpNow(conn);
-    let after = changelog.lastVersion;
+    let after = sink.lastVersion;
     let pending = this.fetch(conn, after);
     for (;;) {
       const r = await pending;
@@ -122,7 +146,7 @@ export class MasterConn implements Service {
       checkBatch(r, after);
       after = r.last;
       pending = this.fetch(conn, after);
-      await this.serial(() => changelog.append(r.lines, r.first, r.last)).catch((err: Error) => {
+      await this.serial(() => sink.append(r.lines, r.first, r.last)).catch((err: Error) => {
         this.options.onFatal(err);
         throw err;
       });
@@ -133,15 +157,15 @@ export class MasterConn implements Service {
 
   /** The master no longer holds our next version (or never had our last ones). */
   private async startOver(conn: Connection, after: number, r: Reply<'mlFetch'>): Promise<number> {
-    const { changelog, log } = this.options;
+    const { sink, log } = this.options;
     if (after > r.durable) {
-      const aside = await this.serial(() => changelog.setAside());
+      const aside = await this.serial(() => sink.setAside());
       log.error({ version: after, masterVersion: r.durable, movedTo: aside }, 'our changelog is ahead of the master (it was restored from older metadata): set aside');
     } else {
       log.warn({ version: after, reason: r.reason }, 'too far behind the master: starting again from a dump');
     }
     const d = await this.dumpNow(conn, false);
-    await this.serial(() => changelog.restartAt(d.version));
+    await this.serial(() => sink.restartAt(d.version));
     return d.version;
   }
 
@@ -161,20 +185,19 @@ export class MasterConn implements Service {
 
   /** Downloads a dump and, unless told otherwise, rotates the changelog after it (as the master does after a dump). */
   private async dumpNow(conn: Connection, rotate = true): Promise<DumpDownloaded> {
-    const d = await downloadDump(conn, this.options.dir, this.options.keepPrevious);
+    const d = await downloadDump(conn, this.options.dir, this.options.files, this.options.keepPrevious);
     this.nextDumpAt = Date.now() + this.options.dumpEveryMs;
-    if (rotate) await this.serial(() => this.options.changelog.rotate());
+    if (rotate) await this.serial(() => this.options.sink.rotate());
     this.options.log.info(d, 'metadata dump downloaded');
     return d;
   }
 
-  /** Changelog writes and rotations, one at a time and in order. */
+  /** The sink's writes and rotations, one at a time and in order. */
   private serial<T>(op: () => Promise<T>): Promise<T> {
     const next = this.fileOps.then(op);
     this.fileOps = next.catch(() => undefined);
     return next;
   }
-
 }
 
 /** Every line must verify and the versions must run after+1..last without a hole. */

@@ -1,5 +1,5 @@
 import { closeSync, openSync, readFileSync, readSync, truncateSync } from 'node:fs';
-import { type ChangelogEntry, EntryError, decodeEntry } from './changelog-entry.js';
+import { type ChangelogEntry, EntryError, type LoggedMutation, decodeEntry } from './changelog-entry.js';
 import { type NumberedFile, listChangelogs } from './data-path.js';
 
 /** A changelog that cannot be replayed: a damaged line before the tail, or missing versions. */
@@ -87,7 +87,11 @@ export interface ReplayResult {
  * A torn last line of the newest file is dropped and cut off the file, so that appending
  * resumes after the last good line.
  */
-export function replayChangelogs(dir: string, after: number, apply: (e: ChangelogEntry) => void): ReplayResult {
+export function replayChangelogs<M extends LoggedMutation = LoggedMutation>(
+  dir: string,
+  after: number,
+  apply: (e: ChangelogEntry<M>) => void,
+): ReplayResult {
   const files = filesNeeded(listChangelogs(dir), after);
   let current = after;
   let applied = 0;
@@ -102,7 +106,7 @@ export function replayChangelogs(dir: string, after: number, apply: (e: Changelo
           `${file.path}:${scan.skipped + idx + 1}: versions ${current + 1}..${entry.version - 1} are missing from the changelogs (found ${entry.version} next)`,
         );
       }
-      apply(entry);
+      apply(entry as ChangelogEntry<M>);
       current = entry.version;
       applied++;
     }

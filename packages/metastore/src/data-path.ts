@@ -1,5 +1,6 @@
-import { readdirSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { ConfigError } from '@tsmfs/daemon';
 
 /**
  * What lives in DATA_PATH, named after MooseFS's files (metadata.mfs, metadata.mfs.back.N,
@@ -28,10 +29,35 @@ export const ML_DUMP_TEMP_FILE = 'metadata_ml.tsmfs.tmp';
 export const mlDumpBackupFile = (n: number): string => `${ML_DUMP_FILE}.back.${n}`;
 export const mlChangelogFile = (n: number): string => `changelog_ml.${n}.tsmfs`;
 
-const CHANGELOG_RE = /^changelog\.(\d+)\.tsmfs$/;
-const ML_CHANGELOG_RE = /^changelog_ml\.(\d+)\.tsmfs$/;
-const ML_DUMP_BACKUP_RE = /^metadata_ml\.tsmfs\.back\.(\d+)$/;
-const DUMP_BACKUP_RE = /^metadata\.tsmfs\.back\.(\d+)$/;
+/** One daemon's names for its dumps and changelogs: the master's, or a metalogger's `_ml` ones. */
+export interface FileFamily {
+  dump: string;
+  dumpTemp: string;
+  dumpBackup: (n: number) => string;
+  changelog: (n: number) => string;
+  /** Matches changelog(N), capturing N. */
+  changelogRe: RegExp;
+  /** Matches dumpBackup(N), capturing N. */
+  dumpBackupRe: RegExp;
+}
+
+export const MASTER_FILES: FileFamily = {
+  dump: DUMP_FILE,
+  dumpTemp: DUMP_TEMP_FILE,
+  dumpBackup: dumpBackupFile,
+  changelog: changelogFile,
+  changelogRe: /^changelog\.(\d+)\.tsmfs$/,
+  dumpBackupRe: /^metadata\.tsmfs\.back\.(\d+)$/,
+};
+
+export const METALOGGER_FILES: FileFamily = {
+  dump: ML_DUMP_FILE,
+  dumpTemp: ML_DUMP_TEMP_FILE,
+  dumpBackup: mlDumpBackupFile,
+  changelog: mlChangelogFile,
+  changelogRe: /^changelog_ml\.(\d+)\.tsmfs$/,
+  dumpBackupRe: /^metadata_ml\.tsmfs\.back\.(\d+)$/,
+};
 
 export interface NumberedFile {
   n: number;
@@ -39,27 +65,41 @@ export interface NumberedFile {
 }
 
 /** Changelog files present, newest first (changelog.0 first). Numbers may have gaps. */
-export function listChangelogs(dir: string): NumberedFile[] {
-  return listNumbered(dir, CHANGELOG_RE);
+export function listChangelogs(dir: string, family: FileFamily = MASTER_FILES): NumberedFile[] {
+  return listNumbered(dir, family.changelogRe);
 }
 
 /** Dumps present, newest first: metadata.tsmfs (n = 0), then the backups. */
-export function listDumps(dir: string): NumberedFile[] {
-  const files = listNumbered(dir, DUMP_BACKUP_RE);
-  if (readdirSync(dir).includes(DUMP_FILE)) files.unshift({ n: 0, path: join(dir, DUMP_FILE) });
+export function listDumps(dir: string, family: FileFamily = MASTER_FILES): NumberedFile[] {
+  const files = listNumbered(dir, family.dumpBackupRe);
+  if (readdirSync(dir).includes(family.dump)) files.unshift({ n: 0, path: join(dir, family.dump) });
   return files;
 }
 
 /** A metalogger's changelog files, newest first (changelog_ml.0 first). */
 export function listMlChangelogs(dir: string): NumberedFile[] {
-  return listNumbered(dir, ML_CHANGELOG_RE);
+  return listChangelogs(dir, METALOGGER_FILES);
 }
 
 /** A metalogger's dumps, newest first: metadata_ml.tsmfs (n = 0), then the backups. */
 export function listMlDumps(dir: string): NumberedFile[] {
-  const files = listNumbered(dir, ML_DUMP_BACKUP_RE);
-  if (readdirSync(dir).includes(ML_DUMP_FILE)) files.unshift({ n: 0, path: join(dir, ML_DUMP_FILE) });
-  return files;
+  return listDumps(dir, METALOGGER_FILES);
+}
+
+/** DATA_PATH must be an existing directory: a daemon never creates it (a typo would start an empty file system). */
+export function checkDataPath(dir: string): void {
+  let isDir: boolean;
+  try {
+    isDir = statSync(dir).isDirectory();
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new ConfigError(
+      code === 'ENOENT'
+        ? `DATA_PATH ${dir} does not exist (create it, writable by the user the daemon runs as)`
+        : `DATA_PATH ${dir} cannot be used (${code ?? (err as Error).message})`,
+    );
+  }
+  if (!isDir) throw new ConfigError(`DATA_PATH ${dir} is not a directory`);
 }
 
 function listNumbered(dir: string, re: RegExp): NumberedFile[] {

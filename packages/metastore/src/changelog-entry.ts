@@ -1,5 +1,4 @@
 import { crc32 } from 'node:zlib';
-import type { Mutation } from '../metadata/mutation.js';
 
 /**
  * One changelog line: `VERSION|CRC32HEX|JSON\n`. Text like MooseFS's changelogs, so an
@@ -7,9 +6,18 @@ import type { Mutation } from '../metadata/mutation.js';
  * tell a torn or damaged line from a good one. Binary values (xattr values) are written
  * as `{"$b64": "..."}`, the one object shape a Mutation never has of its own.
  */
-export interface ChangelogEntry {
+export interface ChangelogEntry<M extends LoggedMutation = LoggedMutation> {
   version: number;
-  mutation: Mutation;
+  mutation: M;
+}
+
+/**
+ * What this package knows of a mutation: a JSON object named by its `op`. The master
+ * declares the real union (packages/master/src/metadata/mutation.ts) and is the one that
+ * applies it; the changelog, its followers and the dump store only carry it.
+ */
+export interface LoggedMutation {
+  readonly op: string;
 }
 
 /** A line that does not verify; `reason` says why, for the operator's log. */
@@ -22,13 +30,16 @@ export class EntryError extends Error {
 
 const B64 = '$b64';
 
-export function encodeEntry(version: number, mutation: Mutation): string {
+export function encodeEntry<M extends LoggedMutation>(version: number, mutation: M): string {
   const json = JSON.stringify(mutation, binaryToBase64);
   return `${version}|${crcHex(`${version}|${json}`)}|${json}\n`;
 }
 
-/** Parses one line (without its newline); throws EntryError if it does not verify. */
-export function decodeEntry(line: string): ChangelogEntry {
+/**
+ * Parses one line (without its newline); throws EntryError if it does not verify. `M` is
+ * the caller's mutation type: the line is checked to be an op-named object, not that op's shape.
+ */
+export function decodeEntry<M extends LoggedMutation = LoggedMutation>(line: string): ChangelogEntry<M> {
   const first = line.indexOf('|');
   const second = first < 0 ? -1 : line.indexOf('|', first + 1);
   if (second < 0) throw new EntryError('not VERSION|CRC|JSON');
@@ -47,7 +58,7 @@ export function decodeEntry(line: string): ChangelogEntry {
   if (typeof mutation !== 'object' || mutation === null || typeof (mutation as { op?: unknown }).op !== 'string') {
     throw new EntryError('entry is not a mutation');
   }
-  return { version, mutation: mutation as Mutation };
+  return { version, mutation: mutation as M };
 }
 
 function crcHex(text: string): string {

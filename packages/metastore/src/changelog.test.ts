@@ -4,7 +4,6 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import type { Mutation } from '../metadata/mutation.js';
 import { Changelog } from './changelog.js';
 import { decodeEntry, encodeEntry } from './changelog-entry.js';
 import { ChangelogError, readChangelogFile, replayChangelogs } from './changelog-reader.js';
@@ -13,7 +12,7 @@ import { changelogFile } from './data-path.js';
 const log = pino({ level: 'silent' });
 const tempDir = (): string => mkdtempSync(join(tmpdir(), 'tsmfs-changelog-'));
 const ts = { sec: 1_700_000_000, nsec: 5 };
-const purge = (inode: number): Mutation => ({ op: 'purge', ts, inode });
+const purge = (inode: number) => ({ op: 'purge', ts, inode });
 
 function open(dir: string, startVersion = 0, events: string[] = [], backLogs = 50): Changelog {
   return new Changelog({
@@ -40,7 +39,7 @@ describe('changelog entries', () => {
     );
     fc.assert(
       fc.property(fc.nat(), mutation, (version, m) => {
-        const line = encodeEntry(version, m as Mutation);
+        const line = encodeEntry(version, m);
         expect(line.endsWith('\n')).toBe(true);
         expect(line.slice(0, -1)).not.toContain('\n');
         expect(decodeEntry(line.slice(0, -1))).toEqual({ version, mutation: m });

@@ -3,13 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import type { Mutation } from '../metadata/mutation.js';
 import { Changelog, type SaveMode } from './changelog.js';
 import { decodeEntry } from './changelog-entry.js';
 import { changelogFile } from './data-path.js';
 
 const log = pino({ level: 'silent' });
-const purge = (inode: number): Mutation => ({ op: 'purge', ts: { sec: 1_700_000_000, nsec: 0 }, inode });
+const purge = (inode: number) => ({ op: 'purge', ts: { sec: 1_700_000_000, nsec: 0 }, inode });
 
 /** A changelog in a new temp dir that records every fsync ("synced V") and every durable batch. */
 async function started(saveMode: SaveMode, saveIntervalMs: number) {
