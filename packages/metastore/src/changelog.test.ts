@@ -85,6 +85,18 @@ describe('Changelog group commit', () => {
     expect(lines.map((l) => decodeEntry(l).version)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
   });
 
+  it('answers durable() at once when closed: before start (state read from disk) and after stop (all fsynced)', async () => {
+    const dir = tempDir();
+    const cl = open(dir, 40);
+    // A master whose start failed after loading version 40 still writes its shutdown dump.
+    await cl.durable(40);
+    await cl.start();
+    cl.append(purge(1));
+    await cl.stop();
+    expect(cl.durableUpTo).toBe(41);
+    await cl.durable(41);
+  });
+
   it('forms the next batch while an fsync runs', async () => {
     const dir = tempDir();
     const events: string[] = [];

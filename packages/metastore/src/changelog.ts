@@ -145,6 +145,11 @@ export class Changelog implements Service {
 
   /** Resolves once `version` is on stable storage, fsyncing now if needed; rejects if the changelog failed first. */
   durable(version: number): Promise<void> {
+    // Closed with nothing in flight: stop() wrote and fsynced everything appended, and
+    // before start() nothing was (the metadata then is what was read from disk).
+    if (this.closed && !this.running && this.pending.length === 0 && this.unsynced.length === 0) {
+      return this.failure ? Promise.reject(this.ioError()) : Promise.resolve();
+    }
     if (version > this.durableVersion && version > this.syncTarget) {
       this.syncTarget = version;
       this.kick();

@@ -17,18 +17,6 @@ import { ConfigError } from '@tsmfs/daemon';
  * (metadata_ml.mfs, changelog_ml.N.mfs): metadata_ml.tsmfs, metadata_ml.tsmfs.back.N,
  * metadata_ml.tsmfs.tmp, changelog_ml.N.tsmfs. tsmfs-metarestore reads both families.
  */
-export const DUMP_FILE = 'metadata.tsmfs';
-export const DUMP_TEMP_FILE = 'metadata.tsmfs.tmp';
-export const LOCK_FILE = '.tsmfs-master.lock';
-
-export const dumpBackupFile = (n: number): string => `${DUMP_FILE}.back.${n}`;
-export const changelogFile = (n: number): string => `changelog.${n}.tsmfs`;
-
-export const ML_DUMP_FILE = 'metadata_ml.tsmfs';
-export const ML_DUMP_TEMP_FILE = 'metadata_ml.tsmfs.tmp';
-export const mlDumpBackupFile = (n: number): string => `${ML_DUMP_FILE}.back.${n}`;
-export const mlChangelogFile = (n: number): string => `changelog_ml.${n}.tsmfs`;
-
 /** One daemon's names for its dumps and changelogs: the master's, or a metalogger's `_ml` ones. */
 export interface FileFamily {
   dump: string;
@@ -41,23 +29,32 @@ export interface FileFamily {
   dumpBackupRe: RegExp;
 }
 
-export const MASTER_FILES: FileFamily = {
-  dump: DUMP_FILE,
-  dumpTemp: DUMP_TEMP_FILE,
-  dumpBackup: dumpBackupFile,
-  changelog: changelogFile,
-  changelogRe: /^changelog\.(\d+)\.tsmfs$/,
-  dumpBackupRe: /^metadata\.tsmfs\.back\.(\d+)$/,
-};
+/** `metadata${tag}.tsmfs`, `changelog${tag}.N.tsmfs` and their relatives. */
+function fileFamily(tag: '' | '_ml'): FileFamily {
+  const dump = `metadata${tag}.tsmfs`;
+  return {
+    dump,
+    dumpTemp: `${dump}.tmp`,
+    dumpBackup: (n) => `${dump}.back.${n}`,
+    changelog: (n) => `changelog${tag}.${n}.tsmfs`,
+    changelogRe: new RegExp(`^changelog${tag}\\.(\\d+)\\.tsmfs$`),
+    dumpBackupRe: new RegExp(`^metadata${tag}\\.tsmfs\\.back\\.(\\d+)$`),
+  };
+}
 
-export const METALOGGER_FILES: FileFamily = {
-  dump: ML_DUMP_FILE,
-  dumpTemp: ML_DUMP_TEMP_FILE,
-  dumpBackup: mlDumpBackupFile,
-  changelog: mlChangelogFile,
-  changelogRe: /^changelog_ml\.(\d+)\.tsmfs$/,
-  dumpBackupRe: /^metadata_ml\.tsmfs\.back\.(\d+)$/,
-};
+export const MASTER_FILES = fileFamily('');
+export const METALOGGER_FILES = fileFamily('_ml');
+
+export const DUMP_FILE = MASTER_FILES.dump;
+export const DUMP_TEMP_FILE = MASTER_FILES.dumpTemp;
+export const LOCK_FILE = '.tsmfs-master.lock';
+export const dumpBackupFile = MASTER_FILES.dumpBackup;
+export const changelogFile = MASTER_FILES.changelog;
+
+export const ML_DUMP_FILE = METALOGGER_FILES.dump;
+export const ML_DUMP_TEMP_FILE = METALOGGER_FILES.dumpTemp;
+export const mlDumpBackupFile = METALOGGER_FILES.dumpBackup;
+export const mlChangelogFile = METALOGGER_FILES.changelog;
 
 export interface NumberedFile {
   n: number;
