@@ -1,6 +1,6 @@
 import type { Logger, Service } from '@tsmfs/daemon';
 import { type ChunkRef, type DataAddress, type GrantVerifier, type MessageName, type Request, type Address, fail, grantKeyFromAuthCode } from '@tsmfs/protocol';
-import { Backoff, type Connection, Pause, dial, leaderHint } from '@tsmfs/rpc';
+import { Backoff, type Connection, Pause, dial, leaderHint, resolveAddressList } from '@tsmfs/rpc';
 import type { HddManager } from './hdd-manager.js';
 
 export interface MasterLinkOptions {
@@ -85,8 +85,14 @@ export class MasterLink implements Service {
 
   private async run(): Promise<void> {
     const backoff = new Backoff(this.options.reconnectMinMs ?? 500, this.options.reconnectMaxMs ?? 10_000);
+    let round: Address[] = [];
     for (let attempt = 0; this.running; attempt++) {
-      const master = this.hinted ?? this.options.masters[attempt % this.options.masters.length]!;
+      // Each pass over MASTER_HOST resolves its names again: one name may stand for every master of a group.
+      if (attempt % Math.max(1, round.length) === 0) {
+        round = await resolveAddressList(this.options.masters);
+        attempt = 0;
+      }
+      const master = this.hinted ?? round[attempt]!;
       const followingHint = this.hinted !== undefined;
       this.hinted = undefined;
       const where = `${master.host}:${master.port}`;

@@ -1,6 +1,6 @@
 import type { Service } from '@tsmfs/daemon';
 import type { Address, Reply, Role } from '@tsmfs/protocol';
-import { Backoff, type Connection, Pause, dial } from '@tsmfs/rpc';
+import { Backoff, type Connection, Pause, dial, resolveAddressList } from '@tsmfs/rpc';
 import type { Logger } from 'pino';
 import { decodeEntry } from './changelog-entry.js';
 import type { FileFamily } from './data-path.js';
@@ -57,9 +57,9 @@ class StreamError extends Error {}
 
 /**
  * masterconn: a follower's link to the master's port for followers (MATOML, 9419).
- * Connects (to each MASTER_HOST address in turn, backing off), downloads a dump at start
- * and every `dumpEveryMs`, and follows the changelog by long-polling `mlFetch` from the
- * last version held. The next fetch is sent as soon as a batch arrives, so the network
+ * Connects (to each MASTER_HOST address in turn, a name standing for every address it
+ * resolves to, backing off), downloads a dump at start and every `dumpEveryMs`, and
+ * follows the changelog by long-polling `mlFetch` from the last version held. The next fetch is sent as soon as a batch arrives, so the network
  * wait overlaps the local write; the master keeps no cursor, so resuming after any
  * failure is just asking again from `sink.lastVersion`. A follower that is behind what
  * the master still holds (or ahead of it) starts again from a dump.
@@ -93,8 +93,13 @@ export class ChangelogFollower implements Service {
   private async run(): Promise<void> {
     const { log } = this.options;
     const backoff = new Backoff(FIRST_RECONNECT_DELAY_MS, this.options.maxReconnectDelayMs);
+    let round: Address[] = [];
     while (!this.stopping) {
-      const address = this.options.masters[this.masterIndex % this.options.masters.length]!;
+      if (this.masterIndex >= round.length) {
+        round = await resolveAddressList(this.options.masters);
+        this.masterIndex = 0;
+      }
+      const address = round[this.masterIndex]!;
       try {
         const { conn, authenticated } = await dial({
           ...address,

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { AddressListError, parseAddressList } from './address-list.js';
+import { AddressListError, parseAddressList, resolveAddressList } from './address-list.js';
 import { Backoff, Pause } from './backoff.js';
 
 describe('address lists', () => {
@@ -17,6 +17,17 @@ describe('address lists', () => {
     expect(() => parseAddressList('a,b:0', 1)).toThrow(new AddressListError(`'b:0' has a port outside 1..65535`));
     expect(() => parseAddressList('a b', 1)).toThrow(/'a b' is not HOST or HOST:PORT/);
     expect(() => parseAddressList(' , ', 1)).toThrow(/no address given/);
+  });
+
+  it('expands names into their addresses, keeps literals and names that do not resolve', async () => {
+    // localhost is in every /etc/hosts; .invalid never resolves (RFC 6761).
+    const got = await resolveAddressList(parseAddressList('localhost:7, 127.0.0.3:8, no-such-master.invalid:9, 127.0.0.3:8', 1));
+    expect(got.filter((a) => a.port === 7).map((a) => a.host).every((h) => h === '127.0.0.1' || h === '::1')).toBe(true);
+    expect(got.filter((a) => a.port === 7).length).toBeGreaterThan(0);
+    expect(got.filter((a) => a.port !== 7)).toEqual([
+      { host: '127.0.0.3', port: 8 },
+      { host: 'no-such-master.invalid', port: 9 },
+    ]);
   });
 
   it('round-trips any list it prints', () => {
