@@ -1,4 +1,4 @@
-import { mkdtemp, open, readdir, rm, stat } from 'node:fs/promises';
+import { type FileHandle, mkdtemp, open, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BLOCK_SIZE, CHUNK_SIZE, Status } from '@tsmfs/protocol';
@@ -207,5 +207,47 @@ describe('chunk file', () => {
     await expect(file.truncate(CHUNK_SIZE + 1)).rejects.toMatchObject({ status: Status.EINVAL });
     await expect(ChunkFile.create(path, id, 1)).rejects.toMatchObject({ code: 'EEXIST' });
     await file.remove();
+  });
+});
+
+describe('the header kept in memory while a chunk is written', () => {
+  // A second ChunkFile opened on the path sees what the disk holds, as a chunkserver
+  // restarted after a SIGKILL would: the first is never closed.
+  it('a flush or a sync writes it: everything written before reads back from the disk', async () => {
+    const { path, id } = freshPath();
+    const f = await ChunkFile.create(path, id, 1);
+    await f.write(0, pattern(1, 3 * BLOCK_SIZE));
+    await f.flush();
+    const afterFlush = await ChunkFile.open(path, id, 1);
+    expect((await afterFlush.read(0, 3 * BLOCK_SIZE)).equals(pattern(1, 3 * BLOCK_SIZE))).toBe(true);
+    await afterFlush.close();
+    await f.write(BLOCK_SIZE + 5, pattern(2, 100));
+    await f.sync();
+    const afterSync = await ChunkFile.open(path, id, 1);
+    expect((await afterSync.read(BLOCK_SIZE + 5, 100)).equals(pattern(2, 100))).toBe(true);
+    await afterSync.close();
+    await f.write(2 * BLOCK_SIZE, pattern(6, 10));
+    await f.close();
+    const afterClose = await ChunkFile.open(path, id, 1);
+    expect((await afterClose.read(2 * BLOCK_SIZE, 10)).equals(pattern(6, 10))).toBe(true);
+    await afterClose.close();
+  });
+
+  it('without one, an overwritten block fails its CRC and appended bytes are cut at the next open', async () => {
+    const { path, id } = freshPath();
+    const f = await ChunkFile.create(path, id, 1);
+    await f.write(0, pattern(3, 2 * BLOCK_SIZE));
+    await f.flush();
+    await f.write(BLOCK_SIZE, pattern(4, BLOCK_SIZE)); // overwrites block 1
+    await f.write(2 * BLOCK_SIZE, pattern(5, 1000)); // appends
+    expect(f.length).toBe(2 * BLOCK_SIZE + 1000);
+    const seen = await ChunkFile.open(path, id, 1);
+    expect(seen.length).toBe(2 * BLOCK_SIZE);
+    expect((await stat(path)).size).toBe(CHUNK_HEADER_SIZE + 2 * BLOCK_SIZE);
+    expect((await seen.read(0, BLOCK_SIZE)).equals(pattern(3, BLOCK_SIZE))).toBe(true);
+    await expect(seen.read(BLOCK_SIZE, 10)).rejects.toBeInstanceOf(ChunkCrcError);
+    await seen.close();
+    // What a SIGKILL does to the first: its descriptor goes, the header in memory with it.
+    await (f as unknown as { fh: FileHandle }).fh.close();
   });
 });

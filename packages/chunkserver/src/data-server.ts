@@ -410,11 +410,16 @@ export class DataServer implements Service {
     return {};
   }
 
-  /** Our copy's part of a write's end: every piece answered, synced if configured, the descriptor released. */
+  /**
+   * Our copy's part of a write's end: every piece answered, the header with the pieces'
+   * CRCs written (before the answer: an ended write must survive a kill of this process
+   * undamaged), synced if configured, the descriptor released.
+   */
   private async endLocal(session: WriteSession): Promise<void> {
     await session.opened;
     await session.settled();
     const chunk = await session.chunk;
+    await chunk.flush();
     if (this.options.fsyncBeforeClose) await chunk.sync();
     await chunk.release();
   }

@@ -565,6 +565,10 @@ export class ChunkHandle {
   sync(): Promise<void> {
     return this.run(() => this.file.sync());
   }
+  /** Writes the chunk's header if writes left it behind (a write's end: see ChunkFile). */
+  flush(): Promise<void> {
+    return this.run(() => this.file.flush());
+  }
 
   async setVersion(version: number): Promise<void> {
     const path = this.manager.pathOf(this.disk, this.chunkId, version);

@@ -1,0 +1,114 @@
+/**
+ * A chunk's CRC header is kept in memory while the chunk is written and written when the
+ * write ends, on a sync and at close (docs/chunkserver.md, "Crashes and the header").
+ * What a SIGKILL of the chunkserver then may and may not cost, with real processes: a
+ * write the client saw end (dataWriteEnd answered, with or without fsync) reads back
+ * whole; a write that never ended leaves its overwritten blocks failing their CRC (the
+ * copy is reported damaged, EIO to readers) and its appended bytes cut.
+ */
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { type MasterSession, O_RDWR } from '@tsmfs/client';
+import { BLOCK_SIZE, DataFrameType, Status, dataCrc, decodeDataWriteStatus, encodeDataBlock } from '@tsmfs/protocol';
+import { dial } from '@tsmfs/rpc';
+import { describe, expect, it } from 'vitest';
+import { Cluster, REPO_ROOT, makeTempDir } from './fixture/cluster.js';
+
+const MiB = 1024 * 1024;
+const HEADER = 8192;
+
+/** 16 whole-block writes, then close; only APIs old main has too. */
+const HEADER_WRITES_SCRIPT = `
+import { ChunkFile } from '@tsmfs/chunkserver';
+import { join } from 'node:path';
+const f = await ChunkFile.create(join(process.argv[1], 'chunk_0000000000000001_00000001.tsmfs'), 1, 1);
+for (let i = 0; i < 16; i++) await f.write(i * 65536, Buffer.alloc(65536, i));
+await f.close();
+`;
+
+async function writeFile(s: MasterSession, name: string, data: Buffer, fsync: boolean): Promise<number> {
+  const attr = await s.create(s.root, name, 0o644);
+  const f = await s.openFile(attr.inode, O_RDWR);
+  await f.write(0, data);
+  if (fsync) await f.fsync();
+  await f.close();
+  return attr.inode;
+}
+
+async function readBack(s: MasterSession, inode: number, offset: number, length: number): Promise<Buffer> {
+  const f = await s.openFile(inode, 0);
+  try {
+    return await f.read(offset, length);
+  } finally {
+    await f.close();
+  }
+}
+
+describe('chunk header written at the end of a write', () => {
+  it('16 pieces written to a chunk write its 8 KiB header once at the end, not once per piece (strace)', () => {
+    const dir = makeTempDir('tsmfs-header-');
+    const folder = join(dir, '01');
+    mkdirSync(folder);
+    const trace = join(dir, 'trace');
+    const r = spawnSync('strace', ['-f', '-y', '-e', 'trace=pwrite64,pwritev', '-o', trace, process.execPath, '--input-type=module', '-e', HEADER_WRITES_SCRIPT, folder], {
+      cwd: REPO_ROOT,
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    expect(r.status, r.stderr).toBe(0);
+    const onChunk = readFileSync(trace, 'utf8')
+      .split('\n')
+      .filter((l) => l.includes('.tsmfs>'));
+    const header = onChunk.filter((l) => /, 8192, 0\) = 8192$/.test(l));
+    const data = onChunk.filter((l) => /, 65536, \d+\) = 65536$/.test(l));
+    expect(data, onChunk.join('\n')).toHaveLength(16);
+    // The create's header, then the one close writes.
+    expect(header, onChunk.join('\n')).toHaveLength(2);
+  });
+
+  it('SIGKILL of the chunkserver: ended writes read back whole; an unended one is damaged where it overwrote, cut where it appended', { timeout: 120_000 }, async () => {
+    const c = await Cluster.create({ master: { config: { REPLICATIONS_DELAY_INIT: 0, CHUNKS_LOOP_MIN_TIME: 1, CHUNKSERVER_TIMEOUT: 5 } } });
+    const [cs] = await c.addChunkservers(1);
+    const s = await c.session();
+    const synced = randomBytes(2 * MiB + 12_345);
+    const ended = randomBytes(MiB + 7);
+    const before = randomBytes(MiB);
+    const syncedInode = await writeFile(s, 'synced', synced, true);
+    const endedInode = await writeFile(s, 'ended', ended, false);
+    const pendingInode = await writeFile(s, 'pending', before, false);
+
+    // A write of 'pending' that never ends: block 2 overwritten, a block appended at 1 MiB,
+    // both acknowledged by the chunkserver, then no dataWriteEnd.
+    const grant = await s.call('writeChunk', { cred: s.cred, inode: pendingInode, index: 0 });
+    const loc = grant.locations[0]!;
+    const { conn } = await dial({ host: loc.host, port: loc.port, role: 'client', name: 'test', requestTimeoutMs: 10_000 });
+    await conn.request('dataWriteInit', { chunkId: grant.chunkId, version: grant.version, token: loc.token, chain: [] });
+    const pieces = [
+      { offset: 2 * BLOCK_SIZE, data: randomBytes(BLOCK_SIZE) },
+      { offset: MiB, data: randomBytes(BLOCK_SIZE) },
+    ];
+    for (const [seq, p] of pieces.entries()) {
+      const reply = await conn.requestData(DataFrameType.write, [encodeDataBlock({ chunkId: grant.chunkId, version: grant.version, seq, offset: p.offset, crc: dataCrc(p.data), data: p.data })]);
+      expect(decodeDataWriteStatus(reply).status).toBe(Status.OK);
+    }
+    await cs!.kill('SIGKILL');
+    conn.close();
+    await s.call('writeChunkEnd', { inode: pendingInode, index: 0, chunkId: grant.chunkId, length: 0, ok: false });
+    await cs!.start();
+
+    const s2 = await c.session();
+    expect((await readBack(s2, syncedInode, 0, synced.length)).equals(synced)).toBe(true);
+    expect((await readBack(s2, endedInode, 0, ended.length)).equals(ended)).toBe(true);
+    // Blocks the unended write did not touch are intact, and its append is gone.
+    expect((await s2.getattr(pendingInode)).size).toBe(MiB);
+    expect((await readBack(s2, pendingInode, 0, 2 * BLOCK_SIZE)).equals(before.subarray(0, 2 * BLOCK_SIZE))).toBe(true);
+    const chunkFile = cs!.chunkFiles().find((f) => f.includes(`_${grant.version.toString(16).toUpperCase().padStart(8, '0')}.tsmfs`) && f.includes(grant.chunkId.toString(16).toUpperCase().padStart(16, '0')));
+    expect(statSync(chunkFile!).size).toBe(HEADER + MiB);
+    // The overwritten block: EIO, and the copy reported damaged to the master.
+    await expect(readBack(s2, pendingInode, 2 * BLOCK_SIZE, BLOCK_SIZE)).rejects.toMatchObject({ status: Status.EIO });
+    expect(cs!.logs().some((l) => l.msg === 'damaged chunk' && l.chunkId === grant.chunkId && l.block === 2)).toBe(true);
+    await c.stop();
+  });
+});
