@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { O_RDWR } from '@tsmfs/client';
+import { settings } from '@tsmfs/launcher';
 import { startDataCluster } from './lib/cluster.js';
 import { cpuSeconds, stop } from './lib/daemons.js';
 
@@ -21,6 +22,9 @@ const opts = new Command('bench-data-path')
   .option('--dir <path>', 'where the disks go (the file system measured)', tmpdir())
   .option('--piece <KiB>', 'size of each write/read call', '1024')
   .option('--parallel <n>', 'calls in flight', '8')
+  .option('--reads <rounds>', 'reads only: write one goal-1 file, then read it back this many times (sequential, then --random 4 KiB reads); no dd, goal 2 or re-replication')
+  .option('--random <n>', 'with --reads: 4 KiB reads at random offsets per round, one at a time (fio psync-like)', '2000')
+  .option('--cpu-prof <dir>', "with --reads: write the master's and chunkservers' CPU profiles (node --cpu-prof) there")
   .parse()
   .opts();
 const MiB = 1024 * 1024;
@@ -83,12 +87,66 @@ function rawDisk(dir) {
 }
 
 const mibps = (s) => Math.round(SIZE / MiB / s);
+const clientCpu = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+};
+
+/** 4 KiB reads at random 4 KiB-aligned offsets, one at a time; latencies in microseconds. */
+async function randomReads(session, inode, pattern, count) {
+  const f = await session.openFile(inode, 0);
+  const lat = [];
+  for (let i = 0; i < count; i++) {
+    const off = Math.floor(Math.random() * (SIZE / 4096)) * 4096;
+    const t0 = performance.now();
+    const got = await f.read(off, 4096);
+    lat.push((performance.now() - t0) * 1000);
+    const p = ((Math.floor(off / PIECE) * PIECE) % pattern.length) + (off % PIECE); // as writeFile laid it out
+    if (!got.equals(pattern.subarray(p, p + 4096))) throw new Error(`random read at ${off} came back wrong`);
+  }
+  await f.close();
+  lat.sort((a, b) => a - b);
+  return { meanUs: Math.round(lat.reduce((n, x) => n + x, 0) / lat.length), p50Us: Math.round(lat[lat.length >> 1]), p99Us: Math.round(lat[Math.floor(lat.length * 0.99)]) };
+}
+
+/** --reads: one goal-1 file, read back `rounds` times sequentially and at random; CPU of the chunkservers and of this client. */
+async function readsOnly(cluster, result) {
+  const { session, chunkservers } = cluster;
+  const pattern = randomBytes(64 * MiB + PIECE);
+  const cpu = () => chunkservers.reduce((n, c) => n + cpuSeconds(c.child.pid), 0);
+  const w = await writeFile(session, 'reads', 1, pattern);
+  result.writeMiBps = mibps(w.seconds);
+  result.rounds = [];
+  const count = Number(opts.random);
+  for (let r = 0; r < Number(opts.reads); r++) {
+    const [c0, k0] = [cpu(), clientCpu()];
+    const s = await readFile(session, w.inode, pattern);
+    const [c1, k1] = [cpu(), clientCpu()];
+    const rnd = count > 0 ? await randomReads(session, w.inode, pattern, count) : undefined;
+    const [c2, k2] = [cpu(), clientCpu()];
+    const gib = SIZE / 1024 / MiB;
+    const round = {
+      readMiBps: mibps(s),
+      chunkserverCpuSecondsPerGiBRead: +((c1 - c0) / gib).toFixed(2),
+      clientCpuSecondsPerGiBRead: +((k1 - k0) / gib).toFixed(2),
+      ...(rnd && { random4k: { ...rnd, chunkserverCpuUsPerRead: Math.round(((c2 - c1) * 1e6) / count), clientCpuUsPerRead: Math.round(((k2 - k1) * 1e6) / count) } }),
+    };
+    result.rounds.push(round);
+    progress(`round ${r + 1}: ${JSON.stringify(round)}`);
+  }
+}
 
 async function main() {
   const dir = mkdtempSync(join(opts.dir, 'tsmfs-bench-dp-'));
   const result = { sizeMiB: SIZE / MiB, pieceKiB: PIECE / 1024, parallel: PARALLEL };
   let cluster;
   try {
+    if (opts.reads) {
+      if (opts.cpuProf) settings.nodeFlags = ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProf}`];
+      cluster = await startDataCluster(dir);
+      await readsOnly(cluster, result);
+      return;
+    }
     progress(`raw disk (dd, ${SIZE / MiB} MiB) in ${dir}`);
     const raw = rawDisk(dir);
     result.rawDisk = { writeMiBps: mibps(raw.write), readCachedMiBps: mibps(raw.readCached), readDirectMiBps: mibps(raw.readDirect) };
@@ -138,8 +196,8 @@ async function main() {
       await stop(cluster.master.child);
     }
     rmSync(dir, { recursive: true, force: true });
+    console.log(JSON.stringify(result, null, 2));
   }
-  console.log(JSON.stringify(result, null, 2));
 }
 
 await main();

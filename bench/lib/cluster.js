@@ -4,13 +4,13 @@
 import { Cluster } from '@tsmfs/launcher';
 import './daemons.js';
 
-/** `masterConfig` adds or overrides master keys (e.g. CHUNKS_LOOP_MIN_TIME). */
-export async function startDataCluster(dir, { chunkservers = 3, masterConfig = {} } = {}) {
+/** `masterConfig` and `csConfig` add or override master and chunkserver keys (e.g. CHUNKS_LOOP_MIN_TIME, HDD_TEST_FREQ). */
+export async function startDataCluster(dir, { chunkservers = 3, masterConfig = {}, csConfig = {} } = {}) {
   const cluster = await Cluster.create({
     dir,
     master: { exports: ['127.0.0.1 / rw,alldirs,maproot=0'], config: { REPLICATIONS_DELAY_INIT: 0, ...masterConfig } },
   });
-  await cluster.addChunkservers(chunkservers, { config: { HDD_LEAVE_SPACE_DEFAULT: '64MiB' } });
+  await cluster.addChunkservers(chunkservers, { config: { HDD_LEAVE_SPACE_DEFAULT: '64MiB', ...csConfig } });
   const session = await cluster.session({ cred: { uid: 0, gid: 0, groups: [] } });
   return Object.assign(cluster, { session, clientPort: cluster.master.ports.matocl });
 }

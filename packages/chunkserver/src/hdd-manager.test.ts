@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdir, mkdtemp, open, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readdir, readlink, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -92,6 +92,36 @@ describe('hdd manager', () => {
     expect(lines.some((l) => l.msg === 'scanning disk' && l.folders === '256/256')).toBe(true);
     expect(lines.filter((l) => l.msg === 'disk scanned').map((l) => l.disk).sort()).toEqual([d1, d2].sort());
     expect(lines.some((l) => l.msg === 'files that are not chunks of this folder were ignored' && l.files === 2)).toBe(true);
+  });
+
+  it('keeps a released chunk file open for the next holder; a delete or a damaged disk closes it', async () => {
+    const d = await disk('idle');
+    const m = await manager([spec(d)]);
+    /** Descriptors of this process open on chunk `id`'s files. */
+    const openOn = async (id: number): Promise<number> => {
+      const links = await Promise.all((await readdir('/proc/self/fd')).map((fd) => readlink(`/proc/self/fd/${fd}`).catch(() => '')));
+      return links.filter((l) => l.includes(`chunk_${id.toString(16).toUpperCase().padStart(16, '0')}_`)).length;
+    };
+    await m.create(5, 1);
+    await m.create(6, 1);
+    expect(m.idleOpenFiles).toBe(2);
+    const h = await m.acquire(5, 1);
+    await h.write(0, Buffer.alloc(BLOCK_SIZE, 1));
+    await h.release();
+    const again = await m.acquire(5, 1);
+    expect(again.file).toBe(h.file); // not opened a second time
+    await again.release();
+    expect(await openOn(5)).toBe(1);
+    await m.delete(5, 1);
+    expect(await openOn(5)).toBe(0);
+    expect(m.idleOpenFiles).toBe(1);
+    // A disk taken out of service closes what was open on it.
+    await rename(d, `${d}.gone`);
+    await mkdir(d);
+    await m.testRound();
+    await new Promise((r) => setTimeout(r, 50)); // closes run in the background
+    expect(await openOn(6)).toBe(0);
+    expect(m.idleOpenFiles).toBe(0);
   });
 
   it('versions, truncates, duplicates and deletes chunks', async () => {
