@@ -111,4 +111,39 @@ describe('chunk header written at the end of a write', () => {
     expect(cs!.logs().some((l) => l.msg === 'damaged chunk' && l.chunkId === grant.chunkId && l.block === 2)).toBe(true);
     await c.stop();
   });
+
+  it('goal 1, SIGKILL in the middle of a long chunk write: the client sends the acknowledged pieces again and the file reads back whole', { timeout: 400_000 }, async () => {
+    const c = await Cluster.create({ master: { config: { REPLICATIONS_DELAY_INIT: 0, CHUNKS_LOOP_MIN_TIME: 1, CHUNKSERVER_TIMEOUT: 5 } } });
+    const [cs] = await c.addChunkservers(1);
+    const s = await c.session();
+    const data = randomBytes(40 * MiB);
+    const attr = await s.create(s.root, 'long', 0o644);
+    const f = await s.openFile(attr.inode, O_RDWR);
+    const chunkSize = (): number => {
+      const file = cs!.chunkFiles()[0];
+      return file ? statSync(file).size : 0;
+    };
+    const waitSize = async (bytes: number): Promise<void> => {
+      const deadline = Date.now() + 60_000;
+      while (chunkSize() < bytes && Date.now() < deadline) await new Promise((r) => setTimeout(r, 2));
+    };
+    // The chunk write takes the first 8 MiB; while its pieces are still going out the
+    // other 32 MiB arrive and go out on the same grant: no write end in between.
+    for (let o = 0; o < 8 * MiB; o += MiB) await f.write(o, data.subarray(o, o + MiB));
+    await waitSize(HEADER + MiB);
+    for (let o = 8 * MiB; o < data.length; o += MiB) await f.write(o, data.subarray(o, o + MiB));
+    // Pieces past the first 12 MiB acknowledged (on disk), the write not ended yet.
+    await waitSize(HEADER + 12 * MiB);
+    const atKill = chunkSize();
+    await cs!.kill('SIGKILL');
+    expect(atKill, 'the kill came after the chunk write ended: nothing was tested').toBeLessThan(HEADER + data.length);
+    expect(atKill).toBeGreaterThanOrEqual(HEADER + 12 * MiB);
+    await cs!.start();
+    await f.fsync();
+    expect(s.io.stats.writeRetries).toBeGreaterThan(0);
+    await f.close();
+    const s2 = await c.session();
+    expect((await readBack(s2, attr.inode, 0, data.length)).equals(data)).toBe(true);
+    await c.stop();
+  });
 });

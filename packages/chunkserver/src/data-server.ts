@@ -49,6 +49,13 @@ export interface DataServerOptions {
 
 /** Blocks read from disk at once for a `dataRead`, then sent as one data frame each. */
 const READ_BATCH_BLOCKS = 16;
+/**
+ * Batches of one link's reads read from disk or being sent at once. A read's next batch
+ * comes off the disk while the one before is sent, and the reads of a link overlap, so
+ * the disk is never idle while the socket drains; a peer that does not read its replies
+ * holds at most this many batches (4 MiB) here.
+ */
+const READ_BATCHES_PER_LINK = 4;
 
 /**
  * Requests (write pieces and reads) a link may have in flight before we stop reading its
@@ -109,11 +116,9 @@ interface LinkState {
   remote: string;
   role: string;
   writes: Map<number, WriteSession>;
-  /**
-   * The link's reads take turns, one batch (read from disk and sent) at a time: a peer
-   * that does not read its replies then holds one batch of memory here, not one per read.
-   */
-  readTurn: Promise<void>;
+  /** Read batches under way on the link (READ_BATCHES_PER_LINK at most), and those waiting for a place. */
+  readBatches: number;
+  readQueue: (() => void)[];
 }
 
 /**
@@ -169,7 +174,7 @@ export class DataServer implements Service {
   }
 
   private serve(conn: Connection, hello: Hello): void {
-    const link: LinkState = { remote: conn.remote, role: hello.role, writes: new Map(), readTurn: Promise.resolve() };
+    const link: LinkState = { remote: conn.remote, role: hello.role, writes: new Map(), readBatches: 0, readQueue: [] };
     this.links.set(conn, link);
     this.log.debug({ remote: link.remote, role: hello.role, name: hello.name }, 'link opened');
     conn.serve((name, body, c, requestId) => this.onRequest(link, c, name, body, requestId));
@@ -222,24 +227,47 @@ export class DataServer implements Service {
     try {
       const stream = { seq: 0 };
       const end = req.offset + req.length;
-      for (let pos = req.offset; pos < end && !conn.closed; ) {
+      // Each batch is read as soon as the link has room and sent after the one before it.
+      let sent: Promise<void> = Promise.resolve();
+      let failed = false;
+      for (let pos = req.offset; pos < end && !conn.closed && !failed; ) {
         const batchEnd = Math.min(end, (Math.floor(pos / BLOCK_SIZE) + READ_BATCH_BLOCKS) * BLOCK_SIZE);
+        await this.readPlace(link);
+        const bytes = chunk.read(pos, batchEnd - pos);
         const from = pos;
-        const turn = link.readTurn.then(() => this.sendBatch(conn, requestId, req, chunk, stream, from, batchEnd));
-        link.readTurn = turn.catch(() => undefined);
-        await turn;
+        sent = Promise.all([bytes, sent])
+          .then(([b]) => this.sendBatch(conn, requestId, req, stream, from, b))
+          .finally(() => this.readDone(link));
+        sent.catch(() => (failed = true));
         pos = batchEnd;
       }
+      await sent;
     } finally {
       await chunk.release();
     }
     return {};
   }
 
-  /** Reads [pos, batchEnd) from disk and sends it as one data frame per block. */
-  private async sendBatch(conn: Connection, requestId: number, req: Request<'dataRead'>, chunk: ChunkHandle, stream: { seq: number }, pos: number, batchEnd: number): Promise<void> {
+  /** Resolves when the link may start one more read batch. */
+  private readPlace(link: LinkState): Promise<void> {
+    if (link.readBatches < READ_BATCHES_PER_LINK) {
+      link.readBatches++;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => link.readQueue.push(resolve));
+  }
+
+  /** A batch is sent (or failed): its place goes to the next waiting one. */
+  private readDone(link: LinkState): void {
+    const next = link.readQueue.shift();
+    if (next) next();
+    else link.readBatches--;
+  }
+
+  /** Sends [pos, pos + bytes.length), read from disk, as one data frame per block. */
+  private async sendBatch(conn: Connection, requestId: number, req: Request<'dataRead'>, stream: { seq: number }, pos: number, bytes: Buffer): Promise<void> {
     if (conn.closed) return;
-    const bytes = await chunk.read(pos, batchEnd - pos);
+    const batchEnd = pos + bytes.length;
     this.traffic.bytesRead += bytes.length;
     for (let p = pos; p < batchEnd && !conn.closed; ) {
       const pieceEnd = Math.min(batchEnd, (Math.floor(p / BLOCK_SIZE) + 1) * BLOCK_SIZE);

@@ -57,15 +57,16 @@ export async function readChunkRange(
   first = 0,
   onFallback?: (err: unknown) => void,
 ): Promise<Buffer> {
-  const out = Buffer.alloc(length);
-  if (grant.chunkId === 0 || length === 0) return out;
+  if (grant.chunkId === 0 || length === 0) return Buffer.alloc(length);
   if (grant.locations.length === 0) throw new TsmfsError(Status.EIO, `chunk ${grant.chunkId} has no valid copy`);
   let lastError: unknown;
   for (let i = 0; i < grant.locations.length; i++) {
     const loc = grant.locations[(first + i) % grant.locations.length]!;
     try {
+      if (length <= READ_SPAN) return await readSpan(links, loc, grant, offset, length);
+      const out = Buffer.alloc(length);
       for (let pos = 0; pos < length; pos += READ_SPAN) {
-        await readSpan(links, loc, grant, offset + pos, Math.min(READ_SPAN, length - pos), out.subarray(pos));
+        out.set(await readSpan(links, loc, grant, offset + pos, Math.min(READ_SPAN, length - pos)), pos);
       }
       return out;
     } catch (err) {
@@ -76,20 +77,34 @@ export async function readChunkRange(
   throw lastError instanceof TsmfsError ? lastError : new TsmfsError(Status.EIO, String((lastError as Error)?.message ?? lastError));
 }
 
-async function readSpan(links: DataLinks, loc: ChunkLocation, grant: ChunkGrant, offset: number, length: number, into: Buffer): Promise<void> {
+/**
+ * One dataRead. A span that comes back as a single frame (a read within one block: every
+ * small random read) is returned as that frame's bytes, uncopied; a longer one is put
+ * together from its frames.
+ */
+async function readSpan(links: DataLinks, loc: ChunkLocation, grant: ChunkGrant, offset: number, length: number): Promise<Buffer> {
   const conn = await links.reader(loc);
   let bad: string | undefined;
   let received = 0;
+  let whole: Buffer | undefined;
+  let into: Buffer | undefined;
   await conn.requestStream('dataRead', { chunkId: grant.chunkId, version: grant.version, offset, length, token: loc.token }, (frame) => {
     if (bad) return;
     const block = decodeDataBlock(frame.body);
     if (!dataBlockCrcOk(block)) bad = `CRC mismatch in the block at ${block.offset} of chunk ${grant.chunkId} from ${loc.host}:${loc.port}`;
     else if (block.chunkId !== grant.chunkId || block.offset < offset || block.offset + block.data.length > offset + length) bad = 'a read frame outside the span asked for';
-    else {
+    else if (received === 0 && block.offset === offset && block.data.length === length) {
+      whole = Buffer.from(block.data.buffer, block.data.byteOffset, block.data.length);
+      received = length;
+    } else {
+      into ??= Buffer.alloc(length);
+      if (whole) into.set(whole);
+      whole = undefined;
       into.set(block.data, block.offset - offset);
       received += block.data.length;
     }
   });
   if (bad) throw new TsmfsError(Status.EIO, bad);
   if (received !== length) throw new TsmfsError(Status.EIO, `short read from ${loc.host}:${loc.port}: ${received} of ${length} bytes`);
+  return whole ?? into!;
 }

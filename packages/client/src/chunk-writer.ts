@@ -44,8 +44,9 @@ export interface ChunkWriteContext {
  * Writes everything `dirty` holds for chunk `index`, and whatever arrives there while
  * it runs, through the chain the master grants: the first copy gets the pieces, each
  * chunkserver forwards to the next, a piece is acknowledged when the whole chain has
- * it. When anything in the chain fails, the write is ended as failed, the pieces not
- * acknowledged go back into `dirty` and a new grant is asked for: the master bumps the
+ * it. When anything in the chain fails, the write is ended as failed, every piece of it
+ * (acknowledged or not: none is safe before the end) goes back into `dirty` and a new
+ * grant is asked for: the master bumps the
  * version on the copies still alive (the dead one becomes stale) and we write again.
  */
 export async function writeChunk(ctx: ChunkWriteContext, index: number, dirty: DirtyExtents): Promise<void> {
@@ -56,6 +57,10 @@ export async function writeChunk(ctx: ChunkWriteContext, index: number, dirty: D
     attempt++;
     const grant = await grantWithRetry(ctx, index);
     let sending: Extent[] = [];
+    // Acknowledged by the chain but not ended: a chunkserver killed before the end may
+    // lose them (it writes a chunk's CRC header at the end; docs/chunkserver.md,
+    // "Crashes and the header"), so a retry sends them again.
+    const acknowledged: Extent[] = [];
     try {
       if (grant.locations.length === 0) throw new TsmfsError(Status.EIO, `no chunkserver holds chunk ${grant.chunkId}`);
       const head = grant.locations[0]!;
@@ -71,6 +76,7 @@ export async function writeChunk(ctx: ChunkWriteContext, index: number, dirty: D
           sending = dirty.take();
           await sendExtents(conn, grant, sending);
           for (const e of sending) end = Math.max(end, e.end);
+          acknowledged.push(...sending);
           sending = [];
         }
         await init;
@@ -86,7 +92,7 @@ export async function writeChunk(ctx: ChunkWriteContext, index: number, dirty: D
       attempt = 0;
       end = 0;
     } catch (err) {
-      dirty.restore(sending);
+      dirty.restore([...acknowledged, ...sending]);
       // The lease must end before the next grant; a failure to say so only delays it.
       await ctx.call('writeChunkEnd', { inode: ctx.inode, index, chunkId: grant.chunkId, length: 0, ok: false }).catch(() => undefined);
       const status = err instanceof TsmfsError ? err.status : Status.EIO;
