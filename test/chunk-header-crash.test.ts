@@ -6,27 +6,16 @@
  * whole; a write that never ended leaves its overwritten blocks failing their CRC (the
  * copy is reported damaged, EIO to readers) and its appended bytes cut.
  */
-import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { statSync } from 'node:fs';
 import { type MasterSession, O_RDWR } from '@tsmfs/client';
 import { BLOCK_SIZE, DataFrameType, Status, dataCrc, decodeDataWriteStatus, encodeDataBlock } from '@tsmfs/protocol';
 import { dial } from '@tsmfs/rpc';
 import { describe, expect, it } from 'vitest';
-import { Cluster, REPO_ROOT, makeTempDir } from './fixture/cluster.js';
+import { Cluster } from './fixture/cluster.js';
 
 const MiB = 1024 * 1024;
 const HEADER = 8192;
-
-/** 16 whole-block writes, then close; only APIs old main has too. */
-const HEADER_WRITES_SCRIPT = `
-import { ChunkFile } from '@tsmfs/chunkserver';
-import { join } from 'node:path';
-const f = await ChunkFile.create(join(process.argv[1], 'chunk_0000000000000001_00000001.tsmfs'), 1, 1);
-for (let i = 0; i < 16; i++) await f.write(i * 65536, Buffer.alloc(65536, i));
-await f.close();
-`;
 
 async function writeFile(s: MasterSession, name: string, data: Buffer, fsync: boolean): Promise<number> {
   const attr = await s.create(s.root, name, 0o644);
@@ -47,27 +36,6 @@ async function readBack(s: MasterSession, inode: number, offset: number, length:
 }
 
 describe('chunk header written at the end of a write', () => {
-  it('16 pieces written to a chunk write its 8 KiB header once at the end, not once per piece (strace)', () => {
-    const dir = makeTempDir('tsmfs-header-');
-    const folder = join(dir, '01');
-    mkdirSync(folder);
-    const trace = join(dir, 'trace');
-    const r = spawnSync('strace', ['-f', '-y', '-e', 'trace=pwrite64,pwritev', '-o', trace, process.execPath, '--input-type=module', '-e', HEADER_WRITES_SCRIPT, folder], {
-      cwd: REPO_ROOT,
-      encoding: 'utf8',
-      timeout: 60_000,
-    });
-    expect(r.status, r.stderr).toBe(0);
-    const onChunk = readFileSync(trace, 'utf8')
-      .split('\n')
-      .filter((l) => l.includes('.tsmfs>'));
-    const header = onChunk.filter((l) => /, 8192, 0\) = 8192$/.test(l));
-    const data = onChunk.filter((l) => /, 65536, \d+\) = 65536$/.test(l));
-    expect(data, onChunk.join('\n')).toHaveLength(16);
-    // The create's header, then the one close writes.
-    expect(header, onChunk.join('\n')).toHaveLength(2);
-  });
-
   it('SIGKILL of the chunkserver: ended writes read back whole; an unended one is damaged where it overwrote, cut where it appended', { timeout: 120_000 }, async () => {
     const c = await Cluster.create({ master: { config: { REPLICATIONS_DELAY_INIT: 0, CHUNKS_LOOP_MIN_TIME: 1, CHUNKSERVER_TIMEOUT: 5 } } });
     const [cs] = await c.addChunkservers(1);
