@@ -223,17 +223,26 @@ export class ChunkFile {
     return this.header.length;
   }
 
-  /** Reads [offset, offset+length), verifying the CRC of every block it touches. */
-  async read(offset: number, length: number): Promise<Buffer> {
+  /**
+   * Reads [offset, offset+length), verifying the CRC of every block it touches. `crcs`,
+   * when given, receives the CRC of each block holding data at the time of the read, at
+   * index block - floor(offset / BLOCK_SIZE): a whole block can then be sent with it
+   * instead of computing it again (blocks past the data have ZERO_BLOCK_CRC). A read of
+   * whole blocks within the data returns the buffer read, uncopied.
+   */
+  async read(offset: number, length: number, crcs?: number[]): Promise<Buffer> {
     checkRange(offset, length);
     return this.exclusive(async () => {
-      const out = Buffer.alloc(length);
       const end = Math.min(offset + length, this.header.length);
-      if (offset >= end) return out;
+      if (offset >= end) return Buffer.alloc(length);
       const first = Math.floor(offset / BLOCK_SIZE);
       const last = Math.floor((end - 1) / BLOCK_SIZE);
       const blocks = await this.readBlocks(first, last);
-      blocks.copy(out, 0, offset - first * BLOCK_SIZE, end - first * BLOCK_SIZE);
+      if (crcs) for (let b = first; b <= last; b++) crcs[b - first] = this.header.crcs[b]!;
+      const from = offset - first * BLOCK_SIZE;
+      if (from === 0 && blocks.length === length) return blocks;
+      const out = Buffer.alloc(length);
+      blocks.copy(out, 0, from, end - first * BLOCK_SIZE);
       return out;
     });
   }

@@ -20,6 +20,7 @@ import {
   type GrantVerifier,
 } from '@tsmfs/protocol';
 import { type Connection, type Hello, type LinkLimits, RpcServer, dial } from '@tsmfs/rpc';
+import { ZERO_BLOCK_CRC } from './chunk-file.js';
 import type { ChunkHandle, HddManager } from './hdd-manager.js';
 
 export interface DataServerOptions {
@@ -233,10 +234,11 @@ export class DataServer implements Service {
       for (let pos = req.offset; pos < end && !conn.closed && !failed; ) {
         const batchEnd = Math.min(end, (Math.floor(pos / BLOCK_SIZE) + READ_BATCH_BLOCKS) * BLOCK_SIZE);
         await this.readPlace(link);
-        const bytes = chunk.read(pos, batchEnd - pos);
+        const crcs: number[] = [];
+        const bytes = chunk.read(pos, batchEnd - pos, crcs);
         const from = pos;
         sent = Promise.all([bytes, sent])
-          .then(([b]) => this.sendBatch(conn, requestId, req, stream, from, b))
+          .then(([b]) => this.sendBatch(conn, requestId, req, stream, from, b, crcs))
           .finally(() => this.readDone(link));
         sent.catch(() => (failed = true));
         pos = batchEnd;
@@ -264,15 +266,22 @@ export class DataServer implements Service {
     else link.readBatches--;
   }
 
-  /** Sends [pos, pos + bytes.length), read from disk, as one data frame per block. */
-  private async sendBatch(conn: Connection, requestId: number, req: Request<'dataRead'>, stream: { seq: number }, pos: number, bytes: Buffer): Promise<void> {
+  /**
+   * Sends [pos, pos + bytes.length), read from disk, as one data frame per block. A whole
+   * block goes with the CRC its header held when it was read and verified (`crcs`, from
+   * the block at `pos` on): the same CRC-32 over the same 64 KiB, not computed twice.
+   */
+  private async sendBatch(conn: Connection, requestId: number, req: Request<'dataRead'>, stream: { seq: number }, pos: number, bytes: Buffer, crcs: number[]): Promise<void> {
     if (conn.closed) return;
     const batchEnd = pos + bytes.length;
+    const firstBlock = Math.floor(pos / BLOCK_SIZE);
     this.traffic.bytesRead += bytes.length;
     for (let p = pos; p < batchEnd && !conn.closed; ) {
       const pieceEnd = Math.min(batchEnd, (Math.floor(p / BLOCK_SIZE) + 1) * BLOCK_SIZE);
       const data = bytes.subarray(p - pos, pieceEnd - pos);
-      const header = encodeDataBlockHeader({ chunkId: req.chunkId, version: req.version, seq: stream.seq++, offset: p, length: data.length, crc: dataCrc(data) });
+      const whole = data.length === BLOCK_SIZE && p % BLOCK_SIZE === 0;
+      const crc = whole ? (crcs[p / BLOCK_SIZE - firstBlock] ?? ZERO_BLOCK_CRC) : dataCrc(data);
+      const header = encodeDataBlockHeader({ chunkId: req.chunkId, version: req.version, seq: stream.seq++, offset: p, length: data.length, crc });
       if (!conn.sendData(DataFrameType.read | REPLY_FLAG, requestId, [header, data])) await conn.drained();
       p = pieceEnd;
     }

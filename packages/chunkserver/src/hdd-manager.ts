@@ -609,8 +609,8 @@ export class ChunkHandle {
     return this.file.length;
   }
 
-  read(offset: number, length: number): Promise<Buffer> {
-    return this.run(() => this.file.read(offset, length));
+  read(offset: number, length: number, crcs?: number[]): Promise<Buffer> {
+    return this.run(() => this.file.read(offset, length, crcs));
   }
   write(offset: number, data: Uint8Array): Promise<void> {
     return this.run(() => this.file.write(offset, data));
