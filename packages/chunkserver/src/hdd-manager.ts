@@ -115,6 +115,12 @@ export class HddManager extends EventEmitter<HddEvents> implements Service {
   private readonly openFiles = new Map<number, OpenRecord>();
   /** The records of openFiles nobody holds, least recently released first. */
   private readonly idle = new Map<number, OpenRecord>();
+  /**
+   * Closes of dropped idle files under way, by chunk: a new open of the same chunk waits
+   * for its close, which may still write a header the new open must read (and must not
+   * cut the file to an older length under it).
+   */
+  private readonly closing = new Map<number, Promise<void>>();
   private idleTimer: NodeJS.Timeout | undefined;
   private readonly log: Logger;
   private timer: NodeJS.Timeout | undefined;
@@ -216,7 +222,9 @@ export class HddManager extends EventEmitter<HddEvents> implements Service {
     }
     if (!record) {
       const path = this.pathOf(at.disk, chunkId, version);
-      record = this.track({ chunkId, disk: at.disk, refs: 0, idleSince: 0, file: this.guard(at.disk, { chunkId, version }, () => ChunkFile.open(path, chunkId, version)) });
+      const closing = this.closing.get(chunkId);
+      const open = (): Promise<ChunkFile> => ChunkFile.open(path, chunkId, version);
+      record = this.track({ chunkId, disk: at.disk, refs: 0, idleSince: 0, file: this.guard(at.disk, { chunkId, version }, closing ? () => closing.then(open) : open) });
     }
     if (record.refs === 0) this.idle.delete(chunkId);
     record.idleSince = 0;
@@ -334,7 +342,13 @@ export class HddManager extends EventEmitter<HddEvents> implements Service {
     if (this.openFiles.get(record.chunkId) === record) this.openFiles.delete(record.chunkId);
     if (record.refs > 0) return;
     if (this.idle.get(record.chunkId) === record) this.idle.delete(record.chunkId);
-    void record.file.then((f) => f.close()).catch((err: unknown) => this.log.warn({ chunkId: record.chunkId, err: (err as Error).message }, 'closing an idle chunk file failed'));
+    const closed = record.file
+      .then((f) => f.close())
+      .catch((err: unknown) => this.log.warn({ chunkId: record.chunkId, err: (err as Error).message }, 'closing an idle chunk file failed'));
+    this.closing.set(record.chunkId, closed);
+    void closed.then(() => {
+      if (this.closing.get(record.chunkId) === closed) this.closing.delete(record.chunkId);
+    });
   }
 
   /** Closes the files idle since before `before` (ms since the epoch). */
