@@ -9,8 +9,32 @@ import {
   type EntryResult,
   type FileLock,
   type LowLevelOps,
-  type ReleaseInfo,
   type RequestContext,
+  type CreateArgs,
+  type FlockArgs,
+  type FlushArgs,
+  type GetattrArgs,
+  type GetlkArgs,
+  type GetxattrArgs,
+  type LinkArgs,
+  type ListxattrArgs,
+  type LookupArgs,
+  type MkdirArgs,
+  type MknodArgs,
+  type ReadArgs,
+  type ReaddirArgs,
+  type ReaddirplusArgs,
+  type ReadlinkArgs,
+  type ReleaseArgs,
+  type RemovexattrArgs,
+  type RenameArgs,
+  type RmdirArgs,
+  type SetattrArgs,
+  type SetlkArgs,
+  type SetxattrArgs,
+  type SymlinkArgs,
+  type UnlinkArgs,
+  type WriteArgs,
   type SetAttrChanges,
   type StatfsResult,
   type Timespec,
@@ -129,19 +153,19 @@ export class MemFs implements LowLevelOps {
     if (node.attr.nlink <= 0) this.nodes.delete(ino);
   }
 
-  lookup(ctx: RequestContext, parent: number, name: string): EntryResult | Promise<EntryResult> {
+  lookup(ctx: RequestContext, { parent, name }: LookupArgs): EntryResult | Promise<EntryResult> {
     this.count('lookup');
     const ino = this.dir(parent).get(name);
     if (ino === undefined) throw fail('ENOENT', name);
     return this.entry(ino);
   }
 
-  getattr(ctx: RequestContext, ino: number) {
+  getattr(ctx: RequestContext, { ino }: GetattrArgs) {
     this.count('getattr');
     return { attr: { ...this.get(ino).attr }, timeout: this.timeout };
   }
 
-  setattr(ctx: RequestContext, ino: number, changes: SetAttrChanges) {
+  setattr(ctx: RequestContext, { ino, changes }: SetattrArgs) {
     this.count('setattr');
     this.setattrs.push(changes);
     const node = this.get(ino);
@@ -163,22 +187,22 @@ export class MemFs implements LowLevelOps {
     return { attr: { ...attr }, timeout: this.timeout };
   }
 
-  readlink(ctx: RequestContext, ino: number): string {
+  readlink(ctx: RequestContext, { ino }: ReadlinkArgs): string {
     const target = this.get(ino).target;
     if (target === undefined) throw fail('EINVAL');
     return target;
   }
 
-  mknod(ctx: RequestContext, parent: number, name: string, mode: number): EntryResult {
+  mknod(ctx: RequestContext, { parent, name, mode }: MknodArgs): EntryResult {
     this.count('mknod');
     return this.entry(this.add(ctx, parent, name, mode).attr.ino);
   }
 
-  mkdir(ctx: RequestContext, parent: number, name: string, mode: number): EntryResult {
+  mkdir(ctx: RequestContext, { parent, name, mode }: MkdirArgs): EntryResult {
     return this.entry(this.add(ctx, parent, name, S_IFDIR | (mode & 0o7777)).attr.ino);
   }
 
-  unlink(ctx: RequestContext, parent: number, name: string): void {
+  unlink(ctx: RequestContext, { parent, name }: UnlinkArgs): void {
     const entries = this.dir(parent);
     const ino = entries.get(name);
     if (ino === undefined) throw fail('ENOENT', name);
@@ -188,7 +212,7 @@ export class MemFs implements LowLevelOps {
     this.drop(ino);
   }
 
-  rmdir(ctx: RequestContext, parent: number, name: string): void {
+  rmdir(ctx: RequestContext, { parent, name }: RmdirArgs): void {
     const entries = this.dir(parent);
     const ino = entries.get(name);
     if (ino === undefined) throw fail('ENOENT', name);
@@ -200,7 +224,7 @@ export class MemFs implements LowLevelOps {
     this.drop(ino);
   }
 
-  symlink(ctx: RequestContext, parent: number, name: string, target: string): EntryResult {
+  symlink(ctx: RequestContext, { parent, name, target }: SymlinkArgs): EntryResult {
     const node = this.add(ctx, parent, name, S_IFLNK | 0o777);
     node.target = target;
     node.attr.size = Buffer.byteLength(target);
@@ -208,7 +232,7 @@ export class MemFs implements LowLevelOps {
   }
 
   /** RENAME_NOREPLACE only: any other flag is EINVAL, as the binding's contract asks. */
-  rename(ctx: RequestContext, parent: number, name: string, newParent: number, newName: string, flags: number): void {
+  rename(ctx: RequestContext, { parent, name, newParent, newName, flags }: RenameArgs): void {
     if (flags & ~RENAME_NOREPLACE) throw fail('EINVAL', `rename flags ${flags}`);
     const from = this.dir(parent);
     const to = this.dir(newParent);
@@ -232,7 +256,7 @@ export class MemFs implements LowLevelOps {
     this.touchDir(newParent);
   }
 
-  link(ctx: RequestContext, ino: number, newParent: number, newName: string): EntryResult {
+  link(ctx: RequestContext, { ino, newParent, newName }: LinkArgs): EntryResult {
     const to = this.dir(newParent);
     if (to.has(newName)) throw fail('EEXIST', newName);
     const node = this.get(ino);
@@ -248,18 +272,18 @@ export class MemFs implements LowLevelOps {
     return { fh: this.nextFh++ };
   }
 
-  create(ctx: RequestContext, parent: number, name: string, mode: number, _flags = 0): CreateResult {
+  create(ctx: RequestContext, { parent, name, mode }: CreateArgs): CreateResult {
     this.count('create');
     const node = this.add(ctx, parent, name, mode);
     return { ...this.entry(node.attr.ino), fh: this.nextFh++ };
   }
 
-  read(ctx: RequestContext, ino: number, size: number, offset: number): Buffer {
+  read(ctx: RequestContext, { ino, size, offset }: ReadArgs): Buffer {
     const node = this.get(ino);
     return node.data.subarray(offset, Math.max(offset, Math.min(offset + size, node.attr.size)));
   }
 
-  write(ctx: RequestContext, ino: number, chunk: Buffer, offset: number): number {
+  write(ctx: RequestContext, { ino, data: chunk, offset }: WriteArgs): number {
     this.writeSizes.push(chunk.length);
     const node = this.get(ino);
     const end = offset + chunk.length;
@@ -276,14 +300,14 @@ export class MemFs implements LowLevelOps {
     return chunk.length;
   }
 
-  flush(ctx: RequestContext, ino: number, fh: number, owner: bigint): void {
+  flush(ctx: RequestContext, { ino, fh, lockOwner: owner }: FlushArgs): void {
     // POSIX locks die with any close by their owner.
     const held = this.locks.get(ino);
     if (held) this.locks.set(ino, held.filter((l) => l.owner !== owner));
     this.wake();
   }
 
-  release(ctx: RequestContext, ino: number, fh: number, flags: number, info: ReleaseInfo): void {
+  release(ctx: RequestContext, { ino, fh, flags, ...info }: ReleaseArgs): void {
     if (info.flockRelease) this.flocks.get(ino)?.delete(info.lockOwner);
     this.wake();
   }
@@ -320,7 +344,7 @@ export class MemFs implements LowLevelOps {
     );
   }
 
-  getlk(ctx: RequestContext, ino: number, fh: number, lock: FileLock, owner: bigint): FileLock {
+  getlk(ctx: RequestContext, { ino, fh, lock, owner }: GetlkArgs): FileLock {
     this.count('getlk');
     const end = lock.length === 0 ? Infinity : lock.start + lock.length - 1;
     const held = this.conflict(ino, owner, lock.type, lock.start, end);
@@ -329,7 +353,7 @@ export class MemFs implements LowLevelOps {
     return { type: held.type, start: held.start, length, pid: held.pid };
   }
 
-  async setlk(ctx: RequestContext, ino: number, fh: number, lock: FileLock, owner: bigint, sleep: boolean) {
+  async setlk(ctx: RequestContext, { ino, fh, lock, owner, sleep }: SetlkArgs) {
     this.count('setlk');
     const end = lock.length === 0 ? Infinity : lock.start + lock.length - 1;
     // Simplified: a new lock or an unlock replaces the owner's overlapping locks whole.
@@ -347,7 +371,7 @@ export class MemFs implements LowLevelOps {
     this.wake();
   }
 
-  async flock(ctx: RequestContext, ino: number, fh: number, op: number, owner: bigint) {
+  async flock(ctx: RequestContext, { ino, fh, op, owner }: FlockArgs) {
     this.count('flock');
     const holders = this.flocks.get(ino) ?? new Map<bigint, number>();
     this.flocks.set(ino, holders);
@@ -365,7 +389,7 @@ export class MemFs implements LowLevelOps {
     holders.set(owner, wanted);
   }
 
-  readdir(ctx: RequestContext, ino: number, size: number, offset: number): DirEntry[] {
+  readdir(ctx: RequestContext, { ino, size, offset }: ReaddirArgs): DirEntry[] {
     const all: DirEntry[] = [
       { name: '.', ino, mode: S_IFDIR, nextOffset: 1 },
       { name: '..', ino: 1, mode: S_IFDIR, nextOffset: 2 },
@@ -381,32 +405,32 @@ export class MemFs implements LowLevelOps {
     return { bsize: 65536, blocks: 1_000_000, bfree: 750_000, bavail: 700_000, files: 10_000, ffree: 10_000 - this.nodes.size, namemax: 255 };
   }
 
-  setxattr(ctx: RequestContext, ino: number, name: string, value: Buffer): void {
+  setxattr(ctx: RequestContext, { ino, name, value }: SetxattrArgs): void {
     // Storing system.posix_acl_access without applying it would make cp -a believe the
     // mode was copied (it tries the ACL first and falls back to chmod on EOPNOTSUPP).
     if (name.startsWith('system.')) throw fail('ENOTSUP', name);
     this.get(ino).xattrs.set(name, Buffer.from(value));
   }
 
-  getxattr(ctx: RequestContext, ino: number, name: string): Buffer {
+  getxattr(ctx: RequestContext, { ino, name }: GetxattrArgs): Buffer {
     const value = this.get(ino).xattrs.get(name);
     if (!value) throw fail('ENODATA', name);
     return value;
   }
 
-  listxattr(ctx: RequestContext, ino: number): string[] {
+  listxattr(ctx: RequestContext, { ino }: ListxattrArgs): string[] {
     return [...this.get(ino).xattrs.keys()];
   }
 
-  removexattr(ctx: RequestContext, ino: number, name: string): void {
+  removexattr(ctx: RequestContext, { ino, name }: RemovexattrArgs): void {
     if (!this.get(ino).xattrs.delete(name)) throw fail('ENODATA', name);
   }
 }
 
 /** The in-memory file system listing with READDIRPLUS: names with their lookup answers. */
 export class MemFsPlus extends MemFs {
-  readdirplus(ctx: RequestContext, ino: number, size: number, offset: number): DirEntryPlus[] {
-    return this.readdir(ctx, ino, size, offset).map((e) =>
+  readdirplus(ctx: RequestContext, { ino, size, offset }: ReaddirplusArgs): DirEntryPlus[] {
+    return this.readdir(ctx, { ino, size, offset, fh: 0 }).map((e) =>
       e.name === '.' || e.name === '..' ? e : { ...e, entry: this.entry(e.ino) },
     );
   }

@@ -5,7 +5,7 @@ import { createRequire } from 'node:module';
  * the sources) and from dist/ (daemons run the build): both sit beside build/.
  */
 export interface NativeBinding {
-  /** Op codes, by low-level method name; the C enum is the only definition. */
+  /** Op codes, by low-level method name, from the C enum (generated like OP_CODES in ops.gen.ts). */
   readonly ops: Readonly<Record<string, number>>;
   /**
    * capabilities: 1 POSIX locks (getlk+setlk), 2 flock (others stay unregistered),
@@ -17,7 +17,8 @@ export interface NativeBinding {
   detachSync(session: NativeSession): void;
   /** Cache invalidation on the libuv pool: name set → inval_entry, else inval_inode. */
   notify(session: NativeSession, ino: number, name: string | null, offset: number, length: number): Promise<number>;
-  setScratch(scratch: Float64Array): void;
+  /** The replies' scratch records, and the inbox each call's numbers arrive in. */
+  setBuffers(scratch: Float64Array, inbox: Float64Array): void;
   replyErr(id: number, errno: number): number;
   replyNone(id: number): number;
   replyEntry(id: number, entryTimeout: number, attrTimeout: number, generation: number): number;
@@ -46,20 +47,18 @@ declare const nativeSessionBrand: unique symbol;
 export type NativeSession = { readonly [nativeSessionBrand]: true };
 
 /**
- * Called on the main thread for every request:
- * (op, id, uid, gid, pid, umask, serial, interrupted, ...args). `serial` names the request
- * in a later INTERRUPT notification; `interrupted` says one came before it was queued.
+ * Called on the main thread for every request and notification, with only as many
+ * arguments as the call has: its names, its bytes, its lock owner. The caller (uid, gid,
+ * pid, umask), the request's serial (named by a later INTERRUPT), whether an interrupt
+ * came before it was queued, and the op's numbers are in the inbox (INBOX_HEAD).
  */
 export type Dispatch = (
   op: number,
   id: number,
-  uid: number,
-  gid: number,
-  pid: number,
-  umask: number,
-  serial: number,
-  interrupted: boolean,
-  ...args: any[]
+  name?: string,
+  name2?: string,
+  data?: Buffer,
+  owner?: bigint,
 ) => void;
 
 function load(): NativeBinding {

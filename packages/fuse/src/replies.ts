@@ -1,5 +1,17 @@
+import { ERANGE } from './errno.js';
 import { native } from './native.js';
-import type { Attr, AttrResult, CreateResult, DirEntry, DirEntryPlus, EntryResult, OpenResult, StatfsResult } from './types.js';
+import { INBOX_LENGTH, type ReplyKind } from './ops.gen.js';
+import type {
+  Attr,
+  AttrResult,
+  CreateResult,
+  DirEntry,
+  DirEntryPlus,
+  EntryResult,
+  FileLock,
+  OpenResult,
+  StatfsResult,
+} from './types.js';
 
 /**
  * Replies pass structured results through one Float64Array shared with the addon rather
@@ -11,7 +23,9 @@ const MAX_DIRENTS = 8192;
 const ATTR_FIELDS = 15;
 const PLUS_FIELDS = ATTR_FIELDS + 3;
 const scratch = new Float64Array(3 * MAX_DIRENTS);
-native.setScratch(scratch);
+/** Each call's numbers, written by the addon right before it calls the dispatcher. */
+export const inbox = new Float64Array(INBOX_LENGTH);
+native.setBuffers(scratch, inbox);
 
 function putAttr(attr: Attr, at = 0): void {
   scratch[at] = attr.ino;
@@ -130,3 +144,24 @@ export function replySized(id: number, size: number, value: Buffer, erange: numb
 export function packNames(names: string[]): Buffer {
   return Buffer.concat(names.map((name) => Buffer.from(`${name}\0`)));
 }
+
+/**
+ * How each reply kind of codegen/ops.mjs answers a handler's result; `args` are the
+ * request's named arguments (the size the kernel can take). Returns fuse_reply_*'s result.
+ */
+export const REPLIES: Record<ReplyKind, (id: number, result: any, args: any) => number> = {
+  entry: replyEntry,
+  attr: replyAttr,
+  ok: (id) => native.replyErr(id, 0),
+  readlink: (id, target: string) => native.replyReadlink(id, target),
+  open: replyOpen,
+  create: replyCreate,
+  buf: (id, data: Buffer) => native.replyBuf(id, data),
+  write: (id, count: number) => native.replyWrite(id, count),
+  dirents: (id, entries: DirEntry[], args: { size: number }) => replyDirents(id, args.size, entries),
+  direntsPlus: (id, entries: DirEntryPlus[], args: { size: number }) => replyDirentsPlus(id, args.size, entries),
+  statfs: replyStatfs,
+  xattr: (id, value: Buffer, args: { size: number }) => replySized(id, args.size, value, ERANGE),
+  xattrNames: (id, names: string[], args: { size: number }) => replySized(id, args.size, packNames(names), ERANGE),
+  lock: (id, lock: FileLock) => native.replyLock(id, lock.type, lock.start, lock.length, lock.pid),
+};

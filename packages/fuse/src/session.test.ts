@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { fail } from '@tsmfs/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isMounted, mountForTest, sh, type TestMount } from './fuse-test-mount.test-helpers.js';
-import { FuseSession, type EntryResult, type RequestContext } from './index.js';
+import { FuseSession, type CreateArgs, type EntryResult, type LookupArgs, type MkdirArgs, type RequestContext } from './index.js';
 import { MemFs, MemFsPlus } from './memfs.test-helpers.js';
 
 const OPTIONS = [
@@ -33,17 +33,17 @@ const ROOT: RequestContext = {
 class TestFs extends MemFsPlus {
   readonly creators: { uid: number; gid: number; groups: number[] }[] = [];
   readonly mkdirs: { mode: number; umask: number }[] = [];
-  override lookup(ctx: RequestContext, parent: number, name: string): EntryResult | Promise<EntryResult> {
+  override lookup(ctx: RequestContext, { parent, name }: LookupArgs): EntryResult | Promise<EntryResult> {
     if (name === 'boom') throw new Error('a bug in a handler');
-    return super.lookup(ctx, parent, name);
+    return super.lookup(ctx, { parent, name });
   }
-  override create(ctx: RequestContext, parent: number, name: string, mode: number, flags: number) {
+  override create(ctx: RequestContext, { parent, name, mode, flags }: CreateArgs) {
     this.creators.push({ uid: ctx.uid, gid: ctx.gid, groups: ctx.groups() });
-    return super.create(ctx, parent, name, mode, flags);
+    return super.create(ctx, { parent, name, mode, flags });
   }
-  override mkdir(ctx: RequestContext, parent: number, name: string, mode: number) {
+  override mkdir(ctx: RequestContext, { parent, name, mode }: MkdirArgs) {
     this.mkdirs.push({ mode, umask: ctx.umask });
-    return super.mkdir(ctx, parent, name, mode);
+    return super.mkdir(ctx, { parent, name, mode });
   }
 }
 
@@ -294,8 +294,8 @@ class SlowFs extends MemFs {
 describe('READDIRPLUS', () => {
   /** `ls -l` of 300 files the kernel has never seen; returns the LOOKUPs it caused. */
   async function lookupsOfLsL(fs: MemFs): Promise<number> {
-    const dir = fs.mkdir(ROOT, 1, 'd', 0o755).attr.ino;
-    for (let i = 0; i < 300; i++) fs.create(ROOT, dir, `f${i}`, 0o100644, 0);
+    const dir = fs.mkdir(ROOT, { parent: 1, name: 'd', mode: 0o755 }).attr.ino;
+    for (let i = 0; i < 300; i++) fs.create(ROOT, { parent: dir, name: `f${i}`, mode: 0o100644, flags: 0 });
     const m = await mountForTest(fs, OPTIONS);
     try {
       const r = await sh(`ls -l ${m.dir}/d | grep -c f`);
@@ -444,7 +444,7 @@ describe('cache invalidation', () => {
     const ctx = ROOT;
     try {
       expect((await sh(`echo one > ${m.dir}/a && cat ${m.dir}/a`)).stdout).toBe('one\n');
-      fs.rename(ctx, 1, 'a', 1, 'b', 0); // another client renames it
+      fs.rename(ctx, { parent: 1, name: 'a', newParent: 1, newName: 'b', flags: 0 }); // another client renames it
       expect((await sh(`cat ${m.dir}/a`)).stdout).toBe('one\n'); // still cached for 60 s
       expect(await m.session.invalidateEntry(1, 'a')).toBe(0);
       expect((await sh(`cat ${m.dir}/a`)).stderr).toContain('No such file or directory');
@@ -452,7 +452,7 @@ describe('cache invalidation', () => {
 
       const ino = fs.nodes.get(1)!.entries!.get('b')!;
       expect((await sh(`stat -c %s ${m.dir}/b`)).stdout).toBe('4\n');
-      fs.write(ctx, ino, Buffer.from('longer\n'), 0);
+      fs.write(ctx, { ino, data: Buffer.from('longer\n'), offset: 0, fh: 0, flags: 0, writepage: false });
       expect((await sh(`stat -c %s ${m.dir}/b`)).stdout).toBe('4\n');
       expect(await m.session.invalidateInode(ino)).toBe(0);
       expect((await sh(`stat -c %s ${m.dir}/b && cat ${m.dir}/b`)).stdout).toBe('7\nlonger\n');
@@ -494,8 +494,8 @@ describe('unmounting', () => {
   it('unmounts while a request is still being served, and answers it afterwards', async () => {
     class SlowLookup extends MemFs {
       answered = false;
-      override async lookup(ctx: RequestContext, parent: number, name: string): Promise<EntryResult> {
-        if (name !== 'slow') return super.lookup(ctx, parent, name);
+      override async lookup(ctx: RequestContext, { parent, name }: LookupArgs): Promise<EntryResult> {
+        if (name !== 'slow') return super.lookup(ctx, { parent, name });
         await new Promise((resolve) => setTimeout(resolve, 400));
         this.answered = true;
         throw fail('ENOENT');

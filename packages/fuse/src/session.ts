@@ -1,19 +1,10 @@
 import { EventEmitter } from 'node:events';
 import { resolve } from 'node:path';
-import { EINTR, EIO, ENOSYS, ENOTCONN, ERANGE, errnoOf } from './errno.js';
+import { EINTR, EIO, ENOSYS, ENOTCONN, errnoOf } from './errno.js';
 import { type Dispatch, native, type NativeSession } from './native.js';
-import {
-  packNames,
-  replyAttr,
-  replyCreate,
-  replyDirents,
-  replyDirentsPlus,
-  replyEntry,
-  replyOpen,
-  replySized,
-  replyStatfs,
-} from './replies.js';
-import { SetAttr, type ForgetItem, type LowLevelOps, type RequestContext, type SetAttrChanges } from './types.js';
+import { INBOX_HEAD, OP_CODES, OP_SPECS, type LowLevelOps, type OpSpec } from './ops.gen.js';
+import { inbox, REPLIES, replyOpen } from './replies.js';
+import type { RequestContext } from './types.js';
 
 export interface FuseSessionOptions {
   /**
@@ -51,9 +42,15 @@ export interface UnmountedEvent {
   requested: boolean;
 }
 
-const OP = native.ops;
-const NAMES: string[] = [];
-for (const [name, code] of Object.entries(OP)) NAMES[code] = name;
+// The addon and ops.gen.ts come from the same table; a stale build must not misroute requests.
+for (const [name, code] of Object.entries(OP_CODES)) {
+  if (native.ops[name] !== code) {
+    throw new Error(`@tsmfs/fuse: the native binding is older than ops.gen.ts (${name}); run npm run build:native -w @tsmfs/fuse`);
+  }
+}
+const NOTIFY_BASE = OP_SPECS.length + 1;
+
+type Handler = (ctx: RequestContext, args: object) => unknown;
 
 function interruption(): Error {
   return Object.assign(new Error('interrupted by the kernel (the caller got a signal)'), { errno: EINTR });
@@ -87,39 +84,6 @@ class Context implements RequestContext {
     this.interrupted = true;
     this.controller?.abort(interruption());
   }
-}
-
-function time(sec: number, nsec: number): { sec: number; nsec: number } {
-  return { sec, nsec };
-}
-
-function setAttrChanges(
-  toSet: number,
-  mode: number,
-  uid: number,
-  gid: number,
-  size: number,
-  atimeSec: number,
-  atimeNsec: number,
-  mtimeSec: number,
-  mtimeNsec: number,
-): SetAttrChanges {
-  const changes: SetAttrChanges = { toSet };
-  if (toSet & SetAttr.MODE) changes.mode = mode;
-  if (toSet & SetAttr.UID) changes.uid = uid;
-  if (toSet & SetAttr.GID) changes.gid = gid;
-  if (toSet & SetAttr.SIZE) changes.size = size;
-  if (toSet & SetAttr.ATIME_NOW) changes.atime = 'now';
-  else if (toSet & SetAttr.ATIME) changes.atime = time(atimeSec, atimeNsec);
-  if (toSet & SetAttr.MTIME_NOW) changes.mtime = 'now';
-  else if (toSet & SetAttr.MTIME) changes.mtime = time(mtimeSec, mtimeNsec);
-  return changes;
-}
-
-function forgetItems(flat: number[]): ForgetItem[] {
-  const items: ForgetItem[] = [];
-  for (let i = 0; i < flat.length; i += 2) items.push({ ino: flat[i], nlookup: flat[i + 1] });
-  return items;
 }
 
 /** Sessions still mounted when the process exits are detached so no dead mount stays. */
@@ -228,222 +192,92 @@ export class FuseSession extends EventEmitter {
     this.emit('unmounted', { result, requested: this.unmountRequested } satisfies UnmountedEvent);
   }
 
-  // Positional a…k rather than a rest array: no allocation per request on the hot path.
-  private readonly dispatch: Dispatch = (op, id, uid, gid, pid, umask, serial, interrupted, a, b, c, d, e, f, g, h, i, j, k) => {
-    if (op === OP.ended) return this.onEnded(a);
-    if (op === OP.init) {
-      this.connection = {
-        protoMajor: a,
-        protoMinor: b,
-        maxWrite: c,
-        maxReadahead: d,
-        capable: e,
-        want: f,
-        maxBackground: g,
-      };
-      this.emit('init', this.connection);
+  /**
+   * One call per request or notification (see Dispatch): the op's numbers are read from
+   * the inbox now, before anything else can overwrite it, into the handler's named
+   * arguments by the op's generated decoder.
+   */
+  private readonly dispatch: Dispatch = (op, id, name, name2, data, owner) => {
+    const spec = OP_SPECS[op - 1];
+    if (spec === undefined) return this.notification(op);
+    const args = spec.decode(inbox, name, name2, data, owner);
+    const ctx = new Context(id, inbox[0], inbox[1], inbox[2], inbox[3], inbox[5] !== 0);
+    if (spec.notification) {
+      void this.deliver(spec, ctx, args);
       return;
     }
-    if (op === OP.interrupt) {
-      this.inFlight.get(a)?.interrupt();
-      return;
-    }
-    const ctx = new Context(id, uid, gid, pid, umask, interrupted);
-    if (op === OP.forget) {
-      this.deliverForget(ctx, a);
-      return;
-    }
+    const serial = inbox[4];
     this.inFlight.set(serial, ctx);
-    void this.serve(op, id, serial, ctx, a, b, c, d, e, f, g, h, i, j, k);
+    void this.serve(spec, id, serial, ctx, args);
   };
 
-  private deliverForget(ctx: Context, flat: number[]): void {
-    if (!this.ops.forget) return;
-    Promise.resolve()
-      .then(() => this.ops.forget!(ctx, forgetItems(flat)))
-      .catch((err) => this.report(OP.forget, err));
+  private notification(op: number): void {
+    const n = inbox;
+    const at = INBOX_HEAD;
+    if (op === OP_CODES.interrupt) {
+      this.inFlight.get(n[at])?.interrupt();
+    } else if (op === OP_CODES.init) {
+      this.connection = {
+        protoMajor: n[at],
+        protoMinor: n[at + 1],
+        maxWrite: n[at + 2],
+        maxReadahead: n[at + 3],
+        capable: n[at + 4],
+        want: n[at + 5],
+        maxBackground: n[at + 6],
+      };
+      this.emit('init', this.connection);
+    } else if (op === OP_CODES.ended) {
+      this.onEnded(n[at]);
+    } else if (op >= NOTIFY_BASE) {
+      this.report(op, new Error(`unknown call ${op}`));
+    }
+  }
+
+  /** forget: answered by the addon already; the handler's result and errors only reported. */
+  private async deliver(spec: OpSpec, ctx: Context, args: object): Promise<void> {
+    const handler = this.ops[spec.name] as Handler | undefined;
+    try {
+      if (handler) await handler.call(this.ops, ctx, args);
+    } catch (err) {
+      this.report(spec.name, err);
+    }
   }
 
   /**
-   * Runs the handler for one request and replies; a throw is turned into an errno by
-   * fail(). One async function per request (no .catch/.finally chains): it is the hot path.
+   * Runs the handler for one request and replies as its spec says; a throw is turned into
+   * an errno by fail(). One async function per request (no .catch/.finally chains, no
+   * closures): it is the hot path.
    */
-  private async serve(
-    op: number,
-    id: number,
-    serial: number,
-    ctx: Context,
-    ...[a, b, c, d, e, f, g, h, i, j, k]: any[]
-  ): Promise<void> {
+  private async serve(spec: OpSpec, id: number, serial: number, ctx: Context, args: object): Promise<void> {
     try {
-      const o = this.ops;
-      switch (op) {
-        case OP.lookup:
-          if (!o.lookup) break;
-          replyEntry(id, await o.lookup(ctx, a, b));
-          return;
-        case OP.getattr:
-          if (!o.getattr) break;
-          replyAttr(id, await o.getattr(ctx, a, b));
-          return;
-        case OP.setattr:
-          if (!o.setattr) break;
-          replyAttr(id, await o.setattr(ctx, a, setAttrChanges(b, c, d, e, f, g, h, i, j), k));
-          return;
-        case OP.readlink:
-          if (!o.readlink) break;
-          native.replyReadlink(id, await o.readlink(ctx, a));
-          return;
-        case OP.mknod:
-          if (!o.mknod) break;
-          replyEntry(id, await o.mknod(ctx, a, b, c, d));
-          return;
-        case OP.mkdir:
-          if (!o.mkdir) break;
-          replyEntry(id, await o.mkdir(ctx, a, b, c));
-          return;
-        case OP.unlink:
-          if (!o.unlink) break;
-          await o.unlink(ctx, a, b);
-          native.replyErr(id, 0);
-          return;
-        case OP.rmdir:
-          if (!o.rmdir) break;
-          await o.rmdir(ctx, a, b);
-          native.replyErr(id, 0);
-          return;
-        case OP.symlink:
-          if (!o.symlink) break;
-          replyEntry(id, await o.symlink(ctx, b, c, a));
-          return;
-        case OP.rename:
-          if (!o.rename) break;
-          await o.rename(ctx, a, b, c, d, e);
-          native.replyErr(id, 0);
-          return;
-        case OP.link:
-          if (!o.link) break;
-          replyEntry(id, await o.link(ctx, a, b, c));
-          return;
-        case OP.open:
-        case OP.opendir: {
-          const handler = op === OP.open ? o.open : o.opendir;
-          const opened = handler ? await handler.call(o, ctx, a, b) : { fh: 0 };
-          // The kernel dropped the request (interrupted): nobody will release this handle.
-          if (replyOpen(id, opened) !== 0 && handler) await this.releaseOrphan(op, ctx, a, opened.fh, b);
-          return;
-        }
-        case OP.read:
-          if (!o.read) break;
-          native.replyBuf(id, await o.read(ctx, a, b, c, d ?? 0));
-          return;
-        case OP.write:
-          if (!o.write) break;
-          native.replyWrite(id, await o.write(ctx, a, b, c, d ?? 0, { flags: e, writepage: f }));
-          return;
-        case OP.flush:
-          if (!o.flush) break;
-          await o.flush(ctx, a, b ?? 0, c);
-          native.replyErr(id, 0);
-          return;
-        case OP.release:
-          if (o.release) await o.release(ctx, a, b ?? 0, c, { flush: d, flockRelease: e, lockOwner: f });
-          native.replyErr(id, 0);
-          return;
-        case OP.releasedir:
-          if (o.releasedir) await o.releasedir(ctx, a, b ?? 0, c);
-          native.replyErr(id, 0);
-          return;
-        case OP.fsync:
-        case OP.fsyncdir: {
-          const handler = op === OP.fsync ? o.fsync : o.fsyncdir;
-          if (!handler) break;
-          await handler.call(o, ctx, a, b, c ?? 0);
-          native.replyErr(id, 0);
-          return;
-        }
-        case OP.readdir:
-          if (!o.readdir) break;
-          replyDirents(id, b, await o.readdir(ctx, a, b, c, d ?? 0));
-          return;
-        case OP.readdirplus:
-          if (!o.readdirplus) break;
-          replyDirentsPlus(id, b, await o.readdirplus(ctx, a, b, c, d ?? 0));
-          return;
-        case OP.statfs:
-          if (!o.statfs) break;
-          replyStatfs(id, await o.statfs(ctx, a));
-          return;
-        case OP.setxattr:
-          if (!o.setxattr) break;
-          await o.setxattr(ctx, a, b, c, d);
-          native.replyErr(id, 0);
-          return;
-        case OP.getxattr:
-          if (!o.getxattr) break;
-          replySized(id, c, await o.getxattr(ctx, a, b), ERANGE);
-          return;
-        case OP.listxattr:
-          if (!o.listxattr) break;
-          replySized(id, b, packNames(await o.listxattr(ctx, a)), ERANGE);
-          return;
-        case OP.removexattr:
-          if (!o.removexattr) break;
-          await o.removexattr(ctx, a, b);
-          native.replyErr(id, 0);
-          return;
-        case OP.access:
-          if (!o.access) break;
-          await o.access(ctx, a, b);
-          native.replyErr(id, 0);
-          return;
-        case OP.create: {
-          if (!o.create) break;
-          const created = await o.create(ctx, a, b, c, d);
-          if (replyCreate(id, created) !== 0) {
-            await this.releaseOrphan(OP.open, ctx, created.attr.ino, created.fh, d);
-          }
-          return;
-        }
-        case OP.fallocate:
-          if (!o.fallocate) break;
-          await o.fallocate(ctx, a, b, c, d, e ?? 0);
-          native.replyErr(id, 0);
-          return;
-        case OP.getlk: {
-          if (!o.getlk) break;
-          const lock = await o.getlk(ctx, a, b ?? 0, { type: d, start: e, length: f, pid: g }, c);
-          native.replyLock(id, lock.type, lock.start, lock.length, lock.pid);
-          return;
-        }
-        case OP.setlk:
-          if (!o.setlk) break;
-          await o.setlk(ctx, a, b ?? 0, { type: d, start: e, length: f, pid: g }, c, h);
-          native.replyErr(id, 0);
-          return;
-        case OP.flock:
-          if (!o.flock) break;
-          await o.flock(ctx, a, b ?? 0, d, c);
-          native.replyErr(id, 0);
-          return;
+      const handler = this.ops[spec.name] as Handler | undefined;
+      if (handler === undefined) {
+        if (spec.missing === 'open') replyOpen(id, { fh: 0 });
+        else native.replyErr(id, spec.missing === 'ok' ? 0 : ENOSYS);
+        return;
       }
-      native.replyErr(id, ENOSYS);
+      const result = await handler.call(this.ops, ctx, args);
+      // Not 0 for an open or create: the kernel dropped the request (interrupted), and
+      // nobody will release this handle.
+      if (REPLIES[spec.reply!](id, result, args) !== 0 && spec.orphan) await this.releaseOrphan(spec, ctx, args, result);
     } catch (err) {
-      this.fail(op, id, err);
+      this.fail(spec.name, id, err);
     } finally {
       this.inFlight.delete(serial);
     }
   }
 
-  private async releaseOrphan(op: number, ctx: Context, ino: number, fh: number, flags: number): Promise<void> {
-    if (op === OP.open && this.ops.release) {
-      await this.ops.release(ctx, ino, fh, flags, { flush: false, flockRelease: false, lockOwner: 0n });
-    } else if (op === OP.opendir && this.ops.releasedir) {
-      await this.ops.releasedir(ctx, ino, fh, flags);
+  private async releaseOrphan(spec: OpSpec, ctx: Context, args: any, opened: any): Promise<void> {
+    const ino: number = spec.name === 'create' ? opened.attr.ino : args.ino;
+    if (spec.orphan === 'release' && this.ops.release) {
+      await this.ops.release(ctx, { ino, fh: opened.fh, flags: args.flags, flush: false, flockRelease: false, lockOwner: 0n });
+    } else if (spec.orphan === 'releasedir' && this.ops.releasedir) {
+      await this.ops.releasedir(ctx, { ino, fh: opened.fh, flags: args.flags });
     }
   }
 
-  private fail(op: number, id: number, err: unknown): void {
+  private fail(op: string, id: number, err: unknown): void {
     const errno = errnoOf(err);
     if (errno === undefined) this.report(op, err);
     try {
@@ -453,12 +287,12 @@ export class FuseSession extends EventEmitter {
     }
   }
 
-  private report(op: number, err: unknown): void {
+  private report(op: string | number, err: unknown): void {
     const error = err instanceof Error ? err : new Error(String(err));
-    Object.assign(error, { op: NAMES[op] });
+    Object.assign(error, { op });
     try {
       if (this.listenerCount('error') > 0) this.emit('error', error);
-      else process.emitWarning(`@tsmfs/fuse: ${NAMES[op]} handler failed: ${error.message}`);
+      else process.emitWarning(`@tsmfs/fuse: ${op} handler failed: ${error.message}`);
     } catch {
       // An 'error' listener that throws must not turn a handler's bug into a crash.
     }

@@ -35,18 +35,18 @@ function sinkFs(): LowLevelOps & { writes: number[]; reads: number[] } {
     writes,
     reads,
     lookup: () => ({ attr: attr(2), entryTimeout: 1, attrTimeout: 1 }),
-    getattr: (_ctx, ino) => ({ attr: attr(ino), timeout: 1 }),
-    setattr: (_ctx, ino, changes) => {
+    getattr: (_ctx, { ino }) => ({ attr: attr(ino), timeout: 1 }),
+    setattr: (_ctx, { ino, changes }) => {
       if (changes.size !== undefined) size = changes.size;
       return { attr: attr(ino), timeout: 1 };
     },
     open: () => ({ fh: 1 }),
-    write: (_ctx, _ino, data, offset) => {
+    write: (_ctx, { data, offset }) => {
       writes.push(data.length);
       size = Math.max(size, offset + data.length);
       return data.length;
     },
-    read: (_ctx, _ino, length, offset) => {
+    read: (_ctx, { size: length, offset }) => {
       reads.push(length);
       return zeros.subarray(0, Math.max(0, Math.min(length, size - offset)));
     },

@@ -100,18 +100,6 @@ export interface ForgetItem {
   nlookup: number;
 }
 
-export interface WriteInfo {
-  flags: number;
-  /** The write comes from the page cache's writeback rather than a write(2). */
-  writepage: boolean;
-}
-
-export interface ReleaseInfo {
-  flush: boolean;
-  flockRelease: boolean;
-  lockOwner: bigint;
-}
-
 /** Who asks. Valid while the request is unanswered. */
 export interface RequestContext {
   readonly uid: number;
@@ -139,91 +127,6 @@ export interface FileLock {
   start: number;
   length: number;
   pid: number;
-}
-
-type Awaitable<T> = T | Promise<T>;
-
-/**
- * The low-level, inode-based methods. Throw an error carrying a positive errno in
- * `.status` or `.errno` to fail with it; anything else fails with EIO. A missing method
- * answers ENOSYS, except open/opendir (fh 0), release/releasedir (success) and forget.
- */
-export interface LowLevelOps {
-  lookup?(ctx: RequestContext, parent: number, name: string): Awaitable<EntryResult>;
-  /** Both FUSE_FORGET and FUSE_BATCH_FORGET; already answered, the result is ignored. */
-  forget?(ctx: RequestContext, items: ForgetItem[]): Awaitable<void>;
-  getattr?(ctx: RequestContext, ino: number, fh: number | undefined): Awaitable<AttrResult>;
-  setattr?(
-    ctx: RequestContext,
-    ino: number,
-    changes: SetAttrChanges,
-    fh: number | undefined,
-  ): Awaitable<AttrResult>;
-  readlink?(ctx: RequestContext, ino: number): Awaitable<string>;
-  /** mode carries the S_IFMT type; already umasked by the kernel. */
-  mknod?(ctx: RequestContext, parent: number, name: string, mode: number, rdev: number): Awaitable<EntryResult>;
-  /** mode is the permission bits as the kernel sends them (no S_IFDIR), already umasked. */
-  mkdir?(ctx: RequestContext, parent: number, name: string, mode: number): Awaitable<EntryResult>;
-  unlink?(ctx: RequestContext, parent: number, name: string): Awaitable<void>;
-  rmdir?(ctx: RequestContext, parent: number, name: string): Awaitable<void>;
-  symlink?(ctx: RequestContext, parent: number, name: string, target: string): Awaitable<EntryResult>;
-  /**
-   * `flags`: renameat2's RENAME_NOREPLACE (1), RENAME_EXCHANGE (2) or RENAME_WHITEOUT (4);
-   * a handler must answer EINVAL for a flag it does not implement, never ignore it.
-   */
-  rename?(
-    ctx: RequestContext,
-    parent: number,
-    name: string,
-    newParent: number,
-    newName: string,
-    flags: number,
-  ): Awaitable<void>;
-  link?(ctx: RequestContext, ino: number, newParent: number, newName: string): Awaitable<EntryResult>;
-  open?(ctx: RequestContext, ino: number, flags: number): Awaitable<OpenResult>;
-  read?(ctx: RequestContext, ino: number, size: number, offset: number, fh: number): Awaitable<Buffer>;
-  write?(
-    ctx: RequestContext,
-    ino: number,
-    data: Buffer,
-    offset: number,
-    fh: number,
-    info: WriteInfo,
-  ): Awaitable<number>;
-  flush?(ctx: RequestContext, ino: number, fh: number, lockOwner: bigint): Awaitable<void>;
-  release?(ctx: RequestContext, ino: number, fh: number, flags: number, info: ReleaseInfo): Awaitable<void>;
-  fsync?(ctx: RequestContext, ino: number, datasync: boolean, fh: number): Awaitable<void>;
-  opendir?(ctx: RequestContext, ino: number, flags: number): Awaitable<OpenResult>;
-  /** Entries past what fits in `size` bytes are dropped; the kernel asks again from the last nextOffset. */
-  readdir?(ctx: RequestContext, ino: number, size: number, offset: number, fh: number): Awaitable<DirEntry[]>;
-  /**
-   * Served instead of readdir when given (the kernel then asks READDIRPLUS): every entry
-   * with an `entry` counts as a lookup of it (forget will follow), except "." and "..".
-   */
-  readdirplus?(ctx: RequestContext, ino: number, size: number, offset: number, fh: number): Awaitable<DirEntryPlus[]>;
-  releasedir?(ctx: RequestContext, ino: number, fh: number, flags: number): Awaitable<void>;
-  fsyncdir?(ctx: RequestContext, ino: number, datasync: boolean, fh: number): Awaitable<void>;
-  statfs?(ctx: RequestContext, ino: number): Awaitable<StatfsResult>;
-  setxattr?(ctx: RequestContext, ino: number, name: string, value: Buffer, flags: number): Awaitable<void>;
-  /** Return the whole value; the size protocol (probe with 0, ERANGE) is handled here. */
-  getxattr?(ctx: RequestContext, ino: number, name: string): Awaitable<Buffer>;
-  /** Return the names; packing and the size protocol are handled here. */
-  listxattr?(ctx: RequestContext, ino: number): Awaitable<string[]>;
-  removexattr?(ctx: RequestContext, ino: number, name: string): Awaitable<void>;
-  access?(ctx: RequestContext, ino: number, mask: number): Awaitable<void>;
-  /** mode carries S_IFREG; already umasked by the kernel. */
-  create?(ctx: RequestContext, parent: number, name: string, mode: number, flags: number): Awaitable<CreateResult>;
-  fallocate?(ctx: RequestContext, ino: number, mode: number, offset: number, length: number, fh: number): Awaitable<void>;
-  /**
-   * POSIX locks, served only if both getlk and setlk are given (otherwise the kernel keeps
-   * locks local to this machine). getlk returns the first conflicting lock, or one of type
-   * UNLOCK. setlk with `sleep` waits until granted (listen to ctx.signal); without it a
-   * conflict is EAGAIN. Locks belong to `owner`; flush(owner) should drop them.
-   */
-  getlk?(ctx: RequestContext, ino: number, fh: number, lock: FileLock, owner: bigint): Awaitable<FileLock>;
-  setlk?(ctx: RequestContext, ino: number, fh: number, lock: FileLock, owner: bigint, sleep: boolean): Awaitable<void>;
-  /** flock(2): op is LOCK_SH 1 / LOCK_EX 2 / LOCK_UN 8, with LOCK_NB 4. Served only if given. */
-  flock?(ctx: RequestContext, ino: number, fh: number, op: number, owner: bigint): Awaitable<void>;
 }
 
 /** FUSE_SET_ATTR_* bits from fuse_lowlevel.h. */

@@ -4,10 +4,19 @@ import type {
   AttrResult,
   DirEntry as KernelDirEntry,
   EntryResult,
+  GetattrArgs,
+  LookupArgs,
   LowLevelOps,
+  OpenArgs,
+  OpendirArgs,
   OpenResult,
+  ReadArgs,
+  ReaddirArgs,
+  ReleasedirArgs,
+  RenameArgs,
   RequestContext,
   StatfsResult,
+  UnlinkArgs,
 } from '@tsmfs/fuse';
 import { type TrashEntry, fail } from '@tsmfs/protocol';
 import type { HiddenEntries } from './hidden-entries.js';
@@ -55,7 +64,7 @@ export class MetaOps implements LowLevelOps {
     private readonly timeoutSec: number,
   ) {}
 
-  async lookup(_ctx: RequestContext, parent: number, name: string): Promise<EntryResult> {
+  async lookup(_ctx: RequestContext, { parent, name }: LookupArgs): Promise<EntryResult> {
     if (parent === 1) {
       const h = this.hidden.inodeOf(name);
       if (h !== undefined) return this.entry(this.hidden.attr(h));
@@ -71,7 +80,7 @@ export class MetaOps implements LowLevelOps {
     return this.entry(await this.fileAttr(e));
   }
 
-  async getattr(_ctx: RequestContext, ino: number): Promise<AttrResult> {
+  async getattr(_ctx: RequestContext, { ino }: GetattrArgs): Promise<AttrResult> {
     if (this.hidden.isHidden(ino)) return { attr: this.hidden.attr(ino), timeout: 0 };
     if (ino === 1 || ino === META_TRASH_INODE || ino === META_UNDEL_INODE || ino === META_SUSTAINED_INODE) {
       return { attr: this.dirAttr(ino), timeout: this.timeoutSec };
@@ -83,7 +92,7 @@ export class MetaOps implements LowLevelOps {
     throw fail('ENOENT');
   }
 
-  async opendir(_ctx: RequestContext, ino: number): Promise<OpenResult> {
+  async opendir(_ctx: RequestContext, { ino }: OpendirArgs): Promise<OpenResult> {
     const entries: KernelDirEntry[] = [kernelDirEntry('.', ino, 'dir', 1)];
     const add = (name: string, inode: number, type: 'dir' | 'file') => entries.push(kernelDirEntry(name, inode, type, entries.length + 1));
     if (ino === 1) {
@@ -103,24 +112,17 @@ export class MetaOps implements LowLevelOps {
     return { fh };
   }
 
-  readdir(_ctx: RequestContext, _ino: number, size: number, offset: number, fh: number): KernelDirEntry[] {
+  readdir(_ctx: RequestContext, { size, offset, fh }: ReaddirArgs): KernelDirEntry[] {
     const entries = this.dirs.get(fh) ?? [];
     return entries.slice(offset, offset + Math.floor(size / 32) + 1);
   }
 
-  releasedir(_ctx: RequestContext, _ino: number, fh: number): void {
+  releasedir(_ctx: RequestContext, { fh }: ReleasedirArgs): void {
     this.dirs.delete(fh);
   }
 
   /** Moving a trash file into trash/undel restores it under its original path. */
-  async rename(
-    _ctx: RequestContext,
-    parent: number,
-    name: string,
-    newParent: number,
-    _newName: string,
-    flags: number,
-  ): Promise<void> {
+  async rename(_ctx: RequestContext, { parent, name, newParent, flags }: RenameArgs): Promise<void> {
     if (flags !== 0) throw fail('EINVAL', 'rename flags in the meta mount');
     if (parent !== META_TRASH_INODE || newParent !== META_UNDEL_INODE) throw fail('EPERM', 'only trash → trash/undel');
     const inode = metaInode(name);
@@ -130,7 +132,7 @@ export class MetaOps implements LowLevelOps {
   }
 
   /** Unlinking a trash file purges it now. */
-  async unlink(_ctx: RequestContext, parent: number, name: string): Promise<void> {
+  async unlink(_ctx: RequestContext, { parent, name }: UnlinkArgs): Promise<void> {
     if (parent !== META_TRASH_INODE) throw fail('EPERM');
     const inode = metaInode(name);
     if (inode === undefined) throw fail('ENOENT');
@@ -138,12 +140,12 @@ export class MetaOps implements LowLevelOps {
     this.lists.clear();
   }
 
-  open(_ctx: RequestContext, ino: number, flags: number): OpenResult {
+  open(_ctx: RequestContext, { ino, flags }: OpenArgs): OpenResult {
     if (!this.hidden.isHidden(ino) || (flags & 3) !== 0) throw fail('EACCES', 'file contents are not served by the meta mount');
     return { fh: 0, directIo: true };
   }
 
-  read(_ctx: RequestContext, ino: number, size: number, offset: number): Buffer {
+  read(_ctx: RequestContext, { ino, size, offset }: ReadArgs): Buffer {
     const data = this.hidden.content(ino);
     return data.subarray(Math.min(offset, data.length), Math.min(offset + size, data.length));
   }

@@ -1,17 +1,41 @@
 import type { FileHandle, MasterSession, SetattrChanges } from '@tsmfs/client';
 import type {
+  AccessArgs,
   AttrResult,
+  CreateArgs,
   CreateResult,
   DirEntry as KernelDirEntry,
   DirEntryPlus,
   EntryResult,
+  FlushArgs,
+  FsyncArgs,
+  GetattrArgs,
+  GetxattrArgs,
+  LinkArgs,
+  ListxattrArgs,
+  LookupArgs,
   LowLevelOps,
+  MkdirArgs,
+  MknodArgs,
+  OpenArgs,
+  OpendirArgs,
   OpenResult,
-  ReleaseInfo,
+  ReadArgs,
+  ReaddirArgs,
+  ReaddirplusArgs,
+  ReadlinkArgs,
+  ReleaseArgs,
+  ReleasedirArgs,
+  RemovexattrArgs,
+  RenameArgs,
   RequestContext,
-  SetAttrChanges,
+  RmdirArgs,
+  SetattrArgs,
+  SetxattrArgs,
   StatfsResult,
-  WriteInfo,
+  SymlinkArgs,
+  UnlinkArgs,
+  WriteArgs,
 } from '@tsmfs/fuse';
 import { type Attr, type Cred, Status, TsmfsError, fail } from '@tsmfs/protocol';
 import { LRUCache } from 'lru-cache';
@@ -104,7 +128,7 @@ export class MountOps implements LowLevelOps {
 
   // ---- names ------------------------------------------------------------------------
 
-  async lookup(ctx: RequestContext, parent: number, name: string): Promise<EntryResult> {
+  async lookup(ctx: RequestContext, { parent, name }: LookupArgs): Promise<EntryResult> {
     this.counters.count('lookup');
     if (parent === 1) {
       const h = this.hidden.inodeOf(name);
@@ -135,7 +159,7 @@ export class MountOps implements LowLevelOps {
     // Nothing per inode to let go of: the caches expire by themselves.
   }
 
-  async getattr(_ctx: RequestContext, ino: number): Promise<AttrResult> {
+  async getattr(_ctx: RequestContext, { ino }: GetattrArgs): Promise<AttrResult> {
     this.counters.count('getattr');
     if (this.hidden.isHidden(ino)) return { attr: this.hidden.attr(ino), timeout: 0 };
     const inode = this.inodes.toMaster(ino);
@@ -221,7 +245,7 @@ export class MountOps implements LowLevelOps {
     return change;
   }
 
-  async setattr(ctx: RequestContext, ino: number, changes: SetAttrChanges, fh?: number): Promise<AttrResult> {
+  async setattr(ctx: RequestContext, { ino, changes, fh }: SetattrArgs): Promise<AttrResult> {
     this.counters.count('setattr');
     if (this.hidden.isHidden(ino)) throw fail('EPERM', 'hidden entries are read-only');
     const inode = this.inodes.toMaster(ino);
@@ -246,12 +270,12 @@ export class MountOps implements LowLevelOps {
     return this.attrReply(a, this.files.stamp());
   }
 
-  async readlink(_ctx: RequestContext, ino: number): Promise<string> {
+  async readlink(_ctx: RequestContext, { ino }: ReadlinkArgs): Promise<string> {
     this.counters.count('readlink');
     return this.session.readlink(this.inodes.toMaster(ino));
   }
 
-  async mknod(ctx: RequestContext, parent: number, name: string, mode: number, rdev: number): Promise<EntryResult> {
+  async mknod(ctx: RequestContext, { parent, name, mode, rdev }: MknodArgs): Promise<EntryResult> {
     this.counters.count('mknod');
     const p = this.writableParent(parent, name);
     const t = this.cache.ticket();
@@ -260,7 +284,7 @@ export class MountOps implements LowLevelOps {
     return this.created(p, name, a, t);
   }
 
-  async mkdir(ctx: RequestContext, parent: number, name: string, mode: number): Promise<EntryResult> {
+  async mkdir(ctx: RequestContext, { parent, name, mode }: MkdirArgs): Promise<EntryResult> {
     this.counters.count('mkdir');
     const p = this.writableParent(parent, name);
     const t = this.cache.ticket();
@@ -272,14 +296,14 @@ export class MountOps implements LowLevelOps {
     return entry;
   }
 
-  async symlink(ctx: RequestContext, parent: number, name: string, target: string): Promise<EntryResult> {
+  async symlink(ctx: RequestContext, { parent, name, target }: SymlinkArgs): Promise<EntryResult> {
     this.counters.count('symlink');
     const p = this.writableParent(parent, name);
     const t = this.cache.ticket();
     return this.created(p, name, await this.changing([p], this.session.symlink(p, name, target, { cred: this.cred(ctx) })), t);
   }
 
-  async link(ctx: RequestContext, ino: number, newParent: number, newName: string): Promise<EntryResult> {
+  async link(ctx: RequestContext, { ino, newParent, newName }: LinkArgs): Promise<EntryResult> {
     this.counters.count('link');
     if (this.hidden.isHidden(ino)) throw fail('EPERM', 'hidden entries cannot be linked');
     const p = this.writableParent(newParent, newName);
@@ -287,7 +311,7 @@ export class MountOps implements LowLevelOps {
     return this.created(p, newName, await this.session.link(this.inodes.toMaster(ino), p, newName, { cred: this.cred(ctx) }), t);
   }
 
-  async unlink(ctx: RequestContext, parent: number, name: string): Promise<void> {
+  async unlink(ctx: RequestContext, { parent, name }: UnlinkArgs): Promise<void> {
     this.counters.count('unlink');
     const p = this.writableParent(parent, name);
     let gone = false;
@@ -299,7 +323,7 @@ export class MountOps implements LowLevelOps {
     }
   }
 
-  async rmdir(ctx: RequestContext, parent: number, name: string): Promise<void> {
+  async rmdir(ctx: RequestContext, { parent, name }: RmdirArgs): Promise<void> {
     this.counters.count('rmdir');
     const p = this.writableParent(parent, name);
     let gone = false;
@@ -312,7 +336,7 @@ export class MountOps implements LowLevelOps {
   }
 
   /** renameat2's RENAME_NOREPLACE and RENAME_EXCHANGE are the master's (EINVAL for others). */
-  async rename(ctx: RequestContext, parent: number, name: string, newParent: number, newName: string, flags: number): Promise<void> {
+  async rename(ctx: RequestContext, { parent, name, newParent, newName, flags }: RenameArgs): Promise<void> {
     this.counters.count('rename');
     const p = this.writableParent(parent, name);
     const np = this.writableParent(newParent, newName);
@@ -330,7 +354,7 @@ export class MountOps implements LowLevelOps {
    * The whole listing is fetched here, with attributes (as MooseFS's client does), so
    * READDIRPLUS hands the kernel each name's entry and `ls -l` needs no LOOKUP per name.
    */
-  async opendir(ctx: RequestContext, ino: number): Promise<OpenResult> {
+  async opendir(ctx: RequestContext, { ino }: OpendirArgs): Promise<OpenResult> {
     this.counters.count('opendir');
     const inode = this.inodes.toMaster(ino);
     const stamp = this.files.stamp();
@@ -356,7 +380,7 @@ export class MountOps implements LowLevelOps {
     return { fh };
   }
 
-  readdir(_ctx: RequestContext, _ino: number, size: number, offset: number, fh: number): KernelDirEntry[] {
+  readdir(_ctx: RequestContext, { size, offset, fh }: ReaddirArgs): KernelDirEntry[] {
     const { entries } = this.listing(fh);
     // An entry takes at least 32 bytes in the kernel's buffer; the binding drops what does not fit.
     return entries.slice(offset, offset + Math.floor(size / 32) + 1);
@@ -366,7 +390,7 @@ export class MountOps implements LowLevelOps {
    * The listing with each name's entry, as lookup would answer it from the listing's
    * attributes; the size is worked out now (writes made here since the listing count).
    */
-  readdirplus(_ctx: RequestContext, _ino: number, size: number, offset: number, fh: number): DirEntryPlus[] {
+  readdirplus(_ctx: RequestContext, { size, offset, fh }: ReaddirplusArgs): DirEntryPlus[] {
     this.counters.count('readdirplus');
     const { inode, entries, attrs, stamp } = this.listing(fh);
     // A READDIRPLUS entry takes at least 160 bytes; the binding drops what does not fit.
@@ -386,7 +410,7 @@ export class MountOps implements LowLevelOps {
     return listing;
   }
 
-  releasedir(_ctx: RequestContext, _ino: number, fh: number): void {
+  releasedir(_ctx: RequestContext, { fh }: ReleasedirArgs): void {
     this.dirs.delete(fh);
   }
 
@@ -398,7 +422,7 @@ export class MountOps implements LowLevelOps {
 
   // ---- files ----------------------------------------------------------------------------
 
-  async open(ctx: RequestContext, ino: number, flags: number): Promise<OpenResult> {
+  async open(ctx: RequestContext, { ino, flags }: OpenArgs): Promise<OpenResult> {
     this.counters.count('open');
     if (this.hidden.isHidden(ino)) {
       if ((flags & O_ACCMODE) !== 0) throw fail('EACCES', 'hidden entries are read-only');
@@ -415,7 +439,7 @@ export class MountOps implements LowLevelOps {
     return { fh: file.fh };
   }
 
-  async create(ctx: RequestContext, parent: number, name: string, mode: number, flags: number): Promise<CreateResult> {
+  async create(ctx: RequestContext, { parent, name, mode, flags }: CreateArgs): Promise<CreateResult> {
     this.counters.count('create');
     const p = this.writableParent(parent, name);
     const t = this.cache.ticket();
@@ -437,7 +461,7 @@ export class MountOps implements LowLevelOps {
     return { ...entry, fh: file.fh };
   }
 
-  async read(_ctx: RequestContext, ino: number, size: number, offset: number, fh: number): Promise<Buffer> {
+  async read(_ctx: RequestContext, { ino, size, offset, fh }: ReadArgs): Promise<Buffer> {
     this.counters.count('read');
     const hidden = this.hiddenOpen.get(fh);
     if (hidden) return hidden.subarray(Math.min(offset, hidden.length), Math.min(offset + size, hidden.length));
@@ -445,7 +469,7 @@ export class MountOps implements LowLevelOps {
     return this.file(fh).readAhead.read(offset, size);
   }
 
-  async write(_ctx: RequestContext, _ino: number, data: Buffer, offset: number, fh: number, _info: WriteInfo): Promise<number> {
+  async write(_ctx: RequestContext, { data, offset, fh }: WriteArgs): Promise<number> {
     this.counters.count('write');
     const file = this.file(fh);
     const n = await file.handle.write(offset, data);
@@ -458,7 +482,7 @@ export class MountOps implements LowLevelOps {
    * Every close(2): the data reach every copy before close returns (errors included), as
    * with mfsmount; durable on disk only after fsync(2), which POSIX requires for that.
    */
-  async flush(_ctx: RequestContext, _ino: number, fh: number): Promise<void> {
+  async flush(_ctx: RequestContext, { fh }: FlushArgs): Promise<void> {
     if (this.hiddenOpen.has(fh)) return;
     const file = this.file(fh);
     if (!file.handle.writable) return;
@@ -466,7 +490,7 @@ export class MountOps implements LowLevelOps {
     this.cache.dropAttr(file.inode);
   }
 
-  async fsync(_ctx: RequestContext, _ino: number, _datasync: boolean, fh: number): Promise<void> {
+  async fsync(_ctx: RequestContext, { fh }: FsyncArgs): Promise<void> {
     this.counters.count('fsync');
     if (this.hiddenOpen.has(fh)) return;
     await this.file(fh).handle.fsync();
@@ -474,7 +498,7 @@ export class MountOps implements LowLevelOps {
     await this.session.metaSync();
   }
 
-  async release(_ctx: RequestContext, _ino: number, fh: number, _flags: number, _info: ReleaseInfo): Promise<void> {
+  async release(_ctx: RequestContext, { fh }: ReleaseArgs): Promise<void> {
     if (this.hiddenOpen.delete(fh)) return;
     const file = this.files.get(fh);
     if (!file) return;
@@ -506,7 +530,7 @@ export class MountOps implements LowLevelOps {
     };
   }
 
-  async access(ctx: RequestContext, ino: number, mask: number): Promise<void> {
+  async access(ctx: RequestContext, { ino, mask }: AccessArgs): Promise<void> {
     this.counters.count('access');
     if (this.hidden.isHidden(ino)) {
       if (mask & 3) throw fail('EACCES', 'hidden entries are read-only');
@@ -519,7 +543,7 @@ export class MountOps implements LowLevelOps {
    * POSIX ACLs are refused with EOPNOTSUPP: `cp -a` and `tar` set permissions through the
    * ACL xattr first and fall back to chmod only on that error.
    */
-  async setxattr(ctx: RequestContext, ino: number, name: string, value: Buffer, flags: number): Promise<void> {
+  async setxattr(ctx: RequestContext, { ino, name, value, flags }: SetxattrArgs): Promise<void> {
     this.counters.count('setxattr');
     if (name.startsWith(ACL_XATTR)) throw new TsmfsError(Status.ENOTSUP, 'POSIX ACLs are not supported');
     if (this.hidden.isHidden(ino)) throw fail('EPERM', 'hidden entries are read-only');
@@ -533,7 +557,7 @@ export class MountOps implements LowLevelOps {
    * The kernel asks for security.capability before every write; "no such attribute" is
    * remembered for the attribute timeout so that writes do not each wait for the master.
    */
-  async getxattr(ctx: RequestContext, ino: number, name: string): Promise<Buffer> {
+  async getxattr(ctx: RequestContext, { ino, name }: GetxattrArgs): Promise<Buffer> {
     this.counters.count('getxattr');
     if (name.startsWith(ACL_XATTR) || this.hidden.isHidden(ino)) throw fail('ENODATA');
     const inode = this.inodes.toMaster(ino);
@@ -551,7 +575,7 @@ export class MountOps implements LowLevelOps {
     }
   }
 
-  async listxattr(ctx: RequestContext, ino: number): Promise<string[]> {
+  async listxattr(ctx: RequestContext, { ino }: ListxattrArgs): Promise<string[]> {
     this.counters.count('listxattr');
     if (this.hidden.isHidden(ino)) return [];
     const inode = this.inodes.toMaster(ino);
@@ -559,7 +583,7 @@ export class MountOps implements LowLevelOps {
     return this.session.listxattr(inode, { cred: this.cred(ctx) });
   }
 
-  async removexattr(ctx: RequestContext, ino: number, name: string): Promise<void> {
+  async removexattr(ctx: RequestContext, { ino, name }: RemovexattrArgs): Promise<void> {
     this.counters.count('removexattr');
     if (name.startsWith(ACL_XATTR)) throw fail('ENODATA');
     if (this.hidden.isHidden(ino)) throw fail('EPERM', 'hidden entries are read-only');

@@ -1,0 +1,202 @@
+/*
+ * tsmfs's binding to libfuse 3's low-level (inode-based) API, written against libfuse
+ * 3.14's fuse_lowlevel.h and node_api.h only. The files, by responsibility:
+ *
+ *   ops.gen.h/.c     (generated from codegen/ops.mjs) op codes; each libfuse callback
+ *                    copying its arguments into a call; the fuse_lowlevel_ops table
+ *   calls.c          loop thread: making and queueing calls, interrupts, forget, INIT
+ *   dispatch.c       main thread: a queued call becomes one JS dispatch(...) call
+ *   request_table.c  main thread: fuse_req_t by numeric id, for the replies
+ *   replies.c        main thread: replyErr/replyEntry/... called by JS
+ *   session.c        mount, the loop thread, unmount, cache invalidation
+ *   addon.c          the module's exports
+ *
+ * Threading (see docs/fuse-binding.md):
+ *  - one loop thread per session runs fuse_session_loop(); every callback copies its
+ *    arguments into a `call_t`, queues it on ONE napi_threadsafe_function without
+ *    blocking, and returns without replying, so the loop reads the next request at once;
+ *  - the JS (main) thread hands each call to JS, registers its fuse_req_t in a request
+ *    table and gets back a numeric id; the JS handler replies later through
+ *    reply*(id, ...), which calls fuse_reply_* from the main thread (libfuse's low-level
+ *    replies may be made from any thread);
+ *  - when the loop returns (our unmount, or an external `fusermount -u`), the loop
+ *    thread queues an ENDED call and releases the threadsafe function, so the Node
+ *    process may exit; the libfuse session is destroyed once no request is in flight,
+ *    because a fuse_req_t refers to the session.
+ *
+ * The request table and everything reachable from JS is touched on the main thread only.
+ */
+#ifndef TSMFS_FUSE_LL_H
+#define TSMFS_FUSE_LL_H
+
+#define _GNU_SOURCE
+#ifndef FUSE_USE_VERSION
+#define FUSE_USE_VERSION 312
+#endif
+#include <fuse_lowlevel.h>
+#include <node_api.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "ops.gen.h"
+
+/* Capabilities JS asks for at mount(): served only when the file system says so. */
+#define CAP_POSIX_LOCKS 1u
+#define CAP_FLOCK 2u
+#define CAP_HANDLE_KILLPRIV 4u
+#define CAP_READDIRPLUS 8u
+
+/* The loop thread is woken out of read(2) with this signal when unmount() is asked. */
+#define KICK_SIGNAL (SIGRTMIN + 5)
+
+/* Numbers before a call's own in the inbox JS reads: uid, gid, pid, umask, serial,
+   interrupted (INBOX_HEAD in ops.gen.ts). */
+#define INBOX_HEAD 6
+
+typedef struct session {
+  struct fuse_session *se;
+  struct fuse_conn_info_opts *conn_opts; /* max_write=, async_read, … applied at INIT */
+  uint32_t caps;
+  unsigned max_read; /* the max_read= mount option: INIT must announce the same */
+  char *mountpoint;
+  napi_threadsafe_function tsfn;
+  pthread_t thread;
+  int thread_running;
+  int loop_result;
+  int loop_ended;       /* main thread: ENDED was received */
+  int destroyed;        /* main thread: libfuse session freed */
+  int exit_requested;   /* main thread: unmount() was called */
+  uint32_t inflight;    /* main thread: requests handed to JS and not yet answered */
+  uint32_t notifying;   /* main thread: invalidations running on the libuv pool */
+  uint64_t next_serial; /* loop thread only */
+  int js_released;      /* main thread: the JS handle was finalized */
+} session_t;
+
+/* One request (or notification) on its way from the loop thread to JS: numbers (in the
+   order codegen/ops.mjs lists an op's fields), up to two names, bytes, a lock owner. */
+typedef struct call {
+  enum op op;
+  fuse_req_t req; /* NULL for notifications (forget is answered already, INIT, ENDED, …) */
+  uint32_t uid, gid, pid, umask;
+  uint64_t serial; /* names the request in INTERRUPT notifications */
+  int interrupted; /* interrupted before it was queued */
+  int bad_name;    /* a name is not UTF-8: answered EILSEQ, never mangled */
+  uint32_t nnum;
+  double num[CALL_NUMS];
+  int has_owner;
+  uint64_t owner;
+  char *name, *name2; /* into `tail` */
+  char *data;         /* separately allocated: write data, xattr value, forgets */
+  size_t datalen;
+  char tail[];
+} call_t;
+
+/* calls.c (loop thread) */
+call_t *call_new(fuse_req_t req, enum op op, const char *name, const char *name2);
+call_t *call_data(call_t *c, const char *data, size_t size);
+void call_free(call_t *c);
+void submit(fuse_req_t req, call_t *c);
+void queue_notification(session_t *s, call_t *c);
+void ll_init(void *userdata, struct fuse_conn_info *conn);
+void ll_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup);
+void ll_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets);
+
+/* ops.gen.c */
+extern const struct fuse_lowlevel_ops ll_ops;
+void ll_ops_for(struct fuse_lowlevel_ops *ops, uint32_t caps);
+
+/* dispatch.c (main thread) */
+void call_js(napi_env env, napi_value js_cb, void *context, void *data);
+napi_value js_set_buffers(napi_env env, napi_callback_info info);
+extern double *scratch; /* Float64Array shared with JS for attr / statfs / dirents */
+extern size_t scratch_len;
+
+/* request_table.c (main thread) */
+double table_put(session_t *s, fuse_req_t req);
+fuse_req_t table_take(double id);
+session_t *table_session(double id);
+fuse_req_t table_peek(double id);
+
+/* session.c (main thread) */
+void maybe_destroy(session_t *s);
+void loop_ended(session_t *s);
+napi_value js_mount(napi_env env, napi_callback_info info);
+napi_value js_unmount(napi_env env, napi_callback_info info);
+napi_value js_detach_sync(napi_env env, napi_callback_info info);
+napi_value js_notify(napi_env env, napi_callback_info info);
+void kick_handler(int sig);
+session_t *arg_session(napi_env env, napi_value v);
+
+/* replies.c (main thread) */
+napi_value js_reply_err(napi_env env, napi_callback_info info);
+napi_value js_reply_none(napi_env env, napi_callback_info info);
+napi_value js_reply_entry(napi_env env, napi_callback_info info);
+napi_value js_reply_create(napi_env env, napi_callback_info info);
+napi_value js_reply_attr(napi_env env, napi_callback_info info);
+napi_value js_reply_readlink(napi_env env, napi_callback_info info);
+napi_value js_reply_open(napi_env env, napi_callback_info info);
+napi_value js_reply_write(napi_env env, napi_callback_info info);
+napi_value js_reply_buf(napi_env env, napi_callback_info info);
+napi_value js_reply_xattr(napi_env env, napi_callback_info info);
+napi_value js_reply_lock(napi_env env, napi_callback_info info);
+napi_value js_reply_statfs(napi_env env, napi_callback_info info);
+napi_value js_reply_dirents(napi_env env, napi_callback_info info);
+napi_value js_reply_dirents_plus(napi_env env, napi_callback_info info);
+napi_value js_get_groups(napi_env env, napi_callback_info info);
+
+/* ---- small N-API helpers ------------------------------------------------------------- */
+
+#define ARGS(n)                                                                 \
+  size_t argc = n;                                                              \
+  napi_value argv[n];                                                           \
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL)
+
+static inline napi_value num(napi_env env, double v) {
+  napi_value out;
+  napi_create_double(env, v, &out);
+  return out;
+}
+
+static inline napi_value str(napi_env env, const char *s) {
+  napi_value out;
+  napi_create_string_utf8(env, s, NAPI_AUTO_LENGTH, &out);
+  return out;
+}
+
+static inline napi_value boolean(napi_env env, int v) {
+  napi_value out;
+  napi_get_boolean(env, v != 0, &out);
+  return out;
+}
+
+static inline napi_value undef(napi_env env) {
+  napi_value out;
+  napi_get_undefined(env, &out);
+  return out;
+}
+
+static inline double arg_num(napi_env env, napi_value v) {
+  double out = 0;
+  napi_get_value_double(env, v, &out);
+  return out;
+}
+
+static inline napi_value int_result(napi_env env, int r) {
+  napi_value out;
+  napi_create_int32(env, r, &out);
+  return out;
+}
+
+static inline napi_value throw_error(napi_env env, const char *message) {
+  napi_throw_error(env, NULL, message);
+  return NULL;
+}
+
+#endif
