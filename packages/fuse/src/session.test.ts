@@ -518,6 +518,36 @@ describe('unmounting', () => {
     }
   });
 
+  it('tears down a mount whose handler never answers without leaving its caller in D state', async () => {
+    let arrived!: () => void;
+    const asked = new Promise<void>((resolve) => (arrived = resolve));
+    let answer!: () => void;
+    const never = new Promise<void>((resolve) => (answer = resolve));
+    class HungLookup extends MemFs {
+      override async lookup(ctx: RequestContext, { parent, name }: LookupArgs): Promise<EntryResult> {
+        if (name !== 'hung') return super.lookup(ctx, { parent, name });
+        arrived();
+        await never;
+        throw fail('ENOENT');
+      }
+    }
+    const m = await mountForTest(new HungLookup(), OPTIONS);
+    try {
+      const pending = sh(`stat ${m.dir}/hung`);
+      await asked;
+      await m.teardown();
+      // Bounded: without the abort the stat waits for an answer that never comes.
+      const late = new Promise<'still waiting'>((resolve) => setTimeout(() => resolve('still waiting'), 10_000).unref());
+      const r = await Promise.race([pending, late]);
+      expect(r).not.toBe('still waiting');
+      // ECONNABORTED from an aborted connection (ENOTCONN on kernels before 6.x).
+      expect((r as { stderr: string }).stderr).toMatch(/Software caused connection abort|Transport endpoint is not connected/);
+    } finally {
+      answer();
+      await m.teardown();
+    }
+  });
+
   it('notices an external fusermount -u and emits unmounted', async () => {
     const m = await mountForTest(new MemFs(), OPTIONS);
     try {

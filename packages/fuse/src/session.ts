@@ -124,6 +124,11 @@ export class FuseSession extends EventEmitter {
     this.endedPromise = new Promise((resolve) => (this.resolveEnded = resolve));
   }
 
+  /** Requests handed to handlers and not answered yet (each one's caller waits in the kernel). */
+  get pending(): number {
+    return this.inFlight.size;
+  }
+
   get mounted(): boolean {
     return this.handle !== undefined && !this.ended;
   }
