@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 
 /**
- * The compiled addon (src/native/fuse_ll.c). The path is the same from src/ (tests run
+ * The compiled addon (src/native/*.c). The path is the same from src/ (tests run
  * the sources) and from dist/ (daemons run the build): both sit beside build/.
  */
 export interface NativeBinding {

@@ -19,7 +19,7 @@ import type {
  * Every reply is synchronous on the main thread, so one array serves all sessions.
  */
 const MAX_DIRENTS = 8192;
-/** Doubles per record: an attr (ATTR_FIELDS in fuse_ll.c), and a READDIRPLUS entry. */
+/** Doubles per record: an attr (ATTR_FIELDS in native/replies.c), and a READDIRPLUS entry. */
 const ATTR_FIELDS = 15;
 const PLUS_FIELDS = ATTR_FIELDS + 3;
 const scratch = new Float64Array(3 * MAX_DIRENTS);
