@@ -492,10 +492,13 @@ describe('unmounting', () => {
   });
 
   it('unmounts while a request is still being served, and answers it afterwards', async () => {
+    let arrived!: () => void;
+    const asked = new Promise<void>((resolve) => (arrived = resolve));
     class SlowLookup extends MemFs {
       answered = false;
       override async lookup(ctx: RequestContext, { parent, name }: LookupArgs): Promise<EntryResult> {
         if (name !== 'slow') return super.lookup(ctx, { parent, name });
+        arrived();
         await new Promise((resolve) => setTimeout(resolve, 400));
         this.answered = true;
         throw fail('ENOENT');
@@ -505,7 +508,8 @@ describe('unmounting', () => {
     const m = await mountForTest(fs, OPTIONS);
     try {
       const pending = sh(`stat ${m.dir}/slow`);
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      // Not a fixed wait: at a high load the stat's process starts later than any window.
+      await asked;
       await m.session.unmount();
       expect(fs.answered).toBe(false);
       // The device stays open until the last answer: the late ENOENT still reaches stat.
