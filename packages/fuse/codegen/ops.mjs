@@ -28,6 +28,14 @@
 const fi = 'struct fuse_file_info *fi';
 const fh = ['fh', 'num', 'fi ? (double)fi->fh : 0'];
 const fhOpt = ['fh', 'fhOpt', 'fi ? (double)fi->fh : -1'];
+const ino = ['ino', 'num', 'ino'];
+const flags = ['flags', 'num', 'fi ? fi->flags : 0'];
+/** read, readdir, readdirplus: up to `size` bytes from `offset`. */
+const sized = { params: `fuse_ino_t ino, size_t size, off_t offset, ${fi}`, fields: [ino, ['size', 'num', 'size'], ['offset', 'num', 'offset'], fh] };
+/** open, opendir: the open flags; answered with a handle. */
+const opening = { params: `fuse_ino_t ino, ${fi}`, fields: [ino, flags], result: 'OpenResult', reply: 'open', missing: 'open' };
+/** fsync, fsyncdir. */
+const syncing = { params: `fuse_ino_t ino, int datasync, ${fi}`, fields: [ino, ['datasync', 'bool', 'datasync'], fh], result: 'void', reply: 'ok' };
 
 /** @type {import('./generate.mjs').OpSpec[]} */
 export const OPS = [
@@ -150,19 +158,10 @@ export const OPS = [
     result: 'EntryResult',
     reply: 'entry',
   },
-  {
-    name: 'open',
-    params: `fuse_ino_t ino, ${fi}`,
-    fields: [['ino', 'num', 'ino'], ['flags', 'num', 'fi ? fi->flags : 0']],
-    result: 'OpenResult',
-    reply: 'open',
-    missing: 'open',
-    orphan: 'release',
-  },
+  { name: 'open', ...opening, orphan: 'release' },
   {
     name: 'read',
-    params: `fuse_ino_t ino, size_t size, off_t offset, ${fi}`,
-    fields: [['ino', 'num', 'ino'], ['size', 'num', 'size'], ['offset', 'num', 'offset'], fh],
+    ...sized,
     result: 'Buffer',
     reply: 'buf',
   },
@@ -204,34 +203,18 @@ export const OPS = [
     reply: 'ok',
     missing: 'ok',
   },
-  {
-    name: 'fsync',
-    params: `fuse_ino_t ino, int datasync, ${fi}`,
-    fields: [['ino', 'num', 'ino'], ['datasync', 'bool', 'datasync'], fh],
-    result: 'void',
-    reply: 'ok',
-  },
-  {
-    name: 'opendir',
-    params: `fuse_ino_t ino, ${fi}`,
-    fields: [['ino', 'num', 'ino'], ['flags', 'num', 'fi ? fi->flags : 0']],
-    result: 'OpenResult',
-    reply: 'open',
-    missing: 'open',
-    orphan: 'releasedir',
-  },
+  { name: 'fsync', ...syncing },
+  { name: 'opendir', ...opening, orphan: 'releasedir' },
   {
     name: 'readdir',
-    params: `fuse_ino_t ino, size_t size, off_t offset, ${fi}`,
-    fields: [['ino', 'num', 'ino'], ['size', 'num', 'size'], ['offset', 'num', 'offset'], fh],
+    ...sized,
     result: 'DirEntry[]',
     reply: 'dirents',
     doc: 'Entries past what fits in `size` bytes are dropped; the kernel asks again from the last nextOffset.',
   },
   {
     name: 'readdirplus',
-    params: `fuse_ino_t ino, size_t size, off_t offset, ${fi}`,
-    fields: [['ino', 'num', 'ino'], ['size', 'num', 'size'], ['offset', 'num', 'offset'], fh],
+    ...sized,
     result: 'DirEntryPlus[]',
     reply: 'direntsPlus',
     cap: 'CAP_READDIRPLUS',
@@ -247,13 +230,7 @@ export const OPS = [
     reply: 'ok',
     missing: 'ok',
   },
-  {
-    name: 'fsyncdir',
-    params: `fuse_ino_t ino, int datasync, ${fi}`,
-    fields: [['ino', 'num', 'ino'], ['datasync', 'bool', 'datasync'], fh],
-    result: 'void',
-    reply: 'ok',
-  },
+  { name: 'fsyncdir', ...syncing },
   {
     name: 'statfs',
     params: 'fuse_ino_t ino',
