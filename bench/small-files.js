@@ -7,7 +7,7 @@
 // writeChunk, the chunk creation on the chunkservers). Also: a plain getattr round trip
 // (the floor of any master request) and ChunkFile.create on the same disk (the
 // chunkserver's own share of a grant). Progress on stderr, a JSON summary on stdout.
-//   node bench/small-files.js [--files 200] [--size 4096] [--goal 2] [--dir /tmp]
+//   node bench/small-files.js [--files 200] [--size 4096] [--goal 2] [--save-mode 2] [--dir /tmp]
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -26,6 +26,7 @@ const opts = new Command('bench-small-files')
   .option('--size <bytes>', 'bytes per file', '4096')
   .option('--goal <n>', 'copies per chunk', '2')
   .option('--dir <path>', 'where the disks go', tmpdir())
+  .option('--save-mode <n>', "the master's CHANGELOG_SAVE_MODE (0, 1, 2)", '2')
   .parse()
   .opts();
 const FILES = Number(opts.files);
@@ -78,7 +79,7 @@ async function main() {
       await f.close();
       record('local ChunkFile.create+close', performance.now() - t0);
     }
-    cluster = await startDataCluster(dir);
+    cluster = await startDataCluster(dir, { masterConfig: { CHANGELOG_SAVE_MODE: Number(opts.saveMode) } });
     const { session } = cluster;
     const d = await session.mkdir(session.root, 'd', 0o755);
     if (GOAL !== 1) await session.setgoal(d.inode, GOAL);
@@ -97,7 +98,7 @@ async function main() {
       record('file total', performance.now() - t);
     }
     const seconds = (performance.now() - t0) / 1000;
-    const result = { files: FILES, size: SIZE, goal: GOAL, filesPerSecond: Math.round(FILES / seconds), hops: {} };
+    const result = { files: FILES, size: SIZE, goal: GOAL, saveMode: Number(opts.saveMode), filesPerSecond: Math.round(FILES / seconds), hops: {} };
     for (const [name, list] of [...hops].sort()) result.hops[name] = summary(list);
     process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
   } finally {

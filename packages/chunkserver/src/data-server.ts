@@ -2,6 +2,7 @@ import type { Logger, Service } from '@tsmfs/daemon';
 import {
   BLOCK_SIZE,
   CHUNK_SIZE,
+  type ChunkRef,
   DataFrameError,
   DataFrameType,
   type Frame,
@@ -46,6 +47,11 @@ export interface DataServerOptions {
    * anything is opened.
    */
   tokens: GrantVerifier;
+  /**
+   * Tells the master about copies a write's init created ('create' grants); resolves once
+   * it holds them. Without it (no master link) a 'create' init is refused.
+   */
+  created?: (chunk: ChunkRef) => Promise<void>;
 }
 
 /** Blocks read from disk at once for a `dataRead`, then sent as one data frame each. */
@@ -319,8 +325,8 @@ export class DataServer implements Service {
   private async writeInit(link: LinkState, req: Request<'dataWriteInit'>): Promise<object> {
     if (link.writes.has(req.chunkId)) throw fail('EBUSY', `a write of chunk ${req.chunkId} is already open on this link`);
     // Before anything is opened or forwarded: pieces that follow a refused init find no write (EBADF).
-    this.options.tokens.check(req.token, { chunkId: req.chunkId, version: req.version, mode: 'write' });
-    const chunk = this.options.hdd.acquire(req.chunkId, req.version);
+    this.options.tokens.check(req.token, { chunkId: req.chunkId, version: req.version, mode: req.create ? 'create' : 'write' });
+    const chunk = req.create ? this.createChunk(req.chunkId, req.version) : this.options.hdd.acquire(req.chunkId, req.version);
     const rest = this.initNext(req);
     const opened = Promise.allSettled([chunk, rest.reply]).then(([l, r]) => {
       if (l.status === 'rejected') throw l.reason;
@@ -340,6 +346,25 @@ export class DataServer implements Service {
   }
 
   /**
+   * Our copy of a chunk a 'create' grant writes: created, then reported to the master
+   * while it is opened. The pieces wait for both, so a byte the chain acknowledged is
+   * never on a copy the master does not know (a grant after a failed write starts from
+   * the copies the master knows: chunk-requests.ts).
+   */
+  private async createChunk(chunkId: number, version: number): Promise<ChunkHandle> {
+    const { hdd, created } = this.options;
+    if (!created) throw fail('ENOSYS', 'this data server cannot create chunks: no master link to report them to');
+    await hdd.create(chunkId, version);
+    const [handle, reported] = await Promise.allSettled([hdd.acquire(chunkId, version), created({ chunkId, version })]);
+    if (reported.status === 'rejected') {
+      if (handle.status === 'fulfilled') await handle.value.release();
+      throw reported.reason;
+    }
+    if (handle.status === 'rejected') throw handle.reason;
+    return handle.value;
+  }
+
+  /**
    * Sends the init to the next chunkserver of the chain (which opens the rest), on an
    * idle link to it or a new one: `conn` once it is sent, `reply` once the rest is open.
    */
@@ -348,7 +373,7 @@ export class DataServer implements Service {
     if (!first) return { conn: Promise.resolve(undefined), reply: Promise.resolve() };
     const where = `${first.host}:${first.port}`;
     // Each link of the chain checks its own token: the master signed one per copy.
-    const init = { chunkId: req.chunkId, version: req.version, token: first.token, chain: rest };
+    const init = { chunkId: req.chunkId, version: req.version, token: first.token, chain: rest, ...(req.create ? { create: true } : {}) };
     const timeout = this.options.chainTimeoutMs ?? 30_000;
     const idle = this.takeIdle(where);
     // A reused link is not retried on a new one when it fails: pieces may already have followed the init on it.

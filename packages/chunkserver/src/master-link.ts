@@ -51,6 +51,8 @@ export class MasterLink implements Service {
   /** The leader a follower master named: dialled next. */
   private hinted: Address | undefined;
   private readonly pause = new Pause();
+  /** New copies waiting for this turn to end, to go to the master as one chunksNew. */
+  private newBatch: { chunks: ChunkRef[]; sent: Promise<void> } | undefined;
   /** Reports made while no master was listening, sent after the next registration. */
   private pendingDamaged: ChunkRef[] = [];
   private readonly log: Logger;
@@ -202,6 +204,30 @@ export class MasterLink implements Service {
         if (name === 'chunksDamaged') this.pendingDamaged.push(...chunks.slice(i, i + REPORT_BATCH));
       });
     }
+  }
+
+  /**
+   * A copy a write's init created: reported (chunksNew) with the others created in the
+   * same turn, one request for all of them; resolves once the master holds it. Fails
+   * while no master is registered with (the write is then retried on a new grant, and the
+   * copy reaches the master with our next chunk report).
+   */
+  created(chunk: ChunkRef): Promise<void> {
+    if (!this.conn || this.conn.closed) return Promise.reject(fail('ECONNRESET', `no master to report new chunk ${chunk.chunkId} to`));
+    const batch = (this.newBatch ??= this.sendNew());
+    batch.chunks.push(chunk);
+    return batch.sent;
+  }
+
+  private sendNew(): { chunks: ChunkRef[]; sent: Promise<void> } {
+    const chunks: ChunkRef[] = [];
+    const sent = new Promise<void>((resolve) => setImmediate(resolve)).then(async () => {
+      this.newBatch = undefined;
+      const conn = this.conn;
+      if (!conn || conn.closed) throw fail('ECONNRESET', `no master to report ${chunks.length} new chunks to`);
+      await conn.request('chunksNew', { chunks });
+    });
+    return { chunks, sent };
   }
 
   /** The master's commands. A command from an older epoch (a deposed leader) is refused. */

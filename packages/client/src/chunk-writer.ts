@@ -69,18 +69,29 @@ export async function writeChunk(ctx: ChunkWriteContext, index: number, dirty: D
       // them while the chain opens); when the init fails, its error is the write's.
       // Every copy checks the master's write token for it (a token that ran out is retried on a new grant).
       const chain = grant.locations.slice(1).map(({ host, port, token }) => ({ host, port, token }));
-      const init = conn.request('dataWriteInit', { chunkId: grant.chunkId, version: grant.version, token: head.token, chain });
+      // A 'create' grant: every copy of the chain creates the chunk at this init.
+      const init = conn.request('dataWriteInit', { chunkId: grant.chunkId, version: grant.version, token: head.token, chain, ...(grant.create ? { create: true } : {}) });
       init.catch(() => undefined);
+      const endWrite = () => conn.request('dataWriteEnd', { chunkId: grant.chunkId, version: grant.version });
+      let closing: Promise<unknown> | undefined;
       try {
-        while (!dirty.empty) {
+        while (!dirty.empty && !closing) {
           sending = dirty.take();
-          await sendExtents(conn, grant, sending);
+          await sendExtents(conn, grant, sending, () => {
+            // Nothing more to send: the end follows the last piece at once instead of a
+            // round trip later (the chunkserver answers it once every piece before it is
+            // answered; a failed piece still fails the write here). Bytes that arrive
+            // meanwhile go out on the next grant.
+            if (!dirty.empty) return;
+            closing = endWrite();
+            closing.catch(() => undefined);
+          });
           for (const e of sending) end = Math.max(end, e.end);
           acknowledged.push(...sending);
           sending = [];
         }
         await init;
-        await conn.request('dataWriteEnd', { chunkId: grant.chunkId, version: grant.version });
+        await (closing ?? endWrite());
       } catch (err) {
         conn.close();
         throw (await init.then(() => undefined, (e: unknown) => e)) ?? err;
@@ -126,8 +137,11 @@ async function grantWithRetry(ctx: ChunkWriteContext, index: number): Promise<Re
   }
 }
 
-/** Sends extents as pieces of at most one block, never crossing a block boundary, WRITE_WINDOW at a time. */
-async function sendExtents(conn: Connection, grant: ChunkGrant, extents: Extent[]): Promise<void> {
+/**
+ * Sends extents as pieces of at most one block, never crossing a block boundary, WRITE_WINDOW
+ * at a time; `sent` runs once the last piece is queued, before its acknowledgements.
+ */
+async function sendExtents(conn: Connection, grant: ChunkGrant, extents: Extent[], sent: () => void): Promise<void> {
   const inFlight: Promise<void>[] = [];
   let seq = 0;
   let failure: unknown;
@@ -149,5 +163,6 @@ async function sendExtents(conn: Connection, grant: ChunkGrant, extents: Extent[
       pos = pieceEnd;
     }
   }
+  sent();
   await Promise.all(inFlight);
 }

@@ -11,10 +11,10 @@ import { Status, TsmfsError } from './status.js';
  * has moved past, to write with a read grant, or after the grant ran out.
  *
  * Layout (54 bytes, big-endian):
- *   0 format u8 (1) | 1 mode u8 (1 read, 2 write) | 2 chunkId u64 | 10 version u32 |
+ *   0 format u8 (1) | 1 mode u8 (1 read, 2 write, 3 create: make the chunk, then write it) | 2 chunkId u64 | 10 version u32 |
  *   14 expiry u64 (ms since the epoch, on the master's clock) | 22 HMAC-SHA256 of bytes 0–21
  */
-export type GrantMode = 'read' | 'write';
+export type GrantMode = 'read' | 'write' | 'create';
 
 export interface GrantClaims {
   chunkId: number;
@@ -27,7 +27,7 @@ export interface GrantClaims {
 export const GRANT_TOKEN_SIZE = 54;
 const BODY = 22;
 const FORMAT = 1;
-const MODE_CODE: Record<GrantMode, number> = { read: 1, write: 2 };
+const MODE_CODE: Record<GrantMode, number> = { read: 1, write: 2, create: 3 };
 
 function body(c: GrantClaims): Buffer {
   const b = Buffer.alloc(BODY);

@@ -95,6 +95,11 @@ export const ChunkGrant = t.obj({
   /** File length at the time of the grant, so a reader knows where zeros begin. */
   fileLength: t.u53,
   locations: t.arr(ChunkLocation, 64),
+  /**
+   * A write grant for a chunk no chunkserver holds yet: the write's init creates it on
+   * every copy of the chain (dataWriteInit `create`), its tokens are 'create' tokens.
+   */
+  create: t.opt(t.bool),
 });
 export type ChunkGrant = Infer<typeof ChunkGrant>;
 
@@ -405,6 +410,8 @@ export const Messages = {
   chunksDamaged: msg(203, t.obj({ chunks: t.arr(ChunkRef, 50_000) }), Empty, 'chunkserver'),
   /** Copies gone with a disk taken out of service. */
   chunksLost: msg(204, t.obj({ chunks: t.arr(ChunkRef, 50_000) }), Empty, 'chunkserver'),
+  /** Copies a write's init has just created (a 'create' grant): answered once the master holds them. */
+  chunksNew: msg(205, t.obj({ chunks: t.arr(ChunkRef, 50_000) }), Empty, 'chunkserver'),
 
   // master → chunkserver commands (requests on the link the chunkserver opened)
   chunkCreate: msg(210, t.obj({ epoch: t.u53, chunkId: t.u53, version: t.u32 }), Empty, 'commands'),
@@ -441,8 +448,12 @@ export const Messages = {
 
   /** Answered by `read` data frames carrying this request's id, then this reply. Past the chunk's end reads zeros. */
   dataRead: msg(300, t.obj({ chunkId: t.u53, version: t.u32, offset: t.u32, length: t.u32, token: t.opt(GrantToken) }), Empty, 'data'),
-  /** Opens a write on this chunkserver; `chain` lists the chunkservers after it, each forwarding to the next. */
-  dataWriteInit: msg(301, t.obj({ chunkId: t.u53, version: t.u32, token: t.opt(GrantToken), chain: t.arr(DataAddress, 16) }), Empty, 'data'),
+  /**
+   * Opens a write on this chunkserver; `chain` lists the chunkservers after it, each
+   * forwarding to the next. `create` (a 'create' grant): every copy of the chain creates
+   * the chunk first and tells the master (chunksNew) before it takes the pieces.
+   */
+  dataWriteInit: msg(301, t.obj({ chunkId: t.u53, version: t.u32, token: t.opt(GrantToken), chain: t.arr(DataAddress, 16), create: t.opt(t.bool) }), Empty, 'data'),
   /** Waits for every piece down the chain and closes the write (fsync only with HDD_FSYNC_BEFORE_CLOSE = 1, as MooseFS). */
   dataWriteEnd: msg(302, t.obj({ chunkId: t.u53, version: t.u32 }), Empty, 'data'),
   /** Length of the chunk's data, for a replicating chunkserver. */

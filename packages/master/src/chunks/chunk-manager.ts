@@ -51,7 +51,11 @@ export class ChunkManager {
    * never made current by `interruptedCopies`.
    */
   private readonly lostValidAt = new Map<number, number>();
-  /** Chunks this master allocated whose creation has not reached any chunkserver yet. */
+  /**
+   * Chunks this master allocated whose creation has not reached any chunkserver yet: a
+   * 'create' grant puts its chunk here until a chunkserver reports the copy its write's
+   * init made (`created`).
+   */
   readonly unborn = new Set<number>();
   /** Something changed that the chunk loop should look at soon (damage, a server lost). */
   onChange: () => void = () => {};
@@ -87,6 +91,26 @@ export class ChunkManager {
     for (const c of this.copies.idsOn(cs.csid)) this.syncLocations(c);
     this.options.log.info({ csid: cs.csid, chunks: this.copies.countOn(cs.csid) }, 'chunk report complete');
     this.onChange();
+  }
+
+  /**
+   * Copies a write's init created ('create' grants, chunk-requests.ts): from now on they
+   * are handed out and counted like any other. One that is not at the chunk's version
+   * (an init that came after the grant moved on) is stale, one of an unknown chunk
+   * unreferenced: the chunk loop deletes them.
+   */
+  created(cs: Chunkserver, chunks: readonly ChunkRef[]): void {
+    const md = this.md;
+    let odd = false;
+    for (const c of chunks) {
+      this.copies.set(c.chunkId, cs.csid, c.version);
+      const current = md.chunks.has(c.chunkId) && md.chunks.version[c.chunkId] === c.version;
+      if (current) this.unborn.delete(c.chunkId);
+      else odd = true;
+      this.syncLocations(c.chunkId);
+      this.changes.progressed(c.chunkId);
+    }
+    if (odd) this.onChange();
   }
 
   damaged(cs: Chunkserver, chunks: readonly ChunkRef[]): void {
@@ -189,6 +213,15 @@ export class ChunkManager {
       this.lostValidAt.delete(chunkId);
       table.locations.set(chunkId, locs);
     }
+  }
+
+  /** Forgets a copy that belongs to no chunk of the metadata and has its server delete it. */
+  dropOrphan(csid: number, chunkId: number, version: number): void {
+    this.copies.remove(chunkId, csid);
+    this.syncLocations(chunkId);
+    const cs = this.registry.get(csid);
+    this.options.log.warn({ chunk: chunkId, version, csid }, 'copy of a chunk id not allocated before: deleted');
+    if (cs) this.command(cs, 'chunkDelete', { chunkId, version }).catch(() => undefined);
   }
 
   // ---- commands -------------------------------------------------------------------------

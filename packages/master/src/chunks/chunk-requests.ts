@@ -78,7 +78,8 @@ export class ChunkRequests {
 
   /**
    * A write grant for session `owner`: the slot's lease first, then the namespace's
-   * decision (`next`), then the chunkservers brought to it.
+   * decision (`next`), then the chunkservers brought to it — except for a chunk no server
+   * holds yet, which the write itself creates (`createGrant`).
    */
   async write(owner: number, req: Request<'writeChunk'>, next: () => Reply<'writeChunk'>): Promise<Reply<'writeChunk'>> {
     const { chunks } = this;
@@ -86,18 +87,47 @@ export class ChunkRequests {
     try {
       const before = this.before(req.inode, req.index);
       const grant = next();
+      const goal = chunks.md.goal[req.inode] ?? 1;
+      if (before.chunkId === 0 || before.unwritten === true) return this.createGrant(req.inode, req.index, grant, goal, grant.chunkId !== before.chunkId);
       chunks.leases.cover(req.inode, req.index, grant.chunkId);
-      const creating = before.chunkId === 0 || before.unwritten === true;
-      // A creation that reached no server leaves an allocated chunk nobody can have written.
-      if (creating) chunks.unborn.add(grant.chunkId);
-      const ready = await this.changing(grant.chunkId, () => this.prepare(before, grant, chunks.md.goal[req.inode] ?? 1));
-      if (creating) chunks.unborn.delete(grant.chunkId);
+      const ready = await this.changing(grant.chunkId, () => this.prepare(before, grant));
       const locations = ready.map((cs) => chunks.registry.location(cs));
       return { ...grant, locations: chunks.tokens.sign(locations, grant.chunkId, grant.version, 'write') };
     } catch (err) {
       chunks.leases.release(owner, req.inode, req.index);
       throw err;
     }
+  }
+
+  /**
+   * A new chunk (or one allocated but never written) is not created here but by the
+   * write's own init on each copy of the chain: the grant names the servers placement
+   * picks and carries 'create' tokens, each chunkserver creates its copy and reports it
+   * (chunksNew) before it takes a piece, so every acknowledged byte is on copies the
+   * master knows. Until a copy is reported the chunk stays `unborn` (a grant after a
+   * failed write creates it afresh) and readers wait for it as for a version change,
+   * at most until the lease ends. Why not a pool of pre-created chunks: docs/master.md,
+   * "Chunk creation".
+   */
+  private createGrant(inode: number, index: number, grant: Reply<'writeChunk'>, goal: number, newId: boolean): Reply<'writeChunk'> {
+    const { chunks } = this;
+    const { chunkId, version } = grant;
+    chunks.unborn.add(chunkId);
+    // Never where some copy of this id already is (an init that came late, a leftover): its create would fail.
+    const holders = new Set(chunks.copies.of(chunkId).keys());
+    // A copy of an id this grant has just allocated can only be a leftover of a master that
+    // died before logging that id: not this chunk's, although it may carry its version.
+    if (newId) for (const [csid, copy] of chunks.copies.of(chunkId)) chunks.dropOrphan(csid, chunkId, copy.version);
+    const online = chunks.registry.online();
+    const targets = placeCopies(online, goal, holders);
+    // None connected at all (e.g. dialling back after a master restart) is MooseFS's
+    // ERROR_NOCHUNKSERVERS, which clients retry; ENOSPC would end the write at once.
+    if (targets.length === 0 && online.length === 0) throw fail('EAGAIN', 'no chunkserver connected');
+    if (targets.length === 0) throw fail('ENOSPC', 'no chunkserver has room for a new chunk');
+    chunks.changes.begin(chunkId);
+    chunks.leases.cover(inode, index, chunkId, () => chunks.changes.end(chunkId));
+    const locations = targets.map((cs) => chunks.registry.location(cs));
+    return { ...grant, locations: chunks.tokens.sign(locations, chunkId, version, 'create'), create: true };
   }
 
   private before(inode: number, index: number): Before {
@@ -135,27 +165,16 @@ export class ChunkRequests {
     return { chunkId, version, valid: [], unwritten };
   }
 
-  /** Brings the chunkservers to the grant; returns the servers that hold it now, chain order. */
-  private async prepare(before: Before, grant: Reply<'writeChunk'>, goal: number): Promise<Chunkserver[]> {
+  /** Brings the copies of an existing chunk to the grant; returns the servers that hold it now, chain order. */
+  private async prepare(before: Before, grant: Reply<'writeChunk'>): Promise<Chunkserver[]> {
     const { chunks } = this;
     const { chunkId, version } = grant;
-    let targets: Chunkserver[];
-    let run: (cs: Chunkserver) => Promise<void>;
-    if (chunkId === before.chunkId && !before.unwritten) {
-      targets = before.valid;
-      run = (cs) => chunks.command(cs, 'chunkSetVersion', { chunkId, version: before.version, newVersion: version });
-    } else if (before.chunkId !== 0 && !before.unwritten) {
-      targets = before.valid;
-      run = (cs) => chunks.command(cs, 'chunkDuplicate', { chunkId: before.chunkId, version: before.version, newChunkId: chunkId, newVersion: version });
-    } else {
-      targets = placeCopies(chunks.registry.online(), goal);
-      // None connected at all (e.g. dialling back after a master restart) is MooseFS's
-      // ERROR_NOCHUNKSERVERS, which clients retry; ENOSPC would end the write at once.
-      if (targets.length === 0 && chunks.registry.online().length === 0) throw fail('EAGAIN', 'no chunkserver connected');
-      if (targets.length === 0) throw fail('ENOSPC', 'no chunkserver has room for a new chunk');
-      run = (cs) => chunks.command(cs, 'chunkCreate', { chunkId, version });
-    }
+    const targets = before.valid;
     if (targets.length === 0) throw fail('EIO', `chunk ${before.chunkId} has no valid copy on any connected chunkserver`);
+    const run =
+      chunkId === before.chunkId
+        ? (cs: Chunkserver) => chunks.command(cs, 'chunkSetVersion', { chunkId, version: before.version, newVersion: version })
+        : (cs: Chunkserver) => chunks.command(cs, 'chunkDuplicate', { chunkId: before.chunkId, version: before.version, newChunkId: chunkId, newVersion: version });
     return this.apply(chunkId, version, targets, run, before.version);
   }
 

@@ -94,7 +94,8 @@ export class ChunkLoop implements Service {
     let under = 0;
     let over = 0;
     for (const id of md.chunks.ids()) {
-      if (chunks.leases.isLeased(id) || this.replicating.has(id)) continue;
+      // An unborn chunk (a 'create' grant whose write never reached a chunkserver) holds no byte: not lost.
+      if (chunks.leases.isLeased(id) || this.replicating.has(id) || chunks.unborn.has(id)) continue;
       const outcome = this.check(md, id, goals.get(id) ?? 1);
       if (outcome === 'lost') lost++;
       else if (outcome === 'under') under++;

@@ -5,6 +5,10 @@ interface Lease {
   chunkKey: string;
   expiresAt: number;
   timer: NodeJS.Timeout;
+  /** The chunk the lease covers, once granted. */
+  chunkId?: number;
+  /** Called when the lease ends, however it ends (writeChunkEnd, timeout, taken over). */
+  onEnd?: () => void;
 }
 
 /**
@@ -42,11 +46,15 @@ export class WriteLeases {
     this.leases.set(key, { owner, chunkKey: key, expiresAt: Date.now() + this.timeoutMs, timer });
   }
 
-  /** Records which chunk the slot's lease covers (known once the namespace granted it). */
-  cover(inode: number, index: number, chunkId: number): void {
+  /** Records which chunk the slot's lease covers (known once the namespace granted it); `onEnd` runs when the lease ends. */
+  cover(inode: number, index: number, chunkId: number, onEnd?: () => void): void {
     const lease = this.leases.get(`${inode}:${index}`);
-    if (!lease) return;
-    (lease as Lease & { chunkId?: number }).chunkId = chunkId;
+    if (!lease) {
+      onEnd?.();
+      return;
+    }
+    lease.chunkId = chunkId;
+    lease.onEnd = onEnd;
     this.leasedChunks.set(chunkId, (this.leasedChunks.get(chunkId) ?? 0) + 1);
   }
 
@@ -74,10 +82,11 @@ export class WriteLeases {
   }
 
   private drop(key: string): void {
-    const lease = this.leases.get(key) as (Lease & { chunkId?: number }) | undefined;
+    const lease = this.leases.get(key);
     if (!lease) return;
     clearTimeout(lease.timer);
     this.leases.delete(key);
+    lease.onEnd?.();
     if (lease.chunkId !== undefined) {
       const n = (this.leasedChunks.get(lease.chunkId) ?? 1) - 1;
       if (n <= 0) this.leasedChunks.delete(lease.chunkId);

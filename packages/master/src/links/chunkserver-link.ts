@@ -100,6 +100,9 @@ export class ChunkserverLink implements Service {
         case 'chunksLost':
           chunks.lost(registered(name), (body as Request<'chunksLost'>).chunks);
           return {};
+        case 'chunksNew':
+          chunks.created(registered(name), (body as Request<'chunksNew'>).chunks);
+          return {};
         case 'ping':
           return {};
         case 'handshake':
