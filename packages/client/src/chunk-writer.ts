@@ -38,6 +38,12 @@ export interface ChunkWriteContext {
   onWritten(index: number, grant: ChunkGrant, fileLength: number): void;
   /** Called before each retry on a new grant. */
   onRetry?(index: number, err: unknown): void;
+  /**
+   * Whether the caller waits for this write to end (close, fsync, a read of the file):
+   * then no more bytes are expected and the end goes right behind the last piece.
+   * Otherwise a streaming writer keeps adding to the same grant while pieces are acknowledged.
+   */
+  finishing?(): boolean;
 }
 
 /**
@@ -78,11 +84,11 @@ export async function writeChunk(ctx: ChunkWriteContext, index: number, dirty: D
         while (!dirty.empty && !closing) {
           sending = dirty.take();
           await sendExtents(conn, grant, sending, () => {
-            // Nothing more to send: the end follows the last piece at once instead of a
-            // round trip later (the chunkserver answers it once every piece before it is
-            // answered; a failed piece still fails the write here). Bytes that arrive
-            // meanwhile go out on the next grant.
-            if (!dirty.empty) return;
+            // Nothing more to send and none expected: the end follows the last piece at
+            // once instead of a round trip later (the chunkserver answers it once every
+            // piece before it is answered; a failed piece still fails the write here).
+            // Bytes that arrive meanwhile go out on the next grant.
+            if (!dirty.empty || !ctx.finishing?.()) return;
             closing = endWrite();
             closing.catch(() => undefined);
           });

@@ -207,6 +207,7 @@ export class FileHandle {
         inode: this.inode,
         onWritten: (i, grant) => this.io.written(this.inode, i, grant),
         onRetry: () => void this.io.stats.writeRetries++,
+        finishing: () => this.flushing > 0,
       },
       index,
       dirty,

@@ -89,6 +89,8 @@ export class ChunkLoop implements Service {
     if (Date.now() - this.startedAt < delayInitMs) return;
     const md = chunks.md;
     this.deleteUnreferenced(md);
+    // Unborn chunks of files removed meanwhile are no one's business any more.
+    for (const id of chunks.unborn) if (!md.chunks.has(id)) chunks.unborn.delete(id);
     const goals = goalsByChunk(md);
     let lost = 0;
     let under = 0;
