@@ -483,7 +483,8 @@ export const Messages = {
 
   /**
    * The master's view of a file's chunks: every copy with its version and state (tsmfs
-   * fileinfo/checkfile); 'replicating' = a copy being made on that server right now.
+   * fileinfo/checkfile); 'replicating' = a copy being made on that server right now;
+   * 'creating' = a server a write's 'create' grant placed the chunk on, not reported yet.
    */
   fileinfo: clientMsg(
     103,
@@ -496,7 +497,7 @@ export const Messages = {
           index: t.u32,
           chunkId: t.u53,
           version: t.u32,
-          copies: t.arr(t.obj({ csid: t.u32, host: t.str(256), port: t.u16, version: t.u32, state: t.lit('valid', 'stale', 'damaged', 'replicating') }), 256),
+          copies: t.arr(t.obj({ csid: t.u32, host: t.str(256), port: t.u16, version: t.u32, state: t.lit('valid', 'stale', 'damaged', 'replicating', 'creating') }), 256),
         }),
         1 << 20,
       ),

@@ -23,7 +23,7 @@ export interface ChunkManagerOptions {
 type Command = 'chunkCreate' | 'chunkDelete' | 'chunkSetVersion' | 'chunkDuplicate' | 'chunkTruncate' | 'chunkReplicate';
 
 /** A copy's state as fileinfo shows it. */
-export type CopyState = 'valid' | 'stale' | 'damaged' | 'replicating';
+export type CopyState = 'valid' | 'stale' | 'damaged' | 'replicating' | 'creating';
 
 /**
  * The master's chunk state beside the namespace (MooseFS's chunks.c minus the
@@ -57,6 +57,8 @@ export class ChunkManager {
    * init made (`created`).
    */
   readonly unborn = new Set<number>();
+  /** Chunks a 'create' grant placed, while its lease lasts: chunk id → the servers it names (fileinfo shows them). */
+  readonly creating = new Map<number, number[]>();
   /** Something changed that the chunk loop should look at soon (damage, a server lost). */
   onChange: () => void = () => {};
 

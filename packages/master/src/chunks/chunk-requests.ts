@@ -125,7 +125,12 @@ export class ChunkRequests {
     if (targets.length === 0 && online.length === 0) throw fail('EAGAIN', 'no chunkserver connected');
     if (targets.length === 0) throw fail('ENOSPC', 'no chunkserver has room for a new chunk');
     chunks.changes.begin(chunkId);
-    chunks.leases.cover(inode, index, chunkId, () => chunks.changes.end(chunkId));
+    const placed = targets.map((cs) => cs.csid);
+    chunks.creating.set(chunkId, placed);
+    chunks.leases.cover(inode, index, chunkId, () => {
+      chunks.changes.end(chunkId);
+      if (chunks.creating.get(chunkId) === placed) chunks.creating.delete(chunkId);
+    });
     const locations = targets.map((cs) => chunks.registry.location(cs));
     return { ...grant, locations: chunks.tokens.sign(locations, chunkId, version, 'create'), create: true };
   }
@@ -258,7 +263,7 @@ export class ChunkRequests {
     await this.changing(chunkId, () => this.apply(chunkId, version, before.valid, cut, from)).catch(() => undefined);
   }
 
-  /** Every copy the master knows of a chunk, and the one being made by a replication in flight. */
+  /** Every copy the master knows of a chunk, and those being made by a write's creation or a replication in flight. */
   private copiesOf(chunkId: number): Reply<'fileinfo'>['chunks'][number]['copies'] {
     const { chunks } = this;
     const where = (csid: number) => {
@@ -266,6 +271,9 @@ export class ChunkRequests {
       return { csid, host: cs?.address.host ?? '', port: cs?.address.port ?? 0 };
     };
     const copies = [...chunks.copies.of(chunkId)].map(([csid, copy]) => ({ ...where(csid), version: copy.version, state: chunks.stateOf(chunkId, csid)! }));
+    for (const csid of chunks.creating.get(chunkId) ?? []) {
+      if (!chunks.copies.get(chunkId, csid)) copies.push({ ...where(csid), version: chunks.md.chunks.version[chunkId]!, state: 'creating' });
+    }
     const dst = chunks.replicating.get(chunkId);
     if (dst !== undefined && !chunks.copies.get(chunkId, dst)) {
       copies.push({ ...where(dst), version: chunks.md.chunks.version[chunkId]!, state: 'replicating' });
