@@ -2,7 +2,8 @@ import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MasterSession, type SessionOptions } from '@tsmfs/client';
 import type { Address } from '@tsmfs/protocol';
-import { METALOGGER_CHANGELOG, MASTER_CHANGELOG, changelogVersionsIn, lastChangelogVersion } from './changelog-files.js';
+import { MASTER_FILES, METALOGGER_FILES } from '@tsmfs/metastore';
+import { changelogVersionsIn, lastChangelogVersion } from './changelog-files.js';
 import { type ConfigEntries, writeConfig } from './config-file.js';
 import { DaemonProcess, type ExitInfo, type LogLine } from './daemon-process.js';
 import { live } from './live.js';
@@ -132,7 +133,7 @@ export class Master extends Daemon {
 
   /** The last version in its changelog files (durable or about to be). */
   changelogVersion(): number {
-    return lastChangelogVersion(this.dataPath, MASTER_CHANGELOG);
+    return lastChangelogVersion(this.dataPath, MASTER_FILES);
   }
 
   session(options: Partial<SessionOptions> = {}): Promise<MasterSession> {
@@ -193,12 +194,12 @@ export class Metalogger extends Daemon {
 
   /** Versions in its changelog_ml files, oldest file first, in file order (for gap/duplicate checks). */
   changelogVersions(): number[] {
-    return changelogVersionsIn(this.dataPath, METALOGGER_CHANGELOG);
+    return changelogVersionsIn(this.dataPath, METALOGGER_FILES);
   }
 
   /** The last version it has written (0 if none). */
   lastVersion(): number {
-    return lastChangelogVersion(this.dataPath, METALOGGER_CHANGELOG);
+    return lastChangelogVersion(this.dataPath, METALOGGER_FILES);
   }
 
   /** Waits until its changelog holds `version`. */
