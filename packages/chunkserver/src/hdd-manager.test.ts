@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { BLOCK_SIZE, type ChunkRef, Status } from '@tsmfs/protocol';
 import { pino } from 'pino';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { CHUNK_HEADER_SIZE, chunkFileName } from './chunk-file.js';
 import type { DiskSpec } from './hdd-config.js';
 import { DISK_MARKER, HddManager, chunkFolder } from './hdd-manager.js';
@@ -119,8 +119,8 @@ describe('hdd manager', () => {
     await rename(d, `${d}.gone`);
     await mkdir(d);
     await m.testRound();
-    await new Promise((r) => setTimeout(r, 50)); // closes run in the background
-    expect(await openOn(6)).toBe(0);
+    // Closes run in the background: wait for them (bounded), never for a fixed time.
+    await vi.waitFor(async () => expect(await openOn(6)).toBe(0), { timeout: 5_000 });
     expect(m.idleOpenFiles).toBe(0);
   });
 
