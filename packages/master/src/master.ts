@@ -12,6 +12,7 @@ import { Election } from './ha/election.js';
 import { ALONE, type HaGate, type LeaderAddresses } from './ha/gate.js';
 import { advertised, haSettings } from './ha/ha-config.js';
 import { groupStatus } from './ha/ha-status.js';
+import { Shadow } from './ha/shadow.js';
 import { History } from './http/history.js';
 import { HttpServer } from './http/http-server.js';
 import { MasterMetrics } from './http/metrics.js';
@@ -68,6 +69,11 @@ class NamespaceService implements Service {
 
   async stop(): Promise<void> {
     this.ns = undefined;
+  }
+
+  /** The store's metadata was replaced (a shadow master loaded the leader's dump): serve that one. */
+  reload(): void {
+    if (this.ns) void this.start();
   }
 
   private record(md: Metadata, m: Parameters<Changelog['append']>[0]): void {
@@ -157,7 +163,26 @@ export function buildMaster(config: MasterConfig, log: Logger, hooks: MasterHook
           }),
       })
     : undefined;
-  const gate: HaGate = election ?? ALONE;
+  // A follower applies the leader's changelog as it comes (docs/ha.md); on winning the
+  // election it admits mutations only once what it received is applied.
+  const shadow = election
+    ? new Shadow({
+        election,
+        self,
+        dir,
+        store,
+        changelog,
+        codec: metadataCodec,
+        reloaded: () => namespace.reload(),
+        keepPrevious: config.BACK_META_KEEP_PREVIOUS,
+        // The metalogger's MASTER_TIMEOUT default: a dead leader is noticed by the election first.
+        timeoutMs: 10_000,
+        authCode: () => authCode,
+        log: component('shadow'),
+        onFatal: (err) => hooks.onFatal?.(new Error(`shadow master cannot keep the leader's changelog: ${err.message}`, { cause: err })),
+      })
+    : undefined;
+  const gate: HaGate = shadow ?? ALONE;
   const epoch = () => gate.epoch;
   // Read at every chunkserver and metalogger handshake: a reload applies to the next links.
   let authCode = config.AUTH_CODE;
@@ -271,13 +296,13 @@ export function buildMaster(config: MasterConfig, log: Logger, hooks: MasterHook
     },
     history,
     metrics,
-    status: () => groupStatus(election, self, namespace.namespace.md.version),
+    status: () => groupStatus(election, self, namespace.namespace.md.version, shadow?.progress() ?? null),
     log: component('http'),
   });
   return {
     // The election after the ports (a new leader serves at once; a follower answers with
     // the leader's address) and, stopping in reverse, before them: resigning hands over first.
-    services: [exportsFile, lock, store, changelog, namespace, chunkserverLink, clientLink, metaloggerLink, ...(election ? [election] : []), chunkLoop, sweeper, dumps, history, http],
+    services: [exportsFile, lock, store, changelog, namespace, ...(shadow ? [shadow] : []), chunkserverLink, clientLink, metaloggerLink, ...(election ? [election] : []), chunkLoop, sweeper, dumps, history, http],
     clientLink,
     metaloggerLink,
     chunkserverLink,

@@ -22,6 +22,13 @@ export interface FollowerSink {
   restartAt(version: number): Promise<void>;
   /** What is held is not the master's history (it was restored from older metadata): move it away; returns where. */
   setAside(): Promise<string>;
+  /**
+   * The line held for `lastVersion`, when the sink knows it: checked on connecting against
+   * the master's line at that version. A shadow master that once led may hold entries
+   * the new leader never had, at versions the new leader has reached with other entries
+   * (docs/ha.md, "A former leader's history").
+   */
+  readonly lastLine?: string;
 }
 
 export interface ChangelogFollowerOptions {
@@ -37,6 +44,14 @@ export interface ChangelogFollowerOptions {
   files: FileFamily;
   keepPrevious: number;
   dumpEveryMs: number;
+  /** Download a dump on every connection (a metalogger); a shadow master writes its own dumps. Default true. */
+  dumpOnConnect?: boolean;
+  /**
+   * Holding nothing yet (version 0), start from the master's dump instead of its first
+   * entry: a shadow master's new empty file system is its own (its root made at its own
+   * time), not the one the leader's entries were applied to.
+   */
+  adoptDumpWhenEmpty?: boolean;
   /** MASTER_RECONNECTION_DELAY: the back-off's ceiling. */
   maxReconnectDelayMs: number;
   /** MASTER_TIMEOUT. */
@@ -74,8 +89,12 @@ export class ChangelogFollower implements Service {
   private fileOps: Promise<unknown> = Promise.resolve();
   private readonly pause = new Pause();
   private masterIndex = 0;
+  /** The master's durable version in its last answer (0: none yet): how far behind we are. */
+  masterVersion = 0;
 
-  constructor(private readonly options: ChangelogFollowerOptions) {}
+  constructor(private readonly options: ChangelogFollowerOptions) {
+    if (options.dumpOnConnect === false) this.nextDumpAt = Date.now() + options.dumpEveryMs;
+  }
 
   async start(): Promise<void> {
     this.loop = this.run();
@@ -134,9 +153,12 @@ export class ChangelogFollower implements Service {
     const { sink, log } = this.options;
     if (Date.now() >= this.nextDumpAt) await this.dumpNow(conn);
     let after = sink.lastVersion;
+    if (after === 0 && this.options.adoptDumpWhenEmpty) after = await this.startOver(conn, after, 'empty');
+    else if (!(await this.sameHistory(conn, after))) after = await this.startOver(conn, after, 'other history');
     let pending = this.fetch(conn, after);
     for (;;) {
       const r = await pending;
+      this.masterVersion = r.durable;
       if (this.stopping) return;
       if (r.mode === 'dump') {
         after = await this.startOver(conn, after, r);
@@ -160,10 +182,36 @@ export class ChangelogFollower implements Service {
     }
   }
 
-  /** The master no longer holds our next version (or never had our last ones). */
-  private async startOver(conn: Connection, after: number, r: Reply<'mlFetch'>): Promise<number> {
+  /**
+   * Whether the line we hold for `after` is the master's line for that version. Entries
+   * carry the master's clock to the nanosecond, so a leader never writes a line another
+   * leader wrote: the same line means we copied it from this history, and a follower
+   * copies a history only as a whole prefix. Unknown (the master no longer holds it, or
+   * we do not know our line) counts as the same: the stream then starts over from a
+   * dump anyway, or continues a history nobody contradicted.
+   */
+  private async sameHistory(conn: Connection, after: number): Promise<boolean> {
+    const mine = this.options.sink.lastLine;
+    if (after === 0 || mine === undefined) return true;
+    const r = await this.fetch(conn, after - 1, 0);
+    this.masterVersion = r.durable;
+    if (r.durable < after) return false;
+    if (r.mode === 'dump') return true;
+    const theirs = r.lines.slice(0, r.lines.indexOf('\n') + 1);
+    if (theirs === mine) return true;
+    this.options.log.error({ version: after }, 'our changelog entry differs from the master\'s at the same version: we hold a history the master does not have');
+    return false;
+  }
+
+  /** The master no longer holds our next version, never had our last ones (r.durable < after), has other ones, or we hold none. */
+  private async startOver(conn: Connection, after: number, r: Reply<'mlFetch'> | 'other history' | 'empty'): Promise<number> {
     const { sink, log } = this.options;
-    if (after > r.durable) {
+    if (r === 'empty') {
+      log.info('holding no changelog yet: starting from the master\'s dump');
+    } else if (r === 'other history') {
+      const aside = await this.serial(() => sink.setAside());
+      log.error({ version: after, masterVersion: this.masterVersion, movedTo: aside }, 'our changelog is not the master\'s history: set aside');
+    } else if (after > r.durable) {
       const aside = await this.serial(() => sink.setAside());
       log.error({ version: after, masterVersion: r.durable, movedTo: aside }, 'our changelog is ahead of the master (it was restored from older metadata): set aside');
     } else {
@@ -174,8 +222,7 @@ export class ChangelogFollower implements Service {
     return d.version;
   }
 
-  private fetch(conn: Connection, after: number): Promise<Reply<'mlFetch'>> {
-    const waitMs = Math.max(500, Math.floor(this.options.timeoutMs / 2));
+  private fetch(conn: Connection, after: number, waitMs = Math.max(500, Math.floor(this.options.timeoutMs / 2))): Promise<Reply<'mlFetch'>> {
     const p = conn.request('mlFetch', { after, maxBytes: FETCH_BYTES, waitMs }, waitMs + this.options.timeoutMs);
     p.catch(() => undefined); // awaited by follow(); this only keeps an abandoned fetch from being "unhandled"
     return p;

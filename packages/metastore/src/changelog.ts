@@ -176,6 +176,16 @@ export class Changelog implements Service {
     });
   }
 
+  /**
+   * Continues from `version` in a fresh changelog.0 (a shadow master that reloaded its
+   * metadata from the leader's dump at `version`): what is queued is written out first,
+   * the files before end earlier, and the dump covers the versions in between.
+   */
+  async restartAt(version: number): Promise<void> {
+    await this.rotate();
+    this.lastVersion = this.writtenVersion = this.durableVersion = version;
+  }
+
   /** The save interval's tick (modes 0 and 1). */
   private saveNow(): void {
     if (this.pending.length === 0 && this.unsynced.length === 0) return;

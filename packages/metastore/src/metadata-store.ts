@@ -73,6 +73,12 @@ export class MetadataStore<M extends { version: number }, Mu extends LoggedMutat
     this.md = await this.load();
   }
 
+  /** Decodes the dump in DATA_PATH (a shadow master just downloaded the leader's) and makes it the metadata. */
+  reloadDump(): M {
+    this.md = this.options.codec.decode(readFileSync(join(this.options.dir, DUMP_FILE)));
+    return this.md;
+  }
+
   async stop(): Promise<void> {
     if (!this.md) return;
     const written = await this.dump();

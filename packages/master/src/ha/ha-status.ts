@@ -6,11 +6,13 @@ export interface GroupStatus extends Omit<HaStatus, 'role' | 'cluster'> {
   role: 'leader' | 'follower' | 'alone';
   cluster: string | null;
   metadataVersion: number;
+  /** A follower's replay of the leader's changelog: the version applied here, the leader's, and the difference. Null when leading or alone. */
+  follower: { appliedVersion: number; leaderVersion: number; lag: number } | null;
   /** This master's own addresses, as it would publish them leading. */
   self: LeaderAddresses;
 }
 
-export function groupStatus(election: Election | undefined, self: LeaderAddresses, metadataVersion: number): GroupStatus {
-  if (!election) return { role: 'alone', cluster: null, epoch: 1, leader: self, mutable: true, leaseTtlMs: 0, failovers: 0, metadataVersion, self };
-  return { ...election.status(), metadataVersion, self };
+export function groupStatus(election: Election | undefined, self: LeaderAddresses, metadataVersion: number, follower: GroupStatus['follower']): GroupStatus {
+  if (!election) return { role: 'alone', cluster: null, epoch: 1, leader: self, mutable: true, leaseTtlMs: 0, failovers: 0, metadataVersion, follower: null, self };
+  return { ...election.status(), metadataVersion, follower, self };
 }

@@ -1,0 +1,221 @@
+/**
+ * Shadow masters (docs/ha.md): followers of an HA group apply the leader's changelog in
+ * memory with the live apply code and keep it in their own DATA_PATH, so a SIGKILLed
+ * leader's successor serves every acknowledged operation at once; a follower restarted
+ * mid-stream resumes from its own files; one that fell behind the leader's retained
+ * changelog catches up through a dump. Real etcd, real master and chunkserver processes.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { O_RDWR } from '@tsmfs/client';
+import { MASTER_CHANGELOG, changelogVersionsIn } from '@tsmfs/launcher';
+import { canonicalState, decodeDump } from '@tsmfs/master';
+import { describe, expect, it } from 'vitest';
+import { Chunkserver, type Master, freePorts, openSession } from './fixture/cluster.js';
+import { Etcd } from './fixture/etcd.js';
+import { HaGroup, metrics, status } from './fixture/ha-group.js';
+import { until } from './fixture/poll.js';
+
+type Session = Awaited<ReturnType<typeof openSession>>;
+
+interface Written {
+  path: string;
+  inode: number;
+  size: number;
+  sha: string;
+  chunks: { chunkId: number; version: number }[];
+}
+
+async function chunkservers(group: HaGroup, n: number): Promise<Chunkserver[]> {
+  const ports = await freePorts(n);
+  const list = group.masters.map((m) => `127.0.0.1:${m.ports.matocs}`).join(',');
+  const all = ports.map((p, i) => new Chunkserver(group.dir, group.masters[0]!.ports, p, `cs${i + 1}`, { config: { MASTER_HOST: list } }));
+  await Promise.all(all.map((cs) => cs.start({ waitRegistered: false })));
+  return all;
+}
+
+function registeredWith(cs: Chunkserver, m: Master): boolean {
+  return cs.logs().some((l) => l.msg === 'registered with the master' && l.master === `127.0.0.1:${m.ports.matocs}`);
+}
+
+/** Directories and files with known content, each file closed (its data acknowledged) before the next. */
+async function writeTree(s: Session, tag: string, dirs: number, filesPerDir: number): Promise<Written[]> {
+  const out: Written[] = [];
+  const top = await s.mkdir(s.root, tag);
+  for (let d = 0; d < dirs; d++) {
+    const dir = await s.mkdir(top.inode, `d${d}`);
+    for (let f = 0; f < filesPerDir; f++) {
+      // Sizes across a block edge and a few MiB, so files span blocks and chunks of several sizes.
+      const size = [0, 1, 65_535, 65_537, 300_000, 2 * 1024 * 1024 + 17][(d + f) % 6]!;
+      const data = randomBytes(size);
+      const attr = await s.create(dir.inode, `f${f}`, 0o644);
+      const fh = await s.openFile(attr.inode, O_RDWR);
+      if (size > 0) await fh.write(0, data);
+      await fh.close();
+      const info = await s.fileinfo(attr.inode);
+      out.push({
+        path: `/${tag}/d${d}/f${f}`,
+        inode: attr.inode,
+        size,
+        sha: createHash('sha256').update(data).digest('hex'),
+        chunks: info.chunks.map((c) => ({ chunkId: c.chunkId, version: c.version })),
+      });
+    }
+  }
+  return out;
+}
+
+/** Every file: name, size, chunk ids and versions, and its bytes read back through `s`. */
+async function expectTree(s: Session, files: Written[]): Promise<void> {
+  for (const w of files) {
+    const attr = await s.resolve(w.path);
+    expect(attr.inode, w.path).toBe(w.inode);
+    expect(attr.size, w.path).toBe(w.size);
+    const info = await s.fileinfo(attr.inode);
+    expect(info.chunks.map((c) => ({ chunkId: c.chunkId, version: c.version })), w.path).toEqual(w.chunks);
+    const fh = await s.openFile(attr.inode, O_RDWR);
+    const data = w.size > 0 ? await fh.read(0, w.size) : Buffer.alloc(0);
+    await fh.close();
+    expect(createHash('sha256').update(data).digest('hex'), w.path).toBe(w.sha);
+  }
+}
+
+async function versionsEqual(leader: Master, others: Master[]): Promise<number> {
+  return until(
+    'followers at the leader\'s version',
+    async () => {
+      const v = (await status(leader)).metadataVersion;
+      const all = await Promise.all(others.map((m) => status(m)));
+      return all.every((s) => s.metadataVersion === v && s.follower?.lag === 0) ? v : undefined;
+    },
+    30_000,
+    50,
+  );
+}
+
+function stateOf(m: Master): unknown {
+  return canonicalState(decodeDump(readFileSync(join(m.dataPath, 'metadata.tsmfs'))));
+}
+
+function expectEveryVersionOnce(m: Master, last: number): void {
+  const versions = changelogVersionsIn(m.dataPath, MASTER_CHANGELOG);
+  const problems: string[] = [];
+  for (let i = 1; i < versions.length; i++) if (versions[i] !== versions[i - 1]! + 1) problems.push(`${versions[i - 1]} then ${versions[i]}`);
+  expect(problems, `gaps or duplicates in ${m.name}'s changelogs`).toEqual([]);
+  expect(versions[0]).toBe(1);
+  expect(versions[versions.length - 1]).toBe(last);
+}
+
+describe('shadow masters', () => {
+  it('a SIGKILLed leader\'s successor serves every acknowledged operation: names, sizes, bytes, chunk versions', async () => {
+    const etcd = await Etcd.start();
+    const group = await HaGroup.create(etcd, 3);
+    const first = await group.leader();
+    const servers = await chunkservers(group, 2);
+    await until('chunkservers registered with the leader', async () => (servers.every((cs) => registeredWith(cs, first.leader)) ? true : undefined));
+    const session = await openSession({ masters: group.addresses, hostname: 'shadow', mountpoint: '/shadow', reconnectTimeoutMs: 60_000 });
+    const files = await writeTree(session, 'tree', 3, 4);
+    await session.symlink(session.root, 'link', 'tree/d0/f0');
+    await session.rename(session.root, 'link', session.root, 'link2');
+    const followers = group.masters.filter((m) => m !== first.leader);
+    const version = await versionsEqual(first.leader, followers);
+    expect(version).toBeGreaterThan(files.length * 2);
+    const fs0 = await status(followers[0]!);
+    expect(fs0.follower).toEqual({ appliedVersion: version, leaderVersion: version, lag: 0 });
+    expect(await metrics(followers[0]!)).toMatch(/^tsmfs_master_follower_lag 0$/m);
+
+    const killedAt = performance.now();
+    await first.leader.kill('SIGKILL');
+    await session.mkdir(session.root, 'after-failover');
+    const takeoverMs = performance.now() - killedAt;
+    const second = await group.leader(followers);
+    process.stdout.write(`shadow takeover: SIGKILL of the leader → first acknowledged mkdir on the new leader ${takeoverMs.toFixed(0)} ms (lease TTL 2 s)\n`);
+    expect(session.info.master).toEqual(second.leader.address);
+    // No restore, no dump load: it served the version it had applied, then one more.
+    expect(second.leader.logs().some((l) => l.msg === 'leading: serving the metadata applied as a follower' && l.version === version)).toBe(true);
+    // Its only dump load was the leader's new file system, when it joined with none of its own.
+    expect(second.leader.logs().filter((l) => l.msg === 'namespace reloaded from the leader\'s dump').map((l) => l.version)).toEqual([0]);
+    expect((await status(second.leader)).metadataVersion).toBe(version + 1);
+    expect(await session.readlink((await session.lookup(session.root, 'link2')).inode)).toBe('tree/d0/f0');
+
+    await until('chunkservers registered with the new leader', async () => (servers.every((cs) => registeredWith(cs, second.leader)) ? true : undefined));
+    await expectTree(session, files);
+
+    // The remaining follower follows the new leader, and the old one rejoins as a follower.
+    const third = followers.find((m) => m !== second.leader)!;
+    await first.leader.start();
+    await versionsEqual(second.leader, [third, first.leader]);
+    session.close();
+  });
+
+  it('a follower restarted mid-stream resumes from its own files: no gap, no duplicate, the leader\'s state', async () => {
+    const etcd = await Etcd.start();
+    const group = await HaGroup.create(etcd, 2);
+    const { leader } = await group.leader();
+    const follower = group.masters.find((m) => m !== leader)!;
+    const session = await openSession({ masters: group.addresses, hostname: 'shadow', mountpoint: '/shadow' });
+    let stop = false;
+    let made = 0;
+    const load = (async () => {
+      const d = await session.mkdir(session.root, 'load');
+      while (!stop) {
+        const f = await session.create(d.inode, `f${made}`, 0o644);
+        await session.setattr(f.inode, { size: made * 7 });
+        if (made % 3 === 0) await session.unlink(d.inode, `f${made}`);
+        made++;
+      }
+    })();
+    const atLeast = (n: number) => until(`${n} files made`, async () => (made >= n ? true : undefined), 60_000, 20);
+    await atLeast(50);
+    await follower.kill('SIGKILL');
+    await atLeast(100);
+    await follower.start();
+    await atLeast(150);
+    await follower.restart(); // a clean restart: shutdown dump, rotation
+    await atLeast(200);
+    stop = true;
+    await load;
+    const version = await versionsEqual(leader, [follower]);
+    // Its one dump load was the leader's new file system, when it first joined: restarts resumed from its files.
+    expect(follower.logs().filter((l) => l.msg === 'namespace reloaded from the leader\'s dump').map((l) => l.version)).toEqual([0]);
+    // The follower stops first (its shutdown dump at `version`), then the leader (the same version).
+    await follower.stop();
+    await leader.stop();
+    expect(stateOf(follower)).toEqual(stateOf(leader));
+    expectEveryVersionOnce(follower, version);
+    session.close();
+  });
+
+  it('a follower behind the leader\'s retained changelog catches up through a dump', async () => {
+    const etcd = await Etcd.start();
+    // Nothing kept in memory for followers, one old changelog file: two dumps on the leader
+    // put the follower's next version out of reach.
+    const group = await HaGroup.create(etcd, 2, { MATOML_LOG_PRESERVE_SECONDS: 0, BACK_LOGS: 1 });
+    const { leader } = await group.leader();
+    const follower = group.masters.find((m) => m !== leader)!;
+    const session = await openSession({ masters: group.addresses, hostname: 'shadow', mountpoint: '/shadow' });
+    await session.mkdir(session.root, 'seen');
+    await versionsEqual(leader, [follower]);
+    await follower.kill('SIGKILL');
+    for (let round = 0; round < 3; round++) {
+      for (let i = 0; i < 20; i++) await session.mkdir(session.root, `r${round}-${i}`);
+      const dumps = leader.logs().filter((l) => l.msg?.includes('dump')).length;
+      leader.process!.child.kill('SIGUSR2'); // a dump and a rotation
+      await until('the leader dumped', async () => (leader.logs().filter((l) => l.msg?.includes('dump')).length > dumps ? true : undefined));
+    }
+    await follower.start();
+    const version = await versionsEqual(leader, [follower]);
+    const reloads = follower.logs().filter((l) => l.msg === 'namespace reloaded from the leader\'s dump').map((l) => l.version as number);
+    expect(reloads.length).toBe(2); // the leader's new file system when it joined, then the catch-up
+    expect(reloads[1]).toBeGreaterThan(40);
+    expect(follower.logs().some((l) => l.msg === 'too far behind the master: starting again from a dump')).toBe(true);
+    await session.mkdir(session.root, 'after-catch-up');
+    await versionsEqual(leader, [follower]);
+    await follower.stop();
+    await leader.stop();
+    expect(stateOf(follower)).toEqual(stateOf(leader));
+    expect(version).toBeGreaterThan(60);
+    session.close();
+  });
+});
