@@ -6,7 +6,7 @@
  * changelog catches up through a dump. Real etcd, real master and chunkserver processes.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { O_RDWR } from '@tsmfs/client';
 import { MASTER_CHANGELOG, changelogVersionsIn } from '@tsmfs/launcher';
@@ -184,6 +184,42 @@ describe('shadow masters', () => {
     await leader.stop();
     expect(stateOf(follower)).toEqual(stateOf(leader));
     expectEveryVersionOnce(follower, version);
+    session.close();
+  });
+
+  it.each([
+    { newEntries: 10, case: 'the new leader went further (other entries at the same versions)' },
+    { newEntries: 2, case: 'the former leader is ahead' },
+  ])('a former leader holding entries the new leader never had sets them aside and takes its history: $case', async ({ newEntries }) => {
+    const etcd = await Etcd.start();
+    const group = await HaGroup.create(etcd, 2);
+    const { leader: a } = await group.leader();
+    const b = group.masters.find((m) => m !== a)!;
+    const session = await openSession({ masters: group.addresses, hostname: 'shadow', mountpoint: '/shadow', reconnectTimeoutMs: 60_000 });
+    await session.mkdir(session.root, 'shared');
+    const shared = await versionsEqual(a, [b]);
+    // B is down while A acknowledges 5 entries; then A dies and B leads with others at the
+    // same versions (and beyond, or not as far): A's 5 exist nowhere else.
+    await b.kill('SIGKILL');
+    for (let i = 0; i < 5; i++) await session.mkdir(session.root, `only-on-a-${i}`);
+    await a.kill('SIGKILL');
+    await b.start();
+    await group.leader([b]);
+    for (let i = 0; i < newEntries; i++) await session.mkdir(session.root, `on-b-${i}`);
+    expect((await status(b)).metadataVersion).toBe(shared + newEntries);
+    expect(readFileSync(join(a.dataPath, 'changelog.0.tsmfs'), 'utf8')).toContain('only-on-a-4');
+    await a.start();
+    const version = await versionsEqual(b, [a]);
+    expect(version).toBe(shared + newEntries);
+    expect(a.logs().some((l) => l.msg === 'our changelog is not the master\'s history: set aside')).toBe(true);
+    await b.stop();
+    await a.stop();
+    expect(stateOf(a)).toEqual(stateOf(b));
+    expect(JSON.stringify(stateOf(a))).not.toContain('only-on-a-');
+    // Kept for the operator, out of the way of a restart's replay.
+    const aside = readdirSync(a.dataPath).filter((n) => n.startsWith('aside-'));
+    expect(aside.length).toBe(1);
+    expect(readdirSync(join(a.dataPath, aside[0]!)).map((f) => readFileSync(join(a.dataPath, aside[0]!, f), 'utf8')).join('')).toContain('only-on-a-4');
     session.close();
   });
 
