@@ -2,8 +2,8 @@
  * The HA group's election on a real etcd (docs/ha.md): masters on one etcd elect exactly
  * one leader; a killed leader is replaced by a follower at a higher epoch; a leader
  * stopped past its lease accepts no change when it resumes; a leader that loses etcd
- * holds changes and goes on when etcd is back. Followers do not replay the changelog in
- * this build, so nothing here reads one master's data from another.
+ * holds changes and goes on when etcd is back. What followers replay is
+ * test/ha-shadow.test.ts's subject.
  */
 import { type Connection, dial, isNotLeader, leaderHint } from '@tsmfs/rpc';
 import { describe, expect, it } from 'vitest';
@@ -59,7 +59,7 @@ describe('HA election on etcd', () => {
     expect(second.status.epoch).toBeGreaterThan(first.status.epoch);
     expect(second.status.failovers).toBeGreaterThanOrEqual(1);
     expect(await metrics(second.leader)).toMatch(/^tsmfs_master_failovers_total [1-9]/m);
-    // The session follows: its next change is made on the new leader (its own metadata in this build).
+    // The session follows: its next change is made on the new leader.
     await session.mkdir(1, 'after');
     expect(session.info.master).toEqual(second.leader.address);
     expect((await session.lookup(1, 'after')).type).toBe('dir');
