@@ -148,11 +148,14 @@ export function buildMaster(config: MasterConfig, log: Logger, hooks: MasterHook
     ml: advertised(config.MATOML_LISTEN_HOST, config.MATOML_LISTEN_PORT),
     http: advertised(config.HTTP_LISTEN_HOST, config.HTTP_LISTEN_PORT),
   };
-  const election = ha
+  const election: Election | undefined = ha
     ? new Election({
         settings: ha,
         self,
         log: component('election'),
+        // A follower that had not applied all the leader had holds its campaign back one
+        // TTL: a caught-up follower wins, and the behind one still leads if it is the only one.
+        campaignDelayMs: (): number => (shadow?.caughtUp() === false ? ha.ttlSec * 1000 : 0),
         // After the refusals of what was held are written: a client told where the leader
         // is knows nothing was applied, one whose link just dropped does not.
         onStepDown: () =>
@@ -165,7 +168,7 @@ export function buildMaster(config: MasterConfig, log: Logger, hooks: MasterHook
     : undefined;
   // A follower applies the leader's changelog as it comes (docs/ha.md); on winning the
   // election it admits mutations only once what it received is applied.
-  const shadow = election
+  const shadow: Shadow | undefined = election
     ? new Shadow({
         election,
         self,

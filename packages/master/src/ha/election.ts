@@ -13,6 +13,12 @@ export interface ElectionOptions {
   log: Logger;
   /** This master stopped leading: every link it serves must go and find the new leader. */
   onStepDown: (why: string) => void;
+  /**
+   * How long to hold back a campaign once the key is gone (0: campaign at once). A shadow
+   * master that was behind the leader holds back, so that a caught-up one wins the key
+   * (docs/ha.md, "Who takes over").
+   */
+  campaignDelayMs?: () => number;
 }
 
 /** What GET /api/status and /metrics show of the group. */
@@ -65,6 +71,8 @@ export class Election implements Service, HaGate {
   /** Mutations held while the lease is unconfirmed, woken at every change. */
   private readonly waiters = new Set<() => void>();
   private etcdReachable = true;
+  /** When this master first found the key gone and held its campaign back (campaignDelayMs). */
+  private heldSince: number | undefined;
   private readonly key: string;
   private readonly log: Logger;
 
@@ -247,6 +255,10 @@ export class Election implements Service, HaGate {
   private async campaign(): Promise<void> {
     const etcd = this.etcd!;
     if (this.leaseId === undefined || this.leaseLeftMs() <= 0 || !this.running) return;
+    const holdMs = this.options.campaignDelayMs?.() ?? 0;
+    this.heldSince ??= performance.now();
+    // Retried every tick (T/4) until the hold is over or another master won the key.
+    if (performance.now() - this.heldSince < holdMs) return;
     const res = await etcd
       .if(this.key, 'Create', '==', 0)
       .then(etcd.put(this.key).value(JSON.stringify(this.options.self)).lease(this.leaseId))
@@ -260,6 +272,7 @@ export class Election implements Service, HaGate {
     }
     // The transaction's revision is the key's create-revision: our epoch.
     this.epoch = Number(res.header.revision);
+    this.heldSince = undefined;
     this.role = 'leader';
     this.leader = this.options.self;
     this.countLeader(this.epoch);
@@ -272,6 +285,7 @@ export class Election implements Service, HaGate {
 
   /** The current holder of the key, as a follower sees it (or as the leader confirms itself). */
   private saw(kv: IKeyValue): void {
+    this.heldSince = undefined;
     const revision = Number(kv.create_revision);
     if (this.role !== 'leader') this.epoch = revision;
     try {

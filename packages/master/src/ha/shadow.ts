@@ -60,8 +60,10 @@ export class Shadow implements Service, HaGate {
   private loop: Promise<void> | undefined;
   private readonly pause = new Pause();
   private readonly sink: ShadowSink;
-  /** The leader's durable version when we last heard from it. */
+  /** The leader's durable version when we last heard from it (kept when the follower is stopped). */
   private leaderVersion = 0;
+  /** This master has followed a leader since it started (a new group's masters have not). */
+  private followed = false;
 
   constructor(private readonly options: ShadowOptions) {
     this.sink = new ShadowSink(options);
@@ -111,6 +113,17 @@ export class Shadow implements Service, HaGate {
     return this.options.election.refusal(port);
   }
 
+  /**
+   * Whether this master had applied everything the leader had made durable when it last
+   * heard from it. One that never followed (a new group) counts as caught up.
+   */
+  caughtUp(): boolean {
+    if (!this.followed) return true;
+    const heard = this.follower?.masterVersion || this.leaderVersion;
+    // Above what the leader had means a history it does not have (set aside next), not ahead.
+    return heard > 0 && this.options.changelog.version === heard;
+  }
+
   /** For /api/status: the version applied here and how far the leader is ahead (followers only). */
   progress(): { appliedVersion: number; leaderVersion: number; lag: number } | null {
     if (this.role === 'leader') return null;
@@ -148,6 +161,7 @@ export class Shadow implements Service, HaGate {
     const colon = ml.lastIndexOf(':');
     const address = { host: ml.slice(0, colon), port: Number(ml.slice(colon + 1)) };
     this.following = ml;
+    this.followed = true;
     this.follower = new ChangelogFollower({
       masters: [address],
       role: 'master',
@@ -176,7 +190,7 @@ export class Shadow implements Service, HaGate {
     this.follower = undefined;
     this.following = undefined;
     if (!f) return;
-    this.leaderVersion = f.masterVersion;
+    this.leaderVersion = f.masterVersion || this.leaderVersion;
     await f.stop();
   }
 }
@@ -239,7 +253,7 @@ class ShadowSink implements FollowerSink {
     await changelog.restartAt(version);
     // The changelogs before hold versions up to where we were, which may be above the
     // dump's: a restart replaying them over this dump would mix two histories.
-    const moved = moveChangelogs(dir, join(dir, 'superseded'), 1);
+    const moved = await moveChangelogs(dir, join(dir, 'superseded'), 1);
     this.lastLine = undefined;
     this.options.reloaded();
     log.warn({ version, superseded: moved }, 'namespace reloaded from the leader\'s dump');
@@ -250,18 +264,19 @@ class ShadowSink implements FollowerSink {
     const { changelog, dir } = this.options;
     await changelog.rotate();
     const to = join(dir, `aside-${new Date().toISOString().replace(/[:.]/g, '-')}`);
-    moveChangelogs(dir, to, 1);
+    await moveChangelogs(dir, to, 1);
     this.lastLine = undefined;
     return to;
   }
 }
 
 /** Moves changelog.N.tsmfs (N ≥ from) into `to`, replacing what is there; returns how many. */
-function moveChangelogs(dir: string, to: string, from: number): number {
+async function moveChangelogs(dir: string, to: string, from: number): Promise<number> {
   const files = listChangelogs(dir).filter((f) => f.n >= from);
   if (files.length === 0) return 0;
   mkdirSync(to, { recursive: true });
   for (const f of files) renameSync(f.path, join(to, MASTER_FILES.changelog(f.n)));
-  void fsyncDir(dir);
+  await fsyncDir(to);
+  await fsyncDir(dir);
   return files.length;
 }
