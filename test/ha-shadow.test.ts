@@ -9,7 +9,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { O_RDWR } from '@tsmfs/client';
-import { MASTER_CHANGELOG, changelogVersionsIn } from '@tsmfs/launcher';
+import { changelogVersionsIn } from '@tsmfs/launcher';
+import { MASTER_FILES } from '@tsmfs/metastore';
 import { canonicalState, decodeDump } from '@tsmfs/master';
 import { describe, expect, it } from 'vitest';
 import { Chunkserver, type Master, freePorts, openSession } from './fixture/cluster.js';
@@ -99,7 +100,7 @@ function stateOf(m: Master): unknown {
 }
 
 function expectEveryVersionOnce(m: Master, last: number): void {
-  const versions = changelogVersionsIn(m.dataPath, MASTER_CHANGELOG);
+  const versions = changelogVersionsIn(m.dataPath, MASTER_FILES);
   const problems: string[] = [];
   for (let i = 1; i < versions.length; i++) if (versions[i] !== versions[i - 1]! + 1) problems.push(`${versions[i - 1]} then ${versions[i]}`);
   expect(problems, `gaps or duplicates in ${m.name}'s changelogs`).toEqual([]);

@@ -18,4 +18,4 @@ export { freePort, freePorts } from './ports.js';
 export { BIN, REPO_ROOT } from './paths.js';
 export { alive, childPids, cpuSeconds, isMounted, rssBytes, waitForPids } from './procfs.js';
 export { settings } from './settings.js';
-export { MASTER_CHANGELOG, changelogVersionsIn } from './changelog-files.js';
+export { changelogVersionsIn } from './changelog-files.js';
