@@ -128,7 +128,7 @@ export class Shadow implements Service, HaGate {
   progress(): { appliedVersion: number; leaderVersion: number; lag: number } | null {
     if (this.role === 'leader') return null;
     const applied = this.options.changelog.version;
-    const leaderVersion = Math.max(this.follower?.masterVersion ?? 0, this.leaderVersion);
+    const leaderVersion = this.follower?.masterVersion || this.leaderVersion;
     return { appliedVersion: applied, leaderVersion, lag: Math.max(0, leaderVersion - applied) };
   }
 
