@@ -199,6 +199,8 @@ describe('shadow masters', () => {
     const session = await openSession({ masters: group.addresses, hostname: 'shadow', mountpoint: '/shadow', reconnectTimeoutMs: 60_000 });
     await session.mkdir(session.root, 'shared');
     const shared = await versionsEqual(a, [b]);
+    // Applied in memory is not yet in B's files: a SIGKILL before its fsync would take B back one version.
+    await until('B\'s changelog holds the shared version', async () => (b.changelogVersion() >= shared ? true : undefined));
     // B is down while A acknowledges 5 entries; then A dies and B leads with others at the
     // same versions (and beyond, or not as far): A's 5 exist nowhere else.
     await b.kill('SIGKILL');
