@@ -202,6 +202,8 @@ export class Shadow implements Service, HaGate {
  */
 class ShadowSink implements FollowerSink {
   lastLine: string | undefined;
+  /** setAside was called: the next restartAt moves our changelogs there. */
+  private asideTo: string | undefined;
 
   constructor(private readonly options: ShadowOptions) {}
 
@@ -252,21 +254,24 @@ class ShadowSink implements FollowerSink {
     if (md.version !== version) throw new Error(`downloaded dump holds version ${md.version}, not ${version}`);
     await changelog.restartAt(version);
     // The changelogs before hold versions up to where we were, which may be above the
-    // dump's: a restart replaying them over this dump would mix two histories.
-    const moved = await moveChangelogs(dir, join(dir, 'superseded'), 1);
+    // dump's: a restart replaying them over this dump would mix two histories. Another
+    // history goes where setAside said; a mere catch-up's old files to superseded/.
+    const moved = await moveChangelogs(dir, this.asideTo ?? join(dir, 'superseded'), 1);
+    this.asideTo = undefined;
     this.lastLine = undefined;
     this.options.reloaded();
     log.warn({ version, superseded: moved }, 'namespace reloaded from the leader\'s dump');
   }
 
-  /** What we hold is not the leader's history: moved to DATA_PATH/aside-TIME/ for the operator. */
+  /**
+   * What we hold is not the leader's history: its changelogs go to DATA_PATH/aside-TIME/
+   * for the operator — when the leader's dump is in place (restartAt), not now: until
+   * then the metadata in memory is still ours, and a download that fails leaves us
+   * exactly as we were (the next connection finds the same difference).
+   */
   async setAside(): Promise<string> {
-    const { changelog, dir } = this.options;
-    await changelog.rotate();
-    const to = join(dir, `aside-${new Date().toISOString().replace(/[:.]/g, '-')}`);
-    await moveChangelogs(dir, to, 1);
-    this.lastLine = undefined;
-    return to;
+    this.asideTo ??= join(this.options.dir, `aside-${new Date().toISOString().replace(/[:.]/g, '-')}`);
+    return this.asideTo;
   }
 }
 
