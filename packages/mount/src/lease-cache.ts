@@ -47,6 +47,12 @@ interface DirLease {
 export class LeaseCache {
   private readonly dirs = new Map<number, DirLease>();
   private readonly attrs = new Map<number, { until: number; attr: Attr }>();
+  /**
+   * Inodes leased as having no extended attribute, until when. Apart from `attrs`: this
+   * mount's own writes drop the attributes it holds (the size moves) but not this, and
+   * the kernel asks for security.capability before every write.
+   */
+  private readonly noXattrs = new Map<number, number>();
   /** Recalls (and link losses) seen: answers to requests sent before one are not leased. */
   recalls = 0;
 
@@ -79,6 +85,20 @@ export class LeaseCache {
     if (a.until > performance.now()) return a.attr;
     this.attrs.delete(inode);
     return undefined;
+  }
+
+  /** Whether `inode` is leased as having no extended attribute. */
+  hasNoXattrs(inode: number): boolean {
+    const until = this.noXattrs.get(inode);
+    if (until === undefined) return false;
+    if (until > performance.now()) return true;
+    this.noXattrs.delete(inode);
+    return false;
+  }
+
+  /** This mount set or removed an extended attribute of `inode`. */
+  dropNoXattrs(inode: number): void {
+    this.noXattrs.delete(inode);
   }
 
   /** Seconds `name`'s entry in `parent` stays leased (0: not leased). */
@@ -123,10 +143,14 @@ export class LeaseCache {
   putAttr(a: Attr, t: Ticket): void {
     if (!this.current(t)) {
       this.attrs.delete(a.inode);
+      this.noXattrs.delete(a.inode);
       return;
     }
     if (!this.attrs.has(a.inode) && !this.room(this.attrs)) return;
-    this.attrs.set(a.inode, { until: t.at + t.leaseMs - MARGIN_MS, attr: a });
+    const until = t.at + t.leaseMs - MARGIN_MS;
+    this.attrs.set(a.inode, { until, attr: a });
+    if (!a.noXattrs) this.noXattrs.delete(a.inode);
+    else if (this.noXattrs.has(a.inode) || this.noXattrsRoom()) this.noXattrs.set(a.inode, until);
   }
 
   /**
@@ -155,12 +179,16 @@ export class LeaseCache {
       this.dirs.delete(dir);
       for (const [name, inode] of d.names) if (inode !== null) out.entries.push([dir, name]);
     }
-    for (const inode of inodes) if (this.attrs.delete(inode)) out.inodes.push(inode);
+    for (const inode of inodes) {
+      this.noXattrs.delete(inode);
+      if (this.attrs.delete(inode)) out.inodes.push(inode);
+    }
     return out;
   }
 
   /** The link dropped (or a reconnect): no lease holds any more. */
   recallAll(): KernelForget {
+    this.noXattrs.clear();
     return this.recall([...this.dirs.keys()], [...this.attrs.keys()]);
   }
 
@@ -187,6 +215,13 @@ export class LeaseCache {
     if (d.until > performance.now()) return d;
     this.dirs.delete(dir);
     return undefined;
+  }
+
+  private noXattrsRoom(): boolean {
+    if (this.noXattrs.size < MAX_LEASED) return true;
+    const now = performance.now();
+    for (const [k, until] of this.noXattrs) if (until <= now) this.noXattrs.delete(k);
+    return this.noXattrs.size < MAX_LEASED;
   }
 
   /** Whether one more lease fits, after dropping the ended ones if need be. */

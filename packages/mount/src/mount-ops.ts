@@ -549,28 +549,33 @@ export class MountOps implements LowLevelOps {
     if (this.hidden.isHidden(ino)) throw fail('EPERM', 'hidden entries are read-only');
     const inode = this.inodes.toMaster(ino);
     this.missingXattrs.delete(`${inode}/${name}`);
+    this.cache.leases.dropNoXattrs(inode);
     await this.session.setxattr(inode, name, value, flags, { cred: this.cred(ctx) });
     this.cache.dropAttr(inode);
   }
 
   /**
    * The kernel asks for security.capability before every write; "no such attribute" is
-   * remembered for the attribute timeout so that writes do not each wait for the master.
+   * answered here under a lease (attributes leased with noXattrs), or without leases
+   * remembered for the attribute timeout, so that writes do not each wait for the master.
    */
   async getxattr(ctx: RequestContext, { ino, name }: GetxattrArgs): Promise<Buffer> {
     this.counters.count('getxattr');
     if (name.startsWith(ACL_XATTR) || this.hidden.isHidden(ino)) throw fail('ENODATA');
     const inode = this.inodes.toMaster(ino);
     const key = `${inode}/${name}`;
-    if (this.cache.leases.attr(inode)?.noXattrs) {
+    if (this.cache.leases.hasNoXattrs(inode)) {
       this.counters.count('getxattr_leased_missing');
       throw fail('ENODATA');
     }
-    if (this.missingXattrs.has(key)) throw fail('ENODATA');
+    // While the session leases, only a lease may answer: another mount's setxattr recalls
+    // leases, not this time-bounded memory (which would hide it for the attribute timeout).
+    const remember = !this.cache.leasing;
+    if (remember && this.missingXattrs.has(key)) throw fail('ENODATA');
     try {
       return await this.session.getxattr(inode, name, { cred: this.cred(ctx) });
     } catch (err) {
-      if (err instanceof TsmfsError && err.status === Status.ENODATA) this.missingXattrs.set(key, true);
+      if (remember && err instanceof TsmfsError && err.status === Status.ENODATA) this.missingXattrs.set(key, true);
       throw err;
     }
   }
@@ -579,7 +584,7 @@ export class MountOps implements LowLevelOps {
     this.counters.count('listxattr');
     if (this.hidden.isHidden(ino)) return [];
     const inode = this.inodes.toMaster(ino);
-    if (this.cache.leases.attr(inode)?.noXattrs) return [];
+    if (this.cache.leases.hasNoXattrs(inode)) return [];
     return this.session.listxattr(inode, { cred: this.cred(ctx) });
   }
 

@@ -10,6 +10,7 @@ import { parseExports } from '../exports.js';
 import { createEmptyMetadata } from '../metadata/metadata.js';
 import { Namespace } from '../metadata/namespace.js';
 import { Sessions } from '../sessions.js';
+import { ALONE, type HaGate } from '../ha/gate.js';
 import { ClientLink } from './client-link.js';
 import { ClientRequests } from './client-requests.js';
 
@@ -20,7 +21,7 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function serve(exportsText: string, events: string[]) {
+async function serve(exportsText: string, events: string[], ha?: HaGate) {
   const dir = mkdtempSync(join(tmpdir(), 'tsmfs-link-'));
   const clock = () => ({ sec: 1_700_000_000, nsec: 0 });
   const md = createEmptyMetadata(clock());
@@ -30,7 +31,7 @@ async function serve(exportsText: string, events: string[]) {
   const rules = parseExports(exportsText, 'exports.cfg').rules;
   const sessions = new Sessions({ rules: () => rules, namespace: () => ns, sustainMs: 1000, log });
   const requests = new ClientRequests({ sessions, namespace: () => ns });
-  const link = new ClientLink({ host: '127.0.0.1', port: 0, requests, changelog, epoch: () => 1, log });
+  const link = new ClientLink({ host: '127.0.0.1', port: 0, requests, changelog, epoch: () => 1, log, ha });
   await link.start();
   cleanups.push(async () => {
     await link.stop();
@@ -79,5 +80,43 @@ describe('ClientLink', () => {
     const conn = await connect(link.port);
     await conn.request('register', register);
     await expect(conn.request('chunksLost' as never, { chunks: [] } as never)).rejects.toMatchObject({ code: 'ENOSYS' });
+  });
+
+  // A mount sends the getattr of a directory right behind a change in it (refreshDir):
+  // the answer must show the change (rsync -a once skipped a directory's times on a stale one).
+  it('applies the requests of a link in the order sent: a getattr right behind a mkdir sees it', async () => {
+    const link = await serve('* / rw,maproot=0', []);
+    const conn = await connect(link.port);
+    await conn.request('register', register);
+    for (let i = 0; i < 20; i++) {
+      const [made, after] = await Promise.all([
+        conn.request('mkdir', { cred: root, parent: 1, name: `d${i}`, mode: 0o755, umask: 0 }),
+        conn.request('getattr', { inode: 1 }),
+      ]);
+      expect(made.attr.inode).toBeGreaterThan(1);
+      expect(after.attr.nlink).toBe(3 + i);
+    }
+  });
+
+  it('keeps that order while a mutation waits for admission (a leader confirming its lease)', async () => {
+    // The gate a leader whose etcd lease is unconfirmed presents: mutations wait until it is.
+    let confirmed = false;
+    const waiting: (() => void)[] = [];
+    const gate: HaGate = {
+      ...ALONE,
+      role: 'leader',
+      mayMutate: () => confirmed,
+      admitMutation: () => (confirmed ? Promise.resolve() : new Promise<void>((resolve) => waiting.push(resolve))),
+    };
+    const link = await serve('* / rw,maproot=0', [], gate);
+    const conn = await connect(link.port);
+    await conn.request('register', register);
+    const made = conn.request('mkdir', { cred: root, parent: 1, name: 'held', mode: 0o755, umask: 0 });
+    const after = conn.request('getattr', { inode: 1 });
+    await new Promise((r) => setTimeout(r, 50));
+    confirmed = true;
+    for (const w of waiting.splice(0)) w();
+    await made;
+    expect((await after).attr.nlink).toBe(3);
   });
 });

@@ -79,6 +79,7 @@ export class ClientLink implements Service {
     const { requests, log } = this.options;
     const { sessions } = requests;
     let session: Session | undefined;
+    const order: LinkOrder = { held: undefined };
     const address = conn.socket.remoteAddress ?? '';
     // The link's own requests, then those of its session: the catalogue says which are
     // served here (messages.ts), client-requests.ts how.
@@ -96,7 +97,7 @@ export class ClientLink implements Service {
       }
       if (!isSessionMessage(name)) throw new TsmfsError(Status.ENOSYS, `${name} is not served on the client port`);
       if (!session) throw new TsmfsError(Status.EPERM, `${name} before register: open a session first`);
-      return this.durably(session, name, body as Request<typeof name>);
+      return this.durably(session, name, body as Request<typeof name>, order);
     };
     const stats = this.options.stats;
     conn.serve(
@@ -121,9 +122,14 @@ export class ClientLink implements Service {
   }
 
   /** Serves a request; if it appended to the changelog, answers only once that is saved (CHANGELOG_SAVE_MODE). */
-  private async durably<N extends SessionMessage>(session: Session, name: N, body: Request<N>): Promise<unknown> {
+  private async durably<N extends SessionMessage>(session: Session, name: N, body: Request<N>, order: LinkOrder): Promise<unknown> {
     const { changelog, requests } = this.options;
-    if (changes(name, body)) await (this.options.ha ?? ALONE).admitMutation('client');
+    const gate = this.options.ha ?? ALONE;
+    const mutation = changes(name, body);
+    // Applied in the order the link sent them, with no await on the way when nothing is
+    // held: a client pipelines a getattr right behind the mkdir in that directory and
+    // must get the mtime the mkdir set (one await here once let rsync -a see a stale one).
+    if (order.held || (mutation && !gate.mayMutate())) await holdInOrder(order, mutation ? () => gate.admitMutation('client') : undefined);
     const before = changelog.version;
     const leases = requests.leases;
     let recalls: Promise<void>[] = [];
@@ -146,4 +152,31 @@ export class ClientLink implements Service {
       await Promise.all([changelog.version !== before ? changelog.saved(changelog.version) : undefined, ...recalls]);
     }
   }
+}
+
+/** A link's requests held behind a mutation that waits for admission (an HA leader confirming its lease). */
+interface LinkOrder {
+  held: Promise<void> | undefined;
+}
+
+/**
+ * Waits for the requests held before this one, then for `admit` (this one's own
+ * admission, when it changes something); those that come after wait for this. A refused
+ * admission throws for this request only.
+ */
+async function holdInOrder(order: LinkOrder, admit: (() => Promise<void>) | undefined): Promise<void> {
+  const ahead = order.held;
+  const mine = (async () => {
+    await ahead;
+    await admit?.();
+  })();
+  const settled = mine.then(
+    () => undefined,
+    () => undefined,
+  );
+  order.held = settled;
+  void settled.then(() => {
+    if (order.held === settled) order.held = undefined;
+  });
+  await mine;
 }
