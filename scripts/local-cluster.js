@@ -12,6 +12,7 @@ const program = new Command('local-cluster')
   .option('-d, --dir <dir>', "folder holding every daemon's data, configs and logs", join(root, '.tsmfs'))
   .option('--chunkservers <n>', 'number of chunkservers', '3')
   .option('--base-port <port>', 'first of the ports used (master 9419–9425 by default)', '9419')
+  .option('--ha', 'an HA group instead of one master: a local etcd and three masters on 127.0.0.1, .2 and .3 (docs/ha.md)')
   .parse();
 const opts = program.opts();
 const dir = resolve(opts.dir);
@@ -23,7 +24,10 @@ if (!existsSync(launcherEntry)) {
   console.error('local-cluster: not built yet: run `npm run build` (scripts/setup.sh does it)');
   process.exit(1);
 }
-const { BIN, Cluster, settings, stopEverything } = await import('@tsmfs/launcher');
+const { BIN, Cluster, Etcd, ETCD_BIN, settings, stopEverything } = await import('@tsmfs/launcher');
+
+/** The group's masters: one machine standing for three, as in the HA tests. */
+const HA_HOSTS = ['127.0.0.1', '127.0.0.2', '127.0.0.3'];
 
 /** A daemon that is not built yet is skipped with a note, so this grows with the project. */
 function built(label, bin) {
@@ -40,8 +44,23 @@ async function main() {
   console.log(`tsmfs local cluster in ${dir}`);
   if (!built('master', BIN.master)) return;
   const ports = { matoml: base, matocs: base + 1, matocl: base + 2, http: base + 6 };
-  const cluster = await Cluster.create({ dir, ports, logDir });
-  console.log(`  master         127.0.0.1:${ports.matocl} (clients), http://127.0.0.1:${ports.http}/, data in ${cluster.master.dataPath}`);
+  let ha;
+  if (opts.ha) {
+    if (!existsSync(ETCD_BIN)) throw new Error(`--ha needs etcd (${ETCD_BIN}): scripts/setup.sh installs Debian's etcd-server`);
+    // Ports of its own, so that a system etcd on 2379/2380 is left alone.
+    const etcd = await Etcd.start({ dir: join(dir, 'etcd'), clientPort: base + 60, peerPort: base + 61, logFile: join(logDir, 'etcd.log') });
+    console.log(`  etcd           ${etcd.endpoint}, data in ${etcd.dir}`);
+    // A fixed HA_CLUSTER_NAME: started again on the same folder, the group finds its keys.
+    ha = { etcd, hosts: HA_HOSTS, clusterName: 'local' };
+  }
+  const cluster = await Cluster.create({ dir, ports, logDir, ha });
+  for (const m of cluster.masters) {
+    console.log(`  ${m.name.padEnd(14)} ${m.host}:${ports.matocl} (clients), ${m.httpUrl}/, data in ${m.dataPath}`);
+  }
+  if (cluster.group) {
+    const { leader } = await cluster.group.leader(cluster.masters, 30_000);
+    console.log(`  leader         ${leader.name} (${leader.host}); GET /api/status on any master shows its role`);
+  }
   const waits = [];
   if (built('chunkservers', BIN.chunkserver)) {
     const n = Number(opts.chunkservers);
@@ -62,7 +81,7 @@ async function main() {
     console.log(`  mount          ${m.path}`);
   }
   console.log(`logs in ${logDir}; Ctrl-C stops everything`);
-  for (const d of [cluster.master, ...cluster.chunkservers, ...cluster.metaloggers, ...cluster.mounts]) {
+  for (const d of [...cluster.masters, ...cluster.chunkservers, ...cluster.metaloggers, ...cluster.mounts]) {
     void d.process.exited.then(({ code, signal }) => {
       if (!stopping) console.error(`local-cluster: ${d.name ?? 'mount'} exited (code ${code}, signal ${signal}); see ${logDir}`);
     });

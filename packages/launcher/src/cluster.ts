@@ -1,18 +1,13 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { MasterSession, SessionOptions } from '@tsmfs/client';
+import type { ConfigEntries } from './config-file.js';
 import { Chunkserver, type ChunkserverOptions, Master, type MasterOptions, type MasterPorts, Metalogger, type MetaloggerOptions } from './daemons.js';
-import { live } from './live.js';
+import type { Etcd } from './etcd.js';
+import { HaGroup } from './ha-group.js';
 import { Mount, type MountOptions } from './mount.js';
 import { freePorts } from './ports.js';
+import { makeTempDir } from './temp-dirs.js';
 
-/** A new temp dir, removed by stopEverything({ removeTempDirs: true }). */
-export function makeTempDir(prefix = 'tsmfs-'): string {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
-  live.tempDirs.add(dir);
-  return dir;
-}
 
 export interface ClusterOptions {
   /** Where every daemon keeps config and data (default: a new temp dir). */
@@ -24,6 +19,12 @@ export interface ClusterOptions {
   noStart?: boolean;
   /** Append each daemon's output to DIR/NAME.log as well. */
   logDir?: string;
+  /**
+   * An HA group instead of one master (docs/ha.md): masters on these loopback addresses
+   * (on `ports`, or the same free ports on each), electing on `etcd`; chunkservers,
+   * metaloggers and mounts get the list of them. `master.config` applies to every master.
+   */
+  ha?: { etcd: Etcd; hosts: string[]; clusterName?: string };
 }
 
 export interface AddChunkserversOptions extends ChunkserverOptions {
@@ -48,12 +49,22 @@ export class Cluster {
 
   private constructor(
     readonly dir: string,
+    /** The master, or the group's first master (not necessarily its leader). */
     readonly master: Master,
     private readonly logDir: string | undefined,
+    /** The HA group, when the cluster has one. */
+    readonly group?: HaGroup,
   ) {}
 
   static async create(options: ClusterOptions = {}): Promise<Cluster> {
     const dir = options.dir ?? makeTempDir();
+    if (options.ha) {
+      const group = await HaGroup.create(options.ha.etcd, { dir, hosts: options.ha.hosts, ports: options.ports, config: options.master?.config, clusterName: options.ha.clusterName });
+      const cluster = new Cluster(dir, group.masters[0]!, options.logDir, group);
+      for (const m of group.masters) cluster.logTo(m);
+      if (!options.noStart) await group.start();
+      return cluster;
+    }
     const [matocl, matocs, matoml, http] = options.ports ? [] : await freePorts(4);
     const ports = options.ports ?? { matocl: matocl!, matocs: matocs!, matoml: matoml!, http: http! };
     const cluster = new Cluster(dir, new Master(dir, ports, options.master), options.logDir);
@@ -62,9 +73,21 @@ export class Cluster {
     return cluster;
   }
 
-  /** A metalogger following this cluster's master (started unless told not to). */
+  /** Every master of the cluster: the group's, or the one. */
+  get masters(): Master[] {
+    return this.group?.masters ?? [this.master];
+  }
+
+  /** MASTER_HOST (and MASTER_PORT) naming every master on the port `port` serves. */
+  private masterKeys(port: keyof MasterPorts): ConfigEntries {
+    if (!this.group) return {};
+    return { MASTER_HOST: this.group.masterHost(port), MASTER_PORT: this.master.ports[port] };
+  }
+
+  /** A metalogger following this cluster's master(s) (started unless told not to). */
   async addMetalogger(options: MetaloggerOptions & { start?: boolean; name?: string } = {}): Promise<Metalogger> {
-    const ml = this.logTo(new Metalogger(this.dir, this.master.ports, options, options.name));
+    const config = { ...this.masterKeys('matoml'), ...options.config };
+    const ml = this.logTo(new Metalogger(this.dir, this.master.ports, { ...options, config }, options.name));
     this.metaloggers.push(ml);
     if (options.start ?? true) await ml.start();
     return ml;
@@ -82,7 +105,8 @@ export class Cluster {
     const added = ports.map((port, k) => {
       const name = options.name?.(first + k) ?? `cs${first + k}`;
       const disks = options.disksOf?.(name) ?? (n === 1 ? options.disks : undefined);
-      return this.logTo(new Chunkserver(this.dir, this.master.ports, port, name, { config: options.config, disks }));
+      const config = { ...this.masterKeys('matocs'), ...options.config };
+      return this.logTo(new Chunkserver(this.dir, this.master.ports, port, name, { config, disks }));
     });
     this.chunkservers.push(...added);
     if (options.start ?? true) await Promise.all(added.map((cs) => cs.start()));
@@ -93,14 +117,14 @@ export class Cluster {
   async mount(options: Partial<MountOptions> = {}): Promise<Mount> {
     const path = options.path ?? makeTempDir('tsmfs-mnt-');
     const logFile = this.logDir ? join(this.logDir, 'mount.log') : undefined;
-    const m = await Mount.start({ masters: [this.master.address], logFile, ...options, path });
+    const m = await Mount.start({ masters: this.masters.map((x) => x.address), logFile, ...options, path });
     this.mounts.push(m);
     return m;
   }
 
   /** A client session on the master, closed with everything else. */
   session(options: Partial<SessionOptions> = {}): Promise<MasterSession> {
-    return this.master.session(options);
+    return this.master.session({ masters: this.masters.map((x) => x.address), ...options });
   }
 
   /** Stops every daemon of this cluster cleanly, mounts first, master last. */
@@ -108,7 +132,7 @@ export class Cluster {
     for (const m of this.mounts) await m.unmount();
     for (const ml of this.metaloggers) if (ml.process?.running) await ml.stop();
     await Promise.all(this.chunkservers.filter((cs) => cs.process?.running).map((cs) => cs.stop()));
-    if (this.master.process?.running) await this.master.stop();
+    await Promise.all(this.masters.filter((m) => m.process?.running).map((m) => m.stop()));
   }
 
   private logTo<T extends { name: string; logFile: string | undefined }>(daemon: T): T {

@@ -8,6 +8,7 @@ import { type ConfigEntries, writeConfig } from './config-file.js';
 import { DaemonProcess, type ExitInfo, type LogLine } from './daemon-process.js';
 import { live } from './live.js';
 import { BIN } from './paths.js';
+import { until } from './poll.js';
 import { settings } from './settings.js';
 
 /** A client session registered in `live`, closed with everything else. */
@@ -87,6 +88,8 @@ export interface MasterOptions {
   dataPath?: string;
   /** Names the config/exports files and the process label, for a second master in one cluster. */
   name?: string;
+  /** The loopback address it listens on (default 127.0.0.1): masters of an HA group on .1, .2, .3. */
+  host?: string;
 }
 
 /** Exports that let a local cluster do anything (root stays root). */
@@ -98,6 +101,7 @@ export class Master extends Daemon {
   readonly exportsFile: string;
   /** Line of each key in the config file, for assertions on error messages. */
   readonly configLines: Record<string, number>;
+  readonly host: string;
 
   constructor(
     readonly dir: string,
@@ -105,6 +109,7 @@ export class Master extends Daemon {
     options: MasterOptions = {},
   ) {
     super(options.name ?? 'master', BIN.master);
+    this.host = options.host ?? '127.0.0.1';
     const suffix = options.name ? `-${options.name}` : '';
     this.dataPath = options.dataPath ?? join(dir, 'master');
     mkdirSync(this.dataPath, { recursive: true });
@@ -115,7 +120,12 @@ export class Master extends Daemon {
   }
 
   get address(): Address {
-    return { host: '127.0.0.1', port: this.ports.matocl };
+    return { host: this.host, port: this.ports.matocl };
+  }
+
+  /** Its HTTP root (monitor, /api/status, /metrics). */
+  get httpUrl(): string {
+    return `http://${this.host}:${this.ports.http}`;
   }
 
   /** Spawns the master; waits for "ready" unless told not to. */
@@ -144,13 +154,13 @@ export class Master extends Daemon {
     return {
       DATA_PATH: this.dataPath,
       EXPORTS_FILENAME: this.exportsFile,
-      MATOCL_LISTEN_HOST: '127.0.0.1',
+      MATOCL_LISTEN_HOST: this.host,
       MATOCL_LISTEN_PORT: this.ports.matocl,
-      MATOCS_LISTEN_HOST: '127.0.0.1',
+      MATOCS_LISTEN_HOST: this.host,
       MATOCS_LISTEN_PORT: this.ports.matocs,
-      MATOML_LISTEN_HOST: '127.0.0.1',
+      MATOML_LISTEN_HOST: this.host,
       MATOML_LISTEN_PORT: this.ports.matoml,
-      HTTP_LISTEN_HOST: '127.0.0.1',
+      HTTP_LISTEN_HOST: this.host,
       HTTP_LISTEN_PORT: this.ports.http,
     };
   }
@@ -204,11 +214,7 @@ export class Metalogger extends Daemon {
 
   /** Waits until its changelog holds `version`. */
   async waitForVersion(version: number, timeoutMs = 15_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (this.lastVersion() < version) {
-      if (Date.now() > deadline) throw new Error(`${this.name}: at version ${this.lastVersion()}, not ${version}, after ${timeoutMs} ms`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    await until(`${this.name} at version ${version}`, () => (this.lastVersion() >= version ? true : undefined), timeoutMs, 20);
   }
 }
 

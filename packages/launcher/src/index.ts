@@ -1,4 +1,5 @@
-export { type AddChunkserversOptions, Cluster, type ClusterOptions, makeTempDir } from './cluster.js';
+export { type AddChunkserversOptions, Cluster, type ClusterOptions } from './cluster.js';
+export { makeTempDir } from './temp-dirs.js';
 export { type ConfigEntries, writeConfig } from './config-file.js';
 export { DaemonProcess, type ExitInfo, type LogLine, type SpawnOptions } from './daemon-process.js';
 export {
@@ -19,3 +20,6 @@ export { BIN, REPO_ROOT } from './paths.js';
 export { alive, childPids, cpuSeconds, isMounted, rssBytes, waitForPids } from './procfs.js';
 export { settings } from './settings.js';
 export { changelogVersionsIn } from './changelog-files.js';
+export { ETCD_BIN, Etcd, type EtcdOptions } from './etcd.js';
+export { type GroupStatus, HaGroup, type HaGroupOptions, metrics, status } from './ha-group.js';
+export { until } from './poll.js';

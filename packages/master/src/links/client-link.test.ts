@@ -98,7 +98,7 @@ describe('ClientLink', () => {
     }
   });
 
-  it('keeps that order while a mutation waits for admission (a leader confirming its lease)', async () => {
+  it('keeps changes in order while one waits for admission (a leader confirming its lease); reads are answered meanwhile', async () => {
     // The gate a leader whose etcd lease is unconfirmed presents: mutations wait until it is.
     let confirmed = false;
     const waiting: (() => void)[] = [];
@@ -111,12 +111,20 @@ describe('ClientLink', () => {
     const link = await serve('* / rw,maproot=0', [], gate);
     const conn = await connect(link.port);
     await conn.request('register', register);
-    const made = conn.request('mkdir', { cred: root, parent: 1, name: 'held', mode: 0o755, umask: 0 });
-    const after = conn.request('getattr', { inode: 1 });
-    await new Promise((r) => setTimeout(r, 50));
+    const order: string[] = [];
+    const first = conn.request('mkdir', { cred: root, parent: 1, name: 'a', mode: 0o755, umask: 0 }).then((r) => (order.push('a'), r));
+    // A read is answered while the change waits (the mount's other processes go on).
+    expect((await conn.request('getattr', { inode: 1 })).attr.nlink).toBe(2);
+    // The lease is confirmed, but the first change has not been let through yet: one sent
+    // now would be admitted at once, and must still not overtake it.
     confirmed = true;
+    const second = conn.request('mkdir', { cred: root, parent: 1, name: 'b', mode: 0o755, umask: 0 }).then((r) => (order.push('b'), r));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(order).toEqual([]);
     for (const w of waiting.splice(0)) w();
-    await made;
-    expect((await after).attr.nlink).toBe(3);
+    const [a, b] = await Promise.all([first, second]);
+    expect(order).toEqual(['a', 'b']);
+    expect(b.attr.inode).toBeGreaterThan(a.attr.inode);
+    expect((await conn.request('getattr', { inode: 1 })).attr.nlink).toBe(4);
   });
 });

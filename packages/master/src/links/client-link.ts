@@ -126,10 +126,13 @@ export class ClientLink implements Service {
     const { changelog, requests } = this.options;
     const gate = this.options.ha ?? ALONE;
     const mutation = changes(name, body);
-    // Applied in the order the link sent them, with no await on the way when nothing is
-    // held: a client pipelines a getattr right behind the mkdir in that directory and
-    // must get the mtime the mkdir set (one await here once let rsync -a see a stale one).
-    if (order.held || (mutation && !gate.mayMutate())) await holdInOrder(order, mutation ? () => gate.admitMutation('client') : undefined);
+    // Applied in the order the link sent them, with no await on the way when the gate
+    // admits at once: a client pipelines a getattr right behind the mkdir in that
+    // directory and must get the mtime the mkdir set (one await here once let rsync -a
+    // see a stale one). While a leader waits for etcd to confirm its lease, its changes
+    // queue in order and reads are still answered (docs/ha.md): a mount serves every
+    // process on one link, and one held mkdir must not stop the others' reads.
+    if (mutation && (order.held || !gate.mayMutate())) await holdInOrder(order, () => gate.admitMutation('client'));
     const before = changelog.version;
     const leases = requests.leases;
     let recalls: Promise<void>[] = [];
@@ -154,21 +157,21 @@ export class ClientLink implements Service {
   }
 }
 
-/** A link's requests held behind a mutation that waits for admission (an HA leader confirming its lease). */
+/** A link's changes held behind one that waits for admission (an HA leader confirming its lease). */
 interface LinkOrder {
   held: Promise<void> | undefined;
 }
 
 /**
- * Waits for the requests held before this one, then for `admit` (this one's own
- * admission, when it changes something); those that come after wait for this. A refused
- * admission throws for this request only.
+ * Waits for the changes held before this one, then for `admit` (its own admission);
+ * the changes that come after wait for this one. A refused admission throws for this
+ * request only.
  */
-async function holdInOrder(order: LinkOrder, admit: (() => Promise<void>) | undefined): Promise<void> {
+async function holdInOrder(order: LinkOrder, admit: () => Promise<void>): Promise<void> {
   const ahead = order.held;
   const mine = (async () => {
     await ahead;
-    await admit?.();
+    await admit();
   })();
   const settled = mine.then(
     () => undefined,
