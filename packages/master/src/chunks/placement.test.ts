@@ -25,12 +25,38 @@ function server(csid: number, freeBytes: number, repWrites = 0): Chunkserver {
   };
 }
 
+/** A seeded source of [0, 1) (mulberry32), so that the shares below are reproducible. */
+function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** How many of `rounds` placements of `count` copies each server got. */
+function shares(servers: Chunkserver[], count: number, rounds: number, random: () => number): Map<number, number> {
+  const got = new Map(servers.map((s) => [s.csid, 0]));
+  for (let i = 0; i < rounds; i++) {
+    const picked = placeCopies(servers, count, new Set(), random);
+    expect(new Set(picked.map((s) => s.csid)).size).toBe(picked.length);
+    for (const s of picked) got.set(s.csid, got.get(s.csid)! + 1);
+  }
+  return got;
+}
+
 describe('placement', () => {
-  it('picks the servers with most free space, distinct, never excluded ones', () => {
+  it('picks distinct servers, never excluded ones, as many as asked or as there are', () => {
     const servers = [server(1, 10 * GiB), server(2, 50 * GiB), server(3, 30 * GiB)];
-    expect(placeCopies(servers, 2).map((s) => s.csid)).toEqual([2, 3]);
-    expect(placeCopies(servers, 2, new Set([2])).map((s) => s.csid)).toEqual([3, 1]);
-    expect(placeCopies(servers, 5).map((s) => s.csid)).toEqual([2, 3, 1]);
+    const random = seeded(1);
+    for (let i = 0; i < 200; i++) {
+      expect(placeCopies(servers, 2, new Set(), random)).toHaveLength(2);
+      expect(placeCopies(servers, 2, new Set([2]), random).map((s) => s.csid).sort()).toEqual([1, 3]);
+      expect(placeCopies(servers, 5, new Set(), random).map((s) => s.csid).sort()).toEqual([1, 2, 3]);
+    }
   });
 
   it('skips a server without room for a whole chunk', () => {
@@ -39,9 +65,18 @@ describe('placement', () => {
     expect(placeCopies([server(1, 1024)], 1)).toEqual([]);
   });
 
-  it('breaks ties by writes in flight, then by id', () => {
-    const servers = [server(3, GiB), server(1, GiB, 2), server(2, GiB)];
-    expect(placeCopies(servers, 3).map((s) => s.csid)).toEqual([2, 3, 1]);
+  it('gives servers with the same free space equal shares (disks on one file system)', () => {
+    // Issue 13: three such servers got 777, 761 and 48 of 793 goal-2 chunks.
+    const got = shares([server(1, 40 * GiB), server(2, 40 * GiB), server(3, 40 * GiB)], 2, 3000, seeded(7));
+    for (const n of got.values()) expect(Math.abs(n - 2000)).toBeLessThan(150);
+  });
+
+  it('weighs by free space, and by writes in flight', () => {
+    const one = shares([server(1, 10 * GiB), server(2, 30 * GiB)], 1, 4000, seeded(3));
+    expect(one.get(2)! / one.get(1)!).toBeGreaterThan(2.5);
+    expect(one.get(2)! / one.get(1)!).toBeLessThan(3.5);
+    const busy = shares([server(1, 10 * GiB, 3), server(2, 10 * GiB)], 1, 4000, seeded(5));
+    expect(busy.get(2)! / busy.get(1)!).toBeGreaterThan(3.5);
   });
 });
 

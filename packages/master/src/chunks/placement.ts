@@ -8,16 +8,38 @@ import { type Chunkserver, freeSpace } from './chunkserver-registry.js';
  */
 export const MIN_FREE_FOR_PLACEMENT = CHUNK_SIZE + 128 * 1024;
 
+/** A number in [0, 1): Math.random, or a seeded source in tests. */
+export type Random = () => number;
+
 /**
- * Picks up to `count` distinct servers for new copies of a chunk: most free space first
- * (MooseFS CE weighs by usage; free space is what the brief asks for), never one in
+ * Picks up to `count` distinct servers for new copies of a chunk, at random weighted by
+ * free space (MooseFS picks at random weighted by usage): servers with the same free
+ * space — disks on one file system, identical machines — get equal shares, and an emptier
+ * server gets proportionally more until it has caught up. A deterministic order (most
+ * free first, ties by id) gave nearly every chunk to the first two of three identical
+ * servers (777, 761 and 48 copies of 793 chunks). A server's weight is divided by one
+ * plus its replication writes in flight, so a busy one gets fewer. Never one in
  * `exclude` (servers already holding a copy of that chunk: never two copies on one
- * server), never one without room for a whole chunk. Ties go to the server with fewer
- * writes in flight, then the lower id, so the choice is deterministic.
+ * server), never one without room for a whole chunk.
  */
-export function placeCopies(candidates: readonly Chunkserver[], count: number, exclude: ReadonlySet<number> = new Set()): Chunkserver[] {
-  return candidates
-    .filter((cs) => !exclude.has(cs.csid) && freeSpace(cs) >= MIN_FREE_FOR_PLACEMENT)
-    .sort((a, b) => freeSpace(b) - freeSpace(a) || a.load.repWrites - b.load.repWrites || a.csid - b.csid)
-    .slice(0, Math.max(0, count));
+export function placeCopies(
+  candidates: readonly Chunkserver[],
+  count: number,
+  exclude: ReadonlySet<number> = new Set(),
+  random: Random = Math.random,
+): Chunkserver[] {
+  const pool = candidates.filter((cs) => !exclude.has(cs.csid) && freeSpace(cs) >= MIN_FREE_FOR_PLACEMENT);
+  const weights = pool.map((cs) => freeSpace(cs) / (1 + cs.load.repWrites));
+  const picked: Chunkserver[] = [];
+  // Weighted sampling without replacement: at most `count` rounds over the pool.
+  while (picked.length < count && pool.length > 0) {
+    const total = weights.reduce((a, b) => a + b, 0);
+    let at = random() * total;
+    let i = 0;
+    while (i < pool.length - 1 && at >= weights[i]!) at -= weights[i++]!;
+    picked.push(pool[i]!);
+    pool.splice(i, 1);
+    weights.splice(i, 1);
+  }
+  return picked;
 }
