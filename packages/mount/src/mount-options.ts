@@ -1,3 +1,4 @@
+import { existsSync, readFileSync } from 'node:fs';
 import type { Address } from '@tsmfs/protocol';
 import { NICE_LEVEL_DEFAULT } from '@tsmfs/daemon';
 import { parseAddressList } from '@tsmfs/rpc';
@@ -48,7 +49,73 @@ const OWN_OPTIONS = new Set([
   'mfsdirentrycacheto',
   'mfsreadaheadmax',
   'mfsnice',
+  'mfscfgfile',
 ]);
+
+/** Read when it exists, as mfsmount reads /etc/mfs/mfsmount.cfg; `-c FILE` names another. */
+export const DEFAULT_OPTIONS_FILE = '/etc/tsmfs/tsmfsmount.cfg';
+
+/** What an options file (mfsmount.cfg's format) holds. */
+export interface OptionsFile {
+  /** Its option lines, in order: defaults that -o on the command line overrides. */
+  options: string[];
+  /** A line starting with '/': the mount point used when none is given. */
+  mountpoint: string | undefined;
+}
+
+/**
+ * mfsmount.cfg's format: `#` comments, blank lines, option lines (`KEY[=VALUE]`, several
+ * comma-separated or one per line), and at most one line that is a mount point (starts
+ * with '/'). Errors name the file and line.
+ */
+export function readOptionsFile(path: string): OptionsFile {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new Error(`options file ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  const out: OptionsFile = { options: [], mountpoint: undefined };
+  text.split('\n').forEach((raw, i) => {
+    const line = raw.replace(/#.*$/, '').trim();
+    if (line === '') return;
+    if (line.startsWith('/')) {
+      if (out.mountpoint !== undefined) throw new Error(`${path}:${i + 1}: a second default mount point (${line}; ${out.mountpoint} before)`);
+      out.mountpoint = line;
+    } else if (/\s/.test(line)) {
+      throw new Error(`${path}:${i + 1}: options are separated by commas, not spaces: ${line}`);
+    } else out.options.push(line);
+  });
+  return out;
+}
+
+/** What `HOST[:PORT]:[PATH]` (mfsmount's and mount(8)'s first argument) says. */
+export interface MountSpec {
+  host: string;
+  port: string | undefined;
+  subdir: string | undefined;
+}
+
+/**
+ * `HOST[:PORT]:[PATH]`, HOST possibly a comma-separated list of masters: the part after
+ * the last ':' is the subfolder (empty: the root), a number before it the port.
+ * (IPv6 addresses go to -H, which takes `[addr]:port`.)
+ */
+export function parseMountSpec(spec: string): MountSpec {
+  const last = spec.lastIndexOf(':');
+  if (last < 0) throw new Error(`${spec}: not HOST[:PORT]:[PATH]`);
+  const path = spec.slice(last + 1);
+  if (path !== '' && !path.startsWith('/')) throw new Error(`${spec}: the path after the last ':' must start with '/'`);
+  let hostPart = spec.slice(0, last);
+  let port: string | undefined;
+  const m = /^(.*):(\d+)$/.exec(hostPart);
+  if (m) {
+    hostPart = m[1]!;
+    port = m[2];
+  }
+  if (hostPart === '') throw new Error(`${spec}: no host`);
+  return { host: hostPart, port, subdir: path === '' ? undefined : path };
+}
 
 /** Splits every -o argument at commas into KEY[=VALUE] items, `\,` keeping a comma. */
 export function splitOptions(values: string[]): [string, string | undefined][] {

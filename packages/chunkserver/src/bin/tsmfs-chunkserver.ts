@@ -7,5 +7,6 @@ await runDaemon({
   name: 'tsmfs-chunkserver',
   description: 'tsmfs chunkserver: stores chunks on its disks and serves them on the data port',
   schema: chunkserverConfig,
+  defaultConfigFile: '/etc/tsmfs/tsmfschunkserver.cfg',
   build: buildChunkserver,
 });

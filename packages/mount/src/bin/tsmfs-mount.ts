@@ -1,14 +1,18 @@
+import { existsSync } from 'node:fs';
 import { Command } from 'commander';
 import { applyNiceLevel } from '@tsmfs/daemon';
 import { pino } from 'pino';
 import { daemonize, reportStatus } from '../daemonize.js';
-import { DEFAULTS, mountConfig } from '../mount-options.js';
+import { DEFAULTS, DEFAULT_OPTIONS_FILE, mountConfig, parseMountSpec, readOptionsFile, splitOptions } from '../mount-options.js';
 import { VERSION, startMount } from '../mount.js';
 
 const program = new Command('tsmfs-mount')
   .description('Mount a tsmfs file system (like mfsmount). Unmount with `fusermount -u MOUNTPOINT`.')
   .version(VERSION)
-  .argument('<mountpoint>', 'directory to mount on')
+  .usage('[options] [HOST[:PORT]:[PATH]] [mountpoint]')
+  .argument('[spec]', 'HOST[:PORT]:[PATH] as mfsmount and mount(8) take it (HOST may list several masters: a,b,c); or the mount point when alone')
+  .argument('[mountpoint]', 'directory to mount on (default: the options file\'s mount point line)')
+  .option('-c, --config <file>', `options file (mfsmount.cfg's format; default ${DEFAULT_OPTIONS_FILE} when it exists); also -o mfscfgfile=FILE`)
   .option('-H, --host <hosts>', 'master host(s), comma-separated for failover; HOST:PORT allowed (default "mfsmaster")')
   .option('-P, --port <port>', `master port (default ${DEFAULTS.port})`)
   .option('-S, --subdir <path>', 'mount this directory of the file system as the root (default /)')
@@ -25,13 +29,32 @@ const program = new Command('tsmfs-mount')
   .showHelpAfterError();
 
 program.parse();
-const opts = program.opts<{ host?: string; port?: string; subdir?: string; meta?: boolean; foreground?: boolean; option: string[] }>();
-const mountpoint = program.args[0]!;
+const opts = program.opts<{ host?: string; port?: string; subdir?: string; meta?: boolean; foreground?: boolean; config?: string; option: string[] }>();
+
+/**
+ * Everything the command line and the options file say, the command line winning: -H/-P/-S
+ * over HOST[:PORT]:[PATH], over -o mfsmaster/mfsport/mfssubfolder, over the file's lines.
+ */
+function configFromArgs() {
+  const [first, second] = program.args;
+  const spec = second !== undefined ? parseMountSpec(first!) : undefined;
+  const named = opts.config ?? splitOptions(opts.option).findLast(([k]) => k === 'mfscfgfile')?.[1];
+  const fromFile = named !== undefined ? readOptionsFile(named) : existsSync(DEFAULT_OPTIONS_FILE) ? readOptionsFile(DEFAULT_OPTIONS_FILE) : undefined;
+  const mountpoint = second ?? first ?? fromFile?.mountpoint;
+  if (mountpoint === undefined) throw new Error(`no mount point given (nor a mount point line in ${named ?? DEFAULT_OPTIONS_FILE})`);
+  return mountConfig(mountpoint, {
+    host: opts.host ?? spec?.host,
+    port: opts.port ?? spec?.port,
+    subdir: opts.subdir ?? spec?.subdir,
+    meta: opts.meta,
+    option: [...(fromFile?.options ?? []), ...opts.option],
+  });
+}
 
 async function main(): Promise<number> {
   let config;
   try {
-    config = mountConfig(mountpoint, opts);
+    config = configFromArgs();
   } catch (err) {
     process.stderr.write(`tsmfs-mount: ${(err as Error).message}\n`);
     return 2;
@@ -44,7 +67,7 @@ async function main(): Promise<number> {
   try {
     mount = await startMount(config, log);
   } catch (err) {
-    const message = `cannot mount ${mountpoint}: ${(err as Error).message}`;
+    const message = `cannot mount ${config.mountpoint}: ${(err as Error).message}`;
     reportStatus(message);
     process.stderr.write(`tsmfs-mount: ${message}\n`);
     return 1;
