@@ -4,7 +4,7 @@
  * that are checked against what the test made.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, openSync, writeSync, closeSync, writeFileSync, statSync } from 'node:fs';
+import { mkdirSync, openSync, writeSync, closeSync, writeFileSync, statSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { EXIT, runTsmfs, runTsmfsCli } from '@tsmfs/cli';
 import { describe, expect, it } from 'vitest';
@@ -74,6 +74,19 @@ describe('tsmfs tools on a mount', () => {
     expect(get.out).toMatch(/files with goal\s+3 :\s+3/);
     expect(get.out).toMatch(/directories with goal\s+3 :\s+4/);
     expect((await tool('getgoal', join(d, 'a/f1'))).out).toBe(`${join(d, 'a/f1')}: 3`);
+    // copygoal: c (and, with -r, what it holds) takes a/f1's goal; copygoal from a goal-2 file back.
+    writeFileSync(join(d, 'c/g'), ''); // empty: no chunk to count in the health matrix below
+    expect((await tool('setgoal', '2', join(d, 'c/g'))).out).toBe(`${join(d, 'c/g')}: 2`);
+    expect((await tool('copygoal', join(d, 'c/g'), join(d, 'b'))).out).toBe(`${join(d, 'b')}: 2`);
+    expect((await tool('getgoal', join(d, 'b/f3'))).out).toBe(`${join(d, 'b/f3')}: 3`);
+    const copied = await tool('copygoal', '-r', join(d, 'c/g'), join(d, 'b'));
+    expect(numberAfter(copied.out, 'inodes with goal changed')).toBe(1);
+    expect(numberAfter(copied.out, 'inodes with goal not changed')).toBe(1);
+    expect((await tool('copygoal', '-r', join(d, 'a/f1'), join(d, 'b'))).code).toBe(EXIT.ok);
+    expect((await tool('getgoal', join(d, 'b/f3'))).out).toBe(`${join(d, 'b/f3')}: 3`);
+    expect((await tool('copygoal', join(d, 'nope'), join(d, 'b'))).code).not.toBe(EXIT.ok);
+    expect((await tool('copygoal', join(d, 'c/g'))).code).toBe(EXIT.usage);
+    rmSync(join(d, 'c/g'));
 
     const f1 = join(d, 'a/f1');
     const info = await until('3 valid copies', async () => {
@@ -169,6 +182,10 @@ describe('tsmfs tools on a mount', () => {
     expect((await tool('gettrashtime', f)).out).toBe(`${f}: 3600`);
     expect((await tool('settrashtime', '-r', '7200+', m.path)).code).toBe(EXIT.ok);
     expect((await tool('gettrashtime', f)).out).toBe(`${f}: 7200`);
+    writeFileSync(join(m.path, 'short'), '');
+    expect((await tool('settrashtime', '60', join(m.path, 'short'))).code).toBe(EXIT.ok);
+    expect((await tool('copytrashtime', join(m.path, 'short'), f)).out).toBe(`${f}: 60`);
+    rmSync(join(m.path, 'short'));
 
     // Exit codes and messages, from the committed binary.
     const outside = makeTempDir('tsmfs-notmounted-');

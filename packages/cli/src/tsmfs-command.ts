@@ -5,7 +5,7 @@ import { MountPathResolver, type PathResolver } from './path-resolver.js';
 import { type ToolIo, processIo } from './tool-io.js';
 import { checkfile, fileinfo, filerepair } from './tools/chunk-tools.js';
 import { dirinfo } from './tools/dirinfo.js';
-import { getValue, parseValueArg, setValue } from './tools/goal-tools.js';
+import { copyValue, getValue, parseValueArg, setValue } from './tools/goal-tools.js';
 import { appendchunks, makesnapshot } from './tools/snapshot-tools.js';
 
 export interface ToolsEnv {
@@ -71,6 +71,14 @@ export async function runTsmfs(argv: readonly string[], env: ToolsEnv = {}): Pro
   tool('gettrashtime', '[-r] [-n|-h|-H] PATH...', 'print the trash time; with -r, a histogram of the tree', (r, io, a, o) => {
     need(a, 1, 'tsmfs gettrashtime [-r] PATH...');
     return getValue('trashtime', r, io, a, !!o.r);
+  }, [rec, ...fmt]);
+  tool('copygoal', '[-r] [-n|-h|-H] SRC PATH...', 'give each PATH the goal SRC has (as setgoal would set it)', (r, io, a, o) => {
+    need(a, 2, 'tsmfs copygoal [-r] SRC PATH...');
+    return copyValue('goal', r, io, a[0]!, a.slice(1), !!o.r);
+  }, [rec, ...fmt]);
+  tool('copytrashtime', '[-r] [-n|-h|-H] SRC PATH...', 'give each PATH the trash time SRC has (as settrashtime would set it)', (r, io, a, o) => {
+    need(a, 2, 'tsmfs copytrashtime [-r] SRC PATH...');
+    return copyValue('trashtime', r, io, a[0]!, a.slice(1), !!o.r);
   }, [rec, ...fmt]);
   tool('fileinfo', 'PATH...', 'print each chunk of each file: id, version, and every copy with its chunkserver and state (VALID, STALE, DAMAGED)', (r, io, a) => {
     need(a, 1, 'tsmfs fileinfo PATH...');

@@ -70,3 +70,12 @@ export async function setValue(which: Which, resolver: PathResolver, io: ToolIo,
     recursive,
   );
 }
+
+/** copygoal / copytrashtime SRC DST…: DST… take SRC's value, as setgoal/settrashtime would set it (mfscopygoal). */
+export async function copyValue(which: Which, resolver: PathResolver, io: ToolIo, src: string, paths: readonly string[], recursive: boolean) {
+  const s = await resolver.resolve(src);
+  const histogram = which === 'goal' ? await s.session.getgoal(s.inode) : await s.session.gettrashtime(s.inode);
+  const value = histogram[0]?.value;
+  if (value === undefined) throw new TsmfsError(Status.EIO, `${src}: the master answered no ${LABEL[which]}`);
+  return setValue(which, resolver, io, { value, mode: 'set' }, paths, recursive);
+}
