@@ -12,6 +12,8 @@ export interface GroupStatus {
   epoch: number;
   metadataVersion: number;
   follower: { appliedVersion: number; leaderVersion: number; lag: number } | null;
+  /** The leader's synchronous set and each shadow master's acked version (HA_SYNC_STANDBYS > 0), else null. */
+  sync: { standbys: number; set: string[]; followers: { member: string; acked: number; state: 'out' | 'joining' | 'in'; connected: boolean }[] } | null;
   mutable: boolean;
   failovers: number;
   leaseTtlMs: number;

@@ -49,7 +49,8 @@ export const masterSchema = {
   HA_ETCD_ENDPOINTS: key('string', '', 'etcd endpoints (comma-separated `http://host:port` or `host:port`) of an HA group: masters elect their leader there (docs/ha.md); empty = this master runs alone'),
   HA_CLUSTER_NAME: key('string', 'tsmfs', 'name of the HA group: its keys in etcd are under /tsmfs/NAME/ (letters, digits, . _ -)'),
   HA_LEASE_TTL: key('int', 3, 'seconds of the leader\'s etcd lease: a dead leader is replaced about this long after it stops; etcd raises less than 2 to 2', { min: 1, max: 60 }),
-  HA_SYNC_STANDBYS: key('int', 0, 'standbys that must have received a change before the leader acknowledges it; only 0 (asynchronous) is built yet (docs/ha.md)', { min: 0, max: 16 }),
+  HA_SYNC_STANDBYS: key('int', 0, 'standbys (shadow masters of the synchronous set, recorded in etcd) that must hold a change before the leader acknowledges it; only they may take over; 0 = asynchronous failover (docs/ha.md)', { min: 0, max: 16 }),
+  HA_SYNC_TIMEOUT_MS: key('int', 2000, 'a synchronous standby that leaves a change unconfirmed this long is dropped from the synchronous set (written to etcd first; the leader then goes on without it)', { min: 100, max: 600_000 }),
 };
 
 export type MasterSchema = typeof masterSchema;

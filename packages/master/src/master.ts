@@ -13,6 +13,7 @@ import { ALONE, type HaGate, type LeaderAddresses } from './ha/gate.js';
 import { advertised, haSettings } from './ha/ha-config.js';
 import { groupStatus } from './ha/ha-status.js';
 import { Shadow } from './ha/shadow.js';
+import { SyncStandbys } from './ha/sync-standbys.js';
 import { History } from './http/history.js';
 import { HttpServer } from './http/http-server.js';
 import { MasterMetrics } from './http/metrics.js';
@@ -155,17 +156,27 @@ export function buildMaster(config: MasterConfig, log: Logger, hooks: MasterHook
         log: component('election'),
         // A follower that had not applied all the leader had holds its campaign back one
         // TTL: a caught-up follower wins, and the behind one still leads if it is the only one.
-        campaignDelayMs: (): number => (shadow?.caughtUp() === false ? ha.ttlSec * 1000 : 0),
+        // With synchronous standbys only members of the set campaign, and each holds every
+        // acknowledged change: none holds back.
+        campaignDelayMs: (): number => (ha.syncStandbys === 0 && shadow?.caughtUp() === false ? ha.ttlSec * 1000 : 0),
         // After the refusals of what was held are written: a client told where the leader
         // is knows nothing was applied, one whose link just dropped does not.
-        onStepDown: () =>
+        onStepDown: () => {
+          // Changes waiting for their standbys get no answer: their links are dropped next.
+          standbys?.lost();
           setImmediate(() => {
             clientLink.dropAll();
             chunkserverLink.dropAll();
             metaloggerLink.dropAll();
-          }),
+          });
+        },
       })
     : undefined;
+  // HA_SYNC_STANDBYS > 0: a change is answered once the synchronous set holds it (docs/ha.md).
+  const standbys: SyncStandbys | undefined =
+    election && ha && ha.syncStandbys > 0
+      ? new SyncStandbys({ election, changelog, n: ha.syncStandbys, timeoutMs: ha.syncTimeoutMs, log: component('sync-standbys') })
+      : undefined;
   // A follower applies the leader's changelog as it comes (docs/ha.md); on winning the
   // election it admits mutations only once what it received is applied.
   const shadow: Shadow | undefined = election
@@ -183,6 +194,7 @@ export function buildMaster(config: MasterConfig, log: Logger, hooks: MasterHook
         authCode: () => authCode,
         log: component('shadow'),
         onFatal: (err) => hooks.onFatal?.(new Error(`shadow master cannot keep the leader's changelog: ${err.message}`, { cause: err })),
+        standbys,
       })
     : undefined;
   const gate: HaGate = shadow ?? ALONE;
@@ -261,6 +273,7 @@ export function buildMaster(config: MasterConfig, log: Logger, hooks: MasterHook
     preserveSeconds: config.MATOML_LOG_PRESERVE_SECONDS,
     epoch,
     ha: gate,
+    standbys,
     authCode: () => authCode,
     log: component('metalogger-link'),
     limits,
@@ -299,13 +312,13 @@ export function buildMaster(config: MasterConfig, log: Logger, hooks: MasterHook
     },
     history,
     metrics,
-    status: () => groupStatus(election, self, namespace.namespace.md.version, shadow?.progress() ?? null),
+    status: () => groupStatus(election, self, namespace.namespace.md.version, shadow?.progress() ?? null, standbys),
     log: component('http'),
   });
   return {
     // The election after the ports (a new leader serves at once; a follower answers with
     // the leader's address) and, stopping in reverse, before them: resigning hands over first.
-    services: [exportsFile, lock, store, changelog, namespace, ...(shadow ? [shadow] : []), chunkserverLink, clientLink, metaloggerLink, ...(election ? [election] : []), chunkLoop, sweeper, dumps, history, http],
+    services: [exportsFile, lock, store, changelog, namespace, ...(standbys ? [standbys] : []), ...(shadow ? [shadow] : []), chunkserverLink, clientLink, metaloggerLink, ...(election ? [election] : []), chunkLoop, sweeper, dumps, history, http],
     clientLink,
     metaloggerLink,
     chunkserverLink,

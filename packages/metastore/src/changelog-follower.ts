@@ -61,6 +61,13 @@ export interface ChangelogFollowerOptions {
   log: Logger;
   /** The changelog cannot be written: going on would leave a hole in it. */
   onFatal: (err: Error) => void;
+  /**
+   * A shadow master's name in the leader's synchronous set (its advertised client
+   * address): after each batch the sink has taken (append resolved), and on connecting,
+   * the follower tells the leader the version it holds (mlAck). A metalogger sends none:
+   * it is never a synchronous standby.
+   */
+  ackAs?: string;
 }
 
 /** Bytes asked for per fetch; the master caps it at 1 MiB. */
@@ -155,6 +162,8 @@ export class ChangelogFollower implements Service {
     let after = sink.lastVersion;
     if (after === 0 && this.options.adoptDumpWhenEmpty) after = await this.startOver(conn, after, 'empty');
     else if (!(await this.sameHistory(conn, after))) after = await this.startOver(conn, after, 'other history');
+    // Checked to be the leader's history: a caught-up follower is known at once, even idle.
+    this.ack(conn, after);
     let pending = this.fetch(conn, after);
     for (;;) {
       const r = await pending;
@@ -162,6 +171,7 @@ export class ChangelogFollower implements Service {
       if (this.stopping) return;
       if (r.mode === 'dump') {
         after = await this.startOver(conn, after, r);
+        this.ack(conn, after);
         pending = this.fetch(conn, after);
         continue;
       }
@@ -177,6 +187,7 @@ export class ChangelogFollower implements Service {
         this.options.onFatal(err);
         throw err;
       });
+      this.ack(conn, r.last);
       log.debug({ first: r.first, last: r.last, behind: r.durable - r.last }, 'changelog written');
       this.maybeDumpInBackground(conn);
     }
@@ -226,6 +237,17 @@ export class ChangelogFollower implements Service {
     const p = conn.request('mlFetch', { after, maxBytes: FETCH_BYTES, waitMs }, waitMs + this.options.timeoutMs);
     p.catch(() => undefined); // awaited by follow(); this only keeps an abandoned fetch from being "unhandled"
     return p;
+  }
+
+  /**
+   * Tells the leader we hold `version` (only a shadow master: ackAs). Not awaited: the
+   * leader keeps the highest it was told, so acks overtaking one another do no harm, and a
+   * lost one is made good by the next (or counted by the leader as a standby gone silent).
+   */
+  private ack(conn: Connection, version: number): void {
+    const member = this.options.ackAs;
+    if (member === undefined || conn.closed) return;
+    conn.request('mlAck', { member, version }, this.options.timeoutMs).catch(() => undefined);
   }
 
   private maybeDumpInBackground(conn: Connection): void {

@@ -72,6 +72,8 @@ export class Changelog implements Service {
   private closed = true;
   /** A sync was asked for up to this version (durable()). */
   private syncTarget = 0;
+  /** A write was asked for up to this version (written(), mode 0). */
+  private writeTarget = 0;
   /** The save interval ran out: write and fsync everything now. */
   private flushDue = false;
   private timer: NodeJS.Timeout | undefined;
@@ -143,6 +145,19 @@ export class Changelog implements Service {
     return this.wait(version, this.mode === 1 ? 'written' : 'synced');
   }
 
+  /**
+   * Resolves once `version` is written (write(2) returned), writing now in mode 0 rather
+   * than at the save timer: what a shadow master must have done before it tells the
+   * leader it holds an entry (docs/ha.md, "Synchronous standbys").
+   */
+  written(version: number): Promise<void> {
+    if (version > this.writtenVersion && version > this.writeTarget) {
+      this.writeTarget = version;
+      this.kick();
+    }
+    return this.wait(version, 'written');
+  }
+
   /** Resolves once `version` is on stable storage, fsyncing now if needed; rejects if the changelog failed first. */
   durable(version: number): Promise<void> {
     // Closed with nothing in flight: stop() wrote and fsynced everything appended, and
@@ -205,7 +220,7 @@ export class Changelog implements Service {
       while (!this.failure) {
         // Everything goes out before a rotation or a close, and when a sync or the timer asks.
         const everything = this.flushDue || this.closed || this.rotations.length > 0;
-        if (this.pending.length > 0 && (this.mode > 0 || everything || this.syncTarget > this.writtenVersion)) await this.writeBatch();
+        if (this.pending.length > 0 && (this.mode > 0 || everything || this.syncTarget > this.writtenVersion || this.writeTarget > this.writtenVersion)) await this.writeBatch();
         else if (this.unsynced.length > 0 && (everything || this.syncTarget > this.durableVersion)) await this.sync();
         else if (this.rotations.length > 0) await this.rotateNow();
         else break;

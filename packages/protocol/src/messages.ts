@@ -480,6 +480,13 @@ export const Messages = {
   /** A piece of an open dump; `data` is shorter than `length` only at the end of the file. */
   mlDumpRead: msg(402, t.obj({ handle: t.u32, offset: t.u53, length: t.u32 }), t.obj({ data: t.bytes(2 * 1024 * 1024) }), 'metalogger'),
   mlDumpClose: msg(403, t.obj({ handle: t.u32 }), Empty, 'metalogger'),
+  /**
+   * A shadow master tells the leader the highest version it holds: applied in memory and
+   * written to its own changelog (write(2) issued; fsynced too in CHANGELOG_SAVE_MODE 2).
+   * `member` is its advertised client address, its name in the synchronous set
+   * (docs/ha.md, "Synchronous standbys"). Only a link that introduced itself as a master sends it.
+   */
+  mlAck: msg(404, t.obj({ member: t.str(300), version: t.u53 }), Empty, 'metalogger'),
 
   /**
    * The master's view of a file's chunks: every copy with its version and state (tsmfs

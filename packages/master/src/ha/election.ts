@@ -21,6 +21,18 @@ export interface ElectionOptions {
   campaignDelayMs?: () => number;
 }
 
+/**
+ * /tsmfs/CLUSTER/sync with HA_SYNC_STANDBYS > 0 (docs/ha.md, "Synchronous standbys"): the
+ * leader that wrote it and the members (advertised client addresses) that hold every
+ * change it acknowledged. Only they may take over. Not on a lease: it must outlive the
+ * leader that wrote it.
+ */
+export interface SyncSetValue {
+  leader: string;
+  epoch: number;
+  members: string[];
+}
+
 /** What GET /api/status and /metrics show of the group. */
 export interface HaStatus {
   role: 'leader' | 'follower';
@@ -74,11 +86,15 @@ export class Election implements Service, HaGate {
   /** When this master first found the key gone and held its campaign back (campaignDelayMs). */
   private heldSince: number | undefined;
   private readonly key: string;
+  readonly syncKey: string;
+  /** Logged once per wait: this follower is not in the synchronous set and may not campaign. */
+  private toldIneligible = false;
   private readonly log: Logger;
 
   constructor(private readonly options: ElectionOptions) {
     this.ttlMs = options.settings.ttlSec * 1000;
     this.key = `/tsmfs/${options.settings.cluster}/leader`;
+    this.syncKey = `/tsmfs/${options.settings.cluster}/sync`;
     this.log = options.log;
   }
 
@@ -259,8 +275,13 @@ export class Election implements Service, HaGate {
     this.heldSince ??= performance.now();
     // Retried every tick (T/4) until the hold is over or another master won the key.
     if (performance.now() - this.heldSince < holdMs) return;
+    const sync = await this.syncEligibility();
+    if (!sync.eligible) return;
     const res = await etcd
       .if(this.key, 'Create', '==', 0)
+      // The set read above is still the set: a leader that shrank it meanwhile (then died)
+      // makes this campaign fail, and the next tick reads the new one.
+      .and(this.syncKey, 'Mod', '==', sync.modRevision)
       .then(etcd.put(this.key).value(JSON.stringify(this.options.self)).lease(this.leaseId))
       .else(etcd.get(this.key))
       .options({ deadline: this.deadline() })
@@ -277,6 +298,46 @@ export class Election implements Service, HaGate {
     this.leader = this.options.self;
     this.countLeader(this.epoch);
     this.log.info({ epoch: this.epoch, key: this.key }, 'elected leader');
+  }
+
+  /**
+   * Patroni's rule: with synchronous standbys, only a member of the synchronous set, or
+   * the leader that wrote it, may take over — only they hold every acknowledged change.
+   * No set yet (a new group, or one run with HA_SYNC_STANDBYS = 0 until now): anyone.
+   */
+  private async syncEligibility(): Promise<{ eligible: boolean; modRevision: string }> {
+    if (this.options.settings.syncStandbys === 0) return { eligible: true, modRevision: '0' };
+    const res = await this.etcd!.kv.range({ key: Buffer.from(this.syncKey) }, { deadline: this.deadline() });
+    const kv = res.kvs[0];
+    if (!kv) return { eligible: true, modRevision: '0' };
+    const set = parseSyncSet(kv.value);
+    const me = this.options.self.client;
+    const eligible = set !== undefined && (set.leader === me || set.members.includes(me));
+    if (!eligible && !this.toldIneligible) this.log.warn({ set }, 'the leader is gone, but this master is not in the synchronous set: it may lack acknowledged changes and does not campaign');
+    this.toldIneligible = !eligible;
+    return { eligible, modRevision: kv.mod_revision };
+  }
+
+  /** The synchronous set as etcd holds it (undefined: none). */
+  async syncSet(): Promise<SyncSetValue | undefined> {
+    const res = await this.etcd!.kv.range({ key: Buffer.from(this.syncKey) }, { deadline: this.deadline() });
+    return res.kvs[0] ? parseSyncSet(res.kvs[0].value) : undefined;
+  }
+
+  /**
+   * Writes the synchronous set, only while this master's leadership key is the one it
+   * created (compare on its epoch): a deposed leader cannot change it. False: not written.
+   */
+  async writeSyncSet(members: string[]): Promise<boolean> {
+    const etcd = this.etcd;
+    if (!etcd || this.role !== 'leader') return false;
+    const value: SyncSetValue = { leader: this.options.self.client, epoch: this.epoch, members };
+    const res = await etcd
+      .if(this.key, 'Create', '==', this.epoch)
+      .then(etcd.put(this.syncKey).value(JSON.stringify(value)))
+      .options({ deadline: this.deadline() })
+      .commit();
+    return res.succeeded;
   }
 
   private ours(kv: IKeyValue): boolean {
@@ -361,5 +422,14 @@ export class Election implements Service, HaGate {
 
   private deadline(ms = this.tickMs): Date {
     return new Date(Date.now() + ms);
+  }
+}
+
+function parseSyncSet(value: Buffer): SyncSetValue | undefined {
+  try {
+    const v = JSON.parse(value.toString()) as SyncSetValue;
+    return typeof v.leader === 'string' && Array.isArray(v.members) ? v : undefined;
+  } catch {
+    return undefined;
   }
 }

@@ -33,7 +33,20 @@ export interface HaGate {
   admitMutation(port: Port): Promise<void>;
   /** The EREMCHG a refused request gets, naming the leader's address for that port when known. */
   refusal(port: Port): TsmfsError;
+  /**
+   * Resolves once the synchronous set has `version` (HA_SYNC_STANDBYS > 0, docs/ha.md);
+   * rejects with LeadershipLost if this master stops leading first. Absent: nothing to wait for.
+   */
+  replicated?(version: number): Promise<void>;
 }
+
+/**
+ * A change was applied here, but this master stopped leading before its synchronous
+ * standbys confirmed it: whether the group keeps it is unknown. The request is not
+ * answered (its link is closed), so the client treats its outcome as unknown, as after a
+ * crash — never as refused (it may be in the new leader's history) nor as done.
+ */
+export class LeadershipLost extends Error {}
 
 /** A master without HA: what every link did before the group existed. */
 export const ALONE: HaGate = {

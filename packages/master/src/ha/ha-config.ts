@@ -11,6 +11,7 @@ export interface HaSettings {
   /** What we ask etcd for; etcd may grant more (its minimum), and the election uses what it grants. */
   ttlSec: number;
   syncStandbys: number;
+  syncTimeoutMs: number;
 }
 
 /** etcd's default client port, as in `etcdctl --endpoints`. */
@@ -29,12 +30,7 @@ export function haSettings(config: MasterConfig): HaSettings | undefined {
   }
   const cluster = config.HA_CLUSTER_NAME;
   if (!/^[A-Za-z0-9._-]{1,64}$/.test(cluster)) throw new ConfigError(`HA_CLUSTER_NAME: '${cluster}' must be 1-64 letters, digits, '.', '_' or '-'`);
-  if (config.HA_SYNC_STANDBYS !== 0) {
-    // Refused rather than ignored: an operator who asks for synchronous standbys must not
-    // believe that acknowledged changes are on a standby while nothing sends them there.
-    throw new ConfigError(`HA_SYNC_STANDBYS = ${config.HA_SYNC_STANDBYS}: synchronous standbys need the shadow masters' changelog stream, which this build does not have yet; only 0 is served (docs/ha.md)`);
-  }
-  return { endpoints, cluster, ttlSec: config.HA_LEASE_TTL, syncStandbys: config.HA_SYNC_STANDBYS };
+  return { endpoints, cluster, ttlSec: config.HA_LEASE_TTL, syncStandbys: config.HA_SYNC_STANDBYS, syncTimeoutMs: config.HA_SYNC_TIMEOUT_MS };
 }
 
 /** Where a peer reaches a port the master listens on: `*` (every interface) is published as the host's name. */

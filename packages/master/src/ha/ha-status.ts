@@ -1,5 +1,6 @@
 import type { Election, HaStatus } from './election.js';
 import type { LeaderAddresses } from './gate.js';
+import type { SyncStandbys, SyncStatus } from './sync-standbys.js';
 
 /** GET /api/status: this master's place in its HA group, on every master's HTTP port (docs/ha.md). */
 export interface GroupStatus extends Omit<HaStatus, 'role' | 'cluster'> {
@@ -8,11 +9,17 @@ export interface GroupStatus extends Omit<HaStatus, 'role' | 'cluster'> {
   metadataVersion: number;
   /** A follower's replay of the leader's changelog: the version applied here, the leader's, and the difference. Null when leading or alone. */
   follower: { appliedVersion: number; leaderVersion: number; lag: number } | null;
+  /**
+   * The leader's synchronous standbys (HA_SYNC_STANDBYS > 0): the set etcd holds and each
+   * shadow master's acked version. Null on a follower, alone, or with HA_SYNC_STANDBYS = 0.
+   */
+  sync: SyncStatus | null;
   /** This master's own addresses, as it would publish them leading. */
   self: LeaderAddresses;
 }
 
-export function groupStatus(election: Election | undefined, self: LeaderAddresses, metadataVersion: number, follower: GroupStatus['follower']): GroupStatus {
-  if (!election) return { role: 'alone', cluster: null, epoch: 1, leader: self, mutable: true, leaseTtlMs: 0, failovers: 0, metadataVersion, follower: null, self };
-  return { ...election.status(), metadataVersion, follower, self };
+export function groupStatus(election: Election | undefined, self: LeaderAddresses, metadataVersion: number, follower: GroupStatus['follower'], standbys?: SyncStandbys): GroupStatus {
+  if (!election) return { role: 'alone', cluster: null, epoch: 1, leader: self, mutable: true, leaseTtlMs: 0, failovers: 0, metadataVersion, follower: null, sync: null, self };
+  const status = election.status();
+  return { ...status, metadataVersion, follower, sync: status.role === 'leader' ? (standbys?.status() ?? null) : null, self };
 }

@@ -19,6 +19,7 @@ import type { Metadata } from '../metadata/metadata.js';
 import type { Mutation } from '../metadata/mutation.js';
 import type { Election } from './election.js';
 import type { HaGate, LeaderAddresses, Port } from './gate.js';
+import type { SyncStandbys } from './sync-standbys.js';
 
 export interface ShadowOptions {
   election: Election;
@@ -35,6 +36,8 @@ export interface ShadowOptions {
   authCode: () => string;
   log: Logger;
   onFatal: (err: Error) => void;
+  /** HA_SYNC_STANDBYS > 0: leading, the synchronous set is written before any mutation is admitted. */
+  standbys?: SyncStandbys;
 }
 
 /** How often the role and the leader's address are looked at: a leader change re-points the follower. */
@@ -113,6 +116,10 @@ export class Shadow implements Service, HaGate {
     return this.options.election.refusal(port);
   }
 
+  replicated(version: number): Promise<void> {
+    return this.options.standbys?.replicated(version) ?? Promise.resolve();
+  }
+
   /**
    * Whether this master had applied everything the leader had made durable when it last
    * heard from it. One that never followed (a new group) counts as caught up.
@@ -140,10 +147,15 @@ export class Shadow implements Service, HaGate {
       if (election.role === 'leader') {
         if (!this.drained) {
           await this.stopFollowing();
+          if (!(await this.leadStandbys())) {
+            await this.pause.sleep(WATCH_MS);
+            continue;
+          }
           this.drained = true;
           this.options.log.info({ version: this.options.changelog.version, epoch: election.epoch }, 'leading: serving the metadata applied as a follower');
         }
       } else {
+        if (this.drained) this.options.standbys?.lost();
         this.drained = false;
         const ml = election.leader?.ml;
         const target = ml && ml !== this.options.self.ml ? ml : undefined;
@@ -153,6 +165,17 @@ export class Shadow implements Service, HaGate {
         }
       }
       await this.pause.sleep(WATCH_MS);
+    }
+  }
+
+  /** Writes the new leader's synchronous set (none without HA_SYNC_STANDBYS); false: not yet, retried. */
+  private async leadStandbys(): Promise<boolean> {
+    try {
+      await this.options.standbys?.lead();
+      return true;
+    } catch (err) {
+      this.options.log.warn({ err: (err as Error).message }, 'elected, but the synchronous set cannot be written: no change is admitted until it is');
+      return false;
     }
   }
 
@@ -179,6 +202,8 @@ export class Shadow implements Service, HaGate {
       authCode: options.authCode(),
       log: options.log.child({ leader: ml }),
       onFatal: options.onFatal,
+      // Every shadow master acks: the leader's HA_SYNC_STANDBYS decides whether it waits.
+      ackAs: options.self.client,
     });
     options.log.info({ leader: ml, version: options.changelog.version }, 'following the leader\'s changelog');
     void this.follower.start();
@@ -239,8 +264,10 @@ class ShadowSink implements FollowerSink {
       if (written !== e.version) throw new Error(`changelog version ${written} and the leader's ${e.version} diverged`);
       this.lastLine = line;
     }
-    // Back-pressure: as far as the save mode takes an entry before a reply.
-    await changelog.saved(last);
+    // Back-pressure, and what the ack that follows promises the leader: applied, written
+    // (write(2) issued even in save mode 0), and as far as the save mode takes an entry
+    // before a reply (fsynced in mode 2).
+    await Promise.all([changelog.saved(last), changelog.written(last)]);
   }
 
   async rotate(): Promise<void> {

@@ -59,6 +59,7 @@ export class MasterMetrics {
     this.set('tsmfs_master_accepting_changes', '1 while this master admits metadata changes (alone, or the leader with a confirmed etcd lease)', group.mutable ? 1 : 0);
     if (group.failovers > this.failoversSeen) this.failovers.inc(group.failovers - this.failoversSeen);
     this.failoversSeen = group.failovers;
+    this.set('tsmfs_master_sync_set_size', 'Members of the synchronous set as etcd holds it (the leader, with HA_SYNC_STANDBYS > 0; else 0)', group.sync?.set.length ?? 0);
     this.set('tsmfs_master_follower_lag', 'Changelog entries the leader holds that this follower has not applied yet (0 when leading or alone)', group.follower?.lag ?? 0);
     this.set('tsmfs_master_info', 'Always 1; the labels name the master build', 1, { version: info.version, protocol: info.protocolVersion }, true);
     this.set('tsmfs_master_uptime_seconds', 'Seconds since this master process started', info.uptimeSeconds);

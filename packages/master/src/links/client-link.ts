@@ -3,7 +3,7 @@ import { type MessageName, type Request, type SessionMessage, Status, TsmfsError
 import { type Connection, type Hello, type LinkLimits, RpcServer } from '@tsmfs/rpc';
 import type { Logger } from 'pino';
 import type { Changelog } from '@tsmfs/metastore';
-import { ALONE, type HaGate } from '../ha/gate.js';
+import { ALONE, type HaGate, LeadershipLost } from '../ha/gate.js';
 import { changes } from '../session-rules.js';
 import type { Session } from '../sessions.js';
 import type { ClientRequests } from './client-requests.js';
@@ -100,20 +100,30 @@ export class ClientLink implements Service {
       return this.durably(session, name, body as Request<typeof name>, order);
     };
     const stats = this.options.stats;
+    const answered = async (name: MessageName, body: unknown): Promise<unknown> => {
+      try {
+        return await serve(name, body);
+      } catch (err) {
+        // Applied here, unconfirmed by the standbys, and we no longer lead: no answer at
+        // all (the link closes first, so none is written): the client's outcome is unknown.
+        if (err instanceof LeadershipLost) conn.close();
+        throw err;
+      }
+    };
     conn.serve(
       stats
         ? async (name: MessageName, body: unknown) => {
             const t0 = performance.now();
             let ok = false;
             try {
-              const reply = await serve(name, body);
+              const reply = await answered(name, body);
               ok = true;
               return reply;
             } finally {
               stats.observe(name, (performance.now() - t0) / 1000, ok);
             }
           }
-        : serve,
+        : answered,
     );
     conn.on('close', (err) => {
       if (session) sessions.detach(session, conn);
@@ -121,7 +131,10 @@ export class ClientLink implements Service {
     });
   }
 
-  /** Serves a request; if it appended to the changelog, answers only once that is saved (CHANGELOG_SAVE_MODE). */
+  /**
+   * Serves a request; if it appended to the changelog, answers only once that is saved
+   * (CHANGELOG_SAVE_MODE) and, with HA_SYNC_STANDBYS, held by the synchronous set.
+   */
   private async durably<N extends SessionMessage>(session: Session, name: N, body: Request<N>, order: LinkOrder): Promise<unknown> {
     const { changelog, requests } = this.options;
     const gate = this.options.ha ?? ALONE;
@@ -152,7 +165,8 @@ export class ClientLink implements Service {
       return served.result.value;
     } finally {
       // Also on error: a failed request must not be answered ahead of an entry it made.
-      await Promise.all([changelog.version !== before ? changelog.saved(changelog.version) : undefined, ...recalls]);
+      const appended = changelog.version !== before;
+      await Promise.all([appended ? changelog.saved(changelog.version) : undefined, appended ? gate.replicated?.(changelog.version) : undefined, ...recalls]);
     }
   }
 }

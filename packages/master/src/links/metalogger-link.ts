@@ -6,6 +6,7 @@ import { type Connection, type Hello, type LinkLimits, RpcServer } from '@tsmfs/
 import type { Logger } from 'pino';
 import { type Changelog, DUMP_FILE, digestDumpFile } from '@tsmfs/metastore';
 import { ALONE, type HaGate } from '../ha/gate.js';
+import type { SyncStandbys } from '../ha/sync-standbys.js';
 import { ChangelogFeed } from './changelog-feed.js';
 
 export interface MetaloggerLinkOptions {
@@ -24,6 +25,8 @@ export interface MetaloggerLinkOptions {
   limits?: LinkLimits;
   /** AUTH_CODE ('' = none): metaloggers and shadow masters must prove it at the handshake. */
   authCode?: () => string;
+  /** HA_SYNC_STANDBYS > 0: shadow masters' acks (mlAck) go there. */
+  standbys?: SyncStandbys;
 }
 
 /** Largest batch of lines in one mlFetch reply (the message allows 2 MiB). */
@@ -130,6 +133,14 @@ export class MetaloggerLink implements Service {
         case 'mlDumpClose':
           await closeDump(dumps, (body as Request<'mlDumpClose'>).handle);
           return {};
+        case 'mlAck': {
+          // Only a master is a standby; a metalogger's word would count for nothing on a takeover.
+          if (hello.role !== 'master') throw new TsmfsError(Status.EPERM, 'mlAck is for shadow masters');
+          const ack = body as Request<'mlAck'>;
+          // Never above what we made durable: a follower can only hold what it was sent.
+          if (ha.role === 'leader') this.options.standbys?.acked(ack.member, Math.min(ack.version, this.options.changelog.durableUpTo), conn);
+          return {};
+        }
         case 'handshake':
           throw new TsmfsError(Status.EPROTO, 'handshake was already done on this link');
         default:
@@ -137,6 +148,7 @@ export class MetaloggerLink implements Service {
       }
     });
     conn.on('close', (err) => {
+      this.options.standbys?.gone(conn);
       for (const h of [...dumps.keys()]) void closeDump(dumps, h);
       log.info({ remote: conn.remote, name: hello.name, err: err?.message }, 'follower disconnected');
     });
