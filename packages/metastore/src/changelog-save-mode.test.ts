@@ -91,4 +91,14 @@ describe('CHANGELOG_SAVE_MODE', () => {
     await cl.stop();
     expect(onDisk(), 'stop() writes and fsyncs everything').toEqual([1, 2, 3]);
   });
+
+  it('0: written() (what a shadow master acks) issues the write at once, without an fsync', async () => {
+    const { cl, events, onDisk } = await started(0, NEVER);
+    cl.append(purge(1));
+    const v = cl.append(purge(2));
+    await cl.written(v);
+    expect(onDisk()).toEqual([1, 2]);
+    expect(events, 'no fsync, nothing for followers').toEqual([]);
+    await cl.stop();
+  });
 });
