@@ -5,10 +5,14 @@
 // a new leader in /api/status and kill → the client's first acknowledged mkdir after it.
 // The killed master is started again (it rejoins as a follower) before the next round.
 // Followers are shadow masters (they apply the leader's changelog); failover is
-// asynchronous (HA_SYNC_STANDBYS = 0): at the end the acknowledged mkdirs missing from the
-// last leader are counted, and the mkdirs that failed. Progress on stderr, JSON on stdout.
+// asynchronous (HA_SYNC_STANDBYS = 0) unless --sync N: at the end the acknowledged mkdirs
+// missing from the last leader are counted, and the mkdirs that failed. With --sync N each
+// round waits for a full synchronous set before the kill (with an empty one only the
+// leader may take over). --ops instead measures metadata ops/s and latency from one client
+// (one request at a time) on a lone master and on groups of three at HA_SYNC_STANDBYS 0,
+// 1, 2, alternating the setups round by round. Progress on stderr, JSON on stdout.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import os, { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { MasterSession } from '@tsmfs/client';
@@ -18,10 +22,14 @@ const opts = new Command('bench-ha')
   .description('Benchmark the HA election: kill the leader, time the takeover')
   .option('--rounds <n>', 'rounds per kill signal', '10')
   .option('--ttl <s>', 'HA_LEASE_TTL', '2')
+  .option('--sync <n>', 'HA_SYNC_STANDBYS of the failover rounds', '0')
+  .option('--ops', 'measure metadata ops/s and latency (lone master, HA_SYNC_STANDBYS 0, 1, 2) instead of failovers')
+  .option('--ops-seconds <s>', 'seconds per setup per round (--ops)', '8')
   .parse()
   .opts();
 const ROUNDS = Number(opts.rounds);
 const TTL = Number(opts.ttl);
+const SYNC = Number(opts.sync);
 
 const cfg = (entries) => Object.entries(entries).map(([k, v]) => `${k} = ${v}`).join('\n') + '\n';
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -40,7 +48,7 @@ async function startEtcd() {
   return { ...etcd, endpoint: c };
 }
 
-async function makeMaster(i, endpoint) {
+async function makeMaster(i, endpoint, { cluster = 'bench', sync = SYNC } = {}) {
   const ports = { matocl: await freePort(), matocs: await freePort(), matoml: await freePort(), http: await freePort() };
   const data = join(dir, `m${i}`);
   mkdirSync(data);
@@ -57,9 +65,8 @@ async function makeMaster(i, endpoint) {
       MATOML_LISTEN_HOST: '127.0.0.1',
       MATOML_LISTEN_PORT: ports.matoml,
       HTTP_LISTEN_PORT: ports.http,
-      HA_ETCD_ENDPOINTS: endpoint,
-      HA_CLUSTER_NAME: 'bench',
-      HA_LEASE_TTL: TTL,
+      // No endpoint: a lone master, as without HA.
+      ...(endpoint ? { HA_ETCD_ENDPOINTS: endpoint, HA_CLUSTER_NAME: cluster, HA_LEASE_TTL: TTL, HA_SYNC_STANDBYS: sync } : {}),
     }),
   );
   const m = { i, ports, file, proc: undefined };
@@ -90,9 +97,82 @@ async function leaderOf(masters, notEpoch = 0) {
 
 const pct = (xs, p) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))];
 
+/** With synchronous standbys, the leader's set must be full before a kill: with an empty one only it may take over. */
+async function fullSet(m, n = SYNC) {
+  for (const t0 = Date.now(); Date.now() - t0 < 60_000; await sleep(20)) {
+    const s = await status(m);
+    if (n === 0 || s?.sync?.set.length === n) return;
+  }
+  throw new Error(`leader ${m.i}: no full synchronous set within 60 s`);
+}
+
+/**
+ * One client, one request at a time, for `ms`: a cycle of mkdir, create, setattr (size),
+ * unlink, rmdir. Every reply is a change the master answered (saved, and held by its set).
+ */
+async function opsFor(session, tag, ms) {
+  const lat = [];
+  const top = await session.mkdir(1, tag);
+  const timed = async (f) => {
+    const t0 = performance.now();
+    const r = await f();
+    lat.push(performance.now() - t0);
+    return r;
+  };
+  const t0 = performance.now();
+  for (let i = 0; performance.now() - t0 < ms; i++) {
+    await timed(() => session.mkdir(top.inode, `d${i}`));
+    const f = await timed(() => session.create(top.inode, `f${i}`, 0o644));
+    await timed(() => session.setattr(f.inode, { size: i }));
+    await timed(() => session.unlink(top.inode, `f${i}`));
+    await timed(() => session.rmdir(top.inode, `d${i}`));
+  }
+  return { ops: lat.length, seconds: (performance.now() - t0) / 1000, lat };
+}
+
+async function benchOps(etcd) {
+  const setups = [{ name: 'lone master', masters: [await makeMaster(0, undefined)] }];
+  for (const sync of [0, 1, 2]) {
+    const masters = [];
+    for (let i = 1; i <= 3; i++) masters.push(await makeMaster(`${sync}-${i}`, etcd.endpoint, { cluster: `ops${sync}`, sync }));
+    setups.push({ name: `HA_SYNC_STANDBYS ${sync}`, sync, masters });
+  }
+  for (const s of setups) await Promise.all(s.masters.map((m) => m.start()));
+  for (const s of setups) {
+    s.session = await MasterSession.open({ masters: s.masters.map((m) => ({ host: '127.0.0.1', port: m.ports.matocl })), hostname: 'bench', mountpoint: '/bench' });
+    s.runs = [];
+  }
+  for (let r = 0; r < ROUNDS; r++) {
+    // Alternate the order round by round, so a load change on the machine is spread over every setup.
+    const order = r % 2 === 0 ? setups : [...setups].reverse();
+    for (const s of order) {
+      if (s.sync) await fullSet((await leaderOf(s.masters)).m, s.sync);
+      const run = await opsFor(s.session, `r${r}`, Number(opts.opsSeconds) * 1000);
+      s.runs.push(run);
+      process.stderr.write(`round ${r + 1} ${s.name}: ${Math.round(run.ops / run.seconds)} ops/s, p50 ${pct(run.lat, 50).toFixed(2)} ms, p99 ${pct(run.lat, 99).toFixed(2)} ms\n`);
+    }
+  }
+  const out = {};
+  for (const s of setups) {
+    const lat = s.runs.flatMap((x) => x.lat);
+    const rates = s.runs.map((x) => x.ops / x.seconds);
+    out[s.name] = { opsPerSecond: Math.round(pct(rates, 50)), p50Ms: Number(pct(lat, 50).toFixed(2)), p99Ms: Number(pct(lat, 99).toFixed(2)), ops: lat.length };
+    s.session.close();
+  }
+  console.log(JSON.stringify({ bench: 'ha-ops', rounds: ROUNDS, secondsPerRound: Number(opts.opsSeconds), load: os.loadavg().map((x) => x.toFixed(1)), ...out }, null, 2));
+}
+
 try {
   writeFileSync(join(dir, 'exports.cfg'), '127.0.0.1 / rw,alldirs,maproot=0\n');
   const etcd = await startEtcd();
+  if (opts.ops) await benchOps(etcd);
+  else await benchFailover(etcd);
+} finally {
+  await stopAllStarted();
+  rmSync(dir, { recursive: true, force: true });
+}
+
+async function benchFailover(etcd) {
   const masters = [];
   for (let i = 1; i <= 3; i++) masters.push(await makeMaster(i, etcd.endpoint));
   await Promise.all(masters.map((m) => m.start()));
@@ -106,6 +186,7 @@ try {
     const acked = [];
     for (let r = 0; r < ROUNDS; r++) {
       const { m: leader, s } = await leaderOf(masters);
+      await fullSet(leader);
       await session.mkdir(1, `warm-${n++}`);
       let firstAck;
       let running = true;
@@ -151,8 +232,5 @@ try {
   const present = new Set((await session.readdir(1)).map((e) => e.name));
   const lost = ackedNames.filter((name) => !present.has(name));
   session.close();
-  console.log(JSON.stringify({ bench: 'ha', ttlSeconds: TTL, rounds: ROUNDS, ...results, acknowledgedMkdirs: ackedNames.length, lost: lost.length, lostNames: lost.slice(0, 20), failedMkdirs: failed }, null, 2));
-} finally {
-  await stopAllStarted();
-  rmSync(dir, { recursive: true, force: true });
+  console.log(JSON.stringify({ bench: 'ha', ttlSeconds: TTL, syncStandbys: SYNC, rounds: ROUNDS, ...results, acknowledgedMkdirs: ackedNames.length, lost: lost.length, lostNames: lost.slice(0, 20), failedMkdirs: failed, load: os.loadavg().map((x) => x.toFixed(1)) }, null, 2));
 }
