@@ -46,6 +46,14 @@ async function setIs(leader: Master, members: Master[], timeoutMs = 30_000): Pro
   );
 }
 
+/** The leader's status once its synchronous set has `n` members (with an empty one, only it may take over). */
+function fullSet(leader: Master, n: number): Promise<GroupStatus> {
+  return until(`${n} members in ${leader.name}'s synchronous set`, async () => {
+    const s = await status(leader);
+    return s.sync?.set.length === n ? s : undefined;
+  });
+}
+
 /** Every acknowledged name is in the root directory, every acknowledged size on its file. */
 async function expectAcked(session: Session, acked: Map<string, number | undefined>, round: string): Promise<void> {
   const present = new Map((await session.readdir(session.root)).map((e) => [e.name, e.inode]));
@@ -68,10 +76,7 @@ describe('synchronous standbys', () => {
       const others = group.masters.filter((m) => m !== leader);
       let before: GroupStatus | undefined;
       if (N > 0) {
-        before = await until('a full synchronous set', async () => {
-          const s = await status(leader);
-          return s.sync?.set.length === N ? s : undefined;
-        });
+        before = await fullSet(leader, N);
         const key = await syncKey(etcd, group);
         expect(key).toEqual({ leader: addr(leader), epoch: before.epoch, members: before.sync!.set });
       }
@@ -169,10 +174,7 @@ describe('synchronous standbys', () => {
     const etcd = await Etcd.start();
     const group = await HaGroup.create(etcd, 3, { HA_SYNC_STANDBYS: 1 });
     const { leader } = await group.leader();
-    const s = await until('a full synchronous set', async () => {
-      const st = await status(leader);
-      return st.sync?.set.length === 1 ? st : undefined;
-    });
+    const s = await fullSet(leader, 1);
     const member = group.masters.find((m) => addr(m) === s.sync!.set[0])!;
     const outsider = group.masters.find((m) => m !== leader && m !== member)!;
     const session = await openSession({ masters: group.addresses, hostname: 'sync', mountpoint: '/sync', reconnectTimeoutMs: 60_000 });
