@@ -115,7 +115,7 @@ describe('synchronous standbys', () => {
 
   it('a standby killed under load (or stopped past HA_SYNC_TIMEOUT_MS) is dropped from the set in etcd while the leader keeps serving; it catches up and is added back', async () => {
     const etcd = await Etcd.start();
-    const group = await HaGroup.create(etcd, 2, { HA_SYNC_STANDBYS: 1, HA_SYNC_TIMEOUT_MS: 500 });
+    const group = await HaGroup.create(etcd, 2, { HA_SYNC_STANDBYS: 1, HA_SYNC_TIMEOUT_MS: 1000 });
     const { leader } = await group.leader();
     const standby = group.masters.find((m) => m !== leader)!;
     await setIs(leader, [standby]);

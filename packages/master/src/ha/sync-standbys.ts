@@ -29,6 +29,8 @@ interface Standby {
   state: State;
   /** joining: the highest version released when it began to join; it must hold it before it goes into etcd. */
   joinFrom: number;
+  /** When it began to join: a change waiting since before then is not overdue on its account until HA_SYNC_TIMEOUT_MS after. */
+  joinedAt: number;
 }
 
 interface Waiter {
@@ -145,7 +147,7 @@ export class SyncStandbys implements Service {
     } else if (s) {
       s.acked = Math.max(s.acked, version);
     } else {
-      s = { member, acked: version, link, state: 'out', joinFrom: 0 };
+      s = { member, acked: version, link, state: 'out', joinFrom: 0, joinedAt: 0 };
       this.standbys.set(member, s);
     }
     this.consider(s);
@@ -182,6 +184,7 @@ export class SyncStandbys implements Service {
     if (s.state === 'out' && s.link && taken < n && s.acked >= changelog.durableUpTo - JOIN_LAG) {
       s.state = 'joining';
       s.joinFrom = this.released;
+      s.joinedAt = performance.now();
       this.log.info({ member: s.member, acked: s.acked, from: s.joinFrom }, 'standby joining the synchronous set');
     }
     if (s.state === 'joining' && s.acked >= s.joinFrom) {
@@ -258,7 +261,7 @@ export class SyncStandbys implements Service {
     const now = performance.now();
     for (const s of this.standbys.values()) {
       if (s.state === 'out') continue;
-      const overdue = this.waiters.some((w) => w.version > s.acked && now - w.since > this.options.timeoutMs);
+      const overdue = this.waiters.some((w) => w.version > s.acked && now - Math.max(w.since, s.joinedAt) > this.options.timeoutMs);
       if (overdue) this.drop(s, `no ack within HA_SYNC_TIMEOUT_MS (${this.options.timeoutMs} ms)`);
     }
   }
