@@ -69,6 +69,7 @@ describe('synchronous standbys', () => {
   it(`HA_SYNC_STANDBYS = ${N}: a leader SIGKILLed right after a burst of acknowledged changes; the new leader has every one (${ROUNDS} rounds)`, async () => {
     const etcd = await Etcd.start();
     const group = await HaGroup.create(etcd, 3, { HA_SYNC_STANDBYS: N });
+    await group.leader();
     const session = await openSession({ masters: group.addresses, hostname: 'sync', mountpoint: '/sync', reconnectTimeoutMs: 60_000 });
     const acked = new Map<string, number | undefined>();
     for (let round = 0; round < ROUNDS; round++) {

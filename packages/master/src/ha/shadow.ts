@@ -145,6 +145,8 @@ export class Shadow implements Service, HaGate {
     while (this.running) {
       const { election } = this.options;
       if (election.role === 'leader') {
+        // A step-down and a resumed leadership both between two looks: write the set again.
+        if (this.drained && this.options.standbys?.isLeading === false) this.drained = false;
         if (!this.drained) {
           await this.stopFollowing();
           if (!(await this.leadStandbys())) {

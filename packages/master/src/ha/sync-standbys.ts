@@ -104,13 +104,23 @@ export class SyncStandbys implements Service {
    */
   async lead(): Promise<void> {
     const { election, changelog } = this.options;
-    this.lost();
+    this.leading = false;
+    this.inEtcd = new Set();
+    this.confirmed = [];
+    // Followers may have connected (and acked) since we were elected: kept, but all out.
+    for (const s of this.standbys.values()) s.state = 'out';
     if (!(await election.writeSyncSet([]))) throw new Error('the synchronous set was not written: this master no longer holds the leadership key');
     // The previous leader may have acknowledged anything we hold: a member joins only
     // once it holds all of it.
     this.released = changelog.version;
     this.leading = true;
     this.log.info({ epoch: election.epoch, version: this.released }, 'synchronous set written: no standby yet');
+    this.considerAll();
+  }
+
+  /** Leading with the set written (Shadow re-writes it if a step-down came and went unseen). */
+  get isLeading(): boolean {
+    return this.leading;
   }
 
   /** This master stopped leading: a change waiting for its standbys has an unknown outcome. */
@@ -137,7 +147,6 @@ export class SyncStandbys implements Service {
 
   /** mlAck from a shadow master on `link`. */
   acked(member: string, version: number, link: object): void {
-    if (!this.leading) return;
     let s = this.standbys.get(member);
     if (s && s.link !== link) {
       // A new link: what it holds now may be less than it told us before (a restart).
@@ -150,6 +159,7 @@ export class SyncStandbys implements Service {
       s = { member, acked: version, link, state: 'out', joinFrom: 0, joinedAt: 0 };
       this.standbys.set(member, s);
     }
+    if (!this.leading) return; // the set is being written at election: lead() considers it next
     this.consider(s);
     this.settle();
   }
@@ -197,8 +207,15 @@ export class SyncStandbys implements Service {
     if (s.state === 'out') return;
     this.log.warn({ member: s.member, acked: s.acked, why }, 'standby leaves the synchronous set');
     s.state = 'out';
+    // Another follower may take its place now, without waiting for its next ack.
+    this.considerAll(s);
     void this.writeSet();
     this.settle();
+  }
+
+  private considerAll(except?: Standby): void {
+    if (!this.leading) return;
+    for (const o of this.standbys.values()) if (o !== except) this.consider(o);
   }
 
   /** Writes the desired set until etcd holds it; while in flight, both old and new members are required. */
