@@ -25,6 +25,7 @@ const opts = new Command('bench-ha')
   .option('--sync <n>', 'HA_SYNC_STANDBYS of the failover rounds', '0')
   .option('--ops', 'measure metadata ops/s and latency (lone master, HA_SYNC_STANDBYS 0, 1, 2) instead of failovers')
   .option('--ops-seconds <s>', 'seconds per setup per round (--ops)', '8')
+  .option('--save-mode <n>', 'CHANGELOG_SAVE_MODE of every master (default: the master\'s, 2)')
   .parse()
   .opts();
 const ROUNDS = Number(opts.rounds);
@@ -65,6 +66,7 @@ async function makeMaster(i, endpoint, { cluster = 'bench', sync = SYNC } = {}) 
       MATOML_LISTEN_HOST: '127.0.0.1',
       MATOML_LISTEN_PORT: ports.matoml,
       HTTP_LISTEN_PORT: ports.http,
+      ...(opts.saveMode !== undefined ? { CHANGELOG_SAVE_MODE: opts.saveMode } : {}),
       // No endpoint: a lone master, as without HA.
       ...(endpoint ? { HA_ETCD_ENDPOINTS: endpoint, HA_CLUSTER_NAME: cluster, HA_LEASE_TTL: TTL, HA_SYNC_STANDBYS: sync } : {}),
     }),
@@ -159,7 +161,7 @@ async function benchOps(etcd) {
     out[s.name] = { opsPerSecond: Math.round(pct(rates, 50)), p50Ms: Number(pct(lat, 50).toFixed(2)), p99Ms: Number(pct(lat, 99).toFixed(2)), ops: lat.length };
     s.session.close();
   }
-  console.log(JSON.stringify({ bench: 'ha-ops', rounds: ROUNDS, secondsPerRound: Number(opts.opsSeconds), load: os.loadavg().map((x) => x.toFixed(1)), ...out }, null, 2));
+  console.log(JSON.stringify({ bench: 'ha-ops', saveMode: opts.saveMode ?? 'default (2)', rounds: ROUNDS, secondsPerRound: Number(opts.opsSeconds), load: os.loadavg().map((x) => x.toFixed(1)), ...out }, null, 2));
 }
 
 try {
