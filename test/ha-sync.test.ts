@@ -6,6 +6,7 @@
  *
  * TSMFS_HA_SYNC_TEST_N=0 runs the first test asynchronously, to watch it lose changes.
  */
+import { dial, isNotLeader } from '@tsmfs/rpc';
 import { Etcd3 } from 'etcd3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type Master, openSession } from './fixture/cluster.js';
@@ -192,6 +193,44 @@ describe('synchronous standbys', () => {
     await group.leader([member, outsider]);
     const present = new Set((await session.readdir(session.root)).map((e) => e.name));
     expect(Array.from({ length: 20 }, (_, i) => `x${i}`).filter((n) => !present.has(n))).toEqual([]);
+    session.close();
+  });
+
+  it('with etcd down a standby cannot be dropped: a change it did not confirm is never answered; the leader steps down, and leads again with a smaller set when etcd is back', async () => {
+    const etcd = await Etcd.start();
+    // TTL 6: changes are admitted until 4 s after the last confirmed keepalive.
+    const group = await HaGroup.create(etcd, 2, { HA_SYNC_STANDBYS: 1, HA_LEASE_TTL: 6, HA_SYNC_TIMEOUT_MS: 500 });
+    const { leader, status: s0 } = await group.leader();
+    const standby = group.masters.find((m) => m !== leader)!;
+    await setIs(leader, [standby]);
+    // A link of our own: no re-send, no redirect; what the master answers is what we see.
+    const { conn } = await dial({ host: leader.address.host, port: leader.address.port, role: 'client', name: 'sync-test' });
+    await conn.request('register', { subdir: '/', meta: false, readonly: false, hostname: 'sync', mountpoint: '/sync' });
+    const mkdir = (name: string) => conn.request('mkdir', { cred: { uid: 0, gid: 0, groups: [0] }, parent: 1, name, mode: 0o755, umask: 0 });
+    await mkdir('before');
+
+    await etcd.kill('SIGKILL');
+    await standby.kill('SIGKILL');
+    const answer = await mkdir('unconfirmed').then(
+      () => 'answered',
+      (e: unknown) => e as Error,
+    );
+    // Not answered at all (the link closed when the leader stepped down): never OK, never a refusal.
+    expect(answer).not.toBe('answered');
+    expect(isNotLeader(answer)).toBe(false);
+    expect(conn.closed).toBe(true);
+    expect(leader.logs().some((l) => l.msg === 'cannot write the synchronous set to etcd: changes wait')).toBe(true);
+    expect((await status(leader)).role).toBe('follower');
+
+    await etcd.start();
+    const back = await until('the leader leads again', async () => {
+      const s = await status(leader);
+      return s.role === 'leader' && s.mutable && s.sync?.set.length === 0 ? s : undefined;
+    });
+    expect(back.epoch).toBe(s0.epoch);
+    expect((await syncKey(etcd, group))?.members).toEqual([]);
+    const session = await openSession({ masters: [leader.address], hostname: 'sync', mountpoint: '/sync' });
+    await session.mkdir(session.root, 'after');
     session.close();
   });
 });
