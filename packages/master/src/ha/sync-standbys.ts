@@ -79,7 +79,10 @@ export class SyncStandbys implements Service {
   /** The highest version released (answered) while leading; at election, all we held. */
   private released = 0;
   private leading = false;
-  private writing = false;
+  /** The set's writer loop while it runs: one write at a time, and a new term waits for it. */
+  private writer: Promise<void> | undefined;
+  /** Counts leaderships (and their ends): a write of an earlier one never updates a later one's state. */
+  private term = 0;
   private timer: NodeJS.Timeout | undefined;
   private readonly log: Logger;
 
@@ -105,6 +108,9 @@ export class SyncStandbys implements Service {
   async lead(): Promise<void> {
     const { election, changelog } = this.options;
     this.leading = false;
+    this.term++;
+    // A write of the previous leadership still in flight lands first, then ours over it.
+    await this.writer;
     this.inEtcd = new Set();
     this.confirmed = [];
     // Followers may have connected (and acked) since we were elected: kept, but all out.
@@ -126,6 +132,7 @@ export class SyncStandbys implements Service {
   /** This master stopped leading: a change waiting for its standbys has an unknown outcome. */
   lost(): void {
     this.leading = false;
+    this.term++;
     this.standbys.clear();
     this.inEtcd = new Set();
     this.confirmed = [];
@@ -199,7 +206,7 @@ export class SyncStandbys implements Service {
     }
     if (s.state === 'joining' && s.acked >= s.joinFrom) {
       s.state = 'in';
-      void this.writeSet();
+      this.writeSet();
     }
   }
 
@@ -209,7 +216,7 @@ export class SyncStandbys implements Service {
     s.state = 'out';
     // Another follower may take its place now, without waiting for its next ack.
     this.considerAll(s);
-    void this.writeSet();
+    this.writeSet();
     this.settle();
   }
 
@@ -219,31 +226,29 @@ export class SyncStandbys implements Service {
   }
 
   /** Writes the desired set until etcd holds it; while in flight, both old and new members are required. */
-  private async writeSet(): Promise<void> {
-    if (this.writing) return; // the running loop writes the latest desired set next
-    this.writing = true;
-    try {
-      for (;;) {
-        const want = [...this.standbys.values()].filter((s) => s.state === 'in').map((s) => s.member).sort();
-        if (!this.leading || sameMembers(want, this.confirmed)) return;
-        for (const m of want) this.inEtcd.add(m);
-        let ok = false;
-        try {
-          ok = await this.options.election.writeSyncSet(want);
-          if (!ok) return; // deposed: lost() follows from the step-down
-        } catch (err) {
-          this.log.warn({ err: (err as Error).message, want }, 'cannot write the synchronous set to etcd: changes wait');
-          await new Promise((r) => setTimeout(r, CHECK_MS));
-          continue;
-        }
-        if (!this.leading) return;
-        this.confirmed = want;
-        this.inEtcd = new Set(want);
-        this.log.info({ set: want }, 'synchronous set written');
-        this.settle();
+  private writeSet(): void {
+    // A running loop writes the latest desired set next.
+    this.writer ??= this.writeLoop().finally(() => (this.writer = undefined));
+  }
+
+  private async writeLoop(): Promise<void> {
+    const term = this.term;
+    for (;;) {
+      const want = [...this.standbys.values()].filter((s) => s.state === 'in').map((s) => s.member).sort();
+      if (!this.leading || term !== this.term || sameMembers(want, this.confirmed)) return;
+      for (const m of want) this.inEtcd.add(m);
+      try {
+        if (!(await this.options.election.writeSyncSet(want))) return; // deposed: lost() follows from the step-down
+      } catch (err) {
+        this.log.warn({ err: (err as Error).message, want }, 'cannot write the synchronous set to etcd: changes wait');
+        await new Promise((r) => setTimeout(r, CHECK_MS));
+        continue;
       }
-    } finally {
-      this.writing = false;
+      if (!this.leading || term !== this.term) return;
+      this.confirmed = want;
+      this.inEtcd = new Set(want);
+      this.log.info({ set: want }, 'synchronous set written');
+      this.settle();
     }
   }
 
