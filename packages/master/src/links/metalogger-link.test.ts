@@ -47,6 +47,11 @@ async function appendDurably(changelog: Changelog, n: number): Promise<void> {
 }
 
 describe('metalogger link', () => {
+  it('refuses mlAck from a metalogger: only a shadow master is a synchronous standby', async () => {
+    const { conn } = await setup();
+    await expect(conn.request('mlAck', { member: '127.0.0.1:9421', version: 1 })).rejects.toMatchObject({ code: 'EPERM' });
+  });
+
   it('streams durable entries in order, in batches bounded by maxBytes, with no gap', async () => {
     const { changelog, conn } = await setup();
     await appendDurably(changelog, 500);
