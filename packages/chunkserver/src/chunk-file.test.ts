@@ -5,6 +5,7 @@ import { BLOCK_SIZE, CHUNK_SIZE, Status } from '@tsmfs/protocol';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CHUNK_HEADER_SIZE, ChunkCrcError, ChunkDamagedError, ChunkFile, chunkFileName, parseChunkFileName } from './chunk-file.js';
+import { INLINE_READ_MAX, InlineReads } from './inline-reads.js';
 
 let dir: string;
 beforeAll(async () => {
@@ -34,7 +35,7 @@ function pattern(seed: number, length: number): Buffer {
 type Op =
   | { op: 'write'; offset: number; length: number; seed: number }
   | { op: 'truncate'; length: number }
-  | { op: 'read'; offset: number; length: number }
+  | { op: 'read'; offset: number; length: number; inline: boolean }
   | { op: 'reopen' };
 
 // Offsets cluster near block boundaries and near the end of the chunk, where the
@@ -48,7 +49,7 @@ const size = fc.oneof(fc.integer({ min: 0, max: 300 }), fc.integer({ min: 0, max
 const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 4, arbitrary: fc.record({ op: fc.constant('write' as const), offset: position, length: size, seed: fc.integer() }) },
   { weight: 2, arbitrary: fc.record({ op: fc.constant('truncate' as const), length: position }) },
-  { weight: 3, arbitrary: fc.record({ op: fc.constant('read' as const), offset: position, length: size }) },
+  { weight: 3, arbitrary: fc.record({ op: fc.constant('read' as const), offset: position, length: size, inline: fc.boolean() }) },
   { weight: 1, arbitrary: fc.constant({ op: 'reopen' as const }) },
 );
 
@@ -106,7 +107,8 @@ describe('chunk file', () => {
               model.truncate(o.length);
             } else if (o.op === 'read') {
               const [offset, length] = clip(o.offset, o.length);
-              expect((await file.read(offset, length)).equals(model.read(offset, length))).toBe(true);
+              // Half the reads on the event loop (readSync), as a chunkserver does small ones.
+              expect((await file.read(offset, length, undefined, o.inline ? new InlineReads() : undefined)).equals(model.read(offset, length))).toBe(true);
             } else {
               await file.close();
               file = await ChunkFile.open(path, id, 1);
@@ -124,7 +126,10 @@ describe('chunk file', () => {
     );
   });
 
-  it('a flipped byte on disk fails reads of its block with EIO; other blocks still read', async () => {
+  it.each([
+    ['in the thread pool', () => undefined],
+    ['on the event loop', () => new InlineReads()],
+  ])('a flipped byte on disk fails reads of its block with EIO; other blocks still read (%s)', async (_, inline) => {
     const { path, id } = freshPath();
     const file = await ChunkFile.create(path, id, 1);
     const data = pattern(42, 4 * BLOCK_SIZE + 1000);
@@ -140,19 +145,52 @@ describe('chunk file', () => {
     await fh.close();
 
     const reopened = await ChunkFile.open(path, id, 1);
-    const err = await reopened.read(2 * BLOCK_SIZE + 10, 10).catch((e: unknown) => e);
+    const err = await reopened.read(2 * BLOCK_SIZE + 10, 10, undefined, inline()).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ChunkCrcError);
     expect(err).toMatchObject({ status: Status.EIO, block: 2, chunkId: id, version: 1 });
     // A read spanning the damaged block fails too; reads that do not touch it succeed.
-    await expect(reopened.read(BLOCK_SIZE, 2 * BLOCK_SIZE)).rejects.toMatchObject({ block: 2 });
-    expect((await reopened.read(0, 2 * BLOCK_SIZE)).equals(data.subarray(0, 2 * BLOCK_SIZE))).toBe(true);
-    expect((await reopened.read(3 * BLOCK_SIZE, BLOCK_SIZE + 1000)).equals(data.subarray(3 * BLOCK_SIZE))).toBe(true);
+    await expect(reopened.read(BLOCK_SIZE, 2 * BLOCK_SIZE, undefined, inline())).rejects.toMatchObject({ block: 2 });
+    await expect(reopened.read(2 * BLOCK_SIZE + BLOCK_SIZE - 1, 2, undefined, inline())).rejects.toMatchObject({ block: 2 });
+    expect((await reopened.read(0, 2 * BLOCK_SIZE, undefined, inline())).equals(data.subarray(0, 2 * BLOCK_SIZE))).toBe(true);
+    expect((await reopened.read(BLOCK_SIZE + 5, 4096, undefined, inline())).equals(data.subarray(BLOCK_SIZE + 5, BLOCK_SIZE + 5 + 4096))).toBe(true);
+    expect((await reopened.read(3 * BLOCK_SIZE, BLOCK_SIZE + 1000, undefined, inline())).equals(data.subarray(3 * BLOCK_SIZE))).toBe(true);
     // A partial write into the damaged block must not bless the damage with a fresh CRC.
     await expect(reopened.write(2 * BLOCK_SIZE + 5, Buffer.from('x'))).rejects.toBeInstanceOf(ChunkCrcError);
     // Overwriting the whole block repairs it.
     await reopened.write(2 * BLOCK_SIZE, data.subarray(2 * BLOCK_SIZE, 3 * BLOCK_SIZE));
     expect((await reopened.read(0, data.length)).equals(data)).toBe(true);
     await reopened.remove();
+  });
+
+  it('a file cut short under an open chunk fails a read on the event loop with EIO for the missing block', async () => {
+    const { path, id } = freshPath();
+    const file = await ChunkFile.create(path, id, 1);
+    const data = pattern(5, 3 * BLOCK_SIZE);
+    await file.write(0, data);
+    await file.flush();
+    const fh = await open(path, 'r+');
+    await fh.truncate(CHUNK_HEADER_SIZE + BLOCK_SIZE + 100);
+    await fh.close();
+    const inline = new InlineReads();
+    await expect(file.read(2 * BLOCK_SIZE + 10, 4096, undefined, inline)).rejects.toMatchObject({ status: Status.EIO, block: 2 });
+    expect((await file.read(10, 4096, undefined, inline)).equals(data.subarray(10, 4106))).toBe(true);
+    await file.remove();
+  });
+
+  it('a disk whose read on the event loop was slow reads in the thread pool for a while, small reads only', () => {
+    let now = 0;
+    const inline = new InlineReads(() => now);
+    expect(inline.allows(BLOCK_SIZE)).toBe(true);
+    expect(inline.allows(INLINE_READ_MAX + 1)).toBe(false);
+    inline.took(0.5);
+    expect(inline.allows(BLOCK_SIZE)).toBe(true);
+    inline.took(8); // a seek
+    expect(inline.slow).toBe(1);
+    expect(inline.allows(BLOCK_SIZE)).toBe(false);
+    now += 1999;
+    expect(inline.allows(BLOCK_SIZE)).toBe(false);
+    now += 1;
+    expect(inline.allows(BLOCK_SIZE)).toBe(true);
   });
 
   it('refuses a damaged header, a foreign file and a file shorter than its header says', async () => {

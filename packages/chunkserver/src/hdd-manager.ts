@@ -5,6 +5,7 @@ import type { Logger, Service } from '@tsmfs/daemon';
 import { BLOCK_SIZE, type ChunkRef, Status, TsmfsError, fail } from '@tsmfs/protocol';
 import { ChunkDamagedError, ChunkFile, chunkFileName, parseChunkFileName } from './chunk-file.js';
 import type { DiskSpec } from './hdd-config.js';
+import { InlineReads } from './inline-reads.js';
 
 /**
  * A file every disk in service carries at its root. Its absence means the disk is not
@@ -64,6 +65,8 @@ export class Disk {
   avail: number | undefined;
   /** Bytes reserved by creations since the statfs in progress started (subtracted once it lands). */
   reservedSinceMeasure = 0;
+  /** Whether this disk's small reads run on the event loop (it answers them from the page cache). */
+  readonly inline = new InlineReads();
   constructor(readonly spec: DiskSpec) {}
   get path(): string {
     return this.spec.path;
@@ -624,7 +627,7 @@ export class ChunkHandle {
   }
 
   read(offset: number, length: number, crcs?: number[]): Promise<Buffer> {
-    return this.run(() => this.file.read(offset, length, crcs));
+    return this.run(() => this.file.read(offset, length, crcs, this.disk.inline));
   }
   write(offset: number, data: Uint8Array): Promise<void> {
     return this.run(() => this.file.write(offset, data));
