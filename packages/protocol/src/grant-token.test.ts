@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { GRANT_TOKEN_SIZE, type GrantClaims, type GrantMode, checkGrantToken, signGrantToken } from './grant-token.js';
+import { GRANT_TOKEN_SIZE, type GrantClaims, type GrantMode, GrantVerifier, checkGrantToken, signGrantToken } from './grant-token.js';
 import { Status } from './status.js';
 
 const claimsArb = fc.record({
@@ -69,5 +69,53 @@ describe('grant tokens', () => {
     const c = { chunkId: 1, version: 1, mode: 'read' as const };
     expect(statusOf(() => checkGrantToken(randomBytes(32), undefined, c, 0))).toBe(Status.EKEYREJECTED);
     expect(statusOf(() => checkGrantToken(undefined, signGrantToken(randomBytes(32), { ...c, expiresMs: 1 }), c, 0))).toBe(Status.EKEYREJECTED);
+  });
+
+  describe('a verifier that remembers authentic tokens', () => {
+    const c = { chunkId: 7, version: 3, mode: 'read' as const };
+    const setUp = () => {
+      let now = 1_000_000;
+      const v = new GrantVerifier(() => now);
+      const key = randomBytes(32);
+      v.set(key, 0);
+      return { v, key, advance: (ms: number) => (now += ms), token: signGrantToken(key, { ...c, expiresMs: now + 1000 }) };
+    };
+
+    it('still checks the claims and the expiry of a token it has seen', () => {
+      const { v, token, advance } = setUp();
+      expect(statusOf(() => v.check(token, c))).toBe(Status.OK);
+      expect(statusOf(() => v.check(token, c))).toBe(Status.OK);
+      // Remembered as authentic, not as good for anything: another chunk, version or mode is refused.
+      expect(statusOf(() => v.check(token, { ...c, chunkId: 8 }))).toBe(Status.EKEYREJECTED);
+      expect(statusOf(() => v.check(token, { ...c, version: 4 }))).toBe(Status.EKEYREJECTED);
+      expect(statusOf(() => v.check(token, { ...c, mode: 'write' }))).toBe(Status.EKEYREJECTED);
+      advance(1001);
+      expect(statusOf(() => v.check(token, c))).toBe(Status.EKEYEXPIRED);
+    });
+
+    it('refuses a tampered copy of a remembered token, and forgets every token when the key changes', () => {
+      const { v, token } = setUp();
+      expect(statusOf(() => v.check(token, c))).toBe(Status.OK);
+      for (let at = 0; at < GRANT_TOKEN_SIZE; at++) {
+        const tampered = Buffer.from(token);
+        tampered[at]! ^= 1;
+        expect(statusOf(() => v.check(tampered, c))).toBe(Status.EKEYREJECTED);
+      }
+      // The same bytes inside a larger buffer are the same token.
+      const framed = Buffer.concat([Buffer.of(9, 9), token, Buffer.of(9)]).subarray(2, 2 + GRANT_TOKEN_SIZE);
+      expect(statusOf(() => v.check(framed, c))).toBe(Status.OK);
+      v.set(randomBytes(32), 0);
+      expect(statusOf(() => v.check(token, c))).toBe(Status.EKEYREJECTED);
+      v.set(undefined, 0);
+      expect(statusOf(() => v.check(token, c))).toBe(Status.EKEYREJECTED);
+    });
+
+    it('stays bounded: a token pushed out by thousands of others is checked again, and still passes', () => {
+      const { v, key, token } = setUp();
+      expect(statusOf(() => v.check(token, c))).toBe(Status.OK);
+      for (let i = 0; i < 5000; i++) v.check(signGrantToken(key, { ...c, chunkId: 100 + i, expiresMs: 2_000_000 }), { ...c, chunkId: 100 + i });
+      expect(statusOf(() => v.check(token, c))).toBe(Status.OK);
+      expect(statusOf(() => v.check(token, { ...c, version: 9 }))).toBe(Status.EKEYREJECTED);
+    });
   });
 });
