@@ -179,7 +179,7 @@ describe('chunk file', () => {
 
   it('a disk whose read on the event loop was slow reads in the thread pool for a while, small reads only', () => {
     let now = 0;
-    const inline = new InlineReads(() => now);
+    const inline = new InlineReads(undefined, () => now);
     expect(inline.allows(BLOCK_SIZE)).toBe(true);
     expect(inline.allows(INLINE_READ_MAX + 1)).toBe(false);
     inline.took(0.5);

@@ -54,6 +54,8 @@ export interface HddManagerOptions {
   progressIntervalMs?: number;
   /** Milliseconds between two measurements of every disk's free space (placement works from them). */
   spaceRefreshMs?: number;
+  /** A small read on the event loop slower than this sends the disk's small reads to the thread pool for a while (inline-reads.ts). */
+  inlineReadSlowMs?: number;
 }
 
 /** One configured disk (exported for types only; HddManager owns every instance). */
@@ -66,8 +68,13 @@ export class Disk {
   /** Bytes reserved by creations since the statfs in progress started (subtracted once it lands). */
   reservedSinceMeasure = 0;
   /** Whether this disk's small reads run on the event loop (it answers them from the page cache). */
-  readonly inline = new InlineReads();
-  constructor(readonly spec: DiskSpec) {}
+  readonly inline: InlineReads;
+  constructor(
+    readonly spec: DiskSpec,
+    inlineReadSlowMs?: number,
+  ) {
+    this.inline = new InlineReads(inlineReadSlowMs);
+  }
   get path(): string {
     return this.spec.path;
   }
@@ -132,7 +139,7 @@ export class HddManager extends EventEmitter<HddEvents> implements Service {
 
   constructor(private readonly options: HddManagerOptions) {
     super();
-    this.disks = options.disks.map((d) => new Disk(d));
+    this.disks = options.disks.map((d) => new Disk(d, options.inlineReadSlowMs));
     this.log = options.log.child({ component: 'hdd' });
   }
 

@@ -4,7 +4,7 @@
  */
 export const INLINE_READ_MAX = 2 * 64 * 1024;
 /** A read on the event loop slower than this was answered by the device, not the page cache. */
-const INLINE_SLOW_MS = 3;
+export const INLINE_SLOW_MS = 3;
 /** How long a disk's small reads then go back to the thread pool before one is tried inline again. */
 const INLINE_PAUSE_MS = 2_000;
 
@@ -23,7 +23,11 @@ export class InlineReads {
   /** Reads that were slow (how often the disk went back to the thread pool). */
   slow = 0;
 
-  constructor(private readonly now: () => number = () => performance.now()) {}
+  constructor(
+    /** Slower than this, a read was the device's (tests under strace, where every syscall is slow, pass Infinity). */
+    private readonly slowMs = INLINE_SLOW_MS,
+    private readonly now: () => number = () => performance.now(),
+  ) {}
 
   /** Whether a read of `bytes` may run on the event loop now. */
   allows(bytes: number): boolean {
@@ -32,7 +36,7 @@ export class InlineReads {
 
   /** A read done on the event loop took `ms`. */
   took(ms: number): void {
-    if (ms <= INLINE_SLOW_MS) return;
+    if (ms <= this.slowMs) return;
     this.slow++;
     this.pausedUntil = this.now() + INLINE_PAUSE_MS;
   }
