@@ -32,6 +32,7 @@ const opts = new Command('bench-read-path')
   .option('--seconds <n>', 'fio run time', '5')
   .option('--mix', "also the compare benchmark's fio mix (4 jobs, 4 KiB randrw 70/30, O_DIRECT)")
   .option('--small <n>', 'also write n files of 4 KiB, drop the caches and read them (open + read + release)')
+  .option('--save-mode <m>', "the master's CHANGELOG_SAVE_MODE (default: the master's)")
   .option('--cpu-prof <dir>', 'write CPU profiles of every daemon and the mount (node --cpu-prof) there')
   .parse()
   .opts();
@@ -98,7 +99,8 @@ async function main() {
   let cluster;
   try {
     if (opts.cpuProf) settings.nodeFlags = ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProf}`];
-    cluster = await startDataCluster(dir, { csConfig: { HDD_TEST_FREQ: 0 } });
+    const masterConfig = opts.saveMode === undefined ? {} : { CHANGELOG_SAVE_MODE: opts.saveMode };
+    cluster = await startDataCluster(dir, { masterConfig, csConfig: { HDD_TEST_FREQ: 0 } });
     const mnt = await mountCluster(cluster, join(dir, 'mnt'));
     const mountPid = cluster.mounts[0].pid;
     const file = join(mnt, 'rand');
