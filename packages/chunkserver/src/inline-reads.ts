@@ -7,19 +7,24 @@ export const INLINE_READ_MAX = 2 * 64 * 1024;
 export const INLINE_SLOW_MS = 3;
 /** How long a disk's small reads then go back to the thread pool before one is tried inline again. */
 const INLINE_PAUSE_MS = 2_000;
+/** A second slow read this soon after the first is the device's; a lone one may be the scheduler's. */
+const INLINE_CONFIRM_MS = 1_000;
 
 /**
  * Whether a disk's small reads run on the event loop. A read through fs/promises goes to
  * libuv's thread pool and back: two thread wake-ups per read, which on a busy machine
  * cost more than the read itself (a 64 KiB pread from the page cache takes tens of µs;
  * each wake-up waits for a CPU). A chunkserver's hot blocks sit in the page cache, so a
- * small read is done synchronously — until one takes longer than the page cache would
- * (a disk seek), which would stall every other link of this process meanwhile: the
- * disk's small reads then go to the thread pool for INLINE_PAUSE_MS, and the next try
- * costs at most one such stall (one per INLINE_PAUSE_MS on a disk whose reads all seek).
+ * small read is done synchronously — until reads take longer than the page cache would
+ * (disk seeks), which would stall every other link of this process meanwhile: two such
+ * reads within INLINE_CONFIRM_MS send the disk's small reads to the thread pool for
+ * INLINE_PAUSE_MS, and the next tries cost at most two stalls per INLINE_PAUSE_MS on a
+ * disk whose reads all seek. One slow read alone is not enough: on a loaded machine a
+ * page-cache read preempted mid-way took > 3 ms about once in 8,000 reads (load 9).
  */
 export class InlineReads {
   private pausedUntil = 0;
+  private lastSlow = -Infinity;
   /** Reads that were slow (how often the disk went back to the thread pool). */
   slow = 0;
 
@@ -38,6 +43,8 @@ export class InlineReads {
   took(ms: number): void {
     if (ms <= this.slowMs) return;
     this.slow++;
-    this.pausedUntil = this.now() + INLINE_PAUSE_MS;
+    const now = this.now();
+    if (now - this.lastSlow <= INLINE_CONFIRM_MS) this.pausedUntil = now + INLINE_PAUSE_MS;
+    this.lastSlow = now;
   }
 }
