@@ -53,7 +53,10 @@ async function main() {
     // A fixed HA_CLUSTER_NAME: started again on the same folder, the group finds its keys.
     ha = { etcd, hosts: HA_HOSTS, clusterName: 'local' };
   }
-  const cluster = await Cluster.create({ dir, ports, logDir, ha });
+  // With a group, one synchronous standby: a change is answered once a second master has
+  // it, so that killing the leader loses nothing acknowledged (docs/ha.md).
+  const master = ha ? { config: { HA_SYNC_STANDBYS: 1 } } : undefined;
+  const cluster = await Cluster.create({ dir, ports, logDir, ha, master });
   for (const m of cluster.masters) {
     console.log(`  ${m.name.padEnd(14)} ${m.host}:${ports.matocl} (clients), ${m.httpUrl}/, data in ${m.dataPath}`);
   }

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { alive, childPids, fuseUnmount, isMounted } from '@tsmfs/launcher';
 import { describe, expect, it } from 'vitest';
 import { DaemonProcess, REPO_ROOT, makeTempDir } from './fixture/cluster.js';
+import { sh } from './fixture/mount-shell.js';
 import { until } from './fixture/poll.js';
 
 const HOSTS = ['127.0.0.1', '127.0.0.2', '127.0.0.3'];
@@ -48,6 +49,17 @@ describe('npm start -- --ha', () => {
       const leader = before.findIndex((r) => r.role === 'leader');
 
       await writeFile(join(mnt, 'before'), 'kept\n');
+      // tsmfs-cli -SIN on a follower shows the group as its leader sees it: one synchronous
+      // standby, in the set once it has acked.
+      const follower = HOSTS[before.findIndex((r) => r.role === 'follower')]!;
+      const sin = await until('the standby in the synchronous set', async () => {
+        const out = (await sh(`node ${join(REPO_ROOT, 'packages/cli/dist/bin/tsmfs-cli.js')} -H ${follower} -P ${base + 6} -SIN`)).stdout;
+        return /set in etcd: 127\.0\.0\.\d:/.test(out) ? out : undefined;
+      });
+      expect(sin).toContain('HA group');
+      expect(sin).toMatch(new RegExp(`leader\\s+${HOSTS[leader]!.replaceAll('.', '\\.')}:${base + 2}`));
+      expect(sin).toMatch(/synchronous standbys\s+1 wanted/);
+      expect(sin).toMatch(/follower\s+acked version\s+behind\s+state\s+link/);
       const leaderPid = pidOf(childPids(script.pid), join(dir, `mfsmaster-m${leader + 1}.cfg`));
       expect(leaderPid).toBeDefined();
       process.kill(leaderPid!, 'SIGKILL');

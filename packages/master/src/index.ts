@@ -10,3 +10,4 @@ export { Namespace } from './metadata/namespace.js';
 export { createEmptyMetadata } from './metadata/metadata.js';
 export type { ChunkserverView, DiskView, ExportView, HealthView, InfoView, SessionView } from './http/cluster-view.js';
 export type { Sample } from './http/history.js';
+export type { GroupStatus } from './ha/ha-status.js';

@@ -12,6 +12,11 @@ export class AdminClient {
     private readonly timeoutMs = 10_000,
   ) {}
 
+  /** The same client for another master (the leader of this one's HA group). */
+  at(host: string, port: number): AdminClient {
+    return new AdminClient(host, port, this.timeoutMs);
+  }
+
   async get<T>(path: string): Promise<T> {
     const url = `http://${this.host.includes(':') ? `[${this.host}]` : this.host}:${this.port}${path}`;
     let res: Response;

@@ -1,4 +1,4 @@
-import type { ChunkserverView, DiskView, ExportView, HealthView, InfoView, SessionView } from '@tsmfs/master';
+import type { ChunkserverView, DiskView, ExportView, GroupStatus, HealthView, InfoView, SessionView } from '@tsmfs/master';
 import type { AdminClient } from './admin-client.js';
 import { bytes, textTable } from './text-table.js';
 
@@ -7,15 +7,55 @@ export interface Section<T = unknown> {
   code: string;
   title: string;
   path: string;
+  /** How the document is fetched, when it is more than GET `path`. */
+  load?: (client: AdminClient) => Promise<T>;
   text: (data: T, plain: boolean) => string;
 }
 
 const pct = (used: number, total: number) => (total > 0 ? `${((100 * used) / total).toFixed(1)}%` : '-');
 
-const info: Section<InfoView> = {
+/** -SIN's document: the master's figures and, for an HA group, the group as its leader sees it. */
+type InfoWithGroup = InfoView & { group: GroupStatus; leaderGroup?: GroupStatus };
+
+/** The group as `status` (one master's /api/status) and its leader's see it; '' for a lone master. */
+function groupText(g: GroupStatus, leader: GroupStatus | undefined): string {
+  if (g.role === 'alone') return '';
+  const lead = leader ?? (g.role === 'leader' ? g : undefined);
+  const rows: (string | number)[][] = [
+    ['HA group', g.cluster ?? '-'],
+    ['this master', `${g.self.client} (${g.role})`],
+    ['leader', g.leader ? `${g.leader.client} (http ${g.leader.http})` : 'none (election under way)'],
+    ['epoch', g.epoch],
+    ['failovers seen', g.failovers],
+  ];
+  if (g.follower) rows.push(['applied / leader version (lag)', `${g.follower.appliedVersion} / ${g.follower.leaderVersion} (${g.follower.lag})`]);
+  const sync = lead?.sync;
+  rows.push(['synchronous standbys', sync ? `${sync.standbys} wanted; set in etcd: ${sync.set.length ? sync.set.join(', ') : '(empty)'}` : '0 (asynchronous failover)']);
+  let out = `\n${textTable(['group', 'value'], rows)}`;
+  if (sync && sync.followers.length) {
+    const version = lead!.metadataVersion;
+    out += `\n\n${textTable(
+      ['follower', 'acked version', 'behind', 'state', 'link'],
+      sync.followers.map((f) => [f.member, f.acked, Math.max(0, version - f.acked), f.state, f.connected ? 'up' : 'down']),
+    )}`;
+  }
+  return out;
+}
+
+const info: Section<InfoWithGroup> = {
   code: 'IN',
   title: 'master info',
   path: '/api/v1/info',
+  load: async (client) => {
+    const [i, group] = await Promise.all([client.get<InfoView>('/api/v1/info'), client.get<GroupStatus>('/api/status')]);
+    // A follower's view of the group is partial: the leader knows the standbys.
+    let leaderGroup: GroupStatus | undefined;
+    if (group.role === 'follower' && group.leader) {
+      const [host, port] = splitHostPort(group.leader.http);
+      leaderGroup = await client.at(host, port).get<GroupStatus>('/api/status').catch(() => undefined);
+    }
+    return { ...i, group, leaderGroup };
+  },
   text: (i, plain) =>
     textTable(
       ['item', 'value'],
@@ -38,8 +78,14 @@ const info: Section<InfoView> = {
         ['chunks lost / under goal / over goal', `${i.health.lost} / ${i.health.underGoal} / ${i.health.overGoal}`],
         ['memory (rss / heap used)', `${bytes(i.memory.rss, plain)} / ${bytes(i.memory.heapUsed, plain)}`],
       ],
-    ),
+    ) + groupText(i.group, i.leaderGroup),
 };
+
+/** "HOST:PORT" or "[V6]:PORT". */
+function splitHostPort(hp: string): [string, number] {
+  const at = hp.lastIndexOf(':');
+  return [hp.slice(0, at).replace(/^\[|\]$/g, ''), Number(hp.slice(at + 1))];
+}
 
 const chunkservers: Section<ChunkserverView[]> = {
   code: 'CS',
@@ -103,6 +149,6 @@ export function sectionByCode(code: string): Section<any> | undefined {
 }
 
 export async function fetchSections(client: AdminClient, sections: readonly Section<any>[]): Promise<Record<string, unknown>> {
-  const docs = await Promise.all(sections.map((s) => client.get(s.path)));
+  const docs = await Promise.all(sections.map((s) => (s.load ? s.load(client) : client.get(s.path))));
   return Object.fromEntries(sections.map((s, i) => [s.code, docs[i]]));
 }
