@@ -4,8 +4,11 @@
 // directory, N stats of them right after (warm), an `ls -l` of the directory, N stats
 // again after the kernel's and mount's 1 s timeouts have passed (what leases keep local).
 // For each step: ops/s, the mount's FUSE requests per op (its .stats counters) and the
-// master's requests per op (tsmfs_master_requests_total). `--lease-time 0` turns leases
-// off (LEASE_TIME = 0). Run the same file from another checkout for before/after.
+// master's requests per op (tsmfs_master_requests_total) with the master's own time per
+// request (arrival to reply, durable changelog included: tsmfs_master_request_duration_seconds).
+// Then N renames, N unlinks, N mkdirs and N rmdirs in that directory, counted the same way.
+// `--lease-time 0` turns leases off (LEASE_TIME = 0). Run the same file from another
+// checkout for before/after.
 // JSON on stdout, progress on stderr.
 import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -19,13 +22,16 @@ import { runFsOps } from './lib/fs-ops.js';
 const opts = new Command('bench-leases')
   .option('--files <n>', 'files created, then stated', '5000')
   .option('--lease-time <s>', 'LEASE_TIME of the master (default: the master\'s default; 0 = no leases)')
+  .option('--save-mode <m>', 'CHANGELOG_SAVE_MODE of the master (default: the master\'s default)')
   .parse()
   .opts();
 const N = Number(opts.files);
 const progress = (m) => process.stderr.write(`[bench leases] ${m}\n`);
 
 const dir = mkdtempSync(join(tmpdir(), 'tsmfs-bench-leases-'));
-const masterConfig = opts.leaseTime === undefined ? {} : { LEASE_TIME: Number(opts.leaseTime) };
+const masterConfig = {};
+if (opts.leaseTime !== undefined) masterConfig.LEASE_TIME = Number(opts.leaseTime);
+if (opts.saveMode !== undefined) masterConfig.CHANGELOG_SAVE_MODE = Number(opts.saveMode);
 let cluster;
 try {
   cluster = await startDataCluster(dir, { chunkservers: 1, masterConfig });
@@ -36,6 +42,7 @@ try {
     const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
     const out = {};
     for (const m of text.matchAll(/^tsmfs_master_requests_total\{op="(\w+)",status="\w+"\} (\d+)/gm)) out[m[1]] = (out[m[1]] ?? 0) + Number(m[2]);
+    for (const m of text.matchAll(/^tsmfs_master_request_duration_seconds_sum\{op="(\w+)"\} ([\d.e+-]+)/gm)) out[`${m[1]}_ms`] = Number(m[2]) * 1000;
     return out;
   };
   const fuseCounts = () => {
@@ -46,13 +53,17 @@ try {
   const delta = (a, b) => Object.fromEntries(Object.keys(b).map((k) => [k, (b[k] - (a[k] ?? 0)) / N]).filter(([, v]) => v > 0));
   const d = join(mnt, 'd');
   mkdirSync(d);
-  const results = { files: N, leaseTime: opts.leaseTime ?? 'default' };
+  const results = { files: N, leaseTime: opts.leaseTime ?? 'default', saveMode: opts.saveMode ?? 'default' };
   const step = async (name, run) => {
     progress(name);
     const [m0, f0] = [await masterCounts(), fuseCounts()];
     const seconds = await run();
     const [m1, f1] = [await masterCounts(), fuseCounts()];
-    results[name] = { perSecond: Math.round(N / seconds), seconds: Number(seconds.toFixed(3)), masterPerOp: delta(m0, m1), fusePerOp: delta(f0, f1) };
+    const master = delta(m0, m1);
+    // The master's time per request of each kind, ms (not per operation).
+    const masterMs = Object.fromEntries(Object.keys(master).filter((k) => k.endsWith('_ms')).map((k) => [k.slice(0, -3), Number((master[k] / master[k.slice(0, -3)]).toFixed(3))]));
+    const masterPerOp = Object.fromEntries(Object.entries(master).filter(([k]) => !k.endsWith('_ms')));
+    results[name] = { perSecond: Math.round(N / seconds), seconds: Number(seconds.toFixed(3)), masterPerOp, masterMsPerRequest: masterMs, fusePerOp: delta(f0, f1) };
   };
   await step('create', () => runFsOps([{ op: 'create', dir: d, n: N }]));
   await step('stat', () => runFsOps([{ op: 'stat', dir: d, n: N }]));
@@ -64,6 +75,10 @@ try {
   // Past the kernel's and the mount's own 1 s timeouts, inside the lease time.
   await new Promise((r) => setTimeout(r, 2500));
   await step('stat_after_2s', () => runFsOps([{ op: 'stat', dir: d, n: N }]));
+  await step('rename', () => runFsOps([{ op: 'rename', dir: d, n: N, to: 'g' }]));
+  await step('unlink', () => runFsOps([{ op: 'unlink', dir: d, n: N, prefix: 'g' }]));
+  await step('mkdir', () => runFsOps([{ op: 'mkdir', dir: d, fanout: [N] }]));
+  await step('rmdir', () => runFsOps([{ op: 'rmdir', dir: d, fanout: [N] }]));
   console.log(JSON.stringify(results, null, 2));
 } finally {
   if (cluster) await stopCluster(cluster);

@@ -72,6 +72,16 @@ export interface CallOptions {
   cred?: Cred;
 }
 
+/** Options of a change of names (mknod, mkdir, symlink, link, unlink, rmdir, rename). */
+export interface ChangeOptions extends CallOptions {
+  /**
+   * Given the changed directories' attributes as of right after the change (its parent,
+   * a rename's two), when the master sent them (not an older master, nor a re-sent
+   * request resolved by looking): what a getattr sent right behind it would answer.
+   */
+  onParents?: (attrs: Attr[]) => void;
+}
+
 /** Counters of the reconnect machinery, for tests and the mount's stats file. */
 export interface SessionStats {
   /** Links re-established after a loss. */
@@ -295,11 +305,12 @@ export class MasterSession extends EventEmitter<SessionEvents> {
     type: Request<'mknod'>['type'],
     mode: number,
     rdev = 0,
-    o?: CallOptions & { umask?: number; open?: number },
+    o?: ChangeOptions & { umask?: number; open?: number },
   ): Promise<Attr> {
     const body: Request<'mknod'> = { cred: this.credOf(o), parent, name, type, mode, umask: o?.umask ?? this.umask, rdev };
     if (o?.open !== undefined) body.open = o.open;
     const reply = await this.call('mknod', body);
+    parentsOf(reply, o);
     // An older master ignores `open` (and a re-sent mknod resolved from EEXIST says nothing
     // of it): open it the usual way. Counted twice at worst, which only keeps an unlinked
     // file sustained until this session ends; never counted zero times.
@@ -312,37 +323,37 @@ export class MasterSession extends EventEmitter<SessionEvents> {
    * this session in the same round trip, as open(2) with O_CREAT: `openedFile` then wraps
    * it; without, opening it is the caller's next step.
    */
-  create(parent: number, name: string, mode = 0o644, o?: CallOptions & { umask?: number; open?: number }): Promise<Attr> {
+  create(parent: number, name: string, mode = 0o644, o?: ChangeOptions & { umask?: number; open?: number }): Promise<Attr> {
     return this.mknod(parent, name, 'file', mode, 0, o);
   }
 
-  async mkdir(parent: number, name: string, mode = 0o755, o?: CallOptions & { umask?: number }): Promise<Attr> {
-    return (await this.call('mkdir', { cred: this.credOf(o), parent, name, mode, umask: o?.umask ?? this.umask })).attr;
+  async mkdir(parent: number, name: string, mode = 0o755, o?: ChangeOptions & { umask?: number }): Promise<Attr> {
+    return parentsOf(await this.call('mkdir', { cred: this.credOf(o), parent, name, mode, umask: o?.umask ?? this.umask }), o).attr;
   }
 
-  async symlink(parent: number, name: string, target: string, o?: CallOptions): Promise<Attr> {
-    return (await this.call('symlink', { cred: this.credOf(o), parent, name, target })).attr;
+  async symlink(parent: number, name: string, target: string, o?: ChangeOptions): Promise<Attr> {
+    return parentsOf(await this.call('symlink', { cred: this.credOf(o), parent, name, target }), o).attr;
   }
 
   async readlink(inode: number): Promise<string> {
     return (await this.call('readlink', { inode })).target;
   }
 
-  async link(inode: number, parent: number, name: string, o?: CallOptions): Promise<Attr> {
-    return (await this.call('link', { cred: this.credOf(o), inode, parent, name })).attr;
+  async link(inode: number, parent: number, name: string, o?: ChangeOptions): Promise<Attr> {
+    return parentsOf(await this.call('link', { cred: this.credOf(o), inode, parent, name }), o).attr;
   }
 
-  async unlink(parent: number, name: string, o?: CallOptions): Promise<void> {
-    await this.call('unlink', { cred: this.credOf(o), parent, name });
+  async unlink(parent: number, name: string, o?: ChangeOptions): Promise<void> {
+    parentsOf(await this.call('unlink', { cred: this.credOf(o), parent, name }), o);
   }
 
-  async rmdir(parent: number, name: string, o?: CallOptions): Promise<void> {
-    await this.call('rmdir', { cred: this.credOf(o), parent, name });
+  async rmdir(parent: number, name: string, o?: ChangeOptions): Promise<void> {
+    parentsOf(await this.call('rmdir', { cred: this.credOf(o), parent, name }), o);
   }
 
   /** `flags`: renameat2's RENAME_NOREPLACE (1) / RENAME_EXCHANGE (2). */
-  async rename(parent: number, name: string, newParent: number, newName: string, flags = 0, o?: CallOptions): Promise<void> {
-    await this.call('rename', { cred: this.credOf(o), parent, name, newParent, newName, flags });
+  async rename(parent: number, name: string, newParent: number, newName: string, flags = 0, o?: ChangeOptions): Promise<void> {
+    parentsOf(await this.call('rename', { cred: this.credOf(o), parent, name, newParent, newName, flags }), o);
   }
 
   /** Every entry of a directory, all pages. */
@@ -690,4 +701,10 @@ async function connect(
 
 function sameAddress(a: Address, b: Address): boolean {
   return a.host === b.host && a.port === b.port;
+}
+
+/** Hands a change's reply's directory attributes to the caller that asked for them; returns the reply. */
+function parentsOf<R extends { parents?: Attr[] }>(reply: R, o: ChangeOptions | undefined): R {
+  if (reply.parents && o?.onParents) o.onParents(reply.parents);
+  return reply;
 }

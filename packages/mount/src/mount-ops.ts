@@ -94,10 +94,11 @@ export class MountOps implements LowLevelOps {
   private readonly parents = new Map<number, number>();
   private readonly groups = new LRUCache<number, number[]>({ max: 4096, ttl: 1000 });
   private readonly missingXattrs: LRUCache<string, true>;
-  /** Directory attributes asked for right behind a change in them (see refreshDir). */
-  private readonly dirAttrs = new Map<number, { attr: Promise<Attr>; until: number; ticket: Ticket }>();
-  /** Directories this mount has a change of in flight (the kernel holds them locked meanwhile). */
-  private readonly busyDirs = new Map<number, number>();
+  /**
+   * Directories this mount has a change of in flight (the kernel holds them locked
+   * meanwhile): how many, and a count of changes sent in each since the first of them.
+   */
+  private readonly busyDirs = new Map<number, { busy: number; sent: number }>();
   /** The kernel's caches, to invalidate what a recall takes back (set once mounted). */
   kernelCaches: KernelCaches | undefined;
   private nextDirFh = 1;
@@ -169,9 +170,8 @@ export class MountOps implements LowLevelOps {
       this.counters.count('getattr_cached');
       return this.attrReply(cached, stamp, 'cached');
     }
-    const prefetched = this.refreshedDir(inode);
-    const t = prefetched?.ticket ?? this.cache.ticket();
-    return this.attrReply(await (prefetched?.attr ?? this.session.getattr(inode)), stamp, t);
+    const t = this.cache.ticket();
+    return this.attrReply(await this.session.getattr(inode), stamp, t);
   }
 
   /**
@@ -184,7 +184,6 @@ export class MountOps implements LowLevelOps {
    */
   private async recalled(dirs: readonly number[], inodes: readonly number[]): Promise<void> {
     this.counters.count('lease_recall');
-    for (const d of dirs) this.dirAttrs.delete(d);
     await this.forgetInKernel(this.cache.leases.recall(dirs, inodes));
   }
 
@@ -201,54 +200,51 @@ export class MountOps implements LowLevelOps {
   }
 
   /**
-   * The kernel drops a directory's attributes after every create, unlink or rename in it
-   * and asks for them again (default_permissions checks the next operation against them):
-   * a round trip after each. So the getattr is sent right behind the change, on the same
-   * link: the master serves a link's requests in order and applies a change before its
-   * changelog fsync, so the answer shows the change and arrives while the change's own
-   * reply still waits for that fsync. Call in the same tick as the change's request.
+   * Sends a change of directories `dirs` (`send` passes `onParents` to the session), then
+   * `apply` updates the caches for its answer. The kernel drops a directory's attributes
+   * after every create, unlink or rename in it and asks for them again (default_permissions
+   * checks the next operation against them): the master's reply carries them as of right
+   * after the change, kept here as a getattr sent with the change (ticket `t`) would be.
+   * Not when this mount sent another change of that directory after this one: that
+   * one's answer, newer, may have come first.
    */
-  private refreshDir(dir: number): void {
-    const ticket = this.cache.ticket();
-    const attr = this.session.getattr(dir);
-    attr.catch(() => undefined);
-    // Answers the kernel never asked for are only dropped here: keep that bounded.
-    if (this.dirAttrs.size >= 10_000) this.dirAttrs.clear();
-    this.dirAttrs.set(dir, { attr, until: Date.now() + this.tuning.attrTimeoutSec * 1000, ticket });
-  }
-
-  /** The attributes refreshDir asked for, once, while younger than the attribute timeout. */
-  private refreshedDir(dir: number): { attr: Promise<Attr>; ticket: Ticket } | undefined {
-    const r = this.dirAttrs.get(dir);
-    if (!r) return undefined;
-    this.dirAttrs.delete(dir);
-    if (r.until <= Date.now()) return undefined;
-    this.counters.count('dir_attr_prefetched');
-    return r;
-  }
-
-  /** Sends a change of directories `dirs` and the getattrs that follow it (refreshDir); drops the stale copies first. */
-  private changing<T>(dirs: number[], change: Promise<T>): Promise<T> {
+  private async changing<T, R>(dirs: number[], t: Ticket, send: (onParents: (attrs: Attr[]) => void) => Promise<T>, apply: (result: T) => R): Promise<R> {
     const unique = [...new Set(dirs)];
+    const sent = new Map<number, number>();
     for (const d of unique) {
-      this.refreshDir(d);
-      this.busyDirs.set(d, (this.busyDirs.get(d) ?? 0) + 1);
+      const b = this.busyDirs.get(d) ?? { busy: 0, sent: 0 };
+      b.busy++;
+      sent.set(d, ++b.sent);
+      this.busyDirs.set(d, b);
     }
-    const done = (): void => {
-      for (const d of unique) {
-        const n = this.busyDirs.get(d)! - 1;
-        if (n === 0) this.busyDirs.delete(d);
-        else this.busyDirs.set(d, n);
+    let parents: Attr[] = [];
+    try {
+      const out = apply(await send((attrs) => (parents = attrs)));
+      for (const a of parents) {
+        if (this.busyDirs.get(a.inode)?.sent !== sent.get(a.inode)) continue;
+        this.counters.count('dir_attr_with_change');
+        this.cache.putAttr(a, t);
       }
-    };
-    change.then(done, done);
-    return change;
+      return out;
+    } finally {
+      for (const d of unique) {
+        const b = this.busyDirs.get(d)!;
+        if (--b.busy === 0) this.busyDirs.delete(d);
+      }
+    }
+  }
+
+  /** This mount changes `inode`'s attributes: a change of names in it already in flight answers older ones. */
+  private touchDir(inode: number): void {
+    const b = this.busyDirs.get(inode);
+    if (b) b.sent++;
   }
 
   async setattr(ctx: RequestContext, { ino, changes, fh }: SetattrArgs): Promise<AttrResult> {
     this.counters.count('setattr');
     if (this.hidden.isHidden(ino)) throw fail('EPERM', 'hidden entries are read-only');
     const inode = this.inodes.toMaster(ino);
+    this.touchDir(inode);
     // Writes buffered or in flight would land after this change and move the length or
     // mtime again (a size change is ordered after them by the session in any case).
     await this.session.io.drain(inode);
@@ -279,28 +275,41 @@ export class MountOps implements LowLevelOps {
     this.counters.count('mknod');
     const p = this.writableParent(parent, name);
     const t = this.cache.ticket();
+    const cred = this.cred(ctx);
     // The kernel has applied the caller's umask already.
-    const a = await this.changing([p], this.session.mknod(p, name, mknodType(mode), mode & 0o7777, rdev, { cred: this.cred(ctx), umask: 0 }));
-    return this.created(p, name, a, t);
+    return this.changing(
+      [p],
+      t,
+      (onParents) => this.session.mknod(p, name, mknodType(mode), mode & 0o7777, rdev, { cred, umask: 0, onParents }),
+      (a) => this.created(p, name, a, t),
+    );
   }
 
   async mkdir(ctx: RequestContext, { parent, name, mode }: MkdirArgs): Promise<EntryResult> {
     this.counters.count('mkdir');
     const p = this.writableParent(parent, name);
     const t = this.cache.ticket();
-    const a = await this.changing([p], this.session.mkdir(p, name, mode & 0o7777, { cred: this.cred(ctx), umask: 0 }));
-    this.parents.set(a.inode, parent);
-    const entry = this.created(p, name, a, t);
-    // Empty, and leased to its maker with mkdir's answer.
-    this.cache.leases.putComplete(a.inode, t);
-    return entry;
+    const cred = this.cred(ctx);
+    return this.changing(
+      [p],
+      t,
+      (onParents) => this.session.mkdir(p, name, mode & 0o7777, { cred, umask: 0, onParents }),
+      (a) => {
+        this.parents.set(a.inode, parent);
+        const entry = this.created(p, name, a, t);
+        // Empty, and leased to its maker with mkdir's answer.
+        this.cache.leases.putComplete(a.inode, t);
+        return entry;
+      },
+    );
   }
 
   async symlink(ctx: RequestContext, { parent, name, target }: SymlinkArgs): Promise<EntryResult> {
     this.counters.count('symlink');
     const p = this.writableParent(parent, name);
     const t = this.cache.ticket();
-    return this.created(p, name, await this.changing([p], this.session.symlink(p, name, target, { cred: this.cred(ctx) })), t);
+    const cred = this.cred(ctx);
+    return this.changing([p], t, (onParents) => this.session.symlink(p, name, target, { cred, onParents }), (a) => this.created(p, name, a, t));
   }
 
   async link(ctx: RequestContext, { ino, newParent, newName }: LinkArgs): Promise<EntryResult> {
@@ -308,30 +317,34 @@ export class MountOps implements LowLevelOps {
     if (this.hidden.isHidden(ino)) throw fail('EPERM', 'hidden entries cannot be linked');
     const p = this.writableParent(newParent, newName);
     const t = this.cache.ticket();
-    return this.created(p, newName, await this.session.link(this.inodes.toMaster(ino), p, newName, { cred: this.cred(ctx) }), t);
+    const cred = this.cred(ctx);
+    const inode = this.inodes.toMaster(ino);
+    return this.changing([p], t, (onParents) => this.session.link(inode, p, newName, { cred, onParents }), (a) => this.created(p, newName, a, t));
   }
 
   async unlink(ctx: RequestContext, { parent, name }: UnlinkArgs): Promise<void> {
     this.counters.count('unlink');
     const p = this.writableParent(parent, name);
-    let gone = false;
+    const t = this.cache.ticket();
+    const cred = this.cred(ctx);
     try {
-      await this.changing([p], this.session.unlink(p, name, { cred: this.cred(ctx) }));
-      gone = true;
-    } finally {
-      this.cache.dropEntry(p, name, gone);
+      await this.changing([p], t, (onParents) => this.session.unlink(p, name, { cred, onParents }), () => this.cache.dropEntry(p, name, true));
+    } catch (err) {
+      this.cache.dropEntry(p, name);
+      throw err;
     }
   }
 
   async rmdir(ctx: RequestContext, { parent, name }: RmdirArgs): Promise<void> {
     this.counters.count('rmdir');
     const p = this.writableParent(parent, name);
-    let gone = false;
+    const t = this.cache.ticket();
+    const cred = this.cred(ctx);
     try {
-      await this.changing([p], this.session.rmdir(p, name, { cred: this.cred(ctx) }));
-      gone = true;
-    } finally {
-      this.cache.dropEntry(p, name, gone);
+      await this.changing([p], t, (onParents) => this.session.rmdir(p, name, { cred, onParents }), () => this.cache.dropEntry(p, name, true));
+    } catch (err) {
+      this.cache.dropEntry(p, name);
+      throw err;
     }
   }
 
@@ -340,11 +353,17 @@ export class MountOps implements LowLevelOps {
     this.counters.count('rename');
     const p = this.writableParent(parent, name);
     const np = this.writableParent(newParent, newName);
-    try {
-      await this.changing([p, np], this.session.rename(p, name, np, newName, flags, { cred: this.cred(ctx) }));
-    } finally {
+    const t = this.cache.ticket();
+    const cred = this.cred(ctx);
+    const forget = (): void => {
       this.cache.dropEntry(p, name);
       this.cache.dropEntry(np, newName);
+    };
+    try {
+      await this.changing([p, np], t, (onParents) => this.session.rename(p, name, np, newName, flags, { cred, onParents }), forget);
+    } catch (err) {
+      forget();
+      throw err;
     }
   }
 
@@ -444,19 +463,24 @@ export class MountOps implements LowLevelOps {
     const p = this.writableParent(parent, name);
     const t = this.cache.ticket();
     const cred = this.cred(ctx);
-    let a: Attr;
+    let made: { a: Attr; entry: EntryResult };
     try {
       // Made and opened in one master request (O_CREAT: the creator may open it whatever its mode).
-      a = await this.changing([p], this.session.create(p, name, mode & 0o7777, { cred, umask: 0, open: flags }));
+      made = await this.changing(
+        [p],
+        t,
+        (onParents) => this.session.create(p, name, mode & 0o7777, { cred, umask: 0, open: flags, onParents }),
+        (a) => ({ a, entry: this.created(p, name, a, t) }),
+      );
     } catch (err) {
       // Another client made it since the kernel's lookup: open what is there, as open(O_CREAT) would.
       if (!(err instanceof TsmfsError && err.status === Status.EEXIST) || flags & O_EXCL) throw err;
-      a = await this.session.lookup(p, name, { cred });
+      const a = await this.session.lookup(p, name, { cred });
       const entry = this.created(p, name, a, t);
       const file = await this.openHandle(a.inode, flags, cred, false);
       return { ...entry, fh: file.fh };
     }
-    const entry = this.created(p, name, a, t);
+    const { a, entry } = made;
     const file = this.files.add(a.inode, this.session.openedFile(a, flags, { cred }), this.tuning.readAheadMax);
     return { ...entry, fh: file.fh };
   }
@@ -548,6 +572,7 @@ export class MountOps implements LowLevelOps {
     if (name.startsWith(ACL_XATTR)) throw new TsmfsError(Status.ENOTSUP, 'POSIX ACLs are not supported');
     if (this.hidden.isHidden(ino)) throw fail('EPERM', 'hidden entries are read-only');
     const inode = this.inodes.toMaster(ino);
+    this.touchDir(inode);
     this.missingXattrs.delete(`${inode}/${name}`);
     this.cache.leases.dropNoXattrs(inode);
     await this.session.setxattr(inode, name, value, flags, { cred: this.cred(ctx) });
@@ -593,6 +618,7 @@ export class MountOps implements LowLevelOps {
     if (name.startsWith(ACL_XATTR)) throw fail('ENODATA');
     if (this.hidden.isHidden(ino)) throw fail('EPERM', 'hidden entries are read-only');
     const inode = this.inodes.toMaster(ino);
+    this.touchDir(inode);
     await this.session.removexattr(inode, name, { cred: this.cred(ctx) });
     this.cache.dropAttr(inode);
   }

@@ -54,6 +54,13 @@ const Name = t.str(MAX_NAME_LENGTH * 4);
 const XattrNameArg = t.str(MAX_CONTROL_BODY);
 const XattrValueArg = t.bytes(MAX_CONTROL_BODY);
 const Empty = t.obj({});
+/**
+ * The attributes of the directories a change of names moved (its parent; a rename's two
+ * when they differ), as of right after it: the kernel asks for them next, and the client
+ * takes them as a getattr answered at that moment (leased like one). Absent from an
+ * older master and from a re-sent request resolved by looking (client resend.ts).
+ */
+const Parents = t.opt(t.arr(Attr, 2));
 
 export const DirEntry = t.obj({ name: Name, inode: t.u32, type: NodeType, attr: t.opt(Attr) });
 export type DirEntry = Infer<typeof DirEntry>;
@@ -274,24 +281,24 @@ export const Messages = {
       // trip). Absent: mknod alone. An older master ignores it and answers without `opened`.
       open: t.opt(t.u32),
     }),
-    t.obj({ attr: Attr, opened: t.opt(t.bool) }),
+    t.obj({ attr: Attr, opened: t.opt(t.bool), parents: Parents }),
     { session: 'fs', inodes: { parent: 'node' }, mutates: true },
   ),
-  mkdir: clientMsg(24, t.obj({ cred: Cred, parent: t.u32, name: Name, mode: t.u16, umask: t.u16 }), t.obj({ attr: Attr }), { session: 'fs', inodes: { parent: 'node' }, mutates: true }),
+  mkdir: clientMsg(24, t.obj({ cred: Cred, parent: t.u32, name: Name, mode: t.u16, umask: t.u16 }), t.obj({ attr: Attr, parents: Parents }), { session: 'fs', inodes: { parent: 'node' }, mutates: true }),
   symlink: clientMsg(
     25,
     t.obj({ cred: Cred, parent: t.u32, name: Name, target: t.str(MAX_SYMLINK_LENGTH * 4) }),
-    t.obj({ attr: Attr }),
+    t.obj({ attr: Attr, parents: Parents }),
     { session: 'fs', inodes: { parent: 'node' }, mutates: true },
   ),
   readlink: clientMsg(26, t.obj({ inode: t.u32 }), t.obj({ target: t.str(MAX_SYMLINK_LENGTH * 4) }), { session: 'fs', inodes: { inode: 'node' }, mutates: false }),
-  link: clientMsg(27, t.obj({ cred: Cred, inode: t.u32, parent: t.u32, name: Name }), t.obj({ attr: Attr }), { session: 'fs', inodes: { inode: 'node', parent: 'node' }, mutates: true }),
-  unlink: clientMsg(28, t.obj({ cred: Cred, parent: t.u32, name: Name }), Empty, { session: 'fs', inodes: { parent: 'node' }, mutates: true }),
-  rmdir: clientMsg(29, t.obj({ cred: Cred, parent: t.u32, name: Name }), Empty, { session: 'fs', inodes: { parent: 'node' }, mutates: true }),
+  link: clientMsg(27, t.obj({ cred: Cred, inode: t.u32, parent: t.u32, name: Name }), t.obj({ attr: Attr, parents: Parents }), { session: 'fs', inodes: { inode: 'node', parent: 'node' }, mutates: true }),
+  unlink: clientMsg(28, t.obj({ cred: Cred, parent: t.u32, name: Name }), t.obj({ parents: Parents }), { session: 'fs', inodes: { parent: 'node' }, mutates: true }),
+  rmdir: clientMsg(29, t.obj({ cred: Cred, parent: t.u32, name: Name }), t.obj({ parents: Parents }), { session: 'fs', inodes: { parent: 'node' }, mutates: true }),
   rename: clientMsg(
     30,
     t.obj({ cred: Cred, parent: t.u32, name: Name, newParent: t.u32, newName: Name, flags: t.u32 }),
-    Empty,
+    t.obj({ parents: Parents }),
     { session: 'fs', inodes: { parent: 'node', newParent: 'node' }, mutates: true },
   ),
   readdir: clientMsg(

@@ -82,8 +82,8 @@ describe('ClientLink', () => {
     await expect(conn.request('chunksLost' as never, { chunks: [] } as never)).rejects.toMatchObject({ code: 'ENOSYS' });
   });
 
-  // A mount sends the getattr of a directory right behind a change in it (refreshDir):
-  // the answer must show the change (rsync -a once skipped a directory's times on a stale one).
+  // A client may send the getattr of a directory right behind a change in it (mounts
+  // once did): the answer must show the change (rsync -a once skipped a directory's times on a stale one).
   it('applies the requests of a link in the order sent: a getattr right behind a mkdir sees it', async () => {
     const link = await serve('* / rw,maproot=0', []);
     const conn = await connect(link.port);

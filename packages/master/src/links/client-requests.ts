@@ -118,7 +118,11 @@ export class ClientRequests {
     // The directory's lease comes with the answer, an ENOENT included (a negative entry).
     if (leases && (name === 'lookup' || name === 'readdir')) leases.grantDir(session, name === 'lookup' ? (req as Request<'lookup'>).parent : (req as Request<'readdir'>).inode);
     // A table indexed by a generic key: TypeScript cannot pair HANDLERS[name] with N by itself.
-    const reply = (HANDLERS[name] as Handler<N>)(this, session, req);
+    let reply = (HANDLERS[name] as Handler<N>)(this, session, req);
+    // The kernel asks for the changed directories' attributes next: they come with the
+    // change, as of right after it (a getattr sent behind it cost a round trip, and could overtake it).
+    const dirs = changedDirs(name, req);
+    if (dirs && !(reply instanceof Promise)) reply = { ...(reply as object), parents: dirs.map((d) => this.ns.md.attr(d)) } as Reply<N>;
     // Attributes answered at once are the node's as of now: leased with the answer. One
     // answered later (after chunkservers) may predate a change another session made meanwhile.
     if (leases && leases.leaseMs > 0 && session.wantsLeases && !(reply instanceof Promise)) {
@@ -146,9 +150,29 @@ function grantAttrs(leases: Leases, session: Session, reply: unknown, xattrs: Re
     leases.grantAttr(session, a.inode);
     if (!xattrs.get(a.inode)?.size) a.noXattrs = true;
   };
-  const r = reply as { attr?: Attr; entries?: { attr?: Attr }[] };
+  const r = reply as { attr?: Attr; entries?: { attr?: Attr }[]; parents?: Attr[] };
   if (r.attr) grant(r.attr);
   else if (Array.isArray(r.entries)) for (const e of r.entries) if (e.attr) grant(e.attr);
+  if (r.parents) for (const p of r.parents) grant(p);
+}
+
+/** The directories whose entries a change of names moves (their attributes go back with its reply), or undefined. */
+function changedDirs(name: SessionMessage, req: unknown): number[] | undefined {
+  switch (name) {
+    case 'mknod':
+    case 'mkdir':
+    case 'symlink':
+    case 'link':
+    case 'unlink':
+    case 'rmdir':
+      return [(req as { parent: number }).parent];
+    case 'rename': {
+      const r = req as Request<'rename'>;
+      return r.parent === r.newParent ? [r.parent] : [r.parent, r.newParent];
+    }
+    default:
+      return undefined;
+  }
 }
 
 function served<T>(part: T | undefined, name: SessionMessage): T {

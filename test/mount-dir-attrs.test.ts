@@ -1,0 +1,105 @@
+/**
+ * A change of names (create, mknod, mkdir, symlink, link, unlink, rmdir, rename) moves its
+ * directories' mtime, ctime and nlink; the kernel asks for them right after. The master's
+ * reply to the change carries them (messages.ts, `parents`) and the mount answers that
+ * getattr itself, under the lease or TTL rules of a getattr answer (docs/mount.md, "Leases").
+ * Checked against the master's own attributes, from the changing mount and from a second
+ * one, right after each change; and that no getattr reaches the master for it.
+ */
+import { link, lstat, mkdir, open, readFile, rename, rmdir, symlink, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { MasterSession } from '@tsmfs/client';
+import { describe, expect, it } from 'vitest';
+import { Cluster, type Mount } from './fixture/cluster.js';
+import { shOk } from './fixture/mount-shell.js';
+
+/** The changes, each made in mount root `r`, in its directories d and e (system calls only: no utimes of a file). */
+const CHANGES: [string, (r: string) => Promise<unknown>][] = [
+  ['create', async (r) => (await open(join(r, 'd/f'), 'wx')).close()],
+  ['mknod', (r) => shOk(`mkfifo ${r}/d/p`)],
+  ['mkdir', (r) => mkdir(join(r, 'd/s'))],
+  ['symlink', (r) => symlink('f', join(r, 'd/l'))],
+  ['link', (r) => link(join(r, 'd/f'), join(r, 'd/h'))],
+  ['rename in one directory', (r) => rename(join(r, 'd/f'), join(r, 'd/g'))],
+  ['rename of a directory to another', (r) => rename(join(r, 'd/s'), join(r, 'e/s'))],
+  ['rename of a file to another directory, replacing', (r) => rename(join(r, 'd/h'), join(r, 'e/x')).then(() => rename(join(r, 'd/g'), join(r, 'e/x')))],
+  ['unlink', (r) => unlink(join(r, 'e/x'))],
+  ['rmdir', (r) => rmdir(join(r, 'e/s'))],
+  [
+    'rename exchange',
+    (r) => shOk(`cd ${r}/d && python3 -c "import ctypes; l=ctypes.CDLL(None,use_errno=True); assert l.renameat2(-100,b'p',-100,b'l',2)==0"`),
+  ],
+];
+
+/** What a stat shows of a directory that a change of names moves. */
+async function seen(m: Mount, dir: string): Promise<string> {
+  const st = await lstat(join(m.path, dir), { bigint: true });
+  return `nlink ${st.nlink} mtime ${st.mtimeNs} ctime ${st.ctimeNs} mode ${st.mode.toString(8)}`;
+}
+
+/** The same, as the master has it. */
+async function truth(s: MasterSession, dir: string): Promise<string> {
+  const a = await s.getattr((await s.resolve(`/${dir}`)).inode);
+  const ns = (t: { sec: number; nsec: number }) => BigInt(t.sec) * 1_000_000_000n + BigInt(t.nsec);
+  return `nlink ${a.nlink} mtime ${ns(a.mtime)} ctime ${ns(a.ctime)} mode ${(0o40000 | a.mode).toString(8)}`;
+}
+
+async function masterGetattrs(c: Cluster): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${c.master.ports.http}/metrics`)).text();
+  let n = 0;
+  for (const m of text.matchAll(/^tsmfs_master_requests_total\{op="getattr",status="\w+"\} (\d+)/gm)) n += Number(m[1]);
+  return n;
+}
+
+async function cluster(config: Record<string, number>) {
+  const c = await Cluster.create({ master: { config: { REPLICATIONS_DELAY_INIT: 0, ...config } } });
+  await c.addChunkservers(1);
+  const [a, b] = await Promise.all([c.mount(), c.mount()]);
+  const s = await c.session();
+  await shOk(`mkdir ${a.path}/d ${a.path}/e`);
+  return { c, a, b, s };
+}
+
+describe("a change's directories' attributes come with its reply", () => {
+  it('the changing mount answers the getattr that follows each change itself, with what the master has', async () => {
+    const { c, a, s } = await cluster({});
+    let asked = 0;
+    for (const [what, change] of CHANGES) {
+      const before = await masterGetattrs(c);
+      await change(a.path);
+      const attrs = [await seen(a, 'd'), await seen(a, 'e')];
+      asked += (await masterGetattrs(c)) - before;
+      expect(attrs, `after ${what}`).toEqual([await truth(s, 'd'), await truth(s, 'e')]);
+    }
+    // Not one getattr from the mount for its own changes (its kernel asks for the directory after each).
+    expect(asked).toBe(0);
+    const stats = await readFile(join(a.path, '.stats'), 'utf8');
+    expect(Number(/^op_dir_attr_with_change: (\d+)/m.exec(stats)?.[1])).toBeGreaterThanOrEqual(CHANGES.length);
+  });
+
+  it('a second mount holding leases on the directories sees the new attributes right after each change, both ways', async () => {
+    const { a, b, s } = await cluster({});
+    for (const [i, [what, change]] of CHANGES.entries()) {
+      // b (and a) hold leases on both directories and their attributes before the change.
+      for (const m of [a, b]) for (const dir of ['d', 'e']) await seen(m, dir);
+      await change((i % 2 ? b : a).path);
+      const want = [await truth(s, 'd'), await truth(s, 'e')];
+      for (const m of [a, b]) expect([await seen(m, 'd'), await seen(m, 'e')], `${m === a ? 'a' : 'b'} after ${what} on ${i % 2 ? 'b' : 'a'}`).toEqual(want);
+    }
+  });
+
+  it('with leases ending between the changes (LEASE_TIME 1) and without leases (TTL caches), the same', { timeout: 120_000 }, async () => {
+    for (const LEASE_TIME of [1, 0]) {
+      const { a, b, s } = await cluster({ LEASE_TIME });
+      for (const [i, [what, change]] of CHANGES.entries()) {
+        await seen(a, 'd');
+        // Half the changes after the lease (or the 1 s TTL) taken by that stat has ended.
+        if (i % 2) await new Promise((r) => setTimeout(r, 1200));
+        await change(a.path);
+        for (const dir of ['d', 'e']) expect(await seen(a, dir), `${dir} after ${what}, LEASE_TIME ${LEASE_TIME}`).toBe(await truth(s, dir));
+        // b, leasing, is recalled; without leases it may show the old ones for the TTL only.
+        if (LEASE_TIME > 0) for (const dir of ['d', 'e']) expect(await seen(b, dir), `b: ${dir} after ${what}`).toBe(await truth(s, dir));
+      }
+    }
+  });
+});
