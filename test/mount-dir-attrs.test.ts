@@ -6,7 +6,7 @@
  * Checked against the master's own attributes, from the changing mount and from a second
  * one, right after each change; and that no getattr reaches the master for it.
  */
-import { link, lstat, mkdir, open, readFile, rename, rmdir, symlink, unlink } from 'node:fs/promises';
+import { link, lstat, mkdir, open, readFile, readdir, rename, rmdir, symlink, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { MasterSession } from '@tsmfs/client';
 import { describe, expect, it } from 'vitest';
@@ -44,11 +44,22 @@ async function truth(s: MasterSession, dir: string): Promise<string> {
   return `nlink ${a.nlink} mtime ${ns(a.mtime)} ctime ${ns(a.ctime)} mode ${(0o40000 | a.mode).toString(8)}`;
 }
 
-async function masterGetattrs(c: Cluster): Promise<number> {
+async function masterRequests(c: Cluster, op: string): Promise<number> {
   const text = await (await fetch(`http://127.0.0.1:${c.master.ports.http}/metrics`)).text();
   let n = 0;
-  for (const m of text.matchAll(/^tsmfs_master_requests_total\{op="getattr",status="\w+"\} (\d+)/gm)) n += Number(m[1]);
+  for (const m of text.matchAll(/^tsmfs_master_requests_total\{op="(\w+)",status="\w+"\} (\d+)/gm)) if (m[1] === op) n += Number(m[2]);
   return n;
+}
+
+const masterGetattrs = (c: Cluster) => masterRequests(c, 'getattr');
+
+async function errno(p: Promise<unknown>): Promise<string | undefined> {
+  try {
+    await p;
+    return undefined;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code;
+  }
 }
 
 async function cluster(config: Record<string, number>) {
@@ -100,6 +111,42 @@ describe("a change's directories' attributes come with its reply", () => {
         // b, leasing, is recalled; without leases it may show the old ones for the TTL only.
         if (LEASE_TIME > 0) for (const dir of ['d', 'e']) expect(await seen(b, dir), `b: ${dir} after ${what}`).toBe(await truth(s, dir));
       }
+    }
+  });
+
+  it('a rename in a directory the mount holds whole keeps it whole: the new and old names are answered here, and right', async () => {
+    const { c, a, b } = await cluster({});
+    for (let i = 0; i < 10; i++) await (await open(join(a.path, `d/f${i}`), 'wx')).close();
+    await readdir(join(a.path, 'd'));
+    const before = await masterRequests(c, 'lookup');
+    for (let i = 0; i < 10; i++) {
+      await rename(join(a.path, `d/f${i}`), join(a.path, `d/g${i}`));
+      expect((await lstat(join(a.path, `d/g${i}`))).isFile()).toBe(true);
+      expect(await errno(lstat(join(a.path, `d/f${i}`)))).toBe('ENOENT');
+      expect(await errno(lstat(join(a.path, `d/none${i}`)))).toBe('ENOENT');
+    }
+    // The negative lookups before each rename and after it, and the new names: all here.
+    expect((await masterRequests(c, 'lookup')) - before).toBe(0);
+    // b sees the same at once.
+    expect((await readdir(join(b.path, 'd'))).sort()).toEqual(Array.from({ length: 10 }, (_, i) => `g${i}`).sort());
+    expect(await errno(lstat(join(b.path, 'd/f0')))).toBe('ENOENT');
+    // Two names of one node: rename(2) leaves both (POSIX), here and on b.
+    await link(join(a.path, 'd/g0'), join(a.path, 'd/h0'));
+    await rename(join(a.path, 'd/g0'), join(a.path, 'd/h0'));
+    for (const m of [a, b]) for (const n of ['g0', 'h0']) expect((await lstat(join(m.path, 'd', n))).nlink, `${n} on ${m === a ? 'a' : 'b'}`).toBe(2);
+    // Over an existing name: the old node is gone, the new one there.
+    const moved = (await lstat(join(a.path, 'd/g1'))).ino;
+    await rename(join(a.path, 'd/g1'), join(a.path, 'd/g2'));
+    for (const m of [a, b]) {
+      expect((await lstat(join(m.path, 'd/g2'))).ino).toBe(moved);
+      expect(await errno(lstat(join(m.path, 'd/g1')))).toBe('ENOENT');
+    }
+    // A directory moved to another: its '..' and its new name.
+    await mkdir(join(a.path, 'd/s'));
+    await rename(join(a.path, 'd/s'), join(a.path, 'e/s'));
+    for (const m of [a, b]) {
+      expect((await lstat(join(m.path, 'e/s/..'))).ino).toBe((await lstat(join(m.path, 'e'))).ino);
+      expect(await errno(lstat(join(m.path, 'd/s')))).toBe('ENOENT');
     }
   });
 });

@@ -351,9 +351,13 @@ export class MasterSession extends EventEmitter<SessionEvents> {
     parentsOf(await this.call('rmdir', { cred: this.credOf(o), parent, name }), o);
   }
 
-  /** `flags`: renameat2's RENAME_NOREPLACE (1) / RENAME_EXCHANGE (2). */
-  async rename(parent: number, name: string, newParent: number, newName: string, flags = 0, o?: ChangeOptions): Promise<void> {
-    parentsOf(await this.call('rename', { cred: this.credOf(o), parent, name, newParent, newName, flags }), o);
+  /**
+   * `flags`: renameat2's RENAME_NOREPLACE (1) / RENAME_EXCHANGE (2). Resolves with the
+   * attributes of the node moved to `newName`, when the master says one moved (not for an
+   * exchange, two names of one node, an older master or a resolved re-send).
+   */
+  async rename(parent: number, name: string, newParent: number, newName: string, flags = 0, o?: ChangeOptions): Promise<Attr | undefined> {
+    return parentsOf(await this.call('rename', { cred: this.credOf(o), parent, name, newParent, newName, flags }), o).attr;
   }
 
   /** Every entry of a directory, all pages. */

@@ -316,10 +316,11 @@ export class MountOps implements LowLevelOps {
     this.counters.count('link');
     if (this.hidden.isHidden(ino)) throw fail('EPERM', 'hidden entries cannot be linked');
     const p = this.writableParent(newParent, newName);
+    const stamp = this.files.stamp();
     const t = this.cache.ticket();
     const cred = this.cred(ctx);
     const inode = this.inodes.toMaster(ino);
-    return this.changing([p], t, (onParents) => this.session.link(inode, p, newName, { cred, onParents }), (a) => this.created(p, newName, a, t));
+    return this.changing([p], t, (onParents) => this.session.link(inode, p, newName, { cred, onParents }), (a) => this.created(p, newName, a, t, stamp));
   }
 
   async unlink(ctx: RequestContext, { parent, name }: UnlinkArgs): Promise<void> {
@@ -353,14 +354,24 @@ export class MountOps implements LowLevelOps {
     this.counters.count('rename');
     const p = this.writableParent(parent, name);
     const np = this.writableParent(newParent, newName);
+    const stamp = this.files.stamp();
     const t = this.cache.ticket();
     const cred = this.cred(ctx);
     const forget = (): void => {
       this.cache.dropEntry(p, name);
       this.cache.dropEntry(np, newName);
     };
+    // The node the master says moved: the old name is gone and the new one names it, so a
+    // leased directory stays complete (the renamed names' lookups, and the negative lookup
+    // before the next rename to a new name, stay here).
+    const moved = (a: Attr | undefined): void => {
+      if (!a) return forget();
+      this.cache.dropEntry(p, name, true);
+      this.created(np, newName, a, t, stamp);
+      if (a.type === 'dir') this.parents.set(a.inode, newParent);
+    };
     try {
-      await this.changing([p, np], t, (onParents) => this.session.rename(p, name, np, newName, flags, { cred, onParents }), forget);
+      await this.changing([p, np], t, (onParents) => this.session.rename(p, name, np, newName, flags, { cred, onParents }), moved);
     } catch (err) {
       forget();
       throw err;
@@ -645,9 +656,11 @@ export class MountOps implements LowLevelOps {
     return this.inodes.toMaster(parent);
   }
 
-  /** A new name's attributes, just made by the master (a link to a file open here follows the size rule). */
-  private created(parent: number, name: string, a: Attr, t: Ticket): EntryResult {
-    const stamp = this.files.stamp();
+  /**
+   * A new name's attributes, just made by the master; `stamp`: when they were asked for
+   * (a link to, or a rename of, a file open here follows the size rule).
+   */
+  private created(parent: number, name: string, a: Attr, t: Ticket, stamp = this.files.stamp()): EntryResult {
     // The name exists now: putEntry records it (or, for an answer it cannot lease, forgets the directory's wholeness).
     this.cache.dropEntry(parent, name, true);
     this.cache.putEntry(parent, name, a, t, this.files.current(a.inode, stamp), false);

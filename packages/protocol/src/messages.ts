@@ -298,7 +298,9 @@ export const Messages = {
   rename: clientMsg(
     30,
     t.obj({ cred: Cred, parent: t.u32, name: Name, newParent: t.u32, newName: Name, flags: t.u32 }),
-    t.obj({ parents: Parents }),
+    // attr: the node moved to newName, when one moved (not for RENAME_EXCHANGE, nor for two
+    // names of one node, which POSIX leaves both in place; absent from an older master).
+    t.obj({ attr: t.opt(Attr), parents: Parents }),
     { session: 'fs', inodes: { parent: 'node', newParent: 'node' }, mutates: true },
   ),
   readdir: clientMsg(

@@ -322,7 +322,8 @@ export class Namespace {
     if (exchange) m.exchange = true;
     else if (dst !== undefined && !dstIsDir) m.replacedFate = this.fateOf(dst);
     this.commit(m);
-    return {};
+    // What newName names now (its ctime moved): its client keeps both names known.
+    return exchange ? {} : { attr: md.attr(src) };
   }
 
   // ---- attributes ---------------------------------------------------------------------
