@@ -16,6 +16,7 @@ import { promisify } from 'node:util';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
+import { settings } from '@tsmfs/launcher';
 import { mountCluster, startDataCluster, stopCluster } from './lib/cluster.js';
 import { runFsOps } from './lib/fs-ops.js';
 
@@ -23,9 +24,11 @@ const opts = new Command('bench-leases')
   .option('--files <n>', 'files created, then stated', '5000')
   .option('--lease-time <s>', 'LEASE_TIME of the master (default: the master\'s default; 0 = no leases)')
   .option('--save-mode <m>', 'CHANGELOG_SAVE_MODE of the master (default: the master\'s default)')
+  .option('--cpu-prof <dir>', 'write a CPU profile of every tsmfs process into <dir>')
   .parse()
   .opts();
 const N = Number(opts.files);
+if (opts.cpuProf) settings.nodeFlags = ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProf}`];
 const progress = (m) => process.stderr.write(`[bench leases] ${m}\n`);
 
 const dir = mkdtempSync(join(tmpdir(), 'tsmfs-bench-leases-'));
