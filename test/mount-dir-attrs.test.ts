@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import type { MasterSession } from '@tsmfs/client';
 import { describe, expect, it } from 'vitest';
 import { Cluster, type Mount } from './fixture/cluster.js';
+import { errno } from './fixture/errno.js';
 import { shOk } from './fixture/mount-shell.js';
 
 /** The changes, each made in mount root `r`, in its directories d and e (system calls only: no utimes of a file). */
@@ -52,15 +53,6 @@ async function masterRequests(c: Cluster, op: string): Promise<number> {
 }
 
 const masterGetattrs = (c: Cluster) => masterRequests(c, 'getattr');
-
-async function errno(p: Promise<unknown>): Promise<string | undefined> {
-  try {
-    await p;
-    return undefined;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code;
-  }
-}
 
 async function cluster(config: Record<string, number>) {
   const c = await Cluster.create({ master: { config: { REPLICATIONS_DELAY_INIT: 0, ...config } } });

@@ -9,20 +9,12 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Cluster, Mount } from './fixture/cluster.js';
+import { errno } from './fixture/errno.js';
 import { sh, shOk } from './fixture/mount-shell.js';
 
 async function counters(m: Mount): Promise<Map<string, number>> {
   const text = await readFile(join(m.path, '.stats'), 'utf8');
   return new Map(text.split('\n').filter((l) => l.includes(': ')).map((l) => [l.split(': ')[0]!, Number(l.split(': ')[1])]));
-}
-
-async function errno(p: Promise<unknown>): Promise<string | undefined> {
-  try {
-    await p;
-    return undefined;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code;
-  }
 }
 
 async function twoMounts(config: Record<string, number> = {}) {
