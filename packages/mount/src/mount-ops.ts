@@ -221,7 +221,8 @@ export class MountOps implements LowLevelOps {
     try {
       const out = apply(await send((attrs) => (parents = attrs)));
       for (const a of parents) {
-        if (this.busyDirs.get(a.inode)?.sent !== sent.get(a.inode)) continue;
+        const mine = sent.get(a.inode);
+        if (mine === undefined || this.busyDirs.get(a.inode)?.sent !== mine) continue;
         this.counters.count('dir_attr_with_change');
         this.cache.putAttr(a, t);
       }
