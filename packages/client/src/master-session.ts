@@ -12,6 +12,7 @@ import {
   type Request,
   Status,
   TsmfsError,
+  isExactlyOnce,
 } from '@tsmfs/protocol';
 import { Backoff, type Connection, Pause, dial, isNotLeader, leaderHint } from '@tsmfs/rpc';
 import { processCred } from './cred.js';
@@ -147,6 +148,9 @@ export class MasterSession extends EventEmitter<SessionEvents> {
   readonly cred: Cred;
   readonly umask: number;
   readonly stats: SessionStats = { reconnects: 0, resent: 0, resolved: 0 };
+  /** The next request id of an exactly-once request, and those still waiting for their answer. */
+  private nextRid = 1;
+  private readonly waitingRids = new Set<number>();
   private recallHandler: ((recall: Request<'leaseRecall'>) => Promise<void> | void) | undefined;
 
   private constructor(
@@ -241,6 +245,21 @@ export class MasterSession extends EventEmitter<SessionEvents> {
    * dropped is re-sent on the next link (at most maxSends times in all).
    */
   async call<N extends MessageName>(name: N, body: Request<N>): Promise<Reply<N>> {
+    if (!isExactlyOnce(name) || (body as { rid?: number }).rid !== undefined) return this.sendAcross(name, body);
+    // Exactly once (docs/client.md, "Request ids"): the same id on every send; the master
+    // answers a re-send it already applied with the recorded result.
+    const rid = this.nextRid++;
+    this.waitingRids.add(rid);
+    try {
+      let ridLow = rid;
+      for (const r of this.waitingRids) ridLow = Math.min(ridLow, r);
+      return await this.sendAcross(name, { ...body, rid, ridLow });
+    } finally {
+      this.waitingRids.delete(rid);
+    }
+  }
+
+  private async sendAcross<N extends MessageName>(name: N, body: Request<N>): Promise<Reply<N>> {
     const maxSends = this.options.maxSends ?? 5;
     let resent = false;
     let refusedUntil: number | undefined;

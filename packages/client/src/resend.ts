@@ -10,14 +10,21 @@ import {
 } from '@tsmfs/protocol';
 
 /**
- * What an error to a RE-SENT request means.
+ * What an error to a RE-SENT request means — the FALLBACK of exactly-once requests.
  *
  * When the link to the master drops while a request is in flight, the session cannot
  * know whether the master applied it (and made it durable) before it went away. It
  * re-sends the request on the new link. For most requests that is harmless (getattr,
- * setattr to absolute values, setgoal, …). For the ones that are not idempotent, the
- * second attempt fails with exactly the error that the first attempt's success would
- * cause; those errors are resolved here by looking at the namespace:
+ * setattr to absolute values, setgoal, …). The ones that are not idempotent carry a
+ * request id (`rid`, docs/client.md "Request ids"): the master records the result of an
+ * applied one with the change itself, replicated to the other masters of an HA group,
+ * and answers a re-send from that record, so it is not applied twice. This file serves
+ * only when the master that gets the re-send has no record of it: one that does not
+ * keep the table (an older master), a session the new leader did not know (its record
+ * was not yet saved when the old leader died, so the client got a new session id), or
+ * a request whose change was made after an await (the tag is then not on its entry).
+ * Then the second attempt fails with exactly the error that the first attempt's success
+ * would cause, and those errors are resolved here by looking at the namespace:
  *
  * - mknod / mkdir / symlink → EEXIST: accepted when the existing entry has the type
  *   (and permission bits, or symlink target) we asked for; its attr is the reply.

@@ -209,6 +209,7 @@ export function buildMaster(config: MasterConfig, log: Logger, hooks: MasterHook
     maxSessions: config.MAX_SESSIONS,
     maxSessionsPerIp: config.MAX_SESSIONS_PER_IP,
     leases,
+    mayRecord: () => gate.mayMutate(),
     log: component('sessions'),
   });
   const chunks = new ChunkManager({

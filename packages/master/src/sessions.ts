@@ -1,6 +1,7 @@
 import { O_ACCMODE, ROOT_INODE, type Reply, type Request, Status, TsmfsError } from '@tsmfs/protocol';
 import type { Logger } from 'pino';
 import { type ExportRule, matchExport } from './exports.js';
+import type { ClientState, SessionRecord } from './metadata/client-state.js';
 import type { Leases } from './leases/leases.js';
 
 /** One more open of `inode` by `session`: released for it if the session expires. */
@@ -11,8 +12,10 @@ export function recordOpen(session: Session, inode: number, flags: number): void
 
 /** What sessions need of the namespace: the walk to a session's root, and releasing opens. */
 export interface SessionNamespace {
-  md: { resolvePath(path: string): number | undefined; isDir(inode: number): boolean };
+  md: { resolvePath(path: string): number | undefined; isDir(inode: number): boolean; clients: ClientState };
   release(req: Request<'release'>): Reply<'release'>;
+  openSession(rec: SessionRecord): void;
+  endSession(id: number): void;
 }
 
 /** The session's view: what register returned, and the rule it was admitted by. */
@@ -55,8 +58,17 @@ export interface SessionsOptions {
   maxSessionsPerIp?: number;
   /** Metadata leases: a session registering holds none; its leaseMs is in the register reply. */
   leases?: Leases;
+  /**
+   * Whether this master may write the changelog now (an HA leader with a confirmed lease;
+   * default: always). Session records (client-state.ts) are written only then; a
+   * follower's or a deposed leader's sessions are the new leader's to end.
+   */
+  mayRecord?: () => boolean;
   log: Logger;
 }
+
+/** How often the leader looks for recorded sessions nobody holds (a former leader's). */
+const ORPHAN_SWEEP_MS = 10_000;
 
 export interface Peer {
   address: string;
@@ -78,8 +90,18 @@ export class Sessions {
   // Ids continue from the clock so that a client resuming an id from before a master
   // restart cannot land on another client's new session.
   private nextId = Date.now();
+  /** Recorded sessions (a former leader's) no client has re-attached to here: since when. */
+  private readonly orphans = new Map<number, number>();
+  private sweeper: NodeJS.Timeout | undefined;
 
-  constructor(private readonly options: SessionsOptions) {}
+  constructor(private readonly options: SessionsOptions) {
+    this.sweeper = setInterval(() => this.sweepOrphans(), Math.min(ORPHAN_SWEEP_MS, Math.max(100, options.sustainMs)));
+    this.sweeper.unref();
+  }
+
+  private mayRecord(): boolean {
+    return this.options.mayRecord?.() ?? true;
+  }
 
   get all(): readonly Session[] {
     return [...this.sessions.values()];
@@ -97,9 +119,10 @@ export class Sessions {
     });
     const root = req.meta ? ROOT_INODE : this.resolveRoot(req.subdir);
     const resumed = req.sessionId === undefined ? undefined : this.resumable(req.sessionId, peer.address, root, req.meta);
+    const reattached = req.sessionId === undefined || resumed ? undefined : this.reattachable(req.sessionId, peer.address, root, req.meta);
     if (!resumed) this.checkRoom(peer.address);
     const session: Session = resumed ?? {
-      id: this.nextId++,
+      id: reattached ?? this.newId(),
       rule,
       root,
       readonly: rule.readonly || req.readonly,
@@ -120,10 +143,17 @@ export class Sessions {
     session.link = peer.link;
     session.wantsLeases = req.leases === true && !session.meta;
     this.sessions.set(session.id, session);
+    this.orphans.delete(session.id);
+    // Recorded so that the next leader lets this client re-attach to the same id (and
+    // finds its request results); not recorded when this master may not write now.
+    const ns = this.options.namespace();
+    if (!ns.md.clients.sessions.has(session.id) && this.mayRecord()) {
+      ns.openSession({ id: session.id, address: session.address, root: session.root, meta: session.meta, openedAt: session.openedAt });
+    }
     // A client drops its leases with its link (the master cannot recall over a dead one).
     this.options.leases?.dropHolder(session);
     this.options.log.info(
-      { session: session.id, address: peer.address, hostname: req.hostname, subdir: req.meta ? '(meta)' : req.subdir, rule: rule.where, resumed: !!resumed },
+      { session: session.id, address: peer.address, hostname: req.hostname, subdir: req.meta ? '(meta)' : req.subdir, rule: rule.where, resumed: !!resumed, reattached: reattached !== undefined },
       'client session registered',
     );
     return session;
@@ -144,7 +174,7 @@ export class Sessions {
     }
     this.checkRoom(peer.address);
     const session: Session = {
-      id: this.nextId++,
+      id: this.newId(),
       rule: mount.rule,
       root: mount.root,
       readonly: mount.readonly || req.readonly,
@@ -217,6 +247,52 @@ export class Sessions {
   clear(): void {
     for (const s of this.sessions.values()) if (s.expiry) clearTimeout(s.expiry);
     this.sessions.clear();
+    if (this.sweeper) clearInterval(this.sweeper);
+    this.sweeper = undefined;
+  }
+
+  /** A session id above every id this master or a former leader handed out. */
+  private newId(): number {
+    const clients = this.options.namespace().md.clients;
+    this.nextId = Math.max(this.nextId, clients.maxSessionId() + 1);
+    while (this.sessions.has(this.nextId) || clients.sessions.has(this.nextId)) this.nextId++;
+    return this.nextId++;
+  }
+
+  /**
+   * A session a former leader recorded and this master has no live copy of (a takeover,
+   * or a restart): its client gets the same id back, from the address it was opened from,
+   * with the same root. The export's rules were matched again by the caller.
+   */
+  private reattachable(id: number, address: string, root: number, meta: boolean): number | undefined {
+    const rec = this.options.namespace().md.clients.sessions.get(id);
+    if (!rec || this.sessions.has(id) || rec.address !== address || rec.root !== root || rec.meta !== meta) return undefined;
+    return id;
+  }
+
+  /**
+   * Recorded sessions that nobody has come back for within SESSION_SUSTAIN_TIME of this
+   * master noticing them (as leader) are ended, as a disconnected session would be.
+   */
+  private sweepOrphans(): void {
+    if (!this.mayRecord()) return;
+    let ns: SessionNamespace;
+    try {
+      ns = this.options.namespace();
+    } catch {
+      return;
+    }
+    const now = Date.now();
+    for (const id of ns.md.clients.sessions.keys()) {
+      if (this.sessions.has(id)) continue;
+      const since = this.orphans.get(id);
+      if (since === undefined) this.orphans.set(id, now);
+      else if (now - since >= this.options.sustainMs) {
+        this.orphans.delete(id);
+        ns.endSession(id);
+        this.options.log.info({ session: id }, 'recorded session expired (nobody re-attached)');
+      }
+    }
   }
 
   /** Forwards a release only for opens this session made: a stray one must not close someone else's. */
@@ -235,6 +311,7 @@ export class Sessions {
     this.sessions.delete(session.id);
     this.options.leases?.forget(session);
     const ns = this.options.namespace();
+    if (this.mayRecord()) ns.endSession(session.id);
     let released = 0;
     for (const [inode, n] of session.opens) {
       for (let i = 0; i < n; i++, released++) ns.release({ inode });

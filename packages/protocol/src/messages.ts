@@ -62,6 +62,17 @@ const Empty = t.obj({});
  */
 const Parents = t.opt(t.arr(Attr, 2));
 
+/**
+ * The fields of a request answered exactly once (docs/client.md, "Request ids"): `rid`,
+ * the request's id in its session (increasing, the same on every re-send), and `ridLow`,
+ * the lowest id the client still waits for (the master forgets the results below it).
+ * The master records the result of an applied request under (session, rid) with the
+ * change itself, so a re-send, to it or to the next leader, gets that result instead of
+ * being applied again. A request with these fields is one whose second application would
+ * differ from the first.
+ */
+const Rid = { rid: t.opt(t.u53), ridLow: t.opt(t.u53) };
+
 export const DirEntry = t.obj({ name: Name, inode: t.u32, type: NodeType, attr: t.opt(Attr) });
 export type DirEntry = Infer<typeof DirEntry>;
 
@@ -280,24 +291,25 @@ export const Messages = {
       // Open flags: also open the new node for this session (create+open in one round
       // trip). Absent: mknod alone. An older master ignores it and answers without `opened`.
       open: t.opt(t.u32),
+      ...Rid,
     }),
     t.obj({ attr: Attr, opened: t.opt(t.bool), parents: Parents }),
     { session: 'fs', inodes: { parent: 'node' }, mutates: true },
   ),
-  mkdir: clientMsg(24, t.obj({ cred: Cred, parent: t.u32, name: Name, mode: t.u16, umask: t.u16 }), t.obj({ attr: Attr, parents: Parents }), { session: 'fs', inodes: { parent: 'node' }, mutates: true }),
+  mkdir: clientMsg(24, t.obj({ cred: Cred, parent: t.u32, name: Name, mode: t.u16, umask: t.u16, ...Rid }), t.obj({ attr: Attr, parents: Parents }), { session: 'fs', inodes: { parent: 'node' }, mutates: true }),
   symlink: clientMsg(
     25,
-    t.obj({ cred: Cred, parent: t.u32, name: Name, target: t.str(MAX_SYMLINK_LENGTH * 4) }),
+    t.obj({ cred: Cred, parent: t.u32, name: Name, target: t.str(MAX_SYMLINK_LENGTH * 4), ...Rid }),
     t.obj({ attr: Attr, parents: Parents }),
     { session: 'fs', inodes: { parent: 'node' }, mutates: true },
   ),
   readlink: clientMsg(26, t.obj({ inode: t.u32 }), t.obj({ target: t.str(MAX_SYMLINK_LENGTH * 4) }), { session: 'fs', inodes: { inode: 'node' }, mutates: false }),
-  link: clientMsg(27, t.obj({ cred: Cred, inode: t.u32, parent: t.u32, name: Name }), t.obj({ attr: Attr, parents: Parents }), { session: 'fs', inodes: { inode: 'node', parent: 'node' }, mutates: true }),
-  unlink: clientMsg(28, t.obj({ cred: Cred, parent: t.u32, name: Name }), t.obj({ parents: Parents }), { session: 'fs', inodes: { parent: 'node' }, mutates: true }),
-  rmdir: clientMsg(29, t.obj({ cred: Cred, parent: t.u32, name: Name }), t.obj({ parents: Parents }), { session: 'fs', inodes: { parent: 'node' }, mutates: true }),
+  link: clientMsg(27, t.obj({ cred: Cred, inode: t.u32, parent: t.u32, name: Name, ...Rid }), t.obj({ attr: Attr, parents: Parents }), { session: 'fs', inodes: { inode: 'node', parent: 'node' }, mutates: true }),
+  unlink: clientMsg(28, t.obj({ cred: Cred, parent: t.u32, name: Name, ...Rid }), t.obj({ parents: Parents }), { session: 'fs', inodes: { parent: 'node' }, mutates: true }),
+  rmdir: clientMsg(29, t.obj({ cred: Cred, parent: t.u32, name: Name, ...Rid }), t.obj({ parents: Parents }), { session: 'fs', inodes: { parent: 'node' }, mutates: true }),
   rename: clientMsg(
     30,
-    t.obj({ cred: Cred, parent: t.u32, name: Name, newParent: t.u32, newName: Name, flags: t.u32 }),
+    t.obj({ cred: Cred, parent: t.u32, name: Name, newParent: t.u32, newName: Name, flags: t.u32, ...Rid }),
     // attr: the node moved to newName, when one moved (not for RENAME_EXCHANGE, nor for two
     // names of one node, which POSIX leaves both in place; absent from an older master).
     t.obj({ attr: t.opt(Attr), parents: Parents }),
@@ -326,7 +338,7 @@ export const Messages = {
   ),
   setxattr: clientMsg(
     37,
-    t.obj({ cred: Cred, inode: t.u32, name: XattrNameArg, value: XattrValueArg, flags: t.u8 }),
+    t.obj({ cred: Cred, inode: t.u32, name: XattrNameArg, value: XattrValueArg, flags: t.u8, ...Rid }),
     Empty,
     { session: 'fs', inodes: { inode: 'handle' }, mutates: true },
   ),
@@ -336,7 +348,7 @@ export const Messages = {
     t.obj({ names: t.arr(t.str(MAX_XATTR_NAME), 65536) }),
     { session: 'fs', inodes: { inode: 'handle' }, mutates: false },
   ),
-  removexattr: clientMsg(39, t.obj({ cred: Cred, inode: t.u32, name: XattrNameArg }), Empty, { session: 'fs', inodes: { inode: 'handle' }, mutates: true }),
+  removexattr: clientMsg(39, t.obj({ cred: Cred, inode: t.u32, name: XattrNameArg, ...Rid }), Empty, { session: 'fs', inodes: { inode: 'handle' }, mutates: true }),
 
   // client/cli ↔ master: goal, trashtime, snapshots, trash
   setgoal: clientMsg(
@@ -355,13 +367,13 @@ export const Messages = {
   gettrashtime: clientMsg(43, t.obj({ inode: t.u32, recursive: t.bool }), t.obj({ histogram: Histogram }), { session: 'fs', inodes: { inode: 'node' }, mutates: false }),
   snapshot: clientMsg(
     44,
-    t.obj({ cred: Cred, inode: t.u32, parent: t.u32, name: Name, overwrite: t.bool }),
+    t.obj({ cred: Cred, inode: t.u32, parent: t.u32, name: Name, overwrite: t.bool, ...Rid }),
     t.obj({ attr: Attr }),
     { session: 'fs', inodes: { inode: 'node', parent: 'node' }, mutates: true },
   ),
   trashList: clientMsg(50, Empty, t.obj({ entries: t.arr(TrashEntry, 10_000_000) }), { session: 'meta', inodes: {}, mutates: false }),
-  trashUndelete: clientMsg(51, t.obj({ inode: t.u32 }), Empty, { session: 'meta', inodes: { inode: 'node' }, mutates: true }),
-  trashPurge: clientMsg(52, t.obj({ inode: t.u32 }), Empty, { session: 'meta', inodes: { inode: 'node' }, mutates: true }),
+  trashUndelete: clientMsg(51, t.obj({ inode: t.u32, ...Rid }), Empty, { session: 'meta', inodes: { inode: 'node' }, mutates: true }),
+  trashPurge: clientMsg(52, t.obj({ inode: t.u32, ...Rid }), Empty, { session: 'meta', inodes: { inode: 'node' }, mutates: true }),
   sustainedList: clientMsg(53, Empty, t.obj({ entries: t.arr(TrashEntry, 10_000_000) }), { session: 'meta', inodes: {}, mutates: false }),
 
   // client ↔ master: chunks (served fully once chunkservers exist)
@@ -542,7 +554,7 @@ export const Messages = {
     { session: 'fs', inodes: { inode: 'node' }, mutates: true },
   ),
   /** Appends `src`'s chunks to `inode` (shared, copy-on-write), after padding `inode` to a whole chunk. */
-  appendchunks: clientMsg(107, t.obj({ cred: Cred, inode: t.u32, src: t.u32 }), t.obj({ attr: Attr }), { session: 'fs', inodes: { inode: 'node', src: 'node' }, mutates: true }),
+  appendchunks: clientMsg(107, t.obj({ cred: Cred, inode: t.u32, src: t.u32, ...Rid }), t.obj({ attr: Attr }), { session: 'fs', inodes: { inode: 'node', src: 'node' }, mutates: true }),
 } as const;
 
 export type Catalogue = typeof Messages;
@@ -562,6 +574,11 @@ export function messageById(id: number): MessageName | undefined {
 export type ClientMessage = { [N in MessageName]: Catalogue[N]['link'] extends 'client' ? N : never }[MessageName];
 /** Those that need a session: every client request but the one that opens it. */
 export type SessionMessage = { [N in ClientMessage]: Catalogue[N]['session'] extends 'none' ? never : N }[ClientMessage];
+
+/** Whether requests `name` carry a request id and are answered exactly once (`Rid`). */
+export function isExactlyOnce(name: MessageName): boolean {
+  return 'rid' in Messages[name].req.fields;
+}
 
 export function isSessionMessage(name: MessageName): name is SessionMessage {
   const spec = Messages[name];

@@ -62,6 +62,8 @@ export function leaseKeys(m: Mutation, md: NameView): LeaseKeys {
       // Back under its old path, whichever directories that takes.
       return { dirs: [], inodes: [], all: true };
     case 'chunkVersion':
+    case 'session':
+    case 'sessionEnd':
       return { dirs: [], inodes: [] };
   }
 }

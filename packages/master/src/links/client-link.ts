@@ -91,9 +91,15 @@ export class ClientLink implements Service {
       if (ha.role === 'follower') throw ha.refusal('client');
       if (name === 'register') {
         const previous = session;
+        const before = this.options.changelog.version;
         session = sessions.register(body as Request<'register'>, { address, nonce: hello.nonce, link: conn, role: hello.role });
         if (previous && previous !== session) sessions.replace(previous, conn);
-        return sessions.registerReply(session);
+        const reply = sessions.registerReply(session);
+        // A new session is recorded (client-state.ts): answered once that is saved, so a
+        // client never holds an id the next leader cannot know.
+        const { changelog } = this.options;
+        if (changelog.version !== before) await changelog.saved(changelog.version);
+        return reply;
       }
       if (!isSessionMessage(name)) throw new TsmfsError(Status.ENOSYS, `${name} is not served on the client port`);
       if (!session) throw new TsmfsError(Status.EPERM, `${name} before register: open a session first`);

@@ -5,6 +5,7 @@ import type { Changelog } from '@tsmfs/metastore';
 import { metaSync } from '../durability/meta-sync.js';
 import { ExportScope } from '../export-scope.js';
 import type { Leases } from '../leases/leases.js';
+import type { RequestResult, RequestTag } from '../metadata/client-state.js';
 import type { Namespace } from '../metadata/namespace.js';
 import { admit, clamp } from '../session-rules.js';
 import { type Session, type Sessions, recordOpen } from '../sessions.js';
@@ -114,6 +115,32 @@ export class ClientRequests {
 
   serve<N extends SessionMessage>(session: Session, name: N, body: Request<N>): Reply<N> | Promise<Reply<N>> {
     const req = admit(session, name, body, this.scope);
+    const tag = requestTag(session, req);
+    if (tag) {
+      const done = this.ns.md.clients.lookup(tag.s, tag.r);
+      if (done) return this.recorded(session, name, req, done);
+      // The entry the request makes carries its id: applying it records the result.
+      return this.ns.tagged(tag, () => this.handle(session, name, req));
+    }
+    return this.handle(session, name, req);
+  }
+
+  /**
+   * A re-sent request that was applied already (here, or on the leader before a
+   * takeover): the recorded result, once its entry is saved as the first answer would
+   * have been.
+   */
+  private async recorded<N extends SessionMessage>(session: Session, name: N, req: Request<N>, done: RequestResult): Promise<Reply<N>> {
+    await this.changelog?.saved(done.version);
+    const reply: Record<string, unknown> = {};
+    if (done.attr) reply.attr = done.attr;
+    // A create+open re-sent: opened if this master counts the open (the same master); a
+    // new leader does not, and the client then opens it (MasterSession.mknod).
+    if (name === 'mknod' && (req as Request<'mknod'>).open !== undefined && done.attr && session.opens.has(done.attr.inode)) reply.opened = true;
+    return reply as Reply<N>;
+  }
+
+  private handle<N extends SessionMessage>(session: Session, name: N, req: Request<N>): Reply<N> | Promise<Reply<N>> {
     const leases = this.leases;
     // The directory's lease comes with the answer, an ENOENT included (a negative entry).
     if (leases && (name === 'lookup' || name === 'readdir')) leases.grantDir(session, name === 'lookup' ? (req as Request<'lookup'>).parent : (req as Request<'readdir'>).inode);
@@ -173,6 +200,13 @@ function changedDirs(name: SessionMessage, req: unknown): number[] | undefined {
     default:
       return undefined;
   }
+}
+
+/** The tag of an exactly-once request (its schema has `rid`, client-state.ts); undefined for the others. */
+function requestTag(session: Session, req: object): RequestTag | undefined {
+  const { rid, ridLow } = req as { rid?: number; ridLow?: number };
+  if (rid === undefined) return undefined;
+  return { s: session.id, r: rid, lo: Math.min(ridLow ?? rid, rid) };
 }
 
 function served<T>(part: T | undefined, name: SessionMessage): T {

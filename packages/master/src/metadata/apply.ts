@@ -1,4 +1,4 @@
-import { CHUNK_SIZE, type GoalMode, type RecursiveCounts, type Timespec } from '@tsmfs/protocol';
+import { type Attr, CHUNK_SIZE, type GoalMode, type RecursiveCounts, type Timespec } from '@tsmfs/protocol';
 import { type Metadata, TYPE_CODE } from './metadata.js';
 import type { Mutation, UnlinkFate } from './mutation.js';
 import { forEachNode, keptPath, mayChangeGoal, walkTree } from './tree-walk.js';
@@ -84,11 +84,31 @@ export function applyMutation(md: Metadata, m: Mutation): RecursiveCounts | unde
     case 'appendChunks':
       applyAppendChunks(md, m);
       break;
+    case 'session': {
+      const { op: _op, ts: _ts, req: _req, ...rec } = m;
+      md.clients.openSession(rec);
+      break;
+    }
+    case 'sessionEnd':
+      md.clients.endSession(m.id);
+      break;
     default:
       throw new Error(`unknown mutation ${(m as { op: string }).op}`);
   }
   md.version++;
+  if (m.req) md.clients.record(m.req, { version: md.version, ...resultAttr(md, m) });
   return result;
+}
+
+/**
+ * The node a re-sent request's reply describes, as this entry left it: the new name's
+ * node (create, link, snapshot) or the file appended to; nothing for the others.
+ */
+function resultAttr(md: Metadata, m: Mutation): { attr?: Attr } {
+  let inode: number | undefined;
+  if (m.op === 'create' || m.op === 'link' || m.op === 'snapshot') inode = md.lookup(m.parent, m.name);
+  else if (m.op === 'appendChunks') inode = m.inode;
+  return inode === undefined ? {} : { attr: md.attr(inode) };
 }
 
 function touchDir(md: Metadata, dir: number, ts: Timespec): void {

@@ -1,4 +1,5 @@
 import { DumpError, frameDump, unframeDump } from '@tsmfs/metastore';
+import { ClientState } from './client-state.js';
 import { Metadata, TYPE_CODE, TYPE_NAME } from './metadata.js';
 
 /**
@@ -12,9 +13,13 @@ import { Metadata, TYPE_CODE, TYPE_NAME } from './metadata.js';
  * A file's chunk list is written as runs of consecutive chunks (format 2), so a sparse
  * file costs what its chunks cost; format 1 wrote every slot up to the last chunk and
  * is still read.
+ *
+ * Format 3 adds a last section: the client state a takeover keeps (sessions and the
+ * request-id table, client-state.ts), as one JSON text (small: a few results per
+ * session). Formats 1 and 2 are read with none.
  */
-export const DUMP_FORMAT = 2;
-const READABLE_FORMATS = [1, 2];
+export const DUMP_FORMAT = 3;
+const READABLE_FORMATS = [1, 2, 3];
 
 export function encodeDump(md: Metadata): Buffer {
   const w = new Writer();
@@ -25,6 +30,7 @@ export function encodeDump(md: Metadata): Buffer {
   writeChunks(w, md);
   writeKept(w, md.trash);
   writeKept(w, md.sustained);
+  w.str(JSON.stringify(md.clients));
   return frameDump(DUMP_FORMAT, md.version, w.finish());
 }
 
@@ -41,6 +47,7 @@ export function decodeDump(buf: Buffer): Metadata {
     readChunks(r, md);
     readKept(r, md.trash);
     readKept(r, md.sustained);
+    if (frame.format >= 3) md.clients = ClientState.fromJSON(JSON.parse(r.str()));
   } catch (err) {
     if (err instanceof DumpError) throw err;
     throw new DumpError('corrupt', String(err));

@@ -1,6 +1,7 @@
 import { type Attr, type NodeType, ROOT_INODE, type Timespec } from '@tsmfs/protocol';
 import { ChunkLists } from './chunk-lists.js';
 import { ChunkTable } from './chunk-table.js';
+import { ClientState } from './client-state.js';
 
 /** Node types as stored in the `type` column; 0 marks a free slot. */
 export const TYPE_CODE: Readonly<Record<NodeType, number>> = {
@@ -88,6 +89,8 @@ export class Metadata {
   readonly chunks = new ChunkTable();
   readonly trash = new Map<number, KeptFile>();
   readonly sustained = new Map<number, KeptFile>();
+  /** Sessions and the request-id table (client-state.ts): what a takeover keeps for clients. */
+  clients = new ClientState();
 
   nextInode = ROOT_INODE + 1;
   /** Freed inode ids (FIFO) and when they were freed: reusable after INODE_REUSE_DELAY. */

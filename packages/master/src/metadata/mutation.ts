@@ -1,4 +1,5 @@
 import type { GoalMode, NodeType, Timespec } from '@tsmfs/protocol';
+import type { RequestTag, SessionRecord } from './client-state.js';
 
 /**
  * A changelog entry: one deterministic state transition. The live path validates a
@@ -10,7 +11,12 @@ import type { GoalMode, NodeType, Timespec } from '@tsmfs/protocol';
  * Every entry carries `ts`, the master's clock when it was made; apply never reads the
  * clock.
  */
-export type Mutation =
+export type Mutation = MutationBody & {
+  /** The client request this entry is the effect of (exactly-once requests only; client-state.ts). */
+  req?: RequestTag;
+};
+
+type MutationBody =
   | {
       op: 'create';
       ts: Timespec;
@@ -90,7 +96,11 @@ export type Mutation =
   /** filerepair: a chunk with no copy left anywhere leaves the file; the slot reads as zeros. */
   | { op: 'chunkErase'; ts: Timespec; inode: number; index: number }
   /** appendchunks: `src`'s chunks are shared onto the end of `inode`, padded to a whole chunk first. */
-  | { op: 'appendChunks'; ts: Timespec; inode: number; src: number };
+  | { op: 'appendChunks'; ts: Timespec; inode: number; src: number }
+  /** A client session opened: a new leader lets its client re-attach to the same id. */
+  | ({ op: 'session'; ts: Timespec } & SessionRecord)
+  /** A session ended (expired, or replaced on its link): its request results go with it. */
+  | { op: 'sessionEnd'; ts: Timespec; id: number };
 
 export type UnlinkFate = 'trash' | 'sustained' | 'purge';
 export type MutationOp = Mutation['op'];

@@ -29,6 +29,7 @@ import {
 import { applyMutation } from './apply.js';
 import { type KeptFile, type Metadata, TYPE_CODE } from './metadata.js';
 import { MetadataBrokenError } from './metadata-broken-error.js';
+import type { RequestTag, SessionRecord } from './client-state.js';
 import type { Mutation, UnlinkFate } from './mutation.js';
 import { checkSnapshotOverwrite, histogram, isCutPath, mayChangeGoal } from './tree-walk.js';
 import {
@@ -79,8 +80,36 @@ export class Namespace {
   /** Told of every change just before it is applied (the leases it breaks: leases/). */
   observe: ((m: Mutation, md: Metadata) => void) | undefined;
 
-  private commit(m: Mutation): RecursiveCounts | undefined {
+  /**
+   * The exactly-once request being served (client-state.ts): the first entry it makes
+   * carries it, and applying that entry records the request's result.
+   */
+  private requestTag: RequestTag | undefined;
+
+  /** Serves `run` as the request `tag`: its first entry is tagged. */
+  tagged<T>(tag: RequestTag | undefined, run: () => T): T {
+    this.requestTag = tag;
+    try {
+      return run();
+    } finally {
+      this.requestTag = undefined;
+    }
+  }
+
+  /** A client session opened on this leader: recorded so that a new leader knows its id. */
+  openSession(rec: SessionRecord): void {
+    this.commit({ op: 'session', ts: this.clock(), ...rec });
+  }
+
+  /** A session ended: its record and request results go. */
+  endSession(id: number): void {
+    if (this.md.clients.sessions.has(id) || this.md.clients.results.has(id)) this.commit({ op: 'sessionEnd', ts: this.clock(), id });
+  }
+
+  private commit(entry: Mutation): RecursiveCounts | undefined {
     let result: RecursiveCounts | undefined;
+    const m = this.requestTag ? { ...entry, req: this.requestTag } : entry;
+    this.requestTag = undefined;
     this.observe?.(m, this.md);
     try {
       result = applyMutation(this.md, m);

@@ -25,6 +25,7 @@ export function canonicalState(md: Metadata): unknown {
     chunksToDelete: [...md.chunks.toDelete],
     trash: [...md.trash].map(([inode, k]) => [inode, k.path, k.deletedAt]),
     sustained: [...md.sustained].map(([inode, k]) => [inode, k.path, k.deletedAt]),
+    clients: md.clients.toJSON(),
   };
 }
 
