@@ -1,0 +1,84 @@
+/**
+ * A takeover the clients do not notice (docs/ha.md, "What survives a takeover"): a
+ * request applied by a leader that died before its reply reached the client is answered
+ * by the next leader from the replicated (session, request id) table, never applied a
+ * second time, and the client keeps its session id. Real etcd, real master processes,
+ * the reply lost on a real socket (test/fixture/link-proxy.ts).
+ */
+import { describe, expect, it } from 'vitest';
+import { type Master, openSession } from './fixture/cluster.js';
+import { Etcd } from './fixture/etcd.js';
+import { HaGroup, status } from './fixture/ha-group.js';
+import { LinkProxy } from './fixture/link-proxy.js';
+import { until } from './fixture/poll.js';
+
+async function caughtUp(leader: Master, others: Master[]): Promise<number> {
+  return until(
+    'followers at the leader\'s version',
+    async () => {
+      const v = (await status(leader)).metadataVersion;
+      const all = await Promise.all(others.map((m) => status(m)));
+      return all.every((s) => s.metadataVersion === v && s.follower?.lag === 0) ? v : undefined;
+    },
+    30_000,
+    50,
+  );
+}
+
+describe('a takeover the clients do not notice', () => {
+  it('a create and an unlink applied by a leader killed before their replies: the next leader answers them from the table, once', async () => {
+    const etcd = await Etcd.start();
+    const group = await HaGroup.create(etcd, 3);
+    const first = await group.leader();
+    const proxy = await LinkProxy.start(first.leader.address);
+    // A reaches the masters only through the proxy; B directly (the other client).
+    const a = await openSession({ masters: [proxy.address], hostname: 'a', mountpoint: '/a', reconnectTimeoutMs: 60_000, connectTimeoutMs: 1000 });
+    const b = await openSession({ masters: group.addresses, hostname: 'b', mountpoint: '/b', reconnectTimeoutMs: 60_000 });
+    const dir = await a.mkdir(a.root, 'd');
+    await a.create(dir.inode, 'u', 0o644);
+    const sessionId = a.sessionId;
+
+    // The master applies both and answers; the answers are lost on the way.
+    proxy.swallow = true;
+    const created = a.create(dir.inode, 'f', 0o640);
+    const unlinked = a.unlink(dir.inode, 'u');
+    await until('both applied on the leader', async () => {
+      const names = (await b.readdir(dir.inode)).map((e) => e.name);
+      return names.includes('f') && !names.includes('u') ? true : undefined;
+    });
+    const followers = group.masters.filter((m) => m !== first.leader);
+    await caughtUp(first.leader, followers);
+    proxy.hold = true;
+    await first.leader.kill('SIGKILL');
+    proxy.cut();
+    proxy.swallow = false;
+
+    // Between the lost replies and the re-sends, another client moves the new file away,
+    // makes a directory of its name, and makes a new file of the unlinked name.
+    const second = await group.leader(followers);
+    await b.rename(dir.inode, 'f', dir.inode, 'g');
+    const squatter = await b.mkdir(dir.inode, 'f');
+    const theirs = await b.create(dir.inode, 'u', 0o600);
+
+    proxy.target = second.leader.address;
+    proxy.hold = false;
+    const attr = await created;
+    await unlinked;
+    // The create's own answer: the file now named g (probing would have said EEXIST: f is a directory).
+    const g = await b.lookup(dir.inode, 'g');
+    expect(attr.inode).toBe(g.inode);
+    expect(attr.type).toBe('file');
+    expect(attr.mode & 0o777).toBe(0o640 & ~0o022);
+    // The unlink was not applied again: B's u is still there.
+    expect((await b.lookup(dir.inode, 'u')).inode).toBe(theirs.inode);
+    expect((await b.lookup(dir.inode, 'f')).inode).toBe(squatter.inode);
+    // The same session, re-attached; nothing resolved by probing.
+    expect(a.sessionId).toBe(sessionId);
+    expect(a.stats.resent).toBeGreaterThanOrEqual(2);
+    expect(a.stats.resolved).toBe(0);
+    expect(second.leader.logs().some((l) => l.msg === 'client session registered' && l.session === sessionId && l.reattached === true)).toBe(true);
+    a.close();
+    b.close();
+    await proxy.close();
+  });
+});
