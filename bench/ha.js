@@ -11,11 +11,20 @@
 // leader may take over). --ops instead measures metadata ops/s and latency from one client
 // (one request at a time) on a lone master and on groups of three at HA_SYNC_STANDBYS 0,
 // 1, 2, alternating the setups round by round. Progress on stderr, JSON on stdout.
+//
+// --drill: the failover drill (issue 12; docs/ha.md, "The failover drill"): three masters
+// (HA_SYNC_STANDBYS = --sync), three chunkservers, one FUSE mount running the drill
+// workload (files of known content written, renamed, removed;
+// packages/launcher/src/failover-drill.ts, the test's code); each round SIGKILLs the
+// leader and starts it again 3 s later; the failover time of a round is kill → the first
+// acknowledged operation invoked after it; at the end the checker reads everything back
+// through the mount.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os, { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { MasterSession } from '@tsmfs/client';
+import { DrillWorkload, HaGroup, Mount, checkDrill, makeTempDir, stopEverything } from '@tsmfs/launcher';
 import { freePort, spawnDaemon, spawnProgram, stop, stopAllStarted } from './lib/daemons.js';
 
 const opts = new Command('bench-ha')
@@ -23,6 +32,7 @@ const opts = new Command('bench-ha')
   .option('--rounds <n>', 'rounds per kill signal', '10')
   .option('--ttl <s>', 'HA_LEASE_TTL', '2')
   .option('--sync <n>', 'HA_SYNC_STANDBYS of the failover rounds', '0')
+  .option('--drill', 'the failover drill: a mount\'s workload of known content, SIGKILL rounds, the checker')
   .option('--ops', 'measure metadata ops/s and latency (lone master, HA_SYNC_STANDBYS 0, 1, 2) instead of failovers')
   .option('--ops-seconds <s>', 'seconds per setup per round (--ops)', '8')
   .option('--save-mode <n>', 'CHANGELOG_SAVE_MODE of every master (default: the master\'s, 2)')
@@ -168,10 +178,48 @@ try {
   writeFileSync(join(dir, 'exports.cfg'), '127.0.0.1 / rw,alldirs,maproot=0\n');
   const etcd = await startEtcd();
   if (opts.ops) await benchOps(etcd);
+  else if (opts.drill) await drill(etcd);
   else await benchFailover(etcd);
 } finally {
+  await stopEverything({ signal: 'SIGKILL' });
   await stopAllStarted();
   rmSync(dir, { recursive: true, force: true });
+}
+
+/** The failover drill: the same workload and checker as test/ha-failover-drill.test.ts, ROUNDS rounds. */
+async function drill(etcd) {
+  const group = await HaGroup.create(etcd, { dir, n: 3, config: { HA_LEASE_TTL: TTL, HA_SYNC_STANDBYS: SYNC } });
+  await group.start();
+  const masters = group.masters;
+  await Promise.all((await group.chunkservers(3)).map((cs) => cs.waitRegistered(60_000)));
+  const mount = await Mount.start({ masters: group.addresses, path: makeTempDir('tsmfs-bench-drill-mnt-') });
+  const root = join(mount.path, 'drill');
+  const workload = new DrillWorkload({ root, workers: 2 });
+  await workload.start();
+  const waitAcks = async (n) => {
+    const target = workload.acknowledged + n;
+    for (const t0 = Date.now(); workload.acknowledged < target; await sleep(20)) if (Date.now() - t0 > 60_000) throw new Error('the workload stalled');
+  };
+  const failoverMs = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    await waitAcks(10);
+    if (SYNC > 0) await fullSet((await leaderOf(masters)).m);
+    const { m: leader, s } = await leaderOf(masters);
+    const killedAt = performance.now();
+    await leader.kill('SIGKILL');
+    const next = await leaderOf(masters.filter((m) => m !== leader), s.epoch);
+    let acked;
+    for (const t0 = Date.now(); (acked = workload.firstAckAfter(killedAt)) === undefined; await sleep(5)) if (Date.now() - t0 > 60_000) throw new Error('no acknowledgement within 60 s of the kill');
+    failoverMs.push(acked - killedAt);
+    process.stderr.write(`round ${r + 1}: epoch ${s.epoch} → ${next.s.epoch}, kill → first acknowledged operation ${failoverMs.at(-1).toFixed(0)} ms\n`);
+    await sleep(Math.max(0, 3000 - (performance.now() - killedAt)));
+    await leader.start();
+  }
+  await waitAcks(10);
+  await workload.stop();
+  const report = await checkDrill(root, workload.history);
+  const counts = Object.fromEntries(['lost', 'misapplied', 'corrupt', 'partial', 'errors'].map((k) => [k, report[k].length]));
+  console.log(JSON.stringify({ bench: 'ha-drill', ttlSeconds: TTL, syncStandbys: SYNC, rounds: ROUNDS, load: os.loadavg().map((x) => x.toFixed(1)), failoverMs: failoverMs.map(Math.round), p50: Math.round(pct(failoverMs, 50)), max: Math.round(Math.max(...failoverMs)), acknowledged: report.acknowledged, ...counts, problems: [...report.lost, ...report.misapplied, ...report.corrupt, ...report.partial, ...report.errors].slice(0, 20) }, null, 2));
 }
 
 async function benchFailover(etcd) {
