@@ -5,8 +5,10 @@
  * second time, and the client keeps its session id. Real etcd, real master processes,
  * the reply lost on a real socket (test/fixture/link-proxy.ts).
  */
+import { createHash, randomBytes } from 'node:crypto';
+import { O_RDWR } from '@tsmfs/client';
 import { describe, expect, it } from 'vitest';
-import { type Master, openSession } from './fixture/cluster.js';
+import { Chunkserver, type Master, freePorts, openSession } from './fixture/cluster.js';
 import { Etcd } from './fixture/etcd.js';
 import { HaGroup, status } from './fixture/ha-group.js';
 import { LinkProxy } from './fixture/link-proxy.js';
@@ -23,6 +25,17 @@ async function caughtUp(leader: Master, others: Master[]): Promise<number> {
     30_000,
     50,
   );
+}
+
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+async function chunkservers(group: HaGroup, n: number): Promise<Chunkserver[]> {
+  const ports = await freePorts(n);
+  const list = group.masters.map((m) => `127.0.0.1:${m.ports.matocs}`).join(',');
+  const all = ports.map((p, i) => new Chunkserver(group.dir, group.masters[0]!.ports, p, `cs${i + 1}`, { config: { MASTER_HOST: list } }));
+  await Promise.all(all.map((cs) => cs.start({ waitRegistered: false })));
+  await Promise.all(all.map((cs) => cs.waitRegistered(30_000)));
+  return all;
 }
 
 describe('a takeover the clients do not notice', () => {
@@ -80,5 +93,56 @@ describe('a takeover the clients do not notice', () => {
     a.close();
     b.close();
     await proxy.close();
+  });
+
+  it('an unlinked file held open stays readable through a takeover (and goes when closed); a write in flight across it completes', async () => {
+    const etcd = await Etcd.start();
+    const group = await HaGroup.create(etcd, 3);
+    const first = await group.leader();
+    await chunkservers(group, 3);
+    const a = await openSession({ masters: group.addresses, hostname: 'a', mountpoint: '/a', reconnectTimeoutMs: 60_000 });
+    const b = await openSession({ masters: group.addresses, hostname: 'b', mountpoint: '/b', reconnectTimeoutMs: 60_000 });
+    const kept = await a.create(a.root, 'kept', 0o644);
+    // No trash: removing its last name while it is open makes it sustained.
+    await a.settrashtime(kept.inode, 0);
+    const keptHandle = await a.openFile(kept.inode, O_RDWR);
+    const keptData = randomBytes(3 * 1024 * 1024 + 5);
+    await keptHandle.write(0, keptData);
+    await keptHandle.flush();
+    // Another client removes its name: A's descriptor keeps it (sustained).
+    await b.unlink(b.root, 'kept');
+    const meta = await openSession({ masters: group.addresses, hostname: 'm', mountpoint: '/m', meta: true, reconnectTimeoutMs: 60_000 });
+    expect((await meta.sustainedList()).map((e) => e.inode)).toEqual([kept.inode]);
+
+    const moving = await a.create(a.root, 'moving', 0o644);
+    const movingHandle = await a.openFile(moving.inode, O_RDWR);
+    const followers = group.masters.filter((m) => m !== first.leader);
+    await caughtUp(first.leader, followers);
+    // A write of several chunks is under way when the leader dies.
+    const big = randomBytes(2 * 64 * 1024 * 1024 + 12_345);
+    const written = movingHandle.write(0, big).then(async (n) => {
+      await movingHandle.close();
+      return n;
+    });
+    await until('the write under way', async () => ((await b.getattr(moving.inode)).size > 0 ? true : undefined), 60_000, 20);
+    await first.leader.kill('SIGKILL');
+    expect(await written).toBe(big.length);
+
+    const second = await group.leader(followers);
+    expect(a.info.master).toEqual(second.leader.address);
+    // Through the same descriptor, on the new leader: the sustained file's bytes.
+    expect(sha(await keptHandle.read(0, keptData.length))).toBe(sha(keptData));
+    expect((await meta.sustainedList()).map((e) => e.inode)).toEqual([kept.inode]);
+    // The write: every byte, read by the other client.
+    expect((await b.getattr(moving.inode)).size).toBe(big.length);
+    const check = await b.openFile(moving.inode, O_RDWR);
+    expect(sha(await check.read(0, big.length))).toBe(sha(big));
+    await check.close();
+    // Closing the descriptor on the new leader ends the sustained file.
+    await keptHandle.close();
+    await until('the sustained file purged', async () => ((await meta.sustainedList()).length === 0 ? true : undefined), 10_000, 50);
+    a.close();
+    b.close();
+    meta.close();
   });
 });

@@ -8,6 +8,7 @@ import {
   type GoalMode,
   type MessageName,
   type Reply,
+  O_ACCMODE,
   O_TRUNC,
   type Request,
   Status,
@@ -151,6 +152,8 @@ export class MasterSession extends EventEmitter<SessionEvents> {
   /** The next request id of an exactly-once request, and those still waiting for their answer. */
   private nextRid = 1;
   private readonly waitingRids = new Set<number>();
+  /** This session's open files (inode → opens not yet released). */
+  private readonly opens = new Map<number, { inode: number; count: number; writing: boolean }>();
   private recallHandler: ((recall: Request<'leaseRecall'>) => Promise<void> | void) | undefined;
 
   private constructor(
@@ -245,6 +248,37 @@ export class MasterSession extends EventEmitter<SessionEvents> {
    * dropped is re-sent on the next link (at most maxSends times in all).
    */
   async call<N extends MessageName>(name: N, body: Request<N>): Promise<Reply<N>> {
+    if (name === 'open' || name === 'mknod' || name === 'release') return this.trackOpens(name, body);
+    return this.callOnce(name, body);
+  }
+
+  /**
+   * Keeps count of this session's open files, told to a master that does not hold the
+   * session live when it re-attaches (register's `opens`): a new leader counts them again.
+   */
+  private async trackOpens<N extends MessageName>(name: N, body: Request<N>): Promise<Reply<N>> {
+    const inodeOf = (b: unknown) => (b as { inode: number }).inode;
+    if (name === 'release') {
+      try {
+        return await this.callOnce(name, body);
+      } finally {
+        const o = this.opens.get(inodeOf(body));
+        if (o && --o.count === 0) this.opens.delete(inodeOf(body));
+      }
+    }
+    const reply = await this.callOnce(name, body);
+    const flags = name === 'open' ? (body as Request<'open'>).flags : (body as Request<'mknod'>).open;
+    const inode = name === 'open' ? inodeOf(body) : (reply as Reply<'mknod'>).opened ? (reply as Reply<'mknod'>).attr.inode : undefined;
+    if (inode !== undefined && flags !== undefined) {
+      const o = this.opens.get(inode) ?? { inode, count: 0, writing: false };
+      o.count++;
+      o.writing ||= (flags & O_ACCMODE) !== 0;
+      this.opens.set(inode, o);
+    }
+    return reply;
+  }
+
+  private async callOnce<N extends MessageName>(name: N, body: Request<N>): Promise<Reply<N>> {
     if (!isExactlyOnce(name) || (body as { rid?: number }).rid !== undefined) return this.sendAcross(name, body);
     // Exactly once (docs/client.md, "Request ids"): the same id on every send; the master
     // answers a re-send it already applied with the recorded result.
@@ -630,7 +664,7 @@ export class MasterSession extends EventEmitter<SessionEvents> {
         for (const address of this.rotation()) {
           if (this.closed) return;
           try {
-            const { conn, info } = await connect(this.options, address, this.current.sessionId);
+            const { conn, info } = await connect(this.options, address, this.current.sessionId, [...this.opens.values()]);
             if (this.closed) {
               conn.close();
               return;
@@ -681,6 +715,7 @@ async function connect(
   options: SessionOptions,
   address: Address,
   sessionId: number | undefined,
+  opens?: Request<'register'>['opens'],
 ): Promise<{ conn: Connection; info: SessionInfo }> {
   let dialed;
   try {
@@ -709,6 +744,7 @@ async function connect(
         sessionId,
         attach: options.attach,
         leases: options.leases,
+        opens: opens?.length ? opens : undefined,
       },
       options.connectTimeoutMs ?? 5000,
     );

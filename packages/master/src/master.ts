@@ -54,6 +54,8 @@ class NamespaceService implements Service {
     private readonly changelog: Changelog,
     private readonly onFatal?: (err: Error) => void,
     private readonly leases?: Leases,
+    /** The client sessions holding an inode open (Sessions.holdersOf). */
+    private readonly holdersOf?: (inode: number) => number[],
   ) {}
 
   get namespace(): Namespace {
@@ -64,6 +66,7 @@ class NamespaceService implements Service {
   async start(): Promise<void> {
     const md = this.store.metadata;
     this.ns = new Namespace(md, (m) => this.record(md, m), masterClock, (err) => this.onFatal?.(err));
+    this.ns.holdersOf = this.holdersOf;
     const leases = this.leases;
     if (leases) this.ns.observe = (m, md) => leases.changing(m, md);
   }
@@ -140,7 +143,8 @@ export function buildMaster(config: MasterConfig, log: Logger, hooks: MasterHook
     onFailure: (err) => hooks.onFatal?.(new Error(`changelog write failed: ${err.message}`, { cause: err })),
   });
   const leases = new Leases({ leaseMs: config.LEASE_TIME * 1000, log: component('leases') });
-  const namespace = new NamespaceService(store, changelog, hooks.onFatal, leases);
+  // `sessions` is made below; it is asked only once clients are served.
+  const namespace = new NamespaceService(store, changelog, hooks.onFatal, leases, (inode): number[] => sessions.holdersOf(inode));
   // Without HA_ETCD_ENDPOINTS: alone, at epoch 1, as before HA. With it: a member of the
   // group, whose links all drop when it stops leading (docs/ha.md).
   const self: LeaderAddresses = {
@@ -202,7 +206,7 @@ export function buildMaster(config: MasterConfig, log: Logger, hooks: MasterHook
   // Read at every chunkserver and metalogger handshake: a reload applies to the next links.
   let authCode = config.AUTH_CODE;
   const exportsFile = new ExportsFile(config.EXPORTS_FILENAME, component('exports'));
-  const sessions = new Sessions({
+  const sessions: Sessions = new Sessions({
     rules: () => exportsFile.rules,
     namespace: () => namespace.namespace,
     sustainMs: config.SESSION_SUSTAIN_TIME * 1000,

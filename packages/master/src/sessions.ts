@@ -1,4 +1,4 @@
-import { O_ACCMODE, ROOT_INODE, type Reply, type Request, Status, TsmfsError } from '@tsmfs/protocol';
+import { O_ACCMODE, O_WRONLY, ROOT_INODE, type Reply, type Request, Status, TsmfsError } from '@tsmfs/protocol';
 import type { Logger } from 'pino';
 import { type ExportRule, matchExport } from './exports.js';
 import type { ClientState, SessionRecord } from './metadata/client-state.js';
@@ -14,6 +14,7 @@ export function recordOpen(session: Session, inode: number, flags: number): void
 export interface SessionNamespace {
   md: { resolvePath(path: string): number | undefined; isDir(inode: number): boolean; clients: ClientState };
   release(req: Request<'release'>): Reply<'release'>;
+  reclaimOpen(session: number, inode: number, count: number): boolean;
   openSession(rec: SessionRecord): void;
   endSession(id: number): void;
 }
@@ -144,6 +145,7 @@ export class Sessions {
     session.wantsLeases = req.leases === true && !session.meta;
     this.sessions.set(session.id, session);
     this.orphans.delete(session.id);
+    if (reattached !== undefined && req.opens) this.reclaim(session, req.opens);
     // Recorded so that the next leader lets this client re-attach to the same id (and
     // finds its request results); not recorded when this master may not write now.
     const ns = this.options.namespace();
@@ -249,6 +251,29 @@ export class Sessions {
     this.sessions.clear();
     if (this.sweeper) clearInterval(this.sweeper);
     this.sweeper = undefined;
+  }
+
+  /** The sessions holding `inode` open. */
+  holdersOf(inode: number): number[] {
+    return this.all.filter((s) => s.opens.has(inode)).map((s) => s.id);
+  }
+
+  /**
+   * The opens a client re-attaching to its session on a new master says it holds (its
+   * open descriptors): counted again here as they were on the former leader, for the
+   * files that still have a name and the sustained ones this session was recorded
+   * holding; the others are refused silently (the client's descriptor then fails as on
+   * a removed file).
+   */
+  private reclaim(session: Session, opens: NonNullable<Request<'register'>['opens']>): void {
+    const ns = this.options.namespace();
+    let taken = 0;
+    for (const o of opens) {
+      if (!ns.reclaimOpen(session.id, o.inode, o.count)) continue;
+      for (let i = 0; i < o.count; i++) recordOpen(session, o.inode, o.writing ? O_WRONLY : 0);
+      taken++;
+    }
+    if (opens.length) this.options.log.info({ session: session.id, claimed: opens.length, taken }, 'open files reclaimed');
   }
 
   /** A session id above every id this master or a former leader handed out. */

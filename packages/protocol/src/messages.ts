@@ -245,6 +245,12 @@ export const Messages = {
        * clients that predate leases) get none, so no change ever waits for them.
        */
       leases: t.opt(t.bool),
+      /**
+       * With `sessionId`: the files this client holds open (its descriptors), so that a
+       * master that does not hold the session live (a new leader after a takeover, a
+       * restarted master) counts them again: an unlinked open file stays readable.
+       */
+      opens: t.opt(t.arr(t.obj({ inode: t.u32, count: t.u32, writing: t.bool }), 1 << 20)),
     }),
     t.obj({
       sessionId: t.u53,

@@ -96,6 +96,7 @@ export function applyMutation(md: Metadata, m: Mutation): RecursiveCounts | unde
       throw new Error(`unknown mutation ${(m as { op: string }).op}`);
   }
   md.version++;
+  if (m.held && md.sustained.has(m.held.inode)) md.clients.sustainedBy.set(m.held.inode, m.held.sessions);
   if (m.req) md.clients.record(m.req, { version: md.version, ...resultAttr(md, m) });
   return result;
 }
@@ -203,6 +204,7 @@ function dropLink(md: Metadata, inode: number, ts: Timespec, fate: UnlinkFate, p
 
 /** The node is gone for good: its chunks lose a reference, its id waits for reuse. */
 function freeNode(md: Metadata, inode: number, ts: Timespec): void {
+  md.clients.sustainedBy.delete(inode);
   if (md.type[inode] === TYPE_CODE.file) {
     md.forEachChunk(inode, (id) => md.chunks.unref(id));
   }

@@ -56,6 +56,12 @@ export class ClientState {
   readonly sessions = new Map<number, SessionRecord>();
   /** session id → request id → result, in insertion (= request id) order. */
   readonly results = new Map<number, Map<number, RequestResult>>();
+  /**
+   * Sustained file → the sessions that held it open when it became sustained: a session
+   * re-attaching to a new leader may claim its opens of such a file (and only those), so
+   * its open descriptor keeps reading it (docs/ha.md).
+   */
+  readonly sustainedBy = new Map<number, number[]>();
 
   openSession(rec: SessionRecord): void {
     this.sessions.set(rec.id, rec);
@@ -64,6 +70,12 @@ export class ClientState {
   endSession(id: number): void {
     this.sessions.delete(id);
     this.results.delete(id);
+    for (const [inode, holders] of this.sustainedBy) {
+      if (!holders.includes(id)) continue;
+      const rest = holders.filter((h) => h !== id);
+      if (rest.length) this.sustainedBy.set(inode, rest);
+      else this.sustainedBy.delete(inode);
+    }
   }
 
   record(tag: RequestTag, result: RequestResult): void {
@@ -95,14 +107,16 @@ export class ClientState {
     return {
       sessions: [...this.sessions.values()],
       results: [...this.results].map(([s, table]) => [s, [...table]]),
+      sustainedBy: [...this.sustainedBy],
     };
   }
 
   static fromJSON(data: unknown): ClientState {
     const state = new ClientState();
-    const d = data as { sessions: SessionRecord[]; results: [number, [number, RequestResult][]][] };
+    const d = data as { sessions: SessionRecord[]; results: [number, [number, RequestResult][]][]; sustainedBy: [number, number[]][] };
     for (const rec of d.sessions) state.sessions.set(rec.id, rec);
     for (const [s, table] of d.results) state.results.set(s, new Map(table));
+    for (const [inode, holders] of d.sustainedBy) state.sustainedBy.set(inode, holders);
     return state;
   }
 }

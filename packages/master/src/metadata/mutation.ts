@@ -14,6 +14,8 @@ import type { RequestTag, SessionRecord } from './client-state.js';
 export type Mutation = MutationBody & {
   /** The client request this entry is the effect of (exactly-once requests only; client-state.ts). */
   req?: RequestTag;
+  /** The sessions holding open the file this entry makes sustained: who may claim it after a takeover. */
+  held?: { inode: number; sessions: number[] };
 };
 
 type MutationBody =

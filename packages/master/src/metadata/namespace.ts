@@ -103,7 +103,11 @@ export class Namespace {
 
   /** A session ended: its record and request results go. */
   endSession(id: number): void {
-    if (this.md.clients.sessions.has(id) || this.md.clients.results.has(id)) this.commit({ op: 'sessionEnd', ts: this.clock(), id });
+    const c = this.md.clients;
+    if (!c.sessions.has(id) && !c.results.has(id) && ![...c.sustainedBy.values()].some((h) => h.includes(id))) return;
+    for (const [inode, holders] of c.sustainedBy) if (holders.length === 1 && holders[0] === id) this.abandonable.add(inode);
+    this.commit({ op: 'sessionEnd', ts: this.clock(), id });
+    this.purgeAbandoned();
   }
 
   private commit(entry: Mutation): RecursiveCounts | undefined {
@@ -289,7 +293,8 @@ export class Namespace {
     const victim = this.existingName(dir, req.name);
     this.mayDelete(dir, victim, req.cred);
     if (this.md.isDir(victim)) throw fail('EISDIR');
-    this.commit({ op: 'unlink', ts: this.clock(), parent: dir, name: req.name, fate: this.fateOf(victim) });
+    const fate = this.fateOf(victim);
+    this.commit({ op: 'unlink', ts: this.clock(), parent: dir, name: req.name, fate, ...this.heldBy(victim, fate) });
     return {};
   }
 
@@ -349,7 +354,10 @@ export class Namespace {
     if (!exchange && dstIsDir && md.children.get(dst!)!.size > 0) throw fail('ENOTEMPTY');
     const m: Mutation = { op: 'rename', ts: this.clock(), parent: dir, name: req.name, newParent: newDir, newName: req.newName };
     if (exchange) m.exchange = true;
-    else if (dst !== undefined && !dstIsDir) m.replacedFate = this.fateOf(dst);
+    else if (dst !== undefined && !dstIsDir) {
+      m.replacedFate = this.fateOf(dst);
+      Object.assign(m, this.heldBy(dst, m.replacedFate));
+    }
     this.commit(m);
     // What newName names now (its ctime moved): its client keeps both names known.
     return exchange ? {} : { attr: md.attr(src) };
@@ -402,6 +410,41 @@ export class Namespace {
     this.countOpen(inode);
     return { attr: md.attr(inode) };
   }
+
+  /** Who holds `inode` open (the client sessions; set by the master): recorded when it becomes sustained. */
+  holdersOf: ((inode: number) => number[]) | undefined;
+
+  private heldBy(inode: number, fate: UnlinkFate): { held?: { inode: number; sessions: number[] } } {
+    const sessions = fate === 'sustained' ? this.holdersOf?.(inode) : undefined;
+    return sessions?.length ? { held: { inode, sessions } } : {};
+  }
+
+  /**
+   * Opens a re-attaching session claims (a takeover or a restart: open counts live in
+   * memory only). Returns whether they were taken: a file that still has a name, or a
+   * sustained file this session was recorded holding.
+   */
+  reclaimOpen(session: number, inode: number, count: number): boolean {
+    const ok = this.md.exists(inode) && (this.md.sustained.has(inode) ? (this.md.clients.sustainedBy.get(inode) ?? []).includes(session) : !this.md.trash.has(inode));
+    if (ok) this.openCount.set(inode, this.opens(inode) + count);
+    return ok;
+  }
+
+  /**
+   * Purges the sustained files whose recorded holders have all ended and that nobody here
+   * has open (a former leader's client that never came back). Files sustained with no
+   * record of their holders are left to purgeUnopenedSustained.
+   */
+  purgeAbandoned(): void {
+    for (const inode of [...this.md.sustained.keys()]) {
+      if (this.opens(inode) > 0 || this.md.clients.sustainedBy.has(inode)) continue;
+      if (this.abandonable.has(inode)) this.commit({ op: 'purge', ts: this.clock(), inode });
+    }
+    this.abandonable.clear();
+  }
+
+  /** Sustained files whose last recorded holder ended (sessionEnd): purgeAbandoned's candidates. */
+  private readonly abandonable = new Set<number>();
 
   private countOpen(inode: number): void {
     this.openCount.set(inode, (this.openCount.get(inode) ?? 0) + 1);
@@ -592,7 +635,7 @@ export class Namespace {
    */
   purge(inode: number): void {
     const ts = this.clock();
-    if (this.md.trash.has(inode) && this.opens(inode) > 0) this.commit({ op: 'sustain', ts, inode });
+    if (this.md.trash.has(inode) && this.opens(inode) > 0) this.commit({ op: 'sustain', ts, inode, ...this.heldBy(inode, 'sustained') });
     else if (this.md.trash.has(inode) || (this.md.sustained.has(inode) && this.opens(inode) === 0)) {
       this.commit({ op: 'purge', ts, inode });
     } else throw fail('ENOENT', 'not in trash');
