@@ -66,7 +66,7 @@ class NamespaceService implements Service {
   async start(): Promise<void> {
     const md = this.store.metadata;
     this.ns = new Namespace(md, (m) => this.record(md, m), masterClock, (err) => this.onFatal?.(err));
-    this.ns.holdersOf = this.holdersOf;
+    this.ns.clients.holdersOf = this.holdersOf;
     const leases = this.leases;
     if (leases) this.ns.observe = (m, md) => leases.changing(m, md);
   }

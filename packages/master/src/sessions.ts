@@ -1,7 +1,8 @@
 import { O_ACCMODE, O_WRONLY, ROOT_INODE, type Reply, type Request, Status, TsmfsError } from '@tsmfs/protocol';
 import type { Logger } from 'pino';
 import { type ExportRule, matchExport } from './exports.js';
-import type { ClientState, SessionRecord } from './metadata/client-state.js';
+import type { ClientEntries } from './metadata/client-entries.js';
+import type { ClientState } from './metadata/client-state.js';
 import type { Leases } from './leases/leases.js';
 
 /** One more open of `inode` by `session`: released for it if the session expires. */
@@ -14,9 +15,7 @@ export function recordOpen(session: Session, inode: number, flags: number): void
 export interface SessionNamespace {
   md: { resolvePath(path: string): number | undefined; isDir(inode: number): boolean; clients: ClientState };
   release(req: Request<'release'>): Reply<'release'>;
-  reclaimOpen(session: number, inode: number, count: number): boolean;
-  openSession(rec: SessionRecord): void;
-  endSession(id: number): void;
+  clients: Pick<ClientEntries, 'reclaimOpen' | 'openSession' | 'endSession'>;
 }
 
 /** The session's view: what register returned, and the rule it was admitted by. */
@@ -150,7 +149,7 @@ export class Sessions {
     // finds its request results); not recorded when this master may not write now.
     const ns = this.options.namespace();
     if (!ns.md.clients.sessions.has(session.id) && this.mayRecord()) {
-      ns.openSession({ id: session.id, address: session.address, root: session.root, meta: session.meta, openedAt: session.openedAt });
+      ns.clients.openSession({ id: session.id, address: session.address, root: session.root, meta: session.meta, openedAt: session.openedAt });
     }
     // A client drops its leases with its link (the master cannot recall over a dead one).
     this.options.leases?.dropHolder(session);
@@ -269,7 +268,7 @@ export class Sessions {
     const ns = this.options.namespace();
     let taken = 0;
     for (const o of opens) {
-      if (!ns.reclaimOpen(session.id, o.inode, o.count)) continue;
+      if (!ns.clients.reclaimOpen(session.id, o.inode, o.count)) continue;
       for (let i = 0; i < o.count; i++) recordOpen(session, o.inode, o.writing ? O_WRONLY : 0);
       taken++;
     }
@@ -314,7 +313,7 @@ export class Sessions {
       if (since === undefined) this.orphans.set(id, now);
       else if (now - since >= this.options.sustainMs) {
         this.orphans.delete(id);
-        ns.endSession(id);
+        ns.clients.endSession(id);
         this.options.log.info({ session: id }, 'recorded session expired (nobody re-attached)');
       }
     }
@@ -336,7 +335,7 @@ export class Sessions {
     this.sessions.delete(session.id);
     this.options.leases?.forget(session);
     const ns = this.options.namespace();
-    if (this.mayRecord()) ns.endSession(session.id);
+    if (this.mayRecord()) ns.clients.endSession(session.id);
     let released = 0;
     for (const [inode, n] of session.opens) {
       for (let i = 0; i < n; i++, released++) ns.release({ inode });

@@ -29,7 +29,8 @@ import {
 import { applyMutation } from './apply.js';
 import { type KeptFile, type Metadata, TYPE_CODE } from './metadata.js';
 import { MetadataBrokenError } from './metadata-broken-error.js';
-import type { RequestTag, SessionRecord } from './client-state.js';
+import { ClientEntries } from './client-entries.js';
+import type { RequestTag } from './client-state.js';
 import type { Mutation, UnlinkFate } from './mutation.js';
 import { checkSnapshotOverwrite, histogram, isCutPath, mayChangeGoal } from './tree-walk.js';
 import {
@@ -68,6 +69,8 @@ export const MAX_LINKS = 65_000;
 export class Namespace {
   private readonly openCount = new Map<number, number>();
   private readonly readdirCursors = new Map<string, ReaddirCursor>();
+  /** Sessions, request results and sustained files' holders (client-entries.ts). */
+  readonly clients: ClientEntries;
 
   constructor(
     readonly md: Metadata,
@@ -75,7 +78,9 @@ export class Namespace {
     private readonly clock: () => Timespec,
     /** Told when apply fails half-way (the master stops); the error is thrown as well. */
     private readonly onBroken?: (err: MetadataBrokenError) => void,
-  ) {}
+  ) {
+    this.clients = new ClientEntries(md, (m) => void this.commit(m), clock, this.openCount);
+  }
 
   /** Told of every change just before it is applied (the leases it breaks: leases/). */
   observe: ((m: Mutation, md: Metadata) => void) | undefined;
@@ -94,20 +99,6 @@ export class Namespace {
     } finally {
       this.requestTag = undefined;
     }
-  }
-
-  /** A client session opened on this leader: recorded so that a new leader knows its id. */
-  openSession(rec: SessionRecord): void {
-    this.commit({ op: 'session', ts: this.clock(), ...rec });
-  }
-
-  /** A session ended: its record and request results go. */
-  endSession(id: number): void {
-    const c = this.md.clients;
-    if (!c.sessions.has(id) && !c.results.has(id) && ![...c.sustainedBy.values()].some((h) => h.includes(id))) return;
-    for (const [inode, holders] of c.sustainedBy) if (holders.length === 1 && holders[0] === id) this.abandonable.add(inode);
-    this.commit({ op: 'sessionEnd', ts: this.clock(), id });
-    this.purgeAbandoned();
   }
 
   private commit(entry: Mutation): RecursiveCounts | undefined {
@@ -294,7 +285,7 @@ export class Namespace {
     this.mayDelete(dir, victim, req.cred);
     if (this.md.isDir(victim)) throw fail('EISDIR');
     const fate = this.fateOf(victim);
-    this.commit({ op: 'unlink', ts: this.clock(), parent: dir, name: req.name, fate, ...this.heldBy(victim, fate) });
+    this.commit({ op: 'unlink', ts: this.clock(), parent: dir, name: req.name, fate, ...this.clients.heldBy(victim, fate) });
     return {};
   }
 
@@ -356,7 +347,7 @@ export class Namespace {
     if (exchange) m.exchange = true;
     else if (dst !== undefined && !dstIsDir) {
       m.replacedFate = this.fateOf(dst);
-      Object.assign(m, this.heldBy(dst, m.replacedFate));
+      Object.assign(m, this.clients.heldBy(dst, m.replacedFate));
     }
     this.commit(m);
     // What newName names now (its ctime moved): its client keeps both names known.
@@ -410,41 +401,6 @@ export class Namespace {
     this.countOpen(inode);
     return { attr: md.attr(inode) };
   }
-
-  /** Who holds `inode` open (the client sessions; set by the master): recorded when it becomes sustained. */
-  holdersOf: ((inode: number) => number[]) | undefined;
-
-  private heldBy(inode: number, fate: UnlinkFate): { held?: { inode: number; sessions: number[] } } {
-    const sessions = fate === 'sustained' ? this.holdersOf?.(inode) : undefined;
-    return sessions?.length ? { held: { inode, sessions } } : {};
-  }
-
-  /**
-   * Opens a re-attaching session claims (a takeover or a restart: open counts live in
-   * memory only). Returns whether they were taken: a file that still has a name, or a
-   * sustained file this session was recorded holding.
-   */
-  reclaimOpen(session: number, inode: number, count: number): boolean {
-    const ok = this.md.exists(inode) && (this.md.sustained.has(inode) ? (this.md.clients.sustainedBy.get(inode) ?? []).includes(session) : !this.md.trash.has(inode));
-    if (ok) this.openCount.set(inode, this.opens(inode) + count);
-    return ok;
-  }
-
-  /**
-   * Purges the sustained files whose recorded holders have all ended and that nobody here
-   * has open (a former leader's client that never came back). Files sustained with no
-   * record of their holders are left to purgeUnopenedSustained.
-   */
-  purgeAbandoned(): void {
-    for (const inode of [...this.md.sustained.keys()]) {
-      if (this.opens(inode) > 0 || this.md.clients.sustainedBy.has(inode)) continue;
-      if (this.abandonable.has(inode)) this.commit({ op: 'purge', ts: this.clock(), inode });
-    }
-    this.abandonable.clear();
-  }
-
-  /** Sustained files whose last recorded holder ended (sessionEnd): purgeAbandoned's candidates. */
-  private readonly abandonable = new Set<number>();
 
   private countOpen(inode: number): void {
     this.openCount.set(inode, (this.openCount.get(inode) ?? 0) + 1);
@@ -635,7 +591,7 @@ export class Namespace {
    */
   purge(inode: number): void {
     const ts = this.clock();
-    if (this.md.trash.has(inode) && this.opens(inode) > 0) this.commit({ op: 'sustain', ts, inode, ...this.heldBy(inode, 'sustained') });
+    if (this.md.trash.has(inode) && this.opens(inode) > 0) this.commit({ op: 'sustain', ts, inode, ...this.clients.heldBy(inode, 'sustained') });
     else if (this.md.trash.has(inode) || (this.md.sustained.has(inode) && this.opens(inode) === 0)) {
       this.commit({ op: 'purge', ts, inode });
     } else throw fail('ENOENT', 'not in trash');
