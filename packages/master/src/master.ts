@@ -7,6 +7,7 @@ import { ChunkLoop } from './chunks/replication.js';
 import { ToolRequests } from './chunks/tool-requests.js';
 import { type MasterConfig, changelogSaveMode, checkDataPath, listenHost } from './config.js';
 import { DumpScheduler } from './dump-scheduler.js';
+import { ExportScope } from './export-scope.js';
 import { ExportsFile } from './exports-file.js';
 import { Election } from './ha/election.js';
 import { ALONE, type HaGate, type LeaderAddresses } from './ha/gate.js';
@@ -206,6 +207,7 @@ export function buildMaster(config: MasterConfig, log: Logger, hooks: MasterHook
   // Read at every chunkserver and metalogger handshake: a reload applies to the next links.
   let authCode = config.AUTH_CODE;
   const exportsFile = new ExportsFile(config.EXPORTS_FILENAME, component('exports'));
+  const reclaimScope = new ExportScope(() => namespace.namespace.md);
   const sessions: Sessions = new Sessions({
     rules: () => exportsFile.rules,
     namespace: () => namespace.namespace,
@@ -214,6 +216,15 @@ export function buildMaster(config: MasterConfig, log: Logger, hooks: MasterHook
     maxSessionsPerIp: config.MAX_SESSIONS_PER_IP,
     leases,
     mayRecord: () => gate.mayMutate(),
+    inScope: (session, inode) => {
+      if (!ExportScope.confines(session)) return true;
+      try {
+        reclaimScope.check(session, inode, 'node');
+        return true;
+      } catch {
+        return false;
+      }
+    },
     log: component('sessions'),
   });
   const chunks = new ChunkManager({

@@ -13,7 +13,7 @@ export function recordOpen(session: Session, inode: number, flags: number): void
 
 /** What sessions need of the namespace: the walk to a session's root, and releasing opens. */
 export interface SessionNamespace {
-  md: { resolvePath(path: string): number | undefined; isDir(inode: number): boolean; clients: ClientState };
+  md: { resolvePath(path: string): number | undefined; isDir(inode: number): boolean; clients: ClientState; sustained: ReadonlyMap<number, unknown> };
   release(req: Request<'release'>): Reply<'release'>;
   clients: Pick<ClientEntries, 'reclaimOpen' | 'openSession' | 'endSession'>;
 }
@@ -64,6 +64,11 @@ export interface SessionsOptions {
    * follower's or a deposed leader's sessions are the new leader's to end.
    */
   mayRecord?: () => boolean;
+  /**
+   * Whether `inode` is inside `session`'s export (ExportScope): a re-attaching client's
+   * claimed opens of named files are taken only there. Default: everywhere.
+   */
+  inScope?: (session: Session, inode: number) => boolean;
   log: Logger;
 }
 
@@ -267,7 +272,10 @@ export class Sessions {
   private reclaim(session: Session, opens: NonNullable<Request<'register'>['opens']>): void {
     const ns = this.options.namespace();
     let taken = 0;
+    const inScope = this.options.inScope ?? (() => true);
     for (const o of opens) {
+      // A named file only inside the export (a sustained one: only if recorded as this session's).
+      if (!ns.md.sustained.has(o.inode) && !inScope(session, o.inode)) continue;
       if (!ns.clients.reclaimOpen(session.id, o.inode, o.count)) continue;
       for (let i = 0; i < o.count; i++) recordOpen(session, o.inode, o.writing ? O_WRONLY : 0);
       taken++;

@@ -108,4 +108,43 @@ describe('the request-id table (exactly-once requests)', () => {
     expect(ns.md.clients.results.has(s1.id)).toBe(false);
     sessions.clear();
   });
+
+  it('a re-attaching session gets back its opens of named files inside its export and of sustained files recorded as its own, no others', async () => {
+    const { ns, sessions, serve, register } = setup();
+    ns.clients.holdersOf = (inode) => sessions.holdersOf(inode);
+    const a = register();
+    const b = register(undefined, '127.0.0.2');
+    const mk = async (s: Session, name: string) => (await serve(s, 'mknod', { cred: root, parent: 1, name, type: 'file', mode: 0o644, umask: 0, rdev: 0, open: 2 })).attr.inode;
+    const named = await mk(a, 'named');
+    const mine = await mk(a, 'mine');
+    const theirs = await mk(b, 'theirs');
+    for (const name of ['mine', 'theirs']) {
+      await serve(a, 'settrashtime', { cred: root, inode: ns.md.lookup(1, name)!, trashtime: 0, mode: 'set', recursive: false });
+      await serve(a, 'unlink', { cred: root, parent: 1, name });
+    }
+    expect([...ns.md.sustained.keys()]).toEqual([mine, theirs]);
+    expect(ns.md.clients.sustainedBy.get(mine)).toEqual([a.id]);
+
+    // The next leader: a's client comes back claiming all three, and b's file too.
+    const md = decodeDump(encodeDump(ns.md));
+    const rules = parseExports('* / rw,maproot=0', 'exports.cfg').rules;
+    const ns2 = new Namespace(md, () => undefined, () => T0);
+    const outside = new Set<number>();
+    const sessions2 = new Sessions({ rules: () => rules, namespace: () => ns2, sustainMs: 60_000, inScope: (_s, inode) => !outside.has(inode), log: pino({ level: 'silent' }) });
+    const claims = [named, mine, theirs].map((inode) => ({ inode, count: 1, writing: true }));
+    const back = sessions2.register({ subdir: '/', meta: false, readonly: false, hostname: 'h', mountpoint: '/mnt', sessionId: a.id, opens: claims }, { address: '127.0.0.1', nonce, link: {} });
+    expect([...back.opens.keys()]).toEqual([named, mine]);
+    expect(ns2.opens(mine)).toBe(1);
+    expect(ns2.opens(theirs)).toBe(0);
+    // Closing it there ends the sustained file.
+    sessions2.release(back, mine);
+    expect(md.sustained.has(mine)).toBe(false);
+    // A file outside the export is not taken.
+    outside.add(named);
+    const again = sessions2.register({ subdir: '/', meta: false, readonly: false, hostname: 'h', mountpoint: '/mnt', sessionId: b.id, opens: [{ inode: named, count: 1, writing: false }] }, { address: '127.0.0.2', nonce, link: {} });
+    expect(again.id).toBe(b.id);
+    expect(again.opens.size).toBe(0);
+    sessions.clear();
+    sessions2.clear();
+  });
 });
