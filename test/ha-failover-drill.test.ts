@@ -11,7 +11,7 @@
 import { join } from 'node:path';
 import { DrillWorkload, checkDrill } from '@tsmfs/launcher';
 import { describe, expect, it } from 'vitest';
-import { Chunkserver, Mount, freePorts, makeTempDir } from './fixture/cluster.js';
+import { Mount, makeTempDir } from './fixture/cluster.js';
 import { Etcd } from './fixture/etcd.js';
 import { HaGroup, status } from './fixture/ha-group.js';
 import { until } from './fixture/poll.js';
@@ -30,11 +30,7 @@ describe('the failover drill', () => {
     const etcd = await Etcd.start();
     const group = await HaGroup.create(etcd, 3, { HA_SYNC_STANDBYS: SYNC_STANDBYS });
     await group.leader();
-    const ports = await freePorts(3);
-    const masterList = group.masters.map((m) => `127.0.0.1:${m.ports.matocs}`).join(',');
-    const servers = ports.map((p, i) => new Chunkserver(group.dir, group.masters[0]!.ports, p, `cs${i + 1}`, { config: { MASTER_HOST: masterList } }));
-    await Promise.all(servers.map((cs) => cs.start({ waitRegistered: false })));
-    await Promise.all(servers.map((cs) => cs.waitRegistered(30_000)));
+    await Promise.all((await group.chunkservers(3)).map((cs) => cs.waitRegistered(30_000)));
     const mount = await Mount.start({ masters: group.addresses, path: makeTempDir('tsmfs-drill-mnt-') });
     const workload = new DrillWorkload({ root: join(mount.path, 'drill'), workers: 2 });
     await workload.start();

@@ -13,9 +13,9 @@ import { changelogVersionsIn } from '@tsmfs/launcher';
 import { MASTER_FILES } from '@tsmfs/metastore';
 import { canonicalState, decodeDump } from '@tsmfs/master';
 import { describe, expect, it } from 'vitest';
-import { Chunkserver, type Master, freePorts, openSession } from './fixture/cluster.js';
+import { Chunkserver, type Master, openSession } from './fixture/cluster.js';
 import { Etcd } from './fixture/etcd.js';
-import { HaGroup, metrics, status } from './fixture/ha-group.js';
+import { HaGroup, caughtUp, metrics, status } from './fixture/ha-group.js';
 import { until } from './fixture/poll.js';
 
 type Session = Awaited<ReturnType<typeof openSession>>;
@@ -26,14 +26,6 @@ interface Written {
   size: number;
   sha: string;
   chunks: { chunkId: number; version: number }[];
-}
-
-async function chunkservers(group: HaGroup, n: number): Promise<Chunkserver[]> {
-  const ports = await freePorts(n);
-  const list = group.masters.map((m) => `127.0.0.1:${m.ports.matocs}`).join(',');
-  const all = ports.map((p, i) => new Chunkserver(group.dir, group.masters[0]!.ports, p, `cs${i + 1}`, { config: { MASTER_HOST: list } }));
-  await Promise.all(all.map((cs) => cs.start({ waitRegistered: false })));
-  return all;
 }
 
 function registeredWith(cs: Chunkserver, m: Master): boolean {
@@ -82,19 +74,6 @@ async function expectTree(s: Session, files: Written[]): Promise<void> {
   }
 }
 
-async function versionsEqual(leader: Master, others: Master[]): Promise<number> {
-  return until(
-    'followers at the leader\'s version',
-    async () => {
-      const v = (await status(leader)).metadataVersion;
-      const all = await Promise.all(others.map((m) => status(m)));
-      return all.every((s) => s.metadataVersion === v && s.follower?.lag === 0) ? v : undefined;
-    },
-    30_000,
-    50,
-  );
-}
-
 function stateOf(m: Master): unknown {
   return canonicalState(decodeDump(readFileSync(join(m.dataPath, 'metadata.tsmfs'))));
 }
@@ -113,14 +92,14 @@ describe('shadow masters', () => {
     const etcd = await Etcd.start();
     const group = await HaGroup.create(etcd, 3);
     const first = await group.leader();
-    const servers = await chunkservers(group, 2);
+    const servers = await group.chunkservers(2);
     await until('chunkservers registered with the leader', async () => (servers.every((cs) => registeredWith(cs, first.leader)) ? true : undefined));
     const session = await openSession({ masters: group.addresses, hostname: 'shadow', mountpoint: '/shadow', reconnectTimeoutMs: 60_000 });
     const files = await writeTree(session, 'tree', 3, 4);
     await session.symlink(session.root, 'link', 'tree/d0/f0');
     await session.rename(session.root, 'link', session.root, 'link2');
     const followers = group.masters.filter((m) => m !== first.leader);
-    const version = await versionsEqual(first.leader, followers);
+    const version = await caughtUp(first.leader, followers);
     expect(version).toBeGreaterThan(files.length * 2);
     const fs0 = await status(followers[0]!);
     expect(fs0.follower).toEqual({ appliedVersion: version, leaderVersion: version, lag: 0 });
@@ -146,7 +125,7 @@ describe('shadow masters', () => {
     // The remaining follower follows the new leader, and the old one rejoins as a follower.
     const third = followers.find((m) => m !== second.leader)!;
     await first.leader.start();
-    await versionsEqual(second.leader, [third, first.leader]);
+    await caughtUp(second.leader, [third, first.leader]);
     session.close();
   });
 
@@ -177,7 +156,7 @@ describe('shadow masters', () => {
     await atLeast(200);
     stop = true;
     await load;
-    const version = await versionsEqual(leader, [follower]);
+    const version = await caughtUp(leader, [follower]);
     // Its one dump load was the leader's new file system, when it first joined: restarts resumed from its files.
     expect(follower.logs().filter((l) => l.msg === 'namespace reloaded from the leader\'s dump').map((l) => l.version)).toEqual([0]);
     // The follower stops first (its shutdown dump at `version`), then the leader (the same version).
@@ -198,7 +177,7 @@ describe('shadow masters', () => {
     const b = group.masters.find((m) => m !== a)!;
     const session = await openSession({ masters: group.addresses, hostname: 'shadow', mountpoint: '/shadow', reconnectTimeoutMs: 60_000 });
     await session.mkdir(session.root, 'shared');
-    const shared = await versionsEqual(a, [b]);
+    const shared = await caughtUp(a, [b]);
     // Applied in memory is not yet in B's files: a SIGKILL before its fsync would take B back one version.
     await until('B\'s changelog holds the shared version', async () => (b.changelogVersion() >= shared ? true : undefined));
     // B is down while A acknowledges 5 entries; then A dies and B leads with others at the
@@ -212,7 +191,7 @@ describe('shadow masters', () => {
     expect((await status(b)).metadataVersion).toBe(shared + newEntries);
     expect(readFileSync(join(a.dataPath, 'changelog.0.tsmfs'), 'utf8')).toContain('only-on-a-4');
     await a.start();
-    const version = await versionsEqual(b, [a]);
+    const version = await caughtUp(b, [a]);
     expect(version).toBe(shared + newEntries);
     expect(a.logs().some((l) => l.msg === 'our changelog is not the master\'s history: set aside')).toBe(true);
     await b.stop();
@@ -235,7 +214,7 @@ describe('shadow masters', () => {
     const follower = group.masters.find((m) => m !== leader)!;
     const session = await openSession({ masters: group.addresses, hostname: 'shadow', mountpoint: '/shadow' });
     await session.mkdir(session.root, 'seen');
-    await versionsEqual(leader, [follower]);
+    await caughtUp(leader, [follower]);
     await follower.kill('SIGKILL');
     for (let round = 0; round < 3; round++) {
       for (let i = 0; i < 20; i++) await session.mkdir(session.root, `r${round}-${i}`);
@@ -244,13 +223,13 @@ describe('shadow masters', () => {
       await until('the leader dumped', async () => (leader.logs().filter((l) => l.msg?.includes('dump')).length > dumps ? true : undefined));
     }
     await follower.start();
-    const version = await versionsEqual(leader, [follower]);
+    const version = await caughtUp(leader, [follower]);
     const reloads = follower.logs().filter((l) => l.msg === 'namespace reloaded from the leader\'s dump').map((l) => l.version as number);
     expect(reloads.length).toBe(2); // the leader's new file system when it joined, then the catch-up
     expect(reloads[1]).toBeGreaterThan(40);
     expect(follower.logs().some((l) => l.msg === 'too far behind the master: starting again from a dump')).toBe(true);
     await session.mkdir(session.root, 'after-catch-up');
-    await versionsEqual(leader, [follower]);
+    await caughtUp(leader, [follower]);
     await follower.stop();
     await leader.stop();
     expect(stateOf(follower)).toEqual(stateOf(leader));

@@ -8,35 +8,13 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { O_RDWR } from '@tsmfs/client';
 import { describe, expect, it } from 'vitest';
-import { Chunkserver, type Master, freePorts, openSession } from './fixture/cluster.js';
+import { openSession } from './fixture/cluster.js';
 import { Etcd } from './fixture/etcd.js';
-import { HaGroup, status } from './fixture/ha-group.js';
+import { HaGroup, caughtUp } from './fixture/ha-group.js';
 import { LinkProxy } from './fixture/link-proxy.js';
 import { until } from './fixture/poll.js';
 
-async function caughtUp(leader: Master, others: Master[]): Promise<number> {
-  return until(
-    'followers at the leader\'s version',
-    async () => {
-      const v = (await status(leader)).metadataVersion;
-      const all = await Promise.all(others.map((m) => status(m)));
-      return all.every((s) => s.metadataVersion === v && s.follower?.lag === 0) ? v : undefined;
-    },
-    30_000,
-    50,
-  );
-}
-
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
-
-async function chunkservers(group: HaGroup, n: number): Promise<Chunkserver[]> {
-  const ports = await freePorts(n);
-  const list = group.masters.map((m) => `127.0.0.1:${m.ports.matocs}`).join(',');
-  const all = ports.map((p, i) => new Chunkserver(group.dir, group.masters[0]!.ports, p, `cs${i + 1}`, { config: { MASTER_HOST: list } }));
-  await Promise.all(all.map((cs) => cs.start({ waitRegistered: false })));
-  await Promise.all(all.map((cs) => cs.waitRegistered(30_000)));
-  return all;
-}
 
 describe('a takeover the clients do not notice', () => {
   it('a create and an unlink applied by a leader killed before their replies: the next leader answers them from the table, once', async () => {
@@ -99,7 +77,7 @@ describe('a takeover the clients do not notice', () => {
     const etcd = await Etcd.start();
     const group = await HaGroup.create(etcd, 3);
     const first = await group.leader();
-    await chunkservers(group, 3);
+    await Promise.all((await group.chunkservers(3)).map((cs) => cs.waitRegistered(30_000)));
     const a = await openSession({ masters: group.addresses, hostname: 'a', mountpoint: '/a', reconnectTimeoutMs: 60_000 });
     const b = await openSession({ masters: group.addresses, hostname: 'b', mountpoint: '/b', reconnectTimeoutMs: 60_000 });
     const kept = await a.create(a.root, 'kept', 0o644);

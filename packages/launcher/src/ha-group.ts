@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import type { Address } from '@tsmfs/protocol';
 import type { ConfigEntries } from './config-file.js';
-import { Master, type MasterPorts } from './daemons.js';
+import { Chunkserver, Master, type MasterPorts } from './daemons.js';
 import type { Etcd } from './etcd.js';
 import { until } from './poll.js';
 import { freePorts } from './ports.js';
@@ -95,6 +95,15 @@ export class HaGroup {
     return this.masters.map((m) => (same ? m.host : `${m.host}:${m.ports[port]}`)).join(',');
   }
 
+  /** `n` chunkservers reporting to every master of the group (MASTER_HOST), started (not waited for). */
+  async chunkservers(n: number): Promise<Chunkserver[]> {
+    const ports = await freePorts(n);
+    const list = this.masters.map((m) => `${m.host}:${m.ports.matocs}`).join(',');
+    const all = ports.map((p, i) => new Chunkserver(this.dir, this.masters[0]!.ports, p, `cs${i + 1}`, { config: { MASTER_HOST: list } }));
+    await Promise.all(all.map((cs) => cs.start({ waitRegistered: false })));
+    return all;
+  }
+
   running(): Master[] {
     return this.masters.filter((m) => m.process?.running);
   }
@@ -117,6 +126,20 @@ export class HaGroup {
       100,
     );
   }
+}
+
+/** Waits until `others` have applied everything `leader` has; returns that version. */
+export async function caughtUp(leader: Master, others: Master[]): Promise<number> {
+  return until(
+    "followers at the leader's version",
+    async () => {
+      const v = (await status(leader)).metadataVersion;
+      const all = await Promise.all(others.map((m) => status(m)));
+      return all.every((s) => s.metadataVersion === v && s.follower?.lag === 0) ? v : undefined;
+    },
+    30_000,
+    50,
+  );
 }
 
 export async function status(m: Master): Promise<GroupStatus> {

@@ -21,6 +21,6 @@ export { alive, childPids, cpuSeconds, isMounted, rssBytes, waitForPids } from '
 export { settings } from './settings.js';
 export { changelogVersionsIn } from './changelog-files.js';
 export { ETCD_BIN, Etcd, type EtcdOptions } from './etcd.js';
-export { type GroupStatus, HaGroup, type HaGroupOptions, metrics, status } from './ha-group.js';
+export { type GroupStatus, HaGroup, type HaGroupOptions, caughtUp, metrics, status } from './ha-group.js';
 export { until } from './poll.js';
 export { DrillWorkload, type DrillOp, type DrillOptions, type DrillReport, checkDrill } from './failover-drill.js';
