@@ -56,7 +56,8 @@ describe('tsmfs-metalogger against an in-process master', () => {
     await startMetalogger(mldir, port);
     const s = await MasterSession.open({ masters: [{ host: '127.0.0.1', port: master.clientLink.port }], cred: { uid: 0, gid: 0, groups: [] } });
     for (let i = 0; i < 50; i++) await s.create(1, `a${i}`);
-    await until(() => readdirSync(mldir).includes('changelog_ml.0.tsmfs') && lastVersion(mldir) === 50);
+    // Version 1 is the session's record (docs/ha.md, "What survives a takeover"), 2..51 the creates.
+    await until(() => readdirSync(mldir).includes('changelog_ml.0.tsmfs') && lastVersion(mldir) === 51);
     expect(readdirSync(mldir)).toContain('metadata_ml.tsmfs');
     s.close();
 
@@ -65,15 +66,16 @@ describe('tsmfs-metalogger against an in-process master', () => {
     const s2 = await MasterSession.open({ masters: [{ host: '127.0.0.1', port: master.clientLink.port }], cred: { uid: 0, gid: 0, groups: [] } });
     for (let i = 0; i < 30; i++) await s2.mkdir(1, `b${i}`);
     s2.close();
-    await until(() => lastVersion(mldir) === 80);
+    // The second session's record, then 30 mkdirs.
+    await until(() => lastVersion(mldir) === 82);
     await stopAll(running.pop()!, log); // metalogger
-    await stopAll(running.pop()!, log); // master: shutdown dump at version 80
+    await stopAll(running.pop()!, log); // master: shutdown dump at version 82
 
     const versions = readFileSync(join(mldir, 'changelog_ml.0.tsmfs'), 'utf8').trimEnd().split('\n').map((l) => decodeEntry(l).version);
-    expect(versions).toEqual(Array.from({ length: 80 }, (_, i) => i + 1));
+    expect(versions).toEqual(Array.from({ length: 82 }, (_, i) => i + 1));
     const out = join(mldir, 'restored.tsmfs');
     const r = restore({ dump: join(mldir, 'metadata_ml.tsmfs'), changelogs: [join(mldir, 'changelog_ml.0.tsmfs')], out });
-    expect(r.version).toBe(80);
+    expect(r.version).toBe(82);
     expect(canonicalState(decodeDump(readFileSync(out)))).toEqual(canonicalState(decodeDump(readFileSync(join(mdir, 'metadata.tsmfs')))));
   });
 });
