@@ -273,6 +273,7 @@ export function buildMaster(config: MasterConfig, log: Logger, hooks: MasterHook
       tools: new ToolRequests(chunks, () => namespace.namespace),
       changelog,
       leases,
+      replicated: (version) => gate.replicated?.(version),
     }),
     changelog,
     epoch,

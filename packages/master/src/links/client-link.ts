@@ -95,10 +95,11 @@ export class ClientLink implements Service {
         session = sessions.register(body as Request<'register'>, { address, nonce: hello.nonce, link: conn, role: hello.role });
         if (previous && previous !== session) sessions.replace(previous, conn);
         const reply = sessions.registerReply(session);
-        // A new session is recorded (client-state.ts): answered once that is saved, so a
-        // client never holds an id the next leader cannot know.
+        // A new session is recorded (client-state.ts): answered once that is saved (and held
+        // by the synchronous standbys), so a client never holds an id the next leader cannot know.
         const { changelog } = this.options;
-        if (changelog.version !== before) await changelog.saved(changelog.version);
+        const gate = this.options.ha ?? ALONE;
+        if (changelog.version !== before) await Promise.all([changelog.saved(changelog.version), gate.replicated?.(changelog.version)]);
         return reply;
       }
       if (!isSessionMessage(name)) throw new TsmfsError(Status.ENOSYS, `${name} is not served on the client port`);

@@ -22,6 +22,8 @@ export interface ClientRequestsOptions {
   changelog?: Changelog;
   /** Metadata leases: granted here on what a session reads, recalled by the namespace's changes. */
   leases?: Leases;
+  /** Resolves once the synchronous standbys hold `version` (docs/ha.md); absent: none to wait for. */
+  replicated?: (version: number) => Promise<void> | undefined;
 }
 
 type Handler<N extends SessionMessage> = (m: ClientRequests, s: Session, req: Request<N>) => Reply<N> | Promise<Reply<N>>;
@@ -127,11 +129,11 @@ export class ClientRequests {
 
   /**
    * A re-sent request that was applied already (here, or on the leader before a
-   * takeover): the recorded result, once its entry is saved as the first answer would
-   * have been.
+   * takeover): the recorded result, once its entry is saved and held by the synchronous
+   * standbys, as the first answer would have been.
    */
   private async recorded<N extends SessionMessage>(session: Session, name: N, req: Request<N>, done: RequestResult): Promise<Reply<N>> {
-    await this.changelog?.saved(done.version);
+    await Promise.all([this.changelog?.saved(done.version), this.options.replicated?.(done.version)]);
     const reply: Record<string, unknown> = {};
     if (done.attr) reply.attr = done.attr;
     // A create+open re-sent: opened if this master counts the open (the same master); a
