@@ -7,9 +7,10 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { O_RDWR } from '@tsmfs/client';
-import { chromium } from 'playwright-core';
+import { type Page, chromium } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import { Cluster, REPO_ROOT, makeTempDir } from './fixture/cluster.js';
+import { Etcd } from './fixture/etcd.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARGS = [
@@ -23,6 +24,35 @@ const ARGS = [
   '--disable-sync',
 ];
 
+/**
+ * Opens `origin`'s monitor in a fresh headless chromium and runs `check` once the page has
+ * loaded; every request must stay on that origin and the page may log no error.
+ */
+async function inBrowser(origin: string, check: (page: Page) => Promise<void>): Promise<void> {
+  // A fresh profile per run (playwright passes it as --user-data-dir).
+  const context = await chromium.launchPersistentContext(makeTempDir('tsmfs-chromium-'), { executablePath: CHROMIUM, headless: true, args: ARGS, viewport: { width: 1280, height: 900 } });
+  const foreign: string[] = [];
+  try {
+    await context.route('**/*', (route) => {
+      const url = route.request().url();
+      if (url.startsWith(`${origin}/`)) return route.continue();
+      foreign.push(url);
+      return route.abort();
+    });
+    const page = await context.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    page.on('console', (m) => (m.type() === 'error' ? errors.push(m.text()) : undefined));
+    await page.goto(`${origin}/`);
+    await page.waitForSelector('body[data-loaded="true"]', { timeout: 15_000 });
+    await check(page);
+    expect(errors).toEqual([]);
+    expect(foreign).toEqual([]);
+  } finally {
+    await context.close();
+  }
+}
+
 describe.skipIf(!existsSync(CHROMIUM))('web monitor in chromium', () => {
   it('shows the chunkservers and draws the charts with nothing but the master', async () => {
     const c = await Cluster.create({ master: { config: { REPLICATIONS_DELAY_INIT: 0, CHUNKS_LOOP_MIN_TIME: 1 } } });
@@ -34,29 +64,14 @@ describe.skipIf(!existsSync(CHROMIUM))('web monitor in chromium', () => {
     await h.write(0, Buffer.alloc(3 * 1024 * 1024, 5));
     await h.close();
 
-    const origin = `http://127.0.0.1:${c.master.ports.http}`;
-    // A fresh profile per run (playwright passes it as --user-data-dir).
-    const context = await chromium.launchPersistentContext(makeTempDir('tsmfs-chromium-'), { executablePath: CHROMIUM, headless: true, args: ARGS, viewport: { width: 1280, height: 900 } });
-    const foreign: string[] = [];
-    try {
-      await context.route('**/*', (route) => {
-        const url = route.request().url();
-        if (url.startsWith(`${origin}/`)) return route.continue();
-        foreign.push(url);
-        return route.abort();
-      });
-      const page = await context.newPage();
-      const errors: string[] = [];
-      page.on('pageerror', (e) => errors.push(e.message));
-      page.on('console', (m) => (m.type() === 'error' ? errors.push(m.text()) : undefined));
-      await page.goto(`${origin}/`);
-      await page.waitForSelector('body[data-loaded="true"]', { timeout: 15_000 });
-
+    await inBrowser(`http://127.0.0.1:${c.master.ports.http}`, async (page) => {
       const rows = page.locator('#chunkservers tbody tr');
       await expect.poll(() => rows.count(), { timeout: 15_000 }).toBe(3);
       const addresses = (await rows.evaluateAll((trs) => trs.map((tr) => (tr as unknown as { cells: { textContent: string }[] }).cells[1]!.textContent))).sort();
       expect(addresses).toEqual(servers.map((cs) => `127.0.0.1:${cs.port}`).sort());
       expect(await page.locator('#chunkservers tbody tr', { hasText: 'online' }).count()).toBe(3);
+      // A master alone shows no group.
+      expect(await page.locator('#group-section').isHidden()).toBe(true);
 
       // The history ring takes a sample every 5 s and the page refreshes every 5 s.
       // 'attached', not 'visible': a flat line has an empty bounding box.
@@ -70,10 +85,24 @@ describe.skipIf(!existsSync(CHROMIUM))('web monitor in chromium', () => {
       const dir = join(REPO_ROOT, 'test-artifacts');
       mkdirSync(dir, { recursive: true });
       await page.screenshot({ path: join(dir, 'monitor.png'), fullPage: true });
-      expect(errors).toEqual([]);
-      expect(foreign).toEqual([]);
-    } finally {
-      await context.close();
-    }
+    });
+  });
+
+  it('shows an HA group: the leader with its synchronous standbys, a follower naming its leader', async () => {
+    const etcd = await Etcd.start();
+    const c = await Cluster.create({ ha: { etcd, hosts: ['127.0.0.1', '127.0.0.2', '127.0.0.3'] }, master: { config: { HA_SYNC_STANDBYS: 1 } } });
+    const { leader } = await c.group!.leader();
+    const follower = c.masters.find((m) => m !== leader)!;
+    await inBrowser(leader.httpUrl, async (page) => {
+      await expect.poll(() => page.locator('#group tbody tr', { hasText: 'synchronous standbys' }).textContent(), { timeout: 20_000 }).toMatch(/set in etcd: 127\.0\.0\.\d:/);
+      expect(await page.locator('#group tbody tr', { hasText: 'this master' }).textContent()).toContain('(leader)');
+      await expect.poll(() => page.locator('#standbys tbody tr').count()).toBe(2);
+      expect(await page.locator('#standbys tbody tr', { hasText: 'in' }).count()).toBeGreaterThanOrEqual(1);
+    });
+    await inBrowser(follower.httpUrl, async (page) => {
+      await expect.poll(() => page.locator('#group tbody tr', { hasText: 'this master' }).textContent(), { timeout: 20_000 }).toContain('(follower)');
+      expect(await page.locator('#group tbody tr', { hasText: 'leader' }).first().textContent()).toContain(`${leader.host}:${leader.ports.matocl}`);
+      expect(await page.locator('#standbys').isHidden()).toBe(true);
+    });
   });
 });

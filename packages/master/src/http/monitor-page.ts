@@ -1,7 +1,8 @@
 /**
  * The web monitor: one HTML page and one script, both served by the master itself.
  * Nothing is fetched from anywhere else (no CDN, no fonts): the charts are inline SVG
- * drawn by the script below from /api/v1/history, the tables from /api/v1/overview.
+ * drawn by the script below from /api/v1/history, the tables from /api/v1/overview, the HA
+ * group's from /api/status.
  * The script is plain ES2017 in a string (the master's tsconfig has no DOM types) and
  * avoids backticks so that it can sit in this template literal untouched.
  */
@@ -52,6 +53,7 @@ export const MONITOR_HTML = `<!doctype html>
       <div class="chart"><div class="legend" id="legend-space"></div><svg id="chart-space" data-chart="space" role="img" aria-label="space"></svg></div>
     </div>
   </section>
+  <section id="group-section" hidden><h2>HA group</h2><table id="group"></table><table id="standbys"></table></section>
   <section><h2>Chunkservers</h2><table id="chunkservers"></table></section>
   <section><h2>Disks</h2><table id="disks"></table></section>
   <section><h2>Chunk health: chunks by goal (rows) and valid copies (columns)</h2><table id="health"></table></section>
@@ -234,6 +236,32 @@ export const MONITOR_JS = String.raw`'use strict';
     ], bytes);
   }
 
+  /**
+   * The HA group as this master sees it (/api/status, docs/ha.md); hidden for a master that
+   * runs alone. A follower names its leader: the standbys are the leader's to show.
+   */
+  function renderGroup(g) {
+    var section = document.getElementById('group-section');
+    section.hidden = g.role === 'alone';
+    if (g.role === 'alone') return;
+    var rows = [
+      ['HA group', { text: g.cluster, cls: 'l' }],
+      ['this master', { text: g.self.client + ' (' + g.role + ')', cls: 'l ' + (g.role === 'leader' ? 'ok' : '') }],
+      ['leader', { text: g.leader ? g.leader.client + ' (monitor: http://' + g.leader.http + '/)' : 'none: election under way', cls: 'l ' + (g.leader ? '' : 'bad') }],
+      ['epoch', num(g.epoch)],
+      ['failovers seen', num(g.failovers)],
+    ];
+    if (g.follower) rows.push(['applied / leader version (lag)', num(g.follower.appliedVersion) + ' / ' + num(g.follower.leaderVersion) + ' (' + num(g.follower.lag) + ')']);
+    if (g.role === 'leader') rows.push(['synchronous standbys', { text: g.sync ? g.sync.standbys + ' wanted; set in etcd: ' + (g.sync.set.length ? g.sync.set.join(', ') : '(empty)') : '0 (asynchronous failover)', cls: 'l' }]);
+    table('group', ['item', 'value'], rows);
+    var followers = g.sync ? g.sync.followers : [];
+    table('standbys', ['standby', 'acked version', 'behind', 'state', 'link'], followers.map(function (f) {
+      return [{ text: f.member, cls: 'l' }, num(f.acked), num(Math.max(0, g.metadataVersion - f.acked)),
+        { text: f.state, cls: f.state === 'in' ? 'ok' : f.state === 'joining' ? 'warn' : 'bad' }, { text: f.connected ? 'up' : 'down', cls: f.connected ? 'ok' : 'bad' }];
+    }));
+    document.getElementById('standbys').hidden = !g.sync;
+  }
+
   function get(path) {
     return fetch(path, { cache: 'no-store' }).then(function (r) {
       if (!r.ok) throw new Error(path + ': HTTP ' + r.status);
@@ -241,10 +269,11 @@ export const MONITOR_JS = String.raw`'use strict';
     });
   }
   function refresh() {
-    Promise.all([get('/api/v1/overview'), get('/api/v1/history')]).then(function (res) {
+    Promise.all([get('/api/v1/overview'), get('/api/v1/history'), get('/api/status')]).then(function (res) {
       document.getElementById('err').textContent = '';
       renderOverview(res[0]);
       renderHistory(res[1]);
+      renderGroup(res[2]);
       document.body.setAttribute('data-loaded', 'true');
     }).catch(function (e) {
       document.getElementById('err').textContent = 'master unreachable: ' + e.message;
