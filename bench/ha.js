@@ -19,13 +19,13 @@
 // leader and starts it again 3 s later; the failover time of a round is kill → the first
 // acknowledged operation invoked after it; at the end the checker reads everything back
 // through the mount.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os, { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { MasterSession } from '@tsmfs/client';
-import { DrillWorkload, HaGroup, Mount, checkDrill, makeTempDir, stopEverything } from '@tsmfs/launcher';
-import { freePort, spawnDaemon, spawnProgram, stop, stopAllStarted } from './lib/daemons.js';
+import { DrillWorkload, Etcd, HaGroup, Master, Mount, checkDrill, freePorts, makeTempDir, status as groupStatus, stopEverything } from '@tsmfs/launcher';
+import './lib/daemons.js'; // the benchmarks' launcher settings (long ready timeouts)
 
 const opts = new Command('bench-ha')
   .description('Benchmark the HA election: kill the leader, time the takeover')
@@ -42,56 +42,31 @@ const ROUNDS = Number(opts.rounds);
 const TTL = Number(opts.ttl);
 const SYNC = Number(opts.sync);
 
-const cfg = (entries) => Object.entries(entries).map(([k, v]) => `${k} = ${v}`).join('\n') + '\n';
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const dir = mkdtempSync(join(tmpdir(), 'tsmfs-bench-ha-'));
+/** The bench's clients come from 127.0.0.1; root stays root. */
+const EXPORTS = ['127.0.0.1 / rw,alldirs,maproot=0'];
 
-async function startEtcd() {
-  const [client, peer] = [await freePort(), await freePort()];
-  const c = `http://127.0.0.1:${client}`;
-  const p = `http://127.0.0.1:${peer}`;
-  const etcd = spawnProgram(
-    '/usr/bin/etcd',
-    ['--name=bench', `--data-dir=${join(dir, 'etcd')}`, `--listen-client-urls=${c}`, `--advertise-client-urls=${c}`, `--listen-peer-urls=${p}`, `--initial-advertise-peer-urls=${p}`, `--initial-cluster=bench=${p}`, '--logger=zap', '--log-outputs=stderr'],
-    { readyLine: 'serving client traffic' },
-  );
-  await etcd.ready;
-  return { ...etcd, endpoint: c };
-}
-
+/** A master of the launcher on free ports: in group `cluster` on `endpoint`, or alone without one. */
 async function makeMaster(i, endpoint, { cluster = 'bench', sync = SYNC } = {}) {
-  const ports = { matocl: await freePort(), matocs: await freePort(), matoml: await freePort(), http: await freePort() };
-  const data = join(dir, `m${i}`);
-  mkdirSync(data);
-  const file = join(dir, `m${i}.cfg`);
-  writeFileSync(
-    file,
-    cfg({
-      DATA_PATH: data,
-      EXPORTS_FILENAME: join(dir, 'exports.cfg'),
-      MATOCL_LISTEN_HOST: '127.0.0.1',
-      MATOCL_LISTEN_PORT: ports.matocl,
-      MATOCS_LISTEN_HOST: '127.0.0.1',
-      MATOCS_LISTEN_PORT: ports.matocs,
-      MATOML_LISTEN_HOST: '127.0.0.1',
-      MATOML_LISTEN_PORT: ports.matoml,
-      HTTP_LISTEN_PORT: ports.http,
+  const [matocl, matocs, matoml, http] = await freePorts(4);
+  const m = new Master(dir, { matocl, matocs, matoml, http }, {
+    name: `m${i}`,
+    dataPath: join(dir, `m${i}`),
+    exports: EXPORTS,
+    config: {
       ...(opts.saveMode !== undefined ? { CHANGELOG_SAVE_MODE: opts.saveMode } : {}),
       // No endpoint: a lone master, as without HA.
       ...(endpoint ? { HA_ETCD_ENDPOINTS: endpoint, HA_CLUSTER_NAME: cluster, HA_LEASE_TTL: TTL, HA_SYNC_STANDBYS: sync } : {}),
-    }),
-  );
-  const m = { i, ports, file, proc: undefined };
-  m.start = async () => {
-    m.proc = spawnDaemon('packages/master/dist/bin/tsmfs-master.js', ['-c', file]);
-    await m.proc.ready;
-  };
+    },
+  });
+  m.i = i;
   return m;
 }
 
 async function status(m) {
   try {
-    return await (await fetch(`http://127.0.0.1:${m.ports.http}/api/status`)).json();
+    return await groupStatus(m);
   } catch {
     return undefined;
   }
@@ -175,14 +150,12 @@ async function benchOps(etcd) {
 }
 
 try {
-  writeFileSync(join(dir, 'exports.cfg'), '127.0.0.1 / rw,alldirs,maproot=0\n');
-  const etcd = await startEtcd();
+  const etcd = await Etcd.start({ dir: join(dir, 'etcd') });
   if (opts.ops) await benchOps(etcd);
   else if (opts.drill) await drill(etcd);
   else await benchFailover(etcd);
 } finally {
   await stopEverything({ signal: 'SIGKILL' });
-  await stopAllStarted();
   rmSync(dir, { recursive: true, force: true });
 }
 
@@ -262,7 +235,7 @@ async function benchFailover(etcd) {
       })();
       await sleep(100);
       killedAt = performance.now();
-      const exited = stop(leader.proc.child, signal);
+      const exited = leader.kill(signal);
       const next = await leaderOf(masters.filter((m) => m !== leader), s.epoch);
       elected.push(performance.now() - killedAt);
       while (firstAck === undefined) await sleep(5);
