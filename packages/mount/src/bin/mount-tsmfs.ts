@@ -12,7 +12,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { splitOptions } from '../mount-options.js';
 
-const USAGE = `usage: mount.tsmfs HOST[:PORT]:[PATH] MOUNTPOINT [-sfnv] [-o OPTIONS]
+const USAGE = `Usage: mount.tsmfs HOST[:PORT]:[PATH] MOUNTPOINT [-sfnv] [-o OPTIONS]
 Called by mount(8) for \`mount -t tsmfs\` and /etc/fstab lines of type tsmfs; the options are
 tsmfs-mount's (tsmfs-mount --help) and FUSE's. Link it as /sbin/mount.tsmfs (docs/deployment.md).`;
 
