@@ -183,7 +183,18 @@ class Model {
       }
       case 'chmod': {
         const node = this.resolve(op.path) ?? err('ENOENT');
-        if (!this.owns(node, cred)) err('EPERM');
+        if (!this.owns(node, cred)) {
+          // The FUSE kernel's kill-priv notice (permissions.ts, isKillPrivNotice): a
+          // non-owner who may write the file asks to clear exactly bits a write of theirs
+          // clears; it is indistinguishable from their chmod(2) of the same mode.
+          const requested = op.mode & 0o7777;
+          const cleared = node.mode & ~requested;
+          const writeClears = node.mode & (SUID | (node.mode & XGRP || !this.inGroup(cred, node.gid) ? SGID : 0));
+          const notice = cred.uid !== 0 && node.type === 'file' && (requested & ~node.mode) === 0 && cleared !== 0 && (cleared & ~writeClears) === 0 && this.can(node, cred, 2);
+          if (!notice) err('EPERM');
+          node.mode &= ~writeClears;
+          return;
+        }
         node.mode = op.mode & 0o7777;
         if (cred.uid !== 0 && !this.inGroup(cred, node.gid)) node.mode &= ~SGID;
         return;
