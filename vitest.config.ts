@@ -13,6 +13,11 @@ const alias = Object.fromEntries(
 export default defineConfig({
   resolve: { alias },
   test: {
+    // One worker per core (vitest's default leaves one core idle). The end-to-end tests
+    // start real daemons and mostly wait on them (timers, fsync, round trips), so two
+    // files at a time, unit or end-to-end, keep both cores busy; every test is written
+    // to hold on a loaded machine.
+    maxWorkers: 2,
     projects: [
       {
         extends: true,
@@ -25,8 +30,6 @@ export default defineConfig({
           include: ['test/**/*.test.ts'],
           testTimeout: 180_000,
           hookTimeout: 120_000,
-          // End-to-end tests start real daemons; on two cores they run one file at a time.
-          fileParallelism: false,
         },
       },
     ],
