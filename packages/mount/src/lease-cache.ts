@@ -52,7 +52,7 @@ export class LeaseCache {
    * mount's own writes drop the attributes it holds (the size moves) but not this, and
    * the kernel asks for security.capability before every write.
    */
-  private readonly noXattrs = new Map<number, number>();
+  private readonly noXattrs = new Map<number, { until: number }>();
   /** Recalls (and link losses) seen: answers to requests sent before one are not leased. */
   recalls = 0;
 
@@ -89,7 +89,7 @@ export class LeaseCache {
 
   /** Whether `inode` is leased as having no extended attribute. */
   hasNoXattrs(inode: number): boolean {
-    const until = this.noXattrs.get(inode);
+    const until = this.noXattrs.get(inode)?.until;
     if (until === undefined) return false;
     if (until > performance.now()) return true;
     this.noXattrs.delete(inode);
@@ -150,7 +150,7 @@ export class LeaseCache {
     const until = t.at + t.leaseMs - MARGIN_MS;
     this.attrs.set(a.inode, { until, attr: a });
     if (!a.noXattrs) this.noXattrs.delete(a.inode);
-    else if (this.noXattrs.has(a.inode) || this.noXattrsRoom()) this.noXattrs.set(a.inode, until);
+    else if (this.noXattrs.has(a.inode) || this.room(this.noXattrs)) this.noXattrs.set(a.inode, { until });
   }
 
   /**
@@ -215,13 +215,6 @@ export class LeaseCache {
     if (d.until > performance.now()) return d;
     this.dirs.delete(dir);
     return undefined;
-  }
-
-  private noXattrsRoom(): boolean {
-    if (this.noXattrs.size < MAX_LEASED) return true;
-    const now = performance.now();
-    for (const [k, until] of this.noXattrs) if (until <= now) this.noXattrs.delete(k);
-    return this.noXattrs.size < MAX_LEASED;
   }
 
   /** Whether one more lease fits, after dropping the ended ones if need be. */
