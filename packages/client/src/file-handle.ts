@@ -1,40 +1,30 @@
 import { CHUNK_SIZE, type Attr, type Cred, MAX_FILE_SIZE, O_ACCMODE, O_RDWR, O_WRONLY, Status, TsmfsError } from '@tsmfs/protocol';
 import { readChunk } from './chunk-reader.js';
-import { writeChunk } from './chunk-writer.js';
-import { DirtyExtents } from './dirty-extents.js';
 import type { FileIo } from './file-io.js';
+import type { FileWriter, FileWriterOptions, WriteErrorSink } from './file-writer.js';
 
 export { O_RDWR, O_WRONLY } from '@tsmfs/protocol';
 
-export interface FileHandleOptions {
-  /** A chunk's buffered bytes that start sending it (write-back). */
-  flushAtBytes?: number;
-  /** Buffered bytes of the handle beyond which write() waits for the chunkservers. */
-  maxDirtyBytes?: number;
-  /** Buffered writes go out after this long even without fsync/close. */
-  idleFlushMs?: number;
+export interface FileHandleOptions extends FileWriterOptions {
   /** Called once by close(), after the last flush (the session's release). */
   onClose?: () => Promise<void>;
 }
 
 /**
  * An open file: reads from the chunkservers (falling back to another copy when one
- * fails), writes buffered per chunk and sent down write chains in the background,
- * fsync/close waiting for every buffered byte to be acknowledged by every copy.
- * Everything is asynchronous and any number of reads and writes may run at once.
+ * fails); writes go into the file's write-back buffer, which every handle of the file in
+ * this session shares (FileWriter: sent down write chains in the background, in the
+ * order they were written), fsync/close waiting for every buffered byte to be
+ * acknowledged by every copy. Everything is asynchronous and any number of reads and
+ * writes may run at once.
  *
  * As with MooseFS's client (and close(2) on NFS), an error of a background write is
- * reported by the next write, fsync or close of the handle.
+ * reported by the next write, fsync or close of each handle open for writing.
  */
-export class FileHandle {
-  private readonly dirty = new Map<number, DirtyExtents>();
-  private readonly jobs = new Map<number, Promise<void>>();
+export class FileHandle implements WriteErrorSink {
+  private readonly writer: FileWriter | undefined;
   private failure: TsmfsError | undefined;
-  private flushing = 0;
-  private idleTimer: NodeJS.Timeout | undefined;
   private closed = false;
-  private readonly flushAt: number;
-  private readonly maxDirty: number;
 
   constructor(
     private readonly io: FileIo,
@@ -44,8 +34,7 @@ export class FileHandle {
     readonly attr: Attr,
     private readonly options: FileHandleOptions = {},
   ) {
-    this.flushAt = options.flushAtBytes ?? 4 * 1024 * 1024;
-    this.maxDirty = options.maxDirtyBytes ?? 64 * 1024 * 1024;
+    if (this.writable) this.writer = io.writer(inode, this, options);
   }
 
   get readable(): boolean {
@@ -56,11 +45,14 @@ export class FileHandle {
     return (this.flags & O_ACCMODE) === O_WRONLY || (this.flags & O_ACCMODE) === O_RDWR;
   }
 
-  /** Bytes written to the handle and not yet acknowledged by the chunkservers. */
+  /** Bytes written to the file through this session and not yet handed to the chunkservers. */
   get dirtyBytes(): number {
-    let n = 0;
-    for (const d of this.dirty.values()) n += d.bytes;
-    return n;
+    return this.writer?.dirtyBytes ?? 0;
+  }
+
+  /** A background write of the file failed: this handle's next write, fsync or close reports it. */
+  writeFailed(err: TsmfsError): void {
+    this.failure ??= err;
   }
 
   /**
@@ -91,27 +83,11 @@ export class FileHandle {
   /** Buffers `data` at `offset` (copied: the caller may reuse its buffer); resolves with its length. */
   async write(offset: number, data: Uint8Array): Promise<number> {
     this.check();
-    if (!this.writable) throw new TsmfsError(Status.EBADF, 'file not open for writing');
+    if (!this.writer) throw new TsmfsError(Status.EBADF, 'file not open for writing');
     if (this.failure) throw this.failure;
     checkFileEnd(offset + data.length);
-    const copy = Buffer.from(data);
-    for (let pos = 0; pos < copy.length; ) {
-      const abs = offset + pos;
-      const index = Math.floor(abs / CHUNK_SIZE);
-      const n = Math.min(copy.length - pos, (index + 1) * CHUNK_SIZE - abs);
-      const d = this.dirty.get(index) ?? new DirtyExtents();
-      this.dirty.set(index, d);
-      d.insert(abs - index * CHUNK_SIZE, copy.subarray(pos, pos + n));
-      this.io.setWriting(this.inode, this, true);
-      if (d.bytes >= this.flushAt) this.startJob(index);
-      pos += n;
-    }
-    while (this.dirtyBytes >= this.maxDirty && this.jobs.size > 0) {
-      for (const [index, d] of this.dirty) if (!d.empty) this.startJob(index);
-      await Promise.race(this.jobs.values());
-    }
+    await this.writer.write(offset, Buffer.from(data), this.cred);
     if (this.failure) throw this.failure;
-    this.armIdleFlush();
     return data.length;
   }
 
@@ -121,7 +97,7 @@ export class FileHandle {
    */
   async flush(): Promise<void> {
     this.check();
-    await this.flushAll();
+    await this.writer?.flush();
     if (this.failure) {
       const err = this.failure;
       this.failure = undefined;
@@ -148,14 +124,6 @@ export class FileHandle {
     return reply.attr;
   }
 
-  /**
-   * Sends every buffered byte and waits for every chunk write of this handle to end,
-   * leaving a write error to be reported by this handle's own write, fsync or close.
-   */
-  drain(): Promise<void> {
-    return this.flushAll();
-  }
-
   /** Flushes (not durable: no fsync, as close(2)), then releases the file with the master; reports a write error that flush did not. */
   async close(): Promise<void> {
     if (this.closed) return;
@@ -163,7 +131,7 @@ export class FileHandle {
       await this.flush();
     } finally {
       this.closed = true;
-      if (this.idleTimer) clearTimeout(this.idleTimer);
+      if (this.writer) this.io.release(this.writer, this);
       await this.options.onClose?.();
     }
   }
@@ -172,68 +140,10 @@ export class FileHandle {
     if (this.closed) throw new TsmfsError(Status.EBADF, 'file handle is closed');
   }
 
-  private hasPending(): boolean {
-    return this.jobs.size > 0 || this.dirtyBytes > 0;
-  }
-
   private readChunkPart(index: number, offset: number, length: number): Promise<Buffer> {
     const { io } = this;
     const source = { links: io.links, grant: (fresh: boolean) => io.grant(this.inode, index, fresh), onFallback: () => void io.stats.readFallbacks++ };
     return readChunk(source, offset, length);
-  }
-
-  private async flushAll(): Promise<void> {
-    this.flushing++;
-    try {
-      while (this.hasPending()) {
-        for (const [index, d] of this.dirty) if (!d.empty) this.startJob(index);
-        await Promise.allSettled(this.jobs.values());
-        // A failed chunk's bytes are dropped (its error is reported), so this ends.
-      }
-    } finally {
-      this.flushing--;
-    }
-  }
-
-  private startJob(index: number): void {
-    if (this.jobs.has(index)) return;
-    const dirty = this.dirty.get(index);
-    if (!dirty || dirty.empty) return;
-    const job = writeChunk(
-      {
-        call: (name, body) => this.io.master.call(name, body),
-        cred: this.cred,
-        links: this.io.links,
-        inode: this.inode,
-        onWritten: (i, grant) => this.io.written(this.inode, i, grant),
-        onRetry: () => void this.io.stats.writeRetries++,
-        finishing: () => this.flushing > 0,
-      },
-      index,
-      dirty,
-    )
-      .catch((err: unknown) => {
-        this.failure ??= err instanceof TsmfsError ? err : new TsmfsError(Status.EIO, String(err));
-        dirty.take();
-      })
-      .finally(() => {
-        this.jobs.delete(index);
-        if (dirty.empty) this.dirty.delete(index);
-        else if (this.flushing > 0 || dirty.bytes >= this.flushAt) this.startJob(index);
-        if (!this.hasPending()) this.io.setWriting(this.inode, this, false);
-        this.io.writeEnded(this.inode);
-      });
-    this.jobs.set(index, job);
-  }
-
-  private armIdleFlush(): void {
-    const ms = this.options.idleFlushMs ?? 1000;
-    if (this.idleTimer || ms <= 0) return;
-    this.idleTimer = setTimeout(() => {
-      this.idleTimer = undefined;
-      for (const [index, d] of this.dirty) if (!d.empty) this.startJob(index);
-    }, ms);
-    this.idleTimer.unref();
   }
 }
 

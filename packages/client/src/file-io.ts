@@ -1,14 +1,10 @@
 import { CHUNK_SIZE, type ChunkGrant, type Cred, type MessageName, type Reply, type Request, Status, TsmfsError } from '@tsmfs/protocol';
 import { ChunkLocations } from './chunk-locations.js';
 import { DataLinks } from './data-links.js';
+import { FileWriter, type FileWriterOptions, type WriteErrorSink } from './file-writer.js';
 
 /** Files with writes not fsynced that a session remembers before syncing the oldest itself. */
 const MAX_UNSYNCED_FILES = 10_000;
-
-/** What a read or a size change of a file waits for: a handle's buffered and in-flight writes. */
-export interface Drainable {
-  drain(): Promise<void>;
-}
 
 /** What file I/O needs of a master session. */
 export interface MasterCalls {
@@ -42,11 +38,13 @@ export class FileIo {
   /** Syncs under way per inode: an fsync must also wait for one started before it. */
   private readonly syncing = new Map<number, Promise<void>>();
   /**
-   * Handles of each inode with writes buffered or in flight. A background chunk write
-   * takes its bytes when it starts, so "nothing buffered" is not "nothing in flight":
-   * reads and size changes of the inode wait for these (drain), whatever handle they use.
+   * The write-back buffer of each inode open for writing, shared by all its handles
+   * (file-writer.ts: one buffer keeps two descriptors' writes in order). A background
+   * chunk write takes its bytes when it starts, so "nothing buffered" is not "nothing in
+   * flight": reads and size changes of the inode wait for the writer (drain), whatever
+   * handle they use.
    */
-  private readonly writers = new Map<number, Set<Drainable>>();
+  private readonly writers = new Map<number, FileWriter>();
   /** Bumped by forgetFile: a grant asked for before it must not be cached after it. */
   private readonly fileEpoch = new Map<number, number>();
   /** Told when a chunk write of an inode ended: the master's length of it may have moved. */
@@ -96,27 +94,46 @@ export class FileIo {
     this.locations.forgetFile(inode);
   }
 
-  /** `h` has writes of `inode` buffered or in flight (true) or none any more (false). */
-  setWriting(inode: number, h: Drainable, writing: boolean): void {
-    let set = this.writers.get(inode);
-    if (writing) {
-      if (!set) this.writers.set(inode, (set = new Set()));
-      set.add(h);
-    } else if (set?.delete(h) && set.size === 0) this.writers.delete(inode);
+  /** The write-back buffer of `inode`, which `sink` (a handle open for writing) shares until `release`. */
+  writer(inode: number, sink: WriteErrorSink, options?: FileWriterOptions): FileWriter {
+    let w = this.writers.get(inode);
+    if (!w) {
+      const io = { links: this.links, call: this.master.call.bind(this.master), written: this.written.bind(this), writeEnded: this.writeEnded.bind(this), retried: () => void this.stats.writeRetries++ };
+      this.writers.set(inode, (w = new FileWriter(io, inode, options)));
+    }
+    w.attach(sink);
+    return w;
   }
 
-  /** Whether any handle of this session has writes of `inode` buffered or in flight. */
+  /** `sink`'s handle closed (after its flush): the last one drops the inode's buffer once it is empty. */
+  release(w: FileWriter, sink: WriteErrorSink): void {
+    if (!w.detach(sink) || this.writers.get(w.inode) !== w) return;
+    if (w.pending) {
+      // Another handle's bytes arrived after this handle's flush: they still go out, as
+      // after close(2) of one of two descriptors.
+      w.flush().finally(() => this.releaseIdle(w));
+      return;
+    }
+    this.releaseIdle(w);
+  }
+
+  private releaseIdle(w: FileWriter): void {
+    if (w.attached || w.pending || this.writers.get(w.inode) !== w) return;
+    w.close();
+    this.writers.delete(w.inode);
+  }
+
+  /** Whether this session has writes of `inode` buffered or in flight. */
   busy(inode: number): boolean {
-    return this.writers.has(inode);
+    return this.writers.get(inode)?.pending ?? false;
   }
 
   /**
    * Waits until every write of `inode` made through this session so far has ended (its
-   * errors stay with the handle that made it): reads and size changes are ordered after them.
+   * errors go to the handles open for writing): reads and size changes are ordered after them.
    */
   async drain(inode: number): Promise<void> {
-    const set = this.writers.get(inode);
-    if (set) await Promise.all([...set].map((h) => h.drain()));
+    await this.writers.get(inode)?.flush();
   }
 
   /**
