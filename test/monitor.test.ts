@@ -54,10 +54,11 @@ describe('master HTTP: JSON API and /metrics', () => {
     expect(overview.chunkservers.reduce((n: number, cs: any) => n + cs.chunks, 0)).toBe(6);
     expect(overview.sessions.some((x: any) => x.id === s.sessionId && x.connected && x.root === '/')).toBe(true);
     expect(overview.exports.length).toBeGreaterThan(0);
-    // Disks arrive with the heartbeats: one per chunkserver here.
-    const disks = await until('disks in heartbeats', async () => {
+    // Disks and their chunk counts arrive with the heartbeats (one disk per chunkserver
+    // here): a heartbeat sent before the last chunk was made still counts one less.
+    const disks = await until('disks and their chunks in heartbeats', async () => {
       const d = await json<any[]>(http, '/api/v1/disks');
-      return d.length === 3 ? d : undefined;
+      return d.length === 3 && d.reduce((n, x) => n + x.chunks, 0) === 6 ? d : undefined;
     });
     expect(disks.map((d) => d.path).sort()).toEqual(servers.map((cs) => cs.disks[0]).sort());
     expect(disks.every((d) => d.status === 'ok' && d.totalSpace > 0)).toBe(true);
