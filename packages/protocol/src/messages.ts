@@ -137,6 +137,21 @@ export const DiskInfo = t.obj({
 });
 export type DiskInfo = Infer<typeof DiskInfo>;
 
+/**
+ * A lock request's subject: `kind` posix (fcntl, OFD included) or flock; `owner` the
+ * kernel's lock owner id (a u64 in decimal); start..end inclusive bytes (end
+ * 2^53 - 1 = to the end of the file); `pid` the caller, reported by F_GETLK.
+ */
+const LockArgs = {
+  inode: t.u32,
+  kind: t.lit('posix', 'flock'),
+  owner: t.str(20),
+  type: t.u8,
+  start: t.u53,
+  end: t.u53,
+  pid: t.u32,
+};
+
 export const TrashEntry = t.obj({ inode: t.u32, path: t.str(MAX_PATH_LENGTH), size: t.u53, deletedAt: t.i53 });
 export type TrashEntry = Infer<typeof TrashEntry>;
 
@@ -381,6 +396,28 @@ export const Messages = {
   trashUndelete: clientMsg(51, t.obj({ inode: t.u32, ...Rid }), Empty, { session: 'meta', inodes: { inode: 'node' }, mutates: true }),
   trashPurge: clientMsg(52, t.obj({ inode: t.u32, ...Rid }), Empty, { session: 'meta', inodes: { inode: 'node' }, mutates: true }),
   sustainedList: clientMsg(53, Empty, t.obj({ entries: t.arr(TrashEntry, 10_000_000) }), { session: 'meta', inodes: {}, mutates: false }),
+
+  // client ↔ master: flock and POSIX locks held by the master (docs/master.md, "Locks")
+  /** F_GETLK: the first lock of another owner that `type` on start..end conflicts with; none: free. */
+  lockTest: clientMsg(54, t.obj(LockArgs), t.obj({ conflict: t.opt(t.obj({ type: t.u8, start: t.u53, end: t.u53, pid: t.u32 })) }), {
+    session: 'fs',
+    inodes: { inode: 'handle' },
+    mutates: false,
+  }),
+  /**
+   * Sets (type 0 read, 1 write) or unlocks (2) start..end for `owner`. A conflict is
+   * EAGAIN, unless `wait` (a wait id, unique in the session) is given: then the request
+   * waits for the lock, answered `granted: false` after a while with the waiter kept in
+   * its place for the client's re-send of the same id; EDEADLK when the wait would close
+   * a cycle of POSIX owners.
+   */
+  lockSet: clientMsg(55, t.obj({ ...LockArgs, wait: t.opt(t.u53) }), t.obj({ granted: t.bool }), {
+    session: 'fs',
+    inodes: { inode: 'handle' },
+    mutates: false,
+  }),
+  /** The wait `wait` was interrupted (a signal): its waiter goes, its pending lockSet fails with EINTR. */
+  lockCancel: clientMsg(56, t.obj({ wait: t.u53 }), Empty, { session: 'fs', inodes: {}, mutates: false }),
 
   // client ↔ master: chunks (served fully once chunkservers exist)
   readChunk: clientMsg(100, t.obj({ inode: t.u32, index: t.u32 }), ChunkGrant, { session: 'fs', inodes: { inode: 'handle' }, mutates: false }),

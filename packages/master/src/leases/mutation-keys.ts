@@ -64,6 +64,7 @@ export function leaseKeys(m: Mutation, md: NameView): LeaseKeys {
     case 'chunkVersion':
     case 'session':
     case 'sessionEnd':
+    case 'lock':
       return { dirs: [], inodes: [] };
   }
 }

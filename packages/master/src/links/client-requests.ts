@@ -5,6 +5,7 @@ import type { Changelog } from '@tsmfs/metastore';
 import { metaSync } from '../durability/meta-sync.js';
 import { ExportScope } from '../export-scope.js';
 import type { Leases } from '../leases/leases.js';
+import { LockManager } from '../locks/lock-manager.js';
 import type { RequestResult, RequestTag } from '../metadata/client-state.js';
 import type { Namespace } from '../metadata/namespace.js';
 import { admit, clamp } from '../session-rules.js';
@@ -88,6 +89,18 @@ const HANDLERS: { readonly [N in SessionMessage]: Handler<N> } = {
   filerepair: (m, _s, r) => served(m.tools, 'filerepair').filerepair(r),
   appendchunks: (m, _s, r) => served(m.tools, 'appendchunks').appendchunks(r),
   metaSync: (m) => metaSync(served(m.changelog, 'metaSync')),
+  lockTest: (m, s, r) => {
+    const c = m.locks.test(s, r);
+    return c ? { conflict: { type: c.type, start: c.start, end: c.end, pid: c.pid } } : {};
+  },
+  lockSet: (m, s, r) => {
+    const granted = m.locks.set(s, r);
+    return granted instanceof Promise ? granted.then((g) => ({ granted: g })) : { granted };
+  },
+  lockCancel: (m, s, r) => {
+    m.locks.cancel(s, r.wait);
+    return {};
+  },
 };
 
 /**
@@ -100,6 +113,8 @@ export class ClientRequests {
   readonly tools: ToolRequests | undefined;
   readonly changelog: Changelog | undefined;
   readonly leases: Leases | undefined;
+  /** flock and POSIX locks: checked and waited for here, held in the replicated ClientState. */
+  readonly locks: LockManager;
   private readonly scope: ExportScope;
 
   constructor(private readonly options: ClientRequestsOptions) {
@@ -109,6 +124,11 @@ export class ClientRequests {
     this.changelog = options.changelog;
     this.leases = options.leases;
     this.scope = new ExportScope(() => this.ns.md);
+    this.locks = new LockManager({
+      table: () => this.ns.md.clients.locks,
+      commit: (c) => this.ns.clients.lock(c),
+      live: (id) => this.ns.md.clients.sessions.has(id) || this.sessions.all.some((s) => s.id === id),
+    });
   }
 
   get ns(): Namespace {

@@ -92,6 +92,11 @@ export function applyMutation(md: Metadata, m: Mutation): RecursiveCounts | unde
     case 'sessionEnd':
       md.clients.endSession(m.id);
       break;
+    case 'lock': {
+      const { op: _op, ts: _ts, req: _req, held: _held, ...change } = m;
+      md.clients.locks.apply(change);
+      break;
+    }
     default:
       throw new Error(`unknown mutation ${(m as { op: string }).op}`);
   }

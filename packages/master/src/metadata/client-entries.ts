@@ -1,4 +1,5 @@
 import type { Timespec } from '@tsmfs/protocol';
+import type { LockChange } from '../locks/lock-table.js';
 import type { SessionRecord } from './client-state.js';
 import type { Metadata } from './metadata.js';
 import type { Mutation, UnlinkFate } from './mutation.js';
@@ -31,10 +32,15 @@ export class ClientEntries {
   /** A session ended: its record, request results and holds go; sustained files only it held are purged. */
   endSession(id: number): void {
     const c = this.md.clients;
-    if (!c.sessions.has(id) && !c.results.has(id) && ![...c.sustainedBy.values()].some((h) => h.includes(id))) return;
+    if (!c.sessions.has(id) && !c.results.has(id) && ![...c.sustainedBy.values()].some((h) => h.includes(id)) && !c.locks.hasSession(id)) return;
     for (const [inode, holders] of c.sustainedBy) if (holders.length === 1 && holders[0] === id) this.abandonable.add(inode);
     this.commit({ op: 'sessionEnd', ts: this.clock(), id });
     this.purgeAbandoned();
+  }
+
+  /** A lock set or unlocked (locks/lock-manager.ts checked it): replicated, so a takeover keeps it. */
+  lock(change: LockChange): void {
+    this.commit({ op: 'lock', ts: this.clock(), ...change });
   }
 
   /** The `held` of an entry that makes `inode` `fate`. */

@@ -1,4 +1,5 @@
 import type { Attr } from '@tsmfs/protocol';
+import { LockTable } from '../locks/lock-table.js';
 
 /**
  * The client state that must survive a takeover (docs/ha.md, "What survives a takeover"):
@@ -20,6 +21,9 @@ import type { Attr } from '@tsmfs/protocol';
  *
  * Failed requests are not recorded: they changed nothing, so applying a re-sent one is
  * its first application (the caller sees the re-send's outcome, a valid order).
+ *
+ * The locks the sessions hold (locks/lock-table.ts) are client state too: a takeover
+ * keeps them, and they go with their session.
  */
 
 /** A request's identity on the changelog entry it made. */
@@ -62,6 +66,8 @@ export class ClientState {
    * its open descriptor keeps reading it (docs/ha.md).
    */
   readonly sustainedBy = new Map<number, number[]>();
+  /** flock and POSIX locks held, by inode (lock entries; dropped with their session). */
+  locks = new LockTable();
 
   openSession(rec: SessionRecord): void {
     this.sessions.set(rec.id, rec);
@@ -70,6 +76,7 @@ export class ClientState {
   endSession(id: number): void {
     this.sessions.delete(id);
     this.results.delete(id);
+    this.locks.dropSession(id);
     for (const [inode, holders] of this.sustainedBy) {
       if (!holders.includes(id)) continue;
       const rest = holders.filter((h) => h !== id);
@@ -108,15 +115,18 @@ export class ClientState {
       sessions: [...this.sessions.values()],
       results: [...this.results].map(([s, table]) => [s, [...table]]),
       sustainedBy: [...this.sustainedBy],
+      locks: this.locks.toJSON(),
     };
   }
 
   static fromJSON(data: unknown): ClientState {
     const state = new ClientState();
-    const d = data as { sessions: SessionRecord[]; results: [number, [number, RequestResult][]][]; sustainedBy: [number, number[]][] };
+    const d = data as { sessions: SessionRecord[]; results: [number, [number, RequestResult][]][]; sustainedBy: [number, number[]][]; locks?: unknown };
     for (const rec of d.sessions) state.sessions.set(rec.id, rec);
     for (const [s, table] of d.results) state.results.set(s, new Map(table));
     for (const [inode, holders] of d.sustainedBy) state.sustainedBy.set(inode, holders);
+    // A dump from before locks were replicated has none.
+    state.locks = LockTable.fromJSON(d.locks);
     return state;
   }
 }

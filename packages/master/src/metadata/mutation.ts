@@ -1,4 +1,5 @@
 import type { GoalMode, NodeType, Timespec } from '@tsmfs/protocol';
+import type { LockChange } from '../locks/lock-table.js';
 import type { RequestTag, SessionRecord } from './client-state.js';
 
 /**
@@ -102,7 +103,9 @@ type MutationBody =
   /** A client session opened: a new leader lets its client re-attach to the same id. */
   | ({ op: 'session'; ts: Timespec } & SessionRecord)
   /** A session ended (expired, or replaced on its link): its request results go with it. */
-  | { op: 'sessionEnd'; ts: Timespec; id: number };
+  | { op: 'sessionEnd'; ts: Timespec; id: number }
+  /** A lock set or a range unlocked by one owner (locks/lock-table.ts); conflicts were checked before. */
+  | ({ op: 'lock'; ts: Timespec } & LockChange);
 
 export type UnlinkFate = 'trash' | 'sustained' | 'purge';
 export type MutationOp = Mutation['op'];
