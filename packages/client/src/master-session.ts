@@ -450,6 +450,27 @@ export class MasterSession extends EventEmitter<SessionEvents> {
     await this.call('release', { inode });
   }
 
+  // ---- locks (docs/master.md, "Locks") ----------------------------------------------
+
+  /** F_GETLK: the first lock of another owner this one conflicts with, or undefined. */
+  async lockTest(args: Request<'lockTest'>): Promise<Reply<'lockTest'>['conflict']> {
+    return (await this.call('lockTest', args)).conflict;
+  }
+
+  /**
+   * Sets or unlocks; a conflict rejects with EAGAIN unless `wait` (a wait id unique in
+   * this session) is given: then false means "not yet, ask again with the same id"
+   * (the master keeps the waiter's place), and EDEADLK or EINTR (lockCancel) may come.
+   */
+  async lockSet(args: Request<'lockSet'>): Promise<boolean> {
+    return (await this.call('lockSet', args)).granted;
+  }
+
+  /** Interrupts wait `wait`: its pending lockSet fails with EINTR, unless granted first. */
+  async lockCancel(wait: number): Promise<void> {
+    await this.call('lockCancel', { wait });
+  }
+
   // ---- file data ------------------------------------------------------------------
 
   private fileIo: FileIo | undefined;

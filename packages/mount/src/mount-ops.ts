@@ -7,9 +7,12 @@ import type {
   DirEntry as KernelDirEntry,
   DirEntryPlus,
   EntryResult,
+  FileLock,
+  FlockArgs,
   FlushArgs,
   FsyncArgs,
   GetattrArgs,
+  GetlkArgs,
   GetxattrArgs,
   LinkArgs,
   ListxattrArgs,
@@ -31,6 +34,7 @@ import type {
   RequestContext,
   RmdirArgs,
   SetattrArgs,
+  SetlkArgs,
   SetxattrArgs,
   StatfsResult,
   SymlinkArgs,
@@ -41,6 +45,7 @@ import { type Attr, type Cred, Status, TsmfsError, fail } from '@tsmfs/protocol'
 import { LRUCache } from 'lru-cache';
 import type { HiddenEntries } from './hidden-entries.js';
 import { InodeMap, kernelAttr, kernelDirEntry, mknodType } from './kernel-attr.js';
+import { LockOps } from './lock-ops.js';
 import type { KernelForget, Ticket } from './lease-cache.js';
 import { MetadataCache } from './metadata-cache.js';
 import { OpenFiles } from './open-files.js';
@@ -103,6 +108,8 @@ export class MountOps implements LowLevelOps {
   kernelCaches: KernelCaches | undefined;
   private nextDirFh = 1;
   private nextHiddenFh = HIDDEN_FH_BASE;
+  /** flock and POSIX locks, held by the master for every mount (lock-ops.ts). */
+  readonly locks: LockOps;
 
   constructor(
     private readonly session: MasterSession,
@@ -112,6 +119,7 @@ export class MountOps implements LowLevelOps {
     this.inodes = new InodeMap(session.root);
     this.cache = new MetadataCache({ attrSec: tuning.attrTimeoutSec, entrySec: tuning.entryTimeoutSec }, () => session.leaseMs);
     this.files = new OpenFiles((inode) => session.io.busy(inode));
+    this.locks = new LockOps(session);
     // A chunk write that ended moved the master's length: attributes asked for before are stale.
     session.io.onLengthChange((inode) => {
       this.files.changed(inode);
@@ -518,9 +526,10 @@ export class MountOps implements LowLevelOps {
    * Every close(2): the data reach every copy before close returns (errors included), as
    * with mfsmount; durable on disk only after fsync(2), which POSIX requires for that.
    */
-  async flush(_ctx: RequestContext, { fh }: FlushArgs): Promise<void> {
+  async flush(_ctx: RequestContext, { fh, lockOwner }: FlushArgs): Promise<void> {
     if (this.hiddenOpen.has(fh)) return;
     const file = this.file(fh);
+    await this.locks.flushed(file.inode, lockOwner);
     if (!file.handle.writable) return;
     await file.handle.flush();
     this.cache.dropAttr(file.inode);
@@ -534,16 +543,40 @@ export class MountOps implements LowLevelOps {
     await this.session.metaSync();
   }
 
-  async release(_ctx: RequestContext, { fh }: ReleaseArgs): Promise<void> {
+  async release(_ctx: RequestContext, { fh, flockRelease, lockOwner }: ReleaseArgs): Promise<void> {
     if (this.hiddenOpen.delete(fh)) return;
     const file = this.files.get(fh);
     if (!file) return;
     try {
+      await this.locks.released(file.inode, fh, flockRelease, lockOwner);
       await file.handle.close();
     } finally {
       this.files.remove(file);
       this.cache.dropAttr(file.inode);
     }
+  }
+
+  // ---- locks (lock-ops.ts) -------------------------------------------------------------------
+
+  getlk(_ctx: RequestContext, { fh, lock, owner }: GetlkArgs): Promise<FileLock> {
+    this.counters.count('getlk');
+    return this.locks.getlk(this.lockable(fh), lock, owner);
+  }
+
+  setlk(ctx: RequestContext, { fh, lock, owner, sleep }: SetlkArgs): Promise<void> {
+    this.counters.count('setlk');
+    return this.locks.setlk(ctx, this.lockable(fh), fh, lock, owner, sleep);
+  }
+
+  flock(ctx: RequestContext, { fh, op, owner }: FlockArgs): Promise<void> {
+    this.counters.count('flock');
+    return this.locks.flock(ctx, this.lockable(fh), op, owner);
+  }
+
+  /** The master inode of the file open as `fh`; the hidden files take no locks. */
+  private lockable(fh: number): number {
+    if (this.hiddenOpen.has(fh)) throw fail('ENOLCK');
+    return this.file(fh).inode;
   }
 
   // ---- the rest -----------------------------------------------------------------------------
