@@ -63,7 +63,11 @@ const HANDLERS: { readonly [N in SessionMessage]: Handler<N> } = {
     recordOpen(s, r.inode, r.flags);
     return reply;
   },
-  release: (m, s, r) => m.sessions.release(s, r.inode),
+  release: (m, s, r) => {
+    const reply = m.sessions.release(s, r.inode);
+    if (!s.opens.has(r.inode)) m.locks.closed(s, r.inode);
+    return reply;
+  },
   getxattr: (m, _s, r) => m.ns.getxattr(r),
   setxattr: (m, _s, r) => m.ns.setxattr(r),
   listxattr: (m, _s, r) => m.ns.listxattr(r),

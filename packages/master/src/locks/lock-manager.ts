@@ -139,6 +139,17 @@ export class LockManager {
   }
 
 
+  /**
+   * Session `s` released its last open of `inode`: whatever locks it still holds there go
+   * (as MooseFS does), whichever owner the client failed to unlock.
+   */
+  closed(session: LockSession, inode: number): void {
+    for (const kind of ['posix', 'flock'] as const) {
+      const owners = new Set((this.table.held(kind, inode) ?? []).filter((l) => l.s === session.id).map((l) => l.o));
+      for (const o of owners) this.commit({ kind, inode, s: session.id, o, type: LOCK_UNLOCK, start: 0, end: LOCK_EOF, pid: 0 });
+    }
+  }
+
   private unlock(want: LockChange): void {
     // A close unlocks every owner that may have locked: an entry only when something goes.
     const held = this.table.held(want.kind, want.inode);
