@@ -112,6 +112,19 @@ describe('the lock manager', () => {
     expect(requests.locks.waiting).toBe(0);
   });
 
+  it('drops what a session still holds on a file when it releases its last open of it', async () => {
+    const { requests, register, lock, file, ns } = setup();
+    const a = register();
+    await requests.serve(a, 'open', { cred: root, inode: file, flags: 2 });
+    await requests.serve(a, 'open', { cred: root, inode: file, flags: 0 });
+    await lock(a, '1', 1, 0, 9);
+    await lock(a, '2', 0, 0, LOCK_EOF, undefined, 'flock');
+    await requests.serve(a, 'release', { inode: file });
+    expect(ns.md.clients.locks.size).toBe(2);
+    await requests.serve(a, 'release', { inode: file });
+    expect(ns.md.clients.locks.size).toBe(0);
+  });
+
   it('replicates the table: a replay and a dump give the same locks; a session end drops them', async () => {
     const { ns, register, lock, replayed, sessions, file } = setup();
     const a = register();
