@@ -98,6 +98,8 @@ const HANDLERS: { readonly [N in SessionMessage]: Handler<N> } = {
     return c ? { conflict: { type: c.type, start: c.start, end: c.end, pid: c.pid } } : {};
   },
   lockSet: (m, s, r) => {
+    // Only a file this session holds open (as MooseFS): its locks then go with its last release.
+    if (r.type !== 2 && !s.opens.has(r.inode)) throw new TsmfsError(Status.EBADF, `lock on inode ${r.inode}, which this session has not open`);
     const granted = m.locks.set(s, r);
     return granted instanceof Promise ? granted.then((g) => ({ granted: g })) : { granted };
   },

@@ -24,9 +24,13 @@ function setup() {
   const sessions = new Sessions({ rules: () => rules, namespace: () => ns, sustainMs: 60_000, log: pino({ level: 'silent' }) });
   const requests = new ClientRequests({ sessions, namespace: () => ns });
   let address = 1;
-  const register = (): Session =>
-    sessions.register({ subdir: '/', meta: false, readonly: false, hostname: 'h', mountpoint: '/mnt' }, { address: `127.0.0.${address++}`, nonce, link: {} });
   const file = ns.mknod({ cred: root, parent: 1, name: 'f', type: 'file', mode: 0o644, umask: 0, rdev: 0 }).attr.inode;
+  /** A session holding the file open once. */
+  const register = (): Session => {
+    const s = sessions.register({ subdir: '/', meta: false, readonly: false, hostname: 'h', mountpoint: '/mnt' }, { address: `127.0.0.${address++}`, nonce, link: {} });
+    void requests.serve(s, 'open', { cred: root, inode: file, flags: 2 });
+    return s;
+  };
   const lock = async (s: Session, owner: string, type: number, start: number, end: number, wait?: number, kind: 'posix' | 'flock' = 'posix') =>
     requests.serve(s, 'lockSet', { inode: file, kind, owner, type, start, end, pid: 1000 + s.id % 1000, wait } as Request<'lockSet'>);
   const test = async (s: Session, owner: string, type: number, start: number, end: number) =>
@@ -69,6 +73,14 @@ describe('the lock manager', () => {
     expect(await test(a, '9', 0, 0, 0)).toEqual({ conflict: { type: 1, start: 0, end: 0, pid: 1000 + (b.id % 1000) } });
     await lock(b, '1', 2, 0, LOCK_EOF);
     expect(await second).toEqual({ granted: true });
+  });
+
+  it('refuses a lock on a file the session has not open (EBADF); an unlock is always answered', async () => {
+    const { requests, register, lock, file } = setup();
+    const a = register();
+    await requests.serve(a, 'release', { inode: file });
+    expect(await status(lock(a, '1', 0, 0, 0))).toBe(Status.EBADF);
+    expect(await lock(a, '1', 2, 0, LOCK_EOF)).toEqual({ granted: true });
   });
 
   it('answers EINTR to a cancelled wait and drops its waiter', async () => {
@@ -115,7 +127,6 @@ describe('the lock manager', () => {
   it('drops what a session still holds on a file when it releases its last open of it', async () => {
     const { requests, register, lock, file, ns } = setup();
     const a = register();
-    await requests.serve(a, 'open', { cred: root, inode: file, flags: 2 });
     await requests.serve(a, 'open', { cred: root, inode: file, flags: 0 });
     await lock(a, '1', 1, 0, 9);
     await lock(a, '2', 0, 0, LOCK_EOF, undefined, 'flock');
