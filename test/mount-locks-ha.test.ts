@@ -30,9 +30,7 @@ describe('locks across a takeover', () => {
       Mount.start({ masters: group.addresses, path: makeTempDir('tsmfs-locks-a-') }),
       Mount.start({ masters: group.addresses, path: makeTempDir('tsmfs-locks-b-') }),
     ]);
-    const p = await driver();
-    const q = await driver();
-    const r = await driver();
+    const [p, q, r] = await Promise.all([driver(), driver(), driver()]);
     const fp = await p.open(`${a.path}/f`);
     const fq = await q.open(`${b.path}/f`);
     const fr = await r.open(`${b.path}/f`);

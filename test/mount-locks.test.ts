@@ -34,9 +34,7 @@ async function pending(p: Promise<unknown>, ms = 300): Promise<boolean> {
 describe('locks between two mounts', () => {
   it('flock: two mounts exclude each other; a blocked flock is granted on release and interrupted by a signal with EINTR', async () => {
     const { a, b } = await twoMounts();
-    const p = await driver();
-    const q = await driver();
-    const r = await driver();
+    const [p, q, r] = await Promise.all([driver(), driver(), driver()]);
     const fp = await p.open(`${a.path}/f`);
     const fq = await q.open(`${b.path}/f`);
     const fr = await r.open(`${b.path}/f`);
@@ -66,8 +64,7 @@ describe('locks between two mounts', () => {
 
   it('POSIX record locks: ranges, F_GETLK with the holder, F_SETLKW, any close drops the process’s locks, OFD locks, EDEADLK', async () => {
     const { a, b } = await twoMounts();
-    const p = await driver();
-    const q = await driver();
+    const [p, q] = await Promise.all([driver(), driver()]);
     const fp = await p.open(`${a.path}/g`);
     const fq = await q.open(`${b.path}/g`);
 
@@ -118,8 +115,7 @@ describe('locks between two mounts', () => {
 
   it('a mount killed with its locks held: they are released when its session times out, and a waiter on the other mount gets them', async () => {
     const { a, b } = await twoMounts({ SESSION_SUSTAIN_TIME: 2 });
-    const p = await driver();
-    const q = await driver();
+    const [p, q] = await Promise.all([driver(), driver()]);
     const fp = await p.open(`${a.path}/k`);
     const fq = await q.open(`${b.path}/k`);
     expect(await p.errno(`fcntl ${fp} SETLK WR 0 0`)).toBeUndefined();
