@@ -4,22 +4,13 @@
  * a waiter blocked on the old leader asks the new one again. Real etcd, two real masters,
  * two real mounts.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Mount, makeTempDir } from './fixture/cluster.js';
 import { Etcd } from './fixture/etcd.js';
 import { HaGroup, caughtUp } from './fixture/ha-group.js';
-import { LockDriver } from './fixture/lock-driver.js';
+import { lockDrivers } from './fixture/lock-driver.js';
 
-const drivers: LockDriver[] = [];
-afterEach(() => {
-  for (const d of drivers.splice(0)) d.kill();
-});
-
-async function driver(): Promise<LockDriver> {
-  const d = await LockDriver.start();
-  drivers.push(d);
-  return d;
-}
+const driver = lockDrivers();
 
 describe('locks across a takeover', () => {
   it('a POSIX lock and a flock held before the leader is killed are still held after; a blocked F_SETLKW is granted by the new leader', async () => {

@@ -4,21 +4,12 @@
  * real processes (python3 through ctypes, test/fixture/lock-driver.py) so that errno
  * values are the kernel's as a program sees them.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Cluster } from './fixture/cluster.js';
-import { LockDriver } from './fixture/lock-driver.js';
+import { lockDrivers } from './fixture/lock-driver.js';
 import { until } from './fixture/poll.js';
 
-const drivers: LockDriver[] = [];
-afterEach(() => {
-  for (const d of drivers.splice(0)) d.kill();
-});
-
-async function driver(): Promise<LockDriver> {
-  const d = await LockDriver.start();
-  drivers.push(d);
-  return d;
-}
+const driver = lockDrivers();
 
 async function twoMounts(config: Record<string, number> = {}) {
   const c = await Cluster.create({ master: { config: { REPLICATIONS_DELAY_INIT: 0, ...config } } });

@@ -1,33 +1,18 @@
 import { type Request, Status, isTsmfsError } from '@tsmfs/protocol';
-import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { parseExports } from '../exports.js';
-import { ClientRequests } from '../links/client-requests.js';
-import { applyMutation } from '../metadata/apply.js';
+import { root, servingSetup } from '../links/client-requests.test-helpers.js';
 import { decodeDump, encodeDump } from '../metadata/metadata-dump.js';
-import { createEmptyMetadata } from '../metadata/metadata.js';
-import type { Mutation } from '../metadata/mutation.js';
-import { Namespace } from '../metadata/namespace.js';
 import { canonicalState } from '../metadata/state-digest.js';
-import { type Session, Sessions } from '../sessions.js';
+import type { Session } from '../sessions.js';
 import { LOCK_EOF } from './lock-table.js';
 
-const root = { uid: 0, gid: 0, groups: [0] };
-const nonce = new Uint8Array(32).fill(1);
-const T0 = { sec: 1_700_000_000, nsec: 0 };
-
 function setup() {
-  const mutations: Mutation[] = [];
-  let t = T0.sec;
-  const ns = new Namespace(createEmptyMetadata(T0), (m) => void mutations.push(m), () => ({ sec: t++, nsec: 0 }));
-  const rules = parseExports('* / rw,maproot=0', 'exports.cfg').rules;
-  const sessions = new Sessions({ rules: () => rules, namespace: () => ns, sustainMs: 60_000, log: pino({ level: 'silent' }) });
-  const requests = new ClientRequests({ sessions, namespace: () => ns });
+  const { ns, sessions, requests, mutations, replayed, register: registerAt } = servingSetup();
   let address = 1;
   const file = ns.mknod({ cred: root, parent: 1, name: 'f', type: 'file', mode: 0o644, umask: 0, rdev: 0 }).attr.inode;
   /** A session holding the file open once. */
   const register = (): Session => {
-    const s = sessions.register({ subdir: '/', meta: false, readonly: false, hostname: 'h', mountpoint: '/mnt' }, { address: `127.0.0.${address++}`, nonce, link: {} });
+    const s = registerAt(undefined, `127.0.0.${address++}`);
     void requests.serve(s, 'open', { cred: root, inode: file, flags: 2 });
     return s;
   };
@@ -35,11 +20,6 @@ function setup() {
     requests.serve(s, 'lockSet', { inode: file, kind, owner, type, start, end, pid: 1000 + s.id % 1000, wait } as Request<'lockSet'>);
   const test = async (s: Session, owner: string, type: number, start: number, end: number) =>
     requests.serve(s, 'lockTest', { inode: file, kind: 'posix', owner, type, start, end, pid: 1 });
-  const replayed = () => {
-    const md = createEmptyMetadata(T0);
-    for (const m of mutations) applyMutation(md, JSON.parse(JSON.stringify(m)) as Mutation);
-    return md;
-  };
   return { ns, sessions, requests, register, lock, test, file, mutations, replayed };
 }
 

@@ -1,40 +1,15 @@
-import { type Request, type SessionMessage } from '@tsmfs/protocol';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { parseExports } from '../exports.js';
 import { ClientRequests } from '../links/client-requests.js';
+import { T0, nonce, root, servingSetup } from '../links/client-requests.test-helpers.js';
 import { type Session, Sessions } from '../sessions.js';
-import { applyMutation } from './apply.js';
 import { MAX_RESULTS_PER_SESSION } from './client-state.js';
 import { decodeDump, encodeDump } from './metadata-dump.js';
-import { createEmptyMetadata } from './metadata.js';
-import type { Mutation } from './mutation.js';
 import { Namespace } from './namespace.js';
 import { canonicalState } from './state-digest.js';
 
-const root = { uid: 0, gid: 0, groups: [0] };
-const nonce = new Uint8Array(32).fill(1);
-const T0 = { sec: 1_700_000_000, nsec: 0 };
-
-function setup() {
-  const mutations: Mutation[] = [];
-  let t = T0.sec;
-  const clock = () => ({ sec: t++, nsec: 0 });
-  const ns = new Namespace(createEmptyMetadata(T0), (m) => void mutations.push(m), clock);
-  const rules = parseExports('* / rw,maproot=0', 'exports.cfg').rules;
-  const sessions = new Sessions({ rules: () => rules, namespace: () => ns, sustainMs: 60_000, log: pino({ level: 'silent' }) });
-  const requests = new ClientRequests({ sessions, namespace: () => ns });
-  const register = (sessionId?: number, address = '127.0.0.1'): Session =>
-    sessions.register({ subdir: '/', meta: false, readonly: false, hostname: 'h', mountpoint: '/mnt', sessionId }, { address, nonce, link: {} });
-  const serve = async <N extends SessionMessage>(s: Session, name: N, body: Request<N>) => requests.serve(s, name, body);
-  /** What a follower or a restarted master rebuilds: the entries applied to the same start. */
-  const replayed = () => {
-    const md = createEmptyMetadata(T0);
-    for (const m of mutations) applyMutation(md, JSON.parse(JSON.stringify(m)) as Mutation);
-    return md;
-  };
-  return { ns, sessions, serve, register, mutations, replayed };
-}
+const setup = servingSetup;
 
 describe('the request-id table (exactly-once requests)', () => {
   it('answers a re-sent create with the recorded attr, and does not apply a re-sent unlink again', async () => {
