@@ -274,6 +274,7 @@ export function buildMaster(config: MasterConfig, log: Logger, hooks: MasterHook
       changelog,
       leases,
       replicated: (version) => gate.replicated?.(version),
+      refusal: () => (gate.mayMutate() ? undefined : gate.refusal('client')),
     }),
     changelog,
     epoch,

@@ -25,6 +25,12 @@ export interface ClientRequestsOptions {
   leases?: Leases;
   /** Resolves once the synchronous standbys hold `version` (docs/ha.md); absent: none to wait for. */
   replicated?: (version: number) => Promise<void> | undefined;
+  /**
+   * Why this master may not change metadata now (HA: not a leader with a confirmed lease),
+   * for the requests that change it without being declared `mutates` (locks: a read-only
+   * session may lock too). Absent: it always may.
+   */
+  refusal?: () => Error | undefined;
 }
 
 type Handler<N extends SessionMessage> = (m: ClientRequests, s: Session, req: Request<N>) => Reply<N> | Promise<Reply<N>>;
@@ -134,6 +140,7 @@ export class ClientRequests {
       table: () => this.ns.md.clients.locks,
       commit: (c) => this.ns.clients.lock(c),
       live: (id) => this.ns.md.clients.sessions.has(id) || this.sessions.all.some((s) => s.id === id),
+      refusal: options.refusal,
     });
   }
 

@@ -1,4 +1,4 @@
-import { type Request, Status, isTsmfsError } from '@tsmfs/protocol';
+import { type Request, Status, TsmfsError, isTsmfsError } from '@tsmfs/protocol';
 import { describe, expect, it } from 'vitest';
 import { root, servingSetup } from '../links/client-requests.test-helpers.js';
 import { decodeDump, encodeDump } from '../metadata/metadata-dump.js';
@@ -114,6 +114,23 @@ describe('the lock manager', () => {
     expect(ns.md.clients.locks.size).toBe(2);
     await requests.serve(a, 'release', { inode: file });
     expect(ns.md.clients.locks.size).toBe(0);
+  });
+
+  it('writes nothing while this master may not change metadata (HA): refused requests, grants held back', async () => {
+    const { requests, register, lock, ns } = setup();
+    const a = register();
+    const b = register();
+    await lock(a, '1', 1, 0, 0);
+    const waiting = lock(b, '1', 1, 0, 0, 1);
+    let refused: Error | undefined = new TsmfsError(Status.EREMCHG, 'not the leader');
+    (requests.locks as unknown as { options: { refusal: () => Error | undefined } }).options.refusal = () => refused;
+    const version = ns.md.version;
+    expect(await status(lock(a, '1', 2, 0, 0))).toBe(Status.EREMCHG);
+    expect(await status(lock(a, '2', 0, 5, 5))).toBe(Status.EREMCHG);
+    expect(ns.md.version).toBe(version);
+    refused = undefined;
+    await lock(a, '1', 2, 0, 0);
+    expect(await waiting).toEqual({ granted: true });
   });
 
   it('replicates the table: a replay and a dump give the same locks; a session end drops them', async () => {

@@ -39,6 +39,12 @@ export interface LockManagerOptions {
    * sessionEnd entry, and its waiters go at the next sweep, when the others get what it held.
    */
   live: (id: number) => boolean;
+  /**
+   * Why this master may not write a change now (an HA follower, or a leader whose lease
+   * is unconfirmed: docs/ha.md), or undefined when it may. A request is refused with it
+   * (the client asks again, or asks the leader); a grant waits for the next sweep.
+   */
+  refusal?: () => Error | undefined;
   waitSliceMs?: number;
   waitGraceMs?: number;
 }
@@ -158,6 +164,8 @@ export class LockManager {
   }
 
   private commit(c: LockChange): void {
+    const refused = this.options.refusal?.();
+    if (refused) throw refused;
     this.options.commit(c);
     if (c.type !== LOCK_UNLOCK) this.stats.granted++;
     this.grant(c.inode);
@@ -165,6 +173,7 @@ export class LockManager {
 
   /** Grants the waiters of `inode` whose requests are waiting on a live link, in order. */
   private grant(inode: number): void {
+    if (this.options.refusal?.()) return;
     for (const w of [...this.waiters]) {
       if (w.want.inode !== inode || !this.attached(w)) continue;
       if (firstConflict(this.table.held(w.want.kind, inode), w.want)) continue;
