@@ -150,6 +150,8 @@ export class LockManager {
    * (as MooseFS does), whichever owner the client failed to unlock.
    */
   closed(session: LockSession, inode: number): void {
+    // Not now (HA: no change may be written): they go with the session at the latest.
+    if (this.options.refusal?.()) return;
     for (const kind of ['posix', 'flock'] as const) {
       const owners = new Set((this.table.held(kind, inode) ?? []).filter((l) => l.s === session.id).map((l) => l.o));
       for (const o of owners) this.commit({ kind, inode, s: session.id, o, type: LOCK_UNLOCK, start: 0, end: LOCK_EOF, pid: 0 });
