@@ -4,6 +4,8 @@
  * real processes (python3 through ctypes, test/fixture/lock-driver.py) so that errno
  * values are the kernel's as a program sees them.
  */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Cluster } from './fixture/cluster.js';
 import { lockDrivers } from './fixture/lock-driver.js';
@@ -45,6 +47,8 @@ describe('locks between two mounts', () => {
     expect(await p.errno(`flock ${fp} EX`)).toBe('EINTR');
     expect(await q.errno(`flock ${fq} UN`)).toBeUndefined();
     expect(await r.errno(`flock ${fr} EX+NB`)).toBeUndefined();
+    const stats = await readFile(join(a.path, '.stats'), 'utf8');
+    expect(stats).toContain('lock_waits_interrupted: 1\n');
     // The last close of r's open file releases its flock: p takes it at once.
     expect(await r.errno(`close ${fr}`)).toBeUndefined();
     expect(await p.errno(`flock ${fp} EX+NB`)).toBeUndefined();

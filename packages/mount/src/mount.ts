@@ -121,6 +121,8 @@ function statsText(m: MountOps, session: MasterSession): string {
     `cache_misses: ${m.cache.misses}`,
     `write_retries: ${session.io.stats.writeRetries}`,
     `read_fallbacks: ${session.io.stats.readFallbacks}`,
+    `lock_waits: ${m.locks.stats.waits}`,
+    `lock_waits_interrupted: ${m.locks.stats.interrupted}`,
   ];
   for (const [op, n] of [...m.counters.ops].sort()) lines.push(`op_${op}: ${n}`);
   return lines.join('\n') + '\n';
