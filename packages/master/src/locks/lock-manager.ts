@@ -72,16 +72,8 @@ export class LockManager {
   private waiters: Waiter[] = [];
   /** Runs while there are waiters. */
   private sweeper: NodeJS.Timeout | undefined;
-  readonly stats = { granted: 0, waited: 0, deadlocks: 0, interrupted: 0 };
 
   constructor(private readonly options: LockManagerOptions) {}
-
-  stop(): void {
-    clearInterval(this.sweeper);
-    this.sweeper = undefined;
-    for (const w of this.waiters) this.answer(w, new TsmfsError(Status.ECONNRESET, 'master stopping'));
-    this.waiters = [];
-  }
 
   get waiting(): number {
     return this.waiters.length;
@@ -116,13 +108,11 @@ export class LockManager {
     if (req.wait === undefined) throw new TsmfsError(Status.EAGAIN, 'locked by another owner');
     if (want.kind === 'posix' && this.closesCycle(want)) {
       if (queued) this.remove(queued);
-      this.stats.deadlocks++;
       throw new TsmfsError(Status.EDEADLK, 'waiting would deadlock');
     }
     const w = queued ?? { session, wid: req.wait, want, answer: undefined, idleSince: performance.now() };
     if (!queued) {
       this.waiters.push(w);
-      this.stats.waited++;
       this.sweeper ??= setInterval(() => this.sweep(), SWEEP_MS).unref();
     }
     w.session = session;
@@ -139,7 +129,6 @@ export class LockManager {
   cancel(session: LockSession, wid: number): void {
     const w = this.waiters.find((x) => x.session.id === session.id && x.wid === wid);
     if (!w) return;
-    this.stats.interrupted++;
     this.remove(w);
     this.answer(w, new TsmfsError(Status.EINTR, 'lock wait interrupted'));
   }
@@ -169,7 +158,6 @@ export class LockManager {
     const refused = this.options.refusal?.();
     if (refused) throw refused;
     this.options.commit(c);
-    if (c.type !== LOCK_UNLOCK) this.stats.granted++;
     this.grant(c.inode);
   }
 
@@ -181,7 +169,6 @@ export class LockManager {
       if (firstConflict(this.table.held(w.want.kind, inode), w.want)) continue;
       this.remove(w);
       this.options.commit(w.want);
-      this.stats.granted++;
       this.answer(w, true);
     }
   }
