@@ -548,7 +548,9 @@ export class MountOps implements LowLevelOps {
     const file = this.files.get(fh);
     if (!file) return;
     try {
-      await this.locks.released(file.inode, fh, flockRelease, lockOwner);
+      // An unlock that fails must not keep the file open: the master drops what this
+      // session still holds on the file at its last release anyway.
+      await this.locks.released(file.inode, fh, flockRelease, lockOwner).catch(() => undefined);
       await file.handle.close();
     } finally {
       this.files.remove(file);
