@@ -63,6 +63,19 @@ describe('the lock manager', () => {
     expect(await lock(a, '1', 2, 0, LOCK_EOF)).toEqual({ granted: true });
   });
 
+  it('refuses malformed requests with EINVAL and ignores a cancel of a wait it does not know', async () => {
+    const { requests, register, lock, file, ns } = setup();
+    const a = register();
+    const version = ns.md.version;
+    expect(await status(lock(a, 'x1', 1, 0, 0))).toBe(Status.EINVAL);
+    expect(await status(lock(a, '1', 3, 0, 0))).toBe(Status.EINVAL);
+    expect(await status(lock(a, '1', 1, 9, 8))).toBe(Status.EINVAL);
+    expect(await status(lock(a, '1', 1, 0, LOCK_EOF + 2))).toBe(Status.EINVAL);
+    expect(await status((async () => requests.serve(a, 'lockTest', { inode: file, kind: 'posix', owner: '', type: 0, start: 0, end: 0, pid: 1 }))())).toBe(Status.EINVAL);
+    expect(await requests.serve(a, 'lockCancel', { wait: 12345 })).toEqual({});
+    expect(ns.md.version).toBe(version);
+  });
+
   it('answers EINTR to a cancelled wait and drops its waiter', async () => {
     const { requests, register, lock } = setup();
     const a = register();
