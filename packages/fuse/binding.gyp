@@ -6,6 +6,7 @@
         "src/native/addon.c",
         "src/native/calls.c",
         "src/native/dispatch.c",
+        "src/native/loop.c",
         "src/native/notify.c",
         "src/native/ops.gen.c",
         "src/native/replies.c",

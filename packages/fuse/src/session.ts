@@ -14,8 +14,6 @@ export interface FuseSessionOptions {
    * FUSE 3 always allows large writes). 'debug' turns on libfuse's request trace.
    */
   mountOptions: string[];
-  /** How often unmount() kicks the loop thread until it has ended (ms). */
-  unmountKickMs?: number;
   /**
    * Ask for FUSE_CAP_HANDLE_KILLPRIV: the kernel no longer clears setuid/setgid itself
    * before a write, truncate or chown by a caller without CAP_FSETID; the handlers must.
@@ -107,7 +105,6 @@ export class FuseSession extends EventEmitter {
   private unmountRequested = false;
   /** Set when INIT has been answered; undefined before. */
   connection: ConnectionInfo | undefined;
-  private kick: NodeJS.Timeout | undefined;
   private readonly endedPromise: Promise<void>;
   private resolveEnded!: () => void;
 
@@ -152,12 +149,8 @@ export class FuseSession extends EventEmitter {
   async unmount(): Promise<void> {
     if (!this.handle || this.ended) return;
     this.unmountRequested = true;
-    if (native.unmount(this.handle) && !this.kick) {
-      // A kick that lands between the loop's exit check and its read(2) is lost: repeat.
-      const every = this.options.unmountKickMs ?? 50;
-      this.kick = setInterval(() => this.handle && !this.ended && native.unmount(this.handle), every);
-      this.kick.unref();
-    }
+    // The loop stops reading at once; 'ended' comes on a later turn of the event loop.
+    native.unmount(this.handle);
     await this.endedPromise;
   }
 
@@ -192,7 +185,6 @@ export class FuseSession extends EventEmitter {
   private onEnded(result: number): void {
     this.ended = true;
     live.delete(this);
-    if (this.kick) clearInterval(this.kick);
     this.resolveEnded();
     this.emit('unmounted', { result, requested: this.unmountRequested } satisfies UnmountedEvent);
   }

@@ -1,8 +1,6 @@
 /* The module's exports (see native.ts for their JS types). */
 #include "fuse_ll.h"
 
-#include <signal.h>
-
 static napi_value op_table(napi_env env) {
   napi_value table;
   napi_create_object(env, &table);
@@ -13,12 +11,6 @@ static napi_value op_table(napi_env env) {
 }
 
 static napi_value init(napi_env env, napi_value exports) {
-  struct sigaction sa;
-  memset(&sa, 0, sizeof(sa));
-  sa.sa_handler = kick_handler; /* no SA_RESTART: the kick must interrupt read(2) */
-  sigemptyset(&sa.sa_mask);
-  sigaction(KICK_SIGNAL, &sa, NULL);
-
   napi_property_descriptor props[] = {
       {"mount", NULL, js_mount, NULL, NULL, NULL, napi_default, NULL},
       {"unmount", NULL, js_unmount, NULL, NULL, NULL, napi_default, NULL},

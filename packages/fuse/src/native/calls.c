@@ -1,8 +1,6 @@
-/* The loop thread's side: libfuse callbacks copy their arguments into a call and queue it
-   for the main thread without blocking (the per-op callbacks are in ops.gen.c). */
+/* libfuse's callbacks (while loop.c processes a request): each copies its arguments into
+   a call and hands it to JS, which answers later (the per-op callbacks are in ops.gen.c). */
 #include "fuse_ll.h"
-
-#include <signal.h>
 
 /* Names reach JS as strings. A name that is not UTF-8 would be decoded with U+FFFD and
    could then match another file, so such names are refused instead (EILSEQ). */
@@ -69,8 +67,7 @@ call_t *call_new(fuse_req_t req, enum op op, const char *name, const char *name2
   return c;
 }
 
-/* The loop reuses its receive buffer for the next request: bytes are copied here, off
-   the main thread; JS receives this memory as an external Buffer (no second copy).
+/* The loop reuses its receive buffer for the next request: bytes are copied here; JS receives this memory as an external Buffer (no second copy).
    Returns NULL (c freed) when out of memory. */
 call_t *call_data(call_t *c, const char *data, size_t size) {
   c->data = malloc(size ? size : 1);
@@ -88,19 +85,19 @@ void call_free(call_t *c) {
   free(c);
 }
 
-/* The call being registered for interrupts on this (loop) thread: an interrupt that has
-   already arrived is reported synchronously by libfuse and is then folded into it. */
-static __thread call_t *registering;
+/* The call being registered for interrupts: an interrupt that has already arrived is
+   reported synchronously by libfuse and is then folded into it. */
+static call_t *registering;
 
-/* Hands a call without a request to JS; dropped if the queue is closing. */
+/* Hands a call without a request to JS. */
 void queue_notification(session_t *s, call_t *c) {
   if (c == NULL) return;
-  if (napi_call_threadsafe_function(s->tsfn, c, napi_tsfn_nonblocking) != napi_ok) call_free(c);
+  deliver(s, c);
 }
 
-/* On the loop thread, when the kernel sends INTERRUPT for a request still unanswered.
+/* While a request is processed, when the kernel sends INTERRUPT for a request still unanswered.
    `data` is the request's serial, not a pointer: it stays meaningful whenever libfuse
-   calls this, even while the main thread is answering the request. */
+   calls this, even after JS has answered the request. */
 static void on_interrupt(fuse_req_t req, void *data) {
   uint64_t serial = (uint64_t)(uintptr_t)data;
   if (registering != NULL && registering->serial == serial) {
@@ -126,15 +123,12 @@ void submit(fuse_req_t req, call_t *c) {
     call_free(c);
     return;
   }
-  /* Registered before queueing: once queued, JS may answer (and free) req at any time. */
+  /* Registered before JS sees it: a synchronous handler answers (and frees) req at once. */
   c->serial = ++s->next_serial;
   registering = c;
   fuse_req_interrupt_func(req, on_interrupt, (void *)(uintptr_t)c->serial);
   registering = NULL;
-  if (napi_call_threadsafe_function(s->tsfn, c, napi_tsfn_nonblocking) != napi_ok) {
-    if (c->req) fuse_reply_err(c->req, EIO);
-    call_free(c);
-  }
+  deliver(s, c);
 }
 
 /* forget has no reply: answer now, and tell JS afterwards as a notification carrying

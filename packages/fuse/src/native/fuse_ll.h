@@ -4,26 +4,28 @@
  *
  *   ops.gen.h/.c     (generated from codegen/ops.mjs) op codes; each libfuse callback
  *                    copying its arguments into a call; the fuse_lowlevel_ops table
- *   calls.c          loop thread: making and queueing calls, interrupts, forget, INIT
- *   dispatch.c       main thread: a queued call becomes one JS dispatch(...) call
+ *   loop.c           the loop: /dev/fuse polled and read on the main thread
+ *   calls.c          libfuse's callbacks: making calls, interrupts, forget, INIT
+ *   dispatch.c       a call becomes one JS dispatch(...) call
  *   request_table.c  main thread: fuse_req_t by numeric id, for the replies
  *   replies.c        main thread: replyErr/replyEntry/... called by JS
- *   session.c        mount, the loop thread, unmount, cache invalidation
+ *   session.c        mount, unmount, the end of the session
+ *   notify.c         cache invalidation (on the libuv pool)
  *   addon.c          the module's exports
  *
- * Threading (see docs/fuse-binding.md):
- *  - one loop thread per session runs fuse_session_loop(); every callback copies its
- *    arguments into a `call_t`, queues it on ONE napi_threadsafe_function without
- *    blocking, and returns without replying, so the loop reads the next request at once;
- *  - the JS (main) thread hands each call to JS, registers its fuse_req_t in a request
- *    table and gets back a numeric id; the JS handler replies later through
- *    reply*(id, ...), which calls fuse_reply_* from the main thread (libfuse's low-level
- *    replies may be made from any thread);
- *  - when the loop returns (our unmount, or an external `fusermount -u`), the loop
- *    thread queues an ENDED call and releases the threadsafe function, so the Node
- *    process may exit; the libfuse session is destroyed once no request is in flight,
- *    because a fuse_req_t refers to the session.
- *
+ * Threading (see docs/fuse-binding.md): everything but the invalidations runs on the
+ * main (JS) thread.
+ *  - libuv polls /dev/fuse (non-blocking); each wake-up reads every request queued, up to
+ *    a batch, and libfuse processes each: its callback copies the arguments into a
+ *    `call_t` and calls JS's dispatch at once, which starts the handler and returns
+ *    without waiting for it, so the next request is read at once;
+ *  - each call's fuse_req_t goes into a request table under a numeric id; the JS handler
+ *    replies later through reply*(id, ...), which calls fuse_reply_*;
+ *  - when the connection ends (our unmount, or an external `fusermount -u`), the poll
+ *    handle is closed and JS gets an ENDED call; the libfuse session is destroyed once
+ *    no request is in flight, because a fuse_req_t refers to the session;
+ *  - invalidations (notify.c) run on the libuv pool: the kernel may make them wait for a
+ *    lock held by a request only the main thread can answer.
  * The request table and everything reachable from JS is touched on the main thread only.
  */
 #ifndef TSMFS_FUSE_LL_H
@@ -35,10 +37,10 @@
 #endif
 #include <fuse_lowlevel.h>
 #include <node_api.h>
+#include <uv.h>
 
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -53,9 +55,6 @@
 #define CAP_HANDLE_KILLPRIV 4u
 #define CAP_READDIRPLUS 8u
 
-/* The loop thread is woken out of read(2) with this signal when unmount() is asked. */
-#define KICK_SIGNAL (SIGRTMIN + 5)
-
 /* Numbers before a call's own in the inbox JS reads: uid, gid, pid, umask, serial,
    interrupted (INBOX_HEAD in ops.gen.ts). */
 #define INBOX_HEAD 6
@@ -66,20 +65,25 @@ typedef struct session {
   uint32_t caps;
   unsigned max_read; /* the max_read= mount option: INIT must announce the same */
   char *mountpoint;
-  napi_threadsafe_function tsfn;
-  pthread_t thread;
-  int thread_running;
+  uv_poll_t poll;       /* /dev/fuse, readable */
+  struct fuse_buf buf;  /* the receive buffer, reused (libfuse allocates it) */
+  napi_env env;
+  napi_ref dispatch_ref;  /* JS's dispatch(op, id, …) */
+  napi_ref resource_ref;  /* the async resource of the callback scopes */
+  napi_async_context async_context;
+  napi_value js_cb;     /* dispatch, while a wake-up's requests are processed; else NULL */
+  int closing;          /* stop_loop ran: the poll handle is closing */
   int loop_result;
-  int loop_ended;       /* main thread: ENDED was received */
-  int destroyed;        /* main thread: libfuse session freed */
-  int exit_requested;   /* main thread: unmount() was called */
-  uint32_t inflight;    /* main thread: requests handed to JS and not yet answered */
-  uint32_t notifying;   /* main thread: invalidations running on the libuv pool */
-  uint64_t next_serial; /* loop thread only */
-  int js_released;      /* main thread: the JS handle was finalized */
+  int loop_ended;       /* the poll handle is closed and ENDED delivered */
+  int destroyed;        /* libfuse session freed */
+  int exit_requested;   /* unmount() was called */
+  uint32_t inflight;    /* requests handed to JS and not yet answered */
+  uint32_t notifying;   /* invalidations running on the libuv pool */
+  uint64_t next_serial;
+  int js_released;      /* the JS handle was finalized */
 } session_t;
 
-/* One request (or notification) on its way from the loop thread to JS: numbers (in the
+/* One request (or notification) on its way to JS: numbers (in the
    order codegen/ops.mjs lists an op's fields), up to two names, bytes, a lock owner. */
 typedef struct call {
   enum op op;
@@ -98,7 +102,12 @@ typedef struct call {
   char tail[];
 } call_t;
 
-/* calls.c (loop thread) */
+/* loop.c */
+int start_loop(napi_env env, session_t *s, napi_value dispatch);
+void stop_loop(session_t *s, int result);
+void deliver(session_t *s, call_t *c);
+
+/* calls.c */
 call_t *call_new(fuse_req_t req, enum op op, const char *name, const char *name2);
 call_t *call_data(call_t *c, const char *data, size_t size);
 void call_free(call_t *c);
@@ -112,7 +121,7 @@ void ll_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forg
 extern const struct fuse_lowlevel_ops ll_ops;
 void ll_ops_for(struct fuse_lowlevel_ops *ops, uint32_t caps);
 
-/* dispatch.c (main thread) */
+/* dispatch.c */
 void call_js(napi_env env, napi_value js_cb, void *context, void *data);
 napi_value js_set_buffers(napi_env env, napi_callback_info info);
 extern double *scratch; /* Float64Array shared with JS for attr / statfs / dirents */
@@ -131,7 +140,6 @@ napi_value js_mount(napi_env env, napi_callback_info info);
 napi_value js_unmount(napi_env env, napi_callback_info info);
 napi_value js_detach_sync(napi_env env, napi_callback_info info);
 napi_value js_notify(napi_env env, napi_callback_info info);
-void kick_handler(int sig);
 session_t *arg_session(napi_env env, napi_value v);
 
 /* replies.c (main thread) */

@@ -1,8 +1,7 @@
-/* A session's life: mount, the loop thread, unmount and detach, and the end of the
-   libfuse session once nothing refers to it any more. */
+/* A session's life: mount, unmount and detach, and the end of the libfuse session once
+   nothing refers to it any more (its loop is loop.c's). */
 #include "fuse_ll.h"
 
-#include <signal.h>
 #include <spawn.h>
 #include <sys/mount.h>
 #include <sys/wait.h>
@@ -16,6 +15,8 @@ static void destroy_fuse(session_t *s) {
      a few bytes per session.) */
   fuse_session_destroy(s->se);
   s->se = NULL;
+  free(s->buf.mem);
+  s->buf.mem = NULL;
   free(s->conn_opts);
   s->conn_opts = NULL;
 }
@@ -25,35 +26,10 @@ void maybe_destroy(session_t *s) {
   if (s->loop_ended && s->inflight == 0 && s->notifying == 0 && !s->destroyed) destroy_fuse(s);
 }
 
+/* The loop has stopped reading (loop.c, once its poll handle is closed). */
 void loop_ended(session_t *s) {
   s->loop_ended = 1;
-  if (s->thread_running) {
-    pthread_join(s->thread, NULL); /* it has only the release left to do */
-    s->thread_running = 0;
-  }
   maybe_destroy(s);
-}
-
-void kick_handler(int sig) { (void)sig; }
-
-static void *loop_thread(void *arg) {
-  session_t *s = arg;
-  /* Node owns signals: this thread takes none but the kick that interrupts read(2). */
-  sigset_t set;
-  sigfillset(&set);
-  sigdelset(&set, KICK_SIGNAL);
-  pthread_sigmask(SIG_SETMASK, &set, NULL);
-
-  int result = fuse_session_loop(s->se);
-
-  call_t *c = call_new(NULL, OP_ENDED, NULL, NULL);
-  if (c) {
-    c->num[0] = result;
-    c->nnum = 1;
-    queue_notification(s, c);
-  }
-  napi_release_threadsafe_function(s->tsfn, napi_tsfn_release);
-  return NULL;
 }
 
 static void free_session(session_t *s) {
@@ -68,8 +44,8 @@ static void session_finalize(napi_env env, void *data, void *hint) {
   session_t *s = data;
   s->js_released = 1;
   /* A session whose loop still runs (or whose requests are unanswered) is kept: the
-     loop thread and the request table still point at it. */
-  if (s->destroyed && !s->thread_running) free_session(s);
+     poll handle and the request table still point at it. */
+  if (s->destroyed) free_session(s);
 }
 
 static char *escape_commas(const char *opt) {
@@ -180,22 +156,12 @@ napi_value js_mount(napi_env env, napi_callback_info info) {
     return throw_error(env, "tsmfs-fuse: fuse_session_mount failed (see stderr)");
   }
 
-  napi_value name = str(env, "tsmfs-fuse");
-  if (napi_create_threadsafe_function(env, argv[2], NULL, name, 0, 1, NULL, NULL, s, call_js,
-                                      &s->tsfn) != napi_ok) {
+  if (start_loop(env, s, argv[2]) != 0) {
     fuse_session_unmount(s->se);
     fuse_session_destroy(s->se);
     free_session(s);
-    return throw_error(env, "tsmfs-fuse: cannot create the threadsafe function");
+    return throw_error(env, "tsmfs-fuse: cannot poll /dev/fuse");
   }
-  if (pthread_create(&s->thread, NULL, loop_thread, s) != 0) {
-    napi_release_threadsafe_function(s->tsfn, napi_tsfn_abort);
-    fuse_session_unmount(s->se);
-    fuse_session_destroy(s->se);
-    free_session(s);
-    return throw_error(env, "tsmfs-fuse: cannot start the loop thread");
-  }
-  s->thread_running = 1;
 
   napi_value handle;
   napi_create_external(env, s, session_finalize, NULL, &handle);
@@ -223,9 +189,10 @@ session_t *arg_session(napi_env env, napi_value v) {
   return data;
 }
 
-/* unmount(session): ask the loop to stop and detach the mount (lazily, as fusermount -u -z
+/* unmount(session): stop reading requests and detach the mount (lazily, as fusermount -u -z
    would, so that the main thread never waits on the file system it serves). Returns false
-   once the loop has ended. Safe to call repeatedly: each call kicks the loop again. */
+   once the loop has ended (ENDED comes on a later turn of the event loop). Safe to call
+   repeatedly. */
 napi_value js_unmount(napi_env env, napi_callback_info info) {
   ARGS(1);
   session_t *s = arg_session(env, argv[0]);
@@ -236,8 +203,7 @@ napi_value js_unmount(napi_env env, napi_callback_info info) {
     s->exit_requested = 1;
     detach_mount(s->mountpoint);
   }
-  /* read(2) on /dev/fuse ends by the abort that the detach brings, or by this signal. */
-  pthread_kill(s->thread, KICK_SIGNAL);
+  stop_loop(s, 0);
   return boolean(env, 1);
 }
 

@@ -1,0 +1,113 @@
+/* The session's loop, on the main thread: libuv polls /dev/fuse (non-blocking) and each
+   wake-up reads and processes every request queued there, up to READ_BATCH. libfuse runs
+   the op's callback (ops.gen.c, calls.c) during processing, and the call goes straight
+   to JS. Before, a loop thread read each request and handed it over through a
+   threadsafe function: two thread wake-ups more per request (the loop thread's, then the
+   main thread's through uv_async), which on a 2-core VM cost more than the request's JS
+   (docs/benchmarks.md, "FUSE requests read on the main thread"). */
+#include "fuse_ll.h"
+
+#include <uv.h>
+
+/* Requests processed per wake-up before libuv runs anything else (timers, sockets). */
+#define READ_BATCH 64
+
+static void poll_closed(uv_handle_t *h);
+
+/* Stops reading for good: the kernel's connection went away, or unmount() asked. */
+void stop_loop(session_t *s, int result) {
+  if (s->closing) return;
+  s->closing = 1;
+  s->loop_result = result;
+  uv_poll_stop(&s->poll);
+  uv_close((uv_handle_t *)&s->poll, poll_closed);
+}
+
+/* Runs fn(s) in a callback scope: JS called from a libuv callback needs one, and its
+   close runs the microtasks and nextTicks the calls queued (replies of cached answers). */
+static void in_js(session_t *s, void (*fn)(session_t *s, napi_env env)) {
+  napi_env env = s->env;
+  napi_handle_scope hs;
+  napi_callback_scope cs;
+  napi_value resource;
+  napi_open_handle_scope(env, &hs);
+  napi_get_reference_value(env, s->resource_ref, &resource);
+  napi_get_reference_value(env, s->dispatch_ref, &s->js_cb);
+  napi_open_callback_scope(env, resource, s->async_context, &cs);
+  fn(s, env);
+  s->js_cb = NULL;
+  napi_close_callback_scope(env, cs);
+  napi_close_handle_scope(env, hs);
+}
+
+/* Hands a call to JS now (only ever during in_js: from a libfuse callback while a request
+   is processed, or at the loop's end). */
+void deliver(session_t *s, call_t *c) {
+  if (s->js_cb == NULL) { /* cannot happen: libfuse calls back only while processing */
+    if (c->req) fuse_reply_err(c->req, EIO);
+    call_free(c);
+    return;
+  }
+  call_js(s->env, s->js_cb, s, c);
+}
+
+static void read_requests(session_t *s, napi_env env) {
+  (void)env;
+  for (int i = 0; i < READ_BATCH; i++) {
+    int res = fuse_session_receive_buf(s->se, &s->buf);
+    if (res == -EINTR) continue;
+    if (res == -EAGAIN) return;
+    /* 0: the connection ended (ENODEV: unmounted, or aborted); < 0: a read error. */
+    if (res <= 0) return stop_loop(s, res);
+    fuse_session_process_buf(s->se, &s->buf);
+    if (fuse_session_exited(s->se)) return stop_loop(s, 0);
+  }
+}
+
+static void readable(uv_poll_t *h, int status, int events) {
+  (void)events;
+  session_t *s = h->data;
+  if (s->closing) return;
+  in_js(s, read_requests);
+  /* An error from the poll itself (libuv stops the watcher): the read above saw ENODEV
+     and ended the loop, or nothing more will come. */
+  if (status < 0 && !s->closing) stop_loop(s, status);
+}
+
+static void tell_ended(session_t *s, napi_env env) {
+  call_t *c = call_new(NULL, OP_ENDED, NULL, NULL);
+  if (c == NULL) {
+    loop_ended(s);
+    return;
+  }
+  c->num[0] = s->loop_result;
+  c->nnum = 1;
+  call_js(env, s->js_cb, s, c); /* loop_ended(s), then JS's 'unmounted' */
+}
+
+static void poll_closed(uv_handle_t *h) {
+  session_t *s = h->data;
+  in_js(s, tell_ended);
+  napi_delete_reference(s->env, s->dispatch_ref);
+  napi_delete_reference(s->env, s->resource_ref);
+  napi_async_destroy(s->env, s->async_context);
+}
+
+/* Starts reading /dev/fuse on the main thread's loop; 0 or -1 (nothing to undo then). */
+int start_loop(napi_env env, session_t *s, napi_value dispatch) {
+  int fd = fuse_session_fd(s->se);
+  int flags = fcntl(fd, F_GETFL);
+  uv_loop_t *loop;
+  napi_value resource, name;
+  if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) return -1;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok || uv_poll_init(loop, &s->poll, fd) != 0) return -1;
+  s->poll.data = s;
+  s->env = env;
+  napi_create_object(env, &resource);
+  name = str(env, "tsmfs-fuse");
+  napi_create_reference(env, dispatch, 1, &s->dispatch_ref);
+  napi_create_reference(env, resource, 1, &s->resource_ref);
+  napi_async_init(env, resource, name, &s->async_context);
+  uv_poll_start(&s->poll, UV_READABLE, readable);
+  return 0;
+}
