@@ -1,3 +1,4 @@
+import { writeSync } from 'node:fs';
 import { type FileHandle, open, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Service } from '@tsmfs/daemon';
@@ -46,8 +47,9 @@ const DEFAULT_SAVE_INTERVAL_MS = 100;
 
 /**
  * The append-only changelog, with group commit: `append` queues an entry and returns its
- * version at once; a writer loop writes everything queued as one batch (and in mode 2
- * fsyncs it) while the next batch forms. `saved(v)` resolves once `v` went as far as the
+ * version at once; a writer loop writes everything queued as one batch after the
+ * requests of the same event-loop turn (and in mode 2 fsyncs it while the next batch
+ * forms). `saved(v)` resolves once `v` went as far as the
  * save mode requires before a reply; `durable(v)` once an fsync covering `v` finished,
  * asking for that fsync now if the mode would have left it to the background timer (a
  * client's fsync: metaSync). Followers (onDurable, durableUpTo) see only fsynced entries:
@@ -234,13 +236,19 @@ export class Changelog implements Service {
     }
   }
 
+  /**
+   * Writes the batch with write(2) on this thread, as MooseFS's master does: an append to
+   * the page cache takes microseconds, and the thread pool's round trip (a wake-up of a
+   * pool thread, then of this one) cost more than the write itself (docs/benchmarks.md,
+   * "The changelog's write on the main thread"). The fdatasync stays in the pool.
+   */
   private async writeBatch(): Promise<void> {
     const batch = this.pending;
     const upTo = this.lastVersion;
     this.pending = [];
     const bytes = Buffer.from(batch.join(''), 'utf8');
     let off = 0;
-    while (off < bytes.length) off += (await this.fh!.write(bytes, off)).bytesWritten;
+    while (off < bytes.length) off += writeSync(this.fh!.fd, bytes, off);
     this.writtenVersion = upTo;
     this.unsynced.push(...batch);
     if (this.mode === 2) await this.sync();
