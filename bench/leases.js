@@ -5,7 +5,9 @@
 // again after the kernel's and mount's 1 s timeouts have passed (what leases keep local).
 // For each step: ops/s, the mount's FUSE requests per op (its .stats counters) and the
 // master's requests per op (tsmfs_master_requests_total) with the master's own time per
-// request (arrival to reply, durable changelog included: tsmfs_master_request_duration_seconds).
+// request (arrival to reply, durable changelog included: tsmfs_master_request_duration_seconds),
+// and the CPU time per operation (user + system, µs) of the master, the mount and the
+// process making the system calls (the kernel's FUSE work is in the latter two).
 // Then N renames, N unlinks, N mkdirs and N rmdirs in that directory, counted the same way.
 // `--lease-time 0` turns leases off (LEASE_TIME = 0). Run the same file from another
 // checkout for before/after.
@@ -18,7 +20,8 @@ import { join } from 'node:path';
 import { Command } from 'commander';
 import { settings } from '@tsmfs/launcher';
 import { mountCluster, startDataCluster, stopCluster } from './lib/cluster.js';
-import { runFsOps } from './lib/fs-ops.js';
+import { runFsOpsMeasured } from './lib/fs-ops.js';
+import { cpuSeconds } from './lib/daemons.js';
 
 const opts = new Command('bench-leases')
   .option('--files <n>', 'files created, then stated', '5000')
@@ -53,23 +56,29 @@ try {
     for (const m of readFileSync(join(mnt, '.stats'), 'utf8').matchAll(/^op_(\w+): (\d+)/gm)) out[m[1]] = Number(m[2]);
     return out;
   };
+  const pids = { master: cluster.master.child.pid, mount: cluster.mounts[0].pid };
+  const cpu = () => Object.fromEntries(Object.entries(pids).map(([k, p]) => [k, cpuSeconds(p)]));
   const delta = (a, b) => Object.fromEntries(Object.keys(b).map((k) => [k, (b[k] - (a[k] ?? 0)) / N]).filter(([, v]) => v > 0));
   const d = join(mnt, 'd');
   mkdirSync(d);
   const results = { files: N, leaseTime: opts.leaseTime ?? 'default', saveMode: opts.saveMode ?? 'default' };
   const step = async (name, run) => {
     progress(name);
-    const [m0, f0] = [await masterCounts(), fuseCounts()];
-    const seconds = await run();
+    const [m0, f0, c0] = [await masterCounts(), fuseCounts(), cpu()];
+    const ran = await run();
+    const c1 = cpu();
     const [m1, f1] = [await masterCounts(), fuseCounts()];
+    const seconds = typeof ran === 'number' ? ran : ran.seconds;
+    const cpuUsPerOp = Object.fromEntries(Object.keys(c1).map((k) => [k, Math.round(((c1[k] - c0[k]) * 1e6) / N)]));
+    if (typeof ran !== 'number') cpuUsPerOp.caller = Math.round((ran.cpuSeconds * 1e6) / N);
     const master = delta(m0, m1);
     // The master's time per request of each kind, ms (not per operation).
     const masterMs = Object.fromEntries(Object.keys(master).filter((k) => k.endsWith('_ms')).map((k) => [k.slice(0, -3), Number((master[k] / master[k.slice(0, -3)]).toFixed(3))]));
     const masterPerOp = Object.fromEntries(Object.entries(master).filter(([k]) => !k.endsWith('_ms')));
-    results[name] = { perSecond: Math.round(N / seconds), seconds: Number(seconds.toFixed(3)), masterPerOp, masterMsPerRequest: masterMs, fusePerOp: delta(f0, f1) };
+    results[name] = { perSecond: Math.round(N / seconds), seconds: Number(seconds.toFixed(3)), masterPerOp, masterMsPerRequest: masterMs, cpuUsPerOp, fusePerOp: delta(f0, f1) };
   };
-  await step('create', () => runFsOps([{ op: 'create', dir: d, n: N }]));
-  await step('stat', () => runFsOps([{ op: 'stat', dir: d, n: N }]));
+  await step('create', () => runFsOpsMeasured([{ op: 'create', dir: d, n: N }]));
+  await step('stat', () => runFsOpsMeasured([{ op: 'stat', dir: d, n: N }]));
   await step('ls_l', async () => {
     const t0 = performance.now();
     await promisify(execFile)('sh', ['-c', `ls -l ${d} > /dev/null`]);
@@ -77,11 +86,11 @@ try {
   });
   // Past the kernel's and the mount's own 1 s timeouts, inside the lease time.
   await new Promise((r) => setTimeout(r, 2500));
-  await step('stat_after_2s', () => runFsOps([{ op: 'stat', dir: d, n: N }]));
-  await step('rename', () => runFsOps([{ op: 'rename', dir: d, n: N, to: 'g' }]));
-  await step('unlink', () => runFsOps([{ op: 'unlink', dir: d, n: N, prefix: 'g' }]));
-  await step('mkdir', () => runFsOps([{ op: 'mkdir', dir: d, fanout: [N] }]));
-  await step('rmdir', () => runFsOps([{ op: 'rmdir', dir: d, fanout: [N] }]));
+  await step('stat_after_2s', () => runFsOpsMeasured([{ op: 'stat', dir: d, n: N }]));
+  await step('rename', () => runFsOpsMeasured([{ op: 'rename', dir: d, n: N, to: 'g' }]));
+  await step('unlink', () => runFsOpsMeasured([{ op: 'unlink', dir: d, n: N, prefix: 'g' }]));
+  await step('mkdir', () => runFsOpsMeasured([{ op: 'mkdir', dir: d, fanout: [N] }]));
+  await step('rmdir', () => runFsOpsMeasured([{ op: 'rmdir', dir: d, fanout: [N] }]));
   console.log(JSON.stringify(results, null, 2));
 } finally {
   if (cluster) await stopCluster(cluster);

@@ -40,6 +40,11 @@ const OPS = {
  * in seconds from the first loop's start to the last one's end.
  */
 export async function runFsOps(jobs, timeoutMs = 3_600_000) {
+  return (await runFsOpsMeasured(jobs, timeoutMs)).seconds;
+}
+
+/** runFsOps, also with the CPU seconds (user + system) the children's loops used: `{ seconds, cpuSeconds }`. */
+export async function runFsOpsMeasured(jobs, timeoutMs = 3_600_000) {
   const children = jobs.map(() => fork(import.meta.filename, ['--child'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
   const timer = setTimeout(() => children.forEach((c) => c.kill('SIGKILL')), timeoutMs);
   try {
@@ -50,7 +55,10 @@ export async function runFsOps(jobs, timeoutMs = 3_600_000) {
     await Promise.all(children.map((c) => new Promise((res) => c.once('message', res))));
     children.forEach((c, i) => c.send(jobs[i]));
     const results = await Promise.all(settled);
-    return (Math.max(...results.map((r) => r.end)) - Math.min(...results.map((r) => r.start))) / 1000;
+    return {
+      seconds: (Math.max(...results.map((r) => r.end)) - Math.min(...results.map((r) => r.start))) / 1000,
+      cpuSeconds: results.reduce((n, r) => n + r.cpuMicros / 1e6, 0),
+    };
   } finally {
     clearTimeout(timer);
     for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
@@ -60,10 +68,12 @@ export async function runFsOps(jobs, timeoutMs = 3_600_000) {
 if (process.argv[2] === '--child') {
   process.once('message', (job) => {
     try {
+      const cpu0 = process.cpuUsage();
       const start = performance.timeOrigin + performance.now();
       OPS[job.op](job);
       const end = performance.timeOrigin + performance.now();
-      process.send({ start, end }, () => process.exit(0));
+      const cpu = process.cpuUsage(cpu0);
+      process.send({ start, end, cpuMicros: cpu.user + cpu.system }, () => process.exit(0));
     } catch (err) {
       process.send({ error: `${job.op}: ${err.message}` }, () => process.exit(1));
     }
