@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { type Socket, connect as netConnect } from 'node:net';
 import {
   AUTH_NONCE_SIZE,
+  FRAME_HEADER_SIZE,
   FrameDecoder,
   MAX_CONTROL_BODY,
   type MessageName,
@@ -101,15 +102,28 @@ function replies(socket: Socket, where: string, timeoutMs: number): Exchange {
   };
   socket.on('error', (err) => fail(new TsmfsError(Status.ECONNREFUSED, `cannot reach ${where}: ${err.message}`)));
   socket.on('close', () => fail(new TsmfsError(Status.ECONNRESET, `${where} closed the link during the handshake`)));
-  socket.on('data', (chunk) => {
+  // Only the one reply is taken from the stream: whatever the peer sent behind it (its
+  // first request or data frame, in the same packet) goes back to the socket for the
+  // Connection, instead of being dropped with the handshake's decoder.
+  let held: Buffer = Buffer.alloc(0);
+  socket.on('data', (chunk: Buffer) => {
     try {
-      const frames = decoder.push(chunk);
-      if (frames.length === 0) return;
+      held = held.length === 0 ? chunk : Buffer.concat([held, chunk]);
+      if (held.length < FRAME_HEADER_SIZE) return;
+      const bodyLength = held.readUInt32BE(4);
+      if (bodyLength > MAX_CONTROL_BODY) throw new TsmfsError(Status.EPROTO, `frame body of ${bodyLength} bytes exceeds the limit of ${MAX_CONTROL_BODY}`);
+      const end = FRAME_HEADER_SIZE + bodyLength;
+      if (held.length < end) return;
       if (!waiting) throw new TsmfsError(Status.EPROTO, `${where} sent a frame nobody asked for`);
+      // A whole frame and nothing more: the decoder keeps no bytes between replies.
+      const frames = decoder.push(held.subarray(0, end));
+      const rest = held.subarray(end);
+      held = Buffer.alloc(0);
       const decoded = decodeFrame(frames[0]!);
       if (decoded.kind !== 'reply' || decoded.name !== waiting.name) throw new TsmfsError(Status.EPROTO, `peer did not answer the ${waiting.name}`);
       if (decoded.status !== Status.OK) throw replyError(decoded);
       socket.pause();
+      if (rest.length > 0) socket.unshift(rest);
       const w = waiting;
       waiting = undefined;
       w.resolve(decoded.body);
