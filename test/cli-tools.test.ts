@@ -133,6 +133,14 @@ describe('tsmfs tools on a mount', () => {
     expect(text.out).toMatch(/OFFLINE/);
     expect(text.out).toMatch(/under goal: 3/);
     expect(text.out).toContain(m.path);
+    // As with mfscli, -P may be the master's client port: the same tables, read from the
+    // HTTP port its handshake names. A port that is neither fails with the master exit code.
+    const viaClientPort = await run(TSMFS_CLI_BIN, ['-H', '127.0.0.1', '-P', String(c.master.ports.matocl), '-SCS', '-SHD', '-SIC', '-SMU', '-SIN', '-SEX']);
+    expect(viaClientPort.code).toBe(0);
+    expect(viaClientPort.out).toContain('chunkservers:');
+    for (const s of servers) expect(viaClientPort.out).toContain(`127.0.0.1:${s.port}`);
+    expect(viaClientPort.out).toContain(m.path);
+    expect((await run(TSMFS_CLI_BIN, ['-H', '127.0.0.1', '-P', String(servers[1]!.port), '-SIN'])).code).toBe(EXIT.master);
   });
 
   it('makesnapshot shares chunks until written; appendchunks, filerepair, trash time; exit codes', async () => {

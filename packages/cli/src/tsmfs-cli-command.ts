@@ -1,7 +1,8 @@
 import { Command, CommanderError } from 'commander';
 import { AdminClient } from './admin/admin-client.js';
+import { monitorAddress } from './admin/monitor-address.js';
 import { SECTIONS, type Section, fetchSections, sectionByCode } from './admin/sections.js';
-import { EXIT, type ExitCode, describeError, exitCodeOf } from './exit-codes.js';
+import { EXIT, type ExitCode, MasterUnavailableError, describeError, exitCodeOf } from './exit-codes.js';
 
 export interface CliEnv {
   out?: (text: string) => void;
@@ -12,7 +13,8 @@ export interface CliEnv {
  * `tsmfs-cli -H HOST -P PORT -S<section>…`, like mfscli: each -S names a section
  * (IN info, CS chunkservers, HD disks, MU mounts, IC chunk health, EX exports), printed
  * as plain-text tables or, with --json, as one JSON object keyed by section code.
- * PORT is the master's HTTP port (9425): tsmfs-cli reads the JSON API behind the monitor.
+ * PORT is the master's HTTP port (9425), where the JSON API behind the monitor is, or, as
+ * with mfscli, its client port (9421), whose handshake tells where the HTTP port is.
  */
 export async function runTsmfsCli(argv: readonly string[], env: CliEnv = {}): Promise<ExitCode> {
   const out = env.out ?? ((t: string) => void process.stdout.write(t));
@@ -21,7 +23,7 @@ export async function runTsmfsCli(argv: readonly string[], env: CliEnv = {}): Pr
     .description(`cluster status from the master's HTTP JSON API. Sections: ${SECTIONS.map((s) => `-S${s.code} (${s.title})`).join(', ')}`)
     .helpOption('--help', 'show this help')
     .option('-H, --host <host>', 'master host (its HTTP_LISTEN_HOST)', '127.0.0.1')
-    .option('-P, --port <port>', 'master HTTP port (HTTP_LISTEN_PORT)', '9425')
+    .option('-P, --port <port>', "master HTTP port (HTTP_LISTEN_PORT), or its client port (MATOCL_LISTEN_PORT) as with mfscli", '9425')
     .option('-S, --section <code>', 'a section to show (repeatable): IN, CS, HD, MU, IC, EX; default IN', (v: string, prev: string[]) => [...prev, v], [] as string[])
     .option('--json', 'print JSON (one object keyed by section code) instead of tables')
     .option('-n, --numbers', 'exact byte counts instead of KiB/MiB/…')
@@ -49,12 +51,29 @@ export async function runTsmfsCli(argv: readonly string[], env: CliEnv = {}): Pr
     sections.push(s);
   }
   try {
-    const docs = await fetchSections(new AdminClient(o.host, port), sections);
+    const docs = await fetchSections(await adminClient(o.host, port), sections);
     if (o.json) out(`${JSON.stringify(docs, null, 2)}\n`);
     else out(sections.map((s) => `${s.title}:\n${s.text(docs[s.code], !!o.numbers)}\n`).join('\n'));
     return EXIT.ok;
   } catch (e) {
     err(`tsmfs-cli: ${describeError(e)}\n`);
     return exitCodeOf(e);
+  }
+}
+
+/**
+ * The client for the JSON API at `host:port`, or, when that port answers no HTTP but is
+ * a master's client port, for the HTTP port its handshake names.
+ */
+async function adminClient(host: string, port: number): Promise<AdminClient> {
+  const direct = new AdminClient(host, port);
+  try {
+    await direct.get('/api/status');
+    return direct;
+  } catch (err) {
+    if (!(err instanceof MasterUnavailableError)) throw err;
+    const monitor = await monitorAddress(host, port);
+    if (!monitor) throw err;
+    return direct.at(monitor.host, monitor.port);
   }
 }

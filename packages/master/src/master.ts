@@ -278,6 +278,7 @@ export function buildMaster(config: MasterConfig, log: Logger, hooks: MasterHook
     }),
     changelog,
     epoch,
+    monitor: { host: config.HTTP_LISTEN_HOST, port: config.HTTP_LISTEN_PORT },
     ha: gate,
     log: component('client-link'),
     limits,

@@ -230,7 +230,18 @@ export const Messages = {
     1,
     // `nonce`: the peer's challenge, answered by `proof` when the server has AUTH_CODE (auth.ts).
     t.obj({ role: Role, version: t.u32, name: t.str(256), nonce: t.opt(t.bytes(64)) }),
-    t.obj({ role: Role, version: t.u32, epoch: t.u53, nonce: t.bytes(64), proof: t.opt(t.bytes(64)) }),
+    t.obj({
+      role: Role,
+      version: t.u32,
+      epoch: t.u53,
+      nonce: t.bytes(64),
+      proof: t.opt(t.bytes(64)),
+      /**
+       * On a master's client port: where its HTTP monitor listens (HTTP_LISTEN_HOST/PORT), so
+       * that `tsmfs-cli -P` takes the client port as mfscli does and finds the JSON API.
+       */
+      monitor: t.opt(Address),
+    }),
     'any',
   ),
   /** The peer's AUTH_CODE proof, right after the handshake, on a port whose server asks for it (auth.ts). */

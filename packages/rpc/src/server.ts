@@ -69,6 +69,8 @@ export interface RpcServerOptions extends ConnectionOptions, ConnectionLimits {
   role: Role;
   /** The master's epoch (0 elsewhere), so peers can tell a new leader from an old one. */
   epoch: () => number;
+  /** Told in the handshake reply: where this daemon's HTTP monitor listens (the master's client port). */
+  monitor?: { host: string; port: number };
   onConnection: (conn: Connection, hello: Hello) => void;
   /** A peer that broke the protocol before or during the handshake, or failed AUTH_CODE. */
   onRejected?: (remote: string, reason: string) => void;
@@ -214,7 +216,14 @@ export class RpcServer {
     const code = this.options.authCode?.() ?? '';
     const proof = code !== '' && hello.nonce ? serverProof(code, nonce, hello.nonce) : undefined;
     socket.write(
-      encodeReply('handshake', frame.requestId, { role: this.options.role, version: PROTOCOL_VERSION, epoch: this.options.epoch(), nonce, ...(proof ? { proof } : {}) }),
+      encodeReply('handshake', frame.requestId, {
+        role: this.options.role,
+        version: PROTOCOL_VERSION,
+        epoch: this.options.epoch(),
+        nonce,
+        ...(proof ? { proof } : {}),
+        ...(this.options.monitor ? { monitor: this.options.monitor } : {}),
+      }),
     );
     if (code === '') return this.open(socket, { role: hello.role, name: hello.name, nonce, authenticated: false });
     this.authenticate(socket, remote, hello, nonce, code);

@@ -20,6 +20,8 @@ export interface ClientLinkOptions {
   requests: ClientRequests;
   changelog: Changelog;
   epoch: () => number;
+  /** The HTTP monitor's address, told in the handshake reply (tsmfs-cli -P with the client port). */
+  monitor?: { host: string; port: number };
   /** The HA group (docs/ha.md): a follower refuses sessions, mutations wait for a confirmed lease. Default: alone. */
   ha?: HaGate;
   log: Logger;
@@ -50,6 +52,7 @@ export class ClientLink implements Service {
       accept: ['client', 'cli'],
       role: 'master',
       epoch,
+      monitor: this.options.monitor,
       onConnection: (conn, hello) => this.accept(conn, hello),
       onRejected: (remote, reason) => log.warn({ remote, reason }, 'client link refused'),
       onHandlerError: (name, err) => log.error({ request: name, err: (err as Error).stack ?? String(err) }, 'request failed with a bug'),
