@@ -4,7 +4,7 @@
  * that are checked against what the test made.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, openSync, writeSync, closeSync, writeFileSync, statSync, rmSync } from 'node:fs';
+import { mkdirSync, openSync, writeSync, closeSync, writeFileSync, statSync, rmSync, linkSync } from 'node:fs';
 import { join } from 'node:path';
 import { EXIT, runTsmfs, runTsmfsCli } from '@tsmfs/cli';
 import { describe, expect, it } from 'vitest';
@@ -31,9 +31,9 @@ async function cli(...argv: string[]): Promise<{ code: number; out: string; err:
 }
 
 /** Runs a committed binary as a user would (or, given a program that is not a .js file, that program). */
-function run(bin: string, args: string[]): Promise<{ code: number | null; out: string; err: string }> {
+function run(bin: string, args: string[], cwd?: string): Promise<{ code: number | null; out: string; err: string }> {
   return new Promise((resolve) => {
-    const p = bin.endsWith('.js') ? spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] }) : spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = bin.endsWith('.js') ? spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'], cwd }) : spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd });
     let out = '';
     let err = '';
     p.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -141,6 +141,35 @@ describe('tsmfs tools on a mount', () => {
     for (const s of servers) expect(viaClientPort.out).toContain(`127.0.0.1:${s.port}`);
     expect(viaClientPort.out).toContain(m.path);
     expect((await run(TSMFS_CLI_BIN, ['-H', '127.0.0.1', '-P', String(servers[1]!.port), '-SIN'])).code).toBe(EXIT.master);
+  });
+
+  it('filepaths: every name of a file, by path or by inode; the trash path once removed; nothing outside a subfolder mount', async () => {
+    const c = await Cluster.create({ master: { config: FAST_LOOP } });
+    await c.addChunkservers(1);
+    const m = await c.mount();
+    mkdirSync(join(m.path, 'pub/a'), { recursive: true });
+    mkdirSync(join(m.path, 'priv'));
+    const f = join(m.path, 'pub/a/f');
+    writeFileSync(f, 'x');
+    linkSync(f, join(m.path, 'pub/g'));
+    linkSync(f, join(m.path, 'priv/h'));
+    const ino = statSync(f).ino;
+    const names = ['priv/h', 'pub/a/f', 'pub/g'].map((p) => `\t${join(m.path, p)}`);
+    expect((await tool('filepaths', f)).out).toBe([`${f}:`, ...names].join('\n'));
+    // An inode number, from a directory of the mount (as mfsfilepaths), through the installed command.
+    expect(await run(TSMFS_BIN, ['filepaths', String(ino)], join(m.path, 'pub'))).toEqual({ code: 0, out: [`${ino}:`, ...names, ''].join('\n'), err: '' });
+    // A mount of /pub sees the names under /pub only, relative to itself.
+    const sub = await c.mount({ subdir: '/pub' });
+    expect((await tool('filepaths', join(sub.path, 'g'))).out).toBe([`${join(sub.path, 'g')}:`, `\t${join(sub.path, 'a/f')}`, `\t${join(sub.path, 'g')}`].join('\n'));
+    // Removed with a trash time: where its last name was.
+    const s = await c.session();
+    await s.settrashtime(ino, 3600);
+    for (const p of ['pub/a/f', 'pub/g', 'priv/h']) rmSync(join(m.path, p));
+    expect(await run(TSMFS_BIN, ['filepaths', String(ino)], m.path)).toEqual({ code: 0, out: `${ino}:\n\ttrash: ${join(m.path, 'priv/h')}\n`, err: '' });
+    // ... which lies outside /pub: the subfolder mount learns nothing of it.
+    const outside = await run(TSMFS_BIN, ['filepaths', String(ino)], sub.path);
+    expect(outside.code).not.toBe(0);
+    expect(outside.out).toBe('');
   });
 
   it('makesnapshot shares chunks until written; appendchunks, filerepair, trash time; exit codes', async () => {

@@ -4,6 +4,7 @@ import { numberFormatFrom } from './number-format.js';
 import { MountPathResolver, type PathResolver } from './path-resolver.js';
 import { type ToolIo, processIo } from './tool-io.js';
 import { checkfile, fileinfo, filerepair } from './tools/chunk-tools.js';
+import { filepaths } from './tools/file-paths.js';
 import { dirinfo } from './tools/dirinfo.js';
 import { copyValue, getValue, parseValueArg, setValue } from './tools/goal-tools.js';
 import { appendchunks, makesnapshot } from './tools/snapshot-tools.js';
@@ -80,6 +81,10 @@ export async function runTsmfs(argv: readonly string[], env: ToolsEnv = {}): Pro
     need(a, 2, 'tsmfs copytrashtime [-r] SRC PATH...');
     return copyValue('trashtime', r, io, a[0]!, a.slice(1), !!o.r);
   }, [rec, ...fmt]);
+  tool('filepaths', 'PATH|INODE...', 'print every path of each file (one per hard link), and where it was removed from if it is in the trash; INODE: an inode number of the mount the current directory is in', (r, io, a) => {
+    need(a, 1, 'tsmfs filepaths PATH|INODE...');
+    return filepaths(r, io, a);
+  });
   tool('fileinfo', 'PATH...', 'print each chunk of each file: id, version, and every copy with its chunkserver and state (VALID, STALE, DAMAGED)', (r, io, a) => {
     need(a, 1, 'tsmfs fileinfo PATH...');
     return fileinfo(r, io, a);

@@ -1,4 +1,5 @@
 import { type InodeRole, ROOT_INODE, Status, TsmfsError } from '@tsmfs/protocol';
+import { relativeTo } from './metadata/file-paths.js';
 import type { Metadata } from './metadata/metadata.js';
 import type { Session } from './sessions.js';
 
@@ -39,8 +40,16 @@ export class ExportScope {
     const md = this.metadata();
     if (session.meta) return checkKept(md, inode);
     if (role === 'handle' && session.opens.has(inode)) return;
+    if (role === 'kept' && !md.isLinked(inode)) return this.checkRemoved(md, session.root, inode);
     if (!md.isLinked(inode)) throw new TsmfsError(Status.ENOENT, `inode ${inode}`);
     if (!this.inside(md, session.root, inode)) throw new TsmfsError(Status.EPERM, `inode ${inode} is outside the session's export`);
+  }
+
+  /** A trashed or sustained file is inside when the path it was removed from is. */
+  private checkRemoved(md: Metadata, root: number, inode: number): void {
+    const kept = md.trash.get(inode) ?? md.sustained.get(inode);
+    if (!kept || !md.exists(inode)) throw new TsmfsError(Status.ENOENT, `inode ${inode}`);
+    if (relativeTo(md.dirPath(root), kept.path) === undefined) throw new TsmfsError(Status.EPERM, `inode ${inode} was removed outside the session's export`);
   }
 
   private inside(md: Metadata, root: number, inode: number): boolean {

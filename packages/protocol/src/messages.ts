@@ -177,9 +177,11 @@ export type SessionKind = 'none' | 'fs' | 'meta' | 'any';
  * (docs/security.md, "Exports confine sessions"):
  * - `node`: a node inside the session's export; on a meta session a trashed or sustained file;
  * - `handle`: the same, or a file this session holds open (an open descriptor keeps its
- *   file after it is renamed out of the export or unlinked, as POSIX wants).
+ *   file after it is renamed out of the export or unlinked, as POSIX wants);
+ * - `kept`: the same as `node`, or a file in the trash or sustained whose path when it was
+ *   removed lies inside the export (the tools that, as MooseFS's, work on deleted files too).
  */
-export type InodeRole = 'node' | 'handle';
+export type InodeRole = 'node' | 'handle' | 'kept';
 
 type ObjSchema = ReturnType<typeof t.obj>;
 /** The u32 fields of a request: the only ones that can name an inode. */
@@ -587,7 +589,7 @@ export const Messages = {
     { session: 'fs', inodes: { inode: 'node' }, mutates: false },
   ),
 
-  // cli ↔ master: tools (tsmfs dirinfo, checkfile, filerepair, appendchunks); docs/cli.md
+  // cli ↔ master: tools (tsmfs dirinfo, checkfile, filerepair, filepaths, appendchunks); docs/cli.md
   /** Totals over the tree under `inode` (MooseFS's mfsdirinfo); chunks shared inside it are counted once. */
   dirinfo: clientMsg(
     104,
@@ -606,6 +608,17 @@ export const Messages = {
     t.obj({ cred: Cred, inode: t.u32 }),
     t.obj({ notChanged: t.u53, erased: t.u53, repaired: t.u53 }),
     { session: 'fs', inodes: { inode: 'node' }, mutates: true },
+  ),
+  /**
+   * Every path of `inode` inside the session's root, one per name (hard links), and the
+   * path it had when removed if it is in the trash or sustained (MooseFS's mfsfilepaths);
+   * paths are relative to the session's root, from '/'.
+   */
+  filepaths: clientMsg(
+    108,
+    t.obj({ inode: t.u32 }),
+    t.obj({ paths: t.arr(t.str(MAX_PATH_LENGTH), 65536), removed: t.opt(t.obj({ path: t.str(MAX_PATH_LENGTH), trash: t.bool })) }),
+    { session: 'fs', inodes: { inode: 'kept' }, mutates: false },
   ),
   /** Appends `src`'s chunks to `inode` (shared, copy-on-write), after padding `inode` to a whole chunk. */
   appendchunks: clientMsg(107, t.obj({ cred: Cred, inode: t.u32, src: t.u32, ...Rid }), t.obj({ attr: Attr }), { session: 'fs', inodes: { inode: 'node', src: 'node' }, mutates: true }),

@@ -1,4 +1,4 @@
-import { type Attr, type Reply, type Request, type SessionMessage, Status, TsmfsError } from '@tsmfs/protocol';
+import { type Attr, ROOT_INODE, type Reply, type Request, type SessionMessage, Status, TsmfsError } from '@tsmfs/protocol';
 import type { ChunkRequests } from '../chunks/chunk-requests.js';
 import type { ToolRequests } from '../chunks/tool-requests.js';
 import type { Changelog } from '@tsmfs/metastore';
@@ -7,6 +7,7 @@ import { ExportScope } from '../export-scope.js';
 import type { Leases } from '../leases/leases.js';
 import { LockManager } from '../locks/lock-manager.js';
 import type { RequestResult, RequestTag } from '../metadata/client-state.js';
+import { filePaths } from '../metadata/file-paths.js';
 import type { Namespace } from '../metadata/namespace.js';
 import { admit, clamp } from '../session-rules.js';
 import { type Session, type Sessions, recordOpen } from '../sessions.js';
@@ -98,6 +99,8 @@ const HANDLERS: { readonly [N in SessionMessage]: Handler<N> } = {
   checkfile: (m, _s, r) => served(m.tools, 'checkfile').checkfile(r),
   filerepair: (m, _s, r) => served(m.tools, 'filerepair').filerepair(r),
   appendchunks: (m, _s, r) => served(m.tools, 'appendchunks').appendchunks(r),
+  // A meta session's root is the whole tree: its trash paths are absolute.
+  filepaths: (m, s, r) => filePaths(m.ns.md, r.inode, s.meta ? ROOT_INODE : s.root),
   metaSync: (m) => metaSync(served(m.changelog, 'metaSync')),
   lockTest: (m, s, r) => {
     const c = m.locks.test(s, r);
