@@ -52,6 +52,8 @@ class TestMaster {
   readonly grantKey = randomBytes(32);
   /** Set: registrations are refused with it (an HA follower's refusal). */
   refuseWith: Error | undefined;
+  /** What the registration reply says of this master's role (undefined: a master before HA). */
+  leader: boolean | undefined;
   constructor(port = 0, epoch = 4) {
     this.server = new RpcServer({
       host: '127.0.0.1',
@@ -64,7 +66,8 @@ class TestMaster {
         conn.serve((name, body) => {
           this.received.push({ name, body });
           if (name === 'chunkserverRegister' && this.refuseWith) throw this.refuseWith;
-          return name === 'chunkserverRegister' ? { csid: 17, grantKey: this.grantKey, clock: Date.now() + 3_600_000 } : {};
+          if (name !== 'chunkserverRegister') return {};
+          return { csid: 17, grantKey: this.grantKey, clock: Date.now() + 3_600_000, ...(this.leader === undefined ? {} : { leader: this.leader }) };
         });
       },
     });
@@ -194,10 +197,10 @@ describe('HA fencing (docs/ha.md)', () => {
     return master;
   }
 
-  function linkTo(cs: Awaited<ReturnType<typeof node>>, masters: Address[]): MasterLink {
-    return new MasterLink({
+  function linkOptions(cs: Awaited<ReturnType<typeof node>>): ConstructorParameters<typeof MasterLink>[0] {
+    return {
       tokens: new GrantVerifier(),
-      masters,
+      masters: [],
       hdd: cs.hdd,
       log,
       name: 'cs',
@@ -207,7 +210,11 @@ describe('HA fencing (docs/ha.md)', () => {
       heartbeatMs: 50,
       reconnectMinMs: 20,
       reconnectMaxMs: 100,
-    });
+    };
+  }
+
+  function linkTo(cs: Awaited<ReturnType<typeof node>>, masters: Address[]): MasterLink {
+    return new MasterLink({ ...linkOptions(cs), masters });
   }
 
   it('goes to the leader a follower names and refuses an older epoch\'s commands', async () => {
@@ -242,15 +249,86 @@ describe('HA fencing (docs/ha.md)', () => {
   it('refuses to register with a master whose handshake epoch is older than one it has seen', async () => {
     const cs = await node('cs');
     const leader = await started(new TestMaster(0, 9));
-    const zombie = await started(new TestMaster(0, 4));
-    const link = linkTo(cs, [{ host: '127.0.0.1', port: leader.port }, { host: '127.0.0.1', port: zombie.port }]);
+    // A port for the deposed master, which comes up only once the leader is known.
+    const probe = new TestMaster(0, 4);
+    await probe.server.start();
+    const zombiePort = probe.port;
+    await probe.server.stop();
+    const link = linkTo(cs, [{ host: '127.0.0.1', port: leader.port }, { host: '127.0.0.1', port: zombiePort }]);
     await link.start();
     services.push(link);
     await until(() => leader.of('chunkReport').length === 1);
-    // The leader goes away: the chunkserver tries the other master, a deposed one, and never registers there.
-    await leader.server.stop();
+    const zombie = await started(new TestMaster(zombiePort, 4));
     await until(() => zombie.links.length >= 2, 10_000);
     expect(zombie.of('chunkserverRegister')).toEqual([]);
+    // The leader goes away: still not registered with the deposed one.
+    await leader.server.stop();
+    await until(() => zombie.links.length >= 4, 10_000);
+    expect(zombie.of('chunkserverRegister')).toEqual([]);
     expect(link.connected).toBe(false);
+  });
+
+  it('keeps a link to every master: reports go to all, commands are obeyed from the leader only, a new leader takes over with masterLeads', async () => {
+    const cs = await node('cs');
+    await cs.hdd.create(1, 1);
+    await cs.hdd.create(2, 1);
+    const leader = await started(new TestMaster(0, 9));
+    leader.leader = true;
+    const follower = await started(new TestMaster(0, 9));
+    follower.leader = false;
+    const tokens = new GrantVerifier();
+    const link = new MasterLink({ ...linkOptions(cs), tokens, masters: [{ host: '127.0.0.1', port: leader.port }, { host: '127.0.0.1', port: follower.port }] });
+    await link.start();
+    services.push(link);
+    await until(() => leader.of('chunkReport').length === 1 && follower.of('chunkReport').length === 1 && link.leading);
+    expect(follower.of('chunkReport')[0].chunks).toHaveLength(2);
+
+    // Both masters' keys open tokens: the follower's grants are good the moment it leads.
+    const claims = { chunkId: 1, version: 1, mode: 'read' as const };
+    for (const m of [leader, follower]) tokens.check(signGrantToken(m.grantKey, { ...claims, expiresMs: Date.now() + 3_660_000 }), claims);
+
+    // The follower commands nothing, even at the leader's epoch.
+    const toFollower = follower.links[0]!;
+    await expect(toFollower.request('chunkDelete', { epoch: 9, chunkId: 1, version: 1 })).rejects.toMatchObject({ status: Status.EPERM });
+    expect(cs.hdd.chunkList()).toHaveLength(2);
+
+    // The leader's commands are obeyed and what they did reaches the follower.
+    const toLeader = leader.links[0]!;
+    await toLeader.request('chunkSetVersion', { epoch: 9, chunkId: 1, version: 1, newVersion: 2 });
+    await toLeader.request('chunkDelete', { epoch: 9, chunkId: 2, version: 1 });
+    await toLeader.request('chunkCreate', { epoch: 9, chunkId: 3, version: 1 });
+    await until(() => follower.of('chunksChanged').length === 3);
+    expect(follower.of('chunksChanged')).toEqual([
+      { chunks: [{ chunkId: 1, version: 2 }], gone: [] },
+      { chunks: [], gone: [{ chunkId: 2, version: 1 }] },
+      { chunks: [{ chunkId: 3, version: 1 }], gone: [] },
+    ]);
+    expect(leader.of('chunksChanged')).toEqual([]);
+
+    // A copy a write created goes to both; it is answered once the leader holds it.
+    await link.created({ chunkId: 4, version: 1 });
+    await until(() => follower.of('chunksNew').length === 1);
+    expect(leader.of('chunksNew')).toEqual([{ chunks: [{ chunkId: 4, version: 1 }] }]);
+
+    // A damaged copy is reported to both.
+    await cs.hdd.create(5, 1);
+    const h = await cs.hdd.acquire(5, 1);
+    await h.write(0, Buffer.alloc(BLOCK_SIZE, 7));
+    await h.release();
+    const fh = await open(join(cs.disk, chunkFolder(5), chunkFileName(5, 1)), 'r+');
+    await fh.write(Buffer.from([1]), 0, 1, CHUNK_HEADER_SIZE + 3);
+    await fh.close();
+    const r = await cs.hdd.acquire(5, 1);
+    await expect(r.read(0, 10)).rejects.toMatchObject({ status: Status.EIO });
+    await r.release();
+    await until(() => leader.of('chunksDamaged').length === 1 && follower.of('chunksDamaged').length === 1);
+
+    // Takeover: the follower, elected at epoch 12, says so; from then on the old leader's commands are refused.
+    await toFollower.request('masterLeads', { epoch: 12 });
+    await expect(toLeader.request('chunkDelete', { epoch: 9, chunkId: 1, version: 2 })).rejects.toMatchObject({ status: Status.ESTALE });
+    await toFollower.request('chunkDelete', { epoch: 12, chunkId: 1, version: 2 });
+    expect(cs.hdd.chunkList().map((c) => c.chunkId).sort()).toEqual([3, 5]);
+    await until(() => leader.of('chunksChanged').length === 1);
+    expect(leader.of('chunksChanged')[0]).toEqual({ chunks: [], gone: [{ chunkId: 1, version: 2 }] });
   });
 });

@@ -166,6 +166,9 @@ export function buildMaster(config: MasterConfig, log: Logger, hooks: MasterHook
         campaignDelayMs: (): number => (ha.syncStandbys === 0 && shadow?.caughtUp() === false ? ha.ttlSec * 1000 : 0),
         // After the refusals of what was held are written: a client told where the leader
         // is knows nothing was applied, one whose link just dropped does not.
+        // Before the first request is served as leader: the copies the chunkservers reported
+        // to this master as a follower become the locations grants hand out (docs/ha.md).
+        onElected: () => chunks.resyncLocations(),
         onStepDown: () => {
           // Changes waiting for their standbys get no answer: their links are dropped next.
           standbys?.lost();
@@ -200,6 +203,14 @@ export function buildMaster(config: MasterConfig, log: Logger, hooks: MasterHook
         log: component('shadow'),
         onFatal: (err) => hooks.onFatal?.(new Error(`shadow master cannot keep the leader's changelog: ${err.message}`, { cause: err })),
         standbys,
+        // The follower's last entries are applied: locations once more against them, the
+        // chunkservers told who commands now, and the chunk loop's start-up delay again.
+        onLead: () => {
+          const n = chunks.resyncLocations();
+          chunks.announceLeader();
+          chunkLoop.restartDelay();
+          log.info({ chunks: n, chunkservers: chunks.registry.online().length }, 'leading with the chunk locations reported to this master as a follower');
+        },
       })
     : undefined;
   const gate: HaGate = shadow ?? ALONE;
@@ -260,6 +271,7 @@ export function buildMaster(config: MasterConfig, log: Logger, hooks: MasterHook
     periodMs: config.CHUNKS_LOOP_MIN_TIME * 1000,
     delayInitMs: config.REPLICATIONS_DELAY_INIT * 1000,
     serverTimeoutMs: config.CHUNKSERVER_TIMEOUT * 1000,
+    leading: () => gate.mayMutate(),
     log: component('chunk-loop'),
   });
   const metrics = new MasterMetrics();

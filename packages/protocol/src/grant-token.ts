@@ -95,36 +95,59 @@ const VERIFIED_MAX = 4096;
  * on every use; a new key forgets every remembered token.
  */
 export class GrantVerifier {
-  private key: Uint8Array | undefined;
-  private offsetMs = 0;
-  /** Authentic tokens (latin1 of their 54 bytes), oldest first. */
-  private readonly verified = new Set<string>();
+  /**
+   * Keys by the master that gave them: with HA a chunkserver registers with every master
+   * of the group, each giving its own key, and a new leader's grants must be good at once.
+   */
+  private readonly keys = new Map<string, { key: Uint8Array; offsetMs: number }>();
+  /** Authentic tokens (latin1 of their 54 bytes) → the master whose key signed them, oldest first. */
+  private readonly verified = new Map<string, string>();
 
   constructor(private readonly now: () => number = Date.now) {}
 
-  /** From a registration: the key, and the master's clock minus ours. */
-  set(key: Uint8Array | undefined, masterOffsetMs: number): void {
-    this.key = key;
-    this.offsetMs = masterOffsetMs;
-    this.verified.clear();
+  /** From a registration: the key, and the master's clock minus ours (`from`: which master; one master: the default). */
+  set(key: Uint8Array | undefined, masterOffsetMs: number, from = ''): void {
+    this.drop(from);
+    if (key !== undefined) this.keys.set(from, { key, offsetMs: masterOffsetMs });
+  }
+
+  /** That master's link is gone: its key opens nothing any more. */
+  drop(from: string): void {
+    if (!this.keys.delete(from)) return;
+    for (const [id, by] of this.verified) if (by === from) this.verified.delete(id);
   }
 
   get ready(): boolean {
-    return this.key !== undefined;
+    return this.keys.size > 0;
   }
 
   check(token: Uint8Array | undefined, want: Omit<GrantClaims, 'expiresMs'>): void {
-    const nowMs = this.now() + this.offsetMs;
-    const id = this.key !== undefined && token?.length === GRANT_TOKEN_SIZE ? Buffer.from(token.buffer, token.byteOffset, token.length).toString('latin1') : undefined;
-    if (id === undefined || !this.verified.has(id)) {
-      authenticToken(this.key, token, want);
-      if (id !== undefined) this.remember(id);
+    const id = this.keys.size > 0 && token?.length === GRANT_TOKEN_SIZE ? Buffer.from(token.buffer, token.byteOffset, token.length).toString('latin1') : undefined;
+    let by = id === undefined ? undefined : this.verified.get(id);
+    if (by === undefined) {
+      by = this.signer(token, want);
+      if (id !== undefined) this.remember(id, by);
     }
-    checkClaims(Buffer.from(token!.buffer, token!.byteOffset, token!.length), want, nowMs);
+    checkClaims(Buffer.from(token!.buffer, token!.byteOffset, token!.length), want, this.now() + this.keys.get(by)!.offsetMs);
   }
 
-  private remember(id: string): void {
-    if (this.verified.size >= VERIFIED_MAX) this.verified.delete(this.verified.values().next().value!);
-    this.verified.add(id);
+  /** Which master's key signed the token; EKEYREJECTED when none did. */
+  private signer(token: Uint8Array | undefined, want: Omit<GrantClaims, 'expiresMs'>): string {
+    let refusal: unknown;
+    for (const [from, { key }] of this.keys) {
+      try {
+        authenticToken(key, token, want);
+        return from;
+      } catch (err) {
+        refusal = err;
+      }
+    }
+    authenticToken(undefined, token, want);
+    throw refusal;
+  }
+
+  private remember(id: string, by: string): void {
+    if (this.verified.size >= VERIFIED_MAX) this.verified.delete(this.verified.keys().next().value!);
+    this.verified.set(id, by);
   }
 }

@@ -462,6 +462,13 @@ export const Messages = {
       grantKey: t.opt(t.bytes(64)),
       /** The master's clock (ms since the epoch): token expiries are read against it. */
       clock: t.opt(t.u53),
+      /**
+       * HA (docs/ha.md): false from a follower, which keeps the registration (it knows every
+       * copy when it takes over) but sends no command; absent from masters before HA = true.
+       */
+      leader: t.opt(t.bool),
+      /** A follower's word for where the leader takes chunkservers ("host:port"), when it knows. */
+      leaderAt: t.opt(t.str(300)),
     }),
     'chunkserver',
   ),
@@ -489,8 +496,16 @@ export const Messages = {
   chunksLost: msg(204, t.obj({ chunks: t.arr(ChunkRef, 50_000) }), Empty, 'chunkserver'),
   /** Copies a write's init has just created (a 'create' grant): answered once the master holds them. */
   chunksNew: msg(205, t.obj({ chunks: t.arr(ChunkRef, 50_000) }), Empty, 'chunkserver'),
+  /**
+   * To the masters that did not command it (HA followers): copies a leader's command made
+   * (`chunks`, now at these versions) or deleted (`gone`), so a follower's registry stays
+   * what the leader's is.
+   */
+  chunksChanged: msg(206, t.obj({ chunks: t.arr(ChunkRef, 50_000), gone: t.arr(ChunkRef, 50_000) }), Empty, 'chunkserver'),
 
   // master → chunkserver commands (requests on the link the chunkserver opened)
+  /** A new HA leader's first word to a chunkserver already registered with it: its epoch (fencing: older ones are refused from now on). */
+  masterLeads: msg(209, t.obj({ epoch: t.u53 }), Empty, 'commands'),
   chunkCreate: msg(210, t.obj({ epoch: t.u53, chunkId: t.u53, version: t.u32 }), Empty, 'commands'),
   chunkDelete: msg(211, t.obj({ epoch: t.u53, chunkId: t.u53, version: t.u32 }), Empty, 'commands'),
   chunkSetVersion: msg(212, t.obj({ epoch: t.u53, chunkId: t.u53, version: t.u32, newVersion: t.u32 }), Empty, 'commands'),

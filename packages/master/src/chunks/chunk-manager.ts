@@ -20,7 +20,7 @@ export interface ChunkManagerOptions {
 }
 
 /** The master → chunkserver commands; each carries the master's epoch. */
-type Command = 'chunkCreate' | 'chunkDelete' | 'chunkSetVersion' | 'chunkDuplicate' | 'chunkTruncate' | 'chunkReplicate';
+type Command = 'masterLeads' | 'chunkCreate' | 'chunkDelete' | 'chunkSetVersion' | 'chunkDuplicate' | 'chunkTruncate' | 'chunkReplicate';
 
 /** A copy's state as fileinfo shows it. */
 export type CopyState = 'valid' | 'stale' | 'damaged' | 'replicating' | 'creating';
@@ -113,6 +113,52 @@ export class ChunkManager {
       this.changes.progressed(c.chunkId);
     }
     if (odd) this.onChange();
+  }
+
+  /**
+   * What another master's command did to a server's copies (HA: a follower hears it from
+   * the chunkserver, chunksChanged): made at these versions, or deleted.
+   */
+  changed(cs: Chunkserver, chunks: readonly ChunkRef[], gone: readonly ChunkRef[]): void {
+    for (const c of chunks) {
+      this.copies.set(c.chunkId, cs.csid, c.version);
+      this.syncLocations(c.chunkId);
+    }
+    for (const c of gone) {
+      if (this.copies.get(c.chunkId, cs.csid)?.version !== c.version) continue;
+      this.copies.remove(c.chunkId, cs.csid);
+      this.syncLocations(c.chunkId);
+    }
+  }
+
+  /**
+   * This master has just become the leader (HA): its copies came from the chunkservers'
+   * reports as a follower, but the metadata moved under them (chunk versions, chunks made
+   * and freed by the changelog it applied), so what grants hand out is computed again for
+   * every chunk. What it believed of lost valid copies was a follower's: forgotten.
+   */
+  resyncLocations(): number {
+    const table = this.md.chunks;
+    // Cleared first: a location a follower once listed is no valid copy the leader saw lost
+    // (lostValidAt would keep a write grant from continuing an interrupted version bump).
+    this.lostValidAt.clear();
+    table.locations.clear();
+    let n = 0;
+    for (const id of table.ids()) {
+      this.syncLocations(id);
+      n++;
+    }
+    return n;
+  }
+
+  /**
+   * A new leader's first word to every chunkserver registered with it (HA): its epoch,
+   * which fences the deposed leader's commands from now on. Once its changes are admitted.
+   */
+  announceLeader(): void {
+    for (const cs of this.registry.all()) {
+      if (cs.link && !cs.link.closed) this.command(cs, 'masterLeads', {}).catch((err: Error) => this.options.log.warn({ csid: cs.csid, err: err.message }, 'cannot tell a chunkserver we lead'));
+    }
   }
 
   damaged(cs: Chunkserver, chunks: readonly ChunkRef[]): void {

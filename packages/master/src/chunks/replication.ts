@@ -14,6 +14,12 @@ export interface ChunkLoopOptions {
   delayInitMs: number;
   /** CHUNKSERVER_TIMEOUT in ms: a server silent this long is dropped. */
   serverTimeoutMs: number;
+  /**
+   * HA (docs/ha.md): whether this master may command chunkservers now. A follower keeps
+   * their registrations but its metadata may lag behind their copies: it deletes and
+   * replicates nothing. Default: always (a lone master).
+   */
+  leading?: () => boolean;
   log: Logger;
 }
 
@@ -69,6 +75,15 @@ export class ChunkLoop implements Service {
     this.options.chunks.onChange = () => {};
   }
 
+  /**
+   * This master has just become the leader: it waits REPLICATIONS_DELAY_INIT as a master
+   * just started would, so that what the chunkservers were still telling it as a
+   * follower (a copy's last change in flight) arrives before a copy is judged stale.
+   */
+  restartDelay(): void {
+    this.startedAt = Date.now();
+  }
+
   /** Runs a pass shortly (coalescing bursts of reports). */
   kick(): void {
     if (this.soon || !this.timer) return;
@@ -87,6 +102,7 @@ export class ChunkLoop implements Service {
       cs.link?.close(new TsmfsError(Status.ETIMEDOUT, 'no heartbeat'));
     }
     if (Date.now() - this.startedAt < delayInitMs) return;
+    if (this.options.leading?.() === false) return;
     const md = chunks.md;
     this.deleteUnreferenced(md);
     // Unborn chunks of files removed meanwhile are no one's business any more.

@@ -19,6 +19,11 @@ export interface ElectionOptions {
    * (docs/ha.md, "Who takes over").
    */
   campaignDelayMs?: () => number;
+  /**
+   * This master has just become the leader (won the key, or resumed it), called before
+   * anything is served as leader: the chunk locations it hands out are computed then.
+   */
+  onElected?: () => void;
 }
 
 /**
@@ -263,6 +268,7 @@ export class Election implements Service, HaGate {
       // etcd kept both): the leadership is still ours, at the same epoch.
       this.epoch = Number(kv.create_revision);
       this.role = 'leader';
+      this.options.onElected?.();
       this.log.info({ epoch: this.epoch }, 'leadership resumed: etcd kept our key and lease');
     }
     this.saw(kv);
@@ -296,6 +302,7 @@ export class Election implements Service, HaGate {
     this.heldSince = undefined;
     this.role = 'leader';
     this.leader = this.options.self;
+    this.options.onElected?.();
     this.countLeader(this.epoch);
     this.log.info({ epoch: this.epoch, key: this.key }, 'elected leader');
   }

@@ -38,6 +38,8 @@ export interface ShadowOptions {
   onFatal: (err: Error) => void;
   /** HA_SYNC_STANDBYS > 0: leading, the synchronous set is written before any mutation is admitted. */
   standbys?: SyncStandbys;
+  /** Leading and drained: mutations are admitted from now on (the chunkservers are told). */
+  onLead?: () => void;
 }
 
 /** How often the role and the leader's address are looked at: a leader change re-points the follower. */
@@ -154,6 +156,7 @@ export class Shadow implements Service, HaGate {
             continue;
           }
           this.drained = true;
+          this.options.onLead?.();
           this.options.log.info({ version: this.options.changelog.version, epoch: election.epoch }, 'leading: serving the metadata applied as a follower');
         }
       } else {

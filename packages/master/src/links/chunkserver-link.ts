@@ -26,7 +26,8 @@ export interface ChunkserverLinkOptions {
  * matocsserv: the master's port for chunkservers (MATOCS, 9420). A chunkserver opens
  * the link, registers, reports its chunks in batches, then heartbeats; the master
  * sends its commands (create, delete, set version, duplicate, truncate, replicate) as
- * requests on the same link. Everything but registration needs a registered link.
+ * requests on the same link. Everything but registration needs a registered link. In an
+ * HA group every master keeps its chunkservers' registrations; only the leader commands.
  */
 export class ChunkserverLink implements Service {
   readonly name = 'chunkserver-link';
@@ -65,7 +66,7 @@ export class ChunkserverLink implements Service {
     return this.server?.port ?? this.options.port;
   }
 
-  /** Closes every chunkserver link (this master stopped leading): they register with the leader. */
+  /** Closes every chunkserver link (this master stopped leading): they register afresh, with it as a follower. */
   dropAll(): void {
     this.server?.disconnectAll();
   }
@@ -80,11 +81,14 @@ export class ChunkserverLink implements Service {
     conn.serve((name: MessageName, body: unknown) => {
       switch (name) {
         case 'chunkserverRegister': {
+          // A follower keeps the registration too (docs/ha.md): it knows every copy when it
+          // takes over. It sends no command (ChunkManager.command, ChunkLoop) and says so.
           const ha = this.options.ha ?? ALONE;
-          if (ha.role === 'follower') throw ha.refusal('cs');
           if (cs) throw new TsmfsError(Status.EPROTO, 'this link is already registered');
           cs = chunks.register(body as Request<'chunkserverRegister'>, conn);
-          return { csid: cs.csid, ...chunks.tokens.issueKey(cs, hello.authenticated ? this.options.authCode?.() : undefined) };
+          const leader = ha.role !== 'follower';
+          const leaderAt = leader ? undefined : ha.leader?.cs;
+          return { csid: cs.csid, ...chunks.tokens.issueKey(cs, hello.authenticated ? this.options.authCode?.() : undefined), leader, ...(leaderAt ? { leaderAt } : {}) };
         }
         case 'chunkReport': {
           const r = body as Request<'chunkReport'>;
@@ -103,6 +107,11 @@ export class ChunkserverLink implements Service {
         case 'chunksNew':
           chunks.created(registered(name), (body as Request<'chunksNew'>).chunks);
           return {};
+        case 'chunksChanged': {
+          const r = body as Request<'chunksChanged'>;
+          chunks.changed(registered(name), r.chunks, r.gone);
+          return {};
+        }
         case 'ping':
           return {};
         case 'handshake':
