@@ -37,6 +37,8 @@ export class MasterConn {
   private reporting: Connection | undefined;
   private readonly queued: Report[] = [];
   private csid: number | undefined;
+  /** What this master said of itself at our last registration. */
+  private leads = true;
   private running = false;
   private loop: Promise<void> | undefined;
   private readonly pause = new Pause();
@@ -75,7 +77,8 @@ export class MasterConn {
       try {
         const conn = await this.connect();
         backoff.reset();
-        this.log.info({ master: this.where, csid: this.csid, chunks: this.options.hdd.chunkCount }, 'registered with the master');
+        // `leader`: what the master said of itself (a follower of an HA group: false).
+        this.log.info({ master: this.where, csid: this.csid, chunks: this.options.hdd.chunkCount, leader: this.leads }, 'registered with the master');
         await this.heartbeats(conn);
         if (this.running) this.log.warn({ master: this.where }, 'master link lost; reconnecting');
       } catch (err) {
@@ -126,7 +129,8 @@ export class MasterConn {
       const offset = reply.clock === undefined ? 0 : reply.clock - (sentAt + Date.now()) / 2;
       this.options.tokens.set(reply.grantKey ?? (authenticated ? grantKeyFromAuthCode(authCode) : undefined), offset, this.where);
       this.reporting = conn;
-      this.owner.registered(this, server.epoch, reply.leader ?? true, reply.leaderAt);
+      this.leads = reply.leader ?? true;
+      this.owner.registered(this, server.epoch, this.leads, reply.leaderAt);
       await this.reportChunks(conn);
       this.reporting = undefined;
       this.conn = conn;

@@ -270,9 +270,17 @@ export class Chunkserver extends Daemon {
     return p;
   }
 
-  /** Resolves once the current process has registered with the master (chunk report included). */
+  /**
+   * Resolves once the current process has registered with the master (chunk report
+   * included) — in an HA group, with the leader (it registers with every master).
+   */
   async waitRegistered(timeoutMs = settings.readyTimeoutMs): Promise<void> {
-    await this.process!.waitForLog((l) => l.msg === 'registered with the master', timeoutMs, 'registration with the master');
+    await this.process!.waitForLog((l) => l.msg === 'registered with the master' && l.leader !== false, timeoutMs, 'registration with the master');
+  }
+
+  /** Resolves once the current process has registered with the master at `cs` ("host:port"), leader or not. */
+  async waitRegisteredWith(cs: string, timeoutMs = settings.readyTimeoutMs): Promise<void> {
+    await this.process!.waitForLog((l) => l.msg === 'registered with the master' && l.master === cs, timeoutMs, `registration with the master at ${cs}`);
   }
 
   /** Paths of the chunk files on its disks (chunk_<id>_<version>.tsmfs). */
