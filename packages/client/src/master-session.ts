@@ -25,6 +25,17 @@ import { resolveResent } from './resend.js';
 /** Reconnect rounds start quickly (a master restart takes ~1 s) and settle at 2 s. */
 const RECONNECT_FIRST_DELAY_MS = 50;
 const RECONNECT_MAX_DELAY_MS = 2000;
+/**
+ * With a list of masters (an HA group) rounds settle at 250 ms instead: a takeover takes
+ * about a second and a half and a round that just missed it would add up to the whole
+ * ceiling to the failover (docs/ha.md, "Failover time"). A round is a connection attempt
+ * per master: a few a second per client is little for masters answering every request.
+ */
+const RECONNECT_MAX_DELAY_GROUP_MS = 250;
+
+function reconnectBackoff(masters: readonly Address[]): Backoff {
+  return new Backoff(RECONNECT_FIRST_DELAY_MS, masters.length > 1 ? RECONNECT_MAX_DELAY_GROUP_MS : RECONNECT_MAX_DELAY_MS);
+}
 /** A leader holding changes while it cannot reach etcd is asked again this often. */
 const REFUSED_RETRY_MS = 200;
 
@@ -172,7 +183,7 @@ export class MasterSession extends EventEmitter<SessionEvents> {
   static async open(options: SessionOptions): Promise<MasterSession> {
     if (options.masters.length === 0) throw new TsmfsError(Status.EINVAL, 'no master address given');
     const deadline = Date.now() + (options.openTimeoutMs ?? 0);
-    const backoff = new Backoff(RECONNECT_FIRST_DELAY_MS, RECONNECT_MAX_DELAY_MS);
+    const backoff = reconnectBackoff(options.masters);
     for (;;) {
       const errors: string[] = [];
       const queue = [...options.masters];
@@ -678,7 +689,7 @@ export class MasterSession extends EventEmitter<SessionEvents> {
   private async reconnect(): Promise<void> {
     if (this.reconnecting) return;
     this.reconnecting = true;
-    const backoff = new Backoff(RECONNECT_FIRST_DELAY_MS, RECONNECT_MAX_DELAY_MS);
+    const backoff = reconnectBackoff(this.options.masters);
     let hintFollowed = false;
     try {
       while (!this.closed) {

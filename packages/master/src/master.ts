@@ -168,7 +168,10 @@ export function buildMaster(config: MasterConfig, log: Logger, hooks: MasterHook
         // is knows nothing was applied, one whose link just dropped does not.
         // Before the first request is served as leader: the copies the chunkservers reported
         // to this master as a follower become the locations grants hand out (docs/ha.md).
-        onElected: () => chunks.resyncLocations(),
+        onElected: () => {
+          chunks.resyncLocations();
+          shadow?.wake();
+        },
         onStepDown: () => {
           // Changes waiting for their standbys get no answer: their links are dropped next.
           standbys?.lost();

@@ -68,6 +68,8 @@ export interface ChangelogFollowerOptions {
    * it is never a synchronous standby.
    */
   ackAs?: string;
+  /** The link to the master broke, or could not be made (a shadow master asks whether the leader died: docs/ha.md). */
+  onLinkLost?: () => void;
 }
 
 /** Bytes asked for per fetch; the master caps it at 1 MiB. */
@@ -146,6 +148,7 @@ export class ChangelogFollower implements Service {
       } catch (err) {
         if (this.stopping) break;
         log.warn({ master: `${address.host}:${address.port}`, err: (err as Error).message }, 'master link lost');
+        this.options.onLinkLost?.();
       } finally {
         this.conn?.close();
         this.conn = undefined;

@@ -1,3 +1,4 @@
+import { createConnection } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Logger, Service } from '@tsmfs/daemon';
 import { Pause, notLeader } from '@tsmfs/rpc';
@@ -92,6 +93,8 @@ export class Election implements Service, HaGate {
   private heldSince: number | undefined;
   private readonly key: string;
   readonly syncKey: string;
+  /** A dead leader's lease is being looked at (leaderLinkLost). */
+  private revoking = false;
   /** Logged once per wait: this follower is not in the synchronous set and may not campaign. */
   private toldIneligible = false;
   private readonly log: Logger;
@@ -325,6 +328,45 @@ export class Election implements Service, HaGate {
     return { eligible, modRevision: kv.mod_revision };
   }
 
+  /**
+   * A shadow master's changelog link to the leader at `ml` broke (docs/ha.md, "Taking
+   * over when the leader's stream breaks"). With synchronous standbys a member of the set
+   * does not wait out a dead leader's lease: when nothing listens on the port the leader
+   * published any more (the connection is refused, so its process is gone), it revokes
+   * that leader's lease in etcd, which deletes the key, and the election goes on as after
+   * an expiry (the watch wakes every follower; Patroni's rule still decides who may win).
+   * A leader that is alive but unreachable, stopped or slow is not refused: its lease is
+   * waited out as before. Without synchronous standbys never: there, only the lease
+   * fences a live old leader's changes.
+   */
+  async leaderLinkLost(ml: string): Promise<void> {
+    const etcd = this.etcd;
+    if (!etcd || !this.running || this.role === 'leader' || this.options.settings.syncStandbys === 0) return;
+    if (this.leader?.ml !== ml || this.revoking) return;
+    this.revoking = true;
+    try {
+      if (!(await portRefuses(ml, PROBE_TIMEOUT_MS))) return;
+      const res = await etcd.kv.range({ key: Buffer.from(this.key) }, { deadline: this.deadline() });
+      const kv = res.kvs[0];
+      if (!kv) return this.wake();
+      let holder: LeaderAddresses | undefined;
+      try {
+        holder = JSON.parse(kv.value.toString()) as LeaderAddresses;
+      } catch {
+        return;
+      }
+      // Still the master we found dead (not one elected meanwhile), and we may succeed it.
+      if (holder.ml !== ml || kv.lease === '0' || !(await this.syncEligibility()).eligible) return;
+      await etcd.leaseClient.leaseRevoke({ ID: kv.lease }, { deadline: this.deadline() });
+      this.log.warn({ leader: ml, epoch: Number(kv.create_revision) }, 'the leader\'s port refuses connections: its process is gone; its lease revoked instead of waited out');
+      this.wake();
+    } catch (err) {
+      this.log.warn({ leader: ml, err: (err as Error).message }, 'could not revoke a dead leader\'s lease: waiting for it to expire');
+    } finally {
+      this.revoking = false;
+    }
+  }
+
   /** The synchronous set as etcd holds it (undefined: none). */
   async syncSet(): Promise<SyncSetValue | undefined> {
     const res = await this.etcd!.kv.range({ key: Buffer.from(this.syncKey) }, { deadline: this.deadline() });
@@ -439,4 +481,28 @@ function parseSyncSet(value: Buffer): SyncSetValue | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** How long a dead leader's port may take to refuse a connection (a live one accepts at once, a stopped one's kernel too). */
+const PROBE_TIMEOUT_MS = 500;
+
+/**
+ * True only when a TCP connection to `hostPort` is refused (ECONNREFUSED: nothing
+ * listens there). A connection accepted, timed out or failing otherwise proves nothing.
+ */
+function portRefuses(hostPort: string, timeoutMs: number): Promise<boolean> {
+  const colon = hostPort.lastIndexOf(':');
+  const host = hostPort.slice(0, colon).replace(/^\[(.*)\]$/, '$1');
+  const port = Number(hostPort.slice(colon + 1));
+  return new Promise((resolve) => {
+    const socket = createConnection({ host, port });
+    const done = (refused: boolean): void => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(refused);
+    };
+    const timer = setTimeout(() => done(false), timeoutMs);
+    socket.once('connect', () => done(false));
+    socket.once('error', (err: NodeJS.ErrnoException) => done(err.code === 'ECONNREFUSED'));
+  });
 }

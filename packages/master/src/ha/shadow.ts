@@ -141,6 +141,11 @@ export class Shadow implements Service, HaGate {
     return { appliedVersion: applied, leaderVersion, lag: Math.max(0, leaderVersion - applied) };
   }
 
+  /** The election changed this master's role: look now rather than at the next tick. */
+  wake(): void {
+    this.pause.wake();
+  }
+
   // ---- following --------------------------------------------------------------
 
   private async run(): Promise<void> {
@@ -209,6 +214,8 @@ export class Shadow implements Service, HaGate {
       onFatal: options.onFatal,
       // Every shadow master acks: the leader's HA_SYNC_STANDBYS decides whether it waits.
       ackAs: options.self.client,
+      // The leader may be dead: with synchronous standbys, no need to wait out its lease (docs/ha.md).
+      onLinkLost: () => void options.election.leaderLinkLost(ml),
     });
     options.log.info({ leader: ml, version: options.changelog.version }, 'following the leader\'s changelog');
     void this.follower.start();
