@@ -2,8 +2,10 @@
  * Chunkservers report to every master of the group (issue 12; docs/ha.md, "Chunkservers
  * and followers"): a follower that takes over already knows where every copy is, at its
  * current version, so a read issued the moment the new leader answers gets its bytes —
- * no EIO, no wait for the chunkservers to register again. Real etcd, three real masters,
- * three real chunkservers, real FUSE mounts.
+ * no EIO, no wait for the chunkservers to register again. With a synchronous standby the
+ * takeover does not wait for the dead leader's lease either: the standby finds nothing
+ * listening on the leader's port and revokes it. Real etcd, three real masters, three
+ * real chunkservers, real FUSE mounts.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { open, readFile, truncate, writeFile } from 'node:fs/promises';
@@ -19,7 +21,8 @@ const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 describe('chunkservers report to every master', () => {
   it('a read right after a SIGKILL takeover gets its bytes from the copies the new leader knew as a follower', async () => {
     const etcd = await Etcd.start();
-    const group = await HaGroup.create(etcd, 3);
+    // With a synchronous standby: the takeover does not wait out the dead leader's lease either.
+    const group = await HaGroup.create(etcd, 3, { HA_SYNC_STANDBYS: 1 });
     const first = await group.leader();
     const css = await group.chunkservers(3);
     // Each chunkserver registers with all three masters.
@@ -48,6 +51,7 @@ describe('chunkservers report to every master', () => {
     files.set('f1', files.get('f1')!.subarray(0, 77_777));
     const followers = group.masters.filter((m) => m !== first.leader);
     await caughtUp(first.leader, followers);
+    await until('a full synchronous set', async () => ((await status(first.leader)).sync?.set.length === 1 ? true : undefined), 30_000, 50);
     const registrations = (m: (typeof group.masters)[number]) => m.logs().filter((l) => l.msg === 'chunkserver registered').length;
     const before = new Map(followers.map((m) => [m, registrations(m)]));
 
@@ -65,6 +69,8 @@ describe('chunkservers report to every master', () => {
     for (const [name, data] of files) expect(sha(await readFile(join(reader.path, name))), name).toBe(sha(data));
     // No chunkserver registered again with the new leader: it knew them as a follower.
     expect(registrations(next)).toBe(before.get(next));
+    // The standby found the leader's port refusing connections and revoked its lease (docs/ha.md).
+    expect(followers.some((m) => m.logs().some((l) => l.msg?.startsWith("the leader's port refuses connections")))).toBe(true);
     const lead = next.logs().find((l) => l.msg === 'leading with the chunk locations reported to this master as a follower');
     expect(lead?.chunkservers).toBe(3);
 

@@ -1,4 +1,3 @@
-import { createConnection } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Logger, Service } from '@tsmfs/daemon';
 import { Pause, notLeader } from '@tsmfs/rpc';
@@ -6,6 +5,7 @@ import { noop } from 'cockatiel';
 import { Etcd3, type IKeyValue, type Watcher } from 'etcd3';
 import type { HaGate, LeaderAddresses, Port } from './gate.js';
 import type { HaSettings } from './ha-config.js';
+import { PROBE_TIMEOUT_MS, portRefuses } from './leader-probe.js';
 
 export interface ElectionOptions {
   settings: HaSettings;
@@ -481,28 +481,4 @@ function parseSyncSet(value: Buffer): SyncSetValue | undefined {
   } catch {
     return undefined;
   }
-}
-
-/** How long a dead leader's port may take to refuse a connection (a live one accepts at once, a stopped one's kernel too). */
-const PROBE_TIMEOUT_MS = 500;
-
-/**
- * True only when a TCP connection to `hostPort` is refused (ECONNREFUSED: nothing
- * listens there). A connection accepted, timed out or failing otherwise proves nothing.
- */
-function portRefuses(hostPort: string, timeoutMs: number): Promise<boolean> {
-  const colon = hostPort.lastIndexOf(':');
-  const host = hostPort.slice(0, colon).replace(/^\[(.*)\]$/, '$1');
-  const port = Number(hostPort.slice(colon + 1));
-  return new Promise((resolve) => {
-    const socket = createConnection({ host, port });
-    const done = (refused: boolean): void => {
-      clearTimeout(timer);
-      socket.destroy();
-      resolve(refused);
-    };
-    const timer = setTimeout(() => done(false), timeoutMs);
-    socket.once('connect', () => done(false));
-    socket.once('error', (err: NodeJS.ErrnoException) => done(err.code === 'ECONNREFUSED'));
-  });
 }
