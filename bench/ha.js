@@ -19,11 +19,23 @@
 // leader and starts it again 3 s later; the failover time of a round is kill → the first
 // acknowledged operation invoked after it; at the end the checker reads everything back
 // through the mount.
-import { mkdtempSync, rmSync } from 'node:fs';
+//
+// --takeover: takeover with a large file system (issue 12's figure): a metadata dump of
+// --inodes inodes of which --chunks files hold one chunk each is built in-process (the
+// master's own Namespace and dump codec) and given to the first master; the chunk files
+// (headers) are made on three chunkservers' disks. The other masters start empty and take
+// the leader's dump; the chunkservers report every chunk to every master. Then, per
+// round, SIGKILL the leader and time kill → the first acknowledged mkdir and kill → the
+// first successful read of a chunk (a file never read before), both sent right after the
+// kill by a client holding a session; the killed master is started again (it rejoins).
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os, { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { MasterSession } from '@tsmfs/client';
+import { ChunkFile, chunkFileName, chunkFolder } from '@tsmfs/chunkserver';
+import { Namespace, createEmptyMetadata, encodeDump } from '@tsmfs/master';
+import { MASTER_FILES } from '@tsmfs/metastore';
 import { DrillWorkload, Etcd, HaGroup, Master, Mount, checkDrill, freePorts, makeTempDir, status as groupStatus, stopEverything } from '@tsmfs/launcher';
 import './lib/daemons.js'; // the benchmarks' launcher settings (long ready timeouts)
 
@@ -36,6 +48,9 @@ const opts = new Command('bench-ha')
   .option('--ops', 'measure metadata ops/s and latency (lone master, HA_SYNC_STANDBYS 0, 1, 2) instead of failovers')
   .option('--ops-seconds <s>', 'seconds per setup per round (--ops)', '8')
   .option('--save-mode <n>', 'CHANGELOG_SAVE_MODE of every master (default: the master\'s, 2)')
+  .option('--takeover', 'takeover with a large file system: --inodes inodes, --chunks chunks')
+  .option('--inodes <n>', 'inodes in the file system (--takeover)', '100000')
+  .option('--chunks <n>', 'files holding one chunk each, among the inodes (--takeover)', '100000')
   .parse()
   .opts();
 const ROUNDS = Number(opts.rounds);
@@ -153,6 +168,7 @@ try {
   const etcd = await Etcd.start({ dir: join(dir, 'etcd') });
   if (opts.ops) await benchOps(etcd);
   else if (opts.drill) await drill(etcd);
+  else if (opts.takeover) await bigTakeover(etcd);
   else await benchFailover(etcd);
 } finally {
   await stopEverything({ signal: 'SIGKILL' });
@@ -256,4 +272,110 @@ async function benchFailover(etcd) {
   const lost = ackedNames.filter((name) => !present.has(name));
   session.close();
   console.log(JSON.stringify({ bench: 'ha', ttlSeconds: TTL, syncStandbys: SYNC, rounds: ROUNDS, ...results, acknowledgedMkdirs: ackedNames.length, lost: lost.length, lostNames: lost.slice(0, 20), failedMkdirs: failed, load: os.loadavg().map((x) => x.toFixed(1)) }, null, 2));
+}
+
+/**
+ * The file system of --takeover, made in-process with the master's own code: `inodes`
+ * inodes in directories of 1000, the first `chunks` files holding one chunk each (4 KiB
+ * long). Returns the dump's bytes and every chunk (id, version, a file holding it).
+ */
+function bigFileSystem(inodes, chunks) {
+  let t = Math.floor(Date.now() / 1000) - 3600;
+  const clock = () => ({ sec: t, nsec: 0 });
+  const ns = new Namespace(createEmptyMetadata(clock()), () => undefined, clock);
+  const cred = { uid: 0, gid: 0, groups: [0] };
+  const list = [];
+  let dir = 1;
+  for (let i = 0, made = 1; made < inodes; i++) {
+    if (i % 1000 === 0) {
+      dir = ns.mkdir({ cred, parent: 1, name: `d${i / 1000}`, mode: 0o755, umask: 0 }).attr.inode;
+      made++;
+    }
+    const inode = ns.mknod({ cred, parent: dir, name: `f${i}`, type: 'file', mode: 0o644, umask: 0, rdev: 0 }).attr.inode;
+    made++;
+    if (list.length < chunks) {
+      const g = ns.writeChunk({ cred, inode, index: 0 });
+      ns.writeChunkEnd({ inode, index: 0, chunkId: g.chunkId, length: 4096, ok: true });
+      list.push({ chunkId: g.chunkId, version: ns.md.chunks.version[g.chunkId], inode });
+    }
+  }
+  return { dump: encodeDump(ns.md), chunks: list, version: ns.md.version };
+}
+
+async function bigTakeover(etcd) {
+  const inodes = Number(opts.inodes);
+  const nChunks = Number(opts.chunks);
+  const t0 = performance.now();
+  const fs = bigFileSystem(inodes, nChunks);
+  process.stderr.write(`file system: ${inodes} inodes, ${fs.chunks.length} chunks, dump ${(fs.dump.length / 1e6).toFixed(1)} MB, made in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
+  // No replication while we measure: every chunk has one copy, on purpose.
+  const group = await HaGroup.create(etcd, { dir, n: 3, config: { HA_LEASE_TTL: TTL, HA_SYNC_STANDBYS: SYNC, REPLICATIONS_DELAY_INIT: 3600, CHUNKS_LOOP_MIN_TIME: 3600 } });
+  const masters = group.masters;
+  mkdirSync(masters[0].dataPath, { recursive: true });
+  writeFileSync(join(masters[0].dataPath, MASTER_FILES.dump), fs.dump);
+  const css = await group.makeChunkservers(3);
+  const t1 = performance.now();
+  const make = async (k) => {
+    const c = fs.chunks[k];
+    const disk = css[k % css.length].disks[0];
+    mkdirSync(join(disk, chunkFolder(c.chunkId)), { recursive: true });
+    await (await ChunkFile.create(join(disk, chunkFolder(c.chunkId), chunkFileName(c.chunkId, c.version)), c.chunkId, c.version)).close();
+  };
+  for (let k = 0; k < fs.chunks.length; k += 64) await Promise.all(Array.from({ length: Math.min(64, fs.chunks.length - k) }, (_, j) => make(k + j)));
+  process.stderr.write(`chunk files made in ${((performance.now() - t1) / 1000).toFixed(1)} s\n`);
+  // The first master leads with the file system; the others take its dump as they join.
+  await masters[0].start();
+  await leaderOf([masters[0]]);
+  await Promise.all(masters.slice(1).map((m) => m.start()));
+  await caughtUpAll(masters[0], masters.slice(1));
+  const t2 = performance.now();
+  await Promise.all(css.map((cs) => cs.start({ waitRegistered: false })));
+  await Promise.all(css.flatMap((cs) => masters.map((m) => cs.waitRegisteredWith(`${m.host}:${m.ports.matocs}`, 600_000))));
+  process.stderr.write(`3 chunkservers registered with 3 masters, every chunk reported, in ${((performance.now() - t2) / 1000).toFixed(1)} s\n`);
+  const addresses = group.addresses;
+  const writer = await MasterSession.open({ masters: addresses, hostname: 'bench-w', mountpoint: '/w', reconnectTimeoutMs: 120_000 });
+  const reader = await MasterSession.open({ masters: addresses, hostname: 'bench-r', mountpoint: '/r', reconnectTimeoutMs: 120_000 });
+  const acked = [];
+  const read = [];
+  const elected = [];
+  let next = 0;
+  for (let r = 0; r < ROUNDS; r++) {
+    const { m: leader, s } = await leaderOf(masters);
+    if (SYNC > 0) await fullSet(leader);
+    // A file no one has read: its chunk's location comes from the master after the kill.
+    const target = fs.chunks[Math.floor(Math.random() * fs.chunks.length)];
+    const handle = await reader.openFile(target.inode, 0);
+    await writer.mkdir(1, `warm${r}`);
+    const killedAt = performance.now();
+    const exited = leader.kill('SIGKILL');
+    const mkdir = writer.mkdir(1, `r${r}-${next++}`).then(() => performance.now() - killedAt);
+    const data = handle.read(0, 4096).then((b) => {
+      if (b.length !== 4096 || b.some((x) => x !== 0)) throw new Error(`read ${b.length} bytes, not 4096 zeros`);
+      return performance.now() - killedAt;
+    });
+    const nl = await leaderOf(masters.filter((m) => m !== leader), s.epoch);
+    elected.push(performance.now() - killedAt);
+    acked.push(await mkdir);
+    read.push(await data);
+    await handle.close();
+    await exited;
+    process.stderr.write(`round ${r + 1}: epoch ${s.epoch} → ${nl.s.epoch}: new leader ${elected.at(-1).toFixed(0)} ms, first acknowledged mkdir ${acked.at(-1).toFixed(0)} ms, first read ${read.at(-1).toFixed(0)} ms\n`);
+    await leader.start();
+    await caughtUpAll(nl.m, masters.filter((m) => m !== nl.m));
+    await Promise.all(css.map((cs) => cs.waitRegisteredWith(`${leader.host}:${leader.ports.matocs}`, 600_000)));
+  }
+  writer.close();
+  reader.close();
+  const fig = (xs) => ({ p50: Math.round(pct(xs, 50)), max: Math.round(Math.max(...xs)) });
+  console.log(JSON.stringify({ bench: 'ha-takeover', inodes, chunks: fs.chunks.length, ttlSeconds: TTL, syncStandbys: SYNC, rounds: ROUNDS, newLeaderMs: fig(elected), firstAckMs: fig(acked), firstReadMs: fig(read), load: os.loadavg().map((x) => x.toFixed(1)) }, null, 2));
+}
+
+/** `others` at `leader`'s version (a master that joined takes its dump first: up to minutes with a large one). */
+async function caughtUpAll(leader, others) {
+  for (const t0 = Date.now(); Date.now() - t0 < 600_000; await sleep(100)) {
+    const v = (await status(leader))?.metadataVersion;
+    const all = await Promise.all(others.map((m) => status(m)));
+    if (v !== undefined && all.every((x) => x?.metadataVersion === v && x.follower?.lag === 0)) return;
+  }
+  throw new Error('followers not caught up in 10 min');
 }

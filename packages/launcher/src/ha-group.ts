@@ -97,11 +97,16 @@ export class HaGroup {
 
   /** `n` chunkservers reporting to every master of the group (MASTER_HOST), started (not waited for). */
   async chunkservers(n: number): Promise<Chunkserver[]> {
-    const ports = await freePorts(n);
-    const list = this.masters.map((m) => `${m.host}:${m.ports.matocs}`).join(',');
-    const all = ports.map((p, i) => new Chunkserver(this.dir, this.masters[0]!.ports, p, `cs${i + 1}`, { config: { MASTER_HOST: list } }));
+    const all = await this.makeChunkservers(n);
     await Promise.all(all.map((cs) => cs.start({ waitRegistered: false })));
     return all;
+  }
+
+  /** `n` chunkservers of the group, made (their disks exist) but not started. */
+  async makeChunkservers(n: number): Promise<Chunkserver[]> {
+    const ports = await freePorts(n);
+    const list = this.masters.map((m) => `${m.host}:${m.ports.matocs}`).join(',');
+    return ports.map((p, i) => new Chunkserver(this.dir, this.masters[0]!.ports, p, `cs${i + 1}`, { config: { MASTER_HOST: list } }));
   }
 
   running(): Master[] {
