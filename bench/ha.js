@@ -51,6 +51,7 @@ const opts = new Command('bench-ha')
   .option('--takeover', 'takeover with a large file system: --inodes inodes, --chunks chunks')
   .option('--inodes <n>', 'inodes in the file system (--takeover)', '100000')
   .option('--chunks <n>', 'files holding one chunk each, among the inodes (--takeover)', '100000')
+  .option('--verbose', 'after each round, the HA log lines of every master since the kill (--takeover)')
   .parse()
   .opts();
 const ROUNDS = Number(opts.rounds);
@@ -347,6 +348,7 @@ async function bigTakeover(etcd) {
     const handle = await reader.openFile(target.inode, 0);
     await writer.mkdir(1, `warm${r}`);
     const killedAt = performance.now();
+    const wallKilled = Date.now();
     const exited = leader.kill('SIGKILL');
     const mkdir = writer.mkdir(1, `r${r}-${next++}`).then(() => performance.now() - killedAt);
     const data = handle.read(0, 4096).then((b) => {
@@ -359,6 +361,13 @@ async function bigTakeover(etcd) {
     read.push(await data);
     await handle.close();
     await exited;
+    if (opts.verbose) {
+      for (const m of masters) {
+        for (const l of m.logs().filter((l) => l.time >= wallKilled - 20 && ['election', 'shadow', 'sync-standbys', undefined].includes(l.component))) {
+          process.stderr.write(`  ${m.name} +${l.time - wallKilled} ms ${l.component ?? ''}: ${l.msg} ${l.err ?? l.why ?? ''}${l.ms === undefined ? '' : ` (${l.ms} ms)`}\n`);
+        }
+      }
+    }
     process.stderr.write(`round ${r + 1}: epoch ${s.epoch} → ${nl.s.epoch}: new leader ${elected.at(-1).toFixed(0)} ms, first acknowledged mkdir ${acked.at(-1).toFixed(0)} ms, first read ${read.at(-1).toFixed(0)} ms\n`);
     await leader.start();
     await caughtUpAll(nl.m, masters.filter((m) => m !== nl.m));

@@ -169,8 +169,10 @@ export function buildMaster(config: MasterConfig, log: Logger, hooks: MasterHook
         // Before the first request is served as leader: the copies the chunkservers reported
         // to this master as a follower become the locations grants hand out (docs/ha.md).
         onElected: () => {
-          chunks.resyncLocations();
+          const t0 = performance.now();
+          const n = chunks.resyncLocations();
           shadow?.wake();
+          log.info({ chunks: n, ms: Math.round(performance.now() - t0) }, 'elected: chunk locations of the chunks the changelog moved computed again');
         },
         onStepDown: () => {
           // Changes waiting for their standbys get no answer: their links are dropped next.
@@ -198,7 +200,12 @@ export function buildMaster(config: MasterConfig, log: Logger, hooks: MasterHook
         store,
         changelog,
         codec: metadataCodec,
-        reloaded: () => namespace.reload(),
+        // A new metadata object, without locations: every chunk is judged again.
+        reloaded: () => {
+          namespace.reload();
+          chunks.resyncLocations(true);
+        },
+        chunkTouched: (chunkId) => chunks.chunkTouched(chunkId),
         keepPrevious: config.BACK_META_KEEP_PREVIOUS,
         // The metalogger's MASTER_TIMEOUT default: a dead leader is noticed by the election first.
         timeoutMs: 10_000,
@@ -209,10 +216,11 @@ export function buildMaster(config: MasterConfig, log: Logger, hooks: MasterHook
         // The follower's last entries are applied: locations once more against them, the
         // chunkservers told who commands now, and the chunk loop's start-up delay again.
         onLead: () => {
+          const t0 = performance.now();
           const n = chunks.resyncLocations();
           chunks.announceLeader();
           chunkLoop.restartDelay();
-          log.info({ chunks: n, chunkservers: chunks.registry.online().length }, 'leading with the chunk locations reported to this master as a follower');
+          log.info({ chunks: n, chunkservers: chunks.registry.online().length, ms: Math.round(performance.now() - t0) }, 'leading with the chunk locations reported to this master as a follower');
         },
       })
     : undefined;

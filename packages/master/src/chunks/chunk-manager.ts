@@ -132,23 +132,37 @@ export class ChunkManager {
   }
 
   /**
-   * This master has just become the leader (HA): its copies came from the chunkservers'
-   * reports as a follower, but the metadata moved under them (chunk versions, chunks made
-   * and freed by the changelog it applied), so what grants hand out is computed again for
-   * every chunk. What it believed of lost valid copies was a follower's: forgotten.
+   * Chunks whose metadata moved since their copies were last judged (HA: a follower
+   * applying the leader's changelog: a chunk made, a version bumped). Judged again when
+   * this master leads (resyncLocations). Chunks freed need nothing: freeing drops their
+   * locations.
    */
-  resyncLocations(): number {
+  private readonly touched = new Set<number>();
+
+  /** An applied changelog entry made chunk `chunkId` or moved its version. */
+  chunkTouched(chunkId: number): void {
+    this.touched.add(chunkId);
+  }
+
+  /**
+   * This master has just become the leader (HA): what grants hand out is computed again
+   * for the chunks the changelog touched since their copies were reported (or for every
+   * chunk with `all`: the metadata was replaced by a dump). What it believed of lost
+   * valid copies was a follower's: forgotten, and so is the touched chunks' previous
+   * location (lostValidAt would keep a write grant from continuing a version bump the old
+   * leader logged but never had the chunkservers apply). Returns how many were judged.
+   */
+  resyncLocations(all = false): number {
     const table = this.md.chunks;
-    // Cleared first: a location a follower once listed is no valid copy the leader saw lost
-    // (lostValidAt would keep a write grant from continuing an interrupted version bump).
     this.lostValidAt.clear();
-    table.locations.clear();
-    let n = 0;
-    for (const id of table.ids()) {
+    const ids = all ? [...table.ids()] : [...this.touched];
+    this.touched.clear();
+    if (all) table.locations.clear();
+    for (const id of ids) {
+      table.locations.delete(id);
       this.syncLocations(id);
-      n++;
     }
-    return n;
+    return ids.length;
   }
 
   /**

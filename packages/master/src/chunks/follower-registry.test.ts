@@ -71,20 +71,34 @@ describe('a follower\'s chunk registry', () => {
     await loop.stop();
   });
 
-  it('follows what the leader\'s commands did (chunksChanged), and hands out the right copies once it leads', () => {
+  it('follows what the leader\'s commands did (chunksChanged), in either order with the changelog, and hands out the right copies once it leads', () => {
     const { ns, chunks, inode, chunkId, servers } = setup();
     chunks.report(servers[0]!, [{ chunkId, version: 1 }], true);
     chunks.report(servers[1]!, [{ chunkId, version: 1 }], true);
-    // The leader's write grant bumps the version (the follower applies the entry) and has
-    // both servers set it; server 1 then deletes a copy of chunk 5 the leader freed.
-    ns.writeChunk({ cred: root, inode, index: 0 });
-    const v = ns.md.chunks.version[chunkId]!;
+    // The chunkservers tell of the leader's version bump before the follower applies its entry.
+    const v = ns.md.chunks.version[chunkId]! + 1;
     chunks.changed(servers[0]!, [{ chunkId, version: v }], []);
     chunks.changed(servers[1]!, [{ chunkId: 5, version: 3 }], []);
     chunks.changed(servers[1]!, [{ chunkId, version: v }], [{ chunkId: 5, version: 3 }]);
     expect(chunks.copies.of(5).size).toBe(0);
+    expect(chunks.locations(chunkId)).toEqual([]);
+    // The entry comes (the shadow applies it and names the chunk).
+    ns.writeChunk({ cred: root, inode, index: 0 });
+    expect(ns.md.chunks.version[chunkId]).toBe(v);
+    chunks.chunkTouched(chunkId);
     // Taking over: what grants hand out is computed against the metadata as applied.
-    chunks.resyncLocations();
+    expect(chunks.resyncLocations()).toBe(1);
     expect(ns.md.chunks.locations.get(chunkId)?.map((l) => l.csid).sort()).toEqual([servers[0]!.csid, servers[1]!.csid]);
+  });
+
+  it('a version bump the dead leader logged but never had the chunkservers apply: the new leader continues from the copies', () => {
+    const { ns, chunks, inode, chunkId, servers } = setup();
+    chunks.report(servers[0]!, [{ chunkId, version: 1 }], true);
+    expect(ns.md.chunks.locations.get(chunkId)).toHaveLength(1);
+    ns.writeChunk({ cred: root, inode, index: 0 });
+    chunks.chunkTouched(chunkId);
+    chunks.resyncLocations();
+    expect(ns.md.chunks.locations.has(chunkId)).toBe(false);
+    expect(chunks.interruptedCopies(chunkId)).toEqual({ version: 1, servers: [servers[0]] });
   });
 });

@@ -40,6 +40,11 @@ export interface ShadowOptions {
   standbys?: SyncStandbys;
   /** Leading and drained: mutations are admitted from now on (the chunkservers are told). */
   onLead?: () => void;
+  /**
+   * An applied entry made a chunk or moved its version (chunkAlloc, chunkVersion): the
+   * copies the chunkservers reported are judged against it again when this master leads.
+   */
+  chunkTouched?: (chunkId: number) => void;
 }
 
 /** How often the role and the leader's address are looked at: a leader change re-points the follower. */
@@ -272,6 +277,8 @@ class ShadowSink implements FollowerSink {
       const e = decodeEntry<Mutation>(line.slice(0, -1));
       codec.apply(md, e.mutation);
       if (md.version !== e.version) throw new Error(`leader's entry ${e.version} left the metadata at version ${md.version}`);
+      const m = e.mutation;
+      if (m.op === 'chunkAlloc' || m.op === 'chunkVersion') this.options.chunkTouched?.(m.chunkId);
       const written = changelog.append(e.mutation);
       if (written !== e.version) throw new Error(`changelog version ${written} and the leader's ${e.version} diverged`);
       this.lastLine = line;
