@@ -116,7 +116,7 @@ describe('HA election on etcd', () => {
     expect(after.metadataVersion).toBe(versionBefore);
     expect(after.leader!.client).toBe(`127.0.0.1:${other.ports.matocl}`);
     expect(old.leader.logs().some((l) => l.msg === 'no longer the leader: dropping every link')).toBe(true);
-    // The chunkserver re-registered with the new leader.
+    // The chunkserver is registered with the new leader (it registers with every master).
     await until('the chunkserver registered with the new leader', async () => (cs.logs().some((l) => l.msg === 'registered with the master' && l.master === `127.0.0.1:${other.ports.matocs}`) ? true : undefined));
   });
 

@@ -108,8 +108,8 @@ describe('a takeover the clients do not notice', () => {
 
     const second = await group.leader(followers);
     expect(a.info.master).toEqual(second.leader.address);
-    // Chunkservers report to the leader only (docs/ha.md): until they have re-registered
-    // with the new one it knows no copy, and a read gets EIO. Not what this test is about.
+    // The new leader knew the copies as a follower (docs/ha.md, "Chunkservers and
+    // followers"); the write in flight across the kill may still be moving versions.
     await until('the new leader knows the sustained file\'s copies', async () => {
       const info = await a.fileinfo(kept.inode);
       return info.chunks.every((c) => c.copies.some((k) => k.state === 'valid')) ? true : undefined;
