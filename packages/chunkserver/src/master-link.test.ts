@@ -228,7 +228,8 @@ describe('HA fencing (docs/ha.md)', () => {
     await link.start();
     services.push(link);
     await until(() => leader.of('chunkReport').length === 1);
-    expect(follower.of('chunkserverRegister')).toHaveLength(1);
+    // The refusing master keeps its own link, which tries again (a master of an older version refuses followers' registrations).
+    expect(follower.of('chunkserverRegister').length).toBeGreaterThanOrEqual(1);
 
     // A command from a deposed leader (epoch 4 < 9) is refused and not carried out; the current epoch's is.
     const conn = leader.links[0]!;
