@@ -8,8 +8,8 @@
 // asynchronous (HA_SYNC_STANDBYS = 0) unless --sync N: at the end the acknowledged mkdirs
 // missing from the last leader are counted, and the mkdirs that failed. With --sync N each
 // round waits for a full synchronous set before the kill (with an empty one only the
-// leader may take over). --ops instead measures metadata ops/s and latency from one client
-// (one request at a time) on a lone master and on groups of three at HA_SYNC_STANDBYS 0,
+// leader may take over). --ops instead measures metadata ops/s and latency from --clients
+// clients (each one request at a time) on a lone master and on groups of three at HA_SYNC_STANDBYS 0,
 // 1, 2, alternating the setups round by round. Progress on stderr, JSON on stdout.
 //
 // --drill: the failover drill (issue 12; docs/ha.md, "The failover drill"): three masters
@@ -47,6 +47,7 @@ const opts = new Command('bench-ha')
   .option('--drill', 'the failover drill: a mount\'s workload of known content, SIGKILL rounds, the checker')
   .option('--ops', 'measure metadata ops/s and latency (lone master, HA_SYNC_STANDBYS 0, 1, 2) instead of failovers')
   .option('--ops-seconds <s>', 'seconds per setup per round (--ops)', '8')
+  .option('--clients <n>', 'clients at once, each its own session, one request at a time (--ops)', '1')
   .option('--save-mode <n>', 'CHANGELOG_SAVE_MODE of every master (default: the master\'s, 2)')
   .option('--takeover', 'takeover with a large file system: --inodes inodes, --chunks chunks')
   .option('--inodes <n>', 'inodes in the file system (--takeover)', '100000')
@@ -141,8 +142,10 @@ async function benchOps(etcd) {
     setups.push({ name: `HA_SYNC_STANDBYS ${sync}`, sync, masters });
   }
   for (const s of setups) await Promise.all(s.masters.map((m) => m.start()));
+  const clients = Number(opts.clients);
   for (const s of setups) {
-    s.session = await MasterSession.open({ masters: s.masters.map((m) => ({ host: '127.0.0.1', port: m.ports.matocl })), hostname: 'bench', mountpoint: '/bench' });
+    s.sessions = [];
+    for (let c = 0; c < clients; c++) s.sessions.push(await MasterSession.open({ masters: s.masters.map((m) => ({ host: '127.0.0.1', port: m.ports.matocl })), hostname: `bench${c}`, mountpoint: '/bench' }));
     s.runs = [];
   }
   for (let r = 0; r < ROUNDS; r++) {
@@ -150,7 +153,9 @@ async function benchOps(etcd) {
     const order = r % 2 === 0 ? setups : [...setups].reverse();
     for (const s of order) {
       if (s.sync) await fullSet((await leaderOf(s.masters)).m, s.sync);
-      const run = await opsFor(s.session, `r${r}`, Number(opts.opsSeconds) * 1000);
+      // Every client at once, each in its own directory; the rate is all of theirs together.
+      const parts = await Promise.all(s.sessions.map((session, c) => opsFor(session, `r${r}c${c}`, Number(opts.opsSeconds) * 1000)));
+      const run = { ops: parts.reduce((n, p) => n + p.ops, 0), seconds: Math.max(...parts.map((p) => p.seconds)), lat: parts.flatMap((p) => p.lat) };
       s.runs.push(run);
       process.stderr.write(`round ${r + 1} ${s.name}: ${Math.round(run.ops / run.seconds)} ops/s, p50 ${pct(run.lat, 50).toFixed(2)} ms, p99 ${pct(run.lat, 99).toFixed(2)} ms\n`);
     }
@@ -160,9 +165,9 @@ async function benchOps(etcd) {
     const lat = s.runs.flatMap((x) => x.lat);
     const rates = s.runs.map((x) => x.ops / x.seconds);
     out[s.name] = { opsPerSecond: Math.round(pct(rates, 50)), p50Ms: Number(pct(lat, 50).toFixed(2)), p99Ms: Number(pct(lat, 99).toFixed(2)), ops: lat.length };
-    s.session.close();
+    for (const session of s.sessions) session.close();
   }
-  console.log(JSON.stringify({ bench: 'ha-ops', saveMode: opts.saveMode ?? 'default (2)', rounds: ROUNDS, secondsPerRound: Number(opts.opsSeconds), load: os.loadavg().map((x) => x.toFixed(1)), ...out }, null, 2));
+  console.log(JSON.stringify({ bench: 'ha-ops', clients, saveMode: opts.saveMode ?? 'default (2)', rounds: ROUNDS, secondsPerRound: Number(opts.opsSeconds), load: os.loadavg().map((x) => x.toFixed(1)), ...out }, null, 2));
 }
 
 try {
