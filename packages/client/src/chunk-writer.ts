@@ -104,7 +104,9 @@ export async function writeChunk(ctx: ChunkWriteContext, index: number, dirty: D
       }
       ctx.links.done(head, conn);
       const fileLength = index * CHUNK_SIZE + end;
-      await ctx.call('writeChunkEnd', { inode: ctx.inode, index, chunkId: grant.chunkId, length: end === 0 ? 0 : fileLength, ok: true });
+      // With the grant's version: every copy has every byte now, so the master may grant
+      // the chunk's next write at this version (no version change on the chunkservers).
+      await ctx.call('writeChunkEnd', { inode: ctx.inode, index, chunkId: grant.chunkId, length: end === 0 ? 0 : fileLength, ok: true, version: grant.version });
       ctx.onWritten(index, grant, end === 0 ? 0 : fileLength);
       attempt = 0;
       end = 0;

@@ -437,7 +437,18 @@ export const Messages = {
   writeChunk: clientMsg(101, t.obj({ cred: Cred, inode: t.u32, index: t.u32 }), ChunkGrant, { session: 'fs', inodes: { inode: 'handle' }, mutates: true }),
   writeChunkEnd: clientMsg(
     102,
-    t.obj({ inode: t.u32, index: t.u32, chunkId: t.u53, length: t.u53, ok: t.bool }),
+    t.obj({
+      inode: t.u32,
+      index: t.u32,
+      chunkId: t.u53,
+      length: t.u53,
+      ok: t.bool,
+      /**
+       * The grant's version: a complete end (ok) of the write the lease was last granted
+       * for lets the next grant of the chunk keep that version; an end without it never does.
+       */
+      version: t.opt(t.u32),
+    }),
     Empty,
     { session: 'fs', inodes: { inode: 'handle' }, mutates: true },
   ),

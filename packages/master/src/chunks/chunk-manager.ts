@@ -3,6 +3,7 @@ import type { Connection } from '@tsmfs/rpc';
 import type { Logger } from 'pino';
 import type { Metadata } from '../metadata/metadata.js';
 import { ChunkCopies } from './chunk-copies.js';
+import { CompleteWrites } from './complete-writes.js';
 import { type Chunkserver, ChunkserverRegistry, isOnline } from './chunkserver-registry.js';
 import { GrantTokens } from './grant-tokens.js';
 import { type ReplicationLimitsConfig, ReplicationLimits } from './replication-limits.js';
@@ -59,6 +60,8 @@ export class ChunkManager {
   readonly unborn = new Set<number>();
   /** Chunks a 'create' grant placed, while its lease lasts: chunk id → the servers it names (fileinfo shows them). */
   readonly creating = new Map<number, number[]>();
+  /** Chunks whose last write ended complete on every granted copy: their next grant may keep the version. */
+  readonly completeWrites = new CompleteWrites();
   /** Something changed that the chunk loop should look at soon (damage, a server lost). */
   onChange: () => void = () => {};
 

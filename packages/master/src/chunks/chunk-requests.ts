@@ -58,10 +58,21 @@ export class ChunkRequests {
     }
   }
 
-  /** The end of a write (`next`: the namespace's part) ends the lease of `owner` on the slot, whatever the outcome. */
+  /**
+   * The end of a write (`next`: the namespace's part) ends the lease of `owner` on the slot,
+   * whatever the outcome. A complete end of the lease's own grant (the client's ok, with
+   * the grant's version: every granted copy acknowledged every piece and the end) lets
+   * the chunk's next grant keep that version (complete-writes.ts).
+   */
   writeEnd(owner: number, req: Request<'writeChunkEnd'>, next: () => Reply<'writeChunkEnd'>): Reply<'writeChunkEnd'> {
+    const { chunks } = this;
     try {
-      return next();
+      const reply = next();
+      const g = req.ok && req.version !== undefined ? chunks.leases.grantOf(owner, req.inode, req.index) : undefined;
+      if (g && g.chunkId === req.chunkId && g.version === req.version && chunks.md.chunks.version[g.chunkId] === g.version) {
+        chunks.completeWrites.record(g.chunkId, g.version, g.servers);
+      }
+      return reply;
     } finally {
       this.chunks.leases.release(owner, req.inode, req.index);
     }
@@ -79,24 +90,48 @@ export class ChunkRequests {
   /**
    * A write grant for session `owner`: the slot's lease first, then the namespace's
    * decision (`next`), then the chunkservers brought to it — except for a chunk no server
-   * holds yet, which the write itself creates (`createGrant`).
+   * holds yet, which the write itself creates (`createGrant`), and a chunk whose copies
+   * all have its last write (`mayKeep`), which is granted at its version as it is.
    */
-  async write(owner: number, req: Request<'writeChunk'>, next: () => Reply<'writeChunk'>): Promise<Reply<'writeChunk'>> {
+  async write(owner: number, req: Request<'writeChunk'>, next: (keepVersion?: (chunkId: number) => boolean) => Reply<'writeChunk'>): Promise<Reply<'writeChunk'>> {
     const { chunks } = this;
     await chunks.leases.acquire(owner, req.inode, req.index);
     try {
       const before = this.before(req.inode, req.index);
-      const grant = next();
+      let kept = false;
+      const grant = next((chunkId) => (kept = this.mayKeep(chunkId, before)));
       const goal = chunks.md.goal[req.inode] ?? 1;
-      if (before.chunkId === 0 || before.unwritten === true) return this.createGrant(req.inode, req.index, grant, goal, grant.chunkId !== before.chunkId);
+      if (before.chunkId === 0 || before.unwritten === true) return this.createGrant(owner, req.inode, req.index, grant, goal, grant.chunkId !== before.chunkId);
       chunks.leases.cover(req.inode, req.index, grant.chunkId);
-      const ready = await this.changing(grant.chunkId, () => this.prepare(before, grant));
+      const ready = kept ? before.valid : await this.changing(grant.chunkId, () => this.prepare(before, grant));
+      chunks.leases.granted(owner, req.inode, req.index, { version: grant.version, servers: ready.map((cs) => cs.csid) });
       const locations = ready.map((cs) => chunks.registry.location(cs));
       return { ...grant, locations: chunks.tokens.sign(locations, grant.chunkId, grant.version, 'write') };
     } catch (err) {
       chunks.leases.release(owner, req.inode, req.index);
       throw err;
     }
+  }
+
+  /**
+   * Whether the grant of chunk `chunkId` (the slot's chunk `before`, about to be bumped)
+   * may keep its version: its last write ended complete on exactly the copies valid now,
+   * at the metadata's version, and nothing is moving its copies (a replication in flight
+   * would carry bytes of the chunk from before this write under the same version). The
+   * record is used up either way.
+   */
+  private mayKeep(chunkId: number, before: Before): boolean {
+    const { chunks } = this;
+    if (chunkId !== before.chunkId || before.unwritten === true || before.valid.length === 0) {
+      chunks.completeWrites.forget(chunkId);
+      return false;
+    }
+    const complete = chunks.completeWrites.take(
+      chunkId,
+      before.version,
+      before.valid.map((cs) => cs.csid),
+    );
+    return complete && before.version === chunks.md.chunks.version[chunkId] && !chunks.replicating.has(chunkId) && !chunks.changes.has(chunkId);
   }
 
   /**
@@ -109,7 +144,7 @@ export class ChunkRequests {
    * at most until the lease ends. Why not a pool of pre-created chunks: docs/master.md,
    * "Chunk creation".
    */
-  private createGrant(inode: number, index: number, grant: Reply<'writeChunk'>, goal: number, newId: boolean): Reply<'writeChunk'> {
+  private createGrant(owner: number, inode: number, index: number, grant: Reply<'writeChunk'>, goal: number, newId: boolean): Reply<'writeChunk'> {
     const { chunks } = this;
     const { chunkId, version } = grant;
     chunks.unborn.add(chunkId);
@@ -131,6 +166,7 @@ export class ChunkRequests {
       chunks.changes.end(chunkId);
       if (chunks.creating.get(chunkId) === placed) chunks.creating.delete(chunkId);
     });
+    chunks.leases.granted(owner, inode, index, { version, servers: placed });
     const locations = targets.map((cs) => chunks.registry.location(cs));
     return { ...grant, locations: chunks.tokens.sign(locations, chunkId, version, 'create'), create: true };
   }

@@ -9,6 +9,13 @@ interface Lease {
   chunkId?: number;
   /** Called when the lease ends, however it ends (writeChunkEnd, timeout, taken over). */
   onEnd?: () => void;
+  /** The version and servers (csids) of the lease's grant, once granted. */
+  granted?: Granted;
+}
+
+export interface Granted {
+  version: number;
+  servers: readonly number[];
 }
 
 /**
@@ -56,6 +63,19 @@ export class WriteLeases {
     lease.chunkId = chunkId;
     lease.onEnd = onEnd;
     this.leasedChunks.set(chunkId, (this.leasedChunks.get(chunkId) ?? 0) + 1);
+  }
+
+  /** Records the version and servers the lease of `owner` on the slot was granted (once the copies are ready). */
+  granted(owner: number, inode: number, index: number, granted: Granted): void {
+    const held = this.leases.get(`${inode}:${index}`);
+    if (held && held.owner === owner) held.granted = granted;
+  }
+
+  /** What the lease of `owner` on the slot was granted for: undefined when `owner` does not hold it. */
+  grantOf(owner: number, inode: number, index: number): (Granted & { chunkId: number }) | undefined {
+    const held = this.leases.get(`${inode}:${index}`);
+    if (!held || held.owner !== owner || held.chunkId === undefined || !held.granted) return undefined;
+    return { chunkId: held.chunkId, ...held.granted };
   }
 
   release(owner: number, inode: number, index: number): void {

@@ -90,7 +90,7 @@ const HANDLERS: { readonly [N in SessionMessage]: Handler<N> } = {
   sustainedList: (m, _s, r) => m.ns.sustainedList(r),
   readChunk: (m, _s, r) => (m.chunks ? m.chunks.read(() => m.ns.readChunk(r)) : m.ns.readChunk(r)),
   writeChunk: (m, s, r) => {
-    const grant = () => m.ns.writeChunk(r, s.writers.has(r.inode));
+    const grant = (keepVersion?: (chunkId: number) => boolean) => m.ns.writeChunk(r, s.writers.has(r.inode), keepVersion);
     return m.chunks ? m.chunks.write(s.id, r, grant) : grant();
   },
   writeChunkEnd: (m, s, r) => (m.chunks ? m.chunks.writeEnd(s.id, r, () => m.ns.writeChunkEnd(r)) : m.ns.writeChunkEnd(r)),

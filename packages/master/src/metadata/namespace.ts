@@ -623,9 +623,10 @@ export class Namespace {
   /**
    * A write lease on chunk `index`: a new chunk for an empty slot, a copy-on-write chunk
    * for a shared one (snapshot), else the same chunk with its version bumped so that a
-   * replica missing this write shows up as stale. A non-root writer drops setuid.
+   * replica missing this write shows up as stale — unless `keepVersion(chunkId)` says every
+   * copy has every write (chunks/complete-writes.ts). A non-root writer drops setuid.
    */
-  writeChunk(req: Request<'writeChunk'>, viaWritableHandle = false): Reply<'writeChunk'> {
+  writeChunk(req: Request<'writeChunk'>, viaWritableHandle = false, keepVersion?: (chunkId: number) => boolean): Reply<'writeChunk'> {
     const md = this.md;
     const inode = this.regularFile(req.inode);
     // A grant lets its holder change the file's bytes: the (mapped) caller must be able to
@@ -640,7 +641,7 @@ export class Namespace {
       const m: Mutation = { op: 'chunkAlloc', ts, inode, index: req.index, chunkId: md.chunks.nextChunkId, version: 1 };
       if (current !== 0) m.cowFrom = current;
       this.commit(m);
-    } else {
+    } else if (!keepVersion?.(current)) {
       this.commit({ op: 'chunkVersion', ts, chunkId: current, version: md.chunks.version[current]! + 1 });
     }
     return this.grant(inode, md.chunkAt(inode, req.index));

@@ -1,0 +1,113 @@
+/**
+ * A chunk keeps its version across complete writes (issue 11, item 3; docs/master.md,
+ * "Versions kept across writes"): the next write grant of a chunk whose last write ended
+ * complete on every copy it still has changes nothing on the chunkservers; a write that
+ * did not end complete, or a copy gone since, makes the next grant move the copies on as
+ * before, so a copy that may have missed a write is stale. Real master and chunkservers,
+ * the client library, chunk files read off the disks.
+ */
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { basename } from 'node:path';
+import { type MasterSession, O_RDWR } from '@tsmfs/client';
+import { describe, expect, it } from 'vitest';
+import { type Chunkserver, Cluster } from './fixture/cluster.js';
+import { until } from './fixture/poll.js';
+
+/** The chunk file of `chunkId` on this chunkserver's disks: its version and its data bytes. */
+function copyOn(cs: Chunkserver, chunkId: number): { version: number; data: Buffer } | undefined {
+  for (const f of cs.chunkFiles()) {
+    const m = /^chunk_([0-9A-F]{16})_([0-9A-F]{8})\./.exec(basename(f));
+    if (m && parseInt(m[1]!, 16) === chunkId) return { version: parseInt(m[2]!, 16), data: readFileSync(f).subarray(8192) };
+  }
+  return undefined;
+}
+
+async function writeAt(s: MasterSession, inode: number, offset: number, data: Buffer): Promise<void> {
+  const f = await s.openFile(inode, O_RDWR);
+  await f.write(offset, data);
+  await f.close();
+}
+
+async function readAll(s: MasterSession, inode: number, length: number): Promise<Buffer> {
+  const f = await s.openFile(inode, O_RDWR);
+  try {
+    return await f.read(0, length);
+  } finally {
+    await f.close();
+  }
+}
+
+describe('chunk versions kept across complete writes', () => {
+  it('a complete write keeps the version; a failed or unversioned end, or a copy lost, bumps it', { timeout: 120_000 }, async () => {
+    const c = await Cluster.create();
+    const servers = await c.addChunkservers(3);
+    const s = await c.session();
+    const { inode } = await s.create(s.root, 'f', 0o644);
+    await s.setgoal(inode, 2);
+    const expected = Buffer.alloc(3 * 4096);
+    const write = async (offset: number, data: Buffer) => {
+      await writeAt(s, inode, offset, data);
+      data.copy(expected, offset);
+    };
+    const chunk = async () => (await s.fileinfo(inode)).chunks[0]!;
+    const holders = async () => {
+      const ch = await chunk();
+      return servers.filter((cs) => ch.copies.some((x) => x.port === cs.port && x.state === 'valid'));
+    };
+
+    await write(0, randomBytes(4096));
+    const first = await chunk();
+    expect(first.copies.map((x) => x.state)).toEqual(['valid', 'valid']);
+
+    // Two more complete writes: same version, no version change on either copy, and
+    // both copies hold every byte (a kept version must not hide a copy that missed one).
+    await write(4096, randomBytes(4096));
+    await write(100, randomBytes(5000));
+    const kept = await chunk();
+    expect(kept.version).toBe(first.version);
+    for (const cs of await holders()) {
+      const copy = copyOn(cs, first.chunkId)!;
+      expect(copy.version).toBe(first.version);
+      expect(copy.data.equals(expected.subarray(0, 8192))).toBe(true);
+    }
+    expect((await readAll(s, inode, 3 * 4096)).equals(expected.subarray(0, 8192))).toBe(true);
+
+    // The grant after a complete write keeps the version; one after a failed end does not.
+    const grant = (ok: boolean, version?: number) => async () => {
+      const g = await s.call('writeChunk', { cred: s.cred, inode, index: 0 });
+      await s.call('writeChunkEnd', { inode, index: 0, chunkId: g.chunkId, length: 0, ok, ...(version === undefined ? {} : { version: version < 0 ? g.version : version }) });
+      return g.version;
+    };
+    const v = first.version;
+    expect(await grant(false)()).toBe(v); // the record of the last complete write is used up here
+    expect(await grant(true, -1)()).toBe(v + 1); // after a failed end: bumped
+    expect(await grant(true)()).toBe(v + 1); // after a complete end: kept (this end has no version)
+    expect(await grant(true, -1)()).toBe(v + 2); // an end without the version made no record
+    expect(await grant(true, v)()).toBe(v + 2); // kept; this end names an old version
+    expect(await grant(false)()).toBe(v + 3); // so no record: bumped
+    for (const cs of await holders()) expect(copyOn(cs, first.chunkId)!.version).toBe(v + 3);
+
+    // A complete write, then one copy's server is killed: the next write must bump the
+    // version on the copy left, so the killed copy is stale when it comes back.
+    await write(8192, randomBytes(4096)); // no record (the last end failed): bumped
+    expect((await chunk()).version).toBe(v + 4);
+    const [victim, survivor] = await holders();
+    await victim!.kill('SIGKILL');
+    await until('the master sees one valid copy', async () => (await holders()).length === 1, 30_000);
+    await write(0, randomBytes(4096));
+    const after = await chunk();
+    expect(after.version).toBe(v + 5);
+    expect(copyOn(survivor!, first.chunkId)!.version).toBe(v + 5);
+    await victim!.start();
+    // Reported stale, or already deleted by the chunk loop.
+    await until('the killed copy is reported stale or deleted', async () => {
+      const back = (await chunk()).copies.find((x) => x.port === victim!.port);
+      return back?.state === 'stale' || copyOn(victim!, first.chunkId) === undefined;
+    }, 30_000);
+    expect((await chunk()).copies.find((x) => x.port === victim!.port && x.state === 'valid')).toBeUndefined();
+    const s2 = await c.session();
+    expect((await readAll(s2, inode, 3 * 4096)).equals(expected)).toBe(true);
+    await c.stop();
+  });
+});
