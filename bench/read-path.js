@@ -8,17 +8,19 @@
 //   handle    FileHandle.read of 4 KiB (+ the client library: location cache, drain, retries)
 //   fio       fio psync O_DIRECT 4 KiB random reads through the mount (+ kernel FUSE, binding, mount)
 // and per fio read: CPU of the mount, the chunkservers and the master, FUSE requests
-// (.stats) and master requests (its /metrics). --mix adds the compare benchmark's fio mix
-// (4 jobs, 70/30 randrw, O_DIRECT), --small the cold read of 4 KiB files (open + read +
-// release), both with their request counts. Progress on stderr, JSON on stdout.
+// (.stats) and master requests (its /metrics). --flushes times 4 KiB writes each flushed
+// through the client library (and how often they moved the chunk's version). --mix adds the compare benchmark's fio mix
+// (4 jobs, 70/30 randrw, O_DIRECT), --small the write (create + write + close) and the
+// cold read (open + read + release) of 4 KiB files, all with their request counts. Progress on stderr, JSON on stdout.
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Command } from 'commander';
 // Not part of @tsmfs/client's API: the one dataRead the client library makes per read.
 import { readChunkRange } from '../packages/client/dist/chunk-reader.js';
+import { O_RDWR } from '@tsmfs/client';
 import { settings } from '@tsmfs/launcher';
 import { mountCluster, startDataCluster, stopCluster } from './lib/cluster.js';
 import { cpuSeconds } from './lib/daemons.js';
@@ -30,8 +32,9 @@ const opts = new Command('bench-read-path')
   .option('--mib <n>', 'size of the file read at random', '64')
   .option('--count <n>', 'reads per layer measured from this process', '3000')
   .option('--seconds <n>', 'fio run time', '5')
+  .option('--flushes <n>', 'also n writes of 4 KiB through the client library, each flushed (grant, chain, writeChunkEnd)')
   .option('--mix', "also the compare benchmark's fio mix (4 jobs, 4 KiB randrw 70/30, O_DIRECT)")
-  .option('--small <n>', 'also write n files of 4 KiB, drop the caches and read them (open + read + release)')
+  .option('--small <n>', 'also write n files of 4 KiB (create + write + close), drop the caches and read them (open + read + release)')
   .option('--save-mode <m>', "the master's CHANGELOG_SAVE_MODE (default: the master's)")
   .option('--cpu-prof <dir>', 'write CPU profiles of every daemon and the mount (node --cpu-prof) there')
   .parse()
@@ -123,6 +126,25 @@ async function main() {
     }
     progress(`hops in this process: ${JSON.stringify(hops)}`);
     await handle.close();
+    if (opts.flushes) {
+      // One 4 KiB write and its flush at a time through the client library (no FUSE): a
+      // grant, the chain (init, piece, end) and writeChunkEnd per flush.
+      const n = Number(opts.flushes);
+      const w = await session.openFile(attr.inode, O_RDWR);
+      const data = Buffer.alloc(KiB4, 7);
+      const version = async () => (await session.fileinfo(attr.inode)).chunks[0].version;
+      const v0 = await version();
+      result.flush = await perOp(cluster, mnt, mountPid, async () => ({
+        ops: n,
+        ...(await timeEach(n, async (i) => {
+          await w.write(offsets[i % count] % (64 << 20), data);
+          await w.flush();
+        })),
+      }));
+      result.flush.versionMoves = (await version()) - v0;
+      await w.close();
+      progress(`4 KiB write + flush: ${JSON.stringify(result.flush)}`);
+    }
     const run = ['--filename', file, `--size=${SIZE}`, '--bs=4k', '--direct=1', '--time_based', `--runtime=${opts.seconds}`];
     await fio(['--name=warm', ...run, '--rw=randread', '--runtime=1']);
     result.fio = await perOp(cluster, mnt, mountPid, async () => {
@@ -141,13 +163,25 @@ async function main() {
         const j = (await fio([...args, '--time_based', `--runtime=${opts.seconds}`])).jobs[0];
         return { ops: j.read.total_ios + j.write.total_ios, iops: Math.round(j.read.iops + j.write.iops), readClatMeanUs: Math.round(j.read.clat_ns.mean / 1000), writeClatMeanUs: Math.round(j.write.clat_ns.mean / 1000) };
       });
+      // How often the writes moved the files' chunks to a new version (each move: a
+      // chunkSetVersion on every copy: header rewrite, fdatasync, rename).
+      const mixInode = (await session.lookup(session.root, 'mix')).inode;
+      result.mix.chunkVersions = [];
+      for (const name of readdirSync(mixDir).sort()) {
+        const info = await session.fileinfo((await session.lookup(mixInode, name)).inode);
+        result.mix.chunkVersions.push(...info.chunks.map((c) => c.version));
+      }
       progress(`fio mix: ${JSON.stringify(result.mix)}`);
     }
     if (opts.small) {
       const n = Number(opts.small);
       const smallDir = join(mnt, 'small');
       mkdirSync(smallDir);
-      await runFsOps([{ op: 'write', dir: smallDir, n, size: KiB4 }]);
+      result.smallWrite = await perOp(cluster, mnt, mountPid, async () => {
+        const s = await runFsOps([{ op: 'write', dir: smallDir, n, size: KiB4 }]);
+        return { ops: n, perSecond: Math.round(n / s) };
+      });
+      progress(`small-file write: ${JSON.stringify(result.smallWrite)}`);
       await execFileP('sync');
       if (process.getuid() === 0) writeFileSync('/proc/sys/vm/drop_caches', '3');
       result.smallRead = await perOp(cluster, mnt, mountPid, async () => {
