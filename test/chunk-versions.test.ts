@@ -88,17 +88,28 @@ describe('chunk versions kept across complete writes', () => {
     expect(await grant(false)()).toBe(v + 3); // so no record: bumped
     for (const cs of await holders()) expect(copyOn(cs, first.chunkId)!.version).toBe(v + 3);
 
+    // Another session cannot vouch for a write it does not hold the lease of: its complete
+    // end, naming the right version, makes no record (whether or not it is answered).
+    const other = await c.session();
+    const held = await s.call('writeChunk', { cred: s.cred, inode, index: 0 });
+    expect(held.version).toBe(v + 4);
+    const f2 = await other.openFile(inode, O_RDWR);
+    await other.call('writeChunkEnd', { inode, index: 0, chunkId: held.chunkId, length: 0, ok: true, version: held.version }).catch(() => undefined);
+    await f2.close();
+    await s.call('writeChunkEnd', { inode, index: 0, chunkId: held.chunkId, length: 0, ok: true }); // no version: no record
+    expect(await grant(false)()).toBe(v + 5);
+
     // A complete write, then one copy's server is killed: the next write must bump the
     // version on the copy left, so the killed copy is stale when it comes back.
     await write(8192, randomBytes(4096)); // no record (the last end failed): bumped
-    expect((await chunk()).version).toBe(v + 4);
+    expect((await chunk()).version).toBe(v + 6);
     const [victim, survivor] = await holders();
     await victim!.kill('SIGKILL');
     await until('the master sees one valid copy', async () => (await holders()).length === 1, 30_000);
     await write(0, randomBytes(4096));
     const after = await chunk();
-    expect(after.version).toBe(v + 5);
-    expect(copyOn(survivor!, first.chunkId)!.version).toBe(v + 5);
+    expect(after.version).toBe(v + 7);
+    expect(copyOn(survivor!, first.chunkId)!.version).toBe(v + 7);
     await victim!.start();
     // Reported stale, or already deleted by the chunk loop.
     await until('the killed copy is reported stale or deleted', async () => {
