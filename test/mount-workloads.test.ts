@@ -7,9 +7,15 @@ import { describe, expect, it } from 'vitest';
 import { Cluster, Mount, makeTempDir } from './fixture/cluster.js';
 import { sh, shOk } from './fixture/mount-shell.js';
 
-/** npm's own tree: ~2,400 entries of real source, 19 MiB. */
+/**
+ * npm's own tree, ~1,300 of its ~2,400 entries (10 MiB): its code, man pages and about
+ * half its dependencies, kept so that every symlink in node_modules/.bin still resolves
+ * (diff -r follows them). The whole tree took the suite's longest file (~95 s quiet);
+ * what the tools do with a file does not change with the count.
+ */
 const SOURCE_PARENT = '/usr/lib/node_modules';
 const SOURCE = 'npm';
+const SUBSET = ['npm/docs', 'npm/node_modules/[abd-m]*', 'npm/node_modules/@[!n]*', 'npm/node_modules/@npmcli/[!ai]*'].map((p) => `--exclude='${p}'`).join(' ');
 
 /** Types, modes, owners, sizes, link counts and nanosecond mtimes of a tree, sorted. */
 const META = `find . -mindepth 1 -printf '%y %m %U:%G %s %n %T@ %p\\n' | sort`;
@@ -17,14 +23,14 @@ const META = `find . -mindepth 1 -printf '%y %m %U:%G %s %n %T@ %p\\n' | sort`;
 const TAR = `tar -c --sort=name --format=pax --pax-option=delete=atime,delete=ctime --numeric-owner`;
 
 describe('real workloads in the mount', () => {
-  // ~2,400 files through every tool: ~1.5 min quiet, over 3 min at load 10 (the bound is for a hang).
+  // ~1,300 files through every tool: under a minute quiet, minutes at load 10 (the bound is for a hang).
   it('tar -x, diff -r, tar c, cp -a out, rsync -a in, git', { timeout: 420_000 }, async () => {
     const c = await Cluster.create({ master: { config: { REPLICATIONS_DELAY_INIT: 0 } } });
     await c.addChunkservers(2);
     const m = await c.mount();
     const local = makeTempDir();
     const M = m.path;
-    await shOk(`${TAR} -C ${SOURCE_PARENT} -f ${local}/src.tar ${SOURCE} && mkdir ${local}/x ${M}/x`);
+    await shOk(`${TAR} ${SUBSET} -C ${SOURCE_PARENT} -f ${local}/src.tar ${SOURCE} && mkdir ${local}/x ${M}/x`);
 
     // extract the same archive locally and in the mount
     await shOk(`tar -C ${local}/x -xpf ${local}/src.tar`);
@@ -43,10 +49,10 @@ describe('real workloads in the mount', () => {
     const out = await shOk(META, { cwd: `${local}/out` });
     expect(out.replace(/^d (\d+) (\S+) \d+ /gm, 'd $1 $2 - ')).toBe(a.replace(/^d (\d+) (\S+) \d+ /gm, 'd $1 $2 - '));
 
-    // rsync -a into the mount, then again: nothing left to transfer
-    await shOk(`rsync -a ${SOURCE_PARENT}/${SOURCE}/ ${M}/rs/`);
-    await shOk(`diff -r ${SOURCE_PARENT}/${SOURCE} ${M}/rs`);
-    const again = await shOk(`rsync -a -i ${SOURCE_PARENT}/${SOURCE}/ ${M}/rs/`);
+    // rsync -a into the mount (from the local extract: the same subset), then again: nothing left to transfer
+    await shOk(`rsync -a ${local}/x/${SOURCE}/ ${M}/rs/`);
+    await shOk(`diff -r ${local}/x/${SOURCE} ${M}/rs`);
+    const again = await shOk(`rsync -a -i ${local}/x/${SOURCE}/ ${M}/rs/`);
     expect(again).toBe('');
 
     // git: init, commit, branch, checkout, the same in both places
