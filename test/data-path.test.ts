@@ -69,7 +69,8 @@ describe('data path', () => {
   it('writes and reads a file across chunks with goal 2, two copies on different servers', async () => {
     const c = await cluster(3);
     const s = await c.session();
-    const data = randomBytes(200 * MiB);
+    // Three chunks, the last one partial.
+    const data = randomBytes(2 * 64 * MiB + 3 * MiB + 12345);
     const f = await newFile(s, 'big', 2);
     await writeAll(f, data);
     await f.fsync();
