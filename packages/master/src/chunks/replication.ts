@@ -23,6 +23,15 @@ export interface ChunkLoopOptions {
   log: Logger;
 }
 
+/** What the pass found a chunk to need: its valid copies and every server holding any copy of it. */
+interface Survey {
+  id: number;
+  version: number;
+  goal: number;
+  valid: Chunkserver[];
+  holders: Set<number>;
+}
+
 /** Counters for tools, tests and the monitor. */
 export interface ChunkLoopStats {
   passes: number;
@@ -31,6 +40,9 @@ export interface ChunkLoopStats {
   deleted: number;
   /** Chunks without any valid copy at the last pass. */
   lost: number;
+  /** Chunks down to one valid copy below their goal at the last pass (replicated first). */
+  endangered: number;
+  /** Chunks under goal at the last pass, endangered ones included. */
   underGoal: number;
   overGoal: number;
 }
@@ -50,7 +62,7 @@ export interface ChunkLoopStats {
  */
 export class ChunkLoop implements Service {
   readonly name = 'chunk-loop';
-  readonly stats: ChunkLoopStats = { passes: 0, replicated: 0, replicationFailures: 0, deleted: 0, lost: 0, underGoal: 0, overGoal: 0 };
+  readonly stats: ChunkLoopStats = { passes: 0, replicated: 0, replicationFailures: 0, deleted: 0, lost: 0, endangered: 0, underGoal: 0, overGoal: 0 };
   private timer: NodeJS.Timeout | undefined;
   private startedAt = 0;
   private readonly replicating = new Set<number>();
@@ -108,20 +120,29 @@ export class ChunkLoop implements Service {
     // Unborn chunks of files removed meanwhile are no one's business any more.
     for (const id of chunks.unborn) if (!md.chunks.has(id)) chunks.unborn.delete(id);
     const goals = goalsByChunk(md);
+    // Survey first, act after, in order of danger (MooseFS's priorities): a chunk down to
+    // its last copy is replicated before one merely under goal, and both before extra
+    // copies are trimmed, so that a scarce replication slot goes where a second failure
+    // would lose data.
+    const plan = { endangered: [] as Survey[], under: [] as Survey[], over: [] as Survey[] };
     let lost = 0;
-    let under = 0;
-    let over = 0;
     for (const id of md.chunks.ids()) {
       // An unborn chunk (a 'create' grant whose write never reached a chunkserver) holds no byte: not lost.
       if (chunks.leases.isLeased(id) || this.replicating.has(id) || chunks.unborn.has(id)) continue;
-      const outcome = this.check(md, id, goals.get(id) ?? 1);
-      if (outcome === 'lost') lost++;
-      else if (outcome === 'under') under++;
-      else if (outcome === 'over') over++;
+      const survey = this.survey(md, id, goals.get(id) ?? 1);
+      if (survey === 'lost') lost++;
+      else if (survey === 'ok') continue;
+      else if (survey.valid.length > survey.goal) plan.over.push(survey);
+      else if (survey.valid.length === 1) plan.endangered.push(survey);
+      else plan.under.push(survey);
     }
+    for (const s of plan.endangered) this.replicate(s);
+    for (const s of plan.under) this.replicate(s);
+    for (const s of plan.over) this.trimOverGoal(s);
     this.stats.lost = lost;
-    this.stats.underGoal = under;
-    this.stats.overGoal = over;
+    this.stats.endangered = plan.endangered.length;
+    this.stats.underGoal = plan.endangered.length + plan.under.length;
+    this.stats.overGoal = plan.over.length;
   }
 
   /** Copies of chunks that no file references any more (purged files, ids unknown after a restart). */
@@ -136,7 +157,11 @@ export class ChunkLoop implements Service {
     }
   }
 
-  private check(md: Metadata, id: number, goal: number): 'ok' | 'lost' | 'under' | 'over' {
+  /**
+   * One chunk's copies: logs it once when lost, deletes its stale and damaged copies when
+   * a valid one exists, and says what it still needs ('ok': nothing).
+   */
+  private survey(md: Metadata, id: number, goal: number): Survey | 'ok' | 'lost' {
     const { chunks } = this.options;
     const version = md.chunks.version[id]!;
     const valid: Chunkserver[] = [];
@@ -159,30 +184,29 @@ export class ChunkLoop implements Service {
     this.lostLogged.delete(id);
     // Stale and damaged copies go first: they also block that server from taking a good copy.
     for (const [cs, v] of invalid) this.deleteCopy(cs, id, v);
-    if (valid.length < goal) {
-      this.replicate(id, version, valid, holders, goal - valid.length);
-      return 'under';
-    }
-    if (valid.length > goal) {
-      const extra = [...valid].sort((a, b) => freeSpace(a) - freeSpace(b) || b.csid - a.csid).slice(0, valid.length - goal);
-      for (const cs of extra) {
-        chunks.copies.remove(id, cs.csid);
-        chunks.syncLocations(id);
-        this.deleteCopy(cs, id, version, true);
-      }
-      return 'over';
-    }
-    return 'ok';
+    return valid.length === goal ? 'ok' : { id, version, goal, valid, holders };
   }
 
-  private replicate(id: number, version: number, valid: Chunkserver[], holders: Set<number>, missing: number): void {
+  /** Withdraws and deletes the valid copies beyond the goal, on the fullest servers. */
+  private trimOverGoal({ id, version, goal, valid }: Survey): void {
+    const { chunks } = this.options;
+    const extra = [...valid].sort((a, b) => freeSpace(a) - freeSpace(b) || b.csid - a.csid).slice(0, valid.length - goal);
+    for (const cs of extra) {
+      chunks.copies.remove(id, cs.csid);
+      chunks.syncLocations(id);
+      this.deleteCopy(cs, id, version, true);
+    }
+  }
+
+  private replicate({ id, version, valid, holders }: Survey): void {
     const { chunks, log } = this.options;
+    if (chunks.limits.replicationsInFlight >= chunks.limits.config.global) return;
     const sources = valid.filter((cs) => chunks.limits.canReadFrom(cs)).sort((a, b) => a.load.repReads - b.load.repReads);
     if (sources.length === 0) return;
     const candidates = chunks.registry.online().filter((cs) => chunks.limits.canReplicateInto(cs));
     // One destination per pass and chunk: the chunkserver's index refuses a second copy
     // of one id, and the next pass sees this one's outcome.
-    const [dst] = placeCopies(candidates, Math.min(1, missing), holders);
+    const [dst] = placeCopies(candidates, 1, holders);
     if (!dst) return;
     const done = chunks.limits.startReplication(dst, sources[0]!);
     this.replicating.add(id);

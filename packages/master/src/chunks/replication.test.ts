@@ -1,0 +1,108 @@
+import { CHUNK_SIZE } from '@tsmfs/protocol';
+import type { Connection } from '@tsmfs/rpc';
+import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+import { createEmptyMetadata } from '../metadata/metadata.js';
+import { Namespace } from '../metadata/namespace.js';
+import { ChunkManager } from './chunk-manager.js';
+import type { Chunkserver } from './chunkserver-registry.js';
+import { ChunkLoop } from './replication.js';
+
+const root = { uid: 0, gid: 0, groups: [0] };
+
+/** A command the loop sent to a chunkserver, held until the test answers it. */
+interface Sent {
+  csid: number;
+  name: string;
+  body: { chunkId: number; version: number };
+  answer: () => void;
+}
+
+/**
+ * A chunkserver link as the registry and the loop see one: open, from loopback; the
+ * commands sent on it are recorded and answered by the test (the chunk loop's bookkeeping
+ * of slots in flight is what is under test, not the chunkserver).
+ */
+function recordingLink(sent: Sent[], csid: () => number): Connection {
+  return {
+    closed: false,
+    socket: { remoteAddress: '127.0.0.1' },
+    request: (name: string, body: Sent['body']) => new Promise<object>((resolve) => sent.push({ csid: csid(), name, body, answer: () => resolve({}) })),
+  } as unknown as Connection;
+}
+
+function setup(servers: number, global: number) {
+  let t = 1_700_000_000;
+  const clock = () => ({ sec: t++, nsec: 0 });
+  const ns = new Namespace(createEmptyMetadata(clock()), () => undefined, clock);
+  const log = pino({ level: 'silent' });
+  const chunks = new ChunkManager({ md: () => ns.md, epoch: () => 1, leaseTimeoutMs: 1000, limits: { writesPerServer: 10, readsPerServer: 10, global, deletesPerServer: 10 }, log });
+  const sent: Sent[] = [];
+  const cs: Chunkserver[] = [];
+  for (let i = 0; i < servers; i++) {
+    const c = chunks.register({ host: '127.0.0.1', port: i + 1, labels: [], totalSpace: 1e12, usedSpace: 0, chunkCount: 0 }, recordingLink(sent, () => c.csid));
+    cs.push(c);
+  }
+  const loop = new ChunkLoop({ chunks, periodMs: 3_600_000, delayInitMs: 0, serverTimeoutMs: 3_600_000, log });
+  /** A one-chunk file of goal `goal` whose chunk has copies on servers `on` (indexes into cs). */
+  const file = (name: string, goal: number, on: number[]): number => {
+    const inode = ns.mknod({ cred: root, parent: 1, name, type: 'file', mode: 0o644, umask: 0, rdev: 0 }).attr.inode;
+    const g = ns.writeChunk({ cred: root, inode, index: 0 });
+    ns.writeChunkEnd({ inode, index: 0, chunkId: g.chunkId, length: CHUNK_SIZE, ok: true });
+    ns.md.goal[inode] = goal;
+    for (const i of on) chunks.copies.set(g.chunkId, cs[i]!.csid, g.version);
+    return g.chunkId;
+  };
+  const reported = () => {
+    for (const c of cs) chunks.report(c, [], true);
+  };
+  return { ns, chunks, loop, sent, cs, file, reported };
+}
+
+const replications = (sent: Sent[]) => sent.filter((s) => s.name === 'chunkReplicate');
+
+describe('chunk loop: replication in order of danger', () => {
+  it('with one slot, chunks down to their last copy go before those merely under goal, whatever their ids', async () => {
+    const { loop, sent, file, reported, chunks } = setup(4, 1);
+    // Lower ids first: the merely-under-goal chunks (2 of 3), then the endangered ones (1 of 3).
+    const under = [file('u1', 3, [0, 1]), file('u2', 3, [1, 2]), file('u3', 3, [2, 3])];
+    const endangered = [file('e1', 3, [0]), file('e2', 3, [3]), file('e3', 2, [1])];
+    const lost = file('l1', 2, []);
+    reported();
+    const order: number[] = [];
+    for (let pass = 0; pass < 20; pass++) {
+      loop.pass();
+      const now = replications(sent);
+      expect(now.length).toBeLessThanOrEqual(1);
+      for (const s of now) {
+        order.push(s.body.chunkId);
+        sent.splice(sent.indexOf(s), 1);
+        s.answer();
+      }
+      await new Promise((r) => setImmediate(r));
+      if (pass === 0) {
+        expect(loop.stats.lost).toBe(1);
+        expect(loop.stats.endangered).toBe(3);
+        expect(loop.stats.underGoal).toBe(6);
+      }
+    }
+    // Then the rest to goal: each 2-of-3 chunk once more (e1 and e2 included), nothing after.
+    expect(order.slice(0, 3).sort()).toEqual([...endangered].sort());
+    expect(order.slice(3).sort()).toEqual([...under, endangered[0]!, endangered[1]!].sort());
+    expect(order).not.toContain(lost);
+    expect(loop.stats.underGoal).toBe(0);
+    expect(chunks.validServers(endangered[2]!)).toHaveLength(2);
+  });
+
+  it('over-goal copies are trimmed only after every replication the slots allow was started', () => {
+    const { loop, sent, file, reported } = setup(4, 10);
+    const over = file('o', 1, [0, 1, 2]);
+    const e = file('e', 2, [3]);
+    reported();
+    loop.pass();
+    const names = sent.map((s) => `${s.name}:${s.body.chunkId}`);
+    expect(names.indexOf(`chunkReplicate:${e}`)).toBeGreaterThanOrEqual(0);
+    expect(names.filter((n) => n === `chunkDelete:${over}`)).toHaveLength(2);
+    expect(names.indexOf(`chunkReplicate:${e}`)).toBeLessThan(names.indexOf(`chunkDelete:${over}`));
+  });
+});
