@@ -3,7 +3,11 @@
  * client library's file I/O. What is replicated first when replication slots are scarce,
  * what happens to freed chunks, disks marked for removal.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { type MasterSession, O_RDWR } from '@tsmfs/client';
+import { decodeDump } from '@tsmfs/master';
+import { DUMP_FILE } from '@tsmfs/metastore';
 import { describe, expect, it } from 'vitest';
 import { Cluster } from './fixture/cluster.js';
 import { until } from './fixture/poll.js';
@@ -47,6 +51,29 @@ describe('chunk loop', () => {
     const order = c.master.logs().filter((l) => l.msg === 'chunk replicated').map((l) => l.chunk as number);
     expect(order).toHaveLength(2 * danger.length + mild.length);
     expect(order.slice(0, danger.length).sort()).toEqual(danger.map((f) => f.chunkId).sort());
+    await c.stop();
+  });
+
+  it('deletes the copies of freed chunks and drains toDelete: the dumps (and a replay) hold none of them', { timeout: 60_000 }, async () => {
+    const c = await Cluster.create({ master: { config: FAST_LOOP } });
+    await c.addChunkservers(2);
+    const s = await c.session();
+    await s.settrashtime(s.root, 0);
+    const files = 24;
+    for (let i = 0; i < files; i++) await oneChunkFile(s, s.root, `f${i}`, 2);
+    for (const cs of c.chunkservers) expect(cs.chunkFiles()).toHaveLength(files);
+    for (let i = 0; i < files; i++) await s.unlink(s.root, `f${i}`);
+    await until('every chunk file deleted', () => (c.chunkservers.every((cs) => cs.chunkFiles().length === 0) ? true : undefined));
+    await until('toDelete drained', () => (c.master.logs().some((l) => l.msg === 'freed chunks deleted everywhere' && l.left === 0) ? true : undefined));
+    s.close();
+    // A crash now: the restarted master replays the changelog (chunksDeleted included)
+    // from its first dump, then writes its shutdown dump.
+    await c.master.kill('SIGKILL');
+    await c.master.start();
+    await c.master.stop();
+    const md = decodeDump(readFileSync(join(c.master.dataPath, DUMP_FILE)));
+    expect(md.chunks.toDelete).toEqual([]);
+    expect(md.chunks.count).toBe(0);
     await c.stop();
   });
 });

@@ -283,6 +283,9 @@ export function buildMaster(config: MasterConfig, log: Logger, hooks: MasterHook
     delayInitMs: config.REPLICATIONS_DELAY_INIT * 1000,
     serverTimeoutMs: config.CHUNKSERVER_TIMEOUT * 1000,
     leading: () => gate.mayMutate(),
+    chunksDeleted: (ids) => {
+      if (gate.mayMutate()) namespace.namespace.chunksDeleted(ids);
+    },
     log: component('chunk-loop'),
   });
   const metrics = new MasterMetrics();

@@ -43,7 +43,7 @@ function setup(servers: number, global: number) {
     const c = chunks.register({ host: '127.0.0.1', port: i + 1, labels: [], totalSpace: 1e12, usedSpace: 0, chunkCount: 0 }, recordingLink(sent, () => c.csid));
     cs.push(c);
   }
-  const loop = new ChunkLoop({ chunks, periodMs: 3_600_000, delayInitMs: 0, serverTimeoutMs: 3_600_000, log });
+  const loop = new ChunkLoop({ chunks, periodMs: 3_600_000, delayInitMs: 0, serverTimeoutMs: 3_600_000, chunksDeleted: (ids) => ns.chunksDeleted(ids), log });
   /** A one-chunk file of goal `goal` whose chunk has copies on servers `on` (indexes into cs). */
   const file = (name: string, goal: number, on: number[]): number => {
     const inode = ns.mknod({ cred: root, parent: 1, name, type: 'file', mode: 0o644, umask: 0, rdev: 0 }).attr.inode;
@@ -53,10 +53,11 @@ function setup(servers: number, global: number) {
     for (const i of on) chunks.copies.set(g.chunkId, cs[i]!.csid, g.version);
     return g.chunkId;
   };
+  const inodeOf = (name: string) => ns.lookup({ cred: root, parent: 1, name }).attr.inode;
   const reported = () => {
     for (const c of cs) chunks.report(c, [], true);
   };
-  return { ns, chunks, loop, sent, cs, file, reported };
+  return { ns, chunks, loop, sent, cs, file, reported, inodeOf };
 }
 
 const replications = (sent: Sent[]) => sent.filter((s) => s.name === 'chunkReplicate');
@@ -104,5 +105,39 @@ describe('chunk loop: replication in order of danger', () => {
     expect(names.indexOf(`chunkReplicate:${e}`)).toBeGreaterThanOrEqual(0);
     expect(names.filter((n) => n === `chunkDelete:${over}`)).toHaveLength(2);
     expect(names.indexOf(`chunkReplicate:${e}`)).toBeLessThan(names.indexOf(`chunkDelete:${over}`));
+  });
+});
+
+describe('chunk loop: toDelete', () => {
+  it('a freed chunk leaves toDelete once its copies are deleted, not before, and not while a server has not reported', async () => {
+    const { ns, loop, sent, file, reported, inodeOf, cs, chunks } = setup(3, 10);
+    const kept = file('kept', 1, [0]);
+    const freed = file('freed', 2, [0, 1]);
+    const never = file('never', 1, []);
+    reported();
+    ns.eraseChunk(inodeOf('freed'), 0);
+    ns.eraseChunk(inodeOf('never'), 0);
+    expect(ns.md.chunks.toDelete).toEqual([freed, never]);
+    loop.pass();
+    // The chunk no server holds goes at once; the other waits for its deletions.
+    expect(ns.md.chunks.toDelete).toEqual([freed]);
+    const deletes = sent.filter((s) => s.name === 'chunkDelete');
+    expect(deletes.map((d) => [d.csid, d.body.chunkId]).sort()).toEqual([[cs[0]!.csid, freed], [cs[1]!.csid, freed]]);
+    loop.pass();
+    expect(ns.md.chunks.toDelete).toEqual([freed]);
+    deletes[0]!.answer();
+    await new Promise((r) => setImmediate(r));
+    loop.pass();
+    expect(ns.md.chunks.toDelete).toEqual([freed]);
+    deletes[1]!.answer();
+    await new Promise((r) => setImmediate(r));
+    // A server registered but not yet reported in full: its copies are not known yet.
+    const late = chunks.register({ host: '127.0.0.1', port: 99, labels: [], totalSpace: 1e12, usedSpace: 0, chunkCount: 0 }, recordingLink(sent, () => late.csid));
+    loop.pass();
+    expect(ns.md.chunks.toDelete).toEqual([freed]);
+    chunks.report(late, [], true);
+    loop.pass();
+    expect(ns.md.chunks.toDelete).toEqual([]);
+    expect(ns.md.chunks.has(kept)).toBe(true);
   });
 });

@@ -20,8 +20,16 @@ export interface ChunkLoopOptions {
    * replicates nothing. Default: always (a lone master).
    */
   leading?: () => boolean;
+  /**
+   * Logs that these freed chunks (`toDelete`) have no copy left on any chunkserver, so they
+   * leave the list (Namespace.chunksDeleted); absent, the list is left as it is.
+   */
+  chunksDeleted?: (chunkIds: number[]) => void;
   log: Logger;
 }
+
+/** Ids per chunksDeleted entry: keeps one changelog line small. */
+const FORGET_BATCH = 4096;
 
 /** What the pass found a chunk to need: its valid copies and every server holding any copy of it. */
 interface Survey {
@@ -117,6 +125,7 @@ export class ChunkLoop implements Service {
     if (this.options.leading?.() === false) return;
     const md = chunks.md;
     this.deleteUnreferenced(md);
+    this.drainToDelete(md);
     // Unborn chunks of files removed meanwhile are no one's business any more.
     for (const id of chunks.unborn) if (!md.chunks.has(id)) chunks.unborn.delete(id);
     const goals = goalsByChunk(md);
@@ -161,6 +170,31 @@ export class ChunkLoop implements Service {
    * One chunk's copies: logs it once when lost, deletes its stale and damaged copies when
    * a valid one exists, and says what it still needs ('ok': nothing).
    */
+  /**
+   * Freed chunks leave `toDelete` once no chunkserver holds a copy: their copies were
+   * deleted (deleteUnreferenced) or never existed. Only while every connected server has
+   * reported in full (a copy not reported yet is not known); a copy on a server that is
+   * away is deleted when it comes back, as any copy of a chunk no file references.
+   */
+  private drainToDelete(md: Metadata): void {
+    const { chunks, chunksDeleted, log } = this.options;
+    if (!chunksDeleted || md.chunks.toDelete.length === 0) return;
+    if (chunks.registry.all().some((cs) => cs.link !== undefined && !cs.link.closed && !cs.reported)) return;
+    const gone: number[] = [];
+    for (const id of md.chunks.toDelete) {
+      if (!md.chunks.has(id) && chunks.copies.of(id).size === 0) gone.push(id);
+      if (gone.length === FORGET_BATCH) break;
+    }
+    if (gone.length === 0) return;
+    try {
+      chunksDeleted(gone);
+      log.info({ chunks: gone.length, left: md.chunks.toDelete.length }, 'freed chunks deleted everywhere');
+    } catch (err) {
+      // A follower or deposed leader may not log: the leader does it.
+      log.warn({ err: (err as Error).message }, 'freed chunks not logged as deleted');
+    }
+  }
+
   private survey(md: Metadata, id: number, goal: number): Survey | 'ok' | 'lost' {
     const { chunks } = this.options;
     const version = md.chunks.version[id]!;

@@ -62,6 +62,7 @@ export function leaseKeys(m: Mutation, md: NameView): LeaseKeys {
       // Back under its old path, whichever directories that takes.
       return { dirs: [], inodes: [], all: true };
     case 'chunkVersion':
+    case 'chunksDeleted':
     case 'session':
     case 'sessionEnd':
     case 'lock':

@@ -67,6 +67,9 @@ export function applyMutation(md: Metadata, m: Mutation): RecursiveCounts | unde
     case 'chunkVersion':
       md.chunks.version[m.chunkId] = m.version;
       break;
+    case 'chunksDeleted':
+      md.chunks.forget(m.chunkIds);
+      break;
     case 'length':
       md.size[m.inode] = m.size;
       md.setMtime(m.inode, m.ts);

@@ -51,6 +51,12 @@ export class ChunkTable {
     }
   }
 
+  /** Freed chunks whose copies are all gone leave `toDelete`. */
+  forget(ids: readonly number[]): void {
+    const gone = new Set(ids);
+    this.toDelete = this.toDelete.filter((id) => !gone.has(id));
+  }
+
   /** Live chunk ids in ascending order. */
   *ids(): IterableIterator<number> {
     for (let id = 1; id < this.nextChunkId; id++) if (this.refcount[id]! > 0) yield id;

@@ -94,6 +94,11 @@ type MutationBody =
     }
   /** A write lease bumps a chunk's version so a replica that misses the write is stale. */
   | { op: 'chunkVersion'; ts: Timespec; chunkId: number; version: number }
+  /**
+   * Freed chunks (in `toDelete`) of which no chunkserver holds a copy any more: they leave
+   * `toDelete` (MooseFS's CHUNKDEL), so the list and the dumps do not grow forever.
+   */
+  | { op: 'chunksDeleted'; ts: Timespec; chunkIds: number[] }
   /** A write ended past the old end of file: the length grows, mtime moves. */
   | { op: 'length'; ts: Timespec; inode: number; size: number }
   /** filerepair: a chunk with no copy left anywhere leaves the file; the slot reads as zeros. */

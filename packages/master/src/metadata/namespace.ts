@@ -674,6 +674,11 @@ export class Namespace {
     this.commit({ op: 'chunkVersion', ts: this.clock(), chunkId, version });
   }
 
+  /** The chunk loop: freed chunks none of whose copies is left leave `toDelete`. */
+  chunksDeleted(chunkIds: number[]): void {
+    this.commit({ op: 'chunksDeleted', ts: this.clock(), chunkIds });
+  }
+
   /** filerepair: a chunk with no copy anywhere leaves the file; that range reads as zeros. */
   eraseChunk(inode: number, index: number): void {
     this.commit({ op: 'chunkErase', ts: this.clock(), inode, index });
