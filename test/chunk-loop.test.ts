@@ -3,13 +3,15 @@
  * client library's file I/O. What is replicated first when replication slots are scarce,
  * what happens to freed chunks, disks marked for removal.
  */
-import { readFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { type MasterSession, O_RDWR } from '@tsmfs/client';
 import { decodeDump } from '@tsmfs/master';
 import { DUMP_FILE } from '@tsmfs/metastore';
 import { describe, expect, it } from 'vitest';
-import { Cluster } from './fixture/cluster.js';
+import { Cluster, REPO_ROOT } from './fixture/cluster.js';
 import { until } from './fixture/poll.js';
 
 /** Fast chunk loop: replication and deletion start at once and run every second. */
@@ -24,6 +26,22 @@ async function oneChunkFile(s: MasterSession, parent: number, name: string, goal
   await f.close();
   const info = await s.fileinfo(attr.inode);
   return { inode: attr.inode, chunkId: info.chunks[0]!.chunkId };
+}
+
+const TSMFS_CLI = join(REPO_ROOT, 'packages/cli/dist/bin/tsmfs-cli.js');
+
+/** `tsmfs-cli -SHD` as an administrator runs it: the disks table. */
+async function disksTable(c: Cluster): Promise<string> {
+  return (await promisify(execFile)(process.execPath, [TSMFS_CLI, '-H', '127.0.0.1', '-P', String(c.master.ports.http), '-SHD'])).stdout;
+}
+
+async function readBack(s: MasterSession, inode: number, name: string): Promise<boolean> {
+  const f = await s.openFile(inode, O_RDWR);
+  try {
+    return (await f.read(0, 64 * 1024)).equals(Buffer.alloc(64 * 1024, name));
+  } finally {
+    await f.close();
+  }
 }
 
 async function validCopies(s: MasterSession, inode: number): Promise<number> {
@@ -74,6 +92,39 @@ describe('chunk loop', () => {
     const md = decodeDump(readFileSync(join(c.master.dataPath, DUMP_FILE)));
     expect(md.chunks.toDelete).toEqual([]);
     expect(md.chunks.count).toBe(0);
+    await c.stop();
+  });
+
+  it('empties a disk marked for removal (`*` in the hdd file): copies elsewhere first, progress in -SHD, marked copies still read', { timeout: 60_000 }, async () => {
+    const c = await Cluster.create({ master: { config: FAST_LOOP } });
+    const [leaving] = await c.addChunkservers(1);
+    const s = await c.session();
+    const files = [];
+    for (let i = 0; i < 6; i++) files.push({ name: `f${i}`, ...(await oneChunkFile(s, s.root, `f${i}`, 1)) });
+    expect(leaving!.chunkFiles()).toHaveLength(6);
+    const [staying] = await c.addChunkservers(1);
+    // The administrator marks the only disk of the first server and restarts it.
+    await leaving!.stop();
+    writeFileSync(leaving!.hddFile, `*${leaving!.disks[0]}\n`);
+    await leaving!.start();
+    // Right away every file reads (from the marked copies if nothing else yet).
+    for (const f of files) expect(await readBack(s, f.inode, f.name)).toBe(true);
+    const ready = await until('the marked disk reported ready', async () => {
+      const table = await disksTable(c);
+      return table.includes('marked for removal (ready)') ? table : undefined;
+    });
+    expect(ready).toContain(leaving!.disks[0]);
+    // What counted it ready: every chunk has a valid copy off the marked disk.
+    for (const f of files) {
+      const copies = (await s.fileinfo(f.inode)).chunks[0]!.copies.filter((k) => k.state === 'valid');
+      expect(copies.map((k) => k.port).sort()).toEqual([leaving!.port, staying!.port].sort());
+    }
+    expect(c.master.logs().filter((l) => l.msg === 'chunk replicated')).toHaveLength(6);
+    // The marked copies are left in place and still serve reads: the other server goes.
+    expect(leaving!.chunkFiles()).toHaveLength(6);
+    await staying!.kill('SIGKILL');
+    await until('the master dropped the killed server', async () => ((await s.fileinfo(files[0]!.inode)).chunks[0]!.copies.length === 1 ? true : undefined));
+    for (const f of files) expect(await readBack(s, f.inode, f.name)).toBe(true);
     await c.stop();
   });
 });

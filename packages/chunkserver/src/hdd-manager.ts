@@ -178,6 +178,18 @@ export class HddManager extends EventEmitter<HddEvents> implements Service {
     return [...this.index].map(([chunkId, { version }]) => ({ chunkId, version }));
   }
 
+  /** The copies on each disk marked for removal that holds any (they are in chunkList too). */
+  markedChunks(): Map<string, ChunkRef[]> {
+    const out = new Map<string, ChunkRef[]>();
+    for (const [chunkId, { disk, version }] of this.index) {
+      if (!disk.spec.markedForRemoval) continue;
+      let list = out.get(disk.path);
+      if (!list) out.set(disk.path, (list = []));
+      list.push({ chunkId, version });
+    }
+    return out;
+  }
+
   get chunkCount(): number {
     return this.index.size;
   }

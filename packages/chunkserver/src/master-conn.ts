@@ -1,5 +1,5 @@
 import type { Logger } from '@tsmfs/daemon';
-import { type Address, type ChunkRef, type MessageName, fail, grantKeyFromAuthCode } from '@tsmfs/protocol';
+import { type Address, type ChunkRef, type MessageName, type Request, fail, grantKeyFromAuthCode } from '@tsmfs/protocol';
 import { Backoff, type Connection, Pause, dial, leaderHint } from '@tsmfs/rpc';
 import type { MasterLinkOptions } from './master-link.js';
 
@@ -142,12 +142,20 @@ export class MasterConn {
     }
   }
 
+  /** Every copy, in batches; those on disks marked for removal in frames naming their disk. */
   private async reportChunks(conn: Connection): Promise<void> {
-    const chunks = this.options.hdd.chunkList();
-    for (let i = 0; i === 0 || i < chunks.length; i += REPORT_BATCH) {
-      const batch = chunks.slice(i, i + REPORT_BATCH);
-      await conn.request('chunkReport', { chunks: batch, last: i + REPORT_BATCH >= chunks.length });
+    const marked = this.options.hdd.markedChunks();
+    const onMarked = new Set([...marked.values()].flatMap((l) => l.map((c) => c.chunkId)));
+    const groups: [string | undefined, ChunkRef[]][] = [[undefined, this.options.hdd.chunkList().filter((c) => !onMarked.has(c.chunkId))], ...marked];
+    const frames: Request<'chunkReport'>[] = [];
+    for (const [disk, chunks] of groups) {
+      for (let i = 0; i === 0 || i < chunks.length; i += REPORT_BATCH) {
+        if (chunks.length === 0 && disk !== undefined) break;
+        frames.push({ chunks: chunks.slice(i, i + REPORT_BATCH), last: false, ...(disk === undefined ? {} : { markedForRemoval: disk }) });
+      }
     }
+    frames.at(-1)!.last = true;
+    for (const frame of frames) await conn.request('chunkReport', frame);
   }
 
   private async heartbeats(conn: Connection): Promise<void> {

@@ -351,6 +351,7 @@ export function buildMaster(config: MasterConfig, log: Logger, hooks: MasterHook
       md: () => namespace.namespace.md,
       chunks,
       loop: chunkLoop.stats,
+      removal: chunkLoop.removal,
       sessions: () => sessions.all,
       exports: () => exportsFile.rules,
       startedAt: Date.now(),

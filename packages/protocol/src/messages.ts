@@ -483,8 +483,12 @@ export const Messages = {
     }),
     'chunkserver',
   ),
-  /** The chunk list after registration, in batches: one frame stays well under the control body limit. */
-  chunkReport: msg(201, t.obj({ chunks: t.arr(ChunkRef, 50_000), last: t.bool }), Empty, 'chunkserver'),
+  /**
+   * The chunk list after registration, in batches: one frame stays well under the control
+   * body limit. `markedForRemoval`: every copy of this frame is on that disk, marked `*`
+   * in the hdd file (the master copies them elsewhere).
+   */
+  chunkReport: msg(201, t.obj({ chunks: t.arr(ChunkRef, 50_000), last: t.bool, markedForRemoval: t.opt(t.str(4096)) }), Empty, 'chunkserver'),
   chunkserverHeartbeat: msg(
     202,
     t.obj({

@@ -105,7 +105,7 @@ const disks: Section<DiskView[]> = {
   text: (list, plain) =>
     textTable(
       ['ip:port', 'path', 'status', 'chunks', 'used', 'total', '% used'],
-      list.map((d) => [`${d.host}:${d.port}`, d.path, d.damaged ? `damaged (${d.damaged})` : d.status, d.chunks, bytes(d.usedSpace, plain), bytes(d.totalSpace, plain), pct(d.usedSpace, d.totalSpace)]),
+      list.map((d) => [`${d.host}:${d.port}`, d.path, d.damaged ? `damaged (${d.damaged})` : d.left !== null ? `${d.status} (${d.left === 0 ? 'ready' : `${d.left} left`})` : d.status, d.chunks, bytes(d.usedSpace, plain), bytes(d.totalSpace, plain), pct(d.usedSpace, d.totalSpace)]),
     ),
 };
 

@@ -3,6 +3,12 @@ export interface Copy {
   version: number;
   /** A CRC check or a read failed on it: never handed out, replaced, then deleted. */
   damaged: boolean;
+  /**
+   * The disk it is on, when that disk is marked for removal (`*` in the hdd file): it is
+   * read and copied from but does not count toward the goal, so the chunk loop makes
+   * copies elsewhere.
+   */
+  markedDisk?: string;
 }
 
 /**
@@ -14,10 +20,12 @@ export class ChunkCopies {
   private readonly byChunk = new Map<number, Map<number, Copy>>();
   private readonly byServer = new Map<number, Set<number>>();
 
-  set(chunkId: number, csid: number, version: number, damaged = false): void {
+  /** Records a copy; one that moves to another version stays on its disk (keeps `markedDisk`). */
+  set(chunkId: number, csid: number, version: number, damaged = false, markedDisk?: string): void {
     let copies = this.byChunk.get(chunkId);
     if (!copies) this.byChunk.set(chunkId, (copies = new Map()));
-    copies.set(csid, { version, damaged });
+    const disk = markedDisk ?? copies.get(csid)?.markedDisk;
+    copies.set(csid, disk === undefined ? { version, damaged } : { version, damaged, markedDisk: disk });
     let ids = this.byServer.get(csid);
     if (!ids) this.byServer.set(csid, (ids = new Set()));
     ids.add(chunkId);

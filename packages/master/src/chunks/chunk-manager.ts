@@ -89,8 +89,9 @@ export class ChunkManager {
     return cs;
   }
 
-  report(cs: Chunkserver, chunks: readonly ChunkRef[], last: boolean): void {
-    for (const c of chunks) this.copies.set(c.chunkId, cs.csid, c.version);
+  /** Part of a server's chunk report; `markedDisk`: these copies are on that disk, marked for removal. */
+  report(cs: Chunkserver, chunks: readonly ChunkRef[], last: boolean, markedDisk?: string): void {
+    for (const c of chunks) this.copies.set(c.chunkId, cs.csid, c.version, false, markedDisk);
     if (!last) return;
     cs.reported = true;
     for (const c of this.copies.idsOn(cs.csid)) this.syncLocations(c);

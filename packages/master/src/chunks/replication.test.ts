@@ -141,3 +141,36 @@ describe('chunk loop: toDelete', () => {
     expect(ns.md.chunks.has(kept)).toBe(true);
   });
 });
+
+describe('chunk loop: disks marked for removal', () => {
+  it('copies on a marked disk count for nothing toward the goal; the disk counts down to ready; the copies stay', async () => {
+    const { loop, sent, file, cs, chunks } = setup(3, 10);
+    const disk = '/mnt/hd1';
+    cs[0]!.disks = [{ path: disk, markedForRemoval: true, totalSpace: 1e12, usedSpace: 0, chunkCount: 3 }];
+    const a = file('a', 1, []);
+    const b = file('b', 2, [1]);
+    const ok = file('ok', 1, [2]);
+    const version = chunks.md.chunks.version[a]!;
+    chunks.report(cs[0]!, [a, b, ok].map((chunkId) => ({ chunkId, version })), false, disk);
+    for (const c of cs) chunks.report(c, [], true);
+    expect(chunks.validServers(a).map((c) => c.csid)).toEqual([cs[0]!.csid]);
+    expect(loop.removal.left(cs[0]!.csid, disk)).toBeUndefined();
+    loop.pass();
+    // a: its only copy is marked (endangered); b: one copy elsewhere of goal 2; ok: at goal elsewhere.
+    expect(loop.removal.left(cs[0]!.csid, disk)).toBe(2);
+    expect(loop.stats.endangered).toBe(1);
+    const reps = replications(sent);
+    expect(reps.map((r) => r.body.chunkId).sort()).toEqual([a, b].sort());
+    expect(reps.every((r) => r.csid !== cs[0]!.csid)).toBe(true);
+    for (const r of reps) r.answer();
+    await new Promise((r) => setImmediate(r));
+    loop.pass();
+    expect(loop.removal.left(cs[0]!.csid, disk)).toBe(0);
+    expect(loop.stats.underGoal).toBe(0);
+    expect(loop.stats.overGoal).toBe(0);
+    // Nothing deletes the marked copies: the administrator takes the disk away.
+    expect(sent.filter((x) => x.name === 'chunkDelete')).toEqual([]);
+    expect(chunks.copies.get(ok, cs[0]!.csid)?.markedDisk).toBe(disk);
+  });
+});
+

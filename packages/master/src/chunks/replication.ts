@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { Metadata } from '../metadata/metadata.js';
 import type { ChunkManager } from './chunk-manager.js';
 import { type Chunkserver, freeSpace, isOnline } from './chunkserver-registry.js';
+import { RemovalProgress } from './disk-removal.js';
 import { placeCopies } from './placement.js';
 
 export interface ChunkLoopOptions {
@@ -36,7 +37,10 @@ interface Survey {
   id: number;
   version: number;
   goal: number;
+  /** Servers with a valid copy (sources for replication). */
   valid: Chunkserver[];
+  /** Those of them whose copy is not on a disk marked for removal: what counts toward the goal. */
+  kept: Chunkserver[];
   holders: Set<number>;
 }
 
@@ -76,6 +80,8 @@ export class ChunkLoop implements Service {
   private readonly replicating = new Set<number>();
   private readonly deleting = new Set<string>();
   private readonly lostLogged = new Set<number>();
+  /** Per disk marked for removal, the copies on it still waiting for a copy elsewhere. */
+  readonly removal = new RemovalProgress();
   private soon: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: ChunkLoopOptions) {}
@@ -135,16 +141,20 @@ export class ChunkLoop implements Service {
     // would lose data.
     const plan = { endangered: [] as Survey[], under: [] as Survey[], over: [] as Survey[] };
     let lost = 0;
+    this.removal.begin(chunks);
     for (const id of md.chunks.ids()) {
+      const goal = goals.get(id) ?? 1;
+      this.removal.count(chunks, id, md.chunks.version[id]!, goal);
       // An unborn chunk (a 'create' grant whose write never reached a chunkserver) holds no byte: not lost.
       if (chunks.leases.isLeased(id) || this.replicating.has(id) || chunks.unborn.has(id)) continue;
-      const survey = this.survey(md, id, goals.get(id) ?? 1);
+      const survey = this.survey(md, id, goal);
       if (survey === 'lost') lost++;
       else if (survey === 'ok') continue;
-      else if (survey.valid.length > survey.goal) plan.over.push(survey);
+      else if (survey.kept.length > survey.goal) plan.over.push(survey);
       else if (survey.valid.length === 1) plan.endangered.push(survey);
       else plan.under.push(survey);
     }
+    this.removal.end();
     for (const s of plan.endangered) this.replicate(s);
     for (const s of plan.under) this.replicate(s);
     for (const s of plan.over) this.trimOverGoal(s);
@@ -199,14 +209,18 @@ export class ChunkLoop implements Service {
     const { chunks } = this.options;
     const version = md.chunks.version[id]!;
     const valid: Chunkserver[] = [];
+    const kept: Chunkserver[] = [];
     const holders = new Set<number>();
     const invalid: [Chunkserver, number][] = [];
     for (const [csid, copy] of chunks.copies.of(id)) {
       holders.add(csid);
       const cs = chunks.registry.get(csid);
       if (!cs || !isOnline(cs)) continue;
-      if (copy.version === version && !copy.damaged) valid.push(cs);
-      else invalid.push([cs, copy.version]);
+      if (copy.version !== version || copy.damaged) invalid.push([cs, copy.version]);
+      else {
+        valid.push(cs);
+        if (copy.markedDisk === undefined) kept.push(cs);
+      }
     }
     if (valid.length === 0) {
       if (!this.lostLogged.has(id)) {
@@ -218,13 +232,16 @@ export class ChunkLoop implements Service {
     this.lostLogged.delete(id);
     // Stale and damaged copies go first: they also block that server from taking a good copy.
     for (const [cs, v] of invalid) this.deleteCopy(cs, id, v);
-    return valid.length === goal ? 'ok' : { id, version, goal, valid, holders };
+    // Copies on disks marked for removal serve reads and replication but count for
+    // nothing toward the goal; once the goal is met elsewhere they are left alone (the
+    // administrator removes the disk).
+    return kept.length === goal ? 'ok' : { id, version, goal, valid, kept, holders };
   }
 
   /** Withdraws and deletes the valid copies beyond the goal, on the fullest servers. */
-  private trimOverGoal({ id, version, goal, valid }: Survey): void {
+  private trimOverGoal({ id, version, goal, kept }: Survey): void {
     const { chunks } = this.options;
-    const extra = [...valid].sort((a, b) => freeSpace(a) - freeSpace(b) || b.csid - a.csid).slice(0, valid.length - goal);
+    const extra = [...kept].sort((a, b) => freeSpace(a) - freeSpace(b) || b.csid - a.csid).slice(0, kept.length - goal);
     for (const cs of extra) {
       chunks.copies.remove(id, cs.csid);
       chunks.syncLocations(id);

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { PROTOCOL_VERSION } from '@tsmfs/protocol';
 import type { ChunkManager } from '../chunks/chunk-manager.js';
 import { isOnline } from '../chunks/chunkserver-registry.js';
+import type { RemovalProgress } from '../chunks/disk-removal.js';
 import { type ChunkLoopStats, goalsByChunk } from '../chunks/replication.js';
 import type { ExportRule } from '../exports.js';
 import type { Metadata } from '../metadata/metadata.js';
@@ -12,6 +13,8 @@ export interface ClusterSources {
   md: () => Metadata;
   chunks: ChunkManager;
   loop: ChunkLoopStats;
+  /** How far the disks marked for removal have been emptied (the chunk loop's count). */
+  removal?: RemovalProgress;
   sessions: () => readonly Session[];
   exports: () => readonly ExportRule[];
   startedAt: number;
@@ -82,6 +85,12 @@ export interface DiskView {
   path: string;
   status: 'ok' | 'damaged' | 'marked for removal';
   damaged: string | null;
+  /**
+   * Marked for removal: the copies on it whose chunk has not reached its goal elsewhere
+   * yet (0: the disk can go; MooseFS's "ready"); null on other disks and before the chunk
+   * loop has counted it.
+   */
+  left: number | null;
   chunks: number;
   totalSpace: number;
   usedSpace: number;
@@ -215,6 +224,7 @@ export function disksView(src: ClusterSources): DiskView[] {
         path: d.path,
         status: d.damaged !== undefined ? ('damaged' as const) : d.markedForRemoval ? ('marked for removal' as const) : ('ok' as const),
         damaged: d.damaged ?? null,
+        left: d.markedForRemoval && d.damaged === undefined ? (src.removal?.left(cs.csid, d.path) ?? null) : null,
         chunks: d.chunkCount,
         totalSpace: d.totalSpace,
         usedSpace: d.usedSpace,

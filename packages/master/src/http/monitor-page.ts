@@ -149,7 +149,7 @@ export const MONITOR_JS = String.raw`'use strict';
       }));
     table('disks', ['chunkserver', 'path', 'status', 'chunks', 'used', 'total', '% used'],
       o.disks.map(function (d) {
-        return [d.host + ':' + d.port, { text: d.path, cls: 'l' }, { text: d.status + (d.damaged ? ' (' + d.damaged + ')' : ''), cls: d.status === 'ok' ? 'ok' : d.status === 'damaged' ? 'bad' : 'warn' },
+        return [d.host + ':' + d.port, { text: d.path, cls: 'l' }, { text: d.status + (d.damaged ? ' (' + d.damaged + ')' : d.left !== null ? ' (' + (d.left === 0 ? 'ready' : d.left + ' left') + ')' : ''), cls: d.status === 'ok' ? 'ok' : d.status === 'damaged' ? 'bad' : 'warn' },
           num(d.chunks), bytes(d.usedSpace), bytes(d.totalSpace), d.totalSpace ? (100 * d.usedSpace / d.totalSpace).toFixed(1) + '%' : '-'];
       }));
     var h = o.health;

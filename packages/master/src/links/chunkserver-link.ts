@@ -92,7 +92,7 @@ export class ChunkserverLink implements Service {
         }
         case 'chunkReport': {
           const r = body as Request<'chunkReport'>;
-          chunks.report(registered(name), r.chunks, r.last);
+          chunks.report(registered(name), r.chunks, r.last, r.markedForRemoval);
           return {};
         }
         case 'chunkserverHeartbeat':
