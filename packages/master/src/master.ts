@@ -286,6 +286,10 @@ export function buildMaster(config: MasterConfig, log: Logger, hooks: MasterHook
     chunksDeleted: (ids) => {
       if (gate.mayMutate()) namespace.namespace.chunksDeleted(ids);
     },
+    bumpVersion: (chunkId, version) => {
+      if (!gate.mayMutate()) throw gate.refusal('cs');
+      namespace.namespace.repairChunkVersion(chunkId, version);
+    },
     log: component('chunk-loop'),
   });
   const metrics = new MasterMetrics();

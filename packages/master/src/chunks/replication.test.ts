@@ -43,7 +43,7 @@ function setup(servers: number, global: number) {
     const c = chunks.register({ host: '127.0.0.1', port: i + 1, labels: [], totalSpace: 1e12, usedSpace: 0, chunkCount: 0 }, recordingLink(sent, () => c.csid));
     cs.push(c);
   }
-  const loop = new ChunkLoop({ chunks, periodMs: 3_600_000, delayInitMs: 0, serverTimeoutMs: 3_600_000, chunksDeleted: (ids) => ns.chunksDeleted(ids), log });
+  const loop = new ChunkLoop({ chunks, periodMs: 3_600_000, delayInitMs: 0, serverTimeoutMs: 3_600_000, chunksDeleted: (ids) => ns.chunksDeleted(ids), bumpVersion: (id, v) => ns.repairChunkVersion(id, v), log });
   /** A one-chunk file of goal `goal` whose chunk has copies on servers `on` (indexes into cs). */
   const file = (name: string, goal: number, on: number[]): number => {
     const inode = ns.mknod({ cred: root, parent: 1, name, type: 'file', mode: 0o644, umask: 0, rdev: 0 }).attr.inode;
@@ -171,6 +171,53 @@ describe('chunk loop: disks marked for removal', () => {
     // Nothing deletes the marked copies: the administrator takes the disk away.
     expect(sent.filter((x) => x.name === 'chunkDelete')).toEqual([]);
     expect(chunks.copies.get(ok, cs[0]!.csid)?.markedDisk).toBe(disk);
+  });
+});
+
+describe('chunk loop: chunks an interrupted grant left without a valid copy', () => {
+  it('are moved to a new version from their newest copies without waiting for a writer', async () => {
+    const { ns, loop, sent, file, cs, chunks, inodeOf } = setup(3, 10);
+    const id = file('f', 2, []);
+    // A grant logged v2 and v3 that never reached the servers (a master killed in between).
+    ns.writeChunk({ cred: root, inode: inodeOf('f'), index: 0 });
+    ns.writeChunk({ cred: root, inode: inodeOf('f'), index: 0 });
+    expect(ns.md.chunks.version[id]).toBe(3);
+    chunks.report(cs[0]!, [{ chunkId: id, version: 1 }], true);
+    chunks.report(cs[1]!, [{ chunkId: id, version: 2 }], true);
+    chunks.report(cs[2]!, [], true);
+    expect(chunks.validServers(id)).toEqual([]);
+    loop.pass();
+    // Above every version logged so far; only the newest copies (v2) move.
+    expect(ns.md.chunks.version[id]).toBe(4);
+    expect(chunks.changes.has(id)).toBe(true);
+    const moves = sent.filter((s) => s.name === 'chunkSetVersion');
+    expect(moves.map((m) => [m.csid, m.body])).toEqual([[cs[1]!.csid, { chunkId: id, version: 2, newVersion: 4, epoch: 1 }]]);
+    loop.pass();
+    expect(sent.filter((s) => s.name === 'chunkSetVersion')).toHaveLength(1);
+    moves[0]!.answer();
+    await new Promise((r) => setImmediate(r));
+    expect(chunks.validServers(id).map((c) => c.csid)).toEqual([cs[1]!.csid]);
+    expect(chunks.changes.has(id)).toBe(false);
+    // Then as any chunk: the stale v1 copy goes, a second copy is made.
+    sent.length = 0;
+    loop.pass();
+    expect(loop.stats.lost).toBe(0);
+    expect(sent.map((s) => [s.name, s.csid])).toEqual([['chunkDelete', cs[0]!.csid], ['chunkReplicate', expect.any(Number)]]);
+  });
+
+  it('not when this master saw a valid copy at a higher version (that one took a write the others missed)', () => {
+    const { ns, loop, sent, file, cs, chunks, inodeOf } = setup(2, 10);
+    const id = file('f', 1, [0, 1]);
+    chunks.report(cs[0]!, [], true);
+    chunks.report(cs[1]!, [], true);
+    ns.writeChunk({ cred: root, inode: inodeOf('f'), index: 0 });
+    chunks.copies.set(id, cs[0]!.csid, 2);
+    chunks.syncLocations(id, 1);
+    chunks.lost(cs[0]!, [{ chunkId: id, version: 2 }]);
+    loop.pass();
+    expect(loop.stats.lost).toBe(1);
+    expect(ns.md.chunks.version[id]).toBe(2);
+    expect(sent.filter((s) => s.name === 'chunkSetVersion')).toEqual([]);
   });
 });
 

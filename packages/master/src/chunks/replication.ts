@@ -26,6 +26,11 @@ export interface ChunkLoopOptions {
    * leave the list (Namespace.chunksDeleted); absent, the list is left as it is.
    */
   chunksDeleted?: (chunkIds: number[]) => void;
+  /**
+   * Logs a chunk's new version (Namespace.repairChunkVersion), for the repair of chunks an
+   * interrupted grant left without a valid copy; absent, they wait for a writer.
+   */
+  bumpVersion?: (chunkId: number, version: number) => void;
   log: Logger;
 }
 
@@ -80,6 +85,8 @@ export class ChunkLoop implements Service {
   private readonly replicating = new Set<number>();
   private readonly deleting = new Set<string>();
   private readonly lostLogged = new Set<number>();
+  /** Chunks whose copies an interrupted grant left behind, being moved to a new version. */
+  private readonly repairing = new Set<number>();
   /** Per disk marked for removal, the copies on it still waiting for a copy elsewhere. */
   readonly removal = new RemovalProgress();
   private soon: NodeJS.Timeout | undefined;
@@ -146,7 +153,7 @@ export class ChunkLoop implements Service {
       const goal = goals.get(id) ?? 1;
       this.removal.count(chunks, id, md.chunks.version[id]!, goal);
       // An unborn chunk (a 'create' grant whose write never reached a chunkserver) holds no byte: not lost.
-      if (chunks.leases.isLeased(id) || this.replicating.has(id) || chunks.unborn.has(id)) continue;
+      if (chunks.leases.isLeased(id) || this.replicating.has(id) || this.repairing.has(id) || chunks.unborn.has(id)) continue;
       const survey = this.survey(md, id, goal);
       if (survey === 'lost') lost++;
       else if (survey === 'ok') continue;
@@ -223,6 +230,7 @@ export class ChunkLoop implements Service {
       }
     }
     if (valid.length === 0) {
+      if (this.repairInterrupted(id, version)) return 'lost';
       if (!this.lostLogged.has(id)) {
         this.lostLogged.add(id);
         this.options.log.error({ chunk: id, version, copies: invalid.length }, 'chunk lost: no valid copy on any connected chunkserver');
@@ -236,6 +244,47 @@ export class ChunkLoop implements Service {
     // nothing toward the goal; once the goal is met elsewhere they are left alone (the
     // administrator removes the disk).
     return kept.length === goal ? 'ok' : { id, version, goal, valid, kept, holders };
+  }
+
+  /**
+   * A chunk without a valid copy whose newest copies are only behind the logged version
+   * because a grant's bump never reached them (a master killed in between, or a grant
+   * that failed on every server: ChunkManager.interruptedCopies) is brought back without
+   * waiting for a writer, as MooseFS's emergency version increase: a new version above
+   * every one logged so far is logged, and those copies are moved to it (chunkSetVersion).
+   * Readers wait for it as for a grant's version change. A write grant that comes in
+   * meanwhile moves the chunk on again; the copies moved here are then stale and go.
+   */
+  private repairInterrupted(id: number, version: number): boolean {
+    const { chunks, bumpVersion, log } = this.options;
+    if (!bumpVersion) return false;
+    const behind = chunks.interruptedCopies(id);
+    if (!behind) return false;
+    const newVersion = version + 1;
+    try {
+      bumpVersion(id, newVersion);
+    } catch (err) {
+      log.warn({ chunk: id, err: (err as Error).message }, 'interrupted chunk not repaired: its new version could not be logged');
+      return false;
+    }
+    log.warn({ chunk: id, version, copiesVersion: behind.version, newVersion, copies: behind.servers.map((cs) => cs.csid) }, 'chunk repaired from the copies an interrupted grant left behind');
+    this.repairing.add(id);
+    chunks.changes.begin(id);
+    const moves = behind.servers.map((cs) =>
+      chunks
+        .command(cs, 'chunkSetVersion', { chunkId: id, version: behind.version, newVersion })
+        .then(() => {
+          chunks.copies.set(id, cs.csid, newVersion);
+          chunks.syncLocations(id);
+          chunks.changes.progressed(id);
+        })
+        .catch((err: Error) => log.warn({ chunk: id, csid: cs.csid, err: err.message }, 'interrupted chunk: a copy not moved to the new version')),
+    );
+    void Promise.all(moves).finally(() => {
+      chunks.changes.end(id);
+      this.repairing.delete(id);
+    });
+    return true;
   }
 
   /** Withdraws and deletes the valid copies beyond the goal, on the fullest servers. */
