@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
  * default. Each daemon declares one schema (key, type, default, doc line); parsing,
  * validation, `--help` and docs/ are all produced from it.
  */
-export type ConfigType = 'string' | 'int' | 'bool' | 'port' | 'host' | 'path';
+export type ConfigType = 'string' | 'int' | 'number' | 'bool' | 'port' | 'host' | 'path';
 
 export interface KeySpec<T extends ConfigType = ConfigType> {
   type: T;
@@ -15,7 +15,7 @@ export interface KeySpec<T extends ConfigType = ConfigType> {
   max?: number;
 }
 
-type ValueOf<T extends ConfigType> = T extends 'int' | 'port' ? number : T extends 'bool' ? boolean : string;
+type ValueOf<T extends ConfigType> = T extends 'int' | 'number' | 'port' ? number : T extends 'bool' ? boolean : string;
 export type ConfigSchema = Record<string, KeySpec>;
 export type ConfigValues<S extends ConfigSchema> = { [K in keyof S]: ValueOf<S[K]['type']> };
 
@@ -95,6 +95,8 @@ function parseValue(spec: KeySpec, raw: string, where: string): string | number 
     case 'int':
     case 'port':
       return parseInteger(spec, raw, where);
+    case 'number':
+      return parseNumber(spec, raw, where);
     case 'bool':
       return parseBool(raw, where);
     case 'host':
@@ -114,6 +116,14 @@ function parseInteger(spec: KeySpec, raw: string, where: string): number {
   const min = spec.min ?? (spec.type === 'port' ? 0 : Number.MIN_SAFE_INTEGER);
   const max = spec.max ?? (spec.type === 'port' ? 65535 : Number.MAX_SAFE_INTEGER);
   if (n < min || n > max) throw new ConfigError(`${where}: ${n} is out of range (${min}..${max})`);
+  return n;
+}
+
+/** A decimal number (MooseFS's float keys, e.g. ACCEPTABLE_PERCENTAGE_DIFFERENCE = 1.0). */
+function parseNumber(spec: KeySpec, raw: string, where: string): number {
+  if (!/^-?(\d+\.?\d*|\.\d+)$/.test(raw)) throw new ConfigError(`${where}: '${raw}' is not a number`);
+  const n = Number(raw);
+  if (n < (spec.min ?? -Infinity) || n > (spec.max ?? Infinity)) throw new ConfigError(`${where}: ${n} is out of range (${spec.min ?? ''}..${spec.max ?? ''})`);
   return n;
 }
 

@@ -41,6 +41,7 @@ export const masterSchema = {
   CHUNKS_READ_REP_LIMIT: key('int', 10, 'replications in flight with one chunkserver as the source', { min: 1, max: 100 }),
   CHUNKS_GLOBAL_REP_LIMIT: key('int', 50, 'replications in flight in the whole cluster', { min: 1, max: 10_000 }),
   CHUNKS_SOFT_DEL_LIMIT: key('int', 10, 'chunk deletions in flight on one chunkserver', { min: 1, max: 1000 }),
+  ACCEPTABLE_PERCENTAGE_DIFFERENCE: key('number', 1, 'chunkservers whose disk usage (% used) differs by more than this many percentage points are rebalanced: the chunk loop moves chunks at goal from the fullest to the emptiest, within the replication limits, when no chunk is under goal', { min: 0.1, max: 10 }),
   REPLICATIONS_DELAY_INIT: key('int', 60, 'seconds after start-up before copies are replicated or deleted (chunkservers must report first)', { min: 0, max: 3600 }),
   CHUNKSERVER_TIMEOUT: key('int', 10, 'seconds without a heartbeat after which a chunkserver is taken for dead and its link closed', { min: 2, max: 600 }),
   AUTH_CODE: key('string', '', 'shared secret chunkservers and metaloggers must prove they know (challenge-response, never sent); empty = no authentication. Switching it on: docs/security.md'),

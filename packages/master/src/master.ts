@@ -286,6 +286,7 @@ export function buildMaster(config: MasterConfig, log: Logger, hooks: MasterHook
     chunksDeleted: (ids) => {
       if (gate.mayMutate()) namespace.namespace.chunksDeleted(ids);
     },
+    acceptablePercentageDifference: config.ACCEPTABLE_PERCENTAGE_DIFFERENCE,
     bumpVersion: (chunkId, version) => {
       if (!gate.mayMutate()) throw gate.refusal('cs');
       namespace.namespace.repairChunkVersion(chunkId, version);

@@ -31,7 +31,7 @@ function recordingLink(sent: Sent[], csid: () => number): Connection {
   } as unknown as Connection;
 }
 
-function setup(servers: number, global: number) {
+function setup(servers: number, global: number, acceptablePercentageDifference?: number) {
   let t = 1_700_000_000;
   const clock = () => ({ sec: t++, nsec: 0 });
   const ns = new Namespace(createEmptyMetadata(clock()), () => undefined, clock);
@@ -43,7 +43,7 @@ function setup(servers: number, global: number) {
     const c = chunks.register({ host: '127.0.0.1', port: i + 1, labels: [], totalSpace: 1e12, usedSpace: 0, chunkCount: 0 }, recordingLink(sent, () => c.csid));
     cs.push(c);
   }
-  const loop = new ChunkLoop({ chunks, periodMs: 3_600_000, delayInitMs: 0, serverTimeoutMs: 3_600_000, chunksDeleted: (ids) => ns.chunksDeleted(ids), bumpVersion: (id, v) => ns.repairChunkVersion(id, v), log });
+  const loop = new ChunkLoop({ chunks, periodMs: 3_600_000, delayInitMs: 0, serverTimeoutMs: 3_600_000, chunksDeleted: (ids) => ns.chunksDeleted(ids), bumpVersion: (id, v) => ns.repairChunkVersion(id, v), acceptablePercentageDifference, log });
   /** A one-chunk file of goal `goal` whose chunk has copies on servers `on` (indexes into cs). */
   const file = (name: string, goal: number, on: number[]): number => {
     const inode = ns.mknod({ cred: root, parent: 1, name, type: 'file', mode: 0o644, umask: 0, rdev: 0 }).attr.inode;
@@ -218,6 +218,51 @@ describe('chunk loop: chunks an interrupted grant left without a valid copy', ()
     expect(loop.stats.lost).toBe(1);
     expect(ns.md.chunks.version[id]).toBe(2);
     expect(sent.filter((s) => s.name === 'chunkSetVersion')).toEqual([]);
+  });
+});
+
+describe('chunk loop: rebalancing (ACCEPTABLE_PERCENTAGE_DIFFERENCE)', () => {
+  it('moves chunks at goal from the fullest server to the emptiest: a copy there, then the one on the fullest goes', async () => {
+    const { loop, sent, file, cs, chunks, reported } = setup(2, 3, 1);
+    const ids = [file('a', 1, [0]), file('b', 1, [0]), file('c', 1, [0]), file('d', 1, [0])];
+    reported();
+    const use = (c: Chunkserver, pct: number) => {
+      c.totalSpace = 1e12;
+      c.usedSpace = pct * 1e10;
+    };
+    use(cs[0]!, 1.5);
+    use(cs[1]!, 1);
+    // 0.5 points apart: within the acceptable difference, nothing moves.
+    loop.pass();
+    expect(sent).toEqual([]);
+    use(cs[0]!, 80);
+    use(cs[1]!, 10);
+    loop.pass();
+    // Three slots (CHUNKS_GLOBAL_REP_LIMIT 3): three chunks copied to the emptier server.
+    const reps = replications(sent);
+    expect(reps.map((r) => r.csid)).toEqual([cs[1]!.csid, cs[1]!.csid, cs[1]!.csid]);
+    expect(loop.stats.rebalanced).toBe(3);
+    for (const r of reps) r.answer();
+    await new Promise((r) => setImmediate(r));
+    sent.length = 0;
+    loop.pass();
+    // Now over goal: the copies on the fuller server go; the fourth chunk is copied.
+    const deletes = sent.filter((s) => s.name === 'chunkDelete');
+    expect(deletes.map((d) => d.csid)).toEqual([cs[0]!.csid, cs[0]!.csid, cs[0]!.csid]);
+    expect(deletes.map((d) => d.body.chunkId).sort()).toEqual(reps.map((r) => r.body.chunkId).sort());
+    expect(replications(sent).map((r) => r.body.chunkId)).toEqual(ids.filter((id) => !reps.some((r) => r.body.chunkId === id)));
+    for (const id of reps.map((r) => r.body.chunkId)) expect(chunks.validServers(id).map((c) => c.csid)).toEqual([cs[1]!.csid]);
+  });
+
+  it('waits while any chunk is under goal', () => {
+    const { loop, sent, file, cs, reported } = setup(3, 10, 1);
+    file('a', 1, [0]);
+    const under = file('u', 2, [2]);
+    reported();
+    cs[0]!.usedSpace = 0.8 * cs[0]!.totalSpace;
+    loop.pass();
+    expect(replications(sent).map((r) => r.body.chunkId)).toEqual([under]);
+    expect(loop.stats.rebalanced).toBe(0);
   });
 });
 

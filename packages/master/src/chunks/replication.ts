@@ -6,6 +6,7 @@ import type { ChunkManager } from './chunk-manager.js';
 import { type Chunkserver, freeSpace, isOnline } from './chunkserver-registry.js';
 import { RemovalProgress } from './disk-removal.js';
 import { placeCopies } from './placement.js';
+import { pickMoves, usagePercent } from './rebalance.js';
 
 export interface ChunkLoopOptions {
   chunks: ChunkManager;
@@ -31,6 +32,8 @@ export interface ChunkLoopOptions {
    * interrupted grant left without a valid copy; absent, they wait for a writer.
    */
   bumpVersion?: (chunkId: number, version: number) => void;
+  /** ACCEPTABLE_PERCENTAGE_DIFFERENCE: rebalancing (rebalance.ts); absent, none. */
+  acceptablePercentageDifference?: number;
   log: Logger;
 }
 
@@ -62,6 +65,8 @@ export interface ChunkLoopStats {
   /** Chunks under goal at the last pass, endangered ones included. */
   underGoal: number;
   overGoal: number;
+  /** Copies started to even out disk usage (ACCEPTABLE_PERCENTAGE_DIFFERENCE). */
+  rebalanced: number;
 }
 
 /**
@@ -79,7 +84,7 @@ export interface ChunkLoopStats {
  */
 export class ChunkLoop implements Service {
   readonly name = 'chunk-loop';
-  readonly stats: ChunkLoopStats = { passes: 0, replicated: 0, replicationFailures: 0, deleted: 0, lost: 0, endangered: 0, underGoal: 0, overGoal: 0 };
+  readonly stats: ChunkLoopStats = { passes: 0, replicated: 0, replicationFailures: 0, deleted: 0, lost: 0, endangered: 0, underGoal: 0, overGoal: 0, rebalanced: 0 };
   private timer: NodeJS.Timeout | undefined;
   private startedAt = 0;
   private readonly replicating = new Set<number>();
@@ -165,6 +170,8 @@ export class ChunkLoop implements Service {
     for (const s of plan.endangered) this.replicate(s);
     for (const s of plan.under) this.replicate(s);
     for (const s of plan.over) this.trimOverGoal(s);
+    // Rebalancing last, and only when no chunk needs a copy: it uses what slots are left.
+    if (this.options.acceptablePercentageDifference !== undefined && plan.endangered.length + plan.under.length === 0) this.rebalance(md, goals, this.options.acceptablePercentageDifference);
     this.stats.lost = lost;
     this.stats.endangered = plan.endangered.length;
     this.stats.underGoal = plan.endangered.length + plan.under.length;
@@ -287,10 +294,11 @@ export class ChunkLoop implements Service {
     return true;
   }
 
-  /** Withdraws and deletes the valid copies beyond the goal, on the fullest servers. */
+  /** Withdraws and deletes the valid copies beyond the goal, on the most used servers. */
   private trimOverGoal({ id, version, goal, kept }: Survey): void {
     const { chunks } = this.options;
-    const extra = [...kept].sort((a, b) => freeSpace(a) - freeSpace(b) || b.csid - a.csid).slice(0, kept.length - goal);
+    // From the most used servers (a rebalancing move's source, when it was one).
+    const extra = [...kept].sort((a, b) => usagePercent(b) - usagePercent(a) || freeSpace(a) - freeSpace(b) || b.csid - a.csid).slice(0, kept.length - goal);
     for (const cs of extra) {
       chunks.copies.remove(id, cs.csid);
       chunks.syncLocations(id);
@@ -299,7 +307,7 @@ export class ChunkLoop implements Service {
   }
 
   private replicate({ id, version, valid, holders }: Survey): void {
-    const { chunks, log } = this.options;
+    const { chunks } = this.options;
     if (chunks.limits.replicationsInFlight >= chunks.limits.config.global) return;
     const sources = valid.filter((cs) => chunks.limits.canReadFrom(cs)).sort((a, b) => a.load.repReads - b.load.repReads);
     if (sources.length === 0) return;
@@ -307,7 +315,24 @@ export class ChunkLoop implements Service {
     // One destination per pass and chunk: the chunkserver's index refuses a second copy
     // of one id, and the next pass sees this one's outcome.
     const [dst] = placeCopies(candidates, 1, holders);
-    if (!dst) return;
+    if (dst) this.copy(id, version, sources, dst);
+  }
+
+  /** Moves chunks from the fullest server to the emptiest while they differ by more than `acceptable` points. */
+  private rebalance(md: Metadata, goals: ReadonlyMap<number, number>, acceptable: number): void {
+    const { chunks } = this.options;
+    const busy = (id: number) => chunks.leases.isLeased(id) || this.replicating.has(id) || this.repairing.has(id) || chunks.unborn.has(id);
+    const room = chunks.limits.config.global - chunks.limits.replicationsInFlight;
+    for (const move of pickMoves(chunks, goals, acceptable, room, busy)) {
+      if (!chunks.limits.canReplicateInto(move.to) || !chunks.limits.canReadFrom(move.from) || !md.chunks.has(move.id)) break;
+      this.stats.rebalanced++;
+      this.copy(move.id, move.version, [move.from], move.to);
+    }
+  }
+
+  /** Has `dst` make a copy of the chunk from `sources` (the first one takes the read slot). */
+  private copy(id: number, version: number, sources: Chunkserver[], dst: Chunkserver): void {
+    const { chunks, log } = this.options;
     const done = chunks.limits.startReplication(dst, sources[0]!);
     this.replicating.add(id);
     chunks.replicating.set(id, dst.csid);
