@@ -33,6 +33,15 @@ describe('config files', () => {
     expect(() => loadConfig(schema, file('just words'))).toThrow(/:1: expected 'KEY = VALUE'/);
   });
 
+  it('reads decimal numbers (MooseFS float keys) within their range', () => {
+    const numbers = { ACCEPTABLE_PERCENTAGE_DIFFERENCE: key('number', 1, 'points', { min: 0.1, max: 10 }) };
+    expect(loadConfig(numbers, file('ACCEPTABLE_PERCENTAGE_DIFFERENCE = 2.5\n')).values.ACCEPTABLE_PERCENTAGE_DIFFERENCE).toBe(2.5);
+    expect(loadConfig(numbers, file('ACCEPTABLE_PERCENTAGE_DIFFERENCE = .5\n')).values.ACCEPTABLE_PERCENTAGE_DIFFERENCE).toBe(0.5);
+    expect(() => loadConfig(numbers, file('ACCEPTABLE_PERCENTAGE_DIFFERENCE = 1e3\n'))).toThrow("'1e3' is not a number");
+    expect(() => loadConfig(numbers, file('ACCEPTABLE_PERCENTAGE_DIFFERENCE = 0.05\n'))).toThrow('0.05 is out of range (0.1..10)');
+    expect(() => loadConfig(numbers, file('ACCEPTABLE_PERCENTAGE_DIFFERENCE = \n'))).toThrow(ConfigError);
+  });
+
   it('warns about unknown keys with their line, and keeps going', () => {
     const { warnings } = loadConfig(schema, file('WORKING_USER = mfs\nMATOCL_LISTEN_PORT = 1\n'));
     expect(warnings).toEqual([expect.stringMatching(/:1: unknown key WORKING_USER/)]);

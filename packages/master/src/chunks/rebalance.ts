@@ -1,3 +1,4 @@
+import { CHUNK_SIZE } from '@tsmfs/protocol';
 import type { ChunkManager } from './chunk-manager.js';
 import { type Chunkserver, isOnline } from './chunkserver-registry.js';
 import { MIN_FREE_FOR_PLACEMENT } from './placement.js';
@@ -31,11 +32,17 @@ export function pickMoves(chunks: ChunkManager, goals: ReadonlyMap<number, numbe
   servers.sort((a, b) => usagePercent(b) - usagePercent(a) || a.csid - b.csid);
   const from = servers[0]!;
   const to = servers.at(-1)!;
-  if (usagePercent(from) - usagePercent(to) <= acceptable || to.totalSpace - to.usedSpace < MIN_FREE_FOR_PLACEMENT) return [];
+  let gap = usagePercent(from) - usagePercent(to);
+  if (gap <= acceptable || to.totalSpace - to.usedSpace < MIN_FREE_FOR_PLACEMENT) return [];
+  // What one move shifts, in points, with the source's average copy as its size: a move
+  // is made only while it narrows the gap (small disks would otherwise trade one chunk
+  // back and forth when the gap is under one chunk's worth).
+  const size = Math.min(CHUNK_SIZE, from.usedSpace / Math.max(1, chunks.copies.countOn(from.csid)));
+  const step = (100 * size) / from.totalSpace + (100 * size) / to.totalSpace;
   const md = chunks.md;
   const moves: Move[] = [];
   for (const id of chunks.copies.idsOn(from.csid)) {
-    if (moves.length >= max) break;
+    if (moves.length >= max || gap <= acceptable || step >= 2 * gap) break;
     if (!md.chunks.has(id) || busy(id)) continue;
     const version = md.chunks.version[id]!;
     const mine = chunks.copies.get(id, from.csid)!;
@@ -46,7 +53,9 @@ export function pickMoves(chunks: ChunkManager, goals: ReadonlyMap<number, numbe
       const cs = chunks.registry.get(csid);
       if (cs && isOnline(cs) && copy.version === version && !copy.damaged && copy.markedDisk === undefined) kept++;
     }
-    if (kept === (goals.get(id) ?? 1)) moves.push({ id, version, from, to });
+    if (kept !== (goals.get(id) ?? 1)) continue;
+    moves.push({ id, version, from, to });
+    gap -= step;
   }
   return moves;
 }

@@ -254,6 +254,21 @@ describe('chunk loop: rebalancing (ACCEPTABLE_PERCENTAGE_DIFFERENCE)', () => {
     for (const id of reps.map((r) => r.body.chunkId)) expect(chunks.validServers(id).map((c) => c.csid)).toEqual([cs[1]!.csid]);
   });
 
+  it('not when one move would only swap which server is fuller (small disks)', () => {
+    const { loop, sent, file, cs, reported } = setup(2, 10, 1);
+    file('a', 1, [0]);
+    reported();
+    for (const c of cs) c.totalSpace = 2 ** 30;
+    // One 64 MiB chunk is 6.25 points of each 1 GiB disk: 10% against 5% would become 3.75% against 11.25%.
+    cs[0]!.usedSpace = 0.1 * 2 ** 30;
+    cs[1]!.usedSpace = 0.05 * 2 ** 30;
+    loop.pass();
+    expect(sent).toEqual([]);
+    cs[0]!.usedSpace = 0.3 * 2 ** 30;
+    loop.pass();
+    expect(replications(sent)).toHaveLength(1);
+  });
+
   it('waits while any chunk is under goal', () => {
     const { loop, sent, file, cs, reported } = setup(3, 10, 1);
     file('a', 1, [0]);
