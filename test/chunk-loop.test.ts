@@ -4,25 +4,26 @@
  * what happens to freed chunks, disks marked for removal.
  */
 import { execFile } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { type MasterSession, O_RDWR } from '@tsmfs/client';
 import { decodeDump } from '@tsmfs/master';
 import { DUMP_FILE } from '@tsmfs/metastore';
 import { describe, expect, it } from 'vitest';
-import { Cluster, REPO_ROOT } from './fixture/cluster.js';
+import { Cluster, REPO_ROOT, makeTempDir } from './fixture/cluster.js';
 import { until } from './fixture/poll.js';
 
 /** Fast chunk loop: replication and deletion start at once and run every second. */
 const FAST_LOOP = { REPLICATIONS_DELAY_INIT: 0, CHUNKS_LOOP_MIN_TIME: 1, CHUNKSERVER_TIMEOUT: 5 };
 
 /** A one-chunk file of `goal` in directory `parent`; returns its inode and chunk id. */
-async function oneChunkFile(s: MasterSession, parent: number, name: string, goal: number): Promise<{ inode: number; chunkId: number }> {
+async function oneChunkFile(s: MasterSession, parent: number, name: string, goal: number, size = 64 * 1024): Promise<{ inode: number; chunkId: number }> {
   const attr = await s.create(parent, name, 0o644);
   await s.setgoal(attr.inode, goal);
   const f = await s.openFile(attr.inode, O_RDWR);
-  await f.write(0, Buffer.alloc(64 * 1024, name));
+  await f.write(0, Buffer.alloc(size, name));
   await f.close();
   const info = await s.fileinfo(attr.inode);
   return { inode: attr.inode, chunkId: info.chunks[0]!.chunkId };
@@ -35,10 +36,10 @@ async function disksTable(c: Cluster): Promise<string> {
   return (await promisify(execFile)(process.execPath, [TSMFS_CLI, '-H', '127.0.0.1', '-P', String(c.master.ports.http), '-SHD'])).stdout;
 }
 
-async function readBack(s: MasterSession, inode: number, name: string): Promise<boolean> {
+async function readBack(s: MasterSession, inode: number, name: string, size = 64 * 1024): Promise<boolean> {
   const f = await s.openFile(inode, O_RDWR);
   try {
-    return (await f.read(0, 64 * 1024)).equals(Buffer.alloc(64 * 1024, name));
+    return (await f.read(0, size)).equals(Buffer.alloc(size, name));
   } finally {
     await f.close();
   }
@@ -126,5 +127,35 @@ describe('chunk loop', () => {
     await until('the master dropped the killed server', async () => ((await s.fileinfo(files[0]!.inode)).chunks[0]!.copies.length === 1 ? true : undefined));
     for (const f of files) expect(await readBack(s, f.inode, f.name)).toBe(true);
     await c.stop();
+  });
+
+  it('rebalances two chunkservers whose disks differ by more than ACCEPTABLE_PERCENTAGE_DIFFERENCE', { timeout: 60_000 }, async (ctx) => {
+    if (process.getuid?.() !== 0) return ctx.skip();
+    // Disks of their own (tmpfs), so that their usage differs; on one file system it never does.
+    const dir = makeTempDir('tsmfs-tmpfs-');
+    const disks = ['a', 'b'].map((n) => join(dir, n));
+    for (const d of disks) {
+      mkdirSync(d);
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=160m', 'tsmfs-test', d]);
+    }
+    try {
+      const c = await Cluster.create({ master: { config: FAST_LOOP } });
+      const config = { HDD_LEAVE_SPACE_DEFAULT: '1MiB' };
+      const [full] = await c.addChunkservers(1, { disks: [disks[0]!], config });
+      const s = await c.session();
+      const MiB = 1024 * 1024;
+      const files = [];
+      for (let i = 0; i < 8; i++) files.push({ name: `f${i}`, ...(await oneChunkFile(s, s.root, `f${i}`, 1, 2 * MiB)) });
+      const [empty] = await c.addChunkservers(1, { disks: [disks[1]!], config });
+      // 8 chunks of ~2 MiB (1.3 points of a 160 MiB disk each; the disks must keep room for a whole chunk): they end split 4 and 4.
+      await until('the chunks split between the servers', () => (full!.chunkFiles().length === 4 && empty!.chunkFiles().length === 4 ? true : undefined));
+      for (const f of files) {
+        expect(await validCopies(s, f.inode)).toBe(1);
+        expect(await readBack(s, f.inode, f.name, 2 * MiB)).toBe(true);
+      }
+      await c.stop();
+    } finally {
+      for (const d of disks) execFileSync('umount', ['-l', d]);
+    }
   });
 });
