@@ -100,7 +100,7 @@ describe('chunk loop', () => {
     const c = await Cluster.create({ master: { config: FAST_LOOP } });
     const [leaving] = await c.addChunkservers(1);
     const s = await c.session();
-    const files = [];
+    const files: { name: string; inode: number; chunkId: number }[] = [];
     for (let i = 0; i < 6; i++) files.push({ name: `f${i}`, ...(await oneChunkFile(s, s.root, `f${i}`, 1)) });
     expect(leaving!.chunkFiles()).toHaveLength(6);
     const [staying] = await c.addChunkservers(1);
@@ -144,7 +144,7 @@ describe('chunk loop', () => {
       const [full] = await c.addChunkservers(1, { disks: [disks[0]!], config });
       const s = await c.session();
       const MiB = 1024 * 1024;
-      const files = [];
+      const files: { name: string; inode: number; chunkId: number }[] = [];
       for (let i = 0; i < 8; i++) files.push({ name: `f${i}`, ...(await oneChunkFile(s, s.root, `f${i}`, 1, 2 * MiB)) });
       const [empty] = await c.addChunkservers(1, { disks: [disks[1]!], config });
       // 8 chunks of ~2 MiB (1.3 points of a 160 MiB disk each; the disks must keep room for a whole chunk): they end split 4 and 4.
