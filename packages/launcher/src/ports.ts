@@ -1,17 +1,54 @@
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 
-/** `n` distinct loopback ports that were free a moment ago (bound to 0 together, then released). */
+/** Lowest port handed out: above the well-known and registered services a machine runs. */
+const LOW = 10_000;
+/** Attempts per port asked for before giving up (each a bind on loopback). */
+const TRIES_PER_PORT = 200;
+
+/**
+ * The first port of the kernel's ephemeral range. Ports are handed out below it: every
+ * outgoing connection takes its local port from that range, so a port found free there
+ * (the old way: bind port 0, close) could be taken by any test's connect before our
+ * daemon bound it — "address already in use" at start-up, seen in CI under load.
+ */
+function ephemeralStart(): number {
+  try {
+    const first = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    if (Number.isInteger(first) && first > LOW + 1000) return first;
+  } catch {
+    // Not Linux, or no /proc: the kernel's default.
+  }
+  return 32_768;
+}
+
+const HIGH = ephemeralStart();
+/** Ports this process handed out already: never twice (a daemon stopped a moment ago may linger in TIME_WAIT). */
+const handedOut = new Set<number>();
+
+function canBind(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+  });
+}
+
+/**
+ * `n` distinct loopback ports that were free a moment ago, drawn at random between 10000
+ * and the ephemeral range (other processes' draws rarely meet, and no connect takes them).
+ */
 export async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from({ length: n }, async () => {
-      const srv = createServer();
-      await new Promise<void>((r, j) => srv.once('error', j).listen(0, '127.0.0.1', r));
-      return srv;
-    }),
-  );
-  const ports = servers.map((s) => (s.address() as { port: number }).port);
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-  return ports;
+  const out: number[] = [];
+  for (let tries = 0; out.length < n; tries++) {
+    if (tries >= n * TRIES_PER_PORT) throw new Error(`no ${n} free ports between ${LOW} and ${HIGH}`);
+    const port = LOW + Math.floor(Math.random() * (HIGH - LOW));
+    if (handedOut.has(port) || out.includes(port) || !(await canBind(port))) continue;
+    out.push(port);
+  }
+  if (handedOut.size > 10_000) handedOut.clear();
+  for (const p of out) handedOut.add(p);
+  return out;
 }
 
 export async function freePort(): Promise<number> {
