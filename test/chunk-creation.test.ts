@@ -6,12 +6,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import { basename } from 'node:path';
-import { type MasterSession, O_RDWR } from '@tsmfs/client';
 import { type ChunkGrant, Status, TsmfsError } from '@tsmfs/protocol';
 import { dial } from '@tsmfs/rpc';
 import { describe, expect, it } from 'vitest';
 import { type Chunkserver, Cluster } from './fixture/cluster.js';
 import { until } from './fixture/poll.js';
+import { readFrom0, writeAt } from './fixture/session-files.js';
 
 /** Fast chunk loop, nothing held back after a start: goal repairs happen within the test. */
 const LOOP = { CHUNKS_LOOP_MIN_TIME: 1, REPLICATIONS_DELAY_INIT: 0 };
@@ -26,21 +26,6 @@ function onDisk(cs: Chunkserver): Map<number, number[]> {
     out.set(id, [...(out.get(id) ?? []), parseInt(m[2]!, 16)]);
   }
   return out;
-}
-
-async function writeFile(s: MasterSession, inode: number, data: Buffer): Promise<void> {
-  const f = await s.openFile(inode, O_RDWR);
-  await f.write(0, data);
-  await f.close();
-}
-
-async function readFile(s: MasterSession, inode: number, length: number): Promise<Buffer> {
-  const f = await s.openFile(inode, O_RDWR);
-  try {
-    return await f.read(0, length);
-  } finally {
-    await f.close();
-  }
 }
 
 /** Opens a write on a chunkserver's data port with `grant`'s token for that copy; the init's error, if any. */
@@ -79,14 +64,14 @@ describe('chunk creation by the first write', () => {
     for (const cs of servers) expect(onDisk(cs).has(grant.chunkId)).toBe(false);
 
     const data = randomBytes(4096);
-    await writeFile(s, attr.inode, data);
+    await writeAt(s, attr.inode, 0, data);
     const info = await s.fileinfo(attr.inode);
     expect(info.chunks).toHaveLength(1);
     const chunk = info.chunks[0]!;
     expect(chunk.copies.map((x) => x.state)).toEqual(['valid', 'valid']);
     const holders = servers.filter((cs) => onDisk(cs).get(chunk.chunkId)?.includes(chunk.version));
     expect(holders.map((cs) => cs.port).sort()).toEqual(chunk.copies.map((x) => x.port).sort());
-    expect((await readFile(s, attr.inode, 8192)).equals(data)).toBe(true);
+    expect((await readFrom0(s, attr.inode, 8192)).equals(data)).toBe(true);
 
     // The chunk exists now: a new grant is a write grant (version bump), and its token
     // cannot create; the first grant's create token, used late, creates nothing either.
@@ -96,7 +81,7 @@ describe('chunk creation by the first write', () => {
     await s.call('writeChunkEnd', { inode: attr.inode, index: 0, chunkId: again.chunkId, length: 0, ok: false });
     const late = grant.locations.findIndex((l) => chunk.copies.some((x) => x.csid === l.csid));
     expect((await initOn(grant, late, true))?.status).toBe(Status.EEXIST);
-    expect((await readFile(s, attr.inode, 8192)).equals(data)).toBe(true);
+    expect((await readFrom0(s, attr.inode, 8192)).equals(data)).toBe(true);
     await c.stop();
   });
 
@@ -109,7 +94,7 @@ describe('chunk creation by the first write', () => {
     const FILES = 90;
     for (let i = 0; i < FILES; i++) {
       const attr = await s.create(s.root, `f${i}`, 0o644);
-      await writeFile(s, attr.inode, Buffer.from(`file ${i}\n`));
+      await writeAt(s, attr.inode, 0, Buffer.from(`file ${i}\n`));
     }
     const copies = servers.map((cs) => onDisk(cs).size);
     expect(copies.reduce((a, b) => a + b, 0)).toBe(2 * FILES);
@@ -128,7 +113,7 @@ describe('chunk creation by the first write', () => {
     const add = async (name: string) => {
       const a = await s.create(dir.inode, name, 0o644);
       const data = randomBytes(4096);
-      await writeFile(s, a.inode, data);
+      await writeAt(s, a.inode, 0, data);
       files.set(a.inode, data);
     };
     const atGoal = async (): Promise<true | undefined> => {
@@ -166,12 +151,12 @@ describe('chunk creation by the first write', () => {
     // The never-written grants are written now (created afresh), and the dead server returns.
     for (const inode of unwritten) {
       const data = randomBytes(4096);
-      await writeFile(s, inode, data);
+      await writeAt(s, inode, 0, data);
       files.set(inode, data);
     }
     await victim.start();
     await until('every file at goal 2 with the third server back', atGoal, 60_000);
-    for (const [inode, data] of files) expect((await readFile(s, inode, 8192)).equals(data)).toBe(true);
+    for (const [inode, data] of files) expect((await readFrom0(s, inode, 8192)).equals(data)).toBe(true);
 
     // In the end the disks hold exactly the files' chunks, two copies each, at their version:
     // nothing created for a grant that was never written, nothing left by the dead server.

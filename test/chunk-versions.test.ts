@@ -9,10 +9,11 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import { type MasterSession, O_RDWR } from '@tsmfs/client';
+import { O_RDWR } from '@tsmfs/client';
 import { describe, expect, it } from 'vitest';
 import { type Chunkserver, Cluster } from './fixture/cluster.js';
 import { until } from './fixture/poll.js';
+import { readFrom0, writeAt } from './fixture/session-files.js';
 
 /** The chunk file of `chunkId` on this chunkserver's disks: its version and its data bytes. */
 function copyOn(cs: Chunkserver, chunkId: number): { version: number; data: Buffer } | undefined {
@@ -21,21 +22,6 @@ function copyOn(cs: Chunkserver, chunkId: number): { version: number; data: Buff
     if (m && parseInt(m[1]!, 16) === chunkId) return { version: parseInt(m[2]!, 16), data: readFileSync(f).subarray(8192) };
   }
   return undefined;
-}
-
-async function writeAt(s: MasterSession, inode: number, offset: number, data: Buffer): Promise<void> {
-  const f = await s.openFile(inode, O_RDWR);
-  await f.write(offset, data);
-  await f.close();
-}
-
-async function readAll(s: MasterSession, inode: number, length: number): Promise<Buffer> {
-  const f = await s.openFile(inode, O_RDWR);
-  try {
-    return await f.read(0, length);
-  } finally {
-    await f.close();
-  }
 }
 
 describe('chunk versions kept across complete writes', () => {
@@ -71,7 +57,7 @@ describe('chunk versions kept across complete writes', () => {
       expect(copy.version).toBe(first.version);
       expect(copy.data.equals(expected.subarray(0, 8192))).toBe(true);
     }
-    expect((await readAll(s, inode, 3 * 4096)).equals(expected.subarray(0, 8192))).toBe(true);
+    expect((await readFrom0(s, inode, 3 * 4096)).equals(expected.subarray(0, 8192))).toBe(true);
 
     // The grant after a complete write keeps the version; one after a failed end does not.
     const grant = (ok: boolean, version?: number) => async () => {
@@ -118,7 +104,7 @@ describe('chunk versions kept across complete writes', () => {
     }, 30_000);
     expect((await chunk()).copies.find((x) => x.port === victim!.port && x.state === 'valid')).toBeUndefined();
     const s2 = await c.session();
-    expect((await readAll(s2, inode, 3 * 4096)).equals(expected)).toBe(true);
+    expect((await readFrom0(s2, inode, 3 * 4096)).equals(expected)).toBe(true);
     await c.stop();
   });
 });
