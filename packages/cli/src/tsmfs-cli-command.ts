@@ -51,7 +51,7 @@ export async function runTsmfsCli(argv: readonly string[], env: CliEnv = {}): Pr
     sections.push(s);
   }
   try {
-    const docs = await fetchSections(await adminClient(o.host, port), sections);
+    const docs = await fetchFrom(o.host, port, sections);
     if (o.json) out(`${JSON.stringify(docs, null, 2)}\n`);
     else out(sections.map((s) => `${s.title}:\n${s.text(docs[s.code], !!o.numbers)}\n`).join('\n'));
     return EXIT.ok;
@@ -62,18 +62,18 @@ export async function runTsmfsCli(argv: readonly string[], env: CliEnv = {}): Pr
 }
 
 /**
- * The client for the JSON API at `host:port`, or, when that port answers no HTTP but is
- * a master's client port, for the HTTP port its handshake names.
+ * The sections from the JSON API at `host:port`, or, when that port answers no HTTP but
+ * is a master's client port, from the HTTP port its handshake names (tried only then:
+ * the usual case costs no extra request).
  */
-async function adminClient(host: string, port: number): Promise<AdminClient> {
+async function fetchFrom(host: string, port: number, sections: readonly Section[]): Promise<Record<string, unknown>> {
   const direct = new AdminClient(host, port);
   try {
-    await direct.get('/api/status');
-    return direct;
+    return await fetchSections(direct, sections);
   } catch (err) {
     if (!(err instanceof MasterUnavailableError)) throw err;
     const monitor = await monitorAddress(host, port);
     if (!monitor) throw err;
-    return direct.at(monitor.host, monitor.port);
+    return fetchSections(direct.at(monitor.host, monitor.port), sections);
   }
 }
