@@ -107,14 +107,9 @@ export class FileIo {
 
   /** `sink`'s handle closed (after its flush): the last one drops the inode's buffer once it is empty. */
   release(w: FileWriter, sink: WriteErrorSink): void {
-    if (!w.detach(sink) || this.writers.get(w.inode) !== w) return;
-    if (w.pending) {
-      // Another handle's bytes arrived after this handle's flush: they still go out, as
-      // after close(2) of one of two descriptors.
-      w.flush().finally(() => this.releaseIdle(w));
-      return;
-    }
-    this.releaseIdle(w);
+    if (!w.detach(sink)) return;
+    // Bytes of a write that raced the close still go out first (flush never rejects).
+    void w.flush().then(() => this.releaseIdle(w));
   }
 
   private releaseIdle(w: FileWriter): void {
