@@ -124,6 +124,44 @@ describe('hdd manager', () => {
     expect(m.idleOpenFiles).toBe(0);
   });
 
+  it('a chunk being created or duplicated is one file with an acquire made meanwhile, and a write through it survives', async () => {
+    // The background test (testRound) acquires the newest chunk when it starts a pass: a
+    // second ChunkFile opened on a file being made cut the write that followed (CI, 2026-12-01).
+    const d = await disk('making');
+    let m = await manager([spec(d)]);
+    const placed = async (id: number): Promise<void> => {
+      for (let i = 0; i < 10_000 && !m.chunkList().some((c) => c.chunkId === id); i++) await new Promise(setImmediate);
+    };
+    const creating = m.create(30, 1);
+    await placed(30);
+    const early = m.acquire(30, 1);
+    await creating;
+    const writer = await m.acquire(30, 1);
+    const tester = await early;
+    expect(tester.file).toBe(writer.file);
+    await writer.write(0, Buffer.alloc(1825, 7));
+    await writer.flush();
+    await Promise.all([writer.release(), tester.release()]);
+    const duplicating = m.duplicate(30, 1, 31, 1);
+    await placed(31);
+    const copyEarly = m.acquire(31, 1);
+    await duplicating;
+    const copy = await m.acquire(31, 1);
+    expect((await copyEarly).file).toBe(copy.file);
+    await copy.write(1825, Buffer.alloc(10, 8));
+    await copy.flush();
+    await Promise.all([copy.release(), (await copyEarly).release()]);
+    await m.stop();
+    managers.splice(managers.indexOf(m), 1);
+    m = await manager([spec(d)]);
+    for (const [id, bytes] of [[30, Buffer.alloc(1825, 7)], [31, Buffer.concat([Buffer.alloc(1825, 7), Buffer.alloc(10, 8)])]] as const) {
+      const h = await m.acquire(id, 1);
+      expect(h.length).toBe(bytes.length);
+      expect((await h.read(0, bytes.length)).equals(bytes)).toBe(true);
+      await h.release();
+    }
+  });
+
   it('versions, truncates, duplicates and deletes chunks', async () => {
     const m = await manager([spec(await disk('ops'))]);
     await m.create(10, 1);

@@ -218,16 +218,21 @@ export class HddManager extends EventEmitter<HddEvents> implements Service {
       if (this.index.has(chunkId)) throw fail('EEXIST', `chunk ${chunkId} already exists here`);
       // Claimed before the file exists, so that a concurrent create of the same id fails.
       this.place(chunkId, version, disk);
+      const file = this.guard(disk, { chunkId, version }, () => ChunkFile.create(this.pathOf(disk, chunkId, version), chunkId, version));
+      // Open to acquire() from now on, not once created: see `opening`.
+      const record = this.opening(chunkId, disk, file);
       try {
-        const file = await this.guard(disk, { chunkId, version }, () => ChunkFile.create(this.pathOf(disk, chunkId, version), chunkId, version));
-        // Kept open: a new chunk is written next (the master creates it for a write).
-        this.release(this.track({ chunkId, disk, file: Promise.resolve(file), refs: 1, idleSince: 0 }));
-        return;
+        await file;
       } catch (err) {
+        record.refs--;
         this.unplace(chunkId, disk);
         // guard() marked the disk full: another may still have room.
         if (!(err instanceof TsmfsError && err.status === Status.ENOSPC)) throw err;
+        continue;
       }
+      // Kept open: a new chunk is written next (the master creates it for a write).
+      await this.release(record);
+      return;
     }
   }
 
@@ -288,14 +293,21 @@ export class HddManager extends EventEmitter<HddEvents> implements Service {
       const disk = this.hasRoom(h.disk) ? h.disk : await this.chooseDisk();
       if (this.index.has(newChunkId)) throw fail('EEXIST', `chunk ${newChunkId} already exists here`);
       this.place(newChunkId, newVersion, disk);
+      const path = this.pathOf(disk, newChunkId, newVersion);
+      const copy = this.guard(disk, { chunkId: newChunkId, version: newVersion }, async () => {
+        await h.file.duplicate(path, newChunkId, newVersion);
+        return ChunkFile.open(path, newChunkId, newVersion);
+      });
+      const record = this.opening(newChunkId, disk, copy);
       try {
-        await this.guard(disk, { chunkId: newChunkId, version: newVersion }, () =>
-          h.file.duplicate(this.pathOf(disk, newChunkId, newVersion), newChunkId, newVersion),
-        );
+        await copy;
       } catch (err) {
+        record.refs--;
         this.unplace(newChunkId, disk);
         throw err;
       }
+      // Kept open: the copy-on-write chunk is written next.
+      await this.release(record);
     });
   }
 
@@ -348,6 +360,18 @@ export class HddManager extends EventEmitter<HddEvents> implements Service {
   /** Open chunk files nobody holds (for the tests). */
   get idleOpenFiles(): number {
     return this.idle.size;
+  }
+
+  /**
+   * Registers, held once, the file of a chunk that is being made (created, duplicated) the
+   * moment the chunk is placed: an acquire() of it meanwhile — the background test picks
+   * the newest chunk when it starts a pass — must share that file, not open a second
+   * ChunkFile on it. A second one would read the header before the first one's write
+   * ended and, finding bytes past the length it records, cut the file to it: the write
+   * is lost and, once its header is written, the copy is damaged.
+   */
+  private opening(chunkId: number, disk: Disk, file: Promise<ChunkFile>): OpenRecord {
+    return this.track({ chunkId, disk, file, refs: 1, idleSince: 0 });
   }
 
   /** Registers a file being opened; one whose open fails is dropped again. */
