@@ -96,7 +96,7 @@ describe('chunk loop', () => {
     await c.stop();
   });
 
-  it('empties a disk marked for removal (`*` in the hdd file): copies elsewhere first, progress in -SHD, marked copies still read', { timeout: 60_000 }, async () => {
+  it('empties a disk marked for removal (`*` in the hdd file, reloaded by SIGHUP): copies elsewhere first, progress in -SHD, marked copies still read', { timeout: 60_000 }, async () => {
     const c = await Cluster.create({ master: { config: FAST_LOOP } });
     const [leaving] = await c.addChunkservers(1);
     const s = await c.session();
@@ -104,10 +104,10 @@ describe('chunk loop', () => {
     for (let i = 0; i < 6; i++) files.push({ name: `f${i}`, ...(await oneChunkFile(s, s.root, `f${i}`, 1)) });
     expect(leaving!.chunkFiles()).toHaveLength(6);
     const [staying] = await c.addChunkservers(1);
-    // The administrator marks the only disk of the first server and restarts it.
-    await leaving!.stop();
+    // The administrator marks the only disk of the first server and reloads it, as with
+    // `mfschunkserver reload` (a restart is the master-link unit test's case).
     writeFileSync(leaving!.hddFile, `*${leaving!.disks[0]}\n`);
-    await leaving!.start();
+    leaving!.child.kill('SIGHUP');
     // Right away every file reads (from the marked copies if nothing else yet).
     for (const f of files) expect(await readBack(s, f.inode, f.name)).toBe(true);
     const ready = await until('the marked disk reported ready', async () => {
@@ -126,6 +126,13 @@ describe('chunk loop', () => {
     await staying!.kill('SIGKILL');
     await until('the master dropped the killed server', async () => ((await s.fileinfo(files[0]!.inode)).chunks[0]!.copies.length === 1 ? true : undefined));
     for (const f of files) expect(await readBack(s, f.inode, f.name)).toBe(true);
+    // Unmarked by another reload, the disk is in service again (and takes new chunks).
+    writeFileSync(leaving!.hddFile, `${leaving!.disks[0]}\n`);
+    leaving!.child.kill('SIGHUP');
+    await until('the disk back in service', async () => ((await disksTable(c)).includes('marked for removal') ? undefined : true));
+    const fresh = await oneChunkFile(s, s.root, 'after', 1);
+    expect(await readBack(s, fresh.inode, 'after')).toBe(true);
+    expect(leaving!.chunkFiles()).toHaveLength(7);
     await c.stop();
   });
 

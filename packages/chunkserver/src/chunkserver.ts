@@ -15,7 +15,13 @@ import { replicateChunk } from './replication.js';
  * that nothing is served or reported before the chunks are known; then the data
  * server; then the master link, which reports the data server's address.
  */
-export async function buildChunkserver(config: ChunkserverConfig, log: Logger): Promise<Service[]> {
+export interface Chunkserver {
+  services: Service[];
+  /** SIGHUP (MooseFS's reload): the hdd file is read again and its changes applied (HddManager.reload). */
+  reload(config: ChunkserverConfig, log: Logger): Promise<void>;
+}
+
+export async function buildChunkserver(config: ChunkserverConfig, log: Logger): Promise<Chunkserver> {
   const disks = await loadHddConfig(resolve(config.HDD_CONF_FILENAME));
   const leaveSpace = parseSize(config.HDD_LEAVE_SPACE_DEFAULT, 'HDD_LEAVE_SPACE_DEFAULT');
   const labels = parseLabels(config.LABELS);
@@ -41,5 +47,17 @@ export async function buildChunkserver(config: ChunkserverConfig, log: Logger): 
     replicate: (chunkId, version, sources) => replicateChunk({ hdd, log, name }, chunkId, version, sources),
     traffic: () => data.traffic,
   });
-  return [hdd, data, master];
+  // One reload at a time: a second SIGHUP during a new disk's scan waits for it.
+  let reloading = Promise.resolve();
+  const reload = (next: ChunkserverConfig, rlog: Logger): Promise<void> =>
+    (reloading = reloading.then(async () => {
+      try {
+        const changes = await hdd.reload(await loadHddConfig(resolve(next.HDD_CONF_FILENAME)));
+        await master.disksReloaded(changes);
+        rlog.info({ file: next.HDD_CONF_FILENAME, found: changes.found.length, marked: changes.marked.length, unmarked: changes.unmarked.length }, 'hdd configuration reloaded');
+      } catch (err) {
+        rlog.error({ file: next.HDD_CONF_FILENAME, err: (err as Error).message }, 'hdd configuration not reloaded: the disks stay as they were');
+      }
+    }));
+  return { services: [hdd, data, master], reload };
 }

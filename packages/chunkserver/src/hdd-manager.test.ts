@@ -162,6 +162,34 @@ describe('hdd manager', () => {
     }
   });
 
+  it('reload: a disk added joins with its chunks, a marked one takes no new chunk, a removed one reports its copies lost', async () => {
+    const [a, b] = [await disk('reload-a'), await disk('reload-b')];
+    // b already holds a chunk (a disk moved from another server, say).
+    const other = await manager([spec(b)]);
+    await other.create(40, 3);
+    await other.stop();
+    managers.splice(managers.indexOf(other), 1);
+    const m = await manager([spec(a)]);
+    await m.create(41, 1);
+    const lost: ChunkRef[][] = [];
+    m.on('chunksLost', (chunks) => lost.push(chunks));
+    const added = await m.reload([spec(a), spec(b)]);
+    expect(added).toEqual({ found: [{ chunkId: 40, version: 3 }], marked: [], unmarked: [] });
+    expect(m.chunkList()).toHaveLength(2);
+    const marked = await m.reload([spec(a, true), spec(b)]);
+    expect(marked.marked).toEqual([[a, [{ chunkId: 41, version: 1 }]]]);
+    await m.create(42, 1);
+    expect(m.diskStates().find((d) => d.path === b)!.chunkCount).toBe(2); // not on the marked disk
+    const removed = await m.reload([spec(a, true)]);
+    expect(removed).toEqual({ found: [], marked: [], unmarked: [] });
+    expect(lost.flat().map((c) => c.chunkId).sort()).toEqual([40, 42]);
+    expect(m.diskStates().map((d) => d.path)).toEqual([a]);
+    const back = await m.reload([spec(a)]);
+    expect(back.unmarked).toEqual([[a, [{ chunkId: 41, version: 1 }]]]);
+    await m.create(43, 1);
+    expect(m.chunkList().map((c) => c.chunkId).sort()).toEqual([41, 43]);
+  });
+
   it('versions, truncates, duplicates and deletes chunks', async () => {
     const m = await manager([spec(await disk('ops'))]);
     await m.create(10, 1);

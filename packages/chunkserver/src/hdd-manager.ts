@@ -58,6 +58,15 @@ export interface HddManagerOptions {
   inlineReadSlowMs?: number;
 }
 
+/** What a reload of the hdd configuration changed, for the masters (HddManager.reload). */
+export interface HddReload {
+  /** Copies on disks added to the configuration. */
+  found: ChunkRef[];
+  /** Per disk path, the copies of a disk newly marked for removal, and of one back in service. */
+  marked: [disk: string, chunks: ChunkRef[]][];
+  unmarked: [disk: string, chunks: ChunkRef[]][];
+}
+
 /** One configured disk (exported for types only; HddManager owns every instance). */
 export class Disk {
   /** Chunks found on this disk: id → version. */
@@ -70,7 +79,8 @@ export class Disk {
   /** Whether this disk's small reads run on the event loop (it answers them from the page cache). */
   readonly inline: InlineReads;
   constructor(
-    readonly spec: DiskSpec,
+    /** Replaced when a reload changes the disk's `*` mark. */
+    public spec: DiskSpec,
     inlineReadSlowMs?: number,
   ) {
     this.inline = new InlineReads(inlineReadSlowMs);
@@ -309,6 +319,46 @@ export class HddManager extends EventEmitter<HddEvents> implements Service {
       // Kept open: the copy-on-write chunk is written next.
       await this.release(record);
     });
+  }
+
+  /**
+   * Applies a re-read hdd configuration (SIGHUP, as MooseFS's `mfschunkserver reload`), by
+   * disk path: a disk whose `*` changed is marked for removal or back in service in place
+   * (its chunks stay where they are); a new disk is scanned and its chunks join; a disk no
+   * longer listed leaves service (its open files closed, its copies reported lost, as a
+   * damaged disk's are). Returns what the masters must be told besides those lost copies.
+   */
+  async reload(specs: readonly DiskSpec[]): Promise<HddReload> {
+    const out: HddReload = { found: [], marked: [], unmarked: [] };
+    const wanted = new Map(specs.map((s) => [s.path, s]));
+    for (const disk of [...this.disks]) {
+      const spec = wanted.get(disk.path);
+      if (!spec) {
+        this.disks.splice(this.disks.indexOf(disk), 1);
+        const lost = this.takeOut(disk);
+        this.log.info({ disk: disk.path, lostChunks: lost.length }, 'disk no longer in the hdd configuration: taken out of service');
+        if (lost.length > 0) this.emit('chunksLost', lost, `disk ${disk.path} removed from the configuration`);
+        continue;
+      }
+      wanted.delete(disk.path);
+      if (spec.markedForRemoval === disk.spec.markedForRemoval) continue;
+      // Back in service: a disk marked at start-up was never given its marker and folders.
+      if (!spec.markedForRemoval && disk.damaged === undefined) await this.prepareDisk(disk).catch((err: Error) => this.markDamaged(disk, err.message));
+      disk.spec = spec;
+      const chunks = [...disk.chunks].filter(([id]) => this.index.get(id)?.disk === disk).map(([chunkId, version]) => ({ chunkId, version }));
+      (spec.markedForRemoval ? out.marked : out.unmarked).push([disk.path, chunks]);
+      this.log.info({ disk: disk.path, chunks: chunks.length, markedForRemoval: spec.markedForRemoval }, spec.markedForRemoval ? 'disk marked for removal' : 'disk back in service');
+    }
+    for (const spec of wanted.values()) {
+      const disk = new Disk(spec, this.options.inlineReadSlowMs);
+      this.disks.push(disk);
+      await this.scanDisk(disk);
+      const chunks = [...disk.chunks].filter(([id]) => this.index.get(id)?.disk === disk).map(([chunkId, version]) => ({ chunkId, version }));
+      out.found.push(...chunks);
+      if (spec.markedForRemoval && chunks.length > 0) out.marked.push([disk.path, chunks]);
+    }
+    if (out.found.length > 0 || wanted.size > 0) await this.measureSpace();
+    return out;
   }
 
   /**
@@ -564,6 +614,14 @@ export class HddManager extends EventEmitter<HddEvents> implements Service {
   private markDamaged(disk: Disk, reason: string): void {
     if (disk.damaged !== undefined) return;
     disk.damaged = reason;
+    const lost = this.takeOut(disk);
+    this.log.error({ disk: disk.path, reason, lostChunks: lost.length }, 'disk damaged: taken out of service');
+    this.emit('diskDamaged', disk.path, reason);
+    if (lost.length > 0) this.emit('chunksLost', lost, `disk ${disk.path} damaged: ${reason}`);
+  }
+
+  /** Drops a disk's copies from the index and closes its open files; returns the copies. */
+  private takeOut(disk: Disk): ChunkRef[] {
     const lost: ChunkRef[] = [];
     for (const [chunkId, version] of disk.chunks) {
       if (this.index.get(chunkId)?.disk === disk) {
@@ -573,9 +631,7 @@ export class HddManager extends EventEmitter<HddEvents> implements Service {
     }
     disk.chunks.clear();
     for (const record of [...this.openFiles.values()]) if (record.disk === disk) this.forget(record);
-    this.log.error({ disk: disk.path, reason, lostChunks: lost.length }, 'disk damaged: taken out of service');
-    this.emit('diskDamaged', disk.path, reason);
-    if (lost.length > 0) this.emit('chunksLost', lost, `disk ${disk.path} damaged: ${reason}`);
+    return lost;
   }
 
   // ---- start-up scan --------------------------------------------------------------

@@ -21,7 +21,7 @@ export interface MasterConnOwner {
 }
 
 /** A report that must reach this master; one made while its link is down or reporting waits. */
-type Report = { name: 'chunksLost' | 'chunksDamaged' | 'chunksChanged' | 'chunksNew'; body: object };
+type Report = { name: 'chunksLost' | 'chunksDamaged' | 'chunksChanged' | 'chunksNew' | 'chunksMarked'; body: object };
 
 /**
  * The chunkserver's link to one master (MooseFS's masterconn): register with our space
@@ -187,8 +187,17 @@ export class MasterConn {
    * after the next registration. Resolves once this master holds it; rejects when the
    * link is not up (or fails meanwhile).
    */
-  report(name: Report['name'], chunks: ChunkRef[], gone: ChunkRef[] = []): Promise<void> {
-    const r: Report = { name, body: name === 'chunksChanged' ? { chunks, gone } : { chunks } };
+  report(name: Exclude<Report['name'], 'chunksMarked'>, chunks: ChunkRef[], gone: ChunkRef[] = []): Promise<void> {
+    return this.submit({ name, body: name === 'chunksChanged' ? { chunks, gone } : { chunks } });
+  }
+
+  /** Copies whose disk a reload marked for removal or put back in service (a registration's report carries the marks anyway). */
+  reportMarked(disk: string, marked: boolean, chunks: ChunkRef[]): Promise<void> {
+    return this.submit({ name: 'chunksMarked', body: { disk, marked, chunks } });
+  }
+
+  private submit(r: Report): Promise<void> {
+    const { name } = r;
     if (!this.connected) {
       if (this.reporting && !this.reporting.closed) {
         this.queued.push(r);

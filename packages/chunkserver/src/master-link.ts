@@ -1,7 +1,7 @@
 import type { Logger, Service } from '@tsmfs/daemon';
 import { type ChunkRef, type DataAddress, type GrantVerifier, type MessageName, type Request, type Address, fail } from '@tsmfs/protocol';
 import { resolveAddressList } from '@tsmfs/rpc';
-import type { HddManager } from './hdd-manager.js';
+import type { HddManager, HddReload } from './hdd-manager.js';
 import { MasterConn, type MasterConnOwner } from './master-conn.js';
 
 export interface MasterLinkOptions {
@@ -203,6 +203,24 @@ export class MasterLink implements Service, MasterConnOwner {
   }
 
   // ---- reports --------------------------------------------------------------------
+
+  /**
+   * Tells every master what a reload of the hdd file changed (HddManager.reload; lost
+   * copies went as chunksLost already): copies on added disks as new copies, then the
+   * marks. A master not registered with now hears it all in its next registration's report.
+   */
+  async disksReloaded(r: HddReload): Promise<void> {
+    const sends: Promise<void>[] = [];
+    for (const link of this.links.values()) {
+      for (let i = 0; i < r.found.length; i += REPORT_BATCH) sends.push(link.report('chunksNew', r.found.slice(i, i + REPORT_BATCH)));
+      for (const [marked, lists] of [[true, r.marked], [false, r.unmarked]] as const) {
+        for (const [disk, chunks] of lists) {
+          for (let i = 0; i < chunks.length; i += REPORT_BATCH) sends.push(link.reportMarked(disk, marked, chunks.slice(i, i + REPORT_BATCH)));
+        }
+      }
+    }
+    await Promise.allSettled(sends);
+  }
 
   private broadcast(name: 'chunksLost' | 'chunksDamaged', chunks: ChunkRef[]): void {
     for (let i = 0; i < chunks.length; i += REPORT_BATCH) {

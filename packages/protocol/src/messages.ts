@@ -517,6 +517,12 @@ export const Messages = {
    * what the leader's is.
    */
   chunksChanged: msg(206, t.obj({ chunks: t.arr(ChunkRef, 50_000), gone: t.arr(ChunkRef, 50_000) }), Empty, 'chunkserver'),
+  /**
+   * A reload of the hdd file changed a disk's `*`: these copies, on disk `disk`, are now on a
+   * disk marked for removal (`marked`) or back on one in service. Only the mark changes:
+   * a copy the master holds at any version keeps it (a command may have moved it on since).
+   */
+  chunksMarked: msg(207, t.obj({ disk: t.str(4096), marked: t.bool, chunks: t.arr(ChunkRef, 50_000) }), Empty, 'chunkserver'),
 
   // master → chunkserver commands (requests on the link the chunkserver opened)
   /** A new HA leader's first word to a chunkserver already registered with it: its epoch (fencing: older ones are refused from now on). */

@@ -199,6 +199,19 @@ export class ChunkManager {
     this.onChange();
   }
 
+  /** A server's copies whose disk was marked for removal (or back in service) by a reload of its hdd file. */
+  marked(cs: Chunkserver, disk: string, marked: boolean, chunks: readonly ChunkRef[]): void {
+    for (const c of chunks) {
+      const copy = this.copies.get(c.chunkId, cs.csid);
+      if (!copy) continue;
+      if (marked) copy.markedDisk = disk;
+      else if (copy.markedDisk === disk) delete copy.markedDisk;
+      this.syncLocations(c.chunkId);
+    }
+    this.options.log.info({ csid: cs.csid, disk, marked, chunks: chunks.length }, marked ? 'copies on a disk marked for removal' : 'copies on a disk back in service');
+    this.onChange();
+  }
+
   disconnected(cs: Chunkserver, link: Connection): void {
     if (cs.link !== link) return;
     this.registry.disconnected(cs, link);

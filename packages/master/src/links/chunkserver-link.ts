@@ -107,6 +107,11 @@ export class ChunkserverLink implements Service {
         case 'chunksNew':
           chunks.created(registered(name), (body as Request<'chunksNew'>).chunks);
           return {};
+        case 'chunksMarked': {
+          const r = body as Request<'chunksMarked'>;
+          chunks.marked(registered(name), r.disk, r.marked, r.chunks);
+          return {};
+        }
         case 'chunksChanged': {
           const r = body as Request<'chunksChanged'>;
           chunks.changed(registered(name), r.chunks, r.gone);
