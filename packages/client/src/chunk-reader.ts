@@ -29,7 +29,7 @@ export interface ChunkSource {
  */
 export async function readChunk(source: ChunkSource, offset: number, length: number): Promise<Buffer> {
   let grant = await source.grant(false);
-  const first = Math.floor(Math.random() * Math.max(1, grant.locations.length));
+  const first = closestCopy(grant);
   for (let attempt = 1; ; attempt++) {
     try {
       return await readChunkRange(source.links, grant, offset, length, first, source.onFallback);
@@ -40,6 +40,18 @@ export async function readChunk(source: ChunkSource, offset: number, length: num
       grant = await source.grant(true);
     }
   }
+}
+
+/**
+ * Where a read starts: one of the closest copies at random (the master lists them closest
+ * first when it has a topology, each with its distance), so that the clients of a rack
+ * share its servers; without distances, any copy at random.
+ */
+function closestCopy(grant: ChunkGrant): number {
+  const nearest = grant.locations[0]?.distance;
+  let n = 0;
+  while (n < grant.locations.length && grant.locations[n]!.distance === nearest) n++;
+  return Math.floor(Math.random() * Math.max(1, n));
 }
 
 /**

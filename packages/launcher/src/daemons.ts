@@ -84,6 +84,8 @@ export interface MasterOptions {
   config?: ConfigEntries;
   /** Lines of the exports file (mfsexports.cfg syntax). */
   exports?: string[];
+  /** Lines of the topology file (mfstopology.cfg syntax); default: none, one rack. */
+  topology?: string[];
   /** DATA_PATH to use instead of DIR/master (a promoted metalogger's folder). */
   dataPath?: string;
   /** Names the config/exports files and the process label, for a second master in one cluster. */
@@ -99,6 +101,8 @@ export class Master extends Daemon {
   readonly dataPath: string;
   readonly configFile: string;
   readonly exportsFile: string;
+  /** Not the machine's /etc/tsmfs one: a cluster has a topology only when given one (`topology`). */
+  readonly topologyFile: string;
   /** Line of each key in the config file, for assertions on error messages. */
   readonly configLines: Record<string, number>;
   readonly host: string;
@@ -114,6 +118,8 @@ export class Master extends Daemon {
     this.dataPath = options.dataPath ?? join(dir, 'master');
     mkdirSync(this.dataPath, { recursive: true });
     this.exportsFile = join(dir, `mfsexports${suffix}.cfg`);
+    this.topologyFile = join(dir, `mfstopology${suffix}.cfg`);
+    if (options.topology) writeFileSync(this.topologyFile, options.topology.join('\n') + '\n');
     writeFileSync(this.exportsFile, (options.exports ?? OPEN_EXPORTS).join('\n') + '\n');
     this.configFile = join(dir, `mfsmaster${suffix}.cfg`);
     this.configLines = writeConfig(this.configFile, { ...this.defaultConfig(), ...options.config });
@@ -154,6 +160,7 @@ export class Master extends Daemon {
     return {
       DATA_PATH: this.dataPath,
       EXPORTS_FILENAME: this.exportsFile,
+      TOPOLOGY_FILENAME: this.topologyFile,
       MATOCL_LISTEN_HOST: this.host,
       MATOCL_LISTEN_PORT: this.ports.matocl,
       MATOCS_LISTEN_HOST: this.host,

@@ -13,6 +13,7 @@ export const masterSchema = {
   DATA_PATH: key('path', '/var/lib/tsmfs', 'directory holding metadata dumps, changelogs and the lock file; must exist'),
   NICE_LEVEL: niceLevelKey,
   EXPORTS_FILENAME: key('path', '/etc/tsmfs/tsmfsexports.cfg', 'exports file (mfsexports.cfg syntax); if missing, MooseFS\'s default rules apply'),
+  TOPOLOGY_FILENAME: key('path', '/etc/tsmfs/tsmfstopology.cfg', 'network topology (mfstopology.cfg syntax: ADDRESSES LOCATION_PATH): copies read and written closest first, new copies spread over racks; optional'),
   MATOML_LISTEN_HOST: key('host', '*', 'address to listen on for metaloggers and shadow masters (* = all)'),
   MATOML_LISTEN_PORT: key('port', DEFAULT_PORTS.matoml, 'port for metaloggers and shadow masters'),
   MATOML_LOG_PRESERVE_SECONDS: key('int', 600, 'seconds of changelog kept in memory for metaloggers catching up (older entries are read from the changelog files, BACK_LOGS of them)', { min: 0, max: 86_400 }),

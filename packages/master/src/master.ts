@@ -8,7 +8,7 @@ import { ToolRequests } from './chunks/tool-requests.js';
 import { type MasterConfig, changelogSaveMode, checkDataPath, listenHost } from './config.js';
 import { DumpScheduler } from './dump-scheduler.js';
 import { ExportScope } from './export-scope.js';
-import { ExportsFile } from './exports-file.js';
+import { exportsFile as readExportsFile, topologyFile } from './reloaded-file.js';
 import { Election } from './ha/election.js';
 import { ALONE, type HaGate, type LeaderAddresses } from './ha/gate.js';
 import { advertised, haSettings } from './ha/ha-config.js';
@@ -228,10 +228,11 @@ export function buildMaster(config: MasterConfig, log: Logger, hooks: MasterHook
   const epoch = () => gate.epoch;
   // Read at every chunkserver and metalogger handshake: a reload applies to the next links.
   let authCode = config.AUTH_CODE;
-  const exportsFile = new ExportsFile(config.EXPORTS_FILENAME, component('exports'));
+  const exportsFile = readExportsFile(config.EXPORTS_FILENAME, component('exports'));
+  const topology = topologyFile(config.TOPOLOGY_FILENAME, component('topology'));
   const reclaimScope = new ExportScope(() => namespace.namespace.md);
   const sessions: Sessions = new Sessions({
-    rules: () => exportsFile.rules,
+    rules: () => exportsFile.value,
     namespace: () => namespace.namespace,
     sustainMs: config.SESSION_SUSTAIN_TIME * 1000,
     maxSessions: config.MAX_SESSIONS,
@@ -259,6 +260,7 @@ export function buildMaster(config: MasterConfig, log: Logger, hooks: MasterHook
     },
     leaseTimeoutMs: config.WRITE_LEASE_TIMEOUT * 1000,
     readTokenTtlMs: config.GRANT_TOKEN_TIMEOUT * 1000,
+    topology: () => topology.value,
     limits: {
       writesPerServer: config.CHUNKS_WRITE_REP_LIMIT,
       readsPerServer: config.CHUNKS_READ_REP_LIMIT,
@@ -306,6 +308,7 @@ export function buildMaster(config: MasterConfig, log: Logger, hooks: MasterHook
       leases,
       replicated: (version) => gate.replicated?.(version),
       refusal: () => (gate.mayMutate() ? undefined : gate.refusal('client')),
+      topology: () => topology.value,
     }),
     changelog,
     epoch,
@@ -358,7 +361,7 @@ export function buildMaster(config: MasterConfig, log: Logger, hooks: MasterHook
       loop: chunkLoop.stats,
       removal: chunkLoop.removal,
       sessions: () => sessions.all,
-      exports: () => exportsFile.rules,
+      exports: () => exportsFile.value,
       startedAt: Date.now(),
     },
     history,
@@ -369,7 +372,7 @@ export function buildMaster(config: MasterConfig, log: Logger, hooks: MasterHook
   return {
     // The election after the ports (a new leader serves at once; a follower answers with
     // the leader's address) and, stopping in reverse, before them: resigning hands over first.
-    services: [exportsFile, lock, store, changelog, namespace, ...(standbys ? [standbys] : []), ...(shadow ? [shadow] : []), chunkserverLink, clientLink, metaloggerLink, ...(election ? [election] : []), chunkLoop, sweeper, dumps, history, http],
+    services: [exportsFile, topology, lock, store, changelog, namespace, ...(standbys ? [standbys] : []), ...(shadow ? [shadow] : []), chunkserverLink, clientLink, metaloggerLink, ...(election ? [election] : []), chunkLoop, sweeper, dumps, history, http],
     clientLink,
     metaloggerLink,
     chunkserverLink,

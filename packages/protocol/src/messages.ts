@@ -100,6 +100,11 @@ export const ChunkLocation = t.obj({
   csid: t.u32,
   /** Signed by the master for this copy: the chunk, its version, read or write, an expiry. */
   token: t.opt(GrantToken),
+  /**
+   * Network distance from the client that asked (mfstopology.cfg; absent without one):
+   * copies come closest first, and a client reads from one of the closest.
+   */
+  distance: t.opt(t.u8),
 });
 export type ChunkLocation = Infer<typeof ChunkLocation>;
 

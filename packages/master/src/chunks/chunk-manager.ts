@@ -6,6 +6,7 @@ import { ChunkCopies } from './chunk-copies.js';
 import { CompleteWrites } from './complete-writes.js';
 import { type Chunkserver, ChunkserverRegistry, isOnline } from './chunkserver-registry.js';
 import { GrantTokens } from './grant-tokens.js';
+import type { Topology } from './topology.js';
 import { type ReplicationLimitsConfig, ReplicationLimits } from './replication-limits.js';
 import { VersionChanges } from './version-changes.js';
 import { WriteLeases } from './write-leases.js';
@@ -18,6 +19,8 @@ export interface ChunkManagerOptions {
   log: Logger;
   /** How long a read grant's chunk tokens last (GRANT_TOKEN_TIMEOUT); write grants' last the lease. */
   readTokenTtlMs?: number;
+  /** Network topology (TOPOLOGY_FILENAME): new copies go to racks that hold none. Absent: one rack. */
+  topology?: () => Topology;
 }
 
 /** The master → chunkserver commands; each carries the master's epoch. */
@@ -80,6 +83,9 @@ export class ChunkManager {
   }
 
   // ---- chunkserver reports ------------------------------------------------------------
+
+  /** The rack of a server (its data address's location path, topology.ts): placement spreads copies over racks. */
+  readonly rackOf = (cs: Chunkserver): string => this.options.topology?.().rackOf(cs.address.host) ?? '';
 
   register(req: Request<'chunkserverRegister'>, link: Connection): Chunkserver {
     const cs = this.registry.register(req, link, link.socket.remoteAddress ?? '');

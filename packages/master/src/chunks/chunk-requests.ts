@@ -154,7 +154,7 @@ export class ChunkRequests {
     // died before logging that id: not this chunk's, although it may carry its version.
     if (newId) for (const [csid, copy] of chunks.copies.of(chunkId)) chunks.dropOrphan(csid, chunkId, copy.version);
     const online = chunks.registry.online();
-    const targets = placeCopies(online, goal, holders);
+    const targets = placeCopies(online, goal, holders, Math.random, chunks.rackOf);
     // None connected at all (e.g. dialling back after a master restart) is MooseFS's
     // ERROR_NOCHUNKSERVERS, which clients retry; ENOSPC would end the write at once.
     if (targets.length === 0 && online.length === 0) throw fail('EAGAIN', 'no chunkserver connected');

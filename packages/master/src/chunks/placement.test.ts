@@ -59,6 +59,28 @@ describe('placement', () => {
     }
   });
 
+  it('puts the copies of a chunk on as many racks as have room (topology), still weighted by free space', () => {
+    // Rack a: servers 1 and 2; rack b: 3 (little room) and 4.
+    const servers = [server(1, 40 * GiB), server(2, 40 * GiB), server(3, 5 * GiB), server(4, 40 * GiB)];
+    const rackOf = (cs: Chunkserver): string => (cs.csid <= 2 ? 'a' : 'b');
+    const random = seeded(3);
+    const got = new Map<number, number>();
+    for (let i = 0; i < 2000; i++) {
+      const picked = placeCopies(servers, 2, new Set(), random, rackOf);
+      expect(new Set(picked.map(rackOf)).size).toBe(2);
+      for (const s of picked) got.set(s.csid, (got.get(s.csid) ?? 0) + 1);
+      // A replication of a chunk whose copy is on rack a goes to rack b.
+      expect(rackOf(placeCopies(servers, 1, new Set([1]), random, rackOf)[0]!)).toBe('b');
+      // Three copies: the third goes back to a rack that has one.
+      expect(placeCopies(servers, 3, new Set(), random, rackOf)).toHaveLength(3);
+    }
+    // Within rack b, free space still decides: server 3 has 1/9 of its room.
+    expect(got.get(3)! / got.get(4)!).toBeGreaterThan(0.08);
+    expect(got.get(3)! / got.get(4)!).toBeLessThan(0.16);
+    // With only one rack having room, both copies go there.
+    expect(placeCopies([server(1, 40 * GiB), server(2, 40 * GiB), server(3, 1024)], 2, new Set(), random, rackOf)).toHaveLength(2);
+  });
+
   it('skips a server without room for a whole chunk', () => {
     const servers = [server(1, MIN_FREE_FOR_PLACEMENT - 1), server(2, MIN_FREE_FOR_PLACEMENT)];
     expect(placeCopies(servers, 2).map((s) => s.csid)).toEqual([2]);

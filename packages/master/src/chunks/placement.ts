@@ -27,16 +27,26 @@ export function placeCopies(
   count: number,
   exclude: ReadonlySet<number> = new Set(),
   random: Random = Math.random,
+  rackOf: (cs: Chunkserver) => string = () => '',
 ): Chunkserver[] {
   const pool = candidates.filter((cs) => !exclude.has(cs.csid) && freeSpace(cs) >= MIN_FREE_FOR_PLACEMENT);
   const weights = pool.map((cs) => freeSpace(cs) / (1 + cs.load.repWrites));
+  // Racks that hold a copy already (the excluded holders') or get one now: each pick is
+  // made among the servers of other racks while there are any (topology.ts), so a goal-2
+  // chunk is on two racks whenever two racks have room. Without a topology all are one rack.
+  const used = new Set(candidates.filter((cs) => exclude.has(cs.csid)).map(rackOf));
   const picked: Chunkserver[] = [];
   // Weighted sampling without replacement: at most `count` rounds over the pool.
   while (picked.length < count && pool.length > 0) {
-    const total = weights.reduce((a, b) => a + b, 0);
+    const all = pool.map((_, i) => i);
+    const fresh = all.filter((i) => !used.has(rackOf(pool[i]!)));
+    const eligible = fresh.length > 0 ? fresh : all;
+    const total = eligible.reduce((a, i) => a + weights[i]!, 0);
     let at = random() * total;
-    let i = 0;
-    while (i < pool.length - 1 && at >= weights[i]!) at -= weights[i++]!;
+    let k = 0;
+    while (k < eligible.length - 1 && at >= weights[eligible[k]!]!) at -= weights[eligible[k++]!]!;
+    const i = eligible[k]!;
+    used.add(rackOf(pool[i]!));
     picked.push(pool[i]!);
     pool.splice(i, 1);
     weights.splice(i, 1);

@@ -314,7 +314,8 @@ export class ChunkLoop implements Service {
     const candidates = chunks.registry.online().filter((cs) => chunks.limits.canReplicateInto(cs));
     // One destination per pass and chunk: the chunkserver's index refuses a second copy
     // of one id, and the next pass sees this one's outcome.
-    const [dst] = placeCopies(candidates, 1, holders);
+    // The holders go in too, excluded, for their racks: the copy goes to a rack without one.
+    const [dst] = placeCopies([...candidates, ...valid], 1, holders, Math.random, chunks.rackOf);
     if (dst) this.copy(id, version, sources, dst);
   }
 

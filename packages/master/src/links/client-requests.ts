@@ -8,6 +8,7 @@ import type { Leases } from '../leases/leases.js';
 import { LockManager } from '../locks/lock-manager.js';
 import type { RequestResult, RequestTag } from '../metadata/client-state.js';
 import { filePaths } from '../metadata/file-paths.js';
+import { type Topology, closestFirst } from '../chunks/topology.js';
 import type { Namespace } from '../metadata/namespace.js';
 import { admit, clamp } from '../session-rules.js';
 import { type Session, type Sessions, recordOpen } from '../sessions.js';
@@ -32,6 +33,8 @@ export interface ClientRequestsOptions {
    * session may lock too). Absent: it always may.
    */
   refusal?: () => Error | undefined;
+  /** Network topology: the copies of a grant go to the client closest first. Absent: no topology. */
+  topology?: () => Topology;
 }
 
 type Handler<N extends SessionMessage> = (m: ClientRequests, s: Session, req: Request<N>) => Reply<N> | Promise<Reply<N>>;
@@ -88,10 +91,11 @@ const HANDLERS: { readonly [N in SessionMessage]: Handler<N> } = {
   trashUndelete: (m, _s, r) => m.ns.trashUndelete(r),
   trashPurge: (m, _s, r) => m.ns.trashPurge(r),
   sustainedList: (m, _s, r) => m.ns.sustainedList(r),
-  readChunk: (m, _s, r) => (m.chunks ? m.chunks.read(() => m.ns.readChunk(r)) : m.ns.readChunk(r)),
-  writeChunk: (m, s, r) => {
+  readChunk: async (m, s, r) => m.nearest(s, await (m.chunks ? m.chunks.read(() => m.ns.readChunk(r)) : m.ns.readChunk(r))),
+  writeChunk: async (m, s, r) => {
     const grant = (keepVersion?: (chunkId: number) => boolean) => m.ns.writeChunk(r, s.writers.has(r.inode), keepVersion);
-    return m.chunks ? m.chunks.write(s.id, r, grant) : grant();
+    // Closest first is also the chain's order: the client sends to the first copy.
+    return m.nearest(s, await (m.chunks ? m.chunks.write(s.id, r, grant) : grant()));
   },
   writeChunkEnd: (m, s, r) => (m.chunks ? m.chunks.writeEnd(s.id, r, () => m.ns.writeChunkEnd(r)) : m.ns.writeChunkEnd(r)),
   fileinfo: (m, _s, r) => served(m.chunks, 'fileinfo').fileinfo(r),
@@ -149,6 +153,12 @@ export class ClientRequests {
 
   get ns(): Namespace {
     return this.options.namespace();
+  }
+
+  /** A grant with its copies ordered for `session`'s client by network distance (topology.ts). */
+  nearest<G extends Reply<'readChunk'>>(session: Session, grant: G): G {
+    const topology = this.options.topology?.();
+    return topology ? { ...grant, locations: closestFirst(topology, grant.locations, session.address) } : grant;
   }
 
   serve<N extends SessionMessage>(session: Session, name: N, body: Request<N>): Reply<N> | Promise<Reply<N>> {
