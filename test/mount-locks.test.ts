@@ -108,8 +108,8 @@ describe('locks between two mounts', () => {
     await until('the OFD lock released by the close', async () => ((await q.errno(`fcntl ${oq} OFD_SETLK WR 0 0`)) === undefined ? true : undefined), 5000);
   });
 
-  it('a mount killed with its locks held: they are released when its session times out, and a waiter on the other mount gets them', async () => {
-    const { a, b } = await twoMounts({ SESSION_SUSTAIN_TIME: 2 });
+  it('a mount killed with its locks held: they are released after LOCK_SUSTAIN_TIME (its session stays), and a waiter on the other mount gets them', async () => {
+    const { c, a, b } = await twoMounts({ LOCK_SUSTAIN_TIME: 2 });
     const [p, q] = await Promise.all([driver(), driver()]);
     const fp = await p.open(`${a.path}/k`);
     const fq = await q.open(`${b.path}/k`);
@@ -118,8 +118,11 @@ describe('locks between two mounts', () => {
     const posix = q.send(`fcntl ${fq} SETLKW WR 0 1`);
     expect(await pending(posix)).toBe(true);
     process.kill(a.pid, 'SIGKILL');
-    // The session is sustained SESSION_SUSTAIN_TIME for its mount to come back; then its locks go.
+    // The session is sustained SESSION_SUSTAIN_TIME (a day) for its mount to come back; its
+    // locks only LOCK_SUSTAIN_TIME: a dead mount must not block the others for a day.
     expect((await posix).errno).toBeUndefined();
     expect(await q.errno(`flock ${fq} EX+NB`)).toBeUndefined();
+    expect(c.master.logs().some((l) => l.msg === 'client session expired')).toBe(false);
+    expect(c.master.logs().filter((l) => String(l.msg).includes('locks released (LOCK_SUSTAIN_TIME)'))).toHaveLength(1);
   });
 });

@@ -235,6 +235,11 @@ export function buildMaster(config: MasterConfig, log: Logger, hooks: MasterHook
     rules: () => exportsFile.value,
     namespace: () => namespace.namespace,
     sustainMs: config.SESSION_SUSTAIN_TIME * 1000,
+    lockSustainMs: config.LOCK_SUSTAIN_TIME * 1000,
+    dropLocks: (id) => {
+      const dropped = clientRequests.locks.dropSession(id);
+      if (dropped > 0) component('sessions').warn({ session: id, dropped, after: config.LOCK_SUSTAIN_TIME }, "a disconnected session's locks released (LOCK_SUSTAIN_TIME)");
+    },
     maxSessions: config.MAX_SESSIONS,
     maxSessionsPerIp: config.MAX_SESSIONS_PER_IP,
     leases,
@@ -296,20 +301,21 @@ export function buildMaster(config: MasterConfig, log: Logger, hooks: MasterHook
     log: component('chunk-loop'),
   });
   const metrics = new MasterMetrics();
+  const clientRequests: ClientRequests = new ClientRequests({
+    sessions,
+    namespace: () => namespace.namespace,
+    chunks: new ChunkRequests(chunks, () => namespace.namespace),
+    tools: new ToolRequests(chunks, () => namespace.namespace),
+    changelog,
+    leases,
+    replicated: (version) => gate.replicated?.(version),
+    refusal: () => (gate.mayMutate() ? undefined : gate.refusal('client')),
+    topology: () => topology.value,
+  });
   const clientLink = new ClientLink({
     host: listenHost(config.MATOCL_LISTEN_HOST),
     port: config.MATOCL_LISTEN_PORT,
-    requests: new ClientRequests({
-      sessions,
-      namespace: () => namespace.namespace,
-      chunks: new ChunkRequests(chunks, () => namespace.namespace),
-      tools: new ToolRequests(chunks, () => namespace.namespace),
-      changelog,
-      leases,
-      replicated: (version) => gate.replicated?.(version),
-      refusal: () => (gate.mayMutate() ? undefined : gate.refusal('client')),
-      topology: () => topology.value,
-    }),
+    requests: clientRequests,
     changelog,
     epoch,
     monitor: { host: config.HTTP_LISTEN_HOST, port: config.HTTP_LISTEN_PORT },

@@ -1,6 +1,6 @@
 import { isTsmfsError } from '@tsmfs/protocol';
 import { pino } from 'pino';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { parseExports, passwordDigest } from './exports.js';
 import { createEmptyMetadata } from './metadata/metadata.js';
 import { Namespace } from './metadata/namespace.js';
@@ -47,6 +47,33 @@ describe('Sessions', () => {
     expect(errno(() => register({}, '192.168.1.1'))).toBe('EACCES: no export rule for 192.168.1.1 matches path /');
     expect(errno(() => register({ subdir: '/secret' }))).toBe('EACCES: a password is required for path /secret (export rule exports.cfg:2)');
     expect(errno(() => register({ subdir: '/secret', passwordDigest: passwordDigest(nonce, 'bad') }))).toMatch(/^EACCES: wrong password/);
+  });
+
+  it("drops a disconnected session's locks after LOCK_SUSTAIN_TIME unless its client came back first; the session stays", () => {
+    vi.useFakeTimers();
+    try {
+      let t = 1_700_000_000;
+      const clock = () => ({ sec: t++, nsec: 0 });
+      const ns = new Namespace(createEmptyMetadata(clock()), () => undefined, clock);
+      const rules = parseExports('* / rw', 'exports.cfg').rules;
+      const dropped: number[] = [];
+      const sessions = new Sessions({ rules: () => rules, namespace: () => ns, sustainMs: 3_600_000, lockSustainMs: 1000, dropLocks: (id) => dropped.push(id), log: pino({ level: 'silent' }) });
+      const link = {};
+      const register = (sessionId?: number): Session => sessions.register({ subdir: '/', meta: false, readonly: false, hostname: 'h', mountpoint: '/mnt', sessionId }, { address: '127.0.0.1', nonce, link });
+      const a = register();
+      sessions.detach(a, link);
+      vi.advanceTimersByTime(900);
+      expect(register(a.id).id).toBe(a.id); // back in time: its locks stay
+      vi.advanceTimersByTime(5000);
+      expect(dropped).toEqual([]);
+      sessions.detach(a, link);
+      vi.advanceTimersByTime(1000);
+      expect(dropped).toEqual([a.id]);
+      expect(sessions.all.map((s) => s.id)).toContain(a.id);
+      sessions.clear();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('resumes a session by id from the same address only', () => {

@@ -46,6 +46,8 @@ export interface Session {
   /** The link currently serving it; undefined while disconnected. */
   link: object | undefined;
   expiry: NodeJS.Timeout | undefined;
+  /** While disconnected: when its locks go (LOCK_SUSTAIN_TIME), if its client is not back. */
+  lockExpiry?: NodeJS.Timeout;
 }
 
 export interface SessionsOptions {
@@ -53,6 +55,13 @@ export interface SessionsOptions {
   namespace: () => SessionNamespace;
   /** SESSION_SUSTAIN_TIME in ms: how long a disconnected session waits for its client. */
   sustainMs: number;
+  /**
+   * LOCK_SUSTAIN_TIME in ms: how long a disconnected session (or a former leader's that no
+   * client re-attached to) keeps its flock/POSIX locks; then `dropLocks` releases them.
+   * Default: as long as the session.
+   */
+  lockSustainMs?: number;
+  dropLocks?: (sessionId: number) => void;
   /** MAX_SESSIONS / MAX_SESSIONS_PER_IP: sessions kept at once (connected or sustained). */
   maxSessions?: number;
   maxSessionsPerIp?: number;
@@ -100,7 +109,7 @@ export class Sessions {
   private sweeper: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: SessionsOptions) {
-    this.sweeper = setInterval(() => this.sweepOrphans(), Math.min(ORPHAN_SWEEP_MS, Math.max(100, options.sustainMs)));
+    this.sweeper = setInterval(() => this.sweepOrphans(), Math.min(ORPHAN_SWEEP_MS, Math.max(100, Math.min(options.sustainMs, options.lockSustainMs ?? Infinity))));
     this.sweeper.unref();
   }
 
@@ -144,7 +153,9 @@ export class Sessions {
       expiry: undefined,
     };
     if (session.expiry) clearTimeout(session.expiry);
+    clearTimeout(session.lockExpiry);
     session.expiry = undefined;
+    session.lockExpiry = undefined;
     session.link = peer.link;
     session.wantsLeases = req.leases === true && !session.meta;
     this.sessions.set(session.id, session);
@@ -223,6 +234,15 @@ export class Sessions {
     if (session.attachedTo !== undefined) return this.expire(session);
     session.expiry = setTimeout(() => this.expire(session), this.options.sustainMs);
     session.expiry.unref();
+    // A dead mount's locks must not block the other mounts for the whole sustain time; a
+    // live one reconnects (even across a takeover) within seconds (docs/master.md, "Locks").
+    const { lockSustainMs, dropLocks } = this.options;
+    if (lockSustainMs !== undefined && lockSustainMs < this.options.sustainMs && dropLocks) {
+      session.lockExpiry = setTimeout(() => {
+        if (session.link === undefined && this.sessions.get(session.id) === session && this.mayRecord()) dropLocks(session.id);
+      }, lockSustainMs);
+      session.lockExpiry.unref();
+    }
   }
 
   /**
@@ -315,6 +335,7 @@ export class Sessions {
       return;
     }
     const now = Date.now();
+    const { lockSustainMs } = this.options;
     for (const id of ns.md.clients.sessions.keys()) {
       if (this.sessions.has(id)) continue;
       const since = this.orphans.get(id);
@@ -323,6 +344,8 @@ export class Sessions {
         this.orphans.delete(id);
         ns.clients.endSession(id);
         this.options.log.info({ session: id }, 'recorded session expired (nobody re-attached)');
+      } else if (lockSustainMs !== undefined && now - since >= lockSustainMs && ns.md.clients.locks.hasSession(id)) {
+        this.options.dropLocks?.(id);
       }
     }
   }
@@ -340,6 +363,7 @@ export class Sessions {
 
   private expire(session: Session): void {
     if (session.link !== undefined) return;
+    clearTimeout(session.lockExpiry);
     this.sessions.delete(session.id);
     this.options.leases?.forget(session);
     const ns = this.options.namespace();

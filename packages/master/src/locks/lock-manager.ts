@@ -147,6 +147,26 @@ export class LockManager {
     }
   }
 
+  /**
+   * Session `id` has been away LOCK_SUSTAIN_TIME (its mount is likely dead): every lock it
+   * holds goes, as one unlock entry per owner and file, and the waiters get them. Its
+   * session, and the files it holds open, stay until SESSION_SUSTAIN_TIME.
+   */
+  dropSession(id: number): number {
+    if (this.options.refusal?.()) return 0;
+    let dropped = 0;
+    for (const kind of ['posix', 'flock'] as const) {
+      const table = kind === 'posix' ? this.table.posix : this.table.flock;
+      for (const [inode, list] of [...table]) {
+        for (const o of new Set(list.filter((l) => l.s === id).map((l) => l.o))) {
+          this.commit({ kind, inode, s: id, o, type: LOCK_UNLOCK, start: 0, end: LOCK_EOF, pid: 0 });
+          dropped++;
+        }
+      }
+    }
+    return dropped;
+  }
+
   private unlock(want: LockChange): void {
     // A close unlocks every owner that may have locked: an entry only when something goes.
     const held = this.table.held(want.kind, want.inode);
