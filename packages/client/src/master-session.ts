@@ -21,6 +21,7 @@ import { FileHandle, type FileHandleOptions, checkFileEnd } from './file-handle.
 import { FileIo } from './file-io.js';
 import { passwordDigest } from './password.js';
 import { resolveResent } from './resend.js';
+import { WritesInFlight } from './writes-in-flight.js';
 
 /** Reconnect rounds start quickly (a master restart takes ~1 s) and settle at 2 s. */
 const RECONNECT_FIRST_DELAY_MS = 50;
@@ -165,6 +166,8 @@ export class MasterSession extends EventEmitter<SessionEvents> {
   private readonly waitingRids = new Set<number>();
   /** This session's open files (inode → opens not yet released). */
   private readonly opens = new Map<number, { inode: number; count: number; writing: boolean }>();
+  /** Chunk writes granted and not yet ended: a new leader gives their leases back (register's `writes`). */
+  private readonly writes = new WritesInFlight();
   private recallHandler: ((recall: Request<'leaseRecall'>) => Promise<void> | void) | undefined;
 
   private constructor(
@@ -260,7 +263,7 @@ export class MasterSession extends EventEmitter<SessionEvents> {
    */
   async call<N extends MessageName>(name: N, body: Request<N>): Promise<Reply<N>> {
     if (name === 'open' || name === 'mknod' || name === 'release') return this.trackOpens(name, body);
-    return this.callOnce(name, body);
+    return this.writes.track(name, body, () => this.callOnce(name, body));
   }
 
   /**
@@ -696,7 +699,7 @@ export class MasterSession extends EventEmitter<SessionEvents> {
         for (const address of this.rotation()) {
           if (this.closed) return;
           try {
-            const { conn, info } = await connect(this.options, address, this.current.sessionId, [...this.opens.values()]);
+            const { conn, info } = await connect(this.options, address, this.current.sessionId, [...this.opens.values()], this.writes.claims);
             if (this.closed) {
               conn.close();
               return;
@@ -737,9 +740,6 @@ export class MasterSession extends EventEmitter<SessionEvents> {
     const order = [...m.slice(start), ...m.slice(0, start)];
     return hinted ? [hinted, ...order.filter((a) => !sameAddress(a, hinted))] : order;
   }
-
-  /** A back-off sleep that close() cuts short. */
-
 }
 
 /** Handshake, then register; a refusal of either is a Refusal, anything else transient. */
@@ -748,6 +748,7 @@ async function connect(
   address: Address,
   sessionId: number | undefined,
   opens?: Request<'register'>['opens'],
+  writes?: Request<'register'>['writes'],
 ): Promise<{ conn: Connection; info: SessionInfo }> {
   let dialed;
   try {
@@ -777,6 +778,7 @@ async function connect(
         attach: options.attach,
         leases: options.leases,
         opens: opens?.length ? opens : undefined,
+        writes: writes?.length ? writes : undefined,
       },
       options.connectTimeoutMs ?? 5000,
     );

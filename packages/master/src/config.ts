@@ -53,6 +53,7 @@ export const masterSchema = {
   HA_CLUSTER_NAME: key('string', 'tsmfs', 'name of the HA group: its keys in etcd are under /tsmfs/NAME/ (letters, digits, . _ -)'),
   HA_LEASE_TTL: key('int', 3, 'seconds of the leader\'s etcd lease: a dead leader is replaced about this long after it stops; etcd raises less than 2 to 2', { min: 1, max: 60 }),
   HA_SYNC_STANDBYS: key('int', 0, 'standbys (shadow masters of the synchronous set, recorded in etcd) that must hold a change before the leader acknowledges it; only they may take over; 0 = asynchronous failover (docs/ha.md)', { min: 0, max: 16 }),
+  HA_WRITE_GRACE_MS: key('int', 3000, 'a new leader\'s grace period: until every session of the former leader re-registered, or this many milliseconds (at most SESSION_SUSTAIN_TIME), a chunk slot is write-granted only to a session that claims a write in flight on it (docs/ha.md); 0 = none', { min: 0, max: 600_000 }),
   HA_SYNC_TIMEOUT_MS: key('int', 2000, 'a synchronous standby that leaves a change unconfirmed this long is dropped from the synchronous set (written to etcd first; the leader then goes on without it)', { min: 100, max: 600_000 }),
 };
 

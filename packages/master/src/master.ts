@@ -170,6 +170,8 @@ export function buildMaster(config: MasterConfig, log: Logger, hooks: MasterHook
         // to this master as a follower become the locations grants hand out (docs/ha.md).
         onElected: () => {
           const t0 = performance.now();
+          // Write leases of an earlier term of ours are stale: clients claim theirs back.
+          chunks.grace.elected();
           const n = chunks.resyncLocations();
           shadow?.wake();
           log.info({ chunks: n, ms: Math.round(performance.now() - t0) }, 'elected: chunk locations of the chunks the changelog moved computed again');
@@ -220,6 +222,9 @@ export function buildMaster(config: MasterConfig, log: Logger, hooks: MasterHook
           const n = chunks.resyncLocations();
           chunks.announceLeader();
           chunkLoop.restartDelay();
+          // Until the former leader's sessions are back, a free slot is granted to nobody:
+          // one of them may have a write in flight on it (docs/ha.md).
+          chunks.grace.lead(sessions.absent(), Math.min(config.HA_WRITE_GRACE_MS, config.SESSION_SUSTAIN_TIME * 1000), (id) => sessions.linked(id));
           log.info({ chunks: n, chunkservers: chunks.registry.online().length, ms: Math.round(performance.now() - t0) }, 'leading with the chunk locations reported to this master as a follower');
         },
       })
@@ -253,6 +258,7 @@ export function buildMaster(config: MasterConfig, log: Logger, hooks: MasterHook
         return false;
       }
     },
+    registered: (session, writes) => chunks.grace.registered(session.id, writes),
     log: component('sessions'),
   });
   const chunks = new ChunkManager({

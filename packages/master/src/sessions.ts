@@ -78,6 +78,8 @@ export interface SessionsOptions {
    * claimed opens of named files are taken only there. Default: everywhere.
    */
   inScope?: (session: Session, inode: number) => boolean;
+  /** A client registered (new, resumed or re-attached; not a tool attaching), declaring `writes` in flight. */
+  registered?: (session: Session, writes: Request<'register'>['writes']) => void;
   log: Logger;
 }
 
@@ -161,6 +163,8 @@ export class Sessions {
     this.sessions.set(session.id, session);
     this.orphans.delete(session.id);
     if (reattached !== undefined && req.opens) this.reclaim(session, req.opens);
+    // A client that comes back says which writes it has in flight (write-grace.ts).
+    this.options.registered?.(session, req.sessionId === undefined ? undefined : req.writes);
     // Recorded so that the next leader lets this client re-attach to the same id (and
     // finds its request results); not recorded when this master may not write now.
     const ns = this.options.namespace();
@@ -275,6 +279,16 @@ export class Sessions {
     this.sessions.clear();
     if (this.sweeper) clearInterval(this.sweeper);
     this.sweeper = undefined;
+  }
+
+  /** Recorded sessions (a former leader's included) with no live link here: those a new leader's grace period waits for. */
+  absent(): number[] {
+    return [...this.options.namespace().md.clients.sessions.keys()].filter((id) => !this.linked(id));
+  }
+
+  /** Whether session `id` has a live link here. */
+  linked(id: number): boolean {
+    return this.sessions.get(id)?.link !== undefined;
   }
 
   /** The sessions holding `inode` open. */

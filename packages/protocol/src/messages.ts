@@ -284,6 +284,13 @@ export const Messages = {
        * restarted master) counts them again: an unlinked open file stays readable.
        */
       opens: t.opt(t.arr(t.obj({ inode: t.u32, count: t.u32, writing: t.bool }), 1 << 20)),
+      /**
+       * With `sessionId`: the chunk slots this client has a write in flight on (granted, not
+       * yet ended by writeChunkEnd), so that a new leader gives it back the write lease the
+       * dead one held for it, and no other session is granted the slot meanwhile (docs/ha.md,
+       * "Write leases across a takeover").
+       */
+      writes: t.opt(t.arr(t.obj({ inode: t.u32, index: t.u32, chunkId: t.u53, version: t.u32 }), 1 << 16)),
     }),
     t.obj({
       sessionId: t.u53,

@@ -9,6 +9,7 @@ import { GrantTokens } from './grant-tokens.js';
 import type { Topology } from './topology.js';
 import { type ReplicationLimitsConfig, ReplicationLimits } from './replication-limits.js';
 import { VersionChanges } from './version-changes.js';
+import { WriteGrace } from './write-grace.js';
 import { WriteLeases } from './write-leases.js';
 
 export interface ChunkManagerOptions {
@@ -42,6 +43,8 @@ export class ChunkManager {
   readonly registry = new ChunkserverRegistry();
   readonly copies = new ChunkCopies();
   readonly leases: WriteLeases;
+  /** A new HA leader's grace period, and the write leases sessions claim back (write-grace.ts). */
+  readonly grace: WriteGrace;
   readonly limits: ReplicationLimits;
   /** Chunks whose copies are being moved to the metadata's version: readers wait for them. */
   readonly changes = new VersionChanges();
@@ -70,6 +73,7 @@ export class ChunkManager {
 
   constructor(private readonly options: ChunkManagerOptions) {
     this.leases = new WriteLeases(options.leaseTimeoutMs);
+    this.grace = new WriteGrace(this.leases, () => this.md, options.log);
     this.limits = new ReplicationLimits(options.limits);
     this.tokens = new GrantTokens(this.registry, { readTtlMs: options.readTokenTtlMs ?? 60_000, writeTtlMs: options.leaseTimeoutMs });
   }

@@ -29,17 +29,26 @@ export class WriteLeases {
   private readonly leases = new Map<string, Lease>();
   private readonly waiters = new Map<string, (() => void)[]>();
   private readonly leasedChunks = new Map<number, number>();
+  /**
+   * A new leader's grace period (write-grace.ts): while set, a slot nobody holds is not
+   * granted either — a session not yet back may still claim it. Told of each such wait.
+   */
+  private holding: ((inode: number, index: number) => void) | undefined;
 
   constructor(private readonly timeoutMs: number) {}
 
-  /** Waits until slot (inode, index) is free or held by `owner`, then holds it for `owner`. */
+  /**
+   * Waits until slot (inode, index) is held by `owner`, or free and no grace period holds
+   * free slots, then holds it for `owner`.
+   */
   async acquire(owner: number, inode: number, index: number, waitMs = this.timeoutMs * 2): Promise<void> {
     const key = `${inode}:${index}`;
     const deadline = Date.now() + waitMs;
     for (;;) {
       const held = this.leases.get(key);
-      if (!held || held.owner === owner) break;
+      if (held ? held.owner === owner : !this.holding) break;
       if (Date.now() >= deadline) throw fail('EAGAIN', `chunk ${index} of inode ${inode} is being written by another client`);
+      if (!held) this.holding!(inode, index);
       await new Promise<void>((resolve) => {
         const list = this.waiters.get(key) ?? [];
         list.push(resolve);
@@ -47,6 +56,39 @@ export class WriteLeases {
         setTimeout(resolve, Math.max(1, deadline - Date.now())).unref();
       });
     }
+    this.hold(owner, inode, index);
+  }
+
+  /**
+   * Gives `owner` the slot's lease at once, covering chunk `chunkId`: a write a former
+   * leader granted it and that is still going to the chunkservers (write-grace.ts). False
+   * when another owner holds the slot.
+   */
+  claim(owner: number, inode: number, index: number, chunkId: number): boolean {
+    const key = `${inode}:${index}`;
+    const held = this.leases.get(key);
+    if (held) return held.owner === owner;
+    this.hold(owner, inode, index);
+    this.cover(inode, index, chunkId);
+    return true;
+  }
+
+  /** From now on free slots wait too (`onWait` is told of each wait), until `endHold`. */
+  holdFree(onWait: (inode: number, index: number) => void): void {
+    this.holding = onWait;
+  }
+
+  /** The grace period is over: free slots are granted again, and those waiting for one look again. */
+  endHold(): void {
+    if (!this.holding) return;
+    this.holding = undefined;
+    const lists = [...this.waiters.values()];
+    this.waiters.clear();
+    for (const list of lists) for (const wake of list) wake();
+  }
+
+  private hold(owner: number, inode: number, index: number): void {
+    const key = `${inode}:${index}`;
     this.drop(key);
     const timer = setTimeout(() => this.release(owner, inode, index), this.timeoutMs);
     timer.unref();
