@@ -6,7 +6,9 @@
  * the reply lost on a real socket (test/fixture/link-proxy.ts).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { O_RDWR } from '@tsmfs/client';
+import { type MasterSession, O_RDWR } from '@tsmfs/client';
+import { type ChunkGrant, DataFrameType, dataCrc, decodeDataWriteStatus, encodeDataBlockHeader } from '@tsmfs/protocol';
+import { type Connection, dial } from '@tsmfs/rpc';
 import { describe, expect, it } from 'vitest';
 import { openSession } from './fixture/cluster.js';
 import { Etcd } from './fixture/etcd.js';
@@ -16,11 +18,29 @@ import { until } from './fixture/poll.js';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
+/** Sends `data` at `offset` of the chunk as one piece of the write opened on `conn` (seq `seq`); resolves once the chain has it. */
+async function piece(conn: Connection, grant: ChunkGrant, seq: number, offset: number, data: Buffer): Promise<void> {
+  const header = encodeDataBlockHeader({ chunkId: grant.chunkId, version: grant.version, seq, offset, length: data.length, crc: dataCrc(data) });
+  const st = decodeDataWriteStatus(await conn.requestData(DataFrameType.write, [header, data]));
+  if (st.status !== 0) throw new Error(`piece at ${offset} refused: status ${st.status}`);
+}
+
+/** A write grant of chunk 0 of `inode` and the write opened on its chain, paused there (no piece, no end yet). */
+async function pausedWrite(s: MasterSession, inode: number): Promise<{ grant: ChunkGrant; conn: Connection }> {
+  const grant = await s.call('writeChunk', { cred: s.cred, inode, index: 0 });
+  const [head, ...rest] = grant.locations;
+  const { conn } = await dial({ host: head!.host, port: head!.port, role: 'client', name: 'paused-writer' });
+  await conn.request('dataWriteInit', { chunkId: grant.chunkId, version: grant.version, token: head!.token, chain: rest.map(({ host, port, token }) => ({ host, port, token })) });
+  return { grant, conn };
+}
+
 describe('a takeover the clients do not notice', () => {
-  it('a create and an unlink applied by a leader killed before their replies: the next leader answers them from the table, once', async () => {
+  it('a create and an unlink applied by a leader killed before their replies: the next leader answers them from the table, once; a write in flight across the next takeover keeps its lease', async () => {
     const etcd = await Etcd.start();
-    const group = await HaGroup.create(etcd, 3);
+    // A long grace period: it ends when the sessions are back, never by its timeout here.
+    const group = await HaGroup.create(etcd, 3, { HA_WRITE_GRACE_MS: 60_000 });
     const first = await group.leader();
+    const [cs] = await group.chunkservers(1);
     const proxy = await LinkProxy.start(first.leader.address);
     // A reaches the masters only through the proxy; B directly (the other client).
     const a = await openSession({ masters: [proxy.address], hostname: 'a', mountpoint: '/a', reconnectTimeoutMs: 60_000, connectTimeoutMs: 1000 });
@@ -68,6 +88,55 @@ describe('a takeover the clients do not notice', () => {
     expect(a.stats.resent).toBeGreaterThanOrEqual(2);
     expect(a.stats.resolved).toBe(0);
     expect(second.leader.logs().some((l) => l.msg === 'client session registered' && l.session === sessionId && l.reattached === true)).toBe(true);
+
+    // ---- A write in flight across a takeover keeps its lease (docs/ha.md, "Write leases
+    // across a takeover"): A holds a write grant and is in the middle of its chunk write
+    // when the leader dies; B asks the new leader for the same slot before A is back. B
+    // must wait until A's write ended: A's bytes land, then B's overwrite wins.
+    const third = group.masters.find((m) => m !== first.leader && m !== second.leader)!;
+    await Promise.all([second.leader, third].map((m) => cs!.waitRegisteredWith(`${m.host}:${m.ports.matocs}`, 30_000)));
+    const file = await b.create(b.root, 'w', 0o644);
+    const base = randomBytes(256 * 1024);
+    const bh = await b.openFile(file.inode, O_RDWR);
+    await bh.write(0, base);
+    await bh.flush();
+    await a.open(file.inode, O_RDWR);
+    const { grant, conn } = await pausedWrite(a, file.inode);
+    const aBytes = randomBytes(8192);
+    await piece(conn, grant, 0, 0, aBytes.subarray(0, 4096));
+    await caughtUp(second.leader, [third]);
+    proxy.hold = true;
+    await second.leader.kill('SIGKILL');
+    proxy.cut();
+    await group.leader([third]);
+    const order: string[] = [];
+    const bBytes = randomBytes(4096);
+    const bWrote = bh.write(2048, bBytes).then(() => bh.flush()).then(() => order.push('B'));
+    const held = (l: { msg?: string }) => l.msg?.startsWith('write grant held by the grace period');
+    await until('B granted, or held by the grace period', async () => (order.length > 0 || third.logs().some(held) ? true : undefined), 30_000, 20);
+    // A is not back: B is not granted the slot A's write is still on.
+    expect(order).toEqual([]);
+    proxy.target = third.address;
+    proxy.hold = false;
+    const reclaimed = await until('A back, claiming its write', async () => third.logs().find((l) => l.msg === 'write leases reclaimed' && l.session === sessionId), 30_000, 20);
+    expect(reclaimed.taken).toBe(1);
+    // Every session is back (the grace is over): B now waits on A's lease, not on the grace.
+    await until('the grace period over', async () => (third.logs().some((l) => l.msg?.startsWith('grace period over')) ? true : undefined), 30_000, 20);
+    expect(order).toEqual([]);
+    await piece(conn, grant, 1, 4096, aBytes.subarray(4096));
+    await conn.request('dataWriteEnd', { chunkId: grant.chunkId, version: grant.version });
+    conn.close();
+    await a.call('writeChunkEnd', { inode: file.inode, index: 0, chunkId: grant.chunkId, length: aBytes.length, ok: true, version: grant.version });
+    order.push('A');
+    await bWrote;
+    expect(order).toEqual(['A', 'B']);
+    const expected = Buffer.from(base);
+    aBytes.copy(expected, 0);
+    bBytes.copy(expected, 2048);
+    const check = await a.openFile(file.inode, O_RDWR);
+    expect(sha(await check.read(0, base.length))).toBe(sha(expected));
+    await check.close();
+    await bh.close();
     a.close();
     b.close();
     await proxy.close();
