@@ -12,7 +12,7 @@ import { type Connection, dial } from '@tsmfs/rpc';
 import { describe, expect, it } from 'vitest';
 import { openSession } from './fixture/cluster.js';
 import { Etcd } from './fixture/etcd.js';
-import { HaGroup, caughtUp } from './fixture/ha-group.js';
+import { HaGroup, caughtUp, status } from './fixture/ha-group.js';
 import { LinkProxy } from './fixture/link-proxy.js';
 import { until } from './fixture/poll.js';
 
@@ -116,12 +116,14 @@ describe('a takeover the clients do not notice', () => {
     await until('B granted, or held by the grace period', async () => (order.length > 0 || third.logs().some(held) ? true : undefined), 30_000, 20);
     // A is not back: B is not granted the slot A's write is still on.
     expect(order).toEqual([]);
+    expect((await status(third)).grace?.waitingFor).toBe(1);
     proxy.target = third.address;
     proxy.hold = false;
     const reclaimed = await until('A back, claiming its write', async () => third.logs().find((l) => l.msg === 'write leases reclaimed' && l.session === sessionId), 30_000, 20);
     expect(reclaimed.taken).toBe(1);
     // Every session is back (the grace is over): B now waits on A's lease, not on the grace.
     await until('the grace period over', async () => (third.logs().some((l) => l.msg?.startsWith('grace period over')) ? true : undefined), 30_000, 20);
+    expect((await status(third)).grace).toBeNull();
     expect(order).toEqual([]);
     await piece(conn, grant, 1, 4096, aBytes.subarray(4096));
     await conn.request('dataWriteEnd', { chunkId: grant.chunkId, version: grant.version });

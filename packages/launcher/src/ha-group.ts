@@ -14,6 +14,8 @@ export interface GroupStatus {
   follower: { appliedVersion: number; leaderVersion: number; lag: number } | null;
   /** The leader's synchronous set and each shadow master's acked version (HA_SYNC_STANDBYS > 0), else null. */
   sync: { standbys: number; set: string[]; followers: { member: string; acked: number; state: 'out' | 'joining' | 'in'; connected: boolean }[] } | null;
+  /** A new leader's grace period for write leases: the former leader's sessions not back yet, and the time left; else null. */
+  grace: { waitingFor: number; remainingMs: number } | null;
   mutable: boolean;
   failovers: number;
   leaseTtlMs: number;

@@ -378,7 +378,7 @@ export function buildMaster(config: MasterConfig, log: Logger, hooks: MasterHook
     },
     history,
     metrics,
-    status: () => groupStatus(election, self, namespace.namespace.md.version, shadow?.progress() ?? null, standbys),
+    status: () => groupStatus(election, self, namespace.namespace.md.version, shadow?.progress() ?? null, standbys, chunks.grace.status()),
     log: component('http'),
   });
   return {

@@ -43,6 +43,7 @@ describe('write grace after a takeover', () => {
     grace.registered(B, undefined);
     grace.lead([A, C], 60_000, (id) => id === B);
     expect(grace.active).toBe(true);
+    expect(grace.status()?.waitingFor).toBe(2);
     const bGrant = leases.acquire(B, inode, 0);
     expect(await settled(bGrant)).toBe(false);
     // Another slot waits as well: C, not back, may claim it.
@@ -55,6 +56,7 @@ describe('write grace after a takeover', () => {
     // C comes back without writes: the grace is over, slot 1 is granted, slot 0 still A's.
     grace.registered(C, []);
     expect(grace.active).toBe(false);
+    expect(grace.status()).toBeNull();
     await other;
     expect(await settled(bGrant)).toBe(false);
     // A's writeChunkEnd ends its lease: B gets the slot.

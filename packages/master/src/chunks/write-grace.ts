@@ -25,6 +25,8 @@ export class WriteGrace {
   /** Sessions the grace period waits for; undefined when none runs. */
   private absent: Set<number> | undefined;
   private timer: NodeJS.Timeout | undefined;
+  /** When the running grace period times out (ms since the epoch). */
+  private until = 0;
   /** False between an election and leading: claims wait in `deferred`. */
   private ready = true;
   private readonly deferred = new Map<number, readonly WriteClaim[]>();
@@ -39,6 +41,11 @@ export class WriteGrace {
   /** Whether free slots are held now. */
   get active(): boolean {
     return this.absent !== undefined;
+  }
+
+  /** For /api/status: the sessions still waited for and the time left; null when no grace period runs. */
+  status(): { waitingFor: number; remainingMs: number } | null {
+    return this.absent ? { waitingFor: this.absent.size, remainingMs: Math.max(0, this.until - Date.now()) } : null;
   }
 
   /** This master has just been elected: the leases of an earlier term of its own are stale. */
@@ -61,6 +68,7 @@ export class WriteGrace {
     const waiting = new Set(absent);
     if (waiting.size === 0 || graceMs <= 0) return;
     this.absent = waiting;
+    this.until = Date.now() + graceMs;
     this.heldLogged = false;
     this.leases.holdFree((inode, index) => {
       if (this.heldLogged) return;

@@ -14,12 +14,25 @@ export interface GroupStatus extends Omit<HaStatus, 'role' | 'cluster'> {
    * shadow master's acked version. Null on a follower, alone, or with HA_SYNC_STANDBYS = 0.
    */
   sync: SyncStatus | null;
+  /**
+   * A new leader's grace period (docs/ha.md, "Write leases across a takeover"): the former
+   * leader's sessions not back yet and how long it may still last. Null when none runs.
+   */
+  grace: { waitingFor: number; remainingMs: number } | null;
   /** This master's own addresses, as it would publish them leading. */
   self: LeaderAddresses;
 }
 
-export function groupStatus(election: Election | undefined, self: LeaderAddresses, metadataVersion: number, follower: GroupStatus['follower'], standbys?: SyncStandbys): GroupStatus {
-  if (!election) return { role: 'alone', cluster: null, epoch: 1, leader: self, mutable: true, leaseTtlMs: 0, failovers: 0, metadataVersion, follower: null, sync: null, self };
+export function groupStatus(
+  election: Election | undefined,
+  self: LeaderAddresses,
+  metadataVersion: number,
+  follower: GroupStatus['follower'],
+  standbys?: SyncStandbys,
+  grace: GroupStatus['grace'] = null,
+): GroupStatus {
+  if (!election) return { role: 'alone', cluster: null, epoch: 1, leader: self, mutable: true, leaseTtlMs: 0, failovers: 0, metadataVersion, follower: null, sync: null, grace: null, self };
   const status = election.status();
-  return { ...status, metadataVersion, follower, sync: status.role === 'leader' ? (standbys?.status() ?? null) : null, self };
+  const leading = status.role === 'leader';
+  return { ...status, metadataVersion, follower, sync: leading ? (standbys?.status() ?? null) : null, grace: leading ? grace : null, self };
 }
