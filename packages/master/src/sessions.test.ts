@@ -9,12 +9,12 @@ import { type Session, Sessions } from './sessions.js';
 const root = { uid: 0, gid: 0, groups: [0] };
 const nonce = new Uint8Array(32).fill(1);
 
-function setup(exportsText: string) {
+function setup(exportsText: string, registered?: ConstructorParameters<typeof Sessions>[0]['registered']) {
   let t = 1_700_000_000;
   const clock = () => ({ sec: t++, nsec: 0 });
   const ns = new Namespace(createEmptyMetadata(clock()), () => undefined, clock);
   const rules = parseExports(exportsText, 'exports.cfg').rules;
-  const sessions = new Sessions({ rules: () => rules, namespace: () => ns, sustainMs: 0, log: pino({ level: 'silent' }) });
+  const sessions = new Sessions({ rules: () => rules, namespace: () => ns, sustainMs: 0, registered, log: pino({ level: 'silent' }) });
   const link = {};
   const register = (over: Partial<Parameters<Sessions['register']>[0]> = {}, address = '127.0.0.1'): Session =>
     sessions.register({ subdir: '/', meta: false, readonly: false, hostname: 'h', mountpoint: '/mnt', ...over }, { address, nonce, link });
@@ -82,5 +82,24 @@ describe('Sessions', () => {
     sessions.detach(a, link);
     expect(register({ sessionId: a.id }).id).toBe(a.id);
     expect(register({ sessionId: a.id }, '127.0.0.2').id).not.toBe(a.id);
+  });
+
+  it('a former leader\'s session is absent until its client re-attaches, declaring its writes in flight (a new leader\'s grace period)', () => {
+    const heard: [number, unknown][] = [];
+    const { ns, sessions, register } = setup('* / rw', (session, writes) => heard.push([session.id, writes]));
+    const fresh = register({ writes: [{ inode: 9, index: 0, chunkId: 1, version: 1 }] });
+    // Recorded by a former leader (as the changelog brings it), with no link here.
+    ns.clients.openSession({ id: 4242, address: '127.0.0.1', root: 1, meta: false, openedAt: 1 });
+    expect(sessions.absent()).toEqual([4242]);
+    expect(sessions.linked(4242)).toBe(false);
+    const writes = [{ inode: 7, index: 3, chunkId: 55, version: 6 }];
+    expect(register({ sessionId: 4242, writes }).id).toBe(4242);
+    expect(sessions.absent()).toEqual([]);
+    expect(sessions.linked(4242)).toBe(true);
+    // A new session has nothing in flight to claim; a client coming back does.
+    expect(heard).toEqual([
+      [fresh.id, undefined],
+      [4242, writes],
+    ]);
   });
 });
