@@ -87,19 +87,26 @@ describe('Sessions', () => {
   it('a former leader\'s session is absent until its client re-attaches, declaring its writes in flight (a new leader\'s grace period)', () => {
     const heard: [number, unknown][] = [];
     const { ns, sessions, register } = setup('* / rw', (session, writes) => heard.push([session.id, writes]));
-    const fresh = register({ writes: [{ inode: 9, index: 0, chunkId: 1, version: 1 }] });
+    const mk = (name: string) => ns.mknod({ cred: root, parent: 1, name, type: 'file', mode: 0o644, umask: 0, rdev: 0 }).attr.inode;
+    const [w, r, other] = [mk('w'), mk('r'), mk('o')];
+    const fresh = register({ writes: [{ inode: w, index: 0, chunkId: 1, version: 1 }] });
     // Recorded by a former leader (as the changelog brings it), with no link here.
     ns.clients.openSession({ id: 4242, address: '127.0.0.1', root: 1, meta: false, openedAt: 1 });
     expect(sessions.absent()).toEqual([4242]);
     expect(sessions.linked(4242)).toBe(false);
-    const writes = [{ inode: 7, index: 3, chunkId: 55, version: 6 }];
-    expect(register({ sessionId: 4242, writes }).id).toBe(4242);
+    const claim = (inode: number) => ({ inode, index: 3, chunkId: 55, version: 6 });
+    const opens = [
+      { inode: w, count: 1, writing: true },
+      { inode: r, count: 1, writing: false },
+    ];
+    expect(register({ sessionId: 4242, opens, writes: [claim(w), claim(r), claim(other)] }).id).toBe(4242);
     expect(sessions.absent()).toEqual([]);
     expect(sessions.linked(4242)).toBe(true);
-    // A new session has nothing in flight to claim; a client coming back does.
+    // A new session has nothing in flight to claim; a client coming back claims only in
+    // files it holds open for writing (not one open read-only, not one it does not hold).
     expect(heard).toEqual([
       [fresh.id, undefined],
-      [4242, writes],
+      [4242, [claim(w)]],
     ]);
   });
 });

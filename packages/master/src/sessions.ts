@@ -163,8 +163,10 @@ export class Sessions {
     this.sessions.set(session.id, session);
     this.orphans.delete(session.id);
     if (reattached !== undefined && req.opens) this.reclaim(session, req.opens);
-    // A client that comes back says which writes it has in flight (write-grace.ts).
-    this.options.registered?.(session, req.sessionId === undefined ? undefined : req.writes);
+    // A client that comes back says which writes it has in flight (write-grace.ts): taken
+    // only for files it holds open for writing here, so a claim cannot hold others' slots.
+    const writes = req.sessionId === undefined || session.readonly ? undefined : req.writes?.filter((w) => session.writers.has(w.inode));
+    this.options.registered?.(session, writes);
     // Recorded so that the next leader lets this client re-attach to the same id (and
     // finds its request results); not recorded when this master may not write now.
     const ns = this.options.namespace();
