@@ -42,6 +42,8 @@ export const Attr = t.obj({
    * lasts (an xattr change recalls it). Absent: unknown.
    */
   noXattrs: t.opt(t.bool),
+  /** MooseFS's extra attributes (noowner, noattrcache, …: docs/master.md, "Extra attributes"); absent: none. */
+  eattr: t.opt(t.u8),
 });
 export type Attr = Infer<typeof Attr>;
 
@@ -668,6 +670,13 @@ export const Messages = {
     t.obj({ paths: t.arr(t.str(MAX_PATH_LENGTH), 65536), removed: t.opt(t.obj({ path: t.str(MAX_PATH_LENGTH), trash: t.bool })) }),
     { session: 'fs', inodes: { inode: 'kept' }, mutates: false },
   ),
+  // cli ↔ master: MooseFS's extra attributes and rmsnapshot (docs/master.md, "Extra attributes")
+  /** seteattr/deleattr/copyeattr: `set` bits on, then `clear` bits off; counts as setgoal's. */
+  seteattr: clientMsg(120, t.obj({ cred: Cred, inode: t.u32, set: t.u8, clear: t.u8, recursive: t.bool }), RecursiveCounts, { session: 'fs', inodes: { inode: 'node' }, mutates: true }),
+  /** Files and directories counted by their flags (value = the flags byte). */
+  geteattr: clientMsg(121, t.obj({ inode: t.u32, recursive: t.bool }), t.obj({ histogram: Histogram }), { session: 'fs', inodes: { inode: 'node' }, mutates: false }),
+  /** Removes `name` and its tree, only nodes marked `snapshot` (`force`: the marked ones, leaving the rest). */
+  rmsnapshot: clientMsg(122, t.obj({ cred: Cred, parent: t.u32, name: Name, force: t.bool }), t.obj({ removed: t.u53, kept: t.u53 }), { session: 'fs', inodes: { parent: 'node' }, mutates: true }),
   /** Appends `src`'s chunks to `inode` (shared, copy-on-write), after padding `inode` to a whole chunk. */
   appendchunks: clientMsg(107, t.obj({ cred: Cred, inode: t.u32, src: t.u32, ...Rid }), t.obj({ attr: Attr }), { session: 'fs', inodes: { inode: 'node', src: 'node' }, mutates: true }),
 } as const;

@@ -55,6 +55,7 @@ export function leaseKeys(m: Mutation, md: NameView): LeaseKeys {
       return { dirs: [], inodes: [m.inode] };
     case 'setgoal':
     case 'settrashtime':
+    case 'seteattr':
       return m.recursive ? { dirs: [], inodes: [], all: true } : { dirs: [], inodes: [m.inode] };
     case 'snapshot':
       return m.overwrite ? { dirs: [], inodes: [], all: true } : { dirs: [m.parent], inodes: [m.parent] };

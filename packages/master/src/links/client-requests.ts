@@ -103,6 +103,9 @@ const HANDLERS: { readonly [N in SessionMessage]: Handler<N> } = {
   checkfile: (m, _s, r) => served(m.tools, 'checkfile').checkfile(r),
   filerepair: (m, _s, r) => served(m.tools, 'filerepair').filerepair(r),
   appendchunks: (m, _s, r) => served(m.tools, 'appendchunks').appendchunks(r),
+  seteattr: (m, s, r) => m.ns.eattrs.seteattr(r, s.rule.admin),
+  geteattr: (m, _s, r) => m.ns.eattrs.geteattr(r),
+  rmsnapshot: (m, _s, r) => m.ns.eattrs.rmsnapshot(r),
   // A meta session's root is the whole tree: its trash paths are absolute.
   filepaths: (m, s, r) => filePaths(m.ns.md, r.inode, s.meta ? ROOT_INODE : s.root),
   metaSync: (m) => metaSync(served(m.changelog, 'metaSync')),

@@ -1,6 +1,7 @@
 import { type Attr, CHUNK_SIZE, type GoalMode, type RecursiveCounts, type Timespec } from '@tsmfs/protocol';
 import { type Metadata, TYPE_CODE } from './metadata.js';
 import type { Mutation, UnlinkFate } from './mutation.js';
+import { EATTR, applySeteattr, inheritedEattr } from './eattr.js';
 import { forEachNode, keptPath, mayChangeGoal, walkTree } from './tree-walk.js';
 
 /**
@@ -11,7 +12,7 @@ import { forEachNode, keptPath, mayChangeGoal, walkTree } from './tree-walk.js';
  * The entry was validated by `Namespace` (or was written by one that did): a violated
  * invariant here means a corrupt changelog and throws.
  *
- * Returns the counts of a setgoal/settrashtime (the only entries with a result the live
+ * Returns the counts of a setgoal/settrashtime/seteattr (the only entries with a result the live
  * path needs), undefined otherwise.
  */
 export function applyMutation(md: Metadata, m: Mutation): RecursiveCounts | undefined {
@@ -47,6 +48,9 @@ export function applyMutation(md: Metadata, m: Mutation): RecursiveCounts | unde
     case 'setgoal':
     case 'settrashtime':
       result = applyGoalLike(md, m);
+      break;
+    case 'seteattr':
+      result = applySeteattr(md, m);
       break;
     case 'snapshot':
       applySnapshot(md, m);
@@ -161,6 +165,7 @@ function applyCreate(md: Metadata, m: Extract<Mutation, { op: 'create' }>): void
   md.rdev[i] = m.rdev;
   md.goal[i] = md.goal[m.parent]!;
   md.trashtime[i] = md.trashtime[m.parent]!;
+  md.eattr[i] = inheritedEattr(md, m.parent);
   md.setAtime(i, m.ts);
   md.setMtime(i, m.ts);
   md.setCtime(i, m.ts);
@@ -349,6 +354,8 @@ function copyNode(md: Metadata, m: Extract<Mutation, { op: 'snapshot' }>, src: n
   md.gid[dst] = m.uid === 0 ? md.gid[src]! : m.gid;
   md.goal[dst] = md.goal[src]!;
   md.trashtime[dst] = md.trashtime[src]!;
+  // mfsrmsnapshot removes only what carries the mark.
+  md.eattr[dst] = md.eattr[src]! | EATTR.snapshot;
   md.rdev[dst] = md.rdev[src]!;
   md.atimeS[dst] = md.atimeS[src]!;
   md.atimeNs[dst] = md.atimeNs[src]!;

@@ -17,9 +17,12 @@ import { Metadata, TYPE_CODE, TYPE_NAME } from './metadata.js';
  * Format 3 adds a last section: the client state a takeover keeps (sessions and the
  * request-id table, client-state.ts), as one JSON text (small: a few results per
  * session). Formats 1 and 2 are read with none.
+ *
+ * Format 4 adds, after it, the extra attributes (eattr.ts): the nodes that have any, as
+ * (u32 inode, u8 flags) pairs. Older formats are read with none.
  */
-export const DUMP_FORMAT = 3;
-const READABLE_FORMATS = [1, 2, 3];
+export const DUMP_FORMAT = 4;
+const READABLE_FORMATS = [1, 2, 3, 4];
 
 export function encodeDump(md: Metadata): Buffer {
   const w = new Writer();
@@ -31,6 +34,7 @@ export function encodeDump(md: Metadata): Buffer {
   writeKept(w, md.trash);
   writeKept(w, md.sustained);
   w.str(JSON.stringify(md.clients));
+  writeEattrs(w, md);
   return frameDump(DUMP_FORMAT, md.version, w.finish());
 }
 
@@ -48,6 +52,7 @@ export function decodeDump(buf: Buffer): Metadata {
     readKept(r, md.trash);
     readKept(r, md.sustained);
     if (frame.format >= 3) md.clients = ClientState.fromJSON(JSON.parse(r.str()));
+    if (frame.format >= 4) readEattrs(r, md);
   } catch (err) {
     if (err instanceof DumpError) throw err;
     throw new DumpError('corrupt', String(err));
@@ -313,6 +318,24 @@ function readKept(r: Reader, kept: Metadata['trash']): void {
   for (let k = 0; k < n; k++) {
     const inode = r.u32();
     kept.set(inode, { path: r.str(), deletedAt: r.f64() });
+  }
+}
+
+function writeEattrs(w: Writer, md: Metadata): void {
+  const flagged = [...md.inodes()].filter((i) => md.eattr[i] !== 0);
+  w.u32(flagged.length);
+  for (const i of flagged) {
+    w.u32(i);
+    w.u8(md.eattr[i]!);
+  }
+}
+
+function readEattrs(r: Reader, md: Metadata): void {
+  const n = r.u32();
+  for (let k = 0; k < n; k++) {
+    const i = r.u32();
+    if (!md.exists(i)) throw new DumpError('corrupt', `extra attributes of missing inode ${i}`);
+    md.eattr[i] = r.u8();
   }
 }
 

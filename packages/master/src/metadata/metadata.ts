@@ -66,6 +66,8 @@ export class Metadata {
   nlink = new Uint32Array(INITIAL_CAPACITY);
   goal = new Uint8Array(INITIAL_CAPACITY);
   trashtime = new Uint32Array(INITIAL_CAPACITY);
+  /** MooseFS's extra attributes (eattr.ts), one bit each. */
+  eattr = new Uint8Array(INITIAL_CAPACITY);
   atimeS = new Float64Array(INITIAL_CAPACITY);
   atimeNs = new Uint32Array(INITIAL_CAPACITY);
   mtimeS = new Float64Array(INITIAL_CAPACITY);
@@ -127,7 +129,7 @@ export class Metadata {
   }
 
   attr(inode: number): Attr {
-    return {
+    const a: Attr = {
       inode,
       type: TYPE_NAME[this.type[inode]!]!,
       mode: this.mode[inode]!,
@@ -142,6 +144,8 @@ export class Metadata {
       goal: this.goal[inode]!,
       trashtime: this.trashtime[inode]!,
     };
+    if (this.eattr[inode] !== 0) a.eattr = this.eattr[inode]!;
+    return a;
   }
 
   setAtime(inode: number, ts: Timespec): void {
@@ -282,6 +286,7 @@ export class Metadata {
     this.nlink[inode] = 0;
     this.goal[inode] = 0;
     this.trashtime[inode] = 0;
+    this.eattr[inode] = 0;
     this.setAtime(inode, ZERO_TS);
     this.setMtime(inode, ZERO_TS);
     this.setCtime(inode, ZERO_TS);
@@ -326,6 +331,7 @@ export class Metadata {
     this.nlink = grow(this.nlink, cap);
     this.goal = grow(this.goal, cap);
     this.trashtime = grow(this.trashtime, cap);
+    this.eattr = grow(this.eattr, cap);
     this.atimeS = grow(this.atimeS, cap);
     this.atimeNs = grow(this.atimeNs, cap);
     this.mtimeS = grow(this.mtimeS, cap);

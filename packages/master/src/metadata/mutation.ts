@@ -75,6 +75,8 @@ type MutationBody =
       /** The caller's uid after exports mapping: apply repeats the permission decisions. */
       uid: number;
     }
+  /** seteattr/deleattr/copyeattr (eattr.ts): `set` bits on, `clear` bits off; apply repeats the per-node rule. */
+  | { op: 'seteattr'; ts: Timespec; inode: number; set: number; clear: number; recursive: boolean; uid: number; admin: boolean }
   | { op: 'snapshot'; ts: Timespec; inode: number; parent: number; name: string; firstInode: number; uid: number; gid: number; overwrite: boolean }
   | { op: 'undelete'; ts: Timespec; inode: number }
   /** A trashed file whose time ran out, a sustained file closed, or a manual purge. */

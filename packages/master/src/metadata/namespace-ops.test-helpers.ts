@@ -40,7 +40,9 @@ export type ExtraOp =
   | { k: 'undelete'; pick: number }
   | { k: 'purge'; pick: number }
   | { k: 'mknod'; who: number; dir: string; name: string; type: 'fifo' | 'socket' | 'chardev' | 'blockdev' }
-  | { k: 'tick'; seconds: number };
+  | { k: 'tick'; seconds: number }
+  | { k: 'seteattr'; who: number; path: string; set: number; clear: number; recursive: boolean; admin: boolean }
+  | { k: 'rmsnapshot'; who: number; path: string; force: boolean };
 
 /** 100 TiB: where a sparse file's one chunk goes in the tests. */
 export const TIB_100 = 100 * 2 ** 40;
@@ -132,6 +134,16 @@ export const extraOpArb: fc.Arbitrary<ExtraOp> = fc.oneof(
     type: fc.constantFrom('fifo' as const, 'socket' as const, 'chardev' as const, 'blockdev' as const),
   }),
   fc.record({ k: fc.constant('tick' as const), seconds: fc.constantFrom(1, 100, 4000, 100_000) }),
+  fc.record({
+    k: fc.constant('seteattr' as const),
+    who,
+    path: fc.oneof(path, fc.constant('')),
+    set: fc.integer({ min: 0, max: 255 }),
+    clear: fc.integer({ min: 0, max: 255 }),
+    recursive: fc.boolean(),
+    admin: fc.boolean(),
+  }),
+  fc.record({ k: fc.constant('rmsnapshot' as const), who, path, force: fc.boolean() }),
 );
 
 /** A clock that moves one second (and some nanoseconds) per reading; `tick` jumps it. */
@@ -307,5 +319,13 @@ function runOpUnchecked(live: Live, op: Op | ExtraOp): void {
     case 'tick':
       live.clock.sec += op.seconds;
       return;
+    case 'seteattr':
+      ns.eattrs.seteattr({ cred, inode: resolve(md, op.path), set: op.set, clear: op.clear, recursive: op.recursive }, op.admin);
+      return;
+    case 'rmsnapshot': {
+      const [d, n] = split(op.path);
+      ns.eattrs.rmsnapshot({ cred, parent: resolve(md, d), name: n, force: op.force });
+      return;
+    }
   }
 }

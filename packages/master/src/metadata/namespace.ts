@@ -30,6 +30,8 @@ import { applyMutation } from './apply.js';
 import { type KeptFile, type Metadata, TYPE_CODE } from './metadata.js';
 import { MetadataBrokenError } from './metadata-broken-error.js';
 import { ClientEntries } from './client-entries.js';
+import { refuseLink, refuseNewName, refuseOpen, refuseRemoval, refuseSetattr, refuseWrite, refuseXattrChange } from './eattr.js';
+import { EattrRequests } from './eattr-requests.js';
 import type { RequestTag } from './client-state.js';
 import type { Mutation, UnlinkFate } from './mutation.js';
 import { checkSnapshotOverwrite, histogram, isCutPath, mayChangeGoal } from './tree-walk.js';
@@ -71,6 +73,8 @@ export class Namespace {
   private readonly readdirCursors = new Map<string, ReaddirCursor>();
   /** Sessions, request results and sustained files' holders (client-entries.ts). */
   readonly clients: ClientEntries;
+  /** seteattr, geteattr, rmsnapshot (eattr-requests.ts). */
+  readonly eattrs: EattrRequests;
 
   constructor(
     readonly md: Metadata,
@@ -80,6 +84,7 @@ export class Namespace {
     private readonly onBroken?: (err: MetadataBrokenError) => void,
   ) {
     this.clients = new ClientEntries(md, (m) => void this.commit(m), clock, this.openCount);
+    this.eattrs = new EattrRequests(this, (m) => this.commit(m), clock);
   }
 
   /** Told of every change just before it is applied (the leases it breaks: leases/). */
@@ -244,6 +249,7 @@ export class Namespace {
     const md = this.md;
     const dir = this.searchableDir(parent, cred);
     this.checkNewName(dir, name);
+    refuseNewName(md, dir);
     if (!permits(md, dir, cred, W_OK | X_OK)) throw fail('EACCES');
     if ((type === 'chardev' || type === 'blockdev') && !isRoot(cred)) throw fail('EPERM', 'mknod of a device');
     let mode = requestedMode & 0o7777;
@@ -269,7 +275,9 @@ export class Namespace {
     const dir = this.searchableDir(req.parent, req.cred);
     this.checkNewName(dir, req.name);
     if (!mayHardlink(md, inode, req.cred)) throw fail('EPERM', 'protected hardlinks');
+    refuseNewName(md, dir);
     if (!permits(md, dir, req.cred, W_OK | X_OK)) throw fail('EACCES');
+    refuseLink(md, inode);
     if (md.isDir(inode)) throw fail('EPERM', 'hard link to a directory');
     if (md.nlink[inode]! >= MAX_LINKS) throw fail('EMLINK');
     this.commit({ op: 'link', ts: this.clock(), inode, parent: dir, name: req.name });
@@ -331,6 +339,7 @@ export class Namespace {
     this.mayDelete(dir, src, cred);
     const dstIsDir = dst !== undefined && md.isDir(dst);
     if (dst === undefined) {
+      refuseNewName(md, newDir);
       if (!permits(md, newDir, cred, W_OK | X_OK)) throw fail('EACCES');
     } else {
       this.mayDelete(newDir, dst, cred);
@@ -360,6 +369,7 @@ export class Namespace {
   setattr(req: Request<'setattr'>): Reply<'setattr'> {
     const md = this.md;
     const inode = this.existing(req.inode);
+    refuseSetattr(md, inode, req);
     const killPriv = checkSetattr(md, inode, req);
     if (req.size !== undefined && req.size > MAX_FILE_SIZE) throw fail('EFBIG', `size beyond the largest file (${MAX_FILE_SIZE})`);
     const ts = this.clock();
@@ -390,6 +400,7 @@ export class Namespace {
     const trunc = (req.flags & O_TRUNC) !== 0;
     if (trunc) mask |= W_OK;
     if (md.isDir(inode) && mask & W_OK) throw fail('EISDIR');
+    refuseOpen(md, inode, req.flags);
     if (!permits(md, inode, req.cred, mask)) throw fail('EACCES');
     if (trunc && md.type[inode] === TYPE_CODE.file) {
       const ts = this.clock();
@@ -433,6 +444,7 @@ export class Namespace {
     const inode = this.existing(req.inode);
     if (req.flags & ~(XATTR_CREATE | XATTR_REPLACE)) throw fail('EINVAL');
     if (req.value.length > MAX_XATTR_VALUE) throw fail('E2BIG');
+    refuseXattrChange(this.md, inode);
     this.xattrAllowed(inode, req.cred, req.name, true);
     const exists = this.md.xattrs.get(inode)?.has(req.name) === true;
     if (req.flags & XATTR_CREATE && exists) throw fail('EEXIST');
@@ -450,6 +462,7 @@ export class Namespace {
 
   removexattr(req: Request<'removexattr'>): Reply<'removexattr'> {
     const inode = this.existing(req.inode);
+    refuseXattrChange(this.md, inode);
     this.xattrAllowed(inode, req.cred, req.name, true);
     if (this.md.xattrs.get(inode)?.has(req.name) !== true) throw fail('ENODATA');
     this.commit({ op: 'removexattr', ts: this.clock(), inode, name: req.name });
@@ -528,6 +541,7 @@ export class Namespace {
     checkNameChars(req.name);
     checkNameLength(req.name);
     if (!permits(md, src, cred, R_OK)) throw fail('EACCES');
+    refuseNewName(md, dir);
     if (!permits(md, dir, cred, W_OK | X_OK)) throw fail('EACCES');
     if (md.isDir(src) && md.isAncestorOrSelf(src, dir)) throw fail('EINVAL', 'snapshot into its own subtree');
     const existing = md.lookup(dir, req.name);
@@ -633,6 +647,7 @@ export class Namespace {
     // write it, by its mode or by an open for writing that the session holds (as ftruncate).
     if (!mayWrite(md, inode, req.cred, viaWritableHandle)) throw fail('EACCES', 'write grant for a file the caller may not write');
     if (req.index > MAX_CHUNK_INDEX) throw fail('EFBIG', `chunk index beyond the largest file (${MAX_CHUNK_INDEX})`);
+    refuseWrite(md, inode, req.index, CHUNK_SIZE);
     const ts = this.clock();
     const mode = modeAfterWrite(md.mode[inode]!, md.gid[inode]!, req.cred);
     if (mode !== md.mode[inode]) this.commit({ op: 'setattr', ts, inode, mode });
@@ -747,10 +762,11 @@ export class Namespace {
     if (this.md.lookup(dir, name) !== undefined) throw fail('EEXIST', name);
   }
 
-  /** Linux's may_delete, minus the type checks that differ between unlink, rmdir and rename. */
+  /** Linux's may_delete (with the extra attributes' refusals), minus the type checks that differ between unlink, rmdir and rename. */
   private mayDelete(dir: number, victim: number, cred: Cred): void {
     if (!permits(this.md, dir, cred, W_OK | X_OK)) throw fail('EACCES');
     if (stickyForbids(this.md, dir, victim, cred)) throw fail('EPERM', 'sticky directory');
+    refuseRemoval(this.md, dir, victim);
   }
 
   /** What becomes of a file when the name being removed is its last one. */

@@ -1,4 +1,5 @@
 import { type Cred, type Request, fail } from '@tsmfs/protocol';
+import { EATTR } from './eattr.js';
 import { type Metadata, TYPE_CODE } from './metadata.js';
 
 /** access(2) mask bits. */
@@ -20,7 +21,12 @@ export function inGroup(cred: Cred, gid: number): boolean {
 }
 
 export function isOwnerOrRoot(md: Metadata, inode: number, cred: Cred): boolean {
-  return cred.uid === 0 || cred.uid === md.uid[inode];
+  return cred.uid === 0 || isOwner(md, inode, cred);
+}
+
+/** The caller owns the node, or the node is `noowner` (MooseFS: everyone is its owner). */
+function isOwner(md: Metadata, inode: number, cred: Cred): boolean {
+  return cred.uid === md.uid[inode] || (md.eattr[inode]! & EATTR.noowner) !== 0;
 }
 
 /**
@@ -35,7 +41,7 @@ export function permits(md: Metadata, inode: number, cred: Cred, mask: number): 
     return !(mask & X_OK) || md.type[inode] === TYPE_CODE.dir || (mode & 0o111) !== 0;
   }
   let bits: number;
-  if (cred.uid === md.uid[inode]) bits = mode >> 6;
+  if (isOwner(md, inode, cred)) bits = mode >> 6;
   else if (inGroup(cred, md.gid[inode]!)) bits = mode >> 3;
   else bits = mode;
   return (bits & mask & 7) === mask;
