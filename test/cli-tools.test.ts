@@ -4,7 +4,7 @@
  * that are checked against what the test made.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, openSync, writeSync, closeSync, writeFileSync, statSync, rmSync, linkSync } from 'node:fs';
+import { mkdirSync, openSync, writeSync, closeSync, writeFileSync, statSync, rmSync, linkSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { EXIT, runTsmfs, runTsmfsCli } from '@tsmfs/cli';
 import { describe, expect, it } from 'vitest';
@@ -203,6 +203,21 @@ describe('tsmfs tools on a mount', () => {
     expect(idSnap).toHaveLength(1);
     expect(chunkIds((await tool('fileinfo', f)).out)).toEqual(idF);
 
+    // Extra attributes, with mfsgeteattr/mfsseteattr's output: makesnapshot marks its copies.
+    expect((await tool('geteattr', snap)).out).toBe(`${snap}: snapshot`);
+    expect((await tool('geteattr', f)).out).toBe(`${f}: -`);
+    expect((await tool('seteattr', '-f', 'noowner,noattrcache', '-f', 'undeletable', f)).out).toBe(`${f}: attribute(s) changed`);
+    expect((await tool('seteattr', '-f', 'noowner', f)).out).toBe(`${f}: attribute(s) not changed`);
+    expect((await tool('geteattr', f)).out).toBe(`${f}: noowner,noattrcache,undeletable`);
+    expect(() => rmSync(f)).toThrow(/EPERM/);
+    expect((await tool('deleattr', '-f', 'undeletable', f)).out).toBe(`${f}: attribute(s) changed`);
+    // copyeattr: exactly the source's set (the snapshot mark goes, as it is not on the source).
+    expect((await tool('copyeattr', f, snap)).out).toBe(`${snap}: attribute(s) changed`);
+    expect((await tool('geteattr', snap)).out).toBe(`${snap}: noowner,noattrcache`);
+    expect((await tool('deleattr', '-f', 'noowner', '-f', 'noattrcache', f, snap)).code).toBe(EXIT.ok);
+    expect((await tool('seteattr', '-f', 'nosuch', f)).code).toBe(EXIT.usage);
+    expect((await tool('seteattr', f)).code).toBe(EXIT.usage);
+
     const dst = join(m.path, 'dst');
     writeFileSync(dst, Buffer.alloc(10, 3));
     expect((await tool('appendchunks', dst, f)).code).toBe(EXIT.ok);
@@ -223,6 +238,25 @@ describe('tsmfs tools on a mount', () => {
     expect((await tool('settrashtime', '60', join(m.path, 'short'))).code).toBe(EXIT.ok);
     expect((await tool('copytrashtime', join(m.path, 'short'), f)).out).toBe(`${f}: 60`);
     rmSync(join(m.path, 'short'));
+
+    // rmsnapshot: a snapshot tree goes whole; a tree with anything else in it stays whole (EPERM), unless -f.
+    mkdirSync(join(m.path, 'orig/sub'), { recursive: true });
+    writeFileSync(join(m.path, 'orig/sub/x'), 'x');
+    expect((await tool('makesnapshot', join(m.path, 'orig'), join(m.path, 'copy'))).code).toBe(EXIT.ok);
+    const tree = await tool('geteattr', '-r', join(m.path, 'copy'));
+    expect(tree.out).toBe([`${join(m.path, 'copy')}:`, ` not directory nodes with attribute         snapshot :           1`, ` directories with attribute                 snapshot :           2`].join('\n'));
+    writeFileSync(join(m.path, 'copy/sub/mine'), 'y');
+    expect((await tool('deleattr', '-f', 'snapshot', join(m.path, 'copy/sub/mine'))).code).toBe(EXIT.ok);
+    const refused = await tool('rmsnapshot', join(m.path, 'copy'));
+    expect(refused.code).toBe(EXIT.failed);
+    expect(refused.err).toMatch(/EPERM/);
+    expect(statSync(join(m.path, 'copy/sub/x')).isFile()).toBe(true);
+    expect((await tool('rmsnapshot', '-f', join(m.path, 'copy'))).code).toBe(EXIT.ok);
+    await until('only the unmarked file left', async () => (statSync(join(m.path, 'copy/sub/mine')).isFile() && !existsSync(join(m.path, 'copy/sub/x')) ? true : undefined), 10_000);
+    expect((await tool('rmsnapshot', join(m.path, 'orig'))).code).toBe(EXIT.failed);
+    expect((await tool('makesnapshot', join(m.path, 'orig'), join(m.path, 'copy2'))).code).toBe(EXIT.ok);
+    expect((await tool('rmsnapshot', join(m.path, 'copy2'))).code).toBe(EXIT.ok);
+    await until('the snapshot gone', async () => (existsSync(join(m.path, 'copy2')) ? undefined : true), 10_000);
 
     // Exit codes and messages, from the committed binary.
     const outside = makeTempDir('tsmfs-notmounted-');

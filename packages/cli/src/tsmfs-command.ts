@@ -8,6 +8,7 @@ import { filepaths } from './tools/file-paths.js';
 import { dirinfo } from './tools/dirinfo.js';
 import { copyValue, getValue, parseValueArg, setValue } from './tools/goal-tools.js';
 import { appendchunks, makesnapshot } from './tools/snapshot-tools.js';
+import { changeEattr, copyeattr, geteattr, parseEattrNames, rmsnapshot } from './tools/eattr-tools.js';
 
 export interface ToolsEnv {
   /** Default: paths inside tsmfs mounts (MountPathResolver). */
@@ -16,7 +17,10 @@ export interface ToolsEnv {
   io?: (format: ReturnType<typeof numberFormatFrom>) => ToolIo;
 }
 
-type Run = (resolver: PathResolver, io: ToolIo, args: string[], opts: Record<string, boolean>) => Promise<ExitCode>;
+type Run = (resolver: PathResolver, io: ToolIo, args: string[], opts: Record<string, boolean | string[]>) => Promise<ExitCode>;
+/** An option: flags, doc, and for one that takes a value and may repeat (-f NAME -f NAME) its collector. */
+type OptionSpec = [string, string] | [string, string, (value: string, previous: string[]) => string[], string[]];
+const collect = (value: string, previous: string[]): string[] => [...previous, value];
 
 const FORMAT_HELP = '-n: plain numbers (default), -h: binary prefixes (Ki, Mi…), -H: SI prefixes (k, M…)';
 
@@ -33,11 +37,14 @@ export async function runTsmfs(argv: readonly string[], env: ToolsEnv = {}): Pro
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s), writeOut: (s) => process.stdout.write(s) });
 
-  const tool = (name: string, usage: string, description: string, run: Run, options: [string, string][] = []): void => {
+  const tool = (name: string, usage: string, description: string, run: Run, options: OptionSpec[] = []): void => {
     const cmd = program.command(name).usage(usage).description(description).helpOption('--help', 'show this help').exitOverride();
-    for (const [flags, doc] of options) cmd.option(flags, doc);
+    for (const [flags, doc, parse, initial] of options) {
+      if (parse) cmd.option(flags, doc, parse, initial);
+      else cmd.option(flags, doc);
+    }
     cmd.allowExcessArguments(true).argument('[args...]');
-    cmd.action(async (args: string[], opts: Record<string, boolean>) => {
+    cmd.action(async (args: string[], opts: Record<string, boolean | string[]>) => {
       const format = numberFormatFrom(opts, argv.filter((a) => ['-n', '-h', '-H'].includes(a)));
       const io = env.io ? env.io(format) : processIo(format);
       const resolver = env.resolver ? env.resolver() : new MountPathResolver();
@@ -51,7 +58,7 @@ export async function runTsmfs(argv: readonly string[], env: ToolsEnv = {}): Pro
       }
     });
   };
-  const fmt: [string, string][] = [['-n', 'plain numbers'], ['-h', 'binary prefixes (Ki, Mi, …)'], ['-H', 'SI prefixes (k, M, …)']];
+  const fmt: OptionSpec[] = [['-n', 'plain numbers'], ['-h', 'binary prefixes (Ki, Mi, …)'], ['-H', 'SI prefixes (k, M, …)']];
   const rec: [string, string] = ['-r', 'recursive: the whole tree under each directory'];
   const need = (args: string[], n: number, usage: string): void => {
     if (args.length < n) throw new CommanderUsage(`missing arguments; usage: ${usage}`);
@@ -101,6 +108,28 @@ export async function runTsmfs(argv: readonly string[], env: ToolsEnv = {}): Pro
     need(a, 2, 'tsmfs makesnapshot [-o] SRC... DST');
     return makesnapshot(r, io, a.slice(0, -1), a.at(-1)!, !!o.o);
   }, [['-o', 'overwrite: merge into an existing directory, replace an existing file']]);
+  const attrs: OptionSpec = ['-f <name>', 'an attribute (noowner, noattrcache, noentrycache, nodatacache, snapshot, undeletable, appendonly, immutable); repeat -f or give a comma-separated list', collect, []];
+  const names = (o: Record<string, boolean | string[]>) => parseEattrNames((o.f as string[] | undefined) ?? []);
+  tool('seteattr', '[-r] [-n|-h|-H] -f NAME [-f NAME...] PATH...', 'set extra attributes (MooseFS\'s mfsseteattr); undeletable, appendonly and immutable: root on an admin export only', (r, io, a, o) => {
+    need(a, 1, 'tsmfs seteattr [-r] -f NAME [-f NAME...] PATH...');
+    return changeEattr(r, io, names(o), 0, a, !!o.r);
+  }, [rec, attrs, ...fmt]);
+  tool('deleattr', '[-r] [-n|-h|-H] -f NAME [-f NAME...] PATH...', 'clear extra attributes (mfsdeleattr)', (r, io, a, o) => {
+    need(a, 1, 'tsmfs deleattr [-r] -f NAME [-f NAME...] PATH...');
+    return changeEattr(r, io, 0, names(o), a, !!o.r);
+  }, [rec, attrs, ...fmt]);
+  tool('geteattr', '[-r] [-n|-h|-H] PATH...', 'print the extra attributes; with -r, how many nodes under each directory have each set', (r, io, a, o) => {
+    need(a, 1, 'tsmfs geteattr [-r] PATH...');
+    return geteattr(r, io, a, !!o.r);
+  }, [rec, ...fmt]);
+  tool('copyeattr', '[-r] [-n|-h|-H] SRC PATH...', 'give each PATH exactly the extra attributes SRC has (mfscopyeattr)', (r, io, a, o) => {
+    need(a, 2, 'tsmfs copyeattr [-r] SRC PATH...');
+    return copyeattr(r, io, a[0]!, a.slice(1), !!o.r);
+  }, [rec, ...fmt]);
+  tool('rmsnapshot', '[-f] PATH...', 'remove snapshot trees (a quick rm -r of what makesnapshot made, mfsrmsnapshot); a tree holding anything else is left whole, unless -f, which removes only what makesnapshot made', (r, io, a, o) => {
+    need(a, 1, 'tsmfs rmsnapshot [-f] PATH...');
+    return rmsnapshot(r, io, a, !!o.f);
+  }, [['-f', 'remove what makesnapshot made and leave the rest']]);
   tool('filerepair', '[-n|-h|-H] PATH...', 'make files with lost chunks readable: a chunk with only stale copies takes the newest one\'s version (repaired), a chunk with no copy reads as zeros (erased)', (r, io, a) => {
     need(a, 1, 'tsmfs filerepair PATH...');
     return filerepair(r, io, a);

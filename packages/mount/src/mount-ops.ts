@@ -43,6 +43,7 @@ import type {
 } from '@tsmfs/fuse';
 import { type Attr, type Cred, Status, TsmfsError, fail } from '@tsmfs/protocol';
 import { LRUCache } from 'lru-cache';
+import { attrTimeout, directIo, entryTimeout, withOwner } from './eattr-caching.js';
 import type { HiddenEntries } from './hidden-entries.js';
 import { InodeMap, kernelAttr, kernelDirEntry, mknodType } from './kernel-attr.js';
 import { LockOps } from './lock-ops.js';
@@ -161,14 +162,14 @@ export class MountOps implements LowLevelOps {
     }
     if (!cached) this.cache.putEntry(p, name, a, t, this.files.current(a.inode, stamp));
     if (a.type === 'dir') this.parents.set(a.inode, parent);
-    return this.entry(a, stamp, p, name);
+    return this.entry(a, stamp, p, name, ctx);
   }
 
   forget(): void {
     // Nothing per inode to let go of: the caches expire by themselves.
   }
 
-  async getattr(_ctx: RequestContext, { ino }: GetattrArgs): Promise<AttrResult> {
+  async getattr(ctx: RequestContext, { ino }: GetattrArgs): Promise<AttrResult> {
     this.counters.count('getattr');
     if (this.hidden.isHidden(ino)) return { attr: this.hidden.attr(ino), timeout: 0 };
     const inode = this.inodes.toMaster(ino);
@@ -176,10 +177,10 @@ export class MountOps implements LowLevelOps {
     const cached = this.cache.attr(inode);
     if (cached) {
       this.counters.count('getattr_cached');
-      return this.attrReply(cached, stamp, 'cached');
+      return this.attrReply(cached, stamp, 'cached', ctx);
     }
     const t = this.cache.ticket();
-    return this.attrReply(await this.session.getattr(inode), stamp, t);
+    return this.attrReply(await this.session.getattr(inode), stamp, t, ctx);
   }
 
   /**
@@ -272,7 +273,7 @@ export class MountOps implements LowLevelOps {
     const a = await this.session.setattr(inode, req, { cred: this.cred(ctx) });
     if (changes.size !== undefined) this.files.truncated(inode);
     // The reply carries the change: it counts as asked for after it.
-    return this.attrReply(a, this.files.stamp());
+    return this.attrReply(a, this.files.stamp(), undefined, ctx);
   }
 
   async readlink(_ctx: RequestContext, { ino }: ReadlinkArgs): Promise<string> {
@@ -429,7 +430,7 @@ export class MountOps implements LowLevelOps {
    * The listing with each name's entry, as lookup would answer it from the listing's
    * attributes; the size is worked out now (writes made here since the listing count).
    */
-  readdirplus(_ctx: RequestContext, { size, offset, fh }: ReaddirplusArgs): DirEntryPlus[] {
+  readdirplus(ctx: RequestContext, { size, offset, fh }: ReaddirplusArgs): DirEntryPlus[] {
     this.counters.count('readdirplus');
     const { inode, entries, attrs, stamp } = this.listing(fh);
     // A READDIRPLUS entry takes at least 160 bytes; the binding drops what does not fit.
@@ -438,7 +439,7 @@ export class MountOps implements LowLevelOps {
     for (let i = offset; i < end; i++) {
       const a = attrs[i];
       // What this mount changed since (a chmod, a truncate) is in the cache, fresher.
-      out.push(a ? { ...entries[i], entry: this.entry(this.cache.attr(a.inode) ?? a, stamp, inode, entries[i]!.name) } : entries[i]);
+      out.push(a ? { ...entries[i], entry: this.entry(this.cache.attr(a.inode) ?? a, stamp, inode, entries[i]!.name, ctx) } : entries[i]);
     }
     return out;
   }
@@ -475,7 +476,7 @@ export class MountOps implements LowLevelOps {
     const file = await this.openHandle(inode, flags, this.cred(ctx), false);
     // Close-to-open: the master's open reply replaces what this mount had cached.
     this.attrReply(file.handle.attr, stamp, t);
-    return { fh: file.fh };
+    return { fh: file.fh, directIo: directIo(file.handle.attr) };
   }
 
   async create(ctx: RequestContext, { parent, name, mode, flags }: CreateArgs): Promise<CreateResult> {
@@ -498,11 +499,11 @@ export class MountOps implements LowLevelOps {
       const a = await this.session.lookup(p, name, { cred });
       const entry = this.created(p, name, a, t);
       const file = await this.openHandle(a.inode, flags, cred, false);
-      return { ...entry, fh: file.fh };
+      return { ...entry, fh: file.fh, directIo: directIo(a) };
     }
     const { a, entry } = made;
     const file = this.files.add(a.inode, this.session.openedFile(a, flags, { cred }), this.tuning.readAheadMax);
-    return { ...entry, fh: file.fh };
+    return { ...entry, fh: file.fh, directIo: directIo(a) };
   }
 
   async read(_ctx: RequestContext, { ino, size, offset, fh }: ReadArgs): Promise<Buffer> {
@@ -709,25 +710,30 @@ export class MountOps implements LowLevelOps {
    * when no size change here came after the asking. While the session leases, the kernel
    * keeps them as long as the lease, or not at all.
    */
-  private attrReply(a: Attr, stamp: number, t?: Ticket | 'cached'): AttrResult {
+  private attrReply(a: Attr, stamp: number, t?: Ticket | 'cached', ctx?: RequestContext): AttrResult {
     if (t !== 'cached') {
       if (this.files.current(a.inode, stamp) && (t || !this.cache.leasing)) this.cache.putAttr(a, t ?? NO_LEASE);
       else this.cache.dropAttr(a.inode);
     }
-    return { attr: this.kernel(a, stamp), timeout: this.cache.leasing ? this.cache.leases.attrSec(a.inode) : this.tuning.attrTimeoutSec };
+    const timeout = this.cache.leasing ? this.cache.leases.attrSec(a.inode) : this.tuning.attrTimeoutSec;
+    return { attr: this.kernel(a, stamp, ctx), timeout: attrTimeout(a, timeout) };
   }
 
-  /** An entry for the kernel: `name` in `parent` (master inodes) is kept there as long as it is leased. */
-  private entry(a: Attr, stamp: number, parent?: number, name?: string): EntryResult {
-    if (!this.cache.leasing) return { attr: this.kernel(a, stamp), entryTimeout: this.tuning.entryTimeoutSec, attrTimeout: this.tuning.attrTimeoutSec };
-    const entryTimeout = parent === undefined || name === undefined ? 0 : this.cache.leases.entrySec(parent, name);
-    return { attr: this.kernel(a, stamp), entryTimeout, attrTimeout: this.cache.leases.attrSec(a.inode) };
+  /**
+   * An entry for the kernel: `name` in `parent` (master inodes) is kept there as long as
+   * it is leased; `ctx`, the caller, is the owner a noowner node shows (eattr-caching.ts).
+   */
+  private entry(a: Attr, stamp: number, parent?: number, name?: string, ctx?: RequestContext): EntryResult {
+    const attr = this.kernel(a, stamp, ctx);
+    if (!this.cache.leasing) return { attr, entryTimeout: entryTimeout(a, this.tuning.entryTimeoutSec), attrTimeout: attrTimeout(a, this.tuning.attrTimeoutSec) };
+    const entrySec = parent === undefined || name === undefined ? 0 : this.cache.leases.entrySec(parent, name);
+    return { attr, entryTimeout: entryTimeout(a, entrySec), attrTimeout: attrTimeout(a, this.cache.leases.attrSec(a.inode)) };
   }
 
-  private kernel(a: Attr, stamp: number) {
+  private kernel(a: Attr, stamp: number, ctx?: RequestContext) {
     const k = kernelAttr(a, this.inodes);
     if (a.type === 'file') k.size = this.files.size(a.inode, a.size, stamp);
-    return k;
+    return withOwner(k, a, ctx);
   }
 
   private file(fh: number) {

@@ -10,3 +10,4 @@ export * from './wire-flags.js';
 export * from './master-info.js';
 export * from './auth.js';
 export * from './grant-token.js';
+export * from './eattr-flags.js';

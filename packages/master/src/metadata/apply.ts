@@ -1,7 +1,7 @@
-import { type Attr, CHUNK_SIZE, type GoalMode, type RecursiveCounts, type Timespec } from '@tsmfs/protocol';
+import { type Attr, CHUNK_SIZE, EATTR, type GoalMode, type RecursiveCounts, type Timespec } from '@tsmfs/protocol';
 import { type Metadata, TYPE_CODE } from './metadata.js';
 import type { Mutation, UnlinkFate } from './mutation.js';
-import { EATTR, applySeteattr, inheritedEattr } from './eattr.js';
+import { applySeteattr, inheritedEattr } from './eattr.js';
 import { forEachNode, keptPath, mayChangeGoal, walkTree } from './tree-walk.js';
 
 /**

@@ -1,7 +1,6 @@
-import { CHUNK_SIZE, O_APPEND, O_RDONLY, O_TRUNC, O_WRONLY } from '@tsmfs/protocol';
+import { CHUNK_SIZE, EATTR, O_APPEND, O_RDONLY, O_TRUNC, O_WRONLY, eattrText } from '@tsmfs/protocol';
 import { describe, expect, it } from 'vitest';
 import { applyMutation } from './apply.js';
-import { EATTR, eattrText } from './eattr.js';
 import { decodeDump, encodeDump } from './metadata-dump.js';
 import { createEmptyMetadata } from './metadata.js';
 import { ALICE, BOB, ROOT, errnoOf, freshLive } from './namespace-ops.test-helpers.js';

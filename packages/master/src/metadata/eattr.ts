@@ -1,36 +1,15 @@
-import { O_ACCMODE, O_APPEND, O_RDONLY, O_TRUNC, type RecursiveCounts, type Request, fail } from '@tsmfs/protocol';
+import { EATTR, O_ACCMODE, O_APPEND, O_RDONLY, O_TRUNC, type RecursiveCounts, type Request, fail } from '@tsmfs/protocol';
 import type { Metadata } from './metadata.js';
 import type { Mutation } from './mutation.js';
 import { forEachNode } from './tree-walk.js';
 
-/**
- * MooseFS 3.0's extra attributes (mfseattr(1)): one byte per inode, with MooseFS's bits
- * and names, so that a dump's values and `tsmfs geteattr` read as MooseFS's do.
- */
-export const EATTR = {
-  noowner: 0x01,
-  noattrcache: 0x02,
-  noentrycache: 0x04,
-  nodatacache: 0x08,
-  snapshot: 0x10,
-  undeletable: 0x20,
-  appendonly: 0x40,
-  immutable: 0x80,
-} as const;
-
-export type EattrName = keyof typeof EATTR;
-export const EATTR_NAMES = Object.keys(EATTR) as EattrName[];
+// The rules of MooseFS's extra attributes (EATTR, in @tsmfs/protocol): who may change
+// them, what a new node inherits, and what each refuses.
 
 /** Set only by root on an admin session (MooseFS: "admin only; not inherited"). */
 export const EATTR_ADMIN_ONLY = EATTR.undeletable | EATTR.appendonly | EATTR.immutable;
 /** What a new node takes from its parent directory (mfseattr(1), "INHERITANCE"); snapshot: "or inside snapshot". */
 export const EATTR_INHERITED = EATTR.noowner | EATTR.noattrcache | EATTR.noentrycache | EATTR.nodatacache | EATTR.snapshot;
-
-/** "noowner,undeletable", or "-" for none: MooseFS's geteattr spelling. */
-export function eattrText(value: number): string {
-  const names = EATTR_NAMES.filter((n) => value & EATTR[n]);
-  return names.length > 0 ? names.join(',') : '-';
-}
 
 /**
  * seteattr's per-node rule, the same for the top of a recursive call as for every node

@@ -1,5 +1,4 @@
-import { type Cred, type Request, fail } from '@tsmfs/protocol';
-import { EATTR } from './eattr.js';
+import { type Cred, EATTR, type Request, fail } from '@tsmfs/protocol';
 import { type Metadata, TYPE_CODE } from './metadata.js';
 
 /** access(2) mask bits. */
