@@ -7,10 +7,20 @@
  */
 import { chmod } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { EXIT, runTsmfs } from '@tsmfs/cli';
 import { Cluster, Mount, makeTempDir } from './fixture/cluster.js';
 import { sh, shOk } from './fixture/mount-shell.js';
 
 const NOBODY = { uid: 65534, gid: 65534 };
+
+/** `tsmfs <tool>` in this process (as root), which must succeed. */
+async function tsmfs(...argv: string[]): Promise<void> {
+  const err: string[] = [];
+  const code = await runTsmfs(argv, { io: (format) => ({ out: () => {}, err: (l) => err.push(l), format, progress: false }) });
+  if (code !== EXIT.ok) throw new Error(`tsmfs ${argv.join(' ')}: exit ${code}: ${err.join('\n')}`);
+}
 
 /** As root: the tree the user then works in. */
 const PREPARE = `
@@ -22,7 +32,46 @@ const PREPARE = `
   echo root > sticky/rootfile; chmod 666 sticky/rootfile
   echo x > pub/rootfile; chmod 600 pub/rootfile
   mkfifo pub/fifo; chmod 600 pub/fifo
+  mkdir flags flags/immdir flags/appdir; chmod 777 flags flags/immdir flags/appdir
+  for f in imm app immdir/f appdir/f; do echo a > flags/$f; chmod 666 flags/$f; done
 `;
+
+/**
+ * Extra attributes (issue 13): tsmfs's immutable and appendonly, set with `tsmfs seteattr`,
+ * refuse what chattr +i and +a refuse on ext4, with the same errno, to the user and to root.
+ */
+const FLAGS = {
+  ext4: 'chattr +i flags/imm flags/immdir && chattr +a flags/app flags/appdir',
+  tsmfs: async (root: string) => {
+    await tsmfs('seteattr', '-f', 'immutable', ...['imm', 'immdir'].map((f) => join(root, 'flags', f)));
+    await tsmfs('seteattr', '-f', 'appendonly', ...['app', 'appdir'].map((f) => join(root, 'flags', f)));
+  },
+};
+const ON_FLAGGED = [
+  'cat flags/imm',
+  'echo y >> flags/imm',
+  'echo y > flags/imm',
+  'truncate -s 0 flags/imm',
+  'touch flags/imm',
+  'rm flags/imm',
+  'mv flags/imm flags/imm2',
+  'ln flags/imm flags/immlink',
+  'setfattr -n user.x -v 1 flags/imm',
+  'echo y >> flags/app && cat flags/app',
+  'echo y > flags/app',
+  'truncate -s 0 flags/app',
+  'truncate -s 100 flags/app',
+  'rm flags/app',
+  'mv flags/app flags/app2',
+  'touch flags/app',
+  'touch flags/immdir/new',
+  'echo y >> flags/immdir/f && cat flags/immdir/f',
+  'rm flags/immdir/f',
+  'mv flags/immdir/f flags/out',
+  'touch flags/appdir/new && ls flags/appdir',
+  'rm flags/appdir/f',
+  'mv flags/appdir/f flags/out',
+];
 
 /** As the user: each command's exit status and message, with the base path removed. */
 const AS_USER = [
@@ -55,17 +104,18 @@ const AS_USER = [
   'mkdir setgid/d && stat -c %g:%a setgid/d',
   'rmdir ro',
   'mv pub/new priv/',
+  ...ON_FLAGGED,
 ];
 
-function script(): string {
-  return AS_USER.map((c) => `( ${c} ) 2>&1 | sed "s|$PWD/||g"; echo "-> \${PIPESTATUS[0]}: ${c.replaceAll('"', '\\"')}"`).join('\n');
+function script(commands = AS_USER): string {
+  return commands.map((c) => `( ${c} ) 2>&1 | sed "s|$PWD/||g"; echo "-> \${PIPESTATUS[0]}: ${c.replaceAll('"', '\\"')}"`).join('\n');
 }
 
 /**
  * A cluster with a mount and a local (ext4) folder, both prepared by root with `prepare`;
  * `script` then runs in each as the user. `asRoot` runs a command in both afterwards.
  */
-async function onExt4AndMount(prepare: string, script: string) {
+async function onExt4AndMount(prepare: string, script: string, flags?: { ext4: string; tsmfs: (root: string) => Promise<void> }) {
   const c = await Cluster.create();
   await c.addChunkservers(1);
   const m = await c.mount();
@@ -73,20 +123,35 @@ async function onExt4AndMount(prepare: string, script: string) {
   await chmod(local, 0o755);
   await shOk(prepare, { cwd: local });
   await shOk(prepare, { cwd: m.path });
+  if (flags) {
+    await shOk(flags.ext4, { cwd: local });
+    await flags.tsmfs(m.path);
+  }
   const [ext4, tsmfs] = [await sh(script, { cwd: local, as: NOBODY }), await sh(script, { cwd: m.path, as: NOBODY })];
   const asRoot = async (cmd: string) => ({ ext4: await shOk(cmd, { cwd: local }), tsmfs: await shOk(cmd, { cwd: m.path }) });
-  return { ext4, tsmfs, asRoot };
+  return { ext4, tsmfs, asRoot, m, local };
 }
 
 describe('multi-user permissions', () => {
-  it('an unprivileged user is denied and allowed as on ext4', async () => {
-    const { ext4, tsmfs, asRoot } = await onExt4AndMount(PREPARE, script());
-    expect(tsmfs.stdout).toBe(ext4.stdout);
-    expect(ext4.stdout).toMatch(/Permission denied/);
-    expect(ext4.stdout).toMatch(/Operation not permitted/);
-    // and the trees agree afterwards (as root)
-    const trees = await asRoot(`find . -printf '%y %m %U:%G %n %p\\n' | sort`);
-    expect(trees.tsmfs).toBe(trees.ext4);
+  it('an unprivileged user is denied and allowed as on ext4; immutable and appendonly act as chattr +i/+a there, for root too', async () => {
+    const { ext4, tsmfs, asRoot, m, local } = await onExt4AndMount(PREPARE, script(), FLAGS);
+    try {
+      expect(tsmfs.stdout).toBe(ext4.stdout);
+      expect(ext4.stdout).toMatch(/Permission denied/);
+      expect(ext4.stdout).toMatch(/Operation not permitted/);
+      expect(ext4.stdout).toMatch(/Operation not permitted\n-> 1: rm flags\/imm\n/);
+      // Root is refused alike (CAP_LINUX_IMMUTABLE only lets it change the flags).
+      const root = await asRoot(script(ON_FLAGGED));
+      expect(root.tsmfs).toBe(root.ext4);
+      expect(root.ext4).toMatch(/Operation not permitted\n-> 1: echo y > flags\/app\n/);
+      // and the trees agree afterwards (as root)
+      const trees = await asRoot(`find . -printf '%y %m %U:%G %n %p\\n' | sort`);
+      expect(trees.tsmfs).toBe(trees.ext4);
+    } finally {
+      // The temp dir's removal must not meet an immutable file.
+      await shOk('chattr -i -a flags/imm flags/immdir flags/app flags/appdir', { cwd: local });
+    }
+    await tsmfsOnlyFlags(m);
   });
 
   it('non-owner writes and truncates clear setuid/setgid, and ftruncate goes by the descriptor, as on ext4', async () => {
@@ -179,3 +244,52 @@ run('ftruncate-after-chmod-444', 'pub/n2', lambda: chmod_then_ftruncate('pub/n2'
 run('truncate-mode-444', 'pub/n2', lambda: os.truncate('pub/n2', 0))
 run('ftruncate-read-only-fd', 'pub/n2', lambda: ftrunc('pub/n2', os.O_RDONLY, 0))
 EOF`;
+
+/**
+ * The extra attributes ext4 has no counterpart of: undeletable refuses removal (to root
+ * too) and leaves writing alone; noowner shows every user as the owner and gives it the
+ * owner's rights (root sees the real owner); noattrcache, noentrycache and nodatacache
+ * make the kernel ask the mount every time (its .stats counts the requests), where a
+ * plain file is answered from the kernel's caches.
+ */
+async function tsmfsOnlyFlags(m: Mount): Promise<void> {
+  const cwd = m.path;
+  await shOk('for f in undel noown noattr noent nodata plain; do echo data > flags/$f; chmod 666 flags/$f; done; chmod 600 flags/noown', { cwd });
+  for (const [flag, f] of [['undeletable', 'undel'], ['noowner', 'noown'], ['noattrcache', 'noattr'], ['noentrycache', 'noent'], ['nodatacache', 'nodata']]) await tsmfs('seteattr', '-f', flag!, join(cwd, 'flags', f!));
+  const user = await sh(script(['echo more >> flags/undel', 'rm flags/undel', 'mv flags/undel flags/u2', 'stat -c %u:%g:%a flags/noown', 'echo mine >> flags/noown && cat flags/noown', 'chmod 640 flags/noown']), { cwd, as: NOBODY });
+  expect(user.stdout).toBe(
+    [
+      '-> 0: echo more >> flags/undel',
+      "rm: cannot remove 'flags/undel': Operation not permitted",
+      '-> 1: rm flags/undel',
+      "mv: cannot move 'flags/undel' to 'flags/u2': Operation not permitted",
+      '-> 1: mv flags/undel flags/u2',
+      '65534:65534:600',
+      '-> 0: stat -c %u:%g:%a flags/noown',
+      'data\nmine',
+      '-> 0: echo mine >> flags/noown && cat flags/noown',
+      '-> 0: chmod 640 flags/noown',
+      '',
+    ].join('\n'),
+  );
+  expect(await sh('rm flags/undel', { cwd })).toMatchObject({ code: 1, stderr: expect.stringMatching(/Operation not permitted/) });
+  expect(await shOk('stat -c %u:%g:%a flags/noown', { cwd })).toBe('0:0:640\n');
+
+  // Five stats, five reads at offset 0 through one descriptor: what reached the mount.
+  const stats = () => Object.fromEntries([...readFileSync(join(cwd, '.stats'), 'utf8').matchAll(/^op_(\w+): (\d+)$/gm)].map((x) => [x[1]!, Number(x[2])]));
+  const requests = async (cmd: string) => {
+    const before = stats();
+    await shOk(cmd, { cwd });
+    const after = stats();
+    return (op: string) => (after[op] ?? 0) - (before[op] ?? 0);
+  };
+  const statFive = (f: string) => requests(`stat flags/${f} >/dev/null; for i in 1 2 3 4 5; do stat flags/${f} >/dev/null; done`);
+  const readFive = (f: string) => requests(`python3 -c "import os; fd = os.open('flags/${f}', os.O_RDONLY); [os.pread(fd, 4096, 0) for i in range(6)]"`);
+  const [plainStat, noattr, noent] = [await statFive('plain'), await statFive('noattr'), await statFive('noent')];
+  expect(noattr('getattr') - plainStat('getattr')).toBeGreaterThanOrEqual(4);
+  expect(noent('lookup') - plainStat('lookup')).toBeGreaterThanOrEqual(4);
+  const [plainRead, nodata] = [await readFive('plain'), await readFive('nodata')];
+  expect(nodata('read') - plainRead('read')).toBeGreaterThanOrEqual(4);
+  await tsmfs('deleattr', '-f', 'undeletable', join(cwd, 'flags/undel'));
+  await shOk('rm flags/undel', { cwd });
+}

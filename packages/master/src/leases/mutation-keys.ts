@@ -12,6 +12,7 @@ export interface LeaseKeys {
 export interface NameView {
   lookup(dir: number, name: string): number | undefined;
   isDir(inode: number): boolean;
+  parents(inode: number): number[];
 }
 
 /**
@@ -53,9 +54,11 @@ export function leaseKeys(m: Mutation, md: NameView): LeaseKeys {
     case 'purge':
     case 'sustain':
       return { dirs: [], inodes: [m.inode] };
+    case 'seteattr':
+      // noentrycache changes how long the names leading to the node may be kept: they go too.
+      return m.recursive ? { dirs: [], inodes: [], all: true } : { dirs: md.parents(m.inode), inodes: [m.inode] };
     case 'setgoal':
     case 'settrashtime':
-    case 'seteattr':
       return m.recursive ? { dirs: [], inodes: [], all: true } : { dirs: [], inodes: [m.inode] };
     case 'snapshot':
       return m.overwrite ? { dirs: [], inodes: [], all: true } : { dirs: [m.parent], inodes: [m.parent] };
