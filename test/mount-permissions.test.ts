@@ -6,7 +6,7 @@
  * non-owner writes and truncates of setuid/setgid files, ftruncate through a descriptor.
  */
 import { chmod } from 'node:fs/promises';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { EXIT, runTsmfs } from '@tsmfs/cli';
@@ -14,6 +14,16 @@ import { Cluster, Mount, makeTempDir } from './fixture/cluster.js';
 import { sh, shOk } from './fixture/mount-shell.js';
 
 const NOBODY = { uid: 65534, gid: 65534 };
+
+/**
+ * Local folders given chattr flags: cleared after each test, before the fixture's own
+ * afterEach (registered first, so run last) removes the temp dirs, which an immutable
+ * file would stop.
+ */
+const flagged: string[] = [];
+afterEach(async () => {
+  for (const dir of flagged.splice(0)) await sh('chattr -R -i -a flags', { cwd: dir });
+});
 
 /** `tsmfs <tool>` in this process (as root), which must succeed. */
 async function tsmfs(...argv: string[]): Promise<void> {
@@ -37,17 +47,13 @@ const PREPARE = `
 `;
 
 /**
- * Extra attributes (issue 13): tsmfs's immutable and appendonly, set with `tsmfs seteattr`,
- * refuse what chattr +i and +a refuse on ext4, with the same errno, to the user and to root.
+ * Extra attributes (issue 13): chattr +i and +a, through the mount tsmfs's immutable and
+ * appendonly (FUSE ioctls), refuse there what they refuse on ext4, with the same errno,
+ * to the user and to root. (`tsmfs seteattr` sets the same flags: cli-tools.test.ts.)
  */
-const FLAGS = {
-  ext4: 'chattr +i flags/imm flags/immdir && chattr +a flags/app flags/appdir',
-  tsmfs: async (root: string) => {
-    await tsmfs('seteattr', '-f', 'immutable', ...['imm', 'immdir'].map((f) => join(root, 'flags', f)));
-    await tsmfs('seteattr', '-f', 'appendonly', ...['app', 'appdir'].map((f) => join(root, 'flags', f)));
-  },
-};
+const FLAGS = 'chattr +i flags/imm flags/immdir && chattr +a flags/app flags/appdir';
 const ON_FLAGGED = [
+  'lsattr -d flags/imm flags/app | tr -s "-" | sed "s/-e-/-/"',
   'cat flags/imm',
   'echo y >> flags/imm',
   'echo y > flags/imm',
@@ -104,6 +110,8 @@ const AS_USER = [
   'mkdir setgid/d && stat -c %g:%a setgid/d',
   'rmdir ro',
   'mv pub/new priv/',
+  'chattr +i flags/immdir/f',
+  'chattr -i flags/imm',
   ...ON_FLAGGED,
 ];
 
@@ -115,7 +123,7 @@ function script(commands = AS_USER): string {
  * A cluster with a mount and a local (ext4) folder, both prepared by root with `prepare`;
  * `script` then runs in each as the user. `asRoot` runs a command in both afterwards.
  */
-async function onExt4AndMount(prepare: string, script: string, flags?: { ext4: string; tsmfs: (root: string) => Promise<void> }) {
+async function onExt4AndMount(prepare: string, script: string, flags?: string) {
   const c = await Cluster.create();
   await c.addChunkservers(1);
   const m = await c.mount();
@@ -124,8 +132,9 @@ async function onExt4AndMount(prepare: string, script: string, flags?: { ext4: s
   await shOk(prepare, { cwd: local });
   await shOk(prepare, { cwd: m.path });
   if (flags) {
-    await shOk(flags.ext4, { cwd: local });
-    await flags.tsmfs(m.path);
+    flagged.push(local);
+    await shOk(flags, { cwd: local });
+    await shOk(flags, { cwd: m.path });
   }
   const [ext4, tsmfs] = [await sh(script, { cwd: local, as: NOBODY }), await sh(script, { cwd: m.path, as: NOBODY })];
   const asRoot = async (cmd: string) => ({ ext4: await shOk(cmd, { cwd: local }), tsmfs: await shOk(cmd, { cwd: m.path }) });
@@ -134,23 +143,20 @@ async function onExt4AndMount(prepare: string, script: string, flags?: { ext4: s
 
 describe('multi-user permissions', () => {
   it('an unprivileged user is denied and allowed as on ext4; immutable and appendonly act as chattr +i/+a there, for root too', async () => {
-    const { ext4, tsmfs, asRoot, m, local } = await onExt4AndMount(PREPARE, script(), FLAGS);
-    try {
-      expect(tsmfs.stdout).toBe(ext4.stdout);
-      expect(ext4.stdout).toMatch(/Permission denied/);
-      expect(ext4.stdout).toMatch(/Operation not permitted/);
-      expect(ext4.stdout).toMatch(/Operation not permitted\n-> 1: rm flags\/imm\n/);
-      // Root is refused alike (CAP_LINUX_IMMUTABLE only lets it change the flags).
-      const root = await asRoot(script(ON_FLAGGED));
-      expect(root.tsmfs).toBe(root.ext4);
-      expect(root.ext4).toMatch(/Operation not permitted\n-> 1: echo y > flags\/app\n/);
-      // and the trees agree afterwards (as root)
-      const trees = await asRoot(`find . -printf '%y %m %U:%G %n %p\\n' | sort`);
-      expect(trees.tsmfs).toBe(trees.ext4);
-    } finally {
-      // The temp dir's removal must not meet an immutable file.
-      await shOk('chattr -i -a flags/imm flags/immdir flags/app flags/appdir', { cwd: local });
-    }
+    const { ext4, tsmfs, asRoot, m } = await onExt4AndMount(PREPARE, script(), FLAGS);
+    expect(tsmfs.stdout).toBe(ext4.stdout);
+    expect(ext4.stdout).toMatch(/Permission denied/);
+    expect(ext4.stdout).toMatch(/Operation not permitted/);
+    expect(ext4.stdout).toMatch(/Operation not permitted\n-> 1: rm flags\/imm\n/);
+    expect(ext4.stdout).toContain('-i- flags/imm\n-a- flags/app\n');
+    expect(ext4.stdout).toMatch(/chattr: Operation not permitted while setting flags on flags\/immdir\/f\n-> 1:/);
+    // Root is refused alike (CAP_LINUX_IMMUTABLE only lets it change the flags).
+    const root = await asRoot(script(ON_FLAGGED));
+    expect(root.tsmfs).toBe(root.ext4);
+    expect(root.ext4).toMatch(/Operation not permitted\n-> 1: echo y > flags\/app\n/);
+    // and the trees agree afterwards (as root)
+    const trees = await asRoot(`find . -printf '%y %m %U:%G %n %p\\n' | sort`);
+    expect(trees.tsmfs).toBe(trees.ext4);
     await tsmfsOnlyFlags(m);
   });
 

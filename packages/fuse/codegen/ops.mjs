@@ -340,6 +340,24 @@ export const OPS = [
     cap: 'CAP_FLOCK',
     doc: 'flock(2): op is LOCK_SH 1 / LOCK_EX 2 / LOCK_UN 8, with LOCK_NB 4. Served only if given.',
   },
+  {
+    name: 'ioctl',
+    params: `fuse_ino_t ino, unsigned int cmd, void *arg, ${fi}, unsigned flags, const void *in_buf, size_t in_bufsz, size_t out_bufsz`,
+    fields: [
+      ['ino', 'num', 'ino'],
+      ['cmd', 'num', 'cmd'],
+      fh,
+      ['flags', 'num', 'flags'],
+      ['input', 'data', ['(const char *)in_buf', 'in_bufsz']],
+      ['outSize', 'num', 'out_bufsz'],
+    ],
+    result: 'Buffer',
+    reply: 'ioctl',
+    doc:
+      'Restricted ioctls (a FUSE file system gets no other): the kernel sized `input` and the\n' +
+      'answer (at most `outSize` bytes) from `cmd`. chattr/lsattr arrive as FS_IOC_GETFLAGS and\n' +
+      'FS_IOC_SETFLAGS, after the kernel checked ownership and CAP_LINUX_IMMUTABLE.',
+  },
 ];
 
 /** Calls that are not requests: no handler, no reply (src/native/calls.c makes them). */

@@ -35,6 +35,7 @@ export interface NativeBinding {
   replyOpen(id: number, fh: number, openBits: number): number;
   replyWrite(id: number, count: number): number;
   replyBuf(id: number, data: Buffer | undefined): number;
+  replyIoctl(id: number, result: number, data: Buffer | undefined): number;
   replyXattr(id: number, size: number): number;
   replyLock(id: number, type: number, start: number, length: number, pid: number): number;
   replyStatfs(id: number): number;

@@ -225,6 +225,15 @@ export interface FlockArgs {
   owner: bigint;
 }
 
+export interface IoctlArgs {
+  ino: number;
+  cmd: number;
+  fh: number;
+  flags: number;
+  input: Buffer;
+  outSize: number;
+}
+
 /**
  * The low-level, inode-based methods; each takes the caller and its named arguments.
  * Throw an error carrying a positive errno in `.status` or `.errno` to fail with it;
@@ -289,6 +298,12 @@ export interface LowLevelOps {
   setlk?(ctx: RequestContext, args: SetlkArgs): Awaitable<void>;
   /** flock(2): op is LOCK_SH 1 / LOCK_EX 2 / LOCK_UN 8, with LOCK_NB 4. Served only if given. */
   flock?(ctx: RequestContext, args: FlockArgs): Awaitable<void>;
+  /**
+   * Restricted ioctls (a FUSE file system gets no other): the kernel sized `input` and the
+   * answer (at most `outSize` bytes) from `cmd`. chattr/lsattr arrive as FS_IOC_GETFLAGS and
+   * FS_IOC_SETFLAGS, after the kernel checked ownership and CAP_LINUX_IMMUTABLE.
+   */
+  ioctl?(ctx: RequestContext, args: IoctlArgs): Awaitable<Buffer>;
 }
 
 /** Op codes, as the addon's `ops` table has them (FuseSession checks that they agree). */
@@ -327,9 +342,10 @@ export const OP_CODES = {
   getlk: 32,
   setlk: 33,
   flock: 34,
-  interrupt: 35,
-  init: 36,
-  ended: 37,
+  ioctl: 35,
+  interrupt: 36,
+  init: 37,
+  ended: 38,
 } as const;
 
 /** Where an op's numbers start in the inbox (before: uid, gid, pid, umask, serial, interrupted). */
@@ -337,7 +353,7 @@ export const INBOX_HEAD = 6;
 /** Doubles in the inbox: the head and the most numbers any call carries. */
 export const INBOX_LENGTH = 17;
 
-export type ReplyKind = 'entry' | 'attr' | 'readlink' | 'ok' | 'open' | 'buf' | 'write' | 'dirents' | 'direntsPlus' | 'statfs' | 'xattr' | 'xattrNames' | 'create' | 'lock';
+export type ReplyKind = 'entry' | 'attr' | 'readlink' | 'ok' | 'open' | 'buf' | 'write' | 'dirents' | 'direntsPlus' | 'statfs' | 'xattr' | 'xattrNames' | 'create' | 'lock' | 'ioctl';
 
 export interface OpSpec {
   name: keyof LowLevelOps;
@@ -781,6 +797,21 @@ export const OP_SPECS: readonly OpSpec[] = [
         op = $n[8],
         owner = $owner!;
       return { ino, fh, op, owner };
+    },
+  },
+  // ioctl
+  {
+    name: 'ioctl',
+    reply: 'ioctl',
+    missing: 'enosys',
+    decode: ($n, $s0, $s1, $data, $owner) => {
+      const ino = $n[6],
+        cmd = $n[7],
+        fh = $n[8],
+        flags = $n[9],
+        input = $data!,
+        outSize = $n[10];
+      return { ino, cmd, fh, flags, input, outSize };
     },
   },
 ];

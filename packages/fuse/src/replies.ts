@@ -164,4 +164,5 @@ export const REPLIES: Record<ReplyKind, (id: number, result: any, args: any) => 
   xattr: (id, value: Buffer, args: { size: number }) => replySized(id, args.size, value, ERANGE),
   xattrNames: (id, names: string[], args: { size: number }) => replySized(id, args.size, packNames(names), ERANGE),
   lock: (id, lock: FileLock) => native.replyLock(id, lock.type, lock.start, lock.length, lock.pid),
+  ioctl: (id, out: Buffer) => native.replyIoctl(id, 0, out),
 };

@@ -14,6 +14,7 @@ import type {
   GetattrArgs,
   GetlkArgs,
   GetxattrArgs,
+  IoctlArgs,
   LinkArgs,
   ListxattrArgs,
   LookupArgs,
@@ -43,6 +44,7 @@ import type {
 } from '@tsmfs/fuse';
 import { type Attr, type Cred, Status, TsmfsError, fail } from '@tsmfs/protocol';
 import { LRUCache } from 'lru-cache';
+import { flagsIoctl } from './chattr-ioctl.js';
 import { attrTimeout, directIo, entryTimeout, withOwner } from './eattr-caching.js';
 import type { HiddenEntries } from './hidden-entries.js';
 import { InodeMap, kernelAttr, kernelDirEntry, mknodType } from './kernel-attr.js';
@@ -669,6 +671,19 @@ export class MountOps implements LowLevelOps {
     this.touchDir(inode);
     await this.session.removexattr(inode, name, { cred: this.cred(ctx) });
     this.cache.dropAttr(inode);
+  }
+
+  /** chattr +i/+a and lsattr (chattr-ioctl.ts): the node's immutable and appendonly extra attributes. */
+  async ioctl(ctx: RequestContext, { ino, cmd, input, outSize }: IoctlArgs): Promise<Buffer> {
+    this.counters.count('ioctl');
+    if (this.hidden.isHidden(ino)) throw fail('ENOTTY');
+    const inode = this.inodes.toMaster(ino);
+    const asked = flagsIoctl(cmd, input);
+    if (asked.op === 'get') return asked.answer((await this.session.getattr(inode)).eattr ?? 0, outSize);
+    const counts = await this.session.call('seteattr', { cred: this.cred(ctx), inode, set: asked.set, clear: asked.clear, recursive: false });
+    if (counts.denied > 0) throw fail('EPERM');
+    this.cache.dropAttr(inode);
+    return Buffer.alloc(0);
   }
 
   /** Sends what every open file still buffers (before an unmount or exit). */

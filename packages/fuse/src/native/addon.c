@@ -26,6 +26,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"replyOpen", NULL, js_reply_open, NULL, NULL, NULL, napi_default, NULL},
       {"replyWrite", NULL, js_reply_write, NULL, NULL, NULL, napi_default, NULL},
       {"replyBuf", NULL, js_reply_buf, NULL, NULL, NULL, napi_default, NULL},
+      {"replyIoctl", NULL, js_reply_ioctl, NULL, NULL, NULL, napi_default, NULL},
       {"replyXattr", NULL, js_reply_xattr, NULL, NULL, NULL, napi_default, NULL},
       {"replyLock", NULL, js_reply_lock, NULL, NULL, NULL, napi_default, NULL},
       {"replyStatfs", NULL, js_reply_statfs, NULL, NULL, NULL, napi_default, NULL},

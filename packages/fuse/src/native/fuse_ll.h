@@ -152,6 +152,7 @@ napi_value js_reply_readlink(napi_env env, napi_callback_info info);
 napi_value js_reply_open(napi_env env, napi_callback_info info);
 napi_value js_reply_write(napi_env env, napi_callback_info info);
 napi_value js_reply_buf(napi_env env, napi_callback_info info);
+napi_value js_reply_ioctl(napi_env env, napi_callback_info info);
 napi_value js_reply_xattr(napi_env env, napi_callback_info info);
 napi_value js_reply_lock(napi_env env, napi_callback_info info);
 napi_value js_reply_statfs(napi_env env, napi_callback_info info);

@@ -376,6 +376,20 @@ static void ll_flock(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, 
   submit(req, c);
 }
 
+static void ll_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg, struct fuse_file_info *fi, unsigned flags, const void *in_buf, size_t in_bufsz, size_t out_bufsz) {
+  call_t *c = call_new(req, OP_IOCTL, NULL, NULL);
+  if (c != NULL) {
+    c->num[0] = (double)(ino);
+    c->num[1] = (double)(cmd);
+    c->num[2] = (double)(fi ? (double)fi->fh : 0);
+    c->num[3] = (double)(flags);
+    c->num[4] = (double)(out_bufsz);
+    c->nnum = 5;
+    c = call_data(c, (const char *)in_buf, in_bufsz);
+  }
+  submit(req, c);
+}
+
 const struct fuse_lowlevel_ops ll_ops = {
     .init = ll_init,
     .forget = ll_forget,
@@ -413,6 +427,7 @@ const struct fuse_lowlevel_ops ll_ops = {
     .getlk = ll_getlk,
     .setlk = ll_setlk,
     .flock = ll_flock,
+    .ioctl = ll_ioctl,
 };
 
 /* Capabilities the session did not ask for: those callbacks stay unregistered, so libfuse

@@ -38,6 +38,7 @@
   X(GETLK, getlk) \
   X(SETLK, setlk) \
   X(FLOCK, flock) \
+  X(IOCTL, ioctl) \
   X(INTERRUPT, interrupt) \
   X(INIT, init) \
   X(ENDED, ended)

@@ -147,6 +147,18 @@ napi_value js_reply_buf(napi_env env, napi_callback_info info) {
   DONE(fuse_reply_buf(req, data, len));
 }
 
+/* replyIoctl(id, result, buffer | undefined): an ioctl's result and the bytes it hands back. */
+napi_value js_reply_ioctl(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  TAKE_REQ(argv[0]);
+  void *data = NULL;
+  size_t len = 0;
+  bool is_buffer = false;
+  napi_is_buffer(env, argv[2], &is_buffer);
+  if (is_buffer) napi_get_buffer_info(env, argv[2], &data, &len);
+  DONE(fuse_reply_ioctl(req, (int)arg_num(env, argv[1]), data, len));
+}
+
 /* replyLock(id, type, start, len, pid) */
 napi_value js_reply_lock(napi_env env, napi_callback_info info) {
   ARGS(5);
