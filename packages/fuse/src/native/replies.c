@@ -135,15 +135,22 @@ napi_value js_reply_write(napi_env env, napi_callback_info info) {
   DONE(fuse_reply_write(req, (size_t)arg_num(env, argv[1])));
 }
 
+/* A Buffer argument's bytes; anything else (undefined) is none. */
+static void buffer_arg(napi_env env, napi_value v, void **data, size_t *len) {
+  bool is_buffer = false;
+  *data = NULL;
+  *len = 0;
+  napi_is_buffer(env, v, &is_buffer);
+  if (is_buffer) napi_get_buffer_info(env, v, data, len);
+}
+
 /* replyBuf(id, buffer | undefined) */
 napi_value js_reply_buf(napi_env env, napi_callback_info info) {
   ARGS(2);
   TAKE_REQ(argv[0]);
-  void *data = NULL;
-  size_t len = 0;
-  bool is_buffer = false;
-  napi_is_buffer(env, argv[1], &is_buffer);
-  if (is_buffer) napi_get_buffer_info(env, argv[1], &data, &len);
+  void *data;
+  size_t len;
+  buffer_arg(env, argv[1], &data, &len);
   DONE(fuse_reply_buf(req, data, len));
 }
 
@@ -151,11 +158,9 @@ napi_value js_reply_buf(napi_env env, napi_callback_info info) {
 napi_value js_reply_ioctl(napi_env env, napi_callback_info info) {
   ARGS(3);
   TAKE_REQ(argv[0]);
-  void *data = NULL;
-  size_t len = 0;
-  bool is_buffer = false;
-  napi_is_buffer(env, argv[2], &is_buffer);
-  if (is_buffer) napi_get_buffer_info(env, argv[2], &data, &len);
+  void *data;
+  size_t len;
+  buffer_arg(env, argv[2], &data, &len);
   DONE(fuse_reply_ioctl(req, (int)arg_num(env, argv[1]), data, len));
 }
 
