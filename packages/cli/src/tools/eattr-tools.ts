@@ -2,7 +2,7 @@ import { EATTR, EATTR_NAMES, Status, TsmfsError, eattrText } from '@tsmfs/protoc
 import { UsageError } from '../exit-codes.js';
 import { formatNumber } from '../number-format.js';
 import type { PathResolver } from '../path-resolver.js';
-import { type ToolIo, forEachPath, row } from '../tool-io.js';
+import { type ToolIo, forEachPath } from '../tool-io.js';
 
 /** The -f arguments (each a name or a comma-separated list) as one mask. */
 export function parseEattrNames(args: readonly string[]): number {
@@ -30,9 +30,13 @@ export async function geteattr(resolver: PathResolver, io: ToolIo, paths: readon
         io.out(`${path}: ${eattrText(histogram[0]?.value ?? 0)}`);
         return;
       }
+      // As mfsgeteattr -r: per attribute (not per combination), every one, zeros included.
       io.out(`${path}:`);
-      for (const h of histogram) if (h.files > 0) io.out(` not directory nodes with attribute ${eattrText(h.value).padStart(16)} :${formatNumber(h.files, io.format).padStart(12)}`);
-      for (const h of histogram) if (h.dirs > 0) io.out(` directories with attribute         ${eattrText(h.value).padStart(16)} :${formatNumber(h.dirs, io.format).padStart(12)}`);
+      for (const name of EATTR_NAMES) {
+        const count = (kind: 'files' | 'dirs') => histogram.reduce((n, h) => (h.value & EATTR[name] ? n + h[kind] : n), 0);
+        io.out(` not directory nodes with attribute ${name.padStart(16)} :${formatNumber(count('files'), io.format).padStart(11)}`);
+        io.out(` directories with attribute         ${name.padStart(16)} :${formatNumber(count('dirs'), io.format).padStart(11)}`);
+      }
     },
     recursive,
   );
@@ -54,10 +58,12 @@ export async function changeEattr(resolver: PathResolver, io: ToolIo, set: numbe
         io.out(`${path}: attribute(s) ${counts.changed > 0 ? 'changed' : 'not changed'}`);
         return;
       }
+      // mfsseteattr -r's columns (narrower than setgoal's).
+      const line = (label: string, n: number) => `${label.padEnd(37)}${formatNumber(n, io.format).padStart(10)}`;
       io.out(`${path}:`);
-      io.out(row(io, ' inodes with attributes changed:', counts.changed, 37));
-      io.out(row(io, ' inodes with attributes not changed:', counts.notChanged, 37));
-      io.out(row(io, ' inodes with permission denied:', counts.denied, 37));
+      io.out(line(' inodes with attributes changed:', counts.changed));
+      io.out(line(' inodes with attributes not changed:', counts.notChanged));
+      io.out(line(' inodes with permission denied:', counts.denied));
     },
     recursive,
   );
@@ -79,7 +85,7 @@ export async function copyeattr(resolver: PathResolver, io: ToolIo, src: string,
 export async function rmsnapshot(resolver: PathResolver, io: ToolIo, paths: readonly string[], force: boolean) {
   return forEachPath(io, paths, async (path) => {
     const { parent, name } = await resolver.resolveNew(path.replace(/\/+$/, ''));
-    const r = await parent.session.call('rmsnapshot', { cred: parent.session.cred, parent: parent.inode, name, force });
-    if (force && r.kept > 0) io.err(`${path}: ${formatNumber(r.kept, io.format)} node(s) left (not part of a snapshot, or not removable)`);
+    // Silent, as mfsrmsnapshot: with -f what stays is simply there.
+    await parent.session.call('rmsnapshot', { cred: parent.session.cred, parent: parent.inode, name, force });
   });
 }

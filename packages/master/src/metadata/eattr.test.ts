@@ -54,10 +54,10 @@ describe('seteattr: who may set what (MooseFS: owner or root; undeletable, appen
     replayEqualsLive();
   });
 
-  it('a new node inherits its directory\'s noowner/cache/snapshot flags, never the admin-only ones', () => {
+  it('a new node inherits its directory\'s noowner and cache flags, never the admin-only ones nor snapshot', () => {
     const { md, mkfile, mkdir, set } = setup();
     const d = mkdir(1, 'd');
-    set(d, noowner | noattrcache | undeletable | appendonly);
+    set(d, noowner | noattrcache | snapshot | undeletable | appendonly);
     const f = mkfile(d, 'f');
     expect(md.eattr[f]).toBe(noowner | noattrcache);
   });
@@ -170,12 +170,12 @@ describe('snapshot flag and rmsnapshot', () => {
     return { ...s, snap: s.md.lookup(1, 'snap')! };
   }
 
-  it('makesnapshot marks every copy, and new nodes inside inherit the mark; the source is not marked', () => {
+  it('makesnapshot marks every copy; the source is not marked, nor what is made in the snapshot later (as MooseFS 3.0)', () => {
     const { md, mkfile, snap } = tree();
     expect(md.eattr[snap]).toBe(snapshot);
     expect(md.eattr[md.lookup(snap, 'a')!]).toBe(snapshot);
     expect(md.eattr[md.lookup(1, 'src')!]).toBe(0);
-    expect(md.eattr[mkfile(snap, 'later')]).toBe(snapshot);
+    expect(md.eattr[mkfile(snap, 'later')]).toBe(0);
   });
 
   it('rmsnapshot removes a whole snapshot tree; refuses (EPERM, nothing removed) one with an unmarked node, which -f leaves', () => {

@@ -8,8 +8,12 @@ import { forEachNode } from './tree-walk.js';
 
 /** Set only by root on an admin session (MooseFS: "admin only; not inherited"). */
 export const EATTR_ADMIN_ONLY = EATTR.undeletable | EATTR.appendonly | EATTR.immutable;
-/** What a new node takes from its parent directory (mfseattr(1), "INHERITANCE"); snapshot: "or inside snapshot". */
-export const EATTR_INHERITED = EATTR.noowner | EATTR.noattrcache | EATTR.noentrycache | EATTR.nodatacache | EATTR.snapshot;
+/**
+ * What a new node takes from its parent directory (mfseattr(1), "INHERITANCE"). Not
+ * snapshot: MooseFS 3.0 marks only what makesnapshot made (a file created later in a
+ * snapshot's directory is unmarked, so rmsnapshot without -f refuses the tree).
+ */
+export const EATTR_INHERITED = EATTR.noowner | EATTR.noattrcache | EATTR.noentrycache | EATTR.nodatacache;
 
 /**
  * seteattr's per-node rule, the same for the top of a recursive call as for every node
