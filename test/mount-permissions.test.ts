@@ -272,7 +272,8 @@ async function tsmfsOnlyFlags(m: Mount): Promise<void> {
       '-> 1: rm flags/undel',
       "mv: cannot move 'flags/undel' to 'flags/u2': Operation not permitted",
       '-> 1: mv flags/undel flags/u2',
-      '65534:65534:600',
+      // MooseFS 3.0 shows it so too: the caller as owner, the owner's bits for all.
+      '65534:65534:666',
       '-> 0: stat -c %u:%g:%a flags/noown',
       'data\nmine',
       '-> 0: echo mine >> flags/noown && cat flags/noown',

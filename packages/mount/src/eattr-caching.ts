@@ -20,8 +20,13 @@ export function directIo(a: Attr): boolean {
   return a.eattr !== undefined && (a.eattr & EATTR.nodatacache) !== 0;
 }
 
-/** noowner: every caller but root sees itself as the owner (mfseattr(1)); the master grants it the owner's rights. */
+/**
+ * noowner: every caller but root sees itself as the owner, and the owner's permission bits
+ * for group and others too (as MooseFS 3.0 shows it: 0600 reads 0666); the master grants
+ * it the owner's rights.
+ */
 export function withOwner(k: KernelAttr, a: Attr, ctx: RequestContext | undefined): KernelAttr {
   if (ctx === undefined || ctx.uid === 0 || a.eattr === undefined || (a.eattr & EATTR.noowner) === 0) return k;
-  return { ...k, uid: ctx.uid, gid: ctx.gid };
+  const owner = k.mode & 0o700;
+  return { ...k, uid: ctx.uid, gid: ctx.gid, mode: (k.mode & ~0o077) | (owner >> 3) | (owner >> 6) };
 }
