@@ -99,6 +99,7 @@ describe('immutable', () => {
     expect(errnoOf(() => ns.unlink({ cred: ROOT, parent: 1, name: 'f' }))).toBe('EPERM');
     expect(errnoOf(() => ns.rename({ cred: ROOT, parent: 1, name: 'f', newParent: 1, newName: 'g', flags: 0 }))).toBe('EPERM');
     expect(errnoOf(() => ns.setxattr({ cred: ROOT, inode: f, name: 'user.x', value: new Uint8Array(1), flags: 0 }))).toBe('EPERM');
+    expect(errnoOf(() => ns.appendChunks({ cred: ROOT, inode: f, src: mkfile(1, 'src') }))).toBe('EPERM');
     expect(md.attr(f).mode).toBe(0o666);
   });
 
@@ -131,6 +132,7 @@ describe('appendonly', () => {
     expect(errnoOf(() => ns.writeChunk({ cred: ROOT, inode: f, index: 0 }))).toBe('EPERM');
     expect(errnoOf(() => ns.writeChunk({ cred: ROOT, inode: f, index: 1 }))).toBe('ok');
     expect(errnoOf(() => ns.writeChunk({ cred: ROOT, inode: f, index: 2 }))).toBe('ok');
+    expect(errnoOf(() => ns.appendChunks({ cred: ROOT, inode: f, src: mkfile(1, 'src') }))).toBe('ok');
     // A touch (times set to now) is allowed, as on ext4.
     expect(errnoOf(() => ns.setattr({ cred: ROOT, inode: f, atimeNow: true, mtimeNow: true }))).toBe('ok');
     expect(errnoOf(() => ns.unlink({ cred: ROOT, parent: 1, name: 'f' }))).toBe('EPERM');

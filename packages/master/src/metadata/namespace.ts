@@ -704,6 +704,8 @@ export class Namespace {
     const inode = this.regularFile(req.inode);
     const src = this.regularFile(req.src);
     if (!permits(this.md, inode, req.cred, W_OK) || !permits(this.md, src, req.cred, R_OK)) throw fail('EACCES');
+    // Appending is all an append-only file allows; an immutable one takes nothing.
+    refuseWrite(this.md, inode, Math.ceil(this.md.size[inode]! / CHUNK_SIZE), CHUNK_SIZE);
     const end = Math.ceil(this.md.size[inode]! / CHUNK_SIZE) * CHUNK_SIZE + Math.max(this.md.size[src]!, this.md.chunkSlots(src) * CHUNK_SIZE);
     if (end > MAX_FILE_SIZE) throw fail('EFBIG', 'the result would exceed the largest file length');
     this.commit({ op: 'appendChunks', ts: this.clock(), inode, src });
