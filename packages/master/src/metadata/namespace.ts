@@ -15,7 +15,6 @@ import {
   MAX_FILE_SIZE,
   MAX_GOAL,
   MAX_SYMLINK_LENGTH,
-  MAX_XATTR_NAME,
   MAX_XATTR_VALUE,
   MAX_NAME_LENGTH,
   type NodeType,
@@ -42,8 +41,8 @@ import {
   W_OK,
   X_OK,
   checkSetattr,
+  checkXattrAccess,
   inGroup,
-  isOwnerOrRoot,
   isRoot,
   mayHardlink,
   mayWrite,
@@ -434,7 +433,7 @@ export class Namespace {
 
   getxattr(req: Request<'getxattr'>): Reply<'getxattr'> {
     const inode = this.existing(req.inode);
-    this.xattrAllowed(inode, req.cred, req.name, false);
+    checkXattrAccess(this.md, inode, req.cred, req.name, false);
     const value = this.md.xattrs.get(inode)?.get(req.name);
     if (value === undefined) throw fail('ENODATA');
     return { value: Uint8Array.from(value) };
@@ -445,7 +444,7 @@ export class Namespace {
     if (req.flags & ~(XATTR_CREATE | XATTR_REPLACE)) throw fail('EINVAL');
     if (req.value.length > MAX_XATTR_VALUE) throw fail('E2BIG');
     refuseXattrChange(this.md, inode);
-    this.xattrAllowed(inode, req.cred, req.name, true);
+    checkXattrAccess(this.md, inode, req.cred, req.name, true);
     const exists = this.md.xattrs.get(inode)?.has(req.name) === true;
     if (req.flags & XATTR_CREATE && exists) throw fail('EEXIST');
     if (req.flags & XATTR_REPLACE && !exists) throw fail('ENODATA');
@@ -463,38 +462,10 @@ export class Namespace {
   removexattr(req: Request<'removexattr'>): Reply<'removexattr'> {
     const inode = this.existing(req.inode);
     refuseXattrChange(this.md, inode);
-    this.xattrAllowed(inode, req.cred, req.name, true);
+    checkXattrAccess(this.md, inode, req.cred, req.name, true);
     if (this.md.xattrs.get(inode)?.has(req.name) !== true) throw fail('ENODATA');
     this.commit({ op: 'removexattr', ts: this.clock(), inode, name: req.name });
     return {};
-  }
-
-  /**
-   * Linux's xattr_permission plus the LSM rule for security.*: user.* only on files and
-   * directories (and on a sticky dir only its owner writes), trusted.* and writing
-   * security.* root only; system.* (POSIX ACLs) is not supported.
-   */
-  private xattrAllowed(inode: number, cred: Cred, name: string, write: boolean): void {
-    const md = this.md;
-    if (name.length === 0 || Buffer.byteLength(name) > MAX_XATTR_NAME) throw fail('ERANGE');
-    const prefix = XATTR_PREFIXES.find((p) => name.startsWith(p));
-    if (prefix === 'security.') {
-      if (write && !isRoot(cred)) throw fail('EPERM');
-    } else if (prefix === 'trusted.') {
-      if (!isRoot(cred)) throw write ? fail('EPERM') : fail('ENODATA');
-    } else {
-      const type = md.type[inode];
-      if (prefix === 'user.' && type !== TYPE_CODE.file && type !== TYPE_CODE.dir) {
-        throw write ? fail('EPERM') : fail('ENODATA');
-      }
-      if (prefix === 'user.' && write && type === TYPE_CODE.dir && md.mode[inode]! & 0o1000 && !isOwnerOrRoot(md, inode, cred)) {
-        throw fail('EPERM');
-      }
-      if (!permits(md, inode, cred, write ? W_OK : R_OK)) throw fail('EACCES');
-      // Linux checks permission before it looks for a handler: unknown prefixes fail here.
-      if (prefix === undefined) throw fail('ENOTSUP');
-    }
-    if (name.length === prefix.length) throw fail('EINVAL', 'empty xattr name after the prefix');
   }
 
   // ---- goal and trashtime -------------------------------------------------------------
@@ -805,9 +776,6 @@ export const READDIR_PAGE_BYTES = 64 * 1024;
 const READDIR_PAGE_ENTRIES = 100_000;
 const READDIR_ENTRY_BYTES = 48;
 const READDIR_ATTR_BYTES = 320;
-
-/** Namespaces tsmfs stores; system.* (POSIX ACLs) is not supported. */
-const XATTR_PREFIXES = ['user.', 'trusted.', 'security.'] as const;
 
 /** A name the kernel could have sent: not empty (ENOENT, as for an empty path), no '/' or NUL. */
 function checkNameChars(name: string): void {

@@ -1,4 +1,4 @@
-import { type Cred, EATTR, type Request, fail } from '@tsmfs/protocol';
+import { type Cred, EATTR, MAX_XATTR_NAME, type Request, fail } from '@tsmfs/protocol';
 import { type Metadata, TYPE_CODE } from './metadata.js';
 
 /** access(2) mask bits. */
@@ -157,4 +157,34 @@ export function modeAfterSetattr(md: Metadata, inode: number, req: Request<'seta
   }
   if (killPriv || (req.size !== undefined && req.mode === undefined)) mode = modeAfterWrite(mode, req.gid ?? md.gid[inode]!, cred);
   return mode;
+}
+
+/** Namespaces tsmfs stores; system.* (POSIX ACLs) is not supported. */
+const XATTR_PREFIXES = ['user.', 'trusted.', 'security.'] as const;
+
+/**
+ * Linux's xattr_permission plus the LSM rule for security.*: user.* only on files and
+ * directories (and on a sticky dir only its owner writes), trusted.* and writing
+ * security.* root only; system.* (POSIX ACLs) is not supported.
+ */
+export function checkXattrAccess(md: Metadata, inode: number, cred: Cred, name: string, write: boolean): void {
+  if (name.length === 0 || Buffer.byteLength(name) > MAX_XATTR_NAME) throw fail('ERANGE');
+  const prefix = XATTR_PREFIXES.find((p) => name.startsWith(p));
+  if (prefix === 'security.') {
+    if (write && !isRoot(cred)) throw fail('EPERM');
+  } else if (prefix === 'trusted.') {
+    if (!isRoot(cred)) throw write ? fail('EPERM') : fail('ENODATA');
+  } else {
+    const type = md.type[inode];
+    if (prefix === 'user.' && type !== TYPE_CODE.file && type !== TYPE_CODE.dir) {
+      throw write ? fail('EPERM') : fail('ENODATA');
+    }
+    if (prefix === 'user.' && write && type === TYPE_CODE.dir && md.mode[inode]! & 0o1000 && !isOwnerOrRoot(md, inode, cred)) {
+      throw fail('EPERM');
+    }
+    if (!permits(md, inode, cred, write ? W_OK : R_OK)) throw fail('EACCES');
+    // Linux checks permission before it looks for a handler: unknown prefixes fail here.
+    if (prefix === undefined) throw fail('ENOTSUP');
+  }
+  if (name.length === prefix.length) throw fail('EINVAL', 'empty xattr name after the prefix');
 }
