@@ -40,7 +40,9 @@ export type ExtraOp =
   | { k: 'undelete'; pick: number }
   | { k: 'purge'; pick: number }
   | { k: 'mknod'; who: number; dir: string; name: string; type: 'fifo' | 'socket' | 'chardev' | 'blockdev' }
-  | { k: 'tick'; seconds: number };
+  | { k: 'tick'; seconds: number }
+  /** A directory quota set (limits given) or removed (none): quota/. */
+  | { k: 'quota'; dir: string; hard: { inodes?: number; length?: number }; soft: { size?: number }; grace: number };
 
 /** 100 TiB: where a sparse file's one chunk goes in the tests. */
 export const TIB_100 = 100 * 2 ** 40;
@@ -132,6 +134,13 @@ export const extraOpArb: fc.Arbitrary<ExtraOp> = fc.oneof(
     type: fc.constantFrom('fifo' as const, 'socket' as const, 'chardev' as const, 'blockdev' as const),
   }),
   fc.record({ k: fc.constant('tick' as const), seconds: fc.constantFrom(1, 100, 4000, 100_000) }),
+  fc.record({
+    k: fc.constant('quota' as const),
+    dir,
+    hard: fc.record({ inodes: fc.integer({ min: 0, max: 12 }), length: fc.constantFrom(0, 100_000_000, 400_000_000) }, { requiredKeys: [] }),
+    soft: fc.record({ size: fc.constantFrom(0, 1_000_000, 70_000_000) }, { requiredKeys: [] }),
+    grace: fc.constantFrom(0, 60, 86_400),
+  }),
 );
 
 /** A clock that moves one second (and some nanoseconds) per reading; `tick` jumps it. */
@@ -307,5 +316,11 @@ function runOpUnchecked(live: Live, op: Op | ExtraOp): void {
     case 'tick':
       live.clock.sec += op.seconds;
       return;
+    case 'quota': {
+      const inode = resolve(md, op.dir);
+      if (Object.keys(op.hard).length + Object.keys(op.soft).length === 0) ns.quotas.del(true, { cred: ROOT, inode, soft: ['size'], hard: ['inodes', 'length'] });
+      else ns.quotas.set(true, { cred: ROOT, inode, hard: op.hard, soft: op.soft, grace: op.grace });
+      return;
+    }
   }
 }

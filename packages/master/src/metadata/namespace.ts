@@ -30,6 +30,8 @@ import { applyMutation } from './apply.js';
 import { type KeptFile, type Metadata, TYPE_CODE } from './metadata.js';
 import { MetadataBrokenError } from './metadata-broken-error.js';
 import { ClientEntries } from './client-entries.js';
+import { checkQuota } from '../quota/quota-checks.js';
+import { QuotaEntries } from '../quota/quota-requests.js';
 import type { RequestTag } from './client-state.js';
 import type { Mutation, UnlinkFate } from './mutation.js';
 import { checkSnapshotOverwrite, histogram, isCutPath, mayChangeGoal } from './tree-walk.js';
@@ -71,6 +73,8 @@ export class Namespace {
   private readonly readdirCursors = new Map<string, ReaddirCursor>();
   /** Sessions, request results and sustained files' holders (client-entries.ts). */
   readonly clients: ClientEntries;
+  /** Directory quotas: getquota/setquota/delquota (quota/). */
+  readonly quotas: QuotaEntries;
 
   constructor(
     readonly md: Metadata,
@@ -80,6 +84,7 @@ export class Namespace {
     private readonly onBroken?: (err: MetadataBrokenError) => void,
   ) {
     this.clients = new ClientEntries(md, (m) => void this.commit(m), clock, this.openCount);
+    this.quotas = new QuotaEntries(md, (m) => void this.commit(m), clock);
   }
 
   /** Told of every change just before it is applied (the leases it breaks: leases/). */
@@ -102,6 +107,7 @@ export class Namespace {
   }
 
   private commit(entry: Mutation): RecursiveCounts | undefined {
+    checkQuota(this.md, entry);
     let result: RecursiveCounts | undefined;
     const m = this.requestTag ? { ...entry, req: this.requestTag } : entry;
     this.requestTag = undefined;
