@@ -22,7 +22,7 @@ export interface QuotaArgs {
 
 /**
  * setquota's options (-i/-I, -l/-L, -s/-S, -r/-R, -p) as commander parsed them. Numbers
- * take MooseFS's suffixes: k, M, G, T, P, E are powers of 1000, Ki, Mi… powers of 1024,
+ * take MooseFS's suffixes: k (or K), M, G, T, P, E are powers of 1000, Ki, Mi… powers of 1024,
  * an optional trailing B.
  */
 export function quotaArgs(opts: Record<string, unknown>): QuotaArgs {
@@ -37,9 +37,9 @@ export function quotaArgs(opts: Record<string, unknown>): QuotaArgs {
 }
 
 export function parseQuotaNumber(text: string): number {
-  const m = /^(\d+(?:\.\d+)?)(?:([kMGTPE])(i?))?B?$/.exec(text);
+  const m = /^(\d+(?:\.\d+)?)(?:([kKMGTPE])(i?))?B?$/.exec(text);
   if (!m) throw new UsageError(`bad number '${text}': digits, optionally with k, M, G, T, P, E (×1000) or Ki, Mi… (×1024)`);
-  const power = m[2] ? 'kMGTPE'.indexOf(m[2]) + 1 : 0;
+  const power = m[2] ? 'KMGTPE'.indexOf(m[2].toUpperCase()) + 1 : 0;
   const value = Math.floor(Number(m[1]) * (m[3] ? 1024 : 1000) ** power);
   if (!Number.isSafeInteger(value)) throw new UsageError(`number '${text}' is too large`);
   return value;

@@ -11,12 +11,13 @@ import { subtreeUsage } from './quota-usage.js';
  * caller that is root after the export's mapping.
  */
 export class QuotaEntries {
+  /** Grace period in seconds of a quota set without one (QUOTA_DEFAULT_GRACE_PERIOD; set by the master). */
+  defaultGrace = DEFAULT_QUOTA_GRACE;
+
   constructor(
     private readonly md: Metadata,
     private readonly commit: (m: Mutation) => void,
     private readonly clock: () => Timespec,
-    /** Grace period of a quota set without one (QUOTA_DEFAULT_GRACE_PERIOD). */
-    private readonly defaultGrace: () => number = () => DEFAULT_QUOTA_GRACE,
   ) {}
 
   get(req: Request<'getquota'>): Reply<'getquota'> {
@@ -27,7 +28,7 @@ export class QuotaEntries {
     const dir = this.changeable(admin, req.cred, req.inode);
     const old = this.md.quotas.get(dir);
     const limits: QuotaLimits = {
-      grace: req.grace ?? this.defaultGrace(),
+      grace: req.grace ?? this.defaultGrace,
       soft: { ...old?.soft, ...defined(req.soft) },
       hard: { ...old?.hard, ...defined(req.hard) },
     };
