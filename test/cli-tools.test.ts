@@ -212,6 +212,7 @@ describe('tsmfs tools on a mount', () => {
     expect((await tool('dirinfo', pub)).out).toContain(` inodes   | ${'4'.padStart(20)} | ${'-'.padStart(20)} | ${'4'.padStart(20)} |`);
     const listed = JSON.parse((await cli('-P', String(c.master.ports.http), '-SQU', '--json')).out).QU;
     expect(listed).toEqual([expect.objectContaining({ path: '/pub', exceeded: 'hard', usage: { inodes: 4, length: 1024 * 1024, size: 1024 * 1024, realsize: 1024 * 1024 } })]);
+    expect((await cli('-P', String(c.master.ports.http), '-SQU')).out).toMatch(/\n\/pub\s+hard\s+604800\s+-\s+4\s+-\s+4\s+1\.00 MiB\s+-\s+1\.00 MiB\s/);
     // Deleting the limit lifts it.
     expect((await tool('delquota', '-L', pub)).code).toBe(EXIT.ok);
     appendFileSync(x1, 'z');
@@ -219,7 +220,7 @@ describe('tsmfs tools on a mount', () => {
     // A soft limit with a short grace period: passed at first, refused once the grace has run out.
     const soft = join(m.path, 'soft');
     mkdirSync(soft);
-    expect((await tool('setquota', '-i', '2', '-p', '2', soft)).out).toContain('soft quota grace period: 2 seconds');
+    expect((await tool('setquota', '-i', '2', '-p', '1', soft)).out).toContain('soft quota grace period: 1 seconds');
     writeFileSync(join(soft, 'a'), '');
     writeFileSync(join(soft, 'b'), '');
     let n = 0;
