@@ -175,14 +175,14 @@ describe('tsmfs tools on a mount', () => {
     expect(outside.code).not.toBe(0);
     expect(outside.out).toBe('');
 
-    // Quotas (docs/master.md, "Quotas"). /pub holds itself and a/: 2 inodes.
+    // Quotas (docs/master.md, "Quotas"). /pub holds a/: 1 inode (a quota directory does not count itself, as in MooseFS).
     const pub = join(m.path, 'pub');
     const set = await tool('setquota', '-I', '4', '-L', '1Mi', pub);
     expect(set.code).toBe(EXIT.ok);
     expect(set.out).toBe(
       [
-        `${pub}: (current values | soft quota | hard quota) ; soft quota grace period: 604800 seconds`,
-        ` inodes   | ${'2'.padStart(20)} | ${'-'.padStart(20)} | ${'4'.padStart(20)} |`,
+        `${pub}: (current values | soft quota | hard quota) ; soft quota grace period: default`,
+        ` inodes   | ${'1'.padStart(20)} | ${'-'.padStart(20)} | ${'4'.padStart(20)} |`,
         ` length   | ${'0'.padStart(20)} | ${'-'.padStart(20)} | ${'1048576'.padStart(20)} |`,
         ` size     | ${'0'.padStart(20)} | ${'-'.padStart(20)} | ${'-'.padStart(20)} |`,
         ` realsize | ${'0'.padStart(20)} | ${'-'.padStart(20)} | ${'-'.padStart(20)} |`,
@@ -195,8 +195,9 @@ describe('tsmfs tools on a mount', () => {
     // Inodes: exactly at the limit, then EDQUOT for a file, a directory, a name moved in.
     writeFileSync(join(sub.path, 'x1'), '');
     mkdirSync(join(sub.path, 'x2'));
-    expect(() => writeFileSync(join(sub.path, 'x3'), '')).toThrow(EDQUOT);
-    expect(() => mkdirSync(join(sub.path, 'x3'))).toThrow(EDQUOT);
+    writeFileSync(join(sub.path, 'x3'), '');
+    expect(() => writeFileSync(join(sub.path, 'x4'), '')).toThrow(EDQUOT);
+    expect(() => mkdirSync(join(sub.path, 'x4'))).toThrow(EDQUOT);
     writeFileSync(join(m.path, 'priv/y'), '');
     expect(() => renameSync(join(m.path, 'priv/y'), join(pub, 'y'))).toThrow(EDQUOT);
     // Length: up to the limit, then a write past it fails with EDQUOT and the length stays.
@@ -212,7 +213,7 @@ describe('tsmfs tools on a mount', () => {
     expect((await tool('dirinfo', pub)).out).toContain(` inodes   | ${'4'.padStart(20)} | ${'-'.padStart(20)} | ${'4'.padStart(20)} |`);
     const listed = JSON.parse((await cli('-P', String(c.master.ports.http), '-SQU', '--json')).out).QU;
     expect(listed).toEqual([expect.objectContaining({ path: '/pub', exceeded: 'hard', usage: { inodes: 4, length: 1024 * 1024, size: 1024 * 1024, realsize: 1024 * 1024 } })]);
-    expect((await cli('-P', String(c.master.ports.http), '-SQU')).out).toMatch(/\n\/pub\s+hard\s+604800\s+-\s+4\s+-\s+4\s+1\.00 MiB\s+-\s+1\.00 MiB\s/);
+    expect((await cli('-P', String(c.master.ports.http), '-SQU')).out).toMatch(/\n\/pub\s+hard\s+default\s+-\s+4\s+-\s+4\s+1\.00 MiB\s+-\s+1\.00 MiB\s/);
     // Deleting the limit lifts it.
     expect((await tool('delquota', '-L', pub)).code).toBe(EXIT.ok);
     appendFileSync(x1, 'z');

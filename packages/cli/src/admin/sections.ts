@@ -152,7 +152,7 @@ const quotas: Section<QuotaView[]> = {
     const show = (k: (typeof kinds)[number], v: number | undefined) => (v === undefined ? '-' : k === 'inodes' ? v : bytes(v, plain));
     return textTable(
       ['path', 'exceeded', 'grace period (s)', 'grace left (s)', ...kinds.flatMap((k) => [`${k}`, 'soft', 'hard'])],
-      list.map((q) => [q.path, q.exceeded, q.grace, q.graceLeft ?? '-', ...kinds.flatMap((k) => [show(k, q.usage[k]), show(k, q.soft[k]), show(k, q.hard[k])])]),
+      list.map((q) => [q.path, q.exceeded, q.grace || 'default', q.graceLeft ?? '-', ...kinds.flatMap((k) => [show(k, q.usage[k]), show(k, q.soft[k]), show(k, q.hard[k])])]),
     );
   },
 };

@@ -96,7 +96,7 @@ export async function copyquota(resolver: PathResolver, io: ToolIo, src: string,
 /** MooseFS's table: current value, soft and hard limit per kind ('-' where none is set). */
 export function quotaLines(path: string, info: QuotaInfo, format: NumberFormat): string[] {
   const q = info.quota;
-  const grace = q ? `${q.grace} seconds` : 'default';
+  const grace = q && q.grace > 0 ? `${q.grace} seconds` : 'default';
   const lines = [`${path}: (current values | soft quota | hard quota) ; soft quota grace period: ${grace}`];
   for (const { kind, bytes } of KINDS) {
     const cell = (n: number | undefined) => column(n, bytes, format);
@@ -106,7 +106,7 @@ export function quotaLines(path: string, info: QuotaInfo, format: NumberFormat):
 }
 
 function column(n: number | undefined, bytes: boolean, format: NumberFormat): string {
-  const width = format === 'plain' ? 20 : 8;
+  const width = format === 'plain' ? 20 : 6;
   if (n === undefined) return '-'.padStart(width);
   const text = formatNumber(n, format);
   return (format !== 'plain' && bytes ? `${text}B` : text).padStart(width);

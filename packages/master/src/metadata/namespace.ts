@@ -107,7 +107,7 @@ export class Namespace {
   }
 
   private commit(entry: Mutation): RecursiveCounts | undefined {
-    checkQuota(this.md, entry);
+    checkQuota(this.md, entry, this.quotas.defaultGrace);
     let result: RecursiveCounts | undefined;
     const m = this.requestTag ? { ...entry, req: this.requestTag } : entry;
     this.requestTag = undefined;

@@ -3,7 +3,7 @@ import { chunkDataSize } from '../chunks/tool-requests.js';
 import type { Metadata } from '../metadata/metadata.js';
 import type { Mutation } from '../metadata/mutation.js';
 import { QUOTA_KINDS, type QuotaEntry, type Usage, zeroUsage } from './quota-table.js';
-import { quotaDirsOf, statsOf, subtreeUsage } from './quota-usage.js';
+import { quotaDirsAbove, quotaDirsOf, statsOf, subtreeUsage } from './quota-usage.js';
 
 /**
  * The master's refusal of a change that would take a quota past its limit (EDQUOT, as
@@ -19,23 +19,23 @@ import { quotaDirsOf, statsOf, subtreeUsage } from './quota-usage.js';
  * with no room left refuses before any byte is sent. A change that only shrinks usage
  * is never refused.
  */
-export function checkQuota(md: Metadata, m: Mutation): void {
+export function checkQuota(md: Metadata, m: Mutation, defaultGrace: number): void {
   if (md.quotas.size === 0) return;
   const growth = growthOf(md, m);
   if (!growth) return;
   for (const dir of growth.dirs) {
     const q = md.quotas.get(dir);
     if (!q) continue;
-    const kind = QUOTA_KINDS.find((k) => growth.delta[k] > 0 && passes(q, k, q.usage[k] + growth.delta[k], m.ts.sec));
+    const kind = QUOTA_KINDS.find((k) => growth.delta[k] > 0 && passes(q, k, q.usage[k] + growth.delta[k], m.ts.sec, defaultGrace));
     if (kind !== undefined) throw fail('EDQUOT', `quota of ${md.isLinked(dir) ? md.dirPath(dir) : `inode ${dir}`}: ${kind} would pass its limit`);
   }
 }
 
-function passes(q: QuotaEntry, kind: (typeof QUOTA_KINDS)[number], value: number, nowSec: number): boolean {
+function passes(q: QuotaEntry, kind: (typeof QUOTA_KINDS)[number], value: number, nowSec: number, defaultGrace: number): boolean {
   const hard = q.hard[kind];
   if (hard !== undefined && value > hard) return true;
   const soft = q.soft[kind];
-  return soft !== undefined && value > soft && q.softSince !== undefined && nowSec >= q.softSince + q.grace;
+  return soft !== undefined && value > soft && q.softSince !== undefined && nowSec >= q.softSince + (q.grace || defaultGrace);
 }
 
 interface Growth {
@@ -46,13 +46,13 @@ interface Growth {
 function growthOf(md: Metadata, m: Mutation): Growth | undefined {
   switch (m.op) {
     case 'create':
-      return { dirs: quotaDirsOf(md, m.parent), delta: { ...zeroUsage(), inodes: 1 } };
+      return { dirs: quotaDirsAbove(md, [m.parent]), delta: { ...zeroUsage(), inodes: 1 } };
     case 'link':
-      return { dirs: newDirs(md, quotaDirsOf(md, m.parent), quotaDirsOf(md, m.inode)), delta: statsOf(md, m.inode) };
+      return { dirs: newDirs(md, quotaDirsAbove(md, [m.parent]), quotaDirsOf(md, m.inode)), delta: statsOf(md, m.inode) };
     case 'rename':
       return m.exchange ? undefined : renameGrowth(md, m.parent, m.name, m.newParent);
     case 'snapshot':
-      return { dirs: quotaDirsOf(md, m.parent), delta: subtreeUsage(md, m.inode) };
+      return { dirs: quotaDirsAbove(md, [m.parent]), delta: subtreeUsage(md, m.inode) };
     case 'setattr':
       return m.size === undefined ? undefined : lengthGrowth(md, m.inode, m.size);
     case 'length':
@@ -74,8 +74,8 @@ function newDirs(md: Metadata, to: Set<number>, from: Set<number>): number[] {
 function renameGrowth(md: Metadata, dir: number, name: string, newDir: number): Growth | undefined {
   const node = md.lookup(dir, name);
   if (node === undefined || dir === newDir) return undefined;
-  if (!md.isDir(node)) return { dirs: newDirs(md, quotaDirsOf(md, newDir), quotaDirsOf(md, node)), delta: statsOf(md, node) };
-  const dirs = newDirs(md, quotaDirsOf(md, newDir), quotaDirsOf(md, dir));
+  if (!md.isDir(node)) return { dirs: newDirs(md, quotaDirsAbove(md, [newDir]), quotaDirsOf(md, node)), delta: statsOf(md, node) };
+  const dirs = newDirs(md, quotaDirsAbove(md, [newDir]), quotaDirsAbove(md, [dir]));
   // A directory carries its subtree: counted only when it enters another quota.
   return dirs.length === 0 ? undefined : { dirs, delta: subtreeUsage(md, node) };
 }

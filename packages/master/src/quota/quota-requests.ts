@@ -11,7 +11,7 @@ import { subtreeUsage } from './quota-usage.js';
  * caller that is root after the export's mapping.
  */
 export class QuotaEntries {
-  /** Grace period in seconds of a quota set without one (QUOTA_DEFAULT_GRACE_PERIOD; set by the master). */
+  /** Grace period in seconds of a quota whose own is 0, "default" (QUOTA_DEFAULT_GRACE_PERIOD; set by the master). */
   defaultGrace = DEFAULT_QUOTA_GRACE;
 
   constructor(
@@ -27,8 +27,10 @@ export class QuotaEntries {
   set(admin: boolean, req: Request<'setquota'>): Reply<'setquota'> {
     const dir = this.changeable(admin, req.cred, req.inode);
     const old = this.md.quotas.get(dir);
+    // Without -p a quota keeps its grace period; a new one takes the default (0: whatever
+    // QUOTA_DEFAULT_GRACE_PERIOD says when it is checked), as mfssetquota does.
     const limits: QuotaLimits = {
-      grace: req.grace ?? this.defaultGrace,
+      grace: req.grace ?? old?.grace ?? 0,
       soft: { ...old?.soft, ...defined(req.soft) },
       hard: { ...old?.hard, ...defined(req.hard) },
     };
@@ -51,7 +53,7 @@ export class QuotaEntries {
 
   private info(dir: number): QuotaInfo {
     const q = this.md.quotas.get(dir);
-    if (!q) return { usage: subtreeUsage(this.md, dir) };
+    if (!q) return { usage: subtreeUsage(this.md, dir, false) };
     const quota: NonNullable<QuotaInfo['quota']> = { grace: q.grace, soft: { ...q.soft }, hard: { ...q.hard } };
     if (q.softSince !== undefined) quota.softSince = q.softSince;
     return { quota, usage: { ...q.usage } };
@@ -59,7 +61,8 @@ export class QuotaEntries {
 
   private directory(inode: number): number {
     if (!this.md.isLinked(inode)) throw fail('ENOENT', `inode ${inode}`);
-    if (!this.md.isDir(inode)) throw fail('ENOTDIR', 'a quota is set on a directory');
+    // MooseFS answers EPERM for a file ("Operation not permitted").
+    if (!this.md.isDir(inode)) throw fail('EPERM', 'a quota is set on a directory only');
     return inode;
   }
 

@@ -15,7 +15,7 @@ export type Usage = Record<QuotaKind, number>;
 export const DEFAULT_QUOTA_GRACE = 7 * 86_400;
 
 export interface QuotaLimits {
-  /** Seconds a soft limit may stay exceeded before it acts as a hard one. */
+  /** Seconds a soft limit may stay exceeded before it acts as a hard one; 0: the master's default (QUOTA_DEFAULT_GRACE_PERIOD). */
   grace: number;
   soft: QuotaValues;
   hard: QuotaValues;

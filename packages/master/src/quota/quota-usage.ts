@@ -102,7 +102,7 @@ function touchedAfter(md: Metadata, m: Mutation): number[] {
 function movedNodes(md: Metadata, dir: number, name: string, otherDir: number): number[] {
   const v = md.lookup(dir, name);
   if (v === undefined) return [];
-  if (!md.isDir(v) || dir === otherDir || sameSet(quotaDirsOf(md, dir), quotaDirsOf(md, otherDir))) return [v];
+  if (!md.isDir(v) || dir === otherDir || sameSet(quotaDirsAbove(md, [dir]), quotaDirsAbove(md, [otherDir]))) return [v];
   return subtree(md, v);
 }
 
@@ -119,14 +119,21 @@ function subtree(md: Metadata, root: number): number[] {
 }
 
 /**
- * The quota directories a node counts in: those on the way up from a directory itself,
- * or from each directory a file has a name in.
+ * The quota directories a node counts in: those above it, on the way up from each
+ * directory it has a name in. A quota directory does not count itself (MooseFS counts
+ * what is inside: `mfsgetquota` of a new directory shows 0 inodes).
  */
 export function quotaDirsOf(md: Metadata, inode: number): Set<number> {
   const out = new Set<number>();
   if (md.quotas.size === 0 || !md.exists(inode)) return out;
+  return quotaDirsAbove(md, md.isDir(inode) ? [md.parent[inode]!] : md.parents(inode), out);
+}
+
+/** The quota directories among `starts` and their ancestors: those a new name in one of `starts` enters. */
+export function quotaDirsAbove(md: Metadata, starts: number[], out = new Set<number>()): Set<number> {
+  if (md.quotas.size === 0) return out;
   const seen = new Set<number>();
-  for (const start of md.isDir(inode) ? [inode] : md.parents(inode)) {
+  for (const start of starts) {
     for (let d = start; d !== 0 && !seen.has(d); d = md.parent[d]!) {
       seen.add(d);
       if (md.quotas.has(d)) out.add(d);
@@ -148,10 +155,14 @@ export function statsOf(md: Metadata, inode: number, length?: number): Usage {
   return s;
 }
 
-/** A subtree's totals, each inode once: a new quota's usage, a dump's recount, a check of a move. */
-export function subtreeUsage(md: Metadata, root: number): Usage {
+/**
+ * A subtree's totals, each inode once: with its root for what a move or a snapshot
+ * brings, without it for a quota's own usage (a new quota, a dump's recount).
+ */
+export function subtreeUsage(md: Metadata, root: number, withRoot = true): Usage {
   const total = zeroUsage();
   for (const inode of subtree(md, root)) {
+    if (!withRoot && inode === root) continue;
     const s = statsOf(md, inode);
     for (const k of QUOTA_KINDS) total[k] += s[k];
   }
@@ -165,7 +176,7 @@ export function applyQuota(md: Metadata, m: QuotaMutation): void {
     return;
   }
   const old = md.quotas.get(m.inode);
-  const q: QuotaEntry = { ...m.limits, usage: old?.usage ?? subtreeUsage(md, m.inode) };
+  const q: QuotaEntry = { ...m.limits, usage: old?.usage ?? subtreeUsage(md, m.inode, false) };
   if (old?.softSince !== undefined) q.softSince = old.softSince;
   md.quotas.byDir.set(m.inode, q);
   refreshSoftTimer(q, m.ts);
@@ -173,7 +184,7 @@ export function applyQuota(md: Metadata, m: QuotaMutation): void {
 
 /** Every quota's usage counted afresh (after loading a dump, which does not hold it). */
 export function recountQuotas(md: Metadata): void {
-  for (const [dir, q] of md.quotas.byDir) q.usage = subtreeUsage(md, dir);
+  for (const [dir, q] of md.quotas.byDir) q.usage = subtreeUsage(md, dir, false);
 }
 
 /** A soft limit exceeded starts the grace timer (once); none exceeded stops it. */

@@ -26,7 +26,7 @@ function setup() {
   const usage = (dir: number) => md.quotas.get(dir)!.usage;
   /** The kept usage must be what a walk counts, and replay and a dump must give the same. */
   const consistent = () => {
-    for (const [dir, q] of md.quotas.byDir) expect(q.usage, `quota of ${dir}`).toEqual(subtreeUsage(md, dir));
+    for (const [dir, q] of md.quotas.byDir) expect(q.usage, `quota of ${dir}`).toEqual(subtreeUsage(md, dir, false));
     const replayed = createEmptyMetadata({ sec: 1_700_000_000, nsec: 0 });
     for (const m of live.log) applyMutation(replayed, structuredClone(m));
     expect(canonicalState(replayed)).toEqual(canonicalState(md));
@@ -36,19 +36,20 @@ function setup() {
 }
 
 describe('quota usage', () => {
-  it('counts the directory itself, its files, lengths, chunk sizes and goal', () => {
+  it('counts what is inside the directory: nodes, lengths, chunk sizes and goal', () => {
     const { ns, mkdir, mkfile, write, setq, usage, consistent } = setup();
     const q = mkdir(1, 'q');
     const f = mkfile(q, 'f');
     write(f, 0, 100_000);
     setq(q, { inodes: 100 });
-    expect(usage(q)).toEqual({ inodes: 2, length: 100_000, size: 2 * KiB64, realsize: 2 * KiB64 });
+    // The quota directory itself is not counted (as MooseFS): f alone.
+    expect(usage(q)).toEqual({ inodes: 1, length: 100_000, size: 2 * KiB64, realsize: 2 * KiB64 });
     ns.setgoal({ cred: ROOT, inode: q, goal: 3, mode: 'set', recursive: true });
     expect(usage(q).realsize).toBe(6 * KiB64);
     write(f, 1, CHUNK_SIZE + 1);
-    expect(usage(q)).toEqual({ inodes: 2, length: CHUNK_SIZE + 1, size: CHUNK_SIZE + KiB64, realsize: 3 * (CHUNK_SIZE + KiB64) });
+    expect(usage(q)).toEqual({ inodes: 1, length: CHUNK_SIZE + 1, size: CHUNK_SIZE + KiB64, realsize: 3 * (CHUNK_SIZE + KiB64) });
     ns.setattr({ cred: ROOT, inode: f, size: 10 });
-    expect(usage(q)).toEqual({ inodes: 2, length: 10, size: KiB64, realsize: 3 * KiB64 });
+    expect(usage(q)).toEqual({ inodes: 1, length: 10, size: KiB64, realsize: 3 * KiB64 });
     consistent();
   });
 
@@ -61,13 +62,13 @@ describe('quota usage', () => {
     mkfile(d, 'g');
     setq(q1, { inodes: 100 });
     setq(q2, { inodes: 100 });
-    expect(usage(q1)).toMatchObject({ inodes: 4, length: 1000 });
+    expect(usage(q1)).toMatchObject({ inodes: 3, length: 1000 });
     ns.rename({ cred: ROOT, parent: q1, name: 'd', newParent: q2, newName: 'd', flags: 0 });
-    expect(usage(q1)).toMatchObject({ inodes: 1, length: 0, size: 0 });
-    expect(usage(q2)).toMatchObject({ inodes: 4, length: 1000, size: KiB64 });
+    expect(usage(q1)).toMatchObject({ inodes: 0, length: 0, size: 0 });
+    expect(usage(q2)).toMatchObject({ inodes: 3, length: 1000, size: KiB64 });
     // Out of every quota (to the root) and a file alone.
     ns.rename({ cred: ROOT, parent: d, name: 'f', newParent: 1, newName: 'f', flags: 0 });
-    expect(usage(q2)).toMatchObject({ inodes: 3, length: 0 });
+    expect(usage(q2)).toMatchObject({ inodes: 2, length: 0 });
     consistent();
   });
 
@@ -82,14 +83,14 @@ describe('quota usage', () => {
     setq(1, { inodes: 100 });
     ns.link({ cred: ROOT, inode: f, parent: q1, name: 'f2' });
     ns.link({ cred: ROOT, inode: f, parent: q2, name: 'f' });
-    expect(usage(q1)).toMatchObject({ inodes: 2, length: 500 });
-    expect(usage(q2)).toMatchObject({ inodes: 2, length: 500 });
-    expect(usage(1)).toMatchObject({ inodes: 4, length: 500 });
+    expect(usage(q1)).toMatchObject({ inodes: 1, length: 500 });
+    expect(usage(q2)).toMatchObject({ inodes: 1, length: 500 });
+    expect(usage(1)).toMatchObject({ inodes: 3, length: 500 });
     ns.unlink({ cred: ROOT, parent: q1, name: 'f' });
-    expect(usage(q1)).toMatchObject({ inodes: 2, length: 500 });
+    expect(usage(q1)).toMatchObject({ inodes: 1, length: 500 });
     ns.unlink({ cred: ROOT, parent: q1, name: 'f2' });
-    expect(usage(q1)).toMatchObject({ inodes: 1, length: 0 });
-    expect(usage(q2)).toMatchObject({ inodes: 2, length: 500 });
+    expect(usage(q1)).toMatchObject({ inodes: 0, length: 0 });
+    expect(usage(q2)).toMatchObject({ inodes: 1, length: 500 });
     consistent();
   });
 
@@ -101,9 +102,9 @@ describe('quota usage', () => {
     setq(q, { length: 10_000 });
     ns.unlink({ cred: ROOT, parent: q, name: 'f' });
     expect(md.trash.has(f)).toBe(true);
-    expect(usage(q)).toEqual({ inodes: 1, length: 0, size: 0, realsize: 0 });
+    expect(usage(q)).toEqual({ inodes: 0, length: 0, size: 0, realsize: 0 });
     ns.trashUndelete({ inode: f });
-    expect(usage(q)).toMatchObject({ inodes: 2, length: 700 });
+    expect(usage(q)).toMatchObject({ inodes: 1, length: 700 });
     consistent();
   });
 
@@ -116,13 +117,13 @@ describe('quota usage', () => {
     setq(a, { inodes: 100 });
     setq(q, { inodes: 100 });
     ns.snapshot({ cred: ROOT, inode: src, parent: q, name: 's', overwrite: false });
-    expect(usage(q)).toMatchObject({ inodes: 3, length: 3000 });
-    expect(usage(a)).toMatchObject({ inodes: 6, length: 6000 });
+    expect(usage(q)).toMatchObject({ inodes: 2, length: 3000 });
+    expect(usage(a)).toMatchObject({ inodes: 5, length: 6000 });
     ns.unlink({ cred: ROOT, parent: md.lookup(q, 's')!, name: 'f' });
     ns.rmdir({ cred: ROOT, parent: q, name: 's' });
     ns.rmdir({ cred: ROOT, parent: a, name: 'q' });
     expect(md.quotas.has(q)).toBe(false);
-    expect(usage(a)).toMatchObject({ inodes: 3, length: 3000 });
+    expect(usage(a)).toMatchObject({ inodes: 2, length: 3000 });
     consistent();
   });
 
@@ -133,7 +134,7 @@ describe('quota usage', () => {
         const live = freshLive();
         runOp(live, { k: 'quota', dir: 'a', hard: { inodes: 40 }, soft: {}, grace: 60 });
         for (const op of ops) runOp(live, op);
-        for (const [dir, q] of live.md.quotas.byDir) expect(q.usage).toEqual(subtreeUsage(live.md, dir));
+        for (const [dir, q] of live.md.quotas.byDir) expect(q.usage).toEqual(subtreeUsage(live.md, dir, false));
         const replayed = createEmptyMetadata({ sec: 1_700_000_000, nsec: 0 });
         for (const m of live.log) applyMutation(replayed, structuredClone(m));
         expect(canonicalState(replayed)).toEqual(canonicalState(live.md));
@@ -149,7 +150,7 @@ describe('quota enforcement', () => {
     const { ns, mkdir, mkfile, setq } = setup();
     const q = mkdir(1, 'q');
     const outside = mkfile(1, 'o');
-    setq(q, { inodes: 3 });
+    setq(q, { inodes: 2 });
     mkfile(q, 'a');
     mkdir(q, 'b');
     expect(errnoOf(() => mkfile(q, 'c'))).toBe('EDQUOT');
@@ -196,7 +197,7 @@ describe('quota enforcement', () => {
   it('lets a soft limit be passed for its grace period, then refuses until usage is back under it', () => {
     const { live, ns, md, mkdir, mkfile, setq } = setup();
     const q = mkdir(1, 'q');
-    setq(q, {}, { inodes: 2 }, 60);
+    setq(q, {}, { inodes: 1 }, 60);
     mkfile(q, 'a');
     mkfile(q, 'b');
     const since = md.quotas.get(q)!.softSince!;
@@ -210,9 +211,17 @@ describe('quota enforcement', () => {
     expect(md.quotas.get(q)!.softSince).toBeUndefined();
     mkfile(q, 'd');
     expect(md.quotas.get(q)!.softSince).toBeGreaterThan(since);
-    // Without -p, MooseFS's default: seven days.
+    // Without -p a quota keeps its grace period; a new one has the default (0), which is checked as QUOTA_DEFAULT_GRACE_PERIOD.
     setq(q, {}, { inodes: 2 });
-    expect(md.quotas.get(q)!.grace).toBe(7 * 86_400);
+    expect(md.quotas.get(q)!.grace).toBe(60);
+    const r = mkdir(1, 'r');
+    setq(r, {}, { inodes: 0 });
+    expect(md.quotas.get(r)!.grace).toBe(0);
+    mkfile(r, 'a');
+    live.clock.sec += 7 * 86_400 - 10;
+    mkfile(r, 'b');
+    live.clock.sec += 10;
+    expect(errnoOf(() => mkfile(r, 'c'))).toBe('EDQUOT');
   });
 
   it('is changed by root on an admin export only, on directories only', () => {
@@ -221,8 +230,8 @@ describe('quota enforcement', () => {
     const f = mkfile(1, 'f');
     expect(errnoOf(() => ns.quotas.set(false, { cred: ROOT, inode: q, hard: { inodes: 1 }, soft: {} }))).toBe('EPERM');
     expect(errnoOf(() => ns.quotas.set(true, { cred: ALICE, inode: q, hard: { inodes: 1 }, soft: {} }))).toBe('EPERM');
-    expect(errnoOf(() => ns.quotas.set(true, { cred: ROOT, inode: f, hard: { inodes: 1 }, soft: {} }))).toBe('ENOTDIR');
-    expect(ns.quotas.get({ inode: q })).toEqual({ usage: { inodes: 1, length: 0, size: 0, realsize: 0 } });
+    expect(errnoOf(() => ns.quotas.set(true, { cred: ROOT, inode: f, hard: { inodes: 1 }, soft: {} }))).toBe('EPERM');
+    expect(ns.quotas.get({ inode: q })).toEqual({ usage: { inodes: 0, length: 0, size: 0, realsize: 0 } });
     ns.quotas.set(true, { cred: ROOT, inode: q, hard: { inodes: 5, size: 10 }, soft: { length: 3 }, grace: 9 });
     expect(ns.quotas.del(true, { cred: ROOT, inode: q, soft: [], hard: ['size'] }).quota).toEqual({ grace: 9, soft: { length: 3 }, hard: { inodes: 5 } });
     expect(ns.quotas.del(true, { cred: ROOT, inode: q, soft: ['length'], hard: ['inodes'] }).quota).toBeUndefined();
