@@ -4,16 +4,21 @@
  * that are checked against what the test made.
  */
 import { spawn } from 'node:child_process';
-import { appendFileSync, mkdirSync, openSync, readdirSync, renameSync, writeSync, closeSync, writeFileSync, statSync, statfsSync, rmSync, linkSync, truncateSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, openSync, readdirSync, renameSync, writeSync, closeSync, writeFileSync, statSync, statfsSync, rmSync, linkSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
 import { EXIT, runTsmfs, runTsmfsCli } from '@tsmfs/cli';
 import { describe, expect, it } from 'vitest';
 import { Cluster, Mount, REPO_ROOT, makeTempDir } from './fixture/cluster.js';
 import { until } from './fixture/poll.js';
+// @ts-expect-error bench/ is plain JavaScript, run by node as it is: no declarations to check against.
+import { startMooseFS } from '../bench/lib/moosefs.js';
 
 const FAST_LOOP = { REPLICATIONS_DELAY_INIT: 0, CHUNKS_LOOP_MIN_TIME: 1, CHUNKSERVER_TIMEOUT: 5 };
 const TSMFS_BIN = join(REPO_ROOT, 'packages/cli/dist/bin/tsmfs.js');
 const TSMFS_CLI_BIN = join(REPO_ROOT, 'packages/cli/dist/bin/tsmfs-cli.js');
+
+/** MooseFS 3.0 from Debian's packages (scripts/debian-packages.txt, role bench), for the tools' output side by side. */
+const MOOSEFS = ['/usr/sbin/mfsmaster', '/usr/bin/mfsmount', '/usr/bin/mfsgetquota'].every((f) => existsSync(f));
 
 /** libuv has no name for EDQUOT (122 on Linux): the error carries the number only. */
 const EDQUOT_ERRNO = 122;
@@ -147,7 +152,7 @@ describe('tsmfs tools on a mount', () => {
     expect((await run(TSMFS_CLI_BIN, ['-H', '127.0.0.1', '-P', String(servers[1]!.port), '-SIN'])).code).toBe(EXIT.master);
   });
 
-  it('filepaths: every name of a file, by path or by inode; the trash path once removed; nothing outside a subfolder mount; quotas: EDQUOT at the limits, statfs of the subfolder mount', async () => {
+  it('filepaths: every name of a file, by path or by inode; the trash path once removed; nothing outside a subfolder mount; quotas: EDQUOT at the limits, statfs of the subfolder mount, output as MooseFS 3.0 prints it', async () => {
     const c = await Cluster.create({ master: { config: FAST_LOOP } });
     await c.addChunkservers(1);
     const m = await c.mount();
@@ -236,6 +241,29 @@ describe('tsmfs tools on a mount', () => {
     expect(refused).toBe(-EDQUOT_ERRNO);
     for (const name of readdirSync(soft)) rmSync(join(soft, name));
     writeFileSync(join(soft, 'again'), '');
+
+    // Side by side with MooseFS 3.0 (Debian's packages; CI installs them) on the same tree:
+    // the same lines from setquota, getquota and delquota. Empty files: no chunkserver needed.
+    if (!MOOSEFS) {
+      console.warn('skipped the comparison with MooseFS 3.0: not installed (apt-get install moosefs-master moosefs-client)');
+      return;
+    }
+    const mfs = await startMooseFS(makeTempDir('tsmfs-moosefs-'), { chunkservers: 0, goal: 1 });
+    try {
+      for (const root of [m.path, mfs.mnt as string]) {
+        mkdirSync(join(root, 'cmp/a'), { recursive: true });
+        writeFileSync(join(root, 'cmp/a/f'), '');
+      }
+      const steps = [['getquota'], ['setquota', '-I', '4', '-L', '1048576'], ['setquota', '-i', '3', '-p', '60'], ['setquota', '-S', '1Gi', '-r', '5k'], ['getquota'], ['delquota', '-L', '-r'], ['delquota', '-a', '-A'], ['getquota']];
+      for (const [name, ...args] of steps) {
+        const step = [name, ...args].join(' ');
+        const ours = await tool(name!, ...args, join(m.path, 'cmp'));
+        const theirs = await run(`/usr/bin/mfs${name}`, [...args, join(mfs.mnt as string, 'cmp')]);
+        expect({ step, out: ours.out.replaceAll(m.path, 'MNT') }).toEqual({ step, out: theirs.out.replaceAll(mfs.mnt as string, 'MNT').trimEnd() });
+      }
+    } finally {
+      await mfs.stop();
+    }
   });
 
   it('makesnapshot shares chunks until written; appendchunks, filerepair, trash time; exit codes', async () => {
@@ -313,3 +341,4 @@ describe('tsmfs tools on a mount', () => {
     expect(tty.out).toContain(`${f}: 1`);
   });
 });
+
