@@ -40,20 +40,25 @@ export class QuotaTracker {
   after(m: Mutation): void {
     const md = this.md;
     const touched = new Set<number>();
-    const nodes = new Set([...this.before.keys(), ...touchedAfter(md, m)]);
-    for (const inode of nodes) {
-      const was = this.before.get(inode) ?? { dirs: new Set<number>(), stats: zeroUsage() };
-      const now = { dirs: quotaDirsOf(md, inode), stats: statsOf(md, inode) };
-      for (const d of was.dirs) add(md.quotas.get(d), was.stats, -1, touched, d);
-      for (const d of now.dirs) add(md.quotas.get(d), now.stats, 1, touched, d);
-    }
+    const settle = (inode: number, was: { dirs: Set<number>; stats: Usage } | undefined) => {
+      if (was) for (const d of was.dirs) add(md.quotas.get(d), was.stats, -1, touched, d);
+      const stats = statsOf(md, inode);
+      for (const d of quotaDirsOf(md, inode)) add(md.quotas.get(d), stats, 1, touched, d);
+    };
+    for (const [inode, was] of this.before) settle(inode, was);
+    for (const inode of touchedAfter(md, m)) if (!this.before.has(inode)) settle(inode, undefined);
     for (const d of touched) refreshSoftTimer(md.quotas.get(d), m.ts);
   }
 }
 
 function add(q: QuotaEntry | undefined, stats: Usage, sign: 1 | -1, touched: Set<number>, dir: number): void {
   if (!q) return;
-  for (const k of QUOTA_KINDS) q.usage[k] += sign * stats[k];
+  // Written out: this runs for every change under a quota, and a loop over the keys costs several times more.
+  const u = q.usage;
+  u.inodes += sign * stats.inodes;
+  u.length += sign * stats.length;
+  u.size += sign * stats.size;
+  u.realsize += sign * stats.realsize;
   touched.add(dir);
 }
 
@@ -132,6 +137,11 @@ export function quotaDirsOf(md: Metadata, inode: number): Set<number> {
 /** The quota directories among `starts` and their ancestors: those a new name in one of `starts` enters. */
 export function quotaDirsAbove(md: Metadata, starts: number[], out = new Set<number>()): Set<number> {
   if (md.quotas.size === 0) return out;
+  if (starts.length === 1) {
+    // One chain up (a directory, or a file with one name): nothing to meet twice.
+    for (let d = starts[0]!; d !== 0; d = md.parent[d]!) if (md.quotas.has(d)) out.add(d);
+    return out;
+  }
   const seen = new Set<number>();
   for (const start of starts) {
     for (let d = start; d !== 0 && !seen.has(d); d = md.parent[d]!) {
@@ -190,7 +200,12 @@ export function recountQuotas(md: Metadata): void {
 /** A soft limit exceeded starts the grace timer (once); none exceeded stops it. */
 function refreshSoftTimer(q: QuotaEntry | undefined, ts: Timespec): void {
   if (!q) return;
-  const over = QUOTA_KINDS.some((k) => q.soft[k] !== undefined && q.usage[k] > q.soft[k]!);
+  const { soft, usage } = q;
+  const over =
+    (soft.inodes !== undefined && usage.inodes > soft.inodes) ||
+    (soft.length !== undefined && usage.length > soft.length) ||
+    (soft.size !== undefined && usage.size > soft.size) ||
+    (soft.realsize !== undefined && usage.realsize > soft.realsize);
   if (!over) delete q.softSince;
   else if (q.softSince === undefined) q.softSince = ts.sec;
 }
