@@ -260,6 +260,12 @@ describe('tsmfs tools on a mount', () => {
         const ours = await tool(name!, ...args, join(m.path, 'cmp'));
         const theirs = await run(`/usr/bin/mfs${name}`, [...args, join(mfs.mnt as string, 'cmp')]);
         expect({ step, out: ours.out.replaceAll(m.path, 'MNT') }).toEqual({ step, out: theirs.out.replaceAll(mfs.mnt as string, 'MNT').trimEnd() });
+        if (step !== 'setquota -S 1Gi -r 5k') continue;
+        // copyquota SRC DST while SRC has soft and hard limits and its own grace period.
+        for (const root of [m.path, mfs.mnt as string]) mkdirSync(join(root, 'cmp2'));
+        const oursCopy = await tool('copyquota', join(m.path, 'cmp'), join(m.path, 'cmp2'));
+        const theirsCopy = await run('/usr/bin/mfscopyquota', [join(mfs.mnt as string, 'cmp'), join(mfs.mnt as string, 'cmp2')]);
+        expect(oursCopy.out.replaceAll(m.path, 'MNT')).toBe(theirsCopy.out.replaceAll(mfs.mnt as string, 'MNT').trimEnd());
       }
     } finally {
       await mfs.stop();

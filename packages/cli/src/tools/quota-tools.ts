@@ -85,12 +85,20 @@ export function delquota(resolver: PathResolver, io: ToolIo, kinds: { soft: Kind
   });
 }
 
-/** copyquota SRC DST…: each DST gets SRC's limits and grace period; its other limits stay (as mfscopyquota). */
+/**
+ * copyquota SRC DST…: each DST gets SRC's limits and grace period; its other limits stay.
+ * Prints SRC's table, then each DST's as set, as mfscopyquota does (which takes one DST).
+ */
 export async function copyquota(resolver: PathResolver, io: ToolIo, src: string, paths: readonly string[]) {
   const s = await resolver.resolve(src);
-  const { quota } = await s.session.call('getquota', { inode: s.inode });
-  if (!quota) throw new UsageError(`${src}: has no quota to copy`);
-  return setquota(resolver, io, { soft: quota.soft, hard: quota.hard, grace: quota.grace }, paths);
+  const info = await s.session.call('getquota', { inode: s.inode });
+  if (!info.quota) throw new UsageError(`${src}: has no quota to copy`);
+  printQuota(io, src, info);
+  const { soft, hard, grace } = info.quota;
+  return forEachPath(io, paths, async (path) => {
+    const t = await resolver.resolve(path);
+    printQuota(io, path, await t.session.call('setquota', { cred: t.session.cred, inode: t.inode, soft, hard, grace }));
+  });
 }
 
 /** MooseFS's table: current value, soft and hard limit per kind ('-' where none is set). */
