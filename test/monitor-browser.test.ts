@@ -66,6 +66,7 @@ describe.skipIf(!existsSync(CHROMIUM))('web monitor in chromium', () => {
     const proj = await s.mkdir(s.root, 'proj');
     await s.call('setquota', { cred: s.cred, inode: proj.inode, soft: { inodes: 1 }, hard: { inodes: 10 } });
     await s.create(proj.inode, 'x');
+    await s.create(proj.inode, 'y');
 
     await inBrowser(`http://127.0.0.1:${c.master.ports.http}`, async (page) => {
       const rows = page.locator('#chunkservers tbody tr');
@@ -84,7 +85,7 @@ describe.skipIf(!existsSync(CHROMIUM))('web monitor in chromium', () => {
       expect(await page.locator('#chart-ops polyline.series').count()).toBe(1);
       expect(await page.locator('#chart-io polyline.series').count()).toBe(2);
       await expect.poll(() => page.locator('#health tbody tr').count()).toBeGreaterThan(0);
-      // The quota: 2 of 10 inodes, its soft limit of 1 passed (grace running).
+      // The quota: 2 of 10 inodes (x and y), its soft limit of 1 passed (grace running).
       const quota = page.locator('#quotas tbody tr');
       expect(await quota.count()).toBe(1);
       expect(await quota.textContent()).toMatch(/\/proj.*soft.*2 \/ 1 \/ 10/);
