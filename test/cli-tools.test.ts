@@ -4,7 +4,7 @@
  * that are checked against what the test made.
  */
 import { spawn } from 'node:child_process';
-import { appendFileSync, existsSync, mkdirSync, openSync, readdirSync, renameSync, writeSync, closeSync, writeFileSync, statSync, statfsSync, rmSync, linkSync, truncateSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, openSync, readdirSync, renameSync, writeSync, closeSync, writeFileSync, statSync, statfsSync, rmSync, linkSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
 import { EXIT, runTsmfs, runTsmfsCli } from '@tsmfs/cli';
 import { describe, expect, it } from 'vitest';
@@ -219,8 +219,10 @@ describe('tsmfs tools on a mount', () => {
     const listed = JSON.parse((await cli('-P', String(c.master.ports.http), '-SQU', '--json')).out).QU;
     expect(listed).toEqual([expect.objectContaining({ path: '/pub', exceeded: 'hard', usage: { inodes: 4, length: 1024 * 1024, size: 1024 * 1024, realsize: 1024 * 1024 } })]);
     expect((await cli('-P', String(c.master.ports.http), '-SQU')).out).toMatch(/\n\/pub\s+hard\s+default\s+-\s+4\s+-\s+4\s+1\.00 MiB\s+-\s+1\.00 MiB\s/);
-    // Deleting the limit lifts it.
+    // Deleting the limit lifts it. The refused byte is not there: growing the file shows a zero.
     expect((await tool('delquota', '-L', pub)).code).toBe(EXIT.ok);
+    truncateSync(x1, 1024 * 1024 + 1);
+    expect(readFileSync(x1).subarray(1024 * 1024)).toEqual(Buffer.from([0]));
     appendFileSync(x1, 'z');
 
     // A soft limit with a short grace period: passed at first, refused once the grace has run out.
