@@ -4,16 +4,25 @@
  * that are checked against what the test made.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, openSync, writeSync, closeSync, writeFileSync, statSync, rmSync, linkSync, existsSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, openSync, readdirSync, renameSync, writeSync, closeSync, writeFileSync, statSync, statfsSync, rmSync, linkSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
 import { EXIT, runTsmfs, runTsmfsCli } from '@tsmfs/cli';
 import { describe, expect, it } from 'vitest';
 import { Cluster, Mount, REPO_ROOT, makeTempDir } from './fixture/cluster.js';
 import { until } from './fixture/poll.js';
+// @ts-expect-error bench/ is plain JavaScript, run by node as it is: no declarations to check against.
+import { startMooseFS } from '../bench/lib/moosefs.js';
 
 const FAST_LOOP = { REPLICATIONS_DELAY_INIT: 0, CHUNKS_LOOP_MIN_TIME: 1, CHUNKSERVER_TIMEOUT: 5 };
 const TSMFS_BIN = join(REPO_ROOT, 'packages/cli/dist/bin/tsmfs.js');
 const TSMFS_CLI_BIN = join(REPO_ROOT, 'packages/cli/dist/bin/tsmfs-cli.js');
+
+/** MooseFS 3.0 from Debian's packages (scripts/debian-packages.txt, role bench), for the tools' output side by side. */
+const MOOSEFS = ['/usr/sbin/mfsmaster', '/usr/bin/mfsmount', '/usr/bin/mfsgetquota'].every((f) => existsSync(f));
+
+/** libuv has no name for EDQUOT (122 on Linux): the error carries the number only. */
+const EDQUOT_ERRNO = 122;
+const EDQUOT = expect.objectContaining({ errno: -EDQUOT_ERRNO });
 
 /** Runs a tool in this process; returns its exit code and what it printed. */
 async function tool(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
@@ -143,7 +152,7 @@ describe('tsmfs tools on a mount', () => {
     expect((await run(TSMFS_CLI_BIN, ['-H', '127.0.0.1', '-P', String(servers[1]!.port), '-SIN'])).code).toBe(EXIT.master);
   });
 
-  it('filepaths: every name of a file, by path or by inode; the trash path once removed; nothing outside a subfolder mount', async () => {
+  it('filepaths: every name of a file, by path or by inode; the trash path once removed; nothing outside a subfolder mount; quotas: EDQUOT at the limits, statfs of the subfolder mount, output as MooseFS 3.0 prints it', async () => {
     const c = await Cluster.create({ master: { config: FAST_LOOP } });
     await c.addChunkservers(1);
     const m = await c.mount();
@@ -170,6 +179,99 @@ describe('tsmfs tools on a mount', () => {
     const outside = await run(TSMFS_BIN, ['filepaths', String(ino)], sub.path);
     expect(outside.code).not.toBe(0);
     expect(outside.out).toBe('');
+
+    // Quotas (docs/master.md, "Quotas"). /pub holds a/: 1 inode (a quota directory does not count itself, as in MooseFS).
+    const pub = join(m.path, 'pub');
+    const set = await tool('setquota', '-I', '4', '-L', '1Mi', pub);
+    expect(set.code).toBe(EXIT.ok);
+    expect(set.out).toBe(
+      [
+        `${pub}: (current values | soft quota | hard quota) ; soft quota grace period: default`,
+        ` inodes   | ${'1'.padStart(20)} | ${'-'.padStart(20)} | ${'4'.padStart(20)} |`,
+        ` length   | ${'0'.padStart(20)} | ${'-'.padStart(20)} | ${'1048576'.padStart(20)} |`,
+        ` size     | ${'0'.padStart(20)} | ${'-'.padStart(20)} | ${'-'.padStart(20)} |`,
+        ` realsize | ${'0'.padStart(20)} | ${'-'.padStart(20)} | ${'-'.padStart(20)} |`,
+      ].join('\n'),
+    );
+    // The mount of /pub reports the quota as its size (as MooseFS's statfs does).
+    const st = statfsSync(sub.path);
+    expect(st.blocks * st.bsize).toBe(1024 * 1024);
+    expect(st.bavail * st.bsize).toBe(1024 * 1024);
+    // Inodes: exactly at the limit, then EDQUOT for a file, a directory, a name moved in.
+    writeFileSync(join(sub.path, 'x1'), '');
+    mkdirSync(join(sub.path, 'x2'));
+    writeFileSync(join(sub.path, 'x3'), '');
+    expect(() => writeFileSync(join(sub.path, 'x4'), '')).toThrow(EDQUOT);
+    expect(() => mkdirSync(join(sub.path, 'x4'))).toThrow(EDQUOT);
+    writeFileSync(join(m.path, 'priv/y'), '');
+    expect(() => renameSync(join(m.path, 'priv/y'), join(pub, 'y'))).toThrow(EDQUOT);
+    // Length: up to the limit, then a write past it fails with EDQUOT and the length stays.
+    const x1 = join(sub.path, 'x1');
+    writeFileSync(x1, Buffer.alloc(1024 * 1024, 7));
+    expect(() => appendFileSync(x1, 'z')).toThrow(EDQUOT);
+    expect(statSync(x1).size).toBe(1024 * 1024);
+    expect(() => truncateSync(x1, 1024 * 1024 + 1)).toThrow(EDQUOT);
+    const full = statfsSync(sub.path);
+    expect(full.bavail).toBe(0);
+    const got = await tool('getquota', pub);
+    expect(got.out).toContain(` length   | ${'1048576'.padStart(20)} |`);
+    expect((await tool('dirinfo', pub)).out).toContain(` inodes   | ${'4'.padStart(20)} | ${'-'.padStart(20)} | ${'4'.padStart(20)} |`);
+    const listed = JSON.parse((await cli('-P', String(c.master.ports.http), '-SQU', '--json')).out).QU;
+    expect(listed).toEqual([expect.objectContaining({ path: '/pub', exceeded: 'hard', usage: { inodes: 4, length: 1024 * 1024, size: 1024 * 1024, realsize: 1024 * 1024 } })]);
+    expect((await cli('-P', String(c.master.ports.http), '-SQU')).out).toMatch(/\n\/pub\s+hard\s+default\s+-\s+4\s+-\s+4\s+1\.00 MiB\s+-\s+1\.00 MiB\s/);
+    // Deleting the limit lifts it. The refused byte is not there: growing the file shows a zero.
+    expect((await tool('delquota', '-L', pub)).code).toBe(EXIT.ok);
+    truncateSync(x1, 1024 * 1024 + 1);
+    expect(readFileSync(x1).subarray(1024 * 1024)).toEqual(Buffer.from([0]));
+    appendFileSync(x1, 'z');
+
+    // A soft limit with a short grace period: passed at first, refused once the grace has run out.
+    const soft = join(m.path, 'soft');
+    mkdirSync(soft);
+    expect((await tool('setquota', '-i', '2', '-p', '1', soft)).out).toContain('soft quota grace period: 1 seconds');
+    writeFileSync(join(soft, 'a'), '');
+    writeFileSync(join(soft, 'b'), '');
+    let n = 0;
+    const refused = await until('the soft limit acting as hard', async () => {
+      try {
+        writeFileSync(join(soft, `t${n++}`), '');
+        return undefined;
+      } catch (err) {
+        return (err as NodeJS.ErrnoException).errno;
+      }
+    }, 10_000);
+    expect(refused).toBe(-EDQUOT_ERRNO);
+    for (const name of readdirSync(soft)) rmSync(join(soft, name));
+    writeFileSync(join(soft, 'again'), '');
+
+    // Side by side with MooseFS 3.0 (Debian's packages; CI installs them) on the same tree:
+    // the same lines from setquota, getquota and delquota. Empty files: no chunkserver needed.
+    if (!MOOSEFS) {
+      console.warn('skipped the comparison with MooseFS 3.0: not installed (apt-get install moosefs-master moosefs-client)');
+      return;
+    }
+    const mfs = await startMooseFS(makeTempDir('tsmfs-moosefs-'), { chunkservers: 0, goal: 1 });
+    try {
+      for (const root of [m.path, mfs.mnt as string]) {
+        mkdirSync(join(root, 'cmp/a'), { recursive: true });
+        writeFileSync(join(root, 'cmp/a/f'), '');
+      }
+      const steps = [['getquota'], ['setquota', '-I', '4', '-L', '1048576'], ['setquota', '-i', '3', '-p', '60'], ['setquota', '-S', '1Gi', '-r', '5k'], ['getquota'], ['delquota', '-L', '-r'], ['delquota', '-a', '-A'], ['getquota']];
+      for (const [name, ...args] of steps) {
+        const step = [name, ...args].join(' ');
+        const ours = await tool(name!, ...args, join(m.path, 'cmp'));
+        const theirs = await run(`/usr/bin/mfs${name}`, [...args, join(mfs.mnt as string, 'cmp')]);
+        expect({ step, out: ours.out.replaceAll(m.path, 'MNT') }).toEqual({ step, out: theirs.out.replaceAll(mfs.mnt as string, 'MNT').trimEnd() });
+        if (step !== 'setquota -S 1Gi -r 5k') continue;
+        // copyquota SRC DST while SRC has soft and hard limits and its own grace period.
+        for (const root of [m.path, mfs.mnt as string]) mkdirSync(join(root, 'cmp2'));
+        const oursCopy = await tool('copyquota', join(m.path, 'cmp'), join(m.path, 'cmp2'));
+        const theirsCopy = await run('/usr/bin/mfscopyquota', [join(mfs.mnt as string, 'cmp'), join(mfs.mnt as string, 'cmp2')]);
+        expect(oursCopy.out.replaceAll(m.path, 'MNT')).toBe(theirsCopy.out.replaceAll(mfs.mnt as string, 'MNT').trimEnd());
+      }
+    } finally {
+      await mfs.stop();
+    }
   });
 
   it('makesnapshot shares chunks until written; appendchunks, filerepair, trash time; exit codes', async () => {
@@ -291,3 +393,4 @@ describe('tsmfs tools on a mount', () => {
     expect(tty.out).toContain(`${f}: 1`);
   });
 });
+

@@ -63,6 +63,10 @@ describe.skipIf(!existsSync(CHROMIUM))('web monitor in chromium', () => {
     const h = await s.openFile(a.inode, O_RDWR);
     await h.write(0, Buffer.alloc(3 * 1024 * 1024, 5));
     await h.close();
+    const proj = await s.mkdir(s.root, 'proj');
+    await s.call('setquota', { cred: s.cred, inode: proj.inode, soft: { inodes: 1 }, hard: { inodes: 10 } });
+    await s.create(proj.inode, 'x');
+    await s.create(proj.inode, 'y');
 
     await inBrowser(`http://127.0.0.1:${c.master.ports.http}`, async (page) => {
       const rows = page.locator('#chunkservers tbody tr');
@@ -81,6 +85,10 @@ describe.skipIf(!existsSync(CHROMIUM))('web monitor in chromium', () => {
       expect(await page.locator('#chart-ops polyline.series').count()).toBe(1);
       expect(await page.locator('#chart-io polyline.series').count()).toBe(2);
       await expect.poll(() => page.locator('#health tbody tr').count()).toBeGreaterThan(0);
+      // The quota: 2 of 10 inodes (x and y), its soft limit of 1 passed (grace running).
+      const quota = page.locator('#quotas tbody tr');
+      expect(await quota.count()).toBe(1);
+      expect(await quota.textContent()).toMatch(/\/proj.*soft.*2 \/ 1 \/ 10/);
 
       const dir = join(REPO_ROOT, 'test-artifacts');
       mkdirSync(dir, { recursive: true });

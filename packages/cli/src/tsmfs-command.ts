@@ -7,6 +7,7 @@ import { checkfile, fileinfo, filerepair } from './tools/chunk-tools.js';
 import { filepaths } from './tools/file-paths.js';
 import { dirinfo } from './tools/dirinfo.js';
 import { copyValue, getValue, parseValueArg, setValue } from './tools/goal-tools.js';
+import { copyquota, delquota, getquota, quotaArgs, quotaKindsToDelete, setquota } from './tools/quota-tools.js';
 import { appendchunks, makesnapshot } from './tools/snapshot-tools.js';
 import { changeEattr, copyeattr, geteattr, parseEattrNames, rmsnapshot } from './tools/eattr-tools.js';
 
@@ -138,6 +139,37 @@ export async function runTsmfs(argv: readonly string[], env: ToolsEnv = {}): Pro
     need(a, 2, 'tsmfs appendchunks DST SRC...');
     return appendchunks(r, io, a[0]!, a.slice(1));
   });
+
+  const limits: [string, string][] = [
+    ['-p <grace>', 'soft quota grace period: seconds or e.g. 7d, 1h30m (default: 7 days)'],
+    ['-i <inodes>', 'soft limit of inodes'],
+    ['-I <inodes>', 'hard limit of inodes'],
+    ['-l <length>', 'soft limit of the files\' lengths'],
+    ['-L <length>', 'hard limit of the files\' lengths'],
+    ['-s <size>', 'soft limit of the chunks\' size'],
+    ['-S <size>', 'hard limit of the chunks\' size'],
+    ['-r <realsize>', 'soft limit of size × goal'],
+    ['-R <realsize>', 'hard limit of size × goal'],
+  ];
+  tool('setquota', '[-n|-h|-H] [-p grace_period] [-iI inodes] [-lL length] [-sS size] [-rR realsize] DIRECTORY...', 'set a directory\'s quota (lower case soft, upper case hard; numbers take k, M, G… or Ki, Mi, Gi…); other limits stay', (r, io, a, o) => {
+    need(a, 1, 'tsmfs setquota [-p grace_period] [-iI inodes] [-lL length] [-sS size] [-rR realsize] DIRECTORY...');
+    return setquota(r, io, quotaArgs(o), a);
+  }, [...limits, ...fmt]);
+  tool('getquota', '[-n|-h|-H] DIRECTORY...', 'print a directory\'s quota: current values, soft and hard limits of inodes, length, size and realsize', (r, io, a) => {
+    need(a, 1, 'tsmfs getquota DIRECTORY...');
+    return getquota(r, io, a);
+  }, fmt);
+  const dels: [string, string][] = [['-a', 'every soft limit'], ['-A', 'every hard limit']];
+  for (const [l, what] of [['i', 'inodes'], ['l', 'length'], ['s', 'size'], ['r', 'realsize']]) dels.push([`-${l}`, `the soft ${what} limit`], [`-${l!.toUpperCase()}`, `the hard ${what} limit`]);
+  dels.push(['-f', "accepted as in MooseFS's command lines; no effect"]);
+  tool('delquota', '[-a|-A|-i|-I|-l|-L|-s|-S|-r|-R] [-n|-h|-H] DIRECTORY...', 'delete limits from a directory\'s quota; the quota goes with its last limit', (r, io, a, o) => {
+    need(a, 1, 'tsmfs delquota [-a|-A|-i|-I|-l|-L|-s|-S|-r|-R] DIRECTORY...');
+    return delquota(r, io, quotaKindsToDelete(o), a);
+  }, [...dels, ...fmt]);
+  tool('copyquota', '[-n|-h|-H] SRC DST...', 'give each DST the limits and grace period of SRC\'s quota', (r, io, a) => {
+    need(a, 2, 'tsmfs copyquota SRC DST...');
+    return copyquota(r, io, a[0]!, a.slice(1));
+  }, fmt);
 
   try {
     await program.parseAsync([...argv], { from: 'user' });

@@ -35,6 +35,7 @@ export const masterSchema = {
   EMPTY_TRASH_PERIOD: key('int', 300, 'seconds between sweeps that purge trashed files whose trash time has expired', { min: 1, max: 86_400 }),
   SESSION_SUSTAIN_TIME: key('int', 86_400, 'seconds a disconnected client session (and the files it holds open) is kept for it to reconnect', { min: 0, max: 7 * 86_400 }),
   LOCK_SUSTAIN_TIME: key('int', 60, 'seconds a disconnected client session keeps its flock/POSIX locks (a dead mount\'s locks then go; its open files stay for SESSION_SUSTAIN_TIME)', { min: 1, max: 7 * 86_400 }),
+  QUOTA_DEFAULT_GRACE_PERIOD: key('int', 604_800, 'seconds a soft quota may stay exceeded before it acts as a hard one, for quotas set without a grace period (setquota -p)', { min: 0, max: 0xffff_ffff }),
   LEASE_TIME: key('int', 10, 'seconds a client may answer the directory entries and attributes it read without asking again, unless another session changes them first (recalled; the change waits at most this long for a holder that does not answer); 0 = no leases (docs/mount.md, "Leases")', { min: 0, max: 3600 }),
   MAX_SESSIONS: key('int', 10_000, 'client sessions (connected or sustained) kept at once; a register beyond it is refused with EAGAIN (logged)', { min: 1, max: 1_000_000 }),
   MAX_SESSIONS_PER_IP: key('int', 1000, 'client sessions (connected or sustained) kept at once for one client address', { min: 1, max: 1_000_000 }),

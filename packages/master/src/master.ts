@@ -57,6 +57,8 @@ class NamespaceService implements Service {
     private readonly leases?: Leases,
     /** The client sessions holding an inode open (Sessions.holdersOf). */
     private readonly holdersOf?: (inode: number) => number[],
+    /** QUOTA_DEFAULT_GRACE_PERIOD, in seconds. */
+    private readonly quotaGrace?: number,
   ) {}
 
   get namespace(): Namespace {
@@ -68,6 +70,7 @@ class NamespaceService implements Service {
     const md = this.store.metadata;
     this.ns = new Namespace(md, (m) => this.record(md, m), masterClock, (err) => this.onFatal?.(err));
     this.ns.clients.holdersOf = this.holdersOf;
+    if (this.quotaGrace !== undefined) this.ns.quotas.defaultGrace = this.quotaGrace;
     const leases = this.leases;
     if (leases) this.ns.observe = (m, md) => leases.changing(m, md);
   }
@@ -145,7 +148,7 @@ export function buildMaster(config: MasterConfig, log: Logger, hooks: MasterHook
   });
   const leases = new Leases({ leaseMs: config.LEASE_TIME * 1000, log: component('leases') });
   // `sessions` is made below; it is asked only once clients are served.
-  const namespace = new NamespaceService(store, changelog, hooks.onFatal, leases, (inode): number[] => sessions.holdersOf(inode));
+  const namespace = new NamespaceService(store, changelog, hooks.onFatal, leases, (inode): number[] => sessions.holdersOf(inode), config.QUOTA_DEFAULT_GRACE_PERIOD);
   // Without HA_ETCD_ENDPOINTS: alone, at epoch 1, as before HA. With it: a member of the
   // group, whose links all drop when it stops leading (docs/ha.md).
   const self: LeaderAddresses = {

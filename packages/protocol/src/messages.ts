@@ -159,6 +159,17 @@ const LockArgs = {
   pid: t.u32,
 };
 
+/** Directory quotas (MooseFS's mfsquota): what is limited, and a subtree's figures. */
+export const QuotaKind = t.lit('inodes', 'length', 'size', 'realsize');
+const QuotaValues = t.obj({ inodes: t.opt(t.u53), length: t.opt(t.u53), size: t.opt(t.u53), realsize: t.opt(t.u53) });
+const QuotaUsage = t.obj({ inodes: t.u53, length: t.u53, size: t.u53, realsize: t.u53 });
+/** `softSince`: when a soft limit was first passed (seconds; absent while none is). */
+export const QuotaInfo = t.obj({
+  quota: t.opt(t.obj({ grace: t.u32, soft: QuotaValues, hard: QuotaValues, softSince: t.opt(t.i53) })),
+  usage: QuotaUsage,
+});
+export type QuotaInfo = Infer<typeof QuotaInfo>;
+
 export const TrashEntry = t.obj({ inode: t.u32, path: t.str(MAX_PATH_LENGTH), size: t.u53, deletedAt: t.i53 });
 export type TrashEntry = Infer<typeof TrashEntry>;
 
@@ -670,13 +681,28 @@ export const Messages = {
     t.obj({ paths: t.arr(t.str(MAX_PATH_LENGTH), 65536), removed: t.opt(t.obj({ path: t.str(MAX_PATH_LENGTH), trash: t.bool })) }),
     { session: 'fs', inodes: { inode: 'kept' }, mutates: false },
   ),
+  // cli ↔ master: directory quotas (tsmfs setquota/getquota/delquota/copyquota); docs/master.md "Quotas"
+  /** The directory's quota (absent: none) and its subtree's usage. */
+  getquota: clientMsg(120, t.obj({ inode: t.u32 }), QuotaInfo, { session: 'fs', inodes: { inode: 'node' }, mutates: false }),
+  /** Sets the given limits (others kept); `grace` absent: the default. Needs the export's `admin` and root. */
+  setquota: clientMsg(121, t.obj({ cred: Cred, inode: t.u32, grace: t.opt(t.u32), soft: QuotaValues, hard: QuotaValues }), QuotaInfo, {
+    session: 'fs',
+    inodes: { inode: 'node' },
+    mutates: true,
+  }),
+  /** Removes the named soft and hard limits; the quota goes with its last limit. */
+  delquota: clientMsg(122, t.obj({ cred: Cred, inode: t.u32, soft: t.arr(QuotaKind, 4), hard: t.arr(QuotaKind, 4) }), QuotaInfo, {
+    session: 'fs',
+    inodes: { inode: 'node' },
+    mutates: true,
+  }),
   // cli ↔ master: MooseFS's extra attributes and rmsnapshot (docs/master.md, "Extra attributes")
   /** seteattr/deleattr/copyeattr: `set` bits on, then `clear` bits off; counts as setgoal's. */
-  seteattr: clientMsg(120, t.obj({ cred: Cred, inode: t.u32, set: t.u8, clear: t.u8, recursive: t.bool }), RecursiveCounts, { session: 'fs', inodes: { inode: 'node' }, mutates: true }),
+  seteattr: clientMsg(123, t.obj({ cred: Cred, inode: t.u32, set: t.u8, clear: t.u8, recursive: t.bool }), RecursiveCounts, { session: 'fs', inodes: { inode: 'node' }, mutates: true }),
   /** Files and directories counted by their flags (value = the flags byte). */
-  geteattr: clientMsg(121, t.obj({ inode: t.u32, recursive: t.bool }), t.obj({ histogram: Histogram }), { session: 'fs', inodes: { inode: 'node' }, mutates: false }),
+  geteattr: clientMsg(124, t.obj({ inode: t.u32, recursive: t.bool }), t.obj({ histogram: Histogram }), { session: 'fs', inodes: { inode: 'node' }, mutates: false }),
   /** Removes `name` and its tree, only nodes marked `snapshot` (`force`: the marked ones, leaving the rest). */
-  rmsnapshot: clientMsg(122, t.obj({ cred: Cred, parent: t.u32, name: Name, force: t.bool }), t.obj({ removed: t.u53, kept: t.u53 }), { session: 'fs', inodes: { parent: 'node' }, mutates: true }),
+  rmsnapshot: clientMsg(125, t.obj({ cred: Cred, parent: t.u32, name: Name, force: t.bool }), t.obj({ removed: t.u53, kept: t.u53 }), { session: 'fs', inodes: { parent: 'node' }, mutates: true }),
   /** Appends `src`'s chunks to `inode` (shared, copy-on-write), after padding `inode` to a whole chunk. */
   appendchunks: clientMsg(107, t.obj({ cred: Cred, inode: t.u32, src: t.u32, ...Rid }), t.obj({ attr: Attr }), { session: 'fs', inodes: { inode: 'node', src: 'node' }, mutates: true }),
 } as const;

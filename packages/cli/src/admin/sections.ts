@@ -1,4 +1,4 @@
-import type { ChunkserverView, DiskView, ExportView, GroupStatus, HealthView, InfoView, SessionView } from '@tsmfs/master';
+import type { ChunkserverView, DiskView, ExportView, GroupStatus, HealthView, InfoView, QuotaView, SessionView } from '@tsmfs/master';
 import type { AdminClient } from './admin-client.js';
 import { bytes, textTable } from './text-table.js';
 
@@ -142,7 +142,22 @@ const exportsSection: Section<ExportView[]> = {
   text: (list) => textTable(['address', 'path', 'options', 'defined at'], list.map((e) => [e.address, e.path, e.options, e.where])),
 };
 
-export const SECTIONS: readonly Section<any>[] = [info, chunkservers, disks, sessions, health, exportsSection];
+/** mfscli -SQU: every directory quota, each kind as current / soft / hard ('-': no limit). */
+const quotas: Section<QuotaView[]> = {
+  code: 'QU',
+  title: 'quotas',
+  path: '/api/v1/quotas',
+  text: (list, plain) => {
+    const kinds = ['inodes', 'length', 'size', 'realsize'] as const;
+    const show = (k: (typeof kinds)[number], v: number | undefined) => (v === undefined ? '-' : k === 'inodes' ? v : bytes(v, plain));
+    return textTable(
+      ['path', 'exceeded', 'grace period (s)', 'grace left (s)', ...kinds.flatMap((k) => [`${k}`, 'soft', 'hard'])],
+      list.map((q) => [q.path, q.exceeded, q.grace || 'default', q.graceLeft ?? '-', ...kinds.flatMap((k) => [show(k, q.usage[k]), show(k, q.soft[k]), show(k, q.hard[k])])]),
+    );
+  },
+};
+
+export const SECTIONS: readonly Section<any>[] = [info, chunkservers, disks, sessions, health, exportsSection, quotas];
 
 export function sectionByCode(code: string): Section<any> | undefined {
   return SECTIONS.find((s) => s.code === code.toUpperCase());

@@ -64,10 +64,17 @@ export class ChunkRequests {
    * the grant's version: every granted copy acknowledged every piece and the end) lets
    * the chunk's next grant keep that version (complete-writes.ts).
    */
-  writeEnd(owner: number, req: Request<'writeChunkEnd'>, next: () => Reply<'writeChunkEnd'>): Reply<'writeChunkEnd'> {
+  writeEnd(owner: number, req: Request<'writeChunkEnd'>, next: () => Reply<'writeChunkEnd'>): Reply<'writeChunkEnd'> | Promise<Reply<'writeChunkEnd'>> {
     const { chunks } = this;
+    let reply: Reply<'writeChunkEnd'>;
     try {
-      const reply = next();
+      reply = next();
+    } catch (err) {
+      if (req.ok && err instanceof TsmfsError && err.status === Status.EDQUOT) return this.cutRefused(owner, req, err);
+      chunks.leases.release(owner, req.inode, req.index);
+      throw err;
+    }
+    try {
       const g = req.ok && req.version !== undefined ? chunks.leases.grantOf(owner, req.inode, req.index) : undefined;
       if (g && g.chunkId === req.chunkId && g.version === req.version && chunks.md.chunks.version[g.chunkId] === g.version) {
         chunks.completeWrites.record(g.chunkId, g.version, g.servers);
@@ -76,6 +83,21 @@ export class ChunkRequests {
     } finally {
       this.chunks.leases.release(owner, req.inode, req.index);
     }
+  }
+
+  /**
+   * A write the quota refused at its end (EDQUOT) left its bytes past the end of the file
+   * on the copies: they are cut away before the lease ends, so that growing the file later
+   * (truncate, a write further on) shows zeros there, not the refused bytes.
+   */
+  private async cutRefused(owner: number, req: Request<'writeChunkEnd'>, err: TsmfsError): Promise<never> {
+    try {
+      const kept = Math.min(CHUNK_SIZE, Math.max(0, this.chunks.md.size[req.inode]! - req.index * CHUNK_SIZE));
+      await this.cutChunk(req.inode, req.index, kept);
+    } finally {
+      this.chunks.leases.release(owner, req.inode, req.index);
+    }
+    throw err;
   }
 
   /** Space is the chunkservers' (the namespace, `next`, knows only trash and sustained files). */

@@ -7,6 +7,7 @@ import { type ChunkLoopStats, goalsByChunk } from '../chunks/replication.js';
 import type { ExportRule } from '../exports.js';
 import type { Metadata } from '../metadata/metadata.js';
 import type { Session } from '../sessions.js';
+import { type QuotaView, quotasView } from './quota-view.js';
 
 /** What the views read: the master's live parts, all in memory. */
 export interface ClusterSources {
@@ -296,6 +297,7 @@ export function overview(src: ClusterSources): {
   sessions: SessionView[];
   health: HealthView;
   exports: ExportView[];
+  quotas: QuotaView[];
 } {
   const health = healthView(src);
   return {
@@ -305,5 +307,6 @@ export function overview(src: ClusterSources): {
     sessions: sessionsView(src),
     health,
     exports: exportsView(src),
+    quotas: quotasView(src.md()),
   };
 }

@@ -14,6 +14,7 @@ import {
   sessionsView,
 } from './cluster-view.js';
 import type { GroupStatus } from '../ha/ha-status.js';
+import { quotasView } from './quota-view.js';
 import type { History } from './history.js';
 import type { MasterMetrics } from './metrics.js';
 import { MONITOR_HTML, MONITOR_JS } from './monitor-page.js';
@@ -71,6 +72,7 @@ export class HttpServer implements Service {
       '/api/v1/sessions': () => json(sessionsView(sources)),
       '/api/v1/health': () => json(healthView(sources)),
       '/api/v1/exports': () => json(exportsView(sources)),
+      '/api/v1/quotas': () => json(quotasView(sources.md())),
       '/api/v1/memory': (url) => json(memoryAfterGc(url.searchParams.get('gc') === '1')),
       '/api/v1/history': (url) => json({ everyMs: history.everyMs, samples: lastMinutes(history, url.searchParams.get('minutes')) }),
       '/metrics': async () => {

@@ -59,6 +59,7 @@ export const MONITOR_HTML = `<!doctype html>
   <section><h2>Chunk health: chunks by goal (rows) and valid copies (columns)</h2><table id="health"></table></section>
   <section><h2>Sessions</h2><table id="sessions"></table></section>
   <section><h2>Exports</h2><table id="exports"></table></section>
+  <section><h2>Quotas</h2><table id="quotas"></table></section>
 </main>
 <script src="/monitor.js"></script>
 </body>
@@ -172,6 +173,17 @@ export const MONITOR_JS = String.raw`'use strict';
       }));
     table('exports', ['address', 'path', 'options', 'defined at'],
       o.exports.map(function (e) { return [{ text: e.address, cls: 'l' }, { text: e.path, cls: 'l' }, { text: e.options, cls: 'l' }, { text: e.where, cls: 'l' }]; }));
+    // Each kind as current / soft / hard, '-' where no limit is set (MooseFS's Quotas tab).
+    var kinds = ['inodes', 'length', 'size', 'realsize'];
+    table('quotas', ['path', 'exceeded', 'grace left'].concat(kinds),
+      (o.quotas || []).map(function (q) {
+        return [{ text: q.path, cls: 'l' }, { text: q.exceeded, cls: q.exceeded === 'no' ? 'ok' : q.exceeded === 'soft' ? 'warn' : 'bad' },
+          q.graceLeft === null ? '-' : num(q.graceLeft) + ' s'].concat(kinds.map(function (k) {
+          var f = k === 'inodes' ? num : bytes;
+          var lim = function (v) { return v === undefined ? '-' : f(v); };
+          return f(q.usage[k]) + ' / ' + lim(q.soft[k]) + ' / ' + lim(q.hard[k]);
+        }));
+      }));
   }
 
   function svg(tag, attrs) {

@@ -70,6 +70,7 @@ export function leaseKeys(m: Mutation, md: NameView): LeaseKeys {
     case 'session':
     case 'sessionEnd':
     case 'lock':
+    case 'quota':
       return { dirs: [], inodes: [] };
   }
 }

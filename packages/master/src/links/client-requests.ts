@@ -10,6 +10,7 @@ import type { RequestResult, RequestTag } from '../metadata/client-state.js';
 import { filePaths } from '../metadata/file-paths.js';
 import { type Topology, closestFirst } from '../chunks/topology.js';
 import type { Namespace } from '../metadata/namespace.js';
+import { quotaStatfs } from '../quota/quota-statfs.js';
 import { admit, clamp } from '../session-rules.js';
 import { type Session, type Sessions, recordOpen } from '../sessions.js';
 
@@ -66,7 +67,7 @@ const HANDLERS: { readonly [N in SessionMessage]: Handler<N> } = {
   rmdir: (m, _s, r) => m.ns.rmdir(r),
   rename: (m, _s, r) => m.ns.rename(r),
   readdir: (m, _s, r) => m.ns.readdir(r),
-  statfs: (m, _s, r) => (m.chunks ? m.chunks.statfs(() => m.ns.statfs(r)) : m.ns.statfs(r)),
+  statfs: (m, s, r) => quotaStatfs(m.ns.md, s.root, m.chunks ? m.chunks.statfs(() => m.ns.statfs(r)) : m.ns.statfs(r)),
   access: (m, _s, r) => m.ns.access(r),
   open: (m, s, r) => {
     const reply = m.ns.open(r);
@@ -108,6 +109,9 @@ const HANDLERS: { readonly [N in SessionMessage]: Handler<N> } = {
   rmsnapshot: (m, _s, r) => m.ns.eattrs.rmsnapshot(r),
   // A meta session's root is the whole tree: its trash paths are absolute.
   filepaths: (m, s, r) => filePaths(m.ns.md, r.inode, s.meta ? ROOT_INODE : s.root),
+  getquota: (m, _s, r) => m.ns.quotas.get(r),
+  setquota: (m, s, r) => m.ns.quotas.set(s.rule.admin, r),
+  delquota: (m, s, r) => m.ns.quotas.del(s.rule.admin, r),
   metaSync: (m) => metaSync(served(m.changelog, 'metaSync')),
   lockTest: (m, s, r) => {
     const c = m.locks.test(s, r);

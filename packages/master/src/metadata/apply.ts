@@ -3,6 +3,7 @@ import { type Metadata, TYPE_CODE } from './metadata.js';
 import type { Mutation, UnlinkFate } from './mutation.js';
 import { applySeteattr, inheritedEattr } from './eattr.js';
 import { forEachNode, keptPath, mayChangeGoal, walkTree } from './tree-walk.js';
+import { QuotaTracker, applyQuota } from '../quota/quota-usage.js';
 
 /**
  * Applies one changelog entry. Deterministic: everything it needs is in the entry or
@@ -17,6 +18,7 @@ import { forEachNode, keptPath, mayChangeGoal, walkTree } from './tree-walk.js';
  */
 export function applyMutation(md: Metadata, m: Mutation): RecursiveCounts | undefined {
   let result: RecursiveCounts | undefined;
+  const quotas = QuotaTracker.before(md, m);
   switch (m.op) {
     case 'create':
       applyCreate(md, m);
@@ -104,9 +106,13 @@ export function applyMutation(md: Metadata, m: Mutation): RecursiveCounts | unde
       md.clients.locks.apply(change);
       break;
     }
+    case 'quota':
+      applyQuota(md, m);
+      break;
     default:
       throw new Error(`unknown mutation ${(m as { op: string }).op}`);
   }
+  quotas?.after(m);
   md.version++;
   if (m.held && md.sustained.has(m.held.inode)) md.clients.sustainedBy.set(m.held.inode, m.held.sessions);
   if (m.req) md.clients.record(m.req, { version: md.version, ...resultAttr(md, m) });

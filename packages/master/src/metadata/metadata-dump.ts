@@ -1,5 +1,7 @@
 import { DumpError, frameDump, unframeDump } from '@tsmfs/metastore';
 import { ClientState } from './client-state.js';
+import { QuotaTable } from '../quota/quota-table.js';
+import { recountQuotas } from '../quota/quota-usage.js';
 import { Metadata, TYPE_CODE, TYPE_NAME } from './metadata.js';
 
 /**
@@ -18,11 +20,14 @@ import { Metadata, TYPE_CODE, TYPE_NAME } from './metadata.js';
  * request-id table, client-state.ts), as one JSON text (small: a few results per
  * session). Formats 1 and 2 are read with none.
  *
- * Format 4 adds, after it, the extra attributes (eattr.ts): the nodes that have any, as
+ * Format 4 adds the directory quotas (quota/quota-table.ts: limits and soft timers, as
+ * JSON; their usage is counted again on load). Older formats are read with none.
+ *
+ * Format 5 adds, after them, the extra attributes (eattr.ts): the nodes that have any, as
  * (u32 inode, u8 flags) pairs. Older formats are read with none.
  */
-export const DUMP_FORMAT = 4;
-const READABLE_FORMATS = [1, 2, 3, 4];
+export const DUMP_FORMAT = 5;
+const READABLE_FORMATS = [1, 2, 3, 4, 5];
 
 export function encodeDump(md: Metadata): Buffer {
   const w = new Writer();
@@ -34,6 +39,7 @@ export function encodeDump(md: Metadata): Buffer {
   writeKept(w, md.trash);
   writeKept(w, md.sustained);
   w.str(JSON.stringify(md.clients));
+  w.str(JSON.stringify(md.quotas));
   writeEattrs(w, md);
   return frameDump(DUMP_FORMAT, md.version, w.finish());
 }
@@ -52,7 +58,9 @@ export function decodeDump(buf: Buffer): Metadata {
     readKept(r, md.trash);
     readKept(r, md.sustained);
     if (frame.format >= 3) md.clients = ClientState.fromJSON(JSON.parse(r.str()));
-    if (frame.format >= 4) readEattrs(r, md);
+    if (frame.format >= 4) md.quotas = QuotaTable.fromJSON(JSON.parse(r.str()));
+    if (frame.format >= 5) readEattrs(r, md);
+    recountQuotas(md);
   } catch (err) {
     if (err instanceof DumpError) throw err;
     throw new DumpError('corrupt', String(err));

@@ -2,6 +2,7 @@ import { type Attr, type NodeType, ROOT_INODE, type Timespec } from '@tsmfs/prot
 import { ChunkLists } from './chunk-lists.js';
 import { ChunkTable } from './chunk-table.js';
 import { ClientState } from './client-state.js';
+import { QuotaTable } from '../quota/quota-table.js';
 
 /** Node types as stored in the `type` column; 0 marks a free slot. */
 export const TYPE_CODE: Readonly<Record<NodeType, number>> = {
@@ -93,6 +94,8 @@ export class Metadata {
   readonly sustained = new Map<number, KeptFile>();
   /** Sessions and the request-id table (client-state.ts): what a takeover keeps for clients. */
   clients = new ClientState();
+  /** Directory quotas (quota/): limits, and usage kept by apply. */
+  quotas = new QuotaTable();
 
   nextInode = ROOT_INODE + 1;
   /** Freed inode ids (FIFO) and when they were freed: reusable after INODE_REUSE_DELAY. */
@@ -301,6 +304,7 @@ export class Metadata {
     this.dirName.delete(inode);
     this.trash.delete(inode);
     this.sustained.delete(inode);
+    this.quotas.delete(inode);
     this.freeIds.push(inode);
     this.freeAt.push(sec);
     this.inodeCount--;

@@ -1,5 +1,6 @@
 import type { GoalMode, NodeType, Timespec } from '@tsmfs/protocol';
 import type { LockChange } from '../locks/lock-table.js';
+import type { QuotaMutation } from '../quota/quota-table.js';
 import type { RequestTag, SessionRecord } from './client-state.js';
 
 /**
@@ -112,7 +113,9 @@ type MutationBody =
   /** A session ended (expired, or replaced on its link): its request results go with it. */
   | { op: 'sessionEnd'; ts: Timespec; id: number }
   /** A lock set or a range unlocked by one owner (locks/lock-table.ts); conflicts were checked before. */
-  | ({ op: 'lock'; ts: Timespec } & LockChange);
+  | ({ op: 'lock'; ts: Timespec } & LockChange)
+  /** A directory's quota limits as they are now (quota/quota-table.ts). */
+  | QuotaMutation;
 
 export type UnlinkFate = 'trash' | 'sustained' | 'purge';
 export type MutationOp = Mutation['op'];

@@ -41,6 +41,8 @@ export type ExtraOp =
   | { k: 'purge'; pick: number }
   | { k: 'mknod'; who: number; dir: string; name: string; type: 'fifo' | 'socket' | 'chardev' | 'blockdev' }
   | { k: 'tick'; seconds: number }
+  /** A directory quota set (limits given) or removed (none): quota/. */
+  | { k: 'quota'; dir: string; hard: { inodes?: number; length?: number }; soft: { size?: number }; grace: number }
   | { k: 'seteattr'; who: number; path: string; set: number; clear: number; recursive: boolean; admin: boolean }
   | { k: 'rmsnapshot'; who: number; path: string; force: boolean };
 
@@ -134,6 +136,13 @@ export const extraOpArb: fc.Arbitrary<ExtraOp> = fc.oneof(
     type: fc.constantFrom('fifo' as const, 'socket' as const, 'chardev' as const, 'blockdev' as const),
   }),
   fc.record({ k: fc.constant('tick' as const), seconds: fc.constantFrom(1, 100, 4000, 100_000) }),
+  fc.record({
+    k: fc.constant('quota' as const),
+    dir,
+    hard: fc.record({ inodes: fc.integer({ min: 0, max: 12 }), length: fc.constantFrom(0, 100_000_000, 400_000_000) }, { requiredKeys: [] }),
+    soft: fc.record({ size: fc.constantFrom(0, 1_000_000, 70_000_000) }, { requiredKeys: [] }),
+    grace: fc.constantFrom(0, 60, 86_400),
+  }),
   fc.record({
     k: fc.constant('seteattr' as const),
     who,
@@ -319,6 +328,12 @@ function runOpUnchecked(live: Live, op: Op | ExtraOp): void {
     case 'tick':
       live.clock.sec += op.seconds;
       return;
+    case 'quota': {
+      const inode = resolve(md, op.dir);
+      if (Object.keys(op.hard).length + Object.keys(op.soft).length === 0) ns.quotas.del(true, { cred: ROOT, inode, soft: ['size'], hard: ['inodes', 'length'] });
+      else ns.quotas.set(true, { cred: ROOT, inode, hard: op.hard, soft: op.soft, grace: op.grace });
+      return;
+    }
     case 'seteattr':
       ns.eattrs.seteattr({ cred, inode: resolve(md, op.path), set: op.set, clear: op.clear, recursive: op.recursive }, op.admin);
       return;

@@ -29,6 +29,8 @@ import { applyMutation } from './apply.js';
 import { type KeptFile, type Metadata, TYPE_CODE } from './metadata.js';
 import { MetadataBrokenError } from './metadata-broken-error.js';
 import { ClientEntries } from './client-entries.js';
+import { checkQuota } from '../quota/quota-checks.js';
+import { QuotaEntries } from '../quota/quota-requests.js';
 import { refuseLink, refuseNewName, refuseOpen, refuseRemoval, refuseSetattr, refuseWrite, refuseXattrChange } from './eattr.js';
 import { EattrRequests } from './eattr-requests.js';
 import type { RequestTag } from './client-state.js';
@@ -72,6 +74,8 @@ export class Namespace {
   private readonly readdirCursors = new Map<string, ReaddirCursor>();
   /** Sessions, request results and sustained files' holders (client-entries.ts). */
   readonly clients: ClientEntries;
+  /** Directory quotas: getquota/setquota/delquota (quota/). */
+  readonly quotas: QuotaEntries;
   /** seteattr, geteattr, rmsnapshot (eattr-requests.ts). */
   readonly eattrs: EattrRequests;
 
@@ -83,6 +87,7 @@ export class Namespace {
     private readonly onBroken?: (err: MetadataBrokenError) => void,
   ) {
     this.clients = new ClientEntries(md, (m) => void this.commit(m), clock, this.openCount);
+    this.quotas = new QuotaEntries(md, (m) => void this.commit(m), clock);
     this.eattrs = new EattrRequests(this, (m) => this.commit(m), clock);
   }
 
@@ -106,6 +111,7 @@ export class Namespace {
   }
 
   private commit(entry: Mutation): RecursiveCounts | undefined {
+    checkQuota(this.md, entry, this.quotas.defaultGrace);
     let result: RecursiveCounts | undefined;
     const m = this.requestTag ? { ...entry, req: this.requestTag } : entry;
     this.requestTag = undefined;

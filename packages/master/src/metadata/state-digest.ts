@@ -26,6 +26,7 @@ export function canonicalState(md: Metadata): unknown {
     trash: [...md.trash].map(([inode, k]) => [inode, k.path, k.deletedAt]),
     sustained: [...md.sustained].map(([inode, k]) => [inode, k.path, k.deletedAt]),
     clients: md.clients.toJSON(),
+    quotas: [...md.quotas.byDir],
   };
 }
 
