@@ -10,10 +10,17 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { O_RDWR } from '@tsmfs/client';
+import { CHUNK_SIZE } from '@tsmfs/protocol';
 import { describe, expect, it } from 'vitest';
-import { type Chunkserver, Cluster } from './fixture/cluster.js';
+import { type Chunkserver, Cluster, type Master } from './fixture/cluster.js';
 import { until } from './fixture/poll.js';
 import { readFrom0, writeAt } from './fixture/session-files.js';
+
+/** readChunk requests the master has answered, from its /metrics. */
+async function readChunks(master: Master): Promise<number> {
+  const text = await (await fetch(`${master.httpUrl}/metrics`)).text();
+  return [...text.matchAll(/^tsmfs_master_requests_total\{op="readChunk",status="[^"]*"\} (\d+)/gm)].reduce((n, m) => n + Number(m[1]), 0);
+}
 
 /** The chunk file of `chunkId` on this chunkserver's disks: its version and its data bytes. */
 function copyOn(cs: Chunkserver, chunkId: number): { version: number; data: Buffer } | undefined {
@@ -105,6 +112,50 @@ describe('chunk versions kept across complete writes', () => {
     expect((await chunk()).copies.find((x) => x.port === victim!.port && x.state === 'valid')).toBeUndefined();
     const s2 = await c.session();
     expect((await readFrom0(s2, inode, 3 * 4096)).equals(expected)).toBe(true);
+    await c.stop();
+  });
+
+  it("a complete write's end brings the chunk's read grant: the writer reads without readChunk, and never past a change", { timeout: 60_000 }, async () => {
+    const c = await Cluster.create();
+    await c.addChunkservers(2);
+    const s = await c.session();
+    const { inode } = await s.create(s.root, 'g', 0o644);
+    await s.setgoal(inode, 2);
+    const f = await s.openFile(inode, O_RDWR);
+    const data = randomBytes(5000);
+    await f.write(0, data);
+    await f.flush();
+    const info = (await s.fileinfo(inode)).chunks[0]!;
+    expect(s.io.locations.get(inode, 0)).toMatchObject({ chunkId: info.chunkId, version: info.version, fileLength: 5000 });
+    expect(s.io.locations.get(inode, 0)!.locations).toHaveLength(2);
+    const asked = await readChunks(c.master);
+    expect((await f.read(0, 8192)).equals(data)).toBe(true);
+    expect(await readChunks(c.master)).toBe(asked);
+
+    // Two chunks' writes ending together: the end the master took first carries the
+    // shorter length, which a read of the file must not end at.
+    for (let round = 1; round <= 4; round++) {
+      const two = await s.openFile((await s.create(s.root, `two${round}`, 0o644)).inode, O_RDWR);
+      const b = randomBytes(1000 * round);
+      await two.write(0, randomBytes(4096));
+      await two.write(CHUNK_SIZE + 4096 * round, b);
+      await two.flush();
+      const expected = Buffer.concat([Buffer.alloc(4096 * (round + 1)), b]);
+      expect((await two.read(CHUNK_SIZE - 4096, 1 << 20)).equals(expected)).toBe(true);
+      await two.close();
+    }
+
+    // Another session's truncation within the chunk after this one's write moves the chunk
+    // to a new version: the cached grant's copies answer ESTALE, and the read ends at the
+    // length of the fresh grant, not of the cached one.
+    await s.setattr(inode, { size: 0 });
+    await f.write(0, data);
+    await f.flush();
+    expect(s.io.locations.get(inode, 0)?.fileLength).toBe(5000);
+    const other = await c.session();
+    await other.setattr(inode, { size: 100 });
+    expect((await f.read(0, 8192)).equals(data.subarray(0, 100))).toBe(true);
+    await f.close();
     await c.stop();
   });
 });

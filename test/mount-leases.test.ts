@@ -52,6 +52,12 @@ describe('leases between two mounts', () => {
     await shOk(`echo longer > ${a.path}/d/none`);
     expect((await stat(join(b.path, 'd/none'))).size).toBe(7);
     expect(await readFile(join(b.path, 'd/none'), 'utf8')).toBe('longer\n');
+    // b writes a file (its location cache then holds the read grant its write's end
+    // brought, with that length), a appends to it (the chunk keeps its version: the copies
+    // b's grant lists still serve it): b reads what a appended, at once
+    await shOk(`echo 0123456789abcdef > ${b.path}/d/w`);
+    await shOk(`echo appended >> ${a.path}/d/w`);
+    expect(await readFile(join(b.path, 'd/w'), 'utf8')).toBe('0123456789abcdef\nappended\n');
     // an xattr through a, on a file b holds leased as having none (answered locally till then)
     const xattr = (m: Mount, set?: string) =>
       sh(`python3 -c 'import os,sys; p=sys.argv[1]; ${set ? `os.setxattr(p, "user.k", b"${set}")` : 'print(os.getxattr(p, "user.k").decode())'}' ${m.path}/d/none`);

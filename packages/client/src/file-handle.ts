@@ -70,14 +70,19 @@ export class FileHandle implements WriteErrorSink {
     const end = Math.min(offset + length, fileLength);
     if (end <= offset) return Buffer.alloc(0);
     const parts: Promise<Buffer>[] = [];
+    // A grant asked for afresh because a cached one failed (another session moved the
+    // chunk on: a truncation, a write) knows a newer file length than the cached one.
+    let newer: number | undefined;
+    const fresh = (length: number) => void (newer = Math.min(newer ?? length, length));
     for (let pos = offset; pos < end; ) {
       const index = Math.floor(pos / CHUNK_SIZE);
       const to = Math.min(end, (index + 1) * CHUNK_SIZE);
-      parts.push(this.readChunkPart(index, pos - index * CHUNK_SIZE, to - pos));
+      parts.push(this.readChunkPart(index, pos - index * CHUNK_SIZE, to - pos, fresh));
       pos = to;
     }
     const bufs = await Promise.all(parts);
-    return bufs.length === 1 ? bufs[0]! : Buffer.concat(bufs);
+    const out = bufs.length === 1 ? bufs[0]! : Buffer.concat(bufs);
+    return newer !== undefined && newer < end ? out.subarray(0, Math.max(0, newer - offset)) : out;
   }
 
   /** Buffers `data` at `offset` (copied: the caller may reuse its buffer); resolves with its length. */
@@ -140,9 +145,14 @@ export class FileHandle implements WriteErrorSink {
     if (this.closed) throw new TsmfsError(Status.EBADF, 'file handle is closed');
   }
 
-  private readChunkPart(index: number, offset: number, length: number): Promise<Buffer> {
+  private readChunkPart(index: number, offset: number, length: number, onFresh: (fileLength: number) => void): Promise<Buffer> {
     const { io } = this;
-    const source = { links: io.links, grant: (fresh: boolean) => io.grant(this.inode, index, fresh), onFallback: () => void io.stats.readFallbacks++ };
+    const grant = async (fresh: boolean) => {
+      const g = await io.grant(this.inode, index, fresh);
+      if (fresh) onFresh(g.fileLength);
+      return g;
+    };
+    const source = { links: io.links, grant, onFallback: () => void io.stats.readFallbacks++ };
     return readChunk(source, offset, length);
   }
 }

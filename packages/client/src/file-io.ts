@@ -47,6 +47,8 @@ export class FileIo {
   private readonly writers = new Map<number, FileWriter>();
   /** Bumped by forgetFile: a grant asked for before it must not be cached after it. */
   private readonly fileEpoch = new Map<number, number>();
+  /** The epoch at which a write's end cached the read grant its reply carried, per inode (until writeEnded). */
+  private readonly endGrants = new Map<number, number>();
   /** Told when a chunk write of an inode ended: the master's length of it may have moved. */
   private readonly lengthListeners: ((inode: number) => void)[] = [];
 
@@ -83,8 +85,8 @@ export class FileIo {
     return asked;
   }
 
-  /** Drops what is cached of `inode`'s chunks and file length (it was written or truncated). */
-  forgetFile(inode: number): void {
+  /** Drops what is cached of `inode`'s chunks and file length (it was written or truncated); returns the new epoch. */
+  forgetFile(inode: number): number {
     const epoch = (this.fileEpoch.get(inode) ?? 0) + 1;
     // Deleted and set again: the map's order stays oldest-changed first for the pruning below.
     this.fileEpoch.delete(inode);
@@ -92,13 +94,48 @@ export class FileIo {
     // Bounded: an epoch only has to outlive the grant requests in flight.
     if (this.fileEpoch.size > 100_000) this.fileEpoch.delete(this.fileEpoch.keys().next().value as number);
     this.locations.forgetFile(inode);
+    return epoch;
+  }
+
+  /**
+   * The master requests of this session's chunk writes. A write's grant and its end
+   * change the file at the master (a new chunk or version, the length): each forgets
+   * what is cached of the file when it is sent, so that no grant asked for before it is
+   * cached after it. A complete end's reply carries the chunk's read grant as of right
+   * after that end; it is cached unless something else changed the file in this session
+   * while the end was on its way (another write's request, a size change): then it may
+   * be older than that change, and the next read asks the master.
+   */
+  private writeCall<N extends MessageName>(name: N, body: Request<N>): Promise<Reply<N>> {
+    if (name !== 'writeChunk' && name !== 'writeChunkEnd') return this.master.call(name, body);
+    const { inode, index } = body as Request<'writeChunk'>;
+    const sent = this.forgetFile(inode);
+    const reply = this.master.call(name, body);
+    if (name === 'writeChunkEnd') {
+      // Registered before the writer's own await: the grant is cached before the writer goes on.
+      reply.then(
+        (r) => this.endReplied(inode, index, sent, (r as Reply<'writeChunkEnd'>).grant),
+        () => this.forgetFile(inode),
+      );
+    }
+    return reply;
+  }
+
+  private endReplied(inode: number, index: number, sent: number, grant: ChunkGrant | undefined): void {
+    const unchanged = (this.fileEpoch.get(inode) ?? 0) === sent;
+    // Forgotten again either way: an answer to a read grant asked for while the end was
+    // on its way may describe the file before it.
+    const epoch = this.forgetFile(inode);
+    if (!unchanged || !grant) return;
+    this.locations.set(inode, index, grant);
+    this.endGrants.set(inode, epoch);
   }
 
   /** The write-back buffer of `inode`, which `sink` (a handle open for writing) shares until `release`. */
   writer(inode: number, sink: WriteErrorSink, options?: FileWriterOptions): FileWriter {
     let w = this.writers.get(inode);
     if (!w) {
-      const io = { links: this.links, call: this.master.call.bind(this.master), written: this.written.bind(this), writeEnded: this.writeEnded.bind(this), retried: () => void this.stats.writeRetries++ };
+      const io = { links: this.links, call: this.writeCall.bind(this), written: this.written.bind(this), writeEnded: this.writeEnded.bind(this), retried: () => void this.stats.writeRetries++ };
       this.writers.set(inode, (w = new FileWriter(io, inode, options)));
     }
     w.attach(sink);
@@ -150,9 +187,15 @@ export class FileIo {
     this.lengthListeners.push(listener);
   }
 
-  /** A chunk write of `inode` ended, successfully or not. */
+  /**
+   * A chunk write of `inode` ended, successfully or not. What is cached of the file is
+   * dropped, unless it is the grant the write's own end brought and nothing changed the
+   * file since (writeCall).
+   */
   writeEnded(inode: number): void {
-    this.forgetFile(inode);
+    const cachedAt = this.endGrants.get(inode);
+    this.endGrants.delete(inode);
+    if (cachedAt === undefined || cachedAt !== (this.fileEpoch.get(inode) ?? 0)) this.forgetFile(inode);
     for (const l of this.lengthListeners) l(inode);
   }
 

@@ -195,6 +195,9 @@ export class MountOps implements LowLevelOps {
    */
   private async recalled(dirs: readonly number[], inodes: readonly number[]): Promise<void> {
     this.counters.count('lease_recall');
+    // Another session changed these nodes: a file's cached chunk grants (and the length in
+    // them) may predate the change, whether a read or this mount's own write's end brought them.
+    for (const inode of inodes) this.session.io.forgetFile(inode);
     await this.forgetInKernel(this.cache.leases.recall(dirs, inodes));
   }
 

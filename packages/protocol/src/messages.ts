@@ -474,7 +474,9 @@ export const Messages = {
        */
       version: t.opt(t.u32),
     }),
-    Empty,
+    // A complete end's reply: the chunk's read grant right after the write, for the
+    // writer's location cache (absent from an older master, or when no copy is ready).
+    t.obj({ grant: t.opt(ChunkGrant) }),
     { session: 'fs', inodes: { inode: 'handle' }, mutates: true },
   ),
 

@@ -1,4 +1,4 @@
-import { CHUNK_SIZE, type Cred, type Reply, type Request, Status, TsmfsError, fail } from '@tsmfs/protocol';
+import { CHUNK_SIZE, type ChunkGrant, type ChunkLocation, type Cred, type Reply, type Request, Status, TsmfsError, fail } from '@tsmfs/protocol';
 import type { Namespace } from '../metadata/namespace.js';
 import type { ChunkManager } from './chunk-manager.js';
 import type { Chunkserver } from './chunkserver-registry.js';
@@ -51,9 +51,7 @@ export class ChunkRequests {
       const reply = next();
       const locations = chunks.locations(reply.chunkId);
       const wait = deadline - Date.now();
-      if (locations.length > 0 || wait <= 0 || !chunks.changes.has(reply.chunkId)) {
-        return { ...reply, locations: chunks.tokens.sign(locations, reply.chunkId, reply.version, 'read') };
-      }
+      if (locations.length > 0 || wait <= 0 || !chunks.changes.has(reply.chunkId)) return this.signed(reply, locations);
       await chunks.changes.settled(reply.chunkId, wait);
     }
   }
@@ -62,7 +60,8 @@ export class ChunkRequests {
    * The end of a write (`next`: the namespace's part) ends the lease of `owner` on the slot,
    * whatever the outcome. A complete end of the lease's own grant (the client's ok, with
    * the grant's version: every granted copy acknowledged every piece and the end) lets
-   * the chunk's next grant keep that version (complete-writes.ts).
+   * the chunk's next grant keep that version (complete-writes.ts). A complete end's reply
+   * carries the chunk's read grant as of right after it (`readGrant`).
    */
   writeEnd(owner: number, req: Request<'writeChunkEnd'>, next: () => Reply<'writeChunkEnd'>): Reply<'writeChunkEnd'> | Promise<Reply<'writeChunkEnd'>> {
     const { chunks } = this;
@@ -79,10 +78,30 @@ export class ChunkRequests {
       if (g && g.chunkId === req.chunkId && g.version === req.version && chunks.md.chunks.version[g.chunkId] === g.version) {
         chunks.completeWrites.record(g.chunkId, g.version, g.servers);
       }
-      return reply;
     } finally {
       this.chunks.leases.release(owner, req.inode, req.index);
     }
+    const grant = req.ok ? this.readGrant(req) : undefined;
+    return grant ? { ...reply, grant } : reply;
+  }
+
+  /**
+   * The read grant a complete write's end hands back (after the lease ended: a new
+   * chunk's creation counts as a change in flight until then): the writer's next read of
+   * the chunk needs no readChunk. None when the slot holds another chunk now or no copy is
+   * ready to read without waiting: the client then asks as before.
+   */
+  private readGrant(req: Request<'writeChunkEnd'>): ChunkGrant | undefined {
+    const { chunks } = this;
+    const reply = this.namespace().readChunk({ inode: req.inode, index: req.index });
+    const locations = chunks.locations(reply.chunkId);
+    if (reply.chunkId !== req.chunkId || locations.length === 0 || chunks.changes.has(reply.chunkId)) return undefined;
+    return this.signed(reply, locations);
+  }
+
+  /** A read grant: `reply` with read tokens for `locations`. */
+  private signed(reply: Reply<'readChunk'>, locations: ChunkLocation[]): Reply<'readChunk'> {
+    return { ...reply, locations: this.chunks.tokens.sign(locations, reply.chunkId, reply.version, 'read') };
   }
 
   /**
