@@ -9,7 +9,8 @@
 //   fio       fio psync O_DIRECT 4 KiB random reads through the mount (+ kernel FUSE, binding, mount)
 // and per fio read: CPU of the mount, the chunkservers and the master, FUSE requests
 // (.stats) and master requests (its /metrics). --flushes times 4 KiB writes each flushed
-// through the client library (and how often they moved the chunk's version). --mix adds the compare benchmark's fio mix
+// through the client library (and how often they moved the chunk's version), then each followed by a
+// 4 KiB read of it. --mix adds the compare benchmark's fio mix
 // (4 jobs, 70/30 randrw, O_DIRECT), --small the write (create + write + close) and the
 // cold read (open + read + release) of 4 KiB files, all with their request counts. Progress on stderr, JSON on stdout.
 import { execFile } from 'node:child_process';
@@ -142,8 +143,24 @@ async function main() {
         })),
       }));
       result.flush.versionMoves = (await version()) - v0;
+      // The same, each flush followed by a 4 KiB read of what it wrote (as a read after
+      // buffered writes in the fio mix): the read's chunk grant comes from the write's end.
+      const readLat = [];
+      result.flushRead = await perOp(cluster, mnt, mountPid, async () => ({
+        ops: n,
+        ...(await timeEach(n, async (i) => {
+          const at = offsets[i % count] % (64 << 20);
+          await w.write(at, data);
+          await w.flush();
+          const t0 = performance.now();
+          await w.read(at, KiB4);
+          readLat.push((performance.now() - t0) * 1000);
+        })),
+      }));
+      result.flushRead.read = stats(readLat);
       await w.close();
       progress(`4 KiB write + flush: ${JSON.stringify(result.flush)}`);
+      progress(`4 KiB write + flush + read: ${JSON.stringify(result.flushRead)}`);
     }
     const run = ['--filename', file, `--size=${SIZE}`, '--bs=4k', '--direct=1', '--time_based', `--runtime=${opts.seconds}`];
     await fio(['--name=warm', ...run, '--rw=randread', '--runtime=1']);
