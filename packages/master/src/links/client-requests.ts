@@ -98,7 +98,10 @@ const HANDLERS: { readonly [N in SessionMessage]: Handler<N> } = {
     // Closest first is also the chain's order: the client sends to the first copy.
     return m.nearest(s, await (m.chunks ? m.chunks.write(s.id, r, grant) : grant()));
   },
-  writeChunkEnd: (m, s, r) => (m.chunks ? m.chunks.writeEnd(s.id, r, () => m.ns.writeChunkEnd(r)) : m.ns.writeChunkEnd(r)),
+  writeChunkEnd: (m, s, r) => {
+    const reply = m.chunks ? m.chunks.writeEnd(s.id, r, () => m.ns.writeChunkEnd(r)) : m.ns.writeChunkEnd(r);
+    return reply.grant ? { ...reply, grant: m.nearest(s, reply.grant) } : reply;
+  },
   fileinfo: (m, _s, r) => served(m.chunks, 'fileinfo').fileinfo(r),
   dirinfo: (m, _s, r) => served(m.tools, 'dirinfo').dirinfo(r),
   checkfile: (m, _s, r) => served(m.tools, 'checkfile').checkfile(r),
