@@ -100,7 +100,9 @@ const HANDLERS: { readonly [N in SessionMessage]: Handler<N> } = {
   },
   writeChunkEnd: (m, s, r) => {
     const reply = m.chunks ? m.chunks.writeEnd(s.id, r, () => m.ns.writeChunkEnd(r)) : m.ns.writeChunkEnd(r);
-    return reply.grant ? { ...reply, grant: m.nearest(s, reply.grant) } : reply;
+    // An end answered later (refused by a quota: its cut first) carries no grant.
+    if (reply instanceof Promise || !reply.grant) return reply;
+    return { ...reply, grant: m.nearest(s, reply.grant) };
   },
   fileinfo: (m, _s, r) => served(m.chunks, 'fileinfo').fileinfo(r),
   dirinfo: (m, _s, r) => served(m.tools, 'dirinfo').dirinfo(r),
