@@ -115,7 +115,7 @@ describe('chunk versions kept across complete writes', () => {
     await c.stop();
   });
 
-  it("a complete write's end brings the chunk's read grant: the writer reads without readChunk, and never past a change", { timeout: 60_000 }, async () => {
+  it("a complete write's end, and an open for reading, bring the chunk's read grant: the first read asks no readChunk, and never reads past a change", { timeout: 60_000 }, async () => {
     const c = await Cluster.create();
     await c.addChunkservers(2);
     const s = await c.session();
@@ -156,6 +156,23 @@ describe('chunk versions kept across complete writes', () => {
     await other.setattr(inode, { size: 100 });
     expect((await f.read(0, 8192)).equals(data.subarray(0, 100))).toBe(true);
     await f.close();
+
+    // An open for reading brings the first chunk's read grant: the first read asks nothing.
+    // An open for writing, or of an empty file, brings none.
+    const reader = await c.session();
+    const r = await reader.openFile(inode, 0);
+    const now = (await reader.fileinfo(inode)).chunks[0]!;
+    expect(reader.io.locations.get(inode, 0)).toMatchObject({ chunkId: now.chunkId, version: now.version, fileLength: 100 });
+    const before = await readChunks(c.master);
+    expect((await r.read(0, 8192)).equals(data.subarray(0, 100))).toBe(true);
+    expect(await readChunks(c.master)).toBe(before);
+    await r.close();
+    const writer = await c.session();
+    await (await writer.openFile(inode, O_RDWR)).close();
+    expect(writer.io.locations.get(inode, 0)).toBeUndefined();
+    const empty = (await s.create(s.root, 'empty', 0o644)).inode;
+    await (await writer.openFile(empty, 0)).close();
+    expect(writer.io.locations.get(empty, 0)).toBeUndefined();
     await c.stop();
   });
 });

@@ -85,6 +85,19 @@ export class FileIo {
     return asked;
   }
 
+  /** Where `inode`'s cache stands: a grant asked for now may be cached if `cacheGrant` gets the same epoch. */
+  epochOf(inode: number): number {
+    return this.fileEpoch.get(inode) ?? 0;
+  }
+
+  /**
+   * Caches a read grant another reply brought (the open of a file for reading), asked
+   * for at `epoch`: dropped if this session changed the file since.
+   */
+  cacheGrant(inode: number, index: number, epoch: number, grant: ChunkGrant): void {
+    if (this.epochOf(inode) === epoch) this.locations.set(inode, index, grant);
+  }
+
   /** Drops what is cached of `inode`'s chunks and file length (it was written or truncated); returns the new epoch. */
   forgetFile(inode: number): number {
     const epoch = (this.fileEpoch.get(inode) ?? 0) + 1;

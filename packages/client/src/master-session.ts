@@ -457,7 +457,11 @@ export class MasterSession extends EventEmitter<SessionEvents> {
   /** open(2); with O_TRUNC, after this session's writes of the file (FileIo.sizeChange). */
   async open(inode: number, flags: number, o?: CallOptions): Promise<Attr> {
     const send = () => this.call('open', { cred: this.credOf(o), inode, flags });
-    return (await (flags & O_TRUNC ? this.io.sizeChange(inode, send) : send())).attr;
+    const epoch = this.io.epochOf(inode);
+    const reply = await (flags & O_TRUNC ? this.io.sizeChange(inode, send) : send());
+    // Opened for reading: the first chunk's grant came with it (the first read asks nothing).
+    if (reply.grant) this.io.cacheGrant(inode, 0, epoch, reply.grant);
+    return reply.attr;
   }
 
   async release(inode: number): Promise<void> {

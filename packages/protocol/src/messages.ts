@@ -387,7 +387,8 @@ export const Messages = {
     { session: 'any', inodes: {}, mutates: false },
   ),
   access: clientMsg(33, t.obj({ cred: Cred, inode: t.u32, mask: t.u8 }), Empty, { session: 'fs', inodes: { inode: 'node' }, mutates: false }),
-  open: clientMsg(34, t.obj({ cred: Cred, inode: t.u32, flags: t.u32 }), t.obj({ attr: Attr }), { session: 'fs', inodes: { inode: 'node' }, mutates: 'if-writing' }),
+  // grant: for a file opened for reading only, its first chunk's read grant (absent from an older master).
+  open: clientMsg(34, t.obj({ cred: Cred, inode: t.u32, flags: t.u32 }), t.obj({ attr: Attr, grant: t.opt(ChunkGrant) }), { session: 'fs', inodes: { inode: 'node' }, mutates: 'if-writing' }),
   release: clientMsg(35, t.obj({ inode: t.u32 }), Empty, { session: 'fs', inodes: { inode: 'handle' }, mutates: false }),
   getxattr: clientMsg(
     36,

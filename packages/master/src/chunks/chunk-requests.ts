@@ -81,21 +81,34 @@ export class ChunkRequests {
     } finally {
       this.chunks.leases.release(owner, req.inode, req.index);
     }
-    const grant = req.ok ? this.readGrant(req) : undefined;
+    // After the lease ended: a new chunk's creation counts as a change in flight until then.
+    const grant = req.ok ? this.readyGrant(req.inode, req.index, req.chunkId) : undefined;
     return grant ? { ...reply, grant } : reply;
   }
 
   /**
-   * The read grant a complete write's end hands back (after the lease ended: a new
-   * chunk's creation counts as a change in flight until then): the writer's next read of
-   * the chunk needs no readChunk. None when the slot holds another chunk now or no copy is
-   * ready to read without waiting: the client then asks as before.
+   * The read grant of the first chunk of a file opened for reading, for the open's reply:
+   * a file of one chunk (most files) is then read without a readChunk. A hole or an
+   * empty file is granted as such (chunk 0: zeros to the file length).
    */
-  private readGrant(req: Request<'writeChunkEnd'>): ChunkGrant | undefined {
+  openGrant(inode: number): ChunkGrant | undefined {
+    const md = this.chunks.md;
+    if (!md.exists(inode) || md.typeOf(inode) !== 'file' || md.size[inode] === 0) return undefined;
+    return this.readyGrant(inode, 0);
+  }
+
+  /**
+   * A read grant handed out with another reply (a write's end, an open), so that the
+   * client's next read of the chunk needs no readChunk. None when the slot holds another
+   * chunk than `chunkId` or no copy is ready to read without waiting: the client then asks.
+   */
+  private readyGrant(inode: number, index: number, chunkId?: number): ChunkGrant | undefined {
     const { chunks } = this;
-    const reply = this.namespace().readChunk({ inode: req.inode, index: req.index });
+    const reply = this.namespace().readChunk({ inode, index });
+    if (chunkId !== undefined && reply.chunkId !== chunkId) return undefined;
+    if (reply.chunkId === 0) return reply;
     const locations = chunks.locations(reply.chunkId);
-    if (reply.chunkId !== req.chunkId || locations.length === 0 || chunks.changes.has(reply.chunkId)) return undefined;
+    if (locations.length === 0 || chunks.changes.has(reply.chunkId)) return undefined;
     return this.signed(reply, locations);
   }
 

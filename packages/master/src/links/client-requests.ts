@@ -1,4 +1,4 @@
-import { type Attr, ROOT_INODE, type Reply, type Request, type SessionMessage, Status, TsmfsError } from '@tsmfs/protocol';
+import { type Attr, O_ACCMODE, O_TRUNC, ROOT_INODE, type Reply, type Request, type SessionMessage, Status, TsmfsError } from '@tsmfs/protocol';
 import type { ChunkRequests } from '../chunks/chunk-requests.js';
 import type { ToolRequests } from '../chunks/tool-requests.js';
 import type { Changelog } from '@tsmfs/metastore';
@@ -72,7 +72,9 @@ const HANDLERS: { readonly [N in SessionMessage]: Handler<N> } = {
   open: (m, s, r) => {
     const reply = m.ns.open(r);
     recordOpen(s, r.inode, r.flags);
-    return reply;
+    // Opened for reading only (O_RDONLY is 0): the first read follows, its chunk grant comes with the open.
+    const grant = m.chunks && (r.flags & (O_ACCMODE | O_TRUNC)) === 0 ? m.chunks.openGrant(r.inode) : undefined;
+    return grant ? { ...reply, grant } : reply;
   },
   release: (m, s, r) => {
     const reply = m.sessions.release(s, r.inode);
