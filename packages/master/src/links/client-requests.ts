@@ -74,7 +74,7 @@ const HANDLERS: { readonly [N in SessionMessage]: Handler<N> } = {
     recordOpen(s, r.inode, r.flags);
     // Opened for reading only (O_RDONLY is 0): the first read follows, its chunk grant comes with the open.
     const grant = m.chunks && (r.flags & (O_ACCMODE | O_TRUNC)) === 0 ? m.chunks.openGrant(r.inode) : undefined;
-    return grant ? { ...reply, grant } : reply;
+    return grant ? { ...reply, grant: m.nearest(s, grant) } : reply;
   },
   release: (m, s, r) => {
     const reply = m.sessions.release(s, r.inode);
