@@ -345,7 +345,7 @@ export class HddManager extends EventEmitter<HddEvents> implements Service {
       // Back in service: a disk marked at start-up was never given its marker and folders.
       if (!spec.markedForRemoval && disk.damaged === undefined) await this.prepareDisk(disk).catch((err: Error) => this.markDamaged(disk, err.message));
       disk.spec = spec;
-      const chunks = [...disk.chunks].filter(([id]) => this.index.get(id)?.disk === disk).map(([chunkId, version]) => ({ chunkId, version }));
+      const chunks = this.copiesOn(disk);
       (spec.markedForRemoval ? out.marked : out.unmarked).push([disk.path, chunks]);
       this.log.info({ disk: disk.path, chunks: chunks.length, markedForRemoval: spec.markedForRemoval }, spec.markedForRemoval ? 'disk marked for removal' : 'disk back in service');
     }
@@ -353,7 +353,7 @@ export class HddManager extends EventEmitter<HddEvents> implements Service {
       const disk = new Disk(spec, this.options.inlineReadSlowMs);
       this.disks.push(disk);
       await this.scanDisk(disk);
-      const chunks = [...disk.chunks].filter(([id]) => this.index.get(id)?.disk === disk).map(([chunkId, version]) => ({ chunkId, version }));
+      const chunks = this.copiesOn(disk);
       out.found.push(...chunks);
       if (spec.markedForRemoval && chunks.length > 0) out.marked.push([disk.path, chunks]);
     }
@@ -618,6 +618,11 @@ export class HddManager extends EventEmitter<HddEvents> implements Service {
     this.log.error({ disk: disk.path, reason, lostChunks: lost.length }, 'disk damaged: taken out of service');
     this.emit('diskDamaged', disk.path, reason);
     if (lost.length > 0) this.emit('chunksLost', lost, `disk ${disk.path} damaged: ${reason}`);
+  }
+
+  /** The copies the index has on `disk` (a chunk found on two disks counts where the index put it). */
+  private copiesOn(disk: Disk): ChunkRef[] {
+    return [...disk.chunks].filter(([id]) => this.index.get(id)?.disk === disk).map(([chunkId, version]) => ({ chunkId, version }));
   }
 
   /** Drops a disk's copies from the index and closes its open files; returns the copies. */

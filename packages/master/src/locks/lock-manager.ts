@@ -4,6 +4,7 @@ import {
   LOCK_EOF,
   LOCK_UNLOCK,
   type LockChange,
+  type LockKind,
   type LockTable,
   type LockType,
   firstConflict,
@@ -141,10 +142,7 @@ export class LockManager {
   closed(session: LockSession, inode: number): void {
     // Not now (HA: no change may be written): they go with the session at the latest.
     if (this.options.refusal?.()) return;
-    for (const kind of ['posix', 'flock'] as const) {
-      const owners = new Set((this.table.held(kind, inode) ?? []).filter((l) => l.s === session.id).map((l) => l.o));
-      for (const o of owners) this.commit({ kind, inode, s: session.id, o, type: LOCK_UNLOCK, start: 0, end: LOCK_EOF, pid: 0 });
-    }
+    for (const kind of ['posix', 'flock'] as const) this.releaseAll(kind, inode, session.id);
   }
 
   /**
@@ -156,15 +154,17 @@ export class LockManager {
     if (this.options.refusal?.()) return 0;
     let dropped = 0;
     for (const kind of ['posix', 'flock'] as const) {
-      const table = kind === 'posix' ? this.table.posix : this.table.flock;
-      for (const [inode, list] of [...table]) {
-        for (const o of new Set(list.filter((l) => l.s === id).map((l) => l.o))) {
-          this.commit({ kind, inode, s: id, o, type: LOCK_UNLOCK, start: 0, end: LOCK_EOF, pid: 0 });
-          dropped++;
-        }
-      }
+      const inodes = [...(kind === 'posix' ? this.table.posix : this.table.flock).keys()];
+      for (const inode of inodes) dropped += this.releaseAll(kind, inode, id);
     }
     return dropped;
+  }
+
+  /** Unlocks every owner of session `s` holding a `kind` lock on `inode`; returns how many. */
+  private releaseAll(kind: LockKind, inode: number, s: number): number {
+    const owners = new Set((this.table.held(kind, inode) ?? []).filter((l) => l.s === s).map((l) => l.o));
+    for (const o of owners) this.commit({ kind, inode, s, o, type: LOCK_UNLOCK, start: 0, end: LOCK_EOF, pid: 0 });
+    return owners.size;
   }
 
   private unlock(want: LockChange): void {
