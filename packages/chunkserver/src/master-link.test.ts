@@ -269,6 +269,25 @@ describe('HA fencing (docs/ha.md)', () => {
     expect(link.connected).toBe(false);
   });
 
+  it('reports a copy a write created to the followers when the leader is gone, and refuses the write', async () => {
+    const cs = await node('cs');
+    const leader = await started(new TestMaster(0, 9));
+    leader.leader = true;
+    const follower = await started(new TestMaster(0, 9));
+    follower.leader = false;
+    const link = new MasterLink({ ...linkOptions(cs), tokens: new GrantVerifier(), masters: [{ host: '127.0.0.1', port: leader.port }, { host: '127.0.0.1', port: follower.port }] });
+    await link.start();
+    services.push(link);
+    await until(() => leader.of('chunkReport').length === 1 && follower.of('chunkReport').length === 1 && link.leading);
+    // The leader dies between granting a create and the copy's report: the follower that
+    // takes over must hear of the copy, or it knows of no copy of an allocated chunk.
+    await leader.server.stop();
+    await until(() => !link.leading);
+    await expect(link.created({ chunkId: 7, version: 3 })).rejects.toMatchObject({ status: Status.ECONNRESET });
+    await until(() => follower.of('chunksNew').length === 1);
+    expect(follower.of('chunksNew')).toEqual([{ chunks: [{ chunkId: 7, version: 3 }] }]);
+  });
+
   it('keeps a link to every master: reports go to all, commands are obeyed from the leader only, a new leader takes over with masterLeads', async () => {
     const cs = await node('cs');
     await cs.hdd.create(1, 1);

@@ -233,10 +233,14 @@ export class MasterLink implements Service, MasterConnOwner {
    * A copy a write's init created: reported (chunksNew) with the others created in the
    * same turn, one request per master for all of them; resolves once the leader holds
    * it. Fails while the leader is not registered with (the write is then retried on a
-   * new grant, and the copy reaches the masters with our next chunk report).
+   * new grant) — but the copy still goes to every follower registered with: the leader
+   * may have died between granting the create and our report, and the follower that
+   * takes over must know the copy exists. Else it has a chunk the changelog allocated
+   * and no copy of it anywhere it knows of, which it cannot tell from a lost chunk once
+   * another chunk of the file has ended past it (chunk-requests.ts, afterInterruptedGrant):
+   * the retried write failed with EIO (ha-takeover, "a write in flight across it").
    */
   created(chunk: ChunkRef): Promise<void> {
-    if (!this.leading) return Promise.reject(fail('ECONNRESET', `no leading master to report new chunk ${chunk.chunkId} to`));
     const batch = (this.newBatch ??= this.sendNew());
     batch.chunks.push(chunk);
     return batch.sent;
@@ -246,9 +250,9 @@ export class MasterLink implements Service, MasterConnOwner {
     const chunks: ChunkRef[] = [];
     const sent = new Promise<void>((resolve) => setImmediate(resolve)).then(async () => {
       this.newBatch = undefined;
-      const leader = this.leader;
-      if (!leader?.connected) throw fail('ECONNRESET', `no leading master to report ${chunks.length} new chunks to`);
+      const leader = this.leader?.connected ? this.leader : undefined;
       for (const link of this.links.values()) if (link !== leader) link.report('chunksNew', chunks).catch(() => undefined);
+      if (!leader) throw fail('ECONNRESET', `no leading master to report ${chunks.length} new chunks to`);
       await leader.report('chunksNew', chunks);
     });
     return { chunks, sent };
