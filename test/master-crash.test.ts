@@ -4,11 +4,15 @@
  * replies only once a change is durable, so whatever the client saw succeed must be
  * there after a restart.
  */
-import { closeSync, openSync, readFileSync, readSync, readdirSync, statSync, truncateSync, writeSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { appendFileSync, closeSync, openSync, readFileSync, readSync, readdirSync, statSync, truncateSync, writeSync } from 'node:fs';
 import { basename, join } from 'node:path';
+import { O_RDWR } from '@tsmfs/client';
+import { decodeEntry, encodeEntry } from '@tsmfs/metastore';
 import { describe, expect, it } from 'vitest';
 import { Cluster, type Master } from './fixture/cluster.js';
 import { Workload, diffTrees } from './fixture/namespace-workload.js';
+import { until } from './fixture/poll.js';
 
 const SEED = Number(process.env.TSMFS_TEST_SEED ?? Date.now() % 1_000_000);
 
@@ -133,5 +137,42 @@ describe('master crash: no acknowledged operation is lost', () => {
     const fallback = restarted.logs().filter((l) => l.level >= 40 && /metadata\.tsmfs|dump/i.test(JSON.stringify(l)));
     expect(fallback, `a warning naming the damaged dump; logs:\n${restarted.output().slice(-3000)}`).not.toEqual([]);
     await expectTree(master, load);
+  });
+
+  it('a version bump logged by a master killed before the chunkservers applied it: the chunk loop repairs the chunk without a writer', async () => {
+    const cluster = await Cluster.create({ master: { config: { REPLICATIONS_DELAY_INIT: 0, CHUNKS_LOOP_MIN_TIME: 1 } } });
+    const { master } = cluster;
+    await cluster.addChunkservers(2);
+    const s = await cluster.session({ reconnectTimeoutMs: 60_000 });
+    const attr = await s.create(s.root, 'f', 0o644);
+    await s.setgoal(attr.inode, 2);
+    const data = randomBytes(200_000);
+    const f = await s.openFile(attr.inode, O_RDWR);
+    await f.write(0, data);
+    await f.close();
+    const [chunk] = (await s.fileinfo(attr.inode)).chunks;
+    expect(chunk!.copies.map((c) => [c.state, c.version])).toEqual([
+      ['valid', chunk!.version],
+      ['valid', chunk!.version],
+    ]);
+    // What a master killed between logging a write grant's bump and the chunkservers
+    // applying it leaves: the bump in the changelog, every copy one version behind.
+    await master.kill('SIGKILL');
+    const changelog = newestChangelog(master);
+    const lines = readFileSync(changelog, 'utf8').trimEnd().split('\n');
+    const last = decodeEntry(lines[lines.length - 1]!).version;
+    const bumped = chunk!.version + 1;
+    appendFileSync(changelog, encodeEntry(last + 1, { op: 'chunkVersion', ts: { sec: Math.floor(Date.now() / 1000), nsec: 0 }, chunkId: chunk!.chunkId, version: bumped }));
+    await master.start();
+    // Nobody writes: the chunk loop moves both copies past every version logged so far.
+    const repaired = await until('the chunk repaired', async () => {
+      const [c] = (await s.fileinfo(attr.inode)).chunks;
+      return c!.version > bumped && c!.copies.length === 2 && c!.copies.every((k) => k.state === 'valid') ? c : undefined;
+    }, 30_000, 100);
+    expect(repaired.copies.map((k) => k.version)).toEqual([repaired.version, repaired.version]);
+    const r = await s.openFile(attr.inode, O_RDWR);
+    expect((await r.read(0, data.length)).equals(data)).toBe(true);
+    await r.close();
+    s.close();
   });
 });
