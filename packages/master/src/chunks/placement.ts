@@ -53,3 +53,30 @@ export function placeCopies(
   }
   return picked;
 }
+
+/**
+ * Which `count` of a chunk's copies on `servers` (in order of preference: the first is
+ * the first to go) to delete, keeping the copies on as many racks as before whenever
+ * that is possible: each deletion takes the first server whose copy is not its rack's
+ * last, and only when every rack is down to one copy the first server. Without a
+ * topology (one rack) this is simply the first `count`.
+ */
+export function pickRemovals(servers: readonly Chunkserver[], count: number, rackOf: (cs: Chunkserver) => string = () => ''): Chunkserver[] {
+  const left = [...servers];
+  const removed: Chunkserver[] = [];
+  while (removed.length < count && left.length > 0) {
+    const perRack = new Map<string, number>();
+    for (const cs of left) perRack.set(rackOf(cs), (perRack.get(rackOf(cs)) ?? 0) + 1);
+    const i = Math.max(0, left.findIndex((cs) => perRack.get(rackOf(cs))! > 1));
+    removed.push(left[i]!);
+    left.splice(i, 1);
+  }
+  return removed;
+}
+
+/** How many racks `servers` are on. */
+export function rackCount(servers: Iterable<Chunkserver>, rackOf: (cs: Chunkserver) => string): number {
+  const racks = new Set<string>();
+  for (const cs of servers) racks.add(rackOf(cs));
+  return racks.size;
+}

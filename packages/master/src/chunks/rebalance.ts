@@ -1,7 +1,7 @@
 import { CHUNK_SIZE } from '@tsmfs/protocol';
 import type { ChunkManager } from './chunk-manager.js';
 import { type Chunkserver, isOnline } from './chunkserver-registry.js';
-import { MIN_FREE_FOR_PLACEMENT } from './placement.js';
+import { MIN_FREE_FOR_PLACEMENT, rackCount } from './placement.js';
 
 /** One chunk to copy from a fuller server to an emptier one; its copy on `from` goes once the new one exists. */
 export interface Move {
@@ -24,7 +24,8 @@ export function usagePercent(cs: Chunkserver): number {
  * fullest (the over-goal rule deletes from the most used servers). At most `max` moves,
  * at most one per chunk; `busy` chunks (leased, replicating, …) are skipped. The usage
  * figures are the heartbeats': the rate limits, not this function, keep a pass from
- * overshooting.
+ * overshooting. A move that would leave the chunk on fewer racks is not made (the trim
+ * that follows keeps racks too: placement.ts, pickRemovals).
  */
 export function pickMoves(chunks: ChunkManager, goals: ReadonlyMap<number, number>, acceptable: number, max: number, busy: (id: number) => boolean): Move[] {
   const servers = chunks.registry.online().filter((cs) => cs.totalSpace > 0);
@@ -48,12 +49,15 @@ export function pickMoves(chunks: ChunkManager, goals: ReadonlyMap<number, numbe
     const mine = chunks.copies.get(id, from.csid)!;
     if (mine.version !== version || mine.damaged || mine.markedDisk !== undefined || chunks.copies.get(id, to.csid)) continue;
     // Only chunks exactly at goal: under-goal ones are the replication's, over-goal ones the trim's.
-    let kept = 0;
+    const kept: Chunkserver[] = [];
     for (const [csid, copy] of chunks.copies.of(id)) {
       const cs = chunks.registry.get(csid);
-      if (cs && isOnline(cs) && copy.version === version && !copy.damaged && copy.markedDisk === undefined) kept++;
+      if (cs && isOnline(cs) && copy.version === version && !copy.damaged && copy.markedDisk === undefined) kept.push(cs);
     }
-    if (kept !== (goals.get(id) ?? 1)) continue;
+    if (kept.length !== (goals.get(id) ?? 1)) continue;
+    // Never onto fewer racks (topology.ts): a goal-2 chunk on two racks stays on two.
+    const after = kept.filter((cs) => cs !== from).concat(to);
+    if (rackCount(after, chunks.rackOf) < rackCount(kept, chunks.rackOf)) continue;
     moves.push({ id, version, from, to });
     gap -= step;
   }

@@ -7,6 +7,7 @@ import { Namespace } from '../metadata/namespace.js';
 import { ChunkManager } from './chunk-manager.js';
 import type { Chunkserver } from './chunkserver-registry.js';
 import { ChunkLoop } from './replication.js';
+import { parseTopology } from './topology.js';
 
 const root = { uid: 0, gid: 0, groups: [0] };
 
@@ -31,16 +32,25 @@ function recordingLink(sent: Sent[], csid: () => number): Connection {
   } as unknown as Connection;
 }
 
-function setup(servers: number, global: number, acceptablePercentageDifference?: number) {
+/** `topology`: mfstopology.cfg lines; server i is then at 127.0.0.(i+1) (else all at 127.0.0.1). */
+function setup(servers: number, global: number, acceptablePercentageDifference?: number, topology?: string) {
   let t = 1_700_000_000;
   const clock = () => ({ sec: t++, nsec: 0 });
   const ns = new Namespace(createEmptyMetadata(clock()), () => undefined, clock);
   const log = pino({ level: 'silent' });
-  const chunks = new ChunkManager({ md: () => ns.md, epoch: () => 1, leaseTimeoutMs: 1000, limits: { writesPerServer: 10, readsPerServer: 10, global, deletesPerServer: 10 }, log });
+  const racks = topology === undefined ? undefined : parseTopology(topology, 'mfstopology.cfg');
+  const chunks = new ChunkManager({
+    md: () => ns.md,
+    epoch: () => 1,
+    leaseTimeoutMs: 1000,
+    limits: { writesPerServer: 10, readsPerServer: 10, global, deletesPerServer: 10 },
+    log,
+    ...(racks ? { topology: () => racks } : {}),
+  });
   const sent: Sent[] = [];
   const cs: Chunkserver[] = [];
   for (let i = 0; i < servers; i++) {
-    const c = chunks.register({ host: '127.0.0.1', port: i + 1, labels: [], totalSpace: 1e12, usedSpace: 0, chunkCount: 0 }, recordingLink(sent, () => c.csid));
+    const c = chunks.register({ host: racks ? `127.0.0.${i + 1}` : '127.0.0.1', port: i + 1, labels: [], totalSpace: 1e12, usedSpace: 0, chunkCount: 0 }, recordingLink(sent, () => c.csid));
     cs.push(c);
   }
   const loop = new ChunkLoop({ chunks, periodMs: 3_600_000, delayInitMs: 0, serverTimeoutMs: 3_600_000, chunksDeleted: (ids) => ns.chunksDeleted(ids), bumpVersion: (id, v) => ns.repairChunkVersion(id, v), acceptablePercentageDifference, log });
@@ -252,6 +262,32 @@ describe('chunk loop: rebalancing (ACCEPTABLE_PERCENTAGE_DIFFERENCE)', () => {
     expect(deletes.map((d) => d.body.chunkId).sort()).toEqual(reps.map((r) => r.body.chunkId).sort());
     expect(replications(sent).map((r) => r.body.chunkId)).toEqual(ids.filter((id) => !reps.some((r) => r.body.chunkId === id)));
     for (const id of reps.map((r) => r.body.chunkId)) expect(chunks.validServers(id).map((c) => c.csid)).toEqual([cs[1]!.csid]);
+  });
+
+  it('never leaves a chunk on fewer racks (topology): only chunks whose copies share a rack move, and the trim keeps one per rack', async () => {
+    // Servers 0 and 1 in rack a, 2 and 3 in rack b.
+    const { loop, sent, file, cs, chunks, reported } = setup(4, 10, 1, '127.0.0.1-127.0.0.2 a\n127.0.0.3-127.0.0.4 b\n');
+    const spread = file('spread', 2, [0, 2]);
+    const together = file('together', 2, [0, 1]);
+    reported();
+    for (const [i, pct] of [80, 50, 50, 10].entries()) {
+      cs[i]!.totalSpace = 1e12;
+      cs[i]!.usedSpace = pct * 1e10;
+    }
+    loop.pass();
+    // From server 0 (fullest) to server 3 (emptiest): `spread` would end on rack b only.
+    const reps = replications(sent);
+    expect(reps.map((r) => [r.body.chunkId, r.csid])).toEqual([[together, cs[3]!.csid]]);
+    reps[0]!.answer();
+    await new Promise((r) => setImmediate(r));
+    sent.length = 0;
+    // Over goal now. Server 3 has become the fullest: by usage its copy would go, but it is
+    // rack b's only one; the next fullest's goes instead, and one copy per rack stays.
+    cs[3]!.usedSpace = 95 * 1e10;
+    loop.pass();
+    expect(sent.filter((s) => s.name === 'chunkDelete').map((d) => [d.body.chunkId, d.csid])).toEqual([[together, cs[0]!.csid]]);
+    expect(chunks.validServers(together).map((c) => c.csid).sort()).toEqual([cs[1]!.csid, cs[3]!.csid]);
+    expect(chunks.validServers(spread).map((c) => c.csid)).toEqual([cs[0]!.csid, cs[2]!.csid]);
   });
 
   it('not when one move would only swap which server is fuller (small disks)', () => {

@@ -5,7 +5,7 @@ import type { Metadata } from '../metadata/metadata.js';
 import type { ChunkManager } from './chunk-manager.js';
 import { type Chunkserver, freeSpace, isOnline } from './chunkserver-registry.js';
 import { RemovalProgress } from './disk-removal.js';
-import { placeCopies } from './placement.js';
+import { pickRemovals, placeCopies } from './placement.js';
 import { pickMoves, usagePercent } from './rebalance.js';
 
 export interface ChunkLoopOptions {
@@ -297,8 +297,10 @@ export class ChunkLoop implements Service {
   /** Withdraws and deletes the valid copies beyond the goal, on the most used servers. */
   private trimOverGoal({ id, version, goal, kept }: Survey): void {
     const { chunks } = this.options;
-    // From the most used servers (a rebalancing move's source, when it was one).
-    const extra = [...kept].sort((a, b) => usagePercent(b) - usagePercent(a) || freeSpace(a) - freeSpace(b) || b.csid - a.csid).slice(0, kept.length - goal);
+    // From the most used servers (a rebalancing move's source, when it was one), but not
+    // a rack's last copy while another rack has two (topology.ts).
+    const byUse = [...kept].sort((a, b) => usagePercent(b) - usagePercent(a) || freeSpace(a) - freeSpace(b) || b.csid - a.csid);
+    const extra = pickRemovals(byUse, kept.length - goal, chunks.rackOf);
     for (const cs of extra) {
       chunks.copies.remove(id, cs.csid);
       chunks.syncLocations(id);
