@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { TsmfsError, statusName } from '@tsmfs/protocol';
-import { describe, expect, it } from 'vitest';
-import { type KernelOp, type KernelRun, kernelOracleAvailable, runOnKernel } from './kernel-oracle.test-helpers.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type KernelOp, KernelOracle, type KernelRun, kernelOracleAvailable } from './kernel-oracle.test-helpers.js';
 import type { Metadata } from './metadata.js';
 import { CREDS, type Live, NAMES, PARENTS, SEED, freshLive, opArb, errnoOf } from './namespace-ops.test-helpers.js';
 
@@ -199,13 +199,19 @@ function normalizeSame(p: Record<string, unknown>): Record<string, unknown> {
 const oracle = kernelOracleAvailable();
 
 describe.runIf(oracle)('Namespace against the Linux kernel (ext4, real uids)', () => {
-  // Each of the 120 runs replays its sequence in a real process per user on ext4: ~30 s on a
-  // quiet machine, several times that on a loaded one — the bound is for a hang, not speed.
-  it('random op sequences with random users: same errno per op, same final tree', { timeout: 300_000 }, () => {
-    fc.assert(
-      fc.property(fc.array(kernelOpArb, { minLength: 1, maxLength: 50, size: 'max' }), (ops) => {
+  let kernelOracle: KernelOracle;
+  beforeAll(() => {
+    kernelOracle = new KernelOracle();
+  });
+  afterAll(() => kernelOracle.close());
+
+  // Each of the 120 runs replays its sequence on ext4 through a real process per user; the
+  // bound is for a hang, not speed.
+  it('random op sequences with random users: same errno per op, same final tree', { timeout: 300_000 }, async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(kernelOpArb, { minLength: 1, maxLength: 50, size: 'max' }), async (ops) => {
         const all = [...SEED, ...ops];
-        const kernel = runOnKernel(all);
+        const kernel = await kernelOracle.run(all);
         const live = freshLive(false);
         const ours = all.map((op) => runAsClient(live, op));
         for (let i = 0; i < all.length; i++) {
@@ -318,8 +324,8 @@ describe.runIf(oracle)('Namespace against the Linux kernel (ext4, real uids)', (
   };
 
   for (const [title, ops] of Object.entries(cases)) {
-    it(title, () => {
-      const kernel = runOnKernel(ops);
+    it(title, async () => {
+      const kernel = await kernelOracle.run(ops);
       const live = freshLive(false);
       expect(ops.map((op) => runAsClient(live, op))).toEqual(kernel.results);
       expect(normalizeSame(projectMetadata(live.md))).toEqual(normalizeSame(projectKernel(kernel)));
