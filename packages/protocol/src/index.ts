@@ -11,3 +11,4 @@ export * from './master-info.js';
 export * from './auth.js';
 export * from './grant-token.js';
 export * from './eattr-flags.js';
+export * from './sclass-shapes.js';

@@ -1,5 +1,6 @@
 import { MAX_CONTROL_BODY, MAX_NAME_LENGTH, MAX_PATH_LENGTH, MAX_SYMLINK_LENGTH, MAX_XATTR_NAME, MAX_XATTR_VALUE } from './constants.js';
 import { type Infer, t } from './schema.js';
+import { ArchiveState, SClassChanges, SClassFields, SClassHistogram, SClassInfo, SClassName } from './sclass-shapes.js';
 
 /**
  * The message catalogue: every request of the system with its id, request body and
@@ -706,6 +707,25 @@ export const Messages = {
   geteattr: clientMsg(124, t.obj({ inode: t.u32, recursive: t.bool }), t.obj({ histogram: Histogram }), { session: 'fs', inodes: { inode: 'node' }, mutates: false }),
   /** Removes `name` and its tree, only nodes marked `snapshot` (`force`: the marked ones, leaving the rest). */
   rmsnapshot: clientMsg(125, t.obj({ cred: Cred, parent: t.u32, name: Name, force: t.bool }), t.obj({ removed: t.u53, kept: t.u53 }), { session: 'fs', inodes: { parent: 'node' }, mutates: true }),
+  // cli ↔ master: storage classes (tsmfs scadmin, setsclass…); docs/master.md "Storage classes". Changes need the export's admin and root.
+  sclassCreate: clientMsg(126, t.obj({ cred: Cred, name: SClassName, ...SClassFields }), Empty, { session: 'fs', inodes: {}, mutates: true }),
+  /** `force`: a predefined class (1–9) too. */
+  sclassChange: clientMsg(127, t.obj({ cred: Cred, name: SClassName, force: t.bool, ...SClassChanges }), Empty, { session: 'fs', inodes: {}, mutates: true }),
+  /** EBUSY while a node (trash included) is in it. */
+  sclassDelete: clientMsg(128, t.obj({ cred: Cred, name: SClassName }), Empty, { session: 'fs', inodes: {}, mutates: true }),
+  sclassCopy: clientMsg(129, t.obj({ cred: Cred, src: SClassName, dst: SClassName }), Empty, { session: 'fs', inodes: {}, mutates: true }),
+  sclassRename: clientMsg(130, t.obj({ cred: Cred, src: SClassName, dst: SClassName }), Empty, { session: 'fs', inodes: {}, mutates: true }),
+  sclassList: clientMsg(131, Empty, t.obj({ classes: t.arr(SClassInfo, 256) }), { session: 'fs', inodes: {}, mutates: false }),
+  /** setsclass; with `from`, xchgsclass (only nodes now in class `from`). Counts as setgoal's. */
+  setsclass: clientMsg(132, t.obj({ cred: Cred, inode: t.u32, name: SClassName, from: t.opt(SClassName), recursive: t.bool }), RecursiveCounts, {
+    session: 'fs',
+    inodes: { inode: 'node' },
+    mutates: true,
+  }),
+  getsclass: clientMsg(133, t.obj({ inode: t.u32, recursive: t.bool }), t.obj({ histogram: SClassHistogram }), { session: 'fs', inodes: { inode: 'node' }, mutates: false }),
+  /** setarchive (`on`) / clrarchive on the files of the tree: chunks changed / not changed, files denied. */
+  archive: clientMsg(134, t.obj({ cred: Cred, inode: t.u32, on: t.bool }), RecursiveCounts, { session: 'fs', inodes: { inode: 'node' }, mutates: true }),
+  chkarchive: clientMsg(135, t.obj({ inode: t.u32 }), ArchiveState, { session: 'fs', inodes: { inode: 'node' }, mutates: false }),
   /** Appends `src`'s chunks to `inode` (shared, copy-on-write), after padding `inode` to a whole chunk. */
   appendchunks: clientMsg(107, t.obj({ cred: Cred, inode: t.u32, src: t.u32, ...Rid }), t.obj({ attr: Attr }), { session: 'fs', inodes: { inode: 'node', src: 'node' }, mutates: true }),
 } as const;

@@ -38,7 +38,7 @@ export class ToolRequests {
         out.chunks++;
         const size = chunkDataSize(length, index);
         out.size += size;
-        out.realsize += size * md.goal[inode]!;
+        out.realsize += size * md.sclasses.copies(md.goal[inode]!);
       });
     });
     return out;

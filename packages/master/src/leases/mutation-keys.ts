@@ -57,8 +57,12 @@ export function leaseKeys(m: Mutation, md: NameView): LeaseKeys {
     case 'seteattr':
       // noentrycache changes how long the names leading to the node may be kept: they go too.
       return m.recursive ? { dirs: [], inodes: [], all: true } : { dirs: md.parents(m.inode), inodes: [m.inode] };
+    case 'archive':
+      // clrarchive moves the ctime of every file of the tree.
+      return m.on ? { dirs: [], inodes: [] } : { dirs: [], inodes: [], all: true };
     case 'setgoal':
     case 'settrashtime':
+    case 'setsclass':
       return m.recursive ? { dirs: [], inodes: [], all: true } : { dirs: [], inodes: [m.inode] };
     case 'snapshot':
       return m.overwrite ? { dirs: [], inodes: [], all: true } : { dirs: [m.parent], inodes: [m.parent] };
@@ -71,6 +75,7 @@ export function leaseKeys(m: Mutation, md: NameView): LeaseKeys {
     case 'sessionEnd':
     case 'lock':
     case 'quota':
+    case 'sclass':
       return { dirs: [], inodes: [] };
   }
 }

@@ -3,7 +3,9 @@ import { type Metadata, TYPE_CODE } from './metadata.js';
 import type { Mutation, UnlinkFate } from './mutation.js';
 import { applySeteattr, inheritedEattr } from './eattr.js';
 import { forEachNode, keptPath, mayChangeGoal, walkTree } from './tree-walk.js';
-import { QuotaTracker, applyQuota } from '../quota/quota-usage.js';
+import { QuotaTracker, applyQuota, recountQuotas } from '../quota/quota-usage.js';
+import { applySClass } from '../sclass/sclass-table.js';
+import { applyArchive, applySetsclass } from '../sclass/sclass-apply.js';
 
 /**
  * Applies one changelog entry. Deterministic: everything it needs is in the entry or
@@ -13,7 +15,7 @@ import { QuotaTracker, applyQuota } from '../quota/quota-usage.js';
  * The entry was validated by `Namespace` (or was written by one that did): a violated
  * invariant here means a corrupt changelog and throws.
  *
- * Returns the counts of a setgoal/settrashtime/seteattr (the only entries with a result the live
+ * Returns the counts of a setgoal/settrashtime/seteattr/setsclass (the only entries with a result the live
  * path needs), undefined otherwise.
  */
 export function applyMutation(md: Metadata, m: Mutation): RecursiveCounts | undefined {
@@ -108,6 +110,19 @@ export function applyMutation(md: Metadata, m: Mutation): RecursiveCounts | unde
     }
     case 'quota':
       applyQuota(md, m);
+      break;
+    case 'sclass': {
+      const copies = md.sclasses.get(m.id) ? md.sclasses.copies(m.id) : 0;
+      applySClass(md.sclasses, m);
+      // realsize is size × the class's copies: a class keeping another number of copies changes it.
+      if (md.quotas.size > 0 && m.def && md.sclasses.copies(m.id) !== copies) recountQuotas(md);
+      break;
+    }
+    case 'setsclass':
+      result = applySetsclass(md, m);
+      break;
+    case 'archive':
+      result = applyArchive(md, m);
       break;
     default:
       throw new Error(`unknown mutation ${(m as { op: string }).op}`);
@@ -300,7 +315,7 @@ function applyGoalLike(md: Metadata, m: Extract<Mutation, { op: 'setgoal' | 'set
       counts.denied++;
       return;
     }
-    const next = goalValue(column[inode]!, m.value, m.mode);
+    const next = m.op === 'setgoal' ? goalClass(md, column[inode]!, m.value, m.mode) : goalValue(column[inode]!, m.value, m.mode);
     if (next === column[inode]) {
       counts.notChanged++;
     } else {
@@ -310,6 +325,16 @@ function applyGoalLike(md: Metadata, m: Extract<Mutation, { op: 'setgoal' | 'set
     }
   });
   return counts;
+}
+
+/**
+ * setgoal N sets class N (the plain goal); GOAL+ and GOAL- compare N with the copies the
+ * node's class keeps, so a node in a labelled class keeps it unless N is more (less).
+ */
+function goalClass(md: Metadata, current: number, value: number, mode: GoalMode): number {
+  if (mode === 'set') return value;
+  const copies = md.sclasses.copies(current);
+  return (mode === 'increase' ? value > copies : value < copies) ? value : current;
 }
 
 function goalValue(current: number, value: number, mode: GoalMode): number {

@@ -2,6 +2,7 @@ import { DumpError, frameDump, unframeDump } from '@tsmfs/metastore';
 import { ClientState } from './client-state.js';
 import { QuotaTable } from '../quota/quota-table.js';
 import { recountQuotas } from '../quota/quota-usage.js';
+import { SClassTable } from '../sclass/sclass-table.js';
 import { Metadata, TYPE_CODE, TYPE_NAME } from './metadata.js';
 
 /**
@@ -25,9 +26,12 @@ import { Metadata, TYPE_CODE, TYPE_NAME } from './metadata.js';
  *
  * Format 5 adds, after them, the extra attributes (eattr.ts): the nodes that have any, as
  * (u32 inode, u8 flags) pairs. Older formats are read with none.
+ *
+ * Format 6 adds the storage classes (sclass/sclass-table.ts) other than the predefined
+ * 1–9 as they were made, as JSON. Older formats are read with only those.
  */
-export const DUMP_FORMAT = 5;
-const READABLE_FORMATS = [1, 2, 3, 4, 5];
+export const DUMP_FORMAT = 6;
+const READABLE_FORMATS = [1, 2, 3, 4, 5, 6];
 
 export function encodeDump(md: Metadata): Buffer {
   const w = new Writer();
@@ -41,6 +45,7 @@ export function encodeDump(md: Metadata): Buffer {
   w.str(JSON.stringify(md.clients));
   w.str(JSON.stringify(md.quotas));
   writeEattrs(w, md);
+  w.str(JSON.stringify(md.sclasses));
   return frameDump(DUMP_FORMAT, md.version, w.finish());
 }
 
@@ -60,6 +65,7 @@ export function decodeDump(buf: Buffer): Metadata {
     if (frame.format >= 3) md.clients = ClientState.fromJSON(JSON.parse(r.str()));
     if (frame.format >= 4) md.quotas = QuotaTable.fromJSON(JSON.parse(r.str()));
     if (frame.format >= 5) readEattrs(r, md);
+    if (frame.format >= 6) md.sclasses = SClassTable.fromJSON(JSON.parse(r.str()));
     recountQuotas(md);
   } catch (err) {
     if (err instanceof DumpError) throw err;

@@ -3,6 +3,7 @@ import { ChunkLists } from './chunk-lists.js';
 import { ChunkTable } from './chunk-table.js';
 import { ClientState } from './client-state.js';
 import { QuotaTable } from '../quota/quota-table.js';
+import { SClassTable } from '../sclass/sclass-table.js';
 
 /** Node types as stored in the `type` column; 0 marks a free slot. */
 export const TYPE_CODE: Readonly<Record<NodeType, number>> = {
@@ -96,6 +97,8 @@ export class Metadata {
   clients = new ClientState();
   /** Directory quotas (quota/): limits, and usage kept by apply. */
   quotas = new QuotaTable();
+  /** Storage classes (sclass/): the `goal` column holds a class id; 1–9 are the plain goals. */
+  sclasses = new SClassTable();
 
   nextInode = ROOT_INODE + 1;
   /** Freed inode ids (FIFO) and when they were freed: reusable after INODE_REUSE_DELAY. */
@@ -290,6 +293,7 @@ export class Metadata {
     this.goal[inode] = 0;
     this.trashtime[inode] = 0;
     this.eattr[inode] = 0;
+    this.sclasses.archived.delete(inode);
     this.setAtime(inode, ZERO_TS);
     this.setMtime(inode, ZERO_TS);
     this.setCtime(inode, ZERO_TS);

@@ -1,6 +1,7 @@
 import type { GoalMode, NodeType, Timespec } from '@tsmfs/protocol';
 import type { LockChange } from '../locks/lock-table.js';
 import type { QuotaMutation } from '../quota/quota-table.js';
+import type { SClassMutation } from '../sclass/sclass-table.js';
 import type { RequestTag, SessionRecord } from './client-state.js';
 
 /**
@@ -115,7 +116,9 @@ type MutationBody =
   /** A lock set or a range unlocked by one owner (locks/lock-table.ts); conflicts were checked before. */
   | ({ op: 'lock'; ts: Timespec } & LockChange)
   /** A directory's quota limits as they are now (quota/quota-table.ts). */
-  | QuotaMutation;
+  | QuotaMutation
+  /** Storage classes' definitions and setsclass (sclass/sclass-table.ts). */
+  | SClassMutation;
 
 export type UnlinkFate = 'trash' | 'sustained' | 'purge';
 export type MutationOp = Mutation['op'];

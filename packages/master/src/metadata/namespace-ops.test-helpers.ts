@@ -44,7 +44,11 @@ export type ExtraOp =
   /** A directory quota set (limits given) or removed (none): quota/. */
   | { k: 'quota'; dir: string; hard: { inodes?: number; length?: number }; soft: { size?: number }; grace: number }
   | { k: 'seteattr'; who: number; path: string; set: number; clear: number; recursive: boolean; admin: boolean }
-  | { k: 'rmsnapshot'; who: number; path: string; force: boolean };
+  | { k: 'rmsnapshot'; who: number; path: string; force: boolean }
+  /** Storage classes (sclass/): a class made, changed or deleted by root on an admin session; a node's class set. */
+  | { k: 'sclass'; action: 'create' | 'change' | 'delete'; name: string; keep: string }
+  | { k: 'setsclass'; who: number; path: string; name: string; from?: string; recursive: boolean }
+  | { k: 'archive'; who: number; path: string; on: boolean };
 
 /** 100 TiB: where a sparse file's one chunk goes in the tests. */
 export const TIB_100 = 100 * 2 ** 40;
@@ -153,6 +157,9 @@ export const extraOpArb: fc.Arbitrary<ExtraOp> = fc.oneof(
     admin: fc.boolean(),
   }),
   fc.record({ k: fc.constant('rmsnapshot' as const), who, path, force: fc.boolean() }),
+  fc.record({ k: fc.constant('sclass' as const), action: fc.constantFrom('create' as const, 'change' as const, 'delete' as const), name: fc.constantFrom('hot', 'cold', '2'), keep: fc.constantFrom('A,B', '2*', 'A+B,C', '3[A+B]') }),
+  fc.record({ k: fc.constant('archive' as const), who, path: fc.oneof(path, fc.constant('')), on: fc.boolean() }),
+  fc.record({ k: fc.constant('setsclass' as const), who, path: fc.oneof(path, fc.constant('')), name: fc.constantFrom('hot', 'cold', '1', '3'), from: fc.option(fc.constantFrom('hot', '1'), { nil: undefined }), recursive: fc.boolean() }),
 );
 
 /** A clock that moves one second (and some nanoseconds) per reading; `tick` jumps it. */
@@ -342,5 +349,20 @@ function runOpUnchecked(live: Live, op: Op | ExtraOp): void {
       ns.eattrs.rmsnapshot({ cred, parent: resolve(md, d), name: n, force: op.force });
       return;
     }
+    case 'sclass': {
+      const rights = { admin: true, minGoal: 1, maxGoal: 9 };
+      if (op.action === 'create') ns.sclasses.create(rights, { cred: ROOT, name: op.name, adminOnly: false, mode: 'default', create: '', keep: op.keep, archive: '', archiveDelay: 0 });
+      else if (op.action === 'change') ns.sclasses.change(rights, { cred: ROOT, name: op.name, force: true, keep: op.keep });
+      else ns.sclasses.delete(rights, { cred: ROOT, name: op.name });
+      return;
+    }
+    case 'setsclass': {
+      const req = { cred, inode: resolve(md, op.path), name: op.name, recursive: op.recursive };
+      ns.sclasses.setsclass({ admin: true, minGoal: 1, maxGoal: 9 }, op.from === undefined ? req : { ...req, from: op.from });
+      return;
+    }
+    case 'archive':
+      ns.sclasses.archive({ cred, inode: resolve(md, op.path), on: op.on });
+      return;
   }
 }

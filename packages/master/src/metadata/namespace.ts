@@ -33,6 +33,7 @@ import { checkQuota } from '../quota/quota-checks.js';
 import { QuotaEntries } from '../quota/quota-requests.js';
 import { refuseLink, refuseNewName, refuseOpen, refuseRemoval, refuseSetattr, refuseWrite, refuseXattrChange } from './eattr.js';
 import { EattrRequests } from './eattr-requests.js';
+import { SClassRequests } from '../sclass/sclass-requests.js';
 import type { RequestTag } from './client-state.js';
 import type { Mutation, UnlinkFate } from './mutation.js';
 import { checkSnapshotOverwrite, histogram, isCutPath, mayChangeGoal } from './tree-walk.js';
@@ -78,6 +79,8 @@ export class Namespace {
   readonly quotas: QuotaEntries;
   /** seteattr, geteattr, rmsnapshot (eattr-requests.ts). */
   readonly eattrs: EattrRequests;
+  /** Storage classes: scadmin, setsclass, getsclass (sclass/). */
+  readonly sclasses: SClassRequests;
 
   constructor(
     readonly md: Metadata,
@@ -89,6 +92,7 @@ export class Namespace {
     this.clients = new ClientEntries(md, (m) => void this.commit(m), clock, this.openCount);
     this.quotas = new QuotaEntries(md, (m) => void this.commit(m), clock);
     this.eattrs = new EattrRequests(this, (m) => this.commit(m), clock);
+    this.sclasses = new SClassRequests(md, (m) => this.commit(m), clock);
   }
 
   /** Told of every change just before it is applied (the leases it breaks: leases/). */

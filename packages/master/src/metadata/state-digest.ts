@@ -27,6 +27,7 @@ export function canonicalState(md: Metadata): unknown {
     sustained: [...md.sustained].map(([inode, k]) => [inode, k.path, k.deletedAt]),
     clients: md.clients.toJSON(),
     quotas: [...md.quotas.byDir],
+    sclasses: md.sclasses.toJSON(),
   };
 }
 

@@ -93,7 +93,7 @@ function lengthGrowth(md: Metadata, inode: number, length: number): Growth | und
 function newChunkGrowth(md: Metadata, inode: number, index: number): Growth {
   const blocks = Math.max(1, chunkDataSize(md.size[inode]!, index));
   const pastEnd = index * CHUNK_SIZE >= md.size[inode]! ? 1 : 0;
-  return { dirs: quotaDirsOf(md, inode), delta: { inodes: 0, length: pastEnd, size: blocks, realsize: blocks * md.goal[inode]! } };
+  return { dirs: quotaDirsOf(md, inode), delta: { inodes: 0, length: pastEnd, size: blocks, realsize: blocks * md.sclasses.copies(md.goal[inode]!) } };
 }
 
 /** appendchunks: the file padded to a whole chunk plus the source's length, with the source's chunks after its own. */
@@ -102,7 +102,7 @@ function appendGrowth(md: Metadata, inode: number, src: number): Growth {
   const length = base * CHUNK_SIZE + md.size[src]!;
   const after = statsOf(md, inode, length);
   md.forEachChunk(src, (_id, index) => (after.size += chunkDataSize(length, base + index)));
-  after.realsize = after.size * md.goal[inode]!;
+  after.realsize = after.size * md.sclasses.copies(md.goal[inode]!);
   return { dirs: quotaDirsOf(md, inode), delta: difference(after, statsOf(md, inode)) };
 }
 

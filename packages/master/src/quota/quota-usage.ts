@@ -81,6 +81,7 @@ function touchedBefore(md: Metadata, m: Mutation): number[] {
     case 'rename':
       return [...movedNodes(md, m.parent, m.name, m.newParent), ...movedNodes(md, m.newParent, m.newName, m.parent)];
     case 'setgoal':
+    case 'setsclass':
       return m.recursive ? subtree(md, m.inode) : [m.inode];
     case 'snapshot': {
       // An overwrite changes what is there already; new nodes are found afterwards.
@@ -161,7 +162,7 @@ export function statsOf(md: Metadata, inode: number, length?: number): Usage {
   const len = length ?? md.size[inode]!;
   s.length = len;
   md.forEachChunk(inode, (_id, index) => (s.size += chunkDataSize(len, index)));
-  s.realsize = s.size * md.goal[inode]!;
+  s.realsize = s.size * md.sclasses.copies(md.goal[inode]!);
   return s;
 }
 
