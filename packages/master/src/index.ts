@@ -10,5 +10,6 @@ export { Namespace } from './metadata/namespace.js';
 export { createEmptyMetadata } from './metadata/metadata.js';
 export type { ChunkserverView, DiskView, ExportView, HealthView, InfoView, SessionView } from './http/cluster-view.js';
 export type { QuotaView } from './http/quota-view.js';
+export type { SClassView } from './http/sclass-view.js';
 export type { Sample } from './http/history.js';
 export type { GroupStatus } from './ha/ha-status.js';

@@ -3,6 +3,8 @@ import type { Namespace } from '../metadata/namespace.js';
 import type { ChunkManager } from './chunk-manager.js';
 import type { Chunkserver } from './chunkserver-registry.js';
 import { placeCopies } from './placement.js';
+import { placeByLabels } from './label-placement.js';
+import { isPlain } from '../sclass/label-expr.js';
 
 /**
  * Longest a read grant waits for a version change of its chunk (chunkserver commands
@@ -154,8 +156,8 @@ export class ChunkRequests {
       const before = this.before(req.inode, req.index);
       let kept = false;
       const grant = next((chunkId) => (kept = this.mayKeep(chunkId, before)));
-      const goal = chunks.md.goal[req.inode] ?? 1;
-      if (before.chunkId === 0 || before.unwritten === true) return this.createGrant(owner, req.inode, req.index, grant, goal, grant.chunkId !== before.chunkId);
+      const sclass = chunks.md.goal[req.inode] ?? 1;
+      if (before.chunkId === 0 || before.unwritten === true) return this.createGrant(owner, req.inode, req.index, grant, sclass, grant.chunkId !== before.chunkId);
       chunks.leases.cover(req.inode, req.index, grant.chunkId);
       const ready = kept ? before.valid : await this.changing(grant.chunkId, () => this.prepare(before, grant));
       chunks.leases.granted(owner, req.inode, req.index, { version: grant.version, servers: ready.map((cs) => cs.csid) });
@@ -198,7 +200,7 @@ export class ChunkRequests {
    * at most until the lease ends. Why not a pool of pre-created chunks: docs/master.md,
    * "Chunk creation".
    */
-  private createGrant(owner: number, inode: number, index: number, grant: Reply<'writeChunk'>, goal: number, newId: boolean): Reply<'writeChunk'> {
+  private createGrant(owner: number, inode: number, index: number, grant: Reply<'writeChunk'>, sclass: number, newId: boolean): Reply<'writeChunk'> {
     const { chunks } = this;
     const { chunkId, version } = grant;
     chunks.unborn.add(chunkId);
@@ -208,7 +210,11 @@ export class ChunkRequests {
     // died before logging that id: not this chunk's, although it may carry its version.
     if (newId) for (const [csid, copy] of chunks.copies.of(chunkId)) chunks.dropOrphan(csid, chunkId, copy.version);
     const online = chunks.registry.online();
-    const targets = placeCopies(online, goal, holders, Math.random, chunks.rackOf);
+    // The copies go where the file's storage class creates them (label-placement.ts).
+    const expr = chunks.md.sclasses.rules(sclass).create;
+    const targets = isPlain(expr)
+      ? placeCopies(online, expr.length, holders, Math.random, chunks.rackOf)
+      : placeByLabels(expr, chunks.md.sclasses.get(sclass)?.mode ?? 'default', online, holders, Math.random, chunks.rackOf);
     // None connected at all (e.g. dialling back after a master restart) is MooseFS's
     // ERROR_NOCHUNKSERVERS, which clients retry; ENOSPC would end the write at once.
     if (targets.length === 0 && online.length === 0) throw fail('EAGAIN', 'no chunkserver connected');

@@ -27,7 +27,15 @@ export function usagePercent(cs: Chunkserver): number {
  * overshooting. A move that would leave the chunk on fewer racks is not made (the trim
  * that follows keeps racks too: placement.ts, pickRemovals).
  */
-export function pickMoves(chunks: ChunkManager, goals: ReadonlyMap<number, number>, acceptable: number, max: number, busy: (id: number) => boolean): Move[] {
+export function pickMoves(
+  chunks: ChunkManager,
+  goals: ReadonlyMap<number, number>,
+  acceptable: number,
+  max: number,
+  busy: (id: number) => boolean,
+  /** Whether the copy may go from `from` to `to` (its storage class's labels); default: always. */
+  fits: (id: number, kept: Chunkserver[], from: Chunkserver, to: Chunkserver) => boolean = () => true,
+): Move[] {
   const servers = chunks.registry.online().filter((cs) => cs.totalSpace > 0);
   if (servers.length < 2 || max <= 0) return [];
   servers.sort((a, b) => usagePercent(b) - usagePercent(a) || a.csid - b.csid);
@@ -54,7 +62,7 @@ export function pickMoves(chunks: ChunkManager, goals: ReadonlyMap<number, numbe
       const cs = chunks.registry.get(csid);
       if (cs && isOnline(cs) && copy.version === version && !copy.damaged && copy.markedDisk === undefined) kept.push(cs);
     }
-    if (kept.length !== (goals.get(id) ?? 1)) continue;
+    if (kept.length !== (goals.get(id) ?? 1) || !fits(id, kept, from, to)) continue;
     // Never onto fewer racks (topology.ts): a goal-2 chunk on two racks stays on two.
     const after = kept.filter((cs) => cs !== from).concat(to);
     if (rackCount(after, chunks.rackOf) < rackCount(kept, chunks.rackOf)) continue;

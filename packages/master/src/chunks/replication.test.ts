@@ -32,8 +32,11 @@ function recordingLink(sent: Sent[], csid: () => number): Connection {
   } as unknown as Connection;
 }
 
-/** `topology`: mfstopology.cfg lines; server i is then at 127.0.0.(i+1) (else all at 127.0.0.1). */
-function setup(servers: number, global: number, acceptablePercentageDifference?: number, topology?: string) {
+/**
+ * `topology`: mfstopology.cfg lines; server i is then at 127.0.0.(i+1) (else all at 127.0.0.1).
+ * `labels[i]`: server i's LABELS (none when absent).
+ */
+function setup(servers: number, global: number, acceptablePercentageDifference?: number, topology?: string, labels: string[][] = []) {
   let t = 1_700_000_000;
   const clock = () => ({ sec: t++, nsec: 0 });
   const ns = new Namespace(createEmptyMetadata(clock()), () => undefined, clock);
@@ -50,7 +53,7 @@ function setup(servers: number, global: number, acceptablePercentageDifference?:
   const sent: Sent[] = [];
   const cs: Chunkserver[] = [];
   for (let i = 0; i < servers; i++) {
-    const c = chunks.register({ host: racks ? `127.0.0.${i + 1}` : '127.0.0.1', port: i + 1, labels: [], totalSpace: 1e12, usedSpace: 0, chunkCount: 0 }, recordingLink(sent, () => c.csid));
+    const c = chunks.register({ host: racks ? `127.0.0.${i + 1}` : '127.0.0.1', port: i + 1, labels: labels[i] ?? [], totalSpace: 1e12, usedSpace: 0, chunkCount: 0 }, recordingLink(sent, () => c.csid));
     cs.push(c);
   }
   const loop = new ChunkLoop({ chunks, periodMs: 3_600_000, delayInitMs: 0, serverTimeoutMs: 3_600_000, chunksDeleted: (ids) => ns.chunksDeleted(ids), bumpVersion: (id, v) => ns.repairChunkVersion(id, v), acceptablePercentageDifference, log });
@@ -317,3 +320,88 @@ describe('chunk loop: rebalancing (ACCEPTABLE_PERCENTAGE_DIFFERENCE)', () => {
   });
 });
 
+
+describe('chunk loop: storage classes', () => {
+  /** Answers every command sent so far (replications register their copy, deletions drop it). */
+  const answerAll = async (sent: Sent[]) => {
+    for (const s of sent.splice(0)) s.answer();
+    await new Promise((r) => setImmediate(r));
+  };
+  const ADMIN = { admin: true, minGoal: 1, maxGoal: 9 };
+
+  it('copies on servers of the wrong labels are moved: a copy on a matching server first, then the misplaced one deleted', async () => {
+    // Servers 0 and 1 unlabelled, 2 has A, 3 has B and C.
+    const { ns, loop, sent, file, cs, chunks, reported, inodeOf } = setup(4, 10, undefined, undefined, [[], [], ['a'], ['B', 'C']]);
+    const id = file('f', 2, [0, 1]);
+    reported();
+    loop.pass();
+    expect(sent).toEqual([]);
+    ns.sclasses.create(ADMIN, { cred: root, name: 'ab', adminOnly: false, mode: 'default', create: '', keep: 'A,B', archive: '', archiveDelay: 0 });
+    ns.sclasses.setsclass(ADMIN, { cred: root, inode: inodeOf('f'), name: 'ab', recursive: false });
+    const holders = () => chunks.validServers(id).map((c) => cs.indexOf(c)).sort();
+    for (let pass = 0; pass < 10 && holders().join() !== '2,3'; pass++) {
+      loop.pass();
+      // Never fewer copies than the goal: a misplaced copy goes only once a matching one is there.
+      expect(holders().length).toBeGreaterThanOrEqual(2);
+      if (pass === 0) expect(loop.stats.misplaced).toBe(1);
+      await answerAll(sent);
+    }
+    expect(holders()).toEqual([2, 3]);
+    loop.pass();
+    expect(sent).toEqual([]);
+    expect(loop.stats.misplaced + loop.stats.underGoal + loop.stats.overGoal).toBe(0);
+  });
+
+  it("an archived file's chunks go to the archive labels; clrarchive brings them back", async () => {
+    const { ns, loop, sent, file, cs, chunks, reported, inodeOf } = setup(3, 10, undefined, undefined, [['A'], ['B'], []]);
+    ns.sclasses.create(ADMIN, { cred: root, name: 'arch', adminOnly: false, mode: 'default', create: '', keep: 'A', archive: 'B', archiveDelay: 30 });
+    const id = file('f', 1, [0]);
+    const inode = inodeOf('f');
+    ns.sclasses.setsclass(ADMIN, { cred: root, inode, name: 'arch', recursive: false });
+    reported();
+    const holders = () => chunks.validServers(id).map((c) => cs.indexOf(c)).sort();
+    const settle = async () => {
+      for (let pass = 0; pass < 6; pass++) {
+        loop.pass();
+        await answerAll(sent);
+      }
+    };
+    // Changed just now (the test clock is in 2023, but setsclass moved the ctime): kept on A.
+    ns.md.ctimeS[inode] = Date.now() / 1000;
+    await settle();
+    expect(holders()).toEqual([0]);
+    expect(ns.sclasses.archive({ cred: root, inode, on: true })).toEqual({ changed: 1, notChanged: 0, denied: 0 });
+    await settle();
+    expect(holders()).toEqual([1]);
+    expect(ns.sclasses.archive({ cred: root, inode, on: false })).toEqual({ changed: 1, notChanged: 0, denied: 0 });
+    ns.md.ctimeS[inode] = Date.now() / 1000;
+    await settle();
+    expect(holders()).toEqual([0]);
+    // Unchanged for longer than the delay: archived without setarchive.
+    ns.md.ctimeS[inode] = Date.now() / 1000 - 31 * 86_400;
+    await settle();
+    expect(holders()).toEqual([1]);
+  });
+
+  it('under goal with no matching server: default mode copies anywhere, strict mode waits', async () => {
+    const { ns, loop, sent, file, reported, inodeOf } = setup(3, 10, undefined, undefined, [['A'], [], []]);
+    for (const [name, mode] of [['d', 'default'], ['s', 'strict']] as const) {
+      ns.sclasses.create(ADMIN, { cred: root, name, adminOnly: false, mode, create: '', keep: 'A,Z', archive: '', archiveDelay: 0 });
+    }
+    file('fd', 1, [0]);
+    const strict = file('fs', 1, [0]);
+    ns.sclasses.setsclass(ADMIN, { cred: root, inode: inodeOf('fd'), name: 'd', recursive: false });
+    ns.sclasses.setsclass(ADMIN, { cred: root, inode: inodeOf('fs'), name: 's', recursive: false });
+    reported();
+    loop.pass();
+    const reps = replications(sent);
+    expect(reps).toHaveLength(1);
+    expect(reps[0]!.body.chunkId).not.toBe(strict);
+    await answerAll(sent);
+    // At goal by count, still misplaced (no Z server): nothing more to do for either.
+    loop.pass();
+    expect(replications(sent)).toEqual([]);
+    expect(loop.stats.misplaced).toBe(1);
+    expect(loop.stats.underGoal).toBe(1);
+  });
+});

@@ -7,6 +7,10 @@ import { type Chunkserver, freeSpace, isOnline } from './chunkserver-registry.js
 import { RemovalProgress } from './disk-removal.js';
 import { pickRemovals, placeCopies } from './placement.js';
 import { pickMoves, usagePercent } from './rebalance.js';
+import { type CopyRule, type LabelExpr, isPlain, matches } from '../sclass/label-expr.js';
+import type { CreateMode } from '@tsmfs/protocol';
+import { judgeCopies, keepsLabels, labelsOf } from './label-placement.js';
+import { isArchived } from '../sclass/sclass-apply.js';
 
 export interface ChunkLoopOptions {
   chunks: ChunkManager;
@@ -50,6 +54,14 @@ interface Survey {
   /** Those of them whose copy is not on a disk marked for removal: what counts toward the goal. */
   kept: Chunkserver[];
   holders: Set<number>;
+  /** The class's copy rules without a copy on a matching server (label-placement.ts). */
+  missing: CopyRule[];
+  /** Kept copies no rule needs, the first to delete first. */
+  extra: Chunkserver[];
+  /** The class's mode: whether a copy with no matching server to go to goes anywhere. */
+  mode: CreateMode;
+  /** Every copy may go anywhere (a plain goal). */
+  plain: boolean;
 }
 
 /** Counters for tools, tests and the monitor. */
@@ -65,6 +77,8 @@ export interface ChunkLoopStats {
   /** Chunks under goal at the last pass, endangered ones included. */
   underGoal: number;
   overGoal: number;
+  /** Chunks with enough copies, some on servers their storage class's labels do not want. */
+  misplaced: number;
   /** Copies started to even out disk usage (ACCEPTABLE_PERCENTAGE_DIFFERENCE). */
   rebalanced: number;
 }
@@ -84,7 +98,7 @@ export interface ChunkLoopStats {
  */
 export class ChunkLoop implements Service {
   readonly name = 'chunk-loop';
-  readonly stats: ChunkLoopStats = { passes: 0, replicated: 0, replicationFailures: 0, deleted: 0, lost: 0, endangered: 0, underGoal: 0, overGoal: 0, rebalanced: 0 };
+  readonly stats: ChunkLoopStats = { passes: 0, replicated: 0, replicationFailures: 0, deleted: 0, lost: 0, endangered: 0, underGoal: 0, overGoal: 0, misplaced: 0, rebalanced: 0 };
   private timer: NodeJS.Timeout | undefined;
   private startedAt = 0;
   private readonly replicating = new Set<number>();
@@ -146,36 +160,49 @@ export class ChunkLoop implements Service {
     this.drainToDelete(md);
     // Unborn chunks of files removed meanwhile are no one's business any more.
     for (const id of chunks.unborn) if (!md.chunks.has(id)) chunks.unborn.delete(id);
-    const goals = goalsByChunk(md);
+    const { classes, archived } = chunkClasses(md, Math.floor(Date.now() / 1000));
+    // An archived chunk is kept on its class's archive labels (mfsscadmin -A), the others on its keep labels.
+    const rulesOf = (id: number): LabelExpr => {
+      const rules = md.sclasses.rules(classes.get(id) ?? 1);
+      return archived.has(id) ? rules.archive : rules.keep;
+    };
+    const goals = new Map([...classes.keys()].map((id) => [id, rulesOf(id).length]));
     // Survey first, act after, in order of danger (MooseFS's priorities): a chunk down to
-    // its last copy is replicated before one merely under goal, and both before extra
-    // copies are trimmed, so that a scarce replication slot goes where a second failure
-    // would lose data.
-    const plan = { endangered: [] as Survey[], under: [] as Survey[], over: [] as Survey[] };
+    // its last copy is replicated before one merely under goal, both before copies on
+    // servers of the wrong labels are moved, and all of them before extra copies are
+    // trimmed, so that a scarce replication slot goes where a second failure would lose data.
+    const plan = { endangered: [] as Survey[], under: [] as Survey[], misplaced: [] as Survey[], over: [] as Survey[] };
     let lost = 0;
     this.removal.begin(chunks);
     for (const id of md.chunks.ids()) {
-      const goal = goals.get(id) ?? 1;
-      this.removal.count(chunks, id, md.chunks.version[id]!, goal);
+      const sclass = classes.get(id) ?? 1;
+      const expr = rulesOf(id);
+      this.removal.count(chunks, id, md.chunks.version[id]!, expr.length);
       // An unborn chunk (a 'create' grant whose write never reached a chunkserver) holds no byte: not lost.
       if (chunks.leases.isLeased(id) || this.replicating.has(id) || this.repairing.has(id) || chunks.unborn.has(id)) continue;
-      const survey = this.survey(md, id, goal);
+      const survey = this.survey(md, id, sclass, expr);
       if (survey === 'lost') lost++;
       else if (survey === 'ok') continue;
-      else if (survey.kept.length > survey.goal) plan.over.push(survey);
-      else if (survey.valid.length === 1) plan.endangered.push(survey);
-      else plan.under.push(survey);
+      else if (survey.kept.length < survey.goal) (survey.valid.length === 1 ? plan.endangered : plan.under).push(survey);
+      else if (survey.missing.length > 0) plan.misplaced.push(survey);
+      else plan.over.push(survey);
     }
     this.removal.end();
     for (const s of plan.endangered) this.replicate(s);
     for (const s of plan.under) this.replicate(s);
+    // Moved: a copy made on a matching server first; the misplaced one goes once it is extra.
+    for (const s of plan.misplaced) {
+      this.replicate(s);
+      this.trimOverGoal(s);
+    }
     for (const s of plan.over) this.trimOverGoal(s);
     // Rebalancing last, and only when no chunk needs a copy: it uses what slots are left.
-    if (this.options.acceptablePercentageDifference !== undefined && plan.endangered.length + plan.under.length === 0) this.rebalance(md, goals, this.options.acceptablePercentageDifference);
+    if (this.options.acceptablePercentageDifference !== undefined && plan.endangered.length + plan.under.length === 0) this.rebalance(goals, rulesOf, this.options.acceptablePercentageDifference);
     this.stats.lost = lost;
     this.stats.endangered = plan.endangered.length;
     this.stats.underGoal = plan.endangered.length + plan.under.length;
     this.stats.overGoal = plan.over.length;
+    this.stats.misplaced = plan.misplaced.length;
   }
 
   /** Copies of chunks that no file references any more (purged files, ids unknown after a restart). */
@@ -219,8 +246,10 @@ export class ChunkLoop implements Service {
     }
   }
 
-  private survey(md: Metadata, id: number, goal: number): Survey | 'ok' | 'lost' {
+  /** `expr`: the rules the chunk's copies must meet now (its class's keep or archive labels). */
+  private survey(md: Metadata, id: number, sclass: number, expr: LabelExpr): Survey | 'ok' | 'lost' {
     const { chunks } = this.options;
+    const goal = expr.length;
     const version = md.chunks.version[id]!;
     const valid: Chunkserver[] = [];
     const kept: Chunkserver[] = [];
@@ -250,7 +279,11 @@ export class ChunkLoop implements Service {
     // Copies on disks marked for removal serve reads and replication but count for
     // nothing toward the goal; once the goal is met elsewhere they are left alone (the
     // administrator removes the disk).
-    return kept.length === goal ? 'ok' : { id, version, goal, valid, kept, holders };
+    const plain = isPlain(expr);
+    if (plain && kept.length === goal) return 'ok';
+    const { missing, extra } = judgeCopies(expr, kept, usagePercent, freeSpace);
+    if (missing.length === 0 && extra.length === 0) return 'ok';
+    return { id, version, goal, valid, kept, holders, missing, extra, mode: md.sclasses.get(sclass)?.mode ?? 'default', plain };
   }
 
   /**
@@ -294,13 +327,17 @@ export class ChunkLoop implements Service {
     return true;
   }
 
-  /** Withdraws and deletes the valid copies beyond the goal, on the most used servers. */
-  private trimOverGoal({ id, version, goal, kept }: Survey): void {
+  /**
+   * Withdraws and deletes the valid copies beyond the goal that no rule of the class
+   * needs, on the most used servers first (a rebalancing move's source, when it was one).
+   */
+  private trimOverGoal({ id, version, goal, kept, extra: spare, plain }: Survey): void {
     const { chunks } = this.options;
-    // From the most used servers (a rebalancing move's source, when it was one), but not
-    // a rack's last copy while another rack has two (topology.ts).
+    // Plain goals: from the most used servers (a rebalancing move's source, when it was
+    // one), but not a rack's last copy while another rack has two (topology.ts). Labelled
+    // classes: the copies no rule needs, most used first.
     const byUse = [...kept].sort((a, b) => usagePercent(b) - usagePercent(a) || freeSpace(a) - freeSpace(b) || b.csid - a.csid);
-    const extra = pickRemovals(byUse, kept.length - goal, chunks.rackOf);
+    const extra = plain ? pickRemovals(byUse, kept.length - goal, chunks.rackOf) : spare.slice(0, Math.max(0, kept.length - goal));
     for (const cs of extra) {
       chunks.copies.remove(id, cs.csid);
       chunks.syncLocations(id);
@@ -308,25 +345,40 @@ export class ChunkLoop implements Service {
     }
   }
 
-  private replicate({ id, version, valid, holders }: Survey): void {
+  /**
+   * One new copy, for the first rule of the class without one: on a server matching it.
+   * A chunk under goal whose rule no server with room matches gets its copy anywhere
+   * unless its class is strict (MooseFS: "REPLICATE - NO SPACE: WRITE ANY", strict: "NO
+   * COPY"); a chunk with enough copies waits for a matching server.
+   */
+  private replicate({ id, version, valid, kept, goal, holders, missing, mode }: Survey): void {
     const { chunks } = this.options;
-    if (chunks.limits.replicationsInFlight >= chunks.limits.config.global) return;
+    const rule = missing[0];
+    if (!rule || chunks.limits.replicationsInFlight >= chunks.limits.config.global) return;
     const sources = valid.filter((cs) => chunks.limits.canReadFrom(cs)).sort((a, b) => a.load.repReads - b.load.repReads);
     if (sources.length === 0) return;
     const candidates = chunks.registry.online().filter((cs) => chunks.limits.canReplicateInto(cs));
+    const matching = candidates.filter((cs) => matches(rule, labelsOf(cs)));
     // One destination per pass and chunk: the chunkserver's index refuses a second copy
     // of one id, and the next pass sees this one's outcome.
     // The holders go in too, excluded, for their racks: the copy goes to a rack without one.
-    const [dst] = placeCopies([...candidates, ...valid], 1, holders, Math.random, chunks.rackOf);
+    let [dst] = placeCopies([...matching, ...valid], 1, holders, Math.random, chunks.rackOf);
+    if (!dst && kept.length < goal && mode !== 'strict') [dst] = placeCopies([...candidates, ...valid], 1, holders, Math.random, chunks.rackOf);
     if (dst) this.copy(id, version, sources, dst);
   }
 
   /** Moves chunks from the fullest server to the emptiest while they differ by more than `acceptable` points. */
-  private rebalance(md: Metadata, goals: ReadonlyMap<number, number>, acceptable: number): void {
+  private rebalance(goals: ReadonlyMap<number, number>, rulesOf: (id: number) => LabelExpr, acceptable: number): void {
     const { chunks } = this.options;
+    const md = chunks.md;
     const busy = (id: number) => chunks.leases.isLeased(id) || this.replicating.has(id) || this.repairing.has(id) || chunks.unborn.has(id);
     const room = chunks.limits.config.global - chunks.limits.replicationsInFlight;
-    for (const move of pickMoves(chunks, goals, acceptable, room, busy)) {
+    // A move keeps the chunk's copies where its class's labels want them.
+    const fits = (id: number, kept: Chunkserver[], from: Chunkserver, to: Chunkserver) => {
+      const expr = rulesOf(id);
+      return isPlain(expr) || keepsLabels(expr, kept, from, to);
+    };
+    for (const move of pickMoves(chunks, goals, acceptable, room, busy, fits)) {
       if (!chunks.limits.canReplicateInto(move.to) || !chunks.limits.canReadFrom(move.from) || !md.chunks.has(move.id)) break;
       this.stats.rebalanced++;
       this.copy(move.id, move.version, [move.from], move.to);
@@ -386,15 +438,32 @@ export class ChunkLoop implements Service {
   }
 }
 
-/** Each chunk's goal: the highest goal of the files that reference it (snapshots share chunks). */
-export function goalsByChunk(md: Metadata): Map<number, number> {
-  const goals = new Map<number, number>();
+/**
+ * Each chunk's storage class: of the files that reference it (snapshots share chunks),
+ * the class keeping the most copies; between classes keeping as many, the first met.
+ * A chunk is archived when every file referencing it is (sclass-apply.ts, isArchived).
+ */
+export function chunkClasses(md: Metadata, nowSec: number): { classes: Map<number, number>; archived: Set<number> } {
+  const classes = new Map<number, number>();
+  const hot = new Set<number>();
   for (const inode of md.inodes()) {
     if (md.typeOf(inode) !== 'file') continue;
-    const goal = md.goal[inode]!;
+    const sclass = md.goal[inode]!;
+    const copies = md.sclasses.copies(sclass);
+    const archivedFile = isArchived(md, inode, nowSec);
     md.forEachChunk(inode, (id) => {
-      if ((goals.get(id) ?? 0) < goal) goals.set(id, goal);
+      const now = classes.get(id);
+      if (now === undefined || md.sclasses.copies(now) < copies) classes.set(id, sclass);
+      if (!archivedFile) hot.add(id);
     });
   }
-  return goals;
+  const archived = new Set<number>();
+  for (const id of classes.keys()) if (!hot.has(id)) archived.add(id);
+  return { classes, archived };
+}
+
+/** Each chunk's goal: the copies its class keeps. */
+export function goalsByChunk(md: Metadata): Map<number, number> {
+  const { classes } = chunkClasses(md, 0);
+  return new Map([...classes].map(([id, sclass]) => [id, md.sclasses.copies(sclass)]));
 }

@@ -8,6 +8,7 @@ import type { ExportRule } from '../exports.js';
 import type { Metadata } from '../metadata/metadata.js';
 import type { Session } from '../sessions.js';
 import { type QuotaView, quotasView } from './quota-view.js';
+import { type SClassView, sclassesView } from './sclass-view.js';
 
 /** What the views read: the master's live parts, all in memory. */
 export interface ClusterSources {
@@ -298,6 +299,7 @@ export function overview(src: ClusterSources): {
   health: HealthView;
   exports: ExportView[];
   quotas: QuotaView[];
+  sclasses: SClassView[];
 } {
   const health = healthView(src);
   return {
@@ -308,5 +310,6 @@ export function overview(src: ClusterSources): {
     health,
     exports: exportsView(src),
     quotas: quotasView(src.md()),
+    sclasses: sclassesView(src.md(), src.chunks),
   };
 }

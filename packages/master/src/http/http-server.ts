@@ -15,6 +15,7 @@ import {
 } from './cluster-view.js';
 import type { GroupStatus } from '../ha/ha-status.js';
 import { quotasView } from './quota-view.js';
+import { sclassesView } from './sclass-view.js';
 import type { History } from './history.js';
 import type { MasterMetrics } from './metrics.js';
 import { MONITOR_HTML, MONITOR_JS } from './monitor-page.js';
@@ -73,6 +74,7 @@ export class HttpServer implements Service {
       '/api/v1/health': () => json(healthView(sources)),
       '/api/v1/exports': () => json(exportsView(sources)),
       '/api/v1/quotas': () => json(quotasView(sources.md())),
+      '/api/v1/sclasses': () => json(sclassesView(sources.md(), sources.chunks)),
       '/api/v1/memory': (url) => json(memoryAfterGc(url.searchParams.get('gc') === '1')),
       '/api/v1/history': (url) => json({ everyMs: history.everyMs, samples: lastMinutes(history, url.searchParams.get('minutes')) }),
       '/metrics': async () => {

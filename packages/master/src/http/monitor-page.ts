@@ -60,6 +60,7 @@ export const MONITOR_HTML = `<!doctype html>
   <section><h2>Sessions</h2><table id="sessions"></table></section>
   <section><h2>Exports</h2><table id="exports"></table></section>
   <section><h2>Quotas</h2><table id="quotas"></table></section>
+  <section><h2>Storage classes: chunks by state against their labels</h2><table id="sclasses"></table></section>
 </main>
 <script src="/monitor.js"></script>
 </body>
@@ -183,6 +184,18 @@ export const MONITOR_JS = String.raw`'use strict';
           var lim = function (v) { return v === undefined ? '-' : f(v); };
           return f(q.usage[k]) + ' / ' + lim(q.soft[k]) + ' / ' + lim(q.hard[k]);
         }));
+      }));
+    // Classes in use or defined by hand (the predefined 1-9 only when something is in them), as MooseFS's tab.
+    var yn = function (b) { return { text: b ? 'yes' : 'NO', cls: b ? 'ok' : 'bad' }; };
+    var cnt = function (n, cls) { return { text: num(n), cls: n === 0 ? 'cell0' : cls }; };
+    table('sclasses', ['id', 'name', 'admin only', 'mode', 'files', 'dirs', 'chunks', 'lost', 'under goal', 'misplaced', 'over goal', 'ok', 'archived', 'create labels', 'keep labels', 'archive labels', 'archive delay'],
+      (o.sclasses || []).filter(function (c) { return c.id > 9 || c.files + c.dirs > 0; }).map(function (c) {
+        return [c.id, { text: c.name, cls: 'l' }, c.adminOnly ? 'yes' : 'no', c.mode, num(c.files), num(c.dirs), num(c.chunks.total),
+          cnt(c.chunks.lost, 'bad'), cnt(c.chunks.underGoal, 'warn'), cnt(c.chunks.misplaced, 'warn'), cnt(c.chunks.overGoal, ''), cnt(c.chunks.ok, 'ok'), num(c.chunks.archived),
+          { text: (c.create || c.keep) + (c.canCreate ? '' : ' (cannot be met)'), cls: 'l' + (c.canCreate ? '' : ' warn') },
+          { text: c.keep + (c.canKeep ? '' : ' (cannot be met)'), cls: 'l' + (c.canKeep ? '' : ' warn') },
+          { text: (c.archive || c.keep) + (c.canArchive ? '' : ' (cannot be met)'), cls: 'l' + (c.canArchive ? '' : ' warn') },
+          c.archive ? c.archiveDelay + ' d' : '-'];
       }));
   }
 
