@@ -269,6 +269,42 @@ describe('tsmfs tools on a mount', () => {
         const theirsCopy = await run('/usr/bin/mfscopyquota', [join(mfs.mnt as string, 'cmp'), join(mfs.mnt as string, 'cmp2')]);
         expect(oursCopy.out.replaceAll(m.path, 'MNT')).toBe(theirsCopy.out.replaceAll(mfs.mnt as string, 'MNT').trimEnd());
       }
+      // Storage classes (docs/master.md, "Storage classes"): the same lines from scadmin and
+      // the sclass tools, MNT standing for the mount point. A refused step is compared up to
+      // its reason (errno names here, strerror texts there).
+      const sclassSteps = [
+        ['scadmin', 'MNT', 'create', '-K', 'A,B', 'fast'],
+        ['scadmin', 'MNT', 'create', '-m', 's', '-C', '2A', '-K', 'A,B[X+Y]', '-A', 'C', '-d', '7', 'arch'],
+        ['scadmin', 'MNT', 'create', '2', 'two', 'deux'],
+        ['scadmin', 'MNT', 'create', '-a', '1', '-K', 'A', 'fast'],
+        ['scadmin', 'MNT', 'list'],
+        ['scadmin', 'MNT', 'list', '-l'],
+        ['listsclass', 'MNT'],
+        ['scadmin', 'MNT', 'change', '-K', 'B,C', '-m', 'l', 'fast'],
+        ['scadmin', 'MNT', 'change', '-K', 'B', '3'],
+        ['scadmin', 'MNT', 'copy', 'fast', 'fast2'],
+        ['scadmin', 'MNT', 'rename', 'fast2', 'fast3'],
+        ['scadmin', 'MNT', 'delete', 'fast3', 'deux'],
+        ['listsclass', '-l', 'MNT'],
+        ['setsclass', 'fast', 'MNT/cmp/a/f'],
+        ['getsclass', 'MNT/cmp/a/f'],
+        ['setsclass', '-r', 'two', 'MNT/cmp'],
+        ['getsclass', '-r', 'MNT/cmp'],
+        ['xchgsclass', 'two', 'fast', 'MNT/cmp/a/f'],
+        ['xchgsclass', 'two', 'fast', 'MNT/cmp/a/f'],
+        ['copysclass', 'MNT/cmp/a/f', 'MNT/cmp/a'],
+        ['getsclass', '-r', 'MNT/cmp'],
+        ['scadmin', 'MNT', 'delete', 'fast'],
+      ];
+      const reasonless = (text: string) => text.replace(/: error: .*/g, ': error:');
+      for (const [name, ...args] of sclassSteps) {
+        const step = [name, ...args].join(' ');
+        const ours = await tool(name!, ...args.map((a) => a.replace('MNT', m.path)));
+        const theirs = await run(`/usr/bin/mfs${name}`, args.map((a) => a.replace('MNT', mfs.mnt as string)));
+        const oursText = reasonless([ours.out, ours.err].filter((t) => t !== '').join('\n').replaceAll(m.path, 'MNT'));
+        const theirsText = reasonless(`${theirs.out}${theirs.err}`.replaceAll(mfs.mnt as string, 'MNT').trimEnd());
+        expect({ step, out: oursText, failed: ours.code !== 0 }).toEqual({ step, out: theirsText, failed: theirs.code !== 0 });
+      }
     } finally {
       await mfs.stop();
     }

@@ -10,6 +10,7 @@ import { copyValue, getValue, parseValueArg, setValue } from './tools/goal-tools
 import { copyquota, delquota, getquota, quotaArgs, quotaKindsToDelete, setquota } from './tools/quota-tools.js';
 import { appendchunks, makesnapshot } from './tools/snapshot-tools.js';
 import { changeEattr, copyeattr, geteattr, parseEattrNames, rmsnapshot } from './tools/eattr-tools.js';
+import { type ScadminOptions, archive, chkarchive, copysclass, getsclass, listsclass, scadmin, setsclass } from './tools/sclass-tools.js';
 
 export interface ToolsEnv {
   /** Default: paths inside tsmfs mounts (MountPathResolver). */
@@ -139,6 +140,50 @@ export async function runTsmfs(argv: readonly string[], env: ToolsEnv = {}): Pro
     need(a, 2, 'tsmfs appendchunks DST SRC...');
     return appendchunks(r, io, a[0]!, a.slice(1));
   });
+
+  // Storage classes (MooseFS 3.0's mfsscadmin and mfs*sclass; docs/cli.md, docs/master.md "Storage classes").
+  tool('scadmin', '[/MOUNTPOINT] create|change|delete|copy|rename|list [options] NAME...', 'define storage classes: where chunks are created (-C), kept (-K) and archived (-A after -d days); -m d|s|l: default, strict or loose when no labelled server can take a copy; all but list need an admin export and root', (r, io, a, o) => {
+    need(a, 1, 'tsmfs scadmin [/MOUNTPOINT] create|change|delete|copy|rename|list ...');
+    return scadmin(r, io, a, o as ScadminOptions);
+  }, [
+    ['-a <0|1>', 'admin only: 1, only admin sessions may give a node this class'],
+    ['-m <mode>', 'create mode: d (default), s (strict), l (loose)'],
+    ['-C <labels>', 'labels expression for new chunks (default: the keep labels)'],
+    ['-K <labels>', 'labels expression for keeping chunks (required to create)'],
+    ['-A <labels>', 'labels expression for archived chunks'],
+    ['-d <days>', 'days without change after which a file is archived'],
+    ['-f', 'change a predefined class (1-9)'],
+    ['-l', 'list: with the definitions'],
+  ]);
+  tool('listsclass', '[-al] [MOUNTPOINT]', 'list the storage classes made by hand (-a: the predefined 1-9 too; -l: with their definitions)', (r, io, a, o) => listsclass(r, io, a[0], !!o.l, !!o.a), [['-l', 'with the definitions'], ['-a', 'the predefined classes 1-9 too']]);
+  tool('getsclass', '[-r] [-n|-h|-H] PATH...', 'print the storage class; with -r, how many files and directories under each directory are in each class', (r, io, a, o) => {
+    need(a, 1, 'tsmfs getsclass [-r] PATH...');
+    return getsclass(r, io, a, !!o.r);
+  }, [rec, ...fmt]);
+  tool('setsclass', '[-r] [-n|-h|-H] SCLASS_NAME PATH...', 'set the storage class (the owner or root; an admin-only class on an admin export)', (r, io, a, o) => {
+    need(a, 2, 'tsmfs setsclass [-r] SCLASS_NAME PATH...');
+    return setsclass(r, io, a[0]!, a.slice(1), !!o.r);
+  }, [rec, ...fmt]);
+  tool('xchgsclass', '[-r] [-n|-h|-H] OLD_SCLASS NEW_SCLASS PATH...', 'set the storage class NEW_SCLASS where it is OLD_SCLASS now', (r, io, a, o) => {
+    need(a, 3, 'tsmfs xchgsclass [-r] OLD_SCLASS NEW_SCLASS PATH...');
+    return setsclass(r, io, a[1]!, a.slice(2), !!o.r, a[0]!);
+  }, [rec, ...fmt]);
+  tool('copysclass', '[-r] [-n|-h|-H] SRC PATH...', 'give each PATH the storage class SRC has', (r, io, a, o) => {
+    need(a, 2, 'tsmfs copysclass [-r] SRC PATH...');
+    return copysclass(r, io, a[0]!, a.slice(1), !!o.r);
+  }, [rec, ...fmt]);
+  tool('setarchive', '[-n|-h|-H] PATH...', 'archive the files of each PATH (a directory: its whole tree): their chunks go to their class\'s archive labels', (r, io, a) => {
+    need(a, 1, 'tsmfs setarchive PATH...');
+    return archive(r, io, true, a);
+  }, fmt);
+  tool('clrarchive', '[-n|-h|-H] PATH...', 'take the files of each PATH out of the archive (back to the keep labels; their ctime moves, so the archive delay counts again)', (r, io, a) => {
+    need(a, 1, 'tsmfs clrarchive PATH...');
+    return archive(r, io, false, a);
+  }, fmt);
+  tool('chkarchive', '[-n|-h|-H] PATH...', 'whether the files of each PATH are archived', (r, io, a) => {
+    need(a, 1, 'tsmfs chkarchive PATH...');
+    return chkarchive(r, io, a);
+  }, fmt);
 
   const limits: [string, string][] = [
     ['-p <grace>', 'soft quota grace period: seconds or e.g. 7d, 1h30m (default: 7 days)'],

@@ -1,4 +1,4 @@
-import type { ChunkserverView, DiskView, ExportView, GroupStatus, HealthView, InfoView, QuotaView, SessionView } from '@tsmfs/master';
+import type { ChunkserverView, DiskView, ExportView, GroupStatus, HealthView, InfoView, QuotaView, SClassView, SessionView } from '@tsmfs/master';
 import type { AdminClient } from './admin-client.js';
 import { bytes, textTable } from './text-table.js';
 
@@ -157,7 +157,39 @@ const quotas: Section<QuotaView[]> = {
   },
 };
 
-export const SECTIONS: readonly Section<any>[] = [info, chunkservers, disks, sessions, health, exportsSection, quotas];
+/** mfscli -SSC: every storage class, its files and its chunks by state against its labels. */
+const sclasses: Section<SClassView[]> = {
+  code: 'SC',
+  title: 'storage classes',
+  path: '/api/v1/sclasses',
+  text: (list) => {
+    const labels = (expr: string, ok: boolean) => `${expr}${ok ? '' : ' (cannot be met)'}`;
+    return textTable(
+      ['id', 'name', 'admin only', 'mode', 'files', 'dirs', 'chunks', 'lost', 'under goal', 'misplaced', 'over goal', 'ok', 'archived', 'create labels', 'keep labels', 'archive labels', 'archive delay'],
+      list.map((c) => [
+        c.id,
+        c.name,
+        c.adminOnly ? 'YES' : 'NO',
+        c.mode.toUpperCase(),
+        c.files,
+        c.dirs,
+        c.chunks.total,
+        c.chunks.lost,
+        c.chunks.underGoal,
+        c.chunks.misplaced,
+        c.chunks.overGoal,
+        c.chunks.ok,
+        c.chunks.archived,
+        labels(c.create || c.keep, c.canCreate),
+        labels(c.keep, c.canKeep),
+        labels(c.archive || c.keep, c.canArchive),
+        c.archive ? `${c.archiveDelay}d` : '-',
+      ]),
+    );
+  },
+};
+
+export const SECTIONS: readonly Section<any>[] = [info, chunkservers, disks, sessions, health, exportsSection, quotas, sclasses];
 
 export function sectionByCode(code: string): Section<any> | undefined {
   return SECTIONS.find((s) => s.code === code.toUpperCase());
