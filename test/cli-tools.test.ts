@@ -297,14 +297,19 @@ describe('tsmfs tools on a mount', () => {
         ['scadmin', 'MNT', 'delete', 'fast'],
       ];
       const reasonless = (text: string) => text.replace(/: error: .*/g, ': error:');
+      // Every step's pair, compared at the end: one run shows every difference.
+      const ourSteps: unknown[] = [];
+      const theirSteps: unknown[] = [];
       for (const [name, ...args] of sclassSteps) {
         const step = [name, ...args].join(' ');
         const ours = await tool(name!, ...args.map((a) => a.replace('MNT', m.path)));
         const theirs = await run(`/usr/bin/mfs${name}`, args.map((a) => a.replace('MNT', mfs.mnt as string)));
         const oursText = reasonless([ours.out, ours.err].filter((t) => t !== '').join('\n').replaceAll(m.path, 'MNT'));
         const theirsText = reasonless(`${theirs.out}${theirs.err}`.replaceAll(mfs.mnt as string, 'MNT').trimEnd());
-        expect({ step, out: oursText, failed: ours.code !== 0 }).toEqual({ step, out: theirsText, failed: theirs.code !== 0 });
+        ourSteps.push({ step, out: oursText, failed: ours.code !== 0 });
+        theirSteps.push({ step, out: theirsText, failed: theirs.code !== 0 });
       }
+      expect(ourSteps).toEqual(theirSteps);
     } finally {
       await mfs.stop();
     }

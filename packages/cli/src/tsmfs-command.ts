@@ -155,7 +155,7 @@ export async function runTsmfs(argv: readonly string[], env: ToolsEnv = {}): Pro
     ['-f', 'change a predefined class (1-9)'],
     ['-l', 'list: with the definitions'],
   ]);
-  tool('listsclass', '[-al] [MOUNTPOINT]', 'list the storage classes made by hand (-a: the predefined 1-9 too; -l: with their definitions)', (r, io, a, o) => listsclass(r, io, a[0], !!o.l, !!o.a), [['-l', 'with the definitions'], ['-a', 'the predefined classes 1-9 too']]);
+  tool('listsclass', '[-al] [MOUNTPOINT]', 'list the storage classes (-l: with their definitions)', (r, io, a, o) => listsclass(r, io, a[0], !!o.l, true), [['-l', 'with the definitions'], ['-a', 'accepted as by mfslistsclass (every class is listed)']]);
   tool('getsclass', '[-r] [-n|-h|-H] PATH...', 'print the storage class; with -r, how many files and directories under each directory are in each class', (r, io, a, o) => {
     need(a, 1, 'tsmfs getsclass [-r] PATH...');
     return getsclass(r, io, a, !!o.r);

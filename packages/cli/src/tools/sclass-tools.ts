@@ -73,7 +73,7 @@ export async function scadmin(resolver: PathResolver, io: ToolIo, args: readonly
   return each(io, rest, (dst) => `storage class copy ${src}->${dst}`, (dst) => t.session.call('sclassCopy', { cred, src, dst }));
 }
 
-/** mfslistsclass: the classes made by hand (`all`, -a: the predefined 1-9 too), with -l each with its definition. */
+/** mfslistsclass: every class (MooseFS 3.0.117 lists 1-9 too, with or without -a), with -l each with its definition. */
 export async function listsclass(resolver: PathResolver, io: ToolIo, where: string | undefined, long: boolean, all: boolean): Promise<ExitCode> {
   return listClasses(await resolver.resolve(where ?? '.'), io, long, all);
 }
@@ -158,12 +158,13 @@ export function setsclass(resolver: PathResolver, io: ToolIo, name: string, path
   );
 }
 
-/** copysclass SRC PATH…: each PATH gets SRC's class. */
+/** copysclass SRC PATH…: SRC's class as getsclass prints it, then each PATH set to it (mfscopysclass). */
 export async function copysclass(resolver: PathResolver, io: ToolIo, src: string, paths: readonly string[], recursive: boolean): Promise<ExitCode> {
   const s = await resolver.resolve(src);
   const { histogram } = await s.session.call('getsclass', { inode: s.inode, recursive: false });
   const h = histogram[0];
   if (h === undefined) throw new TsmfsError(Status.EIO, `${src}: the master answered no storage class`);
+  io.out(`${src}: ${h.id > PREDEFINED ? `'${h.name}'` : h.id}`);
   return setsclass(resolver, io, h.name, paths, recursive, undefined, h.id <= PREDEFINED);
 }
 

@@ -33,7 +33,9 @@ export class SClassRequests {
     const id = this.md.sclasses.freeId();
     if (id === undefined) throw fail('ENOSPC', 'no storage class id left');
     const { cred: _cred, name: _name, ...fields } = req;
-    this.define(id, { name, ...fields });
+    // Without create labels a class is made with keep's, as MooseFS does: a later change of
+    // the keep labels leaves them as they were.
+    this.define(id, { name, ...fields, create: fields.create === '' ? fields.keep : fields.create });
     return {};
   }
 
