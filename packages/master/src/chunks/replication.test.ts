@@ -40,7 +40,9 @@ function setup(servers: number, global: number, acceptablePercentageDifference?:
   let t = 1_700_000_000;
   const clock = () => ({ sec: t++, nsec: 0 });
   const ns = new Namespace(createEmptyMetadata(clock()), () => undefined, clock);
-  const log = pino({ level: 'silent' });
+  /** The loop's error lines, parsed. */
+  const errors: Record<string, unknown>[] = [];
+  const log = pino({ level: 'error' }, { write: (line: string) => void errors.push(JSON.parse(line) as Record<string, unknown>) });
   const racks = topology === undefined ? undefined : parseTopology(topology, 'mfstopology.cfg');
   const chunks = new ChunkManager({
     md: () => ns.md,
@@ -70,7 +72,7 @@ function setup(servers: number, global: number, acceptablePercentageDifference?:
   const reported = () => {
     for (const c of cs) chunks.report(c, [], true);
   };
-  return { ns, chunks, loop, sent, cs, file, reported, inodeOf };
+  return { ns, chunks, loop, sent, cs, file, reported, inodeOf, errors };
 }
 
 const replications = (sent: Sent[]) => sent.filter((s) => s.name === 'chunkReplicate');
@@ -184,6 +186,18 @@ describe('chunk loop: disks marked for removal', () => {
     // Nothing deletes the marked copies: the administrator takes the disk away.
     expect(sent.filter((x) => x.name === 'chunkDelete')).toEqual([]);
     expect(chunks.copies.get(ok, cs[0]!.csid)?.markedDisk).toBe(disk);
+  });
+});
+
+describe('chunk loop: lost chunks', () => {
+  it('are logged in one line per pass, and each chunk only once, however many are lost at once', () => {
+    const { loop, file, reported, errors } = setup(2, 10);
+    const ids = [file('a', 2, []), file('b', 2, []), file('c', 1, [])];
+    reported();
+    loop.pass();
+    loop.pass();
+    expect(errors.map((e) => [e.msg, e.chunks])).toEqual([['chunk lost: no valid copy on any connected chunkserver', 3]]);
+    expect((errors[0]!.first as { chunk: number }[]).map((c) => c.chunk)).toEqual(ids);
   });
 });
 

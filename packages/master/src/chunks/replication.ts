@@ -104,6 +104,12 @@ export class ChunkLoop implements Service {
   private readonly replicating = new Set<number>();
   private readonly deleting = new Set<string>();
   private readonly lostLogged = new Set<number>();
+  /**
+   * Chunks this pass found lost for the first time: one error line per pass, not per chunk
+   * (every chunkserver gone — a stop, a network cut — made one line per chunk, 50,000
+   * lines in the stop of a benchmark cluster).
+   */
+  private newlyLost: { chunk: number; version: number; copies: number }[] = [];
   /** Chunks whose copies an interrupted grant left behind, being moved to a new version. */
   private readonly repairing = new Set<number>();
   /** Per disk marked for removal, the copies on it still waiting for a copy elsewhere. */
@@ -188,6 +194,10 @@ export class ChunkLoop implements Service {
       else plan.over.push(survey);
     }
     this.removal.end();
+    if (this.newlyLost.length > 0) {
+      log.error({ chunks: this.newlyLost.length, first: this.newlyLost.slice(0, 10) }, 'chunk lost: no valid copy on any connected chunkserver');
+      this.newlyLost = [];
+    }
     for (const s of plan.endangered) this.replicate(s);
     for (const s of plan.under) this.replicate(s);
     // Moved: a copy made on a matching server first; the misplaced one goes once it is extra.
@@ -269,7 +279,7 @@ export class ChunkLoop implements Service {
       if (this.repairInterrupted(id, version)) return 'lost';
       if (!this.lostLogged.has(id)) {
         this.lostLogged.add(id);
-        this.options.log.error({ chunk: id, version, copies: invalid.length }, 'chunk lost: no valid copy on any connected chunkserver');
+        this.newlyLost.push({ chunk: id, version, copies: invalid.length });
       }
       return 'lost';
     }
