@@ -53,6 +53,7 @@ export function leaseKeys(m: Mutation, md: NameView): LeaseKeys {
     case 'appendChunks':
     case 'purge':
     case 'sustain':
+    case 'acl':
       return { dirs: [], inodes: [m.inode] };
     case 'seteattr':
       // noentrycache changes how long the names leading to the node may be kept: they go too.

@@ -10,6 +10,7 @@ import type { RequestResult, RequestTag } from '../metadata/client-state.js';
 import { filePaths } from '../metadata/file-paths.js';
 import { type Topology, closestFirst } from '../chunks/topology.js';
 import type { Namespace } from '../metadata/namespace.js';
+import type { Metadata } from '../metadata/metadata.js';
 import { quotaStatfs } from '../quota/quota-statfs.js';
 import { admit, clamp } from '../session-rules.js';
 import { type Session, type Sessions, recordOpen } from '../sessions.js';
@@ -225,7 +226,7 @@ export class ClientRequests {
     // Attributes answered at once are the node's as of now: leased with the answer. One
     // answered later (after chunkservers) may predate a change another session made meanwhile.
     if (leases && leases.leaseMs > 0 && session.wantsLeases && !(reply instanceof Promise)) {
-      grantAttrs(leases, session, reply, this.ns.md.xattrs);
+      grantAttrs(leases, session, reply, this.ns.md);
       // A new directory is empty: its maker may answer every lookup in it.
       if (name === 'mkdir') leases.grantDir(session, (reply as Reply<'mkdir'>).attr.inode);
     }
@@ -243,11 +244,11 @@ function believedHandle(session: Session, req: Request<'setattr'>): Request<'set
   return rest;
 }
 
-/** Leases the attributes a reply carries (`attr`, or a readdir's entries'), saying which nodes have no xattr. */
-function grantAttrs(leases: Leases, session: Session, reply: unknown, xattrs: ReadonlyMap<number, ReadonlyMap<string, unknown>>): void {
+/** Leases the attributes a reply carries (`attr`, or a readdir's entries'), saying which nodes have no xattr (ACLs count). */
+function grantAttrs(leases: Leases, session: Session, reply: unknown, md: Pick<Metadata, 'xattrs' | 'acls'>): void {
   const grant = (a: Attr) => {
     leases.grantAttr(session, a.inode);
-    if (!xattrs.get(a.inode)?.size) a.noXattrs = true;
+    if (!md.xattrs.get(a.inode)?.size && !md.acls.has(a.inode)) a.noXattrs = true;
   };
   const r = reply as { attr?: Attr; entries?: { attr?: Attr }[]; parents?: Attr[] };
   if (r.attr) grant(r.attr);

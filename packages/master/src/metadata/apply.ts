@@ -124,6 +124,11 @@ export function applyMutation(md: Metadata, m: Mutation): RecursiveCounts | unde
     case 'archive':
       result = applyArchive(md, m);
       break;
+    case 'acl':
+      md.acls.apply(m);
+      if (m.kind === 'access') md.mode[m.inode] = m.mode;
+      md.setCtime(m.inode, m.ts);
+      break;
     default:
       throw new Error(`unknown mutation ${(m as { op: string }).op}`);
   }
@@ -187,6 +192,7 @@ function applyCreate(md: Metadata, m: Extract<Mutation, { op: 'create' }>): void
   md.goal[i] = md.goal[m.parent]!;
   md.trashtime[i] = md.trashtime[m.parent]!;
   md.eattr[i] = inheritedEattr(md, m.parent);
+  md.acls.inherit(m.parent, i, m.type);
   md.setAtime(i, m.ts);
   md.setMtime(i, m.ts);
   md.setCtime(i, m.ts);
@@ -399,6 +405,7 @@ function copyNode(md: Metadata, m: Extract<Mutation, { op: 'snapshot' }>, src: n
   if (target !== undefined) md.symlinkTarget.set(dst, target);
   const attrs = md.xattrs.get(src);
   if (attrs) md.xattrs.set(dst, new Map(attrs));
+  md.acls.copy(src, dst);
   md.size[dst] = md.size[src]!;
   if (md.type[src] === TYPE_CODE.file) copyFileContents(md, src, dst);
 }

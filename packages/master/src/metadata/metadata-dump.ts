@@ -1,6 +1,7 @@
 import { DumpError, frameDump, unframeDump } from '@tsmfs/metastore';
 import { ClientState } from './client-state.js';
 import { QuotaTable } from '../quota/quota-table.js';
+import { AclTable } from '../acl/acl-table.js';
 import { recountQuotas } from '../quota/quota-usage.js';
 import { SClassTable } from '../sclass/sclass-table.js';
 import { Metadata, TYPE_CODE, TYPE_NAME } from './metadata.js';
@@ -29,9 +30,12 @@ import { Metadata, TYPE_CODE, TYPE_NAME } from './metadata.js';
  *
  * Format 6 adds the storage classes (sclass/sclass-table.ts) other than the predefined
  * 1–9 as they were made, as JSON. Older formats are read with only those.
+ *
+ * Format 7 adds, last, the POSIX ACLs (acl/acl-table.ts) as JSON: few nodes have any.
+ * Older formats are read with none.
  */
-export const DUMP_FORMAT = 6;
-const READABLE_FORMATS = [1, 2, 3, 4, 5, 6];
+export const DUMP_FORMAT = 7;
+const READABLE_FORMATS = [1, 2, 3, 4, 5, 6, 7];
 
 export function encodeDump(md: Metadata): Buffer {
   const w = new Writer();
@@ -46,6 +50,7 @@ export function encodeDump(md: Metadata): Buffer {
   w.str(JSON.stringify(md.quotas));
   writeEattrs(w, md);
   w.str(JSON.stringify(md.sclasses));
+  w.str(JSON.stringify(md.acls));
   return frameDump(DUMP_FORMAT, md.version, w.finish());
 }
 
@@ -66,6 +71,7 @@ export function decodeDump(buf: Buffer): Metadata {
     if (frame.format >= 4) md.quotas = QuotaTable.fromJSON(JSON.parse(r.str()));
     if (frame.format >= 5) readEattrs(r, md);
     if (frame.format >= 6) md.sclasses = SClassTable.fromJSON(JSON.parse(r.str()));
+    if (frame.format >= 7) readAcls(r, md);
     recountQuotas(md);
   } catch (err) {
     if (err instanceof DumpError) throw err;
@@ -351,6 +357,11 @@ function readEattrs(r: Reader, md: Metadata): void {
     if (!md.exists(i)) throw new DumpError('corrupt', `extra attributes of missing inode ${i}`);
     md.eattr[i] = r.u8();
   }
+}
+
+function readAcls(r: Reader, md: Metadata): void {
+  md.acls = AclTable.fromJSON(JSON.parse(r.str()));
+  for (const inode of md.acls.byInode.keys()) if (!md.exists(inode)) throw new DumpError('corrupt', `ACLs of missing inode ${inode}`);
 }
 
 // ---- byte-level writer and reader ------------------------------------------------------

@@ -4,6 +4,7 @@ import { ChunkTable } from './chunk-table.js';
 import { ClientState } from './client-state.js';
 import { QuotaTable } from '../quota/quota-table.js';
 import { SClassTable } from '../sclass/sclass-table.js';
+import { AclTable } from '../acl/acl-table.js';
 
 /** Node types as stored in the `type` column; 0 marks a free slot. */
 export const TYPE_CODE: Readonly<Record<NodeType, number>> = {
@@ -99,6 +100,8 @@ export class Metadata {
   quotas = new QuotaTable();
   /** Storage classes (sclass/): the `goal` column holds a class id; 1–9 are the plain goals. */
   sclasses = new SClassTable();
+  /** POSIX ACLs (acl/): access ACLs' extended parts, directories' default ACLs. */
+  acls = new AclTable();
 
   nextInode = ROOT_INODE + 1;
   /** Freed inode ids (FIFO) and when they were freed: reusable after INODE_REUSE_DELAY. */
@@ -309,6 +312,7 @@ export class Metadata {
     this.trash.delete(inode);
     this.sustained.delete(inode);
     this.quotas.delete(inode);
+    this.acls.delete(inode);
     this.freeIds.push(inode);
     this.freeAt.push(sec);
     this.inodeCount--;

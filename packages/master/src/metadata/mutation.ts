@@ -2,6 +2,7 @@ import type { GoalMode, NodeType, Timespec } from '@tsmfs/protocol';
 import type { LockChange } from '../locks/lock-table.js';
 import type { QuotaMutation } from '../quota/quota-table.js';
 import type { SClassMutation } from '../sclass/sclass-table.js';
+import type { AclMutation } from '../acl/acl-table.js';
 import type { RequestTag, SessionRecord } from './client-state.js';
 
 /**
@@ -118,7 +119,9 @@ type MutationBody =
   /** A directory's quota limits as they are now (quota/quota-table.ts). */
   | QuotaMutation
   /** Storage classes' definitions and setsclass (sclass/sclass-table.ts). */
-  | SClassMutation;
+  | SClassMutation
+  /** An access or default ACL set or removed (acl/acl-table.ts). */
+  | AclMutation;
 
 export type UnlinkFate = 'trash' | 'sustained' | 'purge';
 export type MutationOp = Mutation['op'];

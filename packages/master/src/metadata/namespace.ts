@@ -34,6 +34,9 @@ import { QuotaEntries } from '../quota/quota-requests.js';
 import { refuseLink, refuseNewName, refuseOpen, refuseRemoval, refuseSetattr, refuseWrite, refuseXattrChange } from './eattr.js';
 import { EattrRequests } from './eattr-requests.js';
 import { SClassRequests } from '../sclass/sclass-requests.js';
+import { AclRequests } from '../acl/acl-requests.js';
+import { createPermBits } from '../acl/acl-table.js';
+import { isAclXattr } from '../acl/posix-acl.js';
 import type { RequestTag } from './client-state.js';
 import type { Mutation, UnlinkFate } from './mutation.js';
 import { checkSnapshotOverwrite, histogram, isCutPath, mayChangeGoal } from './tree-walk.js';
@@ -81,6 +84,8 @@ export class Namespace {
   readonly eattrs: EattrRequests;
   /** Storage classes: scadmin, setsclass, getsclass (sclass/). */
   readonly sclasses: SClassRequests;
+  /** The POSIX ACL xattrs (acl/acl-requests.ts). */
+  private readonly aclXattrs: AclRequests;
 
   constructor(
     readonly md: Metadata,
@@ -93,6 +98,7 @@ export class Namespace {
     this.quotas = new QuotaEntries(md, (m) => void this.commit(m), clock);
     this.eattrs = new EattrRequests(this, (m) => this.commit(m), clock);
     this.sclasses = new SClassRequests(md, (m) => this.commit(m), clock);
+    this.aclXattrs = new AclRequests(md, (m) => this.commit(m), clock);
   }
 
   /** Told of every change just before it is applied (the leases it breaks: leases/). */
@@ -226,7 +232,7 @@ export class Namespace {
 
   mknod(req: Request<'mknod'>): Reply<'mknod'> {
     const rdev = req.type === 'chardev' || req.type === 'blockdev' ? req.rdev : 0;
-    const reply = this.create(req.cred, req.parent, req.name, req.type, req.mode & ~req.umask, rdev);
+    const reply = this.create(req.cred, req.parent, req.name, req.type, req.mode, rdev, req.umask);
     if (req.open === undefined) return reply;
     // open(2) with O_CREAT: the creator opens what it just made whatever its mode, and
     // O_TRUNC of an empty file changes nothing; what remains of open is the count.
@@ -236,14 +242,14 @@ export class Namespace {
 
   mkdir(req: Request<'mkdir'>): Reply<'mkdir'> {
     // Linux's mkdir ignores setuid/setgid in the requested mode (setgid comes from the parent).
-    return this.create(req.cred, req.parent, req.name, 'dir', req.mode & ~req.umask & 0o1777, 0);
+    return this.create(req.cred, req.parent, req.name, 'dir', req.mode & 0o1777, 0, req.umask);
   }
 
   symlink(req: Request<'symlink'>): Reply<'symlink'> {
     if (req.target === '') throw fail('ENOENT', 'empty symlink target');
     if (req.target.includes('\0')) throw fail('EINVAL', 'symlink target with NUL');
     if (Buffer.byteLength(req.target) >= MAX_SYMLINK_LENGTH) throw fail('ENAMETOOLONG', 'symlink target');
-    return this.create(req.cred, req.parent, req.name, 'symlink', 0o777, 0, req.target);
+    return this.create(req.cred, req.parent, req.name, 'symlink', 0o777, 0, 0, req.target);
   }
 
   private create(
@@ -253,6 +259,7 @@ export class Namespace {
     type: NodeType,
     requestedMode: number,
     rdev: number,
+    umask: number,
     target?: string,
   ): { attr: Attr } {
     const md = this.md;
@@ -261,7 +268,8 @@ export class Namespace {
     refuseNewName(md, dir);
     if (!permits(md, dir, cred, W_OK | X_OK)) throw fail('EACCES');
     if ((type === 'chardev' || type === 'blockdev') && !isRoot(cred)) throw fail('EPERM', 'mknod of a device');
-    let mode = requestedMode & 0o7777;
+    // The directory's default ACL, if any, masks the mode instead of the umask (posix_acl_create).
+    let mode = createPermBits(md.acls, dir, type, requestedMode & 0o7777, umask);
     let gid = cred.gid;
     if (md.mode[dir]! & S_ISGID) {
       gid = md.gid[dir]!;
@@ -443,6 +451,7 @@ export class Namespace {
 
   getxattr(req: Request<'getxattr'>): Reply<'getxattr'> {
     const inode = this.existing(req.inode);
+    if (isAclXattr(req.name)) return { value: this.aclXattrs.get(inode, req.name) };
     checkXattrAccess(this.md, inode, req.cred, req.name, false);
     const value = this.md.xattrs.get(inode)?.get(req.name);
     if (value === undefined) throw fail('ENODATA');
@@ -453,6 +462,7 @@ export class Namespace {
     const inode = this.existing(req.inode);
     if (req.flags & ~(XATTR_CREATE | XATTR_REPLACE)) throw fail('EINVAL');
     if (req.value.length > MAX_XATTR_VALUE) throw fail('E2BIG');
+    if (isAclXattr(req.name)) return this.aclXattrs.set(req.cred, inode, req.name, req.value);
     refuseXattrChange(this.md, inode);
     checkXattrAccess(this.md, inode, req.cred, req.name, true);
     const exists = this.md.xattrs.get(inode)?.has(req.name) === true;
@@ -464,13 +474,14 @@ export class Namespace {
 
   listxattr(req: Request<'listxattr'>): Reply<'listxattr'> {
     const inode = this.existing(req.inode);
-    const names = [...(this.md.xattrs.get(inode)?.keys() ?? [])];
+    const names = [...this.aclXattrs.names(inode), ...(this.md.xattrs.get(inode)?.keys() ?? [])];
     // trusted.* is invisible to non-root, as in Linux.
     return { names: isRoot(req.cred) ? names : names.filter((n) => !n.startsWith('trusted.')) };
   }
 
   removexattr(req: Request<'removexattr'>): Reply<'removexattr'> {
     const inode = this.existing(req.inode);
+    if (isAclXattr(req.name)) return this.aclXattrs.set(req.cred, inode, req.name, null);
     refuseXattrChange(this.md, inode);
     checkXattrAccess(this.md, inode, req.cred, req.name, true);
     if (this.md.xattrs.get(inode)?.has(req.name) !== true) throw fail('ENODATA');

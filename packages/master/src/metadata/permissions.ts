@@ -1,5 +1,6 @@
 import { type Cred, EATTR, MAX_XATTR_NAME, type Request, fail } from '@tsmfs/protocol';
 import { type Metadata, TYPE_CODE } from './metadata.js';
+import { aclGrants } from '../acl/posix-acl.js';
 
 /** access(2) mask bits. */
 export const R_OK = 4;
@@ -29,9 +30,11 @@ function isOwner(md: Metadata, inode: number, cred: Cred): boolean {
 }
 
 /**
- * generic_permission as Linux does it: the owner class alone decides for the owner,
- * the group class for group members, others otherwise. Root passes everything except
- * execute on a non-directory without any x bit.
+ * generic_permission as Linux does it: the owner class alone decides for the owner; then
+ * an access ACL, when the group class (its mask) grants anything (acl_permission_check:
+ * with a mask of 0 Linux goes by the mode alone); else the group class for group members,
+ * others otherwise. Root passes everything except execute on a non-directory without any
+ * x bit.
  */
 export function permits(md: Metadata, inode: number, cred: Cred, mask: number): boolean {
   if (mask === 0) return true;
@@ -41,8 +44,11 @@ export function permits(md: Metadata, inode: number, cred: Cred, mask: number): 
   }
   let bits: number;
   if (isOwner(md, inode, cred)) bits = mode >> 6;
-  else if (inGroup(cred, md.gid[inode]!)) bits = mode >> 3;
-  else bits = mode;
+  else {
+    const acl = mode & 0o070 ? md.acls.access(inode) : undefined;
+    if (acl) return aclGrants(acl, mode, md.gid[inode]!, { uid: cred.uid, inGroup: (gid) => inGroup(cred, gid) }, mask);
+    bits = inGroup(cred, md.gid[inode]!) ? mode >> 3 : mode;
+  }
   return (bits & mask & 7) === mask;
 }
 
@@ -159,13 +165,13 @@ export function modeAfterSetattr(md: Metadata, inode: number, req: Request<'seta
   return mode;
 }
 
-/** Namespaces tsmfs stores; system.* (POSIX ACLs) is not supported. */
+/** Namespaces tsmfs stores as xattrs; of system.*, the POSIX ACLs are acl/'s, anything else is not supported. */
 const XATTR_PREFIXES = ['user.', 'trusted.', 'security.'] as const;
 
 /**
  * Linux's xattr_permission plus the LSM rule for security.*: user.* only on files and
  * directories (and on a sticky dir only its owner writes), trusted.* and writing
- * security.* root only; system.* (POSIX ACLs) is not supported.
+ * security.* root only; other system.* names than the ACLs' are not supported.
  */
 export function checkXattrAccess(md: Metadata, inode: number, cred: Cred, name: string, write: boolean): void {
   if (name.length === 0 || Buffer.byteLength(name) > MAX_XATTR_NAME) throw fail('ERANGE');

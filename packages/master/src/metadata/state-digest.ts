@@ -28,6 +28,7 @@ export function canonicalState(md: Metadata): unknown {
     clients: md.clients.toJSON(),
     quotas: [...md.quotas.byDir],
     sclasses: md.sclasses.toJSON(),
+    acls: [...md.acls.byInode],
   };
 }
 
