@@ -114,6 +114,44 @@ const AS_USER = [
   ...ON_FLAGGED,
 ];
 
+/**
+ * POSIX ACLs (issue 13): as root, the same ACLs on both sides (setfacl); as the user, the
+ * named-user, named-group, mask and other entries decide reads, writes, execution,
+ * listing and searching, setfacl is refused to a non-owner, and what the user creates
+ * under a default ACL inherits it (its mode masked by it, not by the umask).
+ */
+const PREPARE_ACLS = `
+  mkdir acl; cd acl
+  for f in named denied masked grp narrowed; do echo $f > $f; done
+  chmod 600 named masked grp; chmod 644 denied narrowed
+  setfacl -m u:65534:rw named; setfacl -m u:65534:- denied; setfacl -m u:65534:rw,m::r masked
+  setfacl -m g:65534:r grp; setfacl -m u:65534:rw narrowed; chmod 604 narrowed
+  printf '#!/bin/sh\necho ran\n' > script; chmod 700 script; setfacl -m u:65534:rx script
+  mkdir dir nolist drop inherit; echo f > dir/f; echo g > nolist/g; chmod 644 dir/f nolist/g
+  chmod 700 dir; setfacl -m u:65534:rx dir; setfacl -m u:65534:x,o::- nolist; setfacl -m u:65534:rwx drop
+  chmod 777 inherit; setfacl -d -m u:0:rwx,g:65534:rx,o::- inherit; setfacl -m d:m::rw inherit
+`;
+const ACL_AS_USER = [
+  'cat acl/named && echo w >> acl/named && cat acl/named',
+  'cat acl/denied',
+  'cat acl/masked; echo w >> acl/masked',
+  'cat acl/grp; echo w >> acl/grp',
+  'cat acl/narrowed; echo w >> acl/narrowed',
+  'acl/script',
+  'ls acl/dir && cat acl/dir/f && touch acl/dir/x',
+  'ls acl/nolist; cat acl/nolist/g',
+  'touch acl/drop/new && stat -c "%a %u" acl/drop/new && rm acl/drop/new',
+  'getfacl -n acl/named',
+  'setfacl -m u:65534:rwx acl/denied',
+  'setfacl -x u:65534 acl/named',
+  'umask 022; touch acl/inherit/f && mkdir acl/inherit/d acl/inherit/d/e && mkfifo acl/inherit/p && ln -s f acl/inherit/s',
+  'cd acl/inherit && stat -c "%n %a" f d d/e p && getfacl -n f d d/e p',
+  'chmod 640 acl/inherit/f && getfacl -n acl/inherit/f',
+  'setfacl -m u:0:r,m::rwx acl/inherit/f && stat -c %a acl/inherit/f && cat acl/inherit/f',
+  'setfacl -b acl/inherit/f && getfacl -n acl/inherit/f',
+  'setfacl -k acl/inherit/d && getfacl -n acl/inherit/d',
+];
+
 /** What root, whom no mode stops, is refused alike: the flags alone decide. */
 const ROOT_ON_FLAGGED = ['echo y >> flags/imm', 'rm flags/imm', 'echo y > flags/app', 'truncate -s 0 flags/app', 'touch flags/immdir/new', 'rm flags/appdir/f'];
 
@@ -144,9 +182,17 @@ async function onExt4AndMount(prepare: string, script: string, flags?: string) {
 }
 
 describe('multi-user permissions', () => {
-  it('an unprivileged user is denied and allowed as on ext4; immutable and appendonly act as chattr +i/+a there, for root too', async () => {
-    const { ext4, tsmfs, asRoot, m } = await onExt4AndMount(PREPARE, script(), FLAGS);
+  it('an unprivileged user is denied and allowed as on ext4, POSIX ACLs included; immutable and appendonly act as chattr +i/+a there, for root too', async () => {
+    const { ext4, tsmfs, asRoot, m } = await onExt4AndMount(PREPARE + PREPARE_ACLS, script([...AS_USER, ...ACL_AS_USER]), FLAGS);
     expect(tsmfs.stdout).toBe(ext4.stdout);
+    // The comparison must see what ACLs decide: a named user let in where the mode alone
+    // refuses, kept out where other would let it in, a mode masked by a default ACL.
+    expect(ext4.stdout).toMatch(/^named\nnamed\nw\n-> 0: cat acl\/named/m);
+    expect(ext4.stdout).toMatch(/Permission denied\n-> 1: cat acl\/denied\n/);
+    expect(ext4.stdout).toMatch(/^ran\n-> 0: acl\/script$/m);
+    expect(ext4.stdout).toContain('f 660\nd 760\nd/e 760\np 660\n');
+    expect(ext4.stdout).toMatch(/^group:65534:r-x\s+#effective:r--$/m);
+    expect(ext4.stdout).toMatch(/Operation not permitted\n-> 1: setfacl -m u:65534:rwx acl\/denied/);
     expect(ext4.stdout).toMatch(/Permission denied/);
     expect(ext4.stdout).toMatch(/Operation not permitted/);
     expect(ext4.stdout).toMatch(/Operation not permitted\n-> 1: rm flags\/imm\n/);
@@ -159,6 +205,8 @@ describe('multi-user permissions', () => {
     // and the trees agree afterwards (as root)
     const trees = await asRoot(`find . -printf '%y %m %U:%G %n %p\\n' | sort`);
     expect(trees.tsmfs).toBe(trees.ext4);
+    const acls = await asRoot('find acl | sort | xargs getfacl -n -p');
+    expect(acls.tsmfs).toBe(acls.ext4);
     await tsmfsOnlyFlags(m);
   });
 

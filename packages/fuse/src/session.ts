@@ -19,6 +19,13 @@ export interface FuseSessionOptions {
    * before a write, truncate or chown by a caller without CAP_FSETID; the handlers must.
    */
   handleKillpriv?: boolean;
+  /**
+   * Ask for FUSE_CAP_POSIX_ACL with FUSE_CAP_DONT_MASK: the kernel enforces the POSIX ACLs
+   * it reads through getxattr, and no longer applies the umask (`ctx.umask` is the
+   * handlers' to apply, where no default ACL decides). Granted only together; see
+   * `connection.want`.
+   */
+  posixAcl?: boolean;
 }
 
 /** What the kernel and libfuse agreed at INIT ('init' event, `session.connection`). */
@@ -136,7 +143,8 @@ export class FuseSession extends EventEmitter {
       (this.ops.getlk && this.ops.setlk ? 1 : 0) |
       (this.ops.flock ? 2 : 0) |
       (this.options.handleKillpriv ? 4 : 0) |
-      (this.ops.readdirplus ? 8 : 0);
+      (this.ops.readdirplus ? 8 : 0) |
+      (this.options.posixAcl ? 16 : 0);
     this.handle = native.mount(this.mountpoint, this.options.mountOptions, this.dispatch, capabilities);
     live.add(this);
     if (!exitHookInstalled) {

@@ -105,7 +105,7 @@ export interface RequestContext {
   readonly uid: number;
   readonly gid: number;
   readonly pid: number;
-  /** The caller's umask; the kernel has already applied it to mknod/mkdir/create modes. */
+  /** The caller's umask; the kernel has already applied it to mknod/mkdir/create modes, unless FUSE_CAP_DONT_MASK was granted. */
   readonly umask: number;
   /** Supplementary groups of the caller (read from /proc on first use). */
   groups(): number[];
@@ -140,3 +140,7 @@ export const SetAttr = {
   ATIME_NOW: 1 << 7,
   MTIME_NOW: 1 << 8,
 } as const;
+
+/** FUSE_CAP_* bits of `ConnectionInfo.want` that handlers must know were granted (libfuse's fuse_common.h). */
+export const FUSE_CAP_DONT_MASK = 1 << 6;
+export const FUSE_CAP_POSIX_ACL = 1 << 19;

@@ -56,7 +56,6 @@ import { OpenFiles } from './open-files.js';
 const O_ACCMODE = 3;
 const O_EXCL = 0o200;
 const O_TRUNC = 0o1000;
-const ACL_XATTR = 'system.posix_acl_';
 /** Where hidden files' handles start, apart from real files' (any safe integer will do). */
 const HIDDEN_FH_BASE = 2 ** 40;
 
@@ -113,6 +112,12 @@ export class MountOps implements LowLevelOps {
   private nextHiddenFh = HIDDEN_FH_BASE;
   /** flock and POSIX locks, held by the master for every mount (lock-ops.ts). */
   readonly locks: LockOps;
+  /**
+   * Whether the kernel applied the caller's umask to create modes itself (it does unless
+   * POSIX ACLs were negotiated: then the umask goes to the master, which applies it
+   * where the parent has no default ACL). Set at INIT, before any request.
+   */
+  kernelAppliesUmask = true;
 
   constructor(
     private readonly session: MasterSession,
@@ -291,11 +296,10 @@ export class MountOps implements LowLevelOps {
     const p = this.writableParent(parent, name);
     const t = this.cache.ticket();
     const cred = this.cred(ctx);
-    // The kernel has applied the caller's umask already.
     return this.changing(
       [p],
       t,
-      (onParents) => this.session.mknod(p, name, mknodType(mode), mode & 0o7777, rdev, { cred, umask: 0, onParents }),
+      (onParents) => this.session.mknod(p, name, mknodType(mode), mode & 0o7777, rdev, { cred, umask: this.umask(ctx), onParents }),
       (a) => this.created(p, name, a, t),
     );
   }
@@ -308,7 +312,7 @@ export class MountOps implements LowLevelOps {
     return this.changing(
       [p],
       t,
-      (onParents) => this.session.mkdir(p, name, mode & 0o7777, { cred, umask: 0, onParents }),
+      (onParents) => this.session.mkdir(p, name, mode & 0o7777, { cred, umask: this.umask(ctx), onParents }),
       (a) => {
         this.parents.set(a.inode, parent);
         const entry = this.created(p, name, a, t);
@@ -495,7 +499,7 @@ export class MountOps implements LowLevelOps {
       made = await this.changing(
         [p],
         t,
-        (onParents) => this.session.create(p, name, mode & 0o7777, { cred, umask: 0, open: flags, onParents }),
+        (onParents) => this.session.create(p, name, mode & 0o7777, { cred, umask: this.umask(ctx), open: flags, onParents }),
         (a) => ({ a, entry: this.created(p, name, a, t) }),
       );
     } catch (err) {
@@ -616,13 +620,14 @@ export class MountOps implements LowLevelOps {
     await this.session.access(this.inodes.toMaster(ino), mask, { cred: this.cred(ctx) });
   }
 
-  /**
-   * POSIX ACLs are refused with EOPNOTSUPP: `cp -a` and `tar` set permissions through the
-   * ACL xattr first and fall back to chmod only on that error.
-   */
+  /** The umask the master applies to a new node: none when the kernel applied it already. */
+  private umask(ctx: RequestContext): number {
+    return this.kernelAppliesUmask ? 0 : ctx.umask & 0o777;
+  }
+
+  /** POSIX ACLs too (system.posix_acl_*, the kernel's binary form): the master keeps and checks them. */
   async setxattr(ctx: RequestContext, { ino, name, value, flags }: SetxattrArgs): Promise<void> {
     this.counters.count('setxattr');
-    if (name.startsWith(ACL_XATTR)) throw new TsmfsError(Status.ENOTSUP, 'POSIX ACLs are not supported');
     if (this.hidden.isHidden(ino)) throw fail('EPERM', 'hidden entries are read-only');
     const inode = this.inodes.toMaster(ino);
     this.touchDir(inode);
@@ -639,7 +644,7 @@ export class MountOps implements LowLevelOps {
    */
   async getxattr(ctx: RequestContext, { ino, name }: GetxattrArgs): Promise<Buffer> {
     this.counters.count('getxattr');
-    if (name.startsWith(ACL_XATTR) || this.hidden.isHidden(ino)) throw fail('ENODATA');
+    if (this.hidden.isHidden(ino)) throw fail('ENODATA');
     const inode = this.inodes.toMaster(ino);
     const key = `${inode}/${name}`;
     if (this.cache.leases.hasNoXattrs(inode)) {
@@ -668,7 +673,6 @@ export class MountOps implements LowLevelOps {
 
   async removexattr(ctx: RequestContext, { ino, name }: RemovexattrArgs): Promise<void> {
     this.counters.count('removexattr');
-    if (name.startsWith(ACL_XATTR)) throw fail('ENODATA');
     if (this.hidden.isHidden(ino)) throw fail('EPERM', 'hidden entries are read-only');
     const inode = this.inodes.toMaster(ino);
     this.touchDir(inode);

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { MasterSession } from '@tsmfs/client';
-import { FuseSession, type LowLevelOps } from '@tsmfs/fuse';
+import { type ConnectionInfo, FUSE_CAP_DONT_MASK, FUSE_CAP_POSIX_ACL, FuseSession, type LowLevelOps } from '@tsmfs/fuse';
 import type { Logger } from 'pino';
 import { HiddenEntries, type MasterInfo } from './hidden-entries.js';
 import { MetaOps } from './meta-ops.js';
@@ -77,10 +77,18 @@ export async function startMount(config: MountConfig, log: Logger): Promise<Runn
   ];
   // The master clears setuid/setgid on a write, truncate or chown by a non-root caller
   // (docs/metadata.md), so the kernel need not send its kill-priv setattr first.
-  const fuse = new FuseSession(mountpoint, ops, { mountOptions, handleKillpriv: !config.meta });
+  // POSIX ACLs are enforced by the kernel as well as the master (docs/mount.md, "Multi-user").
+  const fuse = new FuseSession(mountpoint, ops, { mountOptions, handleKillpriv: !config.meta, posixAcl: !config.meta });
   fuse.on('error', (err) => log.error({ err: err.message, op: (err as { op?: string }).op }, 'handler failed'));
   // Leases recalled by the master are invalidated in the kernel too.
-  if (ops instanceof MountOps) ops.kernelCaches = fuse;
+  if (ops instanceof MountOps) {
+    const m = ops;
+    m.kernelCaches = fuse;
+    fuse.on('init', (c: ConnectionInfo) => {
+      m.kernelAppliesUmask = (c.want & FUSE_CAP_DONT_MASK) === 0;
+      log.info({ posixAcl: (c.want & FUSE_CAP_POSIX_ACL) !== 0 }, 'kernel connection');
+    });
+  }
   try {
     await fuse.mount();
   } catch (err) {

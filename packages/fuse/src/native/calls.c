@@ -178,6 +178,12 @@ void ll_init(void *userdata, struct fuse_conn_info *conn) {
      when the file system does it (the tsmfs master does, docs/metadata.md). */
   if ((s->caps & CAP_HANDLE_KILLPRIV) && (conn->capable & FUSE_CAP_HANDLE_KILLPRIV))
     conn->want |= FUSE_CAP_HANDLE_KILLPRIV;
+  /* POSIX ACLs: the kernel enforces the ACLs it reads through getxattr (default_permissions
+     stays on) and leaves the umask to the file system, which applies it only where no
+     default ACL decides. Both or neither: a kernel that enforced ACLs but still applied the
+     umask would mask a new node twice, by the umask and by the default ACL. */
+  if ((s->caps & CAP_POSIX_ACL) && (conn->capable & FUSE_CAP_POSIX_ACL) && (conn->capable & FUSE_CAP_DONT_MASK))
+    conn->want |= FUSE_CAP_POSIX_ACL | FUSE_CAP_DONT_MASK;
   call_t *c = call_new(NULL, OP_INIT, NULL, NULL);
   if (c == NULL) return;
   c->num[0] = conn->proto_major;

@@ -54,6 +54,7 @@
 #define CAP_FLOCK 2u
 #define CAP_HANDLE_KILLPRIV 4u
 #define CAP_READDIRPLUS 8u
+#define CAP_POSIX_ACL 16u
 
 /* Numbers before a call's own in the inbox JS reads: uid, gid, pid, umask, serial,
    interrupted (INBOX_HEAD in ops.gen.ts). */

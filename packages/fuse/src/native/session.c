@@ -107,7 +107,7 @@ static void drop_big_writes(struct fuse_args *args) {
 }
 
 /* mount(mountpoint, options[], dispatcher, capabilities) -> session handle.
-   capabilities: CAP_POSIX_LOCKS, CAP_FLOCK, CAP_HANDLE_KILLPRIV, CAP_READDIRPLUS. Without
+   capabilities: CAP_POSIX_LOCKS, CAP_FLOCK, CAP_HANDLE_KILLPRIV, CAP_READDIRPLUS, CAP_POSIX_ACL. Without
    the lock ones getlk/setlk/flock stay unregistered, so libfuse does not announce them and
    the kernel keeps such locks local; registered but answered ENOSYS, they would fail
    fcntl() and flock() for every program. Without CAP_READDIRPLUS the kernel uses READDIR. */
