@@ -164,10 +164,11 @@ describe('storage classes', () => {
     create('x', 'A,B');
     consistent();
     const dump = encodeDump(md);
-    const frame = unframeDump(dump, [6]);
-    // Format 5's payload is format 6's without its last section (a u32 length and the JSON).
-    const json = JSON.stringify(md.sclasses);
-    const old = frameDump(5, frame.version, frame.payload.subarray(0, frame.payload.length - 4 - Buffer.byteLength(json)));
+    const frame = unframeDump(dump, [7]);
+    // Format 5's payload is format 7's without its last two sections, the classes and the
+    // ACLs (format 7), each a u32 length and the JSON.
+    const json = JSON.stringify(md.sclasses) + JSON.stringify(md.acls);
+    const old = frameDump(5, frame.version, frame.payload.subarray(0, frame.payload.length - 8 - Buffer.byteLength(json)));
     const back = decodeDump(old);
     expect(back.sclasses.ids()).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
     expect(decodeDump(dump).sclasses.get(10)!.name).toBe('x');
