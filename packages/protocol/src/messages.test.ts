@@ -7,7 +7,7 @@ import { t } from './schema.js';
  * declared in the message's `inodes` or added here: the master's confinement of a
  * session to its export checks only the declared fields (docs/security.md).
  */
-const NOT_INODES = new Set(['flags', 'index', 'uid', 'gid', 'rdev', 'trashtime', 'open', 'max', 'pid']);
+const NOT_INODES = new Set(['flags', 'index', 'uid', 'gid', 'rdev', 'trashtime', 'open', 'max', 'pid', 'archiveDelay']);
 
 const names = Object.keys(Messages) as MessageName[];
 
