@@ -455,7 +455,9 @@ export class ChunkLoop implements Service {
  */
 export function chunkClasses(md: Metadata, nowSec: number): { classes: Map<number, number>; archived: Set<number> } {
   const classes = new Map<number, number>();
-  const hot = new Set<number>();
+  // Chunks of archived files; almost always none, so no set of every chunk is kept for
+  // the check below (this runs over the whole namespace at every pass of the loop).
+  const archived = new Set<number>();
   for (const inode of md.inodes()) {
     if (md.typeOf(inode) !== 'file') continue;
     const sclass = md.goal[inode]!;
@@ -464,11 +466,15 @@ export function chunkClasses(md: Metadata, nowSec: number): { classes: Map<numbe
     md.forEachChunk(inode, (id) => {
       const now = classes.get(id);
       if (now === undefined || md.sclasses.copies(now) < copies) classes.set(id, sclass);
-      if (!archivedFile) hot.add(id);
+      if (archivedFile) archived.add(id);
     });
   }
-  const archived = new Set<number>();
-  for (const id of classes.keys()) if (!hot.has(id)) archived.add(id);
+  // A chunk an archived file shares with one that is not (a snapshot) stays hot.
+  if (archived.size > 0) {
+    for (const inode of md.inodes()) {
+      if (md.typeOf(inode) === 'file' && !isArchived(md, inode, nowSec)) md.forEachChunk(inode, (id) => archived.delete(id));
+    }
+  }
   return { classes, archived };
 }
 
