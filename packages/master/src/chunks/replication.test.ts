@@ -6,7 +6,7 @@ import { createEmptyMetadata } from '../metadata/metadata.js';
 import { Namespace } from '../metadata/namespace.js';
 import { ChunkManager } from './chunk-manager.js';
 import type { Chunkserver } from './chunkserver-registry.js';
-import { ChunkLoop } from './replication.js';
+import { ChunkLoop, chunkClasses } from './replication.js';
 import { parseTopology } from './topology.js';
 
 const root = { uid: 0, gid: 0, groups: [0] };
@@ -395,6 +395,19 @@ describe('chunk loop: storage classes', () => {
     ns.md.ctimeS[inode] = Date.now() / 1000 - 31 * 86_400;
     await settle();
     expect(holders()).toEqual([1]);
+  });
+
+  it('a chunk an archived file shares with a file that is not (a snapshot) is not archived', () => {
+    const { ns, file, inodeOf } = setup(1, 10);
+    const id = file('f', 1, [0]);
+    const other = file('g', 1, [0]);
+    ns.snapshot({ cred: root, inode: inodeOf('f'), parent: 1, name: 'snap', overwrite: false });
+    ns.sclasses.archive({ cred: root, inode: inodeOf('f'), on: true });
+    ns.sclasses.archive({ cred: root, inode: inodeOf('g'), on: true });
+    const now = Math.floor(Date.now() / 1000);
+    expect([...chunkClasses(ns.md, now).archived]).toEqual([other]);
+    ns.sclasses.archive({ cred: root, inode: inodeOf('snap'), on: true });
+    expect([...chunkClasses(ns.md, now).archived].sort()).toEqual([id, other].sort());
   });
 
   it('under goal with no matching server: default mode copies anywhere, strict mode waits', async () => {
