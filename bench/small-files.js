@@ -17,7 +17,7 @@ import { ChunkFile } from '@tsmfs/chunkserver';
 import { O_RDWR } from '@tsmfs/client';
 import { Connection } from '@tsmfs/rpc';
 import { startDataCluster } from './lib/cluster.js';
-import { stop } from './lib/daemons.js';
+import { cpuSeconds, stop } from './lib/daemons.js';
 
 const root = resolve(import.meta.dirname, '..');
 const opts = new Command('bench-small-files')
@@ -87,6 +87,11 @@ async function main() {
     instrument(session);
     const payload = randomBytes(SIZE);
     progress(`${FILES} files of ${SIZE} bytes at goal ${GOAL} in ${dir}`);
+    // CPU per file of each process (user + system, from /proc): what the wall-clock
+    // medians cannot show on a loaded machine, where every hop waits for a core.
+    const pids = { master: cluster.master.child.pid, ...Object.fromEntries(cluster.chunkservers.map((c, i) => [`chunkserver ${i + 1}`, c.child.pid])) };
+    const cpu = () => ({ ...Object.fromEntries(Object.entries(pids).map(([k, p]) => [k, cpuSeconds(p)])), client: process.cpuUsage().user / 1e6 + process.cpuUsage().system / 1e6 });
+    const c0 = cpu();
     const t0 = performance.now();
     for (let i = 0; i < FILES; i++) {
       const t = performance.now();
@@ -98,7 +103,9 @@ async function main() {
       record('file total', performance.now() - t);
     }
     const seconds = (performance.now() - t0) / 1000;
-    const result = { files: FILES, size: SIZE, goal: GOAL, saveMode: Number(opts.saveMode), filesPerSecond: Math.round(FILES / seconds), hops: {} };
+    const c1 = cpu();
+    const cpuUsPerFile = Object.fromEntries(Object.keys(c1).map((k) => [k, Math.round(((c1[k] - c0[k]) * 1e6) / FILES)]));
+    const result = { files: FILES, size: SIZE, goal: GOAL, saveMode: Number(opts.saveMode), filesPerSecond: Math.round(FILES / seconds), cpuUsPerFile, hops: {} };
     for (const [name, list] of [...hops].sort()) result.hops[name] = summary(list);
     process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
   } finally {
