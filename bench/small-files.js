@@ -7,7 +7,7 @@
 // writeChunk, the chunk creation on the chunkservers). Also: a plain getattr round trip
 // (the floor of any master request) and ChunkFile.create on the same disk (the
 // chunkserver's own share of a grant). Progress on stderr, a JSON summary on stdout.
-//   node bench/small-files.js [--files 200] [--size 4096] [--goal 2] [--save-mode 2] [--dir /tmp]
+//   node bench/small-files.js [--files 200] [--size 4096] [--goal 2] [--save-mode 2] [--dir /tmp] [--cpu-prof DIR]
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,6 +15,7 @@ import { join, resolve } from 'node:path';
 import { Command } from 'commander';
 import { ChunkFile } from '@tsmfs/chunkserver';
 import { O_RDWR } from '@tsmfs/client';
+import { settings } from '@tsmfs/launcher';
 import { Connection } from '@tsmfs/rpc';
 import { startDataCluster } from './lib/cluster.js';
 import { cpuSeconds, stop } from './lib/daemons.js';
@@ -27,8 +28,10 @@ const opts = new Command('bench-small-files')
   .option('--goal <n>', 'copies per chunk', '2')
   .option('--dir <path>', 'where the disks go', tmpdir())
   .option('--save-mode <n>', "the master's CHANGELOG_SAVE_MODE (0, 1, 2)", '2')
+  .option('--cpu-prof <dir>', 'write a CPU profile of every tsmfs process into <dir>')
   .parse()
   .opts();
+if (opts.cpuProf) settings.nodeFlags = ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProf}`];
 const FILES = Number(opts.files);
 const SIZE = Number(opts.size);
 const GOAL = Number(opts.goal);

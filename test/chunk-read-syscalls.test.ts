@@ -17,7 +17,7 @@ const READS = 40;
 /**
  * A DataServer on a chunk of 4 MiB, and READS reads of 4 KiB from it over one link, each
  * checked. Under strace every syscall is slow: a read is never taken for a disk seek here
- * (inlineReadSlowMs), which the unit test of InlineReads covers with a clock of its own.
+ * (inlineReadSlowMs), which the unit test of InlineIo covers with a clock of its own.
  */
 const SCRIPT = `
 import { randomBytes } from 'node:crypto';

@@ -5,7 +5,7 @@ import { BLOCK_SIZE, CHUNK_SIZE, Status } from '@tsmfs/protocol';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CHUNK_HEADER_SIZE, ChunkCrcError, ChunkDamagedError, ChunkFile, chunkFileName, parseChunkFileName } from './chunk-file.js';
-import { INLINE_READ_MAX, InlineReads } from './inline-reads.js';
+import { INLINE_IO_MAX, InlineIo } from './inline-io.js';
 
 let dir: string;
 beforeAll(async () => {
@@ -33,10 +33,10 @@ function pattern(seed: number, length: number): Buffer {
 }
 
 type Op =
-  | { op: 'write'; offset: number; length: number; seed: number }
+  | { op: 'write'; offset: number; length: number; seed: number; inline: boolean }
   | { op: 'truncate'; length: number }
   | { op: 'read'; offset: number; length: number; inline: boolean }
-  | { op: 'reopen' };
+  | { op: 'reopen'; inline: boolean };
 
 // Offsets cluster near block boundaries and near the end of the chunk, where the
 // read-modify-write and the padding of partial blocks happen.
@@ -47,10 +47,10 @@ const position = fc.oneof(
 );
 const size = fc.oneof(fc.integer({ min: 0, max: 300 }), fc.integer({ min: 0, max: 3 * BLOCK_SIZE }));
 const opArb: fc.Arbitrary<Op> = fc.oneof(
-  { weight: 4, arbitrary: fc.record({ op: fc.constant('write' as const), offset: position, length: size, seed: fc.integer() }) },
+  { weight: 4, arbitrary: fc.record({ op: fc.constant('write' as const), offset: position, length: size, seed: fc.integer(), inline: fc.boolean() }) },
   { weight: 2, arbitrary: fc.record({ op: fc.constant('truncate' as const), length: position }) },
   { weight: 3, arbitrary: fc.record({ op: fc.constant('read' as const), offset: position, length: size, inline: fc.boolean() }) },
-  { weight: 1, arbitrary: fc.constant({ op: 'reopen' as const }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('reopen' as const), inline: fc.boolean() }) },
 );
 
 /** The reference: the chunk as a plain buffer and a length, zeros past it. */
@@ -100,7 +100,8 @@ describe('chunk file', () => {
             if (o.op === 'write') {
               const [offset, length] = clip(o.offset, o.length);
               const data = pattern(o.seed, length);
-              await file.write(offset, data);
+              // Half the writes (and their partial blocks' reads) on the event loop, as a chunkserver does small ones.
+              await file.write(offset, data, o.inline ? new InlineIo() : undefined);
               model.write(offset, data);
             } else if (o.op === 'truncate') {
               await file.truncate(o.length);
@@ -108,8 +109,10 @@ describe('chunk file', () => {
             } else if (o.op === 'read') {
               const [offset, length] = clip(o.offset, o.length);
               // Half the reads on the event loop (readSync), as a chunkserver does small ones.
-              expect((await file.read(offset, length, undefined, o.inline ? new InlineReads() : undefined)).equals(model.read(offset, length))).toBe(true);
+              expect((await file.read(offset, length, undefined, o.inline ? new InlineIo() : undefined)).equals(model.read(offset, length))).toBe(true);
             } else {
+              // The header is written at close: on the event loop or in the pool alike.
+              await file.flush(o.inline ? new InlineIo() : undefined);
               await file.close();
               file = await ChunkFile.open(path, id, 1);
             }
@@ -128,7 +131,7 @@ describe('chunk file', () => {
 
   it.each([
     ['in the thread pool', () => undefined],
-    ['on the event loop', () => new InlineReads()],
+    ['on the event loop', () => new InlineIo()],
   ])('a flipped byte on disk fails reads of its block with EIO; other blocks still read (%s)', async (_, inline) => {
     const { path, id } = freshPath();
     const file = await ChunkFile.create(path, id, 1);
@@ -171,7 +174,7 @@ describe('chunk file', () => {
     const fh = await open(path, 'r+');
     await fh.truncate(CHUNK_HEADER_SIZE + BLOCK_SIZE + 100);
     await fh.close();
-    const inline = new InlineReads();
+    const inline = new InlineIo();
     await expect(file.read(2 * BLOCK_SIZE + 10, 4096, undefined, inline)).rejects.toMatchObject({ status: Status.EIO, block: 2 });
     expect((await file.read(10, 4096, undefined, inline)).equals(data.subarray(10, 4106))).toBe(true);
     await file.remove();
@@ -179,9 +182,9 @@ describe('chunk file', () => {
 
   it('a disk whose reads on the event loop are slow reads in the thread pool for a while, small reads only', () => {
     let now = 0;
-    const inline = new InlineReads(undefined, () => now);
+    const inline = new InlineIo(undefined, () => now);
     expect(inline.allows(BLOCK_SIZE)).toBe(true);
-    expect(inline.allows(INLINE_READ_MAX + 1)).toBe(false);
+    expect(inline.allows(INLINE_IO_MAX + 1)).toBe(false);
     inline.took(0.5);
     expect(inline.allows(BLOCK_SIZE)).toBe(true);
     // One slow read alone (a preemption on a busy machine) changes nothing…

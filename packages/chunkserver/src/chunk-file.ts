@@ -1,9 +1,9 @@
-import { readSync } from 'node:fs';
+import { readSync, writeSync } from 'node:fs';
 import { type FileHandle, constants, copyFile, open, rename, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { BLOCK_SIZE, BLOCKS_PER_CHUNK, CHUNK_SIZE, Status, TsmfsError, fail } from '@tsmfs/protocol';
-import type { InlineReads } from './inline-reads.js';
+import type { InlineIo } from './inline-io.js';
 
 /**
  * One chunk on disk: a fixed 8 KiB header, then the chunk's bytes.
@@ -170,12 +170,15 @@ export class ChunkFile {
     private readonly header: ChunkHeader,
   ) {}
 
-  /** Creates an empty chunk; EEXIST if the file is already there. */
-  static async create(path: string, chunkId: number, version: number): Promise<ChunkFile> {
+  /**
+   * Creates an empty chunk; EEXIST if the file is already there. With `inline`, the
+   * header is written on the event loop when that disk's policy allows it (inline-io.ts).
+   */
+  static async create(path: string, chunkId: number, version: number, inline?: InlineIo): Promise<ChunkFile> {
     const fh = await open(path, 'wx+');
     const header: ChunkHeader = { chunkId, version, length: 0, crcs: new Uint32Array(BLOCKS_PER_CHUNK).fill(ZERO_BLOCK_CRC) };
     try {
-      await fh.write(encodeHeader(header), 0, CHUNK_HEADER_SIZE, 0);
+      await writeAll(fh, encodeHeader(header), 0, inline);
     } catch (err) {
       await fh.close();
       await unlink(path).catch(() => undefined);
@@ -231,9 +234,9 @@ export class ChunkFile {
    * index block - floor(offset / BLOCK_SIZE): a whole block can then be sent with it
    * instead of computing it again (blocks past the data have ZERO_BLOCK_CRC). A read of
    * whole blocks within the data returns the buffer read, uncopied. With `inline`, a small
-   * read runs on the event loop when that disk's policy allows it (inline-reads.ts).
+   * read runs on the event loop when that disk's policy allows it (inline-io.ts).
    */
-  async read(offset: number, length: number, crcs?: number[], inline?: InlineReads): Promise<Buffer> {
+  async read(offset: number, length: number, crcs?: number[], inline?: InlineIo): Promise<Buffer> {
     checkRange(offset, length);
     return this.exclusive(async () => {
       const end = Math.min(offset + length, this.header.length);
@@ -252,9 +255,10 @@ export class ChunkFile {
 
   /**
    * Writes `data` at `offset`. Blocks the write covers only partly are read (and
-   * verified) first so that their new CRC covers their whole new content.
+   * verified) first so that their new CRC covers their whole new content. With `inline`,
+   * small reads and writes run on the event loop when that disk's policy allows it.
    */
-  async write(offset: number, data: Uint8Array): Promise<void> {
+  async write(offset: number, data: Uint8Array, inline?: InlineIo): Promise<void> {
     checkRange(offset, data.length);
     if (data.length === 0) return this.exclusive(async () => undefined);
     return this.exclusive(async () => {
@@ -262,9 +266,9 @@ export class ChunkFile {
       const first = Math.floor(offset / BLOCK_SIZE);
       const last = Math.floor((end - 1) / BLOCK_SIZE);
       const crcs = new Map<number, number>();
-      for (let b = first; b <= last; b++) crcs.set(b, await this.newBlockCrc(b, offset, data));
+      for (let b = first; b <= last; b++) crcs.set(b, await this.newBlockCrc(b, offset, data, inline));
       try {
-        await this.writeAll(data, CHUNK_HEADER_SIZE + offset);
+        await writeAll(this.fh, data, CHUNK_HEADER_SIZE + offset, inline);
       } catch (err) {
         // A write cut short (ENOSPC) past the end must leave no stray bytes beyond the
         // recorded length: a later extension has to read zeros there.
@@ -278,8 +282,8 @@ export class ChunkFile {
   }
 
   /** Writes the header if writes changed it since it was last written (a write's end). */
-  flush(): Promise<void> {
-    return this.exclusive(() => this.flushHeader());
+  flush(inline?: InlineIo): Promise<void> {
+    return this.exclusive(() => this.flushHeader(inline));
   }
 
   /** Cuts or extends the data to `length` bytes; an extension reads as zeros. */
@@ -376,7 +380,7 @@ export class ChunkFile {
   }
 
   /** Blocks first..last (all holding data), verified, as one buffer clipped to the data length. */
-  private async readBlocks(first: number, last: number, inline?: InlineReads): Promise<Buffer> {
+  private async readBlocks(first: number, last: number, inline?: InlineIo): Promise<Buffer> {
     const start = first * BLOCK_SIZE;
     const end = Math.min((last + 1) * BLOCK_SIZE, this.header.length);
     const buf = Buffer.allocUnsafe(end - start);
@@ -411,14 +415,14 @@ export class ChunkFile {
   }
 
   /** One block's current content as a full 64 KiB image (zeros past the data), verified. */
-  private async blockImage(b: number): Promise<Buffer> {
+  private async blockImage(b: number, inline?: InlineIo): Promise<Buffer> {
     const image = Buffer.alloc(BLOCK_SIZE);
-    if (b * BLOCK_SIZE < this.header.length) (await this.readBlocks(b, b)).copy(image);
+    if (b * BLOCK_SIZE < this.header.length) (await this.readBlocks(b, b, inline)).copy(image);
     return image;
   }
 
   /** The CRC block `b` will have once `data` is written at `offset`. */
-  private async newBlockCrc(b: number, offset: number, data: Uint8Array): Promise<number> {
+  private async newBlockCrc(b: number, offset: number, data: Uint8Array, inline?: InlineIo): Promise<number> {
     const start = b * BLOCK_SIZE;
     const from = Math.max(start, offset);
     const to = Math.min(start + BLOCK_SIZE, offset + data.length);
@@ -427,7 +431,7 @@ export class ChunkFile {
     // A write that starts a block at or past the end of the data leaves nothing old in it.
     const nothingOldAfter = from === start && start >= this.header.length;
     if (coversWholeBlock || nothingOldAfter) return blockCrc(piece);
-    const image = await this.blockImage(b);
+    const image = await this.blockImage(b, inline);
     image.set(piece, from - start);
     return blockCrc(image);
   }
@@ -444,25 +448,35 @@ export class ChunkFile {
     for (let b = firstGone; b < lastOld; b++) this.header.crcs[b] = ZERO_BLOCK_CRC;
   }
 
-  private async writeHeader(): Promise<void> {
+  private async writeHeader(inline?: InlineIo): Promise<void> {
     this.headerDirty = false;
     try {
-      await this.writeAll(encodeHeader(this.header), 0);
+      await writeAll(this.fh, encodeHeader(this.header), 0, inline);
     } catch (err) {
       this.headerDirty = true;
       throw err;
     }
   }
 
-  private async flushHeader(): Promise<void> {
-    if (this.headerDirty) await this.writeHeader();
+  private async flushHeader(inline?: InlineIo): Promise<void> {
+    if (this.headerDirty) await this.writeHeader(inline);
   }
+}
 
-  private async writeAll(data: Uint8Array, position: number): Promise<void> {
-    let done = 0;
-    while (done < data.length) {
-      const { bytesWritten } = await this.fh.write(data, done, data.length - done, position + done);
-      done += bytesWritten;
+/** Writes all of `data` at `position`: on the event loop when `inline` allows it, else through the thread pool. */
+async function writeAll(fh: FileHandle, data: Uint8Array, position: number, inline?: InlineIo): Promise<void> {
+  let done = 0;
+  if (inline?.allows(data.length)) {
+    const t0 = performance.now();
+    try {
+      while (done < data.length) done += writeSync(fh.fd, data, done, data.length - done, position + done);
+    } finally {
+      inline.took(performance.now() - t0);
     }
+    return;
+  }
+  while (done < data.length) {
+    const { bytesWritten } = await fh.write(data, done, data.length - done, position + done);
+    done += bytesWritten;
   }
 }

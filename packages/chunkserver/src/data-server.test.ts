@@ -21,13 +21,14 @@ import {
   decodeFrame,
   encodeDataBlock,
   encodeRequest,
+  fail,
   signGrantToken,
 } from '@tsmfs/protocol';
 import { type Connection, dial } from '@tsmfs/rpc';
 import { pino } from 'pino';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { CHUNK_HEADER_SIZE, chunkFileName } from './chunk-file.js';
-import { DataServer } from './data-server.js';
+import { DataServer, type DataServerOptions } from './data-server.js';
 import { type ChunkHandle, HddManager, chunkFolder } from './hdd-manager.js';
 
 const log = pino({ level: 'silent' });
@@ -65,14 +66,14 @@ interface Cs {
   disk: string;
 }
 
-async function chunkserver(name: string): Promise<Cs> {
+async function chunkserver(name: string, created?: DataServerOptions['created']): Promise<Cs> {
   const disk = await mkdtemp(join(tmpdir(), `tsmfs-csserv-${name}-`));
   dirs.push(disk);
   const hdd = new HddManager({ disks: [{ path: disk, markedForRemoval: false, where: name }], log, leaveSpace: 0, testFreqSeconds: 0 });
   await hdd.start();
   const tokens = new GrantVerifier();
   tokens.set(KEY, 0);
-  const server = new DataServer({ host: '127.0.0.1', port: 0, hdd, log, name, tokens });
+  const server = new DataServer({ host: '127.0.0.1', port: 0, hdd, log, name, tokens, created });
   await server.start();
   running.push({ server, hdd });
   return { hdd, server, addr: { host: '127.0.0.1', port: server.port }, disk };
@@ -246,6 +247,41 @@ describe('data server', () => {
     await conn.request('dataWriteEnd', { chunkId: 11, version: 4 });
     const model = Buffer.concat(pieces.map((p) => p.data));
     for (const cs of [a, b, c]) expect((await readRange(await link(cs), 11, 4, 0, model.length)).equals(model)).toBe(true);
+  });
+
+  it("a created copy's report to the master holds the write's end, not its init or pieces; a report that fails fails the end", async () => {
+    // The master's side of chunksNew, held open by the test: one pending report per copy.
+    const reports: { chunkId: number; settle: (err?: Error) => void }[] = [];
+    const created = (c: { chunkId: number }): Promise<void> =>
+      new Promise((resolve, reject) => reports.push({ chunkId: c.chunkId, settle: (err) => (err ? reject(err) : resolve()) }));
+    const [a, b] = [await chunkserver('a', created), await chunkserver('b', created)];
+    const createInit = (chunkId: number) => {
+      const create = (): Buffer => token(chunkId, 1, 'create');
+      return { chunkId, version: 1, token: create(), chain: [{ ...b.addr, token: create() }], create: true };
+    };
+    const conn = await link(a);
+    const piece = { offset: 0, data: randomBytes(4096) };
+    await conn.request('dataWriteInit', createInit(21));
+    // Both copies exist and took the piece while neither report is answered.
+    expect(await writePiece(conn, 21, 1, 0, piece)).toBe(Status.OK);
+    expect(reports.map((r) => r.chunkId)).toEqual([21, 21]);
+    let ended = false;
+    const end = conn.request('dataWriteEnd', { chunkId: 21, version: 1 }).then(() => (ended = true));
+    await new Promise((r) => setTimeout(r, 100));
+    expect(ended).toBe(false);
+    for (const r of reports.splice(0)) r.settle();
+    await end;
+    expect((await readRange(await link(b), 21, 1, 0, piece.data.length)).equals(piece.data)).toBe(true);
+    // The next copy's report fails (no master to take it): the end fails with its error.
+    const conn2 = await link(a);
+    await conn2.request('dataWriteInit', createInit(22));
+    expect(await writePiece(conn2, 22, 1, 0, piece)).toBe(Status.OK);
+    // A piece is written on a copy only once it is created, and the report leaves then.
+    expect(reports.map((r) => r.chunkId)).toEqual([22, 22]);
+    const failedEnd = conn2.request('dataWriteEnd', { chunkId: 22, version: 1 });
+    reports[0]!.settle();
+    reports[1]!.settle(fail('ECONNRESET', 'no leading master to report 1 new chunks to'));
+    await expect(failedEnd).rejects.toMatchObject({ status: Status.ECONNRESET });
   });
 
   it('answers bad pieces with a status: wrong version, bad CRC, no write open; refuses unknown chunks', async () => {

@@ -91,7 +91,12 @@ class WriteSession {
     readonly opened: Promise<void>,
     /** "host:port" of `next`, where its link goes back to the idle pool. */
     readonly nextAddress: string,
-  ) {}
+    /** A created copy: settles when the master holds our report of it (the end waits for it). */
+    readonly reported: Promise<void> = Promise.resolve(),
+  ) {
+    // Awaited by the end only; a write abandoned before its end must not leave it unhandled.
+    reported.catch(() => undefined);
+  }
 
   track(p: Promise<void>): void {
     this.inflight.add(p);
@@ -330,14 +335,16 @@ export class DataServer implements Service {
     if (link.writes.has(req.chunkId)) throw fail('EBUSY', `a write of chunk ${req.chunkId} is already open on this link`);
     // Before anything is opened or forwarded: pieces that follow a refused init find no write (EBADF).
     this.options.tokens.check(req.token, { chunkId: req.chunkId, version: req.version, mode: req.create ? 'create' : 'write' });
-    const chunk = req.create ? this.createChunk(req.chunkId, req.version) : this.options.hdd.acquire(req.chunkId, req.version);
+    const created = req.create ? this.createChunk(req.chunkId, req.version) : undefined;
+    const chunk = created ? created.then((c) => c.handle) : this.options.hdd.acquire(req.chunkId, req.version);
     const rest = this.initNext(req);
     const opened = Promise.allSettled([chunk, rest.reply]).then(([l, r]) => {
       if (l.status === 'rejected') throw l.reason;
       if (r.status === 'rejected') throw r.reason;
     });
     const first = req.chain[0];
-    const session = new WriteSession(req.version, chunk, rest.conn, opened, first ? `${first.host}:${first.port}` : '');
+    const reported = created?.then((c) => c.reported);
+    const session = new WriteSession(req.version, chunk, rest.conn, opened, first ? `${first.host}:${first.port}` : '', reported);
     link.writes.set(req.chunkId, session);
     try {
       await opened;
@@ -350,22 +357,22 @@ export class DataServer implements Service {
   }
 
   /**
-   * Our copy of a chunk a 'create' grant writes: created, then reported to the master
-   * while it is opened. The pieces wait for both, so a byte the chain acknowledged is
-   * never on a copy the master does not know (a grant after a failed write starts from
-   * the copies the master knows: chunk-requests.ts).
+   * Our copy of a chunk a 'create' grant writes: created and opened, and reported to the
+   * master meanwhile. The init and the pieces do not wait for the report (one master
+   * round trip, on every new chunk's critical path before); the write's end does, so a
+   * write is never ended — and the client never tells the master it is — on a copy the
+   * master does not know. Pieces acknowledged before the report are not at risk: the
+   * client keeps every byte of a write until its end is answered and sends them all
+   * again on a new grant when anything fails (chunk-writer.ts), and that grant starts
+   * from the copies the master knows (chunk-requests.ts).
    */
-  private async createChunk(chunkId: number, version: number): Promise<ChunkHandle> {
+  private async createChunk(chunkId: number, version: number): Promise<{ handle: ChunkHandle; reported: Promise<void> }> {
     const { hdd, created } = this.options;
     if (!created) throw fail('ENOSYS', 'this data server cannot create chunks: no master link to report them to');
     await hdd.create(chunkId, version);
-    const [handle, reported] = await Promise.allSettled([hdd.acquire(chunkId, version), created({ chunkId, version })]);
-    if (reported.status === 'rejected') {
-      if (handle.status === 'fulfilled') await handle.value.release();
-      throw reported.reason;
-    }
-    if (handle.status === 'rejected') throw handle.reason;
-    return handle.value;
+    const reported = created({ chunkId, version });
+    reported.catch(() => undefined);
+    return { handle: await hdd.acquire(chunkId, version), reported };
   }
 
   /**
@@ -484,6 +491,7 @@ export class DataServer implements Service {
   private async endLocal(session: WriteSession): Promise<void> {
     await session.opened;
     await session.settled();
+    await session.reported;
     const chunk = await session.chunk;
     await chunk.flush();
     if (this.options.fsyncBeforeClose) await chunk.sync();

@@ -5,7 +5,7 @@ import type { Logger, Service } from '@tsmfs/daemon';
 import { BLOCK_SIZE, type ChunkRef, Status, TsmfsError, fail } from '@tsmfs/protocol';
 import { ChunkDamagedError, ChunkFile, chunkFileName, parseChunkFileName } from './chunk-file.js';
 import type { DiskSpec } from './hdd-config.js';
-import { InlineReads } from './inline-reads.js';
+import { InlineIo } from './inline-io.js';
 
 /**
  * A file every disk in service carries at its root. Its absence means the disk is not
@@ -54,7 +54,7 @@ export interface HddManagerOptions {
   progressIntervalMs?: number;
   /** Milliseconds between two measurements of every disk's free space (placement works from them). */
   spaceRefreshMs?: number;
-  /** A small read on the event loop slower than this sends the disk's small reads to the thread pool for a while (inline-reads.ts). */
+  /** A small read on the event loop slower than this sends the disk's small reads and writes to the thread pool for a while (inline-io.ts). */
   inlineReadSlowMs?: number;
 }
 
@@ -77,13 +77,13 @@ export class Disk {
   /** Bytes reserved by creations since the statfs in progress started (subtracted once it lands). */
   reservedSinceMeasure = 0;
   /** Whether this disk's small reads run on the event loop (it answers them from the page cache). */
-  readonly inline: InlineReads;
+  readonly inline: InlineIo;
   constructor(
     /** Replaced when a reload changes the disk's `*` mark. */
     public spec: DiskSpec,
     inlineReadSlowMs?: number,
   ) {
-    this.inline = new InlineReads(inlineReadSlowMs);
+    this.inline = new InlineIo(inlineReadSlowMs);
   }
   get path(): string {
     return this.spec.path;
@@ -228,7 +228,7 @@ export class HddManager extends EventEmitter<HddEvents> implements Service {
       if (this.index.has(chunkId)) throw fail('EEXIST', `chunk ${chunkId} already exists here`);
       // Claimed before the file exists, so that a concurrent create of the same id fails.
       this.place(chunkId, version, disk);
-      const file = this.guard(disk, { chunkId, version }, () => ChunkFile.create(this.pathOf(disk, chunkId, version), chunkId, version));
+      const file = this.guard(disk, { chunkId, version }, () => ChunkFile.create(this.pathOf(disk, chunkId, version), chunkId, version, disk.inline));
       // Open to acquire() from now on, not once created: see `opening`.
       const record = this.opening(chunkId, disk, file);
       try {
@@ -734,7 +734,7 @@ export class ChunkHandle {
     return this.run(() => this.file.read(offset, length, crcs, this.disk.inline));
   }
   write(offset: number, data: Uint8Array): Promise<void> {
-    return this.run(() => this.file.write(offset, data));
+    return this.run(() => this.file.write(offset, data, this.disk.inline));
   }
   truncate(length: number): Promise<void> {
     return this.run(() => this.file.truncate(length));
@@ -744,7 +744,7 @@ export class ChunkHandle {
   }
   /** Writes the chunk's header if writes left it behind (a write's end: see ChunkFile). */
   flush(): Promise<void> {
-    return this.run(() => this.file.flush());
+    return this.run(() => this.file.flush(this.disk.inline));
   }
 
   async setVersion(version: number): Promise<void> {

@@ -1,17 +1,18 @@
 /**
- * Largest read a disk may serve on the event loop (readSync): one block, what a 4 KiB
- * random read reads to check its CRC (two when it straddles blocks).
+ * Largest read or write a disk may serve on the event loop (readSync, writeSync): one
+ * block, what a 4 KiB random read reads to check its CRC (two when it straddles blocks),
+ * a write's piece, a chunk's 8 KiB header.
  */
-export const INLINE_READ_MAX = 2 * 64 * 1024;
-/** A read on the event loop slower than this was answered by the device, not the page cache. */
+export const INLINE_IO_MAX = 2 * 64 * 1024;
+/** A read or write on the event loop slower than this was the device's, not the page cache's. */
 export const INLINE_SLOW_MS = 3;
-/** How long a disk's small reads then go back to the thread pool before one is tried inline again. */
+/** How long a disk's small operations then go back to the thread pool before one is tried inline again. */
 const INLINE_PAUSE_MS = 2_000;
 /** A second slow read this soon after the first is the device's; a lone one may be the scheduler's. */
 const INLINE_CONFIRM_MS = 1_000;
 
 /**
- * Whether a disk's small reads run on the event loop. A read through fs/promises goes to
+ * Whether a disk's small reads and writes run on the event loop. A read through fs/promises goes to
  * libuv's thread pool and back: two thread wake-ups per read, which on a busy machine
  * cost more than the read itself (a 64 KiB pread from the page cache takes tens of µs;
  * each wake-up waits for a CPU). A chunkserver's hot blocks sit in the page cache, so a
@@ -21,11 +22,18 @@ const INLINE_CONFIRM_MS = 1_000;
  * INLINE_PAUSE_MS, and the next tries cost at most two stalls per INLINE_PAUSE_MS on a
  * disk whose reads all seek. One slow read alone is not enough: on a loaded machine a
  * page-cache read preempted mid-way took > 3 ms about once in 8,000 reads (load 9).
+ *
+ * Writes follow the same rule: a small write lands in the page cache in tens of µs, and a
+ * new chunk's first write costs three of them on each copy of the chain (the header at
+ * creation, the piece, the header at the write's end), each one two wake-ups through the
+ * pool. A write is slow when the kernel throttles a writer of too many dirty pages
+ * (balance_dirty_pages) or the device is slow: then the disk's small writes, like its
+ * reads, go back to the pool — one policy per disk, since both stall the same loop.
  */
-export class InlineReads {
+export class InlineIo {
   private pausedUntil = 0;
   private lastSlow = -Infinity;
-  /** Reads that were slow (how often the disk went back to the thread pool). */
+  /** Operations that were slow (how often the disk went back to the thread pool). */
   slow = 0;
 
   constructor(
@@ -34,12 +42,12 @@ export class InlineReads {
     private readonly now: () => number = () => performance.now(),
   ) {}
 
-  /** Whether a read of `bytes` may run on the event loop now. */
+  /** Whether a read or write of `bytes` may run on the event loop now. */
   allows(bytes: number): boolean {
-    return bytes <= INLINE_READ_MAX && this.now() >= this.pausedUntil;
+    return bytes <= INLINE_IO_MAX && this.now() >= this.pausedUntil;
   }
 
-  /** A read done on the event loop took `ms`. */
+  /** A read or write done on the event loop took `ms`. */
   took(ms: number): void {
     if (ms <= this.slowMs) return;
     this.slow++;
