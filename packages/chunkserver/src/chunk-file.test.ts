@@ -180,11 +180,15 @@ describe('chunk file', () => {
     await file.remove();
   });
 
-  it('a disk whose reads on the event loop are slow reads in the thread pool for a while, small reads only', () => {
+  it('a disk whose reads or writes on the event loop are slow reads and writes in the thread pool for a while, small ones only', () => {
     let now = 0;
     const inline = new InlineIo(undefined, () => now);
     expect(inline.allows(BLOCK_SIZE)).toBe(true);
     expect(inline.allows(INLINE_IO_MAX + 1)).toBe(false);
+    // Writes: a header or a partial block, not a stream's whole blocks.
+    expect(inline.allowsWrite(CHUNK_HEADER_SIZE)).toBe(true);
+    expect(inline.allowsWrite(BLOCK_SIZE - 1)).toBe(true);
+    expect(inline.allowsWrite(BLOCK_SIZE)).toBe(false);
     inline.took(0.5);
     expect(inline.allows(BLOCK_SIZE)).toBe(true);
     // One slow read alone (a preemption on a busy machine) changes nothing…
@@ -198,10 +202,12 @@ describe('chunk file', () => {
     inline.took(8);
     expect(inline.slow).toBe(3);
     expect(inline.allows(BLOCK_SIZE)).toBe(false);
+    expect(inline.allowsWrite(4096)).toBe(false);
     now += 1999;
     expect(inline.allows(BLOCK_SIZE)).toBe(false);
     now += 1;
     expect(inline.allows(BLOCK_SIZE)).toBe(true);
+    expect(inline.allowsWrite(4096)).toBe(true);
   });
 
   it('refuses a damaged header, a foreign file and a file shorter than its header says', async () => {

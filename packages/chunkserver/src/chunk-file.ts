@@ -466,7 +466,7 @@ export class ChunkFile {
 /** Writes all of `data` at `position`: on the event loop when `inline` allows it, else through the thread pool. */
 async function writeAll(fh: FileHandle, data: Uint8Array, position: number, inline?: InlineIo): Promise<void> {
   let done = 0;
-  if (inline?.allows(data.length)) {
+  if (inline?.allowsWrite(data.length)) {
     const t0 = performance.now();
     try {
       while (done < data.length) done += writeSync(fh.fd, data, done, data.length - done, position + done);
