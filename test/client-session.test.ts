@@ -2,9 +2,11 @@
  * The client library against the real master: every convenience method once, errors
  * arriving as the errno they stand for, passwords, subdir sessions and refusals.
  */
-import { Status } from '@tsmfs/protocol';
+import { ACL_DEFAULT_XATTR, ACL_GROUP_OBJ, ACL_MASK, ACL_OTHER, ACL_USER, ACL_USER_OBJ, Status, encodeAclXattr } from '@tsmfs/protocol';
 import { describe, expect, it } from 'vitest';
-import { Cluster } from './fixture/cluster.js';
+import { Cluster, openSession } from './fixture/cluster.js';
+import { LinkProxy } from './fixture/link-proxy.js';
+import { until } from './fixture/poll.js';
 
 describe('MasterSession against tsmfs-master', () => {
   it('namespace operations, paths, xattrs, goal and trashtime', async () => {
@@ -88,5 +90,57 @@ describe('MasterSession against tsmfs-master', () => {
     expect((await s.resolve('inside')).type).toBe('file');
     await expect(cluster.session({ subdir: '/locked/missing', password: 's3cret' })).rejects.toMatchObject({ status: Status.ENOENT });
     await expect(cluster.session({ subdir: '/elsewhere' })).rejects.toMatchObject({ status: Status.EACCES });
+  });
+
+  it('a create applied before its reply was lost, re-sent to a master with no record of it, under a default ACL: resolved, not EEXIST', async () => {
+    // The client comes back from another address: the master gives it a new session, so
+    // the re-sends' request ids mean nothing there and their EEXIST is resolved by looking
+    // (client/src/resend.ts). The default ACL, not the umask, shaped the new nodes' modes.
+    const cluster = await Cluster.create({ master: { exports: ['127.0.0.0/8  /  rw,alldirs,admin,maproot=0:0'] } });
+    const proxy = await LinkProxy.start(cluster.master.address);
+    try {
+      const a = await openSession({ masters: [proxy.address], reconnectTimeoutMs: 20_000, connectTimeoutMs: 1000 });
+      const b = await cluster.session();
+      const dir = await a.mkdir(a.root, 'acl', 0o777);
+      const dflt = [
+        { tag: ACL_USER_OBJ, perm: 7 },
+        { tag: ACL_USER, perm: 7, id: 1000 },
+        { tag: ACL_GROUP_OBJ, perm: 5 },
+        { tag: ACL_MASK, perm: 5 },
+        { tag: ACL_OTHER, perm: 0 },
+      ];
+      await b.setxattr(dir.inode, ACL_DEFAULT_XATTR, encodeAclXattr(dflt));
+      const firstSession = a.sessionId;
+
+      proxy.swallow = true;
+      const file = a.create(dir.inode, 'f', 0o666);
+      const sub = a.mkdir(dir.inode, 'd', 0o777);
+      await until('both applied', async () => {
+        const names = (await b.readdir(dir.inode)).map((e) => e.name);
+        return names.includes('f') && names.includes('d') ? true : undefined;
+      });
+      proxy.source = '127.0.0.2';
+      proxy.cut();
+      proxy.swallow = false;
+
+      const [f, d] = await Promise.all([file, sub]);
+      expect(a.sessionId).not.toBe(firstSession);
+      expect(a.stats.resolved).toBe(2);
+      expect(f.inode).toBe((await b.lookup(dir.inode, 'f')).inode);
+      expect(d.inode).toBe((await b.lookup(dir.inode, 'd')).inode);
+      // 0666 and 0777 masked by the default ACL (rwx, r-x mask, ---), the umask not applied.
+      expect(f.mode & 0o777).toBe(0o640);
+      expect(d.mode & 0o777).toBe(0o750);
+
+      // Someone else's node of the same name and type but other bits still stays EEXIST.
+      await b.create(dir.inode, 'g', 0o600);
+      proxy.swallow = true;
+      const theirs = a.create(dir.inode, 'g', 0o666);
+      proxy.cut();
+      proxy.swallow = false;
+      await expect(theirs).rejects.toMatchObject({ status: Status.EEXIST });
+    } finally {
+      await proxy.close();
+    }
   });
 });

@@ -1,4 +1,5 @@
 import {
+  ACL_DEFAULT_XATTR,
   type Attr,
   type MessageName,
   type Reply,
@@ -6,6 +7,8 @@ import {
   Status,
   TsmfsError,
   XATTR_CREATE,
+  aclMode,
+  decodeAclXattr,
   isTsmfsError,
 } from '@tsmfs/protocol';
 
@@ -27,7 +30,9 @@ import {
  * would cause, and those errors are resolved here by looking at the namespace:
  *
  * - mknod / mkdir / symlink → EEXIST: accepted when the existing entry has the type
- *   (and permission bits, or symlink target) we asked for; its attr is the reply.
+ *   (and permission bits, or symlink target) we asked for; its attr is the reply. The
+ *   bits are those the master gives a new node: the mode less the umask, or, under a
+ *   parent with a default ACL, the mode masked by that ACL (the umask is not applied).
  * - link → EEXIST: accepted when the name points at the inode we linked.
  * - snapshot → EEXIST: accepted when the name exists with the source's type.
  * - unlink / rmdir → ENOENT: accepted (the name is gone, which is what we asked).
@@ -51,9 +56,15 @@ type Resolver = (body: never, err: TsmfsError, probe: Probe) => Promise<unknown>
 
 const resolvers: Partial<Record<MessageName, Resolver>> = {
   mknod: (body: Request<'mknod'>, err, probe) =>
-    ifStatus(err, Status.EEXIST, () => expectEntry(probe, body, (a) => a.type === body.type && samePerms(a, body.mode, body.umask))),
+    ifStatus(err, Status.EEXIST, async () => {
+      const perms = await createdPerms(probe, body);
+      return expectEntry(probe, body, (a) => a.type === body.type && (a.mode & 0o777) === perms);
+    }),
   mkdir: (body: Request<'mkdir'>, err, probe) =>
-    ifStatus(err, Status.EEXIST, () => expectEntry(probe, body, (a) => a.type === 'dir' && samePerms(a, body.mode, body.umask))),
+    ifStatus(err, Status.EEXIST, async () => {
+      const perms = await createdPerms(probe, body);
+      return expectEntry(probe, body, (a) => a.type === 'dir' && (a.mode & 0o777) === perms);
+    }),
   symlink: (body: Request<'symlink'>, err, probe) =>
     ifStatus(err, Status.EEXIST, async () => {
       const reply = await expectEntry(probe, body, (a) => a.type === 'symlink');
@@ -122,7 +133,20 @@ async function expectEntry(
   return { attr };
 }
 
-/** rwx bits only: setgid inheritance from the parent may add 02000 to a directory. */
-function samePerms(attr: Attr, mode: number, umask: number): boolean {
-  return (attr.mode & 0o777) === (mode & ~umask & 0o777);
+/**
+ * The rwx bits the master gives a node made by `body` (posix_acl_create_masq, as
+ * master/src/acl/acl-table.ts createPermBits): the mode less the umask, or under a
+ * parent with a default ACL the mode masked by it. rwx only: setgid inheritance from the
+ * parent may add 02000 to a directory.
+ */
+async function createdPerms(probe: Probe, body: { cred: Request<'getxattr'>['cred']; parent: number; mode: number; umask: number }): Promise<number> {
+  let dflt: ReturnType<typeof decodeAclXattr>;
+  try {
+    dflt = decodeAclXattr((await probe.call('getxattr', { cred: body.cred, inode: body.parent, name: ACL_DEFAULT_XATTR })).value);
+  } catch (err) {
+    // None there, or a master that keeps no ACLs (ENOTSUP) or no xattrs (ENOSYS): the umask applied.
+    if (isTsmfsError(err, 'ENODATA') || isTsmfsError(err, 'ENOTSUP') || isTsmfsError(err, 'ENOSYS')) dflt = null;
+    else throw err;
+  }
+  return dflt ? body.mode & aclMode(dflt).mode : body.mode & ~body.umask & 0o777;
 }

@@ -12,3 +12,4 @@ export * from './auth.js';
 export * from './grant-token.js';
 export * from './eattr-flags.js';
 export * from './sclass-shapes.js';
+export * from './posix-acl.js';

@@ -1,9 +1,9 @@
-import { type Cred, type Reply, type Timespec, fail } from '@tsmfs/protocol';
+import { type Acl, ACL_ACCESS_XATTR, ACL_DEFAULT_XATTR, type Cred, type Reply, type Timespec, aclMode, decodeAclXattr, encodeAclXattr, fail } from '@tsmfs/protocol';
 import { type Metadata, TYPE_CODE } from '../metadata/metadata.js';
 import type { Mutation } from '../metadata/mutation.js';
 import { refuseXattrChange } from '../metadata/eattr.js';
 import { S_ISGID, inGroup, isOwnerOrRoot, isRoot } from '../metadata/permissions.js';
-import { type Acl, ACL_ACCESS_XATTR, ACL_DEFAULT_XATTR, accessAcl, aclMode, decodeAclXattr, encodeAclXattr, extendedPart } from './posix-acl.js';
+import { accessAcl, extendedPart } from './posix-acl.js';
 
 /**
  * The two ACL xattrs (system.posix_acl_access, system.posix_acl_default) as the namespace's

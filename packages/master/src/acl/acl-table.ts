@@ -1,5 +1,5 @@
-import type { NodeType, Timespec } from '@tsmfs/protocol';
-import { type Acl, type ExtendedAcl, aclMode, extendedPart } from './posix-acl.js';
+import { type Acl, type NodeType, type Timespec, aclMode } from '@tsmfs/protocol';
+import { type ExtendedAcl, extendedPart } from './posix-acl.js';
 
 /** A node's ACLs: the access ACL's extended part (posix-acl.ts) and a directory's default ACL. */
 export interface NodeAcls {

@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { kernelOracleAvailable } from '../metadata/kernel-oracle.test-helpers.js';
 import { ALICE, BOB, ROOT, errnoOf, freshLive } from '../metadata/namespace-ops.test-helpers.js';
-import { ACL_ACCESS_XATTR, ACL_DEFAULT_XATTR, ACL_GROUP, ACL_GROUP_OBJ, ACL_MASK, ACL_OTHER, ACL_USER, ACL_USER_OBJ, type Acl, encodeAclXattr } from './posix-acl.js';
+import { ACL_ACCESS_XATTR, ACL_DEFAULT_XATTR, ACL_GROUP, ACL_GROUP_OBJ, ACL_MASK, ACL_OTHER, ACL_USER, ACL_USER_OBJ, type Acl, encodeAclXattr } from '@tsmfs/protocol';
 
 /**
  * Random ACLs against the kernel's own (ext4 in a temp dir, real uids in forked children):

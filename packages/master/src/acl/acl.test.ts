@@ -1,4 +1,3 @@
-import { O_RDONLY, O_WRONLY } from '@tsmfs/protocol';
 import { describe, expect, it } from 'vitest';
 import { frameDump, unframeDump } from '@tsmfs/metastore';
 import { applyMutation } from '../metadata/apply.js';
@@ -6,7 +5,7 @@ import { decodeDump, encodeDump } from '../metadata/metadata-dump.js';
 import { createEmptyMetadata } from '../metadata/metadata.js';
 import { ALICE, BOB, ROOT, errnoOf, freshLive } from '../metadata/namespace-ops.test-helpers.js';
 import { canonicalState } from '../metadata/state-digest.js';
-import { ACL_ACCESS_XATTR as ACCESS, ACL_DEFAULT_XATTR as DEFAULT, decodeAclXattr, encodeAclXattr } from './posix-acl.js';
+import { ACL_ACCESS_XATTR as ACCESS, ACL_DEFAULT_XATTR as DEFAULT, O_RDONLY, O_WRONLY, decodeAclXattr, encodeAclXattr } from '@tsmfs/protocol';
 
 /** Linux's tags: ACL_USER_OBJ … ACL_OTHER. */
 const T = { u: 0x01, U: 0x02, g: 0x04, G: 0x08, m: 0x10, o: 0x20 } as const;

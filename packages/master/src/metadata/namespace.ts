@@ -24,6 +24,7 @@ import {
   type Timespec,
   type TrashEntry,
   fail,
+  isAclXattr,
 } from '@tsmfs/protocol';
 import { applyMutation } from './apply.js';
 import { type KeptFile, type Metadata, TYPE_CODE } from './metadata.js';
@@ -36,7 +37,6 @@ import { EattrRequests } from './eattr-requests.js';
 import { SClassRequests } from '../sclass/sclass-requests.js';
 import { AclRequests } from '../acl/acl-requests.js';
 import { createPermBits } from '../acl/acl-table.js';
-import { isAclXattr } from '../acl/posix-acl.js';
 import type { RequestTag } from './client-state.js';
 import type { Mutation, UnlinkFate } from './mutation.js';
 import { checkSnapshotOverwrite, histogram, isCutPath, mayChangeGoal } from './tree-walk.js';
