@@ -1,12 +1,14 @@
 /**
  * tsmfs-mount with the rest of the cluster (issue 4): two mounts of one file system,
- * trash and the meta mount, a master killed and restarted under a running copy.
+ * trash and the meta mount, a master killed and restarted under a running copy, a master
+ * restarted with files open on a mount (issue 13 item 10).
  */
-import { readdir } from 'node:fs/promises';
+import { open, readFile, readdir, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Cluster, Mount, makeTempDir } from './fixture/cluster.js';
 import { sh, shOk } from './fixture/mount-shell.js';
+import { readFrom0 } from './fixture/session-files.js';
 
 const FAST_LOOP = { REPLICATIONS_DELAY_INIT: 0, CHUNKS_LOOP_MIN_TIME: 1 };
 
@@ -87,5 +89,79 @@ describe('tsmfs-mount in a cluster', () => {
     await shOk(`exec 3>>${m.path}/dst/small; echo more >&3; exec 3>&-; test "$(cat ${m.path}/dst/small)" = "$(printf 'small\nmore')"`);
     const stats = await shOk(`cat ${m.path}/.stats`);
     expect(stats).toMatch(/master_reconnects: [1-9]/);
+  });
+
+  it('a lone master restarted (SIGTERM, then SIGKILL) with files open on a mount: same session, open files (one unlinked) keep reading and writing; a dead mount\'s unlinked open file goes SESSION_SUSTAIN_TIME after the restart', { timeout: 90_000 }, async () => {
+    const SUSTAIN_S = 4;
+    const c = await Cluster.create({ master: { config: { SESSION_SUSTAIN_TIME: SUSTAIN_S } } });
+    await c.addChunkservers(1);
+    const m = await c.mount({ options: ['mfstimeout=60'] });
+    const dead = await c.mount();
+    const sessionOf = async (mnt: Mount) => /session_id: (\d+)/.exec(await readFile(`${mnt.path}/.stats`, 'utf8'))![1]!;
+    const id = await sessionOf(m);
+    const s = await c.session();
+    // No trash: an unlinked file still open is sustained (as MooseFS's trashtime 0).
+    await s.settrashtime(s.root, 0);
+
+    // On the live mount: a named file and an unlinked (sustained) one, both open.
+    await writeFile(`${m.path}/kept`, 'kept-0\n');
+    const kept = await open(`${m.path}/kept`, 'r+');
+    const gone = await open(`${m.path}/gone`, 'w+');
+    await gone.write('gone-0\n', 0);
+    await gone.sync();
+    const goneInode = (await gone.stat()).ino;
+    await unlink(`${m.path}/gone`);
+    // On the other mount, killed with it open: its session is kept for the mount to come back.
+    const orphan = await open(`${dead.path}/orphan`, 'w+');
+    await orphan.write('x', 0);
+    await orphan.sync();
+    const orphanInode = (await orphan.stat()).ino;
+    await unlink(`${dead.path}/orphan`);
+    process.kill(dead.pid, 'SIGKILL');
+    await dead.waitExit();
+
+    const meta = await c.session({ meta: true });
+    const sustained = async () => (await meta.sustainedList()).map((e) => e.inode);
+    let kAt = 7;
+    let gAt = 7;
+    let restartedAt = 0;
+    for (const how of ['SIGTERM', 'SIGKILL'] as const) {
+      if (how === 'SIGTERM') await c.master.stop();
+      else await c.master.kill('SIGKILL');
+      await c.master.start();
+      restartedAt = Date.now();
+      // Through the descriptors opened before the restart: written, synced, read back.
+      const k = Buffer.from(`kept-${how}\n`);
+      const g = Buffer.from(`gone-${how}\n`);
+      await kept.write(k, 0, k.length, kAt);
+      await gone.write(g, 0, g.length, gAt);
+      kAt += k.length;
+      gAt += g.length;
+      await Promise.all([kept.sync(), gone.sync()]);
+      expect(await sessionOf(m)).toBe(id);
+      expect(c.master.logs().some((l) => l.msg === 'client session registered' && String(l.session) === id && l.reattached === true)).toBe(true);
+      expect(await sustained()).toEqual(expect.arrayContaining([goneInode, orphanInode]));
+    }
+    const keptText = 'kept-0\nkept-SIGTERM\nkept-SIGKILL\n';
+    const goneText = 'gone-0\ngone-SIGTERM\ngone-SIGKILL\n';
+    const buf = Buffer.alloc(100);
+    expect(buf.toString('utf8', 0, (await gone.read(buf, 0, 100, 0)).bytesRead)).toBe(goneText);
+    // What reached the cluster, read by another client.
+    const keptInode = (await s.resolve('/kept')).inode;
+    expect((await readFrom0(s, keptInode, 100)).toString()).toBe(keptText);
+
+    // Nobody comes back for the dead mount's session: it ends SESSION_SUSTAIN_TIME after
+    // the restart (to one sweep later: sessions.ts looks every SESSION_SUSTAIN_TIME, at
+    // most 10 s), and its file with it; the live mount's unlinked file stays.
+    await until('the dead mount\'s sustained file released', async () => !(await sustained()).includes(orphanInode), 4 * SUSTAIN_S * 1000);
+    expect(Date.now() - restartedAt).toBeGreaterThanOrEqual(SUSTAIN_S * 1000);
+    expect(await sustained()).toContain(goneInode);
+    expect(await sessionOf(m)).toBe(id);
+    expect(buf.toString('utf8', 0, (await gone.read(buf, 0, 100, 0)).bytesRead)).toBe(goneText);
+    // Its last close purges it.
+    await gone.close();
+    await until('the unlinked file purged at its last close', async () => !(await sustained()).includes(goneInode), 10_000);
+    await kept.close();
+    await orphan.close().catch(() => {});
   });
 });
