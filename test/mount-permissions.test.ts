@@ -130,6 +130,7 @@ const PREPARE_ACLS = `
   mkdir dir nolist drop inherit; echo f > dir/f; echo g > nolist/g; chmod 644 dir/f nolist/g
   chmod 700 dir; setfacl -m u:65534:rx dir; setfacl -m u:65534:x,o::- nolist; setfacl -m u:65534:rwx drop
   chmod 777 inherit; setfacl -d -m u:0:rwx,g:65534:rx,o::- inherit; setfacl -m d:m::rw inherit
+  mkdir hidden; echo h > hidden/f; chmod 644 hidden/f; setfacl -m u:65534:- hidden
 `;
 const ACL_AS_USER = [
   'cat acl/named && echo w >> acl/named && cat acl/named',
@@ -140,6 +141,7 @@ const ACL_AS_USER = [
   'acl/script',
   'ls acl/dir && cat acl/dir/f && touch acl/dir/x',
   'ls acl/nolist; cat acl/nolist/g',
+  'cat acl/hidden/f',
   'touch acl/drop/new && stat -c "%a %u" acl/drop/new && rm acl/drop/new',
   'getfacl -n acl/named',
   'setfacl -m u:65534:rwx acl/denied',
@@ -151,6 +153,66 @@ const ACL_AS_USER = [
   'setfacl -b acl/inherit/f && getfacl -n acl/inherit/f',
   'setfacl -k acl/inherit/d && getfacl -n acl/inherit/d',
 ];
+
+/**
+ * The same ACL script on a mount with `-o noacl` (the kernel checks mode bits only, the
+ * master the ACLs: docs/mount.md, "Without the kernel's ACL checks") against ext4: a
+ * call succeeds only where both allow it, so a named entry lets in no more than the
+ * mode's class does; whatever an ACL refuses stays refused, a directory's included after
+ * root walked it (its names are neither cached nor kept by the kernel); the kernel
+ * applies the umask before a default ACL masks the mode.
+ */
+async function withoutKernelAcls(c: Cluster): Promise<void> {
+  const m = await c.mount({ options: ['noacl'] });
+  expect(m.output()).toMatch(/"posixAcl":false/);
+  const local = makeTempDir();
+  await chmod(local, 0o755);
+  await shOk(PREPARE_ACLS, { cwd: local });
+  await shOk(`mkdir fallback && cd fallback && ${PREPARE_ACLS}`, { cwd: m.path });
+  // Root walks the directory whose ACL keeps the user out: the kernel and the mount would keep its names.
+  await shOk('cat acl/hidden/f', { cwd: join(m.path, 'fallback') });
+  const ext4 = byCommand((await sh(script(ACL_AS_USER), { cwd: local, as: NOBODY })).stdout);
+  const fallback = byCommand((await sh(script(ACL_AS_USER), { cwd: join(m.path, 'fallback'), as: NOBODY })).stdout);
+  const refused = (path: string) => `cat: ${path}: Permission denied\n-> 1`;
+  // Where the user sees other than on ext4: refused where only a named entry (or a named
+  // group's, or the owning group's through the mask) lets it in; modes masked twice.
+  const differs: Record<string, string | RegExp> = {
+    [ACL_AS_USER[0]!]: refused('acl/named'),
+    [ACL_AS_USER[2]!]: 'cat: acl/masked: Permission denied\nbash: line 3: acl/masked: Permission denied\n-> 1',
+    [ACL_AS_USER[3]!]: 'cat: acl/grp: Permission denied\nbash: line 4: acl/grp: Permission denied\n-> 1',
+    [ACL_AS_USER[5]!]: 'bash: line 6: acl/script: Permission denied\n-> 126',
+    [ACL_AS_USER[6]!]: "ls: cannot open directory 'acl/dir': Permission denied\n-> 2",
+    [ACL_AS_USER[7]!]: "ls: cannot open directory 'acl/nolist': Permission denied\ncat: acl/nolist/g: Permission denied\n-> 1",
+    [ACL_AS_USER[9]!]: "touch: cannot touch 'acl/drop/new': Permission denied\n-> 1",
+    [ACL_AS_USER[14]!]: /^f 640\nd 740\nd\/e 740\np 640\n[^]*mask::r--[^]*-> 0$/,
+    [ACL_AS_USER[18]!]: /^# file: acl\/inherit\/d\n[^]*mask::r--\nother::---\n\n-> 0$/,
+  };
+  expect(ACL_AS_USER[8]).toBe('cat acl/hidden/f');
+  expect(ext4.get('cat acl/hidden/f')).toBe(refused('acl/hidden/f'));
+  for (const cmd of ACL_AS_USER) {
+    const want = differs[cmd] ?? ext4.get(cmd);
+    expect(fallback.get(cmd), cmd).toBeDefined();
+    if (want instanceof RegExp) expect(fallback.get(cmd), cmd).toMatch(want);
+    else expect(fallback.get(cmd), cmd).toBe(want);
+    if (differs[cmd] !== undefined) expect(fallback.get(cmd), cmd).not.toBe(ext4.get(cmd));
+  }
+}
+
+/** A script's output (script()) by command: what it printed and its status ("-> N"). */
+function byCommand(stdout: string): Map<string, string> {
+  const out = new Map<string, string>();
+  let block: string[] = [];
+  for (const line of stdout.split('\n')) {
+    const end = /^-> (\d+): (.*)$/.exec(line);
+    if (!end) {
+      block.push(line);
+      continue;
+    }
+    out.set(end[2]!, [...block, `-> ${end[1]}`].join('\n'));
+    block = [];
+  }
+  return out;
+}
 
 /** What root, whom no mode stops, is refused alike: the flags alone decide. */
 const ROOT_ON_FLAGGED = ['echo y >> flags/imm', 'rm flags/imm', 'echo y > flags/app', 'truncate -s 0 flags/app', 'touch flags/immdir/new', 'rm flags/appdir/f'];
@@ -178,12 +240,12 @@ async function onExt4AndMount(prepare: string, script: string, flags?: string) {
   }
   const [ext4, tsmfs] = [await sh(script, { cwd: local, as: NOBODY }), await sh(script, { cwd: m.path, as: NOBODY })];
   const asRoot = async (cmd: string) => ({ ext4: await shOk(cmd, { cwd: local }), tsmfs: await shOk(cmd, { cwd: m.path }) });
-  return { ext4, tsmfs, asRoot, m, local };
+  return { ext4, tsmfs, asRoot, c, m, local };
 }
 
 describe('multi-user permissions', () => {
   it('an unprivileged user is denied and allowed as on ext4, POSIX ACLs included; immutable and appendonly act as chattr +i/+a there, for root too', async () => {
-    const { ext4, tsmfs, asRoot, m } = await onExt4AndMount(PREPARE + PREPARE_ACLS, script([...AS_USER, ...ACL_AS_USER]), FLAGS);
+    const { ext4, tsmfs, asRoot, c, m } = await onExt4AndMount(PREPARE + PREPARE_ACLS, script([...AS_USER, ...ACL_AS_USER]), FLAGS);
     expect(tsmfs.stdout).toBe(ext4.stdout);
     // The comparison must see what ACLs decide: a named user let in where the mode alone
     // refuses, kept out where other would let it in, a mode masked by a default ACL.
@@ -208,6 +270,7 @@ describe('multi-user permissions', () => {
     const acls = await asRoot('find acl | sort | xargs getfacl -n -p');
     expect(acls.tsmfs).toBe(acls.ext4);
     await tsmfsOnlyFlags(m);
+    await withoutKernelAcls(c);
   });
 
   it('non-owner writes and truncates clear setuid/setgid, and ftruncate goes by the descriptor, as on ext4', async () => {

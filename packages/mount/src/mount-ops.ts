@@ -42,7 +42,7 @@ import type {
   UnlinkArgs,
   WriteArgs,
 } from '@tsmfs/fuse';
-import { type Attr, type Cred, Status, TsmfsError, fail } from '@tsmfs/protocol';
+import { ACL_ACCESS_XATTR, type Attr, type Cred, Status, TsmfsError, fail } from '@tsmfs/protocol';
 import { LRUCache } from 'lru-cache';
 import { flagsIoctl } from './chattr-ioctl.js';
 import { attrTimeout, directIo, entryTimeout, withOwner } from './eattr-caching.js';
@@ -118,6 +118,15 @@ export class MountOps implements LowLevelOps {
    * where the parent has no default ACL). Set at INIT, before any request.
    */
   kernelAppliesUmask = true;
+  /**
+   * Whether the kernel enforces POSIX ACLs (FUSE_CAP_POSIX_ACL negotiated at INIT). When it
+   * does not, its search-permission check on a directory reads the mode bits only, so a
+   * name it keeps (or this mount answers from its cache) would let through a caller whom
+   * the directory's ACL keeps out: names in a directory that may carry an ACL are then
+   * neither cached nor kept by the kernel, and each walk through it asks the master, which
+   * checks the ACL (docs/mount.md, "Without the kernel's ACL checks").
+   */
+  kernelChecksAcls = false;
 
   constructor(
     private readonly session: MasterSession,
@@ -153,7 +162,7 @@ export class MountOps implements LowLevelOps {
     }
     const p = this.inodes.toMaster(parent);
     const stamp = this.files.stamp();
-    const cached = this.cache.entry(p, name);
+    const cached = this.namesCacheable(p) ? this.cache.entry(p, name) : undefined;
     if (cached === null) {
       this.counters.count('lookup_leased_missing');
       throw fail('ENOENT', name);
@@ -635,6 +644,7 @@ export class MountOps implements LowLevelOps {
     this.cache.leases.dropNoXattrs(inode);
     await this.session.setxattr(inode, name, value, flags, { cred: this.cred(ctx) });
     this.cache.dropAttr(inode);
+    this.aclChanged(inode, name);
   }
 
   /**
@@ -678,6 +688,19 @@ export class MountOps implements LowLevelOps {
     this.touchDir(inode);
     await this.session.removexattr(inode, name, { cred: this.cred(ctx) });
     this.cache.dropAttr(inode);
+    this.aclChanged(inode, name);
+  }
+
+  /**
+   * This mount changed `inode`'s access ACL, and with it the mode (the group class is the
+   * mask): a kernel that does not handle ACLs itself keeps the old mode, and the names it
+   * holds in a directory that was searchable without asking. Both go, as a recall from
+   * the master would make another mount forget them (kernelChecksAcls). Not waited for:
+   * the kernel holds the node locked until this request is answered.
+   */
+  private aclChanged(inode: number, name: string): void {
+    if (this.kernelChecksAcls || name !== ACL_ACCESS_XATTR) return;
+    void this.forgetInKernel(this.cache.leases.recall([inode], [inode]));
   }
 
   /** chattr +i/+a and lsattr (chattr-ioctl.ts): the node's immutable and appendonly extra attributes. */
@@ -747,9 +770,21 @@ export class MountOps implements LowLevelOps {
    */
   private entry(a: Attr, stamp: number, parent?: number, name?: string, ctx?: RequestContext): EntryResult {
     const attr = this.kernel(a, stamp, ctx);
-    if (!this.cache.leasing) return { attr, entryTimeout: entryTimeout(a, this.tuning.entryTimeoutSec), attrTimeout: attrTimeout(a, this.tuning.attrTimeoutSec) };
-    const entrySec = parent === undefined || name === undefined ? 0 : this.cache.leases.entrySec(parent, name);
+    if (!this.cache.leasing) {
+      const entrySec = parent !== undefined && !this.namesCacheable(parent) ? 0 : this.tuning.entryTimeoutSec;
+      return { attr, entryTimeout: entryTimeout(a, entrySec), attrTimeout: attrTimeout(a, this.tuning.attrTimeoutSec) };
+    }
+    const entrySec = parent === undefined || name === undefined || !this.namesCacheable(parent) ? 0 : this.cache.leases.entrySec(parent, name);
     return { attr, entryTimeout: entryTimeout(a, entrySec), attrTimeout: attrTimeout(a, this.cache.leases.attrSec(a.inode)) };
+  }
+
+  /**
+   * Whether lookups in directory `dir` may be answered without the master: always when the
+   * kernel checks ACLs itself; otherwise only while `dir` is leased as having no xattr (so
+   * no ACL) at all (kernelChecksAcls).
+   */
+  private namesCacheable(dir: number): boolean {
+    return this.kernelChecksAcls || (this.cache.leasing && this.cache.leases.hasNoXattrs(dir));
   }
 
   private kernel(a: Attr, stamp: number, ctx?: RequestContext) {

@@ -19,6 +19,12 @@ export interface MountConfig {
   /** -o mfsnice: the nice level the mount gives itself at start (MooseFS's option and default). */
   niceLevel: number;
   allowOther: boolean;
+  /**
+   * Ask the kernel to enforce POSIX ACLs (FUSE_CAP_POSIX_ACL); `-o noacl` (ext4's name)
+   * says not to: the kernel then checks mode bits only (docs/mount.md, "Without the
+   * kernel's ACL checks").
+   */
+  posixAcl: boolean;
   /** -o options passed through to FUSE (fuse_mount and the low-level session). */
   fuseOptions: string[];
 }
@@ -50,6 +56,7 @@ const OWN_OPTIONS = new Set([
   'mfsreadaheadmax',
   'mfsnice',
   'mfscfgfile',
+  'noacl',
 ]);
 
 /** Read when it exists, as mfsmount reads /etc/mfs/mfsmount.cfg; `-c FILE` names another. */
@@ -180,6 +187,7 @@ export function mountConfig(mountpoint: string, flags: CliFlags): MountConfig {
     readAheadMax: num('mfsreadaheadmax', DEFAULTS.readAheadMax),
     niceLevel: niceLevel(get('mfsnice')),
     allowOther: process.getuid?.() === 0 || has('allow_other'),
+    posixAcl: !has('noacl'),
     fuseOptions,
   };
 }

@@ -77,8 +77,9 @@ export async function startMount(config: MountConfig, log: Logger): Promise<Runn
   ];
   // The master clears setuid/setgid on a write, truncate or chown by a non-root caller
   // (docs/metadata.md), so the kernel need not send its kill-priv setattr first.
-  // POSIX ACLs are enforced by the kernel as well as the master (docs/mount.md, "Multi-user").
-  const fuse = new FuseSession(mountpoint, ops, { mountOptions, handleKillpriv: !config.meta, posixAcl: !config.meta });
+  // POSIX ACLs are enforced by the kernel as well as the master (docs/mount.md, "Multi-user"),
+  // unless -o noacl or the kernel cannot.
+  const fuse = new FuseSession(mountpoint, ops, { mountOptions, handleKillpriv: !config.meta, posixAcl: !config.meta && config.posixAcl });
   fuse.on('error', (err) => log.error({ err: err.message, op: (err as { op?: string }).op }, 'handler failed'));
   // Leases recalled by the master are invalidated in the kernel too.
   if (ops instanceof MountOps) {
@@ -86,7 +87,8 @@ export async function startMount(config: MountConfig, log: Logger): Promise<Runn
     m.kernelCaches = fuse;
     fuse.on('init', (c: ConnectionInfo) => {
       m.kernelAppliesUmask = (c.want & FUSE_CAP_DONT_MASK) === 0;
-      log.info({ posixAcl: (c.want & FUSE_CAP_POSIX_ACL) !== 0 }, 'kernel connection');
+      m.kernelChecksAcls = (c.want & FUSE_CAP_POSIX_ACL) !== 0;
+      log.info({ posixAcl: m.kernelChecksAcls }, 'kernel connection');
     });
   }
   try {

@@ -1,3 +1,4 @@
+import { ACL_ACCESS_XATTR, ACL_DEFAULT_XATTR, ACL_GROUP_OBJ, ACL_MASK, ACL_OTHER, ACL_USER, ACL_USER_OBJ, encodeAclXattr } from '@tsmfs/protocol';
 import { describe, expect, it } from 'vitest';
 import { createEmptyMetadata } from '../metadata/metadata.js';
 import { Namespace } from '../metadata/namespace.js';
@@ -40,5 +41,24 @@ describe('the leases a change breaks', () => {
     expect(seen.pop()).toEqual({ op: 'setattr', dirs: [], inodes: [f] });
     ns.setgoal({ cred: ROOT, inode: 1, goal: 3, mode: 'set', recursive: true });
     expect(seen.pop()?.all).toBe(true);
+  });
+
+  it("a directory's access ACL breaks its entries too (who may search it changed); a file's, or a default ACL, only the node", () => {
+    const { ns, seen } = recorded();
+    const d = ns.mkdir({ cred: ROOT, parent: 1, name: 'd', mode: 0o755, umask: 0 }).attr.inode;
+    const f = ns.mknod({ cred: ROOT, parent: d, name: 'f', type: 'file', mode: 0o644, umask: 0, rdev: 0 }).attr.inode;
+    const acl = encodeAclXattr([
+      { tag: ACL_USER_OBJ, perm: 7 },
+      { tag: ACL_USER, perm: 0, id: 1000 },
+      { tag: ACL_GROUP_OBJ, perm: 5 },
+      { tag: ACL_MASK, perm: 5 },
+      { tag: ACL_OTHER, perm: 5 },
+    ]);
+    ns.setxattr({ cred: ROOT, inode: d, name: ACL_ACCESS_XATTR, value: acl, flags: 0 });
+    expect(seen.pop()).toEqual({ op: 'acl', dirs: [d], inodes: [d] });
+    ns.setxattr({ cred: ROOT, inode: d, name: ACL_DEFAULT_XATTR, value: acl, flags: 0 });
+    expect(seen.pop()).toEqual({ op: 'acl', dirs: [], inodes: [d] });
+    ns.setxattr({ cred: ROOT, inode: f, name: ACL_ACCESS_XATTR, value: acl, flags: 0 });
+    expect(seen.pop()).toEqual({ op: 'acl', dirs: [], inodes: [f] });
   });
 });

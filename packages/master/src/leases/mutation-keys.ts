@@ -53,8 +53,11 @@ export function leaseKeys(m: Mutation, md: NameView): LeaseKeys {
     case 'appendChunks':
     case 'purge':
     case 'sustain':
-    case 'acl':
       return { dirs: [], inodes: [m.inode] };
+    case 'acl':
+      // A directory's access ACL decides who may search it: a mount whose kernel does not
+      // check ACLs asks the master for every name there again (docs/mount.md).
+      return m.kind === 'access' && md.isDir(m.inode) ? { dirs: [m.inode], inodes: [m.inode] } : { dirs: [], inodes: [m.inode] };
     case 'seteattr':
       // noentrycache changes how long the names leading to the node may be kept: they go too.
       return m.recursive ? { dirs: [], inodes: [], all: true } : { dirs: md.parents(m.inode), inodes: [m.inode] };

@@ -22,7 +22,8 @@ const program = new Command('tsmfs-mount')
     '-o, --option <opts>',
     'mount options, comma-separated, repeatable: password=, ro, mfstimeout=SEC (wait for a lost master, default ' +
       `${DEFAULTS.masterTimeoutSec}), mfsattrcacheto=SEC, mfsentrycacheto=SEC (default ${DEFAULTS.attrTimeoutSec}), ` +
-      'mfsreadaheadmax=BYTES, mfsnice=N (nice level, default -19); anything else goes to FUSE (allow_other, nonempty, …)',
+      'mfsreadaheadmax=BYTES, mfsnice=N (nice level, default -19), noacl (the kernel checks mode bits only, the master ' +
+      'still the POSIX ACLs); anything else goes to FUSE (allow_other, nonempty, …)',
     (v: string, prev: string[]) => [...prev, v],
     [] as string[],
   )
