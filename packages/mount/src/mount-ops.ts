@@ -119,12 +119,9 @@ export class MountOps implements LowLevelOps {
    */
   kernelAppliesUmask = true;
   /**
-   * Whether the kernel enforces POSIX ACLs (FUSE_CAP_POSIX_ACL negotiated at INIT). When it
-   * does not, its search-permission check on a directory reads the mode bits only, so a
-   * name it keeps (or this mount answers from its cache) would let through a caller whom
-   * the directory's ACL keeps out: names in a directory that may carry an ACL are then
-   * neither cached nor kept by the kernel, and each walk through it asks the master, which
-   * checks the ACL (docs/mount.md, "Without the kernel's ACL checks").
+   * Whether the kernel enforces POSIX ACLs (FUSE_CAP_POSIX_ACL, set at INIT). If not, its
+   * search check reads mode bits only: see namesCacheable (docs/mount.md, "Without the
+   * kernel's ACL checks").
    */
   kernelChecksAcls = false;
 
@@ -692,11 +689,9 @@ export class MountOps implements LowLevelOps {
   }
 
   /**
-   * This mount changed `inode`'s access ACL, and with it the mode (the group class is the
-   * mask): a kernel that does not handle ACLs itself keeps the old mode, and the names it
-   * holds in a directory that was searchable without asking. Both go, as a recall from
-   * the master would make another mount forget them (kernelChecksAcls). Not waited for:
-   * the kernel holds the node locked until this request is answered.
+   * This mount changed `inode`'s access ACL and so its mode: a kernel not handling ACLs
+   * keeps the old mode and the names it holds there; both go, as a master's recall does
+   * for other mounts. Not waited for: the kernel holds the node locked until answered.
    */
   private aclChanged(inode: number, name: string): void {
     if (this.kernelChecksAcls || name !== ACL_ACCESS_XATTR) return;
@@ -770,18 +765,16 @@ export class MountOps implements LowLevelOps {
    */
   private entry(a: Attr, stamp: number, parent?: number, name?: string, ctx?: RequestContext): EntryResult {
     const attr = this.kernel(a, stamp, ctx);
-    if (!this.cache.leasing) {
-      const entrySec = parent !== undefined && !this.namesCacheable(parent) ? 0 : this.tuning.entryTimeoutSec;
-      return { attr, entryTimeout: entryTimeout(a, entrySec), attrTimeout: attrTimeout(a, this.tuning.attrTimeoutSec) };
-    }
-    const entrySec = parent === undefined || name === undefined || !this.namesCacheable(parent) ? 0 : this.cache.leases.entrySec(parent, name);
+    const unkept = parent !== undefined && !this.namesCacheable(parent);
+    if (!this.cache.leasing) return { attr, entryTimeout: entryTimeout(a, unkept ? 0 : this.tuning.entryTimeoutSec), attrTimeout: attrTimeout(a, this.tuning.attrTimeoutSec) };
+    const entrySec = parent === undefined || name === undefined || unkept ? 0 : this.cache.leases.entrySec(parent, name);
     return { attr, entryTimeout: entryTimeout(a, entrySec), attrTimeout: attrTimeout(a, this.cache.leases.attrSec(a.inode)) };
   }
 
   /**
-   * Whether lookups in directory `dir` may be answered without the master: always when the
-   * kernel checks ACLs itself; otherwise only while `dir` is leased as having no xattr (so
-   * no ACL) at all (kernelChecksAcls).
+   * Whether names in `dir` may be answered without the master and kept by the kernel: a
+   * kernel checking mode bits only would let a name it keeps through for a caller whom
+   * the directory's ACL keeps out, so then only while `dir` is leased as having no xattr.
    */
   private namesCacheable(dir: number): boolean {
     return this.kernelChecksAcls || (this.cache.leasing && this.cache.leases.hasNoXattrs(dir));
