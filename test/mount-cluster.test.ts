@@ -151,8 +151,8 @@ describe('tsmfs-mount in a cluster', () => {
     expect((await readFrom0(s, keptInode, 100)).toString()).toBe(keptText);
 
     // Nobody comes back for the dead mount's session: it ends SESSION_SUSTAIN_TIME after
-    // the restart (to one sweep later: sessions.ts looks every SESSION_SUSTAIN_TIME, at
-    // most 10 s), and its file with it; the live mount's unlinked file stays.
+    // the restart, give or take the sweep's period (sessions.ts: here SESSION_SUSTAIN_TIME),
+    // and its file with it; the live mount's unlinked file stays.
     await until('the dead mount\'s sustained file released', async () => !(await sustained()).includes(orphanInode), 4 * SUSTAIN_S * 1000);
     expect(Date.now() - restartedAt).toBeGreaterThanOrEqual(SUSTAIN_S * 1000);
     expect(await sustained()).toContain(goneInode);
