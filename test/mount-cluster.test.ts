@@ -92,7 +92,7 @@ describe('tsmfs-mount in a cluster', () => {
   });
 
   it('a lone master restarted (SIGTERM, then SIGKILL) with files open on a mount: same session, open files (one unlinked) keep reading and writing; a dead mount\'s unlinked open file goes SESSION_SUSTAIN_TIME after the restart', { timeout: 90_000 }, async () => {
-    const SUSTAIN_S = 4;
+    const SUSTAIN_S = 6;
     const c = await Cluster.create({ master: { config: { SESSION_SUSTAIN_TIME: SUSTAIN_S } } });
     await c.addChunkservers(1);
     const m = await c.mount({ options: ['mfstimeout=60'] });
@@ -117,19 +117,20 @@ describe('tsmfs-mount in a cluster', () => {
     await orphan.sync();
     const orphanInode = (await orphan.stat()).ino;
     await unlink(`${dead.path}/orphan`);
-    process.kill(dead.pid, 'SIGKILL');
-    await dead.waitExit();
-
     const meta = await c.session({ meta: true });
     const sustained = async () => (await meta.sustainedList()).map((e) => e.inode);
+    // Killed right before the restart: its session must outlive the master it was on.
+    process.kill(dead.pid, 'SIGKILL');
+    await dead.waitExit();
     let kAt = 7;
     let gAt = 7;
     let restartedAt = 0;
     for (const how of ['SIGTERM', 'SIGKILL'] as const) {
       if (how === 'SIGTERM') await c.master.stop();
       else await c.master.kill('SIGKILL');
-      await c.master.start();
+      // Before the new process exists: the sustain time counts from after this.
       restartedAt = Date.now();
+      await c.master.start();
       // Through the descriptors opened before the restart: written, synced, read back.
       const k = Buffer.from(`kept-${how}\n`);
       const g = Buffer.from(`gone-${how}\n`);
