@@ -27,6 +27,8 @@ export async function runTsmfsCli(argv: readonly string[], env: CliEnv = {}): Pr
     .option('-S, --section <code>', 'a section to show (repeatable): IN, CS, HD, MU, IC, EX; default IN', (v: string, prev: string[]) => [...prev, v], [] as string[])
     .option('--json', 'print JSON (one object keyed by section code) instead of tables')
     .option('-n, --numbers', 'exact byte counts instead of KiB/MiB/…')
+    .option('-m, --mode <mode>', "which view of a section, as mfscli's -m: for IC 0 all chunks (default), 1 regular chunks (copies on disks marked for removal left out)", '0')
+    .option('-p, --plain', "mfscli's plain lines (tab-separated, no title) for the sections that have them (IC)")
     .exitOverride()
     .configureOutput({ writeOut: out, writeErr: err });
   try {
@@ -35,10 +37,14 @@ export async function runTsmfsCli(argv: readonly string[], env: CliEnv = {}): Pr
     if (e instanceof CommanderError) return e.code === 'commander.helpDisplayed' || e.code === 'commander.version' ? EXIT.ok : EXIT.usage;
     throw e;
   }
-  const o = program.opts<{ host: string; port: string; section: string[]; json?: boolean; numbers?: boolean }>();
+  const o = program.opts<{ host: string; port: string; section: string[]; json?: boolean; numbers?: boolean; mode: string; plain?: boolean }>();
   const port = Number(o.port);
   if (!Number.isInteger(port) || port < 1 || port > 65535) {
     err(`tsmfs-cli: bad port '${o.port}'\n`);
+    return EXIT.usage;
+  }
+  if (!/^[01]$/.test(o.mode)) {
+    err(`tsmfs-cli: bad mode '${o.mode}' (-m 0: all chunks, -m 1: regular chunks)\n`);
     return EXIT.usage;
   }
   const sections: Section[] = [];
@@ -53,7 +59,11 @@ export async function runTsmfsCli(argv: readonly string[], env: CliEnv = {}): Pr
   try {
     const docs = await fetchFrom(o.host, port, sections);
     if (o.json) out(`${JSON.stringify(docs, null, 2)}\n`);
-    else out(sections.map((s) => `${s.title}:\n${s.text(docs[s.code], !!o.numbers)}\n`).join('\n'));
+    else {
+      const text = { mode: Number(o.mode), mfsPlain: !!o.plain };
+      // -p: mfscli's plain lines stand alone, as mfscli prints them (no title).
+      out(sections.map((s) => (o.plain && s.code === 'IC' ? `${s.text(docs[s.code], !!o.numbers, text)}\n` : `${s.title}:\n${s.text(docs[s.code], !!o.numbers, text)}\n`)).join('\n'));
+    }
     return EXIT.ok;
   } catch (e) {
     err(`tsmfs-cli: ${describeError(e)}\n`);

@@ -1,5 +1,6 @@
 import type { ChunkserverView, DiskView, ExportView, GroupStatus, HealthView, InfoView, QuotaView, SClassView, SessionView } from '@tsmfs/master';
 import type { AdminClient } from './admin-client.js';
+import { matrixPlain, matrixTable } from './health-matrix.js';
 import { bytes, textTable } from './text-table.js';
 
 /** mfscli's sections that tsmfs-cli shows: the letter code after -S, the API document, the text form. */
@@ -9,7 +10,13 @@ export interface Section<T = unknown> {
   path: string;
   /** How the document is fetched, when it is more than GET `path`. */
   load?: (client: AdminClient) => Promise<T>;
-  text: (data: T, plain: boolean) => string;
+  text: (data: T, plain: boolean, o: TextOptions) => string;
+}
+
+/** mfscli's -m (which view of a section) and -p (its plain, tab-separated lines where tsmfs-cli has them). */
+export interface TextOptions {
+  mode: number;
+  mfsPlain: boolean;
 }
 
 const pct = (used: number, total: number) => (total > 0 ? `${((100 * used) / total).toFixed(1)}%` : '-');
@@ -120,19 +127,12 @@ const sessions: Section<SessionView[]> = {
     ),
 };
 
+/** mfscli -SIC: the chunks state matrix by goal (the copies the class keeps) and valid copies; -m 1 the "regular" one. */
 const health: Section<HealthView> = {
   code: 'IC',
   title: 'chunk health: chunks by goal and valid copies',
   path: '/api/v1/health',
-  text: (h) => {
-    const head = ['goal', ...Array.from({ length: h.maxColumn + 1 }, (_, c) => (c === h.maxColumn ? `${c}+` : String(c))), 'total'];
-    const rows = h.matrix
-      .map((r, goal) => ({ r, goal }))
-      .filter(({ r }) => r.some((n) => n > 0))
-      .map(({ r, goal }) => [goal === 0 ? '0 (deleting)' : String(goal), ...r.map((n) => (n === 0 ? '-' : n)), r.reduce((a, b) => a + b, 0)]);
-    const summary = `lost (0 valid copies): ${h.lost}   under goal: ${h.underGoal}   over goal: ${h.overGoal}   at goal: ${h.ok}`;
-    return `${textTable(head, rows)}\n${summary}`;
-  },
+  text: (h, _plain, o) => (o.mfsPlain ? matrixPlain(h, o.mode === 1) : matrixTable(h, o.mode === 1)),
 };
 
 const exportsSection: Section<ExportView[]> = {

@@ -477,9 +477,3 @@ export function chunkClasses(md: Metadata, nowSec: number): { classes: Map<numbe
   }
   return { classes, archived };
 }
-
-/** Each chunk's goal: the copies its class keeps. */
-export function goalsByChunk(md: Metadata): Map<number, number> {
-  const { classes } = chunkClasses(md, 0);
-  return new Map([...classes].map(([id, sclass]) => [id, md.sclasses.copies(sclass)]));
-}

@@ -3,10 +3,11 @@ import { PROTOCOL_VERSION } from '@tsmfs/protocol';
 import type { ChunkManager } from '../chunks/chunk-manager.js';
 import { isOnline } from '../chunks/chunkserver-registry.js';
 import type { RemovalProgress } from '../chunks/disk-removal.js';
-import { type ChunkLoopStats, goalsByChunk } from '../chunks/replication.js';
+import type { ChunkLoopStats } from '../chunks/replication.js';
 import type { ExportRule } from '../exports.js';
 import type { Metadata } from '../metadata/metadata.js';
 import type { Session } from '../sessions.js';
+import { type HealthView, healthView } from './health-view.js';
 import { type QuotaView, quotasView } from './quota-view.js';
 import { type SClassView, sclassesView } from './sclass-view.js';
 
@@ -118,38 +119,6 @@ export interface ExportView {
   address: string;
   path: string;
   options: string;
-}
-
-/** Chunks counted by goal (rows) and valid copies (columns), as mfscli -SIC and the CGI's matrix. */
-export interface HealthView {
-  /** matrix[goal][copies]; copies ≥ MAX_COLUMN are counted in the last column. */
-  matrix: number[][];
-  maxColumn: number;
-  lost: number;
-  underGoal: number;
-  overGoal: number;
-  ok: number;
-}
-
-const MAX_COLUMN = 10;
-
-export function healthView(src: ClusterSources): HealthView {
-  const md = src.md();
-  const goals = goalsByChunk(md);
-  const matrix = Array.from({ length: 10 }, () => new Array<number>(MAX_COLUMN + 1).fill(0));
-  const out: HealthView = { matrix, maxColumn: MAX_COLUMN, lost: 0, underGoal: 0, overGoal: 0, ok: 0 };
-  for (const id of md.chunks.ids()) {
-    const goal = Math.min(9, goals.get(id) ?? 0);
-    const copies = src.chunks.validServers(id).length;
-    matrix[goal]![Math.min(MAX_COLUMN, copies)]!++;
-    // Chunks no file holds (goal 0) wait for deletion: not a health problem.
-    if (goal === 0) continue;
-    if (copies === 0) out.lost++;
-    else if (copies < goal) out.underGoal++;
-    else if (copies > goal) out.overGoal++;
-    else out.ok++;
-  }
-  return out;
 }
 
 export function infoView(src: ClusterSources, health: HealthView = healthView(src)): InfoView {

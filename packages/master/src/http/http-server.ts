@@ -6,13 +6,13 @@ import {
   chunkserversView,
   disksView,
   exportsView,
-  healthView,
   infoView,
   type MemoryView,
   memoryView,
   overview,
   sessionsView,
 } from './cluster-view.js';
+import { healthView } from './health-view.js';
 import type { GroupStatus } from '../ha/ha-status.js';
 import { quotasView } from './quota-view.js';
 import { sclassesView } from './sclass-view.js';

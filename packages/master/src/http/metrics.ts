@@ -1,7 +1,8 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ChunkLoopStats } from '../chunks/replication.js';
 import type { GroupStatus } from '../ha/ha-status.js';
-import type { ChunkserverView, HealthView, InfoView } from './cluster-view.js';
+import type { ChunkserverView, InfoView } from './cluster-view.js';
+import type { HealthView } from './health-view.js';
 import { OperationStats } from './operation-stats.js';
 
 /** What one scrape reads; computed once per scrape by the HTTP server. */
