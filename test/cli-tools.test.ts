@@ -4,10 +4,11 @@
  * that are checked against what the test made.
  */
 import { spawn } from 'node:child_process';
-import { appendFileSync, existsSync, mkdirSync, readFileSync, openSync, readdirSync, renameSync, writeSync, closeSync, writeFileSync, statSync, statfsSync, rmSync, linkSync, truncateSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, openSync, readdirSync, renameSync, writeSync, closeSync, writeFileSync, statSync, statfsSync, rmSync, linkSync, truncateSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EXIT, runTsmfs, runTsmfsCli } from '@tsmfs/cli';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { Cluster, Mount, REPO_ROOT, makeTempDir } from './fixture/cluster.js';
 import { until } from './fixture/poll.js';
 // @ts-expect-error bench/ is plain JavaScript, run by node as it is: no declarations to check against.
@@ -62,6 +63,110 @@ function chunkIds(fileinfoOut: string): number[] {
   return [...fileinfoOut.matchAll(/\(id:(\d+) ver:\d+\)/g)].map((m) => Number(m[1]));
 }
 
+/** A started MooseFS (bench/lib/moosefs.js). */
+interface MooseFS {
+  mnt: string;
+  ports: { matocl: number };
+  stop: () => Promise<void>;
+}
+
+/**
+ * The same tree on tsmfs (`m`, its master's HTTP port `http`) and on MooseFS 3.0.117, one
+ * chunkserver each and no labels anywhere: files with data in goals 1 and 3, in a class
+ * keeping two labelled copies (one copy each: endangered) and in a class with archive
+ * labels (archived by setarchive: kept by its one archive copy). Compares, step by step,
+ * what the goal, trash time and archive tools print (stdout and exit code) and what
+ * mfscli -SIC prints (plain lines, -m 1, and the terminal table).
+ */
+async function compareLayoutWithMooseFS(mnt: string, http: number, mfs: MooseFS): Promise<void> {
+  const steps: string[][] = [
+    ['scadmin', 'MNT', 'create', '-K', 'A,B', 'hot'],
+    ['scadmin', 'MNT', 'create', '-C', 'A', '-K', 'A,B', '-A', 'C', '-d', '30', 'cold'],
+    ['setsclass', '-r', 'hot', 'MNT/lay/d'],
+    ['setgoal', '3', 'MNT/lay/g3'],
+    ['setsclass', 'cold', 'MNT/lay/c', 'MNT/lay/c2'],
+    ['setsclass', '-r', 'cold', 'MNT/lay/z'],
+    ['setsclass', 'hot', 'MNT/lay/z/e1'],
+    ['setgoal', '2', 'MNT/lay/z/e2'],
+    ['setarchive', 'MNT/lay/c2'],
+    ['getgoal', 'MNT/lay/g1', 'MNT/lay/d', 'MNT/lay/d/h', 'MNT/lay/g3', 'MNT/lay/c'],
+    ['getgoal', '-r', 'MNT/lay'],
+    ['getgoal', '-r', 'MNT/lay/z'],
+    ['getsclass', '-r', 'MNT/lay'],
+    ['checkfile', 'MNT/lay/d/h', 'MNT/lay/d/e'],
+    ['dirinfo', 'MNT/lay/z'],
+    ['chkarchive', 'MNT/lay/c', 'MNT/lay/c2', 'MNT/lay/d/e', 'MNT/lay'],
+    ['setgoal', '2', 'MNT/lay/d/h'],
+    ['setgoal', '2+', 'MNT/lay/d/e'],
+    ['setgoal', '1-', 'MNT/lay/z/e1'],
+    ['setgoal', '-r', '2+', 'MNT/lay/z'],
+    ['copygoal', 'MNT/lay/c', 'MNT/lay/z/e2'],
+    ['copygoal', '-r', 'MNT/lay/d', 'MNT/lay/z'],
+    ['getgoal', '-r', 'MNT/lay'],
+    ['settrashtime', '7200', 'MNT/lay/g1'],
+    ['settrashtime', '3600+', 'MNT/lay/g1'],
+    ['settrashtime', '-r', '10800', 'MNT/lay/z'],
+    ['copytrashtime', 'MNT/lay/g1', 'MNT/lay/g3'],
+    ['gettrashtime', '-r', 'MNT/lay'],
+    ['setarchive', 'MNT/lay/c'],
+    ['setarchive', 'MNT/lay/c'],
+    ['chkarchive', 'MNT/lay'],
+    ['clrarchive', 'MNT/lay/c2'],
+    ['setarchive', 'MNT/lay'],
+    ['clrarchive', 'MNT/lay'],
+    ['chkarchive', 'MNT/lay', 'MNT/lay/c2'],
+    ['setarchive', 'MNT/lay/nope', 'MNT/lay/c'],
+  ];
+  for (const root of [mnt, mfs.mnt]) {
+    mkdirSync(join(root, 'lay/d'), { recursive: true });
+    mkdirSync(join(root, 'lay/z'));
+    for (const f of ['g1', 'g3', 'c', 'c2', 'd/h']) writeFileSync(join(root, 'lay', f), f);
+    for (const f of ['d/e', 'z/e1', 'z/e2']) writeFileSync(join(root, 'lay', f), '');
+  }
+  // MooseFS prints a path's error on stdout, tsmfs on stderr: the error lines are left out.
+  const stdout = (text: string, root: string) => text.replaceAll(root, 'MNT').split('\n').filter((l) => !l.startsWith('MNT/lay/nope:')).join('\n').trimEnd();
+  const ourSteps: unknown[] = [];
+  const theirSteps: unknown[] = [];
+  const runStep = async ([name, ...args]: string[]) => {
+    const step = [name, ...args].join(' ');
+    const ours = await tool(name!, ...args.map((a) => a.replace('MNT', mnt)));
+    const theirs = await run(`/usr/bin/mfs${name}`, args.map((a) => a.replace('MNT', mfs.mnt)));
+    ourSteps.push({ step, out: stdout(ours.out, mnt), code: ours.code });
+    theirSteps.push({ step, out: stdout(theirs.out, mfs.mnt), code: theirs.code });
+  };
+  const sic = async (...args: string[]) => {
+    const ours = await run(TSMFS_CLI_BIN, ['-H', '127.0.0.1', '-P', String(http), '-SIC', ...args]);
+    const theirs = await run('/usr/bin/mfscli', ['-H', '127.0.0.1', '-P', String(mfs.ports.matocl), '-SIC', ...args]);
+    return { ours: ours.out.trimEnd(), theirs: theirs.out.trimEnd() };
+  };
+  // mfscli's terminal table (script(1) gives it a pty), ASCII frames, colours and CRs taken out.
+  const sicTable = async () => {
+    const ours = (await run(TSMFS_CLI_BIN, ['-H', '127.0.0.1', '-P', String(http), '-SIC'])).out.split('\n').slice(1).join('\n');
+    const tty = await run('/usr/bin/script', ['-qec', `/usr/bin/mfscli -H 127.0.0.1 -P ${mfs.ports.matocl} -SIC -f0`, '/dev/null']);
+    return { ours: ours.trimEnd(), theirs: tty.out.replace(/\x1b\[[0-9;]*m/g, '').replaceAll('\r', '').trimEnd() };
+  };
+  /** Both sides' -SIC, once they agree (MooseFS counts a chunk's copies a moment after the write). */
+  const settled = async (get: () => Promise<{ ours: string; theirs: string }>) => {
+    let last = await get();
+    await until('-SIC equal on both', async () => ((last = await get()).ours === last.theirs ? true : undefined), 10_000).catch(() => undefined);
+    return last;
+  };
+  for (const step of steps.slice(0, 9)) await runStep(step);
+  const plain = await settled(() => sic('-p'));
+  // hot d/h, goal 3 g3, cold c: one copy each; c2 archived: kept by its one archive copy.
+  expect(plain.ours).toContain('all chunks matrix:\tchunkclass endangered:\t3');
+  expect(plain.ours).toBe(plain.theirs);
+  const regular = await sic('-p', '-m', '1');
+  expect(regular.ours).toBe(regular.theirs);
+  const table = await sicTable();
+  expect(table.ours).toBe(table.theirs);
+  for (const step of steps.slice(9)) await runStep(step);
+  expect(ourSteps).toEqual(theirSteps);
+  // Archived (setarchive lay, clrarchive lay): every cold chunk is back on its two keep copies.
+  const after = await settled(() => sic('-p'));
+  expect(after.ours).toBe(after.theirs);
+}
+
 describe('tsmfs tools on a mount', () => {
   it('setgoal -r, getgoal -r, fileinfo, checkfile, dirinfo; a dead chunkserver shows as missing copies', async () => {
     const c = await Cluster.create({ master: { config: FAST_LOOP } });
@@ -85,8 +190,9 @@ describe('tsmfs tools on a mount', () => {
     expect((await tool('getgoal', join(d, 'a/f1'))).out).toBe(`${join(d, 'a/f1')}: 3`);
     // copygoal: c (and, with -r, what it holds) takes a/f1's goal; copygoal from a goal-2 file back.
     writeFileSync(join(d, 'c/g'), ''); // empty: no chunk to count in the health matrix below
-    expect((await tool('setgoal', '2', join(d, 'c/g'))).out).toBe(`${join(d, 'c/g')}: 2`);
-    expect((await tool('copygoal', join(d, 'c/g'), join(d, 'b'))).out).toBe(`${join(d, 'b')}: 2`);
+    expect((await tool('setgoal', '2', join(d, 'c/g'))).out).toBe(`${join(d, 'c/g')}: goal: 2`);
+    // As mfscopygoal: the source's goal, then each destination's.
+    expect((await tool('copygoal', join(d, 'c/g'), join(d, 'b'))).out).toBe(`${join(d, 'c/g')}: 2\n${join(d, 'b')}: goal: 2`);
     expect((await tool('getgoal', join(d, 'b/f3'))).out).toBe(`${join(d, 'b/f3')}: 3`);
     const copied = await tool('copygoal', '-r', join(d, 'c/g'), join(d, 'b'));
     expect(numberAfter(copied.out, 'inodes with goal changed')).toBe(1);
@@ -140,7 +246,7 @@ describe('tsmfs tools on a mount', () => {
     expect(text.out).toContain('chunkservers:');
     for (const s of servers) expect(text.out).toContain(`127.0.0.1:${s.port}`);
     expect(text.out).toMatch(/OFFLINE/);
-    expect(text.out).toMatch(/under goal: 3/);
+    expect(text.out).toMatch(/ undergoal: 3 \/ /);
     expect(text.out).toContain(m.path);
     // As with mfscli, -P may be the master's client port: the same tables, read from the
     // HTTP port its handshake names. A port that is neither fails with the master exit code.
@@ -152,10 +258,22 @@ describe('tsmfs tools on a mount', () => {
     expect((await run(TSMFS_CLI_BIN, ['-H', '127.0.0.1', '-P', String(servers[1]!.port), '-SIN'])).code).toBe(EXIT.master);
   });
 
-  it('filepaths: every name of a file, by path or by inode; the trash path once removed; nothing outside a subfolder mount; quotas: EDQUOT at the limits, statfs of the subfolder mount, output as MooseFS 3.0 prints it', async () => {
+  it('filepaths: every name of a file, by path or by inode; the trash path once removed; nothing outside a subfolder mount; quotas: EDQUOT at the limits, statfs of the subfolder mount; goal, class and archive tools and -SIC; output as MooseFS 3.0 prints it', async () => {
+    // MooseFS 3.0 (Debian's packages; CI installs them) for the tools' output side by side,
+    // started while tsmfs starts; one chunkserver, as the tsmfs cluster here.
+    // Its own temp dir: the fixture removes its dirs before onTestFinished stops MooseFS.
+    const mfsDir = mkdtempSync(join(tmpdir(), 'tsmfs-moosefs-'));
+    const mfsStarting: Promise<MooseFS> | undefined = MOOSEFS ? startMooseFS(mfsDir, { chunkservers: 1, goal: 1 }) : undefined;
+    onTestFinished(async () => {
+      await (await mfsStarting?.catch(() => undefined))?.stop();
+      rmSync(mfsDir, { recursive: true, force: true });
+    });
     const c = await Cluster.create({ master: { config: FAST_LOOP } });
     await c.addChunkservers(1);
     const m = await c.mount();
+    // First, while the two clusters hold nothing else (-SIC counts every chunk).
+    if (mfsStarting) await compareLayoutWithMooseFS(m.path, c.master.ports.http, await mfsStarting);
+    else console.warn('skipped the comparison with MooseFS 3.0: not installed (apt-get install moosefs-master moosefs-client)');
     mkdirSync(join(m.path, 'pub/a'), { recursive: true });
     mkdirSync(join(m.path, 'priv'));
     const f = join(m.path, 'pub/a/f');
@@ -244,75 +362,68 @@ describe('tsmfs tools on a mount', () => {
     for (const name of readdirSync(soft)) rmSync(join(soft, name));
     writeFileSync(join(soft, 'again'), '');
 
-    // Side by side with MooseFS 3.0 (Debian's packages; CI installs them) on the same tree:
-    // the same lines from setquota, getquota and delquota. Empty files: no chunkserver needed.
-    if (!MOOSEFS) {
-      console.warn('skipped the comparison with MooseFS 3.0: not installed (apt-get install moosefs-master moosefs-client)');
-      return;
+    // Side by side with MooseFS 3.0 on the same tree: the same lines from setquota,
+    // getquota and delquota.
+    if (!mfsStarting) return;
+    const mfs = await mfsStarting;
+    for (const root of [m.path, mfs.mnt]) {
+      mkdirSync(join(root, 'cmp/a'), { recursive: true });
+      writeFileSync(join(root, 'cmp/a/f'), '');
     }
-    const mfs = await startMooseFS(makeTempDir('tsmfs-moosefs-'), { chunkservers: 0, goal: 1 });
-    try {
-      for (const root of [m.path, mfs.mnt as string]) {
-        mkdirSync(join(root, 'cmp/a'), { recursive: true });
-        writeFileSync(join(root, 'cmp/a/f'), '');
-      }
-      const steps = [['getquota'], ['setquota', '-I', '4', '-L', '1048576'], ['setquota', '-i', '3', '-p', '60'], ['setquota', '-S', '1Gi', '-r', '5k'], ['getquota'], ['delquota', '-L', '-r'], ['delquota', '-a', '-A'], ['getquota']];
-      for (const [name, ...args] of steps) {
-        const step = [name, ...args].join(' ');
-        const ours = await tool(name!, ...args, join(m.path, 'cmp'));
-        const theirs = await run(`/usr/bin/mfs${name}`, [...args, join(mfs.mnt as string, 'cmp')]);
-        expect({ step, out: ours.out.replaceAll(m.path, 'MNT') }).toEqual({ step, out: theirs.out.replaceAll(mfs.mnt as string, 'MNT').trimEnd() });
-        if (step !== 'setquota -S 1Gi -r 5k') continue;
-        // copyquota SRC DST while SRC has soft and hard limits and its own grace period.
-        for (const root of [m.path, mfs.mnt as string]) mkdirSync(join(root, 'cmp2'));
-        const oursCopy = await tool('copyquota', join(m.path, 'cmp'), join(m.path, 'cmp2'));
-        const theirsCopy = await run('/usr/bin/mfscopyquota', [join(mfs.mnt as string, 'cmp'), join(mfs.mnt as string, 'cmp2')]);
-        expect(oursCopy.out.replaceAll(m.path, 'MNT')).toBe(theirsCopy.out.replaceAll(mfs.mnt as string, 'MNT').trimEnd());
-      }
-      // Storage classes (docs/master.md, "Storage classes"): the same lines from scadmin and
-      // the sclass tools, MNT standing for the mount point. A refused step is compared up to
-      // its reason (errno names here, strerror texts there).
-      const sclassSteps = [
-        ['scadmin', 'MNT', 'create', '-K', 'A,B', 'fast'],
-        ['scadmin', 'MNT', 'create', '-m', 's', '-C', '2A', '-K', 'A,B[X+Y]', '-A', 'C', '-d', '7', 'arch'],
-        ['scadmin', 'MNT', 'create', '2', 'two', 'deux'],
-        ['scadmin', 'MNT', 'create', '-a', '1', '-K', 'A', 'fast'],
-        ['scadmin', 'MNT', 'list'],
-        ['scadmin', 'MNT', 'list', '-l'],
-        ['listsclass', 'MNT'],
-        ['scadmin', 'MNT', 'change', '-K', 'B,C', '-m', 'l', 'fast'],
-        ['scadmin', 'MNT', 'change', '-K', 'B', '3'],
-        ['scadmin', 'MNT', 'copy', 'fast', 'fast2'],
-        ['scadmin', 'MNT', 'rename', 'fast2', 'fast3'],
-        ['scadmin', 'MNT', 'delete', 'fast3', 'deux'],
-        ['listsclass', '-l', 'MNT'],
-        ['setsclass', 'fast', 'MNT/cmp/a/f'],
-        ['getsclass', 'MNT/cmp/a/f'],
-        ['setsclass', '-r', 'two', 'MNT/cmp'],
-        ['getsclass', '-r', 'MNT/cmp'],
-        ['xchgsclass', 'two', 'fast', 'MNT/cmp/a/f'],
-        ['xchgsclass', 'two', 'fast', 'MNT/cmp/a/f'],
-        ['copysclass', 'MNT/cmp/a/f', 'MNT/cmp/a'],
-        ['getsclass', '-r', 'MNT/cmp'],
-        ['scadmin', 'MNT', 'delete', 'fast'],
-      ];
-      const reasonless = (text: string) => text.replace(/: error: .*/g, ': error:');
-      // Every step's pair, compared at the end: one run shows every difference.
-      const ourSteps: unknown[] = [];
-      const theirSteps: unknown[] = [];
-      for (const [name, ...args] of sclassSteps) {
-        const step = [name, ...args].join(' ');
-        const ours = await tool(name!, ...args.map((a) => a.replace('MNT', m.path)));
-        const theirs = await run(`/usr/bin/mfs${name}`, args.map((a) => a.replace('MNT', mfs.mnt as string)));
-        const oursText = reasonless([ours.out, ours.err].filter((t) => t !== '').join('\n').replaceAll(m.path, 'MNT'));
-        const theirsText = reasonless(`${theirs.out}${theirs.err}`.replaceAll(mfs.mnt as string, 'MNT').trimEnd());
-        ourSteps.push({ step, out: oursText, failed: ours.code !== 0 });
-        theirSteps.push({ step, out: theirsText, failed: theirs.code !== 0 });
-      }
-      expect(ourSteps).toEqual(theirSteps);
-    } finally {
-      await mfs.stop();
+    const steps = [['getquota'], ['setquota', '-I', '4', '-L', '1048576'], ['setquota', '-i', '3', '-p', '60'], ['setquota', '-S', '1Gi', '-r', '5k'], ['getquota'], ['delquota', '-L', '-r'], ['delquota', '-a', '-A'], ['getquota']];
+    for (const [name, ...args] of steps) {
+      const step = [name, ...args].join(' ');
+      const ours = await tool(name!, ...args, join(m.path, 'cmp'));
+      const theirs = await run(`/usr/bin/mfs${name}`, [...args, join(mfs.mnt, 'cmp')]);
+      expect({ step, out: ours.out.replaceAll(m.path, 'MNT') }).toEqual({ step, out: theirs.out.replaceAll(mfs.mnt, 'MNT').trimEnd() });
+      if (step !== 'setquota -S 1Gi -r 5k') continue;
+      // copyquota SRC DST while SRC has soft and hard limits and its own grace period.
+      for (const root of [m.path, mfs.mnt]) mkdirSync(join(root, 'cmp2'));
+      const oursCopy = await tool('copyquota', join(m.path, 'cmp'), join(m.path, 'cmp2'));
+      const theirsCopy = await run('/usr/bin/mfscopyquota', [join(mfs.mnt, 'cmp'), join(mfs.mnt, 'cmp2')]);
+      expect(oursCopy.out.replaceAll(m.path, 'MNT')).toBe(theirsCopy.out.replaceAll(mfs.mnt, 'MNT').trimEnd());
     }
+    // Storage classes (docs/master.md, "Storage classes"): the same lines from scadmin and
+    // the sclass tools, MNT standing for the mount point. A refused step is compared up to
+    // its reason (errno names here, strerror texts there).
+    const sclassSteps = [
+      ['scadmin', 'MNT', 'create', '-K', 'A,B', 'fast'],
+      ['scadmin', 'MNT', 'create', '-m', 's', '-C', '2A', '-K', 'A,B[X+Y]', '-A', 'C', '-d', '7', 'arch'],
+      ['scadmin', 'MNT', 'create', '2', 'two', 'deux'],
+      ['scadmin', 'MNT', 'create', '-a', '1', '-K', 'A', 'fast'],
+      ['scadmin', 'MNT', 'list'],
+      ['scadmin', 'MNT', 'list', '-l'],
+      ['listsclass', 'MNT'],
+      ['scadmin', 'MNT', 'change', '-K', 'B,C', '-m', 'l', 'fast'],
+      ['scadmin', 'MNT', 'change', '-K', 'B', '3'],
+      ['scadmin', 'MNT', 'copy', 'fast', 'fast2'],
+      ['scadmin', 'MNT', 'rename', 'fast2', 'fast3'],
+      ['scadmin', 'MNT', 'delete', 'fast3', 'deux'],
+      ['listsclass', '-l', 'MNT'],
+      ['setsclass', 'fast', 'MNT/cmp/a/f'],
+      ['getsclass', 'MNT/cmp/a/f'],
+      ['setsclass', '-r', 'two', 'MNT/cmp'],
+      ['getsclass', '-r', 'MNT/cmp'],
+      ['xchgsclass', 'two', 'fast', 'MNT/cmp/a/f'],
+      ['xchgsclass', 'two', 'fast', 'MNT/cmp/a/f'],
+      ['copysclass', 'MNT/cmp/a/f', 'MNT/cmp/a'],
+      ['getsclass', '-r', 'MNT/cmp'],
+      ['scadmin', 'MNT', 'delete', 'fast'],
+    ];
+    const reasonless = (text: string) => text.replace(/: error: .*/g, ': error:');
+    // Every step's pair, compared at the end: one run shows every difference.
+    const ourSteps: unknown[] = [];
+    const theirSteps: unknown[] = [];
+    for (const [name, ...args] of sclassSteps) {
+      const step = [name, ...args].join(' ');
+      const ours = await tool(name!, ...args.map((a) => a.replace('MNT', m.path)));
+      const theirs = await run(`/usr/bin/mfs${name}`, args.map((a) => a.replace('MNT', mfs.mnt)));
+      const oursText = reasonless([ours.out, ours.err].filter((t) => t !== '').join('\n').replaceAll(m.path, 'MNT'));
+      const theirsText = reasonless(`${theirs.out}${theirs.err}`.replaceAll(mfs.mnt, 'MNT').trimEnd());
+      ourSteps.push({ step, out: oursText, failed: ours.code !== 0 });
+      theirSteps.push({ step, out: theirsText, failed: theirs.code !== 0 });
+    }
+    expect(ourSteps).toEqual(theirSteps);
   });
 
   it('makesnapshot shares chunks until written; appendchunks, filerepair, trash time; exit codes', async () => {
@@ -379,7 +490,7 @@ describe('tsmfs tools on a mount', () => {
     expect((await tool('gettrashtime', f)).out).toBe(`${f}: 7200`);
     writeFileSync(join(m.path, 'short'), '');
     expect((await tool('settrashtime', '60', join(m.path, 'short'))).code).toBe(EXIT.ok);
-    expect((await tool('copytrashtime', join(m.path, 'short'), f)).out).toBe(`${f}: 60`);
+    expect((await tool('copytrashtime', join(m.path, 'short'), f)).out).toBe(`${join(m.path, 'short')}: 60\n${f}: 60`);
     rmSync(join(m.path, 'short'));
 
     // rmsnapshot: a snapshot tree goes whole; a tree with anything else in it stays whole (EPERM), unless -f.
@@ -431,7 +542,8 @@ describe('tsmfs tools on a mount', () => {
     const tty = await run('/usr/bin/script', ['-qec', `${process.execPath} ${TSMFS_BIN} getgoal -r ${m.path} ${f}`, '/dev/null']);
     expect(tty.code).toBe(0);
     expect(tty.out).toMatch(/\d\/2 paths/);
-    expect(tty.out).toContain(`${f}: 1`);
+    expect(tty.out).toContain(`${f}:`);
+    expect(tty.out).toContain(' files with goal                1 :          1');
   });
 });
 

@@ -116,13 +116,13 @@ async function chunkserversWithSpace(p, count, timeoutMs = 120_000) {
  * its stdout is a pipe here, so C stdio holds those lines until the daemon exits.
  *
  * Starts MooseFS in `dir` (empty, traversable by root) and mounts it at `dir/mnt` with the
- * root's goal set. Returns `{ mnt, processes, stop }`; on failure what was started is stopped.
+ * root's goal set. Returns `{ mnt, ports, processes, stop }` (ports: matoml, matocs, matocl, csserv[]); on failure what was started is stopped.
  */
 export async function startMooseFS(dir, { chunkservers = 3, goal = 2, masterConfig: extra = {} } = {}) {
   const p = await ports(chunkservers);
   const processes = [];
   const mnt = join(dir, 'mnt');
-  const cluster = { mnt, processes, stop: () => stopMooseFS(cluster) };
+  const cluster = { mnt, ports: p, processes, stop: () => stopMooseFS(cluster) };
   try {
     for (const d of ['master', 'mnt', ...Array.from({ length: chunkservers }, (_, i) => [`cs${i + 1}`, `hdd${i + 1}`]).flat()]) mkdirSync(join(dir, d));
     // A new master starts from the empty metadata file the package ships.

@@ -20,9 +20,12 @@ export function processIo(format: NumberFormat): ToolIo {
   };
 }
 
-/** ` label:` padded, then the number right-aligned, as MooseFS's tools line them up. */
-export function row(io: ToolIo, label: string, n: number, width = 32): string {
-  return `${label.padEnd(width)}${formatNumber(n, io.format).padStart(12)}`;
+/**
+ * MooseFS's print_number: `prefix` as the tool prints it (its spaces are the column),
+ * then the number right-aligned in 10 characters (counts) or 20 (64-bit sizes).
+ */
+export function row(io: ToolIo, prefix: string, n: number, width: 10 | 20 = 10): string {
+  return `${prefix}${formatNumber(n, io.format).padStart(width)}`;
 }
 
 /**

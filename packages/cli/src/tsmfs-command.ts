@@ -6,7 +6,7 @@ import { type ToolIo, processIo } from './tool-io.js';
 import { checkfile, fileinfo, filerepair } from './tools/chunk-tools.js';
 import { filepaths } from './tools/file-paths.js';
 import { dirinfo } from './tools/dirinfo.js';
-import { copyValue, getValue, parseValueArg, setValue } from './tools/goal-tools.js';
+import { copygoal, copytrashtime, getgoal, gettrashtime, parseValueArg, setgoal, settrashtime } from './tools/goal-tools.js';
 import { copyquota, delquota, getquota, quotaArgs, quotaKindsToDelete, setquota } from './tools/quota-tools.js';
 import { appendchunks, makesnapshot } from './tools/snapshot-tools.js';
 import { changeEattr, copyeattr, geteattr, parseEattrNames, rmsnapshot } from './tools/eattr-tools.js';
@@ -68,27 +68,27 @@ export async function runTsmfs(argv: readonly string[], env: ToolsEnv = {}): Pro
 
   tool('setgoal', '[-r] [-n|-h|-H] GOAL[+|-] PATH...', `set the goal (copies of the data, 1-9); GOAL+ only raises, GOAL- only lowers. ${FORMAT_HELP}`, (r, io, a, o) => {
     need(a, 2, 'tsmfs setgoal [-r] GOAL[+|-] PATH...');
-    return setValue('goal', r, io, parseValueArg(a[0]!, 'goal'), a.slice(1), !!o.r);
+    return setgoal(r, io, parseValueArg(a[0]!, 'goal'), a.slice(1), !!o.r);
   }, [rec, ...fmt]);
-  tool('getgoal', '[-r] [-n|-h|-H] PATH...', 'print the goal; with -r, how many files and directories under each directory have each goal', (r, io, a, o) => {
+  tool('getgoal', '[-r] [-n|-h|-H] PATH...', 'print the goal (a storage class other than 1-9: its name, as getsclass); with -r, how many files and directories under each directory have each', (r, io, a, o) => {
     need(a, 1, 'tsmfs getgoal [-r] PATH...');
-    return getValue('goal', r, io, a, !!o.r);
+    return getgoal(r, io, a, !!o.r);
   }, [rec, ...fmt]);
   tool('settrashtime', '[-r] [-n|-h|-H] SECONDS[+|-] PATH...', 'set how long a deleted file stays in trash; SECONDS+ only raises, SECONDS- only lowers', (r, io, a, o) => {
     need(a, 2, 'tsmfs settrashtime [-r] SECONDS[+|-] PATH...');
-    return setValue('trashtime', r, io, parseValueArg(a[0]!, 'trashtime'), a.slice(1), !!o.r);
+    return settrashtime(r, io, parseValueArg(a[0]!, 'trashtime'), a.slice(1), !!o.r);
   }, [rec, ...fmt]);
   tool('gettrashtime', '[-r] [-n|-h|-H] PATH...', 'print the trash time; with -r, a histogram of the tree', (r, io, a, o) => {
     need(a, 1, 'tsmfs gettrashtime [-r] PATH...');
-    return getValue('trashtime', r, io, a, !!o.r);
+    return gettrashtime(r, io, a, !!o.r);
   }, [rec, ...fmt]);
-  tool('copygoal', '[-r] [-n|-h|-H] SRC PATH...', 'give each PATH the goal SRC has (as setgoal would set it)', (r, io, a, o) => {
+  tool('copygoal', '[-r] [-n|-h|-H] SRC PATH...', 'give each PATH the goal or storage class SRC has (as copysclass)', (r, io, a, o) => {
     need(a, 2, 'tsmfs copygoal [-r] SRC PATH...');
-    return copyValue('goal', r, io, a[0]!, a.slice(1), !!o.r);
+    return copygoal(r, io, a[0]!, a.slice(1), !!o.r);
   }, [rec, ...fmt]);
   tool('copytrashtime', '[-r] [-n|-h|-H] SRC PATH...', 'give each PATH the trash time SRC has (as settrashtime would set it)', (r, io, a, o) => {
     need(a, 2, 'tsmfs copytrashtime [-r] SRC PATH...');
-    return copyValue('trashtime', r, io, a[0]!, a.slice(1), !!o.r);
+    return copytrashtime(r, io, a[0]!, a.slice(1), !!o.r);
   }, [rec, ...fmt]);
   tool('filepaths', 'PATH|INODE...', 'print every path of each file (one per hard link), and where it was removed from if it is in the trash; INODE: an inode number of the mount the current directory is in', (r, io, a) => {
     need(a, 1, 'tsmfs filepaths PATH|INODE...');

@@ -39,8 +39,11 @@ export function checkfile(resolver: PathResolver, io: ToolIo, paths: readonly st
     const t = await resolver.resolve(path);
     const r = await t.session.call('checkfile', { inode: t.inode });
     io.out(`${path}:`);
-    r.copies.forEach((n, copies) => {
-      if (n > 0) io.out(row(io, ` chunks with ${copies} cop${copies === 1 ? 'y' : 'ies'}:`, n, 24));
+    // mfscheckfile's rows: 0-9 copies, then every chunk with 10 or more in one.
+    const byCopies = [...r.copies.slice(0, 10), r.copies.slice(10).reduce((a, b) => a + b, 0)];
+    byCopies.forEach((n, copies) => {
+      const label = copies === 1 ? ' chunks with 1 copy:    ' : copies === 10 ? ' chunks with 10+ copies:' : ` chunks with ${copies} copies:  `;
+      if (n > 0) io.out(row(io, `${label} `, n));
     });
   });
 }
@@ -51,8 +54,8 @@ export function filerepair(resolver: PathResolver, io: ToolIo, paths: readonly s
     const t = await resolver.resolve(path);
     const r = await t.session.call('filerepair', { cred: t.session.cred, inode: t.inode });
     io.out(`${path}:`);
-    io.out(row(io, ' chunks not changed:', r.notChanged, 24));
-    io.out(row(io, ' chunks erased:', r.erased, 24));
-    io.out(row(io, ' chunks repaired:', r.repaired, 24));
+    io.out(row(io, ' chunks not changed: ', r.notChanged));
+    io.out(row(io, ' chunks erased:      ', r.erased));
+    io.out(row(io, ' chunks repaired:    ', r.repaired));
   });
 }

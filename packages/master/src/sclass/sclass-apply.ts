@@ -77,13 +77,18 @@ export function applyArchive(md: Metadata, m: Extract<SClassMutation, { op: 'arc
   return counts;
 }
 
-/** mfschkarchive's figures for a node's tree. */
+/**
+ * mfschkarchive's figures for a node's tree. A file without chunks is in none of them:
+ * MooseFS keeps the archive mark per chunk, so it counts a file by its chunks' marks and
+ * an empty one neither way (its chkarchive prints the five counts, all 0).
+ */
 export function archiveState(md: Metadata, root: number, nowSec: number): { archivedFiles: number; notArchivedFiles: number; archivedChunks: number; notArchivedChunks: number } {
   const out = { archivedFiles: 0, notArchivedFiles: 0, archivedChunks: 0, notArchivedChunks: 0 };
   forEachNode(md, root, true, (inode) => {
     if (md.typeOf(inode) !== 'file') return;
     let chunks = 0;
     md.forEachChunk(inode, () => chunks++);
+    if (chunks === 0) return;
     if (isArchived(md, inode, nowSec)) {
       out.archivedFiles++;
       out.archivedChunks += chunks;

@@ -139,12 +139,19 @@ describe('storage classes', () => {
     ns.sclasses.setsclass(ADMIN, { cred: ROOT, inode: d, name: 'cold', recursive: false });
     const f = mkfile(d, 'f');
     const g = mkfile(d, 'g', ALICE);
+    const empty = mkfile(d, 'empty');
+    for (const file of [f, g]) {
+      const w = ns.writeChunk({ cred: ROOT, inode: file, index: 0 });
+      ns.writeChunkEnd({ inode: file, index: 0, chunkId: w.chunkId, length: 100, ok: true });
+    }
     const state = () => ns.sclasses.chkarchive({ inode: d });
-    expect(state()).toEqual({ archivedFiles: 0, notArchivedFiles: 2, archivedChunks: 0, notArchivedChunks: 0 });
+    // A file without chunks counts neither way (MooseFS marks chunks, not files).
+    expect(state()).toEqual({ archivedFiles: 0, notArchivedFiles: 2, archivedChunks: 0, notArchivedChunks: 2 });
+    expect(ns.sclasses.chkarchive({ inode: empty })).toEqual({ archivedFiles: 0, notArchivedFiles: 0, archivedChunks: 0, notArchivedChunks: 0 });
     live.clock.sec += 2 * 86_400;
     expect(state().archivedFiles).toBe(2);
     // clrarchive: ALICE's own file only; its ctime moves, so the delay counts again.
-    expect(ns.sclasses.archive({ cred: ALICE, inode: d, on: false })).toEqual({ changed: 0, notChanged: 0, denied: 1 });
+    expect(ns.sclasses.archive({ cred: ALICE, inode: d, on: false })).toEqual({ changed: 1, notChanged: 0, denied: 2 });
     expect(state()).toMatchObject({ archivedFiles: 1, notArchivedFiles: 1 });
     expect(ns.sclasses.chkarchive({ inode: g }).archivedFiles).toBe(0);
     expect(ns.sclasses.chkarchive({ inode: f }).archivedFiles).toBe(1);
