@@ -55,7 +55,8 @@ async function inBrowser(origin: string, check: (page: Page) => Promise<void>): 
 
 describe.skipIf(!existsSync(CHROMIUM))('web monitor in chromium', () => {
   it('shows the chunkservers and draws the charts with nothing but the master', async () => {
-    const c = await Cluster.create({ master: { config: { REPLICATIONS_DELAY_INIT: 0, CHUNKS_LOOP_MIN_TIME: 1 } } });
+    // A topology line: every server is in rack dc|r1, which the chunkservers table shows.
+    const c = await Cluster.create({ master: { topology: ['127.0.0.0/8  dc|r1'], config: { REPLICATIONS_DELAY_INIT: 0, CHUNKS_LOOP_MIN_TIME: 1 } } });
     const servers = await c.addChunkservers(3);
     const s = await c.session();
     const a = await s.create(s.root, 'file');
@@ -74,6 +75,9 @@ describe.skipIf(!existsSync(CHROMIUM))('web monitor in chromium', () => {
       const addresses = (await rows.evaluateAll((trs) => trs.map((tr) => (tr as unknown as { cells: { textContent: string }[] }).cells[1]!.textContent))).sort();
       expect(addresses).toEqual(servers.map((cs) => `127.0.0.1:${cs.port}`).sort());
       expect(await page.locator('#chunkservers tbody tr', { hasText: 'online' }).count()).toBe(3);
+      expect(await page.locator('#chunkservers tbody tr', { hasText: 'dc|r1' }).count()).toBe(3);
+      // Under the health matrix, MooseFS's classes: the goal-2 file's one chunk on two servers.
+      await expect.poll(() => page.locator('#health-classes').textContent(), { timeout: 15_000 }).toContain('endangered: 0 / undergoal: 0 / stable: 1 /');
       // A master alone shows no group.
       expect(await page.locator('#group-section').isHidden()).toBe(true);
 

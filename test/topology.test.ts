@@ -3,6 +3,7 @@
  * on three loopback addresses in two racks, a client on a fourth in the first rack. The
  * same chunkservers carry LABELS (.2: A, .3 and .4: B) for the storage classes (item 1).
  */
+import { runTsmfsCli } from '@tsmfs/cli';
 import { O_RDWR } from '@tsmfs/client';
 import { describe, expect, it } from 'vitest';
 import { Cluster } from './fixture/cluster.js';
@@ -52,6 +53,13 @@ describe('topology', () => {
       return now.get('127.0.0.2')! - (before.get('127.0.0.2') ?? 0) >= 2 * 16 * 64 * 1024 ? now : undefined;
     });
     for (const host of ['127.0.0.3', '127.0.0.4']) expect(after.get(host)).toBe(before.get(host));
+    // Each server's rack, in the API and in tsmfs-cli -SCS (MooseFS 3.0's lists show none).
+    const listed = (await (await fetch(`http://127.0.0.1:${c.master.ports.http}/api/v1/chunkservers`)).json()) as { host: string; rack: string }[];
+    expect(Object.fromEntries(listed.map((v) => [v.host, v.rack]))).toEqual({ '127.0.0.2': 'dc|a', '127.0.0.3': 'dc|b', '127.0.0.4': 'dc|b' });
+    let text = '';
+    expect(await runTsmfsCli(['-P', String(c.master.ports.http), '-SCS'], { out: (t) => (text += t), err: () => {} })).toBe(0);
+    expect(text).toMatch(/\n *\d+ +127\.0\.0\.2:\d+ .* A +dc\|a\n/);
+    expect(text).toMatch(/\n *\d+ +127\.0\.0\.3:\d+ .* B +dc\|b\n/);
 
     // Storage classes (docs/master.md, "Storage classes"): 'bb' keeps two copies on B
     // servers, against the racks' preference; 'ab' one on A and one on B.

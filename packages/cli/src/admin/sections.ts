@@ -100,8 +100,8 @@ const chunkservers: Section<ChunkserverView[]> = {
   path: '/api/v1/chunkservers',
   text: (list, plain) =>
     textTable(
-      ['id', 'ip:port', 'status', 'chunks', 'used', 'total', '% used', 'damaged disks', 'last heartbeat (s)', 'labels'],
-      list.map((c) => [c.csid, `${c.host}:${c.port}`, c.online ? 'online' : 'OFFLINE', c.chunks, bytes(c.usedSpace, plain), bytes(c.totalSpace, plain), pct(c.usedSpace, c.totalSpace), c.damagedDisks, c.lastHeartbeatAgoSeconds, c.labels.join(',') || '-']),
+      ['id', 'ip:port', 'status', 'chunks', 'used', 'total', '% used', 'damaged disks', 'last heartbeat (s)', 'labels', 'rack'],
+      list.map((c) => [c.csid, `${c.host}:${c.port}`, c.online ? 'online' : 'OFFLINE', c.chunks, bytes(c.usedSpace, plain), bytes(c.totalSpace, plain), pct(c.usedSpace, c.totalSpace), c.damagedDisks, c.lastHeartbeatAgoSeconds, c.labels.join(',') || '-', c.rack || '-']),
     ),
 };
 

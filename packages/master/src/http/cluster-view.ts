@@ -69,6 +69,8 @@ export interface ChunkserverView {
   port: number;
   online: boolean;
   labels: string[];
+  /** Its rack: the location path mfstopology.cfg gives its data address ('' when no line covers it). MooseFS 3.0's lists show none. */
+  rack: string;
   chunks: number;
   totalSpace: number;
   usedSpace: number;
@@ -169,6 +171,7 @@ export function chunkserversView(src: ClusterSources, now = Date.now()): Chunkse
       port: cs.address.port,
       online: isOnline(cs),
       labels: cs.labels,
+      rack: src.chunks.rackOf(cs),
       chunks: src.chunks.copies.countOn(cs.csid),
       totalSpace: cs.totalSpace,
       usedSpace: cs.usedSpace,

@@ -56,7 +56,7 @@ export const MONITOR_HTML = `<!doctype html>
   <section id="group-section" hidden><h2>HA group</h2><table id="group"></table><table id="standbys"></table></section>
   <section><h2>Chunkservers</h2><table id="chunkservers"></table></section>
   <section><h2>Disks</h2><table id="disks"></table></section>
-  <section><h2>Chunk health: chunks by goal (rows) and valid copies (columns)</h2><table id="health"></table></section>
+  <section><h2>Chunk health: chunks by goal (rows) and valid copies (columns)</h2><table id="health"></table><p id="health-classes"></p></section>
   <section><h2>Sessions</h2><table id="sessions"></table></section>
   <section><h2>Exports</h2><table id="exports"></table></section>
   <section><h2>Quotas</h2><table id="quotas"></table></section>
@@ -142,12 +142,12 @@ export const MONITOR_JS = String.raw`'use strict';
     cards.appendChild(card('trash', num(i.trashFiles) + ' files, ' + bytes(i.trashSpace)));
     cards.appendChild(card('master memory (rss)', bytes(i.memory.rss)));
 
-    table('chunkservers', ['id', 'address', 'status', 'chunks', 'used', 'total', '% used', 'damaged disks', 'last heartbeat', 'rep in/out', 'labels'],
+    table('chunkservers', ['id', 'address', 'status', 'chunks', 'used', 'total', '% used', 'damaged disks', 'last heartbeat', 'rep in/out', 'labels', 'rack'],
       o.chunkservers.map(function (c) {
         return [c.csid, { text: c.host + ':' + c.port, cls: 'l' }, { text: c.online ? 'online' : 'offline', cls: c.online ? 'ok' : 'bad' },
           num(c.chunks), bytes(c.usedSpace), bytes(c.totalSpace), c.totalSpace ? (100 * c.usedSpace / c.totalSpace).toFixed(1) + '%' : '-',
           { text: c.damagedDisks, cls: c.damagedDisks ? 'bad' : '' }, c.lastHeartbeatAgoSeconds + ' s ago', c.replicationsIn + '/' + c.replicationsOut,
-          { text: c.labels.join(',') || '-', cls: 'l' }];
+          { text: c.labels.join(',') || '-', cls: 'l' }, { text: c.rack || '-', cls: 'l' }];
       }));
     table('disks', ['chunkserver', 'path', 'status', 'chunks', 'used', 'total', '% used'],
       o.disks.map(function (d) {
@@ -166,6 +166,9 @@ export const MONITOR_JS = String.raw`'use strict';
       })));
     });
     table('health', head, rows);
+    var hc = h.classes.all;
+    document.getElementById('health-classes').textContent = 'missing: ' + num(hc.missing) + ' / endangered: ' + num(hc.endangered) + ' / undergoal: ' + num(hc.undergoal) +
+      ' / stable: ' + num(hc.stable) + ' / overgoal: ' + num(hc.overgoal) + ' / pending deletion: ' + num(hc.pendingDeletion) + ' / to be removed: ' + num(hc.toBeRemoved);
     table('sessions', ['id', 'address', 'host', 'mountpoint', 'root', 'mode', 'open files', 'state', 'export rule'],
       o.sessions.map(function (s) {
         var mode = (s.meta ? 'meta ' : '') + (s.readonly ? 'ro' : 'rw') + (s.attachedTo !== null ? ' (tool of ' + s.attachedTo + ')' : '');
