@@ -76,7 +76,7 @@ interface MooseFS {
  * keeping two labelled copies (one copy each: endangered) and in a class with archive
  * labels (archived by setarchive: kept by its one archive copy). Compares, step by step,
  * what the goal, trash time and archive tools print (stdout and exit code) and what
- * mfscli -SIC prints (plain lines, -m 1, and the terminal table).
+ * mfscli -SIC prints (plain lines, -m 1, and the terminal table) and mfscli -SSC's plain lines.
  */
 async function compareLayoutWithMooseFS(mnt: string, http: number, mfs: MooseFS): Promise<void> {
   const steps: string[][] = [
@@ -129,42 +129,47 @@ async function compareLayoutWithMooseFS(mnt: string, http: number, mfs: MooseFS)
   const theirSteps: unknown[] = [];
   const runStep = async ([name, ...args]: string[]) => {
     const step = [name, ...args].join(' ');
-    const ours = await tool(name!, ...args.map((a) => a.replace('MNT', mnt)));
-    const theirs = await run(`/usr/bin/mfs${name}`, args.map((a) => a.replace('MNT', mfs.mnt)));
+    // Two clusters: both sides at once.
+    const [ours, theirs] = await Promise.all([tool(name!, ...args.map((a) => a.replace('MNT', mnt))), run(`/usr/bin/mfs${name}`, args.map((a) => a.replace('MNT', mfs.mnt)))]);
     ourSteps.push({ step, out: stdout(ours.out, mnt), code: ours.code });
     theirSteps.push({ step, out: stdout(theirs.out, mfs.mnt), code: theirs.code });
   };
-  const sic = async (...args: string[]) => {
-    const ours = await run(TSMFS_CLI_BIN, ['-H', '127.0.0.1', '-P', String(http), '-SIC', ...args]);
-    const theirs = await run('/usr/bin/mfscli', ['-H', '127.0.0.1', '-P', String(mfs.ports.matocl), '-SIC', ...args]);
+  // mfscli's plain lines (its output on a pipe), tsmfs-cli's with -p.
+  const plainLines = async (section: string, ...args: string[]) => {
+    const [ours, theirs] = await Promise.all([cli('-H', '127.0.0.1', '-P', String(http), section, '-p', ...args), run('/usr/bin/mfscli', ['-H', '127.0.0.1', '-P', String(mfs.ports.matocl), section, ...args])]);
     return { ours: ours.out.trimEnd(), theirs: theirs.out.trimEnd() };
   };
   // mfscli's terminal table (script(1) gives it a pty), ASCII frames, colours and CRs taken out.
   const sicTable = async () => {
-    const ours = (await run(TSMFS_CLI_BIN, ['-H', '127.0.0.1', '-P', String(http), '-SIC'])).out.split('\n').slice(1).join('\n');
-    const tty = await run('/usr/bin/script', ['-qec', `/usr/bin/mfscli -H 127.0.0.1 -P ${mfs.ports.matocl} -SIC -f0`, '/dev/null']);
-    return { ours: ours.trimEnd(), theirs: tty.out.replace(/\x1b\[[0-9;]*m/g, '').replaceAll('\r', '').trimEnd() };
+    const [ours, tty] = await Promise.all([cli('-H', '127.0.0.1', '-P', String(http), '-SIC'), run('/usr/bin/script', ['-qec', `/usr/bin/mfscli -H 127.0.0.1 -P ${mfs.ports.matocl} -SIC -f0`, '/dev/null'])]);
+    return { ours: ours.out.split('\n').slice(1).join('\n').trimEnd(), theirs: tty.out.replace(/\x1b\[[0-9;]*m/g, '').replaceAll('\r', '').trimEnd() };
   };
   /** Both sides' -SIC, once they agree (MooseFS counts a chunk's copies a moment after the write). */
   const settled = async (get: () => Promise<{ ours: string; theirs: string }>) => {
-    let last = await get();
-    await until('-SIC equal on both', async () => ((last = await get()).ours === last.theirs ? true : undefined), 10_000).catch(() => undefined);
-    return last;
+    let last: { ours: string; theirs: string } | undefined;
+    await until('the same on both', async () => ((last = await get()).ours === last.theirs ? true : undefined), 10_000).catch(() => undefined);
+    return last!;
   };
   for (const step of steps.slice(0, 9)) await runStep(step);
-  const plain = await settled(() => sic('-p'));
+  const plain = await settled(() => plainLines('-SIC'));
   // hot d/h, goal 3 g3, cold c: one copy each; c2 archived: kept by its one archive copy.
   expect(plain.ours).toContain('all chunks matrix:\tchunkclass endangered:\t3');
   expect(plain.ours).toBe(plain.theirs);
-  const regular = await sic('-p', '-m', '1');
+  const regular = await plainLines('-SIC', '-m', '1');
   expect(regular.ours).toBe(regular.theirs);
+  // mfscli -SSC, MooseFS's per-class view: files, directories, chunks under / exact / over goal.
+  const perClass = await settled(() => plainLines('-SSC'));
+  expect(perClass.ours).toContain('storage classes:\t11\tcold\tNO\tSTD\t2\t1\t1\t0\t-\t-\t1\t-\tNO\t1\tA\tNO\t2\tA , B\tNO\t1\tC\t30d');
+  expect(perClass.ours).toBe(perClass.theirs);
   const table = await sicTable();
   expect(table.ours).toBe(table.theirs);
   for (const step of steps.slice(9)) await runStep(step);
   expect(ourSteps).toEqual(theirSteps);
   // Archived (setarchive lay, clrarchive lay): every cold chunk is back on its two keep copies.
-  const after = await settled(() => sic('-p'));
-  expect(after.ours).toBe(after.theirs);
+  for (const section of ['-SIC', '-SSC']) {
+    const after = await settled(() => plainLines(section));
+    expect(after.ours).toBe(after.theirs);
+  }
 }
 
 describe('tsmfs tools on a mount', () => {

@@ -28,7 +28,7 @@ export async function runTsmfsCli(argv: readonly string[], env: CliEnv = {}): Pr
     .option('--json', 'print JSON (one object keyed by section code) instead of tables')
     .option('-n, --numbers', 'exact byte counts instead of KiB/MiB/…')
     .option('-m, --mode <mode>', "which view of a section, as mfscli's -m: for IC 0 all chunks (default), 1 regular chunks (copies on disks marked for removal left out)", '0')
-    .option('-p, --plain', "mfscli's plain lines (tab-separated, no title) for the sections that have them (IC)")
+    .option('-p, --plain', "mfscli's plain lines (tab-separated, no title) for the sections that have them (IC, SC)")
     .exitOverride()
     .configureOutput({ writeOut: out, writeErr: err });
   try {
@@ -62,7 +62,7 @@ export async function runTsmfsCli(argv: readonly string[], env: CliEnv = {}): Pr
     else {
       const text = { mode: Number(o.mode), mfsPlain: !!o.plain };
       // -p: mfscli's plain lines stand alone, as mfscli prints them (no title).
-      out(sections.map((s) => (o.plain && s.code === 'IC' ? `${s.text(docs[s.code], !!o.numbers, text)}\n` : `${s.title}:\n${s.text(docs[s.code], !!o.numbers, text)}\n`)).join('\n'));
+      out(sections.map((s) => (o.plain && (s.code === 'IC' || s.code === 'SC') ? `${s.text(docs[s.code], !!o.numbers, text)}\n` : `${s.title}:\n${s.text(docs[s.code], !!o.numbers, text)}\n`)).join('\n'));
     }
     return EXIT.ok;
   } catch (e) {

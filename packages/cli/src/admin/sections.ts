@@ -157,12 +157,45 @@ const quotas: Section<QuotaView[]> = {
   },
 };
 
-/** mfscli -SSC: every storage class, its files and its chunks by state against its labels. */
+/**
+ * mfscli -SSC's plain lines (MooseFS 3.0.117): id, name, admin only, mode, files, dirs,
+ * standard then archived chunks under / exact / over goal ('-' for a zero under or over;
+ * without an archive delay the archived count with the standard and '-' for all three),
+ * then for create, keep and archive: can be fulfilled, goal, labels; last the delay.
+ */
+function sclassLines(list: readonly SClassView[]): string {
+  return list
+    .map((c) => {
+      const arch = c.archiveDelay > 0;
+      const std = arch ? c.copies.standard : { under: c.copies.standard.under + c.copies.archived.under, exact: c.copies.standard.exact + c.copies.archived.exact, over: c.copies.standard.over + c.copies.archived.over };
+      const counts = (k: { under: number; exact: number; over: number }) => [k.under || '-', k.exact, k.over || '-'];
+      const labels = (can: boolean, shown: string) => [can ? 'YES' : 'NO', shown.split(' , ').length, shown];
+      return [
+        'storage classes:',
+        c.id,
+        c.name,
+        c.adminOnly ? 'YES' : 'NO',
+        c.mode === 'default' ? 'STD' : c.mode.toUpperCase(),
+        c.files,
+        c.dirs,
+        ...counts(std),
+        ...(arch ? counts(c.copies.archived) : ['-', '-', '-']),
+        ...labels(c.canCreate, c.shown.create),
+        ...labels(c.canKeep, c.shown.keep),
+        ...labels(c.canArchive, c.shown.archive),
+        arch ? `${c.archiveDelay}d` : '-',
+      ].join('\t');
+    })
+    .join('\n');
+}
+
+/** mfscli -SSC: every storage class, its files and its chunks by state against its labels; -p mfscli's plain lines. */
 const sclasses: Section<SClassView[]> = {
   code: 'SC',
   title: 'storage classes',
   path: '/api/v1/sclasses',
-  text: (list) => {
+  text: (list, _plain, o) => {
+    if (o.mfsPlain) return sclassLines(list);
     const labels = (expr: string, ok: boolean) => `${expr}${ok ? '' : ' (cannot be met)'}`;
     return textTable(
       ['id', 'name', 'admin only', 'mode', 'files', 'dirs', 'chunks', 'lost', 'under goal', 'misplaced', 'over goal', 'ok', 'archived', 'create labels', 'keep labels', 'archive labels', 'archive delay'],
