@@ -50,52 +50,48 @@ export function gettrashtime(resolver: PathResolver, io: ToolIo, paths: readonly
   );
 }
 
+type Which = 'goal' | 'trashtime';
+
 /**
- * setgoal N[+|-]: as mfssetgoal (MooseFS 3.0's set_sclass with a goal): `PATH: goal: N`
- * when set (always for a plain N, as MooseFS prints it), `PATH: goal not changed` when
- * N+ or N- left it; with -r the changed / not changed / denied counts.
+ * What setgoal and settrashtime print, as mfssetgoal (MooseFS 3.0's set_sclass with a
+ * goal) and mfssettrashtime: the value set (always for a plain N, also when it already
+ * was), or "not changed" when N+ or N- left it; with -r the three counts, their labels
+ * padded as MooseFS pads them.
  */
-export function setgoal(resolver: PathResolver, io: ToolIo, arg: ValueArg, paths: readonly string[], recursive: boolean) {
+const SET_OUTPUT: Record<Which, { shown: (v: number) => string; labels: [string, string, string] }> = {
+  goal: { shown: (v) => `goal: ${v}`, labels: [' inodes with goal changed:              ', ' inodes with goal not changed:          ', ' inodes with permission denied:         '] },
+  trashtime: { shown: (v) => String(v), labels: [' inodes with trashtime changed:     ', ' inodes with trashtime not changed: ', ' inodes with permission denied:     '] },
+};
+
+function setValue(which: Which, resolver: PathResolver, io: ToolIo, arg: ValueArg, paths: readonly string[], recursive: boolean) {
+  const { shown, labels } = SET_OUTPUT[which];
   return forEachPath(
     io,
     paths,
     async (path) => {
       const t = await resolver.resolve(path);
-      const counts = await t.session.setgoal(t.inode, arg.value, { mode: arg.mode, recursive });
+      const o = { mode: arg.mode, recursive };
+      const counts = which === 'goal' ? await t.session.setgoal(t.inode, arg.value, o) : await t.session.settrashtime(t.inode, arg.value, o);
       if (!recursive) {
-        if (counts.denied > 0) throw new TsmfsError(Status.EPERM, 'only the owner or root may change the goal');
-        io.out(counts.changed > 0 || arg.mode === 'set' ? `${path}: goal: ${arg.value}` : `${path}: goal not changed`);
+        if (counts.denied > 0) throw new TsmfsError(Status.EPERM, `only the owner or root may change the ${which}`);
+        io.out(counts.changed > 0 || arg.mode === 'set' ? `${path}: ${shown(arg.value)}` : `${path}: ${which} not changed`);
         return;
       }
       io.out(`${path}:`);
-      io.out(row(io, ' inodes with goal changed:              ', counts.changed));
-      io.out(row(io, ' inodes with goal not changed:          ', counts.notChanged));
-      io.out(row(io, ' inodes with permission denied:         ', counts.denied));
+      [counts.changed, counts.notChanged, counts.denied].forEach((n, i) => io.out(row(io, labels[i]!, n)));
     },
     recursive,
   );
 }
 
-/** settrashtime SECONDS[+|-]: as mfssettrashtime; `PATH: trashtime not changed` when SECONDS+ or SECONDS- left it. */
+/** setgoal N[+|-] (mfssetgoal): `PATH: goal: N`, or `PATH: goal not changed`. */
+export function setgoal(resolver: PathResolver, io: ToolIo, arg: ValueArg, paths: readonly string[], recursive: boolean) {
+  return setValue('goal', resolver, io, arg, paths, recursive);
+}
+
+/** settrashtime SECONDS[+|-] (mfssettrashtime): `PATH: SECONDS`, or `PATH: trashtime not changed`. */
 export function settrashtime(resolver: PathResolver, io: ToolIo, arg: ValueArg, paths: readonly string[], recursive: boolean) {
-  return forEachPath(
-    io,
-    paths,
-    async (path) => {
-      const t = await resolver.resolve(path);
-      const counts = await t.session.settrashtime(t.inode, arg.value, { mode: arg.mode, recursive });
-      if (!recursive) {
-        if (counts.denied > 0) throw new TsmfsError(Status.EPERM, 'only the owner or root may change the trashtime');
-        io.out(counts.changed > 0 || arg.mode === 'set' ? `${path}: ${arg.value}` : `${path}: trashtime not changed`);
-        return;
-      }
-      io.out(`${path}:`);
-      io.out(row(io, ' inodes with trashtime changed:     ', counts.changed));
-      io.out(row(io, ' inodes with trashtime not changed: ', counts.notChanged));
-      io.out(row(io, ' inodes with permission denied:     ', counts.denied));
-    },
-    recursive,
-  );
+  return setValue('trashtime', resolver, io, arg, paths, recursive);
 }
 
 /** copygoal SRC DST…: mfscopygoal is mfscopysclass (SRC's class printed first, then each DST set to it). */
