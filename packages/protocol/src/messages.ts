@@ -663,7 +663,7 @@ export const Messages = {
     { session: 'fs', inodes: { inode: 'node' }, mutates: false },
   ),
   /** The file's chunks counted by number of valid copies: `copies[n]` = chunks with n valid copies (holes are not counted). */
-  checkfile: clientMsg(105, t.obj({ inode: t.u32 }), t.obj({ goal: t.u8, copies: t.arr(t.u53, 257) }), { session: 'fs', inodes: { inode: 'node' }, mutates: false }),
+  checkfile: clientMsg(105, t.obj({ inode: t.u32 }), t.obj({ goal: t.u8, copies: t.arr(t.u53, 257), empty: t.u53 }), { session: 'fs', inodes: { inode: 'node' }, mutates: false }),
   /**
    * For every chunk with no valid copy: take the newest stale copy's version when there is
    * one (`repaired`), else drop the chunk from the file so it reads as zeros (`erased`).

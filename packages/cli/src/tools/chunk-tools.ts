@@ -7,21 +7,38 @@ export function chunkName(id: number, version: number): string {
   return `${id.toString(16).toUpperCase().padStart(16, '0')}_${version.toString(16).toUpperCase().padStart(8, '0')}`;
 }
 
-/** fileinfo's lines for one file (MooseFS's mfsfileinfo layout, tabs included). */
+/** MooseFS's words for a copy's state; tsmfs's own for copies being made, which MooseFS does not list. */
+const STATUS: Record<Reply<'fileinfo'>['chunks'][number]['copies'][number]['state'], string> = {
+  valid: 'VALID',
+  stale: 'WRONG VERSION',
+  damaged: 'INVALID',
+  replicating: 'BEING REPLICATED',
+  creating: 'BEING CREATED',
+};
+
+/** An IPv4 address as a number, for mfsfileinfo's order of copies (by address, then port). */
+const ipNumber = (host: string) => host.split('.').reduce((n, part) => n * 256 + (Number(part) || 0), 0);
+
+/**
+ * fileinfo's lines for one file, as mfsfileinfo (MooseFS 3.0.117) prints them, tabs
+ * included: every chunk slot up to the last chunk (a hole: `chunk N: empty`), each
+ * chunk's copies by address and port, then `no valid copies !!!` when none is valid.
+ */
 export function fileinfoLines(path: string, info: Reply<'fileinfo'>): string[] {
   const lines = [`${path}:`];
-  const chunks = info.chunks.filter((c) => c.chunkId !== 0);
-  if (chunks.length === 0) lines.push('\tno chunks - empty file');
-  for (const c of chunks) {
+  const chunks = new Map(info.chunks.filter((c) => c.chunkId !== 0).map((c) => [c.index, c]));
+  if (chunks.size === 0) lines.push('\tno chunks - empty file');
+  const slots = Math.max(0, ...[...chunks.keys()].map((i) => i + 1));
+  for (let index = 0; index < slots; index++) {
+    const c = chunks.get(index);
+    if (!c) {
+      lines.push(`\tchunk ${index}: empty`);
+      continue;
+    }
     lines.push(`\tchunk ${c.index}: ${chunkName(c.chunkId, c.version)} / (id:${c.chunkId} ver:${c.version})`);
-    // Valid copies first, as they are what readers use.
-    const copies = [...c.copies].sort((a, b) => Number(b.state === 'valid') - Number(a.state === 'valid') || a.csid - b.csid);
+    const copies = [...c.copies].sort((a, b) => ipNumber(a.host) - ipNumber(b.host) || a.port - b.port);
+    copies.forEach((x, i) => lines.push(`\t\tcopy ${i + 1}: ${x.host}:${x.port} (status:${STATUS[x.state]})`));
     if (!copies.some((x) => x.state === 'valid')) lines.push('\t\tno valid copies !!!');
-    copies.forEach((x, i) => {
-      const status = x.state === 'replicating' ? 'BEING REPLICATED' : x.state.toUpperCase();
-      const extra = x.state === 'stale' || x.state === 'damaged' ? ` ver:${x.version}` : '';
-      lines.push(`\t\tcopy ${i + 1}: ${x.host}:${x.port} (status:${status}${extra})`);
-    });
   }
   return lines;
 }
@@ -45,6 +62,7 @@ export function checkfile(resolver: PathResolver, io: ToolIo, paths: readonly st
       const label = copies === 1 ? ' chunks with 1 copy:    ' : copies === 10 ? ' chunks with 10+ copies:' : ` chunks with ${copies} copies:  `;
       if (n > 0) io.out(row(io, `${label} `, n));
     });
+    if (r.empty > 0) io.out(row(io, ' empty (zero) chunks:    ', r.empty));
   });
 }
 

@@ -12,25 +12,25 @@ describe('tool output', () => {
     expect(chunkName(0xabc, 0x10)).toBe('0000000000000ABC_00000010');
   });
 
-  it('lists copies valid first, with the state of the others', () => {
+  it("lists every chunk slot and each chunk's copies by address, in MooseFS's words", () => {
     const lines = fileinfoLines('/m/f', {
       length: 10,
       goal: 2,
       chunks: [
-        { index: 0, chunkId: 5, version: 3, copies: [{ csid: 2, host: '10.0.0.2', port: 9422, version: 2, state: 'stale' }, { csid: 1, host: '10.0.0.1', port: 9422, version: 3, state: 'valid' }] },
-        { index: 1, chunkId: 0, version: 0, copies: [] },
-        { index: 2, chunkId: 6, version: 1, copies: [{ csid: 3, host: '10.0.0.3', port: 9422, version: 1, state: 'damaged' }, { csid: 4, host: '10.0.0.4', port: 9422, version: 1, state: 'replicating' }] },
+        { index: 0, chunkId: 5, version: 3, copies: [{ csid: 2, host: '10.0.0.10', port: 9422, version: 2, state: 'stale' }, { csid: 1, host: '10.0.0.9', port: 9422, version: 3, state: 'valid' }] },
+        { index: 2, chunkId: 6, version: 1, copies: [{ csid: 4, host: '10.0.0.4', port: 9422, version: 1, state: 'replicating' }, { csid: 3, host: '10.0.0.3', port: 9422, version: 1, state: 'damaged' }] },
       ],
     });
     expect(lines).toEqual([
       '/m/f:',
       '\tchunk 0: 0000000000000005_00000003 / (id:5 ver:3)',
-      '\t\tcopy 1: 10.0.0.1:9422 (status:VALID)',
-      '\t\tcopy 2: 10.0.0.2:9422 (status:STALE ver:2)',
+      '\t\tcopy 1: 10.0.0.9:9422 (status:VALID)',
+      '\t\tcopy 2: 10.0.0.10:9422 (status:WRONG VERSION)',
+      '\tchunk 1: empty',
       '\tchunk 2: 0000000000000006_00000001 / (id:6 ver:1)',
-      '\t\tno valid copies !!!',
-      '\t\tcopy 1: 10.0.0.3:9422 (status:DAMAGED ver:1)',
+      '\t\tcopy 1: 10.0.0.3:9422 (status:INVALID)',
       '\t\tcopy 2: 10.0.0.4:9422 (status:BEING REPLICATED)',
+      '\t\tno valid copies !!!',
     ]);
     expect(fileinfoLines('/m/e', { length: 0, goal: 1, chunks: [] })).toEqual(['/m/e:', '\tno chunks - empty file']);
   });

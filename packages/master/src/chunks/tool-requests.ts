@@ -49,12 +49,17 @@ export class ToolRequests {
     if (!md.exists(req.inode)) throw fail('ENOENT', `inode ${req.inode}`);
     if (md.typeOf(req.inode) !== 'file') throw fail('EINVAL', 'not a regular file');
     const copies: number[] = [];
-    md.forEachChunk(req.inode, (id) => {
+    let slots = 0;
+    let chunks = 0;
+    for (const [index, id] of md.chunkEntries(req.inode)) {
       const n = Math.min(256, this.chunks.validServers(id).length);
       while (copies.length <= n) copies.push(0);
       copies[n]!++;
-    });
-    return { goal: md.goal[req.inode]!, copies };
+      chunks++;
+      slots = Math.max(slots, index + 1);
+    }
+    // Holes before the last chunk: mfscheckfile's "empty (zero) chunks".
+    return { goal: md.goal[req.inode]!, copies, empty: slots - chunks };
   }
 
   /**
