@@ -64,14 +64,19 @@ describe('ToolRequests', () => {
   });
 
   it('checkfile counts chunks by valid copies', () => {
-    const { chunks, tools, server, file } = setup();
+    const { ns, chunks, tools, server, file } = setup();
     const f = file(1, 'f', 2 * CHUNK_SIZE + 1);
     const [c0, c1] = chunkIds(chunks.md, f);
     const a = server(1);
     const b = server(2);
     chunks.report(a, [{ chunkId: c0!, version: 1 }, { chunkId: c1!, version: 1 }], true);
     chunks.report(b, [{ chunkId: c0!, version: 1 }], true);
-    expect(tools.checkfile({ inode: f })).toEqual({ goal: 1, copies: [1, 1, 1] });
+    expect(tools.checkfile({ inode: f })).toEqual({ goal: 1, copies: [1, 1, 1], empty: 0 });
+    // A chunk at index 3 only: three holes before it (mfscheckfile's "empty (zero) chunks").
+    const { inode: sparse } = ns.mknod({ cred: root, parent: 1, name: 's', type: 'file', mode: 0o644, umask: 0, rdev: 0 }).attr;
+    const g = ns.writeChunk({ cred: root, inode: sparse, index: 3 });
+    ns.writeChunkEnd({ inode: sparse, index: 3, chunkId: g.chunkId, length: 3 * CHUNK_SIZE + 1, ok: true });
+    expect(tools.checkfile({ inode: sparse })).toEqual({ goal: 1, copies: [1], empty: 3 });
   });
 
   it('filerepair takes a stale copy\'s version, drops a chunk with no copy, leaves the rest', () => {
