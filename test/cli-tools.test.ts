@@ -104,6 +104,8 @@ async function compareLayoutWithMooseFS(mnt: string, http: number, mfs: MooseFS)
     ['copygoal', 'MNT/lay/c', 'MNT/lay/z/e2'],
     ['copygoal', '-r', 'MNT/lay/d', 'MNT/lay/z'],
     ['getgoal', '-r', 'MNT/lay'],
+    ['rgetgoal', 'MNT/lay/d'],
+    ['rsetgoal', '1', 'MNT/lay/d/e'],
     ['settrashtime', '7200', 'MNT/lay/g1'],
     ['settrashtime', '3600+', 'MNT/lay/g1'],
     ['settrashtime', '-r', '10800', 'MNT/lay/z'],

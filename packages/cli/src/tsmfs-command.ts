@@ -74,6 +74,17 @@ export async function runTsmfs(argv: readonly string[], env: ToolsEnv = {}): Pro
     need(a, 1, 'tsmfs getgoal [-r] PATH...');
     return getgoal(r, io, a, !!o.r);
   }, [rec, ...fmt]);
+  // MooseFS 3.0 still ships these two, deprecated: -r's forms, with a word on stderr.
+  tool('rsetgoal', '[-n|-h|-H] GOAL[+|-] PATH...', 'deprecated: setgoal -r (as mfsrsetgoal)', (r, io, a) => {
+    need(a, 2, 'tsmfs rsetgoal GOAL[+|-] PATH...');
+    io.err('deprecated tool - use "tsmfs setgoal -r"');
+    return setgoal(r, io, parseValueArg(a[0]!, 'goal'), a.slice(1), true);
+  }, fmt);
+  tool('rgetgoal', '[-n|-h|-H] PATH...', 'deprecated: getgoal -r (as mfsrgetgoal)', (r, io, a) => {
+    need(a, 1, 'tsmfs rgetgoal PATH...');
+    io.err('deprecated tool - use "tsmfs getgoal -r"');
+    return getgoal(r, io, a, true);
+  }, fmt);
   tool('settrashtime', '[-r] [-n|-h|-H] SECONDS[+|-] PATH...', 'set how long a deleted file stays in trash; SECONDS+ only raises, SECONDS- only lowers', (r, io, a, o) => {
     need(a, 2, 'tsmfs settrashtime [-r] SECONDS[+|-] PATH...');
     return settrashtime(r, io, parseValueArg(a[0]!, 'trashtime'), a.slice(1), !!o.r);
