@@ -20,6 +20,8 @@ class FakeMaster {
   /** Requests of these names are refused with this error (an HA follower's), as long as it is set; counted. */
   readonly refuse = new Map<string, { err: Error; times: number }>();
   readonly refused: string[] = [];
+  /** Requests in the order they arrived (name, and inode or name where the request has one). */
+  readonly seen: string[] = [];
   password: string | undefined;
   private nextInode = 2;
   private nextSession = 100;
@@ -67,7 +69,11 @@ class FakeMaster {
   }
 
   private apply(nonce: Buffer, name: string, body: unknown): unknown {
+    const b = body as { inode?: number; name?: string };
+    if (name !== 'register') this.seen.push(`${name} ${b.inode ?? b.name ?? ''}`.trim());
     switch (name) {
+      case 'release':
+        return {};
       case 'register':
         return this.register(nonce, body as Request<'register'>);
       case 'mkdir':
@@ -266,6 +272,34 @@ describe('MasterSession reconnect', () => {
     await m.start();
     await new Promise((r) => setTimeout(r, 300));
     expect(m.registers).toHaveLength(1);
+  });
+});
+
+describe('deferred releases', () => {
+  /** Resolves once `cond` holds, polled every 10 ms for at most 3 s. */
+  async function eventually(cond: () => boolean): Promise<void> {
+    for (let i = 0; i < 300 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
+    expect(cond()).toBe(true);
+  }
+
+  it('a release goes out ahead of the next request, in order; alone, soon after; at close, before the link ends', async () => {
+    const m = await fakeMaster();
+    const s = await open([m.port]);
+    await s.release(5);
+    await s.release(6);
+    // Nothing sent yet: the next request takes them along, after them on the link.
+    expect(m.seen).toEqual([]);
+    await expect(s.lookup(ROOT_INODE, 'x')).rejects.toMatchObject({ status: Status.ENOENT });
+    expect(m.seen).toEqual(['release 5', 'release 6', 'lookup x']);
+    // No request follows: it goes by itself.
+    await s.release(7);
+    await eventually(() => m.seen.length === 4);
+    expect(m.seen[3]).toBe('release 7');
+    // Closing the session sends what is due before the link ends.
+    await s.release(8);
+    s.close();
+    await eventually(() => m.seen.length === 5);
+    expect(m.seen[4]).toBe('release 8');
   });
 });
 

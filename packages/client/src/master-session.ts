@@ -39,6 +39,8 @@ function reconnectBackoff(masters: readonly Address[]): Backoff {
 }
 /** A leader holding changes while it cannot reach etcd is asked again this often. */
 const REFUSED_RETRY_MS = 200;
+/** Longest a release waits for a request to go out with (MasterSession.release). */
+const RELEASE_DEFER_MS = 100;
 
 export interface SessionOptions {
   /** One or more master addresses, tried in turn (at open and at every reconnect). */
@@ -168,6 +170,9 @@ export class MasterSession extends EventEmitter<SessionEvents> {
   private readonly opens = new Map<number, { inode: number; count: number; writing: boolean }>();
   /** Chunk writes granted and not yet ended: a new leader gives their leases back (register's `writes`). */
   private readonly writes = new WritesInFlight();
+  /** Releases not sent yet (inodes), and the timer that sends them if no request does first. */
+  private releasesDue: number[] = [];
+  private releaseTimer: NodeJS.Timeout | undefined;
   private recallHandler: ((recall: Request<'leaseRecall'>) => Promise<void> | void) | undefined;
 
   private constructor(
@@ -244,6 +249,12 @@ export class MasterSession extends EventEmitter<SessionEvents> {
   /** Ends the session: the link is closed, waiting requests fail, reconnecting stops. */
   close(): void {
     if (this.closed) return;
+    // Releases due go out ahead of the link's end, best effort (as they did when each was
+    // sent at once): a file another session removes meanwhile is not kept for this one
+    // until the master gives up on the session.
+    clearTimeout(this.releaseTimer);
+    if (this.live && !this.live.closed) for (const inode of this.releasesDue) this.live.request('release', { inode }).catch(() => undefined);
+    this.releasesDue = [];
     this.closed = true;
     this.pauser.wake();
     const err = new TsmfsError(Status.ECONNRESET, 'session closed');
@@ -262,6 +273,7 @@ export class MasterSession extends EventEmitter<SessionEvents> {
    * dropped is re-sent on the next link (at most maxSends times in all).
    */
   async call<N extends MessageName>(name: N, body: Request<N>): Promise<Reply<N>> {
+    if (this.releasesDue.length > 0) this.sendReleases();
     if (name === 'open' || name === 'mknod' || name === 'release') return this.trackOpens(name, body);
     return this.writes.track(name, body, () => this.callOnce(name, body));
   }
@@ -464,8 +476,28 @@ export class MasterSession extends EventEmitter<SessionEvents> {
     return reply.attr;
   }
 
-  async release(inode: number): Promise<void> {
-    await this.call('release', { inode });
+  /**
+   * close(2)'s last release of a file. Nobody waits for it (the kernel sends RELEASE after
+   * close returned), so it is not sent at once: it goes out right ahead of this session's
+   * next request, in the same write — the master takes both in one wake-up, in the order
+   * they were made — or after RELEASE_DEFER_MS if no request comes. A create or a small
+   * file's read, write and close then cost the master one wake-up less (docs/client.md,
+   * "Deferred releases"). Locks are not released by it (the mount unlocks first).
+   */
+  release(inode: number): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    this.releasesDue.push(inode);
+    this.releaseTimer ??= setTimeout(() => this.sendReleases(), RELEASE_DEFER_MS);
+    return Promise.resolve();
+  }
+
+  /** Sends the releases due, first on the link; their failures are the session's end's to settle. */
+  private sendReleases(): void {
+    clearTimeout(this.releaseTimer);
+    this.releaseTimer = undefined;
+    const due = this.releasesDue;
+    this.releasesDue = [];
+    for (const inode of due) this.call('release', { inode }).catch(() => undefined);
   }
 
   // ---- locks (docs/master.md, "Locks") ----------------------------------------------
