@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, loadConfig } from '@tsmfs/daemon';
 import { describe, expect, it } from 'vitest';
-import { type MasterConfig, checkDataPath, configTable, masterSchema } from './config.js';
+import { type MasterConfig, checkDataPath, configTable, masterSchema, parseRepLimit, replicationLimits } from './config.js';
 
 const REPO_ROOT = join(import.meta.dirname, '../../..');
 
@@ -29,5 +29,21 @@ describe('master configuration', () => {
     writeFileSync(join(dir, 'file'), '');
     expect(() => checkDataPath(config(join(dir, 'file')))).toThrow(`DATA_PATH ${join(dir, 'file')} is not a directory`);
     expect(() => checkDataPath(config(dir))).not.toThrow();
+  });
+
+  it('reads CHUNKS_WRITE_REP_LIMIT / CHUNKS_READ_REP_LIMIT as MooseFS 3.0: defaults 2,1,1,4 and 10,5,2,5; one value sets all four', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tsmfs-cfg-'));
+    const file = join(dir, 'm.cfg');
+    const read = (text: string) => replicationLimits(loadConfig(masterSchema, (writeFileSync(file, text), file)).values);
+    expect(read('')).toEqual({ limits: { writesPerServer: [2, 1, 1, 4], readsPerServer: [10, 5, 2, 5], global: 50, deletesPerServer: 10 }, notes: [] });
+    const old = read('CHUNKS_WRITE_REP_LIMIT = 3\nCHUNKS_READ_REP_LIMIT = 8 , 4,2 ,6\n');
+    expect(old.limits.writesPerServer).toEqual([3, 3, 3, 3]);
+    expect(old.limits.readsPerServer).toEqual([8, 4, 2, 6]);
+    expect(old.notes).toEqual(['CHUNKS_WRITE_REP_LIMIT = 3 is the format before MooseFS 3.0: all four limits (endangered, under goal, rebalancing near, far) are 3']);
+    expect(parseRepLimit('X', '1.5,0,0,0').limits).toEqual([1.5, 0, 0, 0]);
+    for (const bad of ['', '2,1,1', '2,1,1,4,5', '2;1;1;4', '-1', '2,,1,4', 'x', '2,1,1,1001', '1e3']) {
+      expect(() => parseRepLimit('CHUNKS_WRITE_REP_LIMIT', bad), bad).toThrow(ConfigError);
+    }
+    expect(() => parseRepLimit('CHUNKS_WRITE_REP_LIMIT', '2,1,1')).toThrow("CHUNKS_WRITE_REP_LIMIT: '2,1,1' is not one limit or four separated by commas");
   });
 });

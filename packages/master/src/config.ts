@@ -2,6 +2,7 @@ import { ConfigError, type ConfigValues, describeConfigMarkdown, key, linkLimitK
 import { DEFAULT_PORTS } from '@tsmfs/protocol';
 import { DEFAULT_CONNECTION_LIMITS, DEFAULT_MAX_IN_FLIGHT } from '@tsmfs/rpc';
 import { type SaveMode, checkDataPath as checkDirectory } from '@tsmfs/metastore';
+import type { RepLimitList, ReplicationLimitsConfig } from './chunks/replication-limits.js';
 
 /**
  * tsmfs-master's configuration keys, named as in mfsmaster.cfg wherever MooseFS has the
@@ -40,10 +41,10 @@ export const masterSchema = {
   MAX_SESSIONS: key('int', 10_000, 'client sessions (connected or sustained) kept at once; a register beyond it is refused with EAGAIN (logged)', { min: 1, max: 1_000_000 }),
   MAX_SESSIONS_PER_IP: key('int', 1000, 'client sessions (connected or sustained) kept at once for one client address', { min: 1, max: 1_000_000 }),
   CHUNKS_LOOP_MIN_TIME: key('int', 5, 'seconds between passes of the chunk loop (replication, deletion of stale, over-goal and unreferenced copies)', { min: 1, max: 3600 }),
-  CHUNKS_WRITE_REP_LIMIT: key('int', 2, 'replications in flight with one chunkserver as the destination', { min: 1, max: 100 }),
-  CHUNKS_READ_REP_LIMIT: key('int', 10, 'replications in flight with one chunkserver as the source', { min: 1, max: 100 }),
-  CHUNKS_GLOBAL_REP_LIMIT: key('int', 50, 'replications in flight in the whole cluster', { min: 1, max: 10_000 }),
-  CHUNKS_SOFT_DEL_LIMIT: key('int', 10, 'chunk deletions in flight on one chunkserver', { min: 1, max: 1000 }),
+  CHUNKS_WRITE_REP_LIMIT: key('string', '2,1,1,4', 'replications in flight with one chunkserver as the destination, four limits as in MooseFS 3.0: for endangered chunks, under goal (and on the wrong labels), rebalancing between servers of near usage, other rebalancing; one value sets all four (the older format). Reloaded by SIGHUP (docs/master.md, "Rate limits")'),
+  CHUNKS_READ_REP_LIMIT: key('string', '10,5,2,5', 'replications in flight with one chunkserver as the source: four limits as CHUNKS_WRITE_REP_LIMIT\'s; reloaded by SIGHUP'),
+  CHUNKS_GLOBAL_REP_LIMIT: key('int', 50, 'replications in flight in the whole cluster (rebalancing takes only what the other kinds leave); reloaded by SIGHUP', { min: 1, max: 10_000 }),
+  CHUNKS_SOFT_DEL_LIMIT: key('int', 10, 'chunk deletions in flight on one chunkserver; reloaded by SIGHUP', { min: 1, max: 1000 }),
   ACCEPTABLE_PERCENTAGE_DIFFERENCE: key('number', 1, 'chunkservers whose disk usage (% used) differs by more than this many percentage points are rebalanced: the chunk loop moves chunks at goal from the fullest to the emptiest, within the replication limits, when no chunk is under goal', { min: 0.1, max: 10 }),
   REPLICATIONS_DELAY_INIT: key('int', 60, 'seconds after start-up before copies are replicated or deleted (chunkservers must report first)', { min: 0, max: 3600 }),
   CHUNKSERVER_TIMEOUT: key('int', 10, 'seconds without a heartbeat after which a chunkserver is taken for dead and its link closed', { min: 2, max: 600 }),
@@ -86,6 +87,39 @@ export function changelogSaveMode(config: MasterConfig): { mode: SaveMode; warni
   if (!on && !['0', 'no', 'false', 'off'].includes(fsync)) throw new ConfigError(`CHANGELOG_FSYNC: '${config.CHANGELOG_FSYNC}' is not 0 or 1`);
   const mode = on ? 2 : 1;
   return { mode, warning: `CHANGELOG_FSYNC is deprecated: CHANGELOG_FSYNC = ${on ? 1 : 0} is taken as CHANGELOG_SAVE_MODE = ${mode} (and overrides it); write that instead` };
+}
+
+/** The largest value of one replication limit (MooseFS sets none; more is surely a typo). */
+const MAX_REP_LIMIT = 1000;
+
+/**
+ * CHUNKS_WRITE_REP_LIMIT or CHUNKS_READ_REP_LIMIT as MooseFS 3.0 reads it: four numbers
+ * separated by commas, or one (MooseFS before 3.0), which sets all four; blanks around
+ * them allowed. A fraction is taken as is: with whole counts in flight, 1.5 lets in as
+ * many as 2 does (MooseFS lets the second in at random part of the time). 0 stops
+ * that kind of replication.
+ */
+export function parseRepLimit(name: string, text: string): { limits: RepLimitList; oneValue: boolean } {
+  const fields = text.split(',').map((f) => f.trim());
+  const values = fields.map(Number);
+  if ((fields.length !== 1 && fields.length !== 4) || fields.some((f) => !/^(\d+\.?\d*|\.\d+)$/.test(f)) || values.some((v) => v > MAX_REP_LIMIT)) {
+    throw new ConfigError(`${name}: '${text}' is not one limit or four separated by commas (endangered, under goal, rebalancing near, rebalancing far), each 0..${MAX_REP_LIMIT}`);
+  }
+  const [a, b = a, c = a, d = a] = values as [number, ...number[]];
+  return { limits: [a, b, c, d], oneValue: fields.length === 1 };
+}
+
+/**
+ * The replication and deletion limits (replication-limits.ts) from the configuration, with
+ * a note per key given in the older one-value format (MooseFS logs one too).
+ */
+export function replicationLimits(config: MasterConfig): { limits: ReplicationLimitsConfig; notes: string[] } {
+  const write = parseRepLimit('CHUNKS_WRITE_REP_LIMIT', config.CHUNKS_WRITE_REP_LIMIT);
+  const read = parseRepLimit('CHUNKS_READ_REP_LIMIT', config.CHUNKS_READ_REP_LIMIT);
+  const notes = [['CHUNKS_WRITE_REP_LIMIT', write] as const, ['CHUNKS_READ_REP_LIMIT', read] as const]
+    .filter(([, r]) => r.oneValue)
+    .map(([name, r]) => `${name} = ${r.limits[0]} is the format before MooseFS 3.0: all four limits (endangered, under goal, rebalancing near, far) are ${r.limits[0]}`);
+  return { limits: { writesPerServer: write.limits, readsPerServer: read.limits, global: config.CHUNKS_GLOBAL_REP_LIMIT, deletesPerServer: config.CHUNKS_SOFT_DEL_LIMIT }, notes };
 }
 
 /** The master's keys as the Markdown table of docs/configuration.md. */

@@ -5,7 +5,7 @@ import { ChunkManager } from './chunks/chunk-manager.js';
 import { ChunkRequests } from './chunks/chunk-requests.js';
 import { ChunkLoop } from './chunks/replication.js';
 import { ToolRequests } from './chunks/tool-requests.js';
-import { type MasterConfig, changelogSaveMode, checkDataPath, listenHost } from './config.js';
+import { type MasterConfig, changelogSaveMode, checkDataPath, listenHost, replicationLimits } from './config.js';
 import { DumpScheduler } from './dump-scheduler.js';
 import { ExportScope } from './export-scope.js';
 import { exportsFile as readExportsFile, topologyFile } from './reloaded-file.js';
@@ -137,6 +137,8 @@ export function buildMaster(config: MasterConfig, log: Logger, hooks: MasterHook
   });
   const saveMode = changelogSaveMode(config);
   if (saveMode.warning) log.warn(saveMode.warning);
+  const repLimits = replicationLimits(config);
+  for (const note of repLimits.notes) log.info(note);
   const changelog = new Changelog({
     dir,
     backLogs: config.BACK_LOGS,
@@ -275,12 +277,7 @@ export function buildMaster(config: MasterConfig, log: Logger, hooks: MasterHook
     leaseTimeoutMs: config.WRITE_LEASE_TIMEOUT * 1000,
     readTokenTtlMs: config.GRANT_TOKEN_TIMEOUT * 1000,
     topology: () => topology.value,
-    limits: {
-      writesPerServer: config.CHUNKS_WRITE_REP_LIMIT,
-      readsPerServer: config.CHUNKS_READ_REP_LIMIT,
-      global: config.CHUNKS_GLOBAL_REP_LIMIT,
-      deletesPerServer: config.CHUNKS_SOFT_DEL_LIMIT,
-    },
+    limits: repLimits.limits,
     log: component('chunks'),
   });
   const chunkserverLink = new ChunkserverLink({
@@ -395,12 +392,33 @@ export function buildMaster(config: MasterConfig, log: Logger, hooks: MasterHook
     chunkLoop,
     http,
     reload: (fresh, reloadLog) => {
+      reloadReplicationLimits(chunks, fresh, reloadLog);
       if (fresh.AUTH_CODE === authCode) return;
       // As MooseFS: links already open stay as they are; new ones use the new code.
       reloadLog.warn({ authentication: fresh.AUTH_CODE === '' ? 'off' : authCode === '' ? 'on' : 'new code' }, 'AUTH_CODE changed: chunkservers and metaloggers connecting from now on use it');
       authCode = fresh.AUTH_CODE;
     },
   };
+}
+
+/**
+ * SIGHUP: the replication and deletion limits as MooseFS's chunk_reload re-reads them. A
+ * limit that does not parse keeps the running ones (logged); replications in flight keep
+ * their slots and count against the new limits.
+ */
+function reloadReplicationLimits(chunks: ChunkManager, fresh: MasterConfig, log: Logger): void {
+  let next: ReturnType<typeof replicationLimits>;
+  try {
+    next = replicationLimits(fresh);
+  } catch (err) {
+    log.error({ err: (err as Error).message }, 'replication limits not reloaded: the running ones stay');
+    return;
+  }
+  for (const note of next.notes) log.info(note);
+  const was = chunks.limits.config;
+  if (JSON.stringify(was) === JSON.stringify(next.limits)) return;
+  chunks.limits.config = next.limits;
+  log.warn({ was, now: next.limits }, 'replication limits changed');
 }
 
 /** The monitor's charts: a sample every 5 s, 6 hours of them (4320 samples, about 300 KiB). */

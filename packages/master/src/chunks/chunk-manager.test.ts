@@ -14,7 +14,7 @@ function setup() {
   let t = 1_700_000_000;
   const clock = () => ({ sec: t++, nsec: 0 });
   const ns = new Namespace(createEmptyMetadata(clock()), () => undefined, clock);
-  const chunks = new ChunkManager({ md: () => ns.md, epoch: () => 1, leaseTimeoutMs: 1000, limits: { writesPerServer: 2, readsPerServer: 2, global: 10, deletesPerServer: 2 }, log: pino({ level: 'silent' }) });
+  const chunks = new ChunkManager({ md: () => ns.md, epoch: () => 1, leaseTimeoutMs: 1000, limits: { writesPerServer: [2, 2, 2, 2], readsPerServer: [2, 2, 2, 2], global: 10, deletesPerServer: 2 }, log: pino({ level: 'silent' }) });
   const inode = ns.mknod({ cred: root, parent: 1, name: 'f', type: 'file', mode: 0o644, umask: 0, rdev: 0 }).attr.inode;
   const g = ns.writeChunk({ cred: root, inode, index: 0 });
   ns.writeChunkEnd({ inode, index: 0, chunkId: g.chunkId, length: CHUNK_SIZE, ok: true });

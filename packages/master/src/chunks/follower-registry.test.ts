@@ -39,7 +39,7 @@ function setup() {
       return 7;
     },
     leaseTimeoutMs: 1000,
-    limits: { writesPerServer: 2, readsPerServer: 2, global: 10, deletesPerServer: 5 },
+    limits: { writesPerServer: [2, 2, 2, 2], readsPerServer: [2, 2, 2, 2], global: 10, deletesPerServer: 5 },
     log,
   });
   const loop = new ChunkLoop({ chunks, periodMs: 60_000, delayInitMs: 0, serverTimeoutMs: 60_000, leading: () => state.leading, log });

@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Chunkserver } from './chunkserver-registry.js';
 import { MIN_FREE_FOR_PLACEMENT, placeCopies } from './placement.js';
-import { ReplicationLimits } from './replication-limits.js';
 
 const GiB = 1024 ** 3;
 
@@ -99,28 +98,5 @@ describe('placement', () => {
     expect(one.get(2)! / one.get(1)!).toBeLessThan(3.5);
     const busy = shares([server(1, 10 * GiB, 3), server(2, 10 * GiB)], 1, 4000, seeded(5));
     expect(busy.get(2)! / busy.get(1)!).toBeGreaterThan(3.5);
-  });
-});
-
-describe('replication limits', () => {
-  it('counts replications per destination, per source and globally, and gives slots back once', () => {
-    const limits = new ReplicationLimits({ writesPerServer: 2, readsPerServer: 1, global: 3, deletesPerServer: 1 });
-    const [a, b, c, d] = [server(1, GiB), server(2, GiB), server(3, GiB), server(4, GiB)];
-    const done1 = limits.startReplication(a, b);
-    expect(limits.canReadFrom(b)).toBe(false);
-    expect(limits.canReplicateInto(a)).toBe(true);
-    limits.startReplication(a, c);
-    expect(limits.canReplicateInto(a)).toBe(false);
-    limits.startReplication(d, a);
-    expect(limits.canReplicateInto(b)).toBe(false); // global limit
-    done1();
-    done1();
-    expect(limits.replicationsInFlight).toBe(2);
-    expect(limits.canReadFrom(b)).toBe(true);
-    expect(limits.canReplicateInto(b)).toBe(true);
-    const del = limits.startDeletion(a);
-    expect(limits.canDeleteOn(a)).toBe(false);
-    del();
-    expect(limits.canDeleteOn(a)).toBe(true);
   });
 });

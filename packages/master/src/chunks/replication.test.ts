@@ -6,6 +6,7 @@ import { createEmptyMetadata } from '../metadata/metadata.js';
 import { Namespace } from '../metadata/namespace.js';
 import { ChunkManager } from './chunk-manager.js';
 import type { Chunkserver } from './chunkserver-registry.js';
+import type { RepLimitList } from './replication-limits.js';
 import { ChunkLoop, chunkClasses } from './replication.js';
 import { parseTopology } from './topology.js';
 
@@ -34,9 +35,10 @@ function recordingLink(sent: Sent[], csid: () => number): Connection {
 
 /**
  * `topology`: mfstopology.cfg lines; server i is then at 127.0.0.(i+1) (else all at 127.0.0.1).
- * `labels[i]`: server i's LABELS (none when absent).
+ * `labels[i]`: server i's LABELS (none when absent). `rep`: CHUNKS_WRITE_REP_LIMIT and
+ * CHUNKS_READ_REP_LIMIT (default 10 for every kind).
  */
-function setup(servers: number, global: number, acceptablePercentageDifference?: number, topology?: string, labels: string[][] = []) {
+function setup(servers: number, global: number, acceptablePercentageDifference?: number, topology?: string, labels: string[][] = [], rep?: { write: RepLimitList; read: RepLimitList }) {
   let t = 1_700_000_000;
   const clock = () => ({ sec: t++, nsec: 0 });
   const ns = new Namespace(createEmptyMetadata(clock()), () => undefined, clock);
@@ -48,7 +50,7 @@ function setup(servers: number, global: number, acceptablePercentageDifference?:
     md: () => ns.md,
     epoch: () => 1,
     leaseTimeoutMs: 1000,
-    limits: { writesPerServer: 10, readsPerServer: 10, global, deletesPerServer: 10 },
+    limits: { writesPerServer: rep?.write ?? [10, 10, 10, 10], readsPerServer: rep?.read ?? [10, 10, 10, 10], global, deletesPerServer: 10 },
     log,
     ...(racks ? { topology: () => racks } : {}),
   });
@@ -120,6 +122,79 @@ describe('chunk loop: replication in order of danger', () => {
     expect(names.indexOf(`chunkReplicate:${e}`)).toBeGreaterThanOrEqual(0);
     expect(names.filter((n) => n === `chunkDelete:${over}`)).toHaveLength(2);
     expect(names.indexOf(`chunkReplicate:${e}`)).toBeLessThan(names.indexOf(`chunkDelete:${over}`));
+  });
+});
+
+describe('chunk loop: replication limits per kind (CHUNKS_WRITE_REP_LIMIT = 2,1,1,4, CHUNKS_READ_REP_LIMIT = 10,5,2,5)', () => {
+  const MOOSEFS = { write: [2, 1, 1, 4], read: [10, 5, 2, 5] } as const;
+
+  it('an endangered chunk still gets a slot on servers whose under-goal slots are all taken', () => {
+    const { loop, sent, file, reported, cs } = setup(3, 50, undefined, undefined, [], MOOSEFS);
+    // Goal 3 with two copies: each can only go to the server without one; two per server
+    // (a single limit of 2, tsmfs's before, filled every server and the endangered chunk waited).
+    const under = [file('u1', 3, [0, 1]), file('u2', 3, [0, 1]), file('u3', 3, [1, 2]), file('u4', 3, [1, 2]), file('u5', 3, [0, 2]), file('u6', 3, [0, 2])];
+    reported();
+    loop.pass();
+    // One under-goal replication per destination (its limit, 1), whatever is waiting.
+    const first = replications(sent);
+    expect(first.map((r) => r.csid).sort()).toEqual(cs.map((c) => c.csid).sort());
+    expect(first.every((r) => under.includes(r.body.chunkId))).toBe(true);
+    // Then a chunk down to one copy, while those are in flight (not answered).
+    const endangered = file('e', 2, [0]);
+    reported();
+    loop.pass();
+    const second = replications(sent).slice(first.length);
+    expect(second.map((r) => r.body.chunkId)).toEqual([endangered]);
+    expect(loop.stats.started).toEqual({ endangered: 1, underGoal: 3, wrongLabels: 0, rebalance: 0 });
+    // Two in flight into that server now: its endangered limit (2) is reached, as in MooseFS.
+    const more = file('e2', 2, [second[0]!.csid === cs[1]!.csid ? 0 : 1]);
+    reported();
+    loop.pass();
+    const third = replications(sent).slice(first.length + second.length);
+    expect(third.map((r) => r.body.chunkId)).toEqual([more]);
+    expect(third[0]!.csid).not.toBe(second[0]!.csid);
+  });
+
+  it('rebalancing uses its own limits (1 near, 4 far) and never takes the slot of an endangered copy', () => {
+    const { loop, sent, file, reported, cs } = setup(2, 50, 1, undefined, [], MOOSEFS);
+    for (let i = 0; i < 10; i++) file(`f${i}`, 1, [0]);
+    reported();
+    const use = (c: Chunkserver, pct: number) => {
+      c.usedSpace = (pct / 100) * c.totalSpace;
+    };
+    // 1.4 points apart: near (within 1.5 × ACCEPTABLE_PERCENTAGE_DIFFERENCE): its limit, 1.
+    use(cs[0]!, 11.4);
+    use(cs[1]!, 10);
+    loop.pass();
+    expect(replications(sent)).toHaveLength(1);
+    // Far apart: the fourth limit, 4 in flight into the emptier server (the one above counts).
+    use(cs[0]!, 80);
+    loop.pass();
+    expect(replications(sent).map((r) => r.csid)).toEqual(new Array(4).fill(cs[1]!.csid));
+    loop.pass();
+    expect(replications(sent)).toHaveLength(4);
+    // A chunk down to its last copy, which only that server can take: it goes now, not after the rebalancing.
+    const endangered = file('e', 2, [0]);
+    reported();
+    loop.pass();
+    expect(replications(sent).slice(4).map((r) => [r.body.chunkId, r.csid])).toEqual([[endangered, cs[1]!.csid]]);
+    expect(loop.stats.started).toEqual({ endangered: 1, underGoal: 0, wrongLabels: 0, rebalance: 4 });
+  });
+
+  it('copies on the wrong labels are held to the under-goal limit (1 per destination)', () => {
+    // Server 0 unlabelled, 1 and 2 labelled A.
+    const { ns, loop, sent, file, reported, inodeOf, cs } = setup(3, 50, undefined, undefined, [[], ['A'], ['A']], MOOSEFS);
+    const admin = { admin: true, minGoal: 1, maxGoal: 9 };
+    ns.sclasses.create(admin, { cred: root, name: 'a', adminOnly: false, mode: 'default', create: '', keep: 'A', archive: '', archiveDelay: 0 });
+    const misplaced = ['m1', 'm2', 'm3'].map((name) => file(name, 1, [0]));
+    for (const name of ['m1', 'm2', 'm3']) ns.sclasses.setsclass(admin, { cred: root, inode: inodeOf(name), name: 'a', recursive: false });
+    reported();
+    loop.pass();
+    expect(loop.stats.misplaced).toBe(3);
+    const reps = replications(sent);
+    expect(reps.map((r) => r.csid).sort()).toEqual([cs[1]!.csid, cs[2]!.csid].sort());
+    expect(reps.every((r) => misplaced.includes(r.body.chunkId))).toBe(true);
+    expect(loop.stats.started).toEqual({ endangered: 0, underGoal: 0, wrongLabels: 2, rebalance: 0 });
   });
 });
 

@@ -11,6 +11,7 @@ import { type CopyRule, type LabelExpr, isPlain, matches } from '../sclass/label
 import type { CreateMode } from '@tsmfs/protocol';
 import { judgeCopies, keepsLabels, labelsOf } from './label-placement.js';
 import { isArchived } from '../sclass/sclass-apply.js';
+import { type KindCounts, type ReplicationKind, type ReplicationSlot, noKinds } from './replication-limits.js';
 
 export interface ChunkLoopOptions {
   chunks: ChunkManager;
@@ -81,6 +82,8 @@ export interface ChunkLoopStats {
   misplaced: number;
   /** Copies started to even out disk usage (ACCEPTABLE_PERCENTAGE_DIFFERENCE). */
   rebalanced: number;
+  /** Replications started, by kind (each held to its kind's limits: replication-limits.ts). */
+  started: KindCounts;
 }
 
 /**
@@ -98,7 +101,7 @@ export interface ChunkLoopStats {
  */
 export class ChunkLoop implements Service {
   readonly name = 'chunk-loop';
-  readonly stats: ChunkLoopStats = { passes: 0, replicated: 0, replicationFailures: 0, deleted: 0, lost: 0, endangered: 0, underGoal: 0, overGoal: 0, misplaced: 0, rebalanced: 0 };
+  readonly stats: ChunkLoopStats = { passes: 0, replicated: 0, replicationFailures: 0, deleted: 0, lost: 0, endangered: 0, underGoal: 0, overGoal: 0, misplaced: 0, rebalanced: 0, started: noKinds() };
   private timer: NodeJS.Timeout | undefined;
   private startedAt = 0;
   private readonly replicating = new Set<number>();
@@ -198,11 +201,13 @@ export class ChunkLoop implements Service {
       log.error({ chunks: this.newlyLost.length, first: this.newlyLost.slice(0, 10) }, 'chunk lost: no valid copy on any connected chunkserver');
       this.newlyLost = [];
     }
-    for (const s of plan.endangered) this.replicate(s);
-    for (const s of plan.under) this.replicate(s);
+    // Each kind within its own limits (CHUNKS_WRITE_REP_LIMIT, CHUNKS_READ_REP_LIMIT): an
+    // endangered chunk still finds a slot where under-goal ones have used theirs.
+    for (const s of plan.endangered) this.replicate(s, 'endangered');
+    for (const s of plan.under) this.replicate(s, 'underGoal');
     // Moved: a copy made on a matching server first; the misplaced one goes once it is extra.
     for (const s of plan.misplaced) {
-      this.replicate(s);
+      this.replicate(s, 'wrongLabels');
       this.trimOverGoal(s);
     }
     for (const s of plan.over) this.trimOverGoal(s);
@@ -361,20 +366,21 @@ export class ChunkLoop implements Service {
    * unless its class is strict (MooseFS: "REPLICATE - NO SPACE: WRITE ANY", strict: "NO
    * COPY"); a chunk with enough copies waits for a matching server.
    */
-  private replicate({ id, version, valid, kept, goal, holders, missing, mode }: Survey): void {
+  private replicate({ id, version, valid, kept, goal, holders, missing, mode }: Survey, kind: ReplicationKind): void {
     const { chunks } = this.options;
     const rule = missing[0];
-    if (!rule || chunks.limits.replicationsInFlight >= chunks.limits.config.global) return;
-    const sources = valid.filter((cs) => chunks.limits.canReadFrom(cs)).sort((a, b) => a.load.repReads - b.load.repReads);
+    const slot = { kind };
+    if (!rule || chunks.limits.room(slot) === 0) return;
+    const sources = valid.filter((cs) => chunks.limits.canReadFrom(cs, slot)).sort((a, b) => a.load.repReads - b.load.repReads);
     if (sources.length === 0) return;
-    const candidates = chunks.registry.online().filter((cs) => chunks.limits.canReplicateInto(cs));
+    const candidates = chunks.registry.online().filter((cs) => chunks.limits.canReplicateInto(cs, slot));
     const matching = candidates.filter((cs) => matches(rule, labelsOf(cs)));
     // One destination per pass and chunk: the chunkserver's index refuses a second copy
     // of one id, and the next pass sees this one's outcome.
     // The holders go in too, excluded, for their racks: the copy goes to a rack without one.
     let [dst] = placeCopies([...matching, ...valid], 1, holders, Math.random, chunks.rackOf);
     if (!dst && kept.length < goal && mode !== 'strict') [dst] = placeCopies([...candidates, ...valid], 1, holders, Math.random, chunks.rackOf);
-    if (dst) this.copy(id, version, sources, dst);
+    if (dst) this.copy(id, version, sources, dst, kind);
   }
 
   /** Moves chunks from the fullest server to the emptiest while they differ by more than `acceptable` points. */
@@ -382,23 +388,26 @@ export class ChunkLoop implements Service {
     const { chunks } = this.options;
     const md = chunks.md;
     const busy = (id: number) => chunks.leases.isLeased(id) || this.replicating.has(id) || this.repairing.has(id) || chunks.unborn.has(id);
-    const room = chunks.limits.config.global - chunks.limits.replicationsInFlight;
+    const room = chunks.limits.room({ kind: 'rebalance' });
     // A move keeps the chunk's copies where its class's labels want them.
     const fits = (id: number, kept: Chunkserver[], from: Chunkserver, to: Chunkserver) => {
       const expr = rulesOf(id);
       return isPlain(expr) || keepsLabels(expr, kept, from, to);
     };
     for (const move of pickMoves(chunks, goals, acceptable, room, busy, fits)) {
-      if (!chunks.limits.canReplicateInto(move.to) || !chunks.limits.canReadFrom(move.from) || !md.chunks.has(move.id)) break;
+      // MooseFS's third limit between servers of near usage, its fourth (higher by default) between the others.
+      const slot: ReplicationSlot = { kind: 'rebalance', far: usagePercent(move.from) - usagePercent(move.to) > 1.5 * acceptable };
+      if (!chunks.limits.canReplicateInto(move.to, slot) || !chunks.limits.canReadFrom(move.from, slot) || !md.chunks.has(move.id)) break;
       this.stats.rebalanced++;
-      this.copy(move.id, move.version, [move.from], move.to);
+      this.copy(move.id, move.version, [move.from], move.to, 'rebalance');
     }
   }
 
   /** Has `dst` make a copy of the chunk from `sources` (the first one takes the read slot). */
-  private copy(id: number, version: number, sources: Chunkserver[], dst: Chunkserver): void {
+  private copy(id: number, version: number, sources: Chunkserver[], dst: Chunkserver, kind: ReplicationKind): void {
     const { chunks, log } = this.options;
-    const done = chunks.limits.startReplication(dst, sources[0]!);
+    const done = chunks.limits.startReplication(dst, sources[0]!, kind);
+    this.stats.started[kind]++;
     this.replicating.add(id);
     chunks.replicating.set(id, dst.csid);
     chunks
@@ -408,7 +417,7 @@ export class ChunkLoop implements Service {
         // Registered as the version it was made at: if a write moved the chunk on meanwhile it is stale and goes.
         chunks.copies.set(id, dst.csid, version);
         chunks.syncLocations(id);
-        log.info({ chunk: id, version, to: dst.csid, from: sources.map((s) => s.csid) }, 'chunk replicated');
+        log.info({ chunk: id, version, kind, to: dst.csid, from: sources.map((s) => s.csid) }, 'chunk replicated');
       })
       .catch((err: Error) => {
         this.stats.replicationFailures++;

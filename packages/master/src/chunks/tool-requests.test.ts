@@ -27,7 +27,7 @@ function setup() {
     for (const m of JSON.parse(JSON.stringify(log)) as Mutation[]) applyMutation(md, m);
     return canonicalState(md);
   };
-  const chunks = new ChunkManager({ md: () => ns.md, epoch: () => 1, leaseTimeoutMs: 1000, limits: { writesPerServer: 2, readsPerServer: 2, global: 10, deletesPerServer: 2 }, log: pino({ level: 'silent' }) });
+  const chunks = new ChunkManager({ md: () => ns.md, epoch: () => 1, leaseTimeoutMs: 1000, limits: { writesPerServer: [2, 2, 2, 2], readsPerServer: [2, 2, 2, 2], global: 10, deletesPerServer: 2 }, log: pino({ level: 'silent' }) });
   const tools = new ToolRequests(chunks, () => ns);
   const server = (port: number) => chunks.register({ host: '127.0.0.1', port, labels: [], totalSpace: 1e12, usedSpace: 0, chunkCount: 0 }, link());
   const file = (parent: number, name: string, length: number) => {

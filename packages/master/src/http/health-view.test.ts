@@ -16,7 +16,7 @@ function setup() {
   let t = 1_700_000_000;
   const clock = () => ({ sec: t++, nsec: 0 });
   const ns = new Namespace(createEmptyMetadata(clock()), () => undefined, clock);
-  const chunks = new ChunkManager({ md: () => ns.md, epoch: () => 1, leaseTimeoutMs: 1000, limits: { writesPerServer: 10, readsPerServer: 10, global: 10, deletesPerServer: 10 }, log: pino({ level: 'silent' }) });
+  const chunks = new ChunkManager({ md: () => ns.md, epoch: () => 1, leaseTimeoutMs: 1000, limits: { writesPerServer: [10, 10, 10, 10], readsPerServer: [10, 10, 10, 10], global: 10, deletesPerServer: 10 }, log: pino({ level: 'silent' }) });
   const cs = [0, 1, 2].map((i) => chunks.register({ host: '127.0.0.1', port: i + 1, labels: [], totalSpace: 1e12, usedSpace: 0, chunkCount: 0 }, link));
   for (const c of cs) chunks.report(c, [], true);
   const file = (name: string, sclass: string, copies: number, marked = 0) => {
