@@ -5,7 +5,7 @@
  */
 import { execFile } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { type MasterSession, O_RDWR } from '@tsmfs/client';
@@ -31,9 +31,9 @@ async function oneChunkFile(s: MasterSession, parent: number, name: string, goal
 
 const TSMFS_CLI = join(REPO_ROOT, 'packages/cli/dist/bin/tsmfs-cli.js');
 
-/** `tsmfs-cli -SHD` as an administrator runs it: the disks table. */
-async function disksTable(c: Cluster): Promise<string> {
-  return (await promisify(execFile)(process.execPath, [TSMFS_CLI, '-H', '127.0.0.1', '-P', String(c.master.ports.http), '-SHD'])).stdout;
+/** `tsmfs-cli -S<section>` as an administrator runs it: -SHD the disks table, -SIN the master's figures. */
+async function cliSection(c: Cluster, section: 'HD' | 'IN'): Promise<string> {
+  return (await promisify(execFile)(process.execPath, [TSMFS_CLI, '-H', '127.0.0.1', '-P', String(c.master.ports.http), `-S${section}`])).stdout;
 }
 
 async function readBack(s: MasterSession, inode: number, name: string, size = 64 * 1024): Promise<boolean> {
@@ -67,9 +67,19 @@ describe('chunk loop', () => {
       for (const f of [...mild, ...danger]) if ((await validCopies(s, f.inode)) < 3) return undefined;
       return true;
     });
-    const order = c.master.logs().filter((l) => l.msg === 'chunk replicated').map((l) => l.chunk as number);
+    const replicated = c.master.logs().filter((l) => l.msg === 'chunk replicated');
+    const order = replicated.map((l) => l.chunk as number);
     expect(order).toHaveLength(2 * danger.length + mild.length);
     expect(order.slice(0, danger.length).sort()).toEqual(danger.map((f) => f.chunkId).sort());
+    // Each held to its kind's limit (CHUNKS_WRITE_REP_LIMIT's first, then its second).
+    expect(replicated.map((l) => l.kind)).toEqual([...danger.map(() => 'endangered'), ...order.slice(danger.length).map(() => 'underGoal')]);
+    expect(await cliSection(c, 'IN')).toMatch(/replication limits \(write; read; cluster\)\s+2,1,1,4; 10,5,2,5; 1\b/);
+    // New limits on SIGHUP, as MooseFS's reload; one value is the older format, for all four.
+    appendFileSync(c.master.configFile, 'CHUNKS_WRITE_REP_LIMIT = 3, 2, 1, 6\nCHUNKS_READ_REP_LIMIT = 7\n');
+    c.master.process!.child.kill('SIGHUP');
+    await c.master.process!.waitForLog((l) => l.msg === 'replication limits changed', 10_000, 'the reload');
+    expect(c.master.logs().some((l) => String(l.msg).startsWith('CHUNKS_READ_REP_LIMIT = 7 is the format before MooseFS 3.0'))).toBe(true);
+    expect(await cliSection(c, 'IN')).toMatch(/replication limits \(write; read; cluster\)\s+3,2,1,6; 7,7,7,7; 1\b/);
     await c.stop();
   });
 
@@ -111,7 +121,7 @@ describe('chunk loop', () => {
     // Right away every file reads (from the marked copies if nothing else yet).
     for (const f of files) expect(await readBack(s, f.inode, f.name)).toBe(true);
     const ready = await until('the marked disk reported ready', async () => {
-      const table = await disksTable(c);
+      const table = await cliSection(c, 'HD');
       return table.includes('marked for removal (ready)') ? table : undefined;
     });
     expect(ready).toContain(leaving!.disks[0]);
@@ -129,7 +139,7 @@ describe('chunk loop', () => {
     // Unmarked by another reload, the disk is in service again (and takes new chunks).
     writeFileSync(leaving!.hddFile, `${leaving!.disks[0]}\n`);
     leaving!.child.kill('SIGHUP');
-    await until('the disk back in service', async () => ((await disksTable(c)).includes('marked for removal') ? undefined : true));
+    await until('the disk back in service', async () => ((await cliSection(c, 'HD')).includes('marked for removal') ? undefined : true));
     const fresh = await oneChunkFile(s, s.root, 'after', 1);
     expect(await readBack(s, fresh.inode, 'after')).toBe(true);
     expect(leaving!.chunkFiles()).toHaveLength(7);

@@ -49,6 +49,8 @@ describe('master HTTP: JSON API and /metrics', () => {
     expect(overview.info.files).toBe(2);
     expect(overview.info.dirs).toBe(2);
     expect(overview.info.chunkservers).toEqual({ total: 3, online: 3 });
+    // The replication limits' defaults (MooseFS 3.0's); nothing replicated here.
+    expect(overview.info.replications).toMatchObject({ writeLimits: [2, 1, 1, 4], readLimits: [10, 5, 2, 5], globalLimit: 50, inFlight: { endangered: 0, underGoal: 0, wrongLabels: 0, rebalance: 0 } });
     expect(overview.health.matrix[2][2]).toBe(3);
     expect(overview.chunkservers.map((cs: any) => `${cs.host}:${cs.port}`).sort()).toEqual(servers.map((cs) => `127.0.0.1:${cs.port}`).sort());
     expect(overview.chunkservers.reduce((n: number, cs: any) => n + cs.chunks, 0)).toBe(6);
@@ -86,6 +88,10 @@ describe('master HTTP: JSON API and /metrics', () => {
     expect(promValue(m, 'tsmfs_master_request_duration_seconds_count', { op: 'mknod' })).toBe(2);
     expect(m.get('tsmfs_master_request_duration_seconds')?.type).toBe('histogram');
     expect(promValue(m, 'tsmfs_chunk_replications_total')).toBeGreaterThanOrEqual(0);
+    for (const kind of ['endangered', 'underGoal', 'wrongLabels', 'rebalance']) {
+      expect(promValue(m, 'tsmfs_chunk_replications_in_flight', { kind })).toBe(0);
+      expect(promValue(m, 'tsmfs_chunk_replications_started_total', { kind })).toBe(0);
+    }
 
     // Read-only: anything but GET/HEAD is refused.
     expect((await get(http, '/metrics', { method: 'POST' })).status).toBe(405);

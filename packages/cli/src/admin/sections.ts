@@ -83,10 +83,21 @@ const info: Section<InfoWithGroup> = {
         ['chunk copies', i.copies],
         ['chunkservers (online/total)', `${i.chunkservers.online}/${i.chunkservers.total}`],
         ['chunks lost / under goal / over goal', `${i.health.lost} / ${i.health.underGoal} / ${i.health.overGoal}`],
+        ...replicationRows(i.replications),
         ['memory (rss / heap used)', `${bytes(i.memory.rss, plain)} / ${bytes(i.memory.heapUsed, plain)}`],
       ],
     ) + groupText(i.group, i.leaderGroup),
 };
+
+/** The chunk loop's replications by kind, in the limits' order, and the limits (as mfsmaster.cfg writes them). */
+function replicationRows(r: InfoView['replications']): (string | number)[][] {
+  const byKind = (k: typeof r.started) => `${k.endangered} / ${k.underGoal} / ${k.wrongLabels} / ${k.rebalance}`;
+  return [
+    ['replications in flight (endangered / under goal / wrong labels / rebalance)', byKind(r.inFlight)],
+    ['replications started (endangered / under goal / wrong labels / rebalance)', byKind(r.started)],
+    ['replication limits (write; read; cluster)', `${r.writeLimits.join(',')}; ${r.readLimits.join(',')}; ${r.globalLimit}`],
+  ];
+}
 
 /** "HOST:PORT" or "[V6]:PORT". */
 function splitHostPort(hp: string): [string, number] {

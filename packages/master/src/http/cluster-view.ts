@@ -3,6 +3,7 @@ import { PROTOCOL_VERSION } from '@tsmfs/protocol';
 import type { ChunkManager } from '../chunks/chunk-manager.js';
 import { isOnline } from '../chunks/chunkserver-registry.js';
 import type { RemovalProgress } from '../chunks/disk-removal.js';
+import type { KindCounts, RepLimitList } from '../chunks/replication-limits.js';
 import type { ChunkLoopStats } from '../chunks/replication.js';
 import type { ExportRule } from '../exports.js';
 import type { Metadata } from '../metadata/metadata.js';
@@ -44,7 +45,19 @@ export interface InfoView {
   copies: number;
   chunkservers: { total: number; online: number };
   health: { lost: number; underGoal: number; overGoal: number; ok: number };
+  replications: ReplicationsView;
   memory: MemoryView;
+}
+
+/** The chunk loop's replications by kind (replication-limits.ts) and the limits in force. */
+export interface ReplicationsView {
+  inFlight: KindCounts;
+  /** Started since the master started. */
+  started: KindCounts;
+  /** CHUNKS_WRITE_REP_LIMIT, CHUNKS_READ_REP_LIMIT: endangered, under goal, rebalancing near, far. */
+  writeLimits: RepLimitList;
+  readLimits: RepLimitList;
+  globalLimit: number;
 }
 
 /** The process's memory (process.memoryUsage()): RSS, the JS heap, and memory outside it. */
@@ -157,8 +170,14 @@ export function infoView(src: ClusterSources, health: HealthView = healthView(sr
     copies,
     chunkservers: { total: servers.length, online: online.length },
     health: { lost: health.lost, underGoal: health.underGoal, overGoal: health.overGoal, ok: health.ok },
+    replications: replicationsView(src),
     memory: memoryView(),
   };
+}
+
+function replicationsView(src: ClusterSources): ReplicationsView {
+  const { config } = src.chunks.limits;
+  return { inFlight: src.chunks.limits.inFlight(), started: { ...src.loop.started }, writeLimits: config.writesPerServer, readLimits: config.readsPerServer, globalLimit: config.global };
 }
 
 export function chunkserversView(src: ClusterSources, now = Date.now()): ChunkserverView[] {

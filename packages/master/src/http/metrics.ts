@@ -31,6 +31,8 @@ export class MasterMetrics {
   private readonly loopSeen = { replicated: 0, replicationFailures: 0, deleted: 0 };
   private readonly failovers: Counter<string>;
   private failoversSeen = 0;
+  private readonly startedByKind: Counter<string>;
+  private readonly startedSeen: Partial<Record<string, number>> = {};
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });
@@ -41,6 +43,7 @@ export class MasterMetrics {
       replicationFailures: counter('tsmfs_chunk_replication_failures_total', 'Replications that failed'),
       deleted: counter('tsmfs_chunk_deletions_total', 'Chunk copies deleted by the chunk loop (stale, damaged, over goal, unreferenced)'),
     };
+    this.startedByKind = new Counter({ name: 'tsmfs_chunk_replications_started_total', help: 'Replications the chunk loop started, by kind: endangered, underGoal, wrongLabels, rebalance (each held to its CHUNKS_WRITE_REP_LIMIT / CHUNKS_READ_REP_LIMIT limit)', labelNames: ['kind'], registers: [this.registry] });
     this.failovers = counter('tsmfs_master_failovers_total', 'Leader changes of the HA group this master has seen since it started (docs/ha.md)');
   }
 
@@ -108,6 +111,12 @@ export class MasterMetrics {
       const delta = loop[k] - this.loopSeen[k];
       if (delta > 0) this.loopCounters[k].inc(delta);
       this.loopSeen[k] = loop[k];
+    }
+    for (const [kind, n] of Object.entries(info.replications.inFlight)) {
+      this.set('tsmfs_chunk_replications_in_flight', 'Replications in flight, by kind (endangered, underGoal, wrongLabels, rebalance)', n, { kind }, true);
+      const started = info.replications.started[kind as keyof typeof info.replications.started];
+      this.startedByKind.inc({ kind }, started - (this.startedSeen[kind] ?? 0));
+      this.startedSeen[kind] = started;
     }
   }
 
