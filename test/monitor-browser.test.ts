@@ -89,6 +89,8 @@ describe.skipIf(!existsSync(CHROMIUM))('web monitor in chromium', () => {
       expect(await page.locator('#chart-ops polyline.series').count()).toBe(1);
       expect(await page.locator('#chart-io polyline.series').count()).toBe(2);
       await expect.poll(() => page.locator('#health tbody tr').count()).toBeGreaterThan(0);
+      // Replications in flight by kind, one card.
+      expect(await page.locator('#cards .card', { hasText: 'replicating (endangered' }).locator('.v').textContent()).toMatch(/^\d+ \/ \d+ \/ \d+ \/ \d+$/);
       // The quota: 2 of 10 inodes (x and y), its soft limit of 1 passed (grace running).
       const quota = page.locator('#quotas tbody tr');
       expect(await quota.count()).toBe(1);

@@ -138,6 +138,8 @@ export const MONITOR_JS = String.raw`'use strict';
     cards.appendChild(card('lost chunks', num(i.health.lost), { cls: i.health.lost ? 'bad' : 'ok' }));
     cards.appendChild(card('under goal', num(i.health.underGoal), { cls: i.health.underGoal ? 'warn' : 'ok' }));
     cards.appendChild(card('over goal', num(i.health.overGoal)));
+    var r = i.replications.inFlight;
+    cards.appendChild(card('replicating (endangered / under goal / labels / rebalance)', r.endangered + ' / ' + r.underGoal + ' / ' + r.wrongLabels + ' / ' + r.rebalance));
     cards.appendChild(card('inodes (dirs / files)', num(i.inodes) + ' (' + num(i.dirs) + ' / ' + num(i.files) + ')'));
     cards.appendChild(card('trash', num(i.trashFiles) + ' files, ' + bytes(i.trashSpace)));
     cards.appendChild(card('master memory (rss)', bytes(i.memory.rss)));
