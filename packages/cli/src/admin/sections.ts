@@ -93,8 +93,8 @@ const info: Section<InfoWithGroup> = {
 function replicationRows(r: InfoView['replications']): (string | number)[][] {
   const byKind = (k: typeof r.started) => `${k.endangered} / ${k.underGoal} / ${k.wrongLabels} / ${k.rebalance}`;
   return [
-    ['replications in flight (endangered / under goal / wrong labels / rebalance)', byKind(r.inFlight)],
-    ['replications started (endangered / under goal / wrong labels / rebalance)', byKind(r.started)],
+    ['replications in flight (endangered/under/labels/rebalance)', byKind(r.inFlight)],
+    ['replications started (endangered/under/labels/rebalance)', byKind(r.started)],
     ['replication limits (write; read; cluster)', `${r.writeLimits.join(',')}; ${r.readLimits.join(',')}; ${r.globalLimit}`],
   ];
 }
