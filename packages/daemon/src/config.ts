@@ -13,13 +13,15 @@ export interface KeySpec<T extends ConfigType = ConfigType> {
   doc: string;
   min?: number;
   max?: number;
+  /** A string key's syntax beyond the type: the reason a value is refused, or undefined. */
+  check?: (value: string) => string | undefined;
 }
 
 type ValueOf<T extends ConfigType> = T extends 'int' | 'number' | 'port' ? number : T extends 'bool' ? boolean : string;
 export type ConfigSchema = Record<string, KeySpec>;
 export type ConfigValues<S extends ConfigSchema> = { [K in keyof S]: ValueOf<S[K]['type']> };
 
-export const key = <T extends ConfigType>(type: T, def: ValueOf<T>, doc: string, range?: { min?: number; max?: number }): KeySpec<T> => ({
+export const key = <T extends ConfigType>(type: T, def: ValueOf<T>, doc: string, range?: { min?: number; max?: number; check?: (value: string) => string | undefined }): KeySpec<T> => ({
   type,
   default: def,
   doc,
@@ -105,8 +107,11 @@ function parseValue(spec: KeySpec, raw: string, where: string): string | number 
     case 'path':
       if (raw === '') throw new ConfigError(`${where}: a path cannot be empty`);
       return raw;
-    case 'string':
+    case 'string': {
+      const refused = spec.check?.(raw);
+      if (refused !== undefined) throw new ConfigError(`${where}: ${refused}`);
       return raw;
+    }
   }
 }
 

@@ -44,6 +44,7 @@ describe('master configuration', () => {
     for (const bad of ['', '2,1,1', '2,1,1,4,5', '2;1;1;4', '-1', '2,,1,4', 'x', '2,1,1,1001', '1e3']) {
       expect(() => parseRepLimit('CHUNKS_WRITE_REP_LIMIT', bad), bad).toThrow(ConfigError);
     }
-    expect(() => parseRepLimit('CHUNKS_WRITE_REP_LIMIT', '2,1,1')).toThrow("CHUNKS_WRITE_REP_LIMIT: '2,1,1' is not one limit or four separated by commas");
+    // In a file: refused at load, naming file, line and key, as any bad value (a reload then applies nothing).
+    expect(() => read('# x\nCHUNKS_READ_REP_LIMIT = 10,5,2\n')).toThrow(`${file}:2: CHUNKS_READ_REP_LIMIT: '10,5,2' is not one limit or four separated by commas`);
   });
 });

@@ -41,8 +41,8 @@ export const masterSchema = {
   MAX_SESSIONS: key('int', 10_000, 'client sessions (connected or sustained) kept at once; a register beyond it is refused with EAGAIN (logged)', { min: 1, max: 1_000_000 }),
   MAX_SESSIONS_PER_IP: key('int', 1000, 'client sessions (connected or sustained) kept at once for one client address', { min: 1, max: 1_000_000 }),
   CHUNKS_LOOP_MIN_TIME: key('int', 5, 'seconds between passes of the chunk loop (replication, deletion of stale, over-goal and unreferenced copies)', { min: 1, max: 3600 }),
-  CHUNKS_WRITE_REP_LIMIT: key('string', '2,1,1,4', 'replications in flight with one chunkserver as the destination, four limits as in MooseFS 3.0: for endangered chunks, under goal (and on the wrong labels), rebalancing between servers of near usage, other rebalancing; one value sets all four (the older format). Reloaded by SIGHUP (docs/master.md, "Rate limits")'),
-  CHUNKS_READ_REP_LIMIT: key('string', '10,5,2,5', 'replications in flight with one chunkserver as the source: four limits as CHUNKS_WRITE_REP_LIMIT\'s; reloaded by SIGHUP'),
+  CHUNKS_WRITE_REP_LIMIT: key('string', '2,1,1,4', 'replications in flight with one chunkserver as the destination, four limits as in MooseFS 3.0: for endangered chunks, under goal (and on the wrong labels), rebalancing between servers of near usage, other rebalancing; one value sets all four (the older format). Reloaded by SIGHUP (docs/master.md, "Rate limits")', { check: repLimitRefusal }),
+  CHUNKS_READ_REP_LIMIT: key('string', '10,5,2,5', 'replications in flight with one chunkserver as the source: four limits as CHUNKS_WRITE_REP_LIMIT\'s; reloaded by SIGHUP', { check: repLimitRefusal }),
   CHUNKS_GLOBAL_REP_LIMIT: key('int', 50, 'replications in flight in the whole cluster (rebalancing takes only what the other kinds leave); reloaded by SIGHUP', { min: 1, max: 10_000 }),
   CHUNKS_SOFT_DEL_LIMIT: key('int', 10, 'chunk deletions in flight on one chunkserver; reloaded by SIGHUP', { min: 1, max: 1000 }),
   ACCEPTABLE_PERCENTAGE_DIFFERENCE: key('number', 1, 'chunkservers whose disk usage (% used) differs by more than this many percentage points are rebalanced: the chunk loop moves chunks at goal from the fullest to the emptiest, within the replication limits, when no chunk is under goal', { min: 0.1, max: 10 }),
@@ -93,20 +93,25 @@ export function changelogSaveMode(config: MasterConfig): { mode: SaveMode; warni
 const MAX_REP_LIMIT = 1000;
 
 /**
- * CHUNKS_WRITE_REP_LIMIT or CHUNKS_READ_REP_LIMIT as MooseFS 3.0 reads it: four numbers
- * separated by commas, or one (MooseFS before 3.0), which sets all four; blanks around
- * them allowed. A fraction is taken as is: with whole counts in flight, 1.5 lets in as
- * many as 2 does (MooseFS lets the second in at random part of the time). 0 stops
- * that kind of replication.
+ * Why `text` is not a CHUNKS_WRITE_REP_LIMIT / CHUNKS_READ_REP_LIMIT value, or undefined:
+ * as MooseFS 3.0 reads them, four numbers separated by commas or one (MooseFS before
+ * 3.0), blanks around them allowed. A fraction is taken as is: with whole counts in
+ * flight, 1.5 lets in as many as 2 does (MooseFS lets the second in at random part of
+ * the time). 0 stops that kind of replication.
  */
-export function parseRepLimit(name: string, text: string): { limits: RepLimitList; oneValue: boolean } {
+function repLimitRefusal(text: string): string | undefined {
   const fields = text.split(',').map((f) => f.trim());
-  const values = fields.map(Number);
-  if ((fields.length !== 1 && fields.length !== 4) || fields.some((f) => !/^(\d+\.?\d*|\.\d+)$/.test(f)) || values.some((v) => v > MAX_REP_LIMIT)) {
-    throw new ConfigError(`${name}: '${text}' is not one limit or four separated by commas (endangered, under goal, rebalancing near, rebalancing far), each 0..${MAX_REP_LIMIT}`);
-  }
+  if ((fields.length === 1 || fields.length === 4) && fields.every((f) => /^(\d+\.?\d*|\.\d+)$/.test(f) && Number(f) <= MAX_REP_LIMIT)) return undefined;
+  return `'${text}' is not one limit or four separated by commas (endangered, under goal, rebalancing near, rebalancing far), each 0..${MAX_REP_LIMIT}`;
+}
+
+/** A CHUNKS_WRITE_REP_LIMIT / CHUNKS_READ_REP_LIMIT value's four limits; one value sets all four. */
+export function parseRepLimit(name: string, text: string): { limits: RepLimitList; oneValue: boolean } {
+  const refused = repLimitRefusal(text);
+  if (refused !== undefined) throw new ConfigError(`${name}: ${refused}`);
+  const values = text.split(',').map(Number);
   const [a, b = a, c = a, d = a] = values as [number, ...number[]];
-  return { limits: [a, b, c, d], oneValue: fields.length === 1 };
+  return { limits: [a, b, c, d], oneValue: values.length === 1 };
 }
 
 /**

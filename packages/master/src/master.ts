@@ -402,18 +402,12 @@ export function buildMaster(config: MasterConfig, log: Logger, hooks: MasterHook
 }
 
 /**
- * SIGHUP: the replication and deletion limits as MooseFS's chunk_reload re-reads them. A
- * limit that does not parse keeps the running ones (logged); replications in flight keep
- * their slots and count against the new limits.
+ * SIGHUP: the replication and deletion limits, as MooseFS's chunk_reload re-reads them
+ * (a file with a mistake is not applied at all: daemon-main). Replications in flight
+ * keep their slots and count against the new limits.
  */
 function reloadReplicationLimits(chunks: ChunkManager, fresh: MasterConfig, log: Logger): void {
-  let next: ReturnType<typeof replicationLimits>;
-  try {
-    next = replicationLimits(fresh);
-  } catch (err) {
-    log.error({ err: (err as Error).message }, 'replication limits not reloaded: the running ones stay');
-    return;
-  }
+  const next = replicationLimits(fresh);
   for (const note of next.notes) log.info(note);
   const was = chunks.limits.config;
   if (JSON.stringify(was) === JSON.stringify(next.limits)) return;
