@@ -80,6 +80,11 @@ describe('chunk loop', () => {
     await c.master.process!.waitForLog((l) => l.msg === 'replication limits changed', 10_000, 'the reload');
     expect(c.master.logs().some((l) => String(l.msg).startsWith('CHUNKS_READ_REP_LIMIT = 7 is the format before MooseFS 3.0'))).toBe(true);
     expect(await cliSection(c, 'IN')).toMatch(/replication limits \(write; read; cluster\)\s+3,2,1,6; 7,7,7,7; 1\b/);
+    // A list that does not parse: nothing of the file is applied.
+    appendFileSync(c.master.configFile, 'CHUNKS_WRITE_REP_LIMIT = 1,2\n');
+    c.master.process!.child.kill('SIGHUP');
+    await c.master.process!.waitForLog((l) => l.msg === 'configuration not reloaded: the running values stay', 10_000, 'the refused reload');
+    expect(await cliSection(c, 'IN')).toMatch(/replication limits \(write; read; cluster\)\s+3,2,1,6; 7,7,7,7; 1\b/);
     await c.stop();
   });
 
