@@ -75,9 +75,10 @@ describe('chunk loop', () => {
     expect(replicated.map((l) => l.kind)).toEqual([...danger.map(() => 'endangered'), ...order.slice(danger.length).map(() => 'underGoal')]);
     expect(await cliSection(c, 'IN')).toMatch(/replication limits \(write; read; cluster\)\s+2,1,1,4; 10,5,2,5; 1\b/);
     // New limits on SIGHUP, as MooseFS's reload; one value is the older format, for all four.
-    appendFileSync(c.master.configFile, 'CHUNKS_WRITE_REP_LIMIT = 3, 2, 1, 6\nCHUNKS_READ_REP_LIMIT = 7\n');
+    appendFileSync(c.master.configFile, 'CHUNKS_WRITE_REP_LIMIT = 3, 2, 1, 6\nCHUNKS_READ_REP_LIMIT = 7\nACCEPTABLE_PERCENTAGE_DIFFERENCE = 2.5\n');
     c.master.process!.child.kill('SIGHUP');
     await c.master.process!.waitForLog((l) => l.msg === 'replication limits changed', 10_000, 'the reload');
+    await c.master.process!.waitForLog((l) => l.msg === 'chunk loop settings changed' && (l.now as { acceptablePercentageDifference: number }).acceptablePercentageDifference === 2.5, 10_000, 'the loop settings reloaded');
     expect(c.master.logs().some((l) => String(l.msg).startsWith('CHUNKS_READ_REP_LIMIT = 7 is the format before MooseFS 3.0'))).toBe(true);
     expect(await cliSection(c, 'IN')).toMatch(/replication limits \(write; read; cluster\)\s+3,2,1,6; 7,7,7,7; 1\b/);
     // A list that does not parse: nothing of the file is applied.

@@ -3,7 +3,7 @@ import { Changelog, DataLock, type MetadataCodec, MetadataStore } from '@tsmfs/m
 import type { Timespec } from '@tsmfs/protocol';
 import { ChunkManager } from './chunks/chunk-manager.js';
 import { ChunkRequests } from './chunks/chunk-requests.js';
-import { ChunkLoop } from './chunks/replication.js';
+import { ChunkLoop, type ChunkLoopSettings } from './chunks/replication.js';
 import { ToolRequests } from './chunks/tool-requests.js';
 import { type MasterConfig, changelogSaveMode, checkDataPath, listenHost, replicationLimits } from './config.js';
 import { DumpScheduler } from './dump-scheduler.js';
@@ -292,14 +292,12 @@ export function buildMaster(config: MasterConfig, log: Logger, hooks: MasterHook
   });
   const chunkLoop = new ChunkLoop({
     chunks,
-    periodMs: config.CHUNKS_LOOP_MIN_TIME * 1000,
-    delayInitMs: config.REPLICATIONS_DELAY_INIT * 1000,
+    ...chunkLoopSettings(config),
     serverTimeoutMs: config.CHUNKSERVER_TIMEOUT * 1000,
     leading: () => gate.mayMutate(),
     chunksDeleted: (ids) => {
       if (gate.mayMutate()) namespace.namespace.chunksDeleted(ids);
     },
-    acceptablePercentageDifference: config.ACCEPTABLE_PERCENTAGE_DIFFERENCE,
     bumpVersion: (chunkId, version) => {
       if (!gate.mayMutate()) throw gate.refusal('cs');
       namespace.namespace.repairChunkVersion(chunkId, version);
@@ -392,7 +390,7 @@ export function buildMaster(config: MasterConfig, log: Logger, hooks: MasterHook
     chunkLoop,
     http,
     reload: (fresh, reloadLog) => {
-      reloadReplicationLimits(chunks, fresh, reloadLog);
+      reloadChunkLoop(chunks, chunkLoop, fresh, reloadLog);
       if (fresh.AUTH_CODE === authCode) return;
       // As MooseFS: links already open stay as they are; new ones use the new code.
       reloadLog.warn({ authentication: fresh.AUTH_CODE === '' ? 'off' : authCode === '' ? 'on' : 'new code' }, 'AUTH_CODE changed: chunkservers and metaloggers connecting from now on use it');
@@ -402,17 +400,29 @@ export function buildMaster(config: MasterConfig, log: Logger, hooks: MasterHook
 }
 
 /**
- * SIGHUP: the replication and deletion limits, as MooseFS's chunk_reload re-reads them
- * (a file with a mistake is not applied at all: daemon-main). Replications in flight
- * keep their slots and count against the new limits.
+ * SIGHUP: the chunk loop's keys (period, initial delay, rebalancing threshold) and the
+ * replication and deletion limits, as MooseFS's chunk_reload re-reads them (a file with a
+ * mistake is not applied at all: daemon-main). Replications in flight keep their slots
+ * and count against the new limits.
  */
-function reloadReplicationLimits(chunks: ChunkManager, fresh: MasterConfig, log: Logger): void {
+function reloadChunkLoop(chunks: ChunkManager, loop: ChunkLoop, fresh: MasterConfig, log: Logger): void {
   const next = replicationLimits(fresh);
   for (const note of next.notes) log.info(note);
   const was = chunks.limits.config;
-  if (JSON.stringify(was) === JSON.stringify(next.limits)) return;
-  chunks.limits.config = next.limits;
-  log.warn({ was, now: next.limits }, 'replication limits changed');
+  if (JSON.stringify(was) !== JSON.stringify(next.limits)) {
+    chunks.limits.config = next.limits;
+    log.warn({ was, now: next.limits }, 'replication limits changed');
+  }
+  const settings = chunkLoopSettings(fresh);
+  const before = loop.settings();
+  if (JSON.stringify(before) === JSON.stringify(settings)) return;
+  loop.reconfigure(settings);
+  log.warn({ was: before, now: settings }, 'chunk loop settings changed');
+}
+
+/** The chunk loop's keys that a reload may change. */
+function chunkLoopSettings(config: MasterConfig): ChunkLoopSettings {
+  return { periodMs: config.CHUNKS_LOOP_MIN_TIME * 1000, delayInitMs: config.REPLICATIONS_DELAY_INIT * 1000, acceptablePercentageDifference: config.ACCEPTABLE_PERCENTAGE_DIFFERENCE };
 }
 
 /** The monitor's charts: a sample every 5 s, 6 hours of them (4320 samples, about 300 KiB). */

@@ -1,7 +1,7 @@
 import { CHUNK_SIZE } from '@tsmfs/protocol';
 import type { Connection } from '@tsmfs/rpc';
 import { pino } from 'pino';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { createEmptyMetadata } from '../metadata/metadata.js';
 import { Namespace } from '../metadata/namespace.js';
 import { ChunkManager } from './chunk-manager.js';
@@ -195,6 +195,39 @@ describe('chunk loop: replication limits per kind (CHUNKS_WRITE_REP_LIMIT = 2,1,
     expect(reps.map((r) => r.csid).sort()).toEqual([cs[1]!.csid, cs[2]!.csid].sort());
     expect(reps.every((r) => misplaced.includes(r.body.chunkId))).toBe(true);
     expect(loop.stats.started).toEqual({ endangered: 0, underGoal: 0, wrongLabels: 2, rebalance: 0 });
+  });
+});
+
+describe('chunk loop: reload (SIGHUP, as MooseFS\'s chunk_reload)', () => {
+  it('takes a new REPLICATIONS_DELAY_INIT, ACCEPTABLE_PERCENTAGE_DIFFERENCE and CHUNKS_LOOP_MIN_TIME', async () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'Date'] });
+    const { loop, sent, file, cs, reported } = setup(2, 10, 5);
+    try {
+      file('a', 1, [0]);
+      file('b', 1, [0]);
+      reported();
+      // 2 points apart.
+      cs[0]!.usedSpace = 0.12 * cs[0]!.totalSpace;
+      cs[1]!.usedSpace = 0.1 * cs[1]!.totalSpace;
+      loop.reconfigure({ ...loop.settings(), delayInitMs: 3_600_000 });
+      await loop.start();
+      loop.pass();
+      expect(sent).toEqual([]);
+      // Within ACCEPTABLE_PERCENTAGE_DIFFERENCE (5) once the delay is gone: still nothing.
+      loop.reconfigure({ ...loop.settings(), delayInitMs: 0 });
+      loop.pass();
+      expect(sent).toEqual([]);
+      // 1 point, and a pass every second instead of every hour: the timer's pass moves both chunks.
+      loop.reconfigure({ ...loop.settings(), acceptablePercentageDifference: 1, periodMs: 1000 });
+      expect(loop.settings()).toEqual({ periodMs: 1000, delayInitMs: 0, acceptablePercentageDifference: 1 });
+      const passes = loop.stats.passes;
+      vi.advanceTimersByTime(1000);
+      expect(loop.stats.passes).toBe(passes + 1);
+      expect(replications(sent).map((r) => r.csid)).toEqual([cs[1]!.csid, cs[1]!.csid]);
+    } finally {
+      await loop.stop();
+      vi.useRealTimers();
+    }
   });
 });
 

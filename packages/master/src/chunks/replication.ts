@@ -42,6 +42,9 @@ export interface ChunkLoopOptions {
   log: Logger;
 }
 
+/** What a reload may change (ChunkLoop.reconfigure). */
+export type ChunkLoopSettings = Pick<ChunkLoopOptions, 'periodMs' | 'delayInitMs' | 'acceptablePercentageDifference'>;
+
 /** Ids per chunksDeleted entry: keeps one changelog line small. */
 const FORGET_BATCH = 4096;
 
@@ -123,9 +126,14 @@ export class ChunkLoop implements Service {
 
   async start(): Promise<void> {
     this.startedAt = Date.now();
+    this.arm();
+    this.options.chunks.onChange = () => this.kick();
+  }
+
+  private arm(): void {
+    if (this.timer) clearInterval(this.timer);
     this.timer = setInterval(() => this.pass(), this.options.periodMs);
     this.timer.unref();
-    this.options.chunks.onChange = () => this.kick();
   }
 
   async stop(): Promise<void> {
@@ -143,6 +151,23 @@ export class ChunkLoop implements Service {
    */
   restartDelay(): void {
     this.startedAt = Date.now();
+  }
+
+  /** The keys a reload may change, as in force. */
+  settings(): ChunkLoopSettings {
+    const { periodMs, delayInitMs, acceptablePercentageDifference } = this.options;
+    return { periodMs, delayInitMs, acceptablePercentageDifference };
+  }
+
+  /**
+   * SIGHUP: new CHUNKS_LOOP_MIN_TIME, REPLICATIONS_DELAY_INIT and
+   * ACCEPTABLE_PERCENTAGE_DIFFERENCE, as MooseFS's chunk_reload re-reads them. A new
+   * period re-arms the timer; a new delay counts from the start, as it always did.
+   */
+  reconfigure(next: ChunkLoopSettings): void {
+    const rearm = this.timer !== undefined && next.periodMs !== this.options.periodMs;
+    Object.assign(this.options, next);
+    if (rearm) this.arm();
   }
 
   /** Runs a pass shortly (coalescing bursts of reports). */
