@@ -100,7 +100,7 @@ export interface Master {
   chunks: ChunkManager;
   chunkLoop: ChunkLoop;
   http: HttpServer;
-  /** SIGHUP: takes the keys that apply without a restart (AUTH_CODE) from a re-read config. */
+  /** SIGHUP: takes the keys that apply without a restart (AUTH_CODE, the chunk loop's: reloadChunkLoop) from a re-read config. */
   reload(config: MasterConfig, log: Logger): void;
 }
 
