@@ -38,6 +38,14 @@ describe('master configuration', () => {
     expect(plainLines(stderr), 'one plain line for people').toHaveLength(1);
   });
 
+  it('a replication limit list that is not MooseFS 3.0\'s (one or four numbers): the same, naming the key', async () => {
+    const { cluster, process } = await startWith({ CHUNKS_WRITE_REP_LIMIT: '2,1,1' });
+    const { code, stderr } = await exitOf(process);
+    expect(code).not.toBe(0);
+    expect(stderr).toContain(`${cluster.master.configFile}:${cluster.master.configLines.CHUNKS_WRITE_REP_LIMIT!}: CHUNKS_WRITE_REP_LIMIT: '2,1,1' is not one limit or four`);
+    expect(plainLines(stderr), 'one plain line for people').toHaveLength(1);
+  });
+
   it('a missing DATA_PATH: non-zero exit, stderr names the path', async () => {
     const missing = join('/nonexistent-tsmfs-test', `data-${process.pid}`);
     const { process: p } = await startWith({ DATA_PATH: missing });
