@@ -89,6 +89,46 @@ describe('chunk loop', () => {
     await c.stop();
   });
 
+  it('two of three chunkservers killed: every chunk left with one copy gets its second before a goal-3 chunk gets its third (one replication slot)', { timeout: 90_000 }, async () => {
+    const c = await Cluster.create({ master: { config: { ...FAST_LOOP, CHUNKS_GLOBAL_REP_LIMIT: 1 } } });
+    const [a, b, survivor] = await c.addChunkservers(3);
+    const s = await c.session();
+    const dir = (await s.mkdir(s.root, 'd', 0o755)).inode;
+    // A mix: goal 3 (a copy on every server) and goal 2 (two of the three, placement's pick).
+    type Made = { name: string; inode: number; chunkId: number };
+    const make = async (name: string, goal: number): Promise<Made> => ({ name, ...(await oneChunkFile(s, dir, name, goal)) });
+    const g3 = [await make('three1', 3), await make('three2', 3)];
+    const g2: Made[] = [];
+    for (let i = 0; i < 6; i++) g2.push(await make(`two${i}`, 2));
+    for (const f of g3) expect(await validCopies(s, f.inode)).toBe(3);
+    for (const f of g2) expect(await validCopies(s, f.inode)).toBe(2);
+    const onSurvivor = async (f: { inode: number }) => (await s.fileinfo(f.inode)).chunks[0]!.copies.some((k) => k.port === survivor!.port);
+    const kept2: Made[] = [];
+    for (const f of g2) if (await onSurvivor(f)) kept2.push(f);
+    await a!.kill('SIGKILL');
+    await b!.kill('SIGKILL');
+    // Every chunk still readable has one valid copy left: the survivor's.
+    await until('the dead servers\' copies gone', async () => {
+      for (const f of [...g3, ...kept2]) if ((await validCopies(s, f.inode)) !== 1) return undefined;
+      return true;
+    });
+    // Two empty servers join: room for every missing copy, taken one replication at a time.
+    await c.addChunkservers(2);
+    await until('every chunk left back at its goal', async () => {
+      for (const f of g3) if ((await validCopies(s, f.inode)) < 3) return undefined;
+      for (const f of kept2) if ((await validCopies(s, f.inode)) < 2) return undefined;
+      return true;
+    }, 60_000);
+    const order = c.master.logs().filter((l) => l.msg === 'chunk replicated').map((l) => l.chunk as number);
+    const endangered = [...g3, ...kept2].map((f) => f.chunkId);
+    // First a second copy of each chunk on its last copy (goal 2 and 3 alike), then the goal-3 chunks' third.
+    expect(order).toHaveLength(endangered.length + g3.length);
+    expect([...order.slice(0, endangered.length)].sort()).toEqual([...endangered].sort());
+    expect([...order.slice(endangered.length)].sort()).toEqual(g3.map((f) => f.chunkId).sort());
+    for (const f of [...g3, ...kept2]) expect(await readBack(s, f.inode, f.name)).toBe(true);
+    await c.stop();
+  });
+
   it('deletes the copies of freed chunks and drains toDelete: the dumps (and a replay) hold none of them', { timeout: 60_000 }, async () => {
     const c = await Cluster.create({ master: { config: FAST_LOOP } });
     await c.addChunkservers(2);
