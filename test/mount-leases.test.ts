@@ -42,6 +42,26 @@ describe('leases between two mounts', () => {
     // master would show in its counters, see the benchmark).
     expect((after.get('op_lookup_leased_missing') ?? 0) - (before.get('op_lookup_leased_missing') ?? 0)).toBe(20);
 
+    // Files a made (open O_CREAT, close), one of them chmod-ed, and one it wrote: after the
+    // kernel forgot them (drop_caches), a answers the lookups of those it only made itself,
+    // with the attributes the master has — what b, which asks the master, shows (the
+    // written one's new size and mtime too).
+    await shOk(`mkdir ${a.path}/made && cd ${a.path}/made && python3 -c 'import os; [os.close(os.open(n, os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o644)) for n in ("e1", "e2", "e3")]' && echo data > w && chmod 600 e2`);
+    await shOk('sync && echo 3 > /proc/sys/vm/drop_caches');
+    const shown = async (m: Mount, name: string) => {
+      const st = await stat(join(m.path, 'made', name));
+      return { mode: st.mode, size: st.size, mtime: st.mtimeMs, ctime: st.ctimeMs, nlink: st.nlink, uid: st.uid };
+    };
+    const fromCache: string[] = [];
+    for (const name of ['e1', 'e2', 'e3', 'w']) {
+      const c0 = (await counters(a)).get('op_lookup_cached') ?? 0;
+      expect(await shown(a, name)).toEqual(await shown(b, name));
+      if (((await counters(a)).get('op_lookup_cached') ?? 0) > c0) fromCache.push(name);
+    }
+    // The files made and not written, from the cache; e2 (a setattr's answer is not
+    // cached) and w (written here) from the master.
+    expect(fromCache).toEqual(['e1', 'e3']);
+
     // attributes: chmod through a, at once on b
     await shOk(`chmod 600 ${a.path}/d/f`);
     expect((await stat(join(b.path, 'd/f'))).mode & 0o777).toBe(0o600);

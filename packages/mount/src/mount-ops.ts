@@ -548,7 +548,9 @@ export class MountOps implements LowLevelOps {
     await this.locks.flushed(file.inode, lockOwner);
     if (!file.handle.writable) return;
     await file.handle.flush();
-    this.cache.dropAttr(file.inode);
+    // The writes' end moved the master's mtime (and maybe the length): attributes cached
+    // meanwhile are stale. A file created or opened for writing and not written keeps them.
+    if (this.files.written(file.inode)) this.cache.dropAttr(file.inode);
   }
 
   async fsync(_ctx: RequestContext, { fh }: FsyncArgs): Promise<void> {
@@ -569,8 +571,12 @@ export class MountOps implements LowLevelOps {
       await this.locks.released(file.inode, fh, flockRelease, lockOwner).catch(() => undefined);
       await file.handle.close();
     } finally {
+      // Attributes cached while it was open follow the size rule (open-files.ts) only while
+      // it is open; unwritten here, they are the master's (a create's, kept for the
+      // `stat` or `ls -l` that follows: no master lookup after the kernel forgets the name).
+      const written = this.files.written(file.inode);
       this.files.remove(file);
-      this.cache.dropAttr(file.inode);
+      if (written) this.cache.dropAttr(file.inode);
     }
   }
 
