@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { EXIT, runTsmfs } from '@tsmfs/cli';
 import { Cluster, Mount, makeTempDir } from './fixture/cluster.js';
 import { sh, shOk } from './fixture/mount-shell.js';
+import { until } from './fixture/poll.js';
 
 const NOBODY = { uid: 65534, gid: 65534 };
 
@@ -164,7 +165,9 @@ const ACL_AS_USER = [
  */
 async function withoutKernelAcls(c: Cluster): Promise<void> {
   const m = await c.mount({ options: ['noacl'] });
-  expect(m.output()).toMatch(/"posixAcl":false/);
+  // The mount logs how the kernel connected right after the mount is listed: wait for the line.
+  const connected = await until('the mount logs its kernel connection', () => /"posixAcl":\w+/.exec(m.output())?.[0], 10_000, 50);
+  expect(connected).toBe('"posixAcl":false');
   const local = makeTempDir();
   await chmod(local, 0o755);
   await shOk(PREPARE_ACLS, { cwd: local });
