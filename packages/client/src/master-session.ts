@@ -8,7 +8,6 @@ import {
   type GoalMode,
   type MessageName,
   type Reply,
-  O_ACCMODE,
   O_TRUNC,
   type Request,
   Status,
@@ -21,6 +20,7 @@ import { FileHandle, type FileHandleOptions, checkFileEnd } from './file-handle.
 import { FileIo } from './file-io.js';
 import { passwordDigest } from './password.js';
 import { resolveResent } from './resend.js';
+import { SessionOpens } from './session-opens.js';
 import { WritesInFlight } from './writes-in-flight.js';
 
 /** Reconnect rounds start quickly (a master restart takes ~1 s) and settle at 2 s. */
@@ -39,8 +39,6 @@ function reconnectBackoff(masters: readonly Address[]): Backoff {
 }
 /** A leader holding changes while it cannot reach etcd is asked again this often. */
 const REFUSED_RETRY_MS = 200;
-/** Longest a release waits for a request to go out with (MasterSession.release). */
-const RELEASE_DEFER_MS = 100;
 
 export interface SessionOptions {
   /** One or more master addresses, tried in turn (at open and at every reconnect). */
@@ -166,13 +164,10 @@ export class MasterSession extends EventEmitter<SessionEvents> {
   /** The next request id of an exactly-once request, and those still waiting for their answer. */
   private nextRid = 1;
   private readonly waitingRids = new Set<number>();
-  /** This session's open files (inode → opens not yet released). */
-  private readonly opens = new Map<number, { inode: number; count: number; writing: boolean }>();
+  /** This session's open files, and the releases not sent yet. */
+  private readonly opens = new SessionOpens(() => this.sendReleases());
   /** Chunk writes granted and not yet ended: a new leader gives their leases back (register's `writes`). */
   private readonly writes = new WritesInFlight();
-  /** Releases not sent yet (inodes), and the timer that sends them if no request does first. */
-  private releasesDue: number[] = [];
-  private releaseTimer: NodeJS.Timeout | undefined;
   private recallHandler: ((recall: Request<'leaseRecall'>) => Promise<void> | void) | undefined;
 
   private constructor(
@@ -252,9 +247,8 @@ export class MasterSession extends EventEmitter<SessionEvents> {
     // Releases due go out ahead of the link's end, best effort (as they did when each was
     // sent at once): a file another session removes meanwhile is not kept for this one
     // until the master gives up on the session.
-    clearTimeout(this.releaseTimer);
-    if (this.live && !this.live.closed) for (const inode of this.releasesDue) this.live.request('release', { inode }).catch(() => undefined);
-    this.releasesDue = [];
+    const due = this.opens.takeDue();
+    if (this.live && !this.live.closed) for (const inode of due) this.live.request('release', { inode }).catch(() => undefined);
     this.closed = true;
     this.pauser.wake();
     const err = new TsmfsError(Status.ECONNRESET, 'session closed');
@@ -273,34 +267,25 @@ export class MasterSession extends EventEmitter<SessionEvents> {
    * dropped is re-sent on the next link (at most maxSends times in all).
    */
   async call<N extends MessageName>(name: N, body: Request<N>): Promise<Reply<N>> {
-    if (this.releasesDue.length > 0) this.sendReleases();
+    if (this.opens.pending) this.sendReleases();
     if (name === 'open' || name === 'mknod' || name === 'release') return this.trackOpens(name, body);
     return this.writes.track(name, body, () => this.callOnce(name, body));
   }
 
-  /**
-   * Keeps count of this session's open files, told to a master that does not hold the
-   * session live when it re-attaches (register's `opens`): a new leader counts them again.
-   */
+  /** Keeps count of this session's open files (SessionOpens). */
   private async trackOpens<N extends MessageName>(name: N, body: Request<N>): Promise<Reply<N>> {
     const inodeOf = (b: unknown) => (b as { inode: number }).inode;
     if (name === 'release') {
       try {
         return await this.callOnce(name, body);
       } finally {
-        const o = this.opens.get(inodeOf(body));
-        if (o && --o.count === 0) this.opens.delete(inodeOf(body));
+        this.opens.released(inodeOf(body));
       }
     }
     const reply = await this.callOnce(name, body);
     const flags = name === 'open' ? (body as Request<'open'>).flags : (body as Request<'mknod'>).open;
     const inode = name === 'open' ? inodeOf(body) : (reply as Reply<'mknod'>).opened ? (reply as Reply<'mknod'>).attr.inode : undefined;
-    if (inode !== undefined && flags !== undefined) {
-      const o = this.opens.get(inode) ?? { inode, count: 0, writing: false };
-      o.count++;
-      o.writing ||= (flags & O_ACCMODE) !== 0;
-      this.opens.set(inode, o);
-    }
+    if (inode !== undefined && flags !== undefined) this.opens.opened(inode, flags);
     return reply;
   }
 
@@ -476,28 +461,15 @@ export class MasterSession extends EventEmitter<SessionEvents> {
     return reply.attr;
   }
 
-  /**
-   * close(2)'s last release of a file. Nobody waits for it (the kernel sends RELEASE after
-   * close returned), so it is not sent at once: it goes out right ahead of this session's
-   * next request, in the same write — the master takes both in one wake-up, in the order
-   * they were made — or after RELEASE_DEFER_MS if no request comes. A create or a small
-   * file's read, write and close then cost the master one wake-up less (docs/client.md,
-   * "Deferred releases"). Locks are not released by it (the mount unlocks first).
-   */
+  /** close(2)'s last release of a file: sent with the next request (SessionOpens, "deferred"). */
   release(inode: number): Promise<void> {
-    if (this.closed) return Promise.resolve();
-    this.releasesDue.push(inode);
-    this.releaseTimer ??= setTimeout(() => this.sendReleases(), RELEASE_DEFER_MS);
+    if (!this.closed) this.opens.defer(inode);
     return Promise.resolve();
   }
 
   /** Sends the releases due, first on the link; their failures are the session's end's to settle. */
   private sendReleases(): void {
-    clearTimeout(this.releaseTimer);
-    this.releaseTimer = undefined;
-    const due = this.releasesDue;
-    this.releasesDue = [];
-    for (const inode of due) this.call('release', { inode }).catch(() => undefined);
+    for (const inode of this.opens.takeDue()) this.call('release', { inode }).catch(() => undefined);
   }
 
   // ---- locks (docs/master.md, "Locks") ----------------------------------------------
@@ -735,7 +707,7 @@ export class MasterSession extends EventEmitter<SessionEvents> {
         for (const address of this.rotation()) {
           if (this.closed) return;
           try {
-            const { conn, info } = await connect(this.options, address, this.current.sessionId, [...this.opens.values()], this.writes.claims);
+            const { conn, info } = await connect(this.options, address, this.current.sessionId, this.opens.declared, this.writes.claims);
             if (this.closed) {
               conn.close();
               return;
