@@ -74,7 +74,7 @@ export async function runTsmfs(argv: readonly string[], env: ToolsEnv = {}): Pro
     need(a, 1, 'tsmfs getgoal [-r] PATH...');
     return getgoal(r, io, a, !!o.r);
   }, [rec, ...fmt]);
-  // MooseFS 3.0 still ships these two, deprecated: -r's forms, with a word on stderr.
+  // MooseFS 3.0 still ships these, deprecated: -r's forms, with a word on stderr.
   tool('rsetgoal', '[-n|-h|-H] GOAL[+|-] PATH...', 'deprecated: setgoal -r (as mfsrsetgoal)', (r, io, a) => {
     need(a, 2, 'tsmfs rsetgoal GOAL[+|-] PATH...');
     io.err('deprecated tool - use "tsmfs setgoal -r"');
@@ -89,6 +89,16 @@ export async function runTsmfs(argv: readonly string[], env: ToolsEnv = {}): Pro
     need(a, 2, 'tsmfs settrashtime [-r] SECONDS[+|-] PATH...');
     return settrashtime(r, io, parseValueArg(a[0]!, 'trashtime'), a.slice(1), !!o.r);
   }, [rec, ...fmt]);
+  tool('rsettrashtime', '[-n|-h|-H] SECONDS[+|-] PATH...', 'deprecated: settrashtime -r (as mfsrsettrashtime)', (r, io, a) => {
+    need(a, 2, 'tsmfs rsettrashtime SECONDS[+|-] PATH...');
+    io.err('deprecated tool - use "tsmfs settrashtime -r"');
+    return settrashtime(r, io, parseValueArg(a[0]!, 'trashtime'), a.slice(1), true);
+  }, fmt);
+  tool('rgettrashtime', '[-n|-h|-H] PATH...', 'deprecated: gettrashtime -r (as mfsrgettrashtime)', (r, io, a) => {
+    need(a, 1, 'tsmfs rgettrashtime PATH...');
+    io.err('deprecated tool - use "tsmfs gettrashtime -r"');
+    return gettrashtime(r, io, a, true);
+  }, fmt);
   tool('gettrashtime', '[-r] [-n|-h|-H] PATH...', 'print the trash time; with -r, a histogram of the tree', (r, io, a, o) => {
     need(a, 1, 'tsmfs gettrashtime [-r] PATH...');
     return gettrashtime(r, io, a, !!o.r);

@@ -26,7 +26,8 @@ export async function geteattr(resolver: PathResolver, io: ToolIo, paths: readon
     async (path) => {
       const t = await resolver.resolve(path);
       const { histogram } = await t.session.call('geteattr', { inode: t.inode, recursive });
-      if (!recursive || !t.isDirectory) {
+      // -r on a file too prints the per-attribute form (of one node), as mfsgeteattr -r does.
+      if (!recursive) {
         io.out(`${path}: ${eattrText(histogram[0]?.value ?? 0)}`);
         return;
       }
@@ -69,11 +70,12 @@ export async function changeEattr(resolver: PathResolver, io: ToolIo, set: numbe
   );
 }
 
-/** copyeattr SRC PATH…: each PATH gets exactly SRC's flags. */
+/** copyeattr SRC PATH…: SRC's flags printed as geteattr prints them, then each PATH given exactly those (mfscopyeattr). */
 export async function copyeattr(resolver: PathResolver, io: ToolIo, src: string, paths: readonly string[], recursive: boolean) {
   const s = await resolver.resolve(src);
   const { histogram } = await s.session.call('geteattr', { inode: s.inode, recursive: false });
   const value = histogram[0]?.value ?? 0;
+  io.out(`${src}: ${eattrText(value)}`);
   return changeEattr(resolver, io, value, ~value & 0xff, paths, recursive);
 }
 

@@ -1,3 +1,4 @@
+import { closeSync, existsSync, openSync } from 'node:fs';
 import { posix } from 'node:path';
 import { Status, TsmfsError } from '@tsmfs/protocol';
 import { type ExitCode, UsageError } from '../exit-codes.js';
@@ -26,8 +27,13 @@ export async function makesnapshot(resolver: PathResolver, io: ToolIo, sources: 
   });
 }
 
-/** appendchunks DST SRC…: DST gets the chunks of each SRC in turn (shared until written), padded to whole chunks. */
+/**
+ * appendchunks DST SRC…: DST gets the chunks of each SRC in turn (shared until written),
+ * padded to whole chunks. A DST that does not exist is made empty first, through the
+ * mount, as mfsappendchunks does (its open with O_CREAT).
+ */
 export async function appendchunks(resolver: PathResolver, io: ToolIo, dst: string, sources: readonly string[]): Promise<ExitCode> {
+  if (!existsSync(dst)) closeSync(openSync(dst, 'a'));
   const d = await resolver.resolve(dst);
   if (d.isDirectory) throw new TsmfsError(Status.EISDIR, `${dst}: the destination must be a file`);
   return forEachPath(io, sources, async (src) => {
