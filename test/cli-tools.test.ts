@@ -224,6 +224,16 @@ async function compareEattrSnapshotToolsWithMooseFS(mnt: string, mfs: MooseFS): 
     ['makesnapshot', 'MNT/ea/d', 'MNT/ea/dsnap'],
     ['makesnapshot', 'MNT/ea/nope', 'MNT/ea/x', 'ENOENT'],
     ['makesnapshot', 'MNT/ea/d', 'MNT/ea/d/s', 'EINVAL'],
+    // -o merges a directory into the one of its name, replaces a file; a directory onto a file is EPERM.
+    ['makesnapshot', '-o', 'MNT/ea/d/s', 'MNT/ea/dsnap'],
+    ['makesnapshot', '-o', 'MNT/ea/f', 'MNT/ea/d/h'],
+    ['makesnapshot', '-o', 'MNT/ea/d', 'MNT/ea/f', 'EPERM'],
+    ['makesnapshot', 'MNT/ea/d/', 'MNT/ea/s3/'],
+    ['deleattr', '-f', 'snapshot', 'MNT/ea/s3/h'],
+    // A tree holding a node not made by a snapshot: refused whole without -f.
+    ['rmsnapshot', 'MNT/ea/s3', 'EPERM'],
+    ['rmsnapshot', 'MNT/ea/f', 'EPERM'],
+    ['geteattr', '-r', 'MNT/ea/s3'],
     ['geteattr', '-r', 'MNT/ea/dsnap'],
     ['geteattr', 'MNT/ea/dsnap/f', 'MNT/ea/snap'],
     ['rmsnapshot', 'MNT/ea/dsnap'],
@@ -260,7 +270,7 @@ async function compareEattrSnapshotToolsWithMooseFS(mnt: string, mfs: MooseFS): 
       continue;
     }
     // MooseFS prints a path's error on stdout (usage on stderr), tsmfs both on stderr: the other lines must agree.
-    const errorLine = /MNT\/ea\/nope|->|: (error|EEXIST|EINVAL)|only into existing directory/;
+    const errorLine = /MNT\/ea\/nope|->|: (error|EEXIST|EINVAL|Operation not permitted)|only into existing directory/;
     const others = (text: string) => text.split('\n').filter((l) => l !== '' && !errorLine.test(l)).join('\n');
     const reason = (text: string) => (refused === 'usage' ? 'usage' : ERRNO_TEXT[refused]!.test(text) ? refused : text);
     ourSteps.push({ step, out: others(oursOut), failed: ours.code !== 0, why: refused === 'usage' ? (ours.code === EXIT.usage ? 'usage' : ours.err) : reason(ours.err) });

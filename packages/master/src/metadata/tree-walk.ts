@@ -90,7 +90,9 @@ export function checkSnapshotOverwrite(md: Metadata, src: number, dst: number): 
       if (existing === undefined) return undefined;
       if (node === existing) throw fail('EINVAL', 'snapshot onto itself');
       const type = md.type[node];
-      if (type !== md.type[existing] || (type !== TYPE_CODE.dir && type !== TYPE_CODE.file)) throw fail('EEXIST');
+      // EPERM for a node meeting one of another type (a directory onto a file), as MooseFS 3.0's mfsmakesnapshot -o.
+      if (type !== md.type[existing]) throw fail('EPERM', 'snapshot onto a node of another type');
+      if (type !== TYPE_CODE.dir && type !== TYPE_CODE.file) throw fail('EEXIST');
       return type === TYPE_CODE.dir ? existing : undefined;
     },
     { name: '', ctx: dst },
