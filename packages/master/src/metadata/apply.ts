@@ -80,6 +80,7 @@ export function applyMutation(md: Metadata, m: Mutation): RecursiveCounts | unde
       break;
     case 'length':
       md.size[m.inode] = m.size;
+      md.eattr[m.inode] = md.eattr[m.inode]! & ~EATTR.snapshot;
       md.setMtime(m.inode, m.ts);
       md.setCtime(m.inode, m.ts);
       break;
@@ -150,9 +151,15 @@ function resultAttr(md: Metadata, m: Mutation): { attr?: Attr } {
   return inode === undefined ? {} : { attr: md.attr(inode) };
 }
 
+/**
+ * A directory's entries changed. As in MooseFS 3.0, a snapshot's directory changed so is
+ * no longer the snapshot's (its `snapshot` mark goes, and rmsnapshot without -f refuses
+ * its tree), as a snapshot's file is once its length changes ('length').
+ */
 function touchDir(md: Metadata, dir: number, ts: Timespec): void {
   md.setMtime(dir, ts);
   md.setCtime(dir, ts);
+  md.eattr[dir] = md.eattr[dir]! & ~EATTR.snapshot;
 }
 
 function addName(md: Metadata, dir: number, name: string, inode: number): void {
@@ -358,8 +365,12 @@ function goalValue(current: number, value: number, mode: GoalMode): number {
 function applySnapshot(md: Metadata, m: Extract<Mutation, { op: 'snapshot' }>): void {
   if (m.firstInode !== md.nextInode) throw new Error(`snapshot ids start at ${md.nextInode}, not ${m.firstInode}`);
   // The context of each source node is the directory its copy goes into.
+  const merged = md.lookup(m.parent, m.name) !== undefined;
   walkTree(md, m.inode, (src, name, dir) => copyInto(md, m, src, dir, name), { name: m.name, ctx: m.parent });
+  const mark = md.eattr[m.parent]!;
   touchDir(md, m.parent, m.ts);
+  // Merged into an existing name (-o): the parent's names are as they were, and so is its mark (MooseFS 3.0).
+  if (merged) md.eattr[m.parent] = mark;
 }
 
 /** Copies one node into `dir` (or merges it into what is there); returns the copy, whose entries come next. */

@@ -54,10 +54,12 @@ export class EattrRequests {
       const unmarked = nodes.find(([, , inode]) => !isSnapshotNode(md, inode));
       if (unmarked) throw fail('EPERM', `${unmarked[1]} is not part of a snapshot (-f removes only what is)`);
     }
+    // The marks as they are now: each removal takes its directory's mark (apply.ts, touchDir).
+    const marked = new Set(nodes.filter(([, , inode]) => isSnapshotNode(md, inode)).map(([, , inode]) => inode));
     let removed = 0;
     let kept = 0;
     for (const [dir, name, inode] of nodes.reverse()) {
-      if (!isSnapshotNode(md, inode)) {
+      if (!marked.has(inode)) {
         kept++;
         continue;
       }
