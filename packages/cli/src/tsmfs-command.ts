@@ -74,35 +74,28 @@ export async function runTsmfs(argv: readonly string[], env: ToolsEnv = {}): Pro
     need(a, 1, 'tsmfs getgoal [-r] PATH...');
     return getgoal(r, io, a, !!o.r);
   }, [rec, ...fmt]);
-  // MooseFS 3.0 still ships these, deprecated: -r's forms, with a word on stderr.
-  tool('rsetgoal', '[-n|-h|-H] GOAL[+|-] PATH...', 'deprecated: setgoal -r (as mfsrsetgoal)', (r, io, a) => {
-    need(a, 2, 'tsmfs rsetgoal GOAL[+|-] PATH...');
-    io.err('deprecated tool - use "tsmfs setgoal -r"');
-    return setgoal(r, io, parseValueArg(a[0]!, 'goal'), a.slice(1), true);
-  }, fmt);
-  tool('rgetgoal', '[-n|-h|-H] PATH...', 'deprecated: getgoal -r (as mfsrgetgoal)', (r, io, a) => {
-    need(a, 1, 'tsmfs rgetgoal PATH...');
-    io.err('deprecated tool - use "tsmfs getgoal -r"');
-    return getgoal(r, io, a, true);
-  }, fmt);
   tool('settrashtime', '[-r] [-n|-h|-H] SECONDS[+|-] PATH...', 'set how long a deleted file stays in trash; SECONDS+ only raises, SECONDS- only lowers', (r, io, a, o) => {
     need(a, 2, 'tsmfs settrashtime [-r] SECONDS[+|-] PATH...');
     return settrashtime(r, io, parseValueArg(a[0]!, 'trashtime'), a.slice(1), !!o.r);
   }, [rec, ...fmt]);
-  tool('rsettrashtime', '[-n|-h|-H] SECONDS[+|-] PATH...', 'deprecated: settrashtime -r (as mfsrsettrashtime)', (r, io, a) => {
-    need(a, 2, 'tsmfs rsettrashtime SECONDS[+|-] PATH...');
-    io.err('deprecated tool - use "tsmfs settrashtime -r"');
-    return settrashtime(r, io, parseValueArg(a[0]!, 'trashtime'), a.slice(1), true);
-  }, fmt);
-  tool('rgettrashtime', '[-n|-h|-H] PATH...', 'deprecated: gettrashtime -r (as mfsrgettrashtime)', (r, io, a) => {
-    need(a, 1, 'tsmfs rgettrashtime PATH...');
-    io.err('deprecated tool - use "tsmfs gettrashtime -r"');
-    return gettrashtime(r, io, a, true);
-  }, fmt);
   tool('gettrashtime', '[-r] [-n|-h|-H] PATH...', 'print the trash time; with -r, a histogram of the tree', (r, io, a, o) => {
     need(a, 1, 'tsmfs gettrashtime [-r] PATH...');
     return gettrashtime(r, io, a, !!o.r);
   }, [rec, ...fmt]);
+  // MooseFS 3.0 still ships these, deprecated: -r's forms, with a word on stderr.
+  const recursiveForms: [string, string, number, Run][] = [
+    ['setgoal', 'GOAL[+|-] PATH...', 2, (r, io, a) => setgoal(r, io, parseValueArg(a[0]!, 'goal'), a.slice(1), true)],
+    ['getgoal', 'PATH...', 1, (r, io, a) => getgoal(r, io, a, true)],
+    ['settrashtime', 'SECONDS[+|-] PATH...', 2, (r, io, a) => settrashtime(r, io, parseValueArg(a[0]!, 'trashtime'), a.slice(1), true)],
+    ['gettrashtime', 'PATH...', 1, (r, io, a) => gettrashtime(r, io, a, true)],
+  ];
+  for (const [name, args, min, run] of recursiveForms) {
+    tool(`r${name}`, `[-n|-h|-H] ${args}`, `deprecated: ${name} -r (as mfsr${name})`, (r, io, a, o) => {
+      need(a, min, `tsmfs r${name} ${args}`);
+      io.err(`deprecated tool - use "tsmfs ${name} -r"`);
+      return run(r, io, a, o);
+    }, fmt);
+  }
   tool('copygoal', '[-r] [-n|-h|-H] SRC PATH...', 'give each PATH the goal or storage class SRC has (as copysclass)', (r, io, a, o) => {
     need(a, 2, 'tsmfs copygoal [-r] SRC PATH...');
     return copygoal(r, io, a[0]!, a.slice(1), !!o.r);
