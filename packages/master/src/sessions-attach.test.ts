@@ -1,6 +1,6 @@
 import { isTsmfsError } from '@tsmfs/protocol';
 import { pino } from 'pino';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { parseExports, passwordDigest } from './exports.js';
 import { createEmptyMetadata } from './metadata/metadata.js';
 import { Namespace } from './metadata/namespace.js';
@@ -16,6 +16,7 @@ function setup(exportsText: string) {
   ns.mkdir({ cred: root, parent: 1, name: 'proj', mode: 0o755, umask: 0 });
   const rules = parseExports(exportsText, 'exports.cfg').rules;
   const sessions = new Sessions({ rules: () => rules, namespace: () => ns, sustainMs: 60_000, log: pino({ level: 'silent' }) });
+  onTestFinished(() => sessions.clear());
   const base = { subdir: '/proj', meta: false, readonly: false, hostname: 'h', mountpoint: '/mnt' };
   return { ns, sessions, base };
 }

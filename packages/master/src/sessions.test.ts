@@ -1,6 +1,6 @@
 import { isTsmfsError } from '@tsmfs/protocol';
 import { pino } from 'pino';
-import { describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { parseExports, passwordDigest } from './exports.js';
 import { createEmptyMetadata } from './metadata/metadata.js';
 import { Namespace } from './metadata/namespace.js';
@@ -15,6 +15,8 @@ function setup(exportsText: string, registered?: ConstructorParameters<typeof Se
   const ns = new Namespace(createEmptyMetadata(clock()), () => undefined, clock);
   const rules = parseExports(exportsText, 'exports.cfg').rules;
   const sessions = new Sessions({ rules: () => rules, namespace: () => ns, sustainMs: 0, registered, log: pino({ level: 'silent' }) });
+  // Its orphan sweeper (every 100 ms at sustainMs 0) would otherwise run on in the worker's next test files.
+  onTestFinished(() => sessions.clear());
   const link = {};
   const register = (over: Partial<Parameters<Sessions['register']>[0]> = {}, address = '127.0.0.1'): Session =>
     sessions.register({ subdir: '/', meta: false, readonly: false, hostname: 'h', mountpoint: '/mnt', ...over }, { address, nonce, link });
@@ -71,6 +73,29 @@ describe('Sessions', () => {
       expect(dropped).toEqual([a.id]);
       expect(sessions.all.map((s) => s.id)).toContain(a.id);
       sessions.clear();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('a link that closes after clear() (the master stopping) arms no expiry: nothing is recorded after the stop', () => {
+    vi.useFakeTimers();
+    try {
+      let t = 1_700_000_000;
+      const clock = () => ({ sec: t++, nsec: 0 });
+      const recorded: unknown[] = [];
+      const ns = new Namespace(createEmptyMetadata(clock()), (m) => void recorded.push(m), clock);
+      const rules = parseExports('* / rw', 'exports.cfg').rules;
+      const sessions = new Sessions({ rules: () => rules, namespace: () => ns, sustainMs: 1000, log: pino({ level: 'silent' }) });
+      const link = {};
+      const a = sessions.register({ subdir: '/', meta: false, readonly: false, hostname: 'h', mountpoint: '/mnt' }, { address: '127.0.0.1', nonce, link });
+      const before = recorded.length;
+      sessions.clear();
+      sessions.detach(a, link);
+      vi.advanceTimersByTime(5000);
+      // The session's end would go to a changelog that is closed by now.
+      expect(recorded.length).toBe(before);
+      expect(vi.getTimerCount()).toBe(0);
     } finally {
       vi.useRealTimers();
     }

@@ -236,6 +236,9 @@ export class Sessions {
   detach(session: Session, link: object): void {
     if (session.link !== link) return;
     session.link = undefined;
+    // Forgotten already (clear() at stop, or expired): nothing left to sustain, and a late
+    // timer would end the session a second time.
+    if (this.sessions.get(session.id) !== session) return;
     // A tool does not come back for its session: nothing to sustain.
     if (session.attachedTo !== undefined) return this.expire(session);
     session.expiry = setTimeout(() => this.expire(session), this.options.sustainMs);
@@ -277,7 +280,10 @@ export class Sessions {
 
   /** Forgets every session without releasing its files (the master is stopping). */
   clear(): void {
-    for (const s of this.sessions.values()) if (s.expiry) clearTimeout(s.expiry);
+    for (const s of this.sessions.values()) {
+      clearTimeout(s.expiry);
+      clearTimeout(s.lockExpiry);
+    }
     this.sessions.clear();
     if (this.sweeper) clearInterval(this.sweeper);
     this.sweeper = undefined;

@@ -1,5 +1,6 @@
 import { type Request, type SessionMessage } from '@tsmfs/protocol';
 import { pino } from 'pino';
+import { onTestFinished } from 'vitest';
 import { parseExports } from '../exports.js';
 import { applyMutation } from '../metadata/apply.js';
 import { createEmptyMetadata } from '../metadata/metadata.js';
@@ -24,6 +25,8 @@ export function servingSetup() {
   const ns = new Namespace(createEmptyMetadata(T0), (m) => void mutations.push(m), clock);
   const rules = parseExports('* / rw,maproot=0', 'exports.cfg').rules;
   const sessions = new Sessions({ rules: () => rules, namespace: () => ns, sustainMs: 60_000, log: pino({ level: 'silent' }) });
+  // Its orphan sweeper would otherwise run on in the worker's next test files.
+  onTestFinished(() => sessions.clear());
   const requests = new ClientRequests({ sessions, namespace: () => ns });
   const register = (sessionId?: number, address = '127.0.0.1'): Session =>
     sessions.register({ subdir: '/', meta: false, readonly: false, hostname: 'h', mountpoint: '/mnt', sessionId }, { address, nonce, link: {} });

@@ -1,6 +1,6 @@
 import { type Request, type SessionMessage, isTsmfsError } from '@tsmfs/protocol';
 import { pino } from 'pino';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { parseExports } from '../exports.js';
 import { createEmptyMetadata } from '../metadata/metadata.js';
 import type { Mutation } from '../metadata/mutation.js';
@@ -19,6 +19,7 @@ function setup(exportsText: string) {
   const ns = new Namespace(createEmptyMetadata(clock()), (m) => void mutations.push(m), clock);
   const rules = parseExports(exportsText, 'exports.cfg').rules;
   const sessions = new Sessions({ rules: () => rules, namespace: () => ns, sustainMs: 0, log: pino({ level: 'silent' }) });
+  onTestFinished(() => sessions.clear());
   const requests = new ClientRequests({ sessions, namespace: () => ns });
   const link = {};
   const register = (over: Partial<Parameters<Sessions['register']>[0]> = {}, address = '127.0.0.1'): Session =>
