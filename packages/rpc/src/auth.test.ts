@@ -20,10 +20,11 @@ interface Started {
 }
 
 /** A port like 9420 with AUTH_CODE `code` ('' = none); records refusals and the links it served. */
-async function port(code: string): Promise<Started> {
+async function port(code: string, handshakeTimeoutMs?: number): Promise<Started> {
   const rejected: string[] = [];
   const served: Hello[] = [];
   const server = new RpcServer({
+    handshakeTimeoutMs,
     host: '127.0.0.1',
     port: 0,
     role: 'master',
@@ -57,8 +58,8 @@ describe('AUTH_CODE at the handshake', () => {
     expect(rejected).toEqual([]);
   });
 
-  it('refuses a wrong code and a missing one, and logs both; nothing is served', async () => {
-    const { server, served, rejected } = await port('s3cret');
+  it('refuses a wrong code and a missing one, and logs both, once each; nothing is served', async () => {
+    const { server, served, rejected } = await port('s3cret', 1000);
     // Mutual: a peer with another code finds the server's proof wrong and hangs up first.
     await expect(peer(server.port, 'guess')).rejects.toMatchObject({ status: Status.EACCES });
     await expect(peer(server.port)).rejects.toMatchObject({ status: Status.EACCES, message: expect.stringContaining('requires AUTH_CODE') });
@@ -77,6 +78,13 @@ describe('AUTH_CODE at the handshake', () => {
     expect(rejected.filter((m) => m.includes('left before proving AUTH_CODE'))).toHaveLength(2);
     expect(rejected.filter((m) => m.includes('wrong AUTH_CODE'))).toHaveLength(1);
     expect(rejected.filter((m) => m.includes('none was given'))).toHaveLength(1);
+    // Past the handshake timeout, the peers that left (and one that left before its
+    // handshake) are not refused a second time as late.
+    await new Promise<void>((resolve) => {
+      const early = connect(server.port, '127.0.0.1', () => resolve(void early.destroy()));
+    });
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(rejected).toHaveLength(4);
   });
 
   it('a peer with the code refuses a server that answers with a wrong proof', async () => {

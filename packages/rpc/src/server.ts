@@ -151,6 +151,8 @@ export class RpcServer {
     });
     const decoder = new FrameDecoder(HANDSHAKE_MAX_BODY);
     const timer = setTimeout(() => this.reject(socket, remote, `no handshake within ${this.limits.handshakeTimeoutMs} ms`), this.limits.handshakeTimeoutMs);
+    // A peer that left is no longer late: its timer would log a second, false refusal.
+    socket.once('close', () => clearTimeout(timer));
     const onData = (chunk: Buffer): void => {
       let frames;
       try {
@@ -247,7 +249,10 @@ export class RpcServer {
     this.unauthenticated.add(socket);
     const timer = setTimeout(() => this.reject(socket, remote, `${who} sent no AUTH_CODE proof in time`), this.limits.handshakeTimeoutMs);
     // A peer that finds our proof wrong (another code, or none) hangs up without a word.
-    const onClose = (): void => this.options.onRejected?.(remote, `${who} left before proving AUTH_CODE (it has another code, or none)`);
+    const onClose = (): void => {
+      clearTimeout(timer);
+      this.options.onRejected?.(remote, `${who} left before proving AUTH_CODE (it has another code, or none)`);
+    };
     const done = (): void => {
       clearTimeout(timer);
       this.unauthenticated.delete(socket);
