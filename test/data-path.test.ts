@@ -11,7 +11,7 @@ import fc from 'fast-check';
 import { type FileHandle, type MasterSession, O_RDWR } from '@tsmfs/client';
 import { CHUNK_SIZE, PROTOCOL_VERSION, type Reply, encodeRequest } from '@tsmfs/protocol';
 import { describe, expect, it } from 'vitest';
-import { Cluster, makeTempDir } from './fixture/cluster.js';
+import { Cluster, makeTempDir, sharedForFile } from './fixture/cluster.js';
 
 const MiB = 1024 * 1024;
 /** Fast chunk loop for tests: replication and deletion start at once and run every second. */
@@ -22,6 +22,9 @@ async function cluster(chunkservers: number, config: Record<string, string | num
   await c.addChunkservers(chunkservers);
   return c;
 }
+
+/** Two chunkservers for the tests that disturb nothing but their own files (the hostile peers' test comes last). */
+const twoServers = sharedForFile(() => cluster(2));
 
 async function newFile(s: MasterSession, name: string, goal = 1): Promise<FileHandle> {
   const attr = await s.create(s.root, name, 0o644);
@@ -209,7 +212,7 @@ describe('data path under failures', () => {
 
 describe('file semantics against a local file', () => {
   it('random writes, truncations (across chunk boundaries, past EOF, unaligned) read back as a local file does', async () => {
-    const c = await cluster(2);
+    const c = await twoServers();
     const s = await c.session();
     const local = makeTempDir('tsmfs-local-');
     const B = 64 * 1024;
@@ -264,7 +267,7 @@ describe('file semantics against a local file', () => {
   });
 
   it('a snapshot keeps the old bytes when the original is overwritten or truncated', async () => {
-    const c = await cluster(2);
+    const c = await twoServers();
     const s = await c.session();
     const data = randomBytes(3 * MiB);
     const f = await newFile(s, 'orig', 2);
@@ -303,7 +306,7 @@ describe('hostile peers on 9420 and 9422', () => {
   }
 
   it('garbage and wrong-version handshakes are refused; master and chunkservers keep serving', async () => {
-    const c = await cluster(2);
+    const c = await twoServers();
     const s = await c.session();
     const ports = [c.master.ports.matocs, c.chunkservers[0]!.port];
     for (const port of ports) {

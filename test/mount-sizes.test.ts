@@ -13,7 +13,7 @@ import { open, readFile, stat, unlink, writeFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { type Chunkserver, Cluster, Mount, makeTempDir } from './fixture/cluster.js';
+import { type Chunkserver, Cluster, Mount, makeTempDir, sharedForFile } from './fixture/cluster.js';
 import { type ExerciserOp, randomOps, runOps } from './fixture/exerciser-ops.js';
 import { until } from './fixture/poll.js';
 
@@ -32,6 +32,9 @@ async function mounted(chunkservers = 2): Promise<{ c: Cluster; m: Mount; local:
   return { c, m, local: makeTempDir('tsmfs-local-') };
 }
 
+/** One cluster for the tests that only write their own files through the mount. */
+const shared = sharedForFile(() => mounted());
+
 /** Runs `ops` on a fresh file pair; fails the test with the exerciser's report. */
 async function lockstep(m: Mount, local: string, name: string, ops: ExerciserOp[], label: string): Promise<void> {
   const report = await runOps(join(m.path, name), join(local, name), ops);
@@ -44,7 +47,7 @@ function chunkFileCount(servers: Chunkserver[]): number {
 
 describe('sizes on a mount (issue 9)', () => {
   it('the size the writes made survives read-triggered flushes, the idle write-back and fsync', async () => {
-    const { m, local } = await mounted();
+    const { m, local } = await shared();
     const ops: ExerciserOp[] = [
       // The issue's first failing sequence: write, fstat, read, fstat.
       { op: 'write', off: 0x16f16, len: 0x5791, seed: 1 },
@@ -65,7 +68,7 @@ describe('sizes on a mount (issue 9)', () => {
   });
 
   it('a truncate racing the idle write-back of a chunk never fails a later write', async () => {
-    const { m, local } = await mounted();
+    const { m, local } = await shared();
     const ops: ExerciserOp[] = [];
     // The issue's sequence: 2 MiB at 64 MiB, sleep across the idle flush, ftruncate to 16 MiB, write again.
     for (let i = 0; i < 6; i++) {
@@ -78,11 +81,11 @@ describe('sizes on a mount (issue 9)', () => {
       );
     }
     ops.push({ op: 'verify' });
-    await lockstep(m, local, 'f', ops, 'scripted');
+    await lockstep(m, local, 'race', ops, 'scripted');
   });
 
   it('overlapping writes through two descriptors land in the order they were made, whoever makes them', async () => {
-    const { m } = await mounted();
+    const { m } = await shared();
     // Root writes through one descriptor, nobody through another (another process, uid
     // 65534, buffered and O_DIRECT), root again: each write over the last, the middle one
     // sent at once (>= 4 MiB of a chunk starts its write) or at its close, the others still
@@ -144,13 +147,13 @@ print("ok")
   });
 
   it(`random sequences in lockstep with a local file (${OPS} operations per seed)`, async () => {
-    const { m, local } = await mounted();
+    const { m, local } = await shared();
     const random = Math.floor(Math.random() * 2 ** 31);
     const seeds = [...SEEDS, random];
     const deadline = Date.now() + SOAK_MS;
     for (let i = 0; i < seeds.length || Date.now() < deadline; i++) {
       const seed = seeds[i] ?? Math.floor(Math.random() * 2 ** 31);
-      const name = `f${i}`;
+      const name = `seq${i}`;
       await lockstep(m, local, name, randomOps(seed, OPS), `seed ${seed} (replay: TSMFS_EXERCISER_SEEDS=${seed})`);
       // Files reach past 64 MiB: keep the disks small over many seeds.
       await Promise.all([unlink(join(m.path, name)), unlink(join(local, name))]);
@@ -158,7 +161,7 @@ print("ok")
   }, 600_000 + SOAK_MS);
 
   it('another mount sees the size the writer made within the attribute timeouts after its close', async () => {
-    const { c, m } = await mounted();
+    const { c, m } = await shared();
     const other = await c.mount();
     const path = (mount: Mount) => join(mount.path, 'shared');
     await writeFile(path(m), 'x');
@@ -176,6 +179,7 @@ print("ok")
   });
 
   it('fsync succeeds after the file shrank below a chunk it had and the chunk loop deleted it', async () => {
+    // A cluster of its own: it counts every chunk file on the chunkservers.
     const { c, m } = await mounted();
     const f = await open(join(m.path, 'shrink'), 'w+');
     try {
