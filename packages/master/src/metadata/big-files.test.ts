@@ -124,10 +124,18 @@ describe('a sparse file costs what its chunks cost', () => {
       expect(md.inodeCount).toBe(N + 1);
       return bytes;
     };
-    const near = perFile(0);
-    const far = perFile(FAR);
+    // Three rounds, alternating, the median of each: the unit files share a worker process,
+    // and what an earlier file left behind may be freed during one measurement (a near
+    // file once came out at -82 bytes).
+    const near: number[] = [];
+    const far: number[] = [];
+    for (let round = 0; round < 3; round++) {
+      near.push(perFile(0));
+      far.push(perFile(FAR));
+    }
+    const median = (xs: number[]) => xs.sort((a, b) => a - b)[1]!;
     // The far chunk sits in a small sparse map; the old dense list cost 8 bytes per index (13 MB a file).
-    expect(far).toBeLessThan(near + 512);
+    expect(median(far), `near ${near.join(', ')}; far ${far.join(', ')}`).toBeLessThan(median(near) + 512);
   });
 });
 
