@@ -144,3 +144,4 @@ export const SetAttr = {
 /** FUSE_CAP_* bits of `ConnectionInfo.want` that handlers must know were granted (libfuse's fuse_common.h). */
 export const FUSE_CAP_DONT_MASK = 1 << 6;
 export const FUSE_CAP_POSIX_ACL = 1 << 19;
+export const FUSE_CAP_HANDLE_KILLPRIV = 1 << 20;

@@ -275,7 +275,13 @@ export class MountOps implements LowLevelOps {
     // mtime again (a size change is ordered after them by the session in any case).
     await this.session.io.drain(inode);
     const req: SetattrChanges = {};
-    if (changes.mode !== undefined) req.mode = changes.mode & 0o7777;
+    if (changes.mode !== undefined) {
+      req.mode = changes.mode & 0o7777;
+      // A non-owner's mode change that reaches us is the kernel's kill-priv notice, never
+      // their chmod(2): default_permissions has the kernel refuse that itself (setattr_prepare).
+      // Linux 6.18 sends the notice on a non-owner's write even with HANDLE_KILLPRIV granted.
+      req.killPrivNotice = true;
+    }
     if (changes.uid !== undefined) req.uid = changes.uid;
     if (changes.gid !== undefined) req.gid = changes.gid;
     if (changes.size !== undefined) req.size = changes.size;

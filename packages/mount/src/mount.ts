@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { MasterSession } from '@tsmfs/client';
-import { type ConnectionInfo, FUSE_CAP_DONT_MASK, FUSE_CAP_POSIX_ACL, FuseSession, type LowLevelOps } from '@tsmfs/fuse';
+import { type ConnectionInfo, FUSE_CAP_DONT_MASK, FUSE_CAP_HANDLE_KILLPRIV, FUSE_CAP_POSIX_ACL, FuseSession, type LowLevelOps } from '@tsmfs/fuse';
 import type { Logger } from 'pino';
 import { HiddenEntries, type MasterInfo } from './hidden-entries.js';
 import { MetaOps } from './meta-ops.js';
@@ -88,7 +88,7 @@ export async function startMount(config: MountConfig, log: Logger): Promise<Runn
     fuse.on('init', (c: ConnectionInfo) => {
       m.kernelAppliesUmask = (c.want & FUSE_CAP_DONT_MASK) === 0;
       m.kernelChecksAcls = (c.want & FUSE_CAP_POSIX_ACL) !== 0;
-      log.info({ posixAcl: m.kernelChecksAcls }, 'kernel connection');
+      log.info({ posixAcl: m.kernelChecksAcls, handleKillpriv: (c.want & FUSE_CAP_HANDLE_KILLPRIV) !== 0 }, 'kernel connection');
     });
   }
   try {

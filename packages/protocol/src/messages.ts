@@ -243,6 +243,10 @@ const SetattrReq = t.obj({
   // The change comes through a file handle open for writing (ftruncate(2)): that handle,
   // not the file's mode, allows it. Believed only if the session has the inode open for writing.
   viaWritableHandle: t.opt(t.bool),
+  // The mode change may be the FUSE kernel's kill-priv notice (clearing setuid/setgid for a
+  // write or truncate by a non-owner): set by a mount whose kernel did not grant
+  // FUSE_CAP_HANDLE_KILLPRIV. Without it, a non-owner's mode change is a chmod(2): EPERM.
+  killPrivNotice: t.opt(t.bool),
 });
 
 export const Messages = {

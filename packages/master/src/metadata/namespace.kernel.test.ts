@@ -29,12 +29,12 @@ const O_WRONLY = 1;
  * CAP_FSETID when the file system cannot clear setuid/setgid itself (libfuse 2.9: no
  * FUSE_CAP_HANDLE_KILLPRIV; fuse_setattr): setuid, and setgid if group-executable.
  */
-function fuseKillPriv(live: Live, who: number, inode: number): { mode?: number } {
+function fuseKillPriv(live: Live, who: number, inode: number): { mode?: number; killPrivNotice?: true } {
   if (CREDS[who].uid === 0 || live.md.typeOf(inode) !== 'file') return {};
   const mode = live.md.mode[inode]! & 0o7777;
   let killed = mode & ~0o4000;
   if ((killed & 0o2010) === 0o2010) killed &= ~0o2000;
-  return killed === mode ? {} : { mode: killed };
+  return killed === mode ? {} : { mode: killed, killPrivNotice: true };
 }
 
 /** `use` between an open for writing and its release, as a process with a descriptor does it. */
@@ -128,7 +128,7 @@ function runAsClient(live: Live, op: KernelOp): string {
         return errnoOf(() =>
           throughDescriptor(live, who, inode, () => {
             const kill = fuseKillPriv(live, who, inode);
-            if (kill.mode !== undefined) ns.setattr({ cred, inode, mode: kill.mode });
+            if (kill.mode !== undefined) ns.setattr({ cred, inode, ...kill });
             const grant = ns.writeChunk({ cred, inode, index: 0 });
             ns.writeChunkEnd({ inode, index: 0, chunkId: grant.chunkId, length: 1, ok: true });
           }),

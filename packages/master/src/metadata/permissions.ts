@@ -104,11 +104,14 @@ export function mayWrite(md: Metadata, inode: number, cred: Cred, viaWritableHan
 }
 
 /**
- * The kernel's "kill-priv" request: libfuse 2.9 cannot take over clearing setuid/setgid
- * on a write or truncate (FUSE_CAP_HANDLE_KILLPRIV is libfuse 3), so the kernel's
- * fuse_setattr asks for it, as the writer, as a mode change: setuid, and setgid when
- * group-executable, cleared. Recognised as such (not as a chmod) when it is a regular
- * file and the new mode only clears bits that a write by `cred` clears anyway.
+ * The kernel's "kill-priv" request: a FUSE kernel that did not grant
+ * FUSE_CAP_HANDLE_KILLPRIV clears setuid/setgid on a write or truncate itself, by
+ * fuse_setattr, as the writer, as a mode change: setuid, and setgid when
+ * group-executable, cleared. Recognised as such (not as a chmod) only when the mount marks
+ * the setattr as possibly one (`killPrivNotice`: its kernel sends them), it is a regular
+ * file and the new mode only clears bits that a write by `cred` clears anyway. Without the
+ * mark a non-owner's chmod(2) of such a mode is refused as on ext4 (the mount asks for
+ * HANDLE_KILLPRIV, so its kernel never sends a notice).
  */
 export function isKillPrivNotice(md: Metadata, inode: number, requested: number, cred: Cred): boolean {
   const mode = md.mode[inode]! & 0o7777;
@@ -138,7 +141,11 @@ export function checkSetattr(md: Metadata, inode: number, req: Request<'setattr'
     throw fail('EPERM', 'chgrp');
   }
   const killPriv =
-    req.mode !== undefined && !owner && isKillPrivNotice(md, inode, req.mode, cred) && mayWrite(md, inode, cred, req.viaWritableHandle);
+    req.mode !== undefined &&
+    req.killPrivNotice === true &&
+    !owner &&
+    isKillPrivNotice(md, inode, req.mode, cred) &&
+    mayWrite(md, inode, cred, req.viaWritableHandle);
   if (req.mode !== undefined && !owner && !killPriv) throw fail('EPERM', 'chmod');
   if ((req.atime !== undefined || req.mtime !== undefined) && !owner) throw fail('EPERM', 'utimes');
   if ((req.atimeNow || req.mtimeNow) && !owner && !permits(md, inode, cred, W_OK)) throw fail('EACCES');
