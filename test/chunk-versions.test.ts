@@ -12,15 +12,10 @@ import { basename } from 'node:path';
 import { O_RDWR } from '@tsmfs/client';
 import { CHUNK_SIZE } from '@tsmfs/protocol';
 import { describe, expect, it } from 'vitest';
-import { type Chunkserver, Cluster, type Master } from './fixture/cluster.js';
+import { type Chunkserver, Cluster } from './fixture/cluster.js';
 import { until } from './fixture/poll.js';
+import { masterRequests } from './fixture/prometheus-text.js';
 import { readFrom0, writeAt } from './fixture/session-files.js';
-
-/** readChunk requests the master has answered, from its /metrics. */
-async function readChunks(master: Master): Promise<number> {
-  const text = await (await fetch(`${master.httpUrl}/metrics`)).text();
-  return [...text.matchAll(/^tsmfs_master_requests_total\{op="readChunk",status="[^"]*"\} (\d+)/gm)].reduce((n, m) => n + Number(m[1]), 0);
-}
 
 /** The chunk file of `chunkId` on this chunkserver's disks: its version and its data bytes. */
 function copyOn(cs: Chunkserver, chunkId: number): { version: number; data: Buffer } | undefined {
@@ -128,9 +123,9 @@ describe('chunk versions kept across complete writes', () => {
     const info = (await s.fileinfo(inode)).chunks[0]!;
     expect(s.io.locations.get(inode, 0)).toMatchObject({ chunkId: info.chunkId, version: info.version, fileLength: 5000 });
     expect(s.io.locations.get(inode, 0)!.locations).toHaveLength(2);
-    const asked = await readChunks(c.master);
+    const asked = await masterRequests(c.master, 'readChunk');
     expect((await f.read(0, 8192)).equals(data)).toBe(true);
-    expect(await readChunks(c.master)).toBe(asked);
+    expect(await masterRequests(c.master, 'readChunk')).toBe(asked);
 
     // Two chunks' writes ending together: the end the master took first carries the
     // shorter length, which a read of the file must not end at.
@@ -163,9 +158,9 @@ describe('chunk versions kept across complete writes', () => {
     const r = await reader.openFile(inode, 0);
     const now = (await reader.fileinfo(inode)).chunks[0]!;
     expect(reader.io.locations.get(inode, 0)).toMatchObject({ chunkId: now.chunkId, version: now.version, fileLength: 100 });
-    const before = await readChunks(c.master);
+    const before = await masterRequests(c.master, 'readChunk');
     expect((await r.read(0, 8192)).equals(data.subarray(0, 100))).toBe(true);
-    expect(await readChunks(c.master)).toBe(before);
+    expect(await masterRequests(c.master, 'readChunk')).toBe(before);
     await r.close();
     const writer = await c.session();
     await (await writer.openFile(inode, O_RDWR)).close();

@@ -12,6 +12,7 @@ import { type FileHandle, type MasterSession, O_RDWR } from '@tsmfs/client';
 import { CHUNK_SIZE, PROTOCOL_VERSION, type Reply, encodeRequest } from '@tsmfs/protocol';
 import { describe, expect, it } from 'vitest';
 import { Cluster, makeTempDir, sharedForFile } from './fixture/cluster.js';
+import { masterRequests } from './fixture/prometheus-text.js';
 
 const MiB = 1024 * 1024;
 /** Fast chunk loop for tests: replication and deletion start at once and run every second. */
@@ -290,6 +291,50 @@ describe('file semantics against a local file', () => {
     expect((await f.read(0, data.length)).equals(changed)).toBe(true);
     await r.close();
     await f.close();
+  });
+});
+
+describe("reads beside this session's writes", () => {
+  // A read used to end every chunk write of the file first (a new grant and end at the
+  // master per read after a write: fio's randrw ran at a fifth of its read or write rate).
+  it('see bytes still buffered or in flight without ending the chunk write; past the end they wait for them', async () => {
+    const c = await twoServers();
+    const s = await c.session();
+    const { inode } = await s.create(s.root, 'beside', 0o644);
+    await s.setgoal(inode, 2);
+    // No idle flush: within this test a chunk write ends only when something waits for it.
+    const f = await s.openFile(inode, O_RDWR, { idleFlushMs: 0 });
+    const model = randomBytes(2 * MiB);
+    await f.write(0, model);
+    await f.fsync();
+    const endsBefore = await masterRequests(c.master, 'writeChunkEnd');
+    let seed = 7;
+    const rand = (n: number) => (seed = (seed * 1103515245 + 12345) % 2 ** 31) % n;
+    for (let step = 0; step < 300; step++) {
+      const offset = rand(model.length - 70_000);
+      if (rand(10) < 3) {
+        const bytes = randomBytes(1 + rand(9000));
+        await f.write(offset, bytes);
+        bytes.copy(model, offset);
+      } else {
+        // Reads in flight together with writes to other bytes, as fio's jobs make them.
+        const length = 1 + rand(70_000);
+        const other = rand(model.length - 4096);
+        const bytes = randomBytes(4096);
+        const [got] = await Promise.all([f.read(offset, length), other + 4096 <= offset || other >= offset + length ? f.write(other, bytes) : undefined]);
+        if (other + 4096 <= offset || other >= offset + length) bytes.copy(model, other);
+        expect(got!.equals(model.subarray(offset, offset + length)), `step ${step}: read ${length} at ${offset}`).toBe(true);
+      }
+    }
+    expect((await masterRequests(c.master, 'writeChunkEnd')) - endsBefore).toBe(0);
+    // Past the end as the master knows it: the read waits for the write that moved it.
+    await f.write(3 * MiB, Buffer.from('tail'));
+    const past = await f.read(2 * MiB - 10, MiB + 14);
+    expect(past.equals(Buffer.concat([model.subarray(2 * MiB - 10), Buffer.alloc(MiB), Buffer.from('tail')]))).toBe(true);
+    await f.close();
+    const again = await s.openFile(inode, O_RDWR);
+    expect((await again.read(0, 2 * MiB)).equals(model)).toBe(true);
+    await again.close();
   });
 });
 

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import type { MasterSession } from '@tsmfs/client';
 import { describe, expect, it } from 'vitest';
 import { Cluster, type Mount } from './fixture/cluster.js';
+import { masterRequests } from './fixture/prometheus-text.js';
 import { errno } from './fixture/errno.js';
 import { shOk } from './fixture/mount-shell.js';
 
@@ -45,14 +46,7 @@ async function truth(s: MasterSession, dir: string): Promise<string> {
   return `nlink ${a.nlink} mtime ${ns(a.mtime)} ctime ${ns(a.ctime)} mode ${(0o40000 | a.mode).toString(8)}`;
 }
 
-async function masterRequests(c: Cluster, op: string): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${c.master.ports.http}/metrics`)).text();
-  let n = 0;
-  for (const m of text.matchAll(/^tsmfs_master_requests_total\{op="(\w+)",status="\w+"\} (\d+)/gm)) if (m[1] === op) n += Number(m[2]);
-  return n;
-}
-
-const masterGetattrs = (c: Cluster) => masterRequests(c, 'getattr');
+const masterGetattrs = (c: Cluster) => masterRequests(c.master, 'getattr');
 
 async function cluster(config: Record<string, number>) {
   const c = await Cluster.create({ master: { config: { REPLICATIONS_DELAY_INIT: 0, ...config } } });
@@ -112,7 +106,7 @@ describe("a change's directories' attributes come with its reply", () => {
     const { c, a, b } = await cluster({});
     for (let i = 0; i < 10; i++) await (await open(join(a.path, `d/f${i}`), 'wx')).close();
     await readdir(join(a.path, 'd'));
-    const before = await masterRequests(c, 'lookup');
+    const before = await masterRequests(c.master, 'lookup');
     for (let i = 0; i < 10; i++) {
       await rename(join(a.path, `d/f${i}`), join(a.path, `d/g${i}`));
       expect((await lstat(join(a.path, `d/g${i}`))).isFile()).toBe(true);
@@ -120,7 +114,7 @@ describe("a change's directories' attributes come with its reply", () => {
       expect(await errno(lstat(join(a.path, `d/none${i}`)))).toBe('ENOENT');
     }
     // The negative lookups before each rename and after it, and the new names: all here.
-    expect((await masterRequests(c, 'lookup')) - before).toBe(0);
+    expect((await masterRequests(c.master, 'lookup')) - before).toBe(0);
     // b sees the same at once.
     expect((await readdir(join(b.path, 'd'))).sort()).toEqual(Array.from({ length: 10 }, (_, i) => `g${i}`).sort());
     expect(await errno(lstat(join(b.path, 'd/f0')))).toBe('ENOENT');

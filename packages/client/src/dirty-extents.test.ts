@@ -61,4 +61,31 @@ describe('DirtyExtents', () => {
     expect(e!.parts[0]).toBe(a);
     expect(e!.parts[1]).toBe(b);
   });
+
+  it('pendingIn lists buffered and taken-but-unsettled bytes oldest first, until settle', () => {
+    const d = new DirtyExtents();
+    d.insert(100, Buffer.alloc(50, 1));
+    const taken = d.take();
+    d.insert(120, Buffer.alloc(10, 2));
+    d.insert(500, Buffer.alloc(10, 3));
+    const laid = (from: number, to: number) => {
+      const out = Buffer.alloc(to - from);
+      for (const p of d.pendingIn(from, to)) {
+        const lo = Math.max(p.off, from);
+        const hi = Math.min(p.off + p.data.length, to);
+        if (lo < hi) p.data.copy(out, lo - from, lo - p.off, hi - p.off);
+      }
+      return [...out];
+    };
+    // The newer write (2) over the taken one (1), in the order they were written.
+    expect(laid(115, 135)).toEqual([...Array(5).fill(1), ...Array(10).fill(2), ...Array(5).fill(1)]);
+    expect(d.pendingIn(0, 100)).toEqual([]);
+    expect(d.pendingIn(509, 510).length).toBe(1);
+    // A failed send puts the taken bytes back under the newer ones: still the same picture.
+    d.restore(taken);
+    expect(laid(115, 135)).toEqual([...Array(5).fill(1), ...Array(10).fill(2), ...Array(5).fill(1)]);
+    d.take();
+    d.settle();
+    expect(d.pendingIn(0, 1000)).toEqual([]);
+  });
 });

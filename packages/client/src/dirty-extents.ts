@@ -14,6 +14,13 @@ export interface Extent {
 export class DirtyExtents {
   private extents: Extent[] = [];
   private total = 0;
+  /**
+   * Batches taken to be sent and not settled yet: FileWriter settles them when the chunk
+   * write that took them has ended. Until then the chunkservers may not hold them for
+   * good (docs/client.md, "Reads beside writes"), so they count as this buffer's bytes
+   * for `touches`.
+   */
+  private out: Extent[][] = [];
 
   get bytes(): number {
     return this.total;
@@ -57,19 +64,41 @@ export class DirtyExtents {
     this.total += hi - lo;
   }
 
-  /** Takes everything out (to send it). */
+  /** Takes everything out (to send it); it still counts for `touches` until `settle`. */
   take(): Extent[] {
-    const out = this.extents;
-    this.extents = [];
-    this.total = 0;
+    const out = this.takeAll();
+    if (out.length > 0) this.out.push(out);
+    return out;
+  }
+
+  /** The chunk write that took the batches ended (or gave them up): they no longer count. */
+  settle(): void {
+    this.out = [];
+  }
+
+  /**
+   * The bytes buffered, or taken and not settled, that lie in [from, to) (chunk offsets),
+   * oldest first: laid over a read in this order, each run shows the newest write of it.
+   */
+  pendingIn(from: number, to: number): { off: number; data: Buffer }[] {
+    const hit = (e: Extent) => e.off < to && e.end > from;
+    const out: { off: number; data: Buffer }[] = [];
+    for (const batch of [...this.out, this.extents]) for (const e of batch) if (hit(e)) out.push({ off: e.off, data: flatten(e) });
     return out;
   }
 
   /** Puts back extents whose sending failed, under anything written since. */
   restore(failed: readonly Extent[]): void {
-    const newer = this.take();
+    const newer = this.takeAll();
     for (const e of failed) this.insert(e.off, flatten(e));
     for (const e of newer) this.insert(e.off, flatten(e));
+  }
+
+  private takeAll(): Extent[] {
+    const out = this.extents;
+    this.extents = [];
+    this.total = 0;
+    return out;
   }
 
   /** Drops buffered bytes at or past `from` (a truncation). */

@@ -57,16 +57,33 @@ export class FileHandle implements WriteErrorSink {
 
   /**
    * Up to `length` bytes from `offset`; shorter at the end of the file, empty past it.
-   * Holes read as zeros. Writes of the file made through this session (any handle) are
-   * sent and acknowledged first, so a read sees them and the file length they made (a
-   * short read would tell the kernel the file shrank).
+   * Holes read as zeros. A read sees every write of the file made through this session
+   * (any handle) before it, and the file length they made (a short read would tell the
+   * kernel the file shrank). It does not wait for them when it can do without: their
+   * bytes still buffered or in flight are laid over what the chunkservers return. A
+   * reader of one part of a file written in another (fio's randrw, a database) would
+   * otherwise end the chunk write, and pay a new grant, at every read. It waits (drains)
+   * only when the read goes past the file's end as the master knows it, or another
+   * session changed the file meanwhile (a grant asked afresh), while writes are pending.
    */
   async read(offset: number, length: number): Promise<Buffer> {
     this.check();
     if (!this.readable) throw new TsmfsError(Status.EBADF, 'file not open for reading');
+    const beside = await this.readRange(offset, length, this.io.busy(this.inode));
+    if (beside) return beside;
     await this.io.drain(this.inode);
+    return (await this.readRange(offset, length, false))!;
+  }
+
+  /**
+   * The read, with this session's pending writes laid over it when `pending`; undefined
+   * when it cannot be answered without waiting for them (see read).
+   */
+  private async readRange(offset: number, length: number, pending: boolean): Promise<Buffer | undefined> {
+    const writes = pending ? this.io.pendingWrites(this.inode, offset, offset + length) : [];
     const first = Math.floor(offset / CHUNK_SIZE);
     const fileLength = (await this.io.grant(this.inode, first)).fileLength;
+    if (pending && offset + length > fileLength) return undefined;
     const end = Math.min(offset + length, fileLength);
     if (end <= offset) return Buffer.alloc(0);
     const parts: Promise<Buffer>[] = [];
@@ -81,7 +98,17 @@ export class FileHandle implements WriteErrorSink {
       pos = to;
     }
     const bufs = await Promise.all(parts);
-    const out = bufs.length === 1 ? bufs[0]! : Buffer.concat(bufs);
+    if (pending && newer !== undefined) return undefined;
+    let out = bufs.length === 1 ? bufs[0]! : Buffer.concat(bufs);
+    if (writes.length > 0) {
+      // A copy: a single part may be a view of a receive buffer.
+      out = Buffer.from(out);
+      for (const w of writes) {
+        const lo = Math.max(w.off, offset);
+        const hi = Math.min(w.off + w.data.length, offset + out.length);
+        if (lo < hi) w.data.copy(out, lo - offset, lo - w.off, hi - w.off);
+      }
+    }
     return newer !== undefined && newer < end ? out.subarray(0, Math.max(0, newer - offset)) : out;
   }
 

@@ -1,7 +1,7 @@
 import { CHUNK_SIZE, type ChunkGrant, type Cred, type MessageName, type Reply, type Request, Status, TsmfsError } from '@tsmfs/protocol';
 import { ChunkLocations } from './chunk-locations.js';
 import { DataLinks } from './data-links.js';
-import { FileWriter, type FileWriterOptions, type WriteErrorSink } from './file-writer.js';
+import { FileWriter, type FileWriterOptions, type PendingBytes, type WriteErrorSink } from './file-writer.js';
 
 /** Files with writes not fsynced that a session remembers before syncing the oldest itself. */
 const MAX_UNSYNCED_FILES = 10_000;
@@ -171,6 +171,11 @@ export class FileIo {
   /** Whether this session has writes of `inode` buffered or in flight. */
   busy(inode: number): boolean {
     return this.writers.get(inode)?.pending ?? false;
+  }
+
+  /** This session's writes of `inode` buffered or in flight in [from, to), oldest first (FileWriter.pendingIn). */
+  pendingWrites(inode: number, from: number, to: number): PendingBytes[] {
+    return this.writers.get(inode)?.pendingIn(from, to) ?? [];
   }
 
   /**

@@ -12,6 +12,12 @@ export interface FileWriterOptions {
   idleFlushMs?: number;
 }
 
+/** Bytes written at `off` (a file offset) that the chunkservers may not show yet. */
+export interface PendingBytes {
+  off: number;
+  data: Buffer;
+}
+
 /** What a writer needs of its session's file I/O. */
 export interface WriterIo {
   readonly links: DataLinks;
@@ -77,6 +83,20 @@ export class FileWriter {
   /** Whether bytes are buffered or a chunk write is in flight. */
   get pending(): boolean {
     return this.jobs.size > 0 || this.dirtyBytes > 0;
+  }
+
+  /**
+   * This file's bytes buffered or in flight (not ended) that lie in [from, to), with file
+   * offsets, oldest first (runs in the order they were written).
+   */
+  pendingIn(from: number, to: number): PendingBytes[] {
+    const out: PendingBytes[] = [];
+    for (const [index, runs] of this.runs) {
+      const base = index * CHUNK_SIZE;
+      if (base >= to || base + CHUNK_SIZE <= from) continue;
+      for (const r of runs) for (const p of r.dirty.pendingIn(from - base, to - base)) out.push({ off: base + p.off, data: p.data });
+    }
+    return out;
   }
 
   /** Whether a handle is attached. */
@@ -186,6 +206,8 @@ export class FileWriter {
         const failure = err instanceof TsmfsError ? err : new TsmfsError(Status.EIO, String(err));
         for (const s of this.sinks) s.writeFailed(failure);
       }
+      // Ended (or failed and given up): what it took is on every copy, or never will be.
+      run.dirty.settle();
       if (!run.dirty.empty) continue;
       runs.shift();
       if (runs.length === 0) this.runs.delete(index);
