@@ -13,6 +13,7 @@ const program = new Command('local-cluster')
   .option('--chunkservers <n>', 'number of chunkservers', '3')
   .option('--base-port <port>', 'first of the ports used (master 9419–9425 by default)', '9419')
   .option('--ha', 'an HA group instead of one master: a local etcd and three masters on 127.0.0.1, .2 and .3 (docs/ha.md)')
+  .option('--cpu-prof <dir>', 'run every daemon and the mount with node --cpu-prof; their profiles land in <dir> when they stop')
   .parse();
 const opts = program.opts();
 const dir = resolve(opts.dir);
@@ -41,6 +42,7 @@ async function main() {
   // Each daemon's whole log goes to its file; a failure message quotes its tail.
   settings.readyTimeoutMs = 60_000;
   settings.outputKeep = 100_000;
+  if (opts.cpuProf) settings.nodeFlags = ['--cpu-prof', `--cpu-prof-dir=${resolve(opts.cpuProf)}`];
   console.log(`tsmfs local cluster in ${dir}`);
   if (!built('master', BIN.master)) return;
   const ports = { matoml: base, matocs: base + 1, matocl: base + 2, http: base + 6 };
