@@ -1,6 +1,6 @@
 import { SingleBar } from 'cli-progress';
 import { EXIT, type ExitCode, describeError, exitCodeOf } from './exit-codes.js';
-import { type NumberFormat, formatNumber } from './number-format.js';
+import { type NumberFormat, type NumberKind, formatNumber } from './number-format.js';
 
 /** Where a tool writes, and how. Tests pass arrays; the binary passes the process's streams. */
 export interface ToolIo {
@@ -21,11 +21,11 @@ export function processIo(format: NumberFormat): ToolIo {
 }
 
 /**
- * MooseFS's print_number: `prefix` as the tool prints it (its spaces are the column),
- * then the number right-aligned in 10 characters (counts) or 20 (64-bit sizes).
+ * A labelled number: `prefix` as the tool prints it (its spaces are the column), then the
+ * number in the tool's format and its column (number-format.ts: a count by default).
  */
-export function row(io: ToolIo, prefix: string, n: number, width: 10 | 20 = 10): string {
-  return `${prefix}${formatNumber(n, io.format).padStart(width)}`;
+export function row(io: ToolIo, prefix: string, n: number, kind: NumberKind = {}): string {
+  return `${prefix}${formatNumber(n, io.format, kind)}`;
 }
 
 /**

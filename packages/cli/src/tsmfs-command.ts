@@ -1,6 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { EXIT, type ExitCode, describeError, exitCodeOf } from './exit-codes.js';
-import { numberFormatFrom } from './number-format.js';
+import { FORMAT_FLAGS, type FormatFlag, type NumberFormat, numberFormatFrom } from './number-format.js';
 import { MountPathResolver, type PathResolver } from './path-resolver.js';
 import { type ToolIo, processIo } from './tool-io.js';
 import { checkfile, fileinfo, filerepair } from './tools/chunk-tools.js';
@@ -16,7 +16,9 @@ export interface ToolsEnv {
   /** Default: paths inside tsmfs mounts (MountPathResolver). */
   resolver?: () => PathResolver;
   /** Default: the process's stdout/stderr. */
-  io?: (format: ReturnType<typeof numberFormatFrom>) => ToolIo;
+  io?: (format: NumberFormat) => ToolIo;
+  /** MooseFS's MFSHRFORMAT (the default number format); default: the process's environment. */
+  hrformat?: string;
 }
 
 type Run = (resolver: PathResolver, io: ToolIo, args: string[], opts: Record<string, boolean | string[]>) => Promise<ExitCode>;
@@ -24,7 +26,7 @@ type Run = (resolver: PathResolver, io: ToolIo, args: string[], opts: Record<str
 type OptionSpec = [string, string] | [string, string, (value: string, previous: string[]) => string[], string[]];
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
 
-const FORMAT_HELP = '-n: plain numbers (default), -h: binary prefixes (Ki, Mi…), -H: SI prefixes (k, M…)';
+const FORMAT_HELP = '-n: plain numbers (default), -h: binary prefixes (Ki, Mi…), -H: SI prefixes (k, M…), -k/-m/-g: plain numbers in KiB/MiB/GiB (MFSHRFORMAT as in MooseFS)';
 
 /**
  * `tsmfs <tool>`: MooseFS's tools (mfssetgoal, mfsfileinfo, …) as subcommands. Each
@@ -46,8 +48,11 @@ export async function runTsmfs(argv: readonly string[], env: ToolsEnv = {}): Pro
       else cmd.option(flags, doc);
     }
     cmd.allowExcessArguments(true).argument('[args...]');
+    // The format flags in the order given (bundles such as -rh too): -n/-h/-H and -k/-m/-g do not simply override each other.
+    const formatFlags: FormatFlag[] = [];
+    for (const f of FORMAT_FLAGS) cmd.on(`option:${f}`, () => formatFlags.push(f));
     cmd.action(async (args: string[], opts: Record<string, boolean | string[]>) => {
-      const format = numberFormatFrom(opts, argv.filter((a) => ['-n', '-h', '-H'].includes(a)));
+      const format = numberFormatFrom(formatFlags, 'hrformat' in env ? env.hrformat : process.env.MFSHRFORMAT);
       const io = env.io ? env.io(format) : processIo(format);
       const resolver = env.resolver ? env.resolver() : new MountPathResolver();
       try {
@@ -60,25 +65,25 @@ export async function runTsmfs(argv: readonly string[], env: ToolsEnv = {}): Pro
       }
     });
   };
-  const fmt: OptionSpec[] = [['-n', 'plain numbers'], ['-h', 'binary prefixes (Ki, Mi, …)'], ['-H', 'SI prefixes (k, M, …)']];
+  const fmt: OptionSpec[] = [['-n', 'plain numbers'], ['-h', 'binary prefixes (Ki, Mi, …)'], ['-H', 'SI prefixes (k, M, …)'], ['-k', 'plain numbers in KiB (1024)'], ['-m', 'plain numbers in MiB (1024²)'], ['-g', 'plain numbers in GiB (1024³)']];
   const rec: [string, string] = ['-r', 'recursive: the whole tree under each directory'];
   const need = (args: string[], n: number, usage: string): void => {
     if (args.length < n) throw new CommanderUsage(`missing arguments; usage: ${usage}`);
   };
 
-  tool('setgoal', '[-r] [-n|-h|-H] GOAL[+|-] PATH...', `set the goal (copies of the data, 1-9); GOAL+ only raises, GOAL- only lowers. ${FORMAT_HELP}`, (r, io, a, o) => {
+  tool('setgoal', '[-r] [-n|-h|-H|-k|-m|-g] GOAL[+|-] PATH...', `set the goal (copies of the data, 1-9); GOAL+ only raises, GOAL- only lowers. ${FORMAT_HELP}`, (r, io, a, o) => {
     need(a, 2, 'tsmfs setgoal [-r] GOAL[+|-] PATH...');
     return setgoal(r, io, parseValueArg(a[0]!, 'goal'), a.slice(1), !!o.r);
   }, [rec, ...fmt]);
-  tool('getgoal', '[-r] [-n|-h|-H] PATH...', 'print the goal (a storage class other than 1-9: its name, as getsclass); with -r, how many files and directories under each directory have each', (r, io, a, o) => {
+  tool('getgoal', '[-r] [-n|-h|-H|-k|-m|-g] PATH...', 'print the goal (a storage class other than 1-9: its name, as getsclass); with -r, how many files and directories under each directory have each', (r, io, a, o) => {
     need(a, 1, 'tsmfs getgoal [-r] PATH...');
     return getgoal(r, io, a, !!o.r);
   }, [rec, ...fmt]);
-  tool('settrashtime', '[-r] [-n|-h|-H] SECONDS[+|-] PATH...', 'set how long a deleted file stays in trash; SECONDS+ only raises, SECONDS- only lowers', (r, io, a, o) => {
+  tool('settrashtime', '[-r] [-n|-h|-H|-k|-m|-g] SECONDS[+|-] PATH...', 'set how long a deleted file stays in trash; SECONDS+ only raises, SECONDS- only lowers', (r, io, a, o) => {
     need(a, 2, 'tsmfs settrashtime [-r] SECONDS[+|-] PATH...');
     return settrashtime(r, io, parseValueArg(a[0]!, 'trashtime'), a.slice(1), !!o.r);
   }, [rec, ...fmt]);
-  tool('gettrashtime', '[-r] [-n|-h|-H] PATH...', 'print the trash time; with -r, a histogram of the tree', (r, io, a, o) => {
+  tool('gettrashtime', '[-r] [-n|-h|-H|-k|-m|-g] PATH...', 'print the trash time; with -r, a histogram of the tree', (r, io, a, o) => {
     need(a, 1, 'tsmfs gettrashtime [-r] PATH...');
     return gettrashtime(r, io, a, !!o.r);
   }, [rec, ...fmt]);
@@ -90,17 +95,17 @@ export async function runTsmfs(argv: readonly string[], env: ToolsEnv = {}): Pro
     ['gettrashtime', 'PATH...', 1, (r, io, a) => gettrashtime(r, io, a, true)],
   ];
   for (const [name, args, min, run] of recursiveForms) {
-    tool(`r${name}`, `[-n|-h|-H] ${args}`, `deprecated: ${name} -r (as mfsr${name})`, (r, io, a, o) => {
+    tool(`r${name}`, `[-n|-h|-H|-k|-m|-g] ${args}`, `deprecated: ${name} -r (as mfsr${name})`, (r, io, a, o) => {
       need(a, min, `tsmfs r${name} ${args}`);
       io.err(`deprecated tool - use "tsmfs ${name} -r"`);
       return run(r, io, a, o);
     }, fmt);
   }
-  tool('copygoal', '[-r] [-n|-h|-H] SRC PATH...', 'give each PATH the goal or storage class SRC has (as copysclass)', (r, io, a, o) => {
+  tool('copygoal', '[-r] [-n|-h|-H|-k|-m|-g] SRC PATH...', 'give each PATH the goal or storage class SRC has (as copysclass)', (r, io, a, o) => {
     need(a, 2, 'tsmfs copygoal [-r] SRC PATH...');
     return copygoal(r, io, a[0]!, a.slice(1), !!o.r);
   }, [rec, ...fmt]);
-  tool('copytrashtime', '[-r] [-n|-h|-H] SRC PATH...', 'give each PATH the trash time SRC has (as settrashtime would set it)', (r, io, a, o) => {
+  tool('copytrashtime', '[-r] [-n|-h|-H|-k|-m|-g] SRC PATH...', 'give each PATH the trash time SRC has (as settrashtime would set it)', (r, io, a, o) => {
     need(a, 2, 'tsmfs copytrashtime [-r] SRC PATH...');
     return copytrashtime(r, io, a[0]!, a.slice(1), !!o.r);
   }, [rec, ...fmt]);
@@ -112,11 +117,12 @@ export async function runTsmfs(argv: readonly string[], env: ToolsEnv = {}): Pro
     need(a, 1, 'tsmfs fileinfo PATH...');
     return fileinfo(r, io, a);
   });
-  tool('checkfile', 'PATH...', 'count the chunks of each file by number of valid copies', (r, io, a) => {
+  // mfscheckfile takes the format flags too, though its man page does not list them.
+  tool('checkfile', '[-n|-h|-H|-k|-m|-g] PATH...', 'count the chunks of each file by number of valid copies', (r, io, a) => {
     need(a, 1, 'tsmfs checkfile PATH...');
     return checkfile(r, io, a);
-  });
-  tool('dirinfo', '[-n|-h|-H] PATH...', 'totals of each tree: inodes, directories, files, chunks, length, size, realsize (size × goal)', (r, io, a) => {
+  }, fmt);
+  tool('dirinfo', '[-n|-h|-H|-k|-m|-g] PATH...', 'totals of each tree: inodes, directories, files, chunks, length, size, realsize (size × goal)', (r, io, a) => {
     need(a, 1, 'tsmfs dirinfo PATH...');
     return dirinfo(r, io, a);
   }, fmt);
@@ -126,19 +132,19 @@ export async function runTsmfs(argv: readonly string[], env: ToolsEnv = {}): Pro
   }, [['-o', 'overwrite: merge into an existing directory, replace an existing file']]);
   const attrs: OptionSpec = ['-f <name>', 'an attribute (noowner, noattrcache, noentrycache, nodatacache, snapshot, undeletable, appendonly, immutable); repeat -f or give a comma-separated list', collect, []];
   const names = (o: Record<string, boolean | string[]>) => parseEattrNames((o.f as string[] | undefined) ?? []);
-  tool('seteattr', '[-r] [-n|-h|-H] -f NAME [-f NAME...] PATH...', 'set extra attributes (MooseFS\'s mfsseteattr); undeletable, appendonly and immutable: root on an admin export only', (r, io, a, o) => {
+  tool('seteattr', '[-r] [-n|-h|-H|-k|-m|-g] -f NAME [-f NAME...] PATH...', 'set extra attributes (MooseFS\'s mfsseteattr); undeletable, appendonly and immutable: root on an admin export only', (r, io, a, o) => {
     need(a, 1, 'tsmfs seteattr [-r] -f NAME [-f NAME...] PATH...');
     return changeEattr(r, io, names(o), 0, a, !!o.r);
   }, [rec, attrs, ...fmt]);
-  tool('deleattr', '[-r] [-n|-h|-H] -f NAME [-f NAME...] PATH...', 'clear extra attributes (mfsdeleattr)', (r, io, a, o) => {
+  tool('deleattr', '[-r] [-n|-h|-H|-k|-m|-g] -f NAME [-f NAME...] PATH...', 'clear extra attributes (mfsdeleattr)', (r, io, a, o) => {
     need(a, 1, 'tsmfs deleattr [-r] -f NAME [-f NAME...] PATH...');
     return changeEattr(r, io, 0, names(o), a, !!o.r);
   }, [rec, attrs, ...fmt]);
-  tool('geteattr', '[-r] [-n|-h|-H] PATH...', 'print the extra attributes; with -r, how many nodes under each directory have each set', (r, io, a, o) => {
+  tool('geteattr', '[-r] [-n|-h|-H|-k|-m|-g] PATH...', 'print the extra attributes; with -r, how many nodes under each directory have each set', (r, io, a, o) => {
     need(a, 1, 'tsmfs geteattr [-r] PATH...');
     return geteattr(r, io, a, !!o.r);
   }, [rec, ...fmt]);
-  tool('copyeattr', '[-r] [-n|-h|-H] SRC PATH...', 'give each PATH exactly the extra attributes SRC has (mfscopyeattr)', (r, io, a, o) => {
+  tool('copyeattr', '[-r] [-n|-h|-H|-k|-m|-g] SRC PATH...', 'give each PATH exactly the extra attributes SRC has (mfscopyeattr)', (r, io, a, o) => {
     need(a, 2, 'tsmfs copyeattr [-r] SRC PATH...');
     return copyeattr(r, io, a[0]!, a.slice(1), !!o.r);
   }, [rec, ...fmt]);
@@ -146,7 +152,7 @@ export async function runTsmfs(argv: readonly string[], env: ToolsEnv = {}): Pro
     need(a, 1, 'tsmfs rmsnapshot [-f] PATH...');
     return rmsnapshot(r, io, a, !!o.f);
   }, [['-f', 'remove what makesnapshot made and leave the rest']]);
-  tool('filerepair', '[-n|-h|-H] PATH...', 'make files with lost chunks readable: a chunk with only stale copies takes the newest one\'s version (repaired), a chunk with no copy reads as zeros (erased)', (r, io, a) => {
+  tool('filerepair', '[-n|-h|-H|-k|-m|-g] PATH...', 'make files with lost chunks readable: a chunk with only stale copies takes the newest one\'s version (repaired), a chunk with no copy reads as zeros (erased)', (r, io, a) => {
     need(a, 1, 'tsmfs filerepair PATH...');
     return filerepair(r, io, a);
   }, fmt);
@@ -170,31 +176,31 @@ export async function runTsmfs(argv: readonly string[], env: ToolsEnv = {}): Pro
     ['-l', 'list: with the definitions'],
   ]);
   tool('listsclass', '[-al] [MOUNTPOINT]', 'list the storage classes (-l: with their definitions)', (r, io, a, o) => listsclass(r, io, a[0], !!o.l, true), [['-l', 'with the definitions'], ['-a', 'accepted as by mfslistsclass (every class is listed)']]);
-  tool('getsclass', '[-r] [-n|-h|-H] PATH...', 'print the storage class; with -r, how many files and directories under each directory are in each class', (r, io, a, o) => {
+  tool('getsclass', '[-r] [-n|-h|-H|-k|-m|-g] PATH...', 'print the storage class; with -r, how many files and directories under each directory are in each class', (r, io, a, o) => {
     need(a, 1, 'tsmfs getsclass [-r] PATH...');
     return getsclass(r, io, a, !!o.r);
   }, [rec, ...fmt]);
-  tool('setsclass', '[-r] [-n|-h|-H] SCLASS_NAME PATH...', 'set the storage class (the owner or root; an admin-only class on an admin export)', (r, io, a, o) => {
+  tool('setsclass', '[-r] [-n|-h|-H|-k|-m|-g] SCLASS_NAME PATH...', 'set the storage class (the owner or root; an admin-only class on an admin export)', (r, io, a, o) => {
     need(a, 2, 'tsmfs setsclass [-r] SCLASS_NAME PATH...');
     return setsclass(r, io, a[0]!, a.slice(1), !!o.r);
   }, [rec, ...fmt]);
-  tool('xchgsclass', '[-r] [-n|-h|-H] OLD_SCLASS NEW_SCLASS PATH...', 'set the storage class NEW_SCLASS where it is OLD_SCLASS now', (r, io, a, o) => {
+  tool('xchgsclass', '[-r] [-n|-h|-H|-k|-m|-g] OLD_SCLASS NEW_SCLASS PATH...', 'set the storage class NEW_SCLASS where it is OLD_SCLASS now', (r, io, a, o) => {
     need(a, 3, 'tsmfs xchgsclass [-r] OLD_SCLASS NEW_SCLASS PATH...');
     return setsclass(r, io, a[1]!, a.slice(2), !!o.r, a[0]!);
   }, [rec, ...fmt]);
-  tool('copysclass', '[-r] [-n|-h|-H] SRC PATH...', 'give each PATH the storage class SRC has', (r, io, a, o) => {
+  tool('copysclass', '[-r] [-n|-h|-H|-k|-m|-g] SRC PATH...', 'give each PATH the storage class SRC has', (r, io, a, o) => {
     need(a, 2, 'tsmfs copysclass [-r] SRC PATH...');
     return copysclass(r, io, a[0]!, a.slice(1), !!o.r);
   }, [rec, ...fmt]);
-  tool('setarchive', '[-n|-h|-H] PATH...', 'archive the files of each PATH (a directory: its whole tree): their chunks go to their class\'s archive labels', (r, io, a) => {
+  tool('setarchive', '[-n|-h|-H|-k|-m|-g] PATH...', 'archive the files of each PATH (a directory: its whole tree): their chunks go to their class\'s archive labels', (r, io, a) => {
     need(a, 1, 'tsmfs setarchive PATH...');
     return archive(r, io, true, a);
   }, fmt);
-  tool('clrarchive', '[-n|-h|-H] PATH...', 'take the files of each PATH out of the archive (back to the keep labels; their ctime moves, so the archive delay counts again)', (r, io, a) => {
+  tool('clrarchive', '[-n|-h|-H|-k|-m|-g] PATH...', 'take the files of each PATH out of the archive (back to the keep labels; their ctime moves, so the archive delay counts again)', (r, io, a) => {
     need(a, 1, 'tsmfs clrarchive PATH...');
     return archive(r, io, false, a);
   }, fmt);
-  tool('chkarchive', '[-n|-h|-H] PATH...', 'whether the files of each PATH are archived', (r, io, a) => {
+  tool('chkarchive', '[-n|-h|-H|-k|-m|-g] PATH...', 'whether the files of each PATH are archived', (r, io, a) => {
     need(a, 1, 'tsmfs chkarchive PATH...');
     return chkarchive(r, io, a);
   }, fmt);
@@ -210,22 +216,22 @@ export async function runTsmfs(argv: readonly string[], env: ToolsEnv = {}): Pro
     ['-r <realsize>', 'soft limit of size × goal'],
     ['-R <realsize>', 'hard limit of size × goal'],
   ];
-  tool('setquota', '[-n|-h|-H] [-p grace_period] [-iI inodes] [-lL length] [-sS size] [-rR realsize] DIRECTORY...', 'set a directory\'s quota (lower case soft, upper case hard; numbers take k, M, G… or Ki, Mi, Gi…); other limits stay', (r, io, a, o) => {
+  tool('setquota', '[-n|-h|-H|-k|-m|-g] [-p grace_period] [-iI inodes] [-lL length] [-sS size] [-rR realsize] DIRECTORY...', 'set a directory\'s quota (lower case soft, upper case hard; numbers take k, M, G… or Ki, Mi, Gi…); other limits stay', (r, io, a, o) => {
     need(a, 1, 'tsmfs setquota [-p grace_period] [-iI inodes] [-lL length] [-sS size] [-rR realsize] DIRECTORY...');
     return setquota(r, io, quotaArgs(o), a);
   }, [...limits, ...fmt]);
-  tool('getquota', '[-n|-h|-H] DIRECTORY...', 'print a directory\'s quota: current values, soft and hard limits of inodes, length, size and realsize', (r, io, a) => {
+  tool('getquota', '[-n|-h|-H|-k|-m|-g] DIRECTORY...', 'print a directory\'s quota: current values, soft and hard limits of inodes, length, size and realsize', (r, io, a) => {
     need(a, 1, 'tsmfs getquota DIRECTORY...');
     return getquota(r, io, a);
   }, fmt);
   const dels: [string, string][] = [['-a', 'every soft limit'], ['-A', 'every hard limit']];
   for (const [l, what] of [['i', 'inodes'], ['l', 'length'], ['s', 'size'], ['r', 'realsize']]) dels.push([`-${l}`, `the soft ${what} limit`], [`-${l!.toUpperCase()}`, `the hard ${what} limit`]);
   dels.push(['-f', "accepted as in MooseFS's command lines; no effect"]);
-  tool('delquota', '[-a|-A|-i|-I|-l|-L|-s|-S|-r|-R] [-n|-h|-H] DIRECTORY...', 'delete limits from a directory\'s quota; the quota goes with its last limit', (r, io, a, o) => {
+  tool('delquota', '[-a|-A|-i|-I|-l|-L|-s|-S|-r|-R] [-n|-h|-H|-k|-m|-g] DIRECTORY...', 'delete limits from a directory\'s quota; the quota goes with its last limit', (r, io, a, o) => {
     need(a, 1, 'tsmfs delquota [-a|-A|-i|-I|-l|-L|-s|-S|-r|-R] DIRECTORY...');
     return delquota(r, io, quotaKindsToDelete(o), a);
   }, [...dels, ...fmt]);
-  tool('copyquota', '[-n|-h|-H] SRC DST...', 'give each DST the limits and grace period of SRC\'s quota', (r, io, a) => {
+  tool('copyquota', '[-n|-h|-H|-k|-m|-g] SRC DST...', 'give each DST the limits and grace period of SRC\'s quota', (r, io, a) => {
     need(a, 2, 'tsmfs copyquota SRC DST...');
     return copyquota(r, io, a[0]!, a.slice(1));
   }, fmt);

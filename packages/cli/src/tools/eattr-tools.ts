@@ -1,8 +1,7 @@
 import { EATTR, EATTR_NAMES, Status, TsmfsError, eattrText } from '@tsmfs/protocol';
 import { UsageError } from '../exit-codes.js';
-import { formatNumber } from '../number-format.js';
 import type { PathResolver } from '../path-resolver.js';
-import { type ToolIo, forEachPath } from '../tool-io.js';
+import { type ToolIo, forEachPath, row } from '../tool-io.js';
 
 /** The -f arguments (each a name or a comma-separated list) as one mask. */
 export function parseEattrNames(args: readonly string[]): number {
@@ -35,8 +34,8 @@ export async function geteattr(resolver: PathResolver, io: ToolIo, paths: readon
       io.out(`${path}:`);
       for (const name of EATTR_NAMES) {
         const count = (kind: 'files' | 'dirs') => histogram.reduce((n, h) => (h.value & EATTR[name] ? n + h[kind] : n), 0);
-        io.out(` not directory nodes with attribute ${name.padStart(16)} :${formatNumber(count('files'), io.format).padStart(11)}`);
-        io.out(` directories with attribute         ${name.padStart(16)} :${formatNumber(count('dirs'), io.format).padStart(11)}`);
+        io.out(row(io, ` not directory nodes with attribute ${name.padStart(16)} : `, count('files')));
+        io.out(row(io, ` directories with attribute         ${name.padStart(16)} : `, count('dirs')));
       }
     },
     recursive,
@@ -60,11 +59,10 @@ export async function changeEattr(resolver: PathResolver, io: ToolIo, set: numbe
         return;
       }
       // mfsseteattr -r's columns (narrower than setgoal's).
-      const line = (label: string, n: number) => `${label.padEnd(37)}${formatNumber(n, io.format).padStart(10)}`;
       io.out(`${path}:`);
-      io.out(line(' inodes with attributes changed:', counts.changed));
-      io.out(line(' inodes with attributes not changed:', counts.notChanged));
-      io.out(line(' inodes with permission denied:', counts.denied));
+      io.out(row(io, ' inodes with attributes changed:'.padEnd(37), counts.changed));
+      io.out(row(io, ' inodes with attributes not changed:'.padEnd(37), counts.notChanged));
+      io.out(row(io, ' inodes with permission denied:'.padEnd(37), counts.denied));
     },
     recursive,
   );

@@ -34,7 +34,9 @@ describe('quota tools', () => {
       ' realsize |               131072 |                    - |                    - |',
     ]);
     expect(quotaLines('/m/e', { usage: { inodes: 1, length: 0, size: 0, realsize: 0 } }, 'binary')[0]).toBe('/m/e: (current values | soft quota | hard quota) ; soft quota grace period: default');
-    expect(quotaLines('/m/d', info, 'binary')[2]).toBe(' length   |   100B |      - | 1.00MiB |');
+    // As mfsgetquota -h / -k printed the same limits (MooseFS 3.0.117).
+    expect(quotaLines('/m/d', info, 'binary')[2]).toBe(' length   |   100B |      - | 1.0MiB |');
+    expect(quotaLines('/m/d', info, 'kibi')[2]).toBe(` length   | ${'0'.padStart(17)} | ${'-'.padStart(17)} | ${'1024'.padStart(17)} |`);
     expect(quotaLines('/m/d', { ...info, quota: { ...info.quota, grace: 0 } }, 'plain')[0]).toBe('/m/d: (current values | soft quota | hard quota) ; soft quota grace period: default');
   });
 });

@@ -1,6 +1,6 @@
 import type { QuotaInfo } from '@tsmfs/protocol';
 import { UsageError } from '../exit-codes.js';
-import { type NumberFormat, formatNumber } from '../number-format.js';
+import { type NumberFormat, formatNumber, noNumber } from '../number-format.js';
 import type { PathResolver } from '../path-resolver.js';
 import { type ToolIo, forEachPath } from '../tool-io.js';
 
@@ -113,11 +113,10 @@ export function quotaLines(path: string, info: QuotaInfo, format: NumberFormat):
   return lines;
 }
 
+/** Every quota column is 64-bit in MooseFS's table (inodes too), length, size and realsize are bytes. */
 function column(n: number | undefined, bytes: boolean, format: NumberFormat): string {
-  const width = format === 'plain' ? 20 : 6;
-  if (n === undefined) return '-'.padStart(width);
-  const text = formatNumber(n, format);
-  return (format !== 'plain' && bytes ? `${text}B` : text).padStart(width);
+  const kind = { wide: true, bytes };
+  return n === undefined ? noNumber(format, kind) : formatNumber(n, format, kind);
 }
 
 function printQuota(io: ToolIo, path: string, info: QuotaInfo): void {

@@ -2,7 +2,7 @@ import { type CreateMode, type SClassInfo, Status, TsmfsError } from '@tsmfs/pro
 import { EXIT, type ExitCode, UsageError, describeError, exitCodeOf } from '../exit-codes.js';
 import { formatNumber } from '../number-format.js';
 import type { PathResolver, ToolTarget } from '../path-resolver.js';
-import { type ToolIo, forEachPath } from '../tool-io.js';
+import { type ToolIo, forEachPath, row } from '../tool-io.js';
 
 /** mfsscadmin's verbs and their synonyms. */
 const VERBS: Record<string, 'create' | 'change' | 'delete' | 'copy' | 'rename' | 'list'> = {
@@ -117,7 +117,7 @@ export function getsclass(resolver: PathResolver, io: ToolIo, paths: readonly st
         io.out(`${path}: ${h === undefined ? '?' : named(h) ? `'${h.name}'` : h.id}`);
         return;
       }
-      const count = (n: number) => formatNumber(n, io.format).padStart(11);
+      const count = (n: number) => ` ${formatNumber(n, io.format)}`;
       io.out(`${path}:`);
       for (const h of histogram) {
         if (h.files > 0) io.out(named(h) ? ` files with storage class       '${h.name}' :${count(h.files)}` : ` files with goal                ${h.id} :${count(h.files)}`);
@@ -147,12 +147,11 @@ export function setsclass(resolver: PathResolver, io: ToolIo, name: string, path
         else io.out(asGoal ? `${path}: goal: ${name}` : `${path}: storage class: '${name}'`);
         return;
       }
-      const line = (label: string, n: number) => `${label}${formatNumber(n, io.format).padStart(10)}`;
       const what = asGoal ? 'goal' : 'storage class';
       io.out(`${path}:`);
-      io.out(line(` inodes with ${what} changed:`.padEnd(40), counts.changed));
-      io.out(line(` inodes with ${what} not changed:`.padEnd(40), counts.notChanged));
-      io.out(line(' inodes with permission denied:         ', counts.denied));
+      io.out(row(io, ` inodes with ${what} changed:`.padEnd(40), counts.changed));
+      io.out(row(io, ` inodes with ${what} not changed:`.padEnd(40), counts.notChanged));
+      io.out(row(io, ' inodes with permission denied:         ', counts.denied));
     },
     recursive,
   );
@@ -173,11 +172,10 @@ export function archive(resolver: PathResolver, io: ToolIo, on: boolean, paths: 
   return forEachPath(io, paths, async (path) => {
     const t = await resolver.resolve(path);
     const counts = await t.session.call('archive', { cred: t.session.cred, inode: t.inode, on });
-    const line = (label: string, n: number) => `${label}${formatNumber(n, io.format).padStart(10)}`;
     io.out(`${path}:`);
-    io.out(line(' chunks changed:               ', counts.changed));
-    io.out(line(' chunks not changed:           ', counts.notChanged));
-    io.out(line(' files with permission denied: ', counts.denied));
+    io.out(row(io, ' chunks changed:               ', counts.changed));
+    io.out(row(io, ' chunks not changed:           ', counts.notChanged));
+    io.out(row(io, ' files with permission denied: ', counts.denied));
   });
 }
 
@@ -191,13 +189,12 @@ export function chkarchive(resolver: PathResolver, io: ToolIo, paths: readonly s
       io.out(`${path}: ${s.archivedFiles > 0 ? 'all chunks are archived' : 'all chunks are not archived'}`);
       return;
     }
-    const line = (label: string, n: number) => `${label}${formatNumber(n, io.format).padStart(10)}`;
     io.out(`${path}:`);
-    io.out(line(' files with all chunks archived:     ', s.archivedFiles));
-    io.out(line(' files with all chunks not archived: ', s.notArchivedFiles));
-    io.out(line(' files partially archived:           ', 0));
-    io.out(line(' archived chunks:                    ', s.archivedChunks));
-    io.out(line(' not archived chunks:                ', s.notArchivedChunks));
+    io.out(row(io, ' files with all chunks archived:     ', s.archivedFiles));
+    io.out(row(io, ' files with all chunks not archived: ', s.notArchivedFiles));
+    io.out(row(io, ' files partially archived:           ', 0));
+    io.out(row(io, ' archived chunks:                    ', s.archivedChunks));
+    io.out(row(io, ' not archived chunks:                ', s.notArchivedChunks));
   });
 }
 
