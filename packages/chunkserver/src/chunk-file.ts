@@ -2,7 +2,7 @@ import { readSync, writeSync } from 'node:fs';
 import { type FileHandle, constants, copyFile, open, rename, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { crc32 } from 'node:zlib';
-import { BLOCK_SIZE, BLOCKS_PER_CHUNK, CHUNK_SIZE, Status, TsmfsError, fail } from '@tsmfs/protocol';
+import { BLOCK_SIZE, BLOCKS_PER_CHUNK, CHUNK_HEADER_SIZE, CHUNK_SIZE, Status, TsmfsError, fail } from '@tsmfs/protocol';
 import type { InlineIo } from './inline-io.js';
 
 /**
@@ -26,7 +26,7 @@ import type { InlineIo } from './inline-io.js';
  *
  * The header is 8 KiB rather than MooseFS's 5 KiB so that data blocks start page-aligned.
  */
-export const CHUNK_HEADER_SIZE = 8192;
+export { CHUNK_HEADER_SIZE };
 const SIGNATURE = Buffer.from('TSMFSCHK', 'latin1');
 const FORMAT_VERSION = 1;
 const CRC_TABLE_OFFSET = 1024;

@@ -20,6 +20,13 @@ export const BLOCK_SIZE = 64 * 1024;
 export const BLOCKS_PER_CHUNK = CHUNK_SIZE / BLOCK_SIZE;
 
 /**
+ * Bytes before a chunk file's data on a chunkserver's disk (its header: signature, version,
+ * CRC table). MooseFS's tools count 8 KiB per chunk too in a file's size (mfsdirinfo,
+ * mfsgetquota: a 1-byte file's size is 73728), so the master's size counts it.
+ */
+export const CHUNK_HEADER_SIZE = 8192;
+
+/**
  * The largest file: 2^52 bytes (4 PiB), 2^26 chunks. MooseFS allows 2^31 chunks (128 PiB),
  * but lengths here are JavaScript numbers, exact up to 2^53 and sent as u53: 2^52 keeps
  * every offset + length within a file exact. Writes, truncates and setattr sizes beyond

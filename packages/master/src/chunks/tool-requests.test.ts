@@ -1,4 +1,4 @@
-import { CHUNK_SIZE } from '@tsmfs/protocol';
+import { CHUNK_HEADER_SIZE as HDR, CHUNK_SIZE } from '@tsmfs/protocol';
 import type { Connection } from '@tsmfs/rpc';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
@@ -56,11 +56,12 @@ describe('ToolRequests', () => {
       files: 2,
       chunks: 2,
       length: 2 * (CHUNK_SIZE + 100 * 1024),
-      size: CHUNK_SIZE + 128 * 1024,
-      realsize: 2 * (CHUNK_SIZE + 128 * 1024),
+      size: CHUNK_SIZE + 128 * 1024 + 2 * HDR,
+      realsize: 2 * (CHUNK_SIZE + 128 * 1024 + 2 * HDR),
     });
-    expect(chunkDataSize(1, 0)).toBe(64 * 1024);
-    expect(chunkDataSize(CHUNK_SIZE * 3, 1)).toBe(CHUNK_SIZE);
+    // As mfsdirinfo counts them: a 1-byte file's size is 73728, a whole chunk's 64 MiB + 8 KiB.
+    expect(chunkDataSize(1, 0)).toBe(73728);
+    expect(chunkDataSize(CHUNK_SIZE * 3, 1)).toBe(CHUNK_SIZE + HDR);
   });
 
   it('checkfile counts chunks by valid copies', () => {

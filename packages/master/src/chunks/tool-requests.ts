@@ -1,4 +1,4 @@
-import { BLOCK_SIZE, CHUNK_SIZE, type Reply, type Request, fail } from '@tsmfs/protocol';
+import { BLOCK_SIZE, CHUNK_HEADER_SIZE, CHUNK_SIZE, type Reply, type Request, fail } from '@tsmfs/protocol';
 import type { Namespace } from '../metadata/namespace.js';
 import { forEachNode } from '../metadata/tree-walk.js';
 import type { ChunkManager } from './chunk-manager.js';
@@ -103,10 +103,11 @@ export class ToolRequests {
 }
 
 /**
- * Bytes a chunk holds on one chunkserver, counted in whole 64 KiB blocks as MooseFS's
- * "size" does (the chunk file's header is not counted).
+ * Bytes a chunk takes on one chunkserver, as MooseFS's "size" counts them: its header and
+ * the file's bytes in it in whole 64 KiB blocks (mfsdirinfo: 73728 for a 1-byte file,
+ * 67190784 for 64 MiB + 1 byte in two chunks).
  */
 export function chunkDataSize(fileLength: number, index: number): number {
   const inChunk = Math.max(0, Math.min(CHUNK_SIZE, fileLength - index * CHUNK_SIZE));
-  return Math.ceil(inChunk / BLOCK_SIZE) * BLOCK_SIZE;
+  return CHUNK_HEADER_SIZE + Math.ceil(inChunk / BLOCK_SIZE) * BLOCK_SIZE;
 }

@@ -86,12 +86,12 @@ function lengthGrowth(md: Metadata, inode: number, length: number): Growth | und
 }
 
 /**
- * A new chunk in an empty slot: inside the length it adds its blocks at once; past it,
- * nothing until the write ends. Either way at least one byte is asked for, so that a
- * quota already full refuses the grant instead of the end of a write already sent.
+ * A new chunk in an empty slot: its header at once, and inside the length its blocks; past
+ * it, the blocks wait for the write's end. So a quota already full refuses the grant instead
+ * of the end of a write already sent.
  */
 function newChunkGrowth(md: Metadata, inode: number, index: number): Growth {
-  const blocks = Math.max(1, chunkDataSize(md.size[inode]!, index));
+  const blocks = chunkDataSize(md.size[inode]!, index);
   const pastEnd = index * CHUNK_SIZE >= md.size[inode]! ? 1 : 0;
   return { dirs: quotaDirsOf(md, inode), delta: { inodes: 0, length: pastEnd, size: blocks, realsize: blocks * md.sclasses.copies(md.goal[inode]!) } };
 }

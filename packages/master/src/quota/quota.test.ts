@@ -10,6 +10,8 @@ import { quotaStatfs } from './quota-statfs.js';
 import { subtreeUsage } from './quota-usage.js';
 
 const KiB64 = 64 * 1024;
+/** Each chunk's header counts in size, as in MooseFS (CHUNK_HEADER_SIZE). */
+const HDR = 8 * 1024;
 
 function setup() {
   const live = freshLive(false);
@@ -43,13 +45,13 @@ describe('quota usage', () => {
     write(f, 0, 100_000);
     setq(q, { inodes: 100 });
     // The quota directory itself is not counted (as MooseFS): f alone.
-    expect(usage(q)).toEqual({ inodes: 1, length: 100_000, size: 2 * KiB64, realsize: 2 * KiB64 });
+    expect(usage(q)).toEqual({ inodes: 1, length: 100_000, size: 2 * KiB64 + HDR, realsize: 2 * KiB64 + HDR });
     ns.setgoal({ cred: ROOT, inode: q, goal: 3, mode: 'set', recursive: true });
-    expect(usage(q).realsize).toBe(6 * KiB64);
+    expect(usage(q).realsize).toBe(3 * (2 * KiB64 + HDR));
     write(f, 1, CHUNK_SIZE + 1);
-    expect(usage(q)).toEqual({ inodes: 1, length: CHUNK_SIZE + 1, size: CHUNK_SIZE + KiB64, realsize: 3 * (CHUNK_SIZE + KiB64) });
+    expect(usage(q)).toEqual({ inodes: 1, length: CHUNK_SIZE + 1, size: CHUNK_SIZE + KiB64 + 2 * HDR, realsize: 3 * (CHUNK_SIZE + KiB64 + 2 * HDR) });
     ns.setattr({ cred: ROOT, inode: f, size: 10 });
-    expect(usage(q)).toEqual({ inodes: 1, length: 10, size: KiB64, realsize: 3 * KiB64 });
+    expect(usage(q)).toEqual({ inodes: 1, length: 10, size: KiB64 + HDR, realsize: 3 * (KiB64 + HDR) });
     consistent();
   });
 
@@ -65,7 +67,7 @@ describe('quota usage', () => {
     expect(usage(q1)).toMatchObject({ inodes: 3, length: 1000 });
     ns.rename({ cred: ROOT, parent: q1, name: 'd', newParent: q2, newName: 'd', flags: 0 });
     expect(usage(q1)).toMatchObject({ inodes: 0, length: 0, size: 0 });
-    expect(usage(q2)).toMatchObject({ inodes: 3, length: 1000, size: KiB64 });
+    expect(usage(q2)).toMatchObject({ inodes: 3, length: 1000, size: KiB64 + HDR });
     // Out of every quota (to the root) and a file alone.
     ns.rename({ cred: ROOT, parent: d, name: 'f', newParent: 1, newName: 'f', flags: 0 });
     expect(usage(q2)).toMatchObject({ inodes: 2, length: 0 });
@@ -189,7 +191,7 @@ describe('quota enforcement', () => {
     const r = mkdir(1, 'r');
     const h = mkfile(r, 'h');
     ns.setgoal({ cred: ROOT, inode: h, goal: 2, mode: 'set', recursive: false });
-    setq(r, { realsize: 4 * KiB64 });
+    setq(r, { realsize: 2 * (2 * KiB64 + HDR) });
     write(h, 0, 2 * KiB64);
     expect(errnoOf(() => write(h, 0, 2 * KiB64 + 1))).toBe('EDQUOT');
   });
@@ -244,7 +246,7 @@ describe('quota enforcement', () => {
     write(mkfile(q, 'f'), 0, 3 * KiB64);
     setq(q, { realsize: 10 * KiB64 });
     const physical = { totalSpace: 1e12, availSpace: 5e11, trashSpace: 0, sustainedSpace: 0, inodes: 3 };
-    expect(quotaStatfs(md, q, physical)).toMatchObject({ totalSpace: 10 * KiB64, availSpace: 7 * KiB64 });
+    expect(quotaStatfs(md, q, physical)).toMatchObject({ totalSpace: 10 * KiB64, availSpace: 7 * KiB64 - HDR });
     expect(quotaStatfs(md, 1, physical)).toEqual(physical);
   });
 });

@@ -126,9 +126,9 @@ describe('storage classes', () => {
     ns.quotas.set(true, { cred: ROOT, inode: q, hard: { inodes: 100 }, soft: {} });
     create('x', 'A,B,C');
     ns.sclasses.setsclass(ADMIN, { cred: ROOT, inode: f, name: 'x', recursive: false });
-    expect(md.quotas.get(q)!.usage.realsize).toBe(3 * 65536);
+    expect(md.quotas.get(q)!.usage.realsize).toBe(3 * (65536 + 8192));
     ns.sclasses.change(ADMIN, { cred: ROOT, name: 'x', force: false, keep: 'A' });
-    expect(md.quotas.get(q)!.usage.realsize).toBe(65536);
+    expect(md.quotas.get(q)!.usage.realsize).toBe(65536 + 8192);
     consistent();
   });
 
