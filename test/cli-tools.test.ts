@@ -296,6 +296,108 @@ async function compareEattrSnapshotToolsWithMooseFS(mnt: string, mfs: MooseFS): 
   expect(chunkIds((await tool('fileinfo', join(mnt, 'ea/new'))).out)).toEqual(chunkIds((await tool('fileinfo', join(mnt, 'ea/f'))).out));
 }
 
+/**
+ * MooseFS's number formats (man mfstools, "GENERAL OPTIONS") side by side: every tool that
+ * takes -n|-h|-H|-k|-m|-g, with each of them and with MFSHRFORMAT=3 and 4 (both forms), on
+ * the same tree (`nf`): 1100 files (counts past 1000: 1.1Ki, 1.1k, 1 with -k), a sparse
+ * file of 1.5 TiB, a chunk of data, a quota with limits from bytes to pebibytes. Also the
+ * order rules (-k before or after -h, -g before -n) and a bundle (-rh). Stdout compared.
+ */
+async function compareNumberFormatsWithMooseFS(mnt: string, mfs: MooseFS): Promise<void> {
+  for (const root of [mnt, mfs.mnt]) {
+    mkdirSync(join(root, 'nf/many'), { recursive: true });
+    mkdirSync(join(root, 'nf2'));
+    for (let i = 0; i < 1100; i++) writeFileSync(join(root, `nf/many/f${i}`), '');
+    writeFileSync(join(root, 'nf/data'), Buffer.alloc(100_000, 1));
+    writeFileSync(join(root, 'nf/sparse'), '');
+    truncateSync(join(root, 'nf/sparse'), 1.5 * 2 ** 40);
+  }
+  // Each side's quota, both at once (MooseFS's tools read the limits as doubles: values it keeps exactly).
+  // Realsize stays under its limits: MooseFS refuses to raise a goal past them (setgoal -r 2 below).
+  const quota = ['-i', '1023', '-I', '1100', '-l', '999', '-L', '1.5Ti', '-s', '123456789', '-S', '1023488', '-r', '985000000', '-R', '3Pi'];
+  // [tool, args…] with F where the format flag goes; the tools' paths start with MNT.
+  const steps: string[][] = [
+    ['dirinfo', 'F', 'MNT/nf', 'MNT/nf/sparse'],
+    ['setquota', 'F', ...quota, 'MNT/nf'],
+    ['getquota', 'F', 'MNT/nf'],
+    ['copyquota', 'F', 'MNT/nf', 'MNT/nf2'],
+    ['delquota', 'F', '-l', '-R', 'MNT/nf2'],
+    ['getgoal', '-r', 'F', 'MNT/nf'],
+    ['setgoal', '-r', 'F', '2', 'MNT/nf'],
+    ['copygoal', '-r', 'F', 'MNT/nf/data', 'MNT/nf'],
+    ['rgetgoal', 'F', 'MNT/nf'],
+    ['rsetgoal', 'F', '1', 'MNT/nf'],
+    ['gettrashtime', '-r', 'F', 'MNT/nf'],
+    ['settrashtime', '-r', 'F', '3600', 'MNT/nf'],
+    ['copytrashtime', '-r', 'F', 'MNT/nf/data', 'MNT/nf'],
+    ['rgettrashtime', 'F', 'MNT/nf'],
+    ['rsettrashtime', 'F', '7200', 'MNT/nf'],
+    ['seteattr', '-r', 'F', '-f', 'noowner', 'MNT/nf'],
+    ['geteattr', '-r', 'F', 'MNT/nf'],
+    ['copyeattr', '-r', 'F', 'MNT/nf2', 'MNT/nf'],
+    ['deleattr', '-r', 'F', '-f', 'noowner', 'MNT/nf'],
+    ['getsclass', '-r', 'F', 'MNT/nf'],
+    ['setsclass', '-r', 'F', '3', 'MNT/nf'],
+    ['xchgsclass', '-r', 'F', '3', '1', 'MNT/nf'],
+    ['copysclass', '-r', 'F', 'MNT/nf2', 'MNT/nf'],
+    ['setarchive', 'F', 'MNT/nf'],
+    ['chkarchive', 'F', 'MNT/nf'],
+    ['clrarchive', 'F', 'MNT/nf'],
+    ['checkfile', 'F', 'MNT/nf/data', 'MNT/nf/sparse'],
+    ['filerepair', 'F', 'MNT/nf/data', 'MNT/nf/sparse'],
+  ];
+  // [flags, MFSHRFORMAT]
+  const formats: [string[], string | undefined][] = [[[], undefined], [['-n'], undefined], [['-h'], undefined], [['-H'], undefined], [['-k'], undefined], [['-m'], undefined], [['-g'], undefined], [[], '3'], [[], '4']];
+  // Which flag wins: on a few tools only.
+  const orders: [string[], string | undefined][] = [[['-k'], '3'], [['-h', '-k'], undefined], [['-k', '-h'], undefined], [['-g', '-n'], undefined]];
+  const orderSteps = new Set(['dirinfo', 'getquota', 'getgoal']);
+  const ours = async (argv: string[], hrformat: string | undefined) => {
+    const out: string[] = [];
+    await runTsmfs(argv, { io: (format) => ({ out: (l) => out.push(l), err: () => {}, format, progress: false }), hrformat });
+    // tsmfs's dirinfo shows a directory's quota too (docs/cli.md); MooseFS 3.0's does not.
+    const lines = argv[0] === 'dirinfo' ? out.filter((l, i) => !out.slice(Math.max(0, i - 4), i + 1).some((q) => q.startsWith(' quota: ('))) : out;
+    return lines.join('\n').replaceAll(mnt, 'MNT');
+  };
+  const theirs = (argv: string[], hrformat: string | undefined) =>
+    new Promise<string>((resolve) => {
+      const env = { ...process.env };
+      if (hrformat === undefined) delete env.MFSHRFORMAT;
+      else env.MFSHRFORMAT = hrformat;
+      const p = spawn(`/usr/bin/mfs${argv[0]}`, argv.slice(1), { stdio: ['ignore', 'pipe', 'ignore'], env });
+      let out = '';
+      p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      p.on('close', () => resolve(out.replaceAll(mfs.mnt, 'MNT').trimEnd()));
+    });
+  const side = (argv: string[], root: string) => argv.map((a) => a.replace('MNT', root));
+  // The masters count the new files' data a moment after the writes.
+  await until('the same dirinfo', async () => ((await ours(side(['dirinfo', 'MNT/nf'], mnt), undefined)) === (await theirs(side(['dirinfo', 'MNT/nf'], mfs.mnt), undefined)) ? true : undefined), 10_000).catch(() => undefined);
+  const ourSteps: unknown[] = [];
+  const theirSteps: unknown[] = [];
+  for (const [flags, hrformat] of [...formats, ...orders]) {
+    for (const step of formats.some((f) => f[0] === flags) ? steps : steps.filter((st) => orderSteps.has(st[0]!))) {
+      const argv = step.flatMap((a) => (a === 'F' ? flags : [a]));
+      const label = `${hrformat === undefined ? '' : `MFSHRFORMAT=${hrformat} `}${argv.join(' ')}`;
+      const [o, t] = await Promise.all([ours(side(argv, mnt), hrformat), theirs(side(argv, mfs.mnt), hrformat)]);
+      ourSteps.push({ step: label, out: o });
+      theirSteps.push({ step: label, out: t });
+    }
+  }
+  // A bundle of -r and a format flag, as getopt reads it.
+  const [o, t] = await Promise.all([ours(side(['getgoal', '-rh', 'MNT/nf'], mnt), undefined), theirs(side(['getgoal', '-rh', 'MNT/nf'], mfs.mnt), undefined)]);
+  ourSteps.push({ step: 'getgoal -rh', out: o });
+  theirSteps.push({ step: 'getgoal -rh', out: t });
+  expect(ourSteps).toEqual(theirSteps);
+  // Not vacuous: the counts and sizes past each prefix's threshold are there.
+  const text = JSON.stringify(ourSteps);
+  expect(text).toContain(' files with goal                1 :  1.1Ki');
+  expect(text).toContain(' length   | 1.5TiB |   999B | 1.5TiB |');
+  expect(text).toContain(' realsize | 139kB | 985MB | 3.4PB |');
+  expect(text).toContain(`${' length:'}${'1536'.padStart(18)}`);
+  // The quotas go: the test lists the cluster's quotas later.
+  const drop = ['delquota', '-a', '-A', 'MNT/nf', 'MNT/nf2'];
+  await Promise.all([ours(side(drop, mnt), undefined), theirs(side(drop, mfs.mnt), undefined)]);
+}
+
 describe('tsmfs tools on a mount', () => {
   it('setgoal -r, getgoal -r, fileinfo, checkfile, dirinfo; a dead chunkserver shows as missing copies', async () => {
     const c = await Cluster.create({ master: { config: FAST_LOOP } });
@@ -405,6 +507,7 @@ describe('tsmfs tools on a mount', () => {
     if (mfsStarting) {
       await compareLayoutWithMooseFS(m.path, c.master.ports.http, await mfsStarting);
       await compareEattrSnapshotToolsWithMooseFS(m.path, await mfsStarting);
+      await compareNumberFormatsWithMooseFS(m.path, await mfsStarting);
     }
     else console.warn('skipped the comparison with MooseFS 3.0: not installed (apt-get install moosefs-master moosefs-client)');
     mkdirSync(join(m.path, 'pub/a'), { recursive: true });
