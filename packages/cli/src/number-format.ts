@@ -29,8 +29,8 @@ export function numberWidth(format: NumberFormat, kind: NumberKind = {}): number
   switch (format) {
     case 'binary': return 6;
     case 'si': return 5;
-    case 'binary+': return 6 + 2 + plain + 1;
-    case 'si+': return 5 + 2 + plain + 1;
+    case 'binary+':
+    case 'si+': return numberWidth(bothForm(format), kind) + ' ()'.length + plain;
     default: return plain - 3 * (SHIFT[format] ?? 0);
   }
 }
@@ -60,9 +60,12 @@ function numberText(n: number | bigint, format: NumberFormat, kind: NumberKind):
     case 'binary':
     case 'si': return human(v, format === 'binary', kind.bytes === true);
     case 'binary+':
-    case 'si+': return `${human(v, format === 'binary+', kind.bytes === true).padStart(format === 'binary+' ? 6 : 5)} (${plain.padStart(kind.wide ? 20 : 10)})`;
+    case 'si+': return `${formatNumber(v, bothForm(format), kind)} (${formatNumber(v, 'plain', kind)})`;
   }
 }
+
+/** MFSHRFORMAT 3 and 4's prefixed half. */
+const bothForm = (format: 'binary+' | 'si+'): NumberFormat => (format === 'binary+' ? 'binary' : 'si');
 
 /** Division rounding half up, on integers: the exact decimal rounding MooseFS's tools show (98500 -H: 99kB, 1250: 1.3kB). */
 const roundedDiv = (a: bigint, b: bigint): bigint => (2n * a + b) / (2n * b);
@@ -71,16 +74,14 @@ function human(v: bigint, binary: boolean, bytes: boolean): string {
   const unit = bytes ? 'B' : '';
   if (v < 1000n) return `${v}${unit}`;
   const base = binary ? 1024n : 1000n;
-  let d = 1n;
-  for (let i = 0; i < PREFIXES.length; i++) {
-    d *= base;
+  // The last prefix (E) takes whatever is left: 2^64 - 1 bytes is 16EiB.
+  for (let i = 0, d = base; ; i++, d *= base) {
     const prefix = `${binary && i === 0 ? 'K' : PREFIXES[i]}${binary ? 'i' : ''}${unit}`;
     const tenths = roundedDiv(10n * v, d);
     if (tenths < 100n) return `${tenths / 10n}.${tenths % 10n}${prefix}`;
     const whole = roundedDiv(v, d);
     if (whole < 1000n || i === PREFIXES.length - 1) return `${whole}${prefix}`;
   }
-  throw new Error('unreachable');
 }
 
 /** The letters that choose a format: -n/-h/-H (the form) and -k/-m/-g (the unit of a plain number). */
