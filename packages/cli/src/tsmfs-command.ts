@@ -8,7 +8,7 @@ import { filepaths } from './tools/file-paths.js';
 import { dirinfo } from './tools/dirinfo.js';
 import { copygoal, copytrashtime, getgoal, gettrashtime, parseValueArg, setgoal, settrashtime } from './tools/goal-tools.js';
 import { copyquota, delquota, getquota, quotaArgs, quotaKindsToDelete, setquota } from './tools/quota-tools.js';
-import { appendchunks, makesnapshot } from './tools/snapshot-tools.js';
+import { appendchunks, makesnapshot, parseSlice } from './tools/snapshot-tools.js';
 import { changeEattr, copyeattr, geteattr, parseEattrNames, rmsnapshot } from './tools/eattr-tools.js';
 import { type ScadminOptions, archive, chkarchive, copysclass, getsclass, listsclass, scadmin, setsclass } from './tools/sclass-tools.js';
 
@@ -126,10 +126,14 @@ export async function runTsmfs(argv: readonly string[], env: ToolsEnv = {}): Pro
     need(a, 1, 'tsmfs dirinfo PATH...');
     return dirinfo(r, io, a);
   }, fmt);
-  tool('makesnapshot', '[-o] SRC... DST', 'copy files or trees sharing their chunks (copy-on-write); -o overwrites an existing destination', (r, io, a, o) => {
-    need(a, 2, 'tsmfs makesnapshot [-o] SRC... DST');
-    return makesnapshot(r, io, a.slice(0, -1), a.at(-1)!, !!o.o);
-  }, [['-o', 'overwrite: merge into an existing directory, replace an existing file']]);
+  tool('makesnapshot', '[-o] [-c] [-p] SRC... DST', 'copy files or trees sharing their chunks (copy-on-write); -o overwrites an existing destination', (r, io, a, o) => {
+    need(a, 2, 'tsmfs makesnapshot [-o] [-c] [-p] SRC... DST');
+    return makesnapshot(r, io, a.slice(0, -1), a.at(-1)!, { overwrite: !!o.o, cplike: !!o.c, preserveHardlinks: !!o.p });
+  }, [
+    ['-o', 'overwrite: merge into an existing directory, replace an existing file'],
+    ['-c', 'make the copies as cp would (without -p): yours, mode less your umask, times now, goal, trash time and extra attributes of where they go, no xattrs or ACLs of the source'],
+    ['-p', 'keep hard links: names of one file inside SRC stay names of one file in the copy'],
+  ]);
   const attrs: OptionSpec = ['-f <name>', 'an attribute (noowner, noattrcache, noentrycache, nodatacache, snapshot, undeletable, appendonly, immutable); repeat -f or give a comma-separated list', collect, []];
   const names = (o: Record<string, boolean | string[]>) => parseEattrNames((o.f as string[] | undefined) ?? []);
   tool('seteattr', '[-r] [-n|-h|-H|-k|-m|-g] -f NAME [-f NAME...] PATH...', 'set extra attributes (MooseFS\'s mfsseteattr); undeletable, appendonly and immutable: root on an admin export only', (r, io, a, o) => {
@@ -156,10 +160,10 @@ export async function runTsmfs(argv: readonly string[], env: ToolsEnv = {}): Pro
     need(a, 1, 'tsmfs filerepair PATH...');
     return filerepair(r, io, a);
   }, fmt);
-  tool('appendchunks', 'DST SRC...', 'append the chunks of each SRC to file DST (shared until written); DST is padded to a whole chunk first', (r, io, a) => {
-    need(a, 2, 'tsmfs appendchunks DST SRC...');
-    return appendchunks(r, io, a[0]!, a.slice(1));
-  });
+  tool('appendchunks', '[-s FROM:TO] DST SRC...', 'append the chunks of each SRC to file DST (shared until written); DST is padded to a whole chunk first', (r, io, a, o) => {
+    need(a, 2, 'tsmfs appendchunks [-s FROM:TO] DST SRC...');
+    return appendchunks(r, io, a[0]!, a.slice(1), o.s === undefined ? {} : parseSlice(o.s as unknown as string));
+  }, [['-s <from:to>', 'only chunks FROM (included) to TO (excluded) of each SRC, counted from 0; negative: from the end; either may be empty (the start, the end), as in Python']]);
 
   // Storage classes (MooseFS 3.0's mfsscadmin and mfs*sclass; docs/cli.md, docs/master.md "Storage classes").
   tool('scadmin', '[/MOUNTPOINT] create|change|delete|copy|rename|list [options] NAME...', 'define storage classes: where chunks are created (-C), kept (-K) and archived (-A after -d days); -m d|s|l: default, strict or loose when no labelled server can take a copy; all but list need an admin export and root', (r, io, a, o) => {

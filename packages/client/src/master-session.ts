@@ -583,8 +583,16 @@ export class MasterSession extends EventEmitter<SessionEvents> {
     return (await this.call('gettrashtime', { inode, recursive: o?.recursive ?? false })).histogram;
   }
 
-  async snapshot(inode: number, parent: number, name: string, o?: CallOptions & { overwrite?: boolean }): Promise<Attr> {
-    return (await this.call('snapshot', { cred: this.credOf(o), inode, parent, name, overwrite: o?.overwrite ?? false })).attr;
+  /** makesnapshot; `cplike`, `umask` and `preserveHardlinks` (-c, -p) go only when given. */
+  async snapshot(
+    inode: number,
+    parent: number,
+    name: string,
+    o?: CallOptions & { overwrite?: boolean; cplike?: boolean; umask?: number; preserveHardlinks?: boolean },
+  ): Promise<Attr> {
+    const flags = { cplike: o?.cplike, umask: o?.umask, preserveHardlinks: o?.preserveHardlinks };
+    const given = Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined));
+    return (await this.call('snapshot', { cred: this.credOf(o), inode, parent, name, overwrite: o?.overwrite ?? false, ...given })).attr;
   }
 
   async trashList(): Promise<Reply<'trashList'>['entries']> {

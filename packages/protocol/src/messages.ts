@@ -430,9 +430,25 @@ export const Messages = {
     { session: 'fs', inodes: { inode: 'node' }, mutates: true },
   ),
   gettrashtime: clientMsg(43, t.obj({ inode: t.u32, recursive: t.bool }), t.obj({ histogram: Histogram }), { session: 'fs', inodes: { inode: 'node' }, mutates: false }),
+  /**
+   * makesnapshot. `cplike` (-c): the copies are made as the caller's cp would make them
+   * (owner the caller, mode less `umask`, times now, goal and extra attributes of the new
+   * parent); `preserveHardlinks` (-p): names of one file inside the source stay one file.
+   * Both absent from an older tool: MooseFS's plain snapshot.
+   */
   snapshot: clientMsg(
     44,
-    t.obj({ cred: Cred, inode: t.u32, parent: t.u32, name: Name, overwrite: t.bool, ...Rid }),
+    t.obj({
+      cred: Cred,
+      inode: t.u32,
+      parent: t.u32,
+      name: Name,
+      overwrite: t.bool,
+      cplike: t.opt(t.bool),
+      umask: t.opt(t.u16),
+      preserveHardlinks: t.opt(t.bool),
+      ...Rid,
+    }),
     t.obj({ attr: Attr }),
     { session: 'fs', inodes: { inode: 'node', parent: 'node' }, mutates: true },
   ),
@@ -730,8 +746,12 @@ export const Messages = {
   /** setarchive (`on`) / clrarchive on the files of the tree: chunks changed / not changed, files denied. */
   archive: clientMsg(134, t.obj({ cred: Cred, inode: t.u32, on: t.bool }), RecursiveCounts, { session: 'fs', inodes: { inode: 'node' }, mutates: true }),
   chkarchive: clientMsg(135, t.obj({ inode: t.u32 }), ArchiveState, { session: 'fs', inodes: { inode: 'node' }, mutates: false }),
-  /** Appends `src`'s chunks to `inode` (shared, copy-on-write), after padding `inode` to a whole chunk. */
-  appendchunks: clientMsg(107, t.obj({ cred: Cred, inode: t.u32, src: t.u32, ...Rid }), t.obj({ attr: Attr }), { session: 'fs', inodes: { inode: 'node', src: 'node' }, mutates: true }),
+  /**
+   * Appends `src`'s chunks to `inode` (shared, copy-on-write), after padding `inode` to a
+   * whole chunk. `from`/`to` (mfsappendchunks -s): only chunks [from, to) of the source,
+   * Python-like (negative counts from the end; absent: its start, its end).
+   */
+  appendchunks: clientMsg(107, t.obj({ cred: Cred, inode: t.u32, src: t.u32, from: t.opt(t.i53), to: t.opt(t.i53), ...Rid }), t.obj({ attr: Attr }), { session: 'fs', inodes: { inode: 'node', src: 'node' }, mutates: true }),
 } as const;
 
 export type Catalogue = typeof Messages;

@@ -1,7 +1,10 @@
 import { type Attr, CHUNK_SIZE, EATTR, type GoalMode, type RecursiveCounts, type Timespec } from '@tsmfs/protocol';
-import { type Metadata, TYPE_CODE } from './metadata.js';
+import { type Metadata, TYPE_CODE, TYPE_NAME } from './metadata.js';
+import { createPermBits } from '../acl/acl-table.js';
+import { S_ISGID } from './permissions.js';
 import type { Mutation, UnlinkFate } from './mutation.js';
 import { applySeteattr, inheritedEattr } from './eattr.js';
+import { slicedLength } from './append-slice.js';
 import { forEachNode, keptPath, mayChangeGoal, walkTree } from './tree-walk.js';
 import { QuotaTracker, applyQuota, recountQuotas } from '../quota/quota-usage.js';
 import { applySClass } from '../sclass/sclass-table.js';
@@ -360,28 +363,46 @@ function goalValue(current: number, value: number, mode: GoalMode): number {
  * A snapshot copies the tree at `inode` to parent/name. New nodes take consecutive ids
  * from `firstInode` (always the next fresh id) in pre-order; files share their chunks
  * (refcount + 1). With `overwrite`, an existing directory is merged into and an existing
- * file gets the source's chunks and length in place (MooseFS's makesnapshot -o).
+ * file gets the source's chunks and length in place (MooseFS's makesnapshot -o). With
+ * `preserveHardlinks` (-p), a file with several names met again in the walk gets a name
+ * in the copy, not a second copy (MooseFS keeps no other names: those outside the source
+ * make nothing).
  */
-function applySnapshot(md: Metadata, m: Extract<Mutation, { op: 'snapshot' }>): void {
+function applySnapshot(md: Metadata, m: SnapshotMutation): void {
   if (m.firstInode !== md.nextInode) throw new Error(`snapshot ids start at ${md.nextInode}, not ${m.firstInode}`);
   // The context of each source node is the directory its copy goes into.
   const merged = md.lookup(m.parent, m.name) !== undefined;
-  walkTree(md, m.inode, (src, name, dir) => copyInto(md, m, src, dir, name), { name: m.name, ctx: m.parent });
+  const copies = m.preserveHardlinks ? new Map<number, number>() : undefined;
+  walkTree(md, m.inode, (src, name, dir) => copyInto(md, m, src, dir, name, copies), { name: m.name, ctx: m.parent });
   const mark = md.eattr[m.parent]!;
   touchDir(md, m.parent, m.ts);
   // Merged into an existing name (-o): the parent's names are as they were, and so is its mark (MooseFS 3.0).
   if (merged) md.eattr[m.parent] = mark;
 }
 
-/** Copies one node into `dir` (or merges it into what is there); returns the copy, whose entries come next. */
-function copyInto(md: Metadata, m: Extract<Mutation, { op: 'snapshot' }>, src: number, dir: number, name: string): number | undefined {
+type SnapshotMutation = Extract<Mutation, { op: 'snapshot' }>;
+
+/**
+ * Copies one node into `dir` (or merges it into what is there); returns the copy, whose
+ * entries come next. `copies` (-p): the copy made of each file with several names.
+ */
+function copyInto(md: Metadata, m: SnapshotMutation, src: number, dir: number, name: string, copies: Map<number, number> | undefined): number | undefined {
   // A tree copied into its own parent would otherwise meet its own copy on the way.
   if (src === dir) return undefined;
   const existing = md.lookup(dir, name);
   if (existing === undefined) {
+    const linked = copies?.get(src);
+    if (linked !== undefined) {
+      // A link, without touching the copy's directory: it keeps its source's times and its snapshot mark (MooseFS 3.0).
+      addName(md, dir, name, linked);
+      md.nlink[linked]!++;
+      md.setCtime(linked, m.ts);
+      return undefined;
+    }
     const dst = md.nextInode;
-    copyNode(md, m, src, dst);
+    copyNode(md, m, src, dst, dir);
     addName(md, dir, name, dst);
+    if (copies && md.type[src] !== TYPE_CODE.dir && md.nlink[src]! > 1) copies.set(src, dst);
     return dst;
   }
   if (md.type[src] === TYPE_CODE.file) {
@@ -390,35 +411,73 @@ function copyInto(md: Metadata, m: Extract<Mutation, { op: 'snapshot' }>, src: n
     md.setMtime(existing, m.ts);
     md.setCtime(existing, m.ts);
   }
+  // -c over an existing node: it becomes the caller's, with the source's mode less the umask (MooseFS 3.0).
+  if (m.cplike) {
+    md.uid[existing] = m.uid;
+    md.gid[existing] = m.gid;
+    md.mode[existing] = md.mode[src]! & ~m.cplike.umask;
+    md.setCtime(existing, m.ts);
+  }
   return existing;
 }
 
-function copyNode(md: Metadata, m: Extract<Mutation, { op: 'snapshot' }>, src: number, dst: number): void {
+function copyNode(md: Metadata, m: SnapshotMutation, src: number, dst: number, dir: number): void {
   md.takeInode(dst);
   md.type[dst] = md.type[src]!;
+  md.rdev[dst] = md.rdev[src]!;
+  md.nlink[dst] = md.type[src] === TYPE_CODE.dir ? 2 : 1;
+  if (md.type[src] === TYPE_CODE.dir) md.children.set(dst, new Map());
+  const target = md.symlinkTarget.get(src);
+  if (target !== undefined) md.symlinkTarget.set(dst, target);
+  if (m.cplike) cplikeAttrs(md, m, src, dst, dir, m.cplike.umask);
+  else keptAttrs(md, m, src, dst);
+  // mfsrmsnapshot removes only what carries the mark.
+  md.eattr[dst] = md.eattr[dst]! | EATTR.snapshot;
+  md.size[dst] = md.size[src]!;
+  if (md.type[src] === TYPE_CODE.file) copyFileContents(md, src, dst);
+}
+
+/** A plain snapshot's copy keeps its source's attributes, times, xattrs and ACLs. */
+function keptAttrs(md: Metadata, m: SnapshotMutation, src: number, dst: number): void {
   md.mode[dst] = md.mode[src]!;
   // Root's snapshot keeps owners; anyone else's copy is theirs (MooseFS does the same).
   md.uid[dst] = m.uid === 0 ? md.uid[src]! : m.uid;
   md.gid[dst] = m.uid === 0 ? md.gid[src]! : m.gid;
   md.goal[dst] = md.goal[src]!;
   md.trashtime[dst] = md.trashtime[src]!;
-  // mfsrmsnapshot removes only what carries the mark.
-  md.eattr[dst] = md.eattr[src]! | EATTR.snapshot;
-  md.rdev[dst] = md.rdev[src]!;
+  md.eattr[dst] = md.eattr[src]!;
   md.atimeS[dst] = md.atimeS[src]!;
   md.atimeNs[dst] = md.atimeNs[src]!;
   md.mtimeS[dst] = md.mtimeS[src]!;
   md.mtimeNs[dst] = md.mtimeNs[src]!;
   md.setCtime(dst, m.ts);
-  md.nlink[dst] = md.type[src] === TYPE_CODE.dir ? 2 : 1;
-  if (md.type[src] === TYPE_CODE.dir) md.children.set(dst, new Map());
-  const target = md.symlinkTarget.get(src);
-  if (target !== undefined) md.symlinkTarget.set(dst, target);
   const attrs = md.xattrs.get(src);
   if (attrs) md.xattrs.set(dst, new Map(attrs));
   md.acls.copy(src, dst);
-  md.size[dst] = md.size[src]!;
-  if (md.type[src] === TYPE_CODE.file) copyFileContents(md, src, dst);
+}
+
+/**
+ * makesnapshot -c, as MooseFS 3.0.117 does it (checked with its tools as a non-root
+ * user): the copy is made as a create by the caller in its new directory would be:
+ * the caller's uid and gid (the directory's gid under a setgid directory), the source's
+ * mode less the umask (or masked by the directory's default ACL, which it inherits; the
+ * setuid and setgid bits stay, and a directory gets no setgid of its own), all three
+ * times now, and the goal, trash time and inherited extra attributes of its new
+ * directory. No xattr or ACL of the source comes along.
+ */
+function cplikeAttrs(md: Metadata, m: SnapshotMutation, src: number, dst: number, dir: number, umask: number): void {
+  const type = TYPE_NAME[md.type[src]!]!;
+  const mode = md.mode[src]! & 0o7777;
+  md.mode[dst] = type === 'symlink' ? mode & ~umask : createPermBits(md.acls, dir, type, mode, umask);
+  md.uid[dst] = m.uid;
+  md.gid[dst] = md.mode[dir]! & S_ISGID ? md.gid[dir]! : m.gid;
+  md.goal[dst] = md.goal[dir]!;
+  md.trashtime[dst] = md.trashtime[dir]!;
+  md.eattr[dst] = inheritedEattr(md, dir);
+  md.acls.inherit(dir, dst, type);
+  md.setAtime(dst, m.ts);
+  md.setMtime(dst, m.ts);
+  md.setCtime(dst, m.ts);
 }
 
 function copyFileContents(md: Metadata, src: number, dst: number): void {
@@ -449,15 +508,21 @@ function applyChunkAlloc(md: Metadata, m: Extract<Mutation, { op: 'chunkAlloc' }
   md.setChunkAt(m.inode, m.index, m.chunkId);
 }
 
-/** MooseFS's appendchunks: the destination is padded to a whole chunk, then shares the source's chunks. */
+/**
+ * MooseFS's appendchunks: the destination is padded to a whole chunk, then shares the
+ * source's chunks (with `slice`, chunks [from, to) only, the first of them landing right
+ * after the padding).
+ */
 function applyAppendChunks(md: Metadata, m: Extract<Mutation, { op: 'appendChunks' }>): void {
   const base = Math.ceil(md.size[m.inode]! / CHUNK_SIZE);
-  // A copy of the list: the source may be the destination itself.
+  const { from, to } = m.slice ?? { from: 0, to: Infinity };
+  // A copy of the list: the source was the destination itself in entries logged before that was refused.
   for (const [index, id] of md.chunkEntries(m.src)) {
+    if (index < from || index >= to) continue;
     md.chunks.ref(id);
-    md.setChunkAt(m.inode, base + index, id);
+    md.setChunkAt(m.inode, base + index - from, id);
   }
-  md.size[m.inode] = base * CHUNK_SIZE + md.size[m.src]!;
+  md.size[m.inode] = base * CHUNK_SIZE + (m.slice ? slicedLength(md.size[m.src]!, CHUNK_SIZE, m.slice) : md.size[m.src]!);
   md.setMtime(m.inode, m.ts);
   md.setCtime(m.inode, m.ts);
 }

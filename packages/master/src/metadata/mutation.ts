@@ -80,7 +80,21 @@ type MutationBody =
     }
   /** seteattr/deleattr/copyeattr (eattr.ts): `set` bits on, `clear` bits off; apply repeats the per-node rule. */
   | { op: 'seteattr'; ts: Timespec; inode: number; set: number; clear: number; recursive: boolean; uid: number; admin: boolean }
-  | { op: 'snapshot'; ts: Timespec; inode: number; parent: number; name: string; firstInode: number; uid: number; gid: number; overwrite: boolean }
+  | {
+      op: 'snapshot';
+      ts: Timespec;
+      inode: number;
+      parent: number;
+      name: string;
+      firstInode: number;
+      uid: number;
+      gid: number;
+      overwrite: boolean;
+      /** makesnapshot -c: the copies are the caller's, made as a create with this umask would make them. */
+      cplike?: { umask: number };
+      /** makesnapshot -p: a file met again under another name of the source gets a name, not a copy. */
+      preserveHardlinks?: boolean;
+    }
   | { op: 'undelete'; ts: Timespec; inode: number }
   /** A trashed file whose time ran out, a sustained file closed, or a manual purge. */
   | { op: 'purge'; ts: Timespec; inode: number }
@@ -109,7 +123,8 @@ type MutationBody =
   /** filerepair: a chunk with no copy left anywhere leaves the file; the slot reads as zeros. */
   | { op: 'chunkErase'; ts: Timespec; inode: number; index: number }
   /** appendchunks: `src`'s chunks are shared onto the end of `inode`, padded to a whole chunk first. */
-  | { op: 'appendChunks'; ts: Timespec; inode: number; src: number }
+  /** `slice` (appendchunks -s): the source's chunks [from, to), resolved against its length when logged; absent: all of them. */
+  | { op: 'appendChunks'; ts: Timespec; inode: number; src: number; slice?: { from: number; to: number } }
   /** A client session opened: a new leader lets its client re-attach to the same id. */
   | ({ op: 'session'; ts: Timespec } & SessionRecord)
   /** A session ended (expired, or replaced on its link): its request results go with it. */

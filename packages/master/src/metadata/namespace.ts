@@ -27,6 +27,7 @@ import {
   isAclXattr,
 } from '@tsmfs/protocol';
 import { applyMutation } from './apply.js';
+import { chunkSlice, slicedLength } from './append-slice.js';
 import { type KeptFile, type Metadata, TYPE_CODE } from './metadata.js';
 import { MetadataBrokenError } from './metadata-broken-error.js';
 import { ClientEntries } from './client-entries.js';
@@ -554,6 +555,8 @@ export class Namespace {
       uid: cred.uid,
       gid: cred.gid,
       overwrite: req.overwrite,
+      ...(req.cplike ? { cplike: { umask: (req.umask ?? 0o022) & 0o777 } } : {}),
+      ...(req.preserveHardlinks ? { preserveHardlinks: true } : {}),
     });
     return { attr: md.attr(md.lookup(dir, req.name)!) };
   }
@@ -691,17 +694,26 @@ export class Namespace {
     this.commit({ op: 'chunkErase', ts: this.clock(), inode, index });
   }
 
-  /** MooseFS's appendchunks: write permission on the destination, read on the source. */
+  /**
+   * MooseFS's appendchunks: write permission on the destination, read on the source; a
+   * file appended to itself is EINVAL and an empty source or slice changes nothing, not
+   * even the padding (both as MooseFS 3.0).
+   */
   appendChunks(req: Request<'appendchunks'>): Reply<'appendchunks'> {
+    const md = this.md;
     const inode = this.regularFile(req.inode);
     const src = this.regularFile(req.src);
-    if (!permits(this.md, inode, req.cred, W_OK) || !permits(this.md, src, req.cred, R_OK)) throw fail('EACCES');
+    if (inode === src) throw fail('EINVAL', 'a file appended to itself');
+    if (!permits(md, inode, req.cred, W_OK) || !permits(md, src, req.cred, R_OK)) throw fail('EACCES');
     // Appending is all an append-only file allows; an immutable one takes nothing.
-    refuseWrite(this.md, inode, Math.ceil(this.md.size[inode]! / CHUNK_SIZE), CHUNK_SIZE);
-    const end = Math.ceil(this.md.size[inode]! / CHUNK_SIZE) * CHUNK_SIZE + Math.max(this.md.size[src]!, this.md.chunkSlots(src) * CHUNK_SIZE);
-    if (end > MAX_FILE_SIZE) throw fail('EFBIG', 'the result would exceed the largest file length');
-    this.commit({ op: 'appendChunks', ts: this.clock(), inode, src });
-    return { attr: this.md.attr(inode) };
+    refuseWrite(md, inode, Math.ceil(md.size[inode]! / CHUNK_SIZE), CHUNK_SIZE);
+    const whole = req.from === undefined && req.to === undefined;
+    const slice = chunkSlice(Math.ceil(md.size[src]! / CHUNK_SIZE), req.from, req.to);
+    if (slice.to <= slice.from) return { attr: md.attr(inode) };
+    const added = whole ? Math.max(md.size[src]!, md.chunkSlots(src) * CHUNK_SIZE) : slicedLength(md.size[src]!, CHUNK_SIZE, slice);
+    if (Math.ceil(md.size[inode]! / CHUNK_SIZE) * CHUNK_SIZE + added > MAX_FILE_SIZE) throw fail('EFBIG', 'the result would exceed the largest file length');
+    this.commit({ op: 'appendChunks', ts: this.clock(), inode, src, ...(whole ? {} : { slice }) });
+    return { attr: md.attr(inode) };
   }
 
   private grant(inode: number, chunkId: number): Reply<'readChunk'> {

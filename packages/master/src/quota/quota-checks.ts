@@ -2,6 +2,7 @@ import { CHUNK_SIZE, fail } from '@tsmfs/protocol';
 import { chunkDataSize } from '../chunks/tool-requests.js';
 import type { Metadata } from '../metadata/metadata.js';
 import type { Mutation } from '../metadata/mutation.js';
+import { slicedLength } from '../metadata/append-slice.js';
 import { QUOTA_KINDS, type QuotaEntry, type Usage, zeroUsage } from './quota-table.js';
 import { quotaDirsAbove, quotaDirsOf, statsOf, subtreeUsage } from './quota-usage.js';
 
@@ -60,7 +61,7 @@ function growthOf(md: Metadata, m: Mutation): Growth | undefined {
     case 'chunkAlloc':
       return m.cowFrom === undefined ? newChunkGrowth(md, m.inode, m.index) : undefined;
     case 'appendChunks':
-      return appendGrowth(md, m.inode, m.src);
+      return appendGrowth(md, m.inode, m.src, m.slice);
     default:
       return undefined;
   }
@@ -96,12 +97,18 @@ function newChunkGrowth(md: Metadata, inode: number, index: number): Growth {
   return { dirs: quotaDirsOf(md, inode), delta: { inodes: 0, length: pastEnd, size: blocks, realsize: blocks * md.sclasses.copies(md.goal[inode]!) } };
 }
 
-/** appendchunks: the file padded to a whole chunk plus the source's length, with the source's chunks after its own. */
-function appendGrowth(md: Metadata, inode: number, src: number): Growth {
+/**
+ * appendchunks: the file padded to a whole chunk plus the source's length (or its
+ * slice's), with the source's chunks (those of the slice) after its own.
+ */
+function appendGrowth(md: Metadata, inode: number, src: number, slice: { from: number; to: number } | undefined): Growth {
   const base = Math.ceil(md.size[inode]! / CHUNK_SIZE);
-  const length = base * CHUNK_SIZE + md.size[src]!;
+  const { from, to } = slice ?? { from: 0, to: Infinity };
+  const length = base * CHUNK_SIZE + (slice ? slicedLength(md.size[src]!, CHUNK_SIZE, slice) : md.size[src]!);
   const after = statsOf(md, inode, length);
-  md.forEachChunk(src, (_id, index) => (after.size += chunkDataSize(length, base + index)));
+  md.forEachChunk(src, (_id, index) => {
+    if (index >= from && index < to) after.size += chunkDataSize(length, base + index - from);
+  });
   after.realsize = after.size * md.sclasses.copies(md.goal[inode]!);
   return { dirs: quotaDirsOf(md, inode), delta: difference(after, statsOf(md, inode)) };
 }
