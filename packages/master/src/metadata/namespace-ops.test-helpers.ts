@@ -34,7 +34,10 @@ export type ExtraOp =
   | { k: 'open'; who: number; path: string; flags: number }
   | { k: 'releaseAny'; pick: number }
   | { k: 'write'; who: number; path: string; index: number; length: number }
-  | { k: 'snapshot'; who: number; path: string; dir2: string; name2: string; overwrite: boolean }
+  /** makesnapshot, with -c (`cplike`: the umask) and -p. */
+  | { k: 'snapshot'; who: number; path: string; dir2: string; name2: string; overwrite: boolean; cplike?: number; preserveHardlinks: boolean }
+  /** appendchunks, with -s FROM:TO when either is given. */
+  | { k: 'appendchunks'; who: number; path: string; src: string; from?: number; to?: number }
   | { k: 'setgoal'; who: number; path: string; value: number; mode: 'set' | 'increase' | 'decrease'; recursive: boolean }
   | { k: 'settrashtime'; who: number; path: string; value: number; recursive: boolean }
   | { k: 'undelete'; pick: number }
@@ -114,7 +117,14 @@ export const extraOpArb: fc.Arbitrary<ExtraOp> = fc.oneof(
     index: fc.oneof({ weight: 4, arbitrary: fc.integer({ min: 0, max: 2 }) }, fc.constantFrom(8, TIB_100 / CHUNK_SIZE, MAX_CHUNK_INDEX, MAX_CHUNK_INDEX + 1)),
     length: fc.oneof({ weight: 4, arbitrary: fc.integer({ min: 0, max: 200_000_000 }) }, fc.constantFrom(TIB_100 + 1, MAX_FILE_SIZE, MAX_FILE_SIZE + 1)),
   }),
-  fc.record({ k: fc.constant('snapshot' as const), who, path, dir2: dir, name2: name, overwrite: fc.boolean() }),
+  fc.record(
+    { k: fc.constant('snapshot' as const), who, path, dir2: dir, name2: name, overwrite: fc.boolean(), cplike: fc.constantFrom(0o022, 0o077, 0), preserveHardlinks: fc.boolean() },
+    { requiredKeys: ['k', 'who', 'path', 'dir2', 'name2', 'overwrite', 'preserveHardlinks'] },
+  ),
+  fc.record(
+    { k: fc.constant('appendchunks' as const), who, path, src: path, from: fc.integer({ min: -3, max: 3 }), to: fc.integer({ min: -3, max: 3 }) },
+    { requiredKeys: ['k', 'who', 'path', 'src'] },
+  ),
   fc.record({
     k: fc.constant('setgoal' as const),
     who,
@@ -309,8 +319,15 @@ function runOpUnchecked(live: Live, op: Op | ExtraOp): void {
         parent: resolve(md, op.dir2),
         name: op.name2,
         overwrite: op.overwrite,
+        ...(op.cplike === undefined ? {} : { cplike: true, umask: op.cplike }),
+        ...(op.preserveHardlinks ? { preserveHardlinks: true } : {}),
       });
       return;
+    case 'appendchunks': {
+      const slice = { ...(op.from === undefined ? {} : { from: op.from }), ...(op.to === undefined ? {} : { to: op.to }) };
+      ns.appendChunks({ cred, inode: resolve(md, op.path), src: resolve(md, op.src), ...slice });
+      return;
+    }
     case 'setgoal':
       ns.setgoal({ cred, inode: resolve(md, op.path), goal: op.value, mode: op.mode, recursive: op.recursive });
       return;

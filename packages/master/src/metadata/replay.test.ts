@@ -1,9 +1,11 @@
 import fc from 'fast-check';
+import { decodeEntry, encodeEntry } from '@tsmfs/metastore';
 import { describe, expect, it } from 'vitest';
 import { applyMutation } from './apply.js';
 import { decodeDump, encodeDump } from './metadata-dump.js';
 import { createEmptyMetadata } from './metadata.js';
 import { type Live, extraOpArb, freshLive, opArb, runOp } from './namespace-ops.test-helpers.js';
+import type { Mutation } from './mutation.js';
 import { Namespace } from './namespace.js';
 import { canonicalState } from './state-digest.js';
 
@@ -59,5 +61,27 @@ describe('replay = live', () => {
       }),
       { numRuns: 100 },
     );
+  });
+
+  it('makesnapshot -c/-p and appendchunks -s entries replay from their changelog lines (as a metalogger or shadow applies them)', () => {
+    const live = freshLive();
+    const ops = [
+      { k: 'mkdir', who: 1, dir: '', name: 'zz', mode: 0o2775 },
+      { k: 'create', who: 1, dir: 'zz', name: 'f', mode: 0o4755 },
+      { k: 'write', who: 1, path: 'zz/f', index: 2, length: 150_000_000 },
+      { k: 'link', who: 1, path: 'zz/f', dir2: 'zz', name2: 'g' },
+      { k: 'snapshot', who: 2, path: 'zz', dir2: '', name2: 'zb', overwrite: false, cplike: 0o027, preserveHardlinks: true },
+      { k: 'snapshot', who: 1, path: 'zz', dir2: '', name2: 'zc', overwrite: false, preserveHardlinks: true },
+      { k: 'snapshot', who: 2, path: 'zz', dir2: '', name2: 'zc', overwrite: true, cplike: 0o077, preserveHardlinks: false },
+      { k: 'create', who: 1, dir: '', name: 'zd', mode: 0o666 },
+      { k: 'appendchunks', who: 1, path: 'zd', src: 'zz/f', from: -2 },
+      { k: 'appendchunks', who: 1, path: 'zd', src: 'zz/f', from: 1, to: 2 },
+      { k: 'appendchunks', who: 1, path: 'zd', src: 'zz/f', from: 2, to: 1 },
+    ] as const;
+    expect(ops.map((op) => runOp(live, op))).toEqual(ops.map(() => 'ok'));
+    const logged = live.log.map((m, i) => decodeEntry<Mutation>(encodeEntry(i + 1, m).trimEnd()).mutation);
+    expect(logged.filter((m) => m.op === 'snapshot').map((m) => [!!m.cplike, !!m.preserveHardlinks])).toEqual([[true, true], [false, true], [true, false]]);
+    expect(logged.filter((m) => m.op === 'appendChunks').map((m) => m.slice)).toEqual([{ from: 1, to: 3 }, { from: 1, to: 2 }]);
+    expect(canonicalState(replay(logged))).toEqual(canonicalState(live.md));
   });
 });
