@@ -4,13 +4,14 @@
  * that are checked against what the test made.
  */
 import { spawn } from 'node:child_process';
-import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, openSync, readdirSync, renameSync, writeSync, closeSync, writeFileSync, statSync, statfsSync, rmSync, linkSync, truncateSync } from 'node:fs';
+import { appendFileSync, chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, openSync, readdirSync, renameSync, writeSync, closeSync, writeFileSync, statSync, statfsSync, rmSync, linkSync, truncateSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EXIT, runTsmfs, runTsmfsCli } from '@tsmfs/cli';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { Cluster, Mount, REPO_ROOT, makeTempDir } from './fixture/cluster.js';
 import { until } from './fixture/poll.js';
+import { compareSnapshotFlagsWithMooseFS } from './fixture/snapshot-flags-compare.js';
 // @ts-expect-error bench/ is plain JavaScript, run by node as it is: no declarations to check against.
 import { startMooseFS } from '../bench/lib/moosefs.js';
 
@@ -490,7 +491,7 @@ describe('tsmfs tools on a mount', () => {
     expect((await run(TSMFS_CLI_BIN, ['-H', '127.0.0.1', '-P', String(servers[1]!.port), '-SIN'])).code).toBe(EXIT.master);
   });
 
-  it('filepaths: every name of a file, by path or by inode; the trash path once removed; nothing outside a subfolder mount; quotas: EDQUOT at the limits, statfs of the subfolder mount; goal, class and archive tools and -SIC; output as MooseFS 3.0 prints it', async () => {
+  it('filepaths: every name of a file, by path or by inode; the trash path once removed; nothing outside a subfolder mount; quotas: EDQUOT at the limits, statfs of the subfolder mount; goal, class and archive tools and -SIC; makesnapshot -c/-p and appendchunks -s; output as MooseFS 3.0 prints it', async () => {
     // MooseFS 3.0 (Debian's packages; CI installs them) for the tools' output side by side,
     // started while tsmfs starts; one chunkserver, as the tsmfs cluster here.
     // Its own temp dir: the fixture removes its dirs before onTestFinished stops MooseFS.
@@ -508,6 +509,9 @@ describe('tsmfs tools on a mount', () => {
       await compareLayoutWithMooseFS(m.path, c.master.ports.http, await mfsStarting);
       await compareEattrSnapshotToolsWithMooseFS(m.path, await mfsStarting);
       await compareNumberFormatsWithMooseFS(m.path, await mfsStarting);
+      // makesnapshot -c runs as a user: the MooseFS mount's directory must let it through.
+      chmodSync(mfsDir, 0o755);
+      await compareSnapshotFlagsWithMooseFS({ mnt: m.path, tool: `${process.execPath} ${TSMFS_BIN}` }, { mnt: (await mfsStarting).mnt, tool: 'cmd=$1; shift; /usr/bin/mfs$cmd' });
     }
     else console.warn('skipped the comparison with MooseFS 3.0: not installed (apt-get install moosefs-master moosefs-client)');
     mkdirSync(join(m.path, 'pub/a'), { recursive: true });

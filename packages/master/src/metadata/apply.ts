@@ -437,12 +437,16 @@ function copyNode(md: Metadata, m: SnapshotMutation, src: number, dst: number, d
   if (md.type[src] === TYPE_CODE.file) copyFileContents(md, src, dst);
 }
 
-/** A plain snapshot's copy keeps its source's attributes, times, xattrs and ACLs. */
+/**
+ * A plain snapshot's copy keeps its source's attributes, times, xattrs and ACLs. Root's
+ * copy keeps owners, and so does the owner's (`ownerRule`); anyone else's copy is theirs,
+ * without setuid and setgid (MooseFS 3.0: mode & 01777).
+ */
 function keptAttrs(md: Metadata, m: SnapshotMutation, src: number, dst: number): void {
-  md.mode[dst] = md.mode[src]!;
-  // Root's snapshot keeps owners; anyone else's copy is theirs (MooseFS does the same).
-  md.uid[dst] = m.uid === 0 ? md.uid[src]! : m.uid;
-  md.gid[dst] = m.uid === 0 ? md.gid[src]! : m.gid;
+  const keepsOwners = m.uid === 0 || (m.ownerRule === true && m.uid === md.uid[src]);
+  md.mode[dst] = keepsOwners || !m.ownerRule ? md.mode[src]! : md.mode[src]! & 0o1777;
+  md.uid[dst] = keepsOwners ? md.uid[src]! : m.uid;
+  md.gid[dst] = keepsOwners ? md.gid[src]! : m.gid;
   md.goal[dst] = md.goal[src]!;
   md.trashtime[dst] = md.trashtime[src]!;
   md.eattr[dst] = md.eattr[src]!;
@@ -467,8 +471,8 @@ function keptAttrs(md: Metadata, m: SnapshotMutation, src: number, dst: number):
  */
 function cplikeAttrs(md: Metadata, m: SnapshotMutation, src: number, dst: number, dir: number, umask: number): void {
   const type = TYPE_NAME[md.type[src]!]!;
-  const mode = md.mode[src]! & 0o7777;
-  md.mode[dst] = type === 'symlink' ? mode & ~umask : createPermBits(md.acls, dir, type, mode, umask);
+  // A symlink's mode too, unlike a create's (MooseFS masks it like any other node's).
+  md.mode[dst] = createPermBits(md.acls, dir, type === 'symlink' ? 'file' : type, md.mode[src]! & 0o7777, umask);
   md.uid[dst] = m.uid;
   md.gid[dst] = md.mode[dir]! & S_ISGID ? md.gid[dir]! : m.gid;
   md.goal[dst] = md.goal[dir]!;

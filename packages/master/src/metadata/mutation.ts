@@ -94,6 +94,12 @@ type MutationBody =
       cplike?: { umask: number };
       /** makesnapshot -p: a file met again under another name of the source gets a name, not a copy. */
       preserveHardlinks?: boolean;
+      /**
+       * Set in every entry logged since: a plain copy by its source's owner keeps the
+       * source's group, one of another's node loses setuid/setgid (MooseFS 3.0). Absent in
+       * older entries, which replay as they were applied (the caller's group, bits kept).
+       */
+      ownerRule?: true;
     }
   | { op: 'undelete'; ts: Timespec; inode: number }
   /** A trashed file whose time ran out, a sustained file closed, or a manual purge. */

@@ -557,6 +557,7 @@ export class Namespace {
       overwrite: req.overwrite,
       ...(req.cplike ? { cplike: { umask: (req.umask ?? 0o022) & 0o777 } } : {}),
       ...(req.preserveHardlinks ? { preserveHardlinks: true } : {}),
+      ownerRule: true,
     });
     return { attr: md.attr(md.lookup(dir, req.name)!) };
   }
