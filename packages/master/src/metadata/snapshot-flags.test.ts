@@ -100,14 +100,23 @@ describe('makesnapshot -c: the copies as the caller\'s cp would make them', () =
     replayEqualsLive();
   });
 
-  it('without -c a non-owner\'s copy loses setuid/setgid and keeps the source\'s times (the plain snapshot, unchanged)', () => {
-    const { ns, md, mkfile, mkdir, replayEqualsLive, at } = setup();
+  it('without -c a non-owner\'s copy is the caller\'s without setuid/setgid, the owner\'s keeps the group, both keep the source\'s times', () => {
+    const { live, ns, md, mkfile, mkdir, replayEqualsLive, at } = setup();
     const src = mkdir(1, 'src', ROOT, 0o755);
-    const f = mkfile(src, 'f', ROOT, 0o644);
+    const f = mkfile(src, 'f', ROOT, 0o4755);
     ns.setattr({ cred: ROOT, inode: f, mtime: { sec: 1_577_934_245, nsec: 0 } });
     ns.snapshot({ cred: BOB, inode: src, parent: 1, name: 'p', overwrite: false });
-    expect([md.attr(at(1, 'p/f')).uid, md.attr(at(1, 'p/f')).mtime.sec]).toEqual([1001, 1_577_934_245]);
+    expect([md.attr(at(1, 'p/f')).uid, md.attr(at(1, 'p/f')).mode.toString(8), md.attr(at(1, 'p/f')).mtime.sec]).toEqual([1001, '755', 1_577_934_245]);
+    // The owner's copy keeps the source's group, not the caller's (MooseFS 3.0).
+    const mine = mkfile(1, 'mine', ALICE, 0o2755);
+    ns.setattr({ cred: ROOT, inode: mine, gid: 3000, mode: 0o2755 });
+    ns.snapshot({ cred: ALICE, inode: mine, parent: 1, name: 'mine2', overwrite: false });
+    expect([md.attr(at(1, 'mine2')).gid, md.attr(at(1, 'mine2')).mode.toString(8)]).toEqual([3000, '2755']);
     replayEqualsLive();
+    // An entry logged before the rule (no ownerRule) replays as it was applied then: bits kept, the caller's group.
+    const old = createEmptyMetadata({ sec: 1_700_000_000, nsec: 0 });
+    for (const m of live.log) applyMutation(old, m.op === 'snapshot' ? { ...structuredClone(m), ownerRule: undefined } : structuredClone(m));
+    expect([old.mode[at(1, 'p/f')]!.toString(8), old.gid[at(1, 'mine2')]]).toEqual(['4755', 1000]);
   });
 });
 
