@@ -53,7 +53,7 @@ function growthOf(md: Metadata, m: Mutation): Growth | undefined {
     case 'rename':
       return m.exchange ? undefined : renameGrowth(md, m.parent, m.name, m.newParent);
     case 'snapshot':
-      return { dirs: quotaDirsAbove(md, [m.parent]), delta: subtreeUsage(md, m.inode) };
+      return { dirs: quotaDirsAbove(md, [m.parent]), delta: snapshotGrowth(md, m) };
     case 'setattr':
       return m.size === undefined ? undefined : lengthGrowth(md, m.inode, m.size);
     case 'length':
@@ -65,6 +65,13 @@ function growthOf(md: Metadata, m: Mutation): Growth | undefined {
     default:
       return undefined;
   }
+}
+
+/** What a snapshot brings: its source's totals; with -c its copies keep as many copies as the class of the directory they land in. */
+function snapshotGrowth(md: Metadata, m: Extract<Mutation, { op: 'snapshot' }>): Usage {
+  const delta = subtreeUsage(md, m.inode);
+  if (m.cplike) delta.realsize = delta.size * md.sclasses.copies(md.goal[m.parent]!);
+  return delta;
 }
 
 /** The quotas `to` is under that `from` is not: those a move or a new name enters. */

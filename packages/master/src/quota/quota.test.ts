@@ -196,6 +196,30 @@ describe('quota enforcement', () => {
     expect(errnoOf(() => write(h, 0, 2 * KiB64 + 1))).toBe('EDQUOT');
   });
 
+  it('makesnapshot -c counts realsize at the goal of where the copies land; appendchunks -s counts only the slice', () => {
+    const { ns, md, mkdir, mkfile, write, setq, usage, consistent } = setup();
+    const src = mkdir(1, 'src');
+    const f = mkfile(src, 'f');
+    write(f, 0, KiB64);
+    ns.setgoal({ cred: ROOT, inode: f, goal: 3, mode: 'set', recursive: false });
+    const q = mkdir(1, 'q');
+    setq(q, { realsize: 2 * KiB64 });
+    // A plain copy keeps goal 3: 3 blocks, past the limit; with -c it takes q's goal 1.
+    expect(errnoOf(() => ns.snapshot({ cred: ROOT, inode: src, parent: q, name: 'plain', overwrite: false }))).toBe('EDQUOT');
+    expect(errnoOf(() => ns.snapshot({ cred: ROOT, inode: src, parent: q, name: 'c', overwrite: false, cplike: true, umask: 0o022 }))).toBe('ok');
+    expect(usage(q).realsize).toBe(KiB64);
+    const big = mkfile(1, 'big');
+    for (const i of [0, 1, 2]) write(big, i, i * CHUNK_SIZE + KiB64);
+    const r = mkdir(1, 'r');
+    setq(r, { size: 2 * CHUNK_SIZE });
+    const dst = mkfile(r, 'dst');
+    expect(errnoOf(() => ns.appendChunks({ cred: ROOT, inode: dst, src: big }))).toBe('EDQUOT');
+    expect(errnoOf(() => ns.appendChunks({ cred: ROOT, inode: dst, src: big, from: -1 }))).toBe('ok');
+    expect(usage(r)).toMatchObject({ inodes: 1, length: KiB64, size: KiB64 });
+    expect(md.size[dst]).toBe(KiB64);
+    consistent();
+  });
+
   it('lets a soft limit be passed for its grace period, then refuses until usage is back under it', () => {
     const { live, ns, md, mkdir, mkfile, setq } = setup();
     const q = mkdir(1, 'q');
