@@ -512,8 +512,8 @@ describe('tsmfs tools on a mount', () => {
       // makesnapshot -c runs as a user: the MooseFS mount's directory must let it through.
       chmodSync(mfsDir, 0o755);
       await compareSnapshotFlagsWithMooseFS(
-        { mnt: m.path, tool: `${process.execPath} ${TSMFS_BIN}`, run: (name, args) => tool(name, ...args) },
-        { mnt: (await mfsStarting).mnt, tool: 'cmd=$1; shift; /usr/bin/mfs$cmd', run: (name, args) => run(`/usr/bin/mfs${name}`, args) },
+        { mnt: m.path, tool: `${process.execPath} ${TSMFS_BIN}`, asRoot: (name, args) => tool(name, ...args) },
+        { mnt: (await mfsStarting).mnt, tool: 'cmd=$1; shift; /usr/bin/mfs$cmd', asRoot: (name, args) => run(`/usr/bin/mfs${name}`, args) },
       );
     }
     else console.warn('skipped the comparison with MooseFS 3.0: not installed (apt-get install moosefs-master moosefs-client)');
