@@ -131,7 +131,7 @@ export async function runTsmfs(argv: readonly string[], env: ToolsEnv = {}): Pro
     return makesnapshot(r, io, a.slice(0, -1), a.at(-1)!, { overwrite: !!o.o, cplike: !!o.c, preserveHardlinks: !!o.p });
   }, [
     ['-o', 'overwrite: merge into an existing directory, replace an existing file'],
-    ['-c', 'make the copies as cp would (without -p): yours, mode less your umask, times now, goal, trash time and extra attributes of where they go, no xattrs or ACLs of the source'],
+    ['-c', 'make the copies as cp would without --preserve: yours, mode less your umask, times now, goal, trash time and extra attributes of where they go, no xattrs or ACLs of the source'],
     ['-p', 'keep hard links: names of one file inside SRC stay names of one file in the copy'],
   ]);
   const attrs: OptionSpec = ['-f <name>', 'an attribute (noowner, noattrcache, noentrycache, nodatacache, snapshot, undeletable, appendonly, immutable); repeat -f or give a comma-separated list', collect, []];
