@@ -203,11 +203,11 @@ describe('quota enforcement', () => {
     write(f, 0, KiB64);
     ns.setgoal({ cred: ROOT, inode: f, goal: 3, mode: 'set', recursive: false });
     const q = mkdir(1, 'q');
-    setq(q, { realsize: 2 * KiB64 });
-    // A plain copy keeps goal 3: 3 blocks, past the limit; with -c it takes q's goal 1.
+    setq(q, { realsize: 2 * (KiB64 + HDR) });
+    // A plain copy keeps goal 3: 3 blocks and headers, past the limit; with -c it takes q's goal 1.
     expect(errnoOf(() => ns.snapshot({ cred: ROOT, inode: src, parent: q, name: 'plain', overwrite: false }))).toBe('EDQUOT');
     expect(errnoOf(() => ns.snapshot({ cred: ROOT, inode: src, parent: q, name: 'c', overwrite: false, cplike: true, umask: 0o022 }))).toBe('ok');
-    expect(usage(q).realsize).toBe(KiB64);
+    expect(usage(q).realsize).toBe(KiB64 + HDR);
     const big = mkfile(1, 'big');
     for (const i of [0, 1, 2]) write(big, i, i * CHUNK_SIZE + KiB64);
     const r = mkdir(1, 'r');
@@ -215,7 +215,7 @@ describe('quota enforcement', () => {
     const dst = mkfile(r, 'dst');
     expect(errnoOf(() => ns.appendChunks({ cred: ROOT, inode: dst, src: big }))).toBe('EDQUOT');
     expect(errnoOf(() => ns.appendChunks({ cred: ROOT, inode: dst, src: big, from: -1 }))).toBe('ok');
-    expect(usage(r)).toMatchObject({ inodes: 1, length: KiB64, size: KiB64 });
+    expect(usage(r)).toMatchObject({ inodes: 1, length: KiB64, size: KiB64 + HDR });
     expect(md.size[dst]).toBe(KiB64);
     consistent();
   });
