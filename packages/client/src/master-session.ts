@@ -96,6 +96,8 @@ export interface ChangeOptions extends CallOptions {
   onParents?: (attrs: Attr[]) => void;
 }
 
+export type ReaddirOptions = CallOptions & { withAttrs?: boolean; pageSize?: number };
+
 /** Counters of the reconnect machinery, for tests and the mount's stats file. */
 export interface SessionStats {
   /** Links re-established after a loss. */
@@ -349,7 +351,12 @@ export class MasterSession extends EventEmitter<SessionEvents> {
   // ---- namespace ----------------------------------------------------------------
 
   async lookup(parent: number, name: string, o?: CallOptions): Promise<Attr> {
-    return (await this.call('lookup', { cred: this.credOf(o), parent, name })).attr;
+    return (await this.lookupEntry(parent, name, o)).attr;
+  }
+
+  /** lookup's whole answer: with `noEntryCache`, whether the kernel may keep the names of `parent`. */
+  lookupEntry(parent: number, name: string, o?: CallOptions): Promise<Reply<'lookup'>> {
+    return this.call('lookup', { cred: this.credOf(o), parent, name });
   }
 
   async getattr(inode: number): Promise<Attr> {
@@ -425,7 +432,12 @@ export class MasterSession extends EventEmitter<SessionEvents> {
   }
 
   /** Every entry of a directory, all pages. */
-  async readdir(inode: number, o?: CallOptions & { withAttrs?: boolean; pageSize?: number }): Promise<DirEntry[]> {
+  async readdir(inode: number, o?: ReaddirOptions): Promise<DirEntry[]> {
+    return (await this.listing(inode, o)).entries;
+  }
+
+  /** readdir with `noEntryCache`: whether the kernel may keep the directory's names (its last page's word). */
+  async listing(inode: number, o?: ReaddirOptions): Promise<{ entries: DirEntry[]; noEntryCache: boolean }> {
     const entries: DirEntry[] = [];
     let cookie = 0;
     for (;;) {
@@ -437,7 +449,7 @@ export class MasterSession extends EventEmitter<SessionEvents> {
         withAttrs: o?.withAttrs ?? false,
       });
       entries.push(...page.entries);
-      if (page.eof) return entries;
+      if (page.eof) return { entries, noEntryCache: page.noEntryCache === true };
       cookie = page.cookie;
     }
   }

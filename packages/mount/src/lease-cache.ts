@@ -33,6 +33,17 @@ interface DirLease {
    * lookup before each create local (CephFS's "complete" directories).
    */
   complete: boolean;
+  /**
+   * The directory has noentrycache (the kernel keeps none of its names), as the last
+   * lookup in it or listing of it said; undefined until one did (a negative lookup's
+   * answer, an error, says nothing). A change of the flag recalls the lease.
+   */
+  uncached?: boolean;
+}
+
+/** What an answer that leases a directory says of it: its noentrycache, when the answer tells. */
+export interface DirGrant {
+  uncached?: boolean;
 }
 
 /**
@@ -101,6 +112,11 @@ export class LeaseCache {
     this.noXattrs.delete(inode);
   }
 
+  /** Whether `dir`'s names are not to be kept by the kernel (DirLease.uncached); undefined: no live lease says. */
+  namesUncached(dir: number): boolean | undefined {
+    return this.liveDir(dir)?.uncached;
+  }
+
   /** Seconds `name`'s entry in `parent` stays leased (0: not leased). */
   entrySec(parent: number, name: string): number {
     const d = this.liveDir(parent);
@@ -115,17 +131,17 @@ export class LeaseCache {
 
   /**
    * Records `name` in `parent` (inode, or null: no such name) as answered for a request
-   * sent at `t`; `renews`: the answer came with a lease on the directory (a lookup, a
+   * sent at `t`; `grant`: the answer came with a lease on the directory (a lookup, a
    * listing), else (this mount's own create, link…) the name is kept only while the
    * directory's lease lasts.
    */
-  putEntry(parent: number, name: string, inode: number | null, t: Ticket, renews = true): void {
+  putEntry(parent: number, name: string, inode: number | null, t: Ticket, grant?: DirGrant): void {
     if (!this.current(t)) {
       this.dropName(parent, name);
       return;
     }
     // A create's answer carries no lease on its directory: the name joins a live one only.
-    const d = renews ? this.dirLease(parent, t) : this.liveDir(parent);
+    const d = grant ? this.dirLease(parent, t, grant) : this.liveDir(parent);
     if (d) d.names.set(name, inode);
   }
 
@@ -133,9 +149,9 @@ export class LeaseCache {
    * Every name of `parent` has been put (with putEntry, same ticket) — a whole listing,
    * or an empty directory this mount just made: from now on a name not there is missing.
    */
-  putComplete(parent: number, t: Ticket): void {
+  putComplete(parent: number, t: Ticket, grant: DirGrant): void {
     if (!this.current(t)) return;
-    const d = this.dirLease(parent, t);
+    const d = this.dirLease(parent, t, grant);
     if (d) d.complete = true;
   }
 
@@ -193,7 +209,7 @@ export class LeaseCache {
   }
 
   /** The lease of `parent` extended by an answer to a request sent at `t`, or a new one if it had ended. */
-  private dirLease(parent: number, t: Ticket): DirLease | undefined {
+  private dirLease(parent: number, t: Ticket, grant: DirGrant): DirLease | undefined {
     const now = performance.now();
     const until = t.at + t.leaseMs - MARGIN_MS;
     let d = this.dirs.get(parent);
@@ -202,6 +218,7 @@ export class LeaseCache {
       d = { until, span: t.leaseMs, names: new Map(), complete: false };
       this.dirs.set(parent, d);
     } else d.until = Math.max(d.until, until);
+    if (grant.uncached !== undefined) d.uncached = grant.uncached;
     return d;
   }
 

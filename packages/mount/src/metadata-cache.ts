@@ -1,5 +1,6 @@
 import type { Attr } from '@tsmfs/protocol';
 import { LRUCache } from 'lru-cache';
+import { namesUncachedIn } from './eattr-caching.js';
 import { LeaseCache, type Ticket } from './lease-cache.js';
 
 export interface CacheTimeouts {
@@ -71,31 +72,50 @@ export class MetadataCache {
     return a;
   }
 
+  /**
+   * Whether `dir` has noentrycache when no answer at hand says: as the lease on its names
+   * knows it, else its leased attributes (a change of the flag recalls both); not known,
+   * not kept (the safe side: the kernel's lookups are still answered under the lease).
+   * Without leases no name of such a directory is kept here (putEntry), so a name this
+   * cache answers is not in one.
+   */
+  namesUncached(dir: number): boolean {
+    if (!this.leasing) return false;
+    const said = this.leases.namesUncached(dir);
+    if (said !== undefined) return said;
+    const a = this.leases.attr(dir);
+    return a ? namesUncachedIn(a) : true;
+  }
+
   /** Attributes asked for with ticket `t` (leased when the session leases). */
   putAttr(a: Attr, t: Ticket): void {
     if (t.leaseMs > 0) this.leases.putAttr(a, t);
     else if (this.timeouts.attrSec > 0) this.attrs.set(a.inode, a);
   }
 
-  /** The master said `name` does not exist in `parent`: kept only under a lease. */
+  /** The master said `name` does not exist in `parent`: kept only under a lease (the error says nothing of the directory's flags). */
   putMissing(parent: number, name: string, t: Ticket): void {
-    if (t.leaseMs > 0) this.leases.putEntry(parent, name, null, t);
+    if (t.leaseMs > 0) this.leases.putEntry(parent, name, null, t, {});
   }
 
   /**
    * `withAttr` false: the name only (the attributes may predate a change made here since
-   * they were asked for); `renews` false: the answer leased no directory (LeaseCache.putEntry).
+   * they were asked for); `renews` false: the answer leased no directory
+   * (LeaseCache.putEntry); `uncached`: the directory has noentrycache. Without leases
+   * such a name is not kept here either: nothing would tell this cache of another
+   * client's change of it, and the flag asks for every lookup to see those at once.
    */
-  putEntry(parent: number, name: string, a: Attr, t: Ticket, withAttr = true, renews = true): void {
+  putEntry(parent: number, name: string, a: Attr, t: Ticket, o: { withAttr: boolean; renews: boolean; uncached: boolean }): void {
     if (t.leaseMs > 0) {
-      this.leases.putEntry(parent, name, a.inode, t, renews);
-      if (withAttr) this.leases.putAttr(a, t);
+      this.leases.putEntry(parent, name, a.inode, t, o.renews ? { uncached: o.uncached } : undefined);
+      if (o.withAttr) this.leases.putAttr(a, t);
       else this.leases.dropAttr(a.inode);
       return;
     }
     if (!this.enabled) return;
-    this.entries.set(key(parent, name), a.inode);
-    if (withAttr) this.attrs.set(a.inode, a);
+    if (o.uncached) this.entries.delete(key(parent, name));
+    else this.entries.set(key(parent, name), a.inode);
+    if (o.withAttr) this.attrs.set(a.inode, a);
     else this.attrs.delete(a.inode);
   }
 

@@ -42,10 +42,10 @@ import type {
   UnlinkArgs,
   WriteArgs,
 } from '@tsmfs/fuse';
-import { ACL_ACCESS_XATTR, type Attr, type Cred, Status, TsmfsError, fail } from '@tsmfs/protocol';
+import { ACL_ACCESS_XATTR, type Attr, type Cred, type Reply, Status, TsmfsError, fail } from '@tsmfs/protocol';
 import { LRUCache } from 'lru-cache';
 import { flagsIoctl } from './chattr-ioctl.js';
-import { attrTimeout, directIo, entryTimeout, withOwner } from './eattr-caching.js';
+import { attrTimeout, directIo, entryTimeout, namesUncachedIn, withOwner } from './eattr-caching.js';
 import type { HiddenEntries } from './hidden-entries.js';
 import { InodeMap, kernelAttr, kernelDirEntry, mknodType } from './kernel-attr.js';
 import { LockOps } from './lock-ops.js';
@@ -96,7 +96,7 @@ export class MountOps implements LowLevelOps {
   readonly files: OpenFiles;
   private readonly inodes: InodeMap;
   /** Open directories' listings: the entries, each one's attributes, when they were asked. */
-  private readonly dirs = new Map<number, { inode: number; entries: KernelDirEntry[]; attrs: (Attr | undefined)[]; stamp: number }>();
+  private readonly dirs = new Map<number, { inode: number; entries: KernelDirEntry[]; attrs: (Attr | undefined)[]; stamp: number; uncached: boolean }>();
   private readonly hiddenOpen = new Map<number, Buffer>();
   private readonly parents = new Map<number, number>();
   private readonly groups = new LRUCache<number, number[]>({ max: 4096, ttl: 1000 });
@@ -166,16 +166,19 @@ export class MountOps implements LowLevelOps {
     }
     if (cached) this.counters.count('lookup_cached');
     const t = this.cache.ticket();
-    let a: Attr;
+    let found: Reply<'lookup'>;
     try {
-      a = cached ?? (await this.session.lookup(p, name, { cred: this.cred(ctx) }));
+      found = cached ? { attr: cached } : await this.session.lookupEntry(p, name, { cred: this.cred(ctx) });
     } catch (err) {
       if (err instanceof TsmfsError && err.status === Status.ENOENT) this.cache.putMissing(p, name, t);
       throw err;
     }
-    if (!cached) this.cache.putEntry(p, name, a, t, this.files.current(a.inode, stamp));
+    const a = found.attr;
+    // The master's answer says whether `p` has noentrycache; one from the lease, what the lease knows.
+    const uncached = cached ? this.cache.namesUncached(p) : found.noEntryCache === true;
+    if (!cached) this.cache.putEntry(p, name, a, t, { withAttr: this.files.current(a.inode, stamp), renews: true, uncached });
     if (a.type === 'dir') this.parents.set(a.inode, parent);
-    return this.entry(a, stamp, p, name, ctx);
+    return this.entry(a, stamp, ctx, { parent: p, name, uncached });
   }
 
   forget(): void {
@@ -233,7 +236,7 @@ export class MountOps implements LowLevelOps {
    * Not when this mount sent another change of that directory after this one: that
    * one's answer, newer, may have come first.
    */
-  private async changing<T, R>(dirs: number[], t: Ticket, send: (onParents: (attrs: Attr[]) => void) => Promise<T>, apply: (result: T) => R): Promise<R> {
+  private async changing<T, R>(dirs: number[], t: Ticket, send: (onParents: (attrs: Attr[]) => void) => Promise<T>, apply: (result: T, parents: Attr[]) => R): Promise<R> {
     const unique = [...new Set(dirs)];
     const sent = new Map<number, number>();
     for (const d of unique) {
@@ -244,7 +247,8 @@ export class MountOps implements LowLevelOps {
     }
     let parents: Attr[] = [];
     try {
-      const out = apply(await send((attrs) => (parents = attrs)));
+      const result = await send((attrs) => (parents = attrs));
+      const out = apply(result, parents);
       for (const a of parents) {
         const mine = sent.get(a.inode);
         if (mine === undefined || this.busyDirs.get(a.inode)?.sent !== mine) continue;
@@ -312,7 +316,7 @@ export class MountOps implements LowLevelOps {
       [p],
       t,
       (onParents) => this.session.mknod(p, name, mknodType(mode), mode & 0o7777, rdev, { cred, umask: this.umask(ctx), onParents }),
-      (a) => this.created(p, name, a, t),
+      (a, parents) => this.created(p, name, a, t, parents),
     );
   }
 
@@ -325,11 +329,11 @@ export class MountOps implements LowLevelOps {
       [p],
       t,
       (onParents) => this.session.mkdir(p, name, mode & 0o7777, { cred, umask: this.umask(ctx), onParents }),
-      (a) => {
+      (a, parents) => {
         this.parents.set(a.inode, parent);
-        const entry = this.created(p, name, a, t);
-        // Empty, and leased to its maker with mkdir's answer.
-        this.cache.leases.putComplete(a.inode, t);
+        const entry = this.created(p, name, a, t, parents);
+        // Empty, and leased to its maker with mkdir's answer (which carries its flags).
+        this.cache.leases.putComplete(a.inode, t, { uncached: namesUncachedIn(a) });
         return entry;
       },
     );
@@ -340,7 +344,7 @@ export class MountOps implements LowLevelOps {
     const p = this.writableParent(parent, name);
     const t = this.cache.ticket();
     const cred = this.cred(ctx);
-    return this.changing([p], t, (onParents) => this.session.symlink(p, name, target, { cred, onParents }), (a) => this.created(p, name, a, t));
+    return this.changing([p], t, (onParents) => this.session.symlink(p, name, target, { cred, onParents }), (a, parents) => this.created(p, name, a, t, parents));
   }
 
   async link(ctx: RequestContext, { ino, newParent, newName }: LinkArgs): Promise<EntryResult> {
@@ -351,7 +355,7 @@ export class MountOps implements LowLevelOps {
     const t = this.cache.ticket();
     const cred = this.cred(ctx);
     const inode = this.inodes.toMaster(ino);
-    return this.changing([p], t, (onParents) => this.session.link(inode, p, newName, { cred, onParents }), (a) => this.created(p, newName, a, t, stamp));
+    return this.changing([p], t, (onParents) => this.session.link(inode, p, newName, { cred, onParents }), (a, parents) => this.created(p, newName, a, t, parents, stamp));
   }
 
   async unlink(ctx: RequestContext, { parent, name }: UnlinkArgs): Promise<void> {
@@ -395,10 +399,10 @@ export class MountOps implements LowLevelOps {
     // The node the master says moved: the old name is gone and the new one names it, so a
     // leased directory stays complete (the renamed names' lookups, and the negative lookup
     // before the next rename to a new name, stay here).
-    const moved = (a: Attr | undefined): void => {
+    const moved = (a: Attr | undefined, parents: Attr[]): void => {
       if (!a) return forget();
       this.cache.dropEntry(p, name, true);
-      this.created(np, newName, a, t, stamp);
+      this.created(np, newName, a, t, parents, stamp);
       if (a.type === 'dir') this.parents.set(a.inode, newParent);
     };
     try {
@@ -420,7 +424,7 @@ export class MountOps implements LowLevelOps {
     const inode = this.inodes.toMaster(ino);
     const stamp = this.files.stamp();
     const t = this.cache.ticket();
-    const listing = await this.session.readdir(inode, { cred: this.cred(ctx), withAttrs: true });
+    const { entries: listing, noEntryCache: uncached } = await this.session.listing(inode, { cred: this.cred(ctx), withAttrs: true });
     const entries: KernelDirEntry[] = [
       kernelDirEntry('.', ino, 'dir', 1),
       kernelDirEntry('..', ino === 1 ? 1 : (this.parents.get(ino) ?? 1), 'dir', 2),
@@ -429,15 +433,15 @@ export class MountOps implements LowLevelOps {
     const attrs: (Attr | undefined)[] = [undefined, undefined];
     for (const e of listing) {
       if (ino === 1 && this.hidden.isHiddenName(e.name)) continue;
-      if (e.attr) this.cache.putEntry(inode, e.name, e.attr, t, this.files.current(e.inode, stamp));
+      if (e.attr) this.cache.putEntry(inode, e.name, e.attr, t, { withAttr: this.files.current(e.inode, stamp), renews: true, uncached });
       if (e.type === 'dir') this.parents.set(e.inode, ino);
       entries.push(kernelDirEntry(e.name, this.inodes.toKernel(e.inode), e.type, entries.length + 1));
       attrs.push(e.attr);
     }
     // The whole listing, read under the directory's lease: names not in it do not exist.
-    if (listing.every((e) => e.attr)) this.cache.leases.putComplete(inode, t);
+    if (listing.every((e) => e.attr)) this.cache.leases.putComplete(inode, t, { uncached });
     const fh = this.nextDirFh++;
-    this.dirs.set(fh, { inode, entries, attrs, stamp });
+    this.dirs.set(fh, { inode, entries, attrs, stamp, uncached });
     return { fh };
   }
 
@@ -453,14 +457,14 @@ export class MountOps implements LowLevelOps {
    */
   readdirplus(ctx: RequestContext, { size, offset, fh }: ReaddirplusArgs): DirEntryPlus[] {
     this.counters.count('readdirplus');
-    const { inode, entries, attrs, stamp } = this.listing(fh);
+    const { inode, entries, attrs, stamp, uncached } = this.listing(fh);
     // A READDIRPLUS entry takes at least 160 bytes; the binding drops what does not fit.
     const end = Math.min(entries.length, offset + Math.floor(size / 160) + 1);
     const out: DirEntryPlus[] = [];
     for (let i = offset; i < end; i++) {
       const a = attrs[i];
       // What this mount changed since (a chmod, a truncate) is in the cache, fresher.
-      out.push(a ? { ...entries[i], entry: this.entry(this.cache.attr(a.inode) ?? a, stamp, inode, entries[i]!.name, ctx) } : entries[i]);
+      out.push(a ? { ...entries[i], entry: this.entry(this.cache.attr(a.inode) ?? a, stamp, ctx, { parent: inode, name: entries[i]!.name, uncached }) } : entries[i]);
     }
     return out;
   }
@@ -512,13 +516,13 @@ export class MountOps implements LowLevelOps {
         [p],
         t,
         (onParents) => this.session.create(p, name, mode & 0o7777, { cred, umask: this.umask(ctx), open: flags, onParents }),
-        (a) => ({ a, entry: this.created(p, name, a, t) }),
+        (a, parents) => ({ a, entry: this.created(p, name, a, t, parents) }),
       );
     } catch (err) {
       // Another client made it since the kernel's lookup: open what is there, as open(O_CREAT) would.
       if (!(err instanceof TsmfsError && err.status === Status.EEXIST) || flags & O_EXCL) throw err;
-      const a = await this.session.lookup(p, name, { cred });
-      const entry = this.created(p, name, a, t);
+      const { attr: a, noEntryCache } = await this.session.lookupEntry(p, name, { cred });
+      const entry = this.created(p, name, a, t, noEntryCache === true);
       const file = await this.openHandle(a.inode, flags, cred, false);
       return { ...entry, fh: file.fh, directIo: directIo(a) };
     }
@@ -747,13 +751,18 @@ export class MountOps implements LowLevelOps {
 
   /**
    * A new name's attributes, just made by the master; `stamp`: when they were asked for
-   * (a link to, or a rename of, a file open here follows the size rule).
+   * (a link to, or a rename of, a file open here follows the size rule); `said`, whether
+   * `parent` has noentrycache: a lookup's word, or the change's directories as its reply
+   * gave them (whose attributes carry it).
    */
-  private created(parent: number, name: string, a: Attr, t: Ticket, stamp = this.files.stamp()): EntryResult {
+  private created(parent: number, name: string, a: Attr, t: Ticket, said: Attr[] | boolean, stamp = this.files.stamp()): EntryResult {
+    const dir = typeof said === 'boolean' ? undefined : said.find((d) => d.inode === parent);
+    const uncached = typeof said === 'boolean' ? said : dir ? namesUncachedIn(dir) : this.cache.namesUncached(parent);
+    const at = { parent, name, uncached };
     // The name exists now: putEntry records it (or, for an answer it cannot lease, forgets the directory's wholeness).
     this.cache.dropEntry(parent, name, true);
-    this.cache.putEntry(parent, name, a, t, this.files.current(a.inode, stamp), false);
-    return this.entry(a, stamp, parent, name);
+    this.cache.putEntry(parent, name, a, t, { withAttr: this.files.current(a.inode, stamp), renews: false, uncached });
+    return this.entry(a, stamp, undefined, at);
   }
 
   /**
@@ -773,14 +782,15 @@ export class MountOps implements LowLevelOps {
 
   /**
    * An entry for the kernel: `name` in `parent` (master inodes) is kept there as long as
-   * it is leased; `ctx`, the caller, is the owner a noowner node shows (eattr-caching.ts).
+   * it is leased, not at all when `parent` has noentrycache (`uncached`); `ctx`, the
+   * caller, is the owner a noowner node shows (eattr-caching.ts).
    */
-  private entry(a: Attr, stamp: number, parent?: number, name?: string, ctx?: RequestContext): EntryResult {
+  private entry(a: Attr, stamp: number, ctx: RequestContext | undefined, { parent, name, uncached }: { parent: number; name: string; uncached: boolean }): EntryResult {
     const attr = this.kernel(a, stamp, ctx);
-    const unkept = parent !== undefined && !this.namesCacheable(parent);
-    if (!this.cache.leasing) return { attr, entryTimeout: entryTimeout(a, unkept ? 0 : this.tuning.entryTimeoutSec), attrTimeout: attrTimeout(a, this.tuning.attrTimeoutSec) };
-    const entrySec = parent === undefined || name === undefined || unkept ? 0 : this.cache.leases.entrySec(parent, name);
-    return { attr, entryTimeout: entryTimeout(a, entrySec), attrTimeout: attrTimeout(a, this.cache.leases.attrSec(a.inode)) };
+    const unkept = !this.namesCacheable(parent);
+    if (!this.cache.leasing) return { attr, entryTimeout: entryTimeout(uncached, unkept ? 0 : this.tuning.entryTimeoutSec), attrTimeout: attrTimeout(a, this.tuning.attrTimeoutSec) };
+    const entrySec = unkept ? 0 : this.cache.leases.entrySec(parent, name);
+    return { attr, entryTimeout: entryTimeout(uncached, entrySec), attrTimeout: attrTimeout(a, this.cache.leases.attrSec(a.inode)) };
   }
 
   /**

@@ -76,6 +76,15 @@ const Parents = t.opt(t.arr(Attr, 2));
  */
 const Rid = { rid: t.opt(t.u53), ridLow: t.opt(t.u53) };
 
+/**
+ * The directory looked in (a lookup's parent, the listed directory) has noentrycache: the
+ * client keeps none of its names in the kernel (entry timeout 0). MooseFS's master says
+ * so in the attributes of every node it answers through such a directory
+ * (MATTR_NOECACHE); here it is the reply's, as the attributes are the node's whatever
+ * path led to it. Absent: not set, or an older master.
+ */
+const NoEntryCache = t.opt(t.bool);
+
 export const DirEntry = t.obj({ name: Name, inode: t.u32, type: NodeType, attr: t.opt(Attr) });
 export type DirEntry = Infer<typeof DirEntry>;
 
@@ -338,7 +347,7 @@ export const Messages = {
   metaSync: clientMsg(19, Empty, t.obj({ version: t.u53 }), { session: 'any', inodes: {}, mutates: false }),
 
   // client ↔ master: namespace
-  lookup: clientMsg(20, t.obj({ cred: Cred, parent: t.u32, name: Name }), t.obj({ attr: Attr }), { session: 'fs', inodes: { parent: 'node' }, mutates: false }),
+  lookup: clientMsg(20, t.obj({ cred: Cred, parent: t.u32, name: Name }), t.obj({ attr: Attr, noEntryCache: NoEntryCache }), { session: 'fs', inodes: { parent: 'node' }, mutates: false }),
   // The meta mount asks for the attributes of trashed and sustained files.
   getattr: clientMsg(21, t.obj({ inode: t.u32 }), t.obj({ attr: Attr }), { session: 'any', inodes: { inode: 'handle' }, mutates: false }),
   setattr: clientMsg(22, SetattrReq, t.obj({ attr: Attr }), { session: 'fs', inodes: { inode: 'handle' }, mutates: true }),
@@ -382,7 +391,7 @@ export const Messages = {
   readdir: clientMsg(
     31,
     t.obj({ cred: Cred, inode: t.u32, cookie: t.u53, max: t.u32, withAttrs: t.bool }),
-    t.obj({ entries: t.arr(DirEntry, 100_000), cookie: t.u53, eof: t.bool }),
+    t.obj({ entries: t.arr(DirEntry, 100_000), cookie: t.u53, eof: t.bool, noEntryCache: NoEntryCache }),
     { session: 'fs', inodes: { inode: 'node' }, mutates: false },
   ),
   statfs: clientMsg(

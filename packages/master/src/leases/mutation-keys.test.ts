@@ -1,4 +1,4 @@
-import { ACL_ACCESS_XATTR, ACL_DEFAULT_XATTR, ACL_GROUP_OBJ, ACL_MASK, ACL_OTHER, ACL_USER, ACL_USER_OBJ, encodeAclXattr } from '@tsmfs/protocol';
+import { ACL_ACCESS_XATTR, ACL_DEFAULT_XATTR, EATTR, ACL_GROUP_OBJ, ACL_MASK, ACL_OTHER, ACL_USER, ACL_USER_OBJ, encodeAclXattr } from '@tsmfs/protocol';
 import { describe, expect, it } from 'vitest';
 import { createEmptyMetadata } from '../metadata/metadata.js';
 import { Namespace } from '../metadata/namespace.js';
@@ -41,6 +41,17 @@ describe('the leases a change breaks', () => {
     expect(seen.pop()).toEqual({ op: 'setattr', dirs: [], inodes: [f] });
     ns.setgoal({ cred: ROOT, inode: 1, goal: 3, mode: 'set', recursive: true });
     expect(seen.pop()?.all).toBe(true);
+  });
+
+  it("a directory's noentrycache breaks its entries (the kernel may keep them no longer, or now may), not its parent's; other flags only the node", () => {
+    const { ns, seen } = recorded();
+    const d = ns.mkdir({ cred: ROOT, parent: 1, name: 'd', mode: 0o755, umask: 0 }).attr.inode;
+    ns.eattrs.seteattr({ cred: ROOT, inode: d, set: EATTR.noentrycache, clear: 0, recursive: false }, true);
+    expect(seen.pop()).toEqual({ op: 'seteattr', dirs: [d], inodes: [d] });
+    ns.eattrs.seteattr({ cred: ROOT, inode: d, set: 0, clear: EATTR.noentrycache, recursive: false }, true);
+    expect(seen.pop()).toEqual({ op: 'seteattr', dirs: [d], inodes: [d] });
+    ns.eattrs.seteattr({ cred: ROOT, inode: d, set: EATTR.noattrcache, clear: 0, recursive: false }, true);
+    expect(seen.pop()).toEqual({ op: 'seteattr', dirs: [], inodes: [d] });
   });
 
   it("a directory's access ACL breaks its entries too (who may search it changed); a file's, or a default ACL, only the node", () => {

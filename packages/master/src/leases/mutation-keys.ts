@@ -1,3 +1,4 @@
+import { EATTR } from '@tsmfs/protocol';
 import type { Mutation } from '../metadata/mutation.js';
 
 /** What leases a change touches: directories whose entries move, nodes whose attributes do. */
@@ -12,7 +13,6 @@ export interface LeaseKeys {
 export interface NameView {
   lookup(dir: number, name: string): number | undefined;
   isDir(inode: number): boolean;
-  parents(inode: number): number[];
 }
 
 /**
@@ -59,8 +59,10 @@ export function leaseKeys(m: Mutation, md: NameView): LeaseKeys {
       // check ACLs asks the master for every name there again (docs/mount.md).
       return m.kind === 'access' && md.isDir(m.inode) ? { dirs: [m.inode], inodes: [m.inode] } : { dirs: [], inodes: [m.inode] };
     case 'seteattr':
-      // noentrycache changes how long the names leading to the node may be kept: they go too.
-      return m.recursive ? { dirs: [], inodes: [], all: true } : { dirs: md.parents(m.inode), inodes: [m.inode] };
+      // A directory's noentrycache decides whether the kernel may keep the names in it
+      // (MooseFS's meaning): they go too, and come back with the flag's new value.
+      if (m.recursive) return { dirs: [], inodes: [], all: true };
+      return (m.set | m.clear) & EATTR.noentrycache && md.isDir(m.inode) ? { dirs: [m.inode], inodes: [m.inode] } : { dirs: [], inodes: [m.inode] };
     case 'archive':
       // clrarchive moves the ctime of every file of the tree.
       return m.on ? { dirs: [], inodes: [] } : { dirs: [], inodes: [], all: true };

@@ -201,7 +201,7 @@ function applyCreate(md: Metadata, m: Extract<Mutation, { op: 'create' }>): void
   md.rdev[i] = m.rdev;
   md.goal[i] = md.goal[m.parent]!;
   md.trashtime[i] = md.trashtime[m.parent]!;
-  md.eattr[i] = inheritedEattr(md, m.parent);
+  md.eattr[i] = inheritedEattr(md, m.parent, m.type === 'dir');
   md.acls.inherit(m.parent, i, m.type);
   md.setAtime(i, m.ts);
   md.setMtime(i, m.ts);

@@ -6,7 +6,7 @@ import { createEmptyMetadata } from './metadata.js';
 import { ALICE, BOB, ROOT, errnoOf, freshLive } from './namespace-ops.test-helpers.js';
 import { canonicalState } from './state-digest.js';
 
-const { noowner, noattrcache, snapshot, undeletable, appendonly, immutable } = EATTR;
+const { noowner, noattrcache, noentrycache, snapshot, undeletable, appendonly, immutable } = EATTR;
 
 function setup() {
   const live = freshLive(false);
@@ -60,6 +60,33 @@ describe('seteattr: who may set what (MooseFS: owner or root; undeletable, appen
     set(d, noowner | noattrcache | snapshot | undeletable | appendonly);
     const f = mkfile(d, 'f');
     expect(md.eattr[f]).toBe(noowner | noattrcache);
+  });
+});
+
+describe('noentrycache (MooseFS: a directory\'s, for the names in it)', () => {
+  it('is kept on directories only: set on a file it is not changed (-r counts files as not changed), and only subdirectories inherit it', () => {
+    const { md, mkfile, mkdir, set, replayEqualsLive } = setup();
+    const d = mkdir(1, 'd');
+    const old = mkfile(d, 'old');
+    expect(set(old, noentrycache)).toEqual({ changed: 0, notChanged: 1, denied: 0 });
+    expect(set(old, noentrycache | noattrcache)).toEqual({ changed: 1, notChanged: 0, denied: 0 });
+    expect(md.eattr[old]).toBe(noattrcache);
+    expect(set(d, noentrycache, ROOT, true)).toEqual({ changed: 1, notChanged: 1, denied: 0 });
+    expect(md.eattr[d]).toBe(noentrycache);
+    expect(md.eattr[mkfile(d, 'f')]).toBe(0);
+    expect(md.eattr[mkdir(d, 'sub')]).toBe(noentrycache);
+    replayEqualsLive();
+  });
+
+  it('a lookup in, and a listing of, a flagged directory say so; not the lookup of its own name', () => {
+    const { ns, mkfile, mkdir, set } = setup();
+    const d = mkdir(1, 'd');
+    mkfile(d, 'f');
+    set(d, noentrycache);
+    const read = (dir: number) => ns.readdir({ cred: ROOT, inode: dir, cookie: 0, max: 100, withAttrs: true }).noEntryCache;
+    expect(ns.lookup({ cred: ROOT, parent: d, name: 'f' }).noEntryCache).toBe(true);
+    expect(ns.lookup({ cred: ROOT, parent: 1, name: 'd' }).noEntryCache).toBeUndefined();
+    expect([read(d), read(1)]).toEqual([true, undefined]);
   });
 });
 

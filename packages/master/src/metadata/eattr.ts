@@ -28,13 +28,17 @@ export function mayChangeEattr(md: Metadata, inode: number, uid: number, admin: 
 export function applySeteattr(md: Metadata, m: Extract<Mutation, { op: 'seteattr' }>): RecursiveCounts {
   const counts: RecursiveCounts = { changed: 0, notChanged: 0, denied: 0 };
   forEachNode(md, m.inode, m.recursive, (inode) => {
-    const now = md.eattr[inode]!;
-    const next = (now & ~m.clear) | m.set;
+    // MooseFS keeps noentrycache on directories only: on another node it is neither set
+    // nor kept (nor counted as changed), as mfsseteattr answers.
+    const kept = md.isDir(inode) ? 0xff : ~EATTR.noentrycache;
+    const now = md.eattr[inode]! & kept;
+    const next = ((now & ~m.clear) | m.set) & kept;
     if (!mayChangeEattr(md, inode, m.uid, m.admin, now ^ next)) {
       counts.denied++;
       return;
     }
     if (next === now) {
+      md.eattr[inode] = now;
       counts.notChanged++;
       return;
     }
@@ -107,9 +111,21 @@ export function refuseXattrChange(md: Metadata, inode: number): void {
   if (has(md, inode, EATTR.immutable | EATTR.appendonly)) throw fail('EPERM', 'immutable or append-only');
 }
 
-/** The flags a new node starts with: its directory's inheritable ones. */
-export function inheritedEattr(md: Metadata, parent: number): number {
-  return md.eattr[parent]! & EATTR_INHERITED;
+/**
+ * The flags a new node starts with: its directory's inheritable ones; noentrycache only
+ * for a directory, the one kind of node MooseFS keeps it on (it says what the kernel may
+ * keep of the names in a directory: namesUncached).
+ */
+export function inheritedEattr(md: Metadata, parent: number, isDir: boolean): number {
+  return md.eattr[parent]! & EATTR_INHERITED & (isDir ? 0xff : ~EATTR.noentrycache);
+}
+
+/**
+ * noentrycache, MooseFS's meaning: the kernel keeps none of the names in this directory
+ * (a lookup in it, or a listing of it, says so to the client; not the node's own name).
+ */
+export function namesUncached(md: Metadata, dir: number): boolean {
+  return has(md, dir, EATTR.noentrycache);
 }
 
 /** Whether a node is a snapshot's (rmsnapshot removes only those). */

@@ -33,7 +33,7 @@ import { MetadataBrokenError } from './metadata-broken-error.js';
 import { ClientEntries } from './client-entries.js';
 import { checkQuota } from '../quota/quota-checks.js';
 import { QuotaEntries } from '../quota/quota-requests.js';
-import { refuseLink, refuseNewName, refuseOpen, refuseRemoval, refuseSetattr, refuseWrite, refuseXattrChange } from './eattr.js';
+import { namesUncached, refuseLink, refuseNewName, refuseOpen, refuseRemoval, refuseSetattr, refuseWrite, refuseXattrChange } from './eattr.js';
 import { EattrRequests } from './eattr-requests.js';
 import { SClassRequests } from '../sclass/sclass-requests.js';
 import { AclRequests } from '../acl/acl-requests.js';
@@ -142,12 +142,18 @@ export class Namespace {
 
   lookup(req: Request<'lookup'>): Reply<'lookup'> {
     const dir = this.searchableDir(req.parent, req.cred);
-    if (req.name === '.') return { attr: this.md.attr(dir) };
-    if (req.name === '..') return { attr: this.md.attr(dir === 1 ? 1 : this.md.parent[dir]!) };
+    if (req.name === '.') return this.found(dir, dir);
+    if (req.name === '..') return this.found(dir, dir === 1 ? 1 : this.md.parent[dir]!);
     checkNameLength(req.name);
     const inode = this.md.lookup(dir, req.name);
     if (inode === undefined) throw fail('ENOENT', req.name);
-    return { attr: this.md.attr(inode) };
+    return this.found(dir, inode);
+  }
+
+  /** `inode`'s attributes as found through `dir`, whose noentrycache is the client's to honour. */
+  private found(dir: number, inode: number): Reply<'lookup'> {
+    const attr = this.md.attr(inode);
+    return namesUncached(this.md, dir) ? { attr, noEntryCache: true } : { attr };
   }
 
   getattr(req: Request<'getattr'>): Reply<'getattr'> {
@@ -185,7 +191,7 @@ export class Namespace {
     const cookie = req.cookie + entries.length;
     const eof = cursor.next.done === true;
     if (!eof) this.keepCursor(dir, cookie, cursor);
-    return { entries, cookie, eof };
+    return namesUncached(this.md, dir) ? { entries, cookie, eof, noEntryCache: true } : { entries, cookie, eof };
   }
 
   /**
