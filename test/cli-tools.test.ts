@@ -201,7 +201,14 @@ async function compareEattrSnapshotToolsWithMooseFS(mnt: string, mfs: MooseFS): 
     ['geteattr', 'MNT/ea/f'],
     ['seteattr', '-f', 'noowner', '-f', 'noattrcache', '-f', 'nodatacache', 'MNT/ea/f'],
     ['seteattr', '-f', 'noowner', 'MNT/ea/f'],
-    // Not noentrycache on a file: MooseFS drops it there (docs/cli.md, "noentrycache").
+    // noentrycache is a directory's: not changed on a file, files counted as not changed
+    // by -r, inherited by a new directory only (docs/master.md, "Extra attributes").
+    ['seteattr', '-f', 'noentrycache', 'MNT/ea/f'],
+    ['seteattr', '-r', '-f', 'noentrycache', 'MNT/ea/d'],
+    ['sh', 'touch d/nf && mkdir d/nd'],
+    ['geteattr', 'MNT/ea/f', 'MNT/ea/d', 'MNT/ea/d/h', 'MNT/ea/d/nf', 'MNT/ea/d/nd'],
+    ['deleattr', '-r', '-f', 'noentrycache', 'MNT/ea/d'],
+    ['sh', 'rm d/nf && rmdir d/nd'],
     ['geteattr', 'MNT/ea/f', 'MNT/ea/g'],
     ['geteattr', '-r', 'MNT/ea/f'],
     ['seteattr', '-r', '-f', 'noowner', '-f', 'noattrcache', 'MNT/ea/d'],

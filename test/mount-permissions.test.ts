@@ -464,7 +464,9 @@ async function noentrycacheOnTwoMounts(c: Cluster, a: Mount): Promise<void> {
   const flagged = await counts();
   const summary = JSON.stringify({ before, flagged });
   // Before: each name kept by A's kernel, no LOOKUP. Flagged: one LOOKUP per stat of a
-  // name in the directory; the directory's own name and the sibling's names still kept.
+  // name in the directory; the directory's own name (so those LOOKUPs are the name's) and
+  // the sibling's names still kept. (The old meaning, the node's own flag, showed six
+  // for the directory's name, and for f only those.)
   expect(before['flags/noent/f'], summary).toBeLessThanOrEqual(1);
   expect(flagged['flags/noent/f'], summary).toBeGreaterThanOrEqual(5);
   expect(flagged['flags/ent/f'], summary).toBeLessThanOrEqual(1);
