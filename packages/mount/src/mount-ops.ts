@@ -45,6 +45,7 @@ import type {
 import { ACL_ACCESS_XATTR, type Attr, type Cred, type Reply, Status, TsmfsError, fail } from '@tsmfs/protocol';
 import { LRUCache } from 'lru-cache';
 import { flagsIoctl } from './chattr-ioctl.js';
+import { DirChanges } from './dir-changes.js';
 import { attrTimeout, directIo, entryTimeout, namesUncachedIn, withOwner } from './eattr-caching.js';
 import type { HiddenEntries } from './hidden-entries.js';
 import { InodeMap, kernelAttr, kernelDirEntry, mknodType } from './kernel-attr.js';
@@ -101,11 +102,8 @@ export class MountOps implements LowLevelOps {
   private readonly parents = new Map<number, number>();
   private readonly groups = new LRUCache<number, number[]>({ max: 4096, ttl: 1000 });
   private readonly missingXattrs: LRUCache<string, true>;
-  /**
-   * Directories this mount has a change of in flight (the kernel holds them locked
-   * meanwhile): how many, and a count of changes sent in each since the first of them.
-   */
-  private readonly busyDirs = new Map<number, { busy: number; sent: number }>();
+  /** Changes of names in flight, by directory (dir-changes.ts). */
+  private readonly dirChanges: DirChanges;
   /** The kernel's caches, to invalidate what a recall takes back (set once mounted). */
   kernelCaches: KernelCaches | undefined;
   private nextDirFh = 1;
@@ -132,6 +130,7 @@ export class MountOps implements LowLevelOps {
   ) {
     this.inodes = new InodeMap(session.root);
     this.cache = new MetadataCache({ attrSec: tuning.attrTimeoutSec, entrySec: tuning.entryTimeoutSec }, () => session.leaseMs);
+    this.dirChanges = new DirChanges(this.cache, () => this.counters.count('dir_attr_with_change'));
     this.files = new OpenFiles((inode) => session.io.busy(inode));
     this.locks = new LockOps(session);
     // A chunk write that ended moved the master's length: attributes asked for before are stale.
@@ -221,60 +220,17 @@ export class MountOps implements LowLevelOps {
     const waits: Promise<number>[] = [];
     for (const [dir, name] of forget.entries) {
       const done = kernel.invalidateEntry(this.inodes.toKernel(dir), name);
-      if (!this.busyDirs.has(dir)) waits.push(done);
+      if (!this.dirChanges.has(dir)) waits.push(done);
     }
     for (const inode of forget.inodes) waits.push(kernel.invalidateInode(this.inodes.toKernel(inode), -1));
     await Promise.all(waits);
-  }
-
-  /**
-   * Sends a change of directories `dirs` (`send` passes `onParents` to the session), then
-   * `apply` updates the caches for its answer. The kernel drops a directory's attributes
-   * after every create, unlink or rename in it and asks for them again (default_permissions
-   * checks the next operation against them): the master's reply carries them as of right
-   * after the change, kept here as a getattr sent with the change (ticket `t`) would be.
-   * Not when this mount sent another change of that directory after this one: that
-   * one's answer, newer, may have come first.
-   */
-  private async changing<T, R>(dirs: number[], t: Ticket, send: (onParents: (attrs: Attr[]) => void) => Promise<T>, apply: (result: T, parents: Attr[]) => R): Promise<R> {
-    const unique = [...new Set(dirs)];
-    const sent = new Map<number, number>();
-    for (const d of unique) {
-      const b = this.busyDirs.get(d) ?? { busy: 0, sent: 0 };
-      b.busy++;
-      sent.set(d, ++b.sent);
-      this.busyDirs.set(d, b);
-    }
-    let parents: Attr[] = [];
-    try {
-      const result = await send((attrs) => (parents = attrs));
-      const out = apply(result, parents);
-      for (const a of parents) {
-        const mine = sent.get(a.inode);
-        if (mine === undefined || this.busyDirs.get(a.inode)?.sent !== mine) continue;
-        this.counters.count('dir_attr_with_change');
-        this.cache.putAttr(a, t);
-      }
-      return out;
-    } finally {
-      for (const d of unique) {
-        const b = this.busyDirs.get(d)!;
-        if (--b.busy === 0) this.busyDirs.delete(d);
-      }
-    }
-  }
-
-  /** This mount changes `inode`'s attributes: a change of names in it already in flight answers older ones. */
-  private touchDir(inode: number): void {
-    const b = this.busyDirs.get(inode);
-    if (b) b.sent++;
   }
 
   async setattr(ctx: RequestContext, { ino, changes, fh }: SetattrArgs): Promise<AttrResult> {
     this.counters.count('setattr');
     if (this.hidden.isHidden(ino)) throw fail('EPERM', 'hidden entries are read-only');
     const inode = this.inodes.toMaster(ino);
-    this.touchDir(inode);
+    this.dirChanges.touch(inode);
     // Writes buffered or in flight would land after this change and move the length or
     // mtime again (a size change is ordered after them by the session in any case).
     await this.session.io.drain(inode);
@@ -312,7 +268,7 @@ export class MountOps implements LowLevelOps {
     const p = this.writableParent(parent, name);
     const t = this.cache.ticket();
     const cred = this.cred(ctx);
-    return this.changing(
+    return this.dirChanges.changing(
       [p],
       t,
       (onParents) => this.session.mknod(p, name, mknodType(mode), mode & 0o7777, rdev, { cred, umask: this.umask(ctx), onParents }),
@@ -325,7 +281,7 @@ export class MountOps implements LowLevelOps {
     const p = this.writableParent(parent, name);
     const t = this.cache.ticket();
     const cred = this.cred(ctx);
-    return this.changing(
+    return this.dirChanges.changing(
       [p],
       t,
       (onParents) => this.session.mkdir(p, name, mode & 0o7777, { cred, umask: this.umask(ctx), onParents }),
@@ -344,7 +300,7 @@ export class MountOps implements LowLevelOps {
     const p = this.writableParent(parent, name);
     const t = this.cache.ticket();
     const cred = this.cred(ctx);
-    return this.changing([p], t, (onParents) => this.session.symlink(p, name, target, { cred, onParents }), (a, parents) => this.created(p, name, a, t, parents));
+    return this.dirChanges.changing([p], t, (onParents) => this.session.symlink(p, name, target, { cred, onParents }), (a, parents) => this.created(p, name, a, t, parents));
   }
 
   async link(ctx: RequestContext, { ino, newParent, newName }: LinkArgs): Promise<EntryResult> {
@@ -355,7 +311,7 @@ export class MountOps implements LowLevelOps {
     const t = this.cache.ticket();
     const cred = this.cred(ctx);
     const inode = this.inodes.toMaster(ino);
-    return this.changing([p], t, (onParents) => this.session.link(inode, p, newName, { cred, onParents }), (a, parents) => this.created(p, newName, a, t, parents, stamp));
+    return this.dirChanges.changing([p], t, (onParents) => this.session.link(inode, p, newName, { cred, onParents }), (a, parents) => this.created(p, newName, a, t, parents, stamp));
   }
 
   async unlink(ctx: RequestContext, { parent, name }: UnlinkArgs): Promise<void> {
@@ -364,7 +320,7 @@ export class MountOps implements LowLevelOps {
     const t = this.cache.ticket();
     const cred = this.cred(ctx);
     try {
-      await this.changing([p], t, (onParents) => this.session.unlink(p, name, { cred, onParents }), () => this.cache.dropEntry(p, name, true));
+      await this.dirChanges.changing([p], t, (onParents) => this.session.unlink(p, name, { cred, onParents }), () => this.cache.dropEntry(p, name, true));
     } catch (err) {
       this.cache.dropEntry(p, name);
       throw err;
@@ -377,7 +333,7 @@ export class MountOps implements LowLevelOps {
     const t = this.cache.ticket();
     const cred = this.cred(ctx);
     try {
-      await this.changing([p], t, (onParents) => this.session.rmdir(p, name, { cred, onParents }), () => this.cache.dropEntry(p, name, true));
+      await this.dirChanges.changing([p], t, (onParents) => this.session.rmdir(p, name, { cred, onParents }), () => this.cache.dropEntry(p, name, true));
     } catch (err) {
       this.cache.dropEntry(p, name);
       throw err;
@@ -406,7 +362,7 @@ export class MountOps implements LowLevelOps {
       if (a.type === 'dir') this.parents.set(a.inode, newParent);
     };
     try {
-      await this.changing([p, np], t, (onParents) => this.session.rename(p, name, np, newName, flags, { cred, onParents }), moved);
+      await this.dirChanges.changing([p, np], t, (onParents) => this.session.rename(p, name, np, newName, flags, { cred, onParents }), moved);
     } catch (err) {
       forget();
       throw err;
@@ -512,7 +468,7 @@ export class MountOps implements LowLevelOps {
     let made: { a: Attr; entry: EntryResult };
     try {
       // Made and opened in one master request (O_CREAT: the creator may open it whatever its mode).
-      made = await this.changing(
+      made = await this.dirChanges.changing(
         [p],
         t,
         (onParents) => this.session.create(p, name, mode & 0o7777, { cred, umask: this.umask(ctx), open: flags, onParents }),
@@ -652,7 +608,7 @@ export class MountOps implements LowLevelOps {
     this.counters.count('setxattr');
     if (this.hidden.isHidden(ino)) throw fail('EPERM', 'hidden entries are read-only');
     const inode = this.inodes.toMaster(ino);
-    this.touchDir(inode);
+    this.dirChanges.touch(inode);
     this.missingXattrs.delete(`${inode}/${name}`);
     this.cache.leases.dropNoXattrs(inode);
     await this.session.setxattr(inode, name, value, flags, { cred: this.cred(ctx) });
@@ -698,7 +654,7 @@ export class MountOps implements LowLevelOps {
     this.counters.count('removexattr');
     if (this.hidden.isHidden(ino)) throw fail('EPERM', 'hidden entries are read-only');
     const inode = this.inodes.toMaster(ino);
-    this.touchDir(inode);
+    this.dirChanges.touch(inode);
     await this.session.removexattr(inode, name, { cred: this.cred(ctx) });
     this.cache.dropAttr(inode);
     this.aclChanged(inode, name);
