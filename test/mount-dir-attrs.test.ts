@@ -9,6 +9,7 @@
 import { link, lstat, mkdir, open, readFile, readdir, rename, rmdir, symlink, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { MasterSession } from '@tsmfs/client';
+import { EATTR } from '@tsmfs/protocol';
 import { describe, expect, it } from 'vitest';
 import { Cluster, type Mount } from './fixture/cluster.js';
 import { masterRequests } from './fixture/prometheus-text.js';
@@ -57,6 +58,24 @@ async function cluster(config: Record<string, number>) {
   return { c, a, b, s };
 }
 
+/**
+ * Without leases nothing recalls what a mount holds: its kernel and its TTL cache keep a
+ * name for up to 1 s after another mount changed it. A directory with noentrycache
+ * (MooseFS's meaning: docs/mount.md) keeps none of its names in either, so b's rename and
+ * unlink there are seen by a at its very next stat.
+ */
+async function noentrycacheWithoutLeases(a: Mount, b: Mount, s: MasterSession): Promise<void> {
+  // Made before the flag (so without one of their own), by b: a knows none of them yet.
+  await shOk(`mkdir ${b.path}/n && echo 1 > ${b.path}/n/f && echo 2 > ${b.path}/n/x`);
+  const n = (await s.resolve('/n')).inode;
+  await s.call('seteattr', { cred: { uid: 0, gid: 0, groups: [0] }, inode: n, set: EATTR.noentrycache, clear: 0, recursive: false });
+  for (const f of ['f', 'x']) await lstat(join(a.path, 'n', f));
+  await shOk(`mv ${b.path}/n/f ${b.path}/n/g && rm ${b.path}/n/x`);
+  expect(await errno(lstat(join(a.path, 'n/f')))).toBe('ENOENT');
+  expect(await errno(lstat(join(a.path, 'n/x')))).toBe('ENOENT');
+  expect(await readFile(join(a.path, 'n/g'), 'utf8')).toBe('1\n');
+}
+
 describe("a change's directories' attributes come with its reply", () => {
   it('the changing mount answers the getattr that follows each change itself, with what the master has', async () => {
     // Leases far longer than the test: at load 16 one change's shell took over LEASE_TIME's
@@ -87,7 +106,7 @@ describe("a change's directories' attributes come with its reply", () => {
     }
   });
 
-  it('with leases ending between the changes (LEASE_TIME 1) and without leases (TTL caches), the same', { timeout: 120_000 }, async () => {
+  it('with leases ending between the changes (LEASE_TIME 1) and without leases (TTL caches), the same; without leases, names in a noentrycache directory are seen at once', { timeout: 120_000 }, async () => {
     for (const LEASE_TIME of [1, 0]) {
       const { a, b, s } = await cluster({ LEASE_TIME });
       for (const [i, [what, change]] of CHANGES.entries()) {
@@ -99,6 +118,7 @@ describe("a change's directories' attributes come with its reply", () => {
         // b, leasing, is recalled; without leases it may show the old ones for the TTL only.
         if (LEASE_TIME > 0) for (const dir of ['d', 'e']) expect(await seen(b, dir), `b: ${dir} after ${what}`).toBe(await truth(s, dir));
       }
+      if (LEASE_TIME === 0) await noentrycacheWithoutLeases(a, b, s);
     }
   });
 
