@@ -465,8 +465,8 @@ async function noentrycacheOnTwoMounts(c: Cluster, a: Mount): Promise<void> {
   const summary = JSON.stringify({ before, flagged });
   // Before: each name kept by A's kernel, no LOOKUP. Flagged: one LOOKUP per stat of a
   // name in the directory; the directory's own name (so those LOOKUPs are the name's) and
-  // the sibling's names still kept. (The old meaning, the node's own flag, showed six
-  // for the directory's name, and for f only those.)
+  // the sibling's names still kept. (With the old meaning, the node's own flag, the
+  // directory's own name cost six LOOKUPs, and a stat of f the same six: the directory's.)
   expect(before['flags/noent/f'], summary).toBeLessThanOrEqual(1);
   expect(flagged['flags/noent/f'], summary).toBeGreaterThanOrEqual(5);
   expect(flagged['flags/ent/f'], summary).toBeLessThanOrEqual(1);
