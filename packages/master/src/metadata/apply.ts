@@ -477,7 +477,7 @@ function cplikeAttrs(md: Metadata, m: SnapshotMutation, src: number, dst: number
   md.gid[dst] = md.mode[dir]! & S_ISGID ? md.gid[dir]! : m.gid;
   md.goal[dst] = md.goal[dir]!;
   md.trashtime[dst] = md.trashtime[dir]!;
-  md.eattr[dst] = inheritedEattr(md, dir);
+  md.eattr[dst] = inheritedEattr(md, dir, type === 'dir');
   md.acls.inherit(dir, dst, type);
   md.setAtime(dst, m.ts);
   md.setMtime(dst, m.ts);
