@@ -107,6 +107,41 @@ describe('leases between two mounts', () => {
     }
   });
 
+  it('a directory listed again under its lease is listed by the mount; another mount\'s changes show in the next listing at once', async () => {
+    // A long lease: the repeated listings below stay in its first half however slow the machine.
+    const { a, b } = await twoMounts({ LEASE_TIME: 120 });
+    await shOk(`mkdir -p ${a.path}/t/x ${a.path}/t/y && echo 1 > ${a.path}/t/x/f && echo 22 > ${a.path}/t/x/h && echo 333 > ${a.path}/t/y/g && ln -s f ${a.path}/t/x/l`);
+    // Everything an application sees in a listing: names, types, modes, links, owners, sizes, times.
+    const listing = (m: Mount) => shOk(`cd ${m.path} && ls -lnRa --time-style=+%s.%N t && ls -lnRa --time-style=+%s.%N -u t && ls -lnRa --time-style=+%s.%N -c t`);
+    const leased = async (m: Mount) => (await counters(m)).get('op_opendir_leased') ?? 0;
+    expect(await listing(b)).toBe(await listing(a));
+    const before = await leased(b);
+    for (let i = 0; i < 3; i++) expect(await listing(b)).toBe(await listing(a));
+    // 3 directories, each listed by 3 ls per round: none of those 27 opendirs asked the master.
+    expect((await leased(b)) - before).toBe(27);
+    const changes = [
+      `touch ${a.path}/t/x/new`,
+      `chmod 600 ${a.path}/t/x/f`,
+      `echo more >> ${a.path}/t/x/h`,
+      `rm ${a.path}/t/y/g`,
+      `mv ${a.path}/t/x/f ${a.path}/t/y/f2`,
+      `mkdir ${a.path}/t/x/sub`,
+      `ln ${a.path}/t/x/h ${a.path}/t/y/h2`,
+      `touch -d @1000000000 ${a.path}/t/x/sub`,
+      `rmdir ${a.path}/t/x/sub`,
+    ];
+    for (const change of changes) {
+      await shOk(change);
+      expect(await listing(b), `after ${change}`).toBe(await listing(a));
+    }
+    // b's own changes: its leased listings show them too.
+    await shOk(`echo four > ${b.path}/t/y/b && chmod 751 ${b.path}/t/y`);
+    expect(await listing(b)).toBe(await listing(a));
+    const again = await leased(b);
+    expect(await listing(b)).toBe(await listing(a));
+    expect((await leased(b)) - again).toBeGreaterThan(0);
+  });
+
   it('a holder that never answers (SIGSTOP) delays another mount\'s change until its lease ended, no longer', { timeout: 120_000 }, async () => {
     const LEASE_S = 3;
     const { a, b } = await twoMounts({ LEASE_TIME: LEASE_S });

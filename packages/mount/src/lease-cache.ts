@@ -85,6 +85,25 @@ export class LeaseCache {
     return this.attr(inode);
   }
 
+  /**
+   * Every name of `dir` with its attributes, as a listing from the master would give
+   * them: only while the directory is leased complete, in the first half of its lease
+   * (the second half goes to the master, renewing it, as lookups do), and each name's
+   * attributes are leased too; undefined otherwise.
+   */
+  listing(dir: number): { name: string; attr: Attr }[] | undefined {
+    const d = this.liveDir(dir);
+    if (!d || !d.complete || d.until - performance.now() < d.span / 2) return undefined;
+    const out: { name: string; attr: Attr }[] = [];
+    for (const [name, inode] of d.names) {
+      if (inode === null) continue;
+      const attr = this.attr(inode);
+      if (!attr) return undefined;
+      out.push({ name, attr });
+    }
+    return out;
+  }
+
   /** The inode this mount last knew `name` in `parent` by, if any (whatever the lease's age). */
   inodeOf(parent: number, name: string): number | undefined {
     return this.dirs.get(parent)?.names.get(name) ?? undefined;

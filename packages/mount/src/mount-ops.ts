@@ -374,13 +374,20 @@ export class MountOps implements LowLevelOps {
   /**
    * The whole listing is fetched here, with attributes (as MooseFS's client does), so
    * READDIRPLUS hands the kernel each name's entry and `ls -l` needs no LOOKUP per name.
+   * A directory leased whole is listed from the lease (find, du, ls -R walking a tree
+   * again): the kernel checked read permission (default_permissions), as it checks the
+   * search permission of the lookups answered from leases.
    */
   async opendir(ctx: RequestContext, { ino }: OpendirArgs): Promise<OpenResult> {
     this.counters.count('opendir');
     const inode = this.inodes.toMaster(ino);
     const stamp = this.files.stamp();
+    const leased = this.namesCacheable(inode) ? this.cache.leases.listing(inode) : undefined;
+    if (leased) this.counters.count('opendir_leased');
     const t = this.cache.ticket();
-    const { entries: listing, noEntryCache: uncached } = await this.session.listing(inode, { cred: this.cred(ctx), withAttrs: true });
+    const { entries: listing, noEntryCache: uncached } = leased
+      ? { entries: leased.map(({ name, attr }) => ({ name, inode: attr.inode, type: attr.type, attr })), noEntryCache: this.cache.namesUncached(inode) }
+      : await this.session.listing(inode, { cred: this.cred(ctx), withAttrs: true });
     const entries: KernelDirEntry[] = [
       kernelDirEntry('.', ino, 'dir', 1),
       kernelDirEntry('..', ino === 1 ? 1 : (this.parents.get(ino) ?? 1), 'dir', 2),
@@ -389,13 +396,14 @@ export class MountOps implements LowLevelOps {
     const attrs: (Attr | undefined)[] = [undefined, undefined];
     for (const e of listing) {
       if (ino === 1 && this.hidden.isHiddenName(e.name)) continue;
-      if (e.attr) this.cache.putEntry(inode, e.name, e.attr, t, { withAttr: this.files.current(e.inode, stamp), renews: true, uncached });
+      // A leased listing renews nothing: only the master's answer extends a lease.
+      if (e.attr && !leased) this.cache.putEntry(inode, e.name, e.attr, t, { withAttr: this.files.current(e.inode, stamp), renews: true, uncached });
       if (e.type === 'dir') this.parents.set(e.inode, ino);
       entries.push(kernelDirEntry(e.name, this.inodes.toKernel(e.inode), e.type, entries.length + 1));
       attrs.push(e.attr);
     }
     // The whole listing, read under the directory's lease: names not in it do not exist.
-    if (listing.every((e) => e.attr)) this.cache.leases.putComplete(inode, t, { uncached });
+    if (!leased && listing.every((e) => e.attr)) this.cache.leases.putComplete(inode, t, { uncached });
     const fh = this.nextDirFh++;
     this.dirs.set(fh, { inode, entries, attrs, stamp, uncached });
     return { fh };
