@@ -46,21 +46,29 @@ describe('leases between two mounts', () => {
     // kernel forgot them (drop_caches), a answers the lookups of those it only made itself,
     // with the attributes the master has — what b, which asks the master, shows (the
     // written one's new size and mtime too).
-    await shOk(`mkdir ${a.path}/made && cd ${a.path}/made && python3 -c 'import os; [os.close(os.open(n, os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o644)) for n in ("e1", "e2", "e3")]' && echo data > w && chmod 600 e2`);
+    // "t" is written as tar writes a file: data, then futimens, fchown and fchmod on the
+    // open descriptor (the futimens ends the write first).
+    const tarLike = `fd = os.open("t", os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o600); os.write(fd, b"x" * 6000); os.utime(fd, (1700000000, 1700000000)); os.fchown(fd, 0, 0); os.fchmod(fd, 0o640); os.close(fd)`;
+    await shOk(`mkdir ${a.path}/made && cd ${a.path}/made && python3 -c 'import os; [os.close(os.open(n, os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o644)) for n in ("e1", "e2", "e3")]; ${tarLike}' && echo data > w && chmod 600 e2`);
     await shOk('sync && echo 3 > /proc/sys/vm/drop_caches');
     const shown = async (m: Mount, name: string) => {
       const st = await stat(join(m.path, 'made', name));
       return { mode: st.mode, size: st.size, mtime: st.mtimeMs, ctime: st.ctimeMs, nlink: st.nlink, uid: st.uid };
     };
     const fromCache: string[] = [];
-    for (const name of ['e1', 'e2', 'e3', 'w']) {
+    for (const name of ['e1', 'e2', 'e3', 't', 'w']) {
       const c0 = (await counters(a)).get('op_lookup_cached') ?? 0;
       expect(await shown(a, name)).toEqual(await shown(b, name));
       if (((await counters(a)).get('op_lookup_cached') ?? 0) > c0) fromCache.push(name);
     }
-    // The files made and not written, from the cache; e2 (a setattr's answer is not
-    // cached) and w (written here) from the master.
-    expect(fromCache).toEqual(['e1', 'e3']);
+    // From the cache: the files made and not written, and those whose last change here was
+    // a setattr (its answer is leased: e2's chmod, t's futimens, fchown and fchmod after its
+    // data; old main asked the master for e2 and t). From the master: w, written last.
+    expect(fromCache).toEqual(['e1', 'e2', 'e3', 't']);
+    // A setattr's leased answer is recalled like any other: b's chmod shows on a at once.
+    await shOk(`chmod 604 ${b.path}/made/t`);
+    expect(await shown(a, 't')).toEqual(await shown(b, 't'));
+    expect((await stat(join(a.path, 'made/t'))).mode & 0o777).toBe(0o604);
 
     // attributes: chmod through a, at once on b
     await shOk(`chmod 600 ${a.path}/d/f`);

@@ -252,10 +252,14 @@ export class MountOps implements LowLevelOps {
     // ftruncate(2): the kernel names the descriptor; one open for writing allows the size
     // change whatever the mode (the master checks that this session holds such an open).
     if (fh !== undefined && this.files.get(fh)?.handle.writable) req.viaWritableHandle = true;
+    // Without a size the master answers at once, leased (a chunk's cut answers later,
+    // unleased): a stat after chmod, tar's fchown after futimens, are answered here.
+    const t = changes.size === undefined ? this.cache.ticket() : undefined;
+    const before = this.files.stamp();
     const a = await this.session.setattr(inode, req, { cred: this.cred(ctx) });
     if (changes.size !== undefined) this.files.truncated(inode);
     // The reply carries the change: it counts as asked for after it.
-    return this.attrReply(a, this.files.stamp(), undefined, ctx);
+    return this.attrReply(a, this.files.stamp(), t && this.files.current(inode, before) ? t : undefined, ctx);
   }
 
   async readlink(_ctx: RequestContext, { ino }: ReadlinkArgs): Promise<string> {
@@ -521,10 +525,10 @@ export class MountOps implements LowLevelOps {
     const file = this.file(fh);
     await this.locks.flushed(file.inode, lockOwner);
     if (!file.handle.writable) return;
+    // Each chunk write's end drops the attributes cached before it (onLengthChange): what
+    // is cached after the flush came later (a setattr's answer: tar's futimens, fchown,
+    // fchmod) and stays.
     await file.handle.flush();
-    // The writes' end moved the master's mtime (and maybe the length): attributes cached
-    // meanwhile are stale. A file created or opened for writing and not written keeps them.
-    if (this.files.written(file.inode)) this.cache.dropAttr(file.inode);
   }
 
   async fsync(_ctx: RequestContext, { fh }: FsyncArgs): Promise<void> {
@@ -545,12 +549,12 @@ export class MountOps implements LowLevelOps {
       await this.locks.released(file.inode, fh, flockRelease, lockOwner).catch(() => undefined);
       await file.handle.close();
     } finally {
-      // Attributes cached while it was open follow the size rule (open-files.ts) only while
-      // it is open; unwritten here, they are the master's (a create's, kept for the
-      // `stat` or `ls -l` that follows: no master lookup after the kernel forgets the name).
-      const written = this.files.written(file.inode);
+      // The size rule (open-files.ts) holds only while open; with no write in flight, every
+      // write's end dropped what was cached before it, so what is cached (a create's or a
+      // setattr's answer) is the master's and stays for the `stat` or `ls -l` that follows.
+      const busy = this.session.io.busy(file.inode);
       this.files.remove(file);
-      if (written) this.cache.dropAttr(file.inode);
+      if (busy) this.cache.dropAttr(file.inode);
     }
   }
 

@@ -13,8 +13,6 @@ interface InodeState {
   files: Set<OpenFile>;
   /** End of the furthest byte written through this mount that the master may not know yet. */
   writtenEnd: number;
-  /** Written through this mount since it was opened here: its mtime (and maybe size) moved. */
-  written: boolean;
 }
 
 /**
@@ -43,7 +41,7 @@ export class OpenFiles {
     const file: OpenFile = { fh: this.nextFh++, inode, handle, readAhead: new ReadAhead(handle, readAheadMax) };
     this.byFh.set(file.fh, file);
     let state = this.byInode.get(inode);
-    if (!state) this.byInode.set(inode, (state = { files: new Set(), writtenEnd: 0, written: false }));
+    if (!state) this.byInode.set(inode, (state = { files: new Set(), writtenEnd: 0 }));
     state.files.add(file);
     return file;
   }
@@ -58,11 +56,6 @@ export class OpenFiles {
     if (!state) return;
     state.files.delete(file);
     if (state.files.size === 0) this.byInode.delete(file.inode);
-  }
-
-  /** Whether `inode`, open here, was written through this mount since it was opened. */
-  written(inode: number): boolean {
-    return this.byInode.get(inode)?.written ?? false;
   }
 
   get count(): number {
@@ -91,7 +84,6 @@ export class OpenFiles {
   wrote(inode: number, end: number): void {
     const state = this.byInode.get(inode);
     if (state && end > state.writtenEnd) state.writtenEnd = end;
-    if (state) state.written = true;
     for (const f of state?.files ?? []) f.readAhead.reset();
     this.changed(inode);
   }

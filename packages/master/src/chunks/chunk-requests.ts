@@ -322,14 +322,20 @@ export class ChunkRequests {
   /**
    * A truncation to a length inside a chunk cuts that chunk on its chunkservers too
    * (else a later extension would bring the old bytes back), under a write lease and
-   * with a version bump so that a copy that missed the cut is stale.
+   * with a version bump so that a copy that missed the cut is stale. Every other setattr
+   * is answered at once, as of now: its attributes are then leased with the reply
+   * (client-requests.ts), so the mount keeps what its chmod, chown or utimens set.
    */
-  async setattr(owner: number, req: Request<'setattr'>, next: () => Reply<'setattr'>): Promise<Reply<'setattr'>> {
+  setattr(owner: number, req: Request<'setattr'>, next: () => Reply<'setattr'>): Reply<'setattr'> | Promise<Reply<'setattr'>> {
     const md = this.chunks.md;
     const size = req.size;
     if (size === undefined || !md.exists(req.inode) || md.typeOf(req.inode) !== 'file') return next();
     const oldSize = md.size[req.inode]!;
     if (size >= oldSize || size % CHUNK_SIZE === 0) return next();
+    return this.cutting(owner, req, size, next);
+  }
+
+  private async cutting(owner: number, req: Request<'setattr'>, size: number, next: () => Reply<'setattr'>): Promise<Reply<'setattr'>> {
     const index = Math.floor(size / CHUNK_SIZE);
     await this.chunks.leases.acquire(owner, req.inode, index);
     try {
