@@ -40,6 +40,30 @@ describe('DirtyExtents', () => {
     );
   });
 
+  it('pendingIn finds exactly the extents a scan would, in a taken batch and in the buffer (model check)', () => {
+    const write = fc.record({ off: fc.integer({ min: 0, max: SPAN - 1 }), len: fc.integer({ min: 1, max: 64 }) });
+    const range = fc.tuple(fc.integer({ min: 0, max: SPAN }), fc.integer({ min: 0, max: 512 }));
+    fc.assert(
+      fc.property(fc.array(write, { maxLength: 60 }), fc.array(write, { maxLength: 60 }), range, (before, after, [from, span]) => {
+        const d = new DirtyExtents();
+        const put = (w: { off: number; len: number }) => d.insert(w.off, Buffer.alloc(Math.min(w.len, SPAN - w.off), w.off & 0xff));
+        before.forEach(put);
+        const taken = d.take();
+        after.forEach(put);
+        // Every extent's edges are some write's edges: ranges starting there hit the off-by-ones.
+        const starts = [from, ...[...before, ...after].flatMap((w) => [w.off, Math.min(SPAN, w.off + w.len)])];
+        const ranges = starts.flatMap((f) => [
+          [f, Math.min(SPAN, f + span)],
+          [f, f + 1],
+        ]);
+        const got = ranges.map(([f, t]) => d.pendingIn(f!, t!).map((p) => [p.off, p.data.length]));
+        const all = [...taken, ...d.take()];
+        const scan = ranges.map(([f, t]) => all.filter((e) => e.off < t! && e.end > f!).map((e) => [e.off, e.end - e.off]));
+        expect(got).toEqual(scan);
+      }),
+    );
+  });
+
   it('restore puts failed extents back under newer writes', () => {
     const d = new DirtyExtents();
     d.insert(0, Buffer.alloc(100, 1));

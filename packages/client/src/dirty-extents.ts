@@ -41,26 +41,26 @@ export class DirtyExtents {
       this.total += data.length;
       return;
     }
-    // Extents touching [off, end) merge into one, the new bytes on top.
-    const touching = this.extents.filter((e) => e.end >= off && e.off <= end);
-    if (touching.length === 0) {
-      const at = this.extents.findIndex((e) => e.off > off);
-      const extent = { off, end, parts: [data] };
-      if (at < 0) this.extents.push(extent);
-      else this.extents.splice(at, 0, extent);
+    // Extents touching [off, end) merge into one, the new bytes on top. They are found by
+    // a binary search, not a scan: a random writer leaves thousands of extents in a chunk.
+    const first = firstEndingAtOrAfter(this.extents, off);
+    let past = first;
+    while (past < this.extents.length && this.extents[past]!.off <= end) past++;
+    if (past === first) {
+      this.extents.splice(first, 0, { off, end, parts: [data] });
       this.total += data.length;
       return;
     }
-    const lo = Math.min(off, touching[0]!.off);
-    const hi = Math.max(end, touching[touching.length - 1]!.end);
+    const lo = Math.min(off, this.extents[first]!.off);
+    const hi = Math.max(end, this.extents[past - 1]!.end);
     const merged = Buffer.alloc(hi - lo);
-    for (const e of touching) {
+    for (let i = first; i < past; i++) {
+      const e = this.extents[i]!;
       flatten(e).copy(merged, e.off - lo);
       this.total -= e.end - e.off;
     }
     data.copy(merged, off - lo);
-    const first = this.extents.indexOf(touching[0]!);
-    this.extents.splice(first, touching.length, { off: lo, end: hi, parts: [merged] });
+    this.extents.splice(first, past - first, { off: lo, end: hi, parts: [merged] });
     this.total += hi - lo;
   }
 
@@ -81,9 +81,13 @@ export class DirtyExtents {
    * oldest first: laid over a read in this order, each run shows the newest write of it.
    */
   pendingIn(from: number, to: number): { off: number; data: Buffer }[] {
-    const hit = (e: Extent) => e.off < to && e.end > from;
     const out: { off: number; data: Buffer }[] = [];
-    for (const batch of [...this.out, this.extents]) for (const e of batch) if (hit(e)) out.push({ off: e.off, data: flatten(e) });
+    for (const batch of [...this.out, this.extents]) {
+      // Each batch is sorted and disjoint: the first extent ending past `from` starts the hits.
+      for (let i = firstEndingAtOrAfter(batch, from + 1); i < batch.length && batch[i]!.off < to; i++) {
+        out.push({ off: batch[i]!.off, data: flatten(batch[i]!) });
+      }
+    }
     return out;
   }
 
@@ -115,6 +119,18 @@ export class DirtyExtents {
     this.extents = kept;
     for (const e of kept) this.total += e.end - e.off;
   }
+}
+
+/** Index of the first of `extents` (sorted, disjoint) whose end is at or after `at`; their length if none. */
+function firstEndingAtOrAfter(extents: readonly Extent[], at: number): number {
+  let lo = 0;
+  let hi = extents.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (extents[mid]!.end >= at) hi = mid;
+    else lo = mid + 1;
+  }
+  return lo;
 }
 
 export function flatten(e: Extent): Buffer {
