@@ -7,6 +7,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CHUNK_HEADER_SIZE, ChunkCrcError, ChunkDamagedError, ChunkFile, chunkFileName, parseChunkFileName } from './chunk-file.js';
 import { INLINE_IO_MAX, InlineIo } from './inline-io.js';
 
+/** A chunk is opened through the pool, or on the event loop when the disk's policy allows it. */
+const opens = [
+  ['through the pool', () => undefined],
+  ['on the event loop', () => new InlineIo(Infinity)],
+] as const;
+
 let dir: string;
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'tsmfs-chunk-file-'));
@@ -210,24 +216,29 @@ describe('chunk file', () => {
     expect(inline.allowsWrite(4096)).toBe(true);
   });
 
-  it('refuses a damaged header, a foreign file and a file shorter than its header says', async () => {
-    const { path, id } = freshPath();
-    const file = await ChunkFile.create(path, id, 1);
-    await file.write(0, pattern(1, 3 * BLOCK_SIZE));
-    await file.close();
-    await expect(ChunkFile.open(path, id, 2)).rejects.toBeInstanceOf(ChunkDamagedError);
-    await expect(ChunkFile.open(path, id + 1000, 1)).rejects.toThrow(/header names chunk/);
+  for (const [how, inline] of opens) {
+    it(`refuses a damaged header, a foreign file and a file shorter than its header says (opened ${how})`, async () => {
+      const { path, id } = freshPath();
+      const file = await ChunkFile.create(path, id, 1);
+      await file.write(0, pattern(1, 3 * BLOCK_SIZE));
+      await file.close();
+      const before = (await readdir('/proc/self/fd')).length;
+      await expect(ChunkFile.open(path, id, 2, inline())).rejects.toBeInstanceOf(ChunkDamagedError);
+      await expect(ChunkFile.open(path, id + 1000, 1, inline())).rejects.toThrow(/header names chunk/);
 
-    const fh = await open(path, 'r+');
-    await fh.truncate(CHUNK_HEADER_SIZE + BLOCK_SIZE);
-    await fh.close();
-    await expect(ChunkFile.open(path, id, 1)).rejects.toMatchObject({ status: Status.EIO, block: 1 });
+      const fh = await open(path, 'r+');
+      await fh.truncate(CHUNK_HEADER_SIZE + BLOCK_SIZE);
+      await fh.close();
+      await expect(ChunkFile.open(path, id, 1, inline())).rejects.toMatchObject({ status: Status.EIO, block: 1 });
 
-    const fh2 = await open(path, 'r+');
-    await fh2.write(Buffer.from([0xff]), 0, 1, 1030); // inside the CRC table
-    await fh2.close();
-    await expect(ChunkFile.open(path, id, 1)).rejects.toThrow(/header CRC mismatch/);
-  });
+      const fh2 = await open(path, 'r+');
+      await fh2.write(Buffer.from([0xff]), 0, 1, 1030); // inside the CRC table
+      await fh2.close();
+      await expect(ChunkFile.open(path, id, 1, inline())).rejects.toThrow(/header CRC mismatch/);
+      // A refused open leaves no descriptor behind.
+      expect((await readdir('/proc/self/fd')).length).toBe(before);
+    });
+  }
 
   it('sets the version by rewriting the header and renaming; duplicates into an independent copy', async () => {
     const { path, id } = freshPath();
@@ -288,21 +299,29 @@ describe('the header kept in memory while a chunk is written', () => {
     await afterClose.close();
   });
 
-  it('without one, an overwritten block fails its CRC and appended bytes are cut at the next open', async () => {
-    const { path, id } = freshPath();
-    const f = await ChunkFile.create(path, id, 1);
-    await f.write(0, pattern(3, 2 * BLOCK_SIZE));
-    await f.flush();
-    await f.write(BLOCK_SIZE, pattern(4, BLOCK_SIZE)); // overwrites block 1
-    await f.write(2 * BLOCK_SIZE, pattern(5, 1000)); // appends
-    expect(f.length).toBe(2 * BLOCK_SIZE + 1000);
-    const seen = await ChunkFile.open(path, id, 1);
-    expect(seen.length).toBe(2 * BLOCK_SIZE);
-    expect((await stat(path)).size).toBe(CHUNK_HEADER_SIZE + 2 * BLOCK_SIZE);
-    expect((await seen.read(0, BLOCK_SIZE)).equals(pattern(3, BLOCK_SIZE))).toBe(true);
-    await expect(seen.read(BLOCK_SIZE, 10)).rejects.toBeInstanceOf(ChunkCrcError);
-    await seen.close();
-    // What a SIGKILL does to the first: its descriptor goes, the header in memory with it.
-    await (f as unknown as { fh: FileHandle }).fh.close();
-  });
+  for (const [how, inline] of opens) {
+    it(`without one, an overwritten block fails its CRC and appended bytes are cut at the next open (opened ${how})`, async () => {
+      const { path, id } = freshPath();
+      const f = await ChunkFile.create(path, id, 1);
+      await f.write(0, pattern(3, 2 * BLOCK_SIZE));
+      await f.flush();
+      await f.write(BLOCK_SIZE, pattern(4, BLOCK_SIZE)); // overwrites block 1
+      await f.write(2 * BLOCK_SIZE, pattern(5, 1000)); // appends
+      expect(f.length).toBe(2 * BLOCK_SIZE + 1000);
+      const seen = await ChunkFile.open(path, id, 1, inline());
+      expect(seen.length).toBe(2 * BLOCK_SIZE);
+      expect((await stat(path)).size).toBe(CHUNK_HEADER_SIZE + 2 * BLOCK_SIZE);
+      expect((await seen.read(0, BLOCK_SIZE)).equals(pattern(3, BLOCK_SIZE))).toBe(true);
+      await expect(seen.read(BLOCK_SIZE, 10)).rejects.toBeInstanceOf(ChunkCrcError);
+      // Written, synced and closed through the descriptor the open made.
+      await seen.write(0, pattern(6, 100));
+      await seen.sync();
+      await seen.close();
+      const again = await ChunkFile.open(path, id, 1);
+      expect((await again.read(0, 100)).equals(pattern(6, 100))).toBe(true);
+      await again.close();
+      // What a SIGKILL does to the first: its descriptor goes, the header in memory with it.
+      await (f as unknown as { fh: FileHandle }).fh.close();
+    });
+  }
 });

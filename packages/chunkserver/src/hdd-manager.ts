@@ -260,7 +260,7 @@ export class HddManager extends EventEmitter<HddEvents> implements Service {
     if (!record) {
       const path = this.pathOf(at.disk, chunkId, version);
       const closing = this.closing.get(chunkId);
-      const open = (): Promise<ChunkFile> => ChunkFile.open(path, chunkId, version);
+      const open = (): Promise<ChunkFile> => ChunkFile.open(path, chunkId, version, at.disk.inline);
       record = this.track({ chunkId, disk: at.disk, refs: 0, idleSince: 0, file: this.guard(at.disk, { chunkId, version }, closing ? () => closing.then(open) : open) });
     }
     if (record.refs === 0) this.idle.delete(chunkId);
