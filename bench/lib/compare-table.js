@@ -112,7 +112,9 @@ export function markdownRun(result) {
     `### ${result.date}, commit ${result.commit} (${result.mode}, ${result.rounds} round${result.rounds === 1 ? '' : 's'})`,
     '',
     `\`${result.command}\`; MooseFS ${result.moosefsVersion}: ${keys(result.moosefsConfig)}; ${tsmfs}. ` +
-      `Load average (1 min) at the start ${result.load.start[0].toFixed(2)}, at the end ${result.load.end[0].toFixed(2)}, ${result.machine.cpus} CPUs. Medians of the rounds; ratio > 1: tsmfs ahead.`,
+      `Load average (1 min) at the start ${result.load.start[0].toFixed(2)}, at the end ${result.load.end[0].toFixed(2)}, ${result.machine.cpus} CPUs. ` +
+      (result.warmup ? `Before the first round every target ran ${result.warmup.groups.join(', ')} once at the quick sizes, unmeasured. ` : 'No warm-up pass. ') +
+      'Medians of the rounds; ratio > 1: tsmfs ahead.',
     '',
     markdownTable(result.rows),
     '',
