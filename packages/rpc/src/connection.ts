@@ -95,6 +95,8 @@ export class Connection extends EventEmitter<{ close: [Error | undefined] }> {
   private backlogHead = 0;
   private pumpScheduled = false;
   private paused = false;
+  /** The wait of every drained() caller until the socket drains or the link closes. */
+  private drainWait: Promise<void> | undefined;
   private readonly maxInFlight: number;
   private readonly writeHighWater: number;
   readonly remote: string;
@@ -168,18 +170,24 @@ export class Connection extends EventEmitter<{ close: [Error | undefined] }> {
     return ok && !this.socket.writableNeedDrain;
   }
 
-  /** Resolves once the socket can take more (or the link is closed). */
+  /**
+   * Resolves once the socket can take more (or the link is closed). Every waiter shares
+   * one wait: the chunk writes of a mount share a data link, and a listener each on the
+   * socket passed Node's limit of 10 (MaxListenersExceededWarning in the suite's log).
+   */
   drained(): Promise<void> {
     if (this.closed || !this.socket.writableNeedDrain) return Promise.resolve();
-    return new Promise((resolve) => {
+    this.drainWait ??= new Promise((resolve) => {
       const done = (): void => {
         this.socket.off('drain', done);
         this.off('close', done);
+        this.drainWait = undefined;
         resolve();
       };
       this.socket.on('drain', done);
       this.once('close', done);
     });
+    return this.drainWait;
   }
 
   private send(p: Omit<Pending, 'resolve' | 'reject' | 'timer'>, timeoutMs: number | undefined, write: (requestId: number) => void): Promise<unknown> {

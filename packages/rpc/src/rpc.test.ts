@@ -1,7 +1,7 @@
-import { connect } from 'node:net';
+import { type Socket, connect, createServer } from 'node:net';
 import { encodeRequest, PROTOCOL_VERSION, Status, TsmfsError, fail } from '@tsmfs/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Connection } from './connection.js';
+import { Connection } from './connection.js';
 import { dial } from './dial.js';
 import { RpcServer } from './server.js';
 
@@ -99,6 +99,37 @@ describe('rpc link', () => {
     const p = conn.request('readlink', { inode: 1 });
     await server.stop();
     await expect(p).rejects.toMatchObject({ status: Status.ECONNRESET });
+  });
+
+  it('callers waiting for a full socket share one wait, released when the peer reads again', async () => {
+    // A peer that reads nothing until told: our writes pile up in the socket's buffer.
+    let peer: Socket | undefined;
+    const raw = createServer((s) => {
+      peer = s;
+      s.pause();
+    });
+    await new Promise<void>((r) => raw.listen(0, '127.0.0.1', r));
+    try {
+      const socket = connect((raw.address() as { port: number }).port, '127.0.0.1');
+      await new Promise((r) => socket.once('connect', r));
+      const conn = new Connection(socket);
+      conns.push(conn);
+      for (let i = 0; i < 64 && !socket.writableNeedDrain; i++) conn.write(Buffer.alloc(1 << 20));
+      expect(socket.writableNeedDrain).toBe(true);
+      const before = socket.listenerCount('drain');
+      let released = 0;
+      const waits = Array.from({ length: 20 }, () => conn.drained().then(() => released++));
+      expect(socket.listenerCount('drain')).toBe(before + 1);
+      await new Promise((r) => setTimeout(r, 50));
+      expect(released).toBe(0);
+      peer!.resume();
+      await Promise.all(waits);
+      expect(released).toBe(20);
+      expect(socket.listenerCount('drain')).toBe(before);
+    } finally {
+      peer?.destroy();
+      await new Promise((r) => raw.close(r));
+    }
   });
 
   it('a request frame sent together with the handshake is refused, not silently dropped', async () => {
