@@ -55,10 +55,9 @@ const groups = opts.only ? opts.only.split(',').map((n) => GROUPS.find((g) => g.
  * Both systems' daemons are long-running processes; a new tsmfs daemon runs its code in
  * V8's interpreter until the JIT has compiled it, and its first ~4,000 metadata
  * operations go at about half the warm rate (docs/benchmarks.md, "Warm daemons"). MooseFS
- * gets the same pass. The tree and git groups need the full run's tarball and a clone:
- * the other groups warm the same code paths.
+ * gets the same pass, of the groups GROUPS marks for it (workloads.js).
  */
-const warmGroups = opts.warmup ? groups.filter((g) => g.name !== 'tree' && g.name !== 'git') : [];
+const warmGroups = opts.warmup ? groups.filter((g) => g.warmup !== false) : [];
 const started = Date.now();
 const clock = (ms) => `${Math.floor(ms / 60_000)}:${String(Math.floor(ms / 1000) % 60).padStart(2, '0')}`;
 const progress = (msg) => process.stderr.write(`[compare ${clock(Date.now() - started)}] ${msg}\n`);
