@@ -265,15 +265,28 @@ describe('chunk file', () => {
     await again.remove();
   });
 
-  it('refuses ranges outside the chunk and creating over an existing file', async () => {
-    const { path, id } = freshPath();
-    const file = await ChunkFile.create(path, id, 1);
-    await expect(file.write(CHUNK_SIZE - 1, Buffer.alloc(2))).rejects.toMatchObject({ status: Status.EINVAL });
-    await expect(file.read(-1, 1)).rejects.toMatchObject({ status: Status.EINVAL });
-    await expect(file.truncate(CHUNK_SIZE + 1)).rejects.toMatchObject({ status: Status.EINVAL });
-    await expect(ChunkFile.create(path, id, 1)).rejects.toMatchObject({ code: 'EEXIST' });
-    await file.remove();
-  });
+  for (const [how, inline] of opens) {
+    it(`refuses ranges outside the chunk and creating over an existing file, which it leaves alone (created ${how})`, async () => {
+      const { path, id } = freshPath();
+      const file = await ChunkFile.create(path, id, 1, inline());
+      const data = pattern(3, 5000);
+      await file.write(10, data, inline());
+      await file.flush(inline());
+      await expect(file.write(CHUNK_SIZE - 1, Buffer.alloc(2))).rejects.toMatchObject({ status: Status.EINVAL });
+      await expect(file.read(-1, 1)).rejects.toMatchObject({ status: Status.EINVAL });
+      await expect(file.truncate(CHUNK_SIZE + 1)).rejects.toMatchObject({ status: Status.EINVAL });
+      const before = (await readdir('/proc/self/fd')).length;
+      await expect(ChunkFile.create(path, id, 1, inline())).rejects.toMatchObject({ code: 'EEXIST' });
+      // The refused create left no descriptor and did not touch the chunk that was there.
+      expect((await readdir('/proc/self/fd')).length).toBe(before);
+      await file.close();
+      const reopened = await ChunkFile.open(path, id, 1, inline());
+      expect(reopened.length).toBe(10 + data.length);
+      expect((await reopened.read(10, data.length)).equals(data)).toBe(true);
+      expect((await stat(path)).size).toBe(CHUNK_HEADER_SIZE + 10 + data.length);
+      await reopened.remove();
+    });
+  }
 });
 
 describe('the header kept in memory while a chunk is written', () => {
