@@ -1,4 +1,4 @@
-import { CHUNK_SIZE, type ChunkGrant, type Cred, type MessageName, type Reply, type Request, Status, TsmfsError } from '@tsmfs/protocol';
+import { type Attr, CHUNK_SIZE, type ChunkGrant, type Cred, type MessageName, type Reply, type Request, Status, TsmfsError } from '@tsmfs/protocol';
 import { ChunkLocations } from './chunk-locations.js';
 import { DataLinks } from './data-links.js';
 import { FileWriter, type FileWriterOptions, type PendingBytes, type WriteErrorSink } from './file-writer.js';
@@ -16,6 +16,12 @@ export interface FileIoOptions {
   /** Time a cached chunk location is trusted. */
   locationTtlMs?: number;
   requestTimeoutMs?: number;
+}
+
+/** A write's end's answer: the file's attributes right after it, and the ticket its listener took when it was sent. */
+export interface WriteEndAttr<T> {
+  attr: Attr;
+  ticket: T;
 }
 
 /**
@@ -49,8 +55,13 @@ export class FileIo {
   private readonly fileEpoch = new Map<number, number>();
   /** The epoch at which a write's end cached the read grant its reply carried, per inode (until writeEnded). */
   private readonly endGrants = new Map<number, number>();
+  /**
+   * The file's attributes a write's end brought, per inode (until writeEnded), with the
+   * epoch they are current at and each length listener's ticket taken when the end was sent.
+   */
+  private readonly endAttrs = new Map<number, { epoch: number; attr: Attr; tickets: unknown[] }>();
   /** Told when a chunk write of an inode ended: the master's length of it may have moved. */
-  private readonly lengthListeners: ((inode: number) => void)[] = [];
+  private readonly lengthListeners: { listener: (inode: number, ended: WriteEndAttr<unknown> | undefined) => void; ticket: () => unknown }[] = [];
 
   constructor(
     readonly master: MasterCalls,
@@ -123,23 +134,27 @@ export class FileIo {
     if (name !== 'writeChunk' && name !== 'writeChunkEnd') return this.master.call(name, body);
     const { inode, index } = body as Request<'writeChunk'>;
     const sent = this.forgetFile(inode);
+    // Taken before the end is sent: what the listener caches of its answer counts from here.
+    const tickets = name === 'writeChunkEnd' ? this.lengthListeners.map((l) => l.ticket()) : [];
     const reply = this.master.call(name, body);
     if (name === 'writeChunkEnd') {
       // Registered before the writer's own await: the grant is cached before the writer goes on.
       reply.then(
-        (r) => this.endReplied(inode, index, sent, (r as Reply<'writeChunkEnd'>).grant),
+        (r) => this.endReplied(inode, index, sent, r as Reply<'writeChunkEnd'>, tickets),
         () => this.forgetFile(inode),
       );
     }
     return reply;
   }
 
-  private endReplied(inode: number, index: number, sent: number, grant: ChunkGrant | undefined): void {
+  private endReplied(inode: number, index: number, sent: number, { grant, attr }: Reply<'writeChunkEnd'>, tickets: unknown[]): void {
     const unchanged = (this.fileEpoch.get(inode) ?? 0) === sent;
     // Forgotten again either way: an answer to a read grant asked for while the end was
     // on its way may describe the file before it.
     const epoch = this.forgetFile(inode);
-    if (!unchanged || !grant) return;
+    if (!unchanged) return;
+    if (attr) this.endAttrs.set(inode, { epoch, attr, tickets });
+    if (!grant) return;
     this.locations.set(inode, index, grant);
     this.endGrants.set(inode, epoch);
   }
@@ -200,9 +215,14 @@ export class FileIo {
     }
   }
 
-  /** Calls `listener(inode)` whenever a chunk write of this session ended (the master's file length may have moved). */
-  onLengthChange(listener: (inode: number) => void): void {
-    this.lengthListeners.push(listener);
+  /**
+   * Calls `listener(inode, ended)` whenever a chunk write of this session ended (the
+   * master's file length may have moved). `ended`: the file's attributes the end's reply
+   * brought, as of right after it, with the `ticket()` taken when the end was sent — when
+   * nothing else changed the file in this session since it was sent; else undefined.
+   */
+  onLengthChange<T>(listener: (inode: number, ended: WriteEndAttr<T> | undefined) => void, ticket: () => T): void {
+    this.lengthListeners.push({ listener: listener as (inode: number, ended: WriteEndAttr<unknown> | undefined) => void, ticket });
   }
 
   /**
@@ -213,8 +233,11 @@ export class FileIo {
   writeEnded(inode: number): void {
     const cachedAt = this.endGrants.get(inode);
     this.endGrants.delete(inode);
+    const ended = this.endAttrs.get(inode);
+    this.endAttrs.delete(inode);
+    const current = ended !== undefined && ended.epoch === (this.fileEpoch.get(inode) ?? 0);
     if (cachedAt === undefined || cachedAt !== (this.fileEpoch.get(inode) ?? 0)) this.forgetFile(inode);
-    for (const l of this.lengthListeners) l(inode);
+    this.lengthListeners.forEach(({ listener }, i) => listener(inode, current ? { attr: ended.attr, ticket: ended.tickets[i] } : undefined));
   }
 
   /** Records a finished chunk write that fsync must make durable. */

@@ -134,12 +134,20 @@ export class MountOps implements LowLevelOps {
     this.files = new OpenFiles((inode) => session.io.busy(inode));
     this.locks = new LockOps(session);
     // A chunk write that ended moved the master's length: attributes asked for before are stale.
-    session.io.onLengthChange((inode) => {
-      this.files.changed(inode);
-      // The kernel may hold the attributes for their lease: a late chunk write end moved them.
-      if (this.cache.leases.attrSec(inode) > 0) void this.kernelCaches?.invalidateInode(this.inodes.toKernel(inode), -1);
-      this.cache.dropAttr(inode);
-    });
+    session.io.onLengthChange(
+      (inode, ended) => {
+        this.files.changed(inode);
+        // The kernel may hold the attributes for their lease, or their timeout without leases
+        // (an fstat before the close): the end moved them, and the writer sees that at once.
+        if (!this.cache.leasing || this.cache.leases.attrSec(inode) > 0) void this.kernelCaches?.invalidateInode(this.inodes.toKernel(inode), -1);
+        this.cache.dropAttr(inode);
+        // The end's answer is the master's attributes right after it, leased as a getattr's:
+        // with nothing more of the file buffered or in flight here, the stat that follows a
+        // close (git's, tar's) is answered from it.
+        if (ended && !session.io.busy(inode)) this.cache.putAttr(ended.attr, ended.ticket);
+      },
+      () => this.cache.ticket(),
+    );
     session.onRecall((r) => this.recalled(r.dirs, r.inodes));
     // The master cannot recall over a lost link: every lease ends with it.
     session.on('disconnect', () => void this.forgetInKernel(this.cache.leases.recallAll()));
@@ -511,8 +519,11 @@ export class MountOps implements LowLevelOps {
     this.counters.count('write');
     const file = this.file(fh);
     const n = await file.handle.write(offset, data);
+    // What is cached of the file stays: the master's attributes move only at a chunk
+    // write's end (onLengthChange drops them then) or by another session's change (a
+    // recall), and the size shown covers this write meanwhile (OpenFiles.size). git's
+    // fstat of each file it checks out, before the close, is answered here.
     this.files.wrote(file.inode, offset + n);
-    this.cache.dropAttr(file.inode);
     return n;
   }
 

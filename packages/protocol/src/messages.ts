@@ -506,8 +506,11 @@ export const Messages = {
       version: t.opt(t.u32),
     }),
     // A complete end's reply: the chunk's read grant right after the write, for the
-    // writer's location cache (absent from an older master, or when no copy is ready).
-    t.obj({ grant: t.opt(ChunkGrant) }),
+    // writer's location cache (absent from an older master, or when no copy is ready),
+    // and the file's attributes right after the end, leased as a getattr's answer (the
+    // stat after a close, git's or tar's, is answered by the writer's mount; absent from
+    // an older master and from an end answered later, which is not leased).
+    t.obj({ grant: t.opt(ChunkGrant), attr: t.opt(Attr) }),
     { session: 'fs', inodes: { inode: 'handle' }, mutates: true },
   ),
 

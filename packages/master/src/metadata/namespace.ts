@@ -674,7 +674,7 @@ export class Namespace {
     if (this.md.chunkAt(inode, req.index) !== req.chunkId) throw fail('EINVAL', 'chunk replaced meanwhile');
     if (req.length > MAX_FILE_SIZE) throw fail('EFBIG', 'length beyond the largest file');
     this.commit({ op: 'length', ts: this.clock(), inode, size: Math.max(this.md.size[inode]!, req.length) });
-    return {};
+    return { attr: this.md.attr(inode) };
   }
 
   // ---- tools: filerepair, appendchunks -------------------------------------------------
