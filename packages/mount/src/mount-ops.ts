@@ -53,6 +53,7 @@ import { LockOps } from './lock-ops.js';
 import type { KernelForget, Ticket } from './lease-cache.js';
 import { MetadataCache } from './metadata-cache.js';
 import { OpenFiles } from './open-files.js';
+import { WriteEnds } from './write-ends.js';
 
 const O_ACCMODE = 3;
 const O_EXCL = 0o200;
@@ -104,6 +105,8 @@ export class MountOps implements LowLevelOps {
   private readonly missingXattrs: LRUCache<string, true>;
   /** Changes of names in flight, by directory (dir-changes.ts). */
   private readonly dirChanges: DirChanges;
+  /** What a chunk write's end changes of the caches (write-ends.ts). */
+  private readonly writeEnds: WriteEnds;
   /** The kernel's caches, to invalidate what a recall takes back (set once mounted). */
   kernelCaches: KernelCaches | undefined;
   private nextDirFh = 1;
@@ -133,21 +136,12 @@ export class MountOps implements LowLevelOps {
     this.dirChanges = new DirChanges(this.cache, () => this.counters.count('dir_attr_with_change'));
     this.files = new OpenFiles((inode) => session.io.busy(inode));
     this.locks = new LockOps(session);
-    // A chunk write that ended moved the master's length: attributes asked for before are stale.
-    session.io.onLengthChange(
-      (inode, ended) => {
-        this.files.changed(inode);
-        // The kernel may hold the attributes for their lease, or their timeout without leases
-        // (an fstat before the close): the end moved them, and the writer sees that at once.
-        if (!this.cache.leasing || this.cache.leases.attrSec(inode) > 0) void this.kernelCaches?.invalidateInode(this.inodes.toKernel(inode), -1);
-        this.cache.dropAttr(inode);
-        // The end's answer is the master's attributes right after it, leased as a getattr's:
-        // with nothing more of the file buffered or in flight here, the stat that follows a
-        // close (git's, tar's) is answered from it.
-        if (ended && !session.io.busy(inode)) this.cache.putAttr(ended.attr, ended.ticket);
-      },
-      () => this.cache.ticket(),
-    );
+    this.writeEnds = new WriteEnds({
+      io: session.io,
+      cache: this.cache,
+      files: this.files,
+      invalidateKernelAttrs: (inode) => void this.kernelCaches?.invalidateInode(this.inodes.toKernel(inode), -1),
+    });
     session.onRecall((r) => this.recalled(r.dirs, r.inodes));
     // The master cannot recall over a lost link: every lease ends with it.
     session.on('disconnect', () => void this.forgetInKernel(this.cache.leases.recallAll()));
@@ -519,11 +513,10 @@ export class MountOps implements LowLevelOps {
     this.counters.count('write');
     const file = this.file(fh);
     const n = await file.handle.write(offset, data);
-    // What is cached of the file stays: the master's attributes move only at a chunk
-    // write's end (onLengthChange drops them then) or by another session's change (a
-    // recall), and the size shown covers this write meanwhile (OpenFiles.size). git's
-    // fstat of each file it checks out, before the close, is answered here.
+    // What is cached of the file stays (the master's attributes move at a write's end or
+    // by a recall; OpenFiles.size covers this write): git's fstat before close is local.
     this.files.wrote(file.inode, offset + n);
+    this.writeEnds.wrote(file.inode);
     return n;
   }
 
@@ -783,7 +776,10 @@ export class MountOps implements LowLevelOps {
 
   private kernel(a: Attr, stamp: number, ctx?: RequestContext) {
     const k = kernelAttr(a, this.inodes);
-    if (a.type === 'file') k.size = this.files.size(a.inode, a.size, stamp);
+    if (a.type === 'file') {
+      k.size = this.files.size(a.inode, a.size, stamp);
+      this.writeEnds.handedToKernel(a.inode);
+    }
     return withOwner(k, a, ctx);
   }
 

@@ -1,0 +1,51 @@
+import type { FileIo } from '@tsmfs/client';
+import type { MetadataCache } from './metadata-cache.js';
+import type { OpenFiles } from './open-files.js';
+
+/** What a write's end needs of the mount: its caches, and the kernel's (once mounted). */
+export interface WriteEndsContext {
+  io: Pick<FileIo, 'onLengthChange' | 'busy'>;
+  cache: MetadataCache;
+  files: OpenFiles;
+  /** Makes the kernel forget `inode`'s attributes (a notification; absent before the mount). */
+  invalidateKernelAttrs(inode: number): void;
+}
+
+/**
+ * A chunk write's end moves the master's length and mtime of a file: what the mount and
+ * its kernel hold of them from before is stale. The end's answer carries the attributes
+ * right after it, leased as a getattr's (messages.ts, writeChunkEnd): the mount keeps them
+ * when nothing more of the file is buffered or in flight here, so the stat that follows
+ * a close (git's, tar's, cp's) is answered here. The kernel forgets a file's mtime and
+ * size at each of its writes (fuse_write_update_attr): only attributes it was handed
+ * since — an fstat before the close, git's — predate the end, and only those are
+ * invalidated, since a notification costs two thread hops (sent for every written file,
+ * it made tar -x 18 % slower: docs/benchmarks.md, "A write's end brings the file's
+ * attributes").
+ */
+export class WriteEnds {
+  /** Files whose attributes the kernel was handed, while a write of theirs was buffered or in flight, since their last write. */
+  private readonly kernelAttrsSinceWrite = new Set<number>();
+
+  constructor(private readonly ctx: WriteEndsContext) {
+    ctx.io.onLengthChange(
+      (inode, ended) => {
+        ctx.files.changed(inode);
+        if (this.kernelAttrsSinceWrite.delete(inode)) ctx.invalidateKernelAttrs(inode);
+        ctx.cache.dropAttr(inode);
+        if (ended && !ctx.io.busy(inode)) ctx.cache.putAttr(ended.attr, ended.ticket);
+      },
+      () => ctx.cache.ticket(),
+    );
+  }
+
+  /** The kernel is handed `inode`'s attributes (a file's): remembered while a write of it is pending. */
+  handedToKernel(inode: number): void {
+    if (this.ctx.io.busy(inode)) this.kernelAttrsSinceWrite.add(inode);
+  }
+
+  /** A write of `inode` was answered: the kernel drops its mtime and size of the file itself. */
+  wrote(inode: number): void {
+    this.kernelAttrsSinceWrite.delete(inode);
+  }
+}
