@@ -174,6 +174,19 @@ export class LeaseCache {
     if (d) d.complete = true;
   }
 
+  /**
+   * Records only what leased attributes answered for a request sent at `t` say of the
+   * node's extended attributes (none, or some): the answer of a chunk write's end while
+   * more of the file is being written here, whose size and times the mount does not keep.
+   */
+  putNoXattrs(a: Attr, t: Ticket): void {
+    if (!this.current(t) || !a.noXattrs) {
+      this.noXattrs.delete(a.inode);
+      return;
+    }
+    if (this.noXattrs.has(a.inode) || this.room(this.noXattrs)) this.noXattrs.set(a.inode, { until: t.at + t.leaseMs - MARGIN_MS });
+  }
+
   /** Records attributes answered for a request sent at `t`. */
   putAttr(a: Attr, t: Ticket): void {
     if (!this.current(t)) {

@@ -65,3 +65,28 @@ describe("noentrycache: the kernel's timeout for a name is its directory's decis
     expect(c.namesUncached(12)).toBe(false);
   });
 });
+
+describe('what a leased answer says of xattrs, without its attributes (a write end while the file is still written)', () => {
+  it('renews "no xattrs" without caching the attributes; a recall, a ticket older than a recall, or xattrs present drop it; nothing without leases', () => {
+    const c = new MetadataCache({ attrSec: 1, entrySec: 1 }, () => 10_000);
+    const f = { ...attr(20, 'file'), noXattrs: true };
+    c.putNoXattrs(f, c.ticket());
+    expect(c.leases.hasNoXattrs(20)).toBe(true);
+    expect(c.attr(20)).toBeUndefined();
+    // An answer asked for before a recall may predate the setxattr the recall was for.
+    const old = c.ticket();
+    c.leases.recall([], [20]);
+    expect(c.leases.hasNoXattrs(20)).toBe(false);
+    c.putNoXattrs(f, old);
+    expect(c.leases.hasNoXattrs(20)).toBe(false);
+    c.putNoXattrs(f, c.ticket());
+    expect(c.leases.hasNoXattrs(20)).toBe(true);
+    // An answer that says the file has xattrs now.
+    c.putNoXattrs({ ...f, noXattrs: undefined }, c.ticket());
+    expect(c.leases.hasNoXattrs(20)).toBe(false);
+
+    const ttl = new MetadataCache({ attrSec: 1, entrySec: 1 }, () => 0);
+    ttl.putNoXattrs(f, ttl.ticket());
+    expect(ttl.leases.hasNoXattrs(20)).toBe(false);
+  });
+});

@@ -93,6 +93,11 @@ export class MetadataCache {
     else if (this.timeouts.attrSec > 0) this.attrs.set(a.inode, a);
   }
 
+  /** What attributes asked for with ticket `t` say of the node's extended attributes (LeaseCache.putNoXattrs); under a lease only. */
+  putNoXattrs(a: Attr, t: Ticket): void {
+    if (t.leaseMs > 0) this.leases.putNoXattrs(a, t);
+  }
+
   /** The master said `name` does not exist in `parent`: kept only under a lease (the error says nothing of the directory's flags). */
   putMissing(parent: number, name: string, t: Ticket): void {
     if (t.leaseMs > 0) this.leases.putEntry(parent, name, null, t, {});

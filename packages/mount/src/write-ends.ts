@@ -16,7 +16,8 @@ export interface WriteEndsContext {
  * its kernel hold of them from before is stale. The end's answer carries the attributes
  * right after it, leased as a getattr's (messages.ts, writeChunkEnd): the mount keeps them
  * when nothing more of the file is buffered or in flight here, so the stat that follows
- * a close (git's, tar's, cp's) is answered here. The kernel forgets a file's mtime and
+ * a close (git's, tar's, cp's) is answered here; otherwise only what they say of the
+ * file's xattrs. The kernel forgets a file's mtime and
  * size at each of its writes (fuse_write_update_attr): only attributes it was handed
  * since — an fstat before the close, git's — predate the end, and only those are
  * invalidated, since a notification costs two thread hops (sent for every written file,
@@ -33,7 +34,13 @@ export class WriteEnds {
         ctx.files.changed(inode);
         if (this.kernelAttrsSinceWrite.delete(inode)) ctx.invalidateKernelAttrs(inode);
         ctx.cache.dropAttr(inode);
-        if (ended && !ctx.io.busy(inode)) ctx.cache.putAttr(ended.attr, ended.ticket);
+        if (!ended) return;
+        if (!ctx.io.busy(inode)) ctx.cache.putAttr(ended.attr, ended.ticket);
+        // More of the file is on its way: its size and times are not kept, but the lease
+        // still says whether it has xattrs, which the kernel asks before every write
+        // (security.capability): a long random write went on asking the master 0.14
+        // times per write once the lease from its open had ended.
+        else ctx.cache.putNoXattrs(ended.attr, ended.ticket);
       },
       () => ctx.cache.ticket(),
     );
