@@ -42,7 +42,7 @@ import type {
   UnlinkArgs,
   WriteArgs,
 } from '@tsmfs/fuse';
-import { ACL_ACCESS_XATTR, type Attr, type Cred, type Reply, Status, TsmfsError, fail } from '@tsmfs/protocol';
+import { type Attr, type Cred, type Reply, Status, TsmfsError, fail } from '@tsmfs/protocol';
 import { LRUCache } from 'lru-cache';
 import { flagsIoctl } from './chattr-ioctl.js';
 import { DirChanges } from './dir-changes.js';
@@ -54,6 +54,7 @@ import type { KernelForget, Ticket } from './lease-cache.js';
 import { MetadataCache } from './metadata-cache.js';
 import { OpenFiles } from './open-files.js';
 import { WriteEnds } from './write-ends.js';
+import { XattrOps } from './xattr-ops.js';
 
 const O_ACCMODE = 3;
 const O_EXCL = 0o200;
@@ -102,7 +103,7 @@ export class MountOps implements LowLevelOps {
   private readonly hiddenOpen = new Map<number, Buffer>();
   private readonly parents = new Map<number, number>();
   private readonly groups = new LRUCache<number, number[]>({ max: 4096, ttl: 1000 });
-  private readonly missingXattrs: LRUCache<string, true>;
+  private readonly xattrs: XattrOps;
   /** Changes of names in flight, by directory (dir-changes.ts). */
   private readonly dirChanges: DirChanges;
   /** What a chunk write's end changes of the caches (write-ends.ts). */
@@ -140,12 +141,22 @@ export class MountOps implements LowLevelOps {
       io: session.io,
       cache: this.cache,
       files: this.files,
-      invalidateKernelAttrs: (inode) => void this.kernelCaches?.invalidateInode(this.inodes.toKernel(inode), -1),
+      invalidateKernelAttrs: async (inode) => void (await this.kernelCaches?.invalidateInode(this.inodes.toKernel(inode), -1)),
     });
     session.onRecall((r) => this.recalled(r.dirs, r.inodes));
     // The master cannot recall over a lost link: every lease ends with it.
     session.on('disconnect', () => void this.forgetInKernel(this.cache.leases.recallAll()));
-    this.missingXattrs = new LRUCache({ max: 10_000, ttl: Math.max(1, tuning.attrTimeoutSec * 1000) });
+    this.xattrs = new XattrOps({
+      session,
+      cache: this.cache,
+      hidden,
+      inodes: this.inodes,
+      dirChanges: this.dirChanges,
+      count: (op) => this.counters.count(op),
+      cred: (ctx) => this.cred(ctx),
+      attrTimeoutSec: tuning.attrTimeoutSec,
+      accessAclChanged: (inode) => this.accessAclChanged(inode),
+    });
     // A new session after a master restart may have another root only if the exports changed.
     session.on('reconnect', () => this.cache.clear());
   }
@@ -529,16 +540,19 @@ export class MountOps implements LowLevelOps {
     const file = this.file(fh);
     await this.locks.flushed(file.inode, lockOwner);
     if (!file.handle.writable) return;
-    // Each chunk write's end drops the attributes cached before it (onLengthChange): what
+    // Each chunk write's end drops the attributes cached before it (write-ends.ts): what
     // is cached after the flush came later (a setattr's answer: tar's futimens, fchown,
-    // fchmod) and stays.
+    // fchmod) and stays; the kernel has forgotten what the ends made stale.
     await file.handle.flush();
+    await this.writeEnds.settled(file.inode);
   }
 
   async fsync(_ctx: RequestContext, { fh }: FsyncArgs): Promise<void> {
     this.counters.count('fsync');
     if (this.hiddenOpen.has(fh)) return;
-    await this.file(fh).handle.fsync();
+    const file = this.file(fh);
+    await file.handle.fsync();
+    await this.writeEnds.settled(file.inode);
     // The data first: their writeChunkEnd changed the length, which metaSync then makes durable.
     await this.session.metaSync();
   }
@@ -619,61 +633,21 @@ export class MountOps implements LowLevelOps {
     return this.kernelAppliesUmask ? 0 : ctx.umask & 0o777;
   }
 
-  /** POSIX ACLs too (system.posix_acl_*, the kernel's binary form): the master keeps and checks them. */
-  async setxattr(ctx: RequestContext, { ino, name, value, flags }: SetxattrArgs): Promise<void> {
-    this.counters.count('setxattr');
-    if (this.hidden.isHidden(ino)) throw fail('EPERM', 'hidden entries are read-only');
-    const inode = this.inodes.toMaster(ino);
-    this.dirChanges.touch(inode);
-    this.missingXattrs.delete(`${inode}/${name}`);
-    this.cache.leases.dropNoXattrs(inode);
-    await this.session.setxattr(inode, name, value, flags, { cred: this.cred(ctx) });
-    this.cache.dropAttr(inode);
-    this.aclChanged(inode, name);
+  // Extended attributes and POSIX ACLs: xattr-ops.ts.
+  setxattr(ctx: RequestContext, args: SetxattrArgs): Promise<void> {
+    return this.xattrs.set(ctx, args);
   }
 
-  /**
-   * The kernel asks for security.capability before every write; "no such attribute" is
-   * answered here under a lease (attributes leased with noXattrs), or without leases
-   * remembered for the attribute timeout, so that writes do not each wait for the master.
-   */
-  async getxattr(ctx: RequestContext, { ino, name }: GetxattrArgs): Promise<Buffer> {
-    this.counters.count('getxattr');
-    if (this.hidden.isHidden(ino)) throw fail('ENODATA');
-    const inode = this.inodes.toMaster(ino);
-    const key = `${inode}/${name}`;
-    if (this.cache.leases.hasNoXattrs(inode)) {
-      this.counters.count('getxattr_leased_missing');
-      throw fail('ENODATA');
-    }
-    // While the session leases, only a lease may answer: another mount's setxattr recalls
-    // leases, not this time-bounded memory (which would hide it for the attribute timeout).
-    const remember = !this.cache.leasing;
-    if (remember && this.missingXattrs.has(key)) throw fail('ENODATA');
-    try {
-      return await this.session.getxattr(inode, name, { cred: this.cred(ctx) });
-    } catch (err) {
-      if (remember && err instanceof TsmfsError && err.status === Status.ENODATA) this.missingXattrs.set(key, true);
-      throw err;
-    }
+  getxattr(ctx: RequestContext, args: GetxattrArgs): Promise<Buffer> {
+    return this.xattrs.get(ctx, args);
   }
 
-  async listxattr(ctx: RequestContext, { ino }: ListxattrArgs): Promise<string[]> {
-    this.counters.count('listxattr');
-    if (this.hidden.isHidden(ino)) return [];
-    const inode = this.inodes.toMaster(ino);
-    if (this.cache.leases.hasNoXattrs(inode)) return [];
-    return this.session.listxattr(inode, { cred: this.cred(ctx) });
+  listxattr(ctx: RequestContext, args: ListxattrArgs): Promise<string[]> {
+    return this.xattrs.list(ctx, args);
   }
 
-  async removexattr(ctx: RequestContext, { ino, name }: RemovexattrArgs): Promise<void> {
-    this.counters.count('removexattr');
-    if (this.hidden.isHidden(ino)) throw fail('EPERM', 'hidden entries are read-only');
-    const inode = this.inodes.toMaster(ino);
-    this.dirChanges.touch(inode);
-    await this.session.removexattr(inode, name, { cred: this.cred(ctx) });
-    this.cache.dropAttr(inode);
-    this.aclChanged(inode, name);
+  removexattr(ctx: RequestContext, args: RemovexattrArgs): Promise<void> {
+    return this.xattrs.remove(ctx, args);
   }
 
   /**
@@ -681,8 +655,8 @@ export class MountOps implements LowLevelOps {
    * keeps the old mode and the names it holds there; both go, as a master's recall does
    * for other mounts. Not waited for: the kernel holds the node locked until answered.
    */
-  private aclChanged(inode: number, name: string): void {
-    if (this.kernelChecksAcls || name !== ACL_ACCESS_XATTR) return;
+  private accessAclChanged(inode: number): void {
+    if (this.kernelChecksAcls) return;
     void this.forgetInKernel(this.cache.leases.recall([inode], [inode]));
   }
 

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import type { Address } from '@tsmfs/protocol';
 import { NICE_LEVEL_DEFAULT } from '@tsmfs/daemon';
 import { parseAddressList } from '@tsmfs/rpc';

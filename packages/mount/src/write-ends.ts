@@ -7,8 +7,8 @@ export interface WriteEndsContext {
   io: Pick<FileIo, 'onLengthChange' | 'busy'>;
   cache: MetadataCache;
   files: OpenFiles;
-  /** Makes the kernel forget `inode`'s attributes (a notification; absent before the mount). */
-  invalidateKernelAttrs(inode: number): void;
+  /** Makes the kernel forget `inode`'s attributes (a notification, through libuv's pool); resolves once it has. */
+  invalidateKernelAttrs(inode: number): Promise<void>;
 }
 
 /**
@@ -27,12 +27,14 @@ export interface WriteEndsContext {
 export class WriteEnds {
   /** Files whose attributes the kernel was handed, while a write of theirs was buffered or in flight, since their last write. */
   private readonly kernelAttrsSinceWrite = new Set<number>();
+  /** The kernel's invalidations in flight, by inode: a close returns after them. */
+  private readonly invalidations = new Map<number, Promise<void>>();
 
   constructor(private readonly ctx: WriteEndsContext) {
     ctx.io.onLengthChange(
       (inode, ended) => {
         ctx.files.changed(inode);
-        if (this.kernelAttrsSinceWrite.delete(inode)) ctx.invalidateKernelAttrs(inode);
+        if (this.kernelAttrsSinceWrite.delete(inode)) this.invalidate(inode);
         ctx.cache.dropAttr(inode);
         if (!ended) return;
         if (!ctx.io.busy(inode)) ctx.cache.putAttr(ended.attr, ended.ticket);
@@ -49,6 +51,24 @@ export class WriteEnds {
   /** The kernel is handed `inode`'s attributes (a file's): remembered while a write of it is pending. */
   handedToKernel(inode: number): void {
     if (this.ctx.io.busy(inode)) this.kernelAttrsSinceWrite.add(inode);
+  }
+
+  /**
+   * Resolves once the kernel forgot what the ended writes of `inode` made stale. close(2)
+   * and fsync(2) return after it: under load the notification came after the close had
+   * returned, and the stat that followed showed the mtime from before the write
+   * (test/mount-write-end-attrs.test.ts). Only attributes are invalidated, which takes no
+   * lock the close's own request holds.
+   */
+  settled(inode: number): Promise<void> {
+    return this.invalidations.get(inode) ?? Promise.resolve();
+  }
+
+  private invalidate(inode: number): void {
+    const done: Promise<void> = this.ctx.invalidateKernelAttrs(inode).then(() => {
+      if (this.invalidations.get(inode) === done) this.invalidations.delete(inode);
+    });
+    this.invalidations.set(inode, done);
   }
 
   /** A write of `inode` was answered: the kernel drops its mtime and size of the file itself. */
