@@ -8,7 +8,7 @@ import { type MasterSession, O_RDWR } from '@tsmfs/client';
 import { CHUNK_SIZE } from '@tsmfs/protocol';
 import { describe, expect, it } from 'vitest';
 import { Cluster, type DaemonProcess } from './fixture/cluster.js';
-import { NonReadingPeer, latencies, percentile, rssOf } from './fixture/hostile-peer.js';
+import { NonReadingPeer, drainedWithin, latencies, percentile, rssOf } from './fixture/hostile-peer.js';
 
 const MiB = 1024 * 1024;
 /** What one flooding connection may add to a daemon's RSS (the documented bound is lower; this leaves room for GC). */
@@ -119,7 +119,7 @@ describe('a peer that never reads its replies', () => {
         c.master.process!,
         async () => {
           const request = Buffer.from('GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n'.repeat(1000));
-          for (let i = 0; i < 20; i++) if (!socket.write(request)) await Promise.race([new Promise((r) => socket.once('drain', r)), new Promise((r) => setTimeout(r, 2000))]);
+          for (let i = 0; i < 20; i++) if (!socket.write(request)) await drainedWithin(socket, 2000);
         },
         () => other.getattr(other.root),
       );
