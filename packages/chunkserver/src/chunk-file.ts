@@ -238,8 +238,7 @@ export class ChunkFile {
     let fd: number | undefined;
     try {
       fd = openSync(path, 'wx+');
-      const data = encodeHeader(header);
-      for (let done = 0; done < data.length; ) done += writeSync(fd, data, done, data.length - done, done);
+      writeAllSync(fd, encodeHeader(header), 0);
       return new ChunkFile(path, new RawFd(fd), header);
     } catch (err) {
       // Only a file this call created is removed (EEXIST leaves the other one alone).
@@ -525,18 +524,23 @@ export class ChunkFile {
   }
 }
 
+/** Writes all of `data` at `position` on the event loop. */
+function writeAllSync(fd: number, data: Uint8Array, position: number): void {
+  for (let done = 0; done < data.length; ) done += writeSync(fd, data, done, data.length - done, position + done);
+}
+
 /** Writes all of `data` at `position`: on the event loop when `inline` allows it, else through the thread pool. */
 async function writeAll(fh: ChunkFd, data: Uint8Array, position: number, inline?: InlineIo): Promise<void> {
-  let done = 0;
   if (inline?.allowsWrite(data.length)) {
     const t0 = performance.now();
     try {
-      while (done < data.length) done += writeSync(fh.fd, data, done, data.length - done, position + done);
+      writeAllSync(fh.fd, data, position);
     } finally {
       inline.took(performance.now() - t0);
     }
     return;
   }
+  let done = 0;
   while (done < data.length) {
     const { bytesWritten } = await fh.write(data, done, data.length - done, position + done);
     done += bytesWritten;

@@ -53,13 +53,12 @@ export class FileIo {
   private readonly writers = new Map<number, FileWriter>();
   /** Bumped by forgetFile: a grant asked for before it must not be cached after it. */
   private readonly fileEpoch = new Map<number, number>();
-  /** The epoch at which a write's end cached the read grant its reply carried, per inode (until writeEnded). */
-  private readonly endGrants = new Map<number, number>();
   /**
-   * The file's attributes a write's end brought, per inode (until writeEnded), with the
-   * epoch they are current at and each length listener's ticket taken when the end was sent.
+   * What a write's end's reply brought, per inode (until writeEnded): the epoch it is
+   * current at, whether its read grant was cached, the file's attributes, and each length
+   * listener's ticket taken when the end was sent.
    */
-  private readonly endAttrs = new Map<number, { epoch: number; attr: Attr; tickets: unknown[] }>();
+  private readonly endReplies = new Map<number, { epoch: number; grantCached: boolean; attr: Attr | undefined; tickets: unknown[] }>();
   /** Told when a chunk write of an inode ended: the master's length of it may have moved. */
   private readonly lengthListeners: { listener: (inode: number, ended: WriteEndAttr<unknown> | undefined) => void; ticket: () => unknown }[] = [];
 
@@ -153,10 +152,8 @@ export class FileIo {
     // on its way may describe the file before it.
     const epoch = this.forgetFile(inode);
     if (!unchanged) return;
-    if (attr) this.endAttrs.set(inode, { epoch, attr, tickets });
-    if (!grant) return;
-    this.locations.set(inode, index, grant);
-    this.endGrants.set(inode, epoch);
+    if (grant) this.locations.set(inode, index, grant);
+    if (grant || attr) this.endReplies.set(inode, { epoch, grantCached: grant !== undefined, attr, tickets });
   }
 
   /** The write-back buffer of `inode`, which `sink` (a handle open for writing) shares until `release`. */
@@ -231,13 +228,13 @@ export class FileIo {
    * file since (writeCall).
    */
   writeEnded(inode: number): void {
-    const cachedAt = this.endGrants.get(inode);
-    this.endGrants.delete(inode);
-    const ended = this.endAttrs.get(inode);
-    this.endAttrs.delete(inode);
-    const current = ended !== undefined && ended.epoch === (this.fileEpoch.get(inode) ?? 0);
-    if (cachedAt === undefined || cachedAt !== (this.fileEpoch.get(inode) ?? 0)) this.forgetFile(inode);
-    this.lengthListeners.forEach(({ listener }, i) => listener(inode, current ? { attr: ended.attr, ticket: ended.tickets[i] } : undefined));
+    const end = this.endReplies.get(inode);
+    this.endReplies.delete(inode);
+    const current = end !== undefined && end.epoch === (this.fileEpoch.get(inode) ?? 0);
+    if (!current || !end.grantCached) this.forgetFile(inode);
+    const attr = current ? end.attr : undefined;
+    const tickets = end?.tickets ?? [];
+    this.lengthListeners.forEach(({ listener }, i) => listener(inode, attr ? { attr, ticket: tickets[i] } : undefined));
   }
 
   /** Records a finished chunk write that fsync must make durable. */

@@ -195,10 +195,8 @@ export class LeaseCache {
       return;
     }
     if (!this.attrs.has(a.inode) && !this.room(this.attrs)) return;
-    const until = t.at + t.leaseMs - MARGIN_MS;
-    this.attrs.set(a.inode, { until, attr: a });
-    if (!a.noXattrs) this.noXattrs.delete(a.inode);
-    else if (this.noXattrs.has(a.inode) || this.room(this.noXattrs)) this.noXattrs.set(a.inode, { until });
+    this.attrs.set(a.inode, { until: t.at + t.leaseMs - MARGIN_MS, attr: a });
+    this.putNoXattrs(a, t);
   }
 
   /**
