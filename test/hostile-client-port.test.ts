@@ -133,6 +133,7 @@ function requestArb(tree: Tree, kind: Kind): fc.Arbitrary<[MessageName, object]>
         ['access', { cred, inode: a, mask: 7 }],
         ['open', { cred, inode: a, flags }],
         ['release', { inode: a }],
+        ['releases', { inodes: [a, b, a] }],
         ['getxattr', { cred, inode: a, name: `user.${name2}` }],
         ['setxattr', { cred, inode: a, name: `user.${name2}`, value: new Uint8Array(3), flags: 0 }],
         ['listxattr', { cred, inode: a }],

@@ -4,6 +4,7 @@ import { type Attr, type Reply, type Request, ROOT_INODE, Status, fail } from '@
 import { type Connection, RpcServer, notLeader } from '@tsmfs/rpc';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MasterSession } from './master-session.js';
+import { RELEASE_BATCH } from './session-opens.js';
 import { passwordDigest } from './password.js';
 
 /**
@@ -69,10 +70,12 @@ class FakeMaster {
   }
 
   private apply(nonce: Buffer, name: string, body: unknown): unknown {
-    const b = body as { inode?: number; name?: string };
-    if (name !== 'register') this.seen.push(`${name} ${b.inode ?? b.name ?? ''}`.trim());
+    const b = body as { inode?: number; name?: string; inodes?: number[] };
+    if (name === 'releases') this.seen.push(...b.inodes!.map((i) => `release ${i}`));
+    else if (name !== 'register') this.seen.push(`${name} ${b.inode ?? b.name ?? ''}`.trim());
     switch (name) {
       case 'release':
+      case 'releases':
         return {};
       case 'register':
         return this.register(nonce, body as Request<'register'>);
@@ -282,24 +285,36 @@ describe('deferred releases', () => {
     expect(cond()).toBe(true);
   }
 
-  it('a release goes out ahead of the next request, in order; alone, soon after; at close, before the link ends', async () => {
+  it('releases go out together, in order: ahead of an unlink or a rename, soon after by themselves, at close before the link ends', async () => {
     const m = await fakeMaster();
     const s = await open([m.port]);
     await s.release(5);
     await s.release(6);
-    // Nothing sent yet: the next request takes them along, after them on the link.
-    expect(m.seen).toEqual([]);
+    // A lookup does not depend on them: they stay due.
     await expect(s.lookup(ROOT_INODE, 'x')).rejects.toMatchObject({ status: Status.ENOENT });
-    expect(m.seen).toEqual(['release 5', 'release 6', 'lookup x']);
-    // No request follows: it goes by itself.
+    expect(m.seen).toEqual(['lookup x']);
+    // An unlink does (the file it removes may be one of them): they go first, in one request.
+    await s.create(ROOT_INODE, 'y');
+    await s.unlink(ROOT_INODE, 'y');
+    expect(m.seen).toEqual(['lookup x', 'mknod y', 'release 5', 'release 6', 'unlink y']);
+    // No such request follows: they go by themselves.
     await s.release(7);
-    await eventually(() => m.seen.length === 4);
-    expect(m.seen[3]).toBe('release 7');
-    // Closing the session sends what is due before the link ends.
     await s.release(8);
+    await eventually(() => m.seen.length === 7);
+    expect(m.seen.slice(5)).toEqual(['release 7', 'release 8']);
+    // Closing the session sends what is due before the link ends.
+    await s.release(9);
     s.close();
-    await eventually(() => m.seen.length === 5);
-    expect(m.seen[4]).toBe('release 8');
+    await eventually(() => m.seen.length === 8);
+    expect(m.seen[7]).toBe('release 9');
+  });
+
+  it('a long run of closes goes out in batches of RELEASE_BATCH without waiting for the timer', async () => {
+    const m = await fakeMaster();
+    const s = await open([m.port]);
+    for (let i = 0; i < RELEASE_BATCH; i++) await s.release(100 + i);
+    await eventually(() => m.seen.length === RELEASE_BATCH);
+    expect(m.seen.at(-1)).toBe(`release ${100 + RELEASE_BATCH - 1}`);
   });
 });
 

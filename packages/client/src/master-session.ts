@@ -20,7 +20,7 @@ import { FileHandle, type FileHandleOptions, checkFileEnd } from './file-handle.
 import { FileIo } from './file-io.js';
 import { passwordDigest } from './password.js';
 import { resolveResent } from './resend.js';
-import { SessionOpens } from './session-opens.js';
+import { SessionOpens, releasesFirst } from './session-opens.js';
 import { WritesInFlight } from './writes-in-flight.js';
 
 /** Reconnect rounds start quickly (a master restart takes ~1 s) and settle at 2 s. */
@@ -249,8 +249,8 @@ export class MasterSession extends EventEmitter<SessionEvents> {
     // Releases due go out ahead of the link's end, best effort (as they did when each was
     // sent at once): a file another session removes meanwhile is not kept for this one
     // until the master gives up on the session.
-    const due = this.opens.takeDue();
-    if (this.live && !this.live.closed) for (const inode of due) this.live.request('release', { inode }).catch(() => undefined);
+    const inodes = this.opens.takeDue();
+    if (this.live && !this.live.closed && inodes.length > 0) this.live.request('releases', { inodes }).catch(() => undefined);
     this.closed = true;
     this.pauser.wake();
     const err = new TsmfsError(Status.ECONNRESET, 'session closed');
@@ -269,19 +269,19 @@ export class MasterSession extends EventEmitter<SessionEvents> {
    * dropped is re-sent on the next link (at most maxSends times in all).
    */
   async call<N extends MessageName>(name: N, body: Request<N>): Promise<Reply<N>> {
-    if (this.opens.pending) this.sendReleases();
-    if (name === 'open' || name === 'mknod' || name === 'release') return this.trackOpens(name, body);
+    if (this.opens.pending && releasesFirst(name)) this.sendReleases();
+    if (name === 'open' || name === 'mknod' || name === 'release' || name === 'releases') return this.trackOpens(name, body);
     return this.writes.track(name, body, () => this.callOnce(name, body));
   }
 
   /** Keeps count of this session's open files (SessionOpens). */
   private async trackOpens<N extends MessageName>(name: N, body: Request<N>): Promise<Reply<N>> {
     const inodeOf = (b: unknown) => (b as { inode: number }).inode;
-    if (name === 'release') {
+    if (name === 'release' || name === 'releases') {
       try {
         return await this.callOnce(name, body);
       } finally {
-        this.opens.released(inodeOf(body));
+        for (const inode of name === 'release' ? [inodeOf(body)] : (body as Request<'releases'>).inodes) this.opens.released(inode);
       }
     }
     const reply = await this.callOnce(name, body);
@@ -479,9 +479,10 @@ export class MasterSession extends EventEmitter<SessionEvents> {
     return Promise.resolve();
   }
 
-  /** Sends the releases due, first on the link; their failures are the session's end's to settle. */
+  /** Sends the releases due in one request; their failures are the session's end's to settle. */
   private sendReleases(): void {
-    for (const inode of this.opens.takeDue()) this.call('release', { inode }).catch(() => undefined);
+    const inodes = this.opens.takeDue();
+    if (inodes.length > 0) this.call('releases', { inodes }).catch(() => undefined);
   }
 
   // ---- locks (docs/master.md, "Locks") ----------------------------------------------

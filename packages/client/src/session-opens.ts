@@ -1,7 +1,19 @@
-import { O_ACCMODE } from '@tsmfs/protocol';
+import { MAX_RELEASES, type MessageName, O_ACCMODE } from '@tsmfs/protocol';
 
-/** Longest a release waits for a request to go out with (SessionOpens.defer). */
+/** Longest a release waits to go out (SessionOpens.defer). */
 export const RELEASE_DEFER_MS = 100;
+/** Releases that make a batch go out at once (a long run of opens and closes). */
+export const RELEASE_BATCH = 1024;
+
+/**
+ * The requests whose outcome depends on whether this session still holds a file open:
+ * the releases due go out ahead of them. An unlink or a rename over a name removes a file
+ * at once when nobody holds it open, and keeps it (sustained) until its last release
+ * otherwise: `rm` right after `close` must not leave the master a sustained file to purge.
+ */
+export function releasesFirst(name: MessageName): boolean {
+  return name === 'unlink' || name === 'rename';
+}
 
 /** One file this session has open, as register's `opens` declares it. */
 export interface OpenCount {
@@ -19,10 +31,13 @@ export interface OpenCount {
  * gets that release after the registration.
  *
  * close(2)'s last release of a file is not sent at once: nobody waits for it (the kernel
- * sends RELEASE after close returned). It goes out right ahead of the session's next
- * request, in the same turn — the master takes both in one wake-up, in the order they
- * were made — or after RELEASE_DEFER_MS if no request comes (docs/client.md, "Deferred
- * releases"). Locks are not released by it (the mount unlocks first).
+ * sends RELEASE after close returned). The releases due go out together, in the order
+ * they were made, in one `releases` request: RELEASE_DEFER_MS after the first, or at
+ * RELEASE_BATCH of them, or right ahead of a request that depends on them (releasesFirst),
+ * or when the session closes (docs/client.md, "Deferred releases"). A master counts a
+ * file open a little longer than the client does; nothing waits for that but the space of
+ * a file another session removed meanwhile. Locks are not released by it (the mount
+ * unlocks first).
  */
 export class SessionOpens {
   private readonly counts = new Map<number, OpenCount>();
@@ -56,18 +71,19 @@ export class SessionOpens {
     if (o && --o.count === 0) this.counts.delete(inode);
   }
 
-  /** A release to send with the next request, or after RELEASE_DEFER_MS. */
+  /** A release to send with the others due (see the class). */
   defer(inode: number): void {
     this.due.push(inode);
-    this.timer ??= setTimeout(() => this.flush(), RELEASE_DEFER_MS);
+    if (this.due.length >= RELEASE_BATCH) this.flush();
+    else this.timer ??= setTimeout(() => this.flush(), RELEASE_DEFER_MS);
   }
 
-  /** The releases due, in the order they were made; none is due after. */
+  /** The releases due, in the order they were made (at most MAX_RELEASES: the rest stay due); none is due after. */
   takeDue(): number[] {
     clearTimeout(this.timer);
     this.timer = undefined;
-    const due = this.due;
-    this.due = [];
+    const due = this.due.splice(0, MAX_RELEASES);
+    if (this.due.length > 0) this.timer = setTimeout(() => this.flush(), 0);
     return due;
   }
 }

@@ -57,6 +57,8 @@ const Name = t.str(MAX_NAME_LENGTH * 4);
 const XattrNameArg = t.str(MAX_CONTROL_BODY);
 const XattrValueArg = t.bytes(MAX_CONTROL_BODY);
 const Empty = t.obj({});
+/** Releases in one `releases` request. */
+export const MAX_RELEASES = 4096;
 /**
  * The attributes of the directories a change of names moved (its parent; a rename's two
  * when they differ), as of right after it: the kernel asks for them next, and the client
@@ -404,6 +406,12 @@ export const Messages = {
   // grant: for a file opened for reading only, its first chunk's read grant (absent from an older master).
   open: clientMsg(34, t.obj({ cred: Cred, inode: t.u32, flags: t.u32 }), t.obj({ attr: Attr, grant: t.opt(ChunkGrant) }), { session: 'fs', inodes: { inode: 'node' }, mutates: 'if-writing' }),
   release: clientMsg(35, t.obj({ inode: t.u32 }), Empty, { session: 'fs', inodes: { inode: 'handle' }, mutates: false }),
+  /**
+   * The last releases of files this session closed, in the order they were made (the
+   * client batches them, docs/client.md, "Deferred releases"); an inode this session does
+   * not hold open is skipped, as a stray release is.
+   */
+  releases: clientMsg(136, t.obj({ inodes: t.arr(t.u32, MAX_RELEASES) }), Empty, { session: 'fs', inodes: {}, mutates: false }),
   getxattr: clientMsg(
     36,
     t.obj({ cred: Cred, inode: t.u32, name: XattrNameArg }),

@@ -107,6 +107,25 @@ describe('ClientRequests: the export rules of every request', () => {
     expect(ns.opens(f)).toBe(0);
   });
 
+  it('a batch of releases releases each open the session made, in order, and skips the others', async () => {
+    const { ns, serve, register } = setup('* / rw,maproot=0');
+    const f = ns.mknod({ cred: root, parent: 1, name: 'f', type: 'file', mode: 0o644, umask: 0, rdev: 0 }).attr.inode;
+    const g = ns.mknod({ cred: root, parent: 1, name: 'g', type: 'file', mode: 0o644, umask: 0, rdev: 0 }).attr.inode;
+    const a = register();
+    const b = register();
+    for (let i = 0; i < 2; i++) await serve(a, 'open', { cred: root, inode: f, flags: 0 });
+    await serve(b, 'open', { cred: root, inode: g, flags: 0 });
+    // g is b's open, not a's; the third release of f is one a never made.
+    await serve(a, 'releases', { inodes: [f, g, f, f] });
+    expect([ns.opens(f), ns.opens(g)]).toEqual([0, 1]);
+    // The last release of an unlinked file purges it, as a single release does.
+    await serve(b, 'settrashtime', { cred: root, inode: g, trashtime: 0, mode: 'set', recursive: false });
+    await serve(b, 'unlink', { cred: root, parent: 1, name: 'g' });
+    expect(ns.md.sustained.has(g)).toBe(true);
+    await serve(b, 'releases', { inodes: [g] });
+    expect(ns.md.sustained.has(g)).toBe(false);
+  });
+
   it('counts the open of a mknod with open as the session\'s, released when it expires', async () => {
     const { ns, sessions, serve, register, link } = setup('* / rw,maproot=0');
     const a = register();

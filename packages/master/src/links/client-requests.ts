@@ -77,10 +77,10 @@ const HANDLERS: { readonly [N in SessionMessage]: Handler<N> } = {
     const grant = m.chunks && (r.flags & (O_ACCMODE | O_TRUNC)) === 0 ? m.chunks.openGrant(r.inode) : undefined;
     return grant ? { ...reply, grant: m.nearest(s, grant) } : reply;
   },
-  release: (m, s, r) => {
-    const reply = m.sessions.release(s, r.inode);
-    if (!s.opens.has(r.inode)) m.locks.closed(s, r.inode);
-    return reply;
+  release: (m, s, r) => released(m, s, r.inode),
+  releases: (m, s, r) => {
+    for (const inode of r.inodes) released(m, s, inode);
+    return {};
   },
   getxattr: (m, _s, r) => m.ns.getxattr(r),
   setxattr: (m, _s, r) => m.ns.setxattr(r),
@@ -146,6 +146,13 @@ const HANDLERS: { readonly [N in SessionMessage]: Handler<N> } = {
     return {};
   },
 };
+
+/** One release of `inode` by `s` (ignored unless `s` holds it open); its last drops the session's locks on it. */
+function released(m: ClientRequests, s: Session, inode: number): Reply<'release'> {
+  const reply = m.sessions.release(s, inode);
+  if (!s.opens.has(inode)) m.locks.closed(s, inode);
+  return reply;
+}
 
 /**
  * The client port's requests of a session: the export's rules (`admit`, from the
