@@ -7,9 +7,9 @@
 // per-round ratios A/B: the rate (operations/s), and the CPU time per operation (user +
 // system, µs, from /proc) of the master, the mount, the chunkservers and the process
 // making the system calls (whose work is the same on both sides: its figure moves with
-// the machine, not with the build). In A/A runs on the 2-vCPU VMs the two sides' rates
-// differed by up to 10 % (the side started first slower in one, faster in another): run
-// each comparison twice, --a and --b swapped.
+// the machine, not with the build). In an A/A run of creates on the 2-vCPU VM the side
+// started first was 9 % slower (median of 10 rounds): run each comparison twice, --a and
+// --b swapped.
 import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
