@@ -14,6 +14,7 @@ import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
+import { median } from './lib/compare-table.js';
 
 const positive = (v) => {
   const n = Number(v);
@@ -38,10 +39,6 @@ if (!OPS.includes(opts.op)) {
 }
 
 const progress = (msg) => process.stderr.write(`[ab] ${msg}\n`);
-const median = (a) => {
-  const s = [...a].sort((x, y) => x - y);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 
 /** Starts `root`'s cluster and mount; `run(n)` runs one round of the loop there. */
 async function side(name, root) {
@@ -95,7 +92,8 @@ try {
     const ratios = res.A.map((a, i) => a[f] / res.B[i][f]).filter(Number.isFinite);
     const label = f === 'rate' ? 'rate, /s' : `${f} CPU, µs`;
     const range = ratios.length ? `${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}` : '-';
-    console.log(`${label.padEnd(18)}${median(res.A.map((r) => r[f])).toFixed(0).padStart(8)}  ${median(res.B.map((r) => r[f])).toFixed(0).padStart(8)}  ${(ratios.length ? median(ratios).toFixed(3) : '-').padStart(21)}  ${range}`);
+    const fixed = (v, digits) => (v === null ? '-' : v.toFixed(digits));
+    console.log(`${label.padEnd(18)}${fixed(median(res.A.map((r) => r[f])), 0).padStart(8)}  ${fixed(median(res.B.map((r) => r[f])), 0).padStart(8)}  ${fixed(median(ratios), 3).padStart(21)}  ${range}`);
   }
 } finally {
   for (const s of started) await s.stop().catch((err) => progress(`stopping: ${err.message}`));

@@ -1,8 +1,11 @@
-import { MAX_RELEASES, type MessageName, O_ACCMODE } from '@tsmfs/protocol';
+import { type MessageName, O_ACCMODE } from '@tsmfs/protocol';
 
 /** Longest a release waits to go out (SessionOpens.defer). */
 export const RELEASE_DEFER_MS = 100;
-/** Releases that make a batch go out at once (a long run of opens and closes). */
+/**
+ * Releases that make a batch go out at once (a long run of opens and closes). Below the
+ * protocol's MAX_RELEASES, so that whatever is due always fits in one request.
+ */
 export const RELEASE_BATCH = 1024;
 
 /**
@@ -78,12 +81,12 @@ export class SessionOpens {
     else this.timer ??= setTimeout(() => this.flush(), RELEASE_DEFER_MS);
   }
 
-  /** The releases due, in the order they were made (at most MAX_RELEASES: the rest stay due); none is due after. */
+  /** The releases due, in the order they were made; none is due after. */
   takeDue(): number[] {
     clearTimeout(this.timer);
     this.timer = undefined;
-    const due = this.due.splice(0, MAX_RELEASES);
-    if (this.due.length > 0) this.timer = setTimeout(() => this.flush(), 0);
+    const due = this.due;
+    this.due = [];
     return due;
   }
 }
