@@ -105,6 +105,17 @@ describe('leases between two mounts', () => {
     expect((await counters(b)).get('op_lease_recall') ?? 0).toBeGreaterThan(0);
   });
 
+  it("a mount's own writes and truncations recall none of its own leases, also where the master changes after an await", async () => {
+    const { a } = await twoMounts();
+    await shOk(`mkdir ${a.path}/own && echo 0123456789 > ${a.path}/own/f`);
+    const before = (await counters(a)).get('op_lease_recall') ?? 0;
+    // A new chunk's grant (writeChunk waits for the slot's lease, then allocates the chunk),
+    // a rewrite, a cut within the chunk (setattr waits for the slot too), an extension.
+    await shOk(`echo more >> ${a.path}/own/f && dd if=/dev/zero of=${a.path}/own/f bs=1 count=3 conv=notrunc status=none && truncate -s 5 ${a.path}/own/f && truncate -s 100000 ${a.path}/own/f`);
+    expect((await stat(join(a.path, 'own/f'))).size).toBe(100000);
+    expect(((await counters(a)).get('op_lease_recall') ?? 0) - before).toBe(0);
+  });
+
   it('negative lookup on one mount, then a create on the other: the name is there at once', async () => {
     const { a, b } = await twoMounts();
     for (let i = 0; i < 30; i++) {
@@ -174,6 +185,26 @@ describe('leases between two mounts', () => {
     expect(took).toBeLessThan(LEASE_S * 1000 + 20_000);
     // b, running again, shows the change.
     expect((await stat(join(b.path, 'f'))).mode & 0o777).toBe(0o600);
+
+    // The same for a change the master makes after an await: a truncation within a chunk
+    // waits for the slot's write lease first (the request's context must reach it there).
+    await shOk(`echo 0123456789 > ${a.path}/g`);
+    const asked = performance.now();
+    expect((await stat(join(b.path, 'g'))).size).toBe(11);
+    process.kill(b.pid, 'SIGSTOP');
+    let cutStarted: number;
+    let cutTook: number;
+    try {
+      cutStarted = performance.now();
+      await shOk(`truncate -s 4 ${a.path}/g`);
+      cutTook = performance.now() - cutStarted;
+    } finally {
+      process.kill(b.pid, 'SIGCONT');
+    }
+    expect(cutStarted + cutTook).toBeGreaterThanOrEqual(asked + LEASE_S * 1000);
+    expect(cutTook).toBeLessThan(LEASE_S * 1000 + 20_000);
+    expect((await stat(join(b.path, 'g'))).size).toBe(4);
+    expect(await readFile(join(b.path, 'g'), 'utf8')).toBe('0123');
   });
 
   it('two mounts observe the same after every step of a random sequence (sizes, errno, modes, times)', { timeout: 600_000 }, async () => {

@@ -308,7 +308,7 @@ export function buildMaster(config: MasterConfig, log: Logger, hooks: MasterHook
   const clientRequests: ClientRequests = new ClientRequests({
     sessions,
     namespace: () => namespace.namespace,
-    chunks: new ChunkRequests(chunks, () => namespace.namespace),
+    chunks: new ChunkRequests(chunks, () => namespace.namespace, (fn) => leases.bind(fn)),
     tools: new ToolRequests(chunks, () => namespace.namespace),
     changelog,
     leases,

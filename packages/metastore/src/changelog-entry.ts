@@ -29,9 +29,12 @@ export class EntryError extends Error {
 }
 
 const B64 = '$b64';
+const B64_KEY = `"${B64}"`;
 
 export function encodeEntry<M extends LoggedMutation>(version: number, mutation: M): string {
-  const json = JSON.stringify(mutation, binaryToBase64);
+  // The replacer makes JSON.stringify ~3x slower (a call per value), and only an xattr
+  // value is binary: every change's line is encoded on the master's request path.
+  const json = hasBinary(mutation) ? JSON.stringify(mutation, binaryToBase64) : JSON.stringify(mutation);
   return `${version}|${crcHex(`${version}|${json}`)}|${json}\n`;
 }
 
@@ -51,7 +54,9 @@ export function decodeEntry<M extends LoggedMutation = LoggedMutation>(line: str
   if (crcText !== crcHex(`${versionText}|${json}`)) throw new EntryError('checksum mismatch');
   let mutation: unknown;
   try {
-    mutation = JSON.parse(json, base64ToBinary);
+    // Without a `"$b64"` in the text no object can have that key: the reviver (a call per
+    // value, ~3x slower) would change nothing. Start-up replays every line through here.
+    mutation = json.includes(B64_KEY) ? JSON.parse(json, base64ToBinary) : JSON.parse(json);
   } catch (err) {
     throw new EntryError(`undecodable JSON (${(err as Error).message})`);
   }
@@ -71,6 +76,14 @@ function binaryToBase64(this: Record<string, unknown>, key: string, value: unkno
   const raw = this[key];
   if (raw instanceof Uint8Array) return { [B64]: Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('base64') };
   return value;
+}
+
+/** Whether a Uint8Array (a Buffer) is anywhere in `value`'s objects and arrays. */
+function hasBinary(value: unknown): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  if (value instanceof Uint8Array) return true;
+  for (const v of Array.isArray(value) ? value : Object.values(value)) if (hasBinary(v)) return true;
+  return false;
 }
 
 function base64ToBinary(_key: string, value: unknown): unknown {

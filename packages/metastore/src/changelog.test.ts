@@ -47,6 +47,17 @@ describe('changelog entries', () => {
     );
   });
 
+  it('write a line without binary values as its plain JSON, and read back names that spell the binary marker', () => {
+    const m = { op: 'create', ts, parent: 1, name: 'a', inode: 2, type: 'file', mode: 0o644, uid: 0, gid: 0, rdev: 0 };
+    expect(encodeEntry(5, m).split('|').slice(2).join('|')).toBe(`${JSON.stringify(m)}\n`);
+    for (const name of ['$b64', '"$b64"', '{"$b64":"AAEC"}']) {
+      const tricky = { op: 'setxattr', ts, inode: 3, name, value: new Uint8Array([0, 1, 2]) };
+      expect(decodeEntry(encodeEntry(9, tricky).slice(0, -1))).toEqual({ version: 9, mutation: tricky });
+      const plain = { ...m, name };
+      expect(decodeEntry(encodeEntry(9, plain).slice(0, -1))).toEqual({ version: 9, mutation: plain });
+    }
+  });
+
   it('reject any changed byte', () => {
     const line = encodeEntry(7, { op: 'setxattr', ts, inode: 3, name: 'user.a', value: new Uint8Array([1, 2, 3]) }).slice(0, -1);
     fc.assert(

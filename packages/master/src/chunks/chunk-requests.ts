@@ -27,6 +27,12 @@ interface Before {
 }
 
 /**
+ * Makes a function that a handler calls after an await count as part of the request
+ * being served (Leases.bind): the changes it makes are that request's.
+ */
+export type RequestBinder = <A extends unknown[], R>(fn: (...args: A) => R) => (...args: A) => R;
+
+/**
  * The chunk half of the client requests: the namespace decides (new chunk, copy-on-write
  * chunk, version bump) and records it; this prepares the chunkservers to match before
  * the client is answered: create the chunk on the servers placement picks, duplicate a
@@ -38,6 +44,8 @@ export class ChunkRequests {
   constructor(
     private readonly chunks: ChunkManager,
     private readonly namespace: () => Namespace,
+    /** Binds what runs after a slot's lease was waited for; default: nothing to bind (no leases). */
+    private readonly inRequest: RequestBinder = (fn) => fn,
   ) {}
 
   /**
@@ -151,11 +159,12 @@ export class ChunkRequests {
    */
   async write(owner: number, req: Request<'writeChunk'>, next: (keepVersion?: (chunkId: number) => boolean) => Reply<'writeChunk'>): Promise<Reply<'writeChunk'>> {
     const { chunks } = this;
+    const namespacePart = this.inRequest(next);
     await chunks.leases.acquire(owner, req.inode, req.index);
     try {
       const before = this.before(req.inode, req.index);
       let kept = false;
-      const grant = next((chunkId) => (kept = this.mayKeep(chunkId, before)));
+      const grant = namespacePart((chunkId) => (kept = this.mayKeep(chunkId, before)));
       const sclass = chunks.md.goal[req.inode] ?? 1;
       if (before.chunkId === 0 || before.unwritten === true) return this.createGrant(owner, req.inode, req.index, grant, sclass, grant.chunkId !== before.chunkId);
       chunks.leases.cover(req.inode, req.index, grant.chunkId);
@@ -337,10 +346,12 @@ export class ChunkRequests {
 
   private async cutting(owner: number, req: Request<'setattr'>, size: number, next: () => Reply<'setattr'>): Promise<Reply<'setattr'>> {
     const index = Math.floor(size / CHUNK_SIZE);
+    // The new length and the cut chunk's version (both changes, up to cutChunk's first await).
+    const change = this.inRequest(() => ({ reply: next(), cut: this.cutChunk(req.inode, index, size % CHUNK_SIZE) }));
     await this.chunks.leases.acquire(owner, req.inode, index);
     try {
-      const reply = next();
-      await this.cutChunk(req.inode, index, size % CHUNK_SIZE);
+      const { reply, cut } = change();
+      await cut;
       return reply;
     } finally {
       this.chunks.leases.release(owner, req.inode, index);

@@ -1,4 +1,3 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Connection } from '@tsmfs/rpc';
 import type { Logger } from 'pino';
@@ -41,7 +40,13 @@ export class Leases {
   private readonly dirs = new Map<number, Holders>();
   private readonly attrs = new Map<number, Holders>();
   private readonly holders = new Map<number, Holder>();
-  private readonly served = new AsyncLocalStorage<Served>();
+  /**
+   * The request being served, while its handler runs (serve) or a continuation bound to
+   * it does (bind). Not an AsyncLocalStorage: on Node 20 one turns on async hooks for the
+   * whole process — a hook call for every promise and callback — which cost 15-25 % of
+   * the master's CPU per request (docs/benchmarks.md, "The leases' request context").
+   */
+  private current: Served | undefined;
   private grantsSinceSweep = 0;
   /** Recalls sent, and those that ran into the lease's end instead of an answer. */
   readonly stats = { recalls: 0, expired: 0 };
@@ -69,15 +74,38 @@ export class Leases {
    */
   async serve<T>(actor: Holder, fn: () => T | Promise<T>): Promise<{ result: T; recalls: Promise<void>[] }> {
     const served: Served = { actor: actor.id, recalls: [] };
-    const result = await this.served.run(served, fn);
+    const result = await this.within(served, fn);
     return { result, recalls: served.recalls };
+  }
+
+  /**
+   * `fn` as part of the request being served now, for a handler that calls it after an
+   * await (a write's grant once its slot is free, a truncation's cut): its changes are
+   * that request's, as those made before the await. Every such call must be bound:
+   * unbound, a change is taken for the master's own (it recalls the actor's leases too,
+   * and the request's reply does not wait for the recalls).
+   */
+  bind<A extends unknown[], R>(fn: (...args: A) => R): (...args: A) => R {
+    const served = this.current;
+    return served ? (...args: A) => this.within(served, () => fn(...args)) : fn;
+  }
+
+  /** Runs `fn` (its synchronous part: up to its first await) as `served`'s. */
+  private within<R>(served: Served, fn: () => R): R {
+    const outer = this.current;
+    this.current = served;
+    try {
+      return fn();
+    } finally {
+      this.current = outer;
+    }
   }
 
   /** Told of every change before it is applied (Namespace's observer). */
   changing(m: Mutation, md: NameView): void {
     if (this.holders.size === 0) return;
     const keys = leaseKeys(m, md);
-    const served = this.served.getStore();
+    const served = this.current;
     const actor = served?.actor;
     const now = performance.now();
     const out = new Map<number, { dirs: Set<number>; inodes: Set<number>; until: number }>();
