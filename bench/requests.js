@@ -1,0 +1,82 @@
+#!/usr/bin/env node
+// The master's CPU per client request (issue 11): a master alone on loopback (no
+// chunkserver: these requests need none) and one client session from this process, which
+// sends N creates in a fresh directory, N getattrs of them and N unlinks, first one at a
+// time (window 1: every request wakes the master from its event loop, as a mount's
+// sequential system calls do) and then with `--window` requests in flight (the wake-up
+// shared by many). Per request: the master's CPU time (user + system, /proc) and the
+// rate, each round a fresh directory; medians of the rounds. What a change of the
+// master's request path does, with less noise than the mount workloads (whose figures
+// also carry the mount, the kernel and the caller). Run the same file from another
+// checkout for before/after. JSON on stdout, progress on stderr.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Command } from 'commander';
+import { Cluster } from '@tsmfs/launcher';
+import { cpuSeconds } from './lib/daemons.js';
+import { median } from './lib/compare-table.js';
+
+const opts = new Command('bench-requests')
+  .description("the master's CPU per request, one at a time and pipelined")
+  .option('--requests <n>', 'requests of each kind per round and window', '5000')
+  .option('--window <n>', 'requests in flight for the pipelined figures', '64')
+  .option('--rounds <n>', 'rounds (medians are reported)', '3')
+  .option('--save-mode <m>', "CHANGELOG_SAVE_MODE of the master (default: the master's default)")
+  .parse()
+  .opts();
+const N = Number(opts.requests);
+const ROUNDS = Number(opts.rounds);
+const progress = (m) => process.stderr.write(`[bench requests] ${m}\n`);
+
+/** Runs fn(0 … count-1) with at most `window` calls in flight; seconds taken. */
+async function pipelined(count, window, fn) {
+  let next = 0;
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: Math.min(window, count) }, async () => {
+    while (next < count) await fn(next++);
+  }));
+  return (performance.now() - t0) / 1000;
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'tsmfs-bench-requests-'));
+const config = opts.saveMode === undefined ? {} : { CHANGELOG_SAVE_MODE: Number(opts.saveMode) };
+const cluster = await Cluster.create({ dir, master: { exports: ['127.0.0.1 / rw,alldirs,maproot=0'], config } });
+const results = { requests: N, window: Number(opts.window), rounds: ROUNDS, saveMode: opts.saveMode ?? 'default', figures: {} };
+try {
+  const s = await cluster.session({ cred: { uid: 0, gid: 0, groups: [] } });
+  const pid = cluster.master.process.pid;
+  const raw = {};
+  // Round 0 warms the master up (V8 compiles the request path) and is not counted.
+  for (let round = 0; round <= ROUNDS; round++) {
+    for (const window of [1, Number(opts.window)]) {
+      const d = (await s.mkdir(1, `r${round}w${window}`)).inode;
+      const inodes = [];
+      const kinds = [
+        ['create', async (i) => void (inodes[i] = (await s.create(d, `f${i}`)).inode)],
+        ['getattr', (i) => s.getattr(inodes[i])],
+        ['unlink', (i) => s.unlink(d, `f${i}`)],
+      ];
+      for (const [kind, fn] of kinds) {
+        const c0 = cpuSeconds(pid);
+        const seconds = await pipelined(N, window, fn);
+        const cpu = cpuSeconds(pid) - c0;
+        if (round === 0) continue;
+        const key = `${kind} window ${window}`;
+        (raw[key] ??= { cpuUsPerRequest: [], perSecond: [] });
+        raw[key].cpuUsPerRequest.push(Math.round((cpu / N) * 1e7) / 10);
+        raw[key].perSecond.push(Math.round(N / seconds));
+      }
+      progress(`${round === 0 ? 'warm-up' : `round ${round}/${ROUNDS}`}, window ${window}: done`);
+    }
+  }
+  for (const [key, v] of Object.entries(raw)) {
+    results.figures[key] = { cpuUsPerRequest: median(v.cpuUsPerRequest), perSecond: median(v.perSecond), rounds: v };
+    progress(`${key}: master CPU ${median(v.cpuUsPerRequest)} µs per request, ${median(v.perSecond)}/s`);
+  }
+  s.close();
+} finally {
+  await cluster.stop();
+  rmSync(dir, { recursive: true, force: true });
+}
+process.stdout.write(JSON.stringify(results, null, 2) + '\n');
