@@ -43,7 +43,7 @@ export class Leases {
   /**
    * The request being served, while its handler runs (serve) or a continuation bound to
    * it does (bind). Not an AsyncLocalStorage: on Node 20 one turns on async hooks for the
-   * whole process — a hook call for every promise and callback — which cost 15-25 % of
+   * whole process — a hook call for every promise and callback — which cost 5-21 % of
    * the master's CPU per request (docs/benchmarks.md, "The leases' request context").
    */
   private current: Served | undefined;
