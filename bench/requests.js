@@ -7,15 +7,31 @@
 // shared by many). Per request: the master's CPU time (user + system, /proc) and the
 // rate, each round a fresh directory; medians of the rounds. What a change of the
 // master's request path does, with less noise than the mount workloads (whose figures
-// also carry the mount, the kernel and the caller). Run the same file from another
-// checkout for before/after. JSON on stdout, progress on stderr.
+// also carry the mount, the kernel and the caller). For scale, the same two windows
+// against a bare Node echo server (a child process that writes back each message it
+// reads, 100 bytes): what any Node process pays per request on this machine, the floor
+// under the master's figures. Run the same file from another checkout for before/after.
+// JSON on stdout, progress on stderr.
+import { fork } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { Cluster } from '@tsmfs/launcher';
 import { cpuSeconds } from './lib/daemons.js';
 import { median } from './lib/compare-table.js';
+
+// The echo server's own process (forked with --echo-server).
+if (process.argv.includes('--echo-server')) {
+  const server = createServer((s) => {
+    s.setNoDelay(true);
+    s.on('data', (b) => s.write(b));
+  });
+  server.listen(0, '127.0.0.1', () => process.send(server.address().port));
+  process.on('disconnect', () => process.exit(0));
+  await new Promise(() => {});
+}
 
 const opts = new Command('bench-requests')
   .description("the master's CPU per request, one at a time and pipelined")
@@ -37,6 +53,46 @@ async function pipelined(count, window, fn) {
     while (next < count) await fn(next++);
   }));
   return (performance.now() - t0) / 1000;
+}
+
+/**
+ * A bare Node echo server's CPU per request, `window` 100-byte messages in flight
+ * (each answered by the same bytes: the client reads its replies in order).
+ */
+async function echoFloor(window) {
+  const child = fork(import.meta.filename, ['--echo-server'], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  try {
+    const port = await new Promise((resolve, reject) => {
+      child.once('message', resolve);
+      child.once('exit', (code) => reject(new Error(`echo server exited (${code}) before listening`)));
+    });
+    const sock = connect(port, '127.0.0.1');
+    sock.setNoDelay(true);
+    await new Promise((resolve, reject) => sock.once('connect', resolve).once('error', reject));
+    const msg = Buffer.alloc(100, 1);
+    let waiting = [];
+    let buffered = 0;
+    sock.on('data', (b) => {
+      buffered += b.length;
+      while (buffered >= msg.length && waiting.length) {
+        buffered -= msg.length;
+        waiting.shift()();
+      }
+    });
+    const once = () => new Promise((resolve) => {
+      waiting.push(resolve);
+      sock.write(msg);
+    });
+    await pipelined(Math.min(N, 2000), window, once);
+    const c0 = cpuSeconds(child.pid);
+    const seconds = await pipelined(N, window, once);
+    const cpu = cpuSeconds(child.pid) - c0;
+    sock.destroy();
+    waiting = [];
+    return { cpuUsPerRequest: Math.round((cpu / N) * 1e7) / 10, perSecond: Math.round(N / seconds) };
+  } finally {
+    child.kill();
+  }
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'tsmfs-bench-requests-'));
@@ -75,6 +131,11 @@ try {
     progress(`${key}: master CPU ${median(v.cpuUsPerRequest)} µs per request, ${median(v.perSecond)}/s`);
   }
   s.close();
+  for (const window of [1, Number(opts.window)]) {
+    const floor = await echoFloor(window);
+    results.figures[`node echo server window ${window}`] = floor;
+    progress(`node echo server window ${window}: its CPU ${floor.cpuUsPerRequest} µs per request, ${floor.perSecond}/s`);
+  }
 } finally {
   await cluster.stop();
   rmSync(dir, { recursive: true, force: true });
