@@ -165,44 +165,35 @@ describe('leases between two mounts', () => {
   it('a holder that never answers (SIGSTOP) delays another mount\'s change until its lease ended, no longer', { timeout: 120_000 }, async () => {
     const LEASE_S = 3;
     const { a, b } = await twoMounts({ LEASE_TIME: LEASE_S });
+    /**
+     * b takes a lease on `name` (a stat, which shows `size`), is stopped, a runs `change`: it may not return
+     * before b's lease ended (b's kernel could still answer the old state until then),
+     * and is not held past it by much (a bound for a loaded machine, not a timing figure).
+     */
+    const changeWhileStopped = async (name: string, size: number, change: string): Promise<void> => {
+      const leaseAsked = performance.now();
+      expect((await stat(join(b.path, name))).size).toBe(size);
+      process.kill(b.pid, 'SIGSTOP');
+      let took: number;
+      let started: number;
+      try {
+        started = performance.now();
+        await shOk(change);
+        took = performance.now() - started;
+      } finally {
+        process.kill(b.pid, 'SIGCONT');
+      }
+      expect(started + took).toBeGreaterThanOrEqual(leaseAsked + LEASE_S * 1000);
+      expect(took).toBeLessThan(LEASE_S * 1000 + 20_000);
+    };
     await shOk(`echo x > ${a.path}/f`);
-    const leaseAsked = performance.now();
-    expect((await stat(join(b.path, 'f'))).size).toBe(2);
-    process.kill(b.pid, 'SIGSTOP');
-    let took: number;
-    let started: number;
-    try {
-      started = performance.now();
-      await shOk(`chmod 600 ${a.path}/f`);
-      took = performance.now() - started;
-    } finally {
-      process.kill(b.pid, 'SIGCONT');
-    }
-    // b's lease began after leaseAsked: the change may not return before it ended (b's
-    // kernel could still answer the old mode until then)...
-    expect(started + took).toBeGreaterThanOrEqual(leaseAsked + LEASE_S * 1000);
-    // ... and is not held past it by much (a bound for a loaded machine, not a timing figure).
-    expect(took).toBeLessThan(LEASE_S * 1000 + 20_000);
+    await changeWhileStopped('f', 2, `chmod 600 ${a.path}/f`);
     // b, running again, shows the change.
     expect((await stat(join(b.path, 'f'))).mode & 0o777).toBe(0o600);
-
     // The same for a change the master makes after an await: a truncation within a chunk
     // waits for the slot's write lease first (the request's context must reach it there).
     await shOk(`echo 0123456789 > ${a.path}/g`);
-    const asked = performance.now();
-    expect((await stat(join(b.path, 'g'))).size).toBe(11);
-    process.kill(b.pid, 'SIGSTOP');
-    let cutStarted: number;
-    let cutTook: number;
-    try {
-      cutStarted = performance.now();
-      await shOk(`truncate -s 4 ${a.path}/g`);
-      cutTook = performance.now() - cutStarted;
-    } finally {
-      process.kill(b.pid, 'SIGCONT');
-    }
-    expect(cutStarted + cutTook).toBeGreaterThanOrEqual(asked + LEASE_S * 1000);
-    expect(cutTook).toBeLessThan(LEASE_S * 1000 + 20_000);
+    await changeWhileStopped('g', 11, `truncate -s 4 ${a.path}/g`);
     expect((await stat(join(b.path, 'g'))).size).toBe(4);
     expect(await readFile(join(b.path, 'g'), 'utf8')).toBe('0123');
   });
