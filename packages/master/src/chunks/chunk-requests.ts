@@ -57,8 +57,10 @@ export class ChunkRequests {
   async read(next: () => Reply<'readChunk'>): Promise<Reply<'readChunk'>> {
     const { chunks } = this;
     const deadline = Date.now() + READ_WAIT_MS;
+    // Asked again after a wait: bound like the writes' parts, should a read ever change anything.
+    const namespacePart = this.inRequest(next);
     for (;;) {
-      const reply = next();
+      const reply = namespacePart();
       const locations = chunks.locations(reply.chunkId);
       const wait = deadline - Date.now();
       if (locations.length > 0 || wait <= 0 || !chunks.changes.has(reply.chunkId)) return this.signed(reply, locations);
