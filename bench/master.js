@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { Command } from 'commander';
 import { MasterSession } from '@tsmfs/client';
 import { freePort, spawnDaemon, stop } from './lib/daemons.js';
+import { pipelined } from './lib/pipelined.js';
 
 const opts = new Command('bench-master')
   .description('Benchmark tsmfs-master: memory per inode, ops/s, start-up time')
@@ -39,26 +40,10 @@ async function startMaster(cfg) {
   return { child, readyMs: Number(process.hrtime.bigint() - t0) / 1e6 };
 }
 
-/** Runs `count` calls of `fn(i)` with at most WINDOW in flight; returns ops/s. */
-async function pipelined(label, count, fn) {
-  const t0 = performance.now();
-  let next = 0;
-  let done = 0;
-  let lastReport = t0;
-  async function worker() {
-    while (next < count) {
-      const i = next++;
-      await fn(i);
-      done++;
-      const now = performance.now();
-      if (now - lastReport > 5000) {
-        lastReport = now;
-        progress(`${label}: ${done}/${count} (${Math.round((done / (now - t0)) * 1000)}/s)`);
-      }
-    }
-  }
-  await Promise.all(Array.from({ length: Math.min(WINDOW, count) }, worker));
-  return Math.round(count / ((performance.now() - t0) / 1000));
+/** Runs `count` calls of `fn(i)` with at most WINDOW in flight, with progress; returns ops/s. */
+async function pipelinedRate(label, count, fn) {
+  const seconds = await pipelined(count, WINDOW, fn, (done, s) => progress(`${label}: ${done}/${count} (${Math.round(done / s)}/s)`));
+  return Math.round(count / seconds);
 }
 
 const MEMORY_FIELDS = ['rss', 'heapUsed', 'heapTotal', 'external', 'arrayBuffers'];
@@ -116,7 +101,7 @@ async function main() {
     const dirs = [];
     for (let d = 0; d < Math.ceil(FILES / PER_DIR); d++) dirs.push((await s.mkdir(1, `d${d}`)).inode);
     progress(`creating ${FILES} files in ${dirs.length} directories`);
-    results.createPerSec = await pipelined('create', FILES, (i) => s.create(dirs[Math.floor(i / PER_DIR)], `f${i % PER_DIR}`));
+    results.createPerSec = await pipelinedRate('create', FILES, (i) => s.create(dirs[Math.floor(i / PER_DIR)], `f${i % PER_DIR}`));
     await new Promise((r) => setTimeout(r, 2000));
     // Right after the creates (no forced GC: what the process holds while it serves).
     results.memoryAfterCreates = perFile('after the creates', await masterMemory(httpPort, false), empty);
@@ -126,13 +111,13 @@ async function main() {
     results.memoryIdleAfterGc = perFile(`idle ${IDLE_MS / 1000} s, then GC`, await masterMemory(httpPort, true), empty);
 
     const N = Math.min(FILES, 200_000);
-    results.lookupPerSec = await pipelined('lookup', N, (i) => s.lookup(dirs[Math.floor(i / PER_DIR)], `f${i % PER_DIR}`));
+    results.lookupPerSec = await pipelinedRate('lookup', N, (i) => s.lookup(dirs[Math.floor(i / PER_DIR)], `f${i % PER_DIR}`));
     const inodes = [];
     for (const e of await s.readdir(dirs[0])) inodes.push(e.inode);
-    results.getattrPerSec = await pipelined('getattr', N, (i) => s.getattr(inodes[i % inodes.length]));
+    results.getattrPerSec = await pipelinedRate('getattr', N, (i) => s.getattr(inodes[i % inodes.length]));
 
     const big = (await s.mkdir(1, 'big')).inode;
-    await pipelined('create 10k', 10_000, (i) => s.create(big, `entry-${i}`));
+    await pipelinedRate('create 10k', 10_000, (i) => s.create(big, `entry-${i}`));
     const t0 = performance.now();
     const rounds = 20;
     for (let r = 0; r < rounds; r++) {
@@ -152,7 +137,7 @@ async function main() {
     const s2 = await MasterSession.open({ masters: [{ host: '127.0.0.1', port }], cred: { uid: 0, gid: 0, groups: [] } });
     const rdir = (await s2.mkdir(1, 'replay')).inode;
     progress(`${REPLAY} more creates to replay, then SIGKILL`);
-    await pipelined('replay creates', REPLAY - 1, (i) => s2.create(rdir, `r${i}`));
+    await pipelinedRate('replay creates', REPLAY - 1, (i) => s2.create(rdir, `r${i}`));
     s2.close();
     await stop(child, 'SIGKILL');
     const m = await startMaster(cfg);

@@ -14,6 +14,7 @@ import { Namespace, createEmptyMetadata, encodeDump, masterClock } from '@tsmfs/
 import { encodeEntry } from '@tsmfs/metastore';
 import { dial } from '@tsmfs/rpc';
 import { freePort, spawnDaemon, stop } from './lib/daemons.js';
+import { pipelined } from './lib/pipelined.js';
 
 const root = resolve(import.meta.dirname, '..');
 const opts = new Command('bench-metalogger')
@@ -104,16 +105,6 @@ function percentile(sorted, q) {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
 }
 
-async function pipelined(count, fn) {
-  let next = 0;
-  const t0 = performance.now();
-  async function worker() {
-    while (next < count) await fn(next++);
-  }
-  await Promise.all(Array.from({ length: Math.min(WINDOW, count) }, worker));
-  return Math.round(count / ((performance.now() - t0) / 1000));
-}
-
 async function lagFigure(results) {
   const dir = mkdtempSync(join(tmpdir(), 'tsmfs-bench-ml-'));
   const { ports, mlDir } = await cluster(dir);
@@ -139,7 +130,7 @@ async function lagFigure(results) {
       }
     })();
     progress(`${CREATES} creates, ${WINDOW} in flight, metalogger following`);
-    results.lagCreatesPerSec = await pipelined(CREATES, (i) => s.create(dirs[Math.floor(i / 1000)], `f${i % 1000}`));
+    results.lagCreatesPerSec = Math.round(CREATES / (await pipelined(CREATES, WINDOW, (i) => s.create(dirs[Math.floor(i / 1000)], `f${i % 1000}`))));
     sampling = false;
     await sampler;
     const sorted = [...behind].sort((a, b) => a - b);

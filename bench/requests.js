@@ -21,6 +21,7 @@ import { Command } from 'commander';
 import { Cluster } from '@tsmfs/launcher';
 import { cpuSeconds } from './lib/daemons.js';
 import { median } from './lib/compare-table.js';
+import { pipelined } from './lib/pipelined.js';
 
 // The echo server's own process (forked with --echo-server).
 if (process.argv.includes('--echo-server')) {
@@ -44,16 +45,6 @@ const opts = new Command('bench-requests')
 const N = Number(opts.requests);
 const ROUNDS = Number(opts.rounds);
 const progress = (m) => process.stderr.write(`[bench requests] ${m}\n`);
-
-/** Runs fn(0 … count-1) with at most `window` calls in flight; seconds taken. */
-async function pipelined(count, window, fn) {
-  let next = 0;
-  const t0 = performance.now();
-  await Promise.all(Array.from({ length: Math.min(window, count) }, async () => {
-    while (next < count) await fn(next++);
-  }));
-  return (performance.now() - t0) / 1000;
-}
 
 /**
  * A bare Node echo server's CPU per request, `window` 100-byte messages in flight
