@@ -51,6 +51,15 @@ describe('deploy files', () => {
       expect(keys.get('WantedBy')).toBe('multi-user.target');
     }
     expect(unitKeys(readFileSync(join(dir, 'tsmfs-master.service'), 'utf8')).get('OOMScoreAdjust')).toBe('-999');
+    // A daemon runs with the same node flags under systemd, as a command and from its source's build.
+    for (const u of units) {
+      const daemon = u.replace(/^tsmfs-|\.service$/g, '');
+      const exec = unitKeys(readFileSync(join(dir, u), 'utf8')).get('ExecStart')!;
+      const unitFlags = /^\/usr\/bin\/env node((?: --\S+)*) /.exec(exec)?.[1]?.trim() ?? '';
+      const shebang = (file: string) => /^#!\/usr\/bin\/env (?:-S )?node((?: --\S+)*)$/m.exec(readFileSync(join(REPO_ROOT, file), 'utf8').split('\n')[0]!)?.[1]?.trim();
+      expect(shebang(`packages/${daemon}/bin/tsmfs-${daemon}.js`), `${u}: the command's shebang`).toBe(unitFlags);
+      expect(shebang(`packages/${daemon}/src/bin/tsmfs-${daemon}.ts`), `${u}: the source's shebang`).toBe(unitFlags);
+    }
   });
 
   it('the example options file is one tsmfs-mount reads (every line a comment)', () => {

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { type WriteStream, createWriteStream } from 'node:fs';
+import { type WriteStream, createWriteStream, readFileSync } from 'node:fs';
 import { REPO_ROOT } from './paths.js';
 import { live } from './live.js';
 import { settings } from './settings.js';
@@ -16,11 +16,30 @@ export interface ExitInfo {
 }
 
 export interface SpawnOptions {
-  /** The program; default: this Node running `args[0]` with settings.nodeFlags. */
+  /** The program; default: this Node running the script in `args` with settings.nodeFlags and the script's own (shebangFlags). */
   command?: string;
   env?: NodeJS.ProcessEnv;
   /** Also append everything it writes to this file (`npm start` keeps logs there). */
   logFile?: string;
+}
+
+const SHEBANG_FLAGS = /^#!\/usr\/bin\/env -S node (.+)$/;
+
+/**
+ * The Node flags the script among `args` (the first that is not a flag) names in its
+ * shebang (`#!/usr/bin/env -S node FLAGS`): a daemon started here runs as it does when
+ * executed itself (the master's V8 heap settings: packages/master/bin/tsmfs-master.js).
+ */
+function shebangFlags(args: readonly string[]): string[] {
+  const script = args.find((a) => !a.startsWith('-'));
+  if (script === undefined) return [];
+  let first: string;
+  try {
+    first = readFileSync(script, 'utf8').slice(0, 200).split('\n')[0]!;
+  } catch {
+    return [];
+  }
+  return SHEBANG_FLAGS.exec(first)?.[1]!.split(' ').filter(Boolean) ?? [];
 }
 
 /**
@@ -43,7 +62,7 @@ export class DaemonProcess {
     options: SpawnOptions = {},
   ) {
     const command = options.command ?? process.execPath;
-    const argv = options.command ? args : [...settings.nodeFlags, ...args];
+    const argv = options.command ? args : [...settings.nodeFlags, ...shebangFlags(args), ...args];
     this.child = spawn(command, argv, {
       cwd: REPO_ROOT,
       env: { ...process.env, LOG_LEVEL: settings.logLevel, ...options.env },
