@@ -44,6 +44,9 @@ const opts = new Command('bench-requests')
   .opts();
 const N = Number(opts.requests);
 const ROUNDS = Number(opts.rounds);
+const WINDOWS = [1, Number(opts.window)];
+/** CPU seconds spent on N requests, in µs per request (one decimal). */
+const usPerRequest = (cpu) => Math.round((cpu / N) * 1e7) / 10;
 const progress = (m) => process.stderr.write(`[bench requests] ${m}\n`);
 
 /**
@@ -61,7 +64,7 @@ async function echoFloor(window) {
     sock.setNoDelay(true);
     await new Promise((resolve, reject) => sock.once('connect', resolve).once('error', reject));
     const msg = Buffer.alloc(100, 1);
-    let waiting = [];
+    const waiting = [];
     let buffered = 0;
     sock.on('data', (b) => {
       buffered += b.length;
@@ -79,8 +82,7 @@ async function echoFloor(window) {
     const seconds = await pipelined(N, window, once);
     const cpu = cpuSeconds(child.pid) - c0;
     sock.destroy();
-    waiting = [];
-    return { cpuUsPerRequest: Math.round((cpu / N) * 1e7) / 10, perSecond: Math.round(N / seconds) };
+    return { cpuUsPerRequest: usPerRequest(cpu), perSecond: Math.round(N / seconds) };
   } finally {
     child.kill();
   }
@@ -89,14 +91,14 @@ async function echoFloor(window) {
 const dir = mkdtempSync(join(tmpdir(), 'tsmfs-bench-requests-'));
 const config = opts.saveMode === undefined ? {} : { CHANGELOG_SAVE_MODE: Number(opts.saveMode) };
 const cluster = await Cluster.create({ dir, master: { exports: ['127.0.0.1 / rw,alldirs,maproot=0'], config } });
-const results = { requests: N, window: Number(opts.window), rounds: ROUNDS, saveMode: opts.saveMode ?? 'default', figures: {} };
+const results = { requests: N, window: WINDOWS[1], rounds: ROUNDS, saveMode: opts.saveMode ?? 'default', figures: {} };
 try {
   const s = await cluster.session({ cred: { uid: 0, gid: 0, groups: [] } });
   const pid = cluster.master.process.pid;
   const raw = {};
   // Round 0 warms the master up (V8 compiles the request path) and is not counted.
   for (let round = 0; round <= ROUNDS; round++) {
-    for (const window of [1, Number(opts.window)]) {
+    for (const window of WINDOWS) {
       const d = (await s.mkdir(1, `r${round}w${window}`)).inode;
       const inodes = [];
       const kinds = [
@@ -111,7 +113,7 @@ try {
         if (round === 0) continue;
         const key = `${kind} window ${window}`;
         (raw[key] ??= { cpuUsPerRequest: [], perSecond: [] });
-        raw[key].cpuUsPerRequest.push(Math.round((cpu / N) * 1e7) / 10);
+        raw[key].cpuUsPerRequest.push(usPerRequest(cpu));
         raw[key].perSecond.push(Math.round(N / seconds));
       }
       progress(`${round === 0 ? 'warm-up' : `round ${round}/${ROUNDS}`}, window ${window}: done`);
@@ -122,7 +124,7 @@ try {
     progress(`${key}: master CPU ${median(v.cpuUsPerRequest)} µs per request, ${median(v.perSecond)}/s`);
   }
   s.close();
-  for (const window of [1, Number(opts.window)]) {
+  for (const window of WINDOWS) {
     const floor = await echoFloor(window);
     results.figures[`node echo server window ${window}`] = floor;
     progress(`node echo server window ${window}: its CPU ${floor.cpuUsPerRequest} µs per request, ${floor.perSecond}/s`);
