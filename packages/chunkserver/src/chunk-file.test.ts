@@ -1,7 +1,7 @@
 import { type FileHandle, mkdtemp, open, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BLOCK_SIZE, CHUNK_SIZE, Status } from '@tsmfs/protocol';
+import { BLOCK_SIZE, CHUNK_SIZE, Status, dataCrc } from '@tsmfs/protocol';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CHUNK_HEADER_SIZE, ChunkCrcError, ChunkDamagedError, ChunkFile, chunkFileName, parseChunkFileName } from './chunk-file.js';
@@ -39,7 +39,7 @@ function pattern(seed: number, length: number): Buffer {
 }
 
 type Op =
-  | { op: 'write'; offset: number; length: number; seed: number; inline: boolean }
+  | { op: 'write'; offset: number; length: number; seed: number; inline: boolean; wireCrc: boolean }
   | { op: 'truncate'; length: number }
   | { op: 'read'; offset: number; length: number; inline: boolean }
   | { op: 'reopen'; inline: boolean };
@@ -51,9 +51,10 @@ const position = fc.oneof(
   fc.integer({ min: 0, max: 6 }).chain((b) => fc.integer({ min: -3, max: 3 }).map((d) => Math.max(0, b * BLOCK_SIZE + d))),
   fc.integer({ min: CHUNK_SIZE - 3 * BLOCK_SIZE, max: CHUNK_SIZE }),
 );
-const size = fc.oneof(fc.integer({ min: 0, max: 300 }), fc.integer({ min: 0, max: 3 * BLOCK_SIZE }));
+// Whole blocks too: a piece that covers its block takes the CRC it came with.
+const size = fc.oneof(fc.integer({ min: 0, max: 300 }), fc.integer({ min: 0, max: 3 * BLOCK_SIZE }), fc.constant(BLOCK_SIZE));
 const opArb: fc.Arbitrary<Op> = fc.oneof(
-  { weight: 4, arbitrary: fc.record({ op: fc.constant('write' as const), offset: position, length: size, seed: fc.integer(), inline: fc.boolean() }) },
+  { weight: 4, arbitrary: fc.record({ op: fc.constant('write' as const), offset: position, length: size, seed: fc.integer(), inline: fc.boolean(), wireCrc: fc.boolean() }) },
   { weight: 2, arbitrary: fc.record({ op: fc.constant('truncate' as const), length: position }) },
   { weight: 3, arbitrary: fc.record({ op: fc.constant('read' as const), offset: position, length: size, inline: fc.boolean() }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('reopen' as const), inline: fc.boolean() }) },
@@ -106,8 +107,9 @@ describe('chunk file', () => {
             if (o.op === 'write') {
               const [offset, length] = clip(o.offset, o.length);
               const data = pattern(o.seed, length);
-              // Half the writes (and their partial blocks' reads) on the event loop, as a chunkserver does small ones.
-              await file.write(offset, data, o.inline ? new InlineIo() : undefined);
+              // Half the writes (and their partial blocks' reads) on the event loop, as a chunkserver does small ones;
+              // half with the CRC of their bytes, as a piece's checked wire CRC comes to it.
+              await file.write(offset, data, o.inline ? new InlineIo() : undefined, o.wireCrc ? dataCrc(data) : undefined);
               model.write(offset, data);
             } else if (o.op === 'truncate') {
               await file.truncate(o.length);

@@ -318,8 +318,10 @@ export class ChunkFile {
    * Writes `data` at `offset`. Blocks the write covers only partly are read (and
    * verified) first so that their new CRC covers their whole new content. With `inline`,
    * small reads and writes run on the event loop when that disk's policy allows it.
+   * `crc`, when given, is the CRC-32 of `data`, already checked against the bytes (a
+   * piece's wire CRC): a piece within one block then needs no second pass over its bytes.
    */
-  async write(offset: number, data: Uint8Array, inline?: InlineIo): Promise<void> {
+  async write(offset: number, data: Uint8Array, inline?: InlineIo, crc?: number): Promise<void> {
     checkRange(offset, data.length);
     if (data.length === 0) return this.exclusive(async () => undefined);
     return this.exclusive(async () => {
@@ -327,7 +329,7 @@ export class ChunkFile {
       const first = Math.floor(offset / BLOCK_SIZE);
       const last = Math.floor((end - 1) / BLOCK_SIZE);
       const crcs = new Map<number, number>();
-      for (let b = first; b <= last; b++) crcs.set(b, await this.newBlockCrc(b, offset, data, inline));
+      for (let b = first; b <= last; b++) crcs.set(b, await this.newBlockCrc(b, offset, data, inline, first === last ? crc : undefined));
       try {
         await writeAll(this.fh, data, CHUNK_HEADER_SIZE + offset, inline);
       } catch (err) {
@@ -482,8 +484,8 @@ export class ChunkFile {
     return image;
   }
 
-  /** The CRC block `b` will have once `data` is written at `offset`. */
-  private async newBlockCrc(b: number, offset: number, data: Uint8Array, inline?: InlineIo): Promise<number> {
+  /** The CRC block `b` will have once `data` is written at `offset`; `crc` is data's own, when known. */
+  private async newBlockCrc(b: number, offset: number, data: Uint8Array, inline?: InlineIo, crc?: number): Promise<number> {
     const start = b * BLOCK_SIZE;
     const from = Math.max(start, offset);
     const to = Math.min(start + BLOCK_SIZE, offset + data.length);
@@ -491,6 +493,7 @@ export class ChunkFile {
     const coversWholeBlock = from === start && to === start + BLOCK_SIZE;
     // A write that starts a block at or past the end of the data leaves nothing old in it.
     const nothingOldAfter = from === start && start >= this.header.length;
+    if (coversWholeBlock && crc !== undefined) return crc;
     if (coversWholeBlock || nothingOldAfter) return blockCrc(piece);
     const image = await this.blockImage(b, inline);
     image.set(piece, from - start);

@@ -3,6 +3,7 @@ import {
   BLOCK_SIZE,
   CHUNK_SIZE,
   type ChunkRef,
+  type DataBlock,
   DataFrameError,
   DataFrameType,
   type Frame,
@@ -446,14 +447,15 @@ export class DataServer implements Service {
     if (block.version !== session.version) return answer(Status.ESTALE);
     if (!dataBlockCrcOk(block)) return answer(Status.EIO);
     // In flight (the connection's FlowLimits) until answered.
-    const piece = this.writePiece(session, frame, block.offset, block.data).then(answer);
+    const piece = this.writePiece(session, frame, block).then(answer);
     session.track(piece);
     return piece;
   }
 
   /** Writes here and forwards to the next link at the same time; the worst status wins. */
-  private async writePiece(session: WriteSession, frame: Frame, offset: number, data: Uint8Array): Promise<number> {
-    const local = session.chunk.then((chunk) => chunk.write(offset, data));
+  private async writePiece(session: WriteSession, frame: Frame, { offset, data, crc }: DataBlock): Promise<number> {
+    // The wire CRC was checked against the bytes: the chunk file need not compute it again.
+    const local = session.chunk.then((chunk) => chunk.write(offset, data, crc));
     this.traffic.bytesWritten += data.length;
     const forwarded = session.next.then((next) =>
       next ? next.requestData(DataFrameType.write, [frame.body]).then((body) => decodeDataWriteStatus(body).status) : Status.OK,

@@ -733,8 +733,9 @@ export class ChunkHandle {
   read(offset: number, length: number, crcs?: number[]): Promise<Buffer> {
     return this.run(() => this.file.read(offset, length, crcs, this.disk.inline));
   }
-  write(offset: number, data: Uint8Array): Promise<void> {
-    return this.run(() => this.file.write(offset, data, this.disk.inline));
+  /** `crc`: data's CRC-32, already checked (ChunkFile.write). */
+  write(offset: number, data: Uint8Array, crc?: number): Promise<void> {
+    return this.run(() => this.file.write(offset, data, this.disk.inline, crc));
   }
   truncate(length: number): Promise<void> {
     return this.run(() => this.file.truncate(length));

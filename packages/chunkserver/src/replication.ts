@@ -75,7 +75,7 @@ async function pull(conn: Connection, chunk: ChunkHandle, length: number, token:
         if (!dataBlockCrcOk(block)) throw fail('EIO', `piece at ${block.offset} arrived with a bad CRC`);
         if (block.offset < offset || block.offset + block.data.length > offset + span) throw new DataFrameError(`piece at ${block.offset} lies outside the span asked`);
         received += block.data.length;
-        writes.push(chunk.write(block.offset, block.data));
+        writes.push(chunk.write(block.offset, block.data, block.crc));
       } catch (err) {
         bad = err as Error;
       }

@@ -16,7 +16,7 @@ import {
 } from '@tsmfs/protocol';
 import type { Connection } from '@tsmfs/rpc';
 import type { DataLinks } from './data-links.js';
-import { type DirtyExtents, type Extent, flatten } from './dirty-extents.js';
+import { type DirtyExtents, type Extent, blockPieces } from './dirty-extents.js';
 
 /** Pieces of a write in flight on one chain before we wait for acknowledgements. */
 const WRITE_WINDOW = 64;
@@ -147,28 +147,26 @@ async function grantWithRetry(ctx: ChunkWriteContext, index: number): Promise<Re
 
 /**
  * Sends extents as pieces of at most one block, never crossing a block boundary, WRITE_WINDOW
- * at a time; `sent` runs once the last piece is queued, before its acknowledgements.
+ * at a time; `sent` runs once the last piece is queued, before its acknowledgements. A
+ * piece goes out as the views of the written buffers it spans (blockPieces), uncopied.
  */
 async function sendExtents(conn: Connection, grant: ChunkGrant, extents: Extent[], sent: () => void): Promise<void> {
   const inFlight: Promise<void>[] = [];
   let seq = 0;
   let failure: unknown;
   for (const e of extents) {
-    const data = flatten(e);
-    for (let pos = e.off; pos < e.end; ) {
-      const pieceEnd = Math.min(e.end, (Math.floor(pos / BLOCK_SIZE) + 1) * BLOCK_SIZE);
-      const payload = data.subarray(pos - e.off, pieceEnd - e.off);
-      const header = encodeDataBlockHeader({ chunkId: grant.chunkId, version: grant.version, seq: seq++, offset: pos, length: payload.length, crc: dataCrc(payload) });
-      const ack = conn.requestData(DataFrameType.write, [header, payload]).then((body) => {
+    for (const { off, parts } of blockPieces(e, BLOCK_SIZE)) {
+      const length = parts.length === 1 ? parts[0]!.length : parts.reduce((n, p) => n + p.length, 0);
+      const header = encodeDataBlockHeader({ chunkId: grant.chunkId, version: grant.version, seq: seq++, offset: off, length, crc: dataCrc(parts) });
+      const ack = conn.requestData(DataFrameType.write, [header, ...parts]).then((body) => {
         const st = decodeDataWriteStatus(body);
-        if (st.status !== 0) throw new TsmfsError(st.status, `chunkserver refused a piece of chunk ${grant.chunkId} at ${pos}`);
+        if (st.status !== 0) throw new TsmfsError(st.status, `chunkserver refused a piece of chunk ${grant.chunkId} at ${off}`);
       });
       ack.catch((err) => (failure ??= err));
       inFlight.push(ack);
       if (failure) throw failure;
       if (inFlight.length >= WRITE_WINDOW) await inFlight.shift();
       if (conn.socket.writableNeedDrain) await conn.drained();
-      pos = pieceEnd;
     }
   }
   sent();

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { DirtyExtents, flatten } from './dirty-extents.js';
+import { dataCrc } from '@tsmfs/protocol';
+import { DirtyExtents, blockPieces, flatten } from './dirty-extents.js';
 
 const SPAN = 4096;
 
@@ -84,6 +85,42 @@ describe('DirtyExtents', () => {
     const [e] = d.take();
     expect(e!.parts[0]).toBe(a);
     expect(e!.parts[1]).toBe(b);
+  });
+
+  it('blockPieces cuts an extent at block boundaries into views of its parts, byte for byte (model check)', () => {
+    const BLOCK = 64;
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 300 }), fc.array(fc.integer({ min: 1, max: 150 }), { minLength: 1, maxLength: 12 }), (off, lengths) => {
+        let v = 0;
+        // Buffer.alloc, not the shared pool: each part has memory of its own for the views check.
+        const parts = lengths.map((n) => {
+          const b = Buffer.alloc(n);
+          for (let i = 0; i < n; i++) b[i] = v++ & 0xff;
+          return b;
+        });
+        const total = lengths.reduce((a, b) => a + b, 0);
+        const e = { off, end: off + total, parts: [...parts] };
+        const whole = Buffer.concat(parts);
+        const pieces = blockPieces(e, BLOCK);
+        let pos = off;
+        for (const p of pieces) {
+          const bytes = Buffer.concat(p.parts);
+          expect(p.off).toBe(pos);
+          // Never across a block boundary, never empty, nothing skipped or repeated.
+          expect(bytes.length).toBeGreaterThan(0);
+          expect(Math.floor(p.off / BLOCK)).toBe(Math.floor((p.off + bytes.length - 1) / BLOCK));
+          expect(bytes.equals(whole.subarray(pos - off, pos - off + bytes.length))).toBe(true);
+          // The CRC of the views is the CRC of the bytes they send.
+          expect(dataCrc(p.parts)).toBe(dataCrc(bytes));
+          // Views, not copies: each shares memory with one of the parts.
+          for (const b of p.parts) expect(parts.some((q) => q.buffer === b.buffer)).toBe(true);
+          pos += bytes.length;
+        }
+        expect(pos).toBe(off + total);
+        // Whole blocks in between: only the first and the last piece may be short.
+        for (const p of pieces.slice(1, -1)) expect(p.off % BLOCK === 0 && Buffer.concat(p.parts).length === BLOCK).toBe(true);
+      }),
+    );
   });
 
   it('pendingIn lists buffered and taken-but-unsettled bytes oldest first, until settle', () => {

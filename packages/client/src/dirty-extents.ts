@@ -133,6 +133,36 @@ function firstEndingAtOrAfter(extents: readonly Extent[], at: number): number {
   return lo;
 }
 
+/**
+ * The extent's bytes cut at every multiple of `blockSize` (chunk offsets), each piece as
+ * views of the extent's parts in order: nothing is copied, a piece of a sequential
+ * writer's extent is one or a few of the buffers its writes handed over.
+ */
+export function blockPieces(e: Extent, blockSize: number): { off: number; parts: Buffer[] }[] {
+  const pieces: { off: number; parts: Buffer[] }[] = [];
+  let part = 0;
+  let at = 0; // position within e.parts[part]
+  for (let pos = e.off; pos < e.end; ) {
+    const pieceEnd = Math.min(e.end, (Math.floor(pos / blockSize) + 1) * blockSize);
+    const parts: Buffer[] = [];
+    // Bounded: every pass takes at least one byte of the parts, which hold e.end - e.off bytes.
+    for (let need = pieceEnd - pos; need > 0; ) {
+      const p = e.parts[part]!;
+      const take = Math.min(p.length - at, need);
+      parts.push(at === 0 && take === p.length ? p : p.subarray(at, at + take));
+      need -= take;
+      at += take;
+      if (at === p.length) {
+        part++;
+        at = 0;
+      }
+    }
+    pieces.push({ off: pos, parts });
+    pos = pieceEnd;
+  }
+  return pieces;
+}
+
 export function flatten(e: Extent): Buffer {
   if (e.parts.length !== 1) e.parts = [Buffer.concat(e.parts)];
   return e.parts[0]!;

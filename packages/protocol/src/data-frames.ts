@@ -71,9 +71,15 @@ export class DataFrameError extends FrameError {
   }
 }
 
-/** The CRC every sender puts in a DataBlock (zlib's CRC-32, as in the chunk files). */
-export function dataCrc(data: Uint8Array): number {
-  return crc32(data) >>> 0;
+/**
+ * The CRC every sender puts in a DataBlock (zlib's CRC-32, as in the chunk files), of
+ * one buffer or of several sent one after the other as the payload.
+ */
+export function dataCrc(data: Uint8Array | readonly Uint8Array[]): number {
+  if (data instanceof Uint8Array) return crc32(data) >>> 0;
+  let crc = 0;
+  for (const part of data) crc = crc32(part, crc);
+  return crc >>> 0;
 }
 
 export function encodeDataBlockHeader(block: Omit<DataBlock, 'data'> & { length: number }): Buffer {
