@@ -76,7 +76,8 @@ export async function readChunkRange(
     const loc = grant.locations[(first + i) % grant.locations.length]!;
     try {
       if (length <= READ_SPAN) return await readSpan(links, loc, grant, offset, length);
-      const out = Buffer.alloc(length);
+      // Every span fills its part or throws: nothing of `out` is left unwritten.
+      const out = Buffer.allocUnsafeSlow(length);
       for (let pos = 0; pos < length; pos += READ_SPAN) {
         out.set(await readSpan(links, loc, grant, offset + pos, Math.min(READ_SPAN, length - pos)), pos);
       }
@@ -104,14 +105,14 @@ async function readSpan(links: DataLinks, loc: ChunkLocation, grant: ChunkGrant,
     if (bad) return;
     const block = decodeDataBlock(frame.body);
     if (!dataBlockCrcOk(block)) bad = `CRC mismatch in the block at ${block.offset} of chunk ${grant.chunkId} from ${loc.host}:${loc.port}`;
-    else if (block.chunkId !== grant.chunkId || block.offset < offset || block.offset + block.data.length > offset + length) bad = 'a read frame outside the span asked for';
-    else if (received === 0 && block.offset === offset && block.data.length === length) {
+    // In order and back to back, as a chunkserver sends them: the frames then cover the
+    // span exactly when their bytes add up to it, so `into` needs no zeroing first.
+    else if (block.chunkId !== grant.chunkId || block.offset !== offset + received || block.offset + block.data.length > offset + length) bad = 'a read frame out of order or outside the span asked for';
+    else if (received === 0 && block.data.length === length) {
       whole = Buffer.from(block.data.buffer, block.data.byteOffset, block.data.length);
       received = length;
     } else {
-      into ??= Buffer.alloc(length);
-      if (whole) into.set(whole);
-      whole = undefined;
+      into ??= Buffer.allocUnsafeSlow(length);
       into.set(block.data, block.offset - offset);
       received += block.data.length;
     }

@@ -14,10 +14,11 @@ export const VERSION: string = (
 ).version;
 
 /**
- * Kernel request sizes: writes up to 1 MiB (FUSE 3; the kernel's max_pages follows
- * max_write), reads and read-ahead of 128 KiB as before.
+ * Kernel request sizes: writes and reads up to 1 MiB (FUSE 3; the kernel's max_pages
+ * follows max_write): an O_DIRECT read of 1 MiB is one request, not eight. The kernel
+ * caps its own read-ahead below max_readahead (256 KiB requests here).
  */
-const IO_OPTIONS = ['max_write=1048576', 'max_read=131072', 'max_readahead=131072'];
+const IO_OPTIONS = ['max_write=1048576', 'max_read=1048576', 'max_readahead=1048576'];
 
 export interface RunningMount {
   /** Resolves when the mount is gone (fusermount -u, a signal, or stop()) and everything is closed. */
