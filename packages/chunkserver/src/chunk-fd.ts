@@ -1,4 +1,4 @@
-import { close, fdatasync, fstat, fsync, ftruncate, read, write } from 'node:fs';
+import { close, fdatasync, fstat, fsync, ftruncate, read, write, writev } from 'node:fs';
 import { promisify } from 'node:util';
 
 /**
@@ -10,6 +10,7 @@ export interface ChunkFd {
   readonly fd: number;
   read(buffer: Buffer, offset: number, length: number, position: number): Promise<{ bytesRead: number }>;
   write(data: Uint8Array, offset: number, length: number, position: number): Promise<{ bytesWritten: number }>;
+  writev(buffers: Uint8Array[], position: number): Promise<{ bytesWritten: number }>;
   stat(): Promise<{ size: number }>;
   truncate(length: number): Promise<void>;
   datasync(): Promise<void>;
@@ -19,6 +20,7 @@ export interface ChunkFd {
 
 const readP = promisify(read);
 const writeP = promisify(write);
+const writevP = promisify(writev);
 const fstatP = promisify(fstat);
 const ftruncateP = promisify(ftruncate);
 const fdatasyncP = promisify(fdatasync);
@@ -38,6 +40,11 @@ export class RawFd implements ChunkFd {
 
   async write(data: Uint8Array, offset: number, length: number, position: number): Promise<{ bytesWritten: number }> {
     const { bytesWritten } = await writeP(this.fd, data, offset, length, position);
+    return { bytesWritten };
+  }
+
+  async writev(buffers: Uint8Array[], position: number): Promise<{ bytesWritten: number }> {
+    const { bytesWritten } = await writevP(this.fd, buffers, position);
     return { bytesWritten };
   }
 

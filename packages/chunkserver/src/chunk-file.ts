@@ -160,9 +160,28 @@ function checkRange(offset: number, length: number): void {
  * as Node raised them, for the disk's owner to judge; a bad header or CRC is a
  * ChunkDamagedError.
  */
+/** Most whole blocks one gathered write takes (1 MiB): what a chain's stream has in flight. */
+const GATHER_MAX_BLOCKS = 16;
+
+/** Whole-block writes back to back, waiting for their turn to go to the disk as one pwritev. */
+interface Gather {
+  offset: number;
+  end: number;
+  parts: Uint8Array[];
+  crcs: number[];
+  done?: Promise<void>;
+}
+
 export class ChunkFile {
   private queue: Promise<unknown> = Promise.resolve();
   private closed = false;
+  /**
+   * The gathered write still taking blocks: queued, not started. Any other operation
+   * queued after it closes it, so that nothing is written out of the order it came in.
+   */
+  private gather: Gather | undefined;
+  /** Writes (pwrite and pwritev) of data this file made: how well streams were gathered (tests). */
+  diskWrites = 0;
   /**
    * The file's directory entry is known durable: false for a file created or renamed
    * (a version change) since the last sync, and for one just opened (its creation or
@@ -324,6 +343,10 @@ export class ChunkFile {
   async write(offset: number, data: Uint8Array, inline?: InlineIo, crc?: number): Promise<void> {
     checkRange(offset, data.length);
     if (data.length === 0) return this.exclusive(async () => undefined);
+    // A stream's whole blocks (each with its checked CRC) that arrive while the disk is
+    // busy with the one before go to it together: one pwritev and one pair of thread
+    // wake-ups per gather instead of per 64 KiB block.
+    if (crc !== undefined && offset % BLOCK_SIZE === 0 && data.length === BLOCK_SIZE) return this.gathered(offset, data, crc);
     return this.exclusive(async () => {
       const end = offset + data.length;
       const first = Math.floor(offset / BLOCK_SIZE);
@@ -331,6 +354,7 @@ export class ChunkFile {
       const crcs = new Map<number, number>();
       for (let b = first; b <= last; b++) crcs.set(b, await this.newBlockCrc(b, offset, data, inline, first === last ? crc : undefined));
       try {
+        this.diskWrites++;
         await writeAll(this.fh, data, CHUNK_HEADER_SIZE + offset, inline);
       } catch (err) {
         // A write cut short (ENOSPC) past the end must leave no stray bytes beyond the
@@ -437,9 +461,42 @@ export class ChunkFile {
 
   private exclusive<T>(fn: () => Promise<T>): Promise<T> {
     if (this.closed) return Promise.reject(fail('EBADF', `chunk file ${this.filePath} is closed`));
+    this.gather = undefined;
     const run = this.queue.then(fn, fn);
     this.queue = run.catch(() => undefined);
     return run;
+  }
+
+  /** Adds a whole block to the open gather when it follows it, or queues a new gather. */
+  private gathered(offset: number, data: Uint8Array, crc: number): Promise<void> {
+    const g = this.gather;
+    if (g && g.end === offset && g.parts.length < GATHER_MAX_BLOCKS) {
+      g.parts.push(data);
+      g.crcs.push(crc);
+      g.end += data.length;
+      return g.done!;
+    }
+    const next: Gather = { offset, end: offset + data.length, parts: [data], crcs: [crc] };
+    next.done = this.exclusive(() => this.writeGather(next));
+    this.gather = next;
+    return next.done;
+  }
+
+  /** A gather's turn: it takes no more blocks, and goes to the disk in one pwritev. */
+  private async writeGather(g: Gather): Promise<void> {
+    if (this.gather === g) this.gather = undefined;
+    try {
+      this.diskWrites++;
+      await writevAll(this.fh, g.parts, CHUNK_HEADER_SIZE + g.offset);
+    } catch (err) {
+      // As a single write's: no stray bytes past the recorded length.
+      await this.fh.truncate(CHUNK_HEADER_SIZE + this.header.length).catch(() => undefined);
+      throw err;
+    }
+    const first = g.offset / BLOCK_SIZE;
+    for (let i = 0; i < g.crcs.length; i++) this.header.crcs[first + i] = g.crcs[i]!;
+    this.header.length = Math.max(this.header.length, g.end);
+    this.headerDirty = true;
   }
 
   /** Blocks first..last (all holding data), verified, as one buffer clipped to the data length. */
@@ -530,6 +587,20 @@ export class ChunkFile {
 /** Writes all of `data` at `position` on the event loop. */
 function writeAllSync(fd: number, data: Uint8Array, position: number): void {
   for (let done = 0; done < data.length; ) done += writeSync(fd, data, done, data.length - done, position + done);
+}
+
+/** Writes `parts` one after the other from `position`, through the thread pool: one pwritev unless the kernel takes less. */
+async function writevAll(fh: ChunkFd, parts: Uint8Array[], position: number): Promise<void> {
+  if (parts.length === 1) return writeAll(fh, parts[0]!, position);
+  const total = parts.reduce((n, p) => n + p.length, 0);
+  const { bytesWritten } = await fh.writev(parts, position);
+  // Rare (a signal, a full disk): the rest part by part, the first error thrown.
+  for (let at = 0, skip = bytesWritten; at < total; ) {
+    const p = parts.shift()!;
+    if (skip < p.length) await writeAll(fh, p.subarray(skip), position + at + skip);
+    at += p.length;
+    skip = Math.max(0, skip - p.length);
+  }
 }
 
 /** Writes all of `data` at `position`: on the event loop when `inline` allows it, else through the thread pool. */
