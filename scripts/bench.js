@@ -3,14 +3,15 @@
 // ones) one after another; each prints progress on stderr and JSON on stdout. The names
 // come first; everything from the first option on goes to each benchmark (option values
 // such as `--tsmfs-config KEY=VALUE` are not names). `compare` runs only when named: it
-// installs and starts MooseFS and takes long; so does `ab`, which needs two built checkouts.
+// installs and starts MooseFS and takes long; so does `sequential` (MooseFS beside tsmfs);
+// so does `ab`, which needs two built checkouts.
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 const dir = resolve(import.meta.dirname, '..', 'bench');
 const all = readdirSync(dir).filter((f) => f.endsWith('.js')).map((f) => f.replace(/\.js$/, ''));
-const explicitOnly = ['compare', 'ab'];
+const explicitOnly = ['compare', 'ab', 'sequential'];
 const args = process.argv.slice(2);
 const firstFlag = args.findIndex((a) => a.startsWith('-'));
 const names = firstFlag === -1 ? args : args.slice(0, firstFlag);

@@ -8,6 +8,8 @@ import { Mount, type MountOptions } from './mount.js';
 import { freePorts } from './ports.js';
 import { makeTempDir } from './temp-dirs.js';
 
+/** Starts of a master on freshly drawn ports when the drawn ones were taken meanwhile. */
+const PORT_ATTEMPTS = 3;
 
 export interface ClusterOptions {
   /** Where every daemon keeps config and data (default: a new temp dir). */
@@ -65,12 +67,21 @@ export class Cluster {
       if (!options.noStart) await group.start();
       return cluster;
     }
-    const [matocl, matocs, matoml, http] = options.ports ? [] : await freePorts(4);
-    const ports = options.ports ?? { matocl: matocl!, matocs: matocs!, matoml: matoml!, http: http! };
-    const cluster = new Cluster(dir, new Master(dir, ports, options.master), options.logDir);
-    cluster.logTo(cluster.master);
-    if (!options.noStart) await cluster.master.start();
-    return cluster;
+    // Ports drawn free can still be taken by another process before the master binds
+    // them (another run's daemons on the same machine): then the master is started again
+    // on fresh ones. Ports given by the caller are the caller's to choose.
+    for (let attempt = 1; ; attempt++) {
+      const [matocl, matocs, matoml, http] = options.ports ? [] : await freePorts(4);
+      const ports = options.ports ?? { matocl: matocl!, matocs: matocs!, matoml: matoml!, http: http! };
+      const cluster = new Cluster(dir, new Master(dir, ports, options.master), options.logDir);
+      cluster.logTo(cluster.master);
+      try {
+        if (!options.noStart) await cluster.master.start();
+        return cluster;
+      } catch (err) {
+        if (options.ports || attempt >= PORT_ATTEMPTS || !/already in use/.test(String(err))) throw err;
+      }
+    }
   }
 
   /** Every master of the cluster: the group's, or the one. */
