@@ -117,7 +117,7 @@ async function mooseRound(round) {
 function medians(rounds) {
   const walk = (path) => {
     const values = rounds.map((r) => path.reduce((o, k) => o[k], r));
-    return typeof values[0] === 'number' ? median(values) : Object.fromEntries(Object.keys(values[0]).map((k) => [k, walk([...path, k])]));
+    return typeof values[0] === 'number' ? Math.round(median(values) * 100) / 100 : Object.fromEntries(Object.keys(values[0]).map((k) => [k, walk([...path, k])]));
   };
   return walk([]);
 }
