@@ -153,13 +153,6 @@ function checkRange(offset: number, length: number): void {
   }
 }
 
-/**
- * An open chunk file. Every operation runs after the previous one finished (a write's
- * read-modify-write of a block and of the header must not interleave with another);
- * all I/O is asynchronous. Errors of the file system (EIO, ENOSPC, …) are passed on
- * as Node raised them, for the disk's owner to judge; a bad header or CRC is a
- * ChunkDamagedError.
- */
 /** Most whole blocks one gathered write takes (1 MiB): what a chain's stream has in flight. */
 const GATHER_MAX_BLOCKS = 16;
 
@@ -172,6 +165,14 @@ interface Gather {
   done?: Promise<void>;
 }
 
+/**
+ * An open chunk file. Every operation runs after the previous one finished (a write's
+ * read-modify-write of a block and of the header must not interleave with another;
+ * a stream's whole blocks may join the write queued just before them, `gathered`);
+ * all I/O is asynchronous. Errors of the file system (EIO, ENOSPC, …) are passed on
+ * as Node raised them, for the disk's owner to judge; a bad header or CRC is a
+ * ChunkDamagedError.
+ */
 export class ChunkFile {
   private queue: Promise<unknown> = Promise.resolve();
   private closed = false;
