@@ -32,8 +32,11 @@ describe('npm start -- --ha', () => {
   it('runs etcd and three masters on 127.0.0.1-3; the mount survives the leader; Ctrl-C stops everything', { timeout: 150_000 }, async () => {
     const dir = makeTempDir('tsmfs-start-');
     const mnt = join(dir, 'mnt');
-    // A port range of its own (masters base..base+6, etcd base+60/61, chunkservers base+104…).
-    const base = 20_000 + Math.floor(Math.random() * 20_000);
+    // A port range of its own (masters base..base+6, etcd base+60/61, chunkservers base+104…),
+    // below the kernel's ephemeral range (32768 and up on Linux): there any outgoing
+    // connection of the suite's may hold a port for a moment (etcd's peer port failed with
+    // "address already in use" at 37124 in CI on 2026-12-03).
+    const base = 20_000 + Math.floor(Math.random() * 12_000);
     const script = new DaemonProcess('local-cluster --ha', [join(REPO_ROOT, 'scripts/local-cluster.js'), '--ha', '-d', dir, '--base-port', String(base)]);
     // The script's daemons are its children, not the fixture's: on a failure the script
     // stops them itself (SIGINT), and whatever is left is killed by pid.
