@@ -51,6 +51,15 @@ export async function freePorts(n: number): Promise<number[]> {
   return out;
 }
 
+/**
+ * The first port of a block of `span` consecutive ports drawn at random where freePorts
+ * draws (below the ephemeral range), for a program that lays its ports out itself from a
+ * base (`npm start --base-port`). Not checked port by port: the program reports a taken one.
+ */
+export function randomPortBase(span: number): number {
+  return LOW + Math.floor(Math.random() * (HIGH - LOW - span));
+}
+
 export async function freePort(): Promise<number> {
   return (await freePorts(1))[0]!;
 }
