@@ -16,6 +16,18 @@ export interface ChunkSource {
   grant(fresh: boolean): Promise<ChunkGrant>;
   /** A copy failed and another copy or grant is tried. */
   onFallback?: (err: unknown) => void;
+  /** Where the bytes of a span go (a recycled read-ahead window); default: a new buffer. */
+  alloc?: Alloc;
+}
+
+/** A buffer of `length` bytes whose contents may be anything: the read overwrites them all. */
+export type Alloc = (length: number) => Buffer;
+
+export interface RangeOptions {
+  /** The copy tried first (an index into the grant's locations). */
+  first?: number;
+  onFallback?: (err: unknown) => void;
+  alloc?: Alloc;
 }
 
 /**
@@ -32,7 +44,7 @@ export async function readChunk(source: ChunkSource, offset: number, length: num
   const first = closestCopy(grant);
   for (let attempt = 1; ; attempt++) {
     try {
-      return await readChunkRange(source.links, grant, offset, length, first, source.onFallback);
+      return await readChunkRange(source.links, grant, offset, length, { first, onFallback: source.onFallback, alloc: source.alloc });
     } catch (err) {
       if (attempt >= READ_GRANTS) throw ioFailure(err);
       source.onFallback?.(err);
@@ -56,7 +68,7 @@ function closestCopy(grant: ChunkGrant): number {
 
 /**
  * Reads [offset, offset+length) of one chunk from the copies a grant lists, trying
- * them in turn from `first`: an error from a copy (EIO for a damaged block — the
+ * them in turn from `options.first`: an error from a copy (EIO for a damaged block — the
  * chunkserver reports it to the master —, a CRC mismatch on the wire, a dead server,
  * an old version) moves on to the next copy. Throws only when every copy failed, with
  * the last error. Holes (chunk id 0) and bytes past a chunk's end read as zeros.
@@ -66,8 +78,7 @@ export async function readChunkRange(
   grant: ChunkGrant,
   offset: number,
   length: number,
-  first = 0,
-  onFallback?: (err: unknown) => void,
+  { first = 0, onFallback, alloc = Buffer.allocUnsafe }: RangeOptions = {},
 ): Promise<Buffer> {
   if (grant.chunkId === 0 || length === 0) return Buffer.alloc(length);
   if (grant.locations.length === 0) throw new TsmfsError(Status.EIO, `chunk ${grant.chunkId} has no valid copy`);
@@ -75,11 +86,11 @@ export async function readChunkRange(
   for (let i = 0; i < grant.locations.length; i++) {
     const loc = grant.locations[(first + i) % grant.locations.length]!;
     try {
-      if (length <= READ_SPAN) return await readSpan(links, loc, grant, offset, length);
+      if (length <= READ_SPAN) return await readSpan(links, loc, grant, offset, alloc(length));
       // Every span fills its part or throws: nothing of `out` is left unwritten.
-      const out = Buffer.allocUnsafeSlow(length);
+      const out = alloc(length);
       for (let pos = 0; pos < length; pos += READ_SPAN) {
-        out.set(await readSpan(links, loc, grant, offset + pos, Math.min(READ_SPAN, length - pos)), pos);
+        await readSpan(links, loc, grant, offset + pos, out.subarray(pos, Math.min(length, pos + READ_SPAN)));
       }
       return out;
     } catch (err) {
@@ -91,16 +102,15 @@ export async function readChunkRange(
 }
 
 /**
- * One dataRead. A span that comes back as a single frame (a read within one block: every
- * small random read) is returned as that frame's bytes, uncopied; a longer one is put
- * together from its frames.
+ * One dataRead of `into.length` bytes at `offset`, into `into`. Its frames are lent (each
+ * body is a view of the link's reused read buffer while the callback runs): their bytes
+ * are copied straight into place, the one copy a read makes in the mount.
  */
-async function readSpan(links: DataLinks, loc: ChunkLocation, grant: ChunkGrant, offset: number, length: number): Promise<Buffer> {
+async function readSpan(links: DataLinks, loc: ChunkLocation, grant: ChunkGrant, offset: number, into: Buffer): Promise<Buffer> {
+  const { length } = into;
   const conn = await links.reader(loc);
   let bad: string | undefined;
   let received = 0;
-  let whole: Buffer | undefined;
-  let into: Buffer | undefined;
   await conn.requestStream('dataRead', { chunkId: grant.chunkId, version: grant.version, offset, length, token: loc.token }, (frame) => {
     if (bad) return;
     const block = decodeDataBlock(frame.body);
@@ -108,16 +118,12 @@ async function readSpan(links: DataLinks, loc: ChunkLocation, grant: ChunkGrant,
     // In order and back to back, as a chunkserver sends them: the frames then cover the
     // span exactly when their bytes add up to it, so `into` needs no zeroing first.
     else if (block.chunkId !== grant.chunkId || block.offset !== offset + received || block.offset + block.data.length > offset + length) bad = 'a read frame out of order or outside the span asked for';
-    else if (received === 0 && block.data.length === length) {
-      whole = Buffer.from(block.data.buffer, block.data.byteOffset, block.data.length);
-      received = length;
-    } else {
-      into ??= Buffer.allocUnsafeSlow(length);
+    else {
       into.set(block.data, block.offset - offset);
       received += block.data.length;
     }
-  });
+  }, { lent: true });
   if (bad) throw new TsmfsError(Status.EIO, bad);
   if (received !== length) throw new TsmfsError(Status.EIO, `short read from ${loc.host}:${loc.port}: ${received} of ${length} bytes`);
-  return whole ?? into!;
+  return into;
 }

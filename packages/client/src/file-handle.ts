@@ -1,5 +1,5 @@
 import { CHUNK_SIZE, type Attr, type Cred, MAX_FILE_SIZE, O_ACCMODE, O_RDWR, O_WRONLY, Status, TsmfsError } from '@tsmfs/protocol';
-import { readChunk } from './chunk-reader.js';
+import { type Alloc, readChunk } from './chunk-reader.js';
 import type { FileIo } from './file-io.js';
 import type { FileWriter, FileWriterOptions, WriteErrorSink } from './file-writer.js';
 
@@ -65,21 +65,23 @@ export class FileHandle implements WriteErrorSink {
    * otherwise end the chunk write, and pay a new grant, at every read. It waits (drains)
    * only when the read goes past the file's end as the master knows it, or another
    * session changed the file meanwhile (a grant asked afresh), while writes are pending.
+   * `alloc` gives the buffers the chunkservers' bytes are read into (a read-ahead's
+   * recycled windows); the result is often one of them.
    */
-  async read(offset: number, length: number): Promise<Buffer> {
+  async read(offset: number, length: number, alloc?: Alloc): Promise<Buffer> {
     this.check();
     if (!this.readable) throw new TsmfsError(Status.EBADF, 'file not open for reading');
-    const beside = await this.readRange(offset, length, this.io.busy(this.inode));
+    const beside = await this.readRange(offset, length, this.io.busy(this.inode), alloc);
     if (beside) return beside;
     await this.io.drain(this.inode);
-    return (await this.readRange(offset, length, false))!;
+    return (await this.readRange(offset, length, false, alloc))!;
   }
 
   /**
    * The read, with this session's pending writes laid over it when `pending`; undefined
    * when it cannot be answered without waiting for them (see read).
    */
-  private async readRange(offset: number, length: number, pending: boolean): Promise<Buffer | undefined> {
+  private async readRange(offset: number, length: number, pending: boolean, alloc: Alloc | undefined): Promise<Buffer | undefined> {
     const writes = pending ? this.io.pendingWrites(this.inode, offset, offset + length) : [];
     const first = Math.floor(offset / CHUNK_SIZE);
     const fileLength = (await this.io.grant(this.inode, first)).fileLength;
@@ -94,7 +96,7 @@ export class FileHandle implements WriteErrorSink {
     for (let pos = offset; pos < end; ) {
       const index = Math.floor(pos / CHUNK_SIZE);
       const to = Math.min(end, (index + 1) * CHUNK_SIZE);
-      parts.push(this.readChunkPart(index, pos - index * CHUNK_SIZE, to - pos, fresh));
+      parts.push(this.readChunkPart(index, pos - index * CHUNK_SIZE, to - pos, fresh, alloc));
       pos = to;
     }
     const bufs = await Promise.all(parts);
@@ -172,14 +174,14 @@ export class FileHandle implements WriteErrorSink {
     if (this.closed) throw new TsmfsError(Status.EBADF, 'file handle is closed');
   }
 
-  private readChunkPart(index: number, offset: number, length: number, onFresh: (fileLength: number) => void): Promise<Buffer> {
+  private readChunkPart(index: number, offset: number, length: number, onFresh: (fileLength: number) => void, alloc: Alloc | undefined): Promise<Buffer> {
     const { io } = this;
     const grant = async (fresh: boolean) => {
       const g = await io.grant(this.inode, index, fresh);
       if (fresh) onFresh(g.fileLength);
       return g;
     };
-    const source = { links: io.links, grant, onFallback: () => void io.stats.readFallbacks++ };
+    const source = { links: io.links, grant, onFallback: () => void io.stats.readFallbacks++, alloc };
     return readChunk(source, offset, length);
   }
 }

@@ -1,6 +1,6 @@
 import type { FileHandle } from '@tsmfs/client';
 import { LRUCache } from 'lru-cache';
-import { ReadAhead } from './read-ahead.js';
+import { ReadAhead, WindowBuffers } from './read-ahead.js';
 
 export interface OpenFile {
   fh: number;
@@ -33,12 +33,14 @@ export class OpenFiles {
   private readonly changedAt = new LRUCache<number, number>({ max: 100_000, ttl: 10 * 60_000 });
   private clock = 0;
   private nextFh = 1;
+  /** Read-ahead windows' buffers, recycled across the mount's files. */
+  private readonly windowBuffers = new WindowBuffers();
 
   /** `busy(inode)`: whether the session still has writes of it buffered or in flight. */
   constructor(private readonly busy: (inode: number) => boolean) {}
 
   add(inode: number, handle: FileHandle, readAheadMax: number): OpenFile {
-    const file: OpenFile = { fh: this.nextFh++, inode, handle, readAhead: new ReadAhead(handle, readAheadMax) };
+    const file: OpenFile = { fh: this.nextFh++, inode, handle, readAhead: new ReadAhead(handle, readAheadMax, this.windowBuffers) };
     this.byFh.set(file.fh, file);
     let state = this.byInode.get(inode);
     if (!state) this.byInode.set(inode, (state = { files: new Set(), writtenEnd: 0 }));

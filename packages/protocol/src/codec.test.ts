@@ -84,6 +84,46 @@ describe('frame decoder', () => {
     expect(out.map((f) => f.requestId)).toEqual([9, 10]);
   });
 
+  it('fed from a buffer overwritten after every call, every body is whole: copied, or lent only to its handler', () => {
+    // Frames of every size class (empty, pool-sized, larger than a read); odd request
+    // ids are lent. The reader's buffer is scribbled over after each feed, as a socket's
+    // reused read buffer is by the next read.
+    const frame = fc.record({ requestId: fc.integer({ min: 1, max: 1000 }), size: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 5000 }), fc.integer({ min: 60_000, max: 70_000 })), fill: fc.integer({ min: 0, max: 255 }) });
+    fc.assert(
+      fc.property(fc.array(frame, { minLength: 1, maxLength: 6 }), fc.array(fc.integer({ min: 1, max: 70_000 }), { maxLength: 12 }), fc.boolean(), (frames, readSizes, owned) => {
+        const wire = Buffer.concat(frames.map((f) => {
+          const h = Buffer.alloc(12);
+          h.writeUInt32BE(0x4000_0001, 0);
+          h.writeUInt32BE(f.size, 4);
+          h.writeUInt32BE(f.requestId, 8);
+          return Buffer.concat([h, Buffer.alloc(f.size, f.fill)]);
+        }));
+        const d = new FrameDecoder(1 << 20, (_type, id) => id % 2 === 1);
+        const kept: { id: number; body: Buffer }[] = [];
+        const seenWhole: boolean[] = [];
+        const readBuffer = Buffer.alloc(wire.length);
+        let pos = 0;
+        for (let i = 0; pos < wire.length; i++) {
+          const n = Math.min(readSizes[i % Math.max(1, readSizes.length)] ?? wire.length, wire.length - pos);
+          const bytes = owned ? Buffer.from(wire.subarray(pos, pos + n)) : readBuffer.subarray(0, n);
+          if (!owned) wire.copy(readBuffer, 0, pos, pos + n);
+          d.feed(bytes, owned, (f) => {
+            const want = frames[kept.length]!;
+            seenWhole.push(f.requestId === want.requestId && f.body.length === want.size && f.body.every((b) => b === want.fill));
+            kept.push({ id: f.requestId, body: f.body });
+          });
+          if (!owned) readBuffer.fill(0xee);
+          pos += n;
+        }
+        expect(seenWhole).toEqual(frames.map(() => true));
+        // Bodies not lent are the frame's own bytes after every later read.
+        for (const [i, k] of kept.entries()) if (k.id % 2 === 0) expect(k.body.every((b) => b === frames[i]!.fill)).toBe(true);
+        expect(d.pending).toBe(0);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   it('refuses a frame whose declared length exceeds the limit before buffering it', () => {
     const h = Buffer.alloc(12);
     h.writeUInt32BE(1, 0);

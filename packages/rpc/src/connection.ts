@@ -68,12 +68,29 @@ interface Pending {
   name: MessageName | 'data';
   /** Data frames answering this request before its final reply (a read stream). */
   onData?: (frame: Frame) => void;
+  /** onData's frames are lent: their bodies are valid only while it runs (see StreamOptions). */
+  lent?: boolean;
   /** The reply is a raw data frame, not a control reply. */
   raw?: boolean;
   resolve: (body: unknown) => void;
   reject: (err: Error) => void;
   timer: NodeJS.Timeout | undefined;
 }
+
+export interface StreamOptions {
+  timeoutMs?: number;
+  /**
+   * onData copies what it keeps: each frame's body may be a view of a buffer the link
+   * reuses for the next frame (no allocation per frame on a link that reads into one).
+   */
+  lent?: boolean;
+}
+
+/**
+ * How a Connection gets its bytes: from its socket's 'data' events (chunks it owns), or
+ * from its creator through `receive` (dial's sockets read into one reused buffer).
+ */
+export type Feed = 'data-events' | 'receive';
 
 /**
  * One framed, request/response link over a TCP socket, symmetric: either side may
@@ -104,14 +121,15 @@ export class Connection extends EventEmitter<{ close: [Error | undefined] }> {
   constructor(
     readonly socket: Socket,
     private readonly options: ConnectionOptions = {},
+    feed: Feed = 'data-events',
   ) {
     super();
-    this.decoder = new FrameDecoder(options.maxBody ?? MAX_CONTROL_BODY);
+    this.decoder = new FrameDecoder(options.maxBody ?? MAX_CONTROL_BODY, (type, requestId) => (type & REPLY_FLAG) !== 0 && isDataFrameType(type) && this.pending.get(requestId)?.lent === true);
     this.remote = `${socket.remoteAddress}:${socket.remotePort}`;
     this.maxInFlight = options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT;
     this.writeHighWater = options.writeHighWater ?? DEFAULT_WRITE_HIGH_WATER;
     socket.setNoDelay(true);
-    socket.on('data', (chunk) => this.onData(chunk));
+    if (feed === 'data-events') socket.on('data', (chunk: Buffer) => this.receive(chunk, true));
     socket.on('drain', () => this.pump());
     socket.on('error', (err) => this.close(err));
     socket.on('close', () => this.close(undefined));
@@ -139,13 +157,9 @@ export class Connection extends EventEmitter<{ close: [Error | undefined] }> {
    * A control request whose answer is a stream: data frames with REPLY_FLAG and this
    * request's id go to `onData`, in order, until the control reply settles the promise.
    */
-  requestStream<N extends MessageName>(
-    name: N,
-    body: Request<N>,
-    onData: (frame: Frame) => void,
-    timeoutMs = this.options.requestTimeoutMs,
-  ): Promise<Reply<N>> {
-    return this.send({ name, onData }, timeoutMs, (requestId) => this.socket.write(encodeRequest(name, requestId, body))) as Promise<Reply<N>>;
+  requestStream<N extends MessageName>(name: N, body: Request<N>, onData: (frame: Frame) => void, options: StreamOptions = {}): Promise<Reply<N>> {
+    const timeoutMs = options.timeoutMs ?? this.options.requestTimeoutMs;
+    return this.send({ name, onData, lent: options.lent }, timeoutMs, (requestId) => this.socket.write(encodeRequest(name, requestId, body))) as Promise<Reply<N>>;
   }
 
   /**
@@ -231,19 +245,26 @@ export class Connection extends EventEmitter<{ close: [Error | undefined] }> {
     return id;
   }
 
-  private onData(chunk: Buffer): void {
+  /**
+   * Bytes from the peer. `owned`: the caller will not overwrite them (a 'data' chunk);
+   * otherwise they are copied or used before this returns (a reused read buffer).
+   */
+  receive(bytes: Buffer, owned: boolean): void {
     try {
-      for (const raw of this.decoder.push(chunk)) {
-        if (this.closed) return;
-        if ((raw.type & REPLY_FLAG) !== 0) this.onReplyFrame(raw);
-        else this.backlog.push(raw);
-      }
+      this.decoder.feed(bytes, owned, this.onFrame);
     } catch (err) {
       this.close(err instanceof FrameError ? err : new FrameError('malformed', String(err)));
       return;
     }
     this.pump();
   }
+
+  /** Replies are handled at once (a lent body is used before the next frame); requests queue. */
+  private readonly onFrame = (raw: Frame): void => {
+    if (this.closed) return;
+    if ((raw.type & REPLY_FLAG) !== 0) this.onReplyFrame(raw);
+    else this.backlog.push(raw);
+  };
 
   /** The peer has as much in progress as we take: its further requests wait. */
   private saturated(): boolean {

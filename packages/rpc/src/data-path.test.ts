@@ -11,7 +11,11 @@ afterEach(async () => {
   for (const s of servers.splice(0)) await s.stop();
 });
 
-/** A server that echoes write data frames reversed, and answers readlink with a stream of data frames. */
+/**
+ * A server that echoes write data frames reversed, and answers readlink with a stream of
+ * data frames: `inode` small frames, or for inode 1000 + n, n frames of up to ~68 KiB
+ * (frame i: (i * 7919) % 70000 bytes of the value i % 256), which span socket reads.
+ */
 async function start(): Promise<RpcServer> {
   const server = new RpcServer({
     host: '127.0.0.1',
@@ -23,7 +27,10 @@ async function start(): Promise<RpcServer> {
       conn.serve(async (name, body, c, requestId) => {
         if (name !== 'readlink') return {};
         const { inode } = body as { inode: number };
-        for (let i = 0; i < inode; i++) c.sendData(DataFrameType.read | REPLY_FLAG, requestId, [Buffer.from([i]), Buffer.from('piece')]);
+        const big = inode >= 1000;
+        for (let i = 0; i < (big ? inode - 1000 : inode); i++) {
+          c.sendData(DataFrameType.read | REPLY_FLAG, requestId, big ? [Buffer.alloc((i * 7919) % 70_000, i % 256)] : [Buffer.from([i]), Buffer.from('piece')]);
+        }
         return { target: `sent ${inode}` };
       });
       conn.onDataFrame((frame, c) => {
@@ -65,6 +72,22 @@ describe('rpc data frames', () => {
     expect(reply).toEqual({ target: 'sent 50' });
     expect(seen).toEqual([...Array(50).keys()]);
     expect(other).toEqual([0, 1, 2]);
+  });
+
+  it('a lent stream sees each frame whole while its handler runs; kept frames of another stream stay whole', async () => {
+    const server = await start();
+    const { conn } = await dial({ host: '127.0.0.1', port: server.port, role: 'client', name: 't' });
+    conns.push(conn);
+    const whole = (body: Buffer, i: number) => body.length === (i * 7919) % 70_000 && body.every((b) => b === i % 256);
+    const lentSeen: boolean[] = [];
+    const kept: Buffer[] = [];
+    await Promise.all([
+      conn.requestStream('readlink', { inode: 1200 }, (f) => void lentSeen.push(whole(f.body, lentSeen.length)), { lent: true }),
+      conn.requestStream('readlink', { inode: 1100 }, (f) => void kept.push(f.body)),
+      ...Array.from({ length: 20 }, () => conn.request('ping', {})),
+    ]);
+    expect(lentSeen).toEqual(Array(200).fill(true));
+    expect(kept.map((b, i) => whole(b, i))).toEqual(Array(100).fill(true));
   });
 
   it('a data request times out with ETIMEDOUT; a data frame where none is served closes the link', async () => {

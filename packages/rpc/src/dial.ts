@@ -41,13 +41,36 @@ export interface Dialed {
   authenticated: boolean;
 }
 
+/**
+ * The one buffer every dialled socket reads into. Sharing it is safe because each read's
+ * bytes are used or copied before the read callback returns, and JavaScript runs one
+ * callback at a time. Node would otherwise allocate 64 KiB per read, and that churn of
+ * memory outside V8's heap is what made a mount's reads collect its old space every few
+ * dozen MiB (docs/benchmarks.md, "Reads and the GC").
+ */
+const READ_BUFFER = Buffer.allocUnsafeSlow(256 * 1024);
+
+/** Where a dialled socket's bytes go: the handshake's reader, then the Connection's. */
+type Reader = { to: (bytes: Buffer) => void };
+
 /** Opens a link and performs the handshake (and AUTH_CODE when the server asks); rejects with the reason if refused. */
 export async function dial(options: DialOptions): Promise<Dialed> {
-  const socket = netConnect({ host: options.host, port: options.port });
+  const reader: Reader = { to: () => undefined };
+  const socket = netConnect({
+    host: options.host,
+    port: options.port,
+    onread: {
+      buffer: READ_BUFFER,
+      callback: (n, buf) => {
+        reader.to((buf as Buffer).subarray(0, n));
+        return true;
+      },
+    },
+  });
   const where = `${options.host}:${options.port}`;
   const timeoutMs = options.connectTimeoutMs ?? 5000;
   try {
-    const exchange = replies(socket, where, timeoutMs);
+    const { exchange, rest } = replies(socket, where, timeoutMs, reader);
     const nonce = randomBytes(AUTH_NONCE_SIZE);
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new TsmfsError(Status.ETIMEDOUT, `no connection to ${where} in ${timeoutMs} ms`)), timeoutMs);
@@ -62,10 +85,12 @@ export async function dial(options: DialOptions): Promise<Dialed> {
     });
     const server = (await exchange(encodeRequest('handshake', 0, { role: options.role, version: PROTOCOL_VERSION, name: options.name, nonce }), 'handshake')) as Reply<'handshake'>;
     const authenticated = await authenticate(options, server, nonce, exchange, where);
-    socket.removeAllListeners('data');
     socket.removeAllListeners('error');
     socket.removeAllListeners('close');
-    const conn = new Connection(socket, options);
+    const conn = new Connection(socket, options, 'receive');
+    reader.to = (bytes) => conn.receive(bytes, false);
+    const early = rest();
+    if (early.length > 0) conn.receive(early, true);
     socket.resume();
     return { conn, server, authenticated };
   } catch (err) {
@@ -89,9 +114,10 @@ async function authenticate(options: DialOptions, server: Reply<'handshake'>, no
 
 /**
  * Sends one request frame and waits for its reply, frame by frame, before the link
- * becomes a Connection (the set-up frames are strictly one after the other).
+ * becomes a Connection (the set-up frames are strictly one after the other). `rest` is
+ * what the peer sent behind the last reply, for the Connection.
  */
-function replies(socket: Socket, where: string, timeoutMs: number): Exchange {
+function replies(socket: Socket, where: string, timeoutMs: number, reader: Reader): { exchange: Exchange; rest: () => Buffer } {
   const decoder = new FrameDecoder(MAX_CONTROL_BODY);
   let waiting: { resolve: (body: unknown) => void; reject: (err: Error) => void; name: MessageName } | undefined;
   let failure: Error | undefined;
@@ -103,12 +129,11 @@ function replies(socket: Socket, where: string, timeoutMs: number): Exchange {
   socket.on('error', (err) => fail(new TsmfsError(Status.ECONNREFUSED, `cannot reach ${where}: ${err.message}`)));
   socket.on('close', () => fail(new TsmfsError(Status.ECONNRESET, `${where} closed the link during the handshake`)));
   // Only the one reply is taken from the stream: whatever the peer sent behind it (its
-  // first request or data frame, in the same packet) goes back to the socket for the
-  // Connection, instead of being dropped with the handshake's decoder.
+  // first request or data frame, in the same packet) is kept for the Connection, instead
+  // of being dropped with the handshake's decoder. The reads are lent: `held` is a copy.
   let held: Buffer = Buffer.alloc(0);
-  socket.on('data', (chunk: Buffer) => {
+  const take = (): void => {
     try {
-      held = held.length === 0 ? chunk : Buffer.concat([held, chunk]);
       if (held.length < FRAME_HEADER_SIZE) return;
       const bodyLength = held.readUInt32BE(4);
       if (bodyLength > MAX_CONTROL_BODY) throw new TsmfsError(Status.EPROTO, `frame body of ${bodyLength} bytes exceeds the limit of ${MAX_CONTROL_BODY}`);
@@ -123,15 +148,19 @@ function replies(socket: Socket, where: string, timeoutMs: number): Exchange {
       if (decoded.kind !== 'reply' || decoded.name !== waiting.name) throw new TsmfsError(Status.EPROTO, `peer did not answer the ${waiting.name}`);
       if (decoded.status !== Status.OK) throw replyError(decoded);
       socket.pause();
-      if (rest.length > 0) socket.unshift(rest);
+      held = rest;
       const w = waiting;
       waiting = undefined;
       w.resolve(decoded.body);
     } catch (err) {
       fail(err instanceof TsmfsError ? err : new TsmfsError(Status.EPROTO, (err as Error).message));
     }
-  });
-  return (request, name) =>
+  };
+  reader.to = (chunk: Buffer) => {
+    held = Buffer.concat([held, chunk]);
+    take();
+  };
+  const exchange: Exchange = (request, name) =>
     new Promise<unknown>((resolve, reject) => {
       if (failure) return reject(failure);
       const timer = setTimeout(() => fail(new TsmfsError(Status.ETIMEDOUT, `no ${name} reply from ${where} in ${timeoutMs} ms`)), timeoutMs);
@@ -146,7 +175,9 @@ function replies(socket: Socket, where: string, timeoutMs: number): Exchange {
           reject(e);
         },
       };
+      if (held.length > 0) take();
       socket.resume();
       socket.write(request);
     });
+  return { exchange, rest: () => held };
 }
