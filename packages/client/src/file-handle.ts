@@ -114,13 +114,20 @@ export class FileHandle implements WriteErrorSink {
     return newer !== undefined && newer < end ? out.subarray(0, Math.max(0, newer - offset)) : out;
   }
 
-  /** Buffers `data` at `offset` (copied: the caller may reuse its buffer); resolves with its length. */
-  async write(offset: number, data: Uint8Array): Promise<number> {
+  /**
+   * Buffers `data` at `offset`; resolves with its length. The bytes are copied, so that the
+   * caller may reuse its buffer, unless it hands them over (`given`: it never touches that
+   * memory again, as the mount with the buffer each FUSE write arrives in). That copy was
+   * a second allocation per byte written, and with it most of the mount's GC
+   * (docs/benchmarks.md, "Writes and the GC").
+   */
+  async write(offset: number, data: Uint8Array, given = false): Promise<number> {
     this.check();
     if (!this.writer) throw new TsmfsError(Status.EBADF, 'file not open for writing');
     if (this.failure) throw this.failure;
     checkFileEnd(offset + data.length);
-    await this.writer.write(offset, Buffer.from(data), this.cred);
+    const kept = given ? Buffer.from(data.buffer, data.byteOffset, data.length) : Buffer.from(data);
+    await this.writer.write(offset, kept, this.cred);
     if (this.failure) throw this.failure;
     return data.length;
   }

@@ -523,7 +523,8 @@ export class MountOps implements LowLevelOps {
   async write(_ctx: RequestContext, { data, offset, fh }: WriteArgs): Promise<number> {
     this.counters.count('write');
     const file = this.file(fh);
-    const n = await file.handle.write(offset, data);
+    // The binding gives each write's bytes a buffer of their own: handed over, not copied.
+    const n = await file.handle.write(offset, data, true);
     // What is cached of the file stays (the master's attributes move at a write's end or
     // by a recall; OpenFiles.size covers this write): git's fstat before close is local.
     this.files.wrote(file.inode, offset + n);
