@@ -2,7 +2,7 @@ import { closeSync, fstatSync, ftruncateSync, openSync, readSync, unlinkSync, wr
 import { constants, copyFile, open, rename, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { crc32 } from 'node:zlib';
-import { BLOCK_SIZE, BLOCKS_PER_CHUNK, CHUNK_HEADER_SIZE, CHUNK_SIZE, Status, TsmfsError, fail } from '@tsmfs/protocol';
+import { BLOCK_SIZE, BLOCKS_PER_CHUNK, CHUNK_HEADER_SIZE, CHUNK_SIZE, Status, TsmfsError, crcOn, fail } from '@tsmfs/protocol';
 import { type ChunkFd, RawFd } from './chunk-fd.js';
 import type { InlineIo } from './inline-io.js';
 
@@ -34,6 +34,15 @@ const CRC_TABLE_OFFSET = 1024;
 const HEADER_CRC_OFFSET = 28;
 
 const ZEROS = Buffer.alloc(BLOCK_SIZE);
+const NO_BYTES = Buffer.alloc(0);
+/**
+ * 64 KiB buffers that partial-block writes read the old block into, taken and given back
+ * around each use: a 4 KiB random write otherwise allocated one per copy, outside V8's
+ * heap, and that churn is what drives its major GCs (docs/benchmarks.md, "Random writes
+ * on the chunkserver"). Kept: as many as writes of different chunks overlap, up to this.
+ */
+const blockBuffers: Buffer[] = [];
+const BLOCK_BUFFERS_KEPT = 16;
 /** The CRC a block without data carries. */
 export const ZERO_BLOCK_CRC = crc32(ZEROS) >>> 0;
 
@@ -500,11 +509,14 @@ export class ChunkFile {
     this.headerDirty = true;
   }
 
-  /** Blocks first..last (all holding data), verified, as one buffer clipped to the data length. */
-  private async readBlocks(first: number, last: number, inline?: InlineIo): Promise<Buffer> {
+  /**
+   * Blocks first..last (all holding data), verified, as one buffer clipped to the data
+   * length: a new one, or the start of `into` when given (large enough).
+   */
+  private async readBlocks(first: number, last: number, inline?: InlineIo, into?: Buffer): Promise<Buffer> {
     const start = first * BLOCK_SIZE;
     const end = Math.min((last + 1) * BLOCK_SIZE, this.header.length);
-    const buf = Buffer.allocUnsafe(end - start);
+    const buf = into ? into.subarray(0, end - start) : Buffer.allocUnsafe(end - start);
     const at = (filled: number): number => CHUNK_HEADER_SIZE + start + filled;
     if (inline?.allows(buf.length)) {
       const t0 = performance.now();
@@ -535,11 +547,18 @@ export class ChunkFile {
     throw new ChunkDamagedError(this.chunkId, this.version, block, 'file ends before the data its header records');
   }
 
-  /** One block's current content as a full 64 KiB image (zeros past the data), verified. */
-  private async blockImage(b: number, inline?: InlineIo): Promise<Buffer> {
-    const image = Buffer.alloc(BLOCK_SIZE);
-    if (b * BLOCK_SIZE < this.header.length) (await this.readBlocks(b, b, inline)).copy(image);
-    return image;
+  /**
+   * `use` of block `b`'s data (shorter than a block at the data's end, empty past it),
+   * verified, read into a recycled block buffer that is taken back once `use` returns.
+   */
+  private async withBlockData<T>(b: number, use: (data: Buffer) => T, inline?: InlineIo): Promise<T> {
+    if (b * BLOCK_SIZE >= this.header.length) return use(NO_BYTES);
+    const buf = blockBuffers.pop() ?? Buffer.allocUnsafeSlow(BLOCK_SIZE);
+    try {
+      return use(await this.readBlocks(b, b, inline, buf));
+    } finally {
+      if (blockBuffers.length < BLOCK_BUFFERS_KEPT) blockBuffers.push(buf);
+    }
   }
 
   /** The CRC block `b` will have once `data` is written at `offset`; `crc` is data's own, when known. */
@@ -553,17 +572,33 @@ export class ChunkFile {
     const nothingOldAfter = from === start && start >= this.header.length;
     if (coversWholeBlock && crc !== undefined) return crc;
     if (coversWholeBlock || nothingOldAfter) return blockCrc(piece);
-    const image = await this.blockImage(b, inline);
-    image.set(piece, from - start);
-    return blockCrc(image);
+    // The CRC runs over the block as it will be — old bytes before the piece (zeros where
+    // the data ended before it), the piece, old bytes after it, zeros to the block's end —
+    // in segments, rather than over a 64 KiB image put together for it: a 4 KiB random
+    // write then allocates, zeroes and copies no block (docs/benchmarks.md, "Random
+    // writes on the chunkserver").
+    const lo = from - start;
+    const hi = to - start;
+    return this.withBlockData(
+      b,
+      (old) => {
+        const before = old.subarray(0, Math.min(lo, old.length));
+        const after = old.subarray(Math.min(hi, old.length));
+        let c = crcOn(before, 0);
+        c = crcOn(ZEROS.subarray(0, lo - before.length), c);
+        c = crcOn(piece, c);
+        c = crcOn(after, c);
+        return crcOn(ZEROS.subarray(0, BLOCK_SIZE - hi - after.length), c) >>> 0;
+      },
+      inline,
+    );
   }
 
   /** CRCs after cutting the data from `old` down to `length` bytes. */
   private async shrinkCrcs(length: number, old: number): Promise<void> {
     const lastKept = Math.floor(length / BLOCK_SIZE);
     if (length % BLOCK_SIZE !== 0) {
-      const image = await this.blockImage(lastKept);
-      this.header.crcs[lastKept] = blockCrc(image.subarray(0, length % BLOCK_SIZE));
+      this.header.crcs[lastKept] = await this.withBlockData(lastKept, (kept) => blockCrc(kept.subarray(0, length % BLOCK_SIZE)));
     }
     const firstGone = Math.ceil(length / BLOCK_SIZE);
     const lastOld = Math.ceil(old / BLOCK_SIZE);

@@ -78,8 +78,17 @@ export class DataFrameError extends FrameError {
 export function dataCrc(data: Uint8Array | readonly Uint8Array[]): number {
   if (data instanceof Uint8Array) return crc32(data) >>> 0;
   let crc = 0;
-  for (const part of data) crc = crc32(part, crc);
+  for (const part of data) crc = crcOn(part, crc);
   return crc >>> 0;
+}
+
+/**
+ * CRC-32 of `bytes` continuing from `crc`. An empty segment is skipped, not passed on:
+ * Node 20's zlib.crc32 answers 0 instead of `crc` for some empty views (a view of
+ * Buffer.alloc(0)), which restarted the running CRC.
+ */
+export function crcOn(bytes: Uint8Array, crc: number): number {
+  return bytes.length === 0 ? crc : crc32(bytes, crc);
 }
 
 export function encodeDataBlockHeader(block: Omit<DataBlock, 'data'> & { length: number }): Buffer {
