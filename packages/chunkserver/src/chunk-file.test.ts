@@ -140,7 +140,7 @@ describe('chunk file', () => {
   // A chain's stream: whole blocks with their wire CRCs, sent without waiting, gathered
   // into one pwritev while the disk is busy — between other operations issued the same
   // way, which must each see exactly what was issued before them.
-  it('partial-block writes of several chunks at once, their old blocks read in the pool, each keep their own CRCs', { timeout: 120_000 }, async () => {
+  it('partial-block writes and reads of several chunks at once, their blocks read in the pool, keep their own CRCs and bytes', { timeout: 120_000 }, async () => {
     // The old block a partial write reads goes into a recycled buffer: two writes of
     // different chunks in flight together must never share one (their CRCs would be
     // computed over the other's bytes, and the reads below fail with EIO).
@@ -158,10 +158,14 @@ describe('chunk file', () => {
             const base = pattern(i, 4 * BLOCK_SIZE + 5000);
             await file.write(0, base);
             model.write(0, base);
-            await Promise.all(writes.map((w) => {
+            // Each write is followed by a small read (issued without waiting: a chunk's
+            // operations apply in the order issued), which must see the model as it is then.
+            await Promise.all(writes.flatMap((w) => {
               const data = pattern(w.seed, w.length);
               model.write(w.offset, data);
-              return file.write(w.offset, data);
+              const at = (w.seed * 7919) % model.length;
+              const want = model.read(at, Math.min(3000, model.length - at));
+              return [file.write(w.offset, data), file.read(at, want.length).then((got) => expect(got.equals(want)).toBe(true))];
             }));
           }));
           for (const { file, model } of files) expect((await file.read(0, model.length)).equals(model.read(0, model.length))).toBe(true);

@@ -333,13 +333,22 @@ export class ChunkFile {
       if (offset >= end) return Buffer.alloc(length);
       const first = Math.floor(offset / BLOCK_SIZE);
       const last = Math.floor((end - 1) / BLOCK_SIZE);
-      const blocks = await this.readBlocks(first, last, inline);
       if (crcs) for (let b = first; b <= last; b++) crcs[b - first] = this.header.crcs[b]!;
       const from = offset - first * BLOCK_SIZE;
+      const part = (blocks: Buffer): Buffer => {
+        const out = Buffer.alloc(length);
+        blocks.copy(out, 0, from, end - first * BLOCK_SIZE);
+        return out;
+      };
+      // A part of one block (a small random read) is copied out of a recycled block
+      // buffer: no 64 KiB allocation per read (see blockBuffers).
+      const wholeBlock = from === 0 && length === Math.min(BLOCK_SIZE, this.header.length - offset);
+      if (first === last && !wholeBlock) {
+        return this.withBlockData(first, part, inline);
+      }
+      const blocks = await this.readBlocks(first, last, inline);
       if (from === 0 && blocks.length === length) return blocks;
-      const out = Buffer.alloc(length);
-      blocks.copy(out, 0, from, end - first * BLOCK_SIZE);
-      return out;
+      return part(blocks);
     });
   }
 
