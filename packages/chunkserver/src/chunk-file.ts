@@ -36,10 +36,11 @@ const HEADER_CRC_OFFSET = 28;
 const ZEROS = Buffer.alloc(BLOCK_SIZE);
 const NO_BYTES = Buffer.alloc(0);
 /**
- * 64 KiB buffers that partial-block writes read the old block into, taken and given back
- * around each use: a 4 KiB random write otherwise allocated one per copy, outside V8's
- * heap, and that churn is what drives its major GCs (docs/benchmarks.md, "Random writes
- * on the chunkserver"). Kept: as many as writes of different chunks overlap, up to this.
+ * 64 KiB buffers that a partial-block write (its old block) and a small read (the block
+ * whose CRC it checks) read a block into, taken and given back around each use: a 4 KiB
+ * random write or read otherwise allocated one per copy, outside V8's heap, and that
+ * churn drives its major GCs (docs/benchmarks.md, "Random writes on the chunkserver").
+ * Kept: as many as uses on different chunks overlap, up to this.
  */
 const blockBuffers: Buffer[] = [];
 const BLOCK_BUFFERS_KEPT = 16;
