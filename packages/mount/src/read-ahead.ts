@@ -16,6 +16,9 @@ interface Window {
   data: Promise<Buffer>;
 }
 
+const MIN_WINDOW = 1 << 20;
+/** Sequential reads before the first window is fetched. */
+const SEQUENTIAL_STREAK = 2;
 /** Buffers retired windows leave for later ones, this many bytes at most. */
 const RECYCLED_BYTES = 32 << 20;
 /** Recycled buffers are let go after this long without a read-ahead. */
@@ -65,9 +68,6 @@ export class WindowBuffers {
   }
 }
 
-const MIN_WINDOW = 1 << 20;
-/** Sequential reads before the first window is fetched. */
-const SEQUENTIAL_STREAK = 2;
 
 export class ReadAhead {
   private expected = -1;

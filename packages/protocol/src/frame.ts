@@ -114,8 +114,9 @@ export class FrameDecoder {
       this.bodyFill += take;
       pos += take;
       if (this.bodyFill < this.length) return;
-      const body = this.body ?? (this.pieces.length === 1 ? this.pieces[0]! : Buffer.concat(this.pieces, this.length));
-      this.emit(this.body ? body.subarray(0, this.length) : body, onFrame);
+      // Only the scratch is longer than the body; a gathered body is its pieces joined.
+      if (this.body === undefined) this.emit(this.pieces.length === 1 ? this.pieces[0]! : Buffer.concat(this.pieces, this.length), onFrame);
+      else this.emit(this.lent ? this.body.subarray(0, this.length) : this.body, onFrame);
     }
   }
 
@@ -152,7 +153,7 @@ export class FrameDecoder {
   private emit(body: Buffer, onFrame: (frame: Frame) => void): void {
     this.inBody = false;
     this.body = undefined;
-    this.pieces = [];
+    if (this.pieces.length > 0) this.pieces = [];
     this.bodyFill = 0;
     onFrame({ type: this.type, requestId: this.requestId, body });
   }
