@@ -270,12 +270,20 @@ describe('chunk file', () => {
     expect((await reopened.read(0, 2 * BLOCK_SIZE, undefined, inline())).equals(data.subarray(0, 2 * BLOCK_SIZE))).toBe(true);
     expect((await reopened.read(BLOCK_SIZE + 5, 4096, undefined, inline())).equals(data.subarray(BLOCK_SIZE + 5, BLOCK_SIZE + 5 + 4096))).toBe(true);
     expect((await reopened.read(3 * BLOCK_SIZE, BLOCK_SIZE + 1000, undefined, inline())).equals(data.subarray(3 * BLOCK_SIZE))).toBe(true);
-    // A partial write into the damaged block must not bless the damage with a fresh CRC.
-    await expect(reopened.write(2 * BLOCK_SIZE + 5, Buffer.from('x'))).rejects.toBeInstanceOf(ChunkCrcError);
+    // A partial write into the damaged block must not bless the damage with a fresh CRC:
+    // its bytes land (it reads only the bytes it replaces) and the block keeps failing its
+    // check, whether the write misses the rotten byte or covers it.
+    await reopened.write(2 * BLOCK_SIZE + 5, Buffer.from('x'));
+    await expect(reopened.read(2 * BLOCK_SIZE, 10, undefined, inline())).rejects.toMatchObject({ block: 2 });
+    await reopened.write(2 * BLOCK_SIZE + 700, Buffer.alloc(100, 7));
+    await expect(reopened.read(2 * BLOCK_SIZE + 5, 1, undefined, inline())).rejects.toBeInstanceOf(ChunkCrcError);
+    await reopened.close();
+    const again = await ChunkFile.open(path, id, 1);
+    await expect(again.read(2 * BLOCK_SIZE, BLOCK_SIZE)).rejects.toMatchObject({ block: 2 });
     // Overwriting the whole block repairs it.
-    await reopened.write(2 * BLOCK_SIZE, data.subarray(2 * BLOCK_SIZE, 3 * BLOCK_SIZE));
-    expect((await reopened.read(0, data.length)).equals(data)).toBe(true);
-    await reopened.remove();
+    await again.write(2 * BLOCK_SIZE, data.subarray(2 * BLOCK_SIZE, 3 * BLOCK_SIZE));
+    expect((await again.read(0, data.length)).equals(data)).toBe(true);
+    await again.remove();
   });
 
   it('a file cut short under an open chunk fails a read on the event loop with EIO for the missing block', async () => {

@@ -4,6 +4,7 @@ import { dirname } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { BLOCK_SIZE, BLOCKS_PER_CHUNK, CHUNK_HEADER_SIZE, CHUNK_SIZE, Status, TsmfsError, crcOn, fail } from '@tsmfs/protocol';
 import { type ChunkFd, RawFd } from './chunk-fd.js';
+import { linearPart, patchedCrc } from './crc-patch.js';
 import type { InlineIo } from './inline-io.js';
 
 /**
@@ -36,8 +37,8 @@ const HEADER_CRC_OFFSET = 28;
 const ZEROS = Buffer.alloc(BLOCK_SIZE);
 const NO_BYTES = Buffer.alloc(0);
 /**
- * 64 KiB buffers that a partial-block write (its old block) and a small read (the block
- * whose CRC it checks) read a block into, taken and given back around each use: a 4 KiB
+ * 64 KiB buffers that a partial-block write (the old bytes it replaces) and a small read
+ * (the block whose CRC it checks) read into, taken and given back around each use: a 4 KiB
  * random write or read otherwise allocated one per copy, outside V8's heap, and that
  * churn drives its major GCs (docs/benchmarks.md, "Random writes on the chunkserver").
  * Kept: as many as uses on different chunks overlap, up to this.
@@ -354,8 +355,9 @@ export class ChunkFile {
   }
 
   /**
-   * Writes `data` at `offset`. Blocks the write covers only partly are read (and
-   * verified) first so that their new CRC covers their whole new content. With `inline`,
+   * Writes `data` at `offset`. A block the write covers only partly gets its CRC patched
+   * for the range that changes, from that range's old bytes (read first) and the block's
+   * CRC as recorded (newBlockCrc). With `inline`,
    * small reads and writes run on the event loop when that disk's policy allows it.
    * `crc`, when given, is the CRC-32 of `data`, already checked against the bytes (a
    * piece's wire CRC): a piece within one block then needs no second pass over its bytes.
@@ -527,20 +529,7 @@ export class ChunkFile {
     const start = first * BLOCK_SIZE;
     const end = Math.min((last + 1) * BLOCK_SIZE, this.header.length);
     const buf = into ? into.subarray(0, end - start) : Buffer.allocUnsafe(end - start);
-    const at = (filled: number): number => CHUNK_HEADER_SIZE + start + filled;
-    if (inline?.allows(buf.length)) {
-      const t0 = performance.now();
-      try {
-        for (let filled = 0; filled < buf.length; ) filled += this.gotBytes(start, filled, readSync(this.fh.fd, buf, filled, buf.length - filled, at(filled)));
-      } finally {
-        inline.took(performance.now() - t0);
-      }
-    } else {
-      for (let filled = 0; filled < buf.length; ) {
-        const { bytesRead } = await this.fh.read(buf, filled, buf.length - filled, at(filled));
-        filled += this.gotBytes(start, filled, bytesRead);
-      }
-    }
+    await this.readData(buf, start, inline);
     for (let b = first; b <= last; b++) {
       const from = (b - first) * BLOCK_SIZE;
       if (blockCrc(buf.subarray(from, Math.min(from + BLOCK_SIZE, buf.length))) !== this.header.crcs[b]) {
@@ -550,7 +539,25 @@ export class ChunkFile {
     return buf;
   }
 
-  /** `bytesRead` of a read at `filled` bytes into the blocks from `start`: none means the file is shorter than its header says. */
+  /** Fills `buf` with the data from `start` on (all of it within the data's length), unverified. */
+  private async readData(buf: Buffer, start: number, inline?: InlineIo): Promise<void> {
+    const at = (filled: number): number => CHUNK_HEADER_SIZE + start + filled;
+    if (inline?.allows(buf.length)) {
+      const t0 = performance.now();
+      try {
+        for (let filled = 0; filled < buf.length; ) filled += this.gotBytes(start, filled, readSync(this.fh.fd, buf, filled, buf.length - filled, at(filled)));
+      } finally {
+        inline.took(performance.now() - t0);
+      }
+      return;
+    }
+    for (let filled = 0; filled < buf.length; ) {
+      const { bytesRead } = await this.fh.read(buf, filled, buf.length - filled, at(filled));
+      filled += this.gotBytes(start, filled, bytesRead);
+    }
+  }
+
+  /** `bytesRead` of a read at `filled` bytes into the data from `start`: none means the file is shorter than its header says. */
   private gotBytes(start: number, filled: number, bytesRead: number): number {
     if (bytesRead > 0) return bytesRead;
     const block = Math.floor((start + filled) / BLOCK_SIZE);
@@ -582,26 +589,28 @@ export class ChunkFile {
     const nothingOldAfter = from === start && start >= this.header.length;
     if (coversWholeBlock && crc !== undefined) return crc;
     if (coversWholeBlock || nothingOldAfter) return blockCrc(piece);
-    // The CRC runs over the block as it will be — old bytes before the piece (zeros where
-    // the data ended before it), the piece, old bytes after it, zeros to the block's end —
-    // in segments, rather than over a 64 KiB image put together for it: a 4 KiB random
-    // write then allocates, zeroes and copies no block (docs/benchmarks.md, "Random
-    // writes on the chunkserver").
-    const lo = from - start;
-    const hi = to - start;
-    return this.withBlockData(
-      b,
-      (old) => {
-        const before = old.subarray(0, Math.min(lo, old.length));
-        const after = old.subarray(Math.min(hi, old.length));
-        let c = crcOn(before, 0);
-        c = crcOn(ZEROS.subarray(0, lo - before.length), c);
-        c = crcOn(piece, c);
-        c = crcOn(after, c);
-        return crcOn(ZEROS.subarray(0, BLOCK_SIZE - hi - after.length), c) >>> 0;
-      },
-      inline,
-    );
+    // The block's CRC patched for the range that changes (crc-patch.ts): only the range's
+    // old bytes are read, not the block. The stored CRC is trusted rather than checked
+    // against the rest of the block, and damage stays seen: the patched CRC is that of
+    // the block as it should be, so bytes that rotted anywhere in it, inside the range
+    // or out, still fail the next read's check (and the chunk test's).
+    const newLinear = linearPart(crc ?? crcOn(piece, 0), piece.length);
+    const oldLinear = await this.oldLinearPart(from, to, inline);
+    return patchedCrc(this.header.crcs[b]!, oldLinear, newLinear, start + BLOCK_SIZE - to);
+  }
+
+  /** The linear part (crc-patch.ts) of the data's bytes in [from, to), within one block, zeros past the data's end. */
+  private async oldLinearPart(from: number, to: number, inline?: InlineIo): Promise<number> {
+    const end = Math.min(to, this.header.length);
+    if (from >= end) return 0;
+    const buf = blockBuffers.pop() ?? Buffer.allocUnsafeSlow(BLOCK_SIZE);
+    try {
+      const old = buf.subarray(0, end - from);
+      await this.readData(old, from, inline);
+      return linearPart(crcOn(old, 0), old.length, to - end);
+    } finally {
+      if (blockBuffers.length < BLOCK_BUFFERS_KEPT) blockBuffers.push(buf);
+    }
   }
 
   /** CRCs after cutting the data from `old` down to `length` bytes. */
