@@ -249,12 +249,11 @@ export class DataServer implements Service {
         const crcs: number[] = [];
         const bytes = chunk.read(pos, batchEnd - pos, crcs);
         const from = pos;
-        const last = batchEnd >= end;
         sent = Promise.all([bytes, sent])
-          .then(([b]) => {
-            if (last) holdForReply(conn);
-            return this.sendBatch(conn, requestId, req, stream, from, b, crcs);
-          })
+          // The last batch's frames and the reply that ends the read (written once `read`
+          // resolves, a few microtasks later) leave in one write: the Connection holds a
+          // run's frames until it ends.
+          .then(([b]) => this.sendBatch(conn, requestId, req, stream, from, b, crcs))
           .finally(() => this.readDone(link));
         sent.catch(() => (failed = true));
         pos = batchEnd;
@@ -499,18 +498,6 @@ export class DataServer implements Service {
     if (this.options.fsyncBeforeClose) await chunk.sync();
     await chunk.release();
   }
-}
-
-/**
- * Holds what is written to `conn` until the current run of microtasks is over: the last
- * data frame of a read and the reply that ends the read (written by the Connection
- * once `read` resolves, a few microtasks later) leave in one write, and the reader wakes
- * once per read instead of twice. Never longer than that run (process.nextTick), so a
- * send that waits for 'drain' meanwhile is released right after it.
- */
-function holdForReply(conn: Connection): void {
-  conn.socket.cork();
-  process.nextTick(() => conn.socket.uncork());
 }
 
 function statusOf(err: unknown): number {

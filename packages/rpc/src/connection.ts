@@ -114,6 +114,8 @@ export class Connection extends EventEmitter<{ close: [Error | undefined] }> {
   private paused = false;
   /** The wait of every drained() caller until the socket drains or the link closes. */
   private drainWait: Promise<void> | undefined;
+  /** The socket is corked by `out` until the current run ends. */
+  private holding = false;
   private readonly maxInFlight: number;
   private readonly writeHighWater: number;
   readonly remote: string;
@@ -150,7 +152,7 @@ export class Connection extends EventEmitter<{ close: [Error | undefined] }> {
   }
 
   request<N extends MessageName>(name: N, body: Request<N>, timeoutMs = this.options.requestTimeoutMs): Promise<Reply<N>> {
-    return this.send({ name }, timeoutMs, (requestId) => this.socket.write(encodeRequest(name, requestId, body))) as Promise<Reply<N>>;
+    return this.send({ name }, timeoutMs, (requestId) => this.out(encodeRequest(name, requestId, body))) as Promise<Reply<N>>;
   }
 
   /**
@@ -159,7 +161,7 @@ export class Connection extends EventEmitter<{ close: [Error | undefined] }> {
    */
   requestStream<N extends MessageName>(name: N, body: Request<N>, onData: (frame: Frame) => void, options: StreamOptions = {}): Promise<Reply<N>> {
     const timeoutMs = options.timeoutMs ?? this.options.requestTimeoutMs;
-    return this.send({ name, onData, lent: options.lent }, timeoutMs, (requestId) => this.socket.write(encodeRequest(name, requestId, body))) as Promise<Reply<N>>;
+    return this.send({ name, onData, lent: options.lent }, timeoutMs, (requestId) => this.out(encodeRequest(name, requestId, body))) as Promise<Reply<N>>;
   }
 
   /**
@@ -176,12 +178,8 @@ export class Connection extends EventEmitter<{ close: [Error | undefined] }> {
    */
   sendData(type: number, requestId: number, parts: readonly Uint8Array[]): boolean {
     const length = parts.reduce((n, p) => n + p.length, 0);
-    this.socket.cork();
-    this.socket.write(encodeFrameHeader(type, length, requestId));
-    let ok = true;
-    for (const p of parts) ok = this.socket.write(p);
-    this.socket.uncork();
-    return ok && !this.socket.writableNeedDrain;
+    this.out(encodeFrameHeader(type, length, requestId), ...parts);
+    return !this.socket.writableNeedDrain;
   }
 
   /**
@@ -224,8 +222,49 @@ export class Connection extends EventEmitter<{ close: [Error | undefined] }> {
 
   /** Writes raw bytes (pre-encoded frames); for data links that frame their own payloads. */
   write(bytes: Buffer): boolean {
-    return this.socket.write(bytes);
+    this.out(bytes);
+    return !this.socket.writableNeedDrain;
   }
+
+  /**
+   * Writes one frame, in parts. Small frames written in one run of callbacks and
+   * microtasks leave together, in one writev, when the run ends (process.nextTick): a
+   * chunkserver that forwards and acknowledges the dozen pieces of one socket read makes
+   * one system call and wakes its peer once instead of once per frame (docs/benchmarks.md,
+   * "Small frames of one run in one write"). A frame of the socket's high-water mark or
+   * more goes at once, behind what is held: held, it would raise writableNeedDrain
+   * before the kernel refused anything, and a writer of 64 KiB pieces would wait a turn
+   * for 'drain' after each.
+   */
+  private out(...parts: Uint8Array[]): void {
+    let size = 0;
+    for (const p of parts) size += p.length;
+    if (size >= this.socket.writableHighWaterMark) {
+      this.flush();
+      if (parts.length === 1) {
+        this.socket.write(parts[0]!);
+        return;
+      }
+      this.socket.cork();
+      for (const p of parts) this.socket.write(p);
+      this.socket.uncork();
+      return;
+    }
+    if (!this.holding) {
+      this.holding = true;
+      this.socket.cork();
+      process.nextTick(this.flush);
+    }
+    for (const p of parts) this.socket.write(p);
+    if (this.socket.writableLength >= this.socket.writableHighWaterMark) this.flush();
+  }
+
+  /** Sends what `out` held; close() flushes too, so that an error reply queued before it leaves. */
+  private readonly flush = (): void => {
+    if (!this.holding) return;
+    this.holding = false;
+    this.socket.uncork();
+  };
 
   close(err?: Error): void {
     if (this.closedWith !== null) return;
@@ -235,6 +274,7 @@ export class Connection extends EventEmitter<{ close: [Error | undefined] }> {
       p.reject(new TsmfsError(Status.ECONNRESET, `link to ${this.remote} closed${err ? `: ${err.message}` : ''}`));
       this.pending.delete(id);
     }
+    if (!this.socket.destroyed) this.flush();
     this.socket.destroy();
     this.emit('close', err);
   }
@@ -373,12 +413,12 @@ export class Connection extends EventEmitter<{ close: [Error | undefined] }> {
     try {
       if (!this.handler) throw new TsmfsError(Status.ENOSYS, `${name} is not served here`);
       const reply = await this.handler(name, body, this, requestId);
-      if (!this.closed) this.socket.write(this.fitted(name, requestId, encodeReply(name, requestId, (reply ?? {}) as never)));
+      if (!this.closed) this.out(this.fitted(name, requestId, encodeReply(name, requestId, (reply ?? {}) as never)));
     } catch (err) {
       if (this.closed) return;
       const status = err instanceof TsmfsError ? err.status : Status.EIO;
       const message = err instanceof Error ? err.message : String(err);
-      this.socket.write(encodeErrorReply(typeId, requestId, status, message));
+      this.out(encodeErrorReply(typeId, requestId, status, message));
       if (!(err instanceof TsmfsError)) this.options.onHandlerError?.(name, err);
     }
   }
