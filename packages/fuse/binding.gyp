@@ -7,6 +7,7 @@
         "src/native/calls.c",
         "src/native/dispatch.c",
         "src/native/loop.c",
+        "src/native/no_xattrs.c",
         "src/native/notify.c",
         "src/native/ops.gen.c",
         "src/native/replies.c",

@@ -15,7 +15,7 @@ import { NOTIFICATIONS, OPS } from './ops.mjs';
 /**
  * @typedef {[string, 'num' | 'bool' | 'fhOpt' | 'str' | 'data' | 'owner', string | [string, string] | null]} Field
  * @typedef {{ name: string, params?: string, fields: Field[], args?: (string | [string, string, string])[],
- *   result: string, reply?: string, missing?: 'enosys' | 'ok' | 'open', orphan?: string, cap?: string,
+ *   result: string, reply?: string, missing?: 'enosys' | 'ok' | 'open', orphan?: string, cap?: string, answered?: string,
  *   notification?: boolean, doc?: string }} OpSpec
  */
 
@@ -100,8 +100,9 @@ function cCallback(op) {
   lines.push(`    c->nnum = ${nums};`);
   if (data) lines.push(`    c = call_data(c, ${data[0]}, ${data[1]});`);
   const name = (i) => (strs[i] ? strs[i] : 'NULL');
+  const first = op.answered ? `  if (${op.answered}) return;\n` : '';
   return `static void ll_${op.name}(fuse_req_t req, ${op.params}) {
-  call_t *c = call_new(req, OP_${upper(op.name)}, ${name(0)}, ${name(1)});
+${first}  call_t *c = call_new(req, OP_${upper(op.name)}, ${name(0)}, ${name(1)});
   if (c != NULL) {
 ${lines.join('\n')}
   }

@@ -22,6 +22,8 @@
 //   missing  without a handler: 'enosys' (default), 'ok' (answered 0) or 'open' (fh 0);
 //   orphan   the release to run when the kernel dropped an open/create before its reply;
 //   cap      served only when the session asks for this capability (else unregistered);
+//   answered a C condition over the callback's parameters tried first: true when it has
+//            answered the request itself (no_xattrs.c), and JS never sees it;
 //   doc      the handler's comment in LowLevelOps.
 // Notifications (forget, interrupt, init, ended) have hand-written C (src/native/calls.c).
 
@@ -249,6 +251,7 @@ export const OPS = [
     name: 'getxattr',
     params: 'fuse_ino_t ino, const char *name, size_t size',
     fields: [['ino', 'num', 'ino'], ['name', 'str', 'name'], ['size', 'num', 'size']],
+    answered: 'no_xattrs_answer(req, ino, 0, size)',
     result: 'Buffer',
     reply: 'xattr',
     doc: 'Return the whole value; the size protocol (probe with 0, ERANGE) is handled here.',
@@ -257,6 +260,7 @@ export const OPS = [
     name: 'listxattr',
     params: 'fuse_ino_t ino, size_t size',
     fields: [['ino', 'num', 'ino'], ['size', 'num', 'size']],
+    answered: 'no_xattrs_answer(req, ino, 1, size)',
     result: 'string[]',
     reply: 'xattrNames',
     doc: 'Return the names; packing and the size protocol are handled here.',

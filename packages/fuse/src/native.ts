@@ -42,6 +42,10 @@ export interface NativeBinding {
   replyDirents(id: number, size: number, names: string[], count: number): number;
   replyDirentsPlus(id: number, size: number, names: string[], count: number): number;
   getGroups(id: number): number[];
+  /** `ino`'s getxattr/listxattr answered "none" in C for `ms` ms; ms <= 0 forgets it, ino 0 forgets all. Whether it is held. */
+  noXattrs(session: NativeSession, ino: number, ms: number): boolean;
+  /** [getxattr, listxattr] requests answered by noXattrs. */
+  noXattrsAnswered(session: NativeSession): number[];
 }
 
 declare const nativeSessionBrand: unique symbol;

@@ -249,6 +249,51 @@ describe('a mounted in-memory file system, used from child processes', () => {
     expect(missing.stderr).toContain('No such attribute');
   });
 
+  // The binding answers "no such attribute" itself for inodes the file system said have
+  // none: here it is told so of files that do have one, so every answer the handlers gave
+  // shows the value and every answer the binding gave shows none.
+  it('answers getxattr and listxattr of the inodes it is told have no xattrs itself, until told otherwise or the time is up', async () => {
+    const files = Array.from({ length: 200 }, (_, i) => `nx${i}`);
+    await sh(`cd ${m.dir} && for f in ${files.join(' ')}; do : > $f && setfattr -n user.k -v v $f; done`);
+    const inos = (await sh(`cd ${m.dir} && stat -c %i ${files.join(' ')}`)).stdout.trim().split('\n').map(Number);
+    /** Per file: whether the binding answered (no value seen). */
+    const answeredHere = async (): Promise<boolean[]> => {
+      const out = (await sh(`cd ${m.dir} && for f in ${files.join(' ')}; do getfattr --only-values -n user.k $f 2>/dev/null || printf -; echo; done`)).stdout;
+      return out.split('\n').slice(0, files.length).map((line) => line === '-');
+    };
+    const before = m.session.noXattrsAnswered();
+    // The real inodes go in after 130,000 made-up ones (the table then is nearly half
+    // full, its most), so that many land past their home slot behind made-up ones, whose
+    // removal below must shift them back.
+    const fake = (i: number) => 1_000_000 + i * 7;
+    for (let i = 0; i < 130_000; i++) expect(m.session.answerNoXattrs(fake(i), 60_000)).toBe(true);
+    const held = new Set<number>();
+    for (const ino of inos) if (m.session.answerNoXattrs(ino, 60_000)) held.add(ino);
+    expect(held.size).toBe(files.length);
+    expect(await answeredHere()).toEqual(files.map(() => true));
+    const listed = await sh(`cd ${m.dir} && getfattr -d ${files[0]}`);
+    expect(listed.stdout).not.toContain('user.k');
+    for (let i = 0; i < 130_000; i++) m.session.forgetNoXattrs(fake(i));
+    inos.forEach((ino, i) => {
+      if (i % 3 === 0) {
+        m.session.forgetNoXattrs(ino);
+        held.delete(ino);
+      }
+    });
+    expect(await answeredHere()).toEqual(inos.map((ino) => held.has(ino)));
+    const counted = m.session.noXattrsAnswered();
+    expect(counted.getxattr - before.getxattr).toBe(files.length + held.size);
+    expect(counted.listxattr - before.listxattr).toBeGreaterThanOrEqual(1);
+    // A deadline ends an answer on its own; forgetting all ends every one.
+    m.session.answerNoXattrs(inos[0]!, 300);
+    expect((await answeredHere())[0]).toBe(true);
+    await new Promise((r) => setTimeout(r, 400));
+    expect((await answeredHere())[0]).toBe(false);
+    m.session.forgetNoXattrs();
+    expect(await answeredHere()).toEqual(files.map(() => false));
+    await sh(`cd ${m.dir} && rm ${files.join(' ')}`);
+  });
+
   it('answers statfs (df)', async () => {
     const r = await sh(`df -B 65536 --output=source,size,used,avail ${m.dir}`);
     expect(r.stdout.split('\n')[1].trim().split(/\s+/)).toEqual(['tsmfs', '1000000', '250000', '700000']);

@@ -180,6 +180,32 @@ export class FuseSession extends EventEmitter {
     return this.notify(ino, null, offset, length);
   }
 
+  /**
+   * Has the binding answer `ino`'s getxattr (ENODATA) and listxattr (no names) itself,
+   * without calling the handlers, for the next `ms` milliseconds: `ino` has no extended
+   * attribute and the file system will say at once when that may change (forgetNoXattrs).
+   * Returns false when the binding does not hold it (not mounted, its table full): the
+   * handlers answer then, as before. The kernel asks for security.capability before
+   * every write and `ls -l` for two xattrs of every name; each answered in JS cost more
+   * than the rest of the request (docs/fuse-binding.md, "Answered in C").
+   */
+  answerNoXattrs(ino: number, ms: number): boolean {
+    if (!this.handle || this.ended || !(ms > 0)) return false;
+    return native.noXattrs(this.handle, ino, ms);
+  }
+
+  /** The handlers answer `ino`'s xattr requests again (all inodes' when `ino` is undefined). */
+  forgetNoXattrs(ino?: number): void {
+    if (this.handle && !this.ended) native.noXattrs(this.handle, ino ?? 0, 0);
+  }
+
+  /** getxattr and listxattr requests the binding answered by answerNoXattrs. */
+  noXattrsAnswered(): { getxattr: number; listxattr: number } {
+    if (!this.handle) return { getxattr: 0, listxattr: 0 };
+    const [getxattr = 0, listxattr = 0] = native.noXattrsAnswered(this.handle);
+    return { getxattr, listxattr };
+  }
+
   private notify(ino: number, name: string | null, offset: number, length: number): Promise<number> {
     if (!this.handle || this.ended) return Promise.resolve(-ENOTCONN);
     return native.notify(this.handle, ino, name, offset, length);

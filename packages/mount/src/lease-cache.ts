@@ -41,6 +41,13 @@ interface DirLease {
   uncached?: boolean;
 }
 
+/** Where the "no extended attributes" leases are copied to: inodes (the master's numbers), until when (performance.now() ms). */
+export interface NoXattrsMirror {
+  set(inode: number, until: number): void;
+  drop(inode: number): void;
+  clear(): void;
+}
+
 /** What an answer that leases a directory says of it: its noentrycache, when the answer tells. */
 export interface DirGrant {
   uncached?: boolean;
@@ -64,6 +71,11 @@ export class LeaseCache {
    * the kernel asks for security.capability before every write.
    */
   private readonly noXattrs = new Map<number, { until: number }>();
+  /**
+   * Told of every change of `noXattrs`, so that the FUSE binding answers those inodes'
+   * getxattr and listxattr itself (mount.ts); set once mounted.
+   */
+  noXattrsMirror: NoXattrsMirror | undefined;
   /** Recalls (and link losses) seen: answers to requests sent before one are not leased. */
   recalls = 0;
 
@@ -122,13 +134,13 @@ export class LeaseCache {
     const until = this.noXattrs.get(inode)?.until;
     if (until === undefined) return false;
     if (until > performance.now()) return true;
-    this.noXattrs.delete(inode);
+    this.dropNoXattrs(inode);
     return false;
   }
 
-  /** This mount set or removed an extended attribute of `inode`. */
+  /** This mount set or removed an extended attribute of `inode` (or its lease on that ended). */
   dropNoXattrs(inode: number): void {
-    this.noXattrs.delete(inode);
+    if (this.noXattrs.delete(inode)) this.noXattrsMirror?.drop(inode);
   }
 
   /** Whether `dir`'s names are not to be kept by the kernel (DirLease.uncached); undefined: no live lease says. */
@@ -181,17 +193,20 @@ export class LeaseCache {
    */
   putNoXattrs(a: Attr, t: Ticket): void {
     if (!this.current(t) || !a.noXattrs) {
-      this.noXattrs.delete(a.inode);
+      this.dropNoXattrs(a.inode);
       return;
     }
-    if (this.noXattrs.has(a.inode) || this.room(this.noXattrs)) this.noXattrs.set(a.inode, { until: t.at + t.leaseMs - MARGIN_MS });
+    if (!this.noXattrs.has(a.inode) && !this.room(this.noXattrs)) return;
+    const until = t.at + t.leaseMs - MARGIN_MS;
+    this.noXattrs.set(a.inode, { until });
+    this.noXattrsMirror?.set(a.inode, until);
   }
 
   /** Records attributes answered for a request sent at `t`. */
   putAttr(a: Attr, t: Ticket): void {
     if (!this.current(t)) {
       this.attrs.delete(a.inode);
-      this.noXattrs.delete(a.inode);
+      this.dropNoXattrs(a.inode);
       return;
     }
     if (!this.attrs.has(a.inode) && !this.room(this.attrs)) return;
@@ -226,7 +241,7 @@ export class LeaseCache {
       for (const [name, inode] of d.names) if (inode !== null) out.entries.push([dir, name]);
     }
     for (const inode of inodes) {
-      this.noXattrs.delete(inode);
+      this.dropNoXattrs(inode);
       if (this.attrs.delete(inode)) out.inodes.push(inode);
     }
     return out;
@@ -235,6 +250,7 @@ export class LeaseCache {
   /** The link dropped (or a reconnect): no lease holds any more. */
   recallAll(): KernelForget {
     this.noXattrs.clear();
+    this.noXattrsMirror?.clear();
     return this.recall([...this.dirs.keys()], [...this.attrs.keys()]);
   }
 
@@ -268,7 +284,11 @@ export class LeaseCache {
   private room(table: Map<number, { until: number }>): boolean {
     if (table.size < MAX_LEASED) return true;
     const now = performance.now();
-    for (const [k, v] of table) if (v.until <= now) table.delete(k);
+    for (const [k, v] of table) {
+      if (v.until > now) continue;
+      table.delete(k);
+      if (table === this.noXattrs) this.noXattrsMirror?.drop(k);
+    }
     return table.size < MAX_LEASED;
   }
 }

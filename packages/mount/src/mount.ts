@@ -5,6 +5,7 @@ import { MasterSession } from '@tsmfs/client';
 import { type ConnectionInfo, FUSE_CAP_DONT_MASK, FUSE_CAP_HANDLE_KILLPRIV, FUSE_CAP_POSIX_ACL, FuseSession, type LowLevelOps } from '@tsmfs/fuse';
 import type { Logger } from 'pino';
 import { HiddenEntries, type MasterInfo } from './hidden-entries.js';
+import { InodeMap } from './kernel-attr.js';
 import { MetaOps } from './meta-ops.js';
 import type { MountConfig } from './mount-options.js';
 import { MountOps } from './mount-ops.js';
@@ -65,7 +66,7 @@ export async function startMount(config: MountConfig, log: Logger): Promise<Runn
     const m = new MountOps(session, hidden, config);
     ops = m;
     closeFiles = () => m.closeAll();
-    stats = () => statsText(m, session);
+    stats = () => statsText(m, session, fuse.noXattrsAnswered());
   }
 
   const mountOptions = [
@@ -86,6 +87,14 @@ export async function startMount(config: MountConfig, log: Logger): Promise<Runn
   if (ops instanceof MountOps) {
     const m = ops;
     m.kernelCaches = fuse;
+    // The getxattr and listxattr of inodes leased as having no xattrs are answered by the
+    // binding itself, without a call into JS (docs/mount.md, "Leases").
+    const inodes = new InodeMap(session.root);
+    m.cache.leases.noXattrsMirror = {
+      set: (inode, until) => void fuse.answerNoXattrs(inodes.toKernel(inode), until - performance.now()),
+      drop: (inode) => fuse.forgetNoXattrs(inodes.toKernel(inode)),
+      clear: () => fuse.forgetNoXattrs(),
+    };
     fuse.on('init', (c: ConnectionInfo) => {
       m.kernelAppliesUmask = (c.want & FUSE_CAP_DONT_MASK) === 0;
       m.kernelChecksAcls = (c.want & FUSE_CAP_POSIX_ACL) !== 0;
@@ -121,7 +130,8 @@ export async function startMount(config: MountConfig, log: Logger): Promise<Runn
   };
 }
 
-function statsText(m: MountOps, session: MasterSession): string {
+/** `inBinding`: xattr requests the binding answered itself, counted as the mount's own answers would be. */
+function statsText(m: MountOps, session: MasterSession, inBinding: { getxattr: number; listxattr: number }): string {
   const lines = [
     `session_id: ${session.sessionId}`,
     `master_connected: ${session.connected ? 1 : 0}`,
@@ -135,6 +145,11 @@ function statsText(m: MountOps, session: MasterSession): string {
     `lock_waits: ${m.locks.stats.waits}`,
     `lock_waits_interrupted: ${m.locks.stats.interrupted}`,
   ];
-  for (const [op, n] of [...m.counters.ops].sort()) lines.push(`op_${op}: ${n}`);
+  const ops = new Map(m.counters.ops);
+  const add = (op: string, n: number) => n > 0 && ops.set(op, (ops.get(op) ?? 0) + n);
+  add('getxattr', inBinding.getxattr);
+  add('getxattr_leased_missing', inBinding.getxattr);
+  add('listxattr', inBinding.listxattr);
+  for (const [op, n] of [...ops].sort()) lines.push(`op_${op}: ${n}`);
   return lines.join('\n') + '\n';
 }

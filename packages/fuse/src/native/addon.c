@@ -33,6 +33,8 @@ static napi_value init(napi_env env, napi_value exports) {
       {"replyDirents", NULL, js_reply_dirents, NULL, NULL, NULL, napi_default, NULL},
       {"replyDirentsPlus", NULL, js_reply_dirents_plus, NULL, NULL, NULL, napi_default, NULL},
       {"getGroups", NULL, js_get_groups, NULL, NULL, NULL, napi_default, NULL},
+      {"noXattrs", NULL, js_no_xattrs, NULL, NULL, NULL, napi_default, NULL},
+      {"noXattrsAnswered", NULL, js_no_xattrs_answered, NULL, NULL, NULL, napi_default, NULL},
       {"ops", NULL, NULL, NULL, NULL, op_table(env), napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);

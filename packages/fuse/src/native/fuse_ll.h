@@ -11,6 +11,7 @@
  *   replies.c        main thread: replyErr/replyEntry/... called by JS
  *   session.c        mount, unmount, the end of the session
  *   notify.c         cache invalidation (on the libuv pool)
+ *   no_xattrs.c      main thread: getxattr/listxattr of inodes known to have none, answered in C
  *   addon.c          the module's exports
  *
  * Threading (see docs/fuse-binding.md): everything but the invalidations runs on the
@@ -60,6 +61,8 @@
    interrupted (INBOX_HEAD in ops.gen.ts). */
 #define INBOX_HEAD 6
 
+typedef struct no_xattrs no_xattrs_t; /* no_xattrs.c */
+
 typedef struct session {
   struct fuse_session *se;
   struct fuse_conn_info_opts *conn_opts; /* max_write=, async_read, … applied at INIT */
@@ -82,6 +85,7 @@ typedef struct session {
   uint32_t notifying;   /* invalidations running on the libuv pool */
   uint64_t next_serial;
   int js_released;      /* the JS handle was finalized */
+  no_xattrs_t *no_xattrs; /* inodes answered "no xattrs" here (no_xattrs.c); NULL until the first */
 } session_t;
 
 /* One request (or notification) on its way to JS: numbers (in the
@@ -127,6 +131,12 @@ void call_js(napi_env env, napi_value js_cb, void *context, void *data);
 napi_value js_set_buffers(napi_env env, napi_callback_info info);
 extern double *scratch; /* Float64Array shared with JS for attr / statfs / dirents */
 extern size_t scratch_len;
+
+/* no_xattrs.c (main thread) */
+int no_xattrs_answer(fuse_req_t req, fuse_ino_t ino, int list, size_t size);
+void no_xattrs_free(session_t *s);
+napi_value js_no_xattrs(napi_env env, napi_callback_info info);
+napi_value js_no_xattrs_answered(napi_env env, napi_callback_info info);
 
 /* request_table.c (main thread) */
 double table_put(session_t *s, fuse_req_t req);

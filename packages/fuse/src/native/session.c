@@ -33,6 +33,7 @@ void loop_ended(session_t *s) {
 }
 
 static void free_session(session_t *s) {
+  no_xattrs_free(s);
   free(s->conn_opts);
   free(s->mountpoint);
   free(s);
