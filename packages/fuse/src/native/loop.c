@@ -7,6 +7,7 @@
    (docs/benchmarks.md, "FUSE requests read on the main thread"). */
 #include "fuse_ll.h"
 
+#include <poll.h>
 #include <uv.h>
 
 /* Requests processed per wake-up before libuv runs anything else (timers, sockets). */
@@ -64,11 +65,38 @@ static void read_requests(session_t *s, napi_env env) {
   }
 }
 
+/* How long, once every request read has been answered, the loop watches /dev/fuse for
+   the caller's next request before it goes back to sleep in epoll (µs); and how long one
+   wake-up may go on so, before libuv runs the rest of the process (sockets, timers). */
+#define SPIN_US 50
+#define WAKE_BUDGET_US 2000
+
+/* Whether a request arrived within SPIN_US (and before `deadline`), none being in flight.
+   Why: a caller that makes one system call after another (ls -l: lstat, two getxattrs
+   per name, all answered here or from the mount's leases) sends its next request a few
+   µs after our answer; sleeping in epoll meanwhile costs a context switch and a wake-up
+   each time, more than the request's own work (docs/benchmarks.md, "The next request
+   awaited awake"). A request waiting on the master (in flight) ends the watch at once. */
+static int next_request_soon(session_t *s, uint64_t deadline) {
+  if (s->closing || s->inflight != 0) return 0;
+  struct pollfd p = {.fd = fuse_session_fd(s->se), .events = POLLIN};
+  uint64_t now = uv_hrtime();
+  uint64_t until = now + SPIN_US * 1000ull;
+  if (until > deadline) until = deadline;
+  while (now < until) {
+    if (poll(&p, 1, 0) > 0) return 1;
+    now = uv_hrtime();
+  }
+  return 0;
+}
+
 static void readable(uv_poll_t *h, int status, int events) {
   (void)events;
   session_t *s = h->data;
   if (s->closing) return;
-  in_js(s, read_requests);
+  uint64_t deadline = uv_hrtime() + WAKE_BUDGET_US * 1000ull;
+  do in_js(s, read_requests);
+  while (!s->closing && next_request_soon(s, deadline));
   /* An error from the poll itself (libuv stops the watcher): the read above saw ENODEV
      and ended the loop, or nothing more will come. */
   if (status < 0 && !s->closing) stop_loop(s, status);
