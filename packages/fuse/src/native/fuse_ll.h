@@ -70,6 +70,8 @@ typedef struct session {
   unsigned max_read; /* the max_read= mount option: INIT must announce the same */
   char *mountpoint;
   uv_poll_t poll;       /* /dev/fuse, readable */
+  uv_check_t check;     /* after a turn that answered requests outside a wake-up (loop.c) */
+  int watch;            /* the last request in flight was answered outside a wake-up */
   struct fuse_buf buf;  /* the receive buffer, reused (libfuse allocates it) */
   napi_env env;
   napi_ref dispatch_ref;  /* JS's dispatch(op, id, …) */
@@ -111,6 +113,7 @@ typedef struct call {
 int start_loop(napi_env env, session_t *s, napi_value dispatch);
 void stop_loop(session_t *s, int result);
 void deliver(session_t *s, call_t *c);
+void answered_all(session_t *s);
 
 /* calls.c */
 call_t *call_new(fuse_req_t req, enum op op, const char *name, const char *name2);

@@ -20,6 +20,8 @@ void stop_loop(session_t *s, int result) {
   if (s->closing) return;
   s->closing = 1;
   s->loop_result = result;
+  uv_check_stop(&s->check);
+  uv_close((uv_handle_t *)&s->check, NULL);
   uv_poll_stop(&s->poll);
   uv_close((uv_handle_t *)&s->poll, poll_closed);
 }
@@ -97,9 +99,30 @@ static void readable(uv_poll_t *h, int status, int events) {
   uint64_t deadline = uv_hrtime() + WAKE_BUDGET_US * 1000ull;
   do in_js(s, read_requests);
   while (!s->closing && next_request_soon(s, deadline));
+  s->watch = 0; /* watched just now */
   /* An error from the poll itself (libuv stops the watcher): the read above saw ENODEV
      and ended the loop, or nothing more will come. */
   if (status < 0 && !s->closing) stop_loop(s, status);
+}
+
+/* The check phase after a turn whose socket callbacks answered the last requests in
+   flight (a create once the master replied): the caller's next request is watched for
+   as after a wake-up's own answers. */
+static void after_answers(uv_check_t *h) {
+  session_t *s = h->data;
+  uv_check_stop(h);
+  if (s->closing || !s->watch) return;
+  s->watch = 0;
+  uint64_t deadline = uv_hrtime() + WAKE_BUDGET_US * 1000ull;
+  while (!s->closing && next_request_soon(s, deadline)) in_js(s, read_requests);
+}
+
+/* Every request handed to JS is answered (request_table.c): outside a wake-up of the
+   FUSE loop, the check phase watches for the next one. */
+void answered_all(session_t *s) {
+  if (s->closing || s->js_cb != NULL) return;
+  s->watch = 1;
+  if (!uv_is_active((uv_handle_t *)&s->check)) uv_check_start(&s->check, after_answers);
 }
 
 static void tell_ended(session_t *s, napi_env env) {
@@ -130,6 +153,8 @@ int start_loop(napi_env env, session_t *s, napi_value dispatch) {
   if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) return -1;
   if (napi_get_uv_event_loop(env, &loop) != napi_ok || uv_poll_init(loop, &s->poll, fd) != 0) return -1;
   s->poll.data = s;
+  uv_check_init(loop, &s->check);
+  s->check.data = s;
   s->env = env;
   napi_create_object(env, &resource);
   name = str(env, "tsmfs-fuse");

@@ -62,7 +62,7 @@ fuse_req_t table_take(double id) {
   slot->session = NULL;
   slot->next_free = free_head;
   free_head = (uint32_t)(slot - slots);
-  s->inflight--;
+  if (--s->inflight == 0) answered_all(s);
   return req;
 }
 
