@@ -132,6 +132,40 @@ describe('rpc link', () => {
     }
   });
 
+  it('small frames of one run leave in one write, a large one at once; all arrive in order', async () => {
+    // A raw peer that records each read: a run's small frames reach it as one segment.
+    const reads: Buffer[] = [];
+    let peer: Socket | undefined;
+    const raw = createServer((s) => {
+      peer = s;
+      s.on('data', (b: Buffer) => reads.push(b));
+    });
+    await new Promise<void>((r) => raw.listen(0, '127.0.0.1', r));
+    try {
+      const socket = connect((raw.address() as { port: number }).port, '127.0.0.1');
+      await new Promise((r) => socket.once('connect', r));
+      const conn = new Connection(socket);
+      conns.push(conn);
+      const frames = Array.from({ length: 12 }, (_, i) => Buffer.alloc(100, i));
+      for (const f of frames) conn.write(f);
+      // Nothing has left yet: the run is not over.
+      expect(socket.writableLength).toBe(1200);
+      await new Promise((r) => setTimeout(r, 100));
+      expect(reads).toHaveLength(1);
+      expect(Buffer.concat(reads).equals(Buffer.concat(frames))).toBe(true);
+      // A frame of the high-water mark goes at once, behind the small one before it.
+      const big = Buffer.alloc(socket.writableHighWaterMark, 7);
+      conn.write(frames[0]!);
+      conn.write(big);
+      expect(socket.writableLength).toBe(0);
+      await new Promise((r) => setTimeout(r, 100));
+      expect(Buffer.concat(reads).equals(Buffer.concat([...frames, frames[0]!, big]))).toBe(true);
+    } finally {
+      peer?.destroy();
+      await new Promise((r) => raw.close(r));
+    }
+  });
+
   it('a request frame sent together with the handshake is refused, not silently dropped', async () => {
     const rejected: string[] = [];
     const server = await startServer(rejected);
