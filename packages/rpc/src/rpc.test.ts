@@ -12,6 +12,30 @@ afterEach(async () => {
   for (const s of servers.splice(0)) await s.stop();
 });
 
+/**
+ * A Connection over TCP to a plain socket server (no rpc on the other side): `onPeer`
+ * sets up the accepted socket, `fn` runs with both ends; everything is closed after.
+ */
+async function withRawPeer(onPeer: (s: Socket) => void, fn: (conn: Connection, socket: Socket, peer: Socket) => Promise<void>): Promise<void> {
+  let peer: Socket | undefined;
+  const raw = createServer((s) => {
+    peer = s;
+    onPeer(s);
+  });
+  const accepted = new Promise<Socket>((resolve) => raw.once('connection', resolve));
+  await new Promise<void>((r) => raw.listen(0, '127.0.0.1', r));
+  try {
+    const socket = connect((raw.address() as { port: number }).port, '127.0.0.1');
+    await new Promise((r) => socket.once('connect', r));
+    const conn = new Connection(socket);
+    conns.push(conn);
+    await fn(conn, socket, await accepted);
+  } finally {
+    peer?.destroy();
+    await new Promise((r) => raw.close(r));
+  }
+}
+
 async function startServer(rejected: string[] = []): Promise<RpcServer> {
   const server = new RpcServer({
     host: '127.0.0.1',
@@ -103,67 +127,47 @@ describe('rpc link', () => {
 
   it('callers waiting for a full socket share one wait, released when the peer reads again', async () => {
     // A peer that reads nothing until told: our writes pile up in the socket's buffer.
-    let peer: Socket | undefined;
-    const raw = createServer((s) => {
-      peer = s;
-      s.pause();
-    });
-    await new Promise<void>((r) => raw.listen(0, '127.0.0.1', r));
-    try {
-      const socket = connect((raw.address() as { port: number }).port, '127.0.0.1');
-      await new Promise((r) => socket.once('connect', r));
-      const conn = new Connection(socket);
-      conns.push(conn);
-      for (let i = 0; i < 64 && !socket.writableNeedDrain; i++) conn.write(Buffer.alloc(1 << 20));
-      expect(socket.writableNeedDrain).toBe(true);
-      const before = socket.listenerCount('drain');
-      let released = 0;
-      const waits = Array.from({ length: 20 }, () => conn.drained().then(() => released++));
-      expect(socket.listenerCount('drain')).toBe(before + 1);
-      await new Promise((r) => setTimeout(r, 50));
-      expect(released).toBe(0);
-      peer!.resume();
-      await Promise.all(waits);
-      expect(released).toBe(20);
-      expect(socket.listenerCount('drain')).toBe(before);
-    } finally {
-      peer?.destroy();
-      await new Promise((r) => raw.close(r));
-    }
+    await withRawPeer(
+      (s) => s.pause(),
+      async (conn, socket, peer) => {
+        for (let i = 0; i < 64 && !socket.writableNeedDrain; i++) conn.write(Buffer.alloc(1 << 20));
+        expect(socket.writableNeedDrain).toBe(true);
+        const before = socket.listenerCount('drain');
+        let released = 0;
+        const waits = Array.from({ length: 20 }, () => conn.drained().then(() => released++));
+        expect(socket.listenerCount('drain')).toBe(before + 1);
+        await new Promise((r) => setTimeout(r, 50));
+        expect(released).toBe(0);
+        peer.resume();
+        await Promise.all(waits);
+        expect(released).toBe(20);
+        expect(socket.listenerCount('drain')).toBe(before);
+      },
+    );
   });
 
   it('small frames of one run leave in one write, a large one at once; all arrive in order', async () => {
     // A raw peer that records each read: a run's small frames reach it as one segment.
     const reads: Buffer[] = [];
-    let peer: Socket | undefined;
-    const raw = createServer((s) => {
-      peer = s;
-      s.on('data', (b: Buffer) => reads.push(b));
-    });
-    await new Promise<void>((r) => raw.listen(0, '127.0.0.1', r));
-    try {
-      const socket = connect((raw.address() as { port: number }).port, '127.0.0.1');
-      await new Promise((r) => socket.once('connect', r));
-      const conn = new Connection(socket);
-      conns.push(conn);
-      const frames = Array.from({ length: 12 }, (_, i) => Buffer.alloc(100, i));
-      for (const f of frames) conn.write(f);
-      // Nothing has left yet: the run is not over.
-      expect(socket.writableLength).toBe(1200);
-      await new Promise((r) => setTimeout(r, 100));
-      expect(reads).toHaveLength(1);
-      expect(Buffer.concat(reads).equals(Buffer.concat(frames))).toBe(true);
-      // A frame of the high-water mark goes at once, behind the small one before it.
-      const big = Buffer.alloc(socket.writableHighWaterMark, 7);
-      conn.write(frames[0]!);
-      conn.write(big);
-      expect(socket.writableLength).toBe(0);
-      await new Promise((r) => setTimeout(r, 100));
-      expect(Buffer.concat(reads).equals(Buffer.concat([...frames, frames[0]!, big]))).toBe(true);
-    } finally {
-      peer?.destroy();
-      await new Promise((r) => raw.close(r));
-    }
+    await withRawPeer(
+      (s) => s.on('data', (b: Buffer) => reads.push(b)),
+      async (conn, socket) => {
+        const frames = Array.from({ length: 12 }, (_, i) => Buffer.alloc(100, i));
+        for (const f of frames) conn.write(f);
+        // Nothing has left yet: the run is not over.
+        expect(socket.writableLength).toBe(1200);
+        await new Promise((r) => setTimeout(r, 100));
+        expect(reads).toHaveLength(1);
+        expect(Buffer.concat(reads).equals(Buffer.concat(frames))).toBe(true);
+        // A frame of the high-water mark goes at once, behind the small one before it.
+        const big = Buffer.alloc(socket.writableHighWaterMark, 7);
+        conn.write(frames[0]!);
+        conn.write(big);
+        expect(socket.writableLength).toBe(0);
+        await new Promise((r) => setTimeout(r, 100));
+        expect(Buffer.concat(reads).equals(Buffer.concat([...frames, frames[0]!, big]))).toBe(true);
+      },
+    );
   });
 
   it('a request frame sent together with the handshake is refused, not silently dropped', async () => {
