@@ -45,6 +45,16 @@ const NO_BYTES = Buffer.alloc(0);
  */
 const blockBuffers: Buffer[] = [];
 const BLOCK_BUFFERS_KEPT = 16;
+
+/** `use` of a block buffer taken from blockBuffers, given back once `use` settles. */
+async function withBlockBuffer<T>(use: (buf: Buffer) => Promise<T>): Promise<T> {
+  const buf = blockBuffers.pop() ?? Buffer.allocUnsafeSlow(BLOCK_SIZE);
+  try {
+    return await use(buf);
+  } finally {
+    if (blockBuffers.length < BLOCK_BUFFERS_KEPT) blockBuffers.push(buf);
+  }
+}
 /** The CRC a block without data carries. */
 export const ZERO_BLOCK_CRC = crc32(ZEROS) >>> 0;
 
@@ -570,12 +580,7 @@ export class ChunkFile {
    */
   private async withBlockData<T>(b: number, use: (data: Buffer) => T, inline?: InlineIo): Promise<T> {
     if (b * BLOCK_SIZE >= this.header.length) return use(NO_BYTES);
-    const buf = blockBuffers.pop() ?? Buffer.allocUnsafeSlow(BLOCK_SIZE);
-    try {
-      return use(await this.readBlocks(b, b, inline, buf));
-    } finally {
-      if (blockBuffers.length < BLOCK_BUFFERS_KEPT) blockBuffers.push(buf);
-    }
+    return withBlockBuffer(async (buf) => use(await this.readBlocks(b, b, inline, buf)));
   }
 
   /** The CRC block `b` will have once `data` is written at `offset`; `crc` is data's own, when known. */
@@ -603,14 +608,11 @@ export class ChunkFile {
   private async oldLinearPart(from: number, to: number, inline?: InlineIo): Promise<number> {
     const end = Math.min(to, this.header.length);
     if (from >= end) return 0;
-    const buf = blockBuffers.pop() ?? Buffer.allocUnsafeSlow(BLOCK_SIZE);
-    try {
+    return withBlockBuffer(async (buf) => {
       const old = buf.subarray(0, end - from);
       await this.readData(old, from, inline);
       return linearPart(crcOn(old, 0), old.length, to - end);
-    } finally {
-      if (blockBuffers.length < BLOCK_BUFFERS_KEPT) blockBuffers.push(buf);
-    }
+    });
   }
 
   /** CRCs after cutting the data from `old` down to `length` bytes. */

@@ -152,7 +152,7 @@ export class Connection extends EventEmitter<{ close: [Error | undefined] }> {
   }
 
   request<N extends MessageName>(name: N, body: Request<N>, timeoutMs = this.options.requestTimeoutMs): Promise<Reply<N>> {
-    return this.send({ name }, timeoutMs, (requestId) => this.out(encodeRequest(name, requestId, body))) as Promise<Reply<N>>;
+    return this.send({ name }, timeoutMs, (requestId) => this.outFrame(encodeRequest(name, requestId, body))) as Promise<Reply<N>>;
   }
 
   /**
@@ -161,7 +161,7 @@ export class Connection extends EventEmitter<{ close: [Error | undefined] }> {
    */
   requestStream<N extends MessageName>(name: N, body: Request<N>, onData: (frame: Frame) => void, options: StreamOptions = {}): Promise<Reply<N>> {
     const timeoutMs = options.timeoutMs ?? this.options.requestTimeoutMs;
-    return this.send({ name, onData, lent: options.lent }, timeoutMs, (requestId) => this.out(encodeRequest(name, requestId, body))) as Promise<Reply<N>>;
+    return this.send({ name, onData, lent: options.lent }, timeoutMs, (requestId) => this.outFrame(encodeRequest(name, requestId, body))) as Promise<Reply<N>>;
   }
 
   /**
@@ -177,8 +177,9 @@ export class Connection extends EventEmitter<{ close: [Error | undefined] }> {
    * payload). Returns false when the socket's buffer is full: await drained() before more.
    */
   sendData(type: number, requestId: number, parts: readonly Uint8Array[]): boolean {
-    const length = parts.reduce((n, p) => n + p.length, 0);
-    this.out(encodeFrameHeader(type, length, requestId), ...parts);
+    let length = 0;
+    for (const p of parts) length += p.length;
+    this.out(FRAME_HEADER_SIZE + length, encodeFrameHeader(type, length, requestId), ...parts);
     return !this.socket.writableNeedDrain;
   }
 
@@ -222,12 +223,12 @@ export class Connection extends EventEmitter<{ close: [Error | undefined] }> {
 
   /** Writes raw bytes (pre-encoded frames); for data links that frame their own payloads. */
   write(bytes: Buffer): boolean {
-    this.out(bytes);
+    this.outFrame(bytes);
     return !this.socket.writableNeedDrain;
   }
 
   /**
-   * Writes one frame, in parts. Small frames written in one run of callbacks and
+   * Writes one frame of `size` bytes, in parts. Small frames written in one run of callbacks and
    * microtasks leave together, in one writev, when the run ends (process.nextTick): a
    * chunkserver that forwards and acknowledges the dozen pieces of one socket read makes
    * one system call and wakes its peer once instead of once per frame (docs/benchmarks.md,
@@ -236,9 +237,7 @@ export class Connection extends EventEmitter<{ close: [Error | undefined] }> {
    * before the kernel refused anything, and a writer of 64 KiB pieces would wait a turn
    * for 'drain' after each.
    */
-  private out(...parts: Uint8Array[]): void {
-    let size = 0;
-    for (const p of parts) size += p.length;
+  private out(size: number, ...parts: Uint8Array[]): void {
     if (size >= this.socket.writableHighWaterMark) {
       this.flush();
       if (parts.length === 1) {
@@ -257,6 +256,11 @@ export class Connection extends EventEmitter<{ close: [Error | undefined] }> {
     }
     for (const p of parts) this.socket.write(p);
     if (this.socket.writableLength >= this.socket.writableHighWaterMark) this.flush();
+  }
+
+  /** `out` of a frame in one buffer. */
+  private outFrame(frame: Uint8Array): void {
+    this.out(frame.length, frame);
   }
 
   /** Sends what `out` held; close() flushes too, so that an error reply queued before it leaves. */
@@ -413,12 +417,12 @@ export class Connection extends EventEmitter<{ close: [Error | undefined] }> {
     try {
       if (!this.handler) throw new TsmfsError(Status.ENOSYS, `${name} is not served here`);
       const reply = await this.handler(name, body, this, requestId);
-      if (!this.closed) this.out(this.fitted(name, requestId, encodeReply(name, requestId, (reply ?? {}) as never)));
+      if (!this.closed) this.outFrame(this.fitted(name, requestId, encodeReply(name, requestId, (reply ?? {}) as never)));
     } catch (err) {
       if (this.closed) return;
       const status = err instanceof TsmfsError ? err.status : Status.EIO;
       const message = err instanceof Error ? err.message : String(err);
-      this.out(encodeErrorReply(typeId, requestId, status, message));
+      this.outFrame(encodeErrorReply(typeId, requestId, status, message));
       if (!(err instanceof TsmfsError)) this.options.onHandlerError?.(name, err);
     }
   }

@@ -92,13 +92,19 @@ static int next_request_soon(session_t *s, uint64_t deadline) {
   return 0;
 }
 
+/* Reads and processes requests for as long as each comes within SPIN_US of the last
+   answer, up to WAKE_BUDGET_US in all. */
+static void read_while_coming(session_t *s) {
+  uint64_t deadline = uv_hrtime() + WAKE_BUDGET_US * 1000ull;
+  while (!s->closing && next_request_soon(s, deadline)) in_js(s, read_requests);
+}
+
 static void readable(uv_poll_t *h, int status, int events) {
   (void)events;
   session_t *s = h->data;
   if (s->closing) return;
-  uint64_t deadline = uv_hrtime() + WAKE_BUDGET_US * 1000ull;
-  do in_js(s, read_requests);
-  while (!s->closing && next_request_soon(s, deadline));
+  in_js(s, read_requests);
+  read_while_coming(s);
   s->watch = 0; /* watched just now */
   /* An error from the poll itself (libuv stops the watcher): the read above saw ENODEV
      and ended the loop, or nothing more will come. */
@@ -113,8 +119,7 @@ static void after_answers(uv_check_t *h) {
   uv_check_stop(h);
   if (s->closing || !s->watch) return;
   s->watch = 0;
-  uint64_t deadline = uv_hrtime() + WAKE_BUDGET_US * 1000ull;
-  while (!s->closing && next_request_soon(s, deadline)) in_js(s, read_requests);
+  read_while_coming(s);
 }
 
 /* Every request handed to JS is answered (request_table.c): outside a wake-up of the
