@@ -13,6 +13,7 @@ import {
   type GrantMode,
   GrantVerifier,
   PROTOCOL_VERSION,
+  REPLY_FLAG,
   Status,
   dataBlockCrcOk,
   dataCrc,
@@ -20,11 +21,12 @@ import {
   decodeDataWriteStatus,
   decodeFrame,
   encodeDataBlock,
+  encodeDataWriteStatus,
   encodeRequest,
   fail,
   signGrantToken,
 } from '@tsmfs/protocol';
-import { type Connection, dial } from '@tsmfs/rpc';
+import { type Connection, RpcServer, dial } from '@tsmfs/rpc';
 import { pino } from 'pino';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { CHUNK_HEADER_SIZE, chunkFileName } from './chunk-file.js';
@@ -247,6 +249,50 @@ describe('data server', () => {
     await conn.request('dataWriteEnd', { chunkId: 11, version: 4 });
     const model = Buffer.concat(pieces.map((p) => p.data));
     for (const cs of [a, b, c]) expect((await readRange(await link(cs), 11, 4, 0, model.length)).equals(model)).toBe(true);
+  });
+
+  it('forwards the end right behind the pieces, before the next link has answered the init', async () => {
+    // The next link, scripted: it answers the init only once the end has reached it too
+    // (a chain that forwarded the end only after the init's answer would never end).
+    const seen: string[] = [];
+    let endSeen: () => void = () => undefined;
+    const ended = new Promise<void>((resolve) => (endSeen = resolve));
+    const next = new RpcServer({
+      host: '127.0.0.1',
+      port: 0,
+      role: 'chunkserver',
+      accept: ['chunkserver'],
+      epoch: () => 0,
+      onConnection: (conn: Connection) => {
+        conn.serve(async (name) => {
+          seen.push(name);
+          if (name === 'dataWriteEnd') endSeen();
+          if (name === 'dataWriteInit') await ended;
+          return {};
+        });
+        conn.onDataFrame((frame, c) => {
+          seen.push('piece');
+          const block = decodeDataBlock(frame.body);
+          c.sendData(DataFrameType.write | REPLY_FLAG, frame.requestId, [encodeDataWriteStatus({ chunkId: block.chunkId, seq: block.seq, status: Status.OK })]);
+        });
+      },
+    });
+    await next.start();
+    try {
+      const a = await chunkserver('a');
+      await a.hdd.create(31, 1);
+      const conn = await link(a);
+      const piece = { offset: 0, data: randomBytes(4096) };
+      const init = conn.request('dataWriteInit', writeInit(31, 1, [{ host: '127.0.0.1', port: next.port }]));
+      const acked = writePiece(conn, 31, 1, 0, piece);
+      const end = conn.request('dataWriteEnd', { chunkId: 31, version: 1 });
+      await Promise.all([init, end]);
+      expect(await acked).toBe(Status.OK);
+      expect(seen).toEqual(['dataWriteInit', 'piece', 'dataWriteEnd']);
+      expect((await readRange(conn, 31, 1, 0, 4096)).equals(piece.data)).toBe(true);
+    } finally {
+      await next.stop();
+    }
   });
 
   it("a created copy's report to the master holds the write's end, not its init or pieces; a report that fails fails the end", async () => {

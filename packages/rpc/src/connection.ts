@@ -263,6 +263,15 @@ export class Connection extends EventEmitter<{ close: [Error | undefined] }> {
     this.out(frame.length, frame);
   }
 
+  /**
+   * Writes the frames held so far now rather than when the run ends: for a sender about
+   * to keep the event loop busy (a chunkserver creating its copy of a chunk on the event
+   * loop forwards the write's init first, so that the next copy is created meanwhile).
+   */
+  sendNow(): void {
+    this.flush();
+  }
+
   /** Sends what `out` held; close() flushes too, so that an error reply queued before it leaves. */
   private readonly flush = (): void => {
     if (!this.holding) return;
