@@ -19,6 +19,7 @@ export const FIGURES = [
   { key: 'rmdir', label: 'rmdir, same tree', unit: '/s', better: 'higher' },
   { key: 'small_write', label: '4 KiB files: write', unit: '/s', better: 'higher' },
   { key: 'small_read', label: '4 KiB files: read, caches dropped', unit: '/s', better: 'higher' },
+  { key: 'small_reread', label: '4 KiB files: read again', unit: '/s', better: 'higher' },
   { key: 'small_unlink', label: '4 KiB files: unlink', unit: '/s', better: 'higher' },
   { key: 'tree_extract', label: 'tree: extract (tar -x)', unit: 's', better: 'lower' },
   { key: 'tree_ls_lR', label: 'tree: `ls -l -R`', unit: 's', better: 'lower' },

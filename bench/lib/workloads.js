@@ -119,7 +119,10 @@ async function dirs(dir, s, step) {
   return { mkdir, rmdir };
 }
 
-/** Small files one after the other: create+write+close, read (cold), unlink. */
+/**
+ * Small files one after the other: create+write+close, read (cold), read again (what the
+ * kernel kept of them: a build reading its headers, a script its modules), unlink.
+ */
 async function small(dir, s, step) {
   const n = s.smallFiles;
   const rate = async (op) => n / (await runFsOps([{ op, dir, n, size: s.smallKiB * 1024 }]));
@@ -128,9 +131,11 @@ async function small(dir, s, step) {
   await dropCaches();
   step(`read ${n} files`);
   const small_read = await rate('read');
+  step(`read ${n} files again`);
+  const small_reread = await rate('read');
   step(`unlink ${n} files`);
   const small_unlink = await rate('unlink');
-  return { small_write, small_read, small_unlink };
+  return { small_write, small_read, small_reread, small_unlink };
 }
 
 /**

@@ -53,6 +53,7 @@ import { LockOps } from './lock-ops.js';
 import type { KernelForget, Ticket } from './lease-cache.js';
 import { MetadataCache } from './metadata-cache.js';
 import { OpenFiles } from './open-files.js';
+import { type CacheMode, PageCacheVersions } from './page-cache.js';
 import { WriteEnds } from './write-ends.js';
 import { XattrOps } from './xattr-ops.js';
 
@@ -69,6 +70,8 @@ export interface MountTuning {
   entryTimeoutSec: number;
   /** Largest read-ahead window of a sequential reader, bytes. */
   readAheadMax: number;
+  /** Whether the kernel keeps a file's cached pages across opens (-o mfscachemode). */
+  cacheMode: CacheMode;
 }
 
 /** An answer cached without a lease (the session has none). */
@@ -108,6 +111,8 @@ export class MountOps implements LowLevelOps {
   private readonly dirChanges: DirChanges;
   /** What a chunk write's end changes of the caches (write-ends.ts). */
   private readonly writeEnds: WriteEnds;
+  /** Whether an open keeps the kernel's cached pages of the file (page-cache.ts). */
+  private readonly pages: PageCacheVersions;
   /** The kernel's caches, to invalidate what a recall takes back (set once mounted). */
   kernelCaches: KernelCaches | undefined;
   private nextDirFh = 1;
@@ -136,6 +141,7 @@ export class MountOps implements LowLevelOps {
     this.cache = new MetadataCache({ attrSec: tuning.attrTimeoutSec, entrySec: tuning.entryTimeoutSec }, () => session.leaseMs);
     this.dirChanges = new DirChanges(this.cache, () => this.counters.count('dir_attr_with_change'));
     this.files = new OpenFiles((inode) => session.io.busy(inode));
+    this.pages = new PageCacheVersions(tuning.cacheMode);
     this.locks = new LockOps(session);
     this.writeEnds = new WriteEnds({
       io: session.io,
@@ -223,7 +229,10 @@ export class MountOps implements LowLevelOps {
     this.counters.count('lease_recall');
     // Another session changed these nodes: a file's cached chunk grants (and the length in
     // them) may predate the change, whether a read or this mount's own write's end brought them.
-    for (const inode of inodes) this.session.io.forgetFile(inode);
+    for (const inode of inodes) {
+      this.session.io.forgetFile(inode);
+      this.pages.forget(inode);
+    }
     await this.forgetInKernel(this.cache.leases.recall(dirs, inodes));
   }
 
@@ -480,9 +489,10 @@ export class MountOps implements LowLevelOps {
     const stamp = this.files.stamp();
     const t = this.cache.ticket();
     const file = await this.openHandle(inode, flags, this.cred(ctx), false);
-    // Close-to-open: the master's open reply replaces what this mount had cached.
+    // Close-to-open: the master's open reply replaces what this mount had cached, and says
+    // whether the kernel's cached pages are still the file's.
     this.attrReply(file.handle.attr, stamp, t);
-    return { fh: file.fh, directIo: directIo(file.handle.attr) };
+    return { fh: file.fh, ...this.caching(file.handle.attr) };
   }
 
   async create(ctx: RequestContext, { parent, name, mode, flags }: CreateArgs): Promise<CreateResult> {
@@ -505,11 +515,11 @@ export class MountOps implements LowLevelOps {
       const { attr: a, noEntryCache } = await this.session.lookupEntry(p, name, { cred });
       const entry = this.created(p, name, a, t, noEntryCache === true);
       const file = await this.openHandle(a.inode, flags, cred, false);
-      return { ...entry, fh: file.fh, directIo: directIo(a) };
+      return { ...entry, fh: file.fh, ...this.caching(a) };
     }
     const { a, entry } = made;
     const file = this.files.add(a.inode, this.session.openedFile(a, flags, { cred }), this.tuning.readAheadMax);
-    return { ...entry, fh: file.fh, directIo: directIo(a) };
+    return { ...entry, fh: file.fh, ...this.caching(a) };
   }
 
   async read(_ctx: RequestContext, { ino, size, offset, fh }: ReadArgs): Promise<Buffer> {
@@ -756,6 +766,16 @@ export class MountOps implements LowLevelOps {
       this.writeEnds.handedToKernel(a.inode);
     }
     return withOwner(k, a, ctx);
+  }
+
+  /**
+   * How the kernel caches an opened file's data: not at all (direct_io: -o
+   * mfscachemode=DIRECT, or the file's nodatacache), or in its page cache, keeping the
+   * pages it holds when they are still the file's (page-cache.ts).
+   */
+  private caching(a: Attr): { directIo: boolean; keepCache: boolean } {
+    if (this.pages.mode === 'DIRECT' || directIo(a)) return { directIo: true, keepCache: false };
+    return { directIo: false, keepCache: this.pages.opened(a) };
   }
 
   private file(fh: number) {

@@ -37,4 +37,14 @@ describe('mount options', () => {
     expect(c.masters).toEqual([{ host: 'a', port: 9500 }]);
     expect(c.fuseOptions).toEqual([]);
   });
+
+  it('-o mfscachemode takes MooseFS\'s four modes and their other names (any case), AUTO by default; mfscachefiles is YES', () => {
+    const mode = (option: string[]) => mountConfig('/m', { option }).cacheMode;
+    expect(mode([])).toBe('AUTO');
+    expect([mode(['mfscachemode=no']), mode(['mfscachemode=NONE']), mode(['mfscachemode=never'])]).toEqual(['NO', 'NO', 'NO']);
+    expect([mode(['mfscachemode=Yes']), mode(['mfscachemode=ALWAYS']), mode(['mfscachefiles'])]).toEqual(['YES', 'YES', 'YES']);
+    expect(mode(['mfscachemode=DIRECT'])).toBe('DIRECT');
+    expect(() => mode(['mfscachemode=sometimes'])).toThrow('-o mfscachemode=sometimes: not a cache mode (AUTO, NO, YES or DIRECT)');
+    expect(mountConfig('/m', { option: ['mfscachemode=YES'] }).fuseOptions).toEqual([]);
+  });
 });

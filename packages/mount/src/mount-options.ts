@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { Address } from '@tsmfs/protocol';
 import { NICE_LEVEL_DEFAULT } from '@tsmfs/daemon';
 import { parseAddressList } from '@tsmfs/rpc';
+import { type CacheMode, parseCacheMode } from './page-cache.js';
 
 /** Everything `tsmfs-mount` was told, after parsing. */
 export interface MountConfig {
@@ -16,6 +17,8 @@ export interface MountConfig {
   attrTimeoutSec: number;
   entryTimeoutSec: number;
   readAheadMax: number;
+  /** -o mfscachemode (AUTO by default, as mfsmount; -o mfscachefiles is YES): page-cache.ts. */
+  cacheMode: CacheMode;
   /** -o mfsnice: the nice level the mount gives itself at start (MooseFS's option and default). */
   niceLevel: number;
   allowOther: boolean;
@@ -54,6 +57,8 @@ const OWN_OPTIONS = new Set([
   'mfsentrycacheto',
   'mfsdirentrycacheto',
   'mfsreadaheadmax',
+  'mfscachemode',
+  'mfscachefiles',
   'mfsnice',
   'mfscfgfile',
   'noacl',
@@ -185,6 +190,7 @@ export function mountConfig(mountpoint: string, flags: CliFlags): MountConfig {
     attrTimeoutSec: num('mfsattrcacheto', DEFAULTS.attrTimeoutSec),
     entryTimeoutSec: Math.min(entry, num('mfsdirentrycacheto', entry)),
     readAheadMax: num('mfsreadaheadmax', DEFAULTS.readAheadMax),
+    cacheMode: has('mfscachefiles') ? 'YES' : parseCacheMode(get('mfscachemode') ?? 'AUTO'),
     niceLevel: niceLevel(get('mfsnice')),
     allowOther: process.getuid?.() === 0 || has('allow_other'),
     posixAcl: !has('noacl'),
