@@ -515,7 +515,7 @@ export class MountOps implements LowLevelOps {
       const { attr: a, noEntryCache } = await this.session.lookupEntry(p, name, { cred });
       const entry = this.created(p, name, a, t, noEntryCache === true);
       const file = await this.openHandle(a.inode, flags, cred, false);
-      return { ...entry, fh: file.fh, ...this.caching(a) };
+      return { ...entry, fh: file.fh, ...this.caching(file.handle.attr) };
     }
     const { a, entry } = made;
     const file = this.files.add(a.inode, this.session.openedFile(a, flags, { cred }), this.tuning.readAheadMax);
