@@ -137,10 +137,31 @@ describe('leases between two mounts', () => {
       expect((await stat(f(b))).mtimeMs).toBe(1_700_000_000_000);
       expect((await readFile(f(b))).equals(Buffer.alloc(10_000, 2)), JSON.stringify(config)).toBe(true);
       expect(await reads()).toBeGreaterThan(first);
-      // b's own rewrite is read back right, and so is a's view of it.
-      await fsp.writeFile(f(b), Buffer.alloc(10_000, 3));
-      expect((await readFile(f(b))).equals(Buffer.alloc(10_000, 3))).toBe(true);
-      expect((await readFile(f(a))).equals(Buffer.alloc(10_000, 3))).toBe(true);
+      // b's own rewrite is read back from its pages under a lease (written through, and no
+      // other client's change came in between), from the chunkservers without one; a sees it.
+      const beforeOwn = await reads();
+      await fsp.writeFile(f(b), Buffer.alloc(8192, 3));
+      expect((await readFile(f(b))).equals(Buffer.alloc(8192, 3))).toBe(true);
+      if ('LEASE_TIME' in config) expect(await reads()).toBeGreaterThan(beforeOwn);
+      else expect(await reads()).toBe(beforeOwn);
+      expect((await readFile(f(a))).equals(Buffer.alloc(8192, 3))).toBe(true);
+      // ... and what a changed after b's write is read again by b, the size and mtime kept.
+      await fsp.writeFile(f(a), Buffer.alloc(8192, 4));
+      await fsp.utimes(f(a), 1_700_000_000, 1_700_000_000);
+      await fsp.utimes(f(b), 1_700_000_000, 1_700_000_000);
+      expect((await readFile(f(b))).equals(Buffer.alloc(8192, 4)), JSON.stringify(config)).toBe(true);
+      // a rewrites the file while b holds it open for writing; b then writes one byte and
+      // closes: b's pages are not the file (a's bytes are not in them), whatever b's write's
+      // end answers. Without leases nothing tells b, and b must not take its pages as current.
+      const held = await fsp.open(f(b), 'r+');
+      try {
+        await fsp.writeFile(f(a), Buffer.alloc(8192, 5));
+        await held.write(Buffer.from([6]), 0, 1, 0);
+      } finally {
+        await held.close();
+      }
+      const seen = await readFile(f(b));
+      expect([seen[0], seen[1], seen[8191], seen.length], JSON.stringify(config)).toEqual([6, 5, 5, 8192]);
     }
   });
 

@@ -202,6 +202,11 @@ export class LeaseCache {
     this.noXattrsMirror?.set(a.inode, until);
   }
 
+  /** Until when (performance.now(), ms) an answer to a request sent at `t` is leased; 0 when it is not (no leases, or a recall came meanwhile). */
+  leasedUntil(t: Ticket): number {
+    return this.current(t) ? t.at + t.leaseMs - MARGIN_MS : 0;
+  }
+
   /** Records attributes answered for a request sent at `t`. */
   putAttr(a: Attr, t: Ticket): void {
     if (!this.current(t)) {

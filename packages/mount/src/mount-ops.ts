@@ -148,10 +148,14 @@ export class MountOps implements LowLevelOps {
       cache: this.cache,
       files: this.files,
       invalidateKernelAttrs: async (inode) => void (await this.kernelCaches?.invalidateInode(this.inodes.toKernel(inode), -1)),
+      writtenThrough: (a, t) => this.pages.written(a, this.cache.leases.leasedUntil(t)),
     });
     session.onRecall((r) => this.recalled(r.dirs, r.inodes));
     // The master cannot recall over a lost link: every lease ends with it.
-    session.on('disconnect', () => void this.forgetInKernel(this.cache.leases.recallAll()));
+    session.on('disconnect', () => {
+      this.pages.leasesLost();
+      void this.forgetInKernel(this.cache.leases.recallAll());
+    });
     this.xattrs = new XattrOps({
       session,
       cache: this.cache,
@@ -492,7 +496,7 @@ export class MountOps implements LowLevelOps {
     // Close-to-open: the master's open reply replaces what this mount had cached, and says
     // whether the kernel's cached pages are still the file's.
     this.attrReply(file.handle.attr, stamp, t);
-    return { fh: file.fh, ...this.caching(file.handle.attr) };
+    return { fh: file.fh, ...this.caching(file.handle.attr, t) };
   }
 
   async create(ctx: RequestContext, { parent, name, mode, flags }: CreateArgs): Promise<CreateResult> {
@@ -515,11 +519,11 @@ export class MountOps implements LowLevelOps {
       const { attr: a, noEntryCache } = await this.session.lookupEntry(p, name, { cred });
       const entry = this.created(p, name, a, t, noEntryCache === true);
       const file = await this.openHandle(a.inode, flags, cred, false);
-      return { ...entry, fh: file.fh, ...this.caching(file.handle.attr) };
+      return { ...entry, fh: file.fh, ...this.caching(file.handle.attr, t) };
     }
     const { a, entry } = made;
     const file = this.files.add(a.inode, this.session.openedFile(a, flags, { cred }), this.tuning.readAheadMax);
-    return { ...entry, fh: file.fh, ...this.caching(a) };
+    return { ...entry, fh: file.fh, ...this.caching(a, t) };
   }
 
   async read(_ctx: RequestContext, { ino, size, offset, fh }: ReadArgs): Promise<Buffer> {
@@ -773,9 +777,9 @@ export class MountOps implements LowLevelOps {
    * mfscachemode=DIRECT, or the file's nodatacache), or in its page cache, keeping the
    * pages it holds when they are still the file's (page-cache.ts).
    */
-  private caching(a: Attr): { directIo: boolean; keepCache: boolean } {
+  private caching(a: Attr, t: Ticket): { directIo: boolean; keepCache: boolean } {
     if (this.pages.mode === 'DIRECT' || directIo(a)) return { directIo: true, keepCache: false };
-    return { directIo: false, keepCache: this.pages.opened(a) };
+    return { directIo: false, keepCache: this.pages.opened(a, this.cache.leases.leasedUntil(t)) };
   }
 
   private file(fh: number) {

@@ -1,4 +1,6 @@
 import type { FileIo } from '@tsmfs/client';
+import type { Attr } from '@tsmfs/protocol';
+import type { Ticket } from './lease-cache.js';
 import type { MetadataCache } from './metadata-cache.js';
 import type { OpenFiles } from './open-files.js';
 
@@ -9,6 +11,8 @@ export interface WriteEndsContext {
   files: OpenFiles;
   /** Makes the kernel forget `inode`'s attributes (a notification, through libuv's pool); resolves once it has. */
   invalidateKernelAttrs(inode: number): Promise<void>;
+  /** A write ended with nothing more of the file buffered or in flight here: `attr` answered a request sent at `ticket`. */
+  writtenThrough?(attr: Attr, ticket: Ticket): void;
 }
 
 /**
@@ -37,7 +41,10 @@ export class WriteEnds {
         if (this.kernelAttrsSinceWrite.delete(inode)) this.invalidate(inode);
         ctx.cache.dropAttr(inode);
         if (!ended) return;
-        if (!ctx.io.busy(inode)) ctx.cache.putAttr(ended.attr, ended.ticket);
+        if (!ctx.io.busy(inode)) {
+          ctx.cache.putAttr(ended.attr, ended.ticket);
+          ctx.writtenThrough?.(ended.attr, ended.ticket);
+        }
         // More of the file is on its way: its size and times are not kept, but the lease
         // still says whether it has xattrs, which the kernel asks before every write
         // (security.capability): a long random write went on asking the master 0.14
