@@ -107,7 +107,7 @@ describe('HA election on etcd', () => {
       process.kill(old.leader.process!.pid, 'SIGCONT');
     }
     const answer = await pending;
-    expect(isNotLeader(answer)).toBe(true);
+    expect(isNotLeader(answer), `the resumed leader's answer: ${String(answer)}`).toBe(true);
     // It stepped down; its metadata did not move; it follows the new leader.
     const after = await until('the old leader follows', async () => {
       const s = await status(old.leader);
