@@ -131,7 +131,7 @@ describe('leases between two mounts', () => {
       for (let i = 0; i < 5; i++) expect((await readFile(f(b))).equals(Buffer.alloc(10_000, 1))).toBe(true);
       expect(await reads(), JSON.stringify(config)).toBe(first);
       // Rewritten through a with the same size, its mtime then set back as tar and cp -p do:
-      // only the ctime tells (MooseFS's AUTO, which looks at the mtime, would keep b's pages).
+      // only the ctime tells (a version of mtime and size would keep b's pages).
       await fsp.writeFile(f(a), Buffer.alloc(10_000, 2));
       await fsp.utimes(f(a), 1_700_000_000, 1_700_000_000);
       expect((await stat(f(b))).mtimeMs).toBe(1_700_000_000_000);

@@ -38,9 +38,8 @@ const versionOf = (a: Attr): string => `${a.ctime.sec}.${a.ctime.nsec} ${a.mtime
  * version differed) does not keep them, so the kernel drops them then and reads anew.
  * Any change of the file, by any client, moves its ctime at the master (a write's end, a
  * truncation, a setattr), so a changed file is read again at its next open: close-to-open
- * holds as before. ctime rather than mtime alone, which MooseFS's AUTO uses: a writer
- * that sets the mtime back (tar, rsync, cp -p) and keeps the size would otherwise leave
- * stale pages kept.
+ * holds as before. The ctime, not the mtime alone: a writer that sets the mtime back
+ * (tar, rsync, cp -p) and keeps the size would otherwise leave stale pages kept.
  *
  * This mount's own writes move the version too, while its kernel's pages, written
  * through, stay the file's: at a write's end the version becomes the end's answer, when a
