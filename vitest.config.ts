@@ -59,6 +59,8 @@ export default defineConfig({
     // to hold on a loaded machine.
     maxWorkers: 2,
     sequence: { sequencer: SlowestFirst },
+    // One temporary root per run, removed at its end (test/setup/temp-root.ts).
+    globalSetup: ['test/setup/temp-root.ts'],
     projects: [
       {
         extends: true,
