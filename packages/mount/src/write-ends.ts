@@ -12,7 +12,7 @@ export interface WriteEndsContext {
   /** Makes the kernel forget `inode`'s attributes (a notification, through libuv's pool); resolves once it has. */
   invalidateKernelAttrs(inode: number): Promise<void>;
   /** A write ended with nothing more of the file buffered or in flight here: `attr` answered a request sent at `ticket`. */
-  writtenThrough?(attr: Attr, ticket: Ticket): void;
+  writtenThrough(attr: Attr, ticket: Ticket): void;
 }
 
 /**
@@ -43,7 +43,7 @@ export class WriteEnds {
         if (!ended) return;
         if (!ctx.io.busy(inode)) {
           ctx.cache.putAttr(ended.attr, ended.ticket);
-          ctx.writtenThrough?.(ended.attr, ended.ticket);
+          ctx.writtenThrough(ended.attr, ended.ticket);
         }
         // More of the file is on its way: its size and times are not kept, but the lease
         // still says whether it has xattrs, which the kernel asks before every write
