@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { alive, childPids, fuseUnmount, isMounted, randomPortBase } from '@tsmfs/launcher';
+import { alive, childPids, freePortBlock, fuseUnmount, isMounted } from '@tsmfs/launcher';
 import { describe, expect, it } from 'vitest';
 import { DaemonProcess, REPO_ROOT, makeTempDir } from './fixture/cluster.js';
 import { sh } from './fixture/mount-shell.js';
@@ -34,8 +34,9 @@ describe('npm start -- --ha', () => {
     const mnt = join(dir, 'mnt');
     // A port range of its own (masters base..base+6, etcd base+60/61, chunkservers base+104…),
     // below the kernel's ephemeral range, where any outgoing connection of the suite's may
-    // hold a port for a moment (etcd's peer port 37124 was taken so in CI on 2026-12-03).
-    const base = randomPortBase(200);
+    // hold a port for a moment (etcd's peer port 37124 was taken so in CI on 2026-12-03),
+    // and claimed against the other test files' draws.
+    const base = await freePortBlock(200);
     const script = new DaemonProcess('local-cluster --ha', [join(REPO_ROOT, 'scripts/local-cluster.js'), '--ha', '-d', dir, '--base-port', String(base)]);
     // The script's daemons are its children, not the fixture's: on a failure the script
     // stops them itself (SIGINT), and whatever is left is killed by pid.

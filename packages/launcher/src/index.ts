@@ -15,7 +15,7 @@ export {
 } from './daemons.js';
 export { killEverythingNow, live, stopEverything, type StopOptions } from './live.js';
 export { Mount, type MountOptions, fuseUnmount, waitForMount } from './mount.js';
-export { freePort, freePorts, randomPortBase } from './ports.js';
+export { freePort, freePorts, freePortBlock } from './ports.js';
 export { BIN, REPO_ROOT } from './paths.js';
 export { alive, childPids, cpuSeconds, isMounted, rssBytes, waitForPids } from './procfs.js';
 export { settings } from './settings.js';

@@ -1,10 +1,12 @@
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { type Server, createServer } from 'node:net';
 
 /** Lowest port handed out: above the well-known and registered services a machine runs. */
 const LOW = 10_000;
 /** Attempts per port asked for before giving up (each a bind on loopback). */
 const TRIES_PER_PORT = 200;
+/** Claims held at once by one process (one descriptor each); past it the oldest are let go. */
+const MAX_CLAIMS = 4_000;
 
 /**
  * The first port of the kernel's ephemeral range. Ports are handed out below it: every
@@ -23,8 +25,28 @@ function ephemeralStart(): number {
 }
 
 const HIGH = ephemeralStart();
-/** Ports this process handed out already: never twice (a daemon stopped a moment ago may linger in TIME_WAIT). */
-const handedOut = new Set<number>();
+
+/**
+ * Ports this process handed out, each with its claim: a listening socket in Linux's
+ * abstract namespace named after the port. A port is free a moment before the daemon it
+ * is for binds it, and another process drawing at random in that moment could hand it
+ * out too: two test files side by side (or two runs of the suite) did, and a master
+ * stopped with "address already in use" (CI, 2026-12-03). Every process that draws here
+ * claims first, so no two hand out the same port while both live; the kernel drops a
+ * claim when its process ends, however it ends. Never handed out twice by one process
+ * either: a daemon stopped a moment ago may linger in TIME_WAIT.
+ */
+const claims = new Map<number, Server | undefined>();
+
+/** Takes the cross-process claim on `port`; undefined where another process holds it. */
+function claim(port: number): Promise<Server | undefined | false> {
+  if (process.platform !== 'linux') return Promise.resolve(undefined);
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen(`\0tsmfs-port-${port}`, () => resolve(srv.unref()));
+  });
+}
 
 function canBind(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -34,30 +56,63 @@ function canBind(port: number): Promise<boolean> {
   });
 }
 
+/** Claims `port` and checks it is free; false (and nothing held) otherwise. */
+async function take(port: number): Promise<boolean> {
+  if (claims.has(port)) return false;
+  const held = await claim(port);
+  if (held === false) return false;
+  if (!(await canBind(port))) {
+    held?.close();
+    return false;
+  }
+  claims.set(port, held);
+  return true;
+}
+
+function letOldestGo(): void {
+  for (const [port, srv] of claims) {
+    if (claims.size <= MAX_CLAIMS) return;
+    srv?.close();
+    claims.delete(port);
+  }
+}
+
 /**
- * `n` distinct loopback ports that were free a moment ago, drawn at random between 10000
- * and the ephemeral range (other processes' draws rarely meet, and no connect takes them).
+ * `n` distinct loopback ports that were free a moment ago and that no other process
+ * using this module hands out while this one lives, drawn at random between 10000 and
+ * the ephemeral range (no connect takes them).
  */
 export async function freePorts(n: number): Promise<number[]> {
   const out: number[] = [];
   for (let tries = 0; out.length < n; tries++) {
     if (tries >= n * TRIES_PER_PORT) throw new Error(`no ${n} free ports between ${LOW} and ${HIGH}`);
     const port = LOW + Math.floor(Math.random() * (HIGH - LOW));
-    if (handedOut.has(port) || out.includes(port) || !(await canBind(port))) continue;
-    out.push(port);
+    if (await take(port)) out.push(port);
   }
-  if (handedOut.size > 10_000) handedOut.clear();
-  for (const p of out) handedOut.add(p);
+  letOldestGo();
   return out;
 }
 
 /**
- * The first port of a block of `span` consecutive ports drawn at random where freePorts
- * draws (below the ephemeral range), for a program that lays its ports out itself from a
- * base (`npm start --base-port`). Not checked port by port: the program reports a taken one.
+ * The first port of a block of `span` consecutive free ports drawn where freePorts draws,
+ * each claimed as freePorts claims, for a program that lays its ports out itself from a
+ * base (`npm start --base-port`).
  */
-export function randomPortBase(span: number): number {
-  return LOW + Math.floor(Math.random() * (HIGH - LOW - span));
+export async function freePortBlock(span: number): Promise<number> {
+  for (let tries = 0; tries < TRIES_PER_PORT; tries++) {
+    const base = LOW + Math.floor(Math.random() * (HIGH - LOW - span));
+    const taken: number[] = [];
+    for (let p = base; p < base + span && (await take(p)); p++) taken.push(p);
+    if (taken.length === span) {
+      letOldestGo();
+      return base;
+    }
+    for (const p of taken) {
+      claims.get(p)?.close();
+      claims.delete(p);
+    }
+  }
+  throw new Error(`no ${span} consecutive free ports between ${LOW} and ${HIGH}`);
 }
 
 export async function freePort(): Promise<number> {
