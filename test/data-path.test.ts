@@ -69,6 +69,20 @@ async function waitFor<T>(what: string, probe: () => Promise<T>, ok: (v: T) => b
   }
 }
 
+/** Bytes received and not yet read by the sockets connected to local TCP `port` (/proc/net/tcp, rx_queue). */
+function queuedTo(port: number): number {
+  let n = 0;
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    for (const line of readFileSync(table, 'utf8').split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      // local_address is ADDR:PORT in hex; st 01 is ESTABLISHED; tx_queue:rx_queue in hex.
+      if (f.length < 5 || f[3] !== '01' || parseInt(f[1]!.split(':')[1]!, 16) !== port) continue;
+      n += parseInt(f[4]!.split(':')[1]!, 16);
+    }
+  }
+  return n;
+}
+
 describe('data path', () => {
   it('writes and reads a file across chunks with goal 2, two copies on different servers', async () => {
     const c = await cluster(3);
@@ -103,12 +117,21 @@ describe('data path under failures', () => {
     for (let o = 0; o < data.length; o += MiB) {
       await f.write(o, data.subarray(o, o + MiB));
       if (o === 100 * MiB) {
-        // A server in the chain of the chunk being written right now.
-        const info = await s.fileinfo(f.inode);
-        const current = info.chunks.filter((ch) => ch.copies.length > 0).pop()!;
+        // A server holding the chunk being written right now. Stopped first, so that the
+        // master still counts it and grants the next write of the chunk with it in the
+        // chain; killed once a chain's bytes wait in its socket. (Killed at once, it could
+        // fall between two writes of the chunk, and the next grant would leave it out.)
+        const index = Math.floor(o / CHUNK_SIZE);
+        const info = await waitFor('the chunk under way created', () => s.fileinfo(f.inode), (i) => i.chunks.some((ch) => ch.index === index && ch.copies.length > 0));
+        const current = info.chunks.find((ch) => ch.index === index)!;
         victim = c.chunkservers.findIndex((cs) => cs.port === current.copies[0]!.port);
         expect(victim).toBeGreaterThanOrEqual(0);
-        killed = c.chunkservers[victim]!.kill('SIGKILL');
+        const cs = c.chunkservers[victim]!;
+        process.kill(cs.child.pid!, 'SIGSTOP');
+        await f.write(o + MiB, data.subarray(o + MiB, o + 9 * MiB));
+        o += 8 * MiB;
+        await waitFor('a chain waiting on the stopped chunkserver', async () => queuedTo(cs.port), (n) => n > 0, 20_000);
+        killed = cs.kill('SIGKILL');
       }
     }
     await f.fsync();
