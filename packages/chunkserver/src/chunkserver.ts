@@ -33,7 +33,7 @@ export async function buildChunkserver(config: ChunkserverConfig, log: Logger): 
   const hdd = new HddManager({ disks, log, leaveSpace, testFreqSeconds: config.HDD_TEST_FREQ });
   const listen = listenHost(config.CSSERV_LISTEN_HOST);
   const tokens = new GrantVerifier();
-  const data: DataServer = new DataServer({ host: listen, port: config.CSSERV_LISTEN_PORT, hdd, log, name, tokens, fsyncBeforeClose: config.HDD_FSYNC_BEFORE_CLOSE === 1, limits: linkLimits(config), created: (chunk): Promise<void> => master.created(chunk) });
+  const data: DataServer = new DataServer({ host: listen, port: config.CSSERV_LISTEN_PORT, hdd, log, name, tokens, fsyncBeforeClose: config.HDD_FSYNC_BEFORE_CLOSE === 1, limits: linkLimits(config), created: (chunk) => master.created(chunk) });
   const master = new MasterLink({
     masters,
     hdd,

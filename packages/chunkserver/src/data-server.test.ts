@@ -15,6 +15,8 @@ import {
   PROTOCOL_VERSION,
   REPLY_FLAG,
   Status,
+  authenticReceipt,
+  creationReceiptClaims,
   dataBlockCrcOk,
   dataCrc,
   decodeDataBlock,
@@ -68,13 +70,13 @@ interface Cs {
   disk: string;
 }
 
-async function chunkserver(name: string, created?: DataServerOptions['created']): Promise<Cs> {
+async function chunkserver(name: string, created?: DataServerOptions['created'], csid = 0): Promise<Cs> {
   const disk = await mkdtemp(join(tmpdir(), `tsmfs-csserv-${name}-`));
   dirs.push(disk);
   const hdd = new HddManager({ disks: [{ path: disk, markedForRemoval: false, where: name }], log, leaveSpace: 0, testFreqSeconds: 0 });
   await hdd.start();
   const tokens = new GrantVerifier();
-  tokens.set(KEY, 0);
+  tokens.set(KEY, 0, '', csid);
   const server = new DataServer({ host: '127.0.0.1', port: 0, hdd, log, name, tokens, created });
   await server.start();
   running.push({ server, hdd });
@@ -295,39 +297,37 @@ describe('data server', () => {
     }
   });
 
-  it("a created copy's report to the master holds the write's end, not its init or pieces; a report that fails fails the end", async () => {
-    // The master's side of chunksNew, held open by the test: one pending report per copy.
-    const reports: { chunkId: number; settle: (err?: Error) => void }[] = [];
-    const created = (c: { chunkId: number }): Promise<void> =>
-      new Promise((resolve, reject) => reports.push({ chunkId: c.chunkId, settle: (err) => (err ? reject(err) : resolve()) }));
-    const [a, b] = [await chunkserver('a', created), await chunkserver('b', created)];
-    const createInit = (chunkId: number) => {
-      const create = (): Buffer => token(chunkId, 1, 'create');
-      return { chunkId, version: 1, token: create(), chain: [{ ...b.addr, token: create() }], create: true };
-    };
+  it("a created copy is reported off the write's path; the end answers with every copy's creation receipt, signed with its key and id", async () => {
+    // The master link's side: queued reports (sent later, in batches: master-link.ts).
+    const reported: number[] = [];
+    const created = (c: { chunkId: number }): void => void reported.push(c.chunkId);
+    const [a, b] = [await chunkserver('a', created, 7), await chunkserver('b', created, 9)];
+    const create = (): Buffer => token(21, 1, 'create');
     const conn = await link(a);
     const piece = { offset: 0, data: randomBytes(4096) };
-    await conn.request('dataWriteInit', createInit(21));
-    // Both copies exist and took the piece while neither report is answered.
+    await conn.request('dataWriteInit', { chunkId: 21, version: 1, token: create(), chain: [{ ...b.addr, token: create() }], create: true });
     expect(await writePiece(conn, 21, 1, 0, piece)).toBe(Status.OK);
-    expect(reports.map((r) => r.chunkId)).toEqual([21, 21]);
-    let ended = false;
-    const end = conn.request('dataWriteEnd', { chunkId: 21, version: 1 }).then(() => (ended = true));
-    await new Promise((r) => setTimeout(r, 100));
-    expect(ended).toBe(false);
-    for (const r of reports.splice(0)) r.settle();
-    await end;
+    const { created: receipts = [] } = await conn.request('dataWriteEnd', { chunkId: 21, version: 1 });
+    expect(reported).toEqual([21, 21]);
+    // One receipt per copy of the chain, each naming its server; only the key it was given opens it.
+    expect(receipts.map((r) => creationReceiptClaims(r))).toEqual([
+      { chunkId: 21, version: 1, csid: 7 },
+      { chunkId: 21, version: 1, csid: 9 },
+    ]);
+    for (const r of receipts) {
+      expect(authenticReceipt(KEY, r)).toBe(true);
+      expect(authenticReceipt(randomBytes(32), r)).toBe(false);
+    }
+    // A receipt whose claims were changed (another server's id) is no longer authentic.
+    const forged = Buffer.from(receipts[0]!);
+    forged.writeUInt32BE(9, 13);
+    expect(creationReceiptClaims(forged)).toEqual({ chunkId: 21, version: 1, csid: 9 });
+    expect(authenticReceipt(KEY, forged)).toBe(false);
     expect((await readRange(await link(b), 21, 1, 0, piece.data.length)).equals(piece.data)).toBe(true);
-    // The next copy's report fails (no master to take it): the end fails with its error.
-    const conn2 = await link(a);
-    await conn2.request('dataWriteInit', createInit(22));
-    expect(await writePiece(conn2, 22, 1, 0, piece)).toBe(Status.OK);
-    // A piece is written on a copy only once it is created, and the report leaves then.
-    expect(reports.map((r) => r.chunkId)).toEqual([22, 22]);
-    const failedEnd = conn2.request('dataWriteEnd', { chunkId: 22, version: 1 });
-    reports[0]!.settle();
-    reports[1]!.settle(fail('ECONNRESET', 'no leading master to report 1 new chunks to'));
-    await expect(failedEnd).rejects.toMatchObject({ status: Status.ECONNRESET });
+    // A write that created nothing answers with no receipt.
+    await conn.request('dataWriteInit', { chunkId: 21, version: 1, token: token(21, 1, 'write'), chain: [] });
+    expect(await writePiece(conn, 21, 1, 1, { offset: 4096, data: piece.data })).toBe(Status.OK);
+    expect(await conn.request('dataWriteEnd', { chunkId: 21, version: 1 })).toEqual({});
   });
 
   it('answers bad pieces with a status: wrong version, bad CRC, no write open; refuses unknown chunks', async () => {

@@ -9,6 +9,7 @@ import {
   type Frame,
   type MessageName,
   REPLY_FLAG,
+  type Reply,
   type Request,
   Status,
   TsmfsError,
@@ -49,10 +50,12 @@ export interface DataServerOptions {
    */
   tokens: GrantVerifier;
   /**
-   * Tells the master about copies a write's init created ('create' grants); resolves once
-   * it holds them. Without it (no master link) a 'create' init is refused.
+   * Queues the report of a copy a write's init created ('create' grants) to every master
+   * (master-link.ts: they go in batches, off the write's path; the leader learns of the
+   * copy from the write's end and our receipt). Without it (no master link) a 'create'
+   * init is refused.
    */
-  created?: (chunk: ChunkRef) => Promise<void>;
+  created?: (chunk: ChunkRef) => void;
 }
 
 /** Blocks read from disk at once for a `dataRead`, then sent as one data frame each. */
@@ -92,11 +95,11 @@ class WriteSession {
     readonly opened: Promise<void>,
     /** "host:port" of `next`, where its link goes back to the idle pool. */
     readonly nextAddress: string,
-    /** A created copy: settles when the master holds our report of it (the end waits for it). */
-    readonly reported: Promise<void> = Promise.resolve(),
+    /** A copy this init created: our creation receipt for the master, once it exists (the end answers with it). */
+    readonly receipt: Promise<Buffer> | undefined,
   ) {
     // Awaited by the end only; a write abandoned before its end must not leave it unhandled.
-    reported.catch(() => undefined);
+    receipt?.catch(() => undefined);
   }
 
   track(p: Promise<void>): void {
@@ -334,20 +337,20 @@ export class DataServer implements Service {
   private async writeInit(link: LinkState, req: Request<'dataWriteInit'>): Promise<object> {
     if (link.writes.has(req.chunkId)) throw fail('EBUSY', `a write of chunk ${req.chunkId} is already open on this link`);
     // Before anything is opened or forwarded: pieces that follow a refused init find no write (EBADF).
-    this.options.tokens.check(req.token, { chunkId: req.chunkId, version: req.version, mode: req.create ? 'create' : 'write' });
+    const signer = this.options.tokens.check(req.token, { chunkId: req.chunkId, version: req.version, mode: req.create ? 'create' : 'write' });
     // The init leaves for the next link before our copy is made: a creation runs on the
     // event loop (ChunkFile.createInline, ~1 ms for the file's creation on this VM's ext4),
     // and the next copy is created meanwhile instead of after it.
     const rest = this.initNext(req);
-    const created = req.create ? this.createChunk(req.chunkId, req.version) : undefined;
+    const created = req.create ? this.createChunk(req.chunkId, req.version, signer) : undefined;
     const chunk = created ? created.then((c) => c.handle) : this.options.hdd.acquire(req.chunkId, req.version);
     const opened = Promise.allSettled([chunk, rest.reply]).then(([l, r]) => {
       if (l.status === 'rejected') throw l.reason;
       if (r.status === 'rejected') throw r.reason;
     });
     const first = req.chain[0];
-    const reported = created?.then((c) => c.reported);
-    const session = new WriteSession(req.version, chunk, rest.conn, opened, first ? `${first.host}:${first.port}` : '', reported);
+    const receipt = created?.then((c) => c.receipt);
+    const session = new WriteSession(req.version, chunk, rest.conn, opened, first ? `${first.host}:${first.port}` : '', receipt);
     link.writes.set(req.chunkId, session);
     try {
       await opened;
@@ -360,22 +363,24 @@ export class DataServer implements Service {
   }
 
   /**
-   * Our copy of a chunk a 'create' grant writes: created and opened, and reported to the
-   * master meanwhile. The init and the pieces do not wait for the report (one master
-   * round trip, on every new chunk's critical path before); the write's end does, so a
-   * write is never ended — and the client never tells the master it is — on a copy the
-   * master does not know. Pieces acknowledged before the report are not at risk: the
-   * client keeps every byte of a write until its end is answered and sends them all
-   * again on a new grant when anything fails (chunk-writer.ts), and that grant starts
-   * from the copies the master knows (chunk-requests.ts).
+   * Our copy of a chunk a 'create' grant writes: created and opened, with our receipt
+   * for the master whose key signed the token (`signer`). The write's end answers with
+   * the receipt, the client hands it to the master with writeChunkEnd, and the master
+   * counts the copy before it answers that end: a write is never ended on a copy the
+   * master does not know, without a report and its answer on the way (docs/master.md,
+   * "Chunk creation"). The report still goes to every master, in a batch later: the
+   * followers learn of the copy from it, and the leader if the client never ends the
+   * write. A master link lost since the token was checked leaves no key to sign with:
+   * the write fails and the client retries on a new grant.
    */
-  private async createChunk(chunkId: number, version: number): Promise<{ handle: ChunkHandle; reported: Promise<void> }> {
-    const { hdd, created } = this.options;
+  private async createChunk(chunkId: number, version: number, signer: string): Promise<{ handle: ChunkHandle; receipt: Buffer }> {
+    const { hdd, created, tokens } = this.options;
     if (!created) throw fail('ENOSYS', 'this data server cannot create chunks: no master link to report them to');
     await hdd.create(chunkId, version);
-    const reported = created({ chunkId, version });
-    reported.catch(() => undefined);
-    return { handle: await hdd.acquire(chunkId, version), reported };
+    created({ chunkId, version });
+    const receipt = tokens.receipt(signer, chunkId, version);
+    if (!receipt) throw fail('ECONNRESET', `chunk ${chunkId} created, but the master that granted it is gone: no receipt to give`);
+    return { handle: await hdd.acquire(chunkId, version), receipt };
   }
 
   /**
@@ -481,7 +486,7 @@ export class DataServer implements Service {
    * takes its init, pieces and end in order, and a new chunk's small write then costs one
    * round trip down the chain instead of two.
    */
-  private async writeEnd(link: LinkState, req: Request<'dataWriteEnd'>): Promise<object> {
+  private async writeEnd(link: LinkState, req: Request<'dataWriteEnd'>): Promise<Reply<'dataWriteEnd'>> {
     const session = link.writes.get(req.chunkId);
     if (!session || session.version !== req.version) throw fail('EBADF', `no write of chunk ${req.chunkId} v${req.version} is open on this link`);
     link.writes.delete(req.chunkId);
@@ -491,22 +496,25 @@ export class DataServer implements Service {
     await session.close(clean ? (c) => this.keepIdle(c, session.nextAddress) : undefined);
     if (local.status === 'rejected') throw local.reason;
     if (forwarded.status === 'rejected') throw forwarded.reason;
-    return {};
+    const created = [...(local.value ? [local.value] : []), ...(forwarded.value?.created ?? [])];
+    return created.length > 0 ? { created } : {};
   }
 
   /**
    * Our copy's part of a write's end: every piece answered, the header with the pieces'
    * CRCs written (before the answer: an ended write must survive a kill of this process
-   * undamaged), synced if configured, the descriptor released.
+   * undamaged), synced if configured, the descriptor released. Answers with our creation
+   * receipt when this write created the copy.
    */
-  private async endLocal(session: WriteSession): Promise<void> {
+  private async endLocal(session: WriteSession): Promise<Buffer | undefined> {
     await session.opened;
     await session.settled();
-    await session.reported;
+    const receipt = await session.receipt;
     const chunk = await session.chunk;
     await chunk.flush();
     if (this.options.fsyncBeforeClose) await chunk.sync();
     await chunk.release();
+    return receipt;
   }
 }
 

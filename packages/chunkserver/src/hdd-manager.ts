@@ -188,6 +188,11 @@ export class HddManager extends EventEmitter<HddEvents> implements Service {
     return [...this.index].map(([chunkId, { version }]) => ({ chunkId, version }));
   }
 
+  /** The version of our copy of `chunkId`, or undefined if we hold none. */
+  versionOf(chunkId: number): number | undefined {
+    return this.index.get(chunkId)?.version;
+  }
+
   /** The copies on each disk marked for removal that holds any (they are in chunkList too). */
   markedChunks(): Map<string, ChunkRef[]> {
     const out = new Map<string, ChunkRef[]>();

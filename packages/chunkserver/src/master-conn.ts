@@ -127,7 +127,7 @@ export class MasterConn {
       this.csid = reply.csid;
       // The master's clock, as of the middle of the round trip: token expiries are its.
       const offset = reply.clock === undefined ? 0 : reply.clock - (sentAt + Date.now()) / 2;
-      this.options.tokens.set(reply.grantKey ?? (authenticated ? grantKeyFromAuthCode(authCode) : undefined), offset, this.where);
+      this.options.tokens.set(reply.grantKey ?? (authenticated ? grantKeyFromAuthCode(authCode) : undefined), offset, this.where, reply.csid);
       this.reporting = conn;
       this.leads = reply.leader ?? true;
       this.owner.registered(this, server.epoch, this.leads, reply.leaderAt);

@@ -30,6 +30,12 @@ export interface MasterLinkOptions {
 
 /** Chunks per report frame (the messages allow 50,000; this keeps frames near 1 MiB). */
 const REPORT_BATCH = 20_000;
+/**
+ * How long new copies wait to be reported together: a loop writing small files makes a
+ * new chunk every few milliseconds, and each report alone cost every master a read, a
+ * write and a wake-up per copy (docs/benchmarks.md, "Creation receipts").
+ */
+const NEW_REPORT_DELAY_MS = 100;
 
 /** How often MASTER_HOST's names are resolved again (one name may stand for every master of a group). */
 const RESOLVE_EVERY_MS = 30_000;
@@ -56,8 +62,8 @@ export class MasterLink implements Service, MasterConnOwner {
   epoch = 0;
   /** The link of the master that leads at `epoch`. */
   private leader: MasterConn | undefined;
-  /** New copies waiting for this turn to end, to go to the masters as one chunksNew. */
-  private newBatch: { chunks: ChunkRef[]; sent: Promise<void> } | undefined;
+  /** New copies waiting to go to the masters as one chunksNew (NEW_REPORT_DELAY_MS). */
+  private newBatch: ChunkRef[] | undefined;
   private readonly log: Logger;
   private readonly onLost = (chunks: ChunkRef[]): void => this.broadcast('chunksLost', chunks);
   private readonly onDamaged = (chunk: ChunkRef): void => this.broadcast('chunksDamaged', [chunk]);
@@ -230,31 +236,37 @@ export class MasterLink implements Service, MasterConnOwner {
   }
 
   /**
-   * A copy a write's init created: reported (chunksNew) with the others created in the
-   * same turn, one request per master for all of them; resolves once the leader holds
-   * it. Fails while the leader is not registered with (the write is then retried on a
-   * new grant) — but the copy still goes to every follower registered with: the leader
-   * may have died between granting the create and our report, and the follower that
-   * takes over must know the copy exists. Else it has a chunk the changelog allocated
-   * and no copy of it anywhere it knows of, which it cannot tell from a lost chunk once
-   * another chunk of the file has ended past it (chunk-requests.ts, afterInterruptedGrant):
-   * the retried write failed with EIO (ha-takeover, "a write in flight across it").
+   * A copy a write's init created: reported (chunksNew) to every master registered with,
+   * with the others created within NEW_REPORT_DELAY_MS, in one request per master. Off
+   * the write's path: the leader counts the copy from our receipt, which the write's end
+   * carries to it (data-server.ts, createChunk). The report is for the followers — one
+   * that takes over must know the copy exists, or it has a chunk the changelog allocated
+   * and no copy of it anywhere it knows of, which it cannot tell from a lost chunk (a
+   * retried write failed with EIO: ha-takeover, "a write in flight across it") — and for
+   * the leader when the client never ends the write. A takeover comes at least
+   * HA_LEASE_TTL (2 s at least) after the leader stopped answering, well after the batch left.
    */
-  created(chunk: ChunkRef): Promise<void> {
-    const batch = (this.newBatch ??= this.sendNew());
-    batch.chunks.push(chunk);
-    return batch.sent;
-  }
-
-  private sendNew(): { chunks: ChunkRef[]; sent: Promise<void> } {
-    const chunks: ChunkRef[] = [];
-    const sent = new Promise<void>((resolve) => setImmediate(resolve)).then(async () => {
+  created(chunk: ChunkRef): void {
+    if (this.newBatch) {
+      this.newBatch.push(chunk);
+      return;
+    }
+    this.newBatch = [chunk];
+    setTimeout(() => {
+      // Each copy as it is now: a command since its creation (a truncation's version
+      // bump, a deletion) was answered on the same link before this report arrives, and a
+      // report of the copy as created would undo it at the master (a copy at a version it
+      // had moved past: the chunk "lost").
+      const chunks: ChunkRef[] = [];
+      for (const { chunkId } of this.newBatch ?? []) {
+        const version = this.options.hdd.versionOf(chunkId);
+        if (version !== undefined) chunks.push({ chunkId, version });
+      }
       this.newBatch = undefined;
-      const leader = this.leader?.connected ? this.leader : undefined;
-      for (const link of this.links.values()) if (link !== leader) link.report('chunksNew', chunks).catch(() => undefined);
-      if (!leader) throw fail('ECONNRESET', `no leading master to report ${chunks.length} new chunks to`);
-      await leader.report('chunksNew', chunks);
-    });
-    return { chunks, sent };
+      for (let i = 0; i < chunks.length; i += REPORT_BATCH) {
+        const batch = chunks.slice(i, i + REPORT_BATCH);
+        for (const link of this.links.values()) link.report('chunksNew', batch).catch(() => undefined);
+      }
+    }, NEW_REPORT_DELAY_MS).unref();
   }
 }

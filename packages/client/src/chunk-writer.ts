@@ -79,7 +79,9 @@ export async function writeChunk(ctx: ChunkWriteContext, index: number, dirty: D
       const init = conn.request('dataWriteInit', { chunkId: grant.chunkId, version: grant.version, token: head.token, chain, ...(grant.create ? { create: true } : {}) });
       init.catch(() => undefined);
       const endWrite = () => conn.request('dataWriteEnd', { chunkId: grant.chunkId, version: grant.version });
-      let closing: Promise<unknown> | undefined;
+      // The chain's answer to the end: the receipts of the copies this write created, for the master.
+      let ended: Reply<'dataWriteEnd'> = {};
+      let closing: Promise<Reply<'dataWriteEnd'>> | undefined;
       try {
         while (!dirty.empty && !closing) {
           sending = dirty.take();
@@ -97,7 +99,7 @@ export async function writeChunk(ctx: ChunkWriteContext, index: number, dirty: D
           sending = [];
         }
         await init;
-        await (closing ?? endWrite());
+        ended = await (closing ?? endWrite());
       } catch (err) {
         conn.close();
         throw (await init.then(() => undefined, (e: unknown) => e)) ?? err;
@@ -106,7 +108,7 @@ export async function writeChunk(ctx: ChunkWriteContext, index: number, dirty: D
       const fileLength = index * CHUNK_SIZE + end;
       // With the grant's version: every copy has every byte now, so the master may grant
       // the chunk's next write at this version (no version change on the chunkservers).
-      await ctx.call('writeChunkEnd', { inode: ctx.inode, index, chunkId: grant.chunkId, length: end === 0 ? 0 : fileLength, ok: true, version: grant.version });
+      await ctx.call('writeChunkEnd', { inode: ctx.inode, index, chunkId: grant.chunkId, length: end === 0 ? 0 : fileLength, ok: true, version: grant.version, ...(ended.created ? { created: ended.created } : {}) });
       ctx.onWritten(index, grant, end === 0 ? 0 : fileLength);
       attempt = 0;
       end = 0;

@@ -107,6 +107,8 @@ export type Address = Infer<typeof Address>;
 
 /** A chunk grant token (grant-token.ts): what a chunkserver's data port asks before it serves a chunk. */
 const GrantToken = t.bytes(64);
+/** Creation receipts of one write's new copies (grant-token.ts), one per copy of the chain. */
+const CreationReceipts = t.opt(t.arr(t.bytes(64), 16));
 
 export const ChunkLocation = t.obj({
   host: t.str(256),
@@ -512,6 +514,8 @@ export const Messages = {
        * for lets the next grant of the chunk keep that version; an end without it never does.
        */
       version: t.opt(t.u32),
+      /** The chain's creation receipts of the copies a 'create' grant made (dataWriteEnd's answer): the master learns of them from the end. */
+      created: CreationReceipts,
     }),
     // A complete end's reply: the chunk's read grant right after the write, for the
     // writer's location cache (absent from an older master, or when no copy is ready),
@@ -636,8 +640,12 @@ export const Messages = {
    * the chunk first and tells the master (chunksNew) before it takes the pieces.
    */
   dataWriteInit: msg(301, t.obj({ chunkId: t.u53, version: t.u32, token: t.opt(GrantToken), chain: t.arr(DataAddress, 16), create: t.opt(t.bool) }), Empty, 'data'),
-  /** Waits for every piece down the chain and closes the write (fsync only with HDD_FSYNC_BEFORE_CLOSE = 1, as MooseFS). */
-  dataWriteEnd: msg(302, t.obj({ chunkId: t.u53, version: t.u32 }), Empty, 'data'),
+  /**
+   * Waits for every piece down the chain and closes the write (fsync only with
+   * HDD_FSYNC_BEFORE_CLOSE = 1, as MooseFS). A write that created the chunk is answered
+   * with every link's creation receipt, for the client's writeChunkEnd.
+   */
+  dataWriteEnd: msg(302, t.obj({ chunkId: t.u53, version: t.u32 }), t.obj({ created: CreationReceipts }), 'data'),
   /** Length of the chunk's data, for a replicating chunkserver. */
   dataChunkInfo: msg(303, t.obj({ chunkId: t.u53, version: t.u32, token: t.opt(GrantToken) }), t.obj({ length: t.u32 }), 'data'),
   /** Makes this copy's completed writes durable (fdatasync): a client's fsync(2) sends it to every copy it wrote. */

@@ -1,4 +1,4 @@
-import { CHUNK_SIZE, type ChunkGrant, type ChunkLocation, type Cred, type Reply, type Request, Status, TsmfsError, fail } from '@tsmfs/protocol';
+import { CHUNK_SIZE, type ChunkGrant, type ChunkLocation, type Cred, type Reply, type Request, Status, TsmfsError, authenticReceipt, creationReceiptClaims, fail } from '@tsmfs/protocol';
 import type { Namespace } from '../metadata/namespace.js';
 import type { ChunkManager } from './chunk-manager.js';
 import type { Chunkserver } from './chunkserver-registry.js';
@@ -12,6 +12,14 @@ import { isPlain } from '../sclass/label-expr.js';
  * client asks again when the answer lists no copy (docs/client.md, "Reads").
  */
 const READ_WAIT_MS = 5_000;
+
+/**
+ * Longest a write's end waits for the report of a copy the write created, when the end
+ * brought no receipt this master can check for it (the chunkserver registered again
+ * since, with a new key): the chunkservers report new copies within 100 ms
+ * (master-link.ts), and again in full when they register.
+ */
+const REPORT_WAIT_MS = 5_000;
 
 /** The master's own credentials for the writes it makes on a client's behalf (truncation). */
 const MASTER_CRED: Cred = { uid: 0, gid: 0, groups: [] };
@@ -73,9 +81,61 @@ export class ChunkRequests {
    * whatever the outcome. A complete end of the lease's own grant (the client's ok, with
    * the grant's version: every granted copy acknowledged every piece and the end) lets
    * the chunk's next grant keep that version (complete-writes.ts). A complete end's reply
-   * carries the chunk's read grant as of right after it (`readGrant`).
+   * carries the chunk's read grant as of right after it (`readGrant`). A complete end of
+   * a write that created its chunk first counts the copies its receipts prove.
    */
   writeEnd(owner: number, req: Request<'writeChunkEnd'>, next: () => Reply<'writeChunkEnd'>): Reply<'writeChunkEnd'> | Promise<Reply<'writeChunkEnd'>> {
+    if (!req.ok) return this.endNow(owner, req, next);
+    const g = this.chunks.leases.grantOf(owner, req.inode, req.index);
+    if (!g || g.chunkId !== req.chunkId) return this.endNow(owner, req, next);
+    if (req.created) this.countReceipts(req.created, g.chunkId, g.version, g.servers);
+    if (!this.unreported(req.chunkId)) return this.endNow(owner, req, next);
+    return this.endAfterReports(owner, req, next);
+  }
+
+  /** A chunk a write created of which no valid copy is known yet (neither a receipt nor a report came). */
+  private unreported(chunkId: number): boolean {
+    return this.chunks.unborn.has(chunkId) && this.chunks.validServers(chunkId).length === 0;
+  }
+
+  /**
+   * The copies a write created, from their creation receipts (grant-token.ts): each one
+   * signed by a server of the lease's grant with the key that server holds now, for this
+   * chunk and version, counts as that server's report of the copy. Anything else is
+   * passed over (the server's own report still comes).
+   */
+  private countReceipts(receipts: readonly Uint8Array[], chunkId: number, version: number, servers: readonly number[]): void {
+    const { chunks } = this;
+    for (const r of receipts) {
+      const claims = creationReceiptClaims(r);
+      if (!claims || claims.chunkId !== chunkId || claims.version !== version || !servers.includes(claims.csid)) continue;
+      const cs = chunks.registry.get(claims.csid);
+      if (!cs?.link || !cs.grantKey || !authenticReceipt(cs.grantKey, r)) continue;
+      chunks.created(cs, [{ chunkId, version }]);
+    }
+  }
+
+  /**
+   * A complete end of a write that created its chunk, with no copy of it known yet: it
+   * waits for the servers' reports, at most REPORT_WAIT_MS, and is refused (EAGAIN: the
+   * client writes again on a new grant) if none came, so that no write is ever ended on
+   * copies the master does not know.
+   */
+  private async endAfterReports(owner: number, req: Request<'writeChunkEnd'>, next: () => Reply<'writeChunkEnd'>): Promise<Reply<'writeChunkEnd'>> {
+    const { chunks } = this;
+    const namespacePart = this.inRequest(next);
+    const deadline = Date.now() + REPORT_WAIT_MS;
+    for (let wait = REPORT_WAIT_MS; this.unreported(req.chunkId) && wait > 0 && chunks.changes.has(req.chunkId); wait = deadline - Date.now()) {
+      await chunks.changes.settled(req.chunkId, wait);
+    }
+    if (this.unreported(req.chunkId)) {
+      chunks.leases.release(owner, req.inode, req.index);
+      throw fail('EAGAIN', `no copy of new chunk ${req.chunkId} was reported: write it again`);
+    }
+    return this.endNow(owner, req, namespacePart);
+  }
+
+  private endNow(owner: number, req: Request<'writeChunkEnd'>, next: () => Reply<'writeChunkEnd'>): Reply<'writeChunkEnd'> | Promise<Reply<'writeChunkEnd'>> {
     const { chunks } = this;
     let reply: Reply<'writeChunkEnd'>;
     try {
@@ -204,11 +264,11 @@ export class ChunkRequests {
   /**
    * A new chunk (or one allocated but never written) is not created here but by the
    * write's own init on each copy of the chain: the grant names the servers placement
-   * picks and carries 'create' tokens, each chunkserver creates its copy and reports it
-   * (chunksNew) before it takes a piece, so every acknowledged byte is on copies the
-   * master knows. Until a copy is reported the chunk stays `unborn` (a grant after a
-   * failed write creates it afresh) and readers wait for it as for a version change,
-   * at most until the lease ends. Why not a pool of pre-created chunks: docs/master.md,
+   * picks and carries 'create' tokens, each chunkserver creates its copy and gives the
+   * write's end its creation receipt, which the client's writeChunkEnd brings here
+   * (writeEnd), so every ended write is on copies the master knows. Until a copy is
+   * known the chunk stays `unborn` (a grant after a failed write creates it afresh) and
+   * readers wait for it as for a version change, at most until the lease ends. Why not a pool of pre-created chunks: docs/master.md,
    * "Chunk creation".
    */
   private createGrant(owner: number, inode: number, index: number, grant: Reply<'writeChunk'>, sclass: number, newId: boolean): Reply<'writeChunk'> {
