@@ -32,8 +32,9 @@ import { type Connection, RpcServer, dial } from '@tsmfs/rpc';
 import { pino } from 'pino';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { CHUNK_HEADER_SIZE, chunkFileName } from './chunk-file.js';
+import { chunkFolder } from './chunk-folders.js';
 import { DataServer, type DataServerOptions } from './data-server.js';
-import { type ChunkHandle, HddManager, chunkFolder } from './hdd-manager.js';
+import { type ChunkHandle, HddManager } from './hdd-manager.js';
 
 const log = pino({ level: 'silent' });
 /** The grant token key every test chunkserver was given, as a master would at registration. */

@@ -8,7 +8,8 @@ import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { CHUNK_HEADER_SIZE, chunkFileName } from './chunk-file.js';
 import type { DiskSpec } from './hdd-config.js';
-import { DISK_MARKER, HddManager, chunkFolder } from './hdd-manager.js';
+import { chunkFolder } from './chunk-folders.js';
+import { DISK_MARKER, HddManager } from './hdd-manager.js';
 
 let root: string;
 const managers: HddManager[] = [];
@@ -68,7 +69,7 @@ describe('hdd manager', () => {
     expect((await readdir(d1)).filter((n) => /^[0-9A-F]{2}$/.test(n))).toHaveLength(256);
     await stat(join(d1, DISK_MARKER));
 
-    const ids = [1, 2, 255, 256, 257, 0x1234_5678_9a, 2 ** 40 + 3];
+    const ids = [1, 2, 255, 256, 257, 0x1234_5678_9a, 2 ** 40 + 3, 0x3_0201];
     for (const id of ids) await first.create(id, 7);
     const h = await first.acquire(256, 7);
     await h.write(BLOCK_SIZE - 10, Buffer.from('across a block boundary'));
@@ -76,22 +77,29 @@ describe('hdd manager', () => {
     await expect(first.create(256, 1)).rejects.toMatchObject({ status: Status.EEXIST });
     await first.stop();
 
-    // Chunks live in the subfolder named by the id's low byte.
-    const placed = [...(await readdir(join(d1, '00'))), ...(await readdir(join(d2, '00')))];
-    expect(placed.sort()).toEqual([chunkFileName(256, 7)]);
-    // Files the scan must ignore: junk, and a chunk in the wrong folder.
+    // Chunks live in the subfolder named by bits 16-23 of the id, as MooseFS 3.0's do.
+    const inFolder = async (f: string) => [...(await readdir(join(d1, f))), ...(await readdir(join(d2, f)))].sort();
+    expect(await inFolder('00')).toEqual([1, 2, 255, 256, 257, 2 ** 40 + 3].map((id) => chunkFileName(id, 7)).sort());
+    expect(await inFolder('56')).toEqual([chunkFileName(0x1234_5678_9a, 7)]);
+    // A chunk where tsmfs placed it until 2026-12-03 (the id's low byte) is moved to its folder.
+    const old = (await readdir(join(d1, '03'))).includes(chunkFileName(0x3_0201, 7)) ? d1 : d2;
+    await rename(join(old, '03', chunkFileName(0x3_0201, 7)), join(old, '01', chunkFileName(0x3_0201, 7)));
+    // Files the scan must ignore: junk, and a chunk in neither its folder nor its old one.
     await writeFile(join(d1, 'AA', 'notes.txt'), 'x');
     await writeFile(join(d1, 'AB', chunkFileName(0xaa, 1)), 'x');
 
     const { log, lines } = capturingLogger();
     const second = await manager([spec(d1), spec(d2)], 0, log);
-    expect(second.chunkList().sort(byId)).toEqual(ids.map((chunkId) => ({ chunkId, version: 7 })));
+    expect(second.chunkList().sort(byId)).toEqual(ids.map((chunkId) => ({ chunkId, version: 7 })).sort(byId));
     const again = await second.acquire(256, 7);
     expect((await again.read(BLOCK_SIZE - 10, 23)).toString()).toBe('across a block boundary');
     await again.release();
     expect(lines.some((l) => l.msg === 'scanning disk' && l.folders === '256/256')).toBe(true);
     expect(lines.filter((l) => l.msg === 'disk scanned').map((l) => l.disk).sort()).toEqual([d1, d2].sort());
     expect(lines.some((l) => l.msg === 'files that are not chunks of this folder were ignored' && l.files === 2)).toBe(true);
+    expect(lines.some((l) => l.msg === "chunk files moved to MooseFS's folder layout" && l.chunks === 1)).toBe(true);
+    expect(await readdir(join(old, '01'))).toEqual([]);
+    expect(await readdir(join(old, '03'))).toEqual([chunkFileName(0x3_0201, 7)]);
   });
 
   it('keeps a released chunk file open for the next holder; a delete or a damaged disk closes it', async () => {

@@ -1,9 +1,10 @@
 import { EventEmitter } from 'node:events';
-import { mkdir, readdir, stat, statfs, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rename, stat, statfs, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger, Service } from '@tsmfs/daemon';
 import { BLOCK_SIZE, type ChunkRef, Status, TsmfsError, fail } from '@tsmfs/protocol';
 import { ChunkDamagedError, ChunkFile, chunkFileName, parseChunkFileName } from './chunk-file.js';
+import { chunkFolder, folderName, legacyChunkFolder } from './chunk-folders.js';
 import type { DiskSpec } from './hdd-config.js';
 import { InlineIo } from './inline-io.js';
 
@@ -117,10 +118,6 @@ export interface OpenRecord {
 const IDLE_OPEN_MAX = 256;
 const IDLE_OPEN_MS = 10_000;
 
-/** Subfolder of a chunk: its id's low byte, as MooseFS places them. */
-export function chunkFolder(chunkId: number): string {
-  return (chunkId % 256).toString(16).toUpperCase().padStart(2, '0');
-}
 
 /**
  * The chunkserver's disks: where each chunk lives, which disk gets a new one, and what
@@ -668,7 +665,7 @@ export class HddManager extends EventEmitter<HddEvents> implements Service {
       () => false,
       () => true,
     );
-    await Promise.all(Array.from({ length: 256 }, (_, i) => mkdir(join(disk.path, chunkFolder(i)), { recursive: true })));
+    await Promise.all(Array.from({ length: 256 }, (_, i) => mkdir(join(disk.path, folderName(i)), { recursive: true })));
     if (fresh) {
       await writeFile(marker, `tsmfs chunkserver disk, initialised ${new Date().toISOString()}\n`, { flag: 'wx' });
       this.log.info({ disk: disk.path }, 'new disk initialised');
@@ -679,19 +676,53 @@ export class HddManager extends EventEmitter<HddEvents> implements Service {
     const interval = this.options.progressIntervalMs ?? 2000;
     let lastProgress = Date.now();
     let ignored = 0;
+    // Chunk files where tsmfs placed them before 2026-12-03, moved once all folders were read.
+    const legacy: { folder: string; name: string; chunkId: number }[] = [];
     for (let i = 0; i < 256; i++) {
-      const folder = chunkFolder(i);
+      const folder = folderName(i);
       const names = await readdir(join(disk.path, folder)).catch((err: NodeJS.ErrnoException) => {
         if (err.code === 'ENOENT' && disk.spec.markedForRemoval) return [] as string[];
         throw err;
       });
-      for (const name of names) if (!this.adopt(disk, folder, name)) ignored++;
+      for (const name of names) {
+        const parsed = parseChunkFileName(name);
+        if (parsed && chunkFolder(parsed.chunkId) !== folder && legacyChunkFolder(parsed.chunkId) === folder) legacy.push({ folder, name, chunkId: parsed.chunkId });
+        else if (!this.adopt(disk, folder, name)) ignored++;
+      }
       if (Date.now() - lastProgress >= interval) {
         lastProgress = Date.now();
         this.log.info({ disk: disk.path, folders: `${i + 1}/256`, chunks: disk.chunks.size }, 'scanning disk');
       }
     }
+    ignored += await this.moveLegacy(disk, legacy);
     if (ignored > 0) this.log.warn({ disk: disk.path, files: ignored }, 'files that are not chunks of this folder were ignored');
+  }
+
+  /**
+   * Moves chunk files from the folders tsmfs used before 2026-12-03 to MooseFS's
+   * (chunkFolder), then indexes them: a rename within the disk, so a crash in the middle
+   * leaves each file in one folder or the other, and the next scan finds both kinds.
+   * One already at its new place (a copy with the same name) is left where it was,
+   * ignored. Returns how many were ignored.
+   */
+  private async moveLegacy(disk: Disk, files: readonly { folder: string; name: string; chunkId: number }[]): Promise<number> {
+    let ignored = 0;
+    for (const { folder, name, chunkId } of files) {
+      const to = chunkFolder(chunkId);
+      const target = join(disk.path, to, name);
+      const taken = await stat(target).then(
+        () => true,
+        () => false,
+      );
+      if (taken) {
+        ignored++;
+        continue;
+      }
+      await rename(join(disk.path, folder, name), target);
+      if (!this.adopt(disk, to, name)) ignored++;
+    }
+    if (files.length > 0) this.log.info({ disk: disk.path, chunks: files.length - ignored }, "chunk files moved to MooseFS's folder layout");
+    return ignored;
   }
 
   /** Indexes one file found by the scan; false when it is not a chunk we can use. */

@@ -8,7 +8,8 @@ import { pino } from 'pino';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { CHUNK_HEADER_SIZE, chunkFileName } from './chunk-file.js';
 import { DataServer } from './data-server.js';
-import { HddManager, chunkFolder } from './hdd-manager.js';
+import { chunkFolder } from './chunk-folders.js';
+import { HddManager } from './hdd-manager.js';
 import { MasterLink } from './master-link.js';
 import { replicateChunk } from './replication.js';
 
