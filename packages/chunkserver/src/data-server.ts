@@ -366,8 +366,8 @@ export class DataServer implements Service {
    * Our copy of a chunk a 'create' grant writes: created and opened, with our receipt
    * for the master whose key signed the token (`signer`). The write's end answers with
    * the receipt, the client hands it to the master with writeChunkEnd, and the master
-   * counts the copy before it answers that end: a write is never ended on a copy the
-   * master does not know, without a report and its answer on the way (docs/master.md,
+   * counts the copy before it answers that end: no write is ended on a copy the master
+   * does not know, and no report's round trip is on the write's path (docs/master.md,
    * "Chunk creation"). The report still goes to every master, in a batch later: the
    * followers learn of the copy from it, and the leader if the client never ends the
    * write. A master link lost since the token was checked leaves no key to sign with:

@@ -62,8 +62,9 @@ export class MasterLink implements Service, MasterConnOwner {
   epoch = 0;
   /** The link of the master that leads at `epoch`. */
   private leader: MasterConn | undefined;
-  /** New copies waiting to go to the masters as one chunksNew (NEW_REPORT_DELAY_MS). */
+  /** New copies waiting to go to the masters as one chunksNew (NEW_REPORT_DELAY_MS), and its timer. */
   private newBatch: ChunkRef[] | undefined;
+  private newTimer: NodeJS.Timeout | undefined;
   private readonly log: Logger;
   private readonly onLost = (chunks: ChunkRef[]): void => this.broadcast('chunksLost', chunks);
   private readonly onDamaged = (chunk: ChunkRef): void => this.broadcast('chunksDamaged', [chunk]);
@@ -85,6 +86,9 @@ export class MasterLink implements Service, MasterConnOwner {
   async stop(): Promise<void> {
     this.running = false;
     clearInterval(this.resolver);
+    // Copies not reported yet are in the next registration's full report.
+    clearTimeout(this.newTimer);
+    this.newBatch = undefined;
     this.options.hdd.off('chunksLost', this.onLost);
     this.options.hdd.off('chunkDamaged', this.onDamaged);
     await Promise.all([...this.links.values()].map((l) => l.stop()));
@@ -243,8 +247,8 @@ export class MasterLink implements Service, MasterConnOwner {
    * that takes over must know the copy exists, or it has a chunk the changelog allocated
    * and no copy of it anywhere it knows of, which it cannot tell from a lost chunk (a
    * retried write failed with EIO: ha-takeover, "a write in flight across it") — and for
-   * the leader when the client never ends the write. A takeover comes at least
-   * HA_LEASE_TTL (2 s at least) after the leader stopped answering, well after the batch left.
+   * the leader when the client never ends the write. A takeover comes HA_LEASE_TTL (2 s
+   * or more) after the leader stopped answering, well after the batch left.
    */
   created(chunk: ChunkRef): void {
     if (this.newBatch) {
@@ -252,7 +256,7 @@ export class MasterLink implements Service, MasterConnOwner {
       return;
     }
     this.newBatch = [chunk];
-    setTimeout(() => {
+    this.newTimer = setTimeout(() => {
       // Each copy as it is now: a command since its creation (a truncation's version
       // bump, a deletion) was answered on the same link before this report arrives, and a
       // report of the copy as created would undo it at the master (a copy at a version it

@@ -92,8 +92,8 @@ function describe(want: Omit<GrantClaims, 'expiresMs'>): string {
  * the master gave that server, over the server's id as well: with AUTH_CODE every server
  * has the same key, and a client must not pass one server's receipt off as another's.
  *
- * Layout (50 bytes, big-endian):
- *   0 format u8 (2) | 1 chunkId u64 | 9 version u32 | 13 csid u32 | 17 zero u8 | 18 HMAC-SHA256 of bytes 0–17
+ * Layout (49 bytes, big-endian):
+ *   0 format u8 (2) | 1 chunkId u64 | 9 version u32 | 13 csid u32 | 17 HMAC-SHA256 of bytes 0–16
  */
 export interface CreationClaims {
   chunkId: number;
@@ -101,8 +101,8 @@ export interface CreationClaims {
   csid: number;
 }
 
-export const CREATION_RECEIPT_SIZE = 50;
-const RECEIPT_BODY = 18;
+export const CREATION_RECEIPT_SIZE = 49;
+const RECEIPT_BODY = 17;
 const RECEIPT_FORMAT = 2;
 
 export function signCreationReceipt(key: Uint8Array, c: CreationClaims): Buffer {
@@ -116,7 +116,7 @@ export function signCreationReceipt(key: Uint8Array, c: CreationClaims): Buffer 
 
 /** The claims of a receipt as it says them, unchecked (which server's key to check it with); undefined if malformed. */
 export function creationReceiptClaims(receipt: Uint8Array): CreationClaims | undefined {
-  if (receipt.length !== CREATION_RECEIPT_SIZE || receipt[0] !== RECEIPT_FORMAT || receipt[17] !== 0) return undefined;
+  if (receipt.length !== CREATION_RECEIPT_SIZE || receipt[0] !== RECEIPT_FORMAT) return undefined;
   const b = Buffer.from(receipt.buffer, receipt.byteOffset, receipt.length);
   return { chunkId: Number(b.readBigUInt64BE(1)), version: b.readUInt32BE(9), csid: b.readUInt32BE(13) };
 }

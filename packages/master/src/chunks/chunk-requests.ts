@@ -268,8 +268,8 @@ export class ChunkRequests {
    * write's end its creation receipt, which the client's writeChunkEnd brings here
    * (writeEnd), so every ended write is on copies the master knows. Until a copy is
    * known the chunk stays `unborn` (a grant after a failed write creates it afresh) and
-   * readers wait for it as for a version change, at most until the lease ends. Why not a pool of pre-created chunks: docs/master.md,
-   * "Chunk creation".
+   * readers wait for it as for a version change, at most until the lease ends. Why not a
+   * pool of pre-created chunks: docs/master.md, "Chunk creation".
    */
   private createGrant(owner: number, inode: number, index: number, grant: Reply<'writeChunk'>, sclass: number, newId: boolean): Reply<'writeChunk'> {
     const { chunks } = this;
