@@ -12,6 +12,7 @@ import { type FileHandle, type MasterSession, O_RDWR } from '@tsmfs/client';
 import { CHUNK_SIZE, PROTOCOL_VERSION, type Reply, encodeRequest } from '@tsmfs/protocol';
 import { describe, expect, it } from 'vitest';
 import { Cluster, makeTempDir, sharedForFile } from './fixture/cluster.js';
+import { untilValue } from './fixture/poll.js';
 import { masterRequests } from './fixture/prometheus-text.js';
 
 const MiB = 1024 * 1024;
@@ -56,17 +57,6 @@ async function readAll(f: FileHandle, length: number, piece = 8 * MiB): Promise<
 
 function validCopies(info: Reply<'fileinfo'>): number[] {
   return info.chunks.map((c) => c.copies.filter((k) => k.state === 'valid').length);
-}
-
-async function waitFor<T>(what: string, probe: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: T;
-  for (;;) {
-    last = await probe();
-    if (ok(last)) return last;
-    if (Date.now() > deadline) throw new Error(`${what}: not reached in ${timeoutMs} ms; last: ${JSON.stringify(last)}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
 }
 
 /** Bytes received and not yet read by the sockets connected to local TCP `port` (/proc/net/tcp, rx_queue). */
@@ -122,7 +112,7 @@ describe('data path under failures', () => {
         // chain; killed once a chain's bytes wait in its socket. (Killed at once, it could
         // fall between two writes of the chunk, and the next grant would leave it out.)
         const index = Math.floor(o / CHUNK_SIZE);
-        const info = await waitFor('the chunk under way created', () => s.fileinfo(f.inode), (i) => i.chunks.some((ch) => ch.index === index && ch.copies.length > 0));
+        const info = await untilValue('the chunk under way created', () => s.fileinfo(f.inode), (i) => i.chunks.some((ch) => ch.index === index && ch.copies.length > 0), 60_000);
         const current = info.chunks.find((ch) => ch.index === index)!;
         victim = c.chunkservers.findIndex((cs) => cs.port === current.copies[0]!.port);
         expect(victim).toBeGreaterThanOrEqual(0);
@@ -130,7 +120,7 @@ describe('data path under failures', () => {
         process.kill(cs.child.pid!, 'SIGSTOP');
         await f.write(o + MiB, data.subarray(o + MiB, o + 9 * MiB));
         o += 8 * MiB;
-        await waitFor('a chain waiting on the stopped chunkserver', async () => queuedTo(cs.port), (n) => n > 0, 20_000);
+        await untilValue('a chain waiting on the stopped chunkserver', async () => queuedTo(cs.port), (n) => n > 0, 20_000);
         killed = cs.kill('SIGKILL');
       }
     }
@@ -142,7 +132,7 @@ describe('data path under failures', () => {
     expect((await readAll(f, data.length)).equals(data)).toBe(true);
 
     await c.chunkservers[victim]!.start();
-    const info = await waitFor(
+    const info = await untilValue(
       'every chunk at two valid copies and nothing stale',
       () => s.fileinfo(f.inode),
       (i) => i.chunks.every((ch) => ch.copies.length === 2 && ch.copies.every((k) => k.state === 'valid')),
@@ -150,7 +140,7 @@ describe('data path under failures', () => {
     );
     for (const ch of info.chunks) expect(new Set(ch.copies.map((k) => k.csid)).size).toBe(2);
     // The chunk files on disk agree: no copy beyond the two the master counts.
-    await waitFor('stale chunk files removed from disk', async () => c.chunkservers.reduce((n, cs) => n + cs.chunkFiles().length, 0), (n) => n === info.chunks.length * 2, 30_000);
+    await untilValue('stale chunk files removed from disk', async () => c.chunkservers.reduce((n, cs) => n + cs.chunkFiles().length, 0), (n) => n === info.chunks.length * 2, 30_000);
     expect((await readAll(f, data.length)).equals(data)).toBe(true);
     await f.close();
   });
@@ -176,7 +166,7 @@ describe('data path under failures', () => {
 
     // Reads pick a copy at random: read until the damaged one was tried (and reported).
     const r = await s.openFile(f.inode, O_RDWR);
-    await waitFor(
+    await untilValue(
       'the damaged copy reported',
       async () => {
         expect((await r.read(0, data.length)).equals(data)).toBe(true);
@@ -186,7 +176,7 @@ describe('data path under failures', () => {
       (seen) => seen,
       30_000,
     );
-    const after = await waitFor(
+    const after = await untilValue(
       'two valid copies again',
       () => s.fileinfo(f.inode),
       (i) => i.chunks[0]!.copies.length === 2 && i.chunks[0]!.copies.every((k) => k.state === 'valid'),
@@ -221,7 +211,7 @@ describe('data path under failures', () => {
 
       // Only the full server left: ENOSPC, and the file stays as it was.
       await c.chunkservers[0]!.kill('SIGKILL');
-      await waitFor('the master dropped the dead server', () => s.statfs(), (st) => st.totalSpace < 64 * MiB, 15_000);
+      await untilValue('the master dropped the dead server', () => s.statfs(), (st) => st.totalSpace < 64 * MiB, 15_000);
       const g = await newFile(s, 'nospace', 1);
       await g.write(0, data.subarray(0, 4 * MiB));
       await expect(g.fsync()).rejects.toMatchObject({ status: 28 });

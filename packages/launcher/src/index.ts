@@ -22,5 +22,5 @@ export { settings } from './settings.js';
 export { changelogVersionsIn } from './changelog-files.js';
 export { ETCD_BIN, Etcd, type EtcdOptions } from './etcd.js';
 export { type GroupStatus, HaGroup, type HaGroupOptions, caughtUp, metrics, status } from './ha-group.js';
-export { until } from './poll.js';
+export { until, untilValue } from './poll.js';
 export { DrillWorkload, type DrillOp, type DrillOptions, type DrillReport, checkDrill } from './failover-drill.js';

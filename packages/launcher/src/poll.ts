@@ -12,3 +12,19 @@ export async function until<T>(what: string, probe: () => Promise<T | undefined>
     await new Promise((r) => setTimeout(r, intervalMs));
   }
 }
+
+/**
+ * Polls `probe` until `ok` holds for its answer, and returns that answer; a timeout's
+ * error shows the last answer (what the cluster had got to), for the checks whose probe
+ * always has one (a file's copies, a count).
+ */
+export async function untilValue<T>(what: string, probe: () => Promise<T> | T, ok: (v: T) => boolean, timeoutMs = 30_000, intervalMs = 250): Promise<T> {
+  let last: { v: T } | undefined;
+  const answer = async (): Promise<T | undefined> => {
+    last = { v: await probe() };
+    return ok(last.v) ? last.v : undefined;
+  };
+  return until(what, answer, timeoutMs, intervalMs).catch((err: Error) => {
+    throw last && err.message.startsWith('timed out') ? new Error(`${err.message}; last: ${JSON.stringify(last.v)}`) : err;
+  });
+}
