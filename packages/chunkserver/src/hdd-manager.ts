@@ -677,7 +677,7 @@ export class HddManager extends EventEmitter<HddEvents> implements Service {
     let lastProgress = Date.now();
     let ignored = 0;
     // Chunk files where tsmfs placed them before 2026-12-03, moved once all folders were read.
-    const legacy: { folder: string; name: string; chunkId: number }[] = [];
+    const legacy: { folder: string; name: string; chunk: ChunkRef }[] = [];
     for (let i = 0; i < 256; i++) {
       const folder = folderName(i);
       const names = await readdir(join(disk.path, folder)).catch((err: NodeJS.ErrnoException) => {
@@ -685,9 +685,10 @@ export class HddManager extends EventEmitter<HddEvents> implements Service {
         throw err;
       });
       for (const name of names) {
-        const parsed = parseChunkFileName(name);
-        if (parsed && chunkFolder(parsed.chunkId) !== folder && legacyChunkFolder(parsed.chunkId) === folder) legacy.push({ folder, name, chunkId: parsed.chunkId });
-        else if (!this.adopt(disk, folder, name)) ignored++;
+        const chunk = parseChunkFileName(name);
+        if (chunk && chunkFolder(chunk.chunkId) === folder) this.adopt(disk, chunk);
+        else if (chunk && legacyChunkFolder(chunk.chunkId) === folder) legacy.push({ folder, name, chunk });
+        else ignored++;
       }
       if (Date.now() - lastProgress >= interval) {
         lastProgress = Date.now();
@@ -705,11 +706,10 @@ export class HddManager extends EventEmitter<HddEvents> implements Service {
    * One already at its new place (a copy with the same name) is left where it was,
    * ignored. Returns how many were ignored.
    */
-  private async moveLegacy(disk: Disk, files: readonly { folder: string; name: string; chunkId: number }[]): Promise<number> {
+  private async moveLegacy(disk: Disk, files: readonly { folder: string; name: string; chunk: ChunkRef }[]): Promise<number> {
     let ignored = 0;
-    for (const { folder, name, chunkId } of files) {
-      const to = chunkFolder(chunkId);
-      const target = join(disk.path, to, name);
+    for (const { folder, name, chunk } of files) {
+      const target = join(disk.path, chunkFolder(chunk.chunkId), name);
       const taken = await stat(target).then(
         () => true,
         () => false,
@@ -719,27 +719,23 @@ export class HddManager extends EventEmitter<HddEvents> implements Service {
         continue;
       }
       await rename(join(disk.path, folder, name), target);
-      if (!this.adopt(disk, to, name)) ignored++;
+      this.adopt(disk, chunk);
     }
     if (files.length > 0) this.log.info({ disk: disk.path, chunks: files.length - ignored }, "chunk files moved to MooseFS's folder layout");
     return ignored;
   }
 
-  /** Indexes one file found by the scan; false when it is not a chunk we can use. */
-  private adopt(disk: Disk, folder: string, name: string): boolean {
-    const parsed = parseChunkFileName(name);
-    if (!parsed || chunkFolder(parsed.chunkId) !== folder) return false;
-    const { chunkId, version } = parsed;
+  /** Indexes a chunk file the scan found in its folder. */
+  private adopt(disk: Disk, { chunkId, version }: ChunkRef): void {
     const existing = this.index.get(chunkId);
     if (existing) {
       // Two copies of one chunk (a crash between a copy and a delete): the newer version wins.
       const keepNew = version > existing.version;
       this.log.warn({ chunkId, versions: [existing.version, version], kept: keepNew ? version : existing.version }, 'chunk found twice');
-      if (!keepNew) return true;
+      if (!keepNew) return;
       existing.disk.chunks.delete(chunkId);
     }
     this.place(chunkId, version, disk);
-    return true;
   }
 }
 
