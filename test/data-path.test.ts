@@ -107,13 +107,16 @@ describe('data path under failures', () => {
     for (let o = 0; o < data.length; o += MiB) {
       await f.write(o, data.subarray(o, o + MiB));
       if (o === 100 * MiB) {
-        // A server holding the chunk being written right now. Stopped first, so that the
-        // master still counts it and grants the next write of the chunk with it in the
-        // chain; killed once a chain's bytes wait in its socket. (Killed at once, it could
-        // fall between two writes of the chunk, and the next grant would leave it out.)
+        // A server holding the chunk being written right now. Every write so far ended
+        // first (fsync), so the bytes written next go out on a new grant; the server is
+        // stopped before they are written, so the master still counts it and puts it in
+        // that grant's chain, and killed once the chain's bytes wait in its socket. Killed
+        // at once, it could fall between two writes of the chunk and the next grant would
+        // leave it out; stopped while a write was in flight, that write could have sent
+        // everything and be waiting for answers, with nothing ever queued to see.
+        await f.fsync();
         const index = Math.floor(o / CHUNK_SIZE);
-        const info = await untilValue('the chunk under way created', () => s.fileinfo(f.inode), (i) => i.chunks.some((ch) => ch.index === index && ch.copies.length > 0), 60_000);
-        const current = info.chunks.find((ch) => ch.index === index)!;
+        const current = (await s.fileinfo(f.inode)).chunks.find((ch) => ch.index === index)!;
         victim = c.chunkservers.findIndex((cs) => cs.port === current.copies[0]!.port);
         expect(victim).toBeGreaterThanOrEqual(0);
         const cs = c.chunkservers[victim]!;
