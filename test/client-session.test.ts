@@ -3,10 +3,11 @@
  * arriving as the errno they stand for, passwords, subdir sessions and refusals.
  */
 import { ACL_DEFAULT_XATTR, ACL_GROUP_OBJ, ACL_MASK, ACL_OTHER, ACL_USER, ACL_USER_OBJ, Status, encodeAclXattr } from '@tsmfs/protocol';
+import { O_RDWR } from '@tsmfs/client';
 import { describe, expect, it } from 'vitest';
 import { Cluster, openSession } from './fixture/cluster.js';
 import { LinkProxy } from './fixture/link-proxy.js';
-import { until } from './fixture/poll.js';
+import { until, untilValue } from './fixture/poll.js';
 
 describe('MasterSession against tsmfs-master', () => {
   it('namespace operations, paths, xattrs, goal and trashtime', async () => {
@@ -60,6 +61,39 @@ describe('MasterSession against tsmfs-master', () => {
     await s.unlink(a.inode, 'l');
     await expect(s.rmdir(s.root, 'many')).rejects.toMatchObject({ status: Status.ENOTEMPTY });
     await s.rmdir(s.root, 'a');
+  });
+
+  it('past its bound of unsynced files, a session has each chunkserver sync all it wrote, once, and forgets it; fsync still syncs any file', async () => {
+    const cluster = await Cluster.create();
+    const servers = await cluster.addChunkservers(2);
+    const s = await cluster.session({ maxUnsyncedFiles: 3 });
+    await s.setgoal(s.root, 2);
+    const write = async (name: string) => {
+      const attr = await s.create(s.root, name, 0o644);
+      const f = await s.openFile(attr.inode, O_RDWR);
+      await f.write(0, Buffer.alloc(4096, name));
+      await f.close();
+      return attr.inode;
+    };
+    const sweeps = (cs: (typeof servers)[number]) => cs.process!.logs().filter((l) => l.msg === 'copies written since their last sync synced');
+    const first = await write('f0');
+    for (let i = 1; i < 4; i++) await write(`f${i}`);
+    // The fourth file: each chunkserver syncs the four copies written there.
+    for (const cs of servers) await cs.process!.waitForLog((l) => l.msg === 'copies written since their last sync synced', 10_000, 'the first sweep');
+    expect(servers.map((cs) => sweeps(cs).map((l) => l.chunks))).toEqual([[4], [4]]);
+    // Forgotten: three more files stay within the bound (no sweep at each file, as if nothing
+    // had been forgotten), the fourth sweeps again, its four copies only.
+    for (let i = 4; i < 8; i++) await write(`f${i}`);
+    const both = await untilValue('the second sweep', () => servers.map((cs) => sweeps(cs).map((l) => l.chunks)), (v) => v.every((c) => c.length === 2), 10_000);
+    expect(both).toEqual([[4, 4], [4, 4]]);
+    // fsync of a file the sweeps covered, and of one written after them, on every copy.
+    const last = await write('f8');
+    for (const inode of [first, last]) {
+      const f = await s.openFile(inode, O_RDWR);
+      await f.fsync();
+      await f.close();
+    }
+    await cluster.stop();
   });
 
   it('an unlinked file with a trashtime lands in the trash and can be restored', async () => {

@@ -183,6 +183,32 @@ describe('data server', () => {
     }
   });
 
+  it('dataSyncAll syncs every copy a write ended on since, on each link of the chain; a copy synced, deleted or moved on since is passed over', async () => {
+    const a = await chunkserver('sa');
+    const b = await chunkserver('sb');
+    const conn = await link(a);
+    for (const id of [71, 72, 73, 74]) {
+      await a.hdd.create(id, 1);
+      await b.hdd.create(id, 1);
+      await conn.request('dataWriteInit', writeInit(id, 1, [b.addr]));
+      expect(await writePiece(conn, id, 1, 0, { offset: 0, data: Buffer.alloc(100, id) })).toBe(Status.OK);
+      await conn.request('dataWriteEnd', { chunkId: id, version: 1 });
+    }
+    expect([a.server.written.size, b.server.written.size]).toEqual([4, 4]);
+    await conn.request('dataSync', { chunkId: 73, version: 1 });
+    await a.hdd.delete(72, 1);
+    await a.hdd.setVersion(74, 1, 2);
+    expect(await conn.request('dataSyncAll', {})).toEqual({ chunks: 1 });
+    expect(await (await link(b)).request('dataSyncAll', {})).toEqual({ chunks: 4 });
+    expect([a.server.written.size, b.server.written.size]).toEqual([0, 0]);
+    expect(await conn.request('dataSyncAll', {})).toEqual({ chunks: 0 });
+    // A write after the sync is the next one's.
+    await conn.request('dataWriteInit', writeInit(71, 1, []));
+    expect(await writePiece(conn, 71, 1, 0, { offset: 100, data: Buffer.alloc(10, 1) })).toBe(Status.OK);
+    await conn.request('dataWriteEnd', { chunkId: 71, version: 1 });
+    expect(await conn.request('dataSyncAll', {})).toEqual({ chunks: 1 });
+  });
+
   it('takes hundreds of pieces in flight at once (flow control, no deadlock) down a chain of three', async () => {
     const [a, b, c] = [await chunkserver('a'), await chunkserver('b'), await chunkserver('c')];
     for (const cs of [a, b, c]) await cs.hdd.create(77, 1);

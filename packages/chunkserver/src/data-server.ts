@@ -25,6 +25,7 @@ import {
 import { type Connection, type Hello, type LinkLimits, RpcServer, dial } from '@tsmfs/rpc';
 import { ZERO_BLOCK_CRC } from './chunk-file.js';
 import type { ChunkHandle, HddManager } from './hdd-manager.js';
+import { WrittenChunks } from './written-chunks.js';
 
 export interface DataServerOptions {
   host: string;
@@ -151,6 +152,8 @@ export class DataServer implements Service {
   private readonly log: Logger;
   /** Data bytes read for and written by peers since start (the heartbeat carries them to the monitor). */
   readonly traffic = { bytesRead: 0, bytesWritten: 0 };
+  /** Copies written and not synced since: what `dataSyncAll` syncs. */
+  readonly written = new WrittenChunks((chunkId, version) => this.syncCopy(chunkId, version));
 
   constructor(private readonly options: DataServerOptions) {
     this.log = options.log.child({ component: 'csserv' });
@@ -222,6 +225,8 @@ export class DataServer implements Service {
         return this.chunkInfo(body as Request<'dataChunkInfo'>);
       case 'dataSync':
         return this.sync(body as Request<'dataSync'>);
+      case 'dataSyncAll':
+        return this.syncAll();
       case 'ping':
         return Promise.resolve({});
       default:
@@ -317,13 +322,26 @@ export class DataServer implements Service {
 
   /** A client's fsync(2): this copy's completed writes reach the disk. */
   private async sync(req: Request<'dataSync'>): Promise<object> {
-    const chunk = await this.options.hdd.acquire(req.chunkId, req.version);
+    await this.syncCopy(req.chunkId, req.version);
+    this.written.synced(req.chunkId, req.version);
+    return {};
+  }
+
+  /** A client's bound of unsynced files reached: one line per sweep (a burst of fdatasyncs on the disks). */
+  private async syncAll(): Promise<Reply<'dataSyncAll'>> {
+    const started = performance.now();
+    const chunks = await this.written.syncAll();
+    this.log.info({ chunks, ms: Math.round(performance.now() - started) }, 'copies written since their last sync synced');
+    return { chunks };
+  }
+
+  private async syncCopy(chunkId: number, version: number): Promise<void> {
+    const chunk = await this.options.hdd.acquire(chunkId, version);
     try {
       await chunk.sync();
     } finally {
       await chunk.release();
     }
-    return {};
   }
 
   // ---- writes ---------------------------------------------------------------------
@@ -513,6 +531,7 @@ export class DataServer implements Service {
     const chunk = await session.chunk;
     await chunk.flush();
     if (this.options.fsyncBeforeClose) await chunk.sync();
+    else this.written.written(chunk.chunkId, chunk.version);
     await chunk.release();
     return receipt;
   }

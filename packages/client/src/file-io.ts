@@ -1,10 +1,8 @@
-import { type Attr, CHUNK_SIZE, type ChunkGrant, type Cred, type MessageName, type Reply, type Request, Status, TsmfsError } from '@tsmfs/protocol';
+import { type Address, type Attr, CHUNK_SIZE, type ChunkGrant, type Cred, type MessageName, type Reply, type Request, Status, TsmfsError } from '@tsmfs/protocol';
 import { ChunkLocations } from './chunk-locations.js';
 import { DataLinks } from './data-links.js';
 import { FileWriter, type FileWriterOptions, type PendingBytes, type WriteErrorSink } from './file-writer.js';
-
-/** Files with writes not fsynced that a session remembers before syncing the oldest itself. */
-const MAX_UNSYNCED_FILES = 10_000;
+import { UnsyncedWrites } from './unsynced-writes.js';
 
 /** What file I/O needs of a master session. */
 export interface MasterCalls {
@@ -16,6 +14,8 @@ export interface FileIoOptions {
   /** Time a cached chunk location is trusted. */
   locationTtlMs?: number;
   requestTimeoutMs?: number;
+  /** UnsyncedWrites' bound. */
+  maxUnsyncedFiles?: number;
 }
 
 /** A write's end's answer: the file's attributes right after it, and the ticket its listener took when it was sent. */
@@ -35,12 +35,8 @@ export class FileIo {
   /** Chunk writes retried on a new grant; chunk reads that had to turn to another copy. */
   readonly stats = { writeRetries: 0, readFallbacks: 0 };
   private readonly asking = new Map<string, Promise<ChunkGrant>>();
-  /**
-   * Chunk writes acknowledged but not yet fsynced, per inode then chunk index: chunkservers
-   * sync at close only with HDD_FSYNC_BEFORE_CLOSE, so fsync(2) of any handle of the file
-   * (POSIX: all its written data) sends them `dataSync`.
-   */
-  private readonly unsynced = new Map<number, Map<number, ChunkGrant>>();
+  /** Chunk writes acknowledged but not yet fsynced: what fsync(2) of the file sends `dataSync` for. */
+  readonly unsynced: UnsyncedWrites;
   /** Syncs under way per inode: an fsync must also wait for one started before it. */
   private readonly syncing = new Map<number, Promise<void>>();
   /**
@@ -68,6 +64,8 @@ export class FileIo {
   ) {
     this.links = new DataLinks({ name: options.name, requestTimeoutMs: options.requestTimeoutMs });
     this.locations = new ChunkLocations({ ttlMs: options.locationTtlMs });
+    const syncAll = async (at: Address): Promise<void> => void (await (await this.links.reader(at)).request('dataSyncAll', {}));
+    this.unsynced = new UnsyncedWrites(syncAll, options.maxUnsyncedFiles);
   }
 
   /** Where chunk `index` of `inode` is: from the cache, or the master (`fresh` skips the cache). */
@@ -239,14 +237,7 @@ export class FileIo {
 
   /** Records a finished chunk write that fsync must make durable. */
   written(inode: number, index: number, grant: ChunkGrant): void {
-    let m = this.unsynced.get(inode);
-    if (!m) this.unsynced.set(inode, (m = new Map()));
-    m.set(index, grant);
-    // Files never fsynced must not grow this forever: the oldest are synced in the background.
-    if (this.unsynced.size > MAX_UNSYNCED_FILES) {
-      const oldest = this.unsynced.keys().next().value as number;
-      this.sync(oldest).catch(() => undefined);
-    }
+    this.unsynced.add(inode, index, grant);
   }
 
   /**
@@ -257,8 +248,7 @@ export class FileIo {
    */
   async sync(inode: number): Promise<void> {
     const before = this.syncing.get(inode);
-    const m = this.unsynced.get(inode);
-    this.unsynced.delete(inode);
+    const m = this.unsynced.take(inode);
     if (!m) return before;
     const p = Promise.all([before?.catch(() => undefined), this.syncChunks(inode, m)]).then(() => undefined);
     this.syncing.set(inode, p);
@@ -277,7 +267,7 @@ export class FileIo {
       }),
     );
     if (failed.length === 0) return;
-    for (const [index, g] of failed) if (!this.unsynced.get(inode)?.has(index)) this.written(inode, index, g);
+    for (const [index, g] of failed) if (!this.unsynced.has(inode, index)) this.written(inode, index, g);
     throw new TsmfsError(Status.EIO, `fsync: no copy of chunk ${failed[0]![1].chunkId} could sync`);
   }
 

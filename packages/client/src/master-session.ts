@@ -61,6 +61,8 @@ export interface SessionOptions {
   umask?: number;
   /** A request unanswered this long declares the link dead (default 60 s). */
   requestTimeoutMs?: number;
+  /** Files with chunk writes not fsynced that file I/O remembers before it has the chunkservers sync everything (default 10,000; unsynced-writes.ts). */
+  maxUnsyncedFiles?: number;
   /** How long a request waits for a lost link to come back (default 30 s). */
   reconnectTimeoutMs?: number;
   /** Handshake deadline of each dial (default 5 s). */
@@ -512,7 +514,7 @@ export class MasterSession extends EventEmitter<SessionEvents> {
 
   /** The data path of this session's files: chunkserver links and the chunk location cache. */
   get io(): FileIo {
-    this.fileIo ??= new FileIo(this, { name: this.options.name ?? `${osHostname()}:${process.pid}`, requestTimeoutMs: this.options.requestTimeoutMs });
+    this.fileIo ??= new FileIo(this, { name: this.options.name ?? `${osHostname()}:${process.pid}`, requestTimeoutMs: this.options.requestTimeoutMs, maxUnsyncedFiles: this.options.maxUnsyncedFiles });
     return this.fileIo;
   }
 

@@ -650,6 +650,12 @@ export const Messages = {
   dataChunkInfo: msg(303, t.obj({ chunkId: t.u53, version: t.u32, token: t.opt(GrantToken) }), t.obj({ length: t.u32 }), 'data'),
   /** Makes this copy's completed writes durable (fdatasync): a client's fsync(2) sends it to every copy it wrote. */
   dataSync: msg(304, t.obj({ chunkId: t.u53, version: t.u32 }), Empty, 'data'),
+  /**
+   * Makes every copy whose write ended here and was not synced since durable, whoever
+   * wrote it: a client that remembers too many unsynced files for fsync(2) sends it to
+   * each chunkserver it wrote to and forgets what it wrote before (file-io.ts).
+   */
+  dataSyncAll: msg(305, Empty, t.obj({ chunks: t.u32 }), 'data'),
 
   // metalogger / shadow master → master (MATOML, 9419); see docs/metalogger.md
   /**
