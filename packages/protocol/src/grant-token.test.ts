@@ -1,7 +1,7 @@
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { GRANT_TOKEN_SIZE, type GrantClaims, type GrantMode, GrantVerifier, checkGrantToken, signGrantToken } from './grant-token.js';
+import { GRANT_TOKEN_SIZE, type GrantClaims, type GrantMode, GrantVerifier, authenticReceipt, checkGrantToken, creationReceiptClaims, signCreationReceipt, signGrantToken } from './grant-token.js';
 import { Status } from './status.js';
 
 const claimsArb = fc.record({
@@ -31,6 +31,32 @@ describe('grant tokens', () => {
         expect(token.length).toBe(GRANT_TOKEN_SIZE);
         expect(statusOf(() => checkGrantToken(key, token, want(c), c.expiresMs))).toBe(Status.OK);
         expect(statusOf(() => checkGrantToken(key, token, want(c), c.expiresMs + 1))).toBe(Status.EKEYEXPIRED);
+      }),
+    );
+  });
+
+  // The layouts of grant-token.ts's comments, built here with BigInt as they say, against
+  // the signers' own arithmetic on two 32-bit halves (chunk ids and expiries past 2^32).
+  it('tokens and receipts are laid out byte for byte as documented', () => {
+    const mac = (key: Uint8Array, b: Buffer) => Buffer.concat([b, createHmac('sha256', key).update(b).digest()]);
+    fc.assert(
+      fc.property(keyArb, claimsArb, fc.constantFrom<GrantMode>('read', 'write', 'create'), fc.nat({ max: 0xffff_ffff }), (key, c, mode, csid) => {
+        const b = Buffer.alloc(22);
+        b[0] = 1;
+        b[1] = { read: 1, write: 2, create: 3 }[mode];
+        b.writeBigUInt64BE(BigInt(c.chunkId), 2);
+        b.writeUInt32BE(c.version, 10);
+        b.writeBigUInt64BE(BigInt(c.expiresMs), 14);
+        expect(signGrantToken(key, { ...c, mode }).equals(mac(key, b))).toBe(true);
+        const r = Buffer.alloc(17);
+        r[0] = 2;
+        r.writeBigUInt64BE(BigInt(c.chunkId), 1);
+        r.writeUInt32BE(c.version, 9);
+        r.writeUInt32BE(csid, 13);
+        const receipt = signCreationReceipt(key, { chunkId: c.chunkId, version: c.version, csid });
+        expect(receipt.equals(mac(key, r))).toBe(true);
+        expect(creationReceiptClaims(receipt)).toEqual({ chunkId: c.chunkId, version: c.version, csid });
+        expect(authenticReceipt(key, receipt)).toBe(true);
       }),
     );
   });
