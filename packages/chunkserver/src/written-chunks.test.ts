@@ -37,4 +37,49 @@ describe('written chunks', () => {
     expect(await w.syncAll()).toBe(2);
     expect(asked.slice(1).sort()).toEqual([3, 4]);
   });
+
+  it("a syncAll answers only once every copy an earlier one (another client's) or the bound took off the list is durable, or reports it", async () => {
+    const pending = new Map<number, { ok: () => void; fail: () => void }>();
+    const w = new WrittenChunks(
+      (id) =>
+        new Promise<void>((ok, no) => pending.set(id, { ok, fail: () => no(fail('EIO', 'disk error')) })),
+      2,
+    );
+    w.written(1, 1);
+    const first = w.syncAll(); // takes chunk 1, whose sync hangs
+    await settled();
+    w.written(2, 1);
+    let secondDone = false;
+    const second = w.syncAll().then((n) => ((secondDone = true), n));
+    await settled();
+    expect(secondDone).toBe(false); // chunk 1 is not durable yet
+    pending.get(1)!.ok();
+    expect(await first).toBe(1);
+    await settled();
+    pending.get(2)!.ok();
+    expect(await second).toBe(1);
+
+    // The bound's background sync of the oldest fails: the next syncAll waits for it and
+    // tries it again, and reports it if it fails again.
+    pending.clear();
+    for (const id of [3, 4, 5]) w.written(id, 1); // 3 goes to the background
+    expect([...pending.keys()]).toEqual([3]);
+    const third = w.syncAll();
+    await settled();
+    expect([...pending.keys()]).toEqual([3]); // waits for the background sync first
+    pending.get(3)!.fail();
+    pending.delete(3);
+    await settled();
+    expect([...pending.keys()]).toEqual([4, 5]); // two at a time; 3, back on the list, after them
+    pending.get(4)!.ok();
+    await settled();
+    expect([...pending.keys()]).toEqual([4, 5, 3]);
+    pending.get(5)!.ok();
+    pending.get(3)!.fail();
+    await expect(third).rejects.toMatchObject({ status: Status.EIO });
+    expect(w.size).toBe(1);
+  });
 });
+
+/** Lets every settled promise's continuations run. */
+const settled = () => new Promise((res) => setImmediate(res));

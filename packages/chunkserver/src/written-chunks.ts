@@ -15,6 +15,13 @@ const SYNC_CONCURRENCY = 2;
 export class WrittenChunks {
   /** chunkId → version of the write; oldest first. */
   private readonly chunks = new Map<number, number>();
+  /** Syncs of the oldest copy started past the bound, not settled yet. */
+  private readonly background = new Set<Promise<void>>();
+  /**
+   * The syncAll under way: the next waits for it. A copy it took off the list may not be
+   * durable yet, and a second caller (another client) must not be answered before it is.
+   */
+  private running: Promise<unknown> = Promise.resolve();
 
   /** `syncOne`: fdatasyncs one copy (as dataSync does); fails ENOENT/ESTALE when the copy is gone or moved on. */
   constructor(
@@ -34,9 +41,13 @@ export class WrittenChunks {
     if (this.chunks.size > this.limit) {
       const [oldest, v] = this.chunks.entries().next().value as [number, number];
       this.chunks.delete(oldest);
-      // Bounded memory: synced here, at no client's request (it never learns of a failure,
-      // and a copy that cannot sync fails its next dataSync/dataSyncAll on its own).
-      this.syncOne(oldest, v).catch(() => undefined);
+      // Bounded memory: synced here, at no client's request. A failure puts the copy back
+      // on the list, for the next syncAll to try again and report.
+      const sync = this.syncOne(oldest, v).catch((err: unknown) => {
+        if (!gone(err) && !this.chunks.has(oldest)) this.chunks.set(oldest, v);
+      });
+      this.background.add(sync);
+      void sync.finally(() => this.background.delete(sync));
     }
   }
 
@@ -51,7 +62,18 @@ export class WrittenChunks {
    * other failure rejects with EIO, after the rest were tried; the failed copies stay to
    * be synced again.
    */
-  async syncAll(): Promise<number> {
+  syncAll(): Promise<number> {
+    const run = this.running.then(
+      () => this.syncNow(),
+      () => this.syncNow(),
+    );
+    this.running = run.catch(() => undefined);
+    return run;
+  }
+
+  private async syncNow(): Promise<number> {
+    // Copies the bound took off the list are durable, or back on it, before this answers.
+    await Promise.all([...this.background]);
     const todo = [...this.chunks];
     this.chunks.clear();
     const failed: [number, number][] = [];
@@ -64,8 +86,7 @@ export class WrittenChunks {
           await this.syncOne(chunkId, version);
           synced++;
         } catch (err) {
-          const status = err instanceof TsmfsError ? err.status : undefined;
-          if (status !== Status.ENOENT && status !== Status.ESTALE) failed.push([chunkId, version]);
+          if (!gone(err)) failed.push([chunkId, version]);
         }
       }
     };
@@ -75,4 +96,10 @@ export class WrittenChunks {
     if (failed.length > 0) throw new TsmfsError(Status.EIO, `${failed.length} of ${todo.length} chunks could not sync (chunk ${failed[0]![0]} first)`);
     return synced;
   }
+}
+
+/** The copy was deleted (ENOENT) or moved to another version (ESTALE, a version change syncs it): nothing to sync. */
+function gone(err: unknown): boolean {
+  const status = err instanceof TsmfsError ? err.status : undefined;
+  return status === Status.ENOENT || status === Status.ESTALE;
 }
