@@ -327,11 +327,15 @@ export class DataServer implements Service {
     return {};
   }
 
-  /** A client's bound of unsynced files reached: one line per sweep (a burst of fdatasyncs on the disks). */
+  /**
+   * A client's bound of unsynced files reached: one line per sweep that synced something
+   * (a burst of fdatasyncs on the disks); an empty one, which any client may send at will,
+   * at debug only.
+   */
   private async syncAll(): Promise<Reply<'dataSyncAll'>> {
     const started = performance.now();
     const chunks = await this.written.syncAll();
-    this.log.info({ chunks, ms: Math.round(performance.now() - started) }, 'copies written since their last sync synced');
+    this.log[chunks > 0 ? 'info' : 'debug']({ chunks, ms: Math.round(performance.now() - started) }, 'copies written since their last sync synced');
     return { chunks };
   }
 

@@ -36,7 +36,7 @@ export class FileIo {
   readonly stats = { writeRetries: 0, readFallbacks: 0 };
   private readonly asking = new Map<string, Promise<ChunkGrant>>();
   /** Chunk writes acknowledged but not yet fsynced: what fsync(2) of the file sends `dataSync` for. */
-  readonly unsynced: UnsyncedWrites;
+  private readonly unsynced: UnsyncedWrites;
   /** Syncs under way per inode: an fsync must also wait for one started before it. */
   private readonly syncing = new Map<number, Promise<void>>();
   /**
