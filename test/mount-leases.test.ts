@@ -10,6 +10,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Cluster, Mount } from './fixture/cluster.js';
 import { errno } from './fixture/errno.js';
+import { masterRequests } from './fixture/prometheus-text.js';
 import { sh, shOk } from './fixture/mount-shell.js';
 
 async function counters(m: Mount): Promise<Map<string, number>> {
@@ -209,6 +210,34 @@ describe('leases between two mounts', () => {
     const again = await leased(b);
     expect(await listing(b)).toBe(await listing(a));
     expect((await leased(b)) - again).toBeGreaterThan(0);
+  });
+
+  it('leases live as long as the session renews them: answered by the mount long past LEASE_TIME, and another mount\'s change still shows at once', { timeout: 120_000 }, async () => {
+    const LEASE_S = 2;
+    const { c, a, b } = await twoMounts({ LEASE_TIME: LEASE_S });
+    await shOk(`mkdir ${a.path}/d && echo x > ${a.path}/d/f && chmod 644 ${a.path}/d/f`);
+    expect((await stat(join(b.path, 'd/f'))).mode & 0o777).toBe(0o644);
+    expect(await errno(stat(join(b.path, 'd/none')))).toBe('ENOENT');
+    // Three lease times with nothing asked; then the kernels forget everything.
+    const renewals = (await counters(b)).get('op_lease_renewals') ?? 0;
+    await new Promise((r) => setTimeout(r, 3 * LEASE_S * 1000));
+    await shOk('sync && echo 3 > /proc/sys/vm/drop_caches');
+    const lookups = await masterRequests(c.master, 'lookup');
+    const getattrs = await masterRequests(c.master, 'getattr');
+    const before = await counters(b);
+    expect((await stat(join(b.path, 'd/f'))).mode & 0o777).toBe(0o644);
+    expect(await errno(stat(join(b.path, 'd/none')))).toBe('ENOENT');
+    const after = await counters(b);
+    // d, d/f and d/none answered by b from its leases; the master was asked nothing but renewals.
+    expect(await masterRequests(c.master, 'lookup')).toBe(lookups);
+    expect(await masterRequests(c.master, 'getattr')).toBe(getattrs);
+    expect((after.get('op_lookup_cached') ?? 0) - (before.get('op_lookup_cached') ?? 0)).toBe(2);
+    expect((after.get('op_lookup_leased_missing') ?? 0) - (before.get('op_lookup_leased_missing') ?? 0)).toBe(1);
+    expect((before.get('op_lease_renewals') ?? 0) - renewals).toBeGreaterThanOrEqual(3);
+    // Leases kept alive are recalled as any: a's changes show on b at once.
+    await shOk(`chmod 600 ${a.path}/d/f && echo y > ${a.path}/d/none`);
+    expect((await stat(join(b.path, 'd/f'))).mode & 0o777).toBe(0o600);
+    expect(await readFile(join(b.path, 'd/none'), 'utf8')).toBe('y\n');
   });
 
   it('a holder that never answers (SIGSTOP) delays another mount\'s change until its lease ended, no longer', { timeout: 120_000 }, async () => {

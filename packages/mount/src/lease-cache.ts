@@ -18,13 +18,10 @@ export interface KernelForget {
 
 /** Kept short of the master's end of a lease: the two clocks run at the same rate, this absorbs timer slop. */
 const MARGIN_MS = 50;
-/** Directories and attributes leased at once; beyond, new answers are not leased (ended ones are dropped first). */
+/** Directories, attributes and "no xattrs" leased at once (each); past it the oldest are let go, a sixteenth at a time. */
 const MAX_LEASED = 100_000;
 
 interface DirLease {
-  until: number;
-  /** The lease time it was granted for: past half of it, lookups go to the master again to renew it. */
-  span: number;
   /** name → inode, or null for a name that does not exist. */
   names: Map<string, number | null>;
   /**
@@ -53,30 +50,55 @@ export interface DirGrant {
   uncached?: boolean;
 }
 
+/** Leases this mount let go of and the master still counts (LeaseCache.takeReleases). */
+export interface LeaseReleases {
+  dirs: number[];
+  inodes: number[];
+}
+
 /**
  * What the master leased to this mount (docs/mount.md, "Leases"): a directory's entries,
- * negative ones included, and nodes' attributes, each until its lease ends or the master
- * recalls it. A lease counts from the request's sending (the master counts from its
- * reception, later), and an answer is leased only if no recall arrived while it was on
- * its way: it may predate the change the recall was for. A directory's names are kept
- * across a renewal only when the renewal arrived before the previous lease ended here
- * (so the master's had not ended either): otherwise a change may have gone unrecalled.
+ * negative ones included, and nodes' attributes, each until the master recalls it, this
+ * mount lets it go, or the session's term ends. The term is one for all of them, as
+ * NFSv4's lease is per client: it lasts the lease time from the sending of the last
+ * request the master answered (the master counts from its reception, later), and
+ * `lease-renewal.ts` keeps it alive when the mount has nothing else to ask. When it ends
+ * without renewal, everything leased in it is void (the master's term ended too; a change
+ * since may have gone unrecalled).
+ *
+ * An answer is leased only if no recall arrived while it was on its way (it may predate
+ * the change the recall was for), nor a release left (it may carry a grant the release
+ * undoes). Whatever this mount stops answering from, other than by a recall, is given
+ * back to the master with the next renewal, so that the master's tables hold what the
+ * mount holds.
  */
 export class LeaseCache {
   private readonly dirs = new Map<number, DirLease>();
-  private readonly attrs = new Map<number, { until: number; attr: Attr }>();
+  private readonly attrs = new Map<number, Attr>();
   /**
-   * Inodes leased as having no extended attribute, until when. Apart from `attrs`: this
-   * mount's own writes drop the attributes it holds (the size moves) but not this, and
-   * the kernel asks for security.capability before every write.
+   * Inodes leased as having no extended attribute. Apart from `attrs`: this mount's own
+   * writes drop the attributes it holds (the size moves) but not this, and the kernel asks
+   * for security.capability before every write.
    */
-  private readonly noXattrs = new Map<number, { until: number }>();
+  private readonly noXattrs = new Set<number>();
+  /** When the term ends (performance.now() ms); 0: no term. */
+  private until = 0;
+  /** Leases let go here (not recalled) that the master still counts, to be released. */
+  private readonly unheld = { dirs: new Set<number>(), inodes: new Set<number>() };
+  /** The kernel's and the mount's other caches forgetting what was evicted: awaited before its release. */
+  private evicting: Promise<void>[] = [];
   /**
    * Told of every change of `noXattrs`, so that the FUSE binding answers those inodes'
    * getxattr and listxattr itself (mount.ts); set once mounted.
    */
   noXattrsMirror: NoXattrsMirror | undefined;
-  /** Recalls (and link losses) seen: answers to requests sent before one are not leased. */
+  /**
+   * Told of leases let go for room, which the kernel (and the mount's caches of chunks
+   * and pages) may still hold: they must forget them before the master stops recalling
+   * them (set by mount-ops.ts).
+   */
+  onEvict: ((forget: KernelForget) => Promise<void>) | undefined;
+  /** Recalls, releases and link losses seen: answers to requests sent before one are not leased. */
   recalls = 0;
 
   ticket(leaseMs: number): Ticket {
@@ -87,29 +109,28 @@ export class LeaseCache {
   entry(parent: number, name: string): Attr | null | undefined {
     // '.', '..' and over-long names are the master's to answer (a complete directory holds none of them).
     if (name === '.' || name === '..' || Buffer.byteLength(name) > MAX_NAME_LENGTH) return undefined;
-    const d = this.liveDir(parent);
-    // In its second half a lease is renewed by the next lookup, so that a directory used
-    // all along stays known (and complete) instead of starting over when it ends.
-    if (!d || d.until - performance.now() < d.span / 2) return undefined;
+    if (!this.live()) return undefined;
+    const d = this.dirs.get(parent);
+    if (!d) return undefined;
     const inode = d.names.get(name);
     if (inode === undefined) return d.complete ? null : undefined;
     if (inode === null) return null;
-    return this.attr(inode);
+    return this.attrs.get(inode);
   }
 
   /**
    * Every name of `dir` with its attributes, as a listing from the master would give
-   * them: only while the directory is leased complete, in the first half of its lease
-   * (the second half goes to the master, renewing it, as lookups do), and each name's
-   * attributes are leased too; undefined otherwise.
+   * them: only while the directory is leased complete and each name's attributes are
+   * leased too; undefined otherwise.
    */
   listing(dir: number): { name: string; attr: Attr }[] | undefined {
-    const d = this.liveDir(dir);
-    if (!d || !d.complete || d.until - performance.now() < d.span / 2) return undefined;
+    if (!this.live()) return undefined;
+    const d = this.dirs.get(dir);
+    if (!d || !d.complete) return undefined;
     const out: { name: string; attr: Attr }[] = [];
     for (const [name, inode] of d.names) {
       if (inode === null) continue;
-      const attr = this.attr(inode);
+      const attr = this.attrs.get(inode);
       if (!attr) return undefined;
       out.push({ name, attr });
     }
@@ -122,57 +143,51 @@ export class LeaseCache {
   }
 
   attr(inode: number): Attr | undefined {
-    const a = this.attrs.get(inode);
-    if (!a) return undefined;
-    if (a.until > performance.now()) return a.attr;
-    this.attrs.delete(inode);
-    return undefined;
+    return this.live() ? this.attrs.get(inode) : undefined;
   }
 
   /** Whether `inode` is leased as having no extended attribute. */
   hasNoXattrs(inode: number): boolean {
-    const until = this.noXattrs.get(inode)?.until;
-    if (until === undefined) return false;
-    if (until > performance.now()) return true;
-    this.dropNoXattrs(inode);
-    return false;
+    return this.live() && this.noXattrs.has(inode);
   }
 
   /** This mount set or removed an extended attribute of `inode` (or its lease on that ended). */
   dropNoXattrs(inode: number): void {
-    if (this.noXattrs.delete(inode)) this.noXattrsMirror?.drop(inode);
+    if (!this.noXattrs.delete(inode)) return;
+    this.noXattrsMirror?.drop(inode);
+    this.unheld.inodes.add(inode);
   }
 
   /** Whether `dir`'s names are not to be kept by the kernel (DirLease.uncached); undefined: no live lease says. */
   namesUncached(dir: number): boolean | undefined {
-    return this.liveDir(dir)?.uncached;
+    return this.live() ? this.dirs.get(dir)?.uncached : undefined;
   }
 
-  /** Seconds `name`'s entry in `parent` stays leased (0: not leased). */
+  /** Seconds `name`'s entry in `parent` stays leased unless renewed (0: not leased). */
   entrySec(parent: number, name: string): number {
-    const d = this.liveDir(parent);
-    return d && d.names.has(name) ? remainingSec(d.until) : 0;
+    return this.live() && this.dirs.get(parent)?.names.has(name) ? this.remainingSec() : 0;
   }
 
-  /** Seconds `inode`'s attributes stay leased (0: not leased). */
+  /** Seconds `inode`'s attributes stay leased unless renewed (0: not leased). */
   attrSec(inode: number): number {
-    const a = this.attrs.get(inode);
-    return a ? remainingSec(a.until) : 0;
+    return this.live() && this.attrs.has(inode) ? this.remainingSec() : 0;
   }
 
   /**
    * Records `name` in `parent` (inode, or null: no such name) as answered for a request
    * sent at `t`; `grant`: the answer came with a lease on the directory (a lookup, a
    * listing), else (this mount's own create, link…) the name is kept only while the
-   * directory's lease lasts.
+   * directory is leased already.
    */
   putEntry(parent: number, name: string, inode: number | null, t: Ticket, grant?: DirGrant): void {
     if (!this.current(t)) {
       this.dropName(parent, name);
+      if (grant && !this.dirs.has(parent)) this.unheld.dirs.add(parent);
       return;
     }
-    // A create's answer carries no lease on its directory: the name joins a live one only.
-    const d = grant ? this.dirLease(parent, t, grant) : this.liveDir(parent);
+    if (!this.renewed(t)) return;
+    // A create's answer carries no lease on its directory: the name joins a held one only.
+    const d = grant ? this.dirLease(parent, grant) : this.dirs.get(parent);
     if (d) d.names.set(name, inode);
   }
 
@@ -181,8 +196,8 @@ export class LeaseCache {
    * or an empty directory this mount just made: from now on a name not there is missing.
    */
   putComplete(parent: number, t: Ticket, grant: DirGrant): void {
-    if (!this.current(t)) return;
-    const d = this.dirLease(parent, t, grant);
+    if (!this.current(t) || !this.renewed(t)) return;
+    const d = this.dirLease(parent, grant);
     if (d) d.complete = true;
   }
 
@@ -194,28 +209,33 @@ export class LeaseCache {
   putNoXattrs(a: Attr, t: Ticket): void {
     if (!this.current(t) || !a.noXattrs) {
       this.dropNoXattrs(a.inode);
+      if (!this.noXattrs.has(a.inode) && !this.attrs.has(a.inode)) this.unheld.inodes.add(a.inode);
       return;
     }
-    if (!this.noXattrs.has(a.inode) && !this.room(this.noXattrs)) return;
-    const until = t.at + t.leaseMs - MARGIN_MS;
-    this.noXattrs.set(a.inode, { until });
-    this.noXattrsMirror?.set(a.inode, until);
+    if (!this.renewed(t)) return;
+    if (!this.noXattrs.delete(a.inode) && !this.room(this.noXattrs)) return;
+    this.noXattrs.add(a.inode);
+    this.noXattrsMirror?.set(a.inode, this.until);
   }
 
   /** Until when (performance.now(), ms) an answer to a request sent at `t` is leased; 0 when it is not (no leases, or a recall came meanwhile). */
   leasedUntil(t: Ticket): number {
-    return this.current(t) ? t.at + t.leaseMs - MARGIN_MS : 0;
+    return this.current(t) && this.renewed(t) ? this.until : 0;
   }
 
   /** Records attributes answered for a request sent at `t`. */
   putAttr(a: Attr, t: Ticket): void {
     if (!this.current(t)) {
-      this.attrs.delete(a.inode);
+      // Held or not, the master granted it with this answer: given back (takeReleases).
+      this.dropAttr(a.inode);
       this.dropNoXattrs(a.inode);
+      this.unheld.inodes.add(a.inode);
       return;
     }
-    if (!this.attrs.has(a.inode) && !this.room(this.attrs)) return;
-    this.attrs.set(a.inode, { until: t.at + t.leaseMs - MARGIN_MS, attr: a });
+    if (!this.renewed(t)) return;
+    // Deleted first, so that the oldest attributes (in the map's order) are the least recently answered.
+    if (!this.attrs.delete(a.inode) && !this.room(this.attrs)) return;
+    this.attrs.set(a.inode, a);
     this.putNoXattrs(a, t);
   }
 
@@ -232,7 +252,60 @@ export class LeaseCache {
   }
 
   dropAttr(inode: number): void {
-    this.attrs.delete(inode);
+    if (this.attrs.delete(inode)) this.unheld.inodes.add(inode);
+  }
+
+  /**
+   * The master answered a request sent at `t` (a renewal): the term lasts the lease time
+   * from then. Whatever recall came meanwhile took its leases out already (recalls and
+   * answers come in order on the link), so every lease held here is the master's too.
+   */
+  renewed(t: Ticket): boolean {
+    if (t.leaseMs <= 0) return false;
+    // A term that ended is void, and the master's has ended too: start anew.
+    this.live();
+    this.until = Math.max(this.until, t.at + t.leaseMs - MARGIN_MS);
+    return this.live();
+  }
+
+  /** Nothing is leased here. */
+  get empty(): boolean {
+    return this.dirs.size === 0 && this.attrs.size === 0 && this.noXattrs.size === 0;
+  }
+
+  /** Whether the term ends within `withinMs` (a renewal is due). */
+  endsWithin(withinMs: number): boolean {
+    return this.until - performance.now() < withinMs;
+  }
+
+  /** Evicted leases whose forgetting (onEvict) is still under way: awaited before they are released. */
+  async evicted(): Promise<void> {
+    const pending = this.evicting;
+    this.evicting = [];
+    await Promise.all(pending);
+  }
+
+  /**
+   * Takes (up to `max` of each) the leases let go here that the master still counts and
+   * this mount has not been granted again since, to be sent in a release right away.
+   * Answers already on their way are no longer leased: one may carry a grant of a key
+   * the release will undo at the master.
+   */
+  takeReleases(max: number): LeaseReleases | undefined {
+    const out: LeaseReleases = { dirs: [], inodes: [] };
+    for (const dir of this.unheld.dirs) {
+      if (out.dirs.length >= max) break;
+      this.unheld.dirs.delete(dir);
+      if (!this.dirs.has(dir)) out.dirs.push(dir);
+    }
+    for (const inode of this.unheld.inodes) {
+      if (out.inodes.length >= max) break;
+      this.unheld.inodes.delete(inode);
+      if (!this.attrs.has(inode) && !this.noXattrs.has(inode)) out.inodes.push(inode);
+    }
+    if (out.dirs.length === 0 && out.inodes.length === 0) return undefined;
+    this.recalls++;
+    return out;
   }
 
   /** The master's recall: forgets the leases and says what the kernel was told under them. */
@@ -241,34 +314,38 @@ export class LeaseCache {
     const out: KernelForget = { entries: [], inodes: [] };
     for (const dir of dirs) {
       const d = this.dirs.get(dir);
+      this.unheld.dirs.delete(dir);
       if (!d) continue;
       this.dirs.delete(dir);
       for (const [name, inode] of d.names) if (inode !== null) out.entries.push([dir, name]);
     }
     for (const inode of inodes) {
-      this.dropNoXattrs(inode);
+      if (this.noXattrs.delete(inode)) this.noXattrsMirror?.drop(inode);
       if (this.attrs.delete(inode)) out.inodes.push(inode);
+      this.unheld.inodes.delete(inode);
     }
     return out;
   }
 
-  /** The link dropped (or a reconnect): no lease holds any more. */
+  /** The link dropped (or a reconnect): no lease holds any more, the master has dropped them all. */
   recallAll(): KernelForget {
     this.noXattrs.clear();
     this.noXattrsMirror?.clear();
-    return this.recall([...this.dirs.keys()], [...this.attrs.keys()]);
+    const out = this.recall([...this.dirs.keys()], [...this.attrs.keys()]);
+    this.unheld.dirs.clear();
+    this.unheld.inodes.clear();
+    this.until = 0;
+    return out;
   }
 
-  /** The lease of `parent` extended by an answer to a request sent at `t`, or a new one if it had ended. */
-  private dirLease(parent: number, t: Ticket, grant: DirGrant): DirLease | undefined {
-    const now = performance.now();
-    const until = t.at + t.leaseMs - MARGIN_MS;
+  /** The lease on `parent`'s names, held or new. */
+  private dirLease(parent: number, grant: DirGrant): DirLease | undefined {
     let d = this.dirs.get(parent);
-    if (!d || d.until <= now) {
-      if (!d && !this.room(this.dirs)) return undefined;
-      d = { until, span: t.leaseMs, names: new Map(), complete: false };
+    if (!d) {
+      if (!this.room(this.dirs)) return undefined;
+      d = { names: new Map(), complete: false };
       this.dirs.set(parent, d);
-    } else d.until = Math.max(d.until, until);
+    }
     if (grant.uncached !== undefined) d.uncached = grant.uncached;
     return d;
   }
@@ -277,27 +354,50 @@ export class LeaseCache {
     return t.leaseMs > 0 && t.recalls === this.recalls;
   }
 
-  private liveDir(dir: number): DirLease | undefined {
-    const d = this.dirs.get(dir);
-    if (!d) return undefined;
-    if (d.until > performance.now()) return d;
-    this.dirs.delete(dir);
-    return undefined;
+  /** Whether the term lasts; one that ended voids everything held in it. */
+  private live(): boolean {
+    if (this.until > performance.now()) return true;
+    if (this.until !== 0) {
+      this.until = 0;
+      this.dirs.clear();
+      this.attrs.clear();
+      this.noXattrs.clear();
+      this.noXattrsMirror?.clear();
+      // The master's term has ended too, and with it every lease it counted.
+      this.unheld.dirs.clear();
+      this.unheld.inodes.clear();
+    }
+    return false;
   }
 
-  /** Whether one more lease fits, after dropping the ended ones if need be. */
-  private room(table: Map<number, { until: number }>): boolean {
+  private remainingSec(): number {
+    return Math.max(0, (this.until - performance.now()) / 1000);
+  }
+
+  /**
+   * Whether one more lease fits in `table`; when full, its oldest sixteenth is let go:
+   * forgotten by the kernel and the mount's caches (onEvict), then released at the master.
+   */
+  private room(table: Map<number, unknown> | Set<number>): boolean {
     if (table.size < MAX_LEASED) return true;
-    const now = performance.now();
-    for (const [k, v] of table) {
-      if (v.until > now) continue;
-      table.delete(k);
-      if (table === this.noXattrs) this.noXattrsMirror?.drop(k);
+    const forget: KernelForget = { entries: [], inodes: [] };
+    let n = MAX_LEASED / 16;
+    for (const key of table.keys()) {
+      if (n-- <= 0) break;
+      if (table === this.dirs) {
+        const d = this.dirs.get(key)!;
+        for (const [name, inode] of d.names) if (inode !== null) forget.entries.push([key, name]);
+        this.dirs.delete(key);
+        this.unheld.dirs.add(key);
+      } else {
+        table.delete(key);
+        if (table === this.noXattrs) this.noXattrsMirror?.drop(key);
+        forget.inodes.push(key);
+        this.unheld.inodes.add(key);
+      }
     }
+    if (this.onEvict) this.evicting.push(this.onEvict(forget));
     return table.size < MAX_LEASED;
   }
 }
 
-function remainingSec(until: number): number {
-  return Math.max(0, (until - performance.now()) / 1000);
-}

@@ -151,6 +151,11 @@ export class MountOps implements LowLevelOps {
       writtenThrough: (a, t) => this.pages.written(a, this.cache.leases.leasedUntil(t)),
     });
     session.onRecall((r) => this.recalled(r.dirs, r.inodes));
+    // Leases let go for room are forgotten as recalled ones are, before they are released.
+    this.cache.leases.onEvict = (forget) => {
+      for (const inode of forget.inodes) this.forgetFileCaches(inode);
+      return this.forgetInKernel(forget);
+    };
     // The master cannot recall over a lost link: every lease ends with it.
     session.on('disconnect', () => {
       this.pages.leasesLost();
@@ -233,11 +238,13 @@ export class MountOps implements LowLevelOps {
     this.counters.count('lease_recall');
     // Another session changed these nodes: a file's cached chunk grants (and the length in
     // them) may predate the change, whether a read or this mount's own write's end brought them.
-    for (const inode of inodes) {
-      this.session.io.forgetFile(inode);
-      this.pages.forget(inode);
-    }
+    for (const inode of inodes) this.forgetFileCaches(inode);
     await this.forgetInKernel(this.cache.leases.recall(dirs, inodes));
+  }
+
+  private forgetFileCaches(inode: number): void {
+    this.session.io.forgetFile(inode);
+    this.pages.forget(inode);
   }
 
   private async forgetInKernel(forget: KernelForget): Promise<void> {

@@ -8,6 +8,7 @@ import { HiddenEntries, type MasterInfo } from './hidden-entries.js';
 import { InodeMap } from './kernel-attr.js';
 import { MetaOps } from './meta-ops.js';
 import type { MountConfig } from './mount-options.js';
+import { LeaseRenewal } from './lease-renewal.js';
 import { MountOps } from './mount-ops.js';
 
 export const VERSION: string = (
@@ -65,7 +66,9 @@ export async function startMount(config: MountConfig, log: Logger): Promise<Runn
   } else {
     const m = new MountOps(session, hidden, config);
     ops = m;
-    closeFiles = () => m.closeAll();
+    const renewal = new LeaseRenewal(session, m.cache.leases, (op) => m.counters.count(op));
+    renewal.start();
+    closeFiles = () => (renewal.stop(), m.closeAll());
     stats = () => statsText(m, session, fuse.noXattrsAnswered());
   }
 

@@ -59,6 +59,8 @@ const XattrValueArg = t.bytes(MAX_CONTROL_BODY);
 const Empty = t.obj({});
 /** Releases in one `releases` request. */
 export const MAX_RELEASES = 4096;
+/** Directories, and nodes, in one `leaseRenew` request. */
+export const MAX_LEASE_RELEASES = 65_536;
 /**
  * The attributes of the directories a change of names moved (its parent; a rename's two
  * when they differ), as of right after it: the kernel asks for them next, and the client
@@ -414,6 +416,18 @@ export const Messages = {
    * not hold open is skipped, as a stray release is.
    */
   releases: clientMsg(136, t.obj({ inodes: t.arr(t.u32, MAX_RELEASES) }), Empty, { session: 'fs', inodes: {}, mutates: false }),
+  /**
+   * Keeps the session's leases alive, as NFSv4's RENEW does (any request of the session
+   * does too; a mount sends this one when it has had nothing else to ask), and lets go of
+   * those on these directories' entries and these nodes' attributes, which the mount no
+   * longer answers from (docs/mount.md, "Leases").
+   */
+  leaseRenew: clientMsg(
+    137,
+    t.obj({ dirs: t.arr(t.u32, MAX_LEASE_RELEASES), inodes: t.arr(t.u32, MAX_LEASE_RELEASES) }),
+    Empty,
+    { session: 'fs', inodes: {}, mutates: false },
+  ),
   getxattr: clientMsg(
     36,
     t.obj({ cred: Cred, inode: t.u32, name: XattrNameArg }),

@@ -24,22 +24,36 @@ export interface LeasesOptions {
   log: Logger;
 }
 
-/** holder id → when its lease ends (ms, this process's monotonic clock). */
+/** holder id → the term of that holder's in which the lease was granted (Term.epoch). */
 type Holders = Map<number, number>;
 
 /**
+ * A holder's leases all end together, when its term does: each request of its session
+ * renews the term by the lease time (NFSv4's implicit renewal), and a mount with nothing
+ * else to ask sends `leaseRenew`. A term that ended voids every lease granted in it,
+ * before the next request starts a new one (`epoch`).
+ */
+interface Term {
+  /** When it ends (ms, this process's monotonic clock). */
+  until: number;
+  epoch: number;
+}
+
+/**
  * Metadata leases, as CephFS capabilities or NFSv4 delegations: a session that read a
- * directory's entries or a node's attributes may answer them itself until its lease
- * ends, and another session's change of them is answered only once every holder has
- * forgotten them (its leaseRecall answer) or its lease has ended, so that a dead or
- * stopped holder delays the change by at most the lease time. Leases live in memory
- * only: a master restart or a failover starts without any, and a client drops its own
- * when its link drops (docs/mount.md, "Leases").
+ * directory's entries or a node's attributes may answer them itself until the master
+ * recalls them, the client lets them go (`release`), or the session's term ends (Term:
+ * one lease time after its last request); another session's change of them is
+ * answered only once every holder has forgotten them (its leaseRecall answer) or its
+ * term has ended, so that a dead or stopped holder delays the change by at most the
+ * lease time. Leases live in memory only: a master restart or a failover starts without
+ * any, and a client drops its own when its link drops (docs/mount.md, "Leases").
  */
 export class Leases {
   private readonly dirs = new Map<number, Holders>();
   private readonly attrs = new Map<number, Holders>();
   private readonly holders = new Map<number, Holder>();
+  private readonly terms = new Map<number, Term>();
   /**
    * The request being served, while its handler runs (serve) or a continuation bound to
    * it does (bind). Not an AsyncLocalStorage: on Node 20 one turns on async hooks for the
@@ -57,14 +71,36 @@ export class Leases {
     return this.options.leaseMs;
   }
 
-  /** `holder` may answer the entries of `dir` (positive and negative) for the lease time from now. */
+  /** `holder` may answer the entries of `dir` (positive and negative) for as long as its term lasts. */
   grantDir(holder: Holder, dir: number): void {
     this.grant(this.dirs, holder, dir);
   }
 
-  /** `holder` may answer `inode`'s attributes for the lease time from now. */
+  /** `holder` may answer `inode`'s attributes for as long as its term lasts. */
   grantAttr(holder: Holder, inode: number): void {
     this.grant(this.attrs, holder, inode);
+  }
+
+  /**
+   * A request of `holder`'s session arrived: its term lasts the lease time from now. The
+   * client counts the same from the request's sending (earlier), so the master's end is
+   * never before the client's. A term that had ended starts anew: nothing it covered
+   * holds (a change since may have gone unrecalled).
+   */
+  renew(holder: Holder): Term | undefined {
+    if (this.options.leaseMs <= 0 || !holder.wantsLeases) return undefined;
+    const now = performance.now();
+    let term = this.terms.get(holder.id);
+    if (!term) this.terms.set(holder.id, (term = { until: 0, epoch: 0 }));
+    if (term.until <= now) term.epoch++;
+    term.until = now + this.options.leaseMs;
+    return term;
+  }
+
+  /** The client let go of these leases (it no longer answers from them): no recall for them. */
+  release(holder: Holder, dirs: readonly number[], inodes: readonly number[]): void {
+    for (const dir of dirs) this.drop(this.dirs, dir, holder.id);
+    for (const inode of inodes) this.drop(this.attrs, inode, holder.id);
   }
 
   /**
@@ -112,14 +148,14 @@ export class Leases {
     const take = (table: Map<number, Holders>, key: number, kind: 'dirs' | 'inodes') => {
       const holders = table.get(key);
       if (!holders) return;
-      for (const [id, until] of holders) {
+      for (const [id, epoch] of holders) {
         if (id === actor) continue;
         holders.delete(id);
-        if (until <= now) continue;
+        const until = this.liveUntil(id, epoch, now);
+        if (until === 0) continue;
         let r = out.get(id);
         if (!r) out.set(id, (r = { dirs: new Set(), inodes: new Set(), until }));
         r[kind].add(key);
-        r.until = Math.max(r.until, until);
       }
       if (holders.size === 0) table.delete(key);
     };
@@ -139,6 +175,7 @@ export class Leases {
   /** A session registered (anew, or resumed after its link dropped): its client holds no lease now. */
   dropHolder(holder: Holder): void {
     this.holders.set(holder.id, holder);
+    this.terms.delete(holder.id);
     for (const table of [this.dirs, this.attrs]) {
       for (const [key, holders] of table) {
         holders.delete(holder.id);
@@ -153,6 +190,19 @@ export class Leases {
     this.holders.delete(holder.id);
   }
 
+  /** When `id`'s lease granted in term `epoch` ends; 0: it has ended (or its term has). */
+  private liveUntil(id: number, epoch: number, now: number): number {
+    const term = this.terms.get(id);
+    return term && term.epoch === epoch && term.until > now ? term.until : 0;
+  }
+
+  private drop(table: Map<number, Holders>, key: number, id: number): void {
+    const holders = table.get(key);
+    if (!holders) return;
+    holders.delete(id);
+    if (holders.size === 0) table.delete(key);
+  }
+
   /** Leases held now (for tests and the monitor). */
   count(): { dirs: number; attrs: number } {
     let dirs = 0;
@@ -163,29 +213,35 @@ export class Leases {
   }
 
   private grant(table: Map<number, Holders>, holder: Holder, key: number): void {
-    if (this.options.leaseMs <= 0 || !holder.wantsLeases) return;
+    // The request renewed the term already; renewed again in case serving it outlasted the term.
+    const term = this.renew(holder);
+    if (!term) return;
     this.holders.set(holder.id, holder);
     let holders = table.get(key);
     if (!holders) table.set(key, (holders = new Map()));
-    holders.set(holder.id, performance.now() + this.options.leaseMs);
+    holders.set(holder.id, term.epoch);
     if (++this.grantsSinceSweep >= 65_536) this.sweep();
   }
 
-  /** Drops ended leases, so that the tables hold what is live (plus at most the last 64 Ki grants). */
+  /**
+   * Drops the leases of ended terms, so that the tables hold what is live, what clients
+   * have not released yet, and at most the last 64 Ki grants.
+   */
   private sweep(): void {
     this.grantsSinceSweep = 0;
     const now = performance.now();
     for (const table of [this.dirs, this.attrs]) {
       for (const [key, holders] of table) {
-        for (const [id, until] of holders) if (until <= now) holders.delete(id);
+        for (const [id, epoch] of holders) if (this.liveUntil(id, epoch, now) === 0) holders.delete(id);
         if (holders.size === 0) table.delete(key);
       }
     }
   }
 
   /**
-   * Asks holder `id` to forget; settles on its answer or when its lease ends (`leftMs`),
-   * whichever is first: a stopped, dead or unreachable holder has stopped trusting it by then.
+   * Asks holder `id` to forget; settles on its answer or when its term ends (`leftMs`, as
+   * of now: a holder that does not answer does not renew either), whichever is first: a
+   * stopped, dead or unreachable holder has stopped trusting it by then.
    */
   private async recall(id: number, dirs: number[], inodes: number[], leftMs: number): Promise<void> {
     this.stats.recalls++;

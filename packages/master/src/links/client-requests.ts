@@ -82,6 +82,8 @@ const HANDLERS: { readonly [N in SessionMessage]: Handler<N> } = {
     for (const inode of r.inodes) released(m, s, inode);
     return {};
   },
+  // The term was renewed as the request arrived (ClientRequests.serve).
+  leaseRenew: (m, s, r) => (m.leases?.release(s, r.dirs, r.inodes), {}),
   getxattr: (m, _s, r) => m.ns.getxattr(r),
   setxattr: (m, _s, r) => m.ns.setxattr(r),
   listxattr: (m, _s, r) => m.ns.listxattr(r),
@@ -194,6 +196,8 @@ export class ClientRequests {
   }
 
   serve<N extends SessionMessage>(session: Session, name: N, body: Request<N>): Reply<N> | Promise<Reply<N>> {
+    // Every request keeps the session's leases alive (docs/mount.md, "Leases").
+    this.leases?.renew(session);
     const req = admit(session, name, body, this.scope);
     const tag = requestTag(session, req);
     if (tag) {
