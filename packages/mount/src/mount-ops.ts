@@ -50,7 +50,8 @@ import { attrTimeout, directIo, entryTimeout, namesUncachedIn, withOwner } from 
 import type { HiddenEntries } from './hidden-entries.js';
 import { InodeMap, kernelAttr, kernelDirEntry, mknodType } from './kernel-attr.js';
 import { LockOps } from './lock-ops.js';
-import type { KernelForget, Ticket } from './lease-cache.js';
+import type { Ticket } from './lease-cache.js';
+import { type KernelCaches, LeaseForgetting } from './lease-forgetting.js';
 import { MetadataCache } from './metadata-cache.js';
 import { OpenFiles } from './open-files.js';
 import { type CacheMode, PageCacheVersions } from './page-cache.js';
@@ -77,11 +78,7 @@ export interface MountTuning {
 /** An answer cached without a lease (the session has none). */
 const NO_LEASE: Ticket = { at: 0, leaseMs: 0, recalls: 0 };
 
-/** What a recall needs of the FUSE session (FuseSession's invalidation calls). */
-export interface KernelCaches {
-  invalidateEntry(parent: number, name: string): Promise<number>;
-  invalidateInode(ino: number, offset?: number, length?: number): Promise<number>;
-}
+export type { KernelCaches } from './lease-forgetting.js';
 
 /** Counters shown in `.stats`. */
 export class MountCounters {
@@ -115,6 +112,8 @@ export class MountOps implements LowLevelOps {
   private readonly pages: PageCacheVersions;
   /** The kernel's caches, to invalidate what a recall takes back (set once mounted). */
   kernelCaches: KernelCaches | undefined;
+  /** What is forgotten with the leases that stop being this mount's (lease-forgetting.ts). */
+  private readonly forgetting: LeaseForgetting;
   private nextDirFh = 1;
   private nextHiddenFh = HIDDEN_FH_BASE;
   /** flock and POSIX locks, held by the master for every mount (lock-ops.ts). */
@@ -150,16 +149,14 @@ export class MountOps implements LowLevelOps {
       invalidateKernelAttrs: async (inode) => void (await this.kernelCaches?.invalidateInode(this.inodes.toKernel(inode), -1)),
       writtenThrough: (a, t) => this.pages.written(a, this.cache.leases.leasedUntil(t)),
     });
-    session.onRecall((r) => this.recalled(r.dirs, r.inodes));
-    // Leases let go for room are forgotten as recalled ones are, before they are released.
-    this.cache.leases.onEvict = (forget) => {
-      for (const inode of forget.inodes) this.forgetFileCaches(inode);
-      return this.forgetInKernel(forget);
-    };
-    // The master cannot recall over a lost link: every lease ends with it.
-    session.on('disconnect', () => {
-      this.pages.leasesLost();
-      void this.forgetInKernel(this.cache.leases.recallAll());
+    this.forgetting = new LeaseForgetting({
+      session,
+      cache: this.cache,
+      pages: this.pages,
+      inodes: this.inodes,
+      dirChanges: this.dirChanges,
+      kernel: () => this.kernelCaches,
+      count: (op) => this.counters.count(op),
     });
     this.xattrs = new XattrOps({
       session,
@@ -224,39 +221,6 @@ export class MountOps implements LowLevelOps {
     }
     const t = this.cache.ticket();
     return this.attrReply(await this.session.getattr(inode), stamp, t, ctx);
-  }
-
-  /**
-   * The master takes back leases another session's change broke: this mount and its
-   * kernel forget them, then the master answers that change. The kernel's invalidation of
-   * a directory waits for that directory's lock, which the kernel holds through a change
-   * of it this mount is making right now, and that change may itself wait at the master
-   * for another mount's answer: for such a directory the answer does not wait for the
-   * kernel (which forgets as soon as the change is answered).
-   */
-  private async recalled(dirs: readonly number[], inodes: readonly number[]): Promise<void> {
-    this.counters.count('lease_recall');
-    // Another session changed these nodes: a file's cached chunk grants (and the length in
-    // them) may predate the change, whether a read or this mount's own write's end brought them.
-    for (const inode of inodes) this.forgetFileCaches(inode);
-    await this.forgetInKernel(this.cache.leases.recall(dirs, inodes));
-  }
-
-  private forgetFileCaches(inode: number): void {
-    this.session.io.forgetFile(inode);
-    this.pages.forget(inode);
-  }
-
-  private async forgetInKernel(forget: KernelForget): Promise<void> {
-    const kernel = this.kernelCaches;
-    if (!kernel) return;
-    const waits: Promise<number>[] = [];
-    for (const [dir, name] of forget.entries) {
-      const done = kernel.invalidateEntry(this.inodes.toKernel(dir), name);
-      if (!this.dirChanges.has(dir)) waits.push(done);
-    }
-    for (const inode of forget.inodes) waits.push(kernel.invalidateInode(this.inodes.toKernel(inode), -1));
-    await Promise.all(waits);
   }
 
   async setattr(ctx: RequestContext, { ino, changes, fh }: SetattrArgs): Promise<AttrResult> {
@@ -679,7 +643,7 @@ export class MountOps implements LowLevelOps {
    */
   private accessAclChanged(inode: number): void {
     if (this.kernelChecksAcls) return;
-    void this.forgetInKernel(this.cache.leases.recall([inode], [inode]));
+    void this.forgetting.inKernel(this.cache.leases.recall([inode], [inode]));
   }
 
   /** chattr +i/+a and lsattr (chattr-ioctl.ts): the node's immutable and appendonly extra attributes. */

@@ -81,4 +81,21 @@ describe("a session's leases live as long as its term (docs/mount.md, \"Leases\"
     await change(leases, b, 40);
     expect(leases.stats.recalls).toBe(0);
   });
+
+  it('several holders of one key: a change recalls each; a release, or a session registering again, takes only its own', async () => {
+    const leases = new Leases({ leaseMs: LEASE_MS, log: pino({ level: 'silent' }) });
+    const [a, b, c, d] = [holder(1), holder(2), holder(3), holder(4)];
+    for (const h of [a, b, c]) leases.grantDir(h, 10);
+    leases.grantAttr(a, 20);
+    leases.grantAttr(b, 20);
+    expect(leases.count()).toEqual({ dirs: 3, attrs: 2 });
+    leases.release(b, [10], []);
+    leases.dropHolder(c);
+    expect(leases.count()).toEqual({ dirs: 1, attrs: 2 });
+    // d links 20 into 10: one recall to a (10's names, 20's attributes), one to b (20's), none to c.
+    const { recalls } = await leases.serve(d, () => leases.changing({ op: 'link', parent: 10, inode: 20 } as unknown as Mutation, names));
+    expect(leases.stats.recalls).toBe(2);
+    expect(leases.count()).toEqual({ dirs: 0, attrs: 0 });
+    await Promise.all(recalls);
+  });
 });

@@ -24,20 +24,27 @@ export interface LeasesOptions {
   log: Logger;
 }
 
-/** holder id → the term of that holder's in which the lease was granted (Term.epoch). */
-type Holders = Map<number, number>;
-
 /**
  * A holder's leases all end together, when its term does: each request of its session
  * renews the term by the lease time (NFSv4's implicit renewal), and a mount with nothing
- * else to ask sends `leaseRenew`. A term that ended voids every lease granted in it,
- * before the next request starts a new one (`epoch`).
+ * else to ask sends `leaseRenew`. A term that ended voids every lease granted in it: the
+ * next request starts a new Term object, and a lease is live only while the term it
+ * names is its holder's current one.
  */
 interface Term {
+  /** The holder's. */
+  readonly id: number;
   /** When it ends (ms, this process's monotonic clock). */
   until: number;
-  epoch: number;
 }
+
+/**
+ * Who holds a lease: the term it was granted in, or several holders' terms. Most keys
+ * have one holder, for which the table's entry is a reference to the holder's shared
+ * term (37 bytes a key, against 222 for a Map per key: measured with 200,000 keys, a
+ * mount's bound).
+ */
+type Held = Term | Term[];
 
 /**
  * Metadata leases, as CephFS capabilities or NFSv4 delegations: a session that read a
@@ -50,8 +57,8 @@ interface Term {
  * any, and a client drops its own when its link drops (docs/mount.md, "Leases").
  */
 export class Leases {
-  private readonly dirs = new Map<number, Holders>();
-  private readonly attrs = new Map<number, Holders>();
+  private readonly dirs = new Map<number, Held>();
+  private readonly attrs = new Map<number, Held>();
   private readonly holders = new Map<number, Holder>();
   private readonly terms = new Map<number, Term>();
   /**
@@ -91,16 +98,16 @@ export class Leases {
     if (this.options.leaseMs <= 0 || !holder.wantsLeases) return undefined;
     const now = performance.now();
     let term = this.terms.get(holder.id);
-    if (!term) this.terms.set(holder.id, (term = { until: 0, epoch: 0 }));
-    if (term.until <= now) term.epoch++;
+    if (!term || term.until <= now) this.terms.set(holder.id, (term = { id: holder.id, until: 0 }));
     term.until = now + this.options.leaseMs;
     return term;
   }
 
   /** The client let go of these leases (it no longer answers from them): no recall for them. */
   release(holder: Holder, dirs: readonly number[], inodes: readonly number[]): void {
-    for (const dir of dirs) this.drop(this.dirs, dir, holder.id);
-    for (const inode of inodes) this.drop(this.attrs, inode, holder.id);
+    const others = (t: Term) => t.id !== holder.id;
+    for (const dir of dirs) this.keep(this.dirs, dir, others);
+    for (const inode of inodes) this.keep(this.attrs, inode, others);
   }
 
   /**
@@ -145,20 +152,15 @@ export class Leases {
     const actor = served?.actor;
     const now = performance.now();
     const out = new Map<number, { dirs: Set<number>; inodes: Set<number>; until: number }>();
-    const take = (table: Map<number, Holders>, key: number, kind: 'dirs' | 'inodes') => {
-      const holders = table.get(key);
-      if (!holders) return;
-      for (const [id, epoch] of holders) {
-        if (id === actor) continue;
-        holders.delete(id);
-        const until = this.liveUntil(id, epoch, now);
-        if (until === 0) continue;
-        let r = out.get(id);
-        if (!r) out.set(id, (r = { dirs: new Set(), inodes: new Set(), until }));
+    const take = (table: Map<number, Held>, key: number, kind: 'dirs' | 'inodes') =>
+      this.keep(table, key, (term) => {
+        if (term.id === actor) return true;
+        if (!this.live(term, now)) return false;
+        let r = out.get(term.id);
+        if (!r) out.set(term.id, (r = { dirs: new Set(), inodes: new Set(), until: term.until }));
         r[kind].add(key);
-      }
-      if (holders.size === 0) table.delete(key);
-    };
+        return false;
+      });
     if (keys.all) {
       for (const dir of [...this.dirs.keys()]) take(this.dirs, dir, 'dirs');
       for (const inode of [...this.attrs.keys()]) take(this.attrs, inode, 'inodes');
@@ -175,13 +177,8 @@ export class Leases {
   /** A session registered (anew, or resumed after its link dropped): its client holds no lease now. */
   dropHolder(holder: Holder): void {
     this.holders.set(holder.id, holder);
+    // Its next request starts a new term: what the tables hold of this one is dead (swept later).
     this.terms.delete(holder.id);
-    for (const table of [this.dirs, this.attrs]) {
-      for (const [key, holders] of table) {
-        holders.delete(holder.id);
-        if (holders.size === 0) table.delete(key);
-      }
-    }
   }
 
   /** The session is gone for good. */
@@ -190,36 +187,48 @@ export class Leases {
     this.holders.delete(holder.id);
   }
 
-  /** When `id`'s lease granted in term `epoch` ends; 0: it has ended (or its term has). */
-  private liveUntil(id: number, epoch: number, now: number): number {
-    const term = this.terms.get(id);
-    return term && term.epoch === epoch && term.until > now ? term.until : 0;
+  /** Whether a lease granted in `term` holds: the term is its holder's current one and has not ended. */
+  private live(term: Term, now: number): boolean {
+    return this.terms.get(term.id) === term && term.until > now;
   }
 
-  private drop(table: Map<number, Holders>, key: number, id: number): void {
-    const holders = table.get(key);
-    if (!holders) return;
-    holders.delete(id);
-    if (holders.size === 0) table.delete(key);
+  /** Keeps, of `key`'s holders in `table`, the terms `keep` says; the key goes when none is left. */
+  private keep(table: Map<number, Held>, key: number, keep: (t: Term) => boolean): void {
+    const held = table.get(key);
+    if (held === undefined) return;
+    if (!Array.isArray(held)) {
+      if (!keep(held)) table.delete(key);
+      return;
+    }
+    const left = held.filter(keep);
+    if (left.length === 0) table.delete(key);
+    else table.set(key, left.length === 1 ? left[0]! : left);
   }
 
   /** Leases held now (for tests and the monitor). */
   count(): { dirs: number; attrs: number } {
-    let dirs = 0;
-    let attrs = 0;
-    for (const h of this.dirs.values()) dirs += h.size;
-    for (const h of this.attrs.values()) attrs += h.size;
-    return { dirs, attrs };
+    const now = performance.now();
+    const live = (table: Map<number, Held>) => {
+      let n = 0;
+      for (const held of table.values()) for (const t of Array.isArray(held) ? held : [held]) if (this.live(t, now)) n++;
+      return n;
+    };
+    return { dirs: live(this.dirs), attrs: live(this.attrs) };
   }
 
-  private grant(table: Map<number, Holders>, holder: Holder, key: number): void {
+  private grant(table: Map<number, Held>, holder: Holder, key: number): void {
     // The request renewed the term already; renewed again in case serving it outlasted the term.
     const term = this.renew(holder);
     if (!term) return;
     this.holders.set(holder.id, holder);
-    let holders = table.get(key);
-    if (!holders) table.set(key, (holders = new Map()));
-    holders.set(holder.id, term.epoch);
+    const held = table.get(key);
+    if (held === undefined || (!Array.isArray(held) && held.id === term.id)) table.set(key, term);
+    else if (!Array.isArray(held)) table.set(key, [held, term]);
+    else {
+      const mine = held.findIndex((t) => t.id === term.id);
+      if (mine >= 0) held[mine] = term;
+      else held.push(term);
+    }
     if (++this.grantsSinceSweep >= 65_536) this.sweep();
   }
 
@@ -230,12 +239,7 @@ export class Leases {
   private sweep(): void {
     this.grantsSinceSweep = 0;
     const now = performance.now();
-    for (const table of [this.dirs, this.attrs]) {
-      for (const [key, holders] of table) {
-        for (const [id, epoch] of holders) if (this.liveUntil(id, epoch, now) === 0) holders.delete(id);
-        if (holders.size === 0) table.delete(key);
-      }
-    }
+    for (const table of [this.dirs, this.attrs]) for (const key of [...table.keys()]) this.keep(table, key, (t) => this.live(t, now));
   }
 
   /**
