@@ -77,4 +77,18 @@ describe("the mount's leases share one term (docs/mount.md, \"Leases\")", () => 
     expect(forgetDone).toBe(true);
     expect(c.takeReleases(100_000)?.inodes).toEqual(forgotten[0]!.inodes);
   });
+
+  it('past a million names in leased directories, the oldest directories are let go', () => {
+    const c = new LeaseCache();
+    const evicted: KernelForget[] = [];
+    c.onEvict = async (f) => void evicted.push(f);
+    const t = c.ticket(10_000);
+    // 11 directories of 100,000 names each: the 11th passes the bound, the first goes.
+    for (let dir = 1; dir <= 11; dir++) for (let i = 0; i < 100_000; i++) c.putEntry(dir, `n${i}`, null, t, {});
+    expect(evicted).toHaveLength(1);
+    expect(c.entry(1, 'n5')).toBeUndefined();
+    expect(c.entry(2, 'n5')).toBeNull();
+    expect(c.entry(11, 'n99999')).toBeNull();
+    expect(c.takeReleases(100)).toEqual({ dirs: [1], inodes: [] });
+  });
 });

@@ -20,6 +20,8 @@ export interface KernelForget {
 const MARGIN_MS = 50;
 /** Directories, attributes and "no xattrs" leased at once (each); past it the oldest are let go, a sixteenth at a time. */
 const MAX_LEASED = 100_000;
+/** Names known in leased directories, all together (a listing of a huge directory is leased whole); past it the oldest directories are let go. */
+const MAX_NAMES = 1_000_000;
 
 interface DirLease {
   /** name → inode, or null for a name that does not exist. */
@@ -83,6 +85,8 @@ export class LeaseCache {
   private readonly noXattrs = new Set<number>();
   /** When the term ends (performance.now() ms); 0: no term. */
   private until = 0;
+  /** Names held in `dirs`, all together (MAX_NAMES). */
+  private names = 0;
   /** Leases let go here (not recalled) that the master still counts, to be released. */
   private readonly unheld = { dirs: new Set<number>(), inodes: new Set<number>() };
   /** The kernel's and the mount's other caches forgetting what was evicted: awaited before its release. */
@@ -188,7 +192,10 @@ export class LeaseCache {
     if (!this.renewed(t)) return;
     // A create's answer carries no lease on its directory: the name joins a held one only.
     const d = grant ? this.dirLease(parent, grant) : this.dirs.get(parent);
-    if (d) d.names.set(name, inode);
+    if (!d) return;
+    if (!d.names.has(name)) this.names++;
+    d.names.set(name, inode);
+    if (this.names > MAX_NAMES) this.evict(this.dirs, this.names - (MAX_NAMES * 15) / 16, 'names');
   }
 
   /**
@@ -247,7 +254,7 @@ export class LeaseCache {
   dropName(parent: number, name: string, gone = false): void {
     const d = this.dirs.get(parent);
     if (!d) return;
-    d.names.delete(name);
+    if (d.names.delete(name)) this.names--;
     if (!gone) d.complete = false;
   }
 
@@ -317,6 +324,7 @@ export class LeaseCache {
       this.unheld.dirs.delete(dir);
       if (!d) continue;
       this.dirs.delete(dir);
+      this.names -= d.names.size;
       for (const [name, inode] of d.names) if (inode !== null) out.entries.push([dir, name]);
     }
     for (const inode of inodes) {
@@ -360,6 +368,7 @@ export class LeaseCache {
     if (this.until !== 0) {
       this.until = 0;
       this.dirs.clear();
+      this.names = 0;
       this.attrs.clear();
       this.noXattrs.clear();
       this.noXattrsMirror?.clear();
@@ -375,29 +384,38 @@ export class LeaseCache {
   }
 
   /**
-   * Whether one more lease fits in `table`; when full, its oldest sixteenth is let go:
-   * forgotten by the kernel and the mount's caches (onEvict), then released at the master.
+   * Whether one more lease fits in `table`; when full, its oldest sixteenth is let go
+   * (evict).
    */
   private room(table: Map<number, unknown> | Set<number>): boolean {
-    if (table.size < MAX_LEASED) return true;
+    if (table.size >= MAX_LEASED) this.evict(table, MAX_LEASED / 16);
+    return table.size < MAX_LEASED;
+  }
+
+  /**
+   * Lets go of the oldest leases of `table`: `n` of them, or (`names`, of `dirs`) as many
+   * directories as hold `n` names. They are forgotten by the kernel and the mount's caches
+   * (onEvict), then released at the master.
+   */
+  private evict(table: Map<number, unknown> | Set<number>, n: number, unit: 'leases' | 'names' = 'leases'): void {
     const forget: KernelForget = { entries: [], inodes: [] };
-    let n = MAX_LEASED / 16;
     for (const key of table.keys()) {
-      if (n-- <= 0) break;
+      if (n <= 0) break;
       if (table === this.dirs) {
         const d = this.dirs.get(key)!;
         for (const [name, inode] of d.names) if (inode !== null) forget.entries.push([key, name]);
         this.dirs.delete(key);
+        this.names -= d.names.size;
         this.unheld.dirs.add(key);
+        n -= unit === 'names' ? Math.max(1, d.names.size) : 1;
       } else {
         table.delete(key);
         if (table === this.noXattrs) this.noXattrsMirror?.drop(key);
         forget.inodes.push(key);
         this.unheld.inodes.add(key);
+        n--;
       }
     }
     if (this.onEvict) this.evicting.push(this.onEvict(forget));
-    return table.size < MAX_LEASED;
   }
 }
-

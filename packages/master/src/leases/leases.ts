@@ -229,17 +229,20 @@ export class Leases {
       if (mine >= 0) held[mine] = term;
       else held.push(term);
     }
-    if (++this.grantsSinceSweep >= 65_536) this.sweep();
+    // A sweep costs one visit per key: after as many grants as keys (at least 64 Ki), so
+    // that each grant pays for about one visit, however many leases the mounts hold.
+    if (++this.grantsSinceSweep >= Math.max(65_536, this.dirs.size + this.attrs.size)) this.sweep();
   }
 
   /**
    * Drops the leases of ended terms, so that the tables hold what is live, what clients
-   * have not released yet, and at most the last 64 Ki grants.
+   * have not released yet, and the grants since the last sweep.
    */
   private sweep(): void {
     this.grantsSinceSweep = 0;
     const now = performance.now();
-    for (const table of [this.dirs, this.attrs]) for (const key of [...table.keys()]) this.keep(table, key, (t) => this.live(t, now));
+    // Deleting or replacing the entry being visited is safe in a Map's iteration.
+    for (const table of [this.dirs, this.attrs]) for (const key of table.keys()) this.keep(table, key, (t) => this.live(t, now));
   }
 
   /**
