@@ -73,12 +73,14 @@ describe("the mount's leases share one term (docs/mount.md, \"Leases\")", () => 
     expect(c.attr(2)).toBeUndefined();
     expect(c.attr(1)).toBeDefined();
     expect(c.attr(100_001)).toBeDefined();
+    // Not released while their forgetting is under way.
+    expect(c.takeReleases(100_000)).toBeUndefined();
     await c.evicted();
     expect(forgetDone).toBe(true);
     expect(c.takeReleases(100_000)?.inodes).toEqual(forgotten[0]!.inodes);
   });
 
-  it('past a million names in leased directories, the oldest directories are let go', () => {
+  it('past a million names in leased directories, the oldest directories are let go', async () => {
     const c = new LeaseCache();
     const evicted: KernelForget[] = [];
     c.onEvict = async (f) => void evicted.push(f);
@@ -89,6 +91,7 @@ describe("the mount's leases share one term (docs/mount.md, \"Leases\")", () => 
     expect(c.entry(1, 'n5')).toBeUndefined();
     expect(c.entry(2, 'n5')).toBeNull();
     expect(c.entry(11, 'n99999')).toBeNull();
+    await c.evicted();
     expect(c.takeReleases(100)).toEqual({ dirs: [1], inodes: [] });
   });
 });

@@ -155,6 +155,15 @@ export class LeaseCache {
     return this.live() && this.noXattrs.has(inode);
   }
 
+  /**
+   * `inode`'s getxattr or listxattr was answered here from its "no xattrs" lease: the
+   * binding's copy had run out at the term's end as it was when set, and is set again
+   * with the term's end now, so that the next ones are answered there.
+   */
+  answeredNoXattrs(inode: number): void {
+    this.noXattrsMirror?.set(inode, this.until);
+  }
+
   /** This mount set or removed an extended attribute of `inode` (or its lease on that ended). */
   dropNoXattrs(inode: number): void {
     if (!this.noXattrs.delete(inode)) return;
@@ -299,6 +308,8 @@ export class LeaseCache {
    * the release will undo at the master.
    */
   takeReleases(max: number): LeaseReleases | undefined {
+    // Evicted while the caller awaited evicted(): the kernel may not have forgotten them yet (next time).
+    if (this.evicting.length > 0) return undefined;
     const out: LeaseReleases = { dirs: [], inodes: [] };
     for (const dir of this.unheld.dirs) {
       if (out.dirs.length >= max) break;

@@ -58,6 +58,7 @@ export class XattrOps {
     const key = `${inode}/${name}`;
     if (this.m.cache.leases.hasNoXattrs(inode)) {
       this.m.count('getxattr_leased_missing');
+      this.m.cache.leases.answeredNoXattrs(inode);
       throw fail('ENODATA');
     }
     // While the session leases, only a lease may answer: another mount's setxattr recalls
@@ -76,7 +77,10 @@ export class XattrOps {
     this.m.count('listxattr');
     if (this.m.hidden.isHidden(ino)) return [];
     const inode = this.m.inodes.toMaster(ino);
-    if (this.m.cache.leases.hasNoXattrs(inode)) return [];
+    if (this.m.cache.leases.hasNoXattrs(inode)) {
+      this.m.cache.leases.answeredNoXattrs(inode);
+      return [];
+    }
     return this.m.session.listxattr(inode, { cred: this.m.cred(ctx) });
   }
 
