@@ -10,6 +10,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Cluster, Mount } from './fixture/cluster.js';
 import { errno } from './fixture/errno.js';
+import { until } from './fixture/poll.js';
 import { masterRequests } from './fixture/prometheus-text.js';
 import { sh, shOk } from './fixture/mount-shell.js';
 
@@ -238,6 +239,40 @@ describe('leases between two mounts', () => {
     await shOk(`chmod 600 ${a.path}/d/f && echo y > ${a.path}/d/none`);
     expect((await stat(join(b.path, 'd/f'))).mode & 0o777).toBe(0o600);
     expect(await readFile(join(b.path, 'd/none'), 'utf8')).toBe('y\n');
+  });
+
+  it('a file read again is opened by the mount from the open its close left held; a change or removal elsewhere lets it go', { timeout: 120_000 }, async () => {
+    const { c, a, b } = await twoMounts();
+    const meta = await c.session({ meta: true });
+    const sustained = async () => (await meta.sustainedList()).map((e) => e.inode);
+    // No trash: a removed file still open somewhere is sustained.
+    const s = await c.session();
+    await s.settrashtime(s.root, 0);
+    s.close();
+    await shOk(`echo one > ${a.path}/f && echo two > ${a.path}/g`);
+    expect(await readFile(join(b.path, 'f'), 'utf8')).toBe('one\n');
+    expect(await readFile(join(b.path, 'g'), 'utf8')).toBe('two\n');
+    const opens = await masterRequests(c.master, 'open');
+    const held = (await counters(b)).get('op_open_held') ?? 0;
+    for (let i = 0; i < 3; i++) expect(await readFile(join(b.path, 'f'), 'utf8')).toBe('one\n');
+    // Three opens answered by b, none asked of the master.
+    expect((await counters(b)).get('op_open_held')! - held).toBe(3);
+    expect(await masterRequests(c.master, 'open')).toBe(opens);
+    // A change through a: b's next open is the master's, and reads what a wrote.
+    await shOk(`echo changed > ${a.path}/f`);
+    expect(await readFile(join(b.path, 'f'), 'utf8')).toBe('changed\n');
+    expect(await masterRequests(c.master, 'open')).toBeGreaterThan(opens);
+    // a removes g, which b holds open: b lets go and the file is not kept (sustained) for b.
+    const gInode = (await stat(join(a.path, 'g'))).ino;
+    await shOk(`rm ${a.path}/g`);
+    await until('g purged', async () => ((await sustained()).includes(gInode) ? undefined : true));
+    expect(await errno(readFile(join(b.path, 'g'), 'utf8'))).toBe('ENOENT');
+    // b removes f itself: its held open goes first, nothing is kept either.
+    const fInode = (await stat(join(b.path, 'f'))).ino;
+    expect(await readFile(join(b.path, 'f'), 'utf8')).toBe('changed\n');
+    await shOk(`rm ${b.path}/f`);
+    expect(await sustained()).not.toContain(fInode);
+    meta.close();
   });
 
   it('a holder that never answers (SIGSTOP) delays another mount\'s change until its lease ended, no longer', { timeout: 120_000 }, async () => {

@@ -8,6 +8,7 @@ import {
   type GoalMode,
   type MessageName,
   type Reply,
+  O_ACCMODE,
   O_TRUNC,
   type Request,
   Status,
@@ -271,6 +272,8 @@ export class MasterSession extends EventEmitter<SessionEvents> {
    * dropped is re-sent on the next link (at most maxSends times in all).
    */
   async call<N extends MessageName>(name: N, body: Request<N>): Promise<Reply<N>> {
+    // An unlink or rename here may remove a file this session holds open: held opens go first.
+    if (releasesFirst(name)) this.opens.letGo();
     if (this.opens.pending && releasesFirst(name)) this.sendReleases();
     if (name === 'open' || name === 'mknod' || name === 'release' || name === 'releases') return this.trackOpens(name, body);
     return this.writes.track(name, body, () => this.callOnce(name, body));
@@ -476,9 +479,36 @@ export class MasterSession extends EventEmitter<SessionEvents> {
   }
 
   /** close(2)'s last release of a file: sent with the next request (SessionOpens, "deferred"). */
-  release(inode: number): Promise<void> {
-    if (!this.closed) this.opens.defer(inode);
+  release(inode: number, flags?: number): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    // `flags`: the handle's open flags; only a file's read-only handle may leave its open held.
+    const readOnly = flags !== undefined && (flags & (O_ACCMODE | O_TRUNC)) === 0;
+    if (!(readOnly && this.holdOpen?.(inode) && this.opens.hold(inode))) this.opens.defer(inode);
     return Promise.resolve();
+  }
+
+  /**
+   * Set by a client that can tell when to let go (the mount): whether to hold the open of
+   * `inode` rather than release it at a close of a read-only handle (SessionOpens.hold).
+   * The client must then call letGoHeld when another session changes the file or it can
+   * no longer tell: an unlink elsewhere keeps the file (sustained) until its release.
+   */
+  holdOpen: ((inode: number) => boolean) | undefined;
+
+  /** A FileHandle for reading `attr`'s file on a held open, or undefined when none is held. */
+  reopenHeld(attr: Attr, flags: number, o?: CallOptions & FileHandleOptions): FileHandle | undefined {
+    if ((flags & (O_ACCMODE | O_TRUNC)) !== 0 || !this.opens.reopen(attr.inode)) return undefined;
+    return this.openedFile(attr, flags, o);
+  }
+
+  /** Whether an open of `inode` is held (reopenHeld would answer). */
+  holdsOpen(inode: number): boolean {
+    return this.opens.holds(inode);
+  }
+
+  /** Releases the held opens of `inodes` (all, when none are named). */
+  letGoHeld(inodes?: Iterable<number>): void {
+    this.opens.letGo(inodes);
   }
 
   /** Sends the releases due in one request; their failures are the session's end's to settle. */
@@ -534,7 +564,7 @@ export class MasterSession extends EventEmitter<SessionEvents> {
   /** A FileHandle on a file this session has opened already (`create` with `open`); close() releases it. */
   openedFile(attr: Attr, flags: number, o?: CallOptions & FileHandleOptions): FileHandle {
     const inode = attr.inode;
-    return new FileHandle(this.io, inode, flags, this.credOf(o), attr, { ...o, onClose: () => this.release(inode) });
+    return new FileHandle(this.io, inode, flags, this.credOf(o), attr, { ...o, onClose: () => this.release(inode, flags) });
   }
 
   /** The master's view of a file's chunks and their copies (tsmfs fileinfo). */

@@ -7,6 +7,8 @@ export const RELEASE_DEFER_MS = 100;
  * protocol's MAX_RELEASES, so that whatever is due always fits in one request.
  */
 export const RELEASE_BATCH = 1024;
+/** Opens held at most (SessionOpens.hold); past it the oldest is released. */
+export const MAX_HELD = 4096;
 
 /**
  * The requests whose outcome depends on whether this session still holds a file open:
@@ -44,6 +46,8 @@ export interface OpenCount {
  */
 export class SessionOpens {
   private readonly counts = new Map<number, OpenCount>();
+  /** Files closed here whose open the master still counts, to be opened again without asking (hold). */
+  private readonly held = new Set<number>();
   private due: number[] = [];
   private timer: NodeJS.Timeout | undefined;
 
@@ -79,6 +83,35 @@ export class SessionOpens {
     this.due.push(inode);
     if (this.due.length >= RELEASE_BATCH) this.flush();
     else this.timer ??= setTimeout(() => this.flush(), RELEASE_DEFER_MS);
+  }
+
+  /**
+   * Instead of a release: the master keeps counting one open of `inode` for this session,
+   * so that the next open for reading is answered here (reopen). A client holds only
+   * what another session's change would make it let go of (the mount: files whose
+   * attributes it holds a lease on, docs/mount.md, "Opens held"). False, and nothing held,
+   * when `inode` is held already (a second close sends its release).
+   */
+  hold(inode: number): boolean {
+    if (this.held.has(inode)) return false;
+    this.held.add(inode);
+    if (this.held.size > MAX_HELD) this.letGo([this.held.values().next().value!]);
+    return true;
+  }
+
+  /** Takes the held open of `inode` for an open for reading; false: none is held. */
+  reopen(inode: number): boolean {
+    return this.held.delete(inode);
+  }
+
+  /** Whether an open of `inode` is held. */
+  holds(inode: number): boolean {
+    return this.held.has(inode);
+  }
+
+  /** Releases these held opens (those not held are skipped); all of them when none is named. */
+  letGo(inodes?: Iterable<number>): void {
+    for (const inode of inodes ? [...inodes] : [...this.held]) if (this.held.delete(inode)) this.defer(inode);
   }
 
   /** The releases due, in the order they were made; none is due after. */

@@ -102,6 +102,8 @@ export class LeaseCache {
    * them (set by mount-ops.ts).
    */
   onEvict: ((forget: KernelForget) => Promise<void>) | undefined;
+  /** Told when the term ended without renewal and every lease with it (set by mount-ops.ts). */
+  onTermEnd: (() => void) | undefined;
   /** Recalls, releases and link losses seen: answers to requests sent before one are not leased. */
   recalls = 0;
 
@@ -289,6 +291,11 @@ export class LeaseCache {
     return this.dirs.size === 0 && this.attrs.size === 0 && this.noXattrs.size === 0;
   }
 
+  /** When the term ends (performance.now() ms), 0 when none lasts: what an answer given here without asking is leased until. */
+  termEnd(): number {
+    return this.live() ? this.until : 0;
+  }
+
   /** Whether the term ends within `withinMs` (a renewal is due). */
   endsWithin(withinMs: number): boolean {
     return this.until - performance.now() < withinMs;
@@ -386,6 +393,7 @@ export class LeaseCache {
       // The master's term has ended too, and with it every lease it counted.
       this.unheld.dirs.clear();
       this.unheld.inodes.clear();
+      this.onTermEnd?.();
     }
     return false;
   }

@@ -36,8 +36,11 @@ export class LeaseForgetting {
       for (const inode of forget.inodes) this.forgetFile(inode);
       return this.inKernel(forget);
     };
+    // Opens held on files whose leases ended: nothing would tell this mount to let go.
+    o.cache.leases.onTermEnd = () => o.session.letGoHeld();
     o.session.on('disconnect', () => {
       o.pages.leasesLost();
+      o.session.letGoHeld();
       void this.inKernel(o.cache.leases.recallAll());
     });
   }
@@ -71,8 +74,10 @@ export class LeaseForgetting {
     await Promise.all(waits);
   }
 
+  /** The caches of `inode`'s data go, and its held open (another session changed it, or it is evicted). */
   private forgetFile(inode: number): void {
     this.o.session.io.forgetFile(inode);
     this.o.pages.forget(inode);
+    this.o.session.letGoHeld([inode]);
   }
 }

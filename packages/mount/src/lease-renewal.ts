@@ -48,6 +48,8 @@ export class LeaseRenewal {
     await this.leases.evicted();
     // Taken and sent in one turn: no answer is leased between the two (takeReleases).
     const releases = this.leases.takeReleases(MAX_LEASE_RELEASES);
+    // The master will not recall these any more: their held opens go with them.
+    if (releases) this.session.letGoHeld(releases.inodes);
     // Two thirds of the term left: an answer renewed it lately, nothing to ask.
     // Nothing held: no term to keep.
     if (!releases && (this.leases.empty || !this.leases.endsWithin((2 * leaseMs) / 3))) return;

@@ -158,6 +158,9 @@ export class MountOps implements LowLevelOps {
       kernel: () => this.kernelCaches,
       count: (op) => this.counters.count(op),
     });
+    // A read-only handle's close leaves its open held while the file's attributes are
+    // leased (a change elsewhere recalls them, and the open is let go: lease-forgetting.ts).
+    session.holdOpen = (inode) => this.cache.leases.attr(inode) !== undefined && !session.io.busy(inode);
     this.xattrs = new XattrOps({
       session,
       cache: this.cache,
@@ -461,13 +464,15 @@ export class MountOps implements LowLevelOps {
       return { fh, directIo: true };
     }
     const inode = this.inodes.toMaster(ino);
+    const held = this.reopenHeld(inode, flags, ctx);
+    if (held) return held;
     const stamp = this.files.stamp();
     const t = this.cache.ticket();
     const file = await this.openHandle(inode, flags, this.cred(ctx), false);
     // Close-to-open: the master's open reply replaces what this mount had cached, and says
     // whether the kernel's cached pages are still the file's.
     this.attrReply(file.handle.attr, stamp, t);
-    return { fh: file.fh, ...this.caching(file.handle.attr, t) };
+    return { fh: file.fh, ...this.caching(file.handle.attr, this.cache.leases.leasedUntil(t)) };
   }
 
   async create(ctx: RequestContext, { parent, name, mode, flags }: CreateArgs): Promise<CreateResult> {
@@ -490,11 +495,11 @@ export class MountOps implements LowLevelOps {
       const { attr: a, noEntryCache } = await this.session.lookupEntry(p, name, { cred });
       const entry = this.created(p, name, a, t, noEntryCache === true);
       const file = await this.openHandle(a.inode, flags, cred, false);
-      return { ...entry, fh: file.fh, ...this.caching(file.handle.attr, t) };
+      return { ...entry, fh: file.fh, ...this.caching(file.handle.attr, this.cache.leases.leasedUntil(t)) };
     }
     const { a, entry } = made;
     const file = this.files.add(a.inode, this.session.openedFile(a, flags, { cred }), this.tuning.readAheadMax);
-    return { ...entry, fh: file.fh, ...this.caching(a, t) };
+    return { ...entry, fh: file.fh, ...this.caching(a, this.cache.leases.leasedUntil(t)) };
   }
 
   async read(_ctx: RequestContext, { ino, size, offset, fh }: ReadArgs): Promise<Buffer> {
@@ -748,9 +753,9 @@ export class MountOps implements LowLevelOps {
    * mfscachemode=DIRECT, or the file's nodatacache), or in its page cache, keeping the
    * pages it holds when they are still the file's (page-cache.ts).
    */
-  private caching(a: Attr, t: Ticket): { directIo: boolean; keepCache: boolean } {
+  private caching(a: Attr, leasedUntil: number): { directIo: boolean; keepCache: boolean } {
     if (this.pages.mode === 'DIRECT' || directIo(a)) return { directIo: true, keepCache: false };
-    return { directIo: false, keepCache: this.pages.opened(a, this.cache.leases.leasedUntil(t)) };
+    return { directIo: false, keepCache: this.pages.opened(a, leasedUntil) };
   }
 
   private file(fh: number) {
@@ -764,6 +769,23 @@ export class MountOps implements LowLevelOps {
    * alive). The creator of a file may write it whatever mode it asked for (open(2) with
    * O_CREAT and mode 0444): a fresh file refused to its creator is opened as root.
    */
+  /**
+   * An open for reading answered here (docs/mount.md, "Opens held"): the master still
+   * counts the open a close of this file left held, and the file's attributes are
+   * leased, so nothing has changed it since. The kernel checked the permissions (where
+   * an ACL may apply that it does not check, only when the file has none).
+   */
+  private reopenHeld(inode: number, flags: number, ctx: RequestContext): OpenResult | undefined {
+    if (!this.session.holdsOpen(inode)) return undefined;
+    const a = this.cache.leases.attr(inode);
+    if (!a || a.type !== 'file' || !(this.kernelChecksAcls || this.cache.leases.hasNoXattrs(inode))) return undefined;
+    const handle = this.session.reopenHeld(a, flags, { cred: this.cred(ctx) });
+    if (!handle) return undefined;
+    this.counters.count('open_held');
+    const file = this.files.add(inode, handle, this.tuning.readAheadMax);
+    return { fh: file.fh, ...this.caching(a, this.cache.leases.termEnd()) };
+  }
+
   private async openHandle(inode: number, flags: number, cred: Cred, fresh: boolean) {
     let handle: FileHandle;
     try {
