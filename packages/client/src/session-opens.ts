@@ -7,8 +7,8 @@ export const RELEASE_DEFER_MS = 100;
  * protocol's MAX_RELEASES, so that whatever is due always fits in one request.
  */
 export const RELEASE_BATCH = 1024;
-/** Opens held at most (SessionOpens.hold); past it the oldest is released. */
-export const MAX_HELD = 4096;
+/** Opens held at most (SessionOpens.hold); past it the oldest is released. A held open costs the master an open-file entry of the session, as MooseFS counts its own open files. */
+export const MAX_HELD = 65_536;
 
 /**
  * The requests whose outcome depends on whether this session still holds a file open:
