@@ -99,10 +99,10 @@ export class LeaseCache {
   /**
    * Told of leases let go for room, which the kernel (and the mount's caches of chunks
    * and pages) may still hold: they must forget them before the master stops recalling
-   * them (set by mount-ops.ts).
+   * them (set by lease-forgetting.ts).
    */
   onEvict: ((forget: KernelForget) => Promise<void>) | undefined;
-  /** Told when the term ended without renewal and every lease with it (set by mount-ops.ts). */
+  /** Told when the term ended without renewal and every lease with it (set by lease-forgetting.ts). */
   onTermEnd: (() => void) | undefined;
   /** Recalls, releases and link losses seen: answers to requests sent before one are not leased. */
   recalls = 0;
